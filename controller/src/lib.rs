@@ -1,0 +1,3 @@
+//! The gatecast controller library: storage, HTTP API, publisher, embedded broker and audit.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

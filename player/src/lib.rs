@@ -1,0 +1,3 @@
+//! The gatecast player agent library.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
