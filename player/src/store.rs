@@ -1,0 +1,253 @@
+//! The player's durable state: one sled database at `<data_dir>/state.sled`.
+//!
+//! Trees:
+//! - `meta`: last accepted manifest version, active and pending manifest (version + the exact
+//!   envelope bytes, so they can be verified again at start), last accepted alert set.
+//! - `journal`: receipts (owned by [`crate::journal::Journal`]).
+//! - `cache_index`: when each cached media file was last played (owned by [`crate::cache::Cache`]).
+//!
+//! Every write is flushed to disk before the method returns, and writes that change several keys
+//! are one atomic sled batch: after a crash the state is either before or after the call.
+
+use std::path::{Path, PathBuf};
+
+/// A sled error with what the store was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (disk full, corruption, or the db is open in another process).
+    #[error("state database {path}: {what}: {source} (check disk space, and that no other gatecast-player uses this data_dir)")]
+    Sled {
+        /// The database directory.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// sled's error.
+        source: sled::Error,
+    },
+    /// `activate` was asked for a version that is not the pending one.
+    #[error("cannot activate manifest version {requested}: pending version is {pending:?}")]
+    NotPending {
+        /// The version asked for.
+        requested: u64,
+        /// The pending version, if any.
+        pending: Option<u64>,
+    },
+    /// A stored value has an unexpected shape (the db was written by something else).
+    #[error("state database {path}: key {key} is corrupt; move the data_dir away to start fresh")]
+    Corrupt {
+        /// The database directory.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+    },
+}
+
+const LAST_ACCEPTED: &[u8] = b"manifest.last_accepted";
+const ACTIVE_VERSION: &[u8] = b"manifest.active.version";
+const ACTIVE_BYTES: &[u8] = b"manifest.active.bytes";
+const PENDING_VERSION: &[u8] = b"manifest.pending.version";
+const PENDING_BYTES: &[u8] = b"manifest.pending.bytes";
+const ALERT_VERSION: &[u8] = b"alert.version";
+const ALERT_BYTES: &[u8] = b"alert.bytes";
+
+/// A version and the exact envelope bytes it came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The manifest or alert-set version.
+    pub version: u64,
+    /// The exact envelope bytes that were verified.
+    pub bytes: Vec<u8>,
+}
+
+/// Handle to the state database. Cheap to clone; all clones share one sled db.
+#[derive(Clone, Debug)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    meta: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) `<data_dir>/state.sled`. sled's page cache is kept small (2 MiB),
+    /// the player's memory goal is 16 MiB.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join("state.sled");
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(2 * 1024 * 1024)
+            .open()
+            .map_err(|source| StoreError::Sled {
+                path: path.clone(),
+                what: "open",
+                source,
+            })?;
+        let meta = db.open_tree("meta").map_err(|source| StoreError::Sled {
+            path: path.clone(),
+            what: "open tree meta",
+            source,
+        })?;
+        Ok(Store { path, db, meta })
+    }
+
+    fn err(&self, what: &'static str) -> impl FnOnce(sled::Error) -> StoreError + '_ {
+        move |source| StoreError::Sled {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
+    /// Opens another tree of this database (used by the journal and the cache).
+    pub(crate) fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
+        self.db.open_tree(name).map_err(self.err("open tree"))
+    }
+
+    /// Flushes everything written so far to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(self.err("flush"))
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn get_u64(&self, key: &'static [u8], name: &'static str) -> Result<Option<u64>, StoreError> {
+        match self.meta.get(key).map_err(self.err("read"))? {
+            None => Ok(None),
+            Some(v) => {
+                let arr: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    key: name,
+                })?;
+                Ok(Some(u64::from_be_bytes(arr)))
+            }
+        }
+    }
+
+    fn get_stored(
+        &self,
+        vkey: &'static [u8],
+        bkey: &'static [u8],
+        name: &'static str,
+    ) -> Result<Option<Stored>, StoreError> {
+        let Some(version) = self.get_u64(vkey, name)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .meta
+            .get(bkey)
+            .map_err(self.err("read"))?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                key: name,
+            })?;
+        Ok(Some(Stored {
+            version,
+            bytes: bytes.to_vec(),
+        }))
+    }
+
+    /// The highest manifest version ever accepted (pending or active), for
+    /// `verify_manifest`'s `last_accepted_version`.
+    pub fn last_accepted_version(&self) -> Result<Option<u64>, StoreError> {
+        self.get_u64(LAST_ACCEPTED, "manifest.last_accepted")
+    }
+
+    /// The active manifest (what plays now), if any.
+    pub fn active_manifest(&self) -> Result<Option<Stored>, StoreError> {
+        self.get_stored(ACTIVE_VERSION, ACTIVE_BYTES, "manifest.active")
+    }
+
+    /// The pending manifest (accepted, waiting for its media), if any.
+    pub fn pending_manifest(&self) -> Result<Option<Stored>, StoreError> {
+        self.get_stored(PENDING_VERSION, PENDING_BYTES, "manifest.pending")
+    }
+
+    /// Records an accepted manifest as pending, replacing any older pending one, and raises
+    /// the last accepted version — atomically and flushed. Call only after
+    /// `verify_manifest` accepted `envelope_bytes`.
+    pub fn save_pending(&self, envelope_bytes: &[u8], version: u64) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.insert(PENDING_VERSION, &version.to_be_bytes());
+        b.insert(PENDING_BYTES, envelope_bytes);
+        let last = self.last_accepted_version()?.unwrap_or(0).max(version);
+        b.insert(LAST_ACCEPTED, &last.to_be_bytes());
+        self.meta.apply_batch(b).map_err(self.err("save pending"))?;
+        self.flush()
+    }
+
+    /// Makes the pending manifest `version` the active one (atomically, flushed). Fails with
+    /// [`StoreError::NotPending`] if `version` is not pending (e.g. superseded meanwhile).
+    pub fn activate(&self, version: u64) -> Result<(), StoreError> {
+        let pending = self.pending_manifest()?;
+        let Some(p) = pending.filter(|p| p.version == version) else {
+            return Err(StoreError::NotPending {
+                requested: version,
+                pending: self.get_u64(PENDING_VERSION, "manifest.pending")?,
+            });
+        };
+        let mut b = sled::Batch::default();
+        b.insert(ACTIVE_VERSION, &p.version.to_be_bytes());
+        b.insert(ACTIVE_BYTES, p.bytes);
+        b.remove(PENDING_VERSION);
+        b.remove(PENDING_BYTES);
+        self.meta.apply_batch(b).map_err(self.err("activate"))?;
+        self.flush()
+    }
+
+    /// The last accepted alert set (version + exact envelope bytes), if any.
+    pub fn alerts(&self) -> Result<Option<Stored>, StoreError> {
+        self.get_stored(ALERT_VERSION, ALERT_BYTES, "alert")
+    }
+
+    /// The version of the last accepted alert set, for `verify_alerts`.
+    pub fn last_alert_version(&self) -> Result<Option<u64>, StoreError> {
+        self.get_u64(ALERT_VERSION, "alert.version")
+    }
+
+    /// Stores an accepted alert set (atomically, flushed). Alerts need no media sync for
+    /// their text, so they take effect at once.
+    pub fn save_alerts(&self, envelope_bytes: &[u8], version: u64) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.insert(ALERT_VERSION, &version.to_be_bytes());
+        b.insert(ALERT_BYTES, envelope_bytes);
+        self.meta.apply_batch(b).map_err(self.err("save alerts"))?;
+        self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_activate_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            assert_eq!(s.last_accepted_version().unwrap(), None);
+            s.save_pending(b"env-v3", 3).unwrap();
+            assert_eq!(s.last_accepted_version().unwrap(), Some(3));
+            assert_eq!(s.active_manifest().unwrap(), None);
+            s.save_pending(b"env-v4", 4).unwrap();
+            assert!(matches!(
+                s.activate(3),
+                Err(StoreError::NotPending { requested: 3, pending: Some(4) })
+            ));
+            s.activate(4).unwrap();
+            assert_eq!(s.pending_manifest().unwrap(), None);
+            s.save_pending(b"env-v5", 5).unwrap();
+            s.save_alerts(b"alerts-v2", 2).unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            s.active_manifest().unwrap(),
+            Some(Stored { version: 4, bytes: b"env-v4".to_vec() })
+        );
+        assert_eq!(s.pending_manifest().unwrap().unwrap().version, 5);
+        assert_eq!(s.last_accepted_version().unwrap(), Some(5));
+        assert_eq!(s.last_alert_version().unwrap(), Some(2));
+        assert_eq!(s.alerts().unwrap().unwrap().bytes, b"alerts-v2");
+    }
+}
