@@ -1,0 +1,419 @@
+//! The player's MQTT link (rumqttc).
+//!
+//! One task polls the rumqttc event loop and does nothing that could wait on that same loop
+//! (it never publishes): it reconnects with exponential backoff and jitter, resubscribes to the
+//! screen's `manifest`, `alert` and `ack` topics whenever the broker has no session for us, and
+//! routes incoming messages to channels. A second task publishes: receipts batches and other
+//! outgoing messages from a bounded queue, and the latest status (re-sent after every
+//! reconnect, since the broker may have published our offline Last Will meanwhile).
+//!
+//! Client id = screen id, persistent session (`clean_session = false`), username/password
+//! from the config, packet limit raised to [`MAX_PACKET_BYTES`], Last Will = the retained
+//! offline status.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use playlists::topics::{self, Kind};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Largest MQTT packet we send or accept (manifests for big playlists are a few MiB at most).
+pub const MAX_PACKET_BYTES: usize = 8 * 1024 * 1024;
+/// First reconnect delay.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
+/// Longest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Capacity of the incoming manifest/alert queue.
+const INCOMING_QUEUE: usize = 16;
+/// Capacity of the ack queue (an ack dropped when full is harmless: receipts are resent).
+const ACK_QUEUE: usize = 16;
+/// Capacity of the outgoing queue.
+const OUTGOING_QUEUE: usize = 16;
+
+/// Errors setting up the MQTT link.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    /// The `broker` setting is not `mqtt://host:port`.
+    #[error("broker address {0:?} is not of the form mqtt://host:port; fix `broker` in the player config")]
+    BadBrokerUrl(String),
+    /// The screen id is not valid.
+    #[error("screen id {0:?} is not valid (^[a-z0-9][a-z0-9-]{{0,62}}$); fix `screen` in the player config")]
+    BadScreen(String),
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct MqttSettings {
+    /// Screen id (also the client id).
+    pub screen: String,
+    /// `mqtt://host:port` (also accepted: `tcp://`, no scheme; port defaults to 1883).
+    pub broker: String,
+    /// MQTT user name.
+    pub username: String,
+    /// MQTT password (never logged).
+    pub password: String,
+    /// Retained Last Will payload (the offline status).
+    pub last_will: Vec<u8>,
+    /// Keep-alive interval.
+    pub keep_alive: Duration,
+}
+
+impl std::fmt::Debug for MqttSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttSettings")
+            .field("screen", &self.screen)
+            .field("broker", &self.broker)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A verified-later message that arrived for this screen (raw bytes: nothing is trusted yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Payload of the `manifest` topic.
+    Manifest(Bytes),
+    /// Payload of the `alert` topic.
+    Alert(Bytes),
+}
+
+/// A message to publish on one of this screen's topics (QoS 1; retained as the topic says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Which topic.
+    pub kind: Kind,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Connection state, for status and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkState {
+    /// Connected right now.
+    pub connected: bool,
+    /// Number of successful connections so far.
+    pub connections: u64,
+    /// The last connection error, if any.
+    pub last_error: Option<String>,
+}
+
+/// The running MQTT link.
+#[derive(Debug)]
+pub struct MqttHandle {
+    /// Messages to publish (receipts batches, …). Bounded: a full queue waits.
+    pub outgoing: mpsc::Sender<Outgoing>,
+    /// Manifests and alerts, in arrival order.
+    pub incoming: mpsc::Receiver<Incoming>,
+    /// Raw ack envelopes, for the uploader to verify.
+    pub acks: mpsc::Receiver<Bytes>,
+    /// Connection state.
+    pub link: watch::Receiver<LinkState>,
+    status: watch::Sender<Option<Vec<u8>>>,
+    client: AsyncClient,
+    screen: String,
+    stop: watch::Sender<bool>,
+    poller: JoinHandle<()>,
+    publisher: JoinHandle<()>,
+}
+
+/// Splits `mqtt://host:port` into host and port.
+pub fn parse_broker(url: &str) -> Result<(String, u16), MqttError> {
+    let bad = || MqttError::BadBrokerUrl(url.to_owned());
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    if rest.is_empty() || rest.contains("://") || rest.contains('/') || rest.contains('@') {
+        return Err(bad());
+    }
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(bad)?;
+        match after.strip_prefix(':') {
+            Some(p) => (h.to_owned(), p.parse().map_err(|_| bad())?),
+            None if after.is_empty() => (h.to_owned(), 1883),
+            None => return Err(bad()),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
+            None => (rest.to_owned(), 1883),
+        }
+    };
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok((host, port))
+}
+
+impl MqttHandle {
+    /// Starts the link. Returns at once; connecting happens in the background.
+    pub fn spawn(settings: MqttSettings) -> Result<MqttHandle, MqttError> {
+        if !playlists::manifest::is_valid_screen_id(&settings.screen) {
+            return Err(MqttError::BadScreen(settings.screen));
+        }
+        let (host, port) = parse_broker(&settings.broker)?;
+        let mut opts = MqttOptions::new(settings.screen.clone(), host, port);
+        opts.set_clean_session(false)
+            .set_keep_alive(settings.keep_alive)
+            .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
+            .set_credentials(settings.username.clone(), settings.password.clone())
+            .set_request_channel_capacity(64)
+            .set_last_will(LastWill::new(
+                topics::topic(&settings.screen, Kind::Status),
+                settings.last_will.clone(),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        let (client, eventloop) = AsyncClient::new(opts, 64);
+        let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
+        let (ack_tx, ack_rx) = mpsc::channel(ACK_QUEUE);
+        let (out_tx, out_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (link_tx, link_rx) = watch::channel(LinkState::default());
+        let (status_tx, status_rx) = watch::channel(None);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let poller = tokio::spawn(poll_loop(
+            eventloop,
+            client.clone(),
+            settings.screen.clone(),
+            in_tx,
+            ack_tx,
+            link_tx,
+            stop_rx.clone(),
+        ));
+        let publisher = tokio::spawn(publish_loop(
+            client.clone(),
+            settings.screen.clone(),
+            out_rx,
+            status_rx,
+            link_rx.clone(),
+            stop_rx,
+        ));
+        Ok(MqttHandle {
+            outgoing: out_tx,
+            incoming: in_rx,
+            acks: ack_rx,
+            link: link_rx,
+            status: status_tx,
+            client,
+            screen: settings.screen,
+            stop: stop_tx,
+            poller,
+            publisher,
+        })
+    }
+
+    /// Sets the status to publish (retained); it is sent now if connected, and again after
+    /// every reconnect.
+    pub fn set_status(&self, json: Vec<u8>) {
+        self.status.send_replace(Some(json));
+    }
+
+    /// Publishes `final_status` (normally the offline status), disconnects cleanly and stops
+    /// both tasks. Waits at most a few seconds.
+    pub async fn shutdown(self, final_status: Vec<u8>) {
+        let topic = topics::topic(&self.screen, Kind::Status);
+        if self.link.borrow().connected {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.client.publish(topic, QoS::AtLeastOnce, true, final_status),
+            )
+            .await;
+            let _ = self.client.disconnect().await;
+            // Let the poller flush the publish and the disconnect.
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.poller).await;
+        } else {
+            self.poller.abort();
+        }
+        let _ = self.stop.send(true);
+        self.publisher.abort();
+    }
+}
+
+async fn poll_loop(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    screen: String,
+    incoming: mpsc::Sender<Incoming>,
+    acks: mpsc::Sender<Bytes>,
+    link: watch::Sender<LinkState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let manifest_topic = topics::topic(&screen, Kind::Manifest);
+    let alert_topic = topics::topic(&screen, Kind::Alert);
+    let ack_topic = topics::topic(&screen, Kind::Ack);
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let ev = tokio::select! {
+            ev = eventloop.poll() => ev,
+            _ = stopped(&mut stop) => return,
+        };
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff = BACKOFF_MIN;
+                link.send_modify(|l| {
+                    l.connected = true;
+                    l.connections += 1;
+                });
+                tracing::info!(session_present = ack.session_present, "connected to the MQTT broker");
+                if !ack.session_present {
+                    // Subscribing goes through the request channel that this task drains, so it
+                    // must not be awaited here.
+                    let c = client.clone();
+                    let filters = [manifest_topic.clone(), alert_topic.clone(), ack_topic.clone()];
+                    tokio::spawn(async move {
+                        let subs = filters
+                            .into_iter()
+                            .map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
+                        if let Err(e) = c.subscribe_many(subs).await {
+                            tracing::warn!(error = %e, "could not subscribe");
+                        }
+                    });
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let msg = if p.topic == manifest_topic {
+                    Some(Incoming::Manifest(p.payload))
+                } else if p.topic == alert_topic {
+                    Some(Incoming::Alert(p.payload))
+                } else if p.topic == ack_topic {
+                    if acks.try_send(p.payload).is_err() {
+                        tracing::warn!("ack queue full; ack dropped (the receipts will be resent)");
+                    }
+                    None
+                } else {
+                    tracing::warn!(topic = %p.topic, "message on an unexpected topic ignored");
+                    None
+                };
+                if let Some(m) = msg {
+                    // The agent never waits on this loop, so this cannot deadlock.
+                    if incoming.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Disconnect)) => {
+                link.send_modify(|l| l.connected = false);
+            }
+            Ok(_) => {}
+            Err(rumqttc::ConnectionError::RequestsDone) => return,
+            Err(e) => {
+                let msg = e.to_string();
+                let was_connected = link.borrow().connected;
+                link.send_modify(|l| {
+                    l.connected = false;
+                    l.last_error = Some(msg.clone());
+                });
+                if was_connected {
+                    tracing::warn!(error = %msg, "MQTT connection lost; reconnecting");
+                } else {
+                    tracing::debug!(error = %msg, "MQTT connect failed");
+                }
+                let delay = jittered(backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stopped(&mut stop) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Completes once `stop` is set (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// `base` plus up to 50 % random jitter, so that many screens do not reconnect in lockstep.
+fn jittered(base: Duration) -> Duration {
+    use rand_core::RngCore;
+    let r = rand_core::OsRng.next_u32() as f64 / u32::MAX as f64;
+    base.mul_f64(1.0 + 0.5 * r)
+}
+
+async fn publish_loop(
+    client: AsyncClient,
+    screen: String,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    mut status: watch::Receiver<Option<Vec<u8>>>,
+    mut link: watch::Receiver<LinkState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let status_topic = topics::topic(&screen, Kind::Status);
+    let mut connections = 0;
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            changed = status.changed() => {
+                if changed.is_err() { return; }
+                let body = status.borrow_and_update().clone();
+                if let Some(body) = body {
+                    if client.publish(status_topic.clone(), QoS::AtLeastOnce, true, body).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            changed = link.changed() => {
+                if changed.is_err() { return; }
+                let now = link.borrow_and_update().connections;
+                if now != connections {
+                    connections = now;
+                    let body = status.borrow().clone();
+                    if let Some(body) = body {
+                        if client.publish(status_topic.clone(), QoS::AtLeastOnce, true, body).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            out = outgoing.recv() => {
+                let Some(out) = out else { return };
+                let topic = topics::topic(&screen, out.kind);
+                if client.publish(topic, QoS::AtLeastOnce, out.kind.retained(), out.payload).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(parse_broker("mqtt://127.0.0.1:1884").unwrap(), ("127.0.0.1".into(), 1884));
+        assert_eq!(parse_broker("mqtt://broker.local").unwrap(), ("broker.local".into(), 1883));
+        assert_eq!(parse_broker("tcp://h:1/").unwrap(), ("h".into(), 1));
+        assert_eq!(parse_broker("mqtt://[::1]:1885").unwrap(), ("::1".into(), 1885));
+        for bad in ["", "mqtt://", "mqtt://h:x", "mqtt://h:0", "http://h:1", "mqtt://u@h:1", "mqtt://h:1/path"] {
+            assert!(parse_broker(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_secs(2));
+            assert!(d >= Duration::from_secs(2) && d <= Duration::from_secs(3));
+        }
+    }
+
+    #[test]
+    fn password_not_in_debug() {
+        let s = MqttSettings {
+            screen: "s1".into(),
+            broker: "mqtt://h:1".into(),
+            username: "s1".into(),
+            password: "hunter2".into(),
+            last_will: vec![],
+            keep_alive: Duration::from_secs(30),
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}
