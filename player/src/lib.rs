@@ -1,3 +1,15 @@
 //! The gatecast player agent library.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+// P-AGENT modules.
+pub mod backend;
+pub mod clock;
+pub mod mqtt;
+pub mod status;
+
+// P-CORE modules.
+pub mod cache;
+pub mod config;
+pub mod fsutil;
+pub mod store;
