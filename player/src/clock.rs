@@ -22,7 +22,9 @@ pub struct ClockProbe {
 
 impl Default for ClockProbe {
     fn default() -> Self {
-        ClockProbe { flag: PathBuf::from(TIMESYNCD_FLAG) }
+        ClockProbe {
+            flag: PathBuf::from(TIMESYNCD_FLAG),
+        }
     }
 }
 

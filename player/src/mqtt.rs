@@ -219,7 +219,8 @@ impl MqttHandle {
         if self.link.borrow().connected {
             let _ = tokio::time::timeout(
                 Duration::from_secs(2),
-                self.client.publish(topic, QoS::AtLeastOnce, true, final_status),
+                self.client
+                    .publish(topic, QoS::AtLeastOnce, true, final_status),
             )
             .await;
             let _ = self.client.disconnect().await;
@@ -258,12 +259,19 @@ async fn poll_loop(
                     l.connected = true;
                     l.connections += 1;
                 });
-                tracing::info!(session_present = ack.session_present, "connected to the MQTT broker");
+                tracing::info!(
+                    session_present = ack.session_present,
+                    "connected to the MQTT broker"
+                );
                 if !ack.session_present {
                     // Subscribing goes through the request channel that this task drains, so it
                     // must not be awaited here.
                     let c = client.clone();
-                    let filters = [manifest_topic.clone(), alert_topic.clone(), ack_topic.clone()];
+                    let filters = [
+                        manifest_topic.clone(),
+                        alert_topic.clone(),
+                        ack_topic.clone(),
+                    ];
                     tokio::spawn(async move {
                         let subs = filters
                             .into_iter()
@@ -387,11 +395,28 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        assert_eq!(parse_broker("mqtt://127.0.0.1:1884").unwrap(), ("127.0.0.1".into(), 1884));
-        assert_eq!(parse_broker("mqtt://broker.local").unwrap(), ("broker.local".into(), 1883));
+        assert_eq!(
+            parse_broker("mqtt://127.0.0.1:1884").unwrap(),
+            ("127.0.0.1".into(), 1884)
+        );
+        assert_eq!(
+            parse_broker("mqtt://broker.local").unwrap(),
+            ("broker.local".into(), 1883)
+        );
         assert_eq!(parse_broker("tcp://h:1/").unwrap(), ("h".into(), 1));
-        assert_eq!(parse_broker("mqtt://[::1]:1885").unwrap(), ("::1".into(), 1885));
-        for bad in ["", "mqtt://", "mqtt://h:x", "mqtt://h:0", "http://h:1", "mqtt://u@h:1", "mqtt://h:1/path"] {
+        assert_eq!(
+            parse_broker("mqtt://[::1]:1885").unwrap(),
+            ("::1".into(), 1885)
+        );
+        for bad in [
+            "",
+            "mqtt://",
+            "mqtt://h:x",
+            "mqtt://h:0",
+            "http://h:1",
+            "mqtt://u@h:1",
+            "mqtt://h:1/path",
+        ] {
             assert!(parse_broker(bad).is_err(), "{bad:?} accepted");
         }
     }

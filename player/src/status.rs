@@ -98,17 +98,30 @@ impl Status {
 
     /// Whether two statuses say the same thing (everything but `at`).
     pub fn same_content(&self, other: &Status) -> bool {
-        Status { at: String::new(), ..self.clone() } == Status { at: String::new(), ..other.clone() }
+        Status {
+            at: String::new(),
+            ..self.clone()
+        } == Status {
+            at: String::new(),
+            ..other.clone()
+        }
     }
 
     /// This status as state `offline` (for the Last Will and a clean shutdown).
     pub fn offline(&self) -> Status {
-        Status { state: State::Offline, current: None, ..self.clone() }
+        Status {
+            state: State::Offline,
+            current: None,
+            ..self.clone()
+        }
     }
 
     /// The JSON bytes to publish, with `at` set to `now`.
     pub fn to_json(&self, now: jiff::Timestamp) -> Vec<u8> {
-        let s = Status { at: now.to_string(), ..self.clone() };
+        let s = Status {
+            at: now.to_string(),
+            ..self.clone()
+        };
         serde_json::to_vec(&s).expect("status always serialises")
     }
 }
@@ -120,7 +133,8 @@ mod tests {
     #[test]
     fn fixed_field_names_are_present() {
         let s = Status::new("a2V5".into());
-        let v: serde_json::Value = serde_json::from_slice(&s.to_json(jiff::Timestamp::UNIX_EPOCH)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&s.to_json(jiff::Timestamp::UNIX_EPOCH)).unwrap();
         for k in [
             "state",
             "device_key",

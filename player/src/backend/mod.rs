@@ -101,12 +101,21 @@ impl PlayOutcome {
             .ok()
             .and_then(|d| started_at.checked_add(d).ok())
             .unwrap_or(started_at);
-        PlayOutcome { started_at, ended_at, duration, ended }
+        PlayOutcome {
+            started_at,
+            ended_at,
+            duration,
+            ended,
+        }
     }
 
     /// An immediate failure (nothing was shown).
     pub fn failed_now(reason: impl Into<String>) -> PlayOutcome {
-        PlayOutcome::new(jiff::Timestamp::now(), Duration::ZERO, Ended::Failed(reason.into()))
+        PlayOutcome::new(
+            jiff::Timestamp::now(),
+            Duration::ZERO,
+            Ended::Failed(reason.into()),
+        )
     }
 }
 
@@ -120,7 +129,9 @@ pub struct Interrupt {
 impl Interrupt {
     /// An interrupt that fires when `fut` completes.
     pub fn new(fut: impl Future<Output = ()> + Send + 'static) -> Interrupt {
-        Interrupt { fut: Some(Box::pin(fut)) }
+        Interrupt {
+            fut: Some(Box::pin(fut)),
+        }
     }
 
     /// An interrupt that never fires.
@@ -144,7 +155,9 @@ impl Interrupt {
 
 impl std::fmt::Debug for Interrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Interrupt").field("fired", &self.has_fired()).finish()
+        f.debug_struct("Interrupt")
+            .field("fired", &self.has_fired())
+            .finish()
     }
 }
 

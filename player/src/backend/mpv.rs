@@ -48,7 +48,9 @@ pub enum MpvError {
         source: std::io::Error,
     },
     /// mpv exited before its IPC socket came up.
-    #[error("mpv exited during start-up ({status}); run it by hand with the same arguments to see why")]
+    #[error(
+        "mpv exited during start-up ({status}); run it by hand with the same arguments to see why"
+    )]
     ExitedEarly {
         /// Exit status.
         status: String,
@@ -129,31 +131,58 @@ impl MpvIpc {
         let pending: Pending = Arc::default();
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let reader = tokio::spawn(read_loop(BufReader::new(read), pending.clone(), tx));
-        Ok((MpvIpc { writer, pending, next_id: 1, reader }, rx))
+        Ok((
+            MpvIpc {
+                writer,
+                pending,
+                next_id: 1,
+                reader,
+            },
+            rx,
+        ))
     }
 
     /// Sends `command` (mpv's JSON command array) and waits for its reply's `data`.
     pub async fn command(&mut self, command: Vec<Value>) -> Result<Value, MpvError> {
-        let name = command.first().and_then(Value::as_str).unwrap_or("?").to_owned();
+        let name = command
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
         let id = self.next_id;
         self.next_id += 1;
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
         let mut line = serde_json::to_vec(&json!({ "command": command, "request_id": id }))
             .expect("a JSON value always serialises");
         line.push(b'\n');
         let sent = self.writer.write_all(&line).await;
         if let Err(e) = sent {
-            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
             return Err(e.into());
         }
         match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
             Ok(Ok(Ok(v))) => Ok(v),
-            Ok(Ok(Err(error))) => Err(MpvError::Command { command: name, error }),
+            Ok(Ok(Err(error))) => Err(MpvError::Command {
+                command: name,
+                error,
+            }),
             Ok(Err(_)) => Err(MpvError::Closed),
             Err(_) => {
-                self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                Err(MpvError::Timeout { command: name, secs: COMMAND_TIMEOUT.as_secs() })
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                Err(MpvError::Timeout {
+                    command: name,
+                    secs: COMMAND_TIMEOUT.as_secs(),
+                })
             }
         }
     }
@@ -167,17 +196,27 @@ async fn read_loop(
     let mut line = Vec::new();
     loop {
         line.clear();
-        match (&mut read).take(MAX_LINE as u64).read_until(b'\n', &mut line).await {
+        match (&mut read)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut line)
+            .await
+        {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
         let (at, wall) = (Instant::now(), jiff::Timestamp::now());
         let Ok(v) = serde_json::from_slice::<Value>(&line) else {
-            tracing::warn!(len = line.len(), "mpv sent a line that is not JSON; ignored");
+            tracing::warn!(
+                len = line.len(),
+                "mpv sent a line that is not JSON; ignored"
+            );
             continue;
         };
         if let Some(id) = v.get("request_id").and_then(Value::as_u64) {
-            let waiter = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            let waiter = pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
             if let Some(w) = waiter {
                 let error = v.get("error").and_then(Value::as_str).unwrap_or("success");
                 let reply = if error == "success" {
@@ -189,14 +228,19 @@ async fn read_loop(
             }
             continue;
         }
-        let Some(name) = v.get("event").and_then(Value::as_str) else { continue };
+        let Some(name) = v.get("event").and_then(Value::as_str) else {
+            continue;
+        };
         let ev = MpvEvent {
             at,
             wall,
             name: name.to_owned(),
             entry_id: v.get("playlist_entry_id").and_then(Value::as_i64),
             reason: v.get("reason").and_then(Value::as_str).map(str::to_owned),
-            file_error: v.get("file_error").and_then(Value::as_str).map(str::to_owned),
+            file_error: v
+                .get("file_error")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         };
         if events.try_send(ev).is_err() && events.is_closed() {
             break;
@@ -242,7 +286,9 @@ struct MpvProcess {
 
 impl std::fmt::Debug for MpvProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MpvProcess").field("pid", &self.child.id()).finish()
+        f.debug_struct("MpvProcess")
+            .field("pid", &self.child.id())
+            .finish()
     }
 }
 
@@ -266,7 +312,14 @@ pub struct MpvBackend {
 impl MpvBackend {
     /// A backend that starts mpv lazily on the first play.
     pub fn new(cfg: MpvConfig) -> MpvBackend {
-        MpvBackend { cfg, proc: None, queued: None, last_end: None, last_gap: None, starts: 0 }
+        MpvBackend {
+            cfg,
+            proc: None,
+            queued: None,
+            last_end: None,
+            last_gap: None,
+            starts: 0,
+        }
     }
 
     /// Starts mpv now (so that a missing mpv is reported at start-up, not at the first play).
@@ -335,7 +388,9 @@ impl MpvBackend {
         let deadline = Instant::now() + self.cfg.start_timeout;
         let (mut ipc, events) = loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(MpvError::ExitedEarly { status: status.to_string() });
+                return Err(MpvError::ExitedEarly {
+                    status: status.to_string(),
+                });
             }
             if sock.exists() {
                 if let Ok(c) = MpvIpc::connect(sock).await {
@@ -357,12 +412,21 @@ impl MpvBackend {
         let version = version.as_str().unwrap_or("");
         let loadfile_has_index = loadfile_has_index(version);
         tracing::info!(version, pid = child.id(), "mpv started");
-        Ok(MpvProcess { child, ipc, events, loadfile_has_index })
+        Ok(MpvProcess {
+            child,
+            ipc,
+            events,
+            loadfile_has_index,
+        })
     }
 
     async fn loadfile(&mut self, item: &PlayItem, mode: &str) -> Result<i64, MpvError> {
         let p = self.proc.as_mut().ok_or(MpvError::Closed)?;
-        let mut cmd = vec![json!("loadfile"), json!(item.path.to_string_lossy()), json!(mode)];
+        let mut cmd = vec![
+            json!("loadfile"),
+            json!(item.path.to_string_lossy()),
+            json!(mode),
+        ];
         if item.kind == ItemKind::Slide {
             if p.loadfile_has_index {
                 cmd.push(json!(-1));
@@ -398,9 +462,8 @@ impl MpvBackend {
     ) -> PlayOutcome {
         let attempt_wall = jiff::Timestamp::now();
         let attempt_at = Instant::now();
-        let fail = |why: String| {
-            PlayOutcome::new(attempt_wall, attempt_at.elapsed(), Ended::Failed(why))
-        };
+        let fail =
+            |why: String| PlayOutcome::new(attempt_wall, attempt_at.elapsed(), Ended::Failed(why));
         if let Err(e) = tokio::fs::metadata(&item.path).await {
             return fail(format!("cannot open {}: {e}", item.path.display()));
         }
@@ -411,9 +474,24 @@ impl MpvBackend {
             Some(q) if q.item == *item => q.entry_id,
             _ => match self.loadfile(item, "replace").await {
                 Ok(id) => id,
-                Err(e) => {
+                Err(MpvError::Command { command, error }) => {
+                    return fail(format!("mpv refused {command}: {error}"));
+                }
+                Err(first) => {
+                    // The connection broke (mpv died between plays): restart it once.
+                    tracing::warn!(error = %first, "mpv IPC failed; restarting mpv");
                     self.proc = None;
-                    return fail(e.to_string());
+                    let retry = match self.ensure_running().await {
+                        Ok(_) => self.loadfile(item, "replace").await,
+                        Err(e) => Err(e),
+                    };
+                    match retry {
+                        Ok(id) => id,
+                        Err(e) => {
+                            self.proc = None;
+                            return fail(e.to_string());
+                        }
+                    }
                 }
             },
         };
@@ -421,6 +499,7 @@ impl MpvBackend {
         let mut seen_start: Option<(Instant, jiff::Timestamp)> = None;
         let mut started: Option<(Instant, jiff::Timestamp)> = None;
         let mut stopping = false;
+        let mut stop_deadline = tokio::time::Instant::now();
         let start_deadline = tokio::time::Instant::from_std(attempt_at + self.cfg.start_timeout);
         loop {
             let p = self.proc.as_mut().expect("running");
@@ -429,7 +508,14 @@ impl MpvBackend {
                 _ = interrupt.fired(), if !stopping => {
                     stopping = true;
                     self.stop().await;
+                    stop_deadline = tokio::time::Instant::now() + self.cfg.start_timeout;
                     continue;
+                }
+                _ = tokio::time::sleep_until(stop_deadline), if stopping => {
+                    // mpv never reported the end of an item we stopped (e.g. stopped before it
+                    // started): it is not on screen any more either way.
+                    let (t, w) = started.or(seen_start).unwrap_or((attempt_at, attempt_wall));
+                    return PlayOutcome::new(w, t.elapsed(), Ended::Interrupted);
                 }
                 _ = tokio::time::sleep_until(start_deadline), if started.is_none() && !stopping => {
                     self.stop().await;
@@ -444,7 +530,11 @@ impl MpvBackend {
                 self.proc = None;
                 self.queued = None;
                 let (t, w) = started.or(seen_start).unwrap_or((attempt_at, attempt_wall));
-                return PlayOutcome::new(w, t.elapsed(), Ended::Failed("mpv exited during playback".into()));
+                return PlayOutcome::new(
+                    w,
+                    t.elapsed(),
+                    Ended::Failed("mpv exited during playback".into()),
+                );
             };
             match ev.name.as_str() {
                 "start-file" if ev.entry_id == Some(entry) => seen_start = Some((ev.at, ev.wall)),
@@ -452,11 +542,19 @@ impl MpvBackend {
                     started = Some((ev.at, ev.wall));
                     if let Some(end) = self.last_end.take() {
                         self.last_gap = Some(ev.at.saturating_duration_since(end));
-                        tracing::debug!(gap_ms = self.last_gap.unwrap_or_default().as_millis() as u64, "gap between items");
+                        tracing::debug!(
+                            gap_ms = self.last_gap.unwrap_or_default().as_millis() as u64,
+                            "gap between items"
+                        );
                     }
                     if let (Some(n), false) = (next, stopping) {
                         match self.loadfile(n, "append").await {
-                            Ok(id) => self.queued = Some(Queued { item: n.clone(), entry_id: id }),
+                            Ok(id) => {
+                                self.queued = Some(Queued {
+                                    item: n.clone(),
+                                    entry_id: id,
+                                })
+                            }
                             Err(e) => tracing::warn!(error = %e, "could not queue the next item"),
                         }
                     }
@@ -466,14 +564,19 @@ impl MpvBackend {
                     let duration = ev.at.saturating_duration_since(t);
                     let ended = match ev.reason.as_deref() {
                         Some("eof") if started.is_some() => Ended::Completed,
-                        Some("eof") => Ended::Failed("mpv reached the end without showing anything".into()),
+                        Some("eof") => {
+                            Ended::Failed("mpv reached the end without showing anything".into())
+                        }
                         Some("stop") | Some("quit") => Ended::Interrupted,
                         Some("error") => Ended::Failed(format!(
                             "mpv could not play {}: {}",
                             item.path.display(),
                             ev.file_error.as_deref().unwrap_or("unknown error")
                         )),
-                        other => Ended::Failed(format!("mpv ended the file: {}", other.unwrap_or("no reason"))),
+                        other => Ended::Failed(format!(
+                            "mpv ended the file: {}",
+                            other.unwrap_or("no reason")
+                        )),
                     };
                     if ended == Ended::Completed {
                         self.last_end = Some(ev.at);
@@ -493,7 +596,10 @@ impl MpvBackend {
 fn loadfile_has_index(version: &str) -> bool {
     let digits = version.trim_start_matches(|c: char| !c.is_ascii_digit());
     let mut parts = digits.split(|c: char| !c.is_ascii_digit());
-    match (parts.next().and_then(|s| s.parse::<u32>().ok()), parts.next().and_then(|s| s.parse::<u32>().ok())) {
+    match (
+        parts.next().and_then(|s| s.parse::<u32>().ok()),
+        parts.next().and_then(|s| s.parse::<u32>().ok()),
+    ) {
         (Some(0), Some(minor)) => minor >= 38,
         (Some(major), _) => major >= 1,
         _ => true,
@@ -517,7 +623,10 @@ impl Backend for MpvBackend {
     async fn shutdown(&mut self) {
         if let Some(mut p) = self.proc.take() {
             let _ = p.ipc.command(vec![json!("quit")]).await;
-            if tokio::time::timeout(Duration::from_secs(3), p.child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(3), p.child.wait())
+                .await
+                .is_err()
+            {
                 let _ = p.child.kill().await;
             }
         }

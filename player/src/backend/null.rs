@@ -24,7 +24,11 @@ impl NullBackend {
     /// A null backend that waits `duration / speed` (speed > 1 is faster; values that are not
     /// finite and positive are treated as 1).
     pub fn with_speed(speed: f64) -> NullBackend {
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
         NullBackend { speed }
     }
 
@@ -52,10 +56,7 @@ impl Backend for NullBackend {
         interrupt: &mut Interrupt,
     ) -> PlayOutcome {
         if let Err(e) = tokio::fs::metadata(&item.path).await {
-            return PlayOutcome::failed_now(format!(
-                "cannot open {}: {e}",
-                item.path.display()
-            ));
+            return PlayOutcome::failed_now(format!("cannot open {}: {e}", item.path.display()));
         }
         let wait = Duration::from_secs_f64(item.nominal_duration().as_secs_f64() / self.speed);
         let started_at = jiff::Timestamp::now();
@@ -105,7 +106,9 @@ mod tests {
             let _ = rx.await;
         });
         tx.send(()).unwrap();
-        let out = NullBackend::new().play(&item(p, 3_600_000), None, &mut intr).await;
+        let out = NullBackend::new()
+            .play(&item(p, 3_600_000), None, &mut intr)
+            .await;
         assert_eq!(out.ended, Ended::Interrupted);
         assert!(intr.has_fired());
     }
@@ -113,7 +116,11 @@ mod tests {
     #[tokio::test]
     async fn missing_file_fails() {
         let out = NullBackend::new()
-            .play(&item("/nonexistent/gatecast".into(), 10), None, &mut Interrupt::never())
+            .play(
+                &item("/nonexistent/gatecast".into(), 10),
+                None,
+                &mut Interrupt::never(),
+            )
             .await;
         assert!(matches!(out.ended, Ended::Failed(ref r) if r.contains("/nonexistent/gatecast")));
     }
