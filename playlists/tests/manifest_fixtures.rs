@@ -163,3 +163,129 @@ pub fn alert_set() -> AlertSet {
         alerts: vec![alert("flood", 10, "2025-03-02T00:00:00Z")],
     }
 }
+
+/// Timezones used by the property tests: no DST, DST at 02:00/03:00, 30-minute DST
+/// (Lord Howe) and DST at midnight (Santiago, Havana).
+pub const ZONES: [&str; 7] = [
+    "UTC",
+    "Asia/Ho_Chi_Minh",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "America/Havana",
+];
+
+pub mod arb {
+    use super::*;
+    use playlists::manifest::Weekday;
+    use proptest::prelude::*;
+
+    const DAYS: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    const LANGS: [&str; 5] = ["vi", "en", "zh-Hans", "hmn", "km"];
+
+    /// A local date in 2025..=2026.
+    pub fn day() -> impl Strategy<Value = Date> {
+        (0i64..730).prop_map(|k| {
+            date("2025-01-01")
+                .checked_add(jiff::Span::new().days(k))
+                .expect("in range")
+        })
+    }
+
+    /// An instant between 2024-12-25 and 2027-01-05, to the second.
+    pub fn instant() -> impl Strategy<Value = Timestamp> {
+        let lo = ts("2024-12-25T00:00:00Z").as_second();
+        let hi = ts("2027-01-05T00:00:00Z").as_second();
+        (lo..hi).prop_map(|s| Timestamp::from_second(s).expect("in range"))
+    }
+
+    fn hhmm() -> impl Strategy<Value = String> {
+        // Bias towards the hours where DST transitions happen.
+        (
+            prop_oneof![0u8..24, 0u8..4, Just(2u8)],
+            prop_oneof![Just(0u8), Just(30u8), 0u8..60],
+        )
+            .prop_map(|(h, m)| format!("{h:02}:{m:02}"))
+    }
+
+    pub fn schedule_entry(id: String, n_playlists: usize) -> impl Strategy<Value = ScheduleEntry> {
+        (
+            0..n_playlists,
+            -3i32..4,
+            proptest::option::of(day()),
+            proptest::option::weighted(0.3, 0i64..60),
+            proptest::option::weighted(0.4, proptest::sample::subsequence(DAYS.to_vec(), 1..=7)),
+            proptest::option::weighted(0.7, (hhmm(), hhmm())),
+        )
+            .prop_map(
+                move |(p, priority, from, len, weekdays, window)| ScheduleEntry {
+                    id: id.clone(),
+                    playlist: format!("p{p}"),
+                    priority,
+                    from,
+                    until: from
+                        .zip(len)
+                        .map(|(f, l)| f.checked_add(jiff::Span::new().days(l)).unwrap()),
+                    weekdays,
+                    start: window.as_ref().map(|w| w.0.clone()),
+                    end: window.map(|w| w.1),
+                },
+            )
+    }
+
+    /// A random valid manifest for screen `lc-a1` (1-4 playlists, 0-8 entries).
+    pub fn manifest() -> impl Strategy<Value = Manifest> {
+        (1usize..=4, 0usize..=8, 1usize..=5)
+            .prop_flat_map(|(n_playlists, n_entries, n_media)| {
+                let entries: Vec<_> = (0..n_entries)
+                    .map(|i| schedule_entry(format!("e{i}"), n_playlists))
+                    .collect();
+                (
+                    Just(n_playlists),
+                    Just(n_media),
+                    entries,
+                    proptest::sample::select(ZONES.to_vec()),
+                    proptest::sample::subsequence(LANGS.to_vec(), 0..=3),
+                    proptest::collection::vec(
+                        proptest::collection::vec(0..n_media as u64, 1..4),
+                        n_playlists,
+                    ),
+                    0..n_playlists,
+                    1u64..1_000_000,
+                )
+            })
+            .prop_map(
+                |(_, n_media, schedule, tz, langs, items, fallback, version)| Manifest {
+                    screen: "lc-a1".to_string(),
+                    version,
+                    issued_at: ts("2024-12-01T00:00:00Z"),
+                    expires_at: ts("2027-12-01T00:00:00Z"),
+                    timezone: tz.to_string(),
+                    languages: langs.iter().map(|l| l.to_string()).collect(),
+                    media: (0..n_media as u64)
+                        .map(|n| {
+                            super::media(n + 1, LANGS[n as usize % LANGS.len()], MediaKind::Video)
+                        })
+                        .collect(),
+                    playlists: items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, its)| {
+                            playlist(&format!("p{i}"), its.iter().map(|n| item(n + 1)).collect())
+                        })
+                        .collect(),
+                    schedule,
+                    fallback: format!("p{fallback}"),
+                },
+            )
+    }
+}
