@@ -1,0 +1,174 @@
+//! Files for running mosquitto as the external broker (`gatecast-controller broker-acl
+//! mosquitto --out DIR`): a password file and an ACL file.
+//!
+//! The broker is not trusted (DESIGN §3), so these are defence in depth: with them, a screen can
+//! read only its own `manifest`, `alert` and `ack` and write only its own `receipts` and
+//! `status`; the controller ([`crate::mqtt::CONTROLLER_USER`]) may do everything under
+//! `gatecast/v1/`. How to run mosquitto with them: `docs/operations.md`, section
+//! "External broker: mosquitto".
+//!
+//! The store keeps MQTT passwords only as mosquitto `$7$` hashes
+//! ([`crate::mqtt::password::hash_mqtt_password`], written at registration), so the password
+//! file is written from those hashes and the controller never needs a plaintext screen
+//! password after registration.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use playlists::manifest::is_valid_screen_id;
+use playlists::topics::{self, Kind};
+
+use crate::mqtt::password::{hash_mqtt_password, is_mosquitto_hash};
+use crate::mqtt::CONTROLLER_USER;
+
+/// Name of the password file written into the output directory.
+pub const PASSWORD_FILE: &str = "passwords";
+/// Name of the ACL file written into the output directory.
+pub const ACL_FILE: &str = "acl";
+
+/// Writes `passwords` (mode 0600) and `acl` (mode 0644) into `out_dir` (created if missing).
+///
+/// `screens` are `(screen id, password)` pairs and `controller_password` is the controller's
+/// MQTT password. Each password may be given either as a stored `$7$` hash (written unchanged;
+/// this is the normal case for screens) or as a plaintext password (hashed here). Gatecast's
+/// generated passwords never contain `$`, so the two cannot be confused.
+///
+/// Both files are written atomically (temp file, fsync, rename, fsync of the directory). An
+/// invalid screen id, a duplicate screen id or a malformed `$7$` hash is refused with
+/// `InvalidInput` naming it, and then nothing is written.
+pub fn write_mosquitto_files(
+    out_dir: &Path,
+    screens: &[(String, String)],
+    controller_password: &str,
+) -> io::Result<()> {
+    let passwords = password_file(screens, controller_password)?;
+    let acl = acl_file();
+    fs::create_dir_all(out_dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create output directory {}: {e}", out_dir.display()),
+        )
+    })?;
+    write_atomic(&out_dir.join(PASSWORD_FILE), passwords.as_bytes(), 0o600)?;
+    write_atomic(&out_dir.join(ACL_FILE), acl.as_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// The content of the mosquitto password file: one `user:$7$...` line per account.
+pub fn password_file(
+    screens: &[(String, String)],
+    controller_password: &str,
+) -> io::Result<String> {
+    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+    let mut out = String::new();
+    let mut seen = std::collections::HashSet::new();
+    out.push_str(&format!(
+        "{CONTROLLER_USER}:{}\n",
+        hash_or_keep(CONTROLLER_USER, controller_password)?
+    ));
+    for (id, password) in screens {
+        if !is_valid_screen_id(id) {
+            let shown: String = id.chars().take(80).collect();
+            return Err(invalid(format!(
+                "screen id {shown:?} is not valid (expected ^[a-z0-9][a-z0-9-]{{0,62}}$)"
+            )));
+        }
+        if !seen.insert(id.as_str()) {
+            return Err(invalid(format!("screen id {id:?} appears twice")));
+        }
+        out.push_str(&format!("{id}:{}\n", hash_or_keep(id, password)?));
+    }
+    Ok(out)
+}
+
+fn hash_or_keep(user: &str, password: &str) -> io::Result<String> {
+    if password.starts_with('$') {
+        if is_mosquitto_hash(password) {
+            return Ok(password.to_string());
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the stored MQTT password hash of {user:?} is not a valid mosquitto $7$ hash; reset the screen's MQTT password"),
+        ));
+    }
+    if password.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the MQTT password of {user:?} is empty"),
+        ));
+    }
+    Ok(hash_mqtt_password(password))
+}
+
+/// The content of the mosquitto ACL file.
+///
+/// mosquitto replaces `%u` with the connecting username, which for a screen is its screen id,
+/// and refuses the substitution for usernames containing `+`, `#` or `/` (screen ids cannot).
+pub fn acl_file() -> String {
+    let own = |kind: Kind| topics::topic("%u", kind);
+    let mut out = String::new();
+    out.push_str(
+        "# gatecast ACL for mosquitto, written by `gatecast-controller broker-acl mosquitto`.\n",
+    );
+    out.push_str(
+        "# Regenerate it (and the password file) after registering or removing screens.\n\n",
+    );
+    out.push_str(
+        "# Each screen (MQTT username = screen id) reads only its own manifest, alert and ack,\n",
+    );
+    out.push_str("# and writes only its own receipts and status (status is also its Last Will).\n");
+    for kind in [Kind::Manifest, Kind::Alert, Kind::Ack] {
+        out.push_str(&format!("pattern read {}\n", own(kind)));
+    }
+    for kind in [Kind::Receipts, Kind::Status] {
+        out.push_str(&format!("pattern write {}\n", own(kind)));
+    }
+    out.push_str("\n# The controller may do everything under gatecast/v1/.\n");
+    out.push_str(&format!("user {CONTROLLER_USER}\n"));
+    out.push_str("topic readwrite gatecast/v1/#\n");
+    out
+}
+
+/// Temp file in the same directory, write, fsync, set mode, rename, fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let context = |what: &str, e: io::Error| {
+        io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        let mut file = options
+            .open(&tmp)
+            .map_err(|e| context("create a temp file for", e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The umask may have narrowed `mode` (or a stale temp file had other bits).
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(|e| context("set permissions of", e))?;
+        }
+        file.write_all(bytes).map_err(|e| context("write", e))?;
+        file.sync_all().map_err(|e| context("fsync", e))?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(|e| context("rename into place", e))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| context("fsync the directory of", e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
