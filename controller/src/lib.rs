@@ -3,4 +3,11 @@
 #![deny(missing_docs)]
 
 pub mod acl;
+pub mod api;
+pub mod auth;
+pub mod blobs;
+pub mod config;
 pub mod mqtt;
+pub mod publish;
+pub mod serve;
+pub mod store;

@@ -1,7 +1,14 @@
-//! `gatecast-controller`: the controller binary.
+//! `gatecast-controller`: the controller binary (thin: flags, logging, signals).
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use gatecast_controller::auth::Role;
+use gatecast_controller::config::{Config, FileConfig, Overrides};
+use gatecast_controller::serve;
 
 /// gatecast controller: media library, schedules, signed publishing, receipts and audit.
 #[derive(Parser)]
@@ -11,19 +18,207 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Run the controller (HTTP API, console, MQTT publisher).
-    Serve,
-    /// Run a self-contained demo: controller, embedded broker, sample content, three players.
-    Demo,
+/// Where the configuration comes from (file, then `GATECAST_*` variables, then flags).
+#[derive(Args, Clone, Default)]
+struct ConfigArgs {
+    /// TOML configuration file (see deploy/controller.example.toml).
+    #[arg(long, env = "GATECAST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./gatecast-data].
+    #[arg(long, env = "GATECAST_DATA")]
+    data: Option<PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve | Command::Demo => {
-            anyhow::bail!("not built yet: see the open issues (`serve` is issue 3, `demo` is issue 6)")
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    cfg: ConfigArgs,
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "GATECAST_HTTP")]
+    http: Option<SocketAddr>,
+    /// Listen address of the embedded MQTT broker [default: 127.0.0.1:1883].
+    #[arg(long, env = "GATECAST_MQTT", conflicts_with = "broker")]
+    mqtt: Option<SocketAddr>,
+    /// Use an external MQTT broker (mqtt://host:port) instead of the embedded one.
+    #[arg(long, env = "GATECAST_BROKER")]
+    broker: Option<String>,
+    /// Broker URL handed to players at enrolment [default: derived from the broker address].
+    #[arg(long, env = "GATECAST_PUBLIC_BROKER_URL")]
+    public_broker_url: Option<String>,
+    /// Media base URL handed to players at enrolment [default: http://<bound HTTP address>].
+    #[arg(long, env = "GATECAST_PUBLIC_MEDIA_BASE")]
+    public_media_base: Option<String>,
+    /// Largest media upload in bytes [default: 4294967296].
+    #[arg(long, env = "GATECAST_UPLOAD_LIMIT_BYTES")]
+    upload_limit_bytes: Option<u64>,
+    /// Lifetime of an enrolment code in hours [default: 24].
+    #[arg(long, env = "GATECAST_ENROLLMENT_CODE_HOURS")]
+    enrollment_code_hours: Option<u64>,
+    /// Lifetime of a published manifest in days [default: 30].
+    #[arg(long, env = "GATECAST_MANIFEST_LIFETIME_DAYS")]
+    manifest_lifetime_days: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller (HTTP API, embedded MQTT broker, publisher).
+    Serve(ServeArgs),
+    /// Run a self-contained demo: controller, embedded broker, sample content, three players.
+    Demo,
+    /// Manage API tokens (the controller must be stopped: the database is locked while it
+    /// runs; use POST/DELETE /api/v1/tokens then).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Write configuration for an external broker.
+    BrokerAcl {
+        #[command(subcommand)]
+        command: BrokerAclCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints it as the last word of the output.
+    Create {
+        /// admin, operator or auditor.
+        #[arg(long)]
+        role: Role,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// Token id (the 16 hex characters after `gct_`).
+        id: String,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrokerAclCommand {
+    /// mosquitto password file (`passwords`) and ACL file (`acl`).
+    Mosquitto {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+}
+
+fn load_config(cfg: &ConfigArgs, mut o: Overrides) -> anyhow::Result<Config> {
+    let file = match &cfg.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    o.data_dir = cfg.data.clone();
+    Ok(Config::resolve(file, o)?)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATECAST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Serve(a) => {
+            let o = Overrides {
+                data_dir: None,
+                http_addr: a.http,
+                mqtt_addr: a.mqtt,
+                broker: a.broker,
+                public_broker_url: a.public_broker_url,
+                public_media_base: a.public_media_base,
+                upload_limit_bytes: a.upload_limit_bytes,
+                enrollment_code_hours: a.enrollment_code_hours,
+                manifest_lifetime_days: a.manifest_lifetime_days,
+            };
+            let config = load_config(&a.cfg, o)?;
+            serve::run(config, shutdown_signal())
+                .await
+                .context("the controller failed")?;
+        }
+        Command::Demo => {
+            anyhow::bail!("not built yet: `demo` is issue 6 (see the open issues)")
+        }
+        Command::Token { command } => match command {
+            TokenCommand::Create { role, cfg } => {
+                let config = load_config(&cfg, Overrides::default())?;
+                let store = serve::open_store(&config)?;
+                let (rec, token) = gatecast_controller::auth::create_token(&store, role).await?;
+                println!(
+                    "created {} token {} (store it now; it is not shown again): {token}",
+                    role.as_str(),
+                    rec.id
+                );
+            }
+            TokenCommand::Revoke { id, cfg } => {
+                let config = load_config(&cfg, Overrides::default())?;
+                let store = serve::open_store(&config)?;
+                if !gatecast_controller::auth::revoke_token(&store, &id).await? {
+                    anyhow::bail!("no token with id {id:?}");
+                }
+                println!("revoked token {id}");
+            }
+        },
+        Command::BrokerAcl { command } => match command {
+            BrokerAclCommand::Mosquitto { out, cfg } => {
+                let config = load_config(&cfg, Overrides::default())?;
+                let store = serve::open_store(&config)?;
+                let screens: Vec<(String, String)> = store
+                    .screens()?
+                    .into_iter()
+                    .filter(|s| !s.disabled)
+                    .map(|s| (s.id, s.mqtt_password_hash))
+                    .collect();
+                let pw_path = config.data_dir.join(serve::files::MQTT_PASSWORD);
+                let (controller_pw, _) = gatecast_controller::auth::load_or_create_secret(
+                    &pw_path,
+                    gatecast_controller::mqtt::password::generate_mqtt_password,
+                )?;
+                gatecast_controller::acl::write_mosquitto_files(&out, &screens, &controller_pw)
+                    .with_context(|| format!("writing mosquitto files to {}", out.display()))?;
+                println!(
+                    "wrote {} and {} for {} screen(s); run: mosquitto -c <conf> with password_file and acl_file pointing there",
+                    out.join(gatecast_controller::acl::PASSWORD_FILE).display(),
+                    out.join(gatecast_controller::acl::ACL_FILE).display(),
+                    screens.len()
+                );
+            }
+        },
+    }
+    Ok(())
 }

@@ -1,0 +1,391 @@
+//! The HTTP API (DESIGN §6) on warp 0.4.
+//!
+//! One warp filter extracts method, path, query, headers and the (unread) body stream and hands
+//! them to [`dispatch`], which routes on the path segments. Keeping routing in one `match`
+//! makes every path of the API visible in one place, gives JSON errors for unknown paths and
+//! wrong methods, and keeps compile times down on small build machines.
+
+mod content;
+mod error;
+mod media;
+mod publishing;
+mod screens;
+mod system;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Reply as _};
+
+pub use error::ApiError;
+
+use crate::auth::{Principal, Role};
+use crate::blobs::Blobs;
+use crate::config::{Config, JSON_BODY_LIMIT};
+use crate::publish::Outbox;
+use crate::store::{ActionRecord, ScreenVersion, Store};
+
+/// Counters exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Manifests published (one per screen and version).
+    pub publishes: AtomicU64,
+    /// Alert sets published.
+    pub alert_publishes: AtomicU64,
+    /// HTTP answers with status >= 400.
+    pub http_errors: AtomicU64,
+    /// Manifest rejections reported by players (`last_rejection` changes in status).
+    pub manifests_rejected: AtomicU64,
+    /// MQTT messages that failed to publish.
+    pub publish_failures: AtomicU64,
+}
+
+/// URLs handed to players at enrolment.
+#[derive(Debug, Clone)]
+pub struct PublicUrls {
+    /// `mqtt://host:port`.
+    pub broker: String,
+    /// `http://host:port`.
+    pub media_base: String,
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Media files.
+    pub blobs: Blobs,
+    /// The controller's signing key.
+    pub key: Arc<playlists::keys::SecretKey>,
+    /// Effective configuration.
+    pub config: Config,
+    /// URLs for players.
+    pub public: PublicUrls,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Where signed messages go (the MQTT client).
+    pub outbox: Arc<dyn Outbox>,
+    /// Serialises publishing so versions are assigned and sent in order.
+    pub publish_lock: tokio::sync::Mutex<()>,
+    /// MQTT client state for metrics: (reconnects so far, connected now).
+    pub mqtt_status: Arc<dyn Fn() -> (u64, bool) + Send + Sync>,
+}
+
+/// The request body, not yet read.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>;
+
+/// One HTTP request as the handlers see it.
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// Path segments (percent-decoding is not applied: ids are validated as ASCII).
+    pub segments: Vec<String>,
+    /// Decoded query parameters.
+    pub query: HashMap<String, String>,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: BodyStream,
+}
+
+impl Request {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Reads the whole body (at most [`JSON_BODY_LIMIT`] bytes) and parses it as JSON. Serde's
+    /// message names the missing or mistyped field.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        let mut buf = Vec::new();
+        while let Some(chunk) = self.body.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request("body_error", e.to_string()))?;
+            if (buf.len() + chunk.len()) as u64 > JSON_BODY_LIMIT {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("JSON bodies are limited to {JSON_BODY_LIMIT} bytes"),
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&buf).map_err(|e| {
+            let msg = e.to_string();
+            let field = msg
+                .split('`')
+                .nth(1)
+                .filter(|_| msg.contains("field `"))
+                .map(str::to_string);
+            let mut err = ApiError::bad_request("invalid_json", format!("request body: {msg}"));
+            err.field = field;
+            err
+        })
+    }
+
+    /// Authenticates the bearer token and checks the role: 401 without or with a bad token,
+    /// 403 for a role not in `allowed`.
+    pub fn authorize(&self, state: &AppState, allowed: &[Role]) -> Result<Principal, ApiError> {
+        let unauthorized =
+            |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m.to_string());
+        let h = self
+            .header("authorization")
+            .ok_or_else(|| unauthorized("an `Authorization: Bearer <token>` header is required"))?;
+        let token = h
+            .strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let p = crate::auth::authenticate(&state.store, token.trim())?
+            .ok_or_else(|| unauthorized("the token is unknown, revoked or malformed"))?;
+        if !allowed.contains(&p.role) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("the {} role may not do this", p.role.as_str()),
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// Roles that may change content, publish and send alerts.
+pub const CONTENT: &[Role] = &[Role::Admin, Role::Operator];
+/// Roles that may read.
+pub const READ: &[Role] = &[Role::Admin, Role::Operator, Role::Auditor];
+/// Admin only.
+pub const ADMIN: &[Role] = &[Role::Admin];
+
+/// Appends to the operator action log.
+pub async fn log_action(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    detail: serde_json::Value,
+    versions: Vec<ScreenVersion>,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .log_action(ActionRecord {
+            seq: 0,
+            at: jiff::Timestamp::now().to_string(),
+            actor: who.token_id.clone(),
+            role: Some(who.role),
+            action: action.to_string(),
+            detail,
+            versions,
+        })
+        .await?;
+    Ok(())
+}
+
+/// A JSON answer.
+pub fn json_reply<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    warp::reply::with_status(warp::reply::json(v), status).into_response()
+}
+
+fn decode_component(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hexval = |c: u8| (c as char).to_digit(16);
+                match (hexval(b[i + 1]), hexval(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses a query string (`a=1&b=x%20y`).
+pub fn parse_query(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+/// The warp filter serving the whole API.
+pub fn routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
+{
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            move |method, path: warp::path::FullPath, query: String, headers, body| {
+                let state = state.clone();
+                let body: BodyStream = Box::pin(body_bytes(body));
+                let req = Request {
+                    method,
+                    segments: path
+                        .as_str()
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    query: parse_query(&query),
+                    headers,
+                    body,
+                };
+                async move {
+                    let resp = match dispatch(&state, req).await {
+                        Ok(r) => r,
+                        Err(e) => e.into_response(),
+                    };
+                    if resp.status().as_u16() >= 400 {
+                        state.metrics.http_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    resp
+                }
+            },
+        )
+        .recover(|rej: warp::Rejection| async move {
+            // Only reached if extracting the body fails before dispatch.
+            Ok::<_, std::convert::Infallible>(
+                ApiError::bad_request("bad_request", format!("{rej:?}")).into_response(),
+            )
+        })
+        .unify()
+}
+
+fn body_bytes(
+    s: impl Stream<Item = Result<impl Buf, warp::Error>> + Send + 'static,
+) -> impl Stream<Item = Result<Bytes, warp::Error>> + Send + 'static {
+    s.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining())))
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed on this path",
+    )
+}
+
+/// Routes a request to its handler.
+pub async fn dispatch(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    let m = req.method.clone();
+    match (segs.as_slice(), m) {
+        (["healthz"], Method::GET) => Ok(system::healthz(state)),
+        (["metrics"], Method::GET) => system::metrics(state),
+        (["media", sha], Method::GET | Method::HEAD) => {
+            let sha = sha.to_string();
+            media::download(state, req, &sha).await
+        }
+        (["api", "v1", rest @ ..], method) => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            api_v1(state, req, &rest, method).await
+        }
+        (["media", _] | ["healthz"] | ["metrics"], _) => Err(method_not_allowed()),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such path; the API lives under /api/v1",
+        )),
+    }
+}
+
+async fn api_v1(
+    state: &AppState,
+    req: Request,
+    rest: &[&str],
+    method: Method,
+) -> Result<Response, ApiError> {
+    use Method as M;
+    match (rest, method) {
+        (["keys"], M::GET) => Ok(system::keys(state)),
+        (["media"], M::POST) => media::upload(state, req).await,
+        (["media"], M::GET) => media::list(state, req),
+        (["media", sha], M::GET) => media::get(state, req, sha),
+        (["media", sha], M::DELETE) => media::delete(state, req, sha).await,
+        (["playlists"], M::POST) => content::create_playlist(state, req).await,
+        (["playlists"], M::GET) => content::list_playlists(state, req),
+        (["playlists", id], M::GET) => content::get_playlist(state, req, id),
+        (["playlists", id], M::PUT) => content::put_playlist(state, req, id).await,
+        (["playlists", id], M::DELETE) => content::delete_playlist(state, req, id).await,
+        (["schedules"], M::POST) => content::create_schedule(state, req).await,
+        (["schedules"], M::GET) => content::list_schedules(state, req),
+        (["schedules", id], M::GET) => content::get_schedule(state, req, id),
+        (["schedules", id], M::DELETE) => content::delete_schedule(state, req, id).await,
+        (["screens"], M::POST) => screens::register(state, req).await,
+        (["screens"], M::GET) => screens::list(state, req),
+        (["screens", id], M::GET) => screens::get(state, req, id),
+        (["screens", id, "disable"], M::POST) => screens::set_disabled(state, req, id, true).await,
+        (["screens", id, "enable"], M::POST) => screens::set_disabled(state, req, id, false).await,
+        (["screens", id, "enrollment-code"], M::POST) => screens::new_code(state, req, id).await,
+        (["gates"], M::GET) => screens::gates(state, req),
+        (["enroll"], M::POST) => screens::enroll(state, req).await,
+        (["publish"], M::POST) => publishing::publish(state, req).await,
+        (["alerts"], M::POST) => publishing::create_alert(state, req).await,
+        (["alerts"], M::GET) => publishing::list_alerts(state, req),
+        (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
+        (["actions"], M::GET) => system::actions(state, req),
+        (["tokens"], M::POST) => system::create_token(state, req).await,
+        (["tokens"], M::GET) => system::list_tokens(state, req),
+        (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
+        (
+            ["keys"]
+            | ["media"]
+            | ["media", _]
+            | ["playlists"]
+            | ["playlists", _]
+            | ["schedules"]
+            | ["schedules", _]
+            | ["screens"]
+            | ["screens", _]
+            | ["screens", _, _]
+            | ["gates"]
+            | ["enroll"]
+            | ["publish"]
+            | ["alerts"]
+            | ["alerts", _]
+            | ["actions"]
+            | ["tokens"]
+            | ["tokens", _],
+            _,
+        ) => Err(method_not_allowed()),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such API path",
+        )),
+    }
+}
+
+/// Validates an id of a playlist, schedule or alert (the manifest's id rule).
+pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if playlists::manifest::is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            format!("{:?} is not a valid id: use 1-128 characters A-Z, a-z, 0-9 and . _ : -, starting with a letter or digit", id.chars().take(140).collect::<String>()),
+        ))
+    }
+}

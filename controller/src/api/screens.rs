@@ -1,0 +1,276 @@
+//! Screens, gates and enrolment.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
+use crate::auth::{ct_eq, random_secret, sha256_hex};
+use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
+use crate::store::{EnrollCode, ScreenRecord};
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    id: String,
+    name: String,
+    gate: String,
+    #[serde(default)]
+    languages: Vec<String>,
+    timezone: String,
+}
+
+fn make_code(state: &AppState, screen: &str) -> (String, EnrollCode) {
+    let code = random_secret(12);
+    let expires =
+        jiff::Timestamp::now().as_second() + state.config.enrollment_code_lifetime.as_secs() as i64;
+    let rec = EnrollCode {
+        screen: screen.to_string(),
+        code_hash: sha256_hex(code.as_bytes()),
+        expires_at: expires,
+    };
+    (code, rec)
+}
+
+fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, ApiError> {
+    let status = state.store.status(&s.id)?;
+    let manifest = state.store.manifest(&s.id)?;
+    Ok(serde_json::json!({
+        "id": s.id, "name": s.name, "gate": s.gate, "languages": s.languages,
+        "timezone": s.timezone, "disabled": s.disabled, "device_key": s.device_key,
+        "enrolled_at": s.enrolled_at, "created_at": s.created_at,
+        "online": status.as_ref().map(|st| st.online).unwrap_or(false),
+        "last_seen": status.as_ref().map(|st| st.received_at.clone()),
+        "status": status.map(|st| st.status),
+        "published_version": manifest.map(|m| m.version),
+    }))
+}
+
+/// `POST /api/v1/screens` (admin): returns the enrolment code and MQTT password once.
+pub async fn register(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
+    let who = req.authorize(state, ADMIN)?;
+    let b: RegisterBody = req.json().await?;
+    if !playlists::manifest::is_valid_screen_id(&b.id) {
+        return Err(ApiError::field(
+            "id",
+            format!(
+                "{:?} is not a valid screen id: use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit",
+                b.id.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    if b.name.trim().is_empty() || b.name.chars().count() > 200 {
+        return Err(ApiError::field("name", "must be 1-200 characters"));
+    }
+    if b.gate.trim().is_empty() || b.gate.chars().count() > 100 {
+        return Err(ApiError::field("gate", "must be 1-100 characters"));
+    }
+    for (i, l) in b.languages.iter().enumerate() {
+        if !playlists::manifest::is_valid_lang_tag(l) {
+            return Err(ApiError::field(
+                &format!("languages[{i}]"),
+                format!("{l:?} is not a BCP 47 language tag"),
+            ));
+        }
+    }
+    if !playlists::manifest::is_valid_timezone(&b.timezone) {
+        return Err(ApiError::field(
+            "timezone",
+            format!(
+                "{:?} is not a known IANA timezone (e.g. Asia/Ho_Chi_Minh)",
+                b.timezone
+            ),
+        ));
+    }
+    let password = generate_mqtt_password();
+    let (code, code_rec) = make_code(state, &b.id);
+    let rec = ScreenRecord {
+        id: b.id,
+        name: b.name,
+        gate: b.gate,
+        languages: b.languages,
+        timezone: b.timezone,
+        mqtt_password_hash: hash_mqtt_password(&password),
+        disabled: false,
+        device_key: None,
+        enrolled_at: None,
+        created_at: jiff::Timestamp::now().to_string(),
+    };
+    state.store.create_screen(&rec, &code_rec).await?;
+    log_action(
+        state,
+        &who,
+        "screen.register",
+        serde_json::json!({"id": rec.id, "gate": rec.gate}),
+        vec![],
+    )
+    .await?;
+    let mut v = screen_json(state, &rec)?;
+    v["enrollment_code"] = code.into();
+    v["enrollment_code_expires_at"] = jiff::Timestamp::from_second(code_rec.expires_at)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+        .into();
+    v["mqtt_username"] = rec.id.clone().into();
+    v["mqtt_password"] = password.into();
+    Ok(json_reply(StatusCode::CREATED, &v))
+}
+
+/// `GET /api/v1/screens`: every screen with its last status and whether it is online.
+pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let v = state
+        .store
+        .screens()?
+        .iter()
+        .map(|s| screen_json(state, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json_reply(StatusCode::OK, &v))
+}
+
+/// `GET /api/v1/screens/{id}` (with its online/offline history).
+pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let s = state
+        .store
+        .screen(id)?
+        .ok_or_else(|| ApiError::not_found("screen", id))?;
+    let mut v = screen_json(state, &s)?;
+    v["history"] = serde_json::to_value(state.store.status_history(id)?).unwrap_or_default();
+    Ok(json_reply(StatusCode::OK, &v))
+}
+
+/// `POST /api/v1/screens/{id}/disable|enable` (admin). A disabled screen is refused by the
+/// embedded broker and skipped by publish.
+pub async fn set_disabled(
+    state: &AppState,
+    req: Request,
+    id: &str,
+    disabled: bool,
+) -> Result<Response, ApiError> {
+    let who = req.authorize(state, ADMIN)?;
+    let mut s = state
+        .store
+        .screen(id)?
+        .ok_or_else(|| ApiError::not_found("screen", id))?;
+    s.disabled = disabled;
+    state.store.put_screen(&s).await?;
+    let action = if disabled {
+        "screen.disable"
+    } else {
+        "screen.enable"
+    };
+    log_action(state, &who, action, serde_json::json!({"id": id}), vec![]).await?;
+    Ok(json_reply(StatusCode::OK, &screen_json(state, &s)?))
+}
+
+/// `POST /api/v1/screens/{id}/enrollment-code` (admin): a fresh code, replacing any earlier
+/// one (for a replaced or reinstalled device).
+pub async fn new_code(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
+    let who = req.authorize(state, ADMIN)?;
+    if state.store.screen(id)?.is_none() {
+        return Err(ApiError::not_found("screen", id));
+    }
+    let (code, rec) = make_code(state, id);
+    state.store.put_enroll_code(&rec).await?;
+    log_action(
+        state,
+        &who,
+        "screen.enrollment_code",
+        serde_json::json!({"id": id}),
+        vec![],
+    )
+    .await?;
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &serde_json::json!({"id": id, "enrollment_code": code}),
+    ))
+}
+
+/// `GET /api/v1/gates`: gates derived from the screens.
+pub fn gates(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let mut gates: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in state.store.screens()? {
+        gates.entry(s.gate).or_default().push(s.id);
+    }
+    let v: Vec<_> = gates
+        .into_iter()
+        .map(|(gate, screens)| serde_json::json!({"gate": gate, "screens": screens}))
+        .collect();
+    Ok(json_reply(StatusCode::OK, &v))
+}
+
+#[derive(Deserialize)]
+struct EnrollBody {
+    screen: String,
+    code: String,
+    device_key: String,
+}
+
+/// `POST /api/v1/enroll` (no token: the single-use code is the credential). Records the
+/// device key and issues a fresh MQTT password (the store keeps only hashes, so the password
+/// from registration cannot be handed out again; enrolment rotates it).
+pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
+    let b: EnrollBody = req.json().await?;
+    if !playlists::manifest::is_valid_screen_id(&b.screen) {
+        return Err(ApiError::field("screen", "is not a valid screen id"));
+    }
+    let device_key = playlists::keys::PublicKey::from_base64(&b.device_key)
+        .map_err(|e| ApiError::field("device_key", e))?;
+    let refused = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "enrollment_refused",
+            "the enrolment code is wrong, expired or already used; ask an admin for a new one",
+        )
+    };
+    let code = state.store.enroll_code(&b.screen)?.ok_or_else(refused)?;
+    if !ct_eq(&sha256_hex(b.code.trim().as_bytes()), &code.code_hash)
+        || jiff::Timestamp::now().as_second() > code.expires_at
+    {
+        return Err(refused());
+    }
+    let mut screen = state.store.screen(&b.screen)?.ok_or_else(refused)?;
+    if screen.disabled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "screen_disabled",
+            "this screen is disabled; an admin must enable it first",
+        ));
+    }
+    if !state.store.consume_enroll_code(&code).await? {
+        return Err(refused());
+    }
+    let password = generate_mqtt_password();
+    screen.mqtt_password_hash = hash_mqtt_password(&password);
+    screen.device_key = Some(device_key.to_base64());
+    screen.enrolled_at = Some(jiff::Timestamp::now().to_string());
+    state.store.put_screen(&screen).await?;
+    state
+        .store
+        .log_action(crate::store::ActionRecord {
+            seq: 0,
+            at: jiff::Timestamp::now().to_string(),
+            actor: format!("screen:{}", screen.id),
+            role: None,
+            action: "screen.enroll".into(),
+            detail: serde_json::json!({"id": screen.id, "device_key_id": device_key.key_id()}),
+            versions: vec![],
+        })
+        .await?;
+    let pk = state.key.public();
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({
+            "broker": state.public.broker,
+            "mqtt_username": screen.id,
+            "mqtt_password": password,
+            "controller_key": pk.to_base64(),
+            "controller_key_id": pk.key_id(),
+            "media_base": state.public.media_base,
+            "screen": screen.id,
+        }),
+    ))
+}

@@ -1,0 +1,316 @@
+//! Controller configuration: a TOML file, `GATECAST_*` environment variables and command-line
+//! flags, in rising order of precedence (flags win). Every key has a documented default; see
+//! `deploy/controller.example.toml` and `docs/operations.md` ("Controller configuration").
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./gatecast-data";
+/// Default HTTP listen address.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Default listen address of the embedded MQTT broker.
+pub const DEFAULT_MQTT_ADDR: &str = "127.0.0.1:1883";
+/// Default media upload limit: 4 GiB.
+pub const DEFAULT_UPLOAD_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
+/// Default lifetime of an enrolment code: 24 hours.
+pub const DEFAULT_ENROLLMENT_CODE_HOURS: u64 = 24;
+/// Default lifetime of a published manifest: 30 days.
+pub const DEFAULT_MANIFEST_LIFETIME_DAYS: u64 = 30;
+/// Limit on JSON request bodies: 1 MiB.
+pub const JSON_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// A configuration problem, named precisely enough to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML or has an unknown/mistyped key.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said (it names the key and line).
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("config key `{key}` is invalid: {message}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The configuration file format (all keys optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory (`data_dir`), default `./gatecast-data`.
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address (`http_addr`), default `127.0.0.1:8080`.
+    pub http_addr: Option<SocketAddr>,
+    /// Embedded broker listen address (`mqtt_addr`), default `127.0.0.1:1883`.
+    pub mqtt_addr: Option<SocketAddr>,
+    /// External broker URL (`broker`, `mqtt://host:port`); when set no broker is embedded.
+    pub broker: Option<String>,
+    /// Broker URL handed to players at enrolment (`public_broker_url`).
+    pub public_broker_url: Option<String>,
+    /// Media base URL handed to players at enrolment (`public_media_base`).
+    pub public_media_base: Option<String>,
+    /// Upload limit in bytes (`upload_limit_bytes`), default 4 GiB.
+    pub upload_limit_bytes: Option<u64>,
+    /// Enrolment code lifetime in hours (`enrollment_code_hours`), default 24.
+    pub enrollment_code_hours: Option<u64>,
+    /// Manifest lifetime in days (`manifest_lifetime_days`), default 30.
+    pub manifest_lifetime_days: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Values from flags or environment (already merged by clap: a flag beats its variable).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data` / `GATECAST_DATA`.
+    pub data_dir: Option<PathBuf>,
+    /// `--http` / `GATECAST_HTTP`.
+    pub http_addr: Option<SocketAddr>,
+    /// `--mqtt` / `GATECAST_MQTT`.
+    pub mqtt_addr: Option<SocketAddr>,
+    /// `--broker` / `GATECAST_BROKER`.
+    pub broker: Option<String>,
+    /// `--public-broker-url` / `GATECAST_PUBLIC_BROKER_URL`.
+    pub public_broker_url: Option<String>,
+    /// `--public-media-base` / `GATECAST_PUBLIC_MEDIA_BASE`.
+    pub public_media_base: Option<String>,
+    /// `--upload-limit-bytes` / `GATECAST_UPLOAD_LIMIT_BYTES`.
+    pub upload_limit_bytes: Option<u64>,
+    /// `--enrollment-code-hours` / `GATECAST_ENROLLMENT_CODE_HOURS`.
+    pub enrollment_code_hours: Option<u64>,
+    /// `--manifest-lifetime-days` / `GATECAST_MANIFEST_LIFETIME_DAYS`.
+    pub manifest_lifetime_days: Option<u64>,
+}
+
+/// Where the controller's MQTT broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerMode {
+    /// Run the embedded broker, listening here (port 0 picks a free port).
+    Embedded(SocketAddr),
+    /// Use an external broker at this host and port.
+    External {
+        /// Host name or address.
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+}
+
+/// The effective controller configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory (layout: docs/operations.md, "Data directory layout").
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Embedded or external broker.
+    pub broker: BrokerMode,
+    /// Broker URL given to players; `None` = derived from the bound broker address.
+    pub public_broker_url: Option<String>,
+    /// Media base given to players; `None` = derived from the bound HTTP address.
+    pub public_media_base: Option<String>,
+    /// Largest accepted media upload in bytes.
+    pub upload_limit_bytes: u64,
+    /// How long an enrolment code stays valid.
+    pub enrollment_code_lifetime: Duration,
+    /// How long a published manifest is valid.
+    pub manifest_lifetime: Duration,
+}
+
+impl Config {
+    /// A configuration with every default, using `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config::resolve(FileConfig::default(), Overrides::default())
+            .map(|mut c| {
+                c.data_dir = data_dir.into();
+                c
+            })
+            .expect("defaults are valid")
+    }
+
+    /// Merges file values and overrides (overrides win) and validates the result.
+    pub fn resolve(file: FileConfig, o: Overrides) -> Result<Config, ConfigError> {
+        let data_dir = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let http_addr = o
+            .http_addr
+            .or(file.http_addr)
+            .unwrap_or_else(|| DEFAULT_HTTP_ADDR.parse().expect("valid default"));
+        let mqtt_addr = o
+            .mqtt_addr
+            .or(file.mqtt_addr)
+            .unwrap_or_else(|| DEFAULT_MQTT_ADDR.parse().expect("valid default"));
+        // A flag for either mode beats the file's choice of the other.
+        let broker_url = if o.mqtt_addr.is_some() {
+            o.broker.clone()
+        } else {
+            o.broker.clone().or(file.broker)
+        };
+        let broker = match broker_url.filter(|s| !s.trim().is_empty()) {
+            Some(url) => {
+                let (host, port) =
+                    parse_mqtt_url(&url).map_err(|message| ConfigError::Invalid {
+                        key: "broker",
+                        message,
+                    })?;
+                BrokerMode::External { host, port }
+            }
+            None => BrokerMode::Embedded(mqtt_addr),
+        };
+        let public_broker_url = o.public_broker_url.or(file.public_broker_url);
+        if let Some(u) = &public_broker_url {
+            parse_mqtt_url(u).map_err(|message| ConfigError::Invalid {
+                key: "public_broker_url",
+                message,
+            })?;
+        }
+        let public_media_base = o.public_media_base.or(file.public_media_base);
+        if let Some(u) = &public_media_base {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "public_media_base",
+                    message: format!("{u:?} must start with http:// or https://"),
+                });
+            }
+        }
+        let upload_limit_bytes = o
+            .upload_limit_bytes
+            .or(file.upload_limit_bytes)
+            .unwrap_or(DEFAULT_UPLOAD_LIMIT);
+        if upload_limit_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "upload_limit_bytes",
+                message: "must be greater than 0".into(),
+            });
+        }
+        let hours = o
+            .enrollment_code_hours
+            .or(file.enrollment_code_hours)
+            .unwrap_or(DEFAULT_ENROLLMENT_CODE_HOURS);
+        if hours == 0 || hours > 24 * 365 {
+            return Err(ConfigError::Invalid {
+                key: "enrollment_code_hours",
+                message: format!("{hours} is out of range 1..=8760"),
+            });
+        }
+        let days = o
+            .manifest_lifetime_days
+            .or(file.manifest_lifetime_days)
+            .unwrap_or(DEFAULT_MANIFEST_LIFETIME_DAYS);
+        if days == 0 || days > 3650 {
+            return Err(ConfigError::Invalid {
+                key: "manifest_lifetime_days",
+                message: format!("{days} is out of range 1..=3650"),
+            });
+        }
+        Ok(Config {
+            data_dir,
+            http_addr,
+            broker,
+            public_broker_url,
+            public_media_base,
+            upload_limit_bytes,
+            enrollment_code_lifetime: Duration::from_secs(hours * 3600),
+            manifest_lifetime: Duration::from_secs(days * 86400),
+        })
+    }
+}
+
+/// Splits `mqtt://host:port` into host and port (port defaults to 1883).
+pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .ok_or_else(|| format!("{url:?} must start with mqtt:// (TLS is not supported)"))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') || rest.contains('@') {
+        return Err(format!("{url:?} must be mqtt://host:port"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            let port = p
+                .parse::<u16>()
+                .map_err(|_| format!("{url:?} has an invalid port {p:?}"))?;
+            (h.to_string(), port)
+        }
+        _ => (rest.to_string(), 1883),
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_defaults_fill_the_rest() {
+        let file: FileConfig =
+            toml::from_str("http_addr = \"127.0.0.1:9000\"\nupload_limit_bytes = 10\n").unwrap();
+        let o = Overrides {
+            http_addr: Some("127.0.0.1:9001".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = Config::resolve(file, o).unwrap();
+        assert_eq!(c.http_addr.port(), 9001);
+        assert_eq!(c.upload_limit_bytes, 10);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(
+            c.broker,
+            BrokerMode::Embedded("127.0.0.1:1883".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn unknown_key_and_bad_broker_are_named() {
+        let e = toml::from_str::<FileConfig>("htp_addr = \"x\"").unwrap_err();
+        assert!(e.to_string().contains("htp_addr"), "{e}");
+        let o = Overrides {
+            broker: Some("tcp://x:1".into()),
+            ..Default::default()
+        };
+        let e = Config::resolve(FileConfig::default(), o).unwrap_err();
+        assert!(e.to_string().contains("broker"), "{e}");
+    }
+
+    #[test]
+    fn mqtt_urls() {
+        assert_eq!(parse_mqtt_url("mqtt://h:1884").unwrap(), ("h".into(), 1884));
+        assert_eq!(parse_mqtt_url("mqtt://h").unwrap(), ("h".into(), 1883));
+        assert!(parse_mqtt_url("mqtt://h:x").is_err());
+    }
+}

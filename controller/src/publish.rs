@@ -1,0 +1,324 @@
+//! Building, signing, storing and sending each screen's manifest and alert set.
+//!
+//! Manifest versions: the next version is the stored version + 1, and the new manifest is
+//! stored (and flushed) before it is sent, so a version is never reused, also across restarts.
+//!
+//! Publishing without a content change does **not** bump the version: when the manifest
+//! content (everything but `version`, `issued_at` and `expires_at`) hashes to the stored
+//! content hash, the stored envelope is sent again unchanged and its version reported, so
+//! players do no work. The exception is a manifest past half its lifetime: it is re-issued
+//! with a new version and a fresh expiry, so a routine publish keeps screens from expiring.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use playlists::keys::SecretKey;
+use playlists::manifest::{AlertSet, Manifest};
+use playlists::topics::{topic, Kind};
+use serde_json::json;
+
+use crate::auth::sha256_hex;
+use crate::store::{ScreenRecord, Store, StoreError, StoredAlertSet, StoredManifest};
+
+/// Where signed messages go: the controller's MQTT client (retained, QoS 1).
+pub trait Outbox: Send + Sync + 'static {
+    /// Publishes `payload` retained at QoS 1 on `topic`.
+    fn send(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+}
+
+/// Why a screen could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No schedule targets the screen.
+    #[error("no schedule targets screen {screen:?} (directly or by its gate); create one first")]
+    NothingScheduled {
+        /// Screen id.
+        screen: String,
+    },
+    /// The content does not form a valid manifest.
+    #[error("the content for screen {screen:?} is not publishable: {message}")]
+    Invalid {
+        /// Screen id.
+        screen: String,
+        /// What is wrong (names the field).
+        message: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of publishing to one screen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    /// Screen id.
+    pub screen: String,
+    /// Version now current.
+    pub version: u64,
+    /// False when the content was unchanged and the stored manifest was re-sent.
+    pub changed: bool,
+    /// False when handing it to the MQTT client failed (it is stored and will be re-sent
+    /// after the next reconnect).
+    pub delivered: bool,
+}
+
+fn media_ref(
+    store: &Store,
+    sha: &str,
+    field: &str,
+    screen: &str,
+) -> Result<serde_json::Value, PublishError> {
+    match store.media(sha)? {
+        Some(m) if !m.deleted => Ok(json!({
+            "sha256": m.sha256, "bytes": m.bytes, "mime": m.mime, "kind": m.kind,
+            "lang": m.lang, "title": m.title, "duration_ms": m.duration_ms,
+        })),
+        _ => Err(PublishError::Invalid {
+            screen: screen.to_string(),
+            message: format!("{field} refers to media {sha} which is unknown or deleted"),
+        }),
+    }
+}
+
+/// The manifest content of `screen` (without version and times), its content hash and the
+/// media hashes it uses.
+fn build_content(
+    store: &Store,
+    screen: &ScreenRecord,
+) -> Result<(serde_json::Value, String, Vec<String>), PublishError> {
+    let mut schedules: Vec<_> = store
+        .schedules()?
+        .into_iter()
+        .filter(|s| s.targets.matches(screen))
+        .collect();
+    if schedules.is_empty() {
+        return Err(PublishError::NothingScheduled {
+            screen: screen.id.clone(),
+        });
+    }
+    schedules.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    let mut playlist_ids: Vec<String> = schedules.iter().map(|s| s.playlist.clone()).collect();
+    playlist_ids.sort();
+    playlist_ids.dedup();
+    let mut playlists = Vec::new();
+    let mut media: Vec<String> = Vec::new();
+    for pid in &playlist_ids {
+        let p = store.playlist(pid)?.ok_or_else(|| PublishError::Invalid {
+            screen: screen.id.clone(),
+            message: format!("a schedule refers to playlist {pid:?} which no longer exists"),
+        })?;
+        for item in &p.items {
+            media.push(item.media.clone());
+            media.extend(item.variants.iter().cloned());
+        }
+        playlists.push(
+            json!({"id": p.id, "name": p.name, "items": p.items.iter().map(|i| {
+            let mut v = json!({"media": i.media});
+            if let Some(d) = i.duration_ms { v["duration_ms"] = d.into(); }
+            if !i.variants.is_empty() { v["variants"] = json!(i.variants); }
+            v
+        }).collect::<Vec<_>>()}),
+        );
+    }
+    media.sort();
+    media.dedup();
+    let media_refs = media
+        .iter()
+        .map(|sha| media_ref(store, sha, "a playlist item", &screen.id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let schedule: Vec<_> = schedules
+        .iter()
+        .map(|s| {
+            let mut e = json!({"id": s.id, "playlist": s.playlist, "priority": s.priority});
+            for (k, v) in [
+                ("from", &s.from),
+                ("until", &s.until),
+                ("start", &s.start),
+                ("end", &s.end),
+            ] {
+                if let Some(v) = v {
+                    e[k] = v.clone().into();
+                }
+            }
+            if let Some(w) = &s.weekdays {
+                e["weekdays"] = json!(w);
+            }
+            e
+        })
+        .collect();
+    // Fallback: the lowest-priority unconditional entry's playlist, else the lowest-priority one.
+    let unconditional = |s: &&crate::store::ScheduleRecord| {
+        s.from.is_none() && s.until.is_none() && s.weekdays.is_none() && s.start.is_none()
+    };
+    let fallback = schedules
+        .iter()
+        .rev()
+        .find(unconditional)
+        .or(schedules.last())
+        .map(|s| s.playlist.clone())
+        .unwrap_or_default();
+    let content = json!({
+        "screen": screen.id, "timezone": screen.timezone, "languages": screen.languages,
+        "media": media_refs, "playlists": playlists, "schedule": schedule, "fallback": fallback,
+    });
+    let hash = sha256_hex(&serde_json::to_vec(&content).expect("json serializes"));
+    Ok((content, hash, media))
+}
+
+/// Builds, signs, stores and sends the manifest of one screen (see the module docs for when
+/// the version changes).
+pub async fn publish_manifest(
+    store: &Store,
+    key: &SecretKey,
+    outbox: &dyn Outbox,
+    screen: &ScreenRecord,
+    lifetime: Duration,
+    now: jiff::Timestamp,
+) -> Result<Published, PublishError> {
+    let (mut content, hash, media) = build_content(store, screen)?;
+    let prev = store.manifest(&screen.id)?;
+    if let Some(p) = &prev {
+        let fresh = match (
+            p.issued_at.parse::<jiff::Timestamp>(),
+            p.expires_at.parse::<jiff::Timestamp>(),
+        ) {
+            (Ok(i), Ok(e)) => {
+                let half = jiff::SignedDuration::from_secs((e.as_second() - i.as_second()) / 2);
+                now < i.checked_add(half).unwrap_or(e)
+            }
+            _ => false,
+        };
+        if p.content_hash == hash && fresh {
+            let delivered = outbox
+                .send(
+                    topic(&screen.id, Kind::Manifest),
+                    p.envelope.clone().into_bytes(),
+                )
+                .await
+                .map_err(|e| tracing::warn!(screen = %screen.id, "re-sending manifest failed: {e}"))
+                .is_ok();
+            return Ok(Published {
+                screen: screen.id.clone(),
+                version: p.version,
+                changed: false,
+                delivered,
+            });
+        }
+    }
+    let version = prev.as_ref().map(|p| p.version).unwrap_or(0) + 1;
+    let expires = now
+        .checked_add(jiff::SignedDuration::from_secs(lifetime.as_secs() as i64))
+        .map_err(|e| PublishError::Invalid {
+            screen: screen.id.clone(),
+            message: format!("manifest lifetime out of range: {e}"),
+        })?;
+    content["version"] = version.into();
+    content["issued_at"] = now.to_string().into();
+    content["expires_at"] = expires.to_string().into();
+    let invalid = |message: String| PublishError::Invalid {
+        screen: screen.id.clone(),
+        message,
+    };
+    let manifest: Manifest = serde_json::from_value(content).map_err(|e| invalid(e.to_string()))?;
+    let env = manifest.sign(key).map_err(|e| invalid(e.to_string()))?;
+    let bytes = env.to_json();
+    let stored = StoredManifest {
+        screen: screen.id.clone(),
+        version,
+        content_hash: hash,
+        media,
+        issued_at: now.to_string(),
+        expires_at: expires.to_string(),
+        envelope: String::from_utf8(bytes.clone()).expect("envelope JSON is UTF-8"),
+    };
+    store.put_manifest(&stored).await?;
+    let delivered = outbox
+        .send(topic(&screen.id, Kind::Manifest), bytes)
+        .await
+        .map_err(|e| tracing::warn!(screen = %screen.id, "sending manifest failed: {e}"))
+        .is_ok();
+    Ok(Published {
+        screen: screen.id.clone(),
+        version,
+        changed: true,
+        delivered,
+    })
+}
+
+/// Builds, signs, stores and sends the full current alert set of one screen (a new version
+/// every time: alert changes are rare and must always reach the screen).
+pub async fn publish_alerts(
+    store: &Store,
+    key: &SecretKey,
+    outbox: &dyn Outbox,
+    screen: &ScreenRecord,
+    now: jiff::Timestamp,
+) -> Result<Published, PublishError> {
+    let mut alerts = Vec::new();
+    let mut ids = Vec::new();
+    let mut media = Vec::new();
+    let mut records: Vec<_> = store
+        .alerts()?
+        .into_iter()
+        .filter(|a| !a.cancelled && a.targets.matches(screen))
+        .filter(|a| {
+            a.expires_at
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t > now)
+        })
+        .collect();
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    for a in records {
+        let mut v = json!({
+            "id": a.id, "priority": a.priority, "expires_at": a.expires_at,
+            "text": a.text.iter().map(|t| json!({"lang": t.lang, "text": t.text})).collect::<Vec<_>>(),
+        });
+        if let Some(sha) = &a.media {
+            v["media"] = media_ref(store, sha, &format!("alert {}", a.id), &screen.id)?;
+            media.push(sha.clone());
+        }
+        ids.push(a.id.clone());
+        alerts.push(v);
+    }
+    let prev = store.alert_set(&screen.id)?;
+    let version = prev.map(|p| p.version).unwrap_or(0) + 1;
+    let invalid = |message: String| PublishError::Invalid {
+        screen: screen.id.clone(),
+        message,
+    };
+    let set: AlertSet = serde_json::from_value(json!({
+        "screen": screen.id, "version": version, "issued_at": now.to_string(), "alerts": alerts,
+    }))
+    .map_err(|e| invalid(e.to_string()))?;
+    let bytes = set.sign(key).map_err(|e| invalid(e.to_string()))?.to_json();
+    store
+        .put_alert_set(&StoredAlertSet {
+            screen: screen.id.clone(),
+            version,
+            alerts: ids,
+            media,
+            envelope: String::from_utf8(bytes.clone()).expect("envelope JSON is UTF-8"),
+        })
+        .await?;
+    let delivered = outbox
+        .send(topic(&screen.id, Kind::Alert), bytes)
+        .await
+        .map_err(|e| tracing::warn!(screen = %screen.id, "sending alerts failed: {e}"))
+        .is_ok();
+    Ok(Published {
+        screen: screen.id.clone(),
+        version,
+        changed: true,
+        delivered,
+    })
+}
+
+/// Whether `screen` has publishable content (checked before publishing anything).
+pub fn check_publishable(store: &Store, screen: &ScreenRecord) -> Result<(), PublishError> {
+    build_content(store, screen).map(|_| ())
+}

@@ -1,0 +1,370 @@
+//! Running the controller: data directory, keys, store, embedded broker, MQTT client, HTTP
+//! server, and graceful shutdown. [`start`] returns a [`Running`] controller (tests use it
+//! in-process on port 0); [`run`] is what `gatecast-controller serve` calls.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+use crate::api::{AppState, Metrics, PublicUrls};
+use crate::auth::{create_token, load_or_create_key, load_or_create_secret, write_secret_file};
+use crate::blobs::Blobs;
+use crate::config::{BrokerMode, Config};
+use crate::mqtt::broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
+use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle, RetainedSource};
+use crate::mqtt::password::{generate_mqtt_password, verify_mqtt_password};
+use crate::publish::Outbox;
+use crate::store::{StatusRecord, Store};
+
+/// File names inside the data directory.
+pub mod files {
+    /// The controller's Ed25519 signing key (0600).
+    pub const CONTROLLER_KEY: &str = "controller.key";
+    /// The first admin API token (0600).
+    pub const ADMIN_TOKEN: &str = "admin.token";
+    /// The controller's own MQTT password (0600).
+    pub const MQTT_PASSWORD: &str = "mqtt-controller.password";
+    /// The sled database directory.
+    pub const DB: &str = "db";
+    /// Media files (`media/sha256/<hex>`).
+    pub const MEDIA: &str = "media";
+}
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory or a file in it is unusable.
+    #[error("data directory {path}: {message}")]
+    Data {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    Broker(#[from] crate::mqtt::broker::BrokerError),
+    /// The HTTP address could not be bound.
+    #[error("cannot listen for HTTP on {addr}: {source} (choose another --http address)")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
+
+impl CredentialCheck for Store {
+    fn check(&self, username: &str, password: &str) -> bool {
+        let stored = if username == crate::mqtt::CONTROLLER_USER {
+            self.meta_get(CONTROLLER_HASH_KEY).ok().flatten()
+        } else if playlists::manifest::is_valid_screen_id(username) {
+            match self.screen(username) {
+                Ok(Some(s)) if !s.disabled => Some(s.mqtt_password_hash),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        stored.is_some_and(|h| verify_mqtt_password(password, &h))
+    }
+}
+
+impl RetainedSource for Store {
+    fn retained(&self) -> Vec<(String, Vec<u8>)> {
+        use playlists::topics::{topic, Kind};
+        let mut out = Vec::new();
+        match self.manifests() {
+            Ok(ms) => out.extend(
+                ms.into_iter()
+                    .map(|m| (topic(&m.screen, Kind::Manifest), m.envelope.into_bytes())),
+            ),
+            Err(e) => warn!("cannot read manifests to republish: {e}"),
+        }
+        match self.alert_sets() {
+            Ok(a) => out.extend(
+                a.into_iter()
+                    .map(|a| (topic(&a.screen, Kind::Alert), a.envelope.into_bytes())),
+            ),
+            Err(e) => warn!("cannot read alert sets to republish: {e}"),
+        }
+        out
+    }
+}
+
+impl Outbox for MqttHandle {
+    fn send(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            self.publish(topic, payload, true)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// A running controller.
+pub struct Running {
+    /// Bound HTTP address.
+    pub http_addr: SocketAddr,
+    /// Bound address of the embedded broker (`None` with an external broker).
+    pub mqtt_addr: Option<SocketAddr>,
+    /// Broker URL given to players.
+    pub broker_url: String,
+    /// Path of the admin token file.
+    pub admin_token_path: PathBuf,
+    stop_http: oneshot::Sender<()>,
+    http: tokio::task::JoinHandle<()>,
+    inbound: tokio::task::JoinHandle<()>,
+    mqtt: MqttHandle,
+    broker: Option<EmbeddedBroker>,
+    store: Store,
+}
+
+impl Running {
+    /// The machine-readable line `serve` prints on stdout once listening.
+    pub fn listening_line(&self) -> String {
+        match self.mqtt_addr {
+            Some(m) => format!(
+                "gatecast-controller listening http={} mqtt={m}",
+                self.http_addr
+            ),
+            None => format!(
+                "gatecast-controller listening http={} broker={}",
+                self.http_addr, self.broker_url
+            ),
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, finish in-flight requests, disconnect MQTT, stop the
+    /// broker, flush the database.
+    pub async fn shutdown(self) {
+        let _ = self.stop_http.send(());
+        let _ = self.http.await;
+        self.mqtt.shutdown().await;
+        self.inbound.abort();
+        if let Some(b) = self.broker {
+            let _ = tokio::task::spawn_blocking(move || b.shutdown()).await;
+        }
+        if let Err(e) = self.store.flush().await {
+            warn!("final database flush failed: {e}");
+        }
+        info!("controller stopped");
+    }
+}
+
+fn data_err(path: &std::path::Path, e: impl std::fmt::Display) -> ServeError {
+    ServeError::Data {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Opens the data directory's store (used by `serve` and the `token` commands).
+pub fn open_store(config: &Config) -> Result<Store, ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| data_err(&config.data_dir, e))?;
+    Ok(Store::open(&config.data_dir.join(files::DB))?)
+}
+
+/// Starts everything and returns once the HTTP server and broker are listening.
+pub async fn start(config: Config) -> Result<Running, ServeError> {
+    let data = config.data_dir.clone();
+    let store = open_store(&config)?;
+    let key_path = data.join(files::CONTROLLER_KEY);
+    let (key, created) = load_or_create_key(&key_path).map_err(|e| data_err(&key_path, e))?;
+    if created {
+        info!(path = %key_path.display(), key_id = %key.key_id(), "created the controller signing key; back it up, players pin its public key");
+    } else {
+        info!(path = %key_path.display(), key_id = %key.key_id(), "loaded the controller signing key");
+    }
+    let pw_path = data.join(files::MQTT_PASSWORD);
+    let (mqtt_password, _) = load_or_create_secret(&pw_path, generate_mqtt_password)
+        .map_err(|e| data_err(&pw_path, e))?;
+    let current_hash = store.meta_get(CONTROLLER_HASH_KEY)?;
+    if !current_hash.is_some_and(|h| verify_mqtt_password(&mqtt_password, &h)) {
+        store
+            .meta_put(
+                CONTROLLER_HASH_KEY,
+                &crate::mqtt::password::hash_mqtt_password(&mqtt_password),
+            )
+            .await?;
+    }
+    let admin_path = data.join(files::ADMIN_TOKEN);
+    if !admin_path.exists() {
+        let (rec, token) = create_token(&store, crate::auth::Role::Admin).await?;
+        write_secret_file(&admin_path, format!("{token}\n").as_bytes())
+            .map_err(|e| data_err(&admin_path, e))?;
+        info!(path = %admin_path.display(), token_id = %rec.id, "created the first admin token (file mode 0600)");
+    } else {
+        info!(path = %admin_path.display(), "admin token file present");
+    }
+    let blobs =
+        Blobs::open(&data.join(files::MEDIA)).map_err(|e| data_err(&data.join(files::MEDIA), e))?;
+
+    let (broker, mqtt_addr, host, port) = match &config.broker {
+        BrokerMode::Embedded(addr) => {
+            let creds: Arc<dyn CredentialCheck> = Arc::new(store.clone());
+            let cfg = BrokerConfig::new(*addr);
+            let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
+                .await
+                .map_err(|e| crate::mqtt::broker::BrokerError::Thread(e.to_string()))??;
+            let a = b.local_addr();
+            info!(addr = %a, "embedded MQTT broker listening");
+            let host = if a.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                a.ip().to_string()
+            };
+            (Some(b), Some(a), host, a.port())
+        }
+        BrokerMode::External { host, port } => (None, None, host.clone(), *port),
+    };
+    let broker_url = config
+        .public_broker_url
+        .clone()
+        .unwrap_or_else(|| match mqtt_addr {
+            Some(a) => format!("mqtt://{a}"),
+            None => format!("mqtt://{host}:{port}"),
+        });
+
+    let (mqtt, mut inbound_rx) = crate::mqtt::client::start(
+        ClientConfig::new(host, port, mqtt_password),
+        Arc::new(store.clone()),
+    );
+
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| ServeError::Http {
+            addr: config.http_addr,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| ServeError::Http {
+        addr: config.http_addr,
+        source,
+    })?;
+    let media_base = config
+        .public_media_base
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+
+    let metrics = Arc::new(Metrics::default());
+    let mh = mqtt.clone();
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        blobs,
+        key: Arc::new(key),
+        config: config.clone(),
+        public: PublicUrls {
+            broker: broker_url.clone(),
+            media_base,
+        },
+        metrics: metrics.clone(),
+        outbox: Arc::new(mqtt.clone()),
+        publish_lock: tokio::sync::Mutex::new(()),
+        mqtt_status: Arc::new(move || {
+            let m = mh.metrics();
+            (m.reconnects, m.connected)
+        }),
+    });
+
+    let inbound_store = store.clone();
+    let inbound = tokio::spawn(async move {
+        while let Some(msg) = inbound_rx.recv().await {
+            match msg {
+                Inbound::Status { screen, payload } => {
+                    if let Err(e) = ingest_status(&inbound_store, &metrics, &screen, &payload).await
+                    {
+                        warn!(%screen, "status ignored: {e}");
+                    }
+                }
+                Inbound::Receipts { screen, .. } => {
+                    debug!(%screen, "receipts batch received; receipt ingest is not built yet");
+                }
+            }
+        }
+    });
+
+    let (stop_http, stop_rx) = oneshot::channel::<()>();
+    let routes = crate::api::routes(state);
+    let http = tokio::spawn(
+        warp::serve(routes)
+            .incoming(listener)
+            .graceful(async {
+                let _ = stop_rx.await;
+            })
+            .run(),
+    );
+    info!(addr = %http_addr, "HTTP API listening");
+    Ok(Running {
+        http_addr,
+        mqtt_addr,
+        broker_url,
+        admin_token_path: admin_path,
+        stop_http,
+        http,
+        inbound,
+        mqtt,
+        broker,
+        store,
+    })
+}
+
+/// Records a player's status (never panics on bad input: the error says what is wrong).
+async fn ingest_status(
+    store: &Store,
+    metrics: &Metrics,
+    screen: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    if store.screen(screen).map_err(|e| e.to_string())?.is_none() {
+        return Err("unknown screen".into());
+    }
+    let status: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("status is not JSON: {e}"))?;
+    if !status.is_object() {
+        return Err("status is not a JSON object".into());
+    }
+    let online = status.get("state").and_then(|s| s.as_str()) != Some("offline");
+    let rec = StatusRecord {
+        screen: screen.to_string(),
+        status: status.clone(),
+        received_at: jiff::Timestamp::now().to_string(),
+        online,
+    };
+    let prev = store.put_status(&rec).await.map_err(|e| e.to_string())?;
+    let rejection = status.get("last_rejection").filter(|r| !r.is_null());
+    let prev_rejection = prev
+        .as_ref()
+        .and_then(|p| p.status.get("last_rejection").cloned());
+    if let Some(r) = rejection {
+        if prev_rejection.as_ref() != Some(r) {
+            metrics.manifests_rejected.fetch_add(1, Ordering::Relaxed);
+            warn!(%screen, rejection = %r, "player rejected a manifest");
+        }
+    }
+    Ok(())
+}
+
+/// Runs until `shutdown` resolves; prints the listening line on stdout.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    let running = start(config).await?;
+    println!("{}", running.listening_line());
+    shutdown.await;
+    info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
