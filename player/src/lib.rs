@@ -6,10 +6,13 @@
 pub mod backend;
 pub mod clock;
 pub mod mqtt;
+pub mod scheduler;
 pub mod status;
 
 // P-CORE modules.
 pub mod cache;
 pub mod config;
 pub mod fsutil;
+pub mod journal;
 pub mod store;
+pub mod uploader;
