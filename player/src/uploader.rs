@@ -1,0 +1,169 @@
+//! The receipt uploader: journal → signed batches → MQTT, deletion only on a verified ack.
+//!
+//! Protocol (DESIGN §5): take up to `batch_max_receipts` unacknowledged receipts (as soon as
+//! that many are waiting, or `batch_max_delay` after the first one appeared), sign them as a
+//! DSSE receipts batch with the device key and hand the envelope bytes to the MQTT task. One
+//! batch is in flight at a time. An ack (raw envelope bytes from the MQTT task) is verified
+//! against the pinned controller key and this screen's id; only then are the receipts it
+//! covers deleted from the journal. If no covering ack arrives within `ack_timeout`, the
+//! unacknowledged receipts are sent again (the controller stores duplicates once). Nothing is
+//! ever dropped: receipts leave the journal only through a verified ack.
+
+use std::future::Future;
+use std::time::Duration;
+
+use playlists::keys::{KeySet, SecretKey};
+use playlists::receipt::{self, MAX_BATCH_RECEIPTS};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::PlayerConfig;
+use crate::journal::Journal;
+
+/// Batch and resend bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploaderConfig {
+    /// Most receipts per batch (clamped to 1..=`playlists::receipt::MAX_BATCH_RECEIPTS`).
+    pub batch_max_receipts: usize,
+    /// Longest time a receipt waits for its batch to fill.
+    pub batch_max_delay: Duration,
+    /// Resend unacknowledged receipts after this long without a covering ack.
+    pub ack_timeout: Duration,
+}
+
+impl UploaderConfig {
+    /// The bounds from the player configuration.
+    pub fn from_config(c: &PlayerConfig) -> UploaderConfig {
+        UploaderConfig {
+            batch_max_receipts: c.batch_max_receipts,
+            batch_max_delay: c.batch_max_delay(),
+            ack_timeout: c.ack_timeout(),
+        }
+    }
+}
+
+/// Why the uploader stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum UploaderError {
+    /// The journal could not be read or pruned.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+/// The uploader task's inputs. Create it, then `run` it in its own task.
+pub struct Uploader {
+    journal: Journal,
+    device_key: SecretKey,
+    controller: KeySet,
+    cfg: UploaderConfig,
+}
+
+struct InFlight {
+    upto: u64,
+    deadline: Instant,
+}
+
+impl Uploader {
+    /// An uploader for `journal` (its screen id is the one acks must name), signing with the
+    /// device key and accepting acks signed by `controller` (the pinned key).
+    pub fn new(
+        journal: Journal,
+        device_key: SecretKey,
+        controller: KeySet,
+        cfg: UploaderConfig,
+    ) -> Uploader {
+        Uploader {
+            journal,
+            device_key,
+            controller,
+            cfg,
+        }
+    }
+
+    /// Runs until `shutdown` resolves, the `outgoing` receiver is dropped, or the `acks`
+    /// sender is dropped.
+    ///
+    /// - `outgoing`: receives DSSE receipts-batch envelope bytes; the MQTT task publishes each
+    ///   on `topic(screen, Kind::Receipts)` with QoS 1 (not retained).
+    /// - `acks`: the MQTT task forwards every message from `topic(screen, Kind::Ack)` here as
+    ///   raw bytes, unverified; the uploader verifies them.
+    ///
+    /// Journal errors (disk failure) stop the task with an error; the receipts stay on disk.
+    pub async fn run(
+        self,
+        outgoing: mpsc::Sender<Vec<u8>>,
+        mut acks: mpsc::Receiver<Vec<u8>>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), UploaderError> {
+        tokio::pin!(shutdown);
+        let max = self.cfg.batch_max_receipts.clamp(1, MAX_BATCH_RECEIPTS);
+        let screen = self.journal.screen().to_owned();
+        let mut in_flight: Option<InFlight> = None;
+        let mut send_at: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if in_flight.as_ref().is_some_and(|f| now >= f.deadline) {
+                tracing::info!(upto = in_flight.as_ref().map(|f| f.upto), "no ack in time; resending receipts");
+                in_flight = None;
+                send_at = Some(now);
+            }
+            let backlog = self.journal.backlog();
+            if backlog == 0 {
+                send_at = None;
+            }
+            if in_flight.is_none() && backlog > 0 {
+                let due = *send_at.get_or_insert(now + self.cfg.batch_max_delay);
+                if backlog >= max as u64 || now >= due {
+                    let batch = self.journal.unacked(max)?;
+                    if let Some(&(upto, _)) = batch.last() {
+                        let bytes: Vec<Vec<u8>> = batch.into_iter().map(|(_, b)| b).collect();
+                        let env = receipt::sign_batch(&screen, &bytes, &self.device_key).to_json();
+                        tracing::debug!(upto, count = bytes.len(), "sending receipts batch");
+                        tokio::select! {
+                            r = outgoing.send(env) => if r.is_err() { return Ok(()); },
+                            _ = &mut shutdown => return Ok(()),
+                        }
+                        in_flight = Some(InFlight {
+                            upto,
+                            deadline: Instant::now() + self.cfg.ack_timeout,
+                        });
+                    }
+                    send_at = None;
+                    continue;
+                }
+            }
+            let wake = match (&in_flight, send_at) {
+                (Some(f), _) => Some(f.deadline),
+                (None, Some(t)) => Some(t),
+                (None, None) => None,
+            };
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = self.journal.appended() => {}
+                msg = acks.recv() => {
+                    let Some(bytes) = msg else { return Ok(()) };
+                    match receipt::verify_ack(&bytes, &self.controller, &screen) {
+                        Ok(ack) => {
+                            let removed = self.journal.ack(ack.upto_seq)?;
+                            tracing::debug!(upto = ack.upto_seq, removed, "receipts acknowledged");
+                            if in_flight.as_ref().is_some_and(|f| ack.upto_seq >= f.upto) {
+                                in_flight = None;
+                                // The rest has waited at least one round trip: send it now.
+                                send_at = Some(Instant::now());
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "ignoring an ack that does not verify"),
+                    }
+                }
+                _ = sleep_until_opt(wake) => {}
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
