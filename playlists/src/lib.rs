@@ -15,3 +15,4 @@ pub mod manifest;
 pub mod merkle;
 pub mod receipt;
 pub mod schedule;
+pub mod topics;
