@@ -391,6 +391,7 @@ pub fn start(
         max_inbound_payload: cfg.max_inbound_payload,
         inbound_wait: cfg.inbound_wait,
     };
+    let poll_task = tokio::spawn(poller.run());
     let session = Session {
         client,
         retained,
@@ -399,8 +400,8 @@ pub fn start(
         connected: connected_rx,
         disconnect_sent: disconnect_rx,
         stop: stop_tx,
+        poll_task: Some(poll_task),
     };
-    tokio::spawn(poller.run());
     tokio::spawn(session.run());
 
     let handle = MqttHandle {
@@ -575,6 +576,7 @@ struct Session {
     connected: watch::Receiver<u64>,
     disconnect_sent: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
+    poll_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Session {
@@ -662,6 +664,9 @@ impl Session {
             }
         }
         let _ = self.stop.send(true);
+        if let Some(task) = self.poll_task.take() {
+            let _ = task.await;
+        }
     }
 }
 
