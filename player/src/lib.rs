@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 // P-AGENT modules.
+pub mod agent;
 pub mod backend;
 pub mod clock;
 pub mod mqtt;
@@ -12,7 +13,9 @@ pub mod status;
 // P-CORE modules.
 pub mod cache;
 pub mod config;
+pub mod enroll;
 pub mod fsutil;
 pub mod journal;
+pub mod keyfile;
 pub mod store;
 pub mod uploader;

@@ -26,8 +26,13 @@ pub enum State {
 pub struct LastRejection {
     /// The refused version, if it could be read.
     pub version: Option<u64>,
-    /// Machine-readable reason (`bad_signature`, `not_newer`, `expired`, …) and a short detail.
+    /// Machine-readable reason: `bad_envelope`, `unknown_key`, `bad_signature`, `wrong_type`,
+    /// `wrong_screen`, `not_newer`, `expired` or `invalid_content`.
     pub reason: String,
+    /// Extra: what exactly was wrong, for a person.
+    pub detail: String,
+    /// Extra: `manifest` or `alert`.
+    pub what: String,
 }
 
 /// Cache progress towards the pending (or active) manifest.

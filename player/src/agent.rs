@@ -1,0 +1,521 @@
+//! The agent: wires the store, cache, scheduler, backend, journal, uploader and MQTT link.
+//!
+//! Start-up order matters (LESSONS #2): the last active manifest and alert set are loaded
+//! from disk (signature re-checked against the pinned key, no expiry check: an offline player
+//! keeps playing its last accepted manifest) and playback starts BEFORE the network is
+//! touched. Then the MQTT link, the uploader and, if a manifest was pending, its media sync
+//! start.
+//!
+//! Manifests from MQTT go through `playlists::manifest::verify_manifest` with the pinned
+//! controller key, this screen's id, the last accepted version and the current time. A
+//! rejected one only sets `last_rejection` in the status (and a warning in the log): nothing
+//! is stored and nothing is downloaded. An accepted one is stored as pending (atomically,
+//! flushed), its media are synced, and it becomes active only when every file is in the cache
+//! and verified; a newer manifest supersedes a pending one (its sync is cancelled, part files
+//! stay for resume). A retained message identical to the active or pending manifest (a
+//! replay after reconnect) is ignored silently. Alert sets are verified the same way
+//! (`verify_alerts`) and take effect at once; their media are synced alongside.
+//!
+//! Everything runs inside [`run`]; there is no global state, so several agents can run in
+//! one process (the controller's `demo`), each with its own data directory.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use playlists::envelope::{self, MANIFEST_TYPE};
+use playlists::keys::{KeySet, PublicKey, SecretKey};
+use playlists::manifest::{self, AlertSet, Manifest, Rejection};
+use playlists::receipt::{Backend as ReceiptBackend, Outcome};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::backend::mpv::{MpvBackend, MpvConfig};
+use crate::backend::null::NullBackend;
+use crate::backend::{AnyBackend, Backend, BackendKind, Ended};
+use crate::cache::{Cache, CacheProgress, RetryPolicy, Wanted};
+use crate::clock::ClockProbe;
+use crate::config::{self, PlayerConfig};
+use crate::journal::{Journal, ReceiptDraft};
+use crate::mqtt::{Incoming, MqttHandle, MqttSettings, Outgoing};
+use crate::scheduler::{Lookup, Play, PlaySink, Program, Scheduler};
+use crate::status::{CacheCounts, LastRejection, State, Status};
+use crate::store::Store;
+use crate::uploader::{Uploader, UploaderConfig};
+
+/// Which backend to run, with its run-time settings.
+#[derive(Debug, Clone)]
+pub enum BackendChoice {
+    /// mpv with extra arguments (after ours).
+    Mpv {
+        /// Extra mpv arguments, e.g. `--vo=null --ao=null`.
+        extra_args: Vec<String>,
+    },
+    /// Timing only; `speed` > 1 plays faster (tests and the demo).
+    Null {
+        /// Speed-up factor (1 = real time).
+        speed: f64,
+    },
+}
+
+/// Run-time options that are not part of the config file.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Backend to use.
+    pub backend: BackendChoice,
+    /// Status heartbeat interval (default 30 s); the status is also sent on every change.
+    pub status_interval: Duration,
+    /// Where `clock_synced` comes from.
+    pub clock: ClockProbe,
+    /// Download retry backoff (default: the cache's own).
+    pub download_retry: Option<RetryPolicy>,
+}
+
+impl RunOptions {
+    /// Options as the config says (`backend`, `mpv_args`), real-time null backend, 30 s status.
+    pub fn from_config(cfg: &PlayerConfig) -> RunOptions {
+        let backend = match cfg.backend {
+            config::BackendKind::Mpv => BackendChoice::Mpv {
+                extra_args: cfg.mpv_args.clone(),
+            },
+            config::BackendKind::Null => BackendChoice::Null { speed: 1.0 },
+        };
+        RunOptions {
+            backend,
+            status_interval: Duration::from_secs(30),
+            clock: ClockProbe::new(),
+            download_retry: None,
+        }
+    }
+}
+
+/// Why the agent could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration is unusable.
+    #[error("player configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The pinned controller key is unusable.
+    #[error("controller_key in the player configuration is not a valid Ed25519 public key: {0}; re-enrol or fix the config")]
+    ControllerKey(String),
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The media cache failed.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// The device key could not be loaded or created.
+    #[error("device key: {0}")]
+    DeviceKey(String),
+    /// The MQTT settings are unusable.
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttError),
+}
+
+/// A verified manifest with its exact envelope bytes.
+#[derive(Debug, Clone)]
+struct Held {
+    manifest: Arc<Manifest>,
+    bytes: Vec<u8>,
+}
+
+/// Re-checks the signature of a manifest stored on disk and parses it (no version or expiry
+/// rule: it was accepted before).
+fn load_stored_manifest(bytes: &[u8], keys: &KeySet, screen: &str) -> Option<Arc<Manifest>> {
+    let v = match envelope::verify(bytes, MANIFEST_TYPE, keys) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "stored manifest no longer verifies; ignored");
+            return None;
+        }
+    };
+    match Manifest::from_json(&v.payload) {
+        Ok(m) if m.screen == screen && m.validate().is_ok() => Some(Arc::new(m)),
+        _ => {
+            tracing::error!("stored manifest is not valid for this screen; ignored");
+            None
+        }
+    }
+}
+
+fn rejection(what: &str, r: &Rejection) -> LastRejection {
+    LastRejection {
+        version: r.version,
+        reason: r.reason.as_str().to_owned(),
+        detail: r.detail.clone(),
+        what: what.to_owned(),
+    }
+}
+
+fn receipt_draft(play: &Play, backend: BackendKind, clock_synced: bool) -> ReceiptDraft {
+    ReceiptDraft {
+        manifest_version: play.manifest_version,
+        playlist: play.playlist.clone(),
+        media: play.media.clone(),
+        lang: play.lang.clone(),
+        started_at: play.outcome.started_at,
+        ended_at: play.outcome.ended_at,
+        outcome: match play.outcome.ended {
+            Ended::Completed => Outcome::Completed,
+            Ended::Interrupted => Outcome::Interrupted,
+            Ended::Failed(_) => Outcome::Failed,
+        },
+        backend: match backend {
+            BackendKind::Mpv => ReceiptBackend::Mpv,
+            BackendKind::Null => ReceiptBackend::Null,
+        },
+        clock_synced,
+    }
+}
+
+/// Runs the agent until `shutdown` resolves.
+pub async fn run(
+    config: PlayerConfig,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let screen = config.screen.clone();
+    let controller_key = PublicKey::from_base64(&config.controller_key)
+        .map_err(|e| AgentError::ControllerKey(e.to_string()))?;
+    let keys = KeySet::from_keys([controller_key]);
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        AgentError::DeviceKey(format!(
+            "cannot create data dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let device_key: SecretKey =
+        crate::keyfile::load_or_create(&crate::keyfile::device_key_path(&config.data_dir))
+            .map_err(|e| AgentError::DeviceKey(e.to_string()))?;
+    let store = Store::open(&config.data_dir)?;
+    let mut cache = Cache::open(&config.data_dir, &store, config.cache_budget_bytes)?
+        .with_bandwidth_limit(config.bandwidth_limit_bytes_per_sec);
+    if let Some(r) = opts.download_retry {
+        cache = cache.with_retry(r);
+    }
+    let cache = Arc::new(cache);
+    let journal = Journal::open(&store, &screen)?;
+
+    // 1. Local state first: play the last active manifest before touching the network.
+    let mut active: Option<Held> = store.active_manifest()?.and_then(|s| {
+        load_stored_manifest(&s.bytes, &keys, &screen).map(|m| Held {
+            manifest: m,
+            bytes: s.bytes,
+        })
+    });
+    let mut pending: Option<Held> = store.pending_manifest()?.and_then(|s| {
+        load_stored_manifest(&s.bytes, &keys, &screen).map(|m| Held {
+            manifest: m,
+            bytes: s.bytes,
+        })
+    });
+    let mut alerts: Option<(Arc<AlertSet>, Vec<u8>)> = store.alerts()?.and_then(|s| {
+        match manifest::verify_alerts(&s.bytes, &keys, &screen, None) {
+            Ok(a) => Some((Arc::new(a), s.bytes)),
+            Err(e) => {
+                tracing::error!(error = %e, "stored alert set no longer verifies; ignored");
+                None
+            }
+        }
+    });
+    let program_of = |active: &Option<Held>, alerts: &Option<(Arc<AlertSet>, Vec<u8>)>| {
+        active.as_ref().map(|h| Program {
+            manifest: h.manifest.clone(),
+            alerts: alerts.as_ref().map(|a| a.0.clone()),
+        })
+    };
+    let (program_tx, program_rx) = watch::channel(program_of(&active, &alerts));
+    let (current_tx, mut current_rx) = watch::channel(None::<String>);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let backend = match &opts.backend {
+        BackendChoice::Null { speed } => AnyBackend::Null(NullBackend::with_speed(*speed)),
+        BackendChoice::Mpv { extra_args } => {
+            let mut cfg = MpvConfig::new(config.data_dir.join("mpv.sock"));
+            cfg.extra_args = extra_args.clone();
+            AnyBackend::Mpv(MpvBackend::new(cfg))
+        }
+    };
+    let backend_kind = backend.kind();
+    let lookup: Lookup = {
+        let cache = cache.clone();
+        Arc::new(move |sha: &str| cache.path(sha))
+    };
+    let sink: PlaySink = {
+        let journal = journal.clone();
+        let cache = cache.clone();
+        let clock = opts.clock.clone();
+        Box::new(move |play: Play| {
+            if !matches!(play.outcome.ended, Ended::Failed(_)) {
+                if let Err(e) = cache.mark_played(&play.media) {
+                    tracing::warn!(error = %e, "could not record last play");
+                }
+            }
+            match journal.append(receipt_draft(&play, backend_kind, clock.synced())) {
+                Ok(r) => tracing::debug!(seq = r.seq, media = %r.media, "receipt journaled"),
+                Err(e) => tracing::error!(error = %e, "RECEIPT NOT WRITTEN: journal failure"),
+            }
+        })
+    };
+    let scheduler = Scheduler::new(backend, program_rx, lookup, sink, current_tx);
+    let scheduler_task = tokio::spawn(scheduler.run(stop_rx.clone()));
+
+    // 2. Status and network.
+    let mut status = Status::new(device_key.public().to_base64());
+    status.manifest_version = active.as_ref().map(|h| h.manifest.version);
+    status.pending_version = pending.as_ref().map(|h| h.manifest.version);
+    status.alert_version = alerts.as_ref().map(|a| a.0.version);
+    let mut mqtt = MqttHandle::spawn(MqttSettings {
+        screen: screen.clone(),
+        broker: config.broker.clone(),
+        username: config.mqtt_username.clone(),
+        password: config.mqtt_password.clone(),
+        last_will: status.offline().to_json(Timestamp::now()),
+        keep_alive: Duration::from_secs(30),
+    })?;
+
+    // Uploader: its byte channels bridged to the MQTT link.
+    let (up_out_tx, mut up_out_rx) = mpsc::channel::<Vec<u8>>(2);
+    let (up_ack_tx, up_ack_rx) = mpsc::channel::<Vec<u8>>(16);
+    let uploader = Uploader::new(
+        journal.clone(),
+        device_key,
+        keys.clone(),
+        UploaderConfig::from_config(&config),
+    );
+    let uploader_task = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(uploader.run(up_out_tx, up_ack_rx, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }))
+    };
+    let bridge_out = {
+        let out = mqtt.outgoing.clone();
+        tokio::spawn(async move {
+            while let Some(payload) = up_out_rx.recv().await {
+                if out
+                    .send(Outgoing {
+                        kind: playlists::topics::Kind::Receipts,
+                        payload,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+    let mut acks = std::mem::replace(&mut mqtt.acks, mpsc::channel(1).1);
+    let bridge_acks = tokio::spawn(async move {
+        while let Some(b) = acks.recv().await {
+            if up_ack_tx.send(b.to_vec()).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    // 3. Media sync for whatever is pending (and self-healing of active/alert media).
+    let (progress_tx, mut progress_rx) = watch::channel(CacheProgress::default());
+    let (sync_done_tx, mut sync_done_rx) = mpsc::channel::<Option<u64>>(4);
+    let mirrors = config.media_base.mirrors();
+    let mut sync_task: Option<JoinHandle<()>> = None;
+    let start_sync = |pending: &Option<Held>,
+                      active: &Option<Held>,
+                      alerts: &Option<(Arc<AlertSet>, Vec<u8>)>,
+                      sync_task: &mut Option<JoinHandle<()>>| {
+        if let Some(t) = sync_task.take() {
+            t.abort();
+        }
+        let mut wanted: Vec<Wanted> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut add = |w: Wanted| {
+            if seen.insert(w.sha256.clone()) {
+                wanted.push(w);
+            }
+        };
+        for h in pending.iter().chain(active.iter()) {
+            h.manifest.media.iter().for_each(|m| add(m.into()));
+        }
+        if let Some((a, _)) = alerts {
+            a.alerts
+                .iter()
+                .filter_map(|al| al.media.as_ref())
+                .for_each(|m| add(m.into()));
+        }
+        let target = pending.as_ref().map(|h| h.manifest.version);
+        let cache = cache.clone();
+        let mirrors = mirrors.clone();
+        let progress = progress_tx.clone();
+        let done = sync_done_tx.clone();
+        *sync_task = Some(tokio::spawn(async move {
+            if let Err(e) = cache.sync(&wanted, &mirrors, &progress).await {
+                tracing::error!(error = %e, "media sync cannot work");
+                progress.send_modify(|p| p.last_error = Some(e.to_string()));
+                return;
+            }
+            let _ = done.send(target).await;
+        }));
+    };
+    start_sync(&pending, &active, &alerts, &mut sync_task);
+
+    // 4. The agent loop.
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_sent: Option<Status> = None;
+    let mut last_sent_at = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            msg = mqtt.incoming.recv() => {
+                let Some(msg) = msg else { break };
+                match msg {
+                    Incoming::Manifest(bytes) => {
+                        if active.as_ref().is_some_and(|h| h.bytes == bytes)
+                            || pending.as_ref().is_some_and(|h| h.bytes == bytes)
+                        {
+                            tracing::debug!("manifest already held (retained replay); ignored");
+                            continue;
+                        }
+                        let last = store.last_accepted_version()?;
+                        match manifest::verify_manifest(&bytes, &keys, &screen, last, Timestamp::now()) {
+                            Err(r) => {
+                                tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "manifest rejected");
+                                status.last_rejection = Some(rejection("manifest", &r));
+                            }
+                            Ok(m) => {
+                                store.save_pending(&bytes, m.version)?;
+                                tracing::info!(version = m.version, media = m.media.len(), "manifest accepted; syncing media");
+                                pending = Some(Held { manifest: Arc::new(m), bytes: bytes.to_vec() });
+                                status.pending_version = pending.as_ref().map(|h| h.manifest.version);
+                                start_sync(&pending, &active, &alerts, &mut sync_task);
+                            }
+                        }
+                    }
+                    Incoming::Alert(bytes) => {
+                        if alerts.as_ref().is_some_and(|a| a.1 == bytes) {
+                            continue;
+                        }
+                        let last = store.last_alert_version()?;
+                        match manifest::verify_alerts(&bytes, &keys, &screen, last) {
+                            Err(r) => {
+                                tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "alert set rejected");
+                                status.last_rejection = Some(rejection("alert", &r));
+                            }
+                            Ok(a) => {
+                                store.save_alerts(&bytes, a.version)?;
+                                tracing::info!(version = a.version, alerts = a.alerts.len(), "alert set accepted");
+                                status.alert_version = Some(a.version);
+                                alerts = Some((Arc::new(a), bytes.to_vec()));
+                                program_tx.send_replace(program_of(&active, &alerts));
+                                start_sync(&pending, &active, &alerts, &mut sync_task);
+                            }
+                        }
+                    }
+                }
+            }
+            done = sync_done_rx.recv() => {
+                let Some(target) = done.flatten() else { continue };
+                sync_task = None;
+                if pending.as_ref().map(|h| h.manifest.version) != Some(target) {
+                    continue; // superseded meanwhile
+                }
+                let held = pending.take().expect("checked above");
+                let wanted: Vec<Wanted> = held.manifest.media.iter().map(Wanted::from).collect();
+                if !cache.missing(&wanted).await?.is_empty() {
+                    // Something vanished between sync and activation: sync again.
+                    pending = Some(held);
+                    start_sync(&pending, &active, &alerts, &mut sync_task);
+                    continue;
+                }
+                store.activate(target)?;
+                tracing::info!(version = target, "manifest activated");
+                active = Some(held);
+                status.manifest_version = Some(target);
+                status.pending_version = None;
+                program_tx.send_replace(program_of(&active, &alerts));
+                let mut protected: HashSet<String> = HashSet::new();
+                for h in active.iter().chain(pending.iter()) {
+                    protected.extend(h.manifest.media.iter().map(|m| m.sha256.clone()));
+                }
+                if let Some((a, _)) = &alerts {
+                    protected.extend(a.alerts.iter().filter_map(|al| al.media.as_ref()).map(|m| m.sha256.clone()));
+                }
+                match cache.evict(&protected) {
+                    Ok(gone) if !gone.is_empty() => tracing::info!(count = gone.len(), "evicted media"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "eviction failed"),
+                }
+            }
+            _ = progress_rx.changed() => {}
+            _ = current_rx.changed() => {}
+            _ = tick.tick() => {}
+        }
+        // Status on change (checked at most once per event, and every second), and every
+        // `status_interval` regardless.
+        let now = Timestamp::now();
+        let current = current_rx.borrow_and_update().clone();
+        let progress = progress_rx.borrow_and_update().clone();
+        status.current = current.clone();
+        status.state = if pending.is_some() {
+            State::Syncing
+        } else if current.is_some() {
+            State::Playing
+        } else {
+            State::Idle
+        };
+        status.journal_backlog = journal.backlog();
+        status.backlog_warning = status.journal_backlog > config.backlog_warn;
+        status.cache = if progress.need_bytes > 0 {
+            CacheCounts {
+                have_bytes: progress.have_bytes,
+                need_bytes: progress.need_bytes,
+            }
+        } else {
+            let n = active
+                .as_ref()
+                .map_or(0, |h| h.manifest.media.iter().map(|m| m.bytes).sum());
+            CacheCounts {
+                have_bytes: n,
+                need_bytes: n,
+            }
+        };
+        status.last_error = progress.last_error.clone();
+        status.manifest_expired = active
+            .as_ref()
+            .is_some_and(|h| h.manifest.expires_at <= now);
+        status.clock_synced = opts.clock.synced();
+        let changed = last_sent.as_ref().is_none_or(|s| !s.same_content(&status));
+        if changed || last_sent_at.elapsed() >= opts.status_interval {
+            mqtt.set_status(status.to_json(now));
+            last_sent = Some(status.clone());
+            last_sent_at = tokio::time::Instant::now();
+        }
+    }
+
+    // 5. Shutdown: stop playback (its last receipt is journaled), uploads, then say offline.
+    tracing::info!("agent stopping");
+    let _ = stop_tx.send(true);
+    if let Some(t) = sync_task.take() {
+        t.abort();
+    }
+    let _ = scheduler_task.await;
+    match uploader_task.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "uploader stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "uploader task failed"),
+        Ok(Ok(())) => {}
+    }
+    bridge_out.abort();
+    bridge_acks.abort();
+    status.journal_backlog = journal.backlog();
+    mqtt.shutdown(status.offline().to_json(Timestamp::now()))
+        .await;
+    store.flush()?;
+    Ok(())
+}
