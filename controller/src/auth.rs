@@ -134,7 +134,7 @@ pub fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>, Sto
         return Ok(None);
     };
     let ok = ct_eq(&sha256_hex(secret.as_bytes()), &rec.secret_hash);
-    Ok((ok && !rec.revoked).then(|| Principal {
+    Ok((ok && !rec.revoked).then_some(Principal {
         token_id: rec.id,
         role: rec.role,
     }))

@@ -116,7 +116,7 @@ pub struct Targets {
 impl Targets {
     /// Whether `screen` is targeted, directly or through its gate.
     pub fn matches(&self, screen: &ScreenRecord) -> bool {
-        self.screens.iter().any(|s| *s == screen.id) || self.gates.iter().any(|g| *g == screen.gate)
+        self.screens.contains(&screen.id) || self.gates.contains(&screen.gate)
     }
 }
 

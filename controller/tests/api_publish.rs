@@ -18,7 +18,9 @@ async fn api_publish_enrol_receive_verify_and_restart() {
     // Enrol with a device key; the code is single-use.
     let device = SecretKey::from_seed([7u8; 32]);
     let enroll = json!({"screen":"lc-a1","code":code,"device_key":device.public().to_base64()});
-    let (s, en) = ctl.req("POST", "/api/v1/enroll", None, Some(enroll.clone())).await;
+    let (s, en) = ctl
+        .req("POST", "/api/v1/enroll", None, Some(enroll.clone()))
+        .await;
     assert_eq!(s, 200, "{en}");
     let (s, again) = ctl.req("POST", "/api/v1/enroll", None, Some(enroll)).await;
     assert_eq!(s, 403, "a used code must be refused: {again}");
@@ -28,7 +30,9 @@ async fn api_publish_enrol_receive_verify_and_restart() {
     assert_eq!(en["media_base"].as_str().unwrap(), ctl.base);
 
     // Publish.
-    let (s, p) = ctl.admin("POST", "/api/v1/publish", json!({"screens":["lc-a1"]})).await;
+    let (s, p) = ctl
+        .admin("POST", "/api/v1/publish", json!({"screens":["lc-a1"]}))
+        .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["published"][0]["screen"], "lc-a1");
     assert_eq!(p["published"][0]["version"], 1);
@@ -42,9 +46,18 @@ async fn api_publish_enrol_receive_verify_and_restart() {
     let trusted = KeySet::from_keys([pk]);
 
     // A plain rumqttc client with the screen's credentials receives the retained manifest.
-    let (c, mut el) = mqtt_connect(ctl.mqtt_addr(), "lc-a1", "lc-a1", &mqtt_pw).await.expect("screen creds accepted");
+    let (c, mut el) = mqtt_connect(ctl.mqtt_addr(), "lc-a1", "lc-a1", &mqtt_pw)
+        .await
+        .expect("screen creds accepted");
     let bytes = first_message(&c, &mut el, &topic("lc-a1", Kind::Manifest)).await;
-    let m = playlists::manifest::verify_manifest(&bytes, &trusted, "lc-a1", None, jiff::Timestamp::now()).expect("manifest verifies");
+    let m = playlists::manifest::verify_manifest(
+        &bytes,
+        &trusted,
+        "lc-a1",
+        None,
+        jiff::Timestamp::now(),
+    )
+    .expect("manifest verifies");
     assert_eq!(m.version, 1);
     assert_eq!(m.playlists[0].id, "p1");
     assert_eq!(m.timezone, "Asia/Ho_Chi_Minh");
@@ -52,36 +65,72 @@ async fn api_publish_enrol_receive_verify_and_restart() {
     drop(c);
 
     // Publishing again without a change keeps the version.
-    let (s, p) = ctl.admin("POST", "/api/v1/publish", json!({"all": true})).await;
+    let (s, p) = ctl
+        .admin("POST", "/api/v1/publish", json!({"all": true}))
+        .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["published"][0]["version"], 1);
     assert_eq!(p["published"][0]["changed"], false);
 
     // Wrong password and disabled screen are refused by the embedded broker.
-    assert!(mqtt_connect(ctl.mqtt_addr(), "x1", "lc-a1", "wrong-password").await.is_err());
-    let (s, _) = ctl.admin("POST", "/api/v1/screens/lc-a1/disable", json!({})).await;
+    assert!(
+        mqtt_connect(ctl.mqtt_addr(), "x1", "lc-a1", "wrong-password")
+            .await
+            .is_err()
+    );
+    let (s, _) = ctl
+        .admin("POST", "/api/v1/screens/lc-a1/disable", json!({}))
+        .await;
     assert_eq!(s, 200);
-    assert!(mqtt_connect(ctl.mqtt_addr(), "x2", "lc-a1", &mqtt_pw).await.is_err(), "disabled screen must be refused");
-    let (s, _) = ctl.admin("POST", "/api/v1/screens/lc-a1/enable", json!({})).await;
+    assert!(
+        mqtt_connect(ctl.mqtt_addr(), "x2", "lc-a1", &mqtt_pw)
+            .await
+            .is_err(),
+        "disabled screen must be refused"
+    );
+    let (s, _) = ctl
+        .admin("POST", "/api/v1/screens/lc-a1/enable", json!({}))
+        .await;
     assert_eq!(s, 200);
 
     // Restart on new ports: the manifest is re-published, and the next change gets version 2.
     ctl.running.shutdown().await;
     let ctl = start(test_config(dir.path())).await;
-    let (c, mut el) = mqtt_connect(ctl.mqtt_addr(), "lc-a1", "lc-a1", &mqtt_pw).await.expect("creds survive restart");
+    let (c, mut el) = mqtt_connect(ctl.mqtt_addr(), "lc-a1", "lc-a1", &mqtt_pw)
+        .await
+        .expect("creds survive restart");
     let bytes = first_message(&c, &mut el, &topic("lc-a1", Kind::Manifest)).await;
-    let m = playlists::manifest::verify_manifest(&bytes, &trusted, "lc-a1", None, jiff::Timestamp::now()).unwrap();
-    assert_eq!(m.version, 1, "the stored manifest is re-published after a restart");
+    let m = playlists::manifest::verify_manifest(
+        &bytes,
+        &trusted,
+        "lc-a1",
+        None,
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    assert_eq!(
+        m.version, 1,
+        "the stored manifest is re-published after a restart"
+    );
     let (s, v) = ctl
         .admin("POST", "/api/v1/schedules", json!({"id":"s2","playlist":"p1","targets":{"screens":["lc-a1"]},"priority":20,"weekdays":["mon","tue"],"start":"08:00","end":"12:00"}))
         .await;
     assert_eq!(s, 201, "{v}");
-    let (s, p) = ctl.admin("POST", "/api/v1/publish", json!({"gates":["lao-cai"]})).await;
+    let (s, p) = ctl
+        .admin("POST", "/api/v1/publish", json!({"gates":["lao-cai"]}))
+        .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["published"][0]["version"], 2);
     let m2 = loop {
         let bytes = first_message(&c, &mut el, &topic("lc-a1", Kind::Manifest)).await;
-        let m = playlists::manifest::verify_manifest(&bytes, &trusted, "lc-a1", None, jiff::Timestamp::now()).unwrap();
+        let m = playlists::manifest::verify_manifest(
+            &bytes,
+            &trusted,
+            "lc-a1",
+            None,
+            jiff::Timestamp::now(),
+        )
+        .unwrap();
         if m.version == 2 {
             break m;
         }
@@ -90,9 +139,16 @@ async fn api_publish_enrol_receive_verify_and_restart() {
 
     // The action log records the publishes with versions, readable by an auditor.
     let auditor = ctl.token("auditor").await;
-    let (s, log) = ctl.req("GET", "/api/v1/actions", Some(&auditor), None).await;
+    let (s, log) = ctl
+        .req("GET", "/api/v1/actions", Some(&auditor), None)
+        .await;
     assert_eq!(s, 200);
-    let publishes: Vec<_> = log.as_array().unwrap().iter().filter(|a| a["action"] == "publish").collect();
+    let publishes: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "publish")
+        .collect();
     assert_eq!(publishes.len(), 3);
     assert_eq!(publishes[2]["versions"][0]["version"], 2);
 
@@ -104,7 +160,8 @@ async fn api_publish_enrol_receive_verify_and_restart() {
         .await;
     assert_eq!(s, 201, "{a}");
     let bytes = first_message(&c, &mut el, &topic("lc-a1", Kind::Alert)).await;
-    let set = playlists::manifest::verify_alerts(&bytes, &trusted, "lc-a1", None).expect("alert set verifies");
+    let set = playlists::manifest::verify_alerts(&bytes, &trusted, "lc-a1", None)
+        .expect("alert set verifies");
     assert_eq!(set.alerts[0].id, "storm");
     let (s, _) = ctl.admin("DELETE", "/api/v1/alerts/storm", json!({})).await;
     assert_eq!(s, 200);
@@ -126,15 +183,31 @@ async fn api_publish_enrol_receive_verify_and_restart() {
     loop {
         // keep the MQTT connection moving
         let _ = tokio::time::timeout(std::time::Duration::from_millis(50), el.poll()).await;
-        let (_, screens) = ctl.req("GET", "/api/v1/screens", Some(&auditor), None).await;
+        let (_, screens) = ctl
+            .req("GET", "/api/v1/screens", Some(&auditor), None)
+            .await;
         if screens[0]["online"] == true {
             assert_eq!(screens[0]["status"]["manifest_version"], 2);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "status never arrived: {screens}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status never arrived: {screens}"
+        );
     }
-    let metrics = ctl.http.get(ctl.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = ctl
+        .http
+        .get(ctl.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("gatecast_screens_online 1"), "{metrics}");
-    assert!(metrics.contains("gatecast_manifests_rejected_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("gatecast_manifests_rejected_total 1"),
+        "{metrics}"
+    );
     ctl.running.shutdown().await;
 }

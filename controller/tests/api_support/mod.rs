@@ -51,15 +51,21 @@ impl Ctl {
     }
 
     /// JSON request with a token; returns status and parsed body (Null if not JSON).
-    pub async fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut r = self
-            .http
-            .request(method.parse().unwrap(), self.url(path));
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self.http.request(method.parse().unwrap(), self.url(path));
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
         if let Some(b) = body {
-            r = r.header("content-type", "application/json").body(b.to_string());
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let resp = r.send().await.expect("request sent");
         let status = resp.status().as_u16();
@@ -68,12 +74,15 @@ impl Ctl {
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        self.req(method, path, Some(&self.admin.clone()), Some(body)).await
+        self.req(method, path, Some(&self.admin.clone()), Some(body))
+            .await
     }
 
     /// Creates a token of `role` through the API.
     pub async fn token(&self, role: &str) -> String {
-        let (s, v) = self.admin("POST", "/api/v1/tokens", json!({"role": role})).await;
+        let (s, v) = self
+            .admin("POST", "/api/v1/tokens", json!({"role": role}))
+            .await;
         assert_eq!(s, 201, "{v}");
         v["token"].as_str().unwrap().to_string()
     }
@@ -90,7 +99,10 @@ impl Ctl {
             .await
             .unwrap();
         let s = resp.status().as_u16();
-        (s, serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null))
+        (
+            s,
+            serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -102,7 +114,12 @@ pub fn png(seed: u8, len: usize) -> Vec<u8> {
 }
 
 /// Connects an MQTT client; Ok once CONNACK accepted, Err(code) if refused.
-pub async fn mqtt_connect(addr: SocketAddr, id: &str, user: &str, pw: &str) -> Result<(AsyncClient, EventLoop), String> {
+pub async fn mqtt_connect(
+    addr: SocketAddr,
+    id: &str,
+    user: &str,
+    pw: &str,
+) -> Result<(AsyncClient, EventLoop), String> {
     let mut o = MqttOptions::new(id, addr.ip().to_string(), addr.port());
     o.set_credentials(user, pw)
         .set_keep_alive(Duration::from_secs(10))
@@ -112,7 +129,11 @@ pub async fn mqtt_connect(addr: SocketAddr, id: &str, user: &str, pw: &str) -> R
         loop {
             match el.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(a))) => {
-                    return if a.code == ConnectReturnCode::Success { Ok(()) } else { Err(format!("{:?}", a.code)) };
+                    return if a.code == ConnectReturnCode::Success {
+                        Ok(())
+                    } else {
+                        Err(format!("{:?}", a.code))
+                    };
                 }
                 Ok(_) => {}
                 Err(e) => return Err(e.to_string()),
@@ -162,15 +183,29 @@ pub async fn seed(ctl: &Ctl) -> Value {
         )
         .await;
     assert_eq!(s, 201, "{reg}");
-    let (s, m) = ctl.upload(png(1, 1000), "image/png", "kind=slide&lang=vi&title=Welcome").await;
+    let (s, m) = ctl
+        .upload(
+            png(1, 1000),
+            "image/png",
+            "kind=slide&lang=vi&title=Welcome",
+        )
+        .await;
     assert_eq!(s, 201, "{m}");
     let sha = m["sha256"].as_str().unwrap().to_string();
     let (s, v) = ctl
-        .admin("POST", "/api/v1/playlists", json!({"id":"p1","name":"Main","items":[{"media": sha, "duration_ms": 10000}]}))
+        .admin(
+            "POST",
+            "/api/v1/playlists",
+            json!({"id":"p1","name":"Main","items":[{"media": sha, "duration_ms": 10000}]}),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     let (s, v) = ctl
-        .admin("POST", "/api/v1/schedules", json!({"id":"s1","playlist":"p1","targets":{"gates":["lao-cai"]},"priority":10}))
+        .admin(
+            "POST",
+            "/api/v1/schedules",
+            json!({"id":"s1","playlist":"p1","targets":{"gates":["lao-cai"]},"priority":10}),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     reg
