@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod harness;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
