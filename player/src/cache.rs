@@ -59,6 +59,13 @@ impl From<&playlists::manifest::MediaRef> for Wanted {
     }
 }
 
+impl Wanted {
+    /// Every media file of a manifest.
+    pub fn all_of(m: &playlists::manifest::Manifest) -> Vec<Wanted> {
+        m.media.iter().map(Wanted::from).collect()
+    }
+}
+
 /// Backoff between download rounds: `initial`, doubling up to `max`, each wait randomised to
 /// between half and all of it (jitter, so a hall of screens does not retry in lockstep).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,7 +450,11 @@ impl Cache {
             }
             let wait = self.retry.delay(attempt);
             attempt = attempt.saturating_add(1);
-            tracing::info!(missing = missing.len(), wait_ms = wait.as_millis() as u64, "retrying media downloads");
+            tracing::info!(
+                missing = missing.len(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying media downloads"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -541,8 +552,7 @@ impl Cache {
         let base_have = base_have - file_len(&part).await?.unwrap_or(0).min(declared);
         progress.send_modify(|p| p.have_bytes = base_have + offset);
 
-        let started = tokio::time::Instant::now();
-        let mut received: u64 = 0;
+        let mut throttle = self.bandwidth.map(Throttle::new);
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
@@ -560,11 +570,9 @@ impl Cache {
             file.write_all(&chunk).await.map_err(io_err(&part))?;
             hasher.update(&chunk);
             offset += chunk.len() as u64;
-            received += chunk.len() as u64;
             progress.send_modify(|p| p.have_bytes = base_have + offset);
-            if let Some(rate) = self.bandwidth {
-                let due = started + Duration::from_secs_f64(received as f64 / rate as f64);
-                tokio::time::sleep_until(due).await;
+            if let Some(t) = throttle.as_mut() {
+                t.consume(chunk.len() as u64).await;
             }
         }
         file.flush().await.map_err(io_err(&part))?;
@@ -718,6 +726,30 @@ impl Cache {
     }
 }
 
+/// Download rate limiter: after `n` bytes in total, waits until `n / rate` seconds have
+/// passed since the start, so the average never exceeds `rate` (bursts are one chunk).
+struct Throttle {
+    rate: u64,
+    started: tokio::time::Instant,
+    sent: u64,
+}
+
+impl Throttle {
+    fn new(rate: u64) -> Throttle {
+        Throttle {
+            rate: rate.max(1),
+            started: tokio::time::Instant::now(),
+            sent: 0,
+        }
+    }
+
+    async fn consume(&mut self, n: u64) {
+        self.sent += n;
+        let due = self.started + Duration::from_secs_f64(self.sent as f64 / self.rate as f64);
+        tokio::time::sleep_until(due).await;
+    }
+}
+
 struct Entry {
     sha: String,
     part: bool,
@@ -741,9 +773,23 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test(start_paused = true)]
+    async fn throttle_keeps_the_average_rate() {
+        let t0 = tokio::time::Instant::now();
+        let mut t = Throttle::new(1000);
+        for _ in 0..4 {
+            t.consume(500).await;
+        }
+        // 2000 bytes at 1000 B/s: exactly 2 s on the paused clock.
+        assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    }
+
     #[test]
     fn content_range_parsing() {
-        assert_eq!(content_range_start("bytes 10-99/100"), Some((10, Some(100))));
+        assert_eq!(
+            content_range_start("bytes 10-99/100"),
+            Some((10, Some(100)))
+        );
         assert_eq!(content_range_start("bytes 0-0/*"), Some((0, None)));
         assert_eq!(content_range_start("items 1-2/3"), None);
     }
@@ -756,7 +802,8 @@ mod tests {
         };
         for attempt in 0..30 {
             let d = p.delay(attempt);
-            let base = Duration::from_millis(100 * (1u64 << attempt.min(20))).min(Duration::from_millis(1000));
+            let base = Duration::from_millis(100 * (1u64 << attempt.min(20)))
+                .min(Duration::from_millis(1000));
             assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?}");
         }
     }

@@ -138,7 +138,10 @@ impl fmt::Debug for PlayerConfig {
             .field("data_dir", &self.data_dir)
             .field("backend", &self.backend)
             .field("cache_budget_bytes", &self.cache_budget_bytes)
-            .field("bandwidth_limit_bytes_per_sec", &self.bandwidth_limit_bytes_per_sec)
+            .field(
+                "bandwidth_limit_bytes_per_sec",
+                &self.bandwidth_limit_bytes_per_sec,
+            )
             .field("batch_max_receipts", &self.batch_max_receipts)
             .field("batch_max_delay_ms", &self.batch_max_delay_ms)
             .field("ack_timeout_ms", &self.ack_timeout_ms)
@@ -299,12 +302,9 @@ impl PlayerConfig {
                 format!("{:?} has no valid host", self.broker),
             ));
         }
-        let port: u16 = port.parse().map_err(|_| {
-            invalid(
-                "broker",
-                format!("{:?} has an invalid port", self.broker),
-            )
-        })?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid("broker", format!("{:?} has an invalid port", self.broker)))?;
         if port == 0 {
             return Err(invalid("broker", "port 0 is not a broker port"));
         }
@@ -378,10 +378,18 @@ backend = "null"
         let cases = [
             ("screen = \"lc-a1\"", "screen = \"LC A1\"", "screen"),
             ("mqtt://127.0.0.1:1883", "tcp://x", "broker"),
-            ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "AAAA", "controller_key"),
+            (
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                "AAAA",
+                "controller_key",
+            ),
             ("http://127.0.0.1:8080", "https://x", "media_base"),
             ("backend = \"null\"", "backend = \"vlc\"", "backend"),
-            ("backend = \"null\"", "backend = \"null\"\nbogus = 1", "bogus"),
+            (
+                "backend = \"null\"",
+                "backend = \"null\"\nbogus = 1",
+                "bogus",
+            ),
         ];
         for (from, to, key) in cases {
             let err = PlayerConfig::from_toml(&GOOD.replace(from, to)).unwrap_err();

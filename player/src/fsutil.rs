@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert!(!dir.path().join("secret.txt.tmp").exists());
         #[cfg(unix)]
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

@@ -116,7 +116,8 @@ impl Journal {
                 if v.len() != 8 + 64 {
                     return Err(JournalError::CorruptTip);
                 }
-                let seq = u64::from_be_bytes(v[..8].try_into().map_err(|_| JournalError::CorruptTip)?);
+                let seq =
+                    u64::from_be_bytes(v[..8].try_into().map_err(|_| JournalError::CorruptTip)?);
                 let hash = std::str::from_utf8(&v[8..])
                     .map_err(|_| JournalError::CorruptTip)?
                     .to_owned();

@@ -97,10 +97,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
             load(&p).unwrap();
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
@@ -109,7 +115,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("device.key");
         std::fs::write(&p, "garbage").unwrap();
-        assert!(matches!(load_or_create(&p), Err(KeyFileError::Format { .. })));
+        assert!(matches!(
+            load_or_create(&p),
+            Err(KeyFileError::Format { .. })
+        ));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "garbage");
     }
 }

@@ -233,7 +233,10 @@ mod tests {
             s.save_pending(b"env-v4", 4).unwrap();
             assert!(matches!(
                 s.activate(3),
-                Err(StoreError::NotPending { requested: 3, pending: Some(4) })
+                Err(StoreError::NotPending {
+                    requested: 3,
+                    pending: Some(4)
+                })
             ));
             s.activate(4).unwrap();
             assert_eq!(s.pending_manifest().unwrap(), None);
@@ -243,7 +246,10 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(
             s.active_manifest().unwrap(),
-            Some(Stored { version: 4, bytes: b"env-v4".to_vec() })
+            Some(Stored {
+                version: 4,
+                bytes: b"env-v4".to_vec()
+            })
         );
         assert_eq!(s.pending_manifest().unwrap().unwrap().version, 5);
         assert_eq!(s.last_accepted_version().unwrap(), Some(5));

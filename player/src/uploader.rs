@@ -103,7 +103,10 @@ impl Uploader {
         loop {
             let now = Instant::now();
             if in_flight.as_ref().is_some_and(|f| now >= f.deadline) {
-                tracing::info!(upto = in_flight.as_ref().map(|f| f.upto), "no ack in time; resending receipts");
+                tracing::info!(
+                    upto = in_flight.as_ref().map(|f| f.upto),
+                    "no ack in time; resending receipts"
+                );
                 in_flight = None;
                 send_at = Some(now);
             }

@@ -186,7 +186,10 @@ async fn downloads_verifies_and_uses_mirrors_in_order() {
     assert!(cache.verify_file(&sa).await.unwrap());
 
     // A second sync fetches nothing.
-    cache.sync(&want, &[good.base.clone()], &tx).await.unwrap();
+    cache
+        .sync(&want, std::slice::from_ref(&good.base), &tx)
+        .await
+        .unwrap();
     assert_eq!(good.seen().len(), 2);
 }
 
@@ -269,7 +272,7 @@ async fn a_server_ignoring_range_restarts_from_zero() {
         bytes: data.len() as u64,
     }];
     cache
-        .sync(&want, &[server.base.clone()], &tx)
+        .sync(&want, std::slice::from_ref(&server.base), &tx)
         .await
         .unwrap();
 
@@ -399,7 +402,7 @@ async fn wrong_size_files_are_removed_and_fetched_again() {
     assert!(!cache.dir().join(&sha).exists());
     let (tx, _rx) = watch::channel(CacheProgress::default());
     cache
-        .sync(&want, &[server.base.clone()], &tx)
+        .sync(&want, std::slice::from_ref(&server.base), &tx)
         .await
         .unwrap();
     assert_eq!(std::fs::read(cache.path(&sha).unwrap()).unwrap(), data);

@@ -116,7 +116,9 @@ async fn a_different_controller_key_id_is_refused_and_nothing_written() {
     let c = controller(None).await;
     let dir = tempfile::tempdir().unwrap();
     let other = SecretKey::from_seed([1; 32]).key_id();
-    let err = enroll(&options(&c, dir.path(), "123456", Some(other.clone()))).await.unwrap_err();
+    let err = enroll(&options(&c, dir.path(), "123456", Some(other.clone())))
+        .await
+        .unwrap_err();
     match &err {
         EnrollError::KeyIdMismatch { expected, found } => {
             assert_eq!(expected, &other);
@@ -131,8 +133,13 @@ async fn a_different_controller_key_id_is_refused_and_nothing_written() {
 async fn a_refused_code_reports_the_controller_message() {
     let c = controller(None).await;
     let dir = tempfile::tempdir().unwrap();
-    let err = enroll(&options(&c, dir.path(), "000000", None)).await.unwrap_err();
-    assert!(matches!(err, EnrollError::Refused { status: 403, .. }), "{err}");
+    let err = enroll(&options(&c, dir.path(), "000000", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EnrollError::Refused { status: 403, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("wrong or was used"), "{err}");
     assert_nothing_written(dir.path()).await;
 }
@@ -141,7 +148,9 @@ async fn a_refused_code_reports_the_controller_message() {
 async fn an_inconsistent_key_id_in_the_answer_is_refused() {
     let c = controller(Some("0011223344556677")).await;
     let dir = tempfile::tempdir().unwrap();
-    let err = enroll(&options(&c, dir.path(), "123456", None)).await.unwrap_err();
+    let err = enroll(&options(&c, dir.path(), "123456", None))
+        .await
+        .unwrap_err();
     assert!(matches!(err, EnrollError::BadAnswer(_)), "{err}");
     assert_nothing_written(dir.path()).await;
 }

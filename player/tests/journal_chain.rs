@@ -69,7 +69,14 @@ fn seq_and_prev_survive_reopen_and_pruning() {
     // Partial ack; the limit is honoured.
     assert_eq!(j.ack(2).unwrap(), 2);
     assert_eq!(j.backlog(), 2);
-    assert_eq!(j.unacked(1).unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        j.unacked(1)
+            .unwrap()
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        vec![3]
+    );
     // Ack everything (also beyond the tip), reopen, and the chain continues from the tip.
     assert_eq!(j.ack(99).unwrap(), 2);
     assert_eq!(j.backlog(), 0);
@@ -125,15 +132,21 @@ fn appends_survive_kill_9() {
     let mut tip_before_kill = String::new();
     for round in 0..2 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "journal_child_appends_forever", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "journal_child_appends_forever",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut last_reported = 0;
-        while let Some(line) = lines.next() {
+        for line in lines {
             if let Some(seq) = line.unwrap().strip_prefix("appended ") {
                 last_reported = seq.trim().parse::<u64>().unwrap();
                 if last_reported >= acked_before_kill + 20 {
@@ -143,13 +156,19 @@ fn appends_survive_kill_9() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        assert!(last_reported > acked_before_kill, "round {round}: child appended nothing");
+        assert!(
+            last_reported > acked_before_kill,
+            "round {round}: child appended nothing"
+        );
 
         let store = Store::open(dir.path()).unwrap();
         let j = Journal::open(&store, SCREEN).unwrap();
         let rows = j.unacked(usize::MAX).unwrap();
         // Every receipt reported as appended is on disk, contiguous and chained.
-        assert!(rows.len() as u64 >= last_reported - acked_before_kill, "round {round}: lost receipts");
+        assert!(
+            rows.len() as u64 >= last_reported - acked_before_kill,
+            "round {round}: lost receipts"
+        );
         let first = rows[0].0;
         assert_eq!(first, acked_before_kill + 1);
         let tip = j.tip().unwrap();

@@ -44,7 +44,14 @@ fn seqs(env: &[u8], device: &SecretKey) -> Vec<u64> {
 }
 
 fn ack(screen: &str, upto: u64, key: &SecretKey) -> Vec<u8> {
-    sign_ack(&Ack { screen: screen.into(), upto_seq: upto }, key).to_json()
+    sign_ack(
+        &Ack {
+            screen: screen.into(),
+            upto_seq: upto,
+        },
+        key,
+    )
+    .to_json()
 }
 
 async fn wait_backlog(j: &Journal, n: u64) {
@@ -76,7 +83,12 @@ async fn batches_resends_and_deletes_only_on_verified_acks() {
     let (out_tx, mut out_rx) = mpsc::channel(4);
     let (ack_tx, ack_rx) = mpsc::channel(4);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let up = Uploader::new(journal.clone(), device.clone(), KeySet::from_keys([controller.public()]), cfg);
+    let up = Uploader::new(
+        journal.clone(),
+        device.clone(),
+        KeySet::from_keys([controller.public()]),
+        cfg,
+    );
     let task = tokio::spawn(up.run(out_tx, ack_rx, async {
         let _ = stop_rx.await;
     }));
@@ -91,7 +103,10 @@ async fn batches_resends_and_deletes_only_on_verified_acks() {
 
     // Acks that must be ignored: wrong key, other screen, garbage.
     ack_tx.send(ack(SCREEN, 2, &stranger)).await.unwrap();
-    ack_tx.send(ack("other-screen", 2, &controller)).await.unwrap();
+    ack_tx
+        .send(ack("other-screen", 2, &controller))
+        .await
+        .unwrap();
     ack_tx.send(b"{not an envelope".to_vec()).await.unwrap();
     assert_eq!(seqs(&out_rx.recv().await.unwrap(), &device), vec![1, 2]);
     assert_eq!(journal.backlog(), 3, "an unverified ack deleted receipts");
@@ -134,7 +149,12 @@ async fn a_partial_ack_keeps_the_rest_for_resend() {
     };
     let (out_tx, mut out_rx) = mpsc::channel(4);
     let (ack_tx, ack_rx) = mpsc::channel(4);
-    let up = Uploader::new(journal.clone(), device.clone(), KeySet::from_keys([controller.public()]), cfg);
+    let up = Uploader::new(
+        journal.clone(),
+        device.clone(),
+        KeySet::from_keys([controller.public()]),
+        cfg,
+    );
     let task = tokio::spawn(up.run(out_tx, ack_rx, std::future::pending()));
     assert_eq!(seqs(&out_rx.recv().await.unwrap(), &device), vec![1, 2, 3]);
     // The controller stored only up to 1 (e.g. it found a problem after it).
