@@ -308,6 +308,15 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses() {
+        let file: FileConfig =
+            toml::from_str(include_str!("../../deploy/controller.example.toml")).unwrap();
+        let c = Config::resolve(file, Overrides::default()).unwrap();
+        assert_eq!(c.http_addr.port(), 8080);
+        assert_eq!(c.manifest_lifetime, Duration::from_secs(30 * 86400));
+    }
+
+    #[test]
     fn mqtt_urls() {
         assert_eq!(parse_mqtt_url("mqtt://h:1884").unwrap(), ("h".into(), 1884));
         assert_eq!(parse_mqtt_url("mqtt://h").unwrap(), ("h".into(), 1883));

@@ -318,7 +318,23 @@ pub async fn publish_alerts(
     })
 }
 
-/// Whether `screen` has publishable content (checked before publishing anything).
+/// Whether `screen` has publishable content: builds its manifest with a placeholder version
+/// and times and runs the contract's validation, so that a request naming several screens
+/// either publishes all of them or none.
 pub fn check_publishable(store: &Store, screen: &ScreenRecord) -> Result<(), PublishError> {
-    build_content(store, screen).map(|_| ())
+    let (mut content, _, _) = build_content(store, screen)?;
+    let now = jiff::Timestamp::now();
+    content["version"] = 1.into();
+    content["issued_at"] = now.to_string().into();
+    content["expires_at"] = now
+        .checked_add(jiff::SignedDuration::from_hours(1))
+        .unwrap_or(now)
+        .to_string()
+        .into();
+    let invalid = |message: String| PublishError::Invalid {
+        screen: screen.id.clone(),
+        message,
+    };
+    let manifest: Manifest = serde_json::from_value(content).map_err(|e| invalid(e.to_string()))?;
+    manifest.validate().map_err(|e| invalid(e.to_string()))
 }

@@ -46,7 +46,7 @@ pub enum StoreError {
         id: String,
     },
     /// The database is locked by another process.
-    #[error("the database in {0} is in use by another process (is the controller running?)")]
+    #[error("the database in {0} is in use by another process: the controller is probably running; stop it first, or use the HTTP API (e.g. POST /api/v1/tokens with the admin token)")]
     Locked(String),
 }
 
