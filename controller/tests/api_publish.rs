@@ -210,4 +210,24 @@ async fn api_publish_enrol_receive_verify_and_restart() {
         "{metrics}"
     );
     ctl.running.shutdown().await;
+
+    // `broker-acl mosquitto` writes the stored hashes and the ACL (database closed now).
+    let out = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_gatecast-controller"))
+        .args(["broker-acl", "mosquitto", "--out"])
+        .arg(out.path())
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let pw = std::fs::read_to_string(out.path().join("passwords")).unwrap();
+    assert!(pw.lines().any(|l| l.starts_with("lc-a1:$7$")), "{pw}");
+    assert!(pw.lines().any(|l| l.starts_with("_controller:$7$")), "{pw}");
+    let acl = std::fs::read_to_string(out.path().join("acl")).unwrap();
+    assert!(acl.contains("gatecast/v1/screens/%u/manifest"), "{acl}");
 }
