@@ -30,7 +30,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
+use playlists::keys::{KeySet, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil;
@@ -249,7 +249,7 @@ impl PlayerConfig {
         if self.mqtt_username.is_empty() {
             return Err(invalid("mqtt_username", "must not be empty"));
         }
-        self.controller_key_bytes()?;
+        self.controller_public_key()?;
         let mirrors = self.media_base.mirrors();
         if mirrors.is_empty() {
             return Err(invalid("media_base", "give at least one http:// URL"));
@@ -311,20 +311,23 @@ impl PlayerConfig {
         Ok((host.to_owned(), port))
     }
 
-    /// The 32 bytes of the pinned controller key.
-    pub fn controller_key_bytes(&self) -> Result<[u8; 32], ConfigError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(self.controller_key.trim())
-            .map_err(|e| invalid("controller_key", format!("not standard base64: {e}")))?;
-        bytes.try_into().map_err(|b: Vec<u8>| {
+    /// The pinned controller public key (rejects non-canonical and weak keys).
+    pub fn controller_public_key(&self) -> Result<PublicKey, ConfigError> {
+        PublicKey::from_base64(&self.controller_key).map_err(|e| {
             invalid(
                 "controller_key",
-                format!("must be 32 bytes, found {}", b.len()),
+                format!("not a valid Ed25519 public key in standard base64: {e}"),
             )
         })
     }
 
-    /// Batch size and time bounds and the ack timeout for the uploader.
+    /// The pinned controller key as the trusted key set for `verify_manifest`,
+    /// `verify_alerts` and `verify_ack`.
+    pub fn controller_keys(&self) -> Result<KeySet, ConfigError> {
+        Ok(KeySet::from_keys([self.controller_public_key()?]))
+    }
+
+    /// Longest wait for a receipts batch to fill.
     pub fn batch_max_delay(&self) -> Duration {
         Duration::from_millis(self.batch_max_delay_ms)
     }
@@ -339,12 +342,19 @@ impl PlayerConfig {
 mod tests {
     use super::*;
 
+    fn good() -> String {
+        let key = playlists::keys::SecretKey::from_seed([7; 32])
+            .public()
+            .to_base64();
+        GOOD.replace("KEY", &key)
+    }
+
     const GOOD: &str = r#"
 screen = "lc-a1"
 broker = "mqtt://127.0.0.1:1883"
 mqtt_username = "lc-a1"
 mqtt_password = "hunter2-very-secret"
-controller_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+controller_key = "KEY"
 media_base = "http://127.0.0.1:8080"
 data_dir = "/var/lib/gatecast-player"
 backend = "null"
@@ -352,7 +362,7 @@ backend = "null"
 
     #[test]
     fn parses_with_defaults_and_redacts_password() {
-        let c = PlayerConfig::from_toml(GOOD).unwrap();
+        let c = PlayerConfig::from_toml(&good()).unwrap();
         assert_eq!(c.screen, "lc-a1");
         assert_eq!(c.media_base.mirrors(), vec!["http://127.0.0.1:8080"]);
         assert_eq!(c.batch_max_receipts, 100);
@@ -364,7 +374,7 @@ backend = "null"
 
     #[test]
     fn mirror_list_and_round_trip() {
-        let t = GOOD.replace(
+        let t = good().replace(
             "media_base = \"http://127.0.0.1:8080\"",
             "media_base = [\"http://a:1\", \"http://b:2\"]\ncache_budget_bytes = 1000",
         );
@@ -379,8 +389,8 @@ backend = "null"
             ("screen = \"lc-a1\"", "screen = \"LC A1\"", "screen"),
             ("mqtt://127.0.0.1:1883", "tcp://x", "broker"),
             (
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                "AAAA",
+                "controller_key = \"",
+                "controller_key = \"AAAA",
                 "controller_key",
             ),
             ("http://127.0.0.1:8080", "https://x", "media_base"),
@@ -392,10 +402,19 @@ backend = "null"
             ),
         ];
         for (from, to, key) in cases {
-            let err = PlayerConfig::from_toml(&GOOD.replace(from, to)).unwrap_err();
+            let err = PlayerConfig::from_toml(&good().replace(from, to)).unwrap_err();
             assert!(err.to_string().contains(key), "{key}: {err}");
         }
-        let missing = GOOD.replace("data_dir = \"/var/lib/gatecast-player\"\n", "");
+        // A well-formed but weak (small-order) key is refused too.
+        let zero = good().replace(
+            &playlists::keys::SecretKey::from_seed([7; 32])
+                .public()
+                .to_base64(),
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        );
+        let err = PlayerConfig::from_toml(&zero).unwrap_err();
+        assert!(err.to_string().contains("controller_key"), "{err}");
+        let missing = good().replace("data_dir = \"/var/lib/gatecast-player\"\n", "");
         let err = PlayerConfig::from_toml(&missing).unwrap_err();
         assert!(err.to_string().contains("data_dir"), "{err}");
     }
@@ -404,7 +423,7 @@ backend = "null"
     fn save_is_private_and_loads_back() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("etc/player.toml");
-        let c = PlayerConfig::from_toml(GOOD).unwrap();
+        let c = PlayerConfig::from_toml(&good()).unwrap();
         c.save(&p).unwrap();
         assert_eq!(PlayerConfig::load(&p).unwrap(), c);
         #[cfg(unix)]
