@@ -64,6 +64,25 @@ async fn api_publish_enrol_receive_verify_and_restart() {
     assert_eq!(m.languages, vec!["vi".to_string(), "en".to_string()]);
     drop(c);
 
+    // Media used by a published manifest cannot be deleted.
+    let sha = &m.media[0].sha256;
+    let (s, v) = ctl
+        .req(
+            "DELETE",
+            &format!("/api/v1/media/{sha}"),
+            Some(&ctl.admin.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("manifest of screen lc-a1"),
+        "{v}"
+    );
+
     // Publishing again without a change keeps the version.
     let (s, p) = ctl
         .admin("POST", "/api/v1/publish", json!({"all": true}))
@@ -195,6 +214,33 @@ async fn api_publish_enrol_receive_verify_and_restart() {
             "status never arrived: {screens}"
         );
     }
+    let (_, one) = ctl
+        .req("GET", "/api/v1/screens/lc-a1", Some(&auditor), None)
+        .await;
+    assert_eq!(one["history"][0]["online"], true, "{one}");
+    c.publish(
+        topic("lc-a1", Kind::Status),
+        rumqttc::QoS::AtLeastOnce,
+        true,
+        br#"{"state":"offline"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), el.poll()).await;
+        let (_, one) = ctl
+            .req("GET", "/api/v1/screens/lc-a1", Some(&auditor), None)
+            .await;
+        if one["online"] == false {
+            assert_eq!(one["history"].as_array().unwrap().len(), 2, "{one}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offline status never arrived: {one}"
+        );
+    }
     let metrics = ctl
         .http
         .get(ctl.url("/metrics"))
@@ -204,7 +250,8 @@ async fn api_publish_enrol_receive_verify_and_restart() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("gatecast_screens_online 1"), "{metrics}");
+    assert!(metrics.contains("gatecast_screens_online 0"), "{metrics}");
+    assert!(metrics.contains("gatecast_publishes_total 1"), "{metrics}");
     assert!(
         metrics.contains("gatecast_manifests_rejected_total 1"),
         "{metrics}"
