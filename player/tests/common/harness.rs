@@ -337,12 +337,27 @@ impl Controller {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
-        let st = self.state.clone();
-        super::wait_for(what, timeout, || {
-            let s = st.lock().unwrap();
-            s.statuses.last().filter(|v| pred(v)).cloned()
-        })
-        .await
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(v) = self
+                .state
+                .lock()
+                .unwrap()
+                .statuses
+                .last()
+                .filter(|v| pred(v))
+                .cloned()
+            {
+                return v;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; last status: {:?}",
+                    self.last_status()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Waits until the stored receipts satisfy `pred`.
