@@ -17,9 +17,10 @@ use crate::auth::{create_token, load_or_create_key, load_or_create_secret, write
 use crate::blobs::Blobs;
 use crate::config::{BrokerMode, Config};
 use crate::mqtt::broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
-use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle, RetainedSource};
+use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle};
 use crate::mqtt::password::{generate_mqtt_password, verify_mqtt_password};
 use crate::publish::Outbox;
+use crate::store::CONTROLLER_HASH_KEY;
 use crate::store::{StatusRecord, Store};
 
 /// File names inside the data directory.
@@ -61,46 +62,6 @@ pub enum ServeError {
         /// The cause.
         source: std::io::Error,
     },
-}
-
-const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
-
-impl CredentialCheck for Store {
-    fn check(&self, username: &str, password: &str) -> bool {
-        let stored = if username == crate::mqtt::CONTROLLER_USER {
-            self.meta_get(CONTROLLER_HASH_KEY).ok().flatten()
-        } else if playlists::manifest::is_valid_screen_id(username) {
-            match self.screen(username) {
-                Ok(Some(s)) if !s.disabled => Some(s.mqtt_password_hash),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        stored.is_some_and(|h| verify_mqtt_password(password, &h))
-    }
-}
-
-impl RetainedSource for Store {
-    fn retained(&self) -> Vec<(String, Vec<u8>)> {
-        use playlists::topics::{topic, Kind};
-        let mut out = Vec::new();
-        match self.manifests() {
-            Ok(ms) => out.extend(
-                ms.into_iter()
-                    .map(|m| (topic(&m.screen, Kind::Manifest), m.envelope.into_bytes())),
-            ),
-            Err(e) => warn!("cannot read manifests to republish: {e}"),
-        }
-        match self.alert_sets() {
-            Ok(a) => out.extend(
-                a.into_iter()
-                    .map(|a| (topic(&a.screen, Kind::Alert), a.envelope.into_bytes())),
-            ),
-            Err(e) => warn!("cannot read alert sets to republish: {e}"),
-        }
-        out
-    }
 }
 
 impl Outbox for MqttHandle {

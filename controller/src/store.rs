@@ -744,3 +744,48 @@ impl Store {
         self.put(&self.meta, key, &value).await
     }
 }
+
+/// `meta` key of the controller's own MQTT password hash (checked by the embedded broker).
+pub const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
+
+/// The embedded broker's login check: a screen by its stored `$7$` hash (disabled screens
+/// refused), the controller's own user by the hash stored under [`CONTROLLER_HASH_KEY`].
+impl crate::mqtt::broker::CredentialCheck for Store {
+    fn check(&self, username: &str, password: &str) -> bool {
+        let stored = if username == crate::mqtt::CONTROLLER_USER {
+            self.meta_get(CONTROLLER_HASH_KEY).ok().flatten()
+        } else if playlists::manifest::is_valid_screen_id(username) {
+            match self.screen(username) {
+                Ok(Some(s)) if !s.disabled => Some(s.mqtt_password_hash),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        stored.is_some_and(|h| crate::mqtt::password::verify_mqtt_password(password, &h))
+    }
+}
+
+/// Everything the MQTT client republishes after each connect: every screen's current manifest
+/// and alert set, exact stored bytes.
+impl crate::mqtt::client::RetainedSource for Store {
+    fn retained(&self) -> Vec<(String, Vec<u8>)> {
+        use playlists::topics::{topic, Kind};
+        let mut out = Vec::new();
+        match self.manifests() {
+            Ok(ms) => out.extend(
+                ms.into_iter()
+                    .map(|m| (topic(&m.screen, Kind::Manifest), m.envelope.into_bytes())),
+            ),
+            Err(e) => tracing::warn!("cannot read manifests to republish: {e}"),
+        }
+        match self.alert_sets() {
+            Ok(a) => out.extend(
+                a.into_iter()
+                    .map(|a| (topic(&a.screen, Kind::Alert), a.envelope.into_bytes())),
+            ),
+            Err(e) => tracing::warn!("cannot read alert sets to republish: {e}"),
+        }
+        out
+    }
+}
