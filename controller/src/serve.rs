@@ -222,6 +222,12 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"));
 
+    if config.public_broker_url.is_none() && mqtt_addr.is_some_and(|a| a.ip().is_unspecified()) {
+        warn!(url = %broker_url, "players will be told an unspecified broker address; set public_broker_url");
+    }
+    if config.public_media_base.is_none() && http_addr.ip().is_unspecified() {
+        warn!(url = %media_base, "players will be told an unspecified media address; set public_media_base");
+    }
     let metrics = Arc::new(Metrics::default());
     let mh = mqtt.clone();
     let state = Arc::new(AppState {
