@@ -70,11 +70,12 @@ fn media(sha_of: &[u8], mime: &str, kind: MediaKind, lang: &str, title: &str) ->
     }
 }
 
+/// RFC 8032 §7.1 TEST 1 seed: the controller key of the examples.
+const CONTROLLER_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+
 fn main() {
     // RFC 8032 §7.1 TEST 1 and TEST 2 seeds, so the public keys can be checked against the RFC.
-    let controller = SecretKey::from_seed(seed(
-        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-    ));
+    let controller = SecretKey::from_seed(seed(CONTROLLER_SEED));
     let device = SecretKey::from_seed(seed(
         "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
     ));
@@ -82,10 +83,7 @@ fn main() {
 
     section("controller key");
     let pk = controller.public();
-    println!(
-        "seed (secret)        {}",
-        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
-    );
+    println!("seed (secret)        {CONTROLLER_SEED}");
     println!("public key (hex)     {}", hex(pk.as_bytes()));
     println!("public key (base64)  {}", pk.to_base64());
     println!(
