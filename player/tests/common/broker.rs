@@ -78,6 +78,7 @@ pub struct CutProxy {
     pub port: u16,
     up: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    refused: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CutProxy {
@@ -88,12 +89,15 @@ impl CutProxy {
         let up = Arc::new(AtomicBool::new(true));
         let (cut, cut_rx) = watch::channel(0u64);
         let up2 = up.clone();
+        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let refused2 = refused.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     return;
                 };
                 if !up2.load(Ordering::SeqCst) {
+                    refused2.fetch_add(1, Ordering::SeqCst);
                     drop(inbound);
                     continue;
                 }
@@ -110,7 +114,12 @@ impl CutProxy {
                 });
             }
         });
-        CutProxy { port, up, cut }
+        CutProxy {
+            port,
+            up,
+            cut,
+            refused,
+        }
     }
 
     /// `mqtt://127.0.0.1:<proxy port>`.
@@ -122,6 +131,11 @@ impl CutProxy {
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.cut.send_modify(|g| *g += 1);
+    }
+
+    /// Connection attempts refused while cut.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
     }
 
     /// Accepts connections again.
