@@ -1,6 +1,6 @@
 //! Validation of manifests and alert sets: one test per rule, plus the wire format.
 
-#[path = "manifest_fixtures.rs"]
+#[path = "common/fixtures.rs"]
 mod fixtures;
 
 use fixtures::*;

@@ -1,7 +1,7 @@
 //! `verify_manifest` / `verify_alerts`: every rejection reason, the order of the checks, and
 //! property tests (round trip, any flipped byte rejected).
 
-#[path = "manifest_fixtures.rs"]
+#[path = "common/fixtures.rs"]
 mod fixtures;
 
 use fixtures::*;

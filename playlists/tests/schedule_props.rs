@@ -2,7 +2,7 @@
 //! the highest-priority active entry, agreement with a plain wall-clock oracle away from DST
 //! transitions, and `next_change` never skips a change.
 
-#[path = "manifest_fixtures.rs"]
+#[path = "common/fixtures.rs"]
 mod fixtures;
 
 use fixtures::*;

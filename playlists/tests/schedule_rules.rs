@@ -1,7 +1,7 @@
 //! Schedule semantics: windows, midnight, weekdays, date ranges, DST, priorities, alerts and
 //! language variants. Instants are written in UTC; the comments give local wall-clock time.
 
-#[path = "manifest_fixtures.rs"]
+#[path = "common/fixtures.rs"]
 mod fixtures;
 
 use fixtures::*;
