@@ -239,7 +239,7 @@ pub async fn run(
         BackendChoice::Mpv { extra_args } => {
             let mut cfg = MpvConfig::new(config.data_dir.join("mpv.sock"));
             cfg.extra_args = extra_args.clone();
-            AnyBackend::Mpv(MpvBackend::new(cfg))
+            AnyBackend::Mpv(Box::new(MpvBackend::new(cfg)))
         }
     };
     let backend_kind = backend.kind();

@@ -80,14 +80,15 @@ async fn receipts_survive_a_broker_outage() {
         })
         .await;
 
-    let r = controller.state.lock().unwrap();
-    assert!(r.refused.is_empty(), "batches refused: {:?}", r.refused);
-    let seqs: Vec<u64> = r.receipts.keys().copied().collect();
-    assert_eq!(
-        seqs,
-        (1..=seqs.len() as u64).collect::<Vec<_>>(),
-        "contiguous seq, stored once"
-    );
-    drop(r);
+    {
+        let r = controller.state.lock().unwrap();
+        assert!(r.refused.is_empty(), "batches refused: {:?}", r.refused);
+        let seqs: Vec<u64> = r.receipts.keys().copied().collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "contiguous seq, stored once"
+        );
+    }
     assert!(player.stop().await, "clean exit; log:\n{}", player.log());
 }

@@ -88,8 +88,15 @@ async fn video_and_slide_complete_with_real_durations() {
     controller
         .wait_received("completed video and slide receipts", T, wanted)
         .await;
-    let r = controller.state.lock().unwrap();
-    for rc in r.receipts.values().map(|b| Receipt::parse(b).unwrap()) {
+    let stored: Vec<Vec<u8>> = controller
+        .state
+        .lock()
+        .unwrap()
+        .receipts
+        .values()
+        .cloned()
+        .collect();
+    for rc in stored.iter().map(|b| Receipt::parse(b).unwrap()) {
         assert_eq!(rc.backend, Backend::Mpv);
         if rc.outcome != Outcome::Completed {
             continue;
@@ -102,6 +109,5 @@ async fn video_and_slide_complete_with_real_durations() {
             rc.media
         );
     }
-    drop(r);
     assert!(player.stop().await, "clean exit; log:\n{}", player.log());
 }

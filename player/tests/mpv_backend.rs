@@ -38,7 +38,7 @@ fn slide(ms: u64) -> PlayItem {
 }
 
 fn assert_close(what: &str, got: Duration, want: Duration) {
-    let diff = if got > want { got - want } else { want - got };
+    let diff = got.abs_diff(want);
     assert!(
         diff <= TOLERANCE,
         "{what}: played {got:?}, expected {want:?} ± {TOLERANCE:?}"

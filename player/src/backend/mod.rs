@@ -186,7 +186,7 @@ pub trait Backend: Send {
 #[derive(Debug)]
 pub enum AnyBackend {
     /// mpv.
-    Mpv(mpv::MpvBackend),
+    Mpv(Box<mpv::MpvBackend>),
     /// Timing only.
     Null(null::NullBackend),
 }

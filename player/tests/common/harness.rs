@@ -89,18 +89,23 @@ pub fn sign_manifest(m: &Manifest, key: &SecretKey) -> Vec<u8> {
     sign_raw(MANIFEST_TYPE, m.to_json(), key)
 }
 
+/// Every media request: (sha, Range header).
+pub type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+/// Served files by sha.
+pub type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
 /// HTTP media server: `GET /media/<sha>` with `Range: bytes=N-` support.
 pub struct MediaServer {
     pub url: String,
-    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    files: Files,
     /// Every request: (sha, Range header).
-    pub requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    pub requests: RequestLog,
 }
 
 impl MediaServer {
     pub async fn start() -> MediaServer {
-        let files: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
-        let requests: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let files: Files = Arc::default();
+        let requests: RequestLog = Arc::default();
         let (f2, r2) = (files.clone(), requests.clone());
         let route = warp::path!("media" / String)
             .and(warp::get())
