@@ -491,8 +491,22 @@ pub async fn run(
             .as_ref()
             .is_some_and(|h| h.manifest.expires_at <= now);
         status.clock_synced = opts.clock.synced();
-        let changed = last_sent.as_ref().is_none_or(|s| !s.same_content(&status));
-        if changed || last_sent_at.elapsed() >= opts.status_interval {
+        // Versions, state and rejections go out at once; progress counters (cache bytes,
+        // backlog, current item) at most once a second, so a download does not flood MQTT.
+        let (changed, significant) = match &last_sent {
+            None => (true, true),
+            Some(s) => (
+                !s.same_content(&status),
+                s.state != status.state
+                    || s.manifest_version != status.manifest_version
+                    || s.pending_version != status.pending_version
+                    || s.alert_version != status.alert_version
+                    || s.last_rejection != status.last_rejection
+                    || s.last_error != status.last_error,
+            ),
+        };
+        let due = last_sent_at.elapsed() >= Duration::from_secs(1);
+        if (changed && (significant || due)) || last_sent_at.elapsed() >= opts.status_interval {
             mqtt.set_status(status.to_json(now));
             last_sent = Some(status.clone());
             last_sent_at = tokio::time::Instant::now();
@@ -518,4 +532,25 @@ pub async fn run(
         .await;
     store.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The controller's demo spawns agents on a multi-threaded runtime: `run` must be `Send`.
+    #[test]
+    fn run_future_is_send() {
+        let cfg = PlayerConfig::from_toml(
+            "screen = \"s1\"\nbroker = \"mqtt://127.0.0.1:1\"\nmqtt_username = \"s1\"\n\
+             mqtt_password = \"p\"\ncontroller_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n\
+             media_base = \"http://127.0.0.1:1\"\ndata_dir = \"/nonexistent\"\nbackend = \"null\"\n",
+        );
+        let Ok(cfg) = cfg else { return };
+        let opts = RunOptions::from_config(&cfg);
+        let fut = run(cfg, opts, std::future::pending());
+        assert_send(&fut);
+    }
 }

@@ -139,7 +139,7 @@ impl<B: Backend> Scheduler<B> {
                 }
                 // A text-only alert cannot be rendered by the backends yet; the schedule
                 // keeps playing (logged once per play).
-                tracing::warn!(alert = %alert.id, "text-only alert: not rendered by this backend");
+                tracing::debug!(alert = %alert.id, "text-only alert: not rendered by this backend");
             }
         }
         let active = schedule::active_playlist(m, now);
