@@ -29,6 +29,22 @@ pub trait Outbox: Send + Sync + 'static {
         topic: String,
         payload: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+
+    /// Publishes `payload` at QoS 1 on `topic`, **not** retained (acks: a retained ack would
+    /// be replayed to a player after every reconnect). The default refuses, so an outbox that
+    /// cannot do this fails loudly instead of retaining by mistake.
+    fn send_unretained(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        let _ = payload;
+        Box::pin(async move {
+            Err(format!(
+                "this outbox cannot publish non-retained messages (topic {topic})"
+            ))
+        })
+    }
 }
 
 /// Why a screen could not be published.

@@ -6,6 +6,10 @@
 //! `manifests` (exact signed bytes + version per screen), `alerts`, `alert_sets` (exact signed
 //! bytes + version per screen), `status` (last status per screen), `status_history`
 //! (online/offline transitions), `actions` (operator action log).
+//!
+//! Audit trees (receipt ingest and the Merkle log; see "Receipts and the audit log" below):
+//! `receipts`, `receipt_time`, `chain_tips`, `batch_hashes`, `log_leaves`, `log_hashes`,
+//! `checkpoints`, `receipt_rejections`, `receipt_conflicts`, `manifest_history`.
 
 use std::path::Path;
 
@@ -333,6 +337,7 @@ pub struct Store {
     status: sled::Tree,
     history: sled::Tree,
     actions: sled::Tree,
+    audit: AuditTrees,
 }
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
@@ -377,6 +382,7 @@ impl Store {
             status: t("status")?,
             history: t("status_history")?,
             actions: t("actions")?,
+            audit: AuditTrees::open(&db)?,
             db,
         };
         match store.meta.get("schema_version")? {
@@ -393,6 +399,7 @@ impl Store {
                 store.db.flush()?;
             }
         }
+        store.migrate_audit()?;
         Ok(store)
     }
 
@@ -620,7 +627,12 @@ impl Store {
             .manifests
             .compare_and_swap(&m.screen, prev, Some(encode(m)))?
         {
-            Ok(()) => self.flush().await,
+            Ok(()) => {
+                self.audit
+                    .manifest_history
+                    .insert(history_key(&m.screen, m.version), encode(m))?;
+                self.flush().await
+            }
             Err(_) => Err(StoreError::Exists {
                 what: "manifest version",
                 id: format!("{}@{}", m.screen, m.version),
@@ -720,9 +732,11 @@ impl Store {
     // ---- action log ----
 
     /// Appends to the action log (seq is assigned here).
+    /// The record's exact stored JSON bytes are also appended to the Merkle log as an
+    /// `action` leaf, in the same transaction.
     pub async fn log_action(&self, mut a: ActionRecord) -> Result<ActionRecord> {
         a.seq = self.db.generate_id()? + 1;
-        self.actions.insert(a.seq.to_be_bytes(), encode(&a))?;
+        self.append_action_leaf(&a)?;
         self.flush().await?;
         Ok(a)
     }
@@ -787,5 +801,598 @@ impl crate::mqtt::client::RetainedSource for Store {
             Err(e) => tracing::warn!("cannot read alert sets to republish: {e}"),
         }
         out
+    }
+}
+
+// ======================================================================================
+// Receipts and the audit log
+// ======================================================================================
+//
+// Layout (all integers big-endian so sled's byte order is numeric order; screen ids never
+// contain `/`, so `screen/` prefixes are unambiguous):
+//
+// | tree | key | value |
+// |---|---|---|
+// | `receipts` | `screen` `/` seq(u64) | JSON [`ReceiptRow`]: exact receipt text, received_at, batch_index |
+// | `receipt_time` | started_at ms (i64, sign bit flipped) ‖ `screen` `/` seq(u64) | empty (index) |
+// | `chain_tips` | `screen` | JSON `{"seq","hash"}`: highest contiguous stored seq and its hash |
+// | `batch_hashes` | SHA-256 of the exact envelope | JSON `{"screen","leaf"}` (exact-duplicate check) |
+// | `log_leaves` | leaf index(u64) | kind byte (0 = batch, 1 = action) ‖ exact leaf bytes |
+// | `log_hashes` | leaf index(u64) | 32-byte RFC 6962 leaf hash |
+// | `checkpoints` | tree size(u64) | exact signed checkpoint envelope bytes |
+// | `receipt_rejections` | id(u64) | JSON [`RejectionRecord`] |
+// | `receipt_conflicts` | id(u64) | JSON [`ConflictRecord`] (raw envelope as evidence) |
+// | `manifest_history` | `screen` `/` version(u64) | JSON [`StoredManifest`] of every version published |
+//
+// Leaf indexes are assigned under `log_lock`, and every append (a batch with its receipts, or
+// an action with its record) is one sled transaction, so the log, the receipts and the action
+// log never disagree after a crash.
+
+use playlists::merkle::Hash as LeafHash;
+use playlists::receipt::{ChainTip, Receipt, VerifiedBatch};
+
+#[derive(Clone)]
+struct AuditTrees {
+    receipts: sled::Tree,
+    receipt_time: sled::Tree,
+    chain_tips: sled::Tree,
+    batch_hashes: sled::Tree,
+    log_leaves: sled::Tree,
+    log_hashes: sled::Tree,
+    checkpoints: sled::Tree,
+    rejections: sled::Tree,
+    conflicts: sled::Tree,
+    manifest_history: sled::Tree,
+    log_lock: std::sync::Arc<std::sync::Mutex<()>>,
+}
+
+impl AuditTrees {
+    fn open(db: &sled::Db) -> Result<AuditTrees> {
+        let t = |n: &str| db.open_tree(n);
+        Ok(AuditTrees {
+            receipts: t("receipts")?,
+            receipt_time: t("receipt_time")?,
+            chain_tips: t("chain_tips")?,
+            batch_hashes: t("batch_hashes")?,
+            log_leaves: t("log_leaves")?,
+            log_hashes: t("log_hashes")?,
+            checkpoints: t("checkpoints")?,
+            rejections: t("receipt_rejections")?,
+            conflicts: t("receipt_conflicts")?,
+            manifest_history: t("manifest_history")?,
+            log_lock: Default::default(),
+        })
+    }
+}
+
+/// One stored receipt, as returned by the read API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReceipt {
+    /// The parsed receipt (parsed from `bytes`, never re-serialized).
+    pub receipt: Receipt,
+    /// The exact receipt bytes as signed by the device (what the next `prev` hashes).
+    pub bytes: Vec<u8>,
+    /// When the controller stored it (RFC 3339 UTC).
+    pub received_at: String,
+    /// Merkle log leaf index of the batch envelope that first brought this receipt.
+    pub batch_index: u64,
+}
+
+/// The stored form of a receipt (value of the `receipts` tree).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct ReceiptRow {
+    /// The exact receipt text (receipts travel as JSON strings, so they are UTF-8).
+    bytes: String,
+    received_at: String,
+    batch_index: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct TipRow {
+    seq: u64,
+    hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct BatchHashRow {
+    screen: String,
+    leaf: u64,
+}
+
+/// A rejected receipts batch, kept for auditors (`GET /api/v1/receipts/rejections`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RejectionRecord {
+    /// Increasing id.
+    pub id: u64,
+    /// Screen id from the topic the batch arrived on.
+    pub screen: String,
+    /// Stable reason code (`bad_signature`, `seq_gap`, … as in docs/protocol.md §16).
+    pub reason: String,
+    /// Human sentence saying what was wrong.
+    pub detail: String,
+    /// When it arrived (RFC 3339 UTC).
+    pub received_at: String,
+    /// Lowercase hex SHA-256 of the envelope bytes.
+    pub envelope_sha256: String,
+    /// Size of the envelope in bytes.
+    pub envelope_bytes: u64,
+}
+
+/// A batch rejected with `duplicate_conflict`: a stored seq arrived with other bytes. The raw
+/// envelope is kept as evidence and never applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConflictRecord {
+    /// Increasing id (same sequence as [`RejectionRecord::id`]).
+    pub id: u64,
+    /// Screen id from the topic.
+    pub screen: String,
+    /// The conflicting seq.
+    pub seq: u64,
+    /// When it arrived (RFC 3339 UTC).
+    pub received_at: String,
+    /// The exact envelope bytes, standard base64.
+    pub envelope: String,
+}
+
+/// What a Merkle log leaf holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeafKind {
+    /// The exact bytes of a stored receipts envelope.
+    Batch,
+    /// The exact JSON bytes of an [`ActionRecord`] as stored.
+    Action,
+}
+
+/// One leaf of the Merkle log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLeaf {
+    /// Its index (0-based, in append order).
+    pub index: u64,
+    /// What it holds.
+    pub kind: LeafKind,
+    /// The exact leaf bytes (hashed with `playlists::merkle::leaf_hash`).
+    pub data: Vec<u8>,
+}
+
+/// What [`Store::store_batch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchStored {
+    /// The new log leaf, or `None` when the batch held no new receipt (nothing stored).
+    pub leaf: Option<u64>,
+    /// How many receipts were new.
+    pub new_receipts: usize,
+    /// The screen's chain tip afterwards.
+    pub tip: ChainTip,
+}
+
+fn receipt_key(screen: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(screen.len() + 9);
+    k.extend_from_slice(screen.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn history_key(screen: &str, version: u64) -> Vec<u8> {
+    receipt_key(screen, version)
+}
+
+/// Order-preserving encoding of a signed millisecond timestamp.
+fn time_prefix(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1u64 << 63)).to_be_bytes()
+}
+
+fn time_key(ms: i64, screen: &str, seq: u64) -> Vec<u8> {
+    let mut k = time_prefix(ms).to_vec();
+    k.extend_from_slice(&receipt_key(screen, seq));
+    k
+}
+
+fn be_u64(what: &str, b: &[u8]) -> Result<u64> {
+    let arr: [u8; 8] = b.try_into().map_err(|_| StoreError::Corrupt {
+        what: what.to_string(),
+        message: format!("expected 8 bytes, found {}", b.len()),
+    })?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn corrupt(what: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl Store {
+    fn migrate_audit(&self) -> Result<()> {
+        // Every current manifest belongs in the history (databases from before the history).
+        for m in self.manifests()? {
+            let k = history_key(&m.screen, m.version);
+            if self.audit.manifest_history.get(&k)?.is_none() {
+                self.audit.manifest_history.insert(k, encode(&m))?;
+            }
+        }
+        // Actions logged before the Merkle log existed become its first leaves.
+        if self.audit.log_hashes.is_empty() && !self.actions.is_empty() {
+            for a in Self::all::<ActionRecord>(&self.actions, "action")? {
+                self.append_action_leaf(&a)?;
+            }
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn next_leaf_index(&self) -> Result<u64> {
+        Ok(match self.audit.log_hashes.last()? {
+            Some((k, _)) => be_u64("log leaf index", &k)? + 1,
+            None => 0,
+        })
+    }
+
+    /// Writes the action record and its log leaf in one transaction (not flushed).
+    fn append_action_leaf(&self, a: &ActionRecord) -> Result<u64> {
+        use sled::transaction::TransactionError;
+        use sled::Transactional as _;
+        let _guard = self
+            .audit
+            .log_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let index = self.next_leaf_index()?;
+        let bytes = encode(a);
+        let mut leaf = vec![1u8];
+        leaf.extend_from_slice(&bytes);
+        let hash = playlists::merkle::leaf_hash(&bytes);
+        let a_trees = (
+            &self.actions,
+            &self.audit.log_leaves,
+            &self.audit.log_hashes,
+        );
+        a_trees
+            .transaction(|(actions, leaves, hashes)| {
+                actions.insert(&a.seq.to_be_bytes(), bytes.as_slice())?;
+                leaves.insert(&index.to_be_bytes(), leaf.as_slice())?;
+                hashes.insert(&index.to_be_bytes(), &hash[..])?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StoreError::Db(e),
+                TransactionError::Abort(()) => corrupt("action log", "transaction aborted"),
+            })?;
+        Ok(index)
+    }
+
+    // ---- receipts: ingest (write side, used by crate::ingest) ----
+
+    /// Runs `f` while holding the log lock, so that reading the chain tip, verifying a batch
+    /// and [`Store::store_batch`] happen without another append in between. `f` gets a
+    /// [`LogGuard`] to call [`LogGuard::store_batch`].
+    pub fn with_log_lock<T>(&self, f: impl FnOnce(&LogGuard<'_>) -> T) -> T {
+        let _guard = self
+            .audit
+            .log_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(&LogGuard { store: self })
+    }
+
+    /// The chain tip of a screen: its highest contiguous stored seq and that receipt's hash.
+    pub fn chain_tip(&self, screen: &str) -> Result<Option<ChainTip>> {
+        Ok(
+            Self::get::<TipRow>(&self.audit.chain_tips, "chain tip", screen)?.map(|t| ChainTip {
+                seq: t.seq,
+                hash: t.hash,
+            }),
+        )
+    }
+
+    /// `receipt_hash` of the stored receipt at (screen, seq), for `verify_batch`'s lookup.
+    pub fn receipt_hash_at(&self, screen: &str, seq: u64) -> Result<Option<String>> {
+        match self.audit.receipts.get(receipt_key(screen, seq))? {
+            Some(v) => {
+                let row: ReceiptRow = decode("receipt", &v)?;
+                Ok(Some(playlists::receipt::receipt_hash(row.bytes.as_bytes())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// If exactly these envelope bytes were already stored for `screen`, the log leaf holding
+    /// them (an exact resend: nothing to do but ack again).
+    pub fn stored_batch(&self, screen: &str, envelope: &[u8]) -> Result<Option<u64>> {
+        let h = playlists::merkle::leaf_hash(envelope);
+        match self.audit.batch_hashes.get(h)? {
+            Some(v) => {
+                let row: BatchHashRow = decode("batch hash", &v)?;
+                Ok((row.screen == screen).then_some(row.leaf))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Records a rejected batch for auditors (not flushed; the ingest flushes per group).
+    pub fn record_rejection(&self, mut r: RejectionRecord) -> Result<RejectionRecord> {
+        r.id = self.db.generate_id()? + 1;
+        self.audit
+            .rejections
+            .insert(r.id.to_be_bytes(), encode(&r))?;
+        Ok(r)
+    }
+
+    /// Keeps a conflicting envelope as evidence (not flushed).
+    pub fn record_conflict(&self, mut c: ConflictRecord) -> Result<ConflictRecord> {
+        c.id = self.db.generate_id()? + 1;
+        self.audit
+            .conflicts
+            .insert(c.id.to_be_bytes(), encode(&c))?;
+        Ok(c)
+    }
+
+    // ---- receipts: read API (for queries, reports and export) ----
+
+    /// One stored receipt.
+    pub fn receipt(&self, screen: &str, seq: u64) -> Result<Option<StoredReceipt>> {
+        match self.audit.receipts.get(receipt_key(screen, seq))? {
+            Some(v) => Ok(Some(stored_receipt(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The receipts of one screen with `seq >= from_seq`, in seq order (lazy).
+    pub fn receipts_of(
+        &self,
+        screen: &str,
+        from_seq: u64,
+    ) -> impl Iterator<Item = Result<StoredReceipt>> + '_ {
+        let start = receipt_key(screen, from_seq);
+        let end = receipt_key(screen, u64::MAX);
+        self.audit
+            .receipts
+            .range(start..=end)
+            .values()
+            .map(|v| stored_receipt(&v?))
+    }
+
+    /// Every stored receipt whose `started_at` lies in `[from, to)`, ordered by `started_at`
+    /// (then screen, then seq), read lazily through the time index (no full scan).
+    pub fn receipts_between(
+        &self,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> impl Iterator<Item = Result<StoredReceipt>> + '_ {
+        let start = time_prefix(from.as_millisecond());
+        let end = time_prefix(to.as_millisecond());
+        self.audit
+            .receipt_time
+            .range(start..end)
+            .keys()
+            .map(move |k| {
+                let k = k?;
+                let rk = k.get(8..).unwrap_or_default();
+                let v =
+                    self.audit.receipts.get(rk)?.ok_or_else(|| {
+                        corrupt("receipt time index", "points at a missing receipt")
+                    })?;
+                stored_receipt(&v)
+            })
+    }
+
+    /// Every screen that has stored receipts, with its chain tip.
+    pub fn chain_tips(&self) -> Result<Vec<(String, ChainTip)>> {
+        self.audit
+            .chain_tips
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let t: TipRow = decode("chain tip", &v)?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    ChainTip {
+                        seq: t.seq,
+                        hash: t.hash,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Rejected batches, oldest first.
+    pub fn receipt_rejections(&self) -> Result<Vec<RejectionRecord>> {
+        Self::all(&self.audit.rejections, "receipt rejection")
+    }
+
+    /// Conflicting envelopes kept as evidence, oldest first.
+    pub fn receipt_conflicts(&self) -> Result<Vec<ConflictRecord>> {
+        Self::all(&self.audit.conflicts, "receipt conflict")
+    }
+
+    /// Every manifest version ever published to a screen, oldest first (exact envelopes).
+    pub fn manifest_history(&self, screen: &str) -> Result<Vec<StoredManifest>> {
+        let mut p = screen.as_bytes().to_vec();
+        p.push(b'/');
+        self.audit
+            .manifest_history
+            .scan_prefix(p)
+            .values()
+            .map(|v| decode("manifest history", &v?))
+            .collect()
+    }
+
+    /// One published manifest version of a screen.
+    pub fn manifest_version(&self, screen: &str, version: u64) -> Result<Option<StoredManifest>> {
+        match self
+            .audit
+            .manifest_history
+            .get(history_key(screen, version))?
+        {
+            Some(v) => Ok(Some(decode("manifest history", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    // ---- the Merkle log ----
+
+    /// Number of leaves in the log.
+    pub fn log_size(&self) -> Result<u64> {
+        self.next_leaf_index()
+    }
+
+    /// One leaf.
+    pub fn log_leaf(&self, index: u64) -> Result<Option<LogLeaf>> {
+        match self.audit.log_leaves.get(index.to_be_bytes())? {
+            Some(v) => {
+                let kind = match v.first() {
+                    Some(0) => LeafKind::Batch,
+                    Some(1) => LeafKind::Action,
+                    _ => return Err(corrupt("log leaf", format!("bad kind at {index}"))),
+                };
+                Ok(Some(LogLeaf {
+                    index,
+                    kind,
+                    data: v[1..].to_vec(),
+                }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The leaf hashes of the first `size` leaves (fewer if the log is smaller).
+    pub fn log_leaf_hashes(&self, size: u64) -> Result<Vec<LeafHash>> {
+        self.audit
+            .log_hashes
+            .range(..size.to_be_bytes())
+            .values()
+            .map(|v| {
+                let v = v?;
+                <[u8; 32]>::try_from(&v[..]).map_err(|_| corrupt("log leaf hash", "not 32 bytes"))
+            })
+            .collect()
+    }
+
+    /// Stores a signed checkpoint (exact envelope bytes) for a tree of `size` leaves; flushed.
+    pub async fn put_checkpoint(&self, size: u64, envelope: &[u8]) -> Result<()> {
+        self.audit
+            .checkpoints
+            .insert(size.to_be_bytes(), envelope)?;
+        self.flush().await
+    }
+
+    /// The latest checkpoint: `(size, exact envelope bytes)`.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        match self.audit.checkpoints.last()? {
+            Some((k, v)) => Ok(Some((be_u64("checkpoint size", &k)?, v.to_vec()))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored checkpoint `(size, envelope)`, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.audit
+            .checkpoints
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((be_u64("checkpoint size", &k)?, v.to_vec()))
+            })
+            .collect()
+    }
+}
+
+fn stored_receipt(v: &[u8]) -> Result<StoredReceipt> {
+    let row: ReceiptRow = decode("receipt", v)?;
+    let receipt = Receipt::parse(row.bytes.as_bytes()).map_err(|e| corrupt("receipt", e))?;
+    Ok(StoredReceipt {
+        receipt,
+        bytes: row.bytes.into_bytes(),
+        received_at: row.received_at,
+        batch_index: row.batch_index,
+    })
+}
+
+/// Proof that the caller holds the log lock ([`Store::with_log_lock`]).
+pub struct LogGuard<'a> {
+    store: &'a Store,
+}
+
+impl LogGuard<'_> {
+    /// Stores a verified batch: its new receipts (exact bytes, time index), the new chain tip,
+    /// and the exact envelope as a `batch` log leaf, in one transaction. Nothing is stored when
+    /// the batch has no new receipt. **Not flushed**: the caller flushes ([`Store::flush`])
+    /// before acknowledging (group commit).
+    pub fn store_batch(
+        &self,
+        screen: &str,
+        envelope: &[u8],
+        batch: &VerifiedBatch,
+        received_at: &str,
+    ) -> Result<BatchStored> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        use sled::Transactional as _;
+        let s = self.store;
+        if batch.new.is_empty() {
+            return Ok(BatchStored {
+                leaf: None,
+                new_receipts: 0,
+                tip: batch.tip.clone(),
+            });
+        }
+        let index = s.next_leaf_index()?;
+        let mut rows = Vec::with_capacity(batch.new.len());
+        for &i in &batch.new {
+            let (r, bytes) = &batch.receipts[i];
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| corrupt("receipt", "receipt bytes are not UTF-8"))?;
+            let row = ReceiptRow {
+                bytes: text.to_owned(),
+                received_at: received_at.to_owned(),
+                batch_index: index,
+            };
+            rows.push((
+                receipt_key(screen, r.seq),
+                time_key(r.started_at.as_millisecond(), screen, r.seq),
+                encode(&row),
+            ));
+        }
+        let tip = encode(&TipRow {
+            seq: batch.tip.seq,
+            hash: batch.tip.hash.clone(),
+        });
+        let mut leaf = vec![0u8];
+        leaf.extend_from_slice(envelope);
+        let hash = playlists::merkle::leaf_hash(envelope);
+        let dedup = encode(&BatchHashRow {
+            screen: screen.to_owned(),
+            leaf: index,
+        });
+        let a = &s.audit;
+        (
+            &a.receipts,
+            &a.receipt_time,
+            &a.chain_tips,
+            &a.batch_hashes,
+            &a.log_leaves,
+            &a.log_hashes,
+        )
+            .transaction(|(receipts, times, tips, dups, leaves, hashes)| {
+                for (rk, tk, v) in &rows {
+                    receipts.insert(rk.as_slice(), v.as_slice())?;
+                    times.insert(tk.as_slice(), &[][..])?;
+                }
+                tips.insert(screen.as_bytes(), tip.as_slice())?;
+                dups.insert(&hash[..], dedup.as_slice())?;
+                leaves.insert(&index.to_be_bytes(), leaf.as_slice())?;
+                hashes.insert(&index.to_be_bytes(), &hash[..])?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StoreError::Db(e),
+                TransactionError::Abort(()) => corrupt("receipts", "transaction aborted"),
+            })?;
+        Ok(BatchStored {
+            leaf: Some(index),
+            new_receipts: rows.len(),
+            tip: batch.tip.clone(),
+        })
     }
 }

@@ -1,0 +1,408 @@
+//! Receipt ingest (docs/protocol.md §13–§14): verify each `receipts` envelope with the screen's
+//! enrolled device key and the stored chain, store it idempotently, flush, then send the signed
+//! ack (QoS 1, **not** retained) with the highest contiguous stored seq.
+//!
+//! Batches arrive on a channel; [`run`] drains up to [`IngestConfig::max_group`] envelopes that
+//! are already waiting, applies them one after the other, flushes the database **once** for the
+//! whole group (group commit) and only then signs and publishes one ack per screen of the group.
+//!
+//! Per envelope ([`Ingest::apply`]):
+//! - exactly the same envelope bytes already stored for this screen (the player's uploader
+//!   resends its batch every ack timeout): nothing is written, no new log leaf; it is acked again;
+//! - verified by `playlists::receipt::verify_batch` against the stored tip: the new receipts,
+//!   the new tip and the exact envelope (as a Merkle log leaf) are written in one transaction;
+//!   a batch that only repeats stored receipts writes nothing and is acked again;
+//! - rejected: nothing of it is stored or acked; the rejection is counted in `/metrics`
+//!   (`gatecast_receipt_batches_rejected_total{reason}`) and recorded for auditors
+//!   (`GET /api/v1/receipts/rejections`); a `duplicate_conflict` (a stored seq with other bytes)
+//!   also keeps the raw envelope as evidence.
+//!
+//! An ack never covers more than the chain tip, which only ever advances by contiguous seqs, so
+//! nothing past a gap is ever acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use playlists::keys::{PublicKey, SecretKey};
+use playlists::receipt::{sign_ack, verify_batch, Ack, BatchError};
+use playlists::topics::{topic, Kind};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::publish::Outbox;
+use crate::store::{ConflictRecord, RejectionRecord, Store, StoreError};
+
+/// Settings of the ingest task.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Most envelopes applied under one flush (default 256).
+    pub max_group: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { max_group: 256 }
+    }
+}
+
+/// Counters of the ingest, exported at `/metrics` by [`IngestMetrics::render`].
+#[derive(Debug, Default)]
+pub struct IngestMetrics {
+    /// Batches whose receipts were stored (at least one new receipt).
+    pub batches_stored: AtomicU64,
+    /// Receipts stored.
+    pub receipts_stored: AtomicU64,
+    /// Batches that brought nothing new (exact resends and overlapping resends).
+    pub batches_duplicate: AtomicU64,
+    /// Acks handed to the MQTT client.
+    pub acks_sent: AtomicU64,
+    /// Acks the MQTT client refused (the player resends and is acked then).
+    pub ack_failures: AtomicU64,
+    /// Flushes (one per group).
+    pub flushes: AtomicU64,
+    /// Conflicting envelopes kept as evidence.
+    pub conflicts: AtomicU64,
+    /// Rejected batches by reason code.
+    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// Every rejection reason code (docs/protocol.md §16), so `/metrics` shows zeros too.
+pub const REJECTION_REASONS: [&str; 9] = [
+    "bad_envelope",
+    "bad_signature",
+    "wrong_screen",
+    "seq_gap",
+    "prev_mismatch",
+    "duplicate_conflict",
+    "malformed",
+    "too_many_receipts",
+    "store_inconsistent",
+];
+
+impl IngestMetrics {
+    /// How many batches were rejected for `reason`.
+    pub fn rejected(&self, reason: &str) -> u64 {
+        let m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(reason).copied().unwrap_or(0)
+    }
+
+    fn reject(&self, reason: &'static str) {
+        let mut m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(reason).or_default() += 1;
+    }
+
+    /// Appends the ingest counters in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let mut put = |name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        };
+        put(
+            "gatecast_receipt_batches_stored_total",
+            "Receipt batches that brought new receipts (stored and logged).",
+            &self.batches_stored,
+        );
+        put(
+            "gatecast_receipts_stored_total",
+            "Receipts stored.",
+            &self.receipts_stored,
+        );
+        put(
+            "gatecast_receipt_batches_duplicate_total",
+            "Receipt batches that brought nothing new (resends); acknowledged again.",
+            &self.batches_duplicate,
+        );
+        put(
+            "gatecast_receipt_conflicts_total",
+            "Batches with a stored seq but different bytes, kept as evidence.",
+            &self.conflicts,
+        );
+        put(
+            "gatecast_acks_sent_total",
+            "Acks published.",
+            &self.acks_sent,
+        );
+        put(
+            "gatecast_ack_failures_total",
+            "Acks the MQTT client did not accept.",
+            &self.ack_failures,
+        );
+        put(
+            "gatecast_receipt_flushes_total",
+            "Database flushes of the receipt ingest (one per group of batches).",
+            &self.flushes,
+        );
+        let name = "gatecast_receipt_batches_rejected_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Rejected receipt batches by reason.\n# TYPE {name} counter"
+        );
+        let m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        for reason in REJECTION_REASONS {
+            let v = m.get(reason).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {v}");
+        }
+    }
+}
+
+/// What happened to one envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// New receipts stored (not yet flushed); `leaf` is the batch's Merkle log index.
+    Stored {
+        /// Number of new receipts.
+        new_receipts: usize,
+        /// Log leaf index of the envelope.
+        leaf: u64,
+        /// Chain tip after it.
+        tip: u64,
+    },
+    /// Nothing new (an exact resend, or only receipts already stored); ack again.
+    Duplicate {
+        /// Current chain tip (`None` cannot happen for a verified batch, but is kept honest).
+        tip: Option<u64>,
+    },
+    /// Rejected with this reason code; nothing stored, nothing acked.
+    Rejected {
+        /// Reason code (docs/protocol.md §16).
+        reason: &'static str,
+        /// Human detail.
+        detail: String,
+    },
+}
+
+/// Why ingest failed as a whole (the store broke); the envelopes are not acked and the
+/// players will resend them.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The store failed.
+    #[error("receipt ingest could not use the database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The ingest: store, controller key, ack outbox and counters.
+#[derive(Clone)]
+pub struct Ingest {
+    /// The database.
+    pub store: Store,
+    /// Signs acks.
+    pub key: Arc<SecretKey>,
+    /// Publishes acks (non-retained).
+    pub outbox: Arc<dyn Outbox>,
+    /// Counters.
+    pub metrics: Arc<IngestMetrics>,
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    crate::auth::sha256_hex(b)
+}
+
+impl Ingest {
+    /// Applies one envelope received on `screen`'s receipts topic (not flushed).
+    pub fn apply(
+        &self,
+        screen: &str,
+        envelope: &[u8],
+        received_at: &str,
+    ) -> Result<Applied, IngestError> {
+        let store = &self.store;
+        let key = match store.screen(screen)? {
+            None => {
+                return self.rejected(
+                    screen,
+                    envelope,
+                    received_at,
+                    BatchError::BadSignature,
+                    format!("screen {screen:?} is not registered"),
+                )
+            }
+            Some(s) => match s.device_key.as_deref().map(PublicKey::from_base64) {
+                Some(Ok(k)) => k,
+                None => {
+                    return self.rejected(
+                        screen,
+                        envelope,
+                        received_at,
+                        BatchError::BadSignature,
+                        format!("screen {screen:?} has not enrolled a device key"),
+                    )
+                }
+                Some(Err(e)) => {
+                    return self.rejected(
+                        screen,
+                        envelope,
+                        received_at,
+                        BatchError::BadSignature,
+                        format!("the stored device key of {screen:?} is unusable: {e}"),
+                    )
+                }
+            },
+        };
+        let outcome = store.with_log_lock(|log| -> Result<_, StoreError> {
+            if store.stored_batch(screen, envelope)?.is_some() {
+                return Ok(Ok(None));
+            }
+            let tip = store.chain_tip(screen)?;
+            let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
+            match verify_batch(envelope, &key, screen, tip.as_ref(), &lookup) {
+                Ok(v) => Ok(Ok(Some(log.store_batch(
+                    screen,
+                    envelope,
+                    &v,
+                    received_at,
+                )?))),
+                Err(e) => Ok(Err(e)),
+            }
+        })?;
+        match outcome {
+            Ok(Some(stored)) => match stored.leaf {
+                Some(leaf) => {
+                    self.metrics.batches_stored.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .receipts_stored
+                        .fetch_add(stored.new_receipts as u64, Ordering::Relaxed);
+                    Ok(Applied::Stored {
+                        new_receipts: stored.new_receipts,
+                        leaf,
+                        tip: stored.tip.seq,
+                    })
+                }
+                None => {
+                    self.metrics
+                        .batches_duplicate
+                        .fetch_add(1, Ordering::Relaxed);
+                    Ok(Applied::Duplicate {
+                        tip: Some(stored.tip.seq),
+                    })
+                }
+            },
+            Ok(None) => {
+                self.metrics
+                    .batches_duplicate
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(Applied::Duplicate {
+                    tip: store.chain_tip(screen)?.map(|t| t.seq),
+                })
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                self.rejected(screen, envelope, received_at, e, detail)
+            }
+        }
+    }
+
+    fn rejected(
+        &self,
+        screen: &str,
+        envelope: &[u8],
+        received_at: &str,
+        err: BatchError,
+        detail: String,
+    ) -> Result<Applied, IngestError> {
+        let reason = err.as_str();
+        self.metrics.reject(reason);
+        warn!(%screen, reason, "receipts batch rejected: {detail}");
+        self.store.record_rejection(RejectionRecord {
+            id: 0,
+            screen: screen.to_string(),
+            reason: reason.to_string(),
+            detail: detail.clone(),
+            received_at: received_at.to_string(),
+            envelope_sha256: sha256_hex(envelope),
+            envelope_bytes: envelope.len() as u64,
+        })?;
+        if let BatchError::DuplicateConflict { seq } = err {
+            self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
+            self.store.record_conflict(ConflictRecord {
+                id: 0,
+                screen: screen.to_string(),
+                seq,
+                received_at: received_at.to_string(),
+                envelope: base64::engine::general_purpose::STANDARD.encode(envelope),
+            })?;
+        }
+        Ok(Applied::Rejected { reason, detail })
+    }
+
+    /// Applies a group of envelopes, flushes once, then acks every screen that had an accepted
+    /// (or duplicate) batch in the group with its chain tip. Returns what happened to each.
+    pub async fn ingest_group(
+        &self,
+        group: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<Applied>, IngestError> {
+        let received_at = format!("{:.3}", jiff::Timestamp::now());
+        let mut results = Vec::with_capacity(group.len());
+        let mut ack_screens = BTreeSet::new();
+        for (screen, env) in &group {
+            let applied = self.apply(screen, env, &received_at)?;
+            match &applied {
+                Applied::Stored { .. } | Applied::Duplicate { tip: Some(_) } => {
+                    ack_screens.insert(screen.clone());
+                }
+                _ => {}
+            }
+            results.push(applied);
+        }
+        self.store.flush().await?;
+        self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
+        for screen in ack_screens {
+            let Some(tip) = self.store.chain_tip(&screen)? else {
+                continue;
+            };
+            self.send_ack(&screen, tip.seq).await;
+        }
+        Ok(results)
+    }
+
+    async fn send_ack(&self, screen: &str, upto_seq: u64) {
+        let ack = Ack {
+            screen: screen.to_string(),
+            upto_seq,
+        };
+        let bytes = sign_ack(&ack, &self.key).to_json();
+        match self
+            .outbox
+            .send_unretained(topic(screen, Kind::Ack), bytes)
+            .await
+        {
+            Ok(()) => {
+                self.metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
+                debug!(%screen, upto_seq, "ack sent");
+            }
+            Err(e) => {
+                self.metrics.ack_failures.fetch_add(1, Ordering::Relaxed);
+                warn!(%screen, upto_seq, "ack not sent (the player will resend): {e}");
+            }
+        }
+    }
+}
+
+/// Runs the ingest until the channel closes: takes whatever is waiting (up to
+/// [`IngestConfig::max_group`]), applies it, flushes once, acks.
+pub async fn run(ingest: Ingest, mut rx: mpsc::Receiver<(String, Vec<u8>)>, cfg: IngestConfig) {
+    let max = cfg.max_group.max(1);
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < max {
+            match rx.try_recv() {
+                Ok(m) => group.push(m),
+                Err(_) => break,
+            }
+        }
+        let n = group.len();
+        match ingest.ingest_group(group).await {
+            Ok(res) => debug!(envelopes = n, ?res, "receipt group ingested"),
+            Err(e) => warn!(
+                envelopes = n,
+                "receipt group not stored (players will resend): {e}"
+            ),
+        }
+    }
+    info!("receipt ingest stopped");
+}
