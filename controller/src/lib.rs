@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod ingest;
 pub mod mqtt;
 pub mod publish;
 pub mod serve;
