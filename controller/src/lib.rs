@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod config;

@@ -346,6 +346,9 @@ async fn api_v1(
         (["alerts"], M::GET) => publishing::list_alerts(state, req),
         (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
+        (["receipts"], M::GET) => crate::audit::http::receipts(state, req),
+        (["reports", "plays"], M::GET) => crate::audit::http::plays(state, req),
+        (["reports", "compliance"], M::GET) => crate::audit::http::compliance(state, req),
         (["tokens"], M::POST) => system::create_token(state, req).await,
         (["tokens"], M::GET) => system::list_tokens(state, req),
         (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
@@ -367,7 +370,9 @@ async fn api_v1(
             | ["alerts", _]
             | ["actions"]
             | ["tokens"]
-            | ["tokens", _],
+            | ["tokens", _]
+            | ["receipts"]
+            | ["reports", "plays" | "compliance"],
             _,
         ) => Err(method_not_allowed()),
         _ => Err(ApiError::new(

@@ -1,0 +1,526 @@
+//! Receipt queries: the filters of `GET /api/v1/receipts`, the rows auditors read (JSON, JSONL,
+//! CSV) and cursor pagination. Pure: the HTTP layer feeds it receipts from the store.
+//!
+//! # Filters
+//!
+//! Every filter is optional; a value may list several alternatives separated by commas
+//! (`screen=lc-a1,lc-a2`). A receipt matches when it matches every given filter:
+//! `screen`, `gate` (the screen's gate as registered now), `media` (sha256), `lang` (ASCII
+//! case-insensitive), `playlist`, `outcome` (`completed|interrupted|failed`), `backend`
+//! (`mpv|null`), and the time range `from <= started_at < to` (RFC 3339).
+//!
+//! # Order and pagination
+//!
+//! Rows are ordered by `(started_at, screen, seq)`. A page holds at most `limit` rows; when more
+//! follow, the answer carries `next_cursor`, to pass back as `cursor` for the next page. The
+//! cursor names the last row returned (`<started_at unix ms>.<screen>.<seq>`), so pages never
+//! repeat or skip a row even while new receipts arrive.
+
+use std::collections::HashMap;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use playlists::receipt::{Backend, Outcome, Receipt};
+use serde::Serialize;
+
+use crate::store::{MediaRecord, ScreenRecord};
+
+/// A query parameter is missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query parameter `{param}`: {message}")]
+pub struct ParamError {
+    /// The parameter at fault.
+    pub param: String,
+    /// What is wrong and what to use instead.
+    pub message: String,
+}
+
+fn param_err(param: &str, message: impl Into<String>) -> ParamError {
+    ParamError {
+        param: param.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Filter parameter names shared by the receipts query and the reports.
+pub const FILTER_PARAMS: &[&str] = &[
+    "screen", "gate", "media", "lang", "playlist", "outcome", "backend", "from", "to",
+];
+
+/// Which receipts a query selects (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiptFilter {
+    /// Screen ids (any of).
+    pub screens: Vec<String>,
+    /// Gates (any of).
+    pub gates: Vec<String>,
+    /// Media sha256 (any of).
+    pub media: Vec<String>,
+    /// Language tags (any of, ASCII case-insensitive).
+    pub langs: Vec<String>,
+    /// Playlist or alert ids (any of).
+    pub playlists: Vec<String>,
+    /// Outcomes (any of).
+    pub outcomes: Vec<Outcome>,
+    /// Backends (any of).
+    pub backends: Vec<Backend>,
+    /// Inclusive lower bound on `started_at`.
+    pub from: Option<Timestamp>,
+    /// Exclusive upper bound on `started_at`.
+    pub to: Option<Timestamp>,
+}
+
+/// Parses an RFC 3339 instant given as a query parameter.
+pub fn parse_time(param: &str, v: &str) -> Result<Timestamp, ParamError> {
+    v.parse::<Timestamp>().map_err(|e| {
+        param_err(
+            param,
+            format!("{v:?} is not an RFC 3339 instant such as 2026-01-05T00:00:00Z ({e})"),
+        )
+    })
+}
+
+/// Checks that `q` holds only parameters named in `allowed` (catches typos such as `screens=`).
+pub fn check_known(q: &HashMap<String, String>, allowed: &[&[&str]]) -> Result<(), ParamError> {
+    let mut unknown: Vec<&String> = q
+        .keys()
+        .filter(|k| !allowed.iter().any(|set| set.contains(&k.as_str())))
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(k) => {
+            let mut all: Vec<&str> = allowed.iter().flat_map(|s| s.iter().copied()).collect();
+            all.sort_unstable();
+            Err(param_err(
+                k,
+                format!("unknown parameter; known ones: {}", all.join(", ")),
+            ))
+        }
+    }
+}
+
+fn list(q: &HashMap<String, String>, name: &str) -> Vec<String> {
+    q.get(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl ReceiptFilter {
+    /// Reads the filter parameters of `q` (others are ignored here), validating each value.
+    pub fn from_query(q: &HashMap<String, String>) -> Result<ReceiptFilter, ParamError> {
+        let screens = list(q, "screen");
+        if let Some(s) = screens
+            .iter()
+            .find(|s| !playlists::manifest::is_valid_screen_id(s))
+        {
+            return Err(param_err(
+                "screen",
+                format!("{s:?} is not a screen id (a-z, 0-9 and '-', 1-63 characters)"),
+            ));
+        }
+        let media = list(q, "media");
+        if let Some(m) = media.iter().find(|m| !playlists::manifest::is_valid_sha256_hex(m)) {
+            return Err(param_err(
+                "media",
+                format!("{m:?} is not a sha256 (64 lowercase hex characters)"),
+            ));
+        }
+        let outcomes = list(q, "outcome")
+            .iter()
+            .map(|o| match o.as_str() {
+                "completed" => Ok(Outcome::Completed),
+                "interrupted" => Ok(Outcome::Interrupted),
+                "failed" => Ok(Outcome::Failed),
+                _ => Err(param_err(
+                    "outcome",
+                    format!("{o:?} is not one of completed, interrupted, failed"),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        let backends = list(q, "backend")
+            .iter()
+            .map(|b| match b.as_str() {
+                "mpv" => Ok(Backend::Mpv),
+                "null" => Ok(Backend::Null),
+                _ => Err(param_err(
+                    "backend",
+                    format!("{b:?} is not one of mpv, null"),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        let from = q.get("from").map(|v| parse_time("from", v)).transpose()?;
+        let to = q.get("to").map(|v| parse_time("to", v)).transpose()?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                return Err(param_err("to", "must be later than `from`"));
+            }
+        }
+        Ok(ReceiptFilter {
+            screens,
+            gates: list(q, "gate"),
+            media,
+            langs: list(q, "lang"),
+            playlists: list(q, "playlist"),
+            outcomes,
+            backends,
+            from,
+            to,
+        })
+    }
+
+    /// Whether the time range admits `started_at`.
+    pub fn in_range(&self, started_at: Timestamp) -> bool {
+        self.from.is_none_or(|f| started_at >= f) && self.to.is_none_or(|t| started_at < t)
+    }
+
+    /// Whether receipt `r`, of a screen standing at `gate` (None: screen unknown), matches.
+    pub fn matches(&self, r: &Receipt, gate: Option<&str>) -> bool {
+        fn any<T: PartialEq>(set: &[T], v: &T) -> bool {
+            set.is_empty() || set.contains(v)
+        }
+        self.in_range(r.started_at)
+            && any(&self.screens, &r.screen)
+            && (self.gates.is_empty() || gate.is_some_and(|g| self.gates.iter().any(|x| x == g)))
+            && any(&self.media, &r.media)
+            && (self.langs.is_empty() || self.langs.iter().any(|l| l.eq_ignore_ascii_case(&r.lang)))
+            && any(&self.playlists, &r.playlist)
+            && any(&self.outcomes, &r.outcome)
+            && any(&self.backends, &r.backend)
+    }
+}
+
+/// Output format of `GET /api/v1/receipts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"receipts":[…],"next_cursor":…}`.
+    Json,
+    /// One row object per line (`application/x-ndjson`).
+    Jsonl,
+    /// RFC 4180 CSV with a header line ([`CSV_COLUMNS`]).
+    Csv,
+}
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 1000;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 100_000;
+
+/// Where a page starts: after the row with this key. Ordered like the store's time index:
+/// by `started_at`, then the screen id's bytes followed by `/`, then seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// `started_at` in unix milliseconds.
+    pub started_ms: i64,
+    /// Screen id.
+    pub screen: String,
+    /// Seq.
+    pub seq: u64,
+}
+
+impl Cursor {
+    fn sort_key(&self) -> (i64, Vec<u8>, u64) {
+        let mut s = self.screen.as_bytes().to_vec();
+        s.push(b'/');
+        (self.started_ms, s, self.seq)
+    }
+
+    /// The order key of a receipt.
+    pub fn of(r: &Receipt) -> Cursor {
+        Cursor {
+            started_ms: r.started_at.as_millisecond(),
+            screen: r.screen.clone(),
+            seq: r.seq,
+        }
+    }
+
+    /// The text form `<ms>.<screen>.<seq>`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", self.started_ms, self.screen, self.seq)
+    }
+
+    /// Parses the text form.
+    pub fn decode(s: &str) -> Result<Cursor, ParamError> {
+        let bad = || param_err("cursor", "not a cursor returned by this API (next_cursor)");
+        let mut it = s.splitn(3, '.');
+        let (a, b, c) = (it.next(), it.next(), it.next());
+        let (Some(a), Some(b), Some(c)) = (a, b, c) else {
+            return Err(bad());
+        };
+        if !playlists::manifest::is_valid_screen_id(b) {
+            return Err(bad());
+        }
+        Ok(Cursor {
+            started_ms: a.parse().map_err(|_| bad())?,
+            screen: b.to_string(),
+            seq: c.parse().map_err(|_| bad())?,
+        })
+    }
+
+    /// The instant of the cursor (to start a time-index scan there).
+    pub fn instant(&self) -> Timestamp {
+        Timestamp::from_millisecond(self.started_ms).unwrap_or(Timestamp::MIN)
+    }
+}
+
+impl PartialOrd for Cursor {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Cursor {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+/// The non-filter parameters of `GET /api/v1/receipts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Output format (`format=json|jsonl|csv`, default json).
+    pub format: Format,
+    /// Prefix CSV with U+FEFF (`bom=true`).
+    pub bom: bool,
+    /// At most this many rows (`limit`, 1..=[`MAX_LIMIT`], default [`DEFAULT_LIMIT`]).
+    pub limit: usize,
+    /// Start after this row (`cursor`).
+    pub cursor: Option<Cursor>,
+}
+
+/// Parameter names of [`Page`].
+pub const PAGE_PARAMS: &[&str] = &["format", "bom", "limit", "cursor"];
+
+impl Page {
+    /// Reads `format`, `bom`, `limit` and `cursor`.
+    pub fn from_query(q: &HashMap<String, String>) -> Result<Page, ParamError> {
+        let format = match q.get("format").map(String::as_str) {
+            None | Some("json") => Format::Json,
+            Some("jsonl") | Some("ndjson") => Format::Jsonl,
+            Some("csv") => Format::Csv,
+            Some(f) => {
+                return Err(param_err(
+                    "format",
+                    format!("{f:?} is not one of json, jsonl, csv"),
+                ))
+            }
+        };
+        let bom = match q.get("bom").map(String::as_str) {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(b) => return Err(param_err("bom", format!("{b:?} is not true or false"))),
+        };
+        let limit = match q.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(param_err(
+                        "limit",
+                        format!("{l:?} is not a number from 1 to {MAX_LIMIT}"),
+                    ))
+                }
+            },
+        };
+        let cursor = q.get("cursor").map(|c| Cursor::decode(c)).transpose()?;
+        Ok(Page {
+            format,
+            bom,
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// Takes one page from `receipts` (which must be in [`Cursor`] order and already filtered):
+/// the rows after `cursor`, at most `limit`, and the cursor of the next page if more follow.
+pub fn paginate<I>(receipts: I, cursor: Option<&Cursor>, limit: usize) -> (Vec<Receipt>, Option<Cursor>)
+where
+    I: IntoIterator<Item = Receipt>,
+{
+    let mut out = Vec::new();
+    for r in receipts {
+        if cursor.is_some_and(|c| Cursor::of(&r) <= *c) {
+            continue;
+        }
+        if out.len() == limit {
+            let next = out.last().map(Cursor::of);
+            return (out, next);
+        }
+        out.push(r);
+    }
+    (out, None)
+}
+
+/// The CSV header; [`ReceiptRow::csv_fields`] follows this order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "screen",
+    "gate",
+    "started_at_utc",
+    "ended_at_utc",
+    "started_at_local",
+    "ended_at_local",
+    "timezone",
+    "duration_s",
+    "media_title",
+    "media_sha256",
+    "kind",
+    "lang",
+    "playlist",
+    "outcome",
+    "backend",
+    "manifest_version",
+    "seq",
+    "clock_synced",
+];
+
+/// One receipt as auditors read it: the receipt's fields plus the screen's gate and timezone and
+/// the media's title and kind (from the controller's records; empty when unknown).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReceiptRow {
+    /// Screen id.
+    pub screen: String,
+    /// Gate of the screen (empty if the screen is unknown).
+    pub gate: String,
+    /// Start, UTC, RFC 3339 with milliseconds.
+    pub started_at_utc: String,
+    /// End, UTC.
+    pub ended_at_utc: String,
+    /// Start in the screen's timezone, RFC 3339 with offset.
+    pub started_at_local: String,
+    /// End in the screen's timezone.
+    pub ended_at_local: String,
+    /// The screen's IANA timezone (UTC when the screen is unknown).
+    pub timezone: String,
+    /// `ended_at - started_at` in seconds (millisecond precision).
+    pub duration_s: f64,
+    /// Media title (empty if unknown).
+    pub media_title: String,
+    /// Media sha256.
+    pub media_sha256: String,
+    /// Media kind (`video`, `slide`, `clip`; empty if unknown).
+    pub kind: String,
+    /// Language played.
+    pub lang: String,
+    /// Playlist (or alert) id.
+    pub playlist: String,
+    /// `completed`, `interrupted` or `failed`.
+    pub outcome: &'static str,
+    /// `mpv` or `null` (`null`: nothing was shown).
+    pub backend: &'static str,
+    /// Manifest version active during the play.
+    pub manifest_version: u64,
+    /// Seq in the screen's chain.
+    pub seq: u64,
+    /// Whether the player's clock was known synchronised.
+    pub clock_synced: bool,
+}
+
+/// `outcome` as its wire string.
+pub fn outcome_str(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Completed => "completed",
+        Outcome::Interrupted => "interrupted",
+        Outcome::Failed => "failed",
+    }
+}
+
+/// `backend` as its wire string.
+pub fn backend_str(b: Backend) -> &'static str {
+    match b {
+        Backend::Mpv => "mpv",
+        Backend::Null => "null",
+    }
+}
+
+/// RFC 3339 UTC with exactly three fractional digits.
+pub fn utc_millis(t: Timestamp) -> String {
+    format!("{t:.3}")
+}
+
+/// RFC 3339 local time with offset and three fractional digits, in `tz`.
+pub fn local_millis(t: Timestamp, tz: &TimeZone) -> String {
+    t.to_zoned_datetime(tz.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
+}
+
+impl ReceiptRow {
+    /// Builds the row of `r` with what the controller knows about its screen and media.
+    pub fn new(r: &Receipt, screen: Option<&ScreenRecord>, media: Option<&MediaRecord>) -> ReceiptRow {
+        let (tz_name, tz) = screen
+            .and_then(|s| TimeZone::get(&s.timezone).ok().map(|tz| (s.timezone.clone(), tz)))
+            .unwrap_or_else(|| ("UTC".to_string(), TimeZone::UTC));
+        let ms = r.ended_at.as_millisecond() - r.started_at.as_millisecond();
+        ReceiptRow {
+            screen: r.screen.clone(),
+            gate: screen.map(|s| s.gate.clone()).unwrap_or_default(),
+            started_at_utc: utc_millis(r.started_at),
+            ended_at_utc: utc_millis(r.ended_at),
+            started_at_local: local_millis(r.started_at, &tz),
+            ended_at_local: local_millis(r.ended_at, &tz),
+            timezone: tz_name,
+            duration_s: ms as f64 / 1000.0,
+            media_title: media.map(|m| m.title.clone()).unwrap_or_default(),
+            media_sha256: r.media.clone(),
+            kind: media.map(|m| m.kind.clone()).unwrap_or_default(),
+            lang: r.lang.clone(),
+            playlist: r.playlist.clone(),
+            outcome: outcome_str(r.outcome),
+            backend: backend_str(r.backend),
+            manifest_version: r.manifest_version,
+            seq: r.seq,
+            clock_synced: r.clock_synced,
+        }
+    }
+
+    /// The CSV fields in [`CSV_COLUMNS`] order.
+    pub fn csv_fields(&self) -> Vec<String> {
+        vec![
+            self.screen.clone(),
+            self.gate.clone(),
+            self.started_at_utc.clone(),
+            self.ended_at_utc.clone(),
+            self.started_at_local.clone(),
+            self.ended_at_local.clone(),
+            self.timezone.clone(),
+            format!("{:.3}", self.duration_s),
+            self.media_title.clone(),
+            self.media_sha256.clone(),
+            self.kind.clone(),
+            self.lang.clone(),
+            self.playlist.clone(),
+            self.outcome.to_string(),
+            self.backend.to_string(),
+            self.manifest_version.to_string(),
+            self.seq.to_string(),
+            self.clock_synced.to_string(),
+        ]
+    }
+}
+
+/// Renders rows as CSV (header first).
+pub fn to_csv(rows: &[ReceiptRow], bom: bool) -> Vec<u8> {
+    let mut w = super::csv::CsvWriter::new(bom);
+    w.record(CSV_COLUMNS.iter());
+    for r in rows {
+        w.record(r.csv_fields());
+    }
+    w.into_bytes()
+}
+
+/// Renders rows as JSON lines (one compact object per line, LF).
+pub fn to_jsonl(rows: &[ReceiptRow]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut out, r).expect("rows serialize");
+        out.push(b'\n');
+    }
+    out
+}

@@ -1,0 +1,617 @@
+//! Reports for auditors, computed from stored data for an explicit period (no clock is read
+//! here: `now` is a parameter, so tests inject it).
+//!
+//! # Plays report
+//!
+//! [`plays_report`] counts receipts grouped by any combination of media, lang, gate, screen and
+//! day (the local calendar day of `started_at` in the screen's timezone). For each group:
+//! `plays` (every receipt), `shown` (backend `mpv` and outcome `completed` or `interrupted`),
+//! `completed` (`mpv` and `completed`), `interrupted`, `failed`, `null_backend` (receipts of
+//! the null backend: nothing was on screen, so they are never counted as shown) and
+//! `duration_s` (total duration of the shown plays).
+//!
+//! # Compliance report
+//!
+//! [`compliance_report`] compares, per screen and schedule entry, the plays the schedule called
+//! for with the plays recorded, over the period `[from, min(to, now))`:
+//!
+//! * **Which manifest governs when.** Each published manifest version governs from its
+//!   `issued_at` until the next version's `issued_at` (a player may switch a little later, once
+//!   its media are cached; plays missed meanwhile show up as shortfall). Before the first
+//!   manifest nothing is expected.
+//! * **Active windows.** Within a manifest's time, [`playlists::schedule::active_playlist`]
+//!   decides which entry (or the fallback) is active at every instant, exactly as players do.
+//!   Alerts are not modelled: time under an alert counts as scheduled time.
+//! * **Expected plays.** A playlist starts from its first item whenever it becomes active and
+//!   cycles while it stays active. An item's duration is its `duration_ms`, else its media's
+//!   natural `duration_ms`; the cycle duration `C` is their sum over the `n` items. For one
+//!   contiguous active interval of length `T`: `expected = floor(T / C) × n + (number of items
+//!   whose start offset within the cycle is < T mod C)`, i.e. every item start that falls inside
+//!   the interval. If an item has no known duration, `expected` is `null` for that entry.
+//! * **Recorded plays.** Receipts with `started_at` in the period, attributed to the entry
+//!   active at their `started_at` when their `playlist` is that entry's playlist (others are
+//!   counted as `unscheduled`: alerts, or plays under a manifest the player had not yet
+//!   switched to). `recorded` counts outcome `completed` with backend `mpv` only; `null`-backend
+//!   plays never count as shown. `shortfall = max(0, expected − recorded)`.
+//! * **Dark periods.** From the online/offline history (status messages and Last Will): every
+//!   interval of the period in which the screen was offline (`reason: "offline"`), or for which
+//!   no status had been received yet (`reason: "no_status"`).
+//! * **Chain.** The screen's receipts of the period, in seq order, must have contiguous seqs and
+//!   each `prev` must be the SHA-256 of the previous receipt's exact bytes (the first one is
+//!   checked against the stored receipt before it, when there is one).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use playlists::manifest::{Manifest, Playlist};
+use playlists::receipt::{receipt_hash, Backend, Outcome, Receipt};
+use serde::Serialize;
+
+use super::query::{utc_millis, ReceiptRow};
+use crate::store::{ScreenRecord, StatusTransition};
+
+// ---------------------------------------------------------------- plays
+
+/// A dimension of the plays report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GroupBy {
+    /// Media sha256 (with its title).
+    Media,
+    /// Language played.
+    Lang,
+    /// Gate of the screen.
+    Gate,
+    /// Screen id.
+    Screen,
+    /// Local calendar day (`YYYY-MM-DD`) of `started_at` in the screen's timezone.
+    Day,
+}
+
+impl GroupBy {
+    /// Parses `media|lang|gate|screen|day`.
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "media" => GroupBy::Media,
+            "lang" => GroupBy::Lang,
+            "gate" => GroupBy::Gate,
+            "screen" => GroupBy::Screen,
+            "day" => GroupBy::Day,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            GroupBy::Media => "media",
+            GroupBy::Lang => "lang",
+            GroupBy::Gate => "gate",
+            GroupBy::Screen => "screen",
+            GroupBy::Day => "day",
+        }
+    }
+}
+
+/// Counts of one group (see the module docs for each field).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PlayCounts {
+    /// Every receipt.
+    pub plays: u64,
+    /// `mpv` and completed or interrupted.
+    pub shown: u64,
+    /// `mpv` and completed.
+    pub completed: u64,
+    /// Outcome interrupted (any backend).
+    pub interrupted: u64,
+    /// Outcome failed (any backend).
+    pub failed: u64,
+    /// Backend `null`.
+    pub null_backend: u64,
+    /// Total duration of the shown plays, in seconds.
+    pub duration_s: f64,
+}
+
+impl PlayCounts {
+    fn add(&mut self, r: &ReceiptRow) {
+        self.plays += 1;
+        let mpv = r.backend == "mpv";
+        match r.outcome {
+            "completed" if mpv => {
+                self.completed += 1;
+                self.shown += 1;
+                self.duration_s += r.duration_s;
+            }
+            "interrupted" => {
+                self.interrupted += 1;
+                if mpv {
+                    self.shown += 1;
+                    self.duration_s += r.duration_s;
+                }
+            }
+            "failed" => self.failed += 1,
+            _ => {}
+        }
+        if !mpv {
+            self.null_backend += 1;
+        }
+    }
+
+    fn round(&mut self) {
+        self.duration_s = (self.duration_s * 1000.0).round() / 1000.0;
+    }
+}
+
+/// One group of the plays report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlayGroup {
+    /// The group's values, by dimension name (`media` also adds `media_title`).
+    pub key: BTreeMap<String, String>,
+    /// Its counts.
+    #[serde(flatten)]
+    pub counts: PlayCounts,
+}
+
+/// The plays report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaysReport {
+    /// The dimensions, in the order asked.
+    pub group_by: Vec<&'static str>,
+    /// One entry per distinct key, sorted by key.
+    pub groups: Vec<PlayGroup>,
+    /// Counts over all rows.
+    pub total: PlayCounts,
+}
+
+/// Groups `rows` by `group_by` (empty: only the total).
+pub fn plays_report<'a>(rows: impl IntoIterator<Item = &'a ReceiptRow>, group_by: &[GroupBy]) -> PlaysReport {
+    let mut groups: BTreeMap<Vec<String>, (BTreeMap<String, String>, PlayCounts)> = BTreeMap::new();
+    let mut total = PlayCounts::default();
+    for r in rows {
+        total.add(r);
+        let mut key = BTreeMap::new();
+        let mut sort_key = Vec::new();
+        for g in group_by {
+            let v = match g {
+                GroupBy::Media => {
+                    key.insert("media_title".to_string(), r.media_title.clone());
+                    r.media_sha256.clone()
+                }
+                GroupBy::Lang => r.lang.clone(),
+                GroupBy::Gate => r.gate.clone(),
+                GroupBy::Screen => r.screen.clone(),
+                GroupBy::Day => r.started_at_local.get(..10).unwrap_or_default().to_string(),
+            };
+            key.insert(g.name().to_string(), v.clone());
+            sort_key.push(v);
+        }
+        groups
+            .entry(sort_key)
+            .or_insert_with(|| (key, PlayCounts::default()))
+            .1
+            .add(r);
+    }
+    total.round();
+    PlaysReport {
+        group_by: group_by.iter().map(|g| g.name()).collect(),
+        groups: groups
+            .into_values()
+            .map(|(key, mut counts)| {
+                counts.round();
+                PlayGroup { key, counts }
+            })
+            .collect(),
+        total,
+    }
+}
+
+// ---------------------------------------------------------------- compliance
+
+/// What is known about one screen for the compliance report.
+#[derive(Debug, Clone)]
+pub struct ScreenEvidence {
+    /// The screen as registered.
+    pub screen: ScreenRecord,
+    /// Every manifest published to it (verified, any order).
+    pub manifests: Vec<Manifest>,
+    /// Online/offline transitions, oldest first (may start before the period).
+    pub history: Vec<StatusTransition>,
+    /// Its receipts with `started_at` in the period, with their exact bytes.
+    pub receipts: Vec<(Receipt, Vec<u8>)>,
+    /// The exact bytes of the stored receipt just before the first one of the period (by seq),
+    /// if stored; its hash must be the first receipt's `prev`.
+    pub before_first: Option<Vec<u8>>,
+    /// Conflicting receipts kept as evidence for this screen (reported as is).
+    pub conflicts: u64,
+}
+
+/// Expected versus recorded plays of one schedule entry (or the fallback) on one screen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryCompliance {
+    /// Schedule entry id; `null` for the fallback playlist.
+    pub entry: Option<String>,
+    /// Its playlist.
+    pub playlist: String,
+    /// Manifest versions under which it was active in the period.
+    pub manifest_versions: Vec<u64>,
+    /// Seconds it was the active entry.
+    pub active_s: f64,
+    /// Plays the schedule called for (`null`: an item has no known duration).
+    pub expected: Option<u64>,
+    /// Completed plays with backend `mpv`.
+    pub recorded: u64,
+    /// `max(0, expected - recorded)` (`null` when `expected` is).
+    pub shortfall: Option<u64>,
+    /// Interrupted plays (not counted as recorded).
+    pub interrupted: u64,
+    /// Failed plays.
+    pub failed: u64,
+    /// Plays with backend `null` (never shown).
+    pub null_backend: u64,
+}
+
+/// An interval in which a screen was dark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DarkPeriod {
+    /// Start (UTC).
+    pub from: String,
+    /// End (UTC).
+    pub to: String,
+    /// Length in seconds.
+    pub seconds: i64,
+    /// `offline` (status or Last Will said so) or `no_status` (nothing received yet).
+    pub reason: &'static str,
+}
+
+/// The result of re-checking a screen's stored chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainCheck {
+    /// True when every link holds.
+    pub intact: bool,
+    /// Receipts checked.
+    pub receipts: u64,
+    /// First seq checked.
+    pub first_seq: Option<u64>,
+    /// Last seq checked.
+    pub last_seq: Option<u64>,
+    /// Conflicting receipts kept as evidence (a player sent two different receipts for a seq).
+    pub conflicts: u64,
+    /// Each problem, naming the seq.
+    pub problems: Vec<String>,
+}
+
+/// The compliance of one screen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScreenCompliance {
+    /// Screen id.
+    pub screen: String,
+    /// Its name.
+    pub name: String,
+    /// Its gate.
+    pub gate: String,
+    /// Its timezone.
+    pub timezone: String,
+    /// Per schedule entry.
+    pub entries: Vec<EntryCompliance>,
+    /// Sum of `expected` over entries with a known value.
+    pub expected: u64,
+    /// Sum of `recorded`.
+    pub recorded: u64,
+    /// Sum of `shortfall`.
+    pub shortfall: u64,
+    /// Plays whose playlist was not the active entry's (alerts, manifest switch-over).
+    pub unscheduled: u64,
+    /// Dark intervals.
+    pub dark_periods: Vec<DarkPeriod>,
+    /// Total dark seconds.
+    pub dark_s: i64,
+    /// Chain check of the period's receipts.
+    pub chain: ChainCheck,
+    /// Remarks (e.g. no manifest in the period, entries without durations).
+    pub notes: Vec<String>,
+}
+
+/// The compliance report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComplianceReport {
+    /// Period start (UTC).
+    pub from: String,
+    /// Period end as asked (UTC).
+    pub to: String,
+    /// End actually evaluated: `min(to, generated_at)`.
+    pub evaluated_to: String,
+    /// When the report was computed.
+    pub generated_at: String,
+    /// Per screen.
+    pub screens: Vec<ScreenCompliance>,
+}
+
+/// One contiguous interval in which one entry (or the fallback) was active.
+#[derive(Debug, Clone, PartialEq)]
+struct Span {
+    from: Timestamp,
+    to: Timestamp,
+    version: u64,
+    entry: Option<String>,
+    playlist: String,
+    /// Item durations of the playlist in ms (None if one is unknown).
+    items_ms: Option<Vec<u64>>,
+}
+
+fn item_durations(m: &Manifest, p: &Playlist) -> Option<Vec<u64>> {
+    p.items
+        .iter()
+        .map(|i| {
+            i.duration_ms
+                .or_else(|| m.media_by_hash(&i.media).and_then(|r| r.duration_ms))
+                .filter(|d| *d > 0)
+        })
+        .collect()
+}
+
+/// The active spans of `[from, to)` from a version-ordered manifest list.
+fn spans(manifests: &[Manifest], from: Timestamp, to: Timestamp) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    for (i, m) in manifests.iter().enumerate() {
+        let start = m.issued_at.max(from);
+        let end = manifests
+            .get(i + 1)
+            .map(|n| n.issued_at)
+            .unwrap_or(to)
+            .min(to);
+        let mut t = start;
+        let mut first_of_manifest = true;
+        while t < end {
+            let active = playlists::schedule::active_playlist(m, t);
+            let next = playlists::schedule::next_change(m, t)
+                .filter(|n| *n < end)
+                .unwrap_or(end);
+            let entry = active.entry.map(|e| e.id.clone());
+            match out.last_mut() {
+                // Same entry continues across a change point that changed nothing.
+                Some(last)
+                    if !first_of_manifest
+                        && last.to == t
+                        && last.entry == entry
+                        && last.playlist == active.playlist.id =>
+                {
+                    last.to = next
+                }
+                _ => out.push(Span {
+                    from: t,
+                    to: next,
+                    version: m.version,
+                    entry,
+                    playlist: active.playlist.id.clone(),
+                    items_ms: item_durations(m, active.playlist),
+                }),
+            }
+            first_of_manifest = false;
+            t = next;
+        }
+    }
+    out
+}
+
+/// Item starts that fall in an interval of `len_ms` when cycling through `items_ms`.
+pub fn expected_starts(len_ms: i64, items_ms: &[u64]) -> u64 {
+    let cycle: u64 = items_ms.iter().sum();
+    if len_ms <= 0 || cycle == 0 {
+        return 0;
+    }
+    let len = len_ms as u64;
+    let full = len / cycle;
+    let rem = len % cycle;
+    let mut offset = 0u64;
+    let mut partial = 0u64;
+    for d in items_ms {
+        if offset < rem {
+            partial += 1;
+        }
+        offset += d;
+    }
+    full * items_ms.len() as u64 + partial
+}
+
+/// Dark intervals of `[from, to)` from the transitions (oldest first).
+pub fn dark_periods(history: &[StatusTransition], from: Timestamp, to: Timestamp) -> Vec<DarkPeriod> {
+    let mut events: Vec<(Timestamp, bool)> = history
+        .iter()
+        .filter_map(|t| t.at.parse::<Timestamp>().ok().map(|at| (at, t.online)))
+        .collect();
+    events.sort_by_key(|e| e.0);
+    // State at `from`: the last transition at or before it.
+    let mut state: Option<bool> = events.iter().rev().find(|e| e.0 <= from).map(|e| e.1);
+    let mut out = Vec::new();
+    let mut t = from;
+    let push = |out: &mut Vec<DarkPeriod>, a: Timestamp, b: Timestamp, state: Option<bool>| {
+        if b <= a || state == Some(true) {
+            return;
+        }
+        out.push(DarkPeriod {
+            from: utc_millis(a),
+            to: utc_millis(b),
+            seconds: (b.as_millisecond() - a.as_millisecond()) / 1000,
+            reason: if state.is_none() { "no_status" } else { "offline" },
+        });
+    };
+    for &(at, online) in events.iter().filter(|e| e.0 > from && e.0 < to) {
+        if state != Some(online) {
+            push(&mut out, t, at, state);
+            t = at;
+            state = Some(online);
+        }
+    }
+    push(&mut out, t, to, state);
+    out
+}
+
+/// Re-checks the chain of `receipts` (any order; sorted by seq here).
+pub fn check_chain(receipts: &[(Receipt, Vec<u8>)], before_first: Option<&[u8]>, conflicts: u64) -> ChainCheck {
+    let mut sorted: Vec<&(Receipt, Vec<u8>)> = receipts.iter().collect();
+    sorted.sort_by_key(|(r, _)| r.seq);
+    let mut problems = Vec::new();
+    if let Some((first, _)) = sorted.first() {
+        if let Some(b) = before_first {
+            if receipt_hash(b) != first.prev {
+                problems.push(format!(
+                    "seq {}: prev does not match the hash of the stored receipt seq {}",
+                    first.seq,
+                    first.seq - 1
+                ));
+            }
+        }
+    }
+    for w in sorted.windows(2) {
+        let ((a, ab), (b, _)) = (w[0], w[1]);
+        if b.seq == a.seq {
+            problems.push(format!("seq {}: stored twice", b.seq));
+        } else if b.seq != a.seq + 1 {
+            problems.push(format!(
+                "seqs {}..={} are missing between seq {} and seq {}",
+                a.seq + 1,
+                b.seq - 1,
+                a.seq,
+                b.seq
+            ));
+        } else if receipt_hash(ab) != b.prev {
+            problems.push(format!(
+                "seq {}: prev does not match the hash of seq {}",
+                b.seq, a.seq
+            ));
+        }
+    }
+    if conflicts > 0 {
+        problems.push(format!(
+            "{conflicts} conflicting receipt(s) kept as evidence (a seq was sent with different content)"
+        ));
+    }
+    ChainCheck {
+        intact: problems.is_empty(),
+        receipts: sorted.len() as u64,
+        first_seq: sorted.first().map(|(r, _)| r.seq),
+        last_seq: sorted.last().map(|(r, _)| r.seq),
+        conflicts,
+        problems,
+    }
+}
+
+fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> ScreenCompliance {
+    let mut manifests: Vec<&Manifest> = ev.manifests.iter().collect();
+    manifests.sort_by_key(|m| m.version);
+    let manifests: Vec<Manifest> = manifests.into_iter().cloned().collect();
+    let spans = spans(&manifests, from, end);
+    let mut notes = Vec::new();
+    if manifests.is_empty() {
+        notes.push("no manifest was ever published to this screen: nothing was scheduled".into());
+    } else if spans.is_empty() {
+        notes.push("no manifest governed this screen during the period".into());
+    }
+
+    // Per (entry, playlist), in order of first appearance.
+    let mut order: Vec<(Option<String>, String)> = Vec::new();
+    let mut rows: BTreeMap<(Option<String>, String), EntryCompliance> = BTreeMap::new();
+    for s in &spans {
+        let k = (s.entry.clone(), s.playlist.clone());
+        let row = rows.entry(k.clone()).or_insert_with(|| {
+            order.push(k.clone());
+            EntryCompliance {
+                entry: s.entry.clone(),
+                playlist: s.playlist.clone(),
+                manifest_versions: Vec::new(),
+                active_s: 0.0,
+                expected: Some(0),
+                recorded: 0,
+                shortfall: None,
+                interrupted: 0,
+                failed: 0,
+                null_backend: 0,
+            }
+        });
+        if !row.manifest_versions.contains(&s.version) {
+            row.manifest_versions.push(s.version);
+        }
+        let len = s.to.as_millisecond() - s.from.as_millisecond();
+        row.active_s += len as f64 / 1000.0;
+        row.expected = match (&s.items_ms, row.expected) {
+            (Some(items), Some(e)) => Some(e + expected_starts(len, items)),
+            _ => None,
+        };
+    }
+
+    let mut unscheduled = 0;
+    for (r, _) in &ev.receipts {
+        if r.started_at < from || r.started_at >= end {
+            continue;
+        }
+        let span = spans
+            .partition_point(|s| s.to <= r.started_at)
+            .min(spans.len());
+        let row = spans
+            .get(span)
+            .filter(|s| s.from <= r.started_at && s.playlist == r.playlist)
+            .and_then(|s| rows.get_mut(&(s.entry.clone(), s.playlist.clone())));
+        let Some(row) = row else {
+            unscheduled += 1;
+            continue;
+        };
+        match (r.outcome, r.backend) {
+            (Outcome::Completed, Backend::Mpv) => row.recorded += 1,
+            (Outcome::Interrupted, _) => row.interrupted += 1,
+            (Outcome::Failed, _) => row.failed += 1,
+            (Outcome::Completed, Backend::Null) => {}
+        }
+        if r.backend == Backend::Null {
+            row.null_backend += 1;
+        }
+    }
+
+    let mut entries: Vec<EntryCompliance> = order
+        .into_iter()
+        .filter_map(|k| rows.remove(&k))
+        .collect();
+    for e in &mut entries {
+        e.shortfall = e.expected.map(|x| x.saturating_sub(e.recorded));
+        e.active_s = (e.active_s * 1000.0).round() / 1000.0;
+        if e.expected.is_none() {
+            notes.push(format!(
+                "playlist {:?} has an item without a known duration: its expected plays cannot be computed",
+                e.playlist
+            ));
+        }
+    }
+    let dark = dark_periods(&ev.history, from, end);
+    ScreenCompliance {
+        screen: ev.screen.id.clone(),
+        name: ev.screen.name.clone(),
+        gate: ev.screen.gate.clone(),
+        timezone: ev.screen.timezone.clone(),
+        expected: entries.iter().filter_map(|e| e.expected).sum(),
+        recorded: entries.iter().map(|e| e.recorded).sum(),
+        shortfall: entries.iter().filter_map(|e| e.shortfall).sum(),
+        unscheduled,
+        dark_s: dark.iter().map(|d| d.seconds).sum(),
+        dark_periods: dark,
+        chain: check_chain(&ev.receipts, ev.before_first.as_deref(), ev.conflicts),
+        entries,
+        notes,
+    }
+}
+
+/// The compliance report of `screens` for `[from, min(to, now))` (see the module docs).
+pub fn compliance_report(
+    screens: &[ScreenEvidence],
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> ComplianceReport {
+    let end = to.min(now).max(from);
+    ComplianceReport {
+        from: utc_millis(from),
+        to: utc_millis(to),
+        evaluated_to: utc_millis(end),
+        generated_at: utc_millis(now),
+        screens: screens
+            .iter()
+            .map(|ev| screen_compliance(ev, from, end))
+            .collect(),
+    }
+}
