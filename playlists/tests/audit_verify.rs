@@ -596,3 +596,155 @@ fn report_serializes_with_stable_codes() {
     assert_eq!(v["screens"][1]["screen"], A);
     assert_eq!(v["screens"][1]["chain_intact"], false);
 }
+
+/// The `gatecast-audit` binary: exit codes and output.
+mod cli {
+    use super::*;
+    use std::path::PathBuf;
+    use std::process::{Command, Output};
+
+    /// A scratch directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("gatecast-audit-test-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn write(&self, name: &str, bytes: &[u8]) -> String {
+            let p = self.0.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p.to_str().unwrap().to_owned()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn run(args: &[&str]) -> (i32, String, String) {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = Command::new(env!("CARGO_BIN_EXE_gatecast-audit"))
+            .args(args)
+            .output()
+            .expect("run gatecast-audit");
+        (
+            status.code().expect("exited normally"),
+            String::from_utf8(stdout).unwrap(),
+            String::from_utf8(stderr).unwrap(),
+        )
+    }
+
+    #[test]
+    fn good_bundle_exits_0_with_summary() {
+        let w = World::new();
+        let dir = Scratch::new("good");
+        let bundle = dir.write("bundle.json", &Log::standard(&w).full_bundle(&w).to_json());
+        let key = w.controller.public().to_base64();
+        let (code, out, err) = run(&["verify", &bundle, "--controller-key", &key]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.starts_with("VERIFIED"), "{out}");
+        assert!(out.contains("plays: 13 receipts, 10 shown"), "{out}");
+        assert!(out.contains("lao-cai-1"), "{out}");
+
+        // The key from a file, and --opt=value form.
+        let key_file = dir.write("controller.pub", format!("{key}\n").as_bytes());
+        let (code, out, _) = run(&["verify", &bundle, &format!("--controller-key={key_file}")]);
+        assert_eq!(code, 0, "{out}");
+
+        // JSON output parses.
+        let (code, out, _) = run(&["verify", &bundle, "--controller-key", &key, "--json"]);
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["plays"], 13);
+    }
+
+    #[test]
+    fn tampered_bundle_exits_1_naming_screen_and_seq() {
+        let w = World::new();
+        let dir = Scratch::new("tampered");
+        let log = Log::standard(&w);
+        // The auditor kept the checkpoint of size 4, which covers A's second batch (leaf 3).
+        let previous = dir.write("previous.json", &log.checkpoint(&w, 4));
+        let mut rewritten = log.clone();
+        rewritten.leaves.remove(3);
+        let n = rewritten.leaves.len();
+        let b = rewritten.bundle(&w, n, &(0..n).collect::<Vec<_>>(), Some(4));
+        let bundle = dir.write("bundle.json", &b.to_json());
+        let key = w.controller.public().to_base64();
+        let (code, out, _) = run(&[
+            "verify",
+            &bundle,
+            "--controller-key",
+            &key,
+            "--previous-checkpoint",
+            &previous,
+        ]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.starts_with("FAILED"), "{out}");
+        assert!(out.contains("seq_gap screen lao-cai-1 seq 4"), "{out}");
+        assert!(out.contains("inconsistent_history"), "{out}");
+
+        let (code, out, _) = run(&["verify", &bundle, "--json", "--controller-key", &key]);
+        assert_eq!(code, 1);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["problems"][0]["kind"], "seq_gap");
+    }
+
+    #[test]
+    fn usage_errors_and_unreadable_input_exit_2() {
+        let w = World::new();
+        let dir = Scratch::new("usage");
+        let bundle = dir.write("bundle.json", &Log::standard(&w).full_bundle(&w).to_json());
+        let key = w.controller.public().to_base64();
+        let missing = dir.0.join("missing.json");
+        let missing = missing.to_str().unwrap();
+        for (args, needle) in [
+            (vec![], "missing command"),
+            (vec!["check"], "unknown command"),
+            (vec!["verify", &bundle], "missing --controller-key"),
+            (vec!["verify", "--controller-key", &key], "missing BUNDLE"),
+            (vec!["verify", &bundle, "--controller-key"], "needs a value"),
+            (
+                vec!["verify", &bundle, "--controller-key", "bm9wZQ=="],
+                "neither",
+            ),
+            (
+                vec!["verify", missing, "--controller-key", &key],
+                "cannot read bundle",
+            ),
+            (
+                vec![
+                    "verify",
+                    &bundle,
+                    "--controller-key",
+                    &key,
+                    "--previous-checkpoint",
+                    missing,
+                ],
+                "cannot read previous checkpoint",
+            ),
+            (
+                vec!["verify", &bundle, "--controller-key", &key, "--frobnicate"],
+                "unknown option",
+            ),
+        ] {
+            let (code, out, err) = run(&args);
+            assert_eq!(code, 2, "{args:?}: {out}{err}");
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+        let (code, out, _) = run(&["--help"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("exit codes"), "{out}");
+    }
+}
