@@ -12,7 +12,9 @@ use playlists::receipt::Receipt;
 use warp::http::{header, StatusCode};
 use warp::reply::Response;
 
-use super::query::{self, Format, Page, ParamError, ReceiptFilter, ReceiptRow, FILTER_PARAMS, PAGE_PARAMS};
+use super::query::{
+    self, Format, Page, ParamError, ReceiptFilter, ReceiptRow, FILTER_PARAMS, PAGE_PARAMS,
+};
 use super::reports::{self, ComplianceReport, GroupBy, ScreenEvidence};
 use crate::api::{json_reply, ApiError, AppState, Request, READ};
 use crate::store::{MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt};
@@ -74,12 +76,10 @@ fn scan<'a>(
         start = start.max(c.instant());
     }
     let end = filter.to.unwrap_or(Timestamp::MAX);
-    store
-        .receipts_between(start, end)
-        .filter(move |r| match r {
-            Ok(s) => filter.matches(&s.receipt, lookup.gate(&s.receipt.screen)),
-            Err(_) => true,
-        })
+    store.receipts_between(start, end).filter(move |r| match r {
+        Ok(s) => filter.matches(&s.receipt, lookup.gate(&s.receipt.screen)),
+        Err(_) => true,
+    })
 }
 
 fn with_type(body: Vec<u8>, content_type: &str, next: Option<&query::Cursor>) -> Response {
@@ -107,13 +107,14 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let mut lookup = Lookup::new(&state.store)?;
     let mut failure: Option<StoreError> = None;
     let (page_receipts, next) = {
-        let it = scan(&state.store, &filter, &lookup, page.cursor.as_ref()).map_while(|r| match r {
-            Ok(s) => Some(s.receipt),
-            Err(e) => {
-                failure = Some(e);
-                None
-            }
-        });
+        let it =
+            scan(&state.store, &filter, &lookup, page.cursor.as_ref()).map_while(|r| match r {
+                Ok(s) => Some(s.receipt),
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            });
         query::paginate(it, page.cursor.as_ref(), page.limit)
     };
     if let Some(e) = failure {
@@ -132,7 +133,11 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
                 "next_cursor": next.as_ref().map(query::Cursor::encode),
             }),
         ),
-        Format::Jsonl => with_type(query::to_jsonl(&rows), "application/x-ndjson", next.as_ref()),
+        Format::Jsonl => with_type(
+            query::to_jsonl(&rows),
+            "application/x-ndjson",
+            next.as_ref(),
+        ),
         Format::Csv => with_type(
             query::to_csv(&rows, page.bom),
             "text/csv; charset=utf-8; header=present",

@@ -126,7 +126,10 @@ impl ReceiptFilter {
             ));
         }
         let media = list(q, "media");
-        if let Some(m) = media.iter().find(|m| !playlists::manifest::is_valid_sha256_hex(m)) {
+        if let Some(m) = media
+            .iter()
+            .find(|m| !playlists::manifest::is_valid_sha256_hex(m))
+        {
             return Err(param_err(
                 "media",
                 format!("{m:?} is not a sha256 (64 lowercase hex characters)"),
@@ -340,7 +343,11 @@ impl Page {
 
 /// Takes one page from `receipts` (which must be in [`Cursor`] order and already filtered):
 /// the rows after `cursor`, at most `limit`, and the cursor of the next page if more follow.
-pub fn paginate<I>(receipts: I, cursor: Option<&Cursor>, limit: usize) -> (Vec<Receipt>, Option<Cursor>)
+pub fn paginate<I>(
+    receipts: I,
+    cursor: Option<&Cursor>,
+    limit: usize,
+) -> (Vec<Receipt>, Option<Cursor>)
 where
     I: IntoIterator<Item = Receipt>,
 {
@@ -453,9 +460,17 @@ pub fn local_millis(t: Timestamp, tz: &TimeZone) -> String {
 
 impl ReceiptRow {
     /// Builds the row of `r` with what the controller knows about its screen and media.
-    pub fn new(r: &Receipt, screen: Option<&ScreenRecord>, media: Option<&MediaRecord>) -> ReceiptRow {
+    pub fn new(
+        r: &Receipt,
+        screen: Option<&ScreenRecord>,
+        media: Option<&MediaRecord>,
+    ) -> ReceiptRow {
         let (tz_name, tz) = screen
-            .and_then(|s| TimeZone::get(&s.timezone).ok().map(|tz| (s.timezone.clone(), tz)))
+            .and_then(|s| {
+                TimeZone::get(&s.timezone)
+                    .ok()
+                    .map(|tz| (s.timezone.clone(), tz))
+            })
             .unwrap_or_else(|| ("UTC".to_string(), TimeZone::UTC));
         let ms = r.ended_at.as_millisecond() - r.started_at.as_millisecond();
         ReceiptRow {
@@ -523,4 +538,190 @@ pub fn to_jsonl(rows: &[ReceiptRow]) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use playlists::receipt::GENESIS_PREV;
+
+    fn receipt(screen: &str, seq: u64, at: &str) -> Receipt {
+        let started_at: Timestamp = at.parse().unwrap();
+        Receipt {
+            seq,
+            screen: screen.into(),
+            manifest_version: 3,
+            playlist: "welcome".into(),
+            media: "a".repeat(64),
+            lang: "vi".into(),
+            started_at,
+            ended_at: started_at + jiff::SignedDuration::from_millis(8004),
+            outcome: Outcome::Completed,
+            backend: Backend::Mpv,
+            clock_synced: true,
+            prev: GENESIS_PREV.into(),
+        }
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn filter_parses_lists_and_matches_every_field() {
+        let f = ReceiptFilter::from_query(&q(&[
+            ("screen", "lc-a1,lc-a2"),
+            ("gate", "lao-cai"),
+            ("lang", "VI"),
+            ("outcome", "completed"),
+            ("backend", "mpv"),
+            ("from", "2026-01-05T00:00:00Z"),
+            ("to", "2026-01-06T00:00:00Z"),
+        ]))
+        .unwrap();
+        let r = receipt("lc-a2", 1, "2026-01-05T08:00:00Z");
+        assert!(f.matches(&r, Some("lao-cai")));
+        assert!(!f.matches(&r, Some("kim-thanh")), "gate filter");
+        assert!(!f.matches(&r, None), "unknown screen has no gate");
+        assert!(!f.matches(
+            &receipt("lc-b1", 1, "2026-01-05T08:00:00Z"),
+            Some("lao-cai")
+        ));
+        assert!(
+            !f.matches(
+                &receipt("lc-a1", 1, "2026-01-06T00:00:00Z"),
+                Some("lao-cai")
+            ),
+            "to is exclusive"
+        );
+        assert!(
+            f.matches(
+                &receipt("lc-a1", 1, "2026-01-05T00:00:00Z"),
+                Some("lao-cai")
+            ),
+            "from is inclusive"
+        );
+        let mut null = r.clone();
+        null.backend = Backend::Null;
+        assert!(!f.matches(&null, Some("lao-cai")));
+        assert!(ReceiptFilter::default().matches(&null, None));
+    }
+
+    #[test]
+    fn bad_filter_values_name_the_parameter() {
+        for (k, v) in [
+            ("screen", "Bad_Id"),
+            ("media", "ABC"),
+            ("outcome", "done"),
+            ("backend", "vlc"),
+            ("from", "yesterday"),
+        ] {
+            let e = ReceiptFilter::from_query(&q(&[(k, v)])).unwrap_err();
+            assert_eq!(e.param, k, "{e}");
+        }
+        let e = ReceiptFilter::from_query(&q(&[
+            ("from", "2026-01-02T00:00:00Z"),
+            ("to", "2026-01-01T00:00:00Z"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.param, "to");
+        let e = check_known(&q(&[("screens", "x")]), &[FILTER_PARAMS, PAGE_PARAMS]).unwrap_err();
+        assert_eq!(e.param, "screens");
+        assert!(e.message.contains("screen"), "{e}");
+    }
+
+    #[test]
+    fn page_parameters() {
+        let p =
+            Page::from_query(&q(&[("format", "csv"), ("bom", "true"), ("limit", "5")])).unwrap();
+        assert_eq!((p.format, p.bom, p.limit), (Format::Csv, true, 5));
+        let d = Page::from_query(&q(&[])).unwrap();
+        assert_eq!(
+            (d.format, d.bom, d.limit),
+            (Format::Json, false, DEFAULT_LIMIT)
+        );
+        assert_eq!(
+            Page::from_query(&q(&[("limit", "0")])).unwrap_err().param,
+            "limit"
+        );
+        assert_eq!(
+            Page::from_query(&q(&[("format", "xml")]))
+                .unwrap_err()
+                .param,
+            "format"
+        );
+        assert_eq!(
+            Page::from_query(&q(&[("cursor", "x.y")]))
+                .unwrap_err()
+                .param,
+            "cursor"
+        );
+    }
+
+    #[test]
+    fn pagination_neither_repeats_nor_skips() {
+        let all: Vec<Receipt> = (1..=7)
+            .map(|i| receipt("lc-a1", i, &format!("2026-01-05T08:00:0{i}Z")))
+            .collect();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = paginate(all.clone(), cursor.as_ref(), 3);
+            seen.extend(page.iter().map(|r| r.seq));
+            match next {
+                Some(c) => cursor = Some(Cursor::decode(&c.encode()).unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn cursor_order_matches_the_store_index_for_prefix_screen_ids() {
+        // The index orders `lc-a-b/` before `lc-a/` ('-' < '/').
+        let t = "2026-01-05T08:00:00Z";
+        let a = Cursor::of(&receipt("lc-a-b", 9, t));
+        let b = Cursor::of(&receipt("lc-a", 1, t));
+        assert!(a < b);
+    }
+
+    #[test]
+    fn row_has_utc_and_local_times_and_csv_columns() {
+        let r = receipt("lc-a1", 4, "2026-01-05T08:00:00Z");
+        let screen = crate::store::ScreenRecord {
+            id: "lc-a1".into(),
+            name: "A1".into(),
+            gate: "Cửa khẩu Lào Cai".into(),
+            languages: vec![],
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            mqtt_password_hash: String::new(),
+            disabled: false,
+            device_key: None,
+            enrolled_at: None,
+            created_at: String::new(),
+        };
+        let row = ReceiptRow::new(&r, Some(&screen), None);
+        assert_eq!(row.started_at_utc, "2026-01-05T08:00:00.000Z");
+        assert_eq!(row.started_at_local, "2026-01-05T15:00:00.000+07:00");
+        assert_eq!(row.ended_at_local, "2026-01-05T15:00:08.004+07:00");
+        assert_eq!(row.duration_s, 8.004);
+        let fields = row.csv_fields();
+        assert_eq!(fields.len(), CSV_COLUMNS.len());
+        assert_eq!(fields[7], "8.004");
+        let csv = String::from_utf8(to_csv(&[row.clone()], false)).unwrap();
+        assert!(csv.starts_with("screen,gate,started_at_utc,"));
+        assert!(csv.contains("Cửa khẩu Lào Cai"));
+        let unknown = ReceiptRow::new(&r, None, None);
+        assert_eq!(
+            (unknown.timezone.as_str(), unknown.gate.as_str()),
+            ("UTC", "")
+        );
+        let line = String::from_utf8(to_jsonl(&[row])).unwrap();
+        assert_eq!(line.lines().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["seq"], 4);
+    }
 }

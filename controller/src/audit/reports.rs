@@ -162,7 +162,10 @@ pub struct PlaysReport {
 }
 
 /// Groups `rows` by `group_by` (empty: only the total).
-pub fn plays_report<'a>(rows: impl IntoIterator<Item = &'a ReceiptRow>, group_by: &[GroupBy]) -> PlaysReport {
+pub fn plays_report<'a>(
+    rows: impl IntoIterator<Item = &'a ReceiptRow>,
+    group_by: &[GroupBy],
+) -> PlaysReport {
     let mut groups: BTreeMap<Vec<String>, (BTreeMap<String, String>, PlayCounts)> = BTreeMap::new();
     let mut total = PlayCounts::default();
     for r in rows {
@@ -412,7 +415,11 @@ pub fn expected_starts(len_ms: i64, items_ms: &[u64]) -> u64 {
 }
 
 /// Dark intervals of `[from, to)` from the transitions (oldest first).
-pub fn dark_periods(history: &[StatusTransition], from: Timestamp, to: Timestamp) -> Vec<DarkPeriod> {
+pub fn dark_periods(
+    history: &[StatusTransition],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<DarkPeriod> {
     let mut events: Vec<(Timestamp, bool)> = history
         .iter()
         .filter_map(|t| t.at.parse::<Timestamp>().ok().map(|at| (at, t.online)))
@@ -430,7 +437,11 @@ pub fn dark_periods(history: &[StatusTransition], from: Timestamp, to: Timestamp
             from: utc_millis(a),
             to: utc_millis(b),
             seconds: (b.as_millisecond() - a.as_millisecond()) / 1000,
-            reason: if state.is_none() { "no_status" } else { "offline" },
+            reason: if state.is_none() {
+                "no_status"
+            } else {
+                "offline"
+            },
         });
     };
     for &(at, online) in events.iter().filter(|e| e.0 > from && e.0 < to) {
@@ -445,7 +456,11 @@ pub fn dark_periods(history: &[StatusTransition], from: Timestamp, to: Timestamp
 }
 
 /// Re-checks the chain of `receipts` (any order; sorted by seq here).
-pub fn check_chain(receipts: &[(Receipt, Vec<u8>)], before_first: Option<&[u8]>, conflicts: u64) -> ChainCheck {
+pub fn check_chain(
+    receipts: &[(Receipt, Vec<u8>)],
+    before_first: Option<&[u8]>,
+    conflicts: u64,
+) -> ChainCheck {
     let mut sorted: Vec<&(Receipt, Vec<u8>)> = receipts.iter().collect();
     sorted.sort_by_key(|(r, _)| r.seq);
     let mut problems = Vec::new();
@@ -564,10 +579,8 @@ fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> Sc
         }
     }
 
-    let mut entries: Vec<EntryCompliance> = order
-        .into_iter()
-        .filter_map(|k| rows.remove(&k))
-        .collect();
+    let mut entries: Vec<EntryCompliance> =
+        order.into_iter().filter_map(|k| rows.remove(&k)).collect();
     for e in &mut entries {
         e.shortfall = e.expected.map(|x| x.saturating_sub(e.recorded));
         e.active_s = (e.active_s * 1000.0).round() / 1000.0;
@@ -613,5 +626,130 @@ pub fn compliance_report(
             .iter()
             .map(|ev| screen_compliance(ev, from, end))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use playlists::receipt::GENESIS_PREV;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn transition(online: bool, at: &str) -> StatusTransition {
+        StatusTransition {
+            screen: "lc-a1".into(),
+            online,
+            at: at.into(),
+        }
+    }
+
+    #[test]
+    fn expected_starts_counts_item_starts_inside_the_interval() {
+        assert_eq!(expected_starts(60_000, &[10_000]), 6);
+        assert_eq!(expected_starts(60_001, &[10_000]), 7);
+        assert_eq!(expected_starts(0, &[10_000]), 0);
+        // cycle 30 s (10 + 20): 65 s = 2 cycles (4 starts) + 5 s (item 1 starts) = 5.
+        assert_eq!(expected_starts(65_000, &[10_000, 20_000]), 5);
+        assert_eq!(expected_starts(71_000, &[10_000, 20_000]), 6);
+    }
+
+    #[test]
+    fn dark_periods_from_transitions() {
+        let h = [
+            transition(true, "2026-01-05T07:00:00Z"),
+            transition(false, "2026-01-05T09:00:00Z"),
+            transition(true, "2026-01-05T10:00:00Z"),
+            transition(false, "2026-01-05T11:30:00Z"),
+        ];
+        let d = dark_periods(&h, ts("2026-01-05T08:00:00Z"), ts("2026-01-05T12:00:00Z"));
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].from, "2026-01-05T09:00:00.000Z");
+        assert_eq!(d[0].seconds, 3600);
+        assert_eq!(d[0].reason, "offline");
+        assert_eq!(d[1].to, "2026-01-05T12:00:00.000Z");
+        assert_eq!(d[1].seconds, 1800);
+        // Nothing before the first status: dark with reason no_status.
+        let d = dark_periods(&h, ts("2026-01-05T06:00:00Z"), ts("2026-01-05T08:00:00Z"));
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].reason, d[0].seconds), ("no_status", 3600));
+        assert!(
+            dark_periods(&[], ts("2026-01-05T06:00:00Z"), ts("2026-01-05T06:00:01Z"))
+                .iter()
+                .all(|p| p.reason == "no_status")
+        );
+    }
+
+    fn chain(n: u64) -> Vec<(Receipt, Vec<u8>)> {
+        let mut prev = GENESIS_PREV.to_string();
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let t = ts("2026-01-05T08:00:00Z") + jiff::SignedDuration::from_secs(seq as i64 * 10);
+            let r = Receipt {
+                seq,
+                screen: "lc-a1".into(),
+                manifest_version: 1,
+                playlist: "p".into(),
+                media: "b".repeat(64),
+                lang: "vi".into(),
+                started_at: t,
+                ended_at: t + jiff::SignedDuration::from_secs(10),
+                outcome: Outcome::Completed,
+                backend: Backend::Mpv,
+                clock_synced: true,
+                prev: prev.clone(),
+            };
+            let bytes = r.to_bytes();
+            prev = receipt_hash(&bytes);
+            out.push((r, bytes));
+        }
+        out
+    }
+
+    #[test]
+    fn chain_check_names_gaps_and_broken_links() {
+        let c = chain(5);
+        assert!(check_chain(&c, None, 0).intact);
+        let gap: Vec<_> = c.iter().filter(|(r, _)| r.seq != 3).cloned().collect();
+        let g = check_chain(&gap, None, 0);
+        assert!(!g.intact);
+        assert!(g.problems[0].contains("3..=3"), "{:?}", g.problems);
+        let mut bad = c.clone();
+        bad[3].1.push(b' '); // seq 4's bytes no longer hash to seq 5's prev
+        let b = check_chain(&bad, None, 0);
+        assert_eq!(
+            b.problems,
+            vec!["seq 5: prev does not match the hash of seq 4"]
+        );
+        let tail = &c[2..];
+        assert!(check_chain(tail, Some(&c[1].1), 0).intact);
+        assert!(!check_chain(tail, Some(&c[0].1), 0).intact);
+        assert!(
+            !check_chain(&c, None, 1).intact,
+            "conflicts make it not intact"
+        );
+    }
+
+    #[test]
+    fn plays_report_groups_and_never_counts_null_backend_as_shown() {
+        let c = chain(3);
+        let mut rows: Vec<ReceiptRow> = c
+            .iter()
+            .map(|(r, _)| ReceiptRow::new(r, None, None))
+            .collect();
+        rows[2].backend = "null";
+        rows[1].lang = "en".into();
+        let rep = plays_report(&rows, &[GroupBy::Lang, GroupBy::Day]);
+        assert_eq!(rep.total.plays, 3);
+        assert_eq!(rep.total.shown, 2);
+        assert_eq!(rep.total.null_backend, 1);
+        assert_eq!(rep.total.duration_s, 20.0);
+        assert_eq!(rep.groups.len(), 2);
+        assert_eq!(rep.groups[0].key["lang"], "en");
+        assert_eq!(rep.groups[0].key["day"], "2026-01-05");
+        assert_eq!(rep.groups[1].counts.plays, 2);
+        assert_eq!(rep.groups[1].counts.shown, 1);
     }
 }
