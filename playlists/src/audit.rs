@@ -1292,3 +1292,70 @@ fn check_conflict(
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::PAYLOAD_TYPE_PREFIX;
+
+    fn statement(device: &SecretKey) -> ScreenStatement {
+        ScreenStatement {
+            screen: "lao-cai-1".into(),
+            device_key: device.public().to_base64(),
+            gate: "Cửa khẩu Lào Cai".into(),
+            name: "Sảnh A".into(),
+            enrolled_at: "2026-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn screen_type_is_a_gatecast_type() {
+        assert!(SCREEN_TYPE.starts_with(PAYLOAD_TYPE_PREFIX) && SCREEN_TYPE.ends_with("+json"));
+    }
+
+    #[test]
+    fn statement_round_trips_and_binds_type_and_key() {
+        let controller = SecretKey::from_seed([1; 32]);
+        let device = SecretKey::from_seed([2; 32]);
+        let trusted = KeySet::from_keys([controller.public()]);
+        let bytes = statement(&device).sign(&controller).to_json();
+        let s = verify_statement(&bytes, &trusted).unwrap();
+        assert_eq!(s, statement(&device));
+        assert_eq!(s.public_key().unwrap(), device.public());
+        // signed by another key
+        let other = statement(&device).sign(&device).to_json();
+        assert!(matches!(
+            verify_statement(&other, &trusted),
+            Err(StatementError::Envelope(EnvelopeError::UnknownKey { .. }))
+        ));
+        // the same payload signed as another type does not verify as a statement
+        let as_ack = Envelope::sign(
+            crate::envelope::ACK_TYPE,
+            statement(&device).to_json(),
+            &controller,
+        )
+        .to_json();
+        assert!(matches!(
+            verify_statement(&as_ack, &trusted),
+            Err(StatementError::Envelope(EnvelopeError::WrongType { .. }))
+        ));
+    }
+
+    #[test]
+    fn statement_fields_are_validated() {
+        let controller = SecretKey::from_seed([1; 32]);
+        let trusted = KeySet::from_keys([controller.public()]);
+        let mut s = statement(&SecretKey::from_seed([2; 32]));
+        s.screen = "../etc".into();
+        let e = verify_statement(&s.sign(&controller).to_json(), &trusted).unwrap_err();
+        assert!(e.to_string().contains("screen"), "{e}");
+        let mut s = statement(&SecretKey::from_seed([2; 32]));
+        s.device_key = "bm9wZQ==".into();
+        let e = verify_statement(&s.sign(&controller).to_json(), &trusted).unwrap_err();
+        assert!(e.to_string().contains("device_key"), "{e}");
+        // unknown members of the signed payload are ignored
+        let payload = br#"{"screen":"a1","device_key":"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=","gate":"g","name":"n","enrolled_at":"2026-01-01T00:00:00Z","timezone":"Asia/Ho_Chi_Minh"}"#;
+        let env = Envelope::sign(SCREEN_TYPE, payload.to_vec(), &controller).to_json();
+        assert_eq!(verify_statement(&env, &trusted).unwrap().screen, "a1");
+    }
+}
