@@ -266,7 +266,10 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     });
 
     let (stop_http, stop_rx) = oneshot::channel::<()>();
-    let routes = crate::api::routes(state);
+    let routes = warp::Filter::unify(warp::Filter::or(
+        crate::console::routes(),
+        crate::api::routes(state),
+    ));
     let http = tokio::spawn(
         warp::serve(routes)
             .incoming(listener)

@@ -1,0 +1,200 @@
+// Auditor pages: playback log (filters, paging, CSV), compliance report, export bundle.
+// These use the audit API of issue 5; an endpoint that answers 404 is shown as "not available
+// on this controller yet" instead of an error.
+import { t } from './i18n.js';
+import { api, download } from './api.js';
+import { h, field, select, showError, errorText, table, badge, time, saveBlob, notAvailable, langName, shortSha, isoDate, flash } from './ui.js';
+
+const PAGE = 50;
+/** The API's largest page; a CSV with more rows says so (narrow the period). */
+const CSV_LIMIT = 100000;
+
+/** Midnight of day `ymd` (YYYY-MM-DD) in `tz`, as an RFC 3339 UTC instant. */
+export function dayStart(ymd, tz) {
+  const guess = new Date(ymd + 'T00:00:00Z');
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour12: false, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(guess);
+  const g = Object.fromEntries(parts.map((p) => [p.type, p.value]));
+  const asLocal = Date.UTC(+g.year, +g.month - 1, +g.day, +g.hour % 24, +g.minute);
+  const offset = asLocal - guess.getTime();
+  return new Date(guess.getTime() - offset).toISOString().replace('.000Z', 'Z');
+}
+
+function daysAgo(n) { const d = new Date(); d.setDate(d.getDate() - n); return isoDate(d); }
+
+/** Rows and paging hints from whatever list shape the API answers. */
+function rowsOf(j) {
+  if (Array.isArray(j)) return { rows: j, total: null, next: null };
+  const rows = j.receipts || j.items || j.rows || j.plays || [];
+  return { rows, total: j.total ?? null, next: j.next ?? j.next_offset ?? j.next_cursor ?? null };
+}
+
+export async function logPage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.log')));
+  const [screens, gates, media] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/media')]);
+  const tzOf = new Map(screens.map((s) => [s.id, s.timezone]));
+  const titleOf = new Map(media.map((m) => [m.sha256, m.title]));
+  const f = {
+    screen: select([['', t('all')], ...screens.map((s) => [s.id, s.name])], '', { name: 'screen' }),
+    gate: select([['', t('all')], ...gates.map((g) => [g.gate, g.gate])], '', { name: 'gate' }),
+    media: select([['', t('all')], ...media.map((m) => [m.sha256, m.title])], '', { name: 'media' }),
+    lang: select([['', t('all')], ...['vi', 'en', 'zh-Hans', 'hmn', 'ium', 'tyz', 'pcc', 'nut', 'hni'].map((l) => [l, langName(l)])], '', { name: 'lang' }),
+    outcome: select([['', t('all')], ['completed', t('out.completed')], ['interrupted', t('out.interrupted')], ['failed', t('out.failed')]], '', { name: 'outcome' }),
+    backend: select([['', t('all')], ['mpv', 'mpv'], ['null', 'null (' + t('log.notshown') + ')']], '', { name: 'backend' }),
+    from: h('input', { type: 'date', name: 'from', value: daysAgo(7) }),
+    to: h('input', { type: 'date', name: 'to', value: daysAgo(-1) }),
+  };
+  const labels = { screen: 'log.screen', gate: 'log.gate', media: 'log.media', lang: 'media.lang', outcome: 'log.outcome', backend: 'log.backend', from: 'log.from', to: 'log.to' };
+  const result = h('div', { 'aria-live': 'polite' });
+  const pager = h('div', { class: 'pager' });
+  // Cursor paging: `cursors[i]` starts page i (undefined for the first page).
+  let cursors = [undefined];
+  let pageNo = 0;
+  const form = h('form', { class: 'panel', id: 'log-filters' },
+    h('div', { class: 'filters' }, Object.entries(f).map(([k, c]) => { const [l, ctl] = field(t(labels[k]), c); return h('div', {}, l, ctl); }),
+      h('div', {}, h('button', { type: 'submit', id: 'log-search' }, t('log.search'))),
+      h('div', {}, h('button', { type: 'button', id: 'log-csv', class: 'secondary', onclick: csv }, t('log.csv')))),
+    h('p', { class: 'hint' }, t('log.hint')));
+  ctx.el.append(form, pager, result);
+
+  // Dates are days in the gate's timezone (of the chosen screen or gate, else the first screen).
+  function tzFilter() {
+    const s = screens.find((x) => x.id === f.screen.value) || screens.find((x) => x.gate === f.gate.value) || screens[0];
+    return (s && s.timezone) || 'UTC';
+  }
+
+  function query(extra) {
+    const q = new URLSearchParams();
+    for (const [k, c] of Object.entries(f)) if (c.value) q.set(k, (k === 'from' || k === 'to') ? dayStart(c.value, tzFilter()) : c.value);
+    for (const [k, v] of Object.entries(extra)) q.set(k, v);
+    return q;
+  }
+
+  async function load() {
+    try {
+      const extra = { limit: PAGE, format: 'json' };
+      if (cursors[pageNo]) extra.cursor = cursors[pageNo];
+      const j = await api('GET', '/api/v1/receipts?' + query(extra));
+      const { rows, total, next } = rowsOf(j);
+      cursors[pageNo + 1] = next || undefined;
+      const offset = pageNo * PAGE;
+      result.replaceChildren(rows.length ? table([t('log.started'), t('log.ended'), t('log.screen'), t('log.media'), t('media.lang'), t('log.playlist'), t('log.outcome'), t('log.backend'), { label: 'v', num: true }, { label: 'seq', num: true }],
+        rows.map((r) => {
+          const tz = r.timezone || tzOf.get(r.screen) || 'UTC';
+          const sha = r.media_sha256 || r.media;
+          return h('tr', { 'data-seq': r.seq }, h('td', {}, time(r.started_at_utc || r.started_at, tz)), h('td', {}, time(r.ended_at_utc || r.ended_at, tz)), h('td', {}, r.screen),
+            h('td', { title: sha }, r.media_title || titleOf.get(sha) || shortSha(sha)), h('td', {}, r.lang || '—'),
+            h('td', {}, r.playlist || '—'),
+            h('td', {}, badge(r.outcome === 'completed' ? 'ok' : r.outcome === 'failed' ? 'bad' : 'warn', t('out.' + r.outcome))),
+            h('td', {}, r.backend === 'null' ? badge('off', 'null') : r.backend || '—'),
+            h('td', { class: 'num' }, r.manifest_version ?? '—'), h('td', { class: 'num' }, r.seq ?? '—'));
+        })) : h('p', {}, t('log.none')));
+      const hasNext = !!next;
+      pager.replaceChildren(
+        h('button', { type: 'button', class: 'secondary', disabled: pageNo === 0, onclick: () => { pageNo = Math.max(0, pageNo - 1); load(); } }, '← ' + t('prev')),
+        h('span', {}, t('log.range', { a: rows.length ? offset + 1 : 0, b: offset + rows.length }) + (total !== null ? ' / ' + total : '')),
+        h('button', { type: 'button', class: 'secondary', disabled: !hasNext, onclick: () => { pageNo += 1; load(); } }, t('next') + ' →'));
+    } catch (e) {
+      pager.replaceChildren();
+      result.replaceChildren(e.status === 404 ? notAvailable(t('nav.log')) : h('p', { class: 'error-text', role: 'alert' }, errorText(e)));
+    }
+  }
+
+  async function csv() {
+    try {
+      const r = await download('/api/v1/receipts?' + query({ format: 'csv', bom: 'true', limit: CSV_LIMIT }));
+      saveBlob(r.blob, 'gatecast-plays-' + f.from.value + '-' + f.to.value + '.csv');
+      flash('ok', r.next ? t('log.csvpartial', { n: CSV_LIMIT }) : t('log.csvok'));
+    } catch (e) {
+      if (e.status === 404) result.replaceChildren(notAvailable(t('log.csv'))); else showError(e);
+    }
+  }
+
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); cursors = [undefined]; pageNo = 0; load(); });
+  await load();
+  return null;
+}
+
+/** Renders any JSON value readably: arrays of objects as tables, objects as key/value lists. */
+function render(v, tz) {
+  if (v === null || v === undefined) return h('span', { class: 'muted' }, '—');
+  if (Array.isArray(v)) {
+    if (!v.length) return h('span', { class: 'muted' }, t('none'));
+    if (v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
+      const keys = [...new Set(v.flatMap((x) => Object.keys(x)))];
+      return table(keys.map((k) => t('rep.' + k) === 'rep.' + k ? k : t('rep.' + k)), v.map((x) => h('tr', {}, keys.map((k) => h('td', {}, render(x[k], tz))))));
+    }
+    return h('span', {}, v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', '));
+  }
+  if (typeof v === 'object') {
+    return h('dl', { class: 'kv' }, Object.entries(v).map(([k, x]) => [h('dt', {}, t('rep.' + k) === 'rep.' + k ? k : t('rep.' + k)), h('dd', {}, render(x, tz))]));
+  }
+  if (typeof v === 'boolean') return v ? badge('ok', t('yes')) : badge('bad', t('no'));
+  if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v)) return time(v, tz);
+  return h('span', {}, String(v));
+}
+
+export async function compliancePage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.compliance')));
+  const screens = await api('GET', '/api/v1/screens');
+  const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
+  const from = h('input', { type: 'date', value: daysAgo(7), required: true });
+  const to = h('input', { type: 'date', value: daysAgo(-1), required: true });
+  const group = select([['media', t('log.media')], ['lang', t('media.lang')], ['gate', t('log.gate')], ['screen', t('log.screen')], ['day', t('rep.day')]], 'media', {});
+  const out = h('div', { 'aria-live': 'polite' });
+  const plays = h('div', { 'aria-live': 'polite' });
+  const form = h('form', { class: 'panel', id: 'compliance-form' },
+    h('div', { class: 'filters' }, h('div', {}, ...field(t('log.from'), from)), h('div', {}, ...field(t('log.to'), to)),
+      h('div', {}, h('button', { type: 'submit' }, t('rep.run')))),
+    h('p', { class: 'hint' }, t('rep.hint')));
+  const playsForm = h('form', { class: 'panel' }, h('div', { class: 'filters' }, h('div', {}, ...field(t('rep.groupby'), group)), h('div', {}, h('button', { type: 'submit' }, t('rep.plays')))));
+  ctx.el.append(form, out, h('h2', {}, t('rep.plays')), playsForm, plays);
+  const range = () => new URLSearchParams({ from: dayStart(from.value, tz), to: dayStart(to.value, tz) });
+  async function run(target, path) {
+    target.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+    try { target.replaceChildren(h('div', { class: 'panel' }, render(await api('GET', path), tz))); }
+    catch (e) { target.replaceChildren(e.status === 404 ? notAvailable(t('nav.compliance')) : h('p', { class: 'error-text', role: 'alert' }, errorText(e))); }
+  }
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); run(out, '/api/v1/reports/compliance?' + range()); });
+  playsForm.addEventListener('submit', (ev) => { ev.preventDefault(); const q = range(); q.set('group_by', group.value); run(plays, '/api/v1/reports/plays?' + q); });
+  await run(out, '/api/v1/reports/compliance?' + range());
+  return null;
+}
+
+export async function exportPage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.export')));
+  const [screens, keys] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/keys')]);
+  const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
+  const from = h('input', { type: 'date', value: daysAgo(30), required: true });
+  const to = h('input', { type: 'date', value: daysAgo(-1), required: true });
+  const checks = screens.map((s) => h('input', { type: 'checkbox', value: s.id }));
+  const status = h('div', { 'aria-live': 'polite' });
+  const cp = h('div');
+  const form = h('form', { class: 'panel', id: 'export-form' },
+    h('div', { class: 'filters' }, h('div', {}, ...field(t('log.from'), from)), h('div', {}, ...field(t('log.to'), to))),
+    h('fieldset', {}, h('legend', {}, t('exp.screens')), h('div', { class: 'checks' }, checks.map((c, i) => h('label', {}, c, screens[i].name)))),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'export-download' }, t('exp.download'))), status);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams({ from: dayStart(from.value, tz), to: dayStart(to.value, tz) });
+    const chosen = checks.filter((c) => c.checked).map((c) => c.value);
+    if (chosen.length) q.set('screens', chosen.join(','));
+    status.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+    try {
+      const r = await download('/api/v1/audit/export?' + q);
+      const name = r.name || ('gatecast-export-' + from.value + '-' + to.value + '.bundle');
+      saveBlob(r.blob, name);
+      status.replaceChildren(h('p', {}, badge('ok', t('exp.saved')), ' ', name));
+    } catch (e) { status.replaceChildren(e.status === 404 ? notAvailable(t('nav.export')) : h('p', { class: 'error-text', role: 'alert' }, errorText(e))); }
+  });
+  ctx.el.append(form,
+    h('div', { class: 'panel' }, h('h2', {}, t('exp.how')), h('p', {}, t('exp.how1')),
+      h('pre', { class: 'cmd' }, 'gatecast-audit verify gatecast-export.bundle --controller-key ' + keys.controller_key),
+      h('p', {}, t('exp.how2')), h('ul', {}, ['exp.c1', 'exp.c2', 'exp.c3', 'exp.c4'].map((k) => h('li', {}, t(k)))),
+      h('p', {}, t('exp.how3')),
+      h('pre', { class: 'cmd' }, 'gatecast-audit verify gatecast-export.bundle --controller-key ' + keys.controller_key + ' --previous-checkpoint checkpoint-previous.json'),
+      h('dl', { class: 'kv' }, h('dt', {}, t('exp.keyid')), h('dd', {}, h('code', {}, keys.controller_key_id)))),
+    h('div', { class: 'panel' }, h('h2', {}, t('exp.checkpoint')), cp));
+  try { cp.replaceChildren(render(await api('GET', '/api/v1/log/checkpoint'), tz)); }
+  catch (e) { cp.replaceChildren(e.status === 404 ? notAvailable(t('exp.checkpoint')) : h('p', { class: 'error-text' }, errorText(e))); }
+  return null;
+}

@@ -1,0 +1,184 @@
+// Publish (what will go out per screen, confirm, then each screen's received/activated
+// version from its status) and alerts (multilingual text, target, expiry, preview, cancel).
+import { t } from './i18n.js';
+import { api } from './api.js';
+import { h, field, select, flash, showError, table, badge, time, langSelect, langName } from './ui.js';
+
+function targetsOf(e) { return e.targets || { screens: [], gates: [] }; }
+function reaches(e, s) { const tg = targetsOf(e); return (tg.screens || []).includes(s.id) || (tg.gates || []).includes(s.gate); }
+
+function targetPicker(screens, gates, prefix) {
+  const mode = select([['all', t('pub.all')], ['gates', t('pub.gates')], ['screens', t('pub.screens')]], 'all', { name: prefix + '-mode' });
+  const gateChecks = gates.map((g) => h('input', { type: 'checkbox', value: g.gate, name: prefix + '-gate' }));
+  const screenChecks = screens.map((s) => h('input', { type: 'checkbox', value: s.id, name: prefix + '-screen' }));
+  const gBox = h('fieldset', { hidden: true }, h('legend', {}, t('pub.gates')), h('div', { class: 'checks' }, gateChecks.map((c) => h('label', {}, c, c.value))));
+  const sBox = h('fieldset', { hidden: true }, h('legend', {}, t('pub.screens')), h('div', { class: 'checks' }, screenChecks.map((c, i) => h('label', {}, c, screens[i].name + ' (' + c.value + ')'))));
+  const sync = () => { gBox.hidden = mode.value !== 'gates'; sBox.hidden = mode.value !== 'screens'; };
+  mode.addEventListener('change', sync);
+  return {
+    el: h('div', {}, h('div', { class: 'grid' }, field(t('pub.target'), mode)), gBox, sBox),
+    onChange(fn) { for (const c of [mode, ...gateChecks, ...screenChecks]) c.addEventListener('change', fn); },
+    body() {
+      if (mode.value === 'gates') return { gates: gateChecks.filter((c) => c.checked).map((c) => c.value) };
+      if (mode.value === 'screens') return { screens: screenChecks.filter((c) => c.checked).map((c) => c.value) };
+      return { all: true };
+    },
+    chosen() {
+      const b = this.body();
+      if (b.all) return screens;
+      if (b.gates) return screens.filter((s) => b.gates.includes(s.gate));
+      return screens.filter((s) => b.screens.includes(s.id));
+    },
+    targets() {
+      const b = this.body();
+      if (b.all) return { gates: gates.map((g) => g.gate), screens: [] };
+      return { gates: b.gates || [], screens: b.screens || [] };
+    },
+  };
+}
+
+export async function publishPage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.publish')));
+  const [screens, gates, schedules, playlists] = await Promise.all([
+    api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/schedules'), api('GET', '/api/v1/playlists')]);
+  const plName = (id) => (playlists.find((p) => p.id === id) || { name: id }).name;
+  const picker = targetPicker(screens, gates, 'pub');
+  const planBox = h('div');
+  const progressBox = h('div', { 'aria-live': 'polite' });
+  const confirmBtn = h('button', { type: 'button', id: 'publish-confirm', class: 'danger solid' }, t('pub.confirm'));
+  ctx.el.append(h('div', { class: 'panel' }, h('p', { class: 'hint' }, t('pub.hint')), picker.el, h('h2', {}, t('pub.plan')), planBox,
+    h('div', { class: 'actions' }, confirmBtn)), progressBox);
+
+  function drawPlan() {
+    const chosen = picker.chosen();
+    const rows = chosen.map((s) => {
+      const entries = schedules.filter((e) => reaches(e, s)).sort((a, b) => b.priority - a.priority);
+      const st = s.status || {};
+      let what;
+      if (s.disabled) what = badge('off', t('pub.skip.disabled'));
+      else if (!entries.length) what = badge('warn', t('pub.skip.nothing'));
+      else what = badge('ok', s.published_version ? t('pub.newversion', { v: s.published_version }) : t('pub.first'));
+      return h('tr', { 'data-screen': s.id },
+        h('td', {}, h('strong', {}, s.name), h('div', { class: 'muted' }, s.gate)),
+        h('td', {}, entries.length ? h('ul', {}, entries.map((e) => h('li', {}, plName(e.playlist) + ' · P' + e.priority +
+          (e.from || e.until ? ' · ' + (e.from || '…') + '→' + (e.until || '…') : '') + (e.start ? ' · ' + e.start + '–' + e.end : '')))) : '—'),
+        h('td', { class: 'num' }, s.published_version ?? '—'),
+        h('td', { class: 'num' }, st.manifest_version ?? '—'),
+        h('td', {}, what));
+    });
+    planBox.replaceChildren(chosen.length
+      ? table([t('pub.screen'), t('pub.entries'), { label: t('pub.published'), num: true }, { label: t('pub.active'), num: true }, t('pub.change')], rows)
+      : h('p', {}, t('pub.noscreens')));
+    confirmBtn.disabled = !chosen.some((s) => !s.disabled && schedules.some((e) => reaches(e, s)));
+  }
+  picker.onChange(drawPlan);
+  drawPlan();
+
+  let timer = null, stopped = false;
+  confirmBtn.addEventListener('click', async () => {
+    if (!confirm(t('pub.really'))) return;
+    confirmBtn.disabled = true;
+    try {
+      const r = await api('POST', '/api/v1/publish', picker.body());
+      flash('ok', t('pub.done', { n: r.published.length }));
+      const watch = r.published;
+      const skipped = r.skipped || [];
+      const poll = async () => {
+        try {
+          const now = await api('GET', '/api/v1/screens');
+          const rows = watch.map((p) => {
+            const s = now.find((x) => x.id === p.screen) || {};
+            const st = s.status || {};
+            const active = st.manifest_version || 0, pending = st.pending_version || 0;
+            let state;
+            if (active >= p.version) state = badge('ok', t('pub.activated'));
+            else if (pending >= p.version) state = badge('warn', t('pub.received'));
+            else if (!s.online) state = badge('off', t('pub.waitingoffline'));
+            else state = badge('off', t('pub.sent'));
+            return h('tr', { 'data-screen': p.screen }, h('td', {}, s.name || p.screen), h('td', { class: 'num' }, 'v' + p.version + (p.changed ? '' : ' (' + t('pub.unchanged') + ')')),
+              h('td', { class: 'num' }, pending || '—'), h('td', { class: 'num' }, active || '—'), h('td', { 'data-state': 1 }, state));
+          });
+          progressBox.replaceChildren(h('div', { class: 'panel' }, h('h2', {}, t('pub.progress')),
+            table([t('pub.screen'), { label: t('pub.version'), num: true }, { label: t('screen.pending'), num: true }, { label: t('screen.active'), num: true }, t('pub.state')], rows),
+            skipped.length ? h('ul', {}, skipped.map((k) => h('li', {}, k.screen + ': ' + k.reason))) : null));
+        } catch (e) { showError(e); }
+        if (!stopped) timer = setTimeout(poll, 2000);
+      };
+      poll();
+    } catch (e) { showError(e); confirmBtn.disabled = false; }
+  });
+  return { stop() { stopped = true; clearTimeout(timer); } };
+}
+
+// ---------------------------------------------------------------- alerts
+
+export async function alertsPage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.alerts')));
+  const [screens, gates, media] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/media')]);
+  const cols = h('div', { class: 'cols' });
+  const listBox = h('div');
+  ctx.el.append(cols);
+
+  async function drawList() {
+    const alerts = await api('GET', '/api/v1/alerts');
+    const now = Date.now();
+    const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
+    listBox.replaceChildren(h('h2', {}, t('al.list')), alerts.length ? table([t('al.id'), t('al.text'), t('al.targets'), t('al.expires'), t('al.state'), ''],
+      alerts.map((a) => {
+        const live = !a.cancelled && new Date(a.expires_at).getTime() > now;
+        return h('tr', { 'data-alert': a.id }, h('td', {}, h('code', {}, a.id)),
+          h('td', {}, a.text.map((x) => h('div', {}, h('strong', {}, x.lang + ': '), x.text))),
+          h('td', {}, [...(a.targets.gates || []), ...(a.targets.screens || [])].join(', ')),
+          h('td', {}, time(a.expires_at, tz)),
+          h('td', {}, a.cancelled ? badge('off', t('al.cancelled')) : live ? badge('bad', t('al.live')) : badge('off', t('al.expired'))),
+          h('td', {}, live && ctx.can('write') ? h('button', { type: 'button', class: 'small danger', onclick: async () => {
+            if (!confirm(t('al.confirmcancel'))) return;
+            try { await api('DELETE', '/api/v1/alerts/' + encodeURIComponent(a.id)); flash('ok', t('al.cancelled')); await drawList(); }
+            catch (e) { showError(e); }
+          } }, t('al.cancel')) : null));
+      })) : h('p', {}, t('al.none')));
+  }
+
+  if (ctx.can('write')) {
+    const texts = h('div');
+    const preview = h('div', { class: 'alert-preview', 'aria-label': t('al.preview') });
+    const addRow = (lang, text) => {
+      const l = langSelect(lang, { 'aria-label': t('media.lang') });
+      const ta = h('textarea', { 'aria-label': t('al.text'), maxlength: '4096', required: true }, text || '');
+      const row = h('div', { class: 'lang-row' }, l, ta, h('button', { type: 'button', class: 'small danger', 'aria-label': t('remove'), onclick: () => { row.remove(); drawPreview(); } }, '×'));
+      l.addEventListener('change', drawPreview); ta.addEventListener('input', drawPreview);
+      texts.append(row);
+    };
+    const rows = () => [...texts.querySelectorAll('.lang-row')].map((r) => ({ lang: r.querySelector('select').value, text: r.querySelector('textarea').value.trim() })).filter((x) => x.text);
+    function drawPreview() {
+      const r = rows();
+      preview.replaceChildren(...(r.length ? r.map((x) => h('p', { lang: x.lang }, x.text)) : [h('p', {}, t('al.previewempty'))]));
+    }
+    addRow('vi', ''); addRow('en', ''); addRow('zh-Hans', '');
+    const picker = targetPicker(screens, gates, 'al');
+    const mediaSel = select([['', t('al.nomedia')], ...media.map((m) => [m.sha256, m.title + ' (' + langName(m.lang) + ')'])], '', {});
+    const hours = select([['1', '1 h'], ['2', '2 h'], ['4', '4 h'], ['8', '8 h'], ['24', '24 h'], ['72', '72 h']], '2', {});
+    const prio = h('input', { type: 'number', value: '100', class: 'secs' });
+    const form = h('form', { class: 'panel', id: 'alert-form' }, h('h2', {}, t('al.new')),
+      h('p', { class: 'hint' }, t('al.hint')), texts,
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => addRow('hmn', '') }, t('al.addlang'))),
+      picker.el,
+      h('div', { class: 'grid' }, field(t('al.media'), mediaSel), field(t('al.expiresin'), hours), field(t('sch.priority'), prio)),
+      h('h3', {}, t('al.preview')), preview,
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'danger solid' }, t('al.send'))));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const body = { targets: picker.targets(), priority: Number(prio.value || 0), text: rows(),
+        expires_at: new Date(Date.now() + Number(hours.value) * 3600e3).toISOString() };
+      if (mediaSel.value) body.media = mediaSel.value;
+      if (!confirm(t('al.really'))) return;
+      try { await api('POST', '/api/v1/alerts', body); flash('ok', t('al.sent')); await drawList(); }
+      catch (e) { showError(e); }
+    });
+    drawPreview();
+    cols.append(form);
+  } else cols.append(h('div'));
+  cols.append(listBox);
+  await drawList();
+  return null;
+}

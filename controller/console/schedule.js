@@ -1,0 +1,152 @@
+// Schedule: a week view per gate (entries that reach the gate directly or through one of its
+// screens), conflicts marked, campaigns by date range, and the list/creation of entries.
+import { t, lang } from './i18n.js';
+import { api } from './api.js';
+import { h, field, select, flash, showError, table, badge, isoDate } from './ui.js';
+
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+function toMin(s, dflt) { if (!s) return dflt; const [a, b] = s.split(':').map(Number); return a * 60 + b; }
+
+/** Minute ranges [start, end) the entry covers on a day (overnight windows split in two). */
+function windows(e) {
+  const s = toMin(e.start, 0), en = toMin(e.end, 1440);
+  if (!e.start && !e.end) return [[0, 1440]];
+  if (en > s) return [[s, en]];
+  return [[s, 1440], [0, en]];
+}
+
+function activeOn(e, day, dow) {
+  if (e.from && day < e.from) return false;
+  if (e.until && day > e.until) return false;
+  if (e.weekdays && e.weekdays.length && !e.weekdays.includes(DAYS[dow])) return false;
+  return true;
+}
+
+function overlaps(a, b) {
+  return windows(a).some(([s1, e1]) => windows(b).some(([s2, e2]) => s1 < e2 && s2 < e1));
+}
+
+function targetsGate(e, gate, screens) {
+  const tg = e.targets || {};
+  if ((tg.gates || []).includes(gate)) return true;
+  return (tg.screens || []).some((id) => screens.some((s) => s.id === id && s.gate === gate));
+}
+
+function monday(d) { const x = new Date(d.getFullYear(), d.getMonth(), d.getDate()); const w = (x.getDay() + 6) % 7; x.setDate(x.getDate() - w); return x; }
+
+export async function schedulePage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.schedule')));
+  const [screens, gates, playlists] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/playlists')]);
+  let schedules = await api('GET', '/api/v1/schedules');
+  const plName = (id) => (playlists.find((p) => p.id === id) || { name: id }).name;
+  const gateNames = gates.map((g) => g.gate);
+  let week = monday(new Date());
+  const gateSel = select(gateNames.length ? gateNames : [['', '—']], gateNames[0] || '', { id: 'week-gate' });
+  const weekBox = h('div');
+  const listBox = h('div');
+  const title = h('strong', { 'aria-live': 'polite' });
+  ctx.el.append(h('div', { class: 'panel' },
+    h('div', { class: 'actions' }, field(t('sch.gate'), gateSel),
+      h('button', { type: 'button', class: 'secondary', 'aria-label': t('sch.prev'), onclick: () => { week.setDate(week.getDate() - 7); drawWeek(); } }, '← ' + t('sch.prev')),
+      title,
+      h('button', { type: 'button', class: 'secondary', 'aria-label': t('sch.next'), onclick: () => { week.setDate(week.getDate() + 7); drawWeek(); } }, t('sch.next') + ' →'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => { week = monday(new Date()); drawWeek(); } }, t('sch.thisweek'))),
+    h('p', { class: 'hint' }, t('sch.legend')),
+    weekBox));
+  gateSel.addEventListener('change', drawWeek);
+
+  function drawWeek() {
+    const gate = gateSel.value;
+    const dayFmt = new Intl.DateTimeFormat(lang() === 'vi' ? 'vi-VN' : 'en-GB', { weekday: 'short', day: '2-digit', month: '2-digit' });
+    const end = new Date(week); end.setDate(end.getDate() + 6);
+    title.textContent = isoDate(week) + ' – ' + isoDate(end);
+    const entries = schedules.filter((e) => targetsGate(e, gate, screens));
+    const today = isoDate(new Date());
+    const cols = [];
+    for (let i = 0; i < 7; i++) {
+      const d = new Date(week); d.setDate(d.getDate() + i);
+      const day = isoDate(d);
+      const act = entries.filter((e) => activeOn(e, day, i)).sort((a, b) => toMin(a.start, 0) - toMin(b.start, 0) || b.priority - a.priority);
+      const blocks = act.map((e) => {
+        const clash = act.filter((o) => o !== e && o.priority === e.priority && overlaps(o, e));
+        const shadow = act.some((o) => o !== e && o.priority > e.priority && overlaps(o, e));
+        return h('div', { class: 'entry' + (clash.length ? ' conflict' : '') + (shadow ? ' shadowed' : ''), 'data-schedule': e.id },
+          h('div', {}, h('strong', {}, plName(e.playlist))),
+          h('div', {}, (e.start || '00:00') + '–' + (e.end || '24:00') + ' · P' + e.priority),
+          clash.length ? h('div', {}, badge('bad', t('sch.conflict')), ' ', clash.map((c) => c.id).join(', ')) : null,
+          shadow ? h('div', { class: 'muted' }, t('sch.shadowed')) : null);
+      });
+      cols.push(h('div', { class: 'day' + (day === today ? ' today' : '') },
+        h('h3', {}, dayFmt.format(d)), blocks.length ? blocks : h('p', { class: 'muted' }, t('sch.fallback'))));
+    }
+    weekBox.replaceChildren(h('div', { class: 'week', role: 'list' }, cols.map((c) => { c.setAttribute('role', 'listitem'); return c; })));
+  }
+
+  function drawList() {
+    const rows = schedules.map((e) => h('tr', { 'data-schedule': e.id },
+      h('td', {}, h('code', {}, e.id)), h('td', {}, plName(e.playlist)),
+      h('td', {}, [...(e.targets.gates || []), ...(e.targets.screens || [])].join(', ')),
+      h('td', { class: 'num' }, String(e.priority)),
+      h('td', {}, (e.from || '…') + ' → ' + (e.until || '…')),
+      h('td', {}, e.weekdays ? e.weekdays.map((d) => t('day.' + d)).join(' ') : t('sch.everyday')),
+      h('td', {}, (e.start || '00:00') + '–' + (e.end || '24:00')),
+      h('td', {}, ctx.can('write') ? h('button', { type: 'button', class: 'small danger', 'aria-label': t('delete') + ' ' + e.id, onclick: async () => {
+        if (!confirm(t('sch.confirmdelete', { id: e.id }))) return;
+        try { await api('DELETE', '/api/v1/schedules/' + encodeURIComponent(e.id)); schedules = await api('GET', '/api/v1/schedules'); drawList(); drawWeek(); flash('ok', t('deleted')); }
+        catch (err) { showError(err); }
+      } }, t('delete')) : null)));
+    listBox.replaceChildren(h('h2', {}, t('sch.list')), schedules.length
+      ? table([t('sch.id'), t('sch.playlist'), t('sch.targets'), { label: t('sch.priority'), num: true }, t('sch.dates'), t('sch.days'), t('sch.hours'), ''], rows)
+      : h('p', {}, t('sch.none')));
+  }
+
+  drawWeek();
+  const cols = h('div', { class: 'cols' });
+  ctx.el.append(cols);
+  if (ctx.can('write')) cols.append(createForm()); else cols.append(h('div'));
+  cols.append(listBox);
+  drawList();
+
+  function createForm() {
+    const id = h('input', { required: true, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:-]{0,127}' });
+    const pl = select(playlists.map((p) => [p.id, p.name]), playlists[0] && playlists[0].id, { name: 'playlist', required: true });
+    const gateChecks = gateNames.map((g) => h('input', { type: 'checkbox', value: g, name: 'gate' }));
+    const screenChecks = screens.map((s) => h('input', { type: 'checkbox', value: s.id, name: 'screen' }));
+    const prio = h('input', { type: 'number', value: '10', step: '1', name: 'priority', class: 'secs' });
+    const from = h('input', { type: 'date', name: 'from' });
+    const until = h('input', { type: 'date', name: 'until' });
+    const dayChecks = DAYS.map((d) => h('input', { type: 'checkbox', value: d, name: 'weekday' }));
+    const start = h('input', { type: 'time', name: 'start' });
+    const end = h('input', { type: 'time', name: 'end' });
+    const form = h('form', { class: 'panel', id: 'schedule-form' }, h('h2', {}, t('sch.new')),
+      h('div', { class: 'grid' },
+        field(t('sch.id'), id), field(t('sch.playlist'), pl),
+        h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.gates')), h('div', { class: 'checks' }, gateChecks.map((c) => h('label', {}, c, c.value))))),
+        h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.screens')), h('div', { class: 'checks' }, screenChecks.map((c) => h('label', {}, c, c.value))))),
+        field(t('sch.priority'), prio), field(t('sch.from'), from), field(t('sch.until'), until),
+        h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.days') + ' — ' + t('sch.daysHint')), h('div', { class: 'checks' }, dayChecks.map((c) => h('label', {}, c, t('day.' + c.value)))))),
+        field(t('sch.start'), start), field(t('sch.end'), end)),
+      h('p', { class: 'hint' }, t('sch.hint')),
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('save'))));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const body = { id: id.value.trim(), playlist: pl.value, priority: Number(prio.value || 0),
+        targets: { gates: gateChecks.filter((c) => c.checked).map((c) => c.value), screens: screenChecks.filter((c) => c.checked).map((c) => c.value) } };
+      if (from.value) body.from = from.value;
+      if (until.value) body.until = until.value;
+      const wd = dayChecks.filter((c) => c.checked).map((c) => c.value);
+      if (wd.length) body.weekdays = wd;
+      if (start.value || end.value) { body.start = start.value || '00:00'; body.end = end.value || '23:59'; if (body.end < body.start) body.overnight = true; }
+      try {
+        await api('POST', '/api/v1/schedules', body);
+        schedules = await api('GET', '/api/v1/schedules');
+        flash('ok', t('saved', { name: body.id }));
+        form.reset();
+        drawList(); drawWeek();
+      } catch (e) { showError(e); }
+    });
+    return form;
+  }
+  return null;
+}
