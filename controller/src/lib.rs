@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod demo;
 pub mod console;
 pub mod ingest;
 pub mod mqtt;

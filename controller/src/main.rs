@@ -59,12 +59,31 @@ struct ServeArgs {
     manifest_lifetime_days: Option<u64>,
 }
 
+#[derive(Args)]
+struct DemoArgs {
+    /// Demo data directory (made if missing; only a directory made by `demo` is reused).
+    #[arg(long, default_value = gatecast_controller::demo::DEFAULT_DATA_DIR)]
+    data: PathBuf,
+    /// Delete the demo data directory first and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// Playback backend of the three players: null (timing only) or mpv (real windows).
+    #[arg(long, default_value = "null", value_parser = ["null", "mpv"])]
+    backend: String,
+    /// HTTP listen address (port 0 picks a free port).
+    #[arg(long, default_value = gatecast_controller::config::DEFAULT_HTTP_ADDR)]
+    http: SocketAddr,
+    /// Listen address of the embedded MQTT broker (port 0 picks a free port).
+    #[arg(long, default_value = gatecast_controller::config::DEFAULT_MQTT_ADDR)]
+    mqtt: SocketAddr,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller (HTTP API, embedded MQTT broker, publisher).
     Serve(ServeArgs),
     /// Run a self-contained demo: controller, embedded broker, sample content, three players.
-    Demo,
+    Demo(DemoArgs),
     /// Manage API tokens (the controller must be stopped: the database is locked while it
     /// runs; use POST/DELETE /api/v1/tokens then).
     Token {
@@ -152,7 +171,9 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(cli.command, Command::Demo(_)) {
+        init_logging();
+    }
     match cli.command {
         Command::Serve(a) => {
             let o = Overrides {
@@ -171,8 +192,24 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("the controller failed")?;
         }
-        Command::Demo => {
-            anyhow::bail!("not built yet: `demo` is issue 6 (see the open issues)")
+        Command::Demo(a) => {
+            use gatecast_controller::demo::{self, DemoBackend, DemoOptions};
+            let mut opts = DemoOptions {
+                data_dir: a.data,
+                fresh: a.fresh,
+                backend: if a.backend == "mpv" {
+                    DemoBackend::Mpv
+                } else {
+                    DemoBackend::Null
+                },
+                http_addr: a.http,
+                mqtt_addr: a.mqtt,
+            };
+            opts.data_dir = demo::prepare_data_dir(&opts)?;
+            demo::log_to_file(&opts.data_dir)?;
+            demo::run(opts, shutdown_signal())
+                .await
+                .context("the demo failed")?;
         }
         Command::Token { command } => match command {
             TokenCommand::Create { role, cfg } => {
