@@ -5,10 +5,12 @@
 pub mod acl;
 pub mod api;
 pub mod audit;
+pub mod auditlog;
 pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod console;
 pub mod ingest;
 pub mod mqtt;

@@ -76,6 +76,18 @@ impl Outbox for MqttHandle {
                 .map_err(|e| e.to_string())
         })
     }
+
+    fn send_unretained(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            self.publish(topic, payload, false)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// A running controller.
@@ -91,12 +103,19 @@ pub struct Running {
     stop_http: oneshot::Sender<()>,
     http: tokio::task::JoinHandle<()>,
     inbound: tokio::task::JoinHandle<()>,
+    ingest: tokio::task::JoinHandle<()>,
+    checkpointer: tokio::task::JoinHandle<()>,
     mqtt: MqttHandle,
     broker: Option<EmbeddedBroker>,
     store: Store,
 }
 
 impl Running {
+    /// The controller's database (for tests and embedding).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The machine-readable line `serve` prints on stdout once listening.
     pub fn listening_line(&self) -> String {
         match self.mqtt_addr {
@@ -118,6 +137,10 @@ impl Running {
         let _ = self.http.await;
         self.mqtt.shutdown().await;
         self.inbound.abort();
+        let _ = self.inbound.await;
+        // The ingest drains what the inbound task forwarded, then stops (channel closed).
+        let _ = self.ingest.await;
+        self.checkpointer.abort();
         if let Some(b) = self.broker {
             let _ = tokio::task::spawn_blocking(move || b.shutdown()).await;
         }
@@ -229,11 +252,12 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         warn!(url = %media_base, "players will be told an unspecified media address; set public_media_base");
     }
     let metrics = Arc::new(Metrics::default());
+    let key = Arc::new(key);
     let mh = mqtt.clone();
     let state = Arc::new(AppState {
         store: store.clone(),
         blobs,
-        key: Arc::new(key),
+        key: key.clone(),
         config: config.clone(),
         public: PublicUrls {
             broker: broker_url.clone(),
@@ -248,6 +272,22 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         }),
     });
 
+    let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(1024);
+    let ingest = tokio::spawn(crate::ingest::run(
+        crate::ingest::Ingest {
+            store: store.clone(),
+            key: key.clone(),
+            outbox: Arc::new(mqtt.clone()),
+            metrics: metrics.ingest.clone(),
+        },
+        receipts_rx,
+        crate::ingest::IngestConfig::default(),
+    ));
+    let checkpointer = tokio::spawn(crate::auditlog::run_checkpointer(
+        store.clone(),
+        key.clone(),
+        crate::auditlog::CHECKPOINT_INTERVAL,
+    ));
     let inbound_store = store.clone();
     let inbound = tokio::spawn(async move {
         while let Some(msg) = inbound_rx.recv().await {
@@ -258,8 +298,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
                         warn!(%screen, "status ignored: {e}");
                     }
                 }
-                Inbound::Receipts { screen, .. } => {
-                    debug!(%screen, "receipts batch received; receipt ingest is not built yet");
+                Inbound::Receipts { screen, payload } => {
+                    debug!(%screen, bytes = payload.len(), "receipts batch received");
+                    if receipts_tx.send((screen, payload)).await.is_err() {
+                        warn!("receipt ingest has stopped; batch dropped (the player resends)");
+                    }
                 }
             }
         }
@@ -287,6 +330,8 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         stop_http,
         http,
         inbound,
+        ingest,
+        checkpointer,
         mqtt,
         broker,
         store,

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub manifests_rejected: AtomicU64,
     /// MQTT messages that failed to publish.
     pub publish_failures: AtomicU64,
+    /// Receipt ingest counters (shared with [`crate::ingest::Ingest`]).
+    pub ingest: Arc<crate::ingest::IngestMetrics>,
 }
 
 /// URLs handed to players at enrolment.
@@ -352,6 +354,12 @@ async fn api_v1(
         (["tokens"], M::POST) => system::create_token(state, req).await,
         (["tokens"], M::GET) => system::list_tokens(state, req),
         (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
+        (["log", "checkpoint"], M::GET) => crate::auditlog::get_checkpoint(state, req).await,
+        (["log", "checkpoint"], M::POST) => crate::auditlog::post_checkpoint(state, req).await,
+        (["log", "proof", "inclusion"], M::GET) => crate::auditlog::get_inclusion(state, req),
+        (["log", "proof", "consistency"], M::GET) => crate::auditlog::get_consistency(state, req),
+        (["receipts", "rejections"], M::GET) => crate::auditlog::get_rejections(state, req),
+        (["audit", "export"], M::GET) => crate::export::get_export(state, req).await,
         (
             ["keys"]
             | ["media"]
@@ -371,6 +379,10 @@ async fn api_v1(
             | ["actions"]
             | ["tokens"]
             | ["tokens", _]
+            | ["log", "checkpoint"]
+            | ["log", "proof", _]
+            | ["receipts", "rejections"]
+            | ["audit", "export"]
             | ["receipts"]
             | ["reports", "plays" | "compliance"],
             _,

@@ -100,6 +100,7 @@ pub fn metrics(state: &AppState) -> Result<Response, ApiError> {
         "1 while the controller's MQTT client is connected.",
         connected as u64,
     );
+    m.ingest.render(&mut out);
     Ok(warp::http::Response::builder()
         .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
         .body(out.into())

@@ -1,0 +1,231 @@
+//! The append-only Merkle log (docs/protocol.md §15): signed checkpoints and proofs.
+//!
+//! The leaves live in the store (`log_leaves`, `log_hashes`): every stored receipts envelope
+//! (exact bytes, appended by [`crate::ingest`]) and every operator action record (exact stored
+//! JSON, appended by [`Store::log_action`]). Hashing is RFC 6962 via [`playlists::merkle`].
+//!
+//! Checkpoints `{"origin","size","root"}` are signed with the controller key (origin
+//! `gatecast-controller <key_id>`) and stored by size: one at start-up, then every
+//! [`CHECKPOINT_INTERVAL`] if the log grew, and on demand (`POST /api/v1/log/checkpoint`).
+//!
+//! HTTP (any token; auditors included):
+//! - `GET /api/v1/log/checkpoint` → the latest checkpoint envelope, exact bytes (JSON);
+//! - `POST /api/v1/log/checkpoint` → issues one now if the log grew, returns the latest;
+//! - `GET /api/v1/log/proof/inclusion?index=&size=` →
+//!   `{"index","size","leaf_hash","kind","proof":[hex…]}` (`size` defaults to the latest
+//!   checkpoint's size);
+//! - `GET /api/v1/log/proof/consistency?from=&to=` → `{"from","to","proof":[hex…]}`
+//!   (`to` defaults to the latest checkpoint's size);
+//! - `GET /api/v1/receipts/rejections` → every rejected receipts batch (and conflicts kept as
+//!   evidence) as `{"rejections":[…],"conflicts":[…]}`.
+
+use std::time::Duration;
+
+use playlists::keys::SecretKey;
+use playlists::merkle::{self, Checkpoint};
+use tracing::{info, warn};
+use warp::http::{header, StatusCode};
+use warp::reply::Response;
+
+use crate::api::{json_reply, ApiError, AppState, Request, READ};
+use crate::store::{Store, StoreError};
+
+/// How often the checkpointer looks whether the log grew.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Errors of proof requests.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A size or index is outside the log.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> ApiError {
+        match e {
+            LogError::OutOfRange(m) => ApiError::bad_request("invalid_field", m),
+            LogError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The checkpoint origin of a controller key: `gatecast-controller <key_id>`.
+pub fn origin(key: &SecretKey) -> String {
+    format!("gatecast-controller {}", key.key_id())
+}
+
+/// Signs and stores a checkpoint for the current log unless the latest one already has its
+/// size. Returns `(size, exact envelope bytes)` of the latest checkpoint.
+pub async fn issue_checkpoint(
+    store: &Store,
+    key: &SecretKey,
+) -> Result<(u64, Vec<u8>), StoreError> {
+    let size = store.log_size()?;
+    if let Some((s, env)) = store.latest_checkpoint()? {
+        if s == size {
+            return Ok((s, env));
+        }
+    }
+    let hashes = store.log_leaf_hashes(size)?;
+    let cp = Checkpoint::for_leaves(&origin(key), &hashes);
+    let env = cp.sign(key).to_json();
+    store.put_checkpoint(size, &env).await?;
+    info!(size, root = %cp.root, "log checkpoint signed");
+    Ok((size, env))
+}
+
+/// Issues a checkpoint now and then every `interval` (if the log grew), until the task is
+/// aborted.
+pub async fn run_checkpointer(store: Store, key: std::sync::Arc<SecretKey>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = issue_checkpoint(&store, &key).await {
+            warn!("cannot issue a log checkpoint: {e}");
+        }
+    }
+}
+
+/// Inclusion proof of leaf `index` in the tree of the first `size` leaves.
+pub fn inclusion_proof(
+    store: &Store,
+    index: u64,
+    size: u64,
+) -> Result<Vec<merkle::Hash>, LogError> {
+    let n = store.log_size()?;
+    if size > n {
+        return Err(LogError::OutOfRange(format!(
+            "size {size} is larger than the log ({n} leaves)"
+        )));
+    }
+    if index >= size {
+        return Err(LogError::OutOfRange(format!(
+            "index {index} is not below size {size}"
+        )));
+    }
+    let hashes = store.log_leaf_hashes(size)?;
+    Ok(merkle::inclusion_proof(&hashes, index as usize))
+}
+
+/// Consistency proof from the tree of `from` leaves to the tree of `to` leaves.
+pub fn consistency_proof(store: &Store, from: u64, to: u64) -> Result<Vec<merkle::Hash>, LogError> {
+    let n = store.log_size()?;
+    if to > n {
+        return Err(LogError::OutOfRange(format!(
+            "to {to} is larger than the log ({n} leaves)"
+        )));
+    }
+    if from > to {
+        return Err(LogError::OutOfRange(format!(
+            "from {from} is larger than to {to}"
+        )));
+    }
+    let hashes = store.log_leaf_hashes(to)?;
+    Ok(merkle::consistency_proof(&hashes, from as usize))
+}
+
+fn hex_list(p: &[merkle::Hash]) -> Vec<String> {
+    p.iter().map(merkle::hash_to_hex).collect()
+}
+
+fn query_u64(req: &Request, name: &str) -> Result<Option<u64>, ApiError> {
+    match req.query.get(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            ApiError::field(
+                name,
+                format!("{name} must be a non-negative integer, got {v:?}"),
+            )
+        }),
+    }
+}
+
+fn latest_size(state: &AppState) -> Result<u64, ApiError> {
+    Ok(match state.store.latest_checkpoint()? {
+        Some((s, _)) => s,
+        None => state.store.log_size()?,
+    })
+}
+
+fn raw_json(bytes: Vec<u8>) -> Response {
+    warp::http::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(bytes.into())
+        .expect("valid response")
+}
+
+/// `GET /api/v1/log/checkpoint`.
+pub async fn get_checkpoint(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let env = match state.store.latest_checkpoint()? {
+        Some((_, env)) => env,
+        None => issue_checkpoint(&state.store, &state.key).await?.1,
+    };
+    Ok(raw_json(env))
+}
+
+/// `POST /api/v1/log/checkpoint`.
+pub async fn post_checkpoint(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    Ok(raw_json(
+        issue_checkpoint(&state.store, &state.key).await?.1,
+    ))
+}
+
+/// `GET /api/v1/log/proof/inclusion?index=&size=`.
+pub fn get_inclusion(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let index =
+        query_u64(&req, "index")?.ok_or_else(|| ApiError::field("index", "index is required"))?;
+    let size = match query_u64(&req, "size")? {
+        Some(s) => s,
+        None => latest_size(state)?,
+    };
+    let proof = inclusion_proof(&state.store, index, size)?;
+    let leaf = state
+        .store
+        .log_leaf(index)?
+        .ok_or_else(|| ApiError::not_found("log leaf", &index.to_string()))?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({
+            "index": index, "size": size, "kind": leaf.kind,
+            "leaf_hash": merkle::hash_to_hex(&merkle::leaf_hash(&leaf.data)),
+            "proof": hex_list(&proof),
+        }),
+    ))
+}
+
+/// `GET /api/v1/log/proof/consistency?from=&to=`.
+pub fn get_consistency(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let from =
+        query_u64(&req, "from")?.ok_or_else(|| ApiError::field("from", "from is required"))?;
+    let to = match query_u64(&req, "to")? {
+        Some(s) => s,
+        None => latest_size(state)?,
+    };
+    let proof = consistency_proof(&state.store, from, to)?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"from": from, "to": to, "proof": hex_list(&proof)}),
+    ))
+}
+
+/// `GET /api/v1/receipts/rejections`.
+pub fn get_rejections(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({
+            "rejections": state.store.receipt_rejections()?,
+            "conflicts": state.store.receipt_conflicts()?,
+        }),
+    ))
+}
