@@ -1,0 +1,189 @@
+//! Ingest on a real store without MQTT: group commit (one flush, one ack per screen), acks go
+//! out on the non-retained path, conflicts are kept as evidence.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use gatecast_controller::ingest::{Applied, Ingest, IngestMetrics};
+use gatecast_controller::publish::Outbox;
+use gatecast_controller::store::{ScreenRecord, Store};
+use playlists::keys::{KeySet, SecretKey};
+use playlists::receipt::{
+    receipt_hash, sign_batch, verify_ack, Backend, Outcome, Receipt, GENESIS_PREV,
+};
+use playlists::topics::{topic, Kind};
+
+/// Records every message and whether it was sent retained.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, Vec<u8>, bool)>>);
+
+impl Outbox for Recorder {
+    fn send(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        self.0.lock().unwrap().push((topic, payload, true));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn send_unretained(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        self.0.lock().unwrap().push((topic, payload, false));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn receipt(screen: &str, seq: u64, prev: &str, outcome: Outcome) -> Vec<u8> {
+    let start = jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).unwrap();
+    Receipt {
+        seq,
+        screen: screen.into(),
+        manifest_version: 1,
+        playlist: "p1".into(),
+        media: "cd".repeat(32),
+        lang: "vi".into(),
+        started_at: start,
+        ended_at: start + jiff::SignedDuration::from_millis(5_000),
+        outcome,
+        backend: Backend::Mpv,
+        clock_synced: true,
+        prev: prev.into(),
+    }
+    .to_bytes()
+}
+
+fn chain(screen: &str, n: u64) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for seq in 1..=n {
+        let prev = out
+            .last()
+            .map_or(GENESIS_PREV.to_string(), |b| receipt_hash(b));
+        out.push(receipt(screen, seq, &prev, Outcome::Completed));
+    }
+    out
+}
+
+async fn setup(dir: &std::path::Path) -> (Ingest, Arc<Recorder>, SecretKey, SecretKey) {
+    let store = Store::open(dir).unwrap();
+    let (ka, kb) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    for (id, k) in [("scr-a", &ka), ("scr-b", &kb)] {
+        store
+            .put_screen(&ScreenRecord {
+                id: id.into(),
+                name: id.into(),
+                gate: "g".into(),
+                languages: vec!["vi".into()],
+                timezone: "UTC".into(),
+                mqtt_password_hash: String::new(),
+                disabled: false,
+                device_key: Some(k.public().to_base64()),
+                enrolled_at: Some("2026-01-01T00:00:00Z".into()),
+                created_at: "2026-01-01T00:00:00Z".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let out = Arc::new(Recorder::default());
+    let ingest = Ingest {
+        store,
+        key: Arc::new(SecretKey::from_seed([9; 32])),
+        outbox: out.clone(),
+        metrics: Arc::new(IngestMetrics::default()),
+    };
+    (ingest, out, ka, kb)
+}
+
+#[tokio::test]
+async fn audit_ingest_group_commit_one_flush_one_unretained_ack_per_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, out, ka, kb) = setup(dir.path()).await;
+    let a = chain("scr-a", 4);
+    let b = chain("scr-b", 2);
+    let group = vec![
+        (
+            "scr-a".to_string(),
+            sign_batch("scr-a", &a[..2], &ka).to_json(),
+        ),
+        ("scr-b".to_string(), sign_batch("scr-b", &b, &kb).to_json()),
+        (
+            "scr-a".to_string(),
+            sign_batch("scr-a", &a[2..], &ka).to_json(),
+        ),
+    ];
+    let res = ingest.ingest_group(group).await.unwrap();
+    assert!(
+        res.iter().all(|r| matches!(r, Applied::Stored { .. })),
+        "{res:?}"
+    );
+    assert_eq!(
+        ingest
+            .metrics
+            .flushes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let sent = out.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "one ack per screen: {sent:?}");
+    let ctl = KeySet::from_keys([ingest.key.public()]);
+    for (screen, upto) in [("scr-a", 4), ("scr-b", 2)] {
+        let (t, bytes, retained) = sent
+            .iter()
+            .find(|(t, _, _)| *t == topic(screen, Kind::Ack))
+            .unwrap();
+        assert!(!retained, "ack on {t} was sent retained");
+        assert_eq!(verify_ack(bytes, &ctl, screen).unwrap().upto_seq, upto);
+    }
+    assert_eq!(ingest.store.log_size().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn audit_ingest_conflict_is_rejected_and_kept_as_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, out, ka, _) = setup(dir.path()).await;
+    let a = chain("scr-a", 2);
+    ingest
+        .ingest_group(vec![(
+            "scr-a".into(),
+            sign_batch("scr-a", &a, &ka).to_json(),
+        )])
+        .await
+        .unwrap();
+    let other = receipt("scr-a", 2, &receipt_hash(&a[0]), Outcome::Interrupted);
+    let env = sign_batch("scr-a", &[other], &ka).to_json();
+    let res = ingest
+        .ingest_group(vec![("scr-a".into(), env.clone())])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            res[0],
+            Applied::Rejected {
+                reason: "duplicate_conflict",
+                ..
+            }
+        ),
+        "{res:?}"
+    );
+    assert_eq!(out.0.lock().unwrap().len(), 1, "no ack for the conflict");
+    assert_eq!(ingest.metrics.rejected("duplicate_conflict"), 1);
+    let conflicts = ingest.store.receipt_conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].seq, 2);
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(&conflicts[0].envelope)
+            .unwrap(),
+        env
+    );
+    assert_eq!(
+        ingest.store.receipt("scr-a", 2).unwrap().unwrap().bytes,
+        a[1],
+        "the stored receipt is never overwritten"
+    );
+}
