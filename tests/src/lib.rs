@@ -105,7 +105,10 @@ pub fn binary(name: &str) -> PathBuf {
         let status = cmd
             .status()
             .expect("running cargo build for the workspace binaries");
-        assert!(status.success(), "cargo build of the workspace binaries failed");
+        assert!(
+            status.success(),
+            "cargo build of the workspace binaries failed"
+        );
     });
     let path = dir.join(name);
     assert!(
@@ -323,7 +326,9 @@ fn dechunk(mut rest: &[u8]) -> io::Result<Vec<u8>> {
             return Ok(out);
         }
         out.extend_from_slice(rest.get(..size).ok_or_else(|| bad("truncated chunk"))?);
-        rest = rest.get(size + 2..).ok_or_else(|| bad("truncated chunk end"))?;
+        rest = rest
+            .get(size + 2..)
+            .ok_or_else(|| bad("truncated chunk end"))?;
     }
 }
 
@@ -615,6 +620,60 @@ impl Controller {
         (!st.is_null()).then(|| st.clone())
     }
 
+    /// Waits until the controller holds a status of `screen` that satisfies `pred`; returns it.
+    pub fn wait_status(&self, screen: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let mut last = None;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(what, DEADLINE, || {
+                let st = self.status(screen)?;
+                let ok = pred(&st);
+                last = Some(st.clone());
+                ok.then_some(st)
+            })
+        }));
+        r.unwrap_or_else(|_| {
+            panic!(
+                "{screen}: no status with {what}; last status: {last:?}; controller log:\n{}",
+                self.log_tail()
+            )
+        })
+    }
+
+    /// Registers `screen` at `gate`, enrols a player for it in `dir` with `gatecast-player
+    /// enroll`, and shortens its batch delay to 100 ms so acks follow plays closely.
+    pub fn enrol_player(&self, screen: &str, gate: &str, dir: &Path) -> Player {
+        let code = self.register_screen(screen, gate);
+        let p = Player::enroll(self, screen, &code, dir);
+        p.edit_config(|c| c.batch_max_delay_ms = 100);
+        p
+    }
+
+    /// Checks the receipts the controller stored for `screen` (receipts API): every seq from 1
+    /// up exactly once; and in `/metrics` no conflicts and no rejected batches. Returns the
+    /// highest seq.
+    pub fn assert_receipts_contiguous(&self, screen: &str) -> u64 {
+        let rows = self
+            .receipts(screen)
+            .expect("the controller has GET /api/v1/receipts");
+        for r in &rows {
+            assert_eq!(r["screen"], screen, "a receipt of another screen: {r}");
+            assert_eq!(r["backend"], "null", "null-backend receipts say so: {r}");
+        }
+        let top = assert_contiguous(&rows);
+        let m = self.metrics();
+        assert_eq!(
+            metric_sum(&m, "gatecast_receipt_conflicts_total"),
+            Some(0.0),
+            "conflicting receipts at the controller:\n{m}"
+        );
+        assert_eq!(
+            metric_sum(&m, "gatecast_receipt_batches_rejected_total"),
+            Some(0.0),
+            "rejected receipt batches at the controller:\n{m}"
+        );
+        top
+    }
+
     /// `GET /healthz`.
     pub fn healthz(&self) -> Option<Value> {
         http(self.http, "GET", "/healthz", &[], b"")
@@ -717,14 +776,32 @@ pub fn parse_listening(line: &str) -> Listening {
     }
 }
 
+/// The sum of every sample of `name` in Prometheus text, labelled or not (`None` if there is
+/// no sample of that name).
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = false;
+    let mut sum = 0.0;
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((n, v)) = l.rsplit_once(' ') else {
+            continue;
+        };
+        let base = n.split('{').next().unwrap_or(n);
+        if base == name {
+            if let Ok(v) = v.trim().parse::<f64>() {
+                found = true;
+                sum += v;
+            }
+        }
+    }
+    found.then_some(sum)
+}
+
 /// The value of an unlabelled sample `name value` in Prometheus text.
 pub fn metric_value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (n, v) = l.split_once(' ')?;
-            (n == name).then(|| v.trim().parse().ok()).flatten()
-        })
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok()).flatten()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -752,7 +829,11 @@ pub fn standard_content(ctl: &Controller, gate: &str, item_ms: u64) -> Content {
         let bytes = png(seed, 3000 + seed as usize * 100);
         let rec = ctl.upload(&bytes, "image/png", "slide", lang, title);
         let sha = rec["sha256"].as_str().expect("sha256").to_string();
-        assert_eq!(sha, sha256_hex(&bytes), "the controller names media by SHA-256");
+        assert_eq!(
+            sha,
+            sha256_hex(&bytes),
+            "the controller names media by SHA-256"
+        );
         media.push((sha, bytes));
     }
     let items: Vec<Value> = media
@@ -813,7 +894,14 @@ impl Player {
             .to_string();
         let o = Command::new(binary("gatecast-player"))
             .arg("enroll")
-            .args(["--controller", &ctl.url(), "--screen", screen, "--code", code])
+            .args([
+                "--controller",
+                &ctl.url(),
+                "--screen",
+                screen,
+                "--code",
+                code,
+            ])
             .args(["--expect-key-id", &key_id])
             .arg("--config")
             .arg(p.config_path())
@@ -865,8 +953,14 @@ impl Player {
     /// Points the player at another broker (e.g. a [`CutProxy`]) by rewriting `broker` in its
     /// configuration, as a person would. Takes effect at the next start.
     pub fn set_broker(&self, url: &str) {
+        self.edit_config(|cfg| cfg.broker = url.to_string());
+    }
+
+    /// Changes the configuration file (e.g. `batch_max_delay_ms`); takes effect at the next
+    /// start.
+    pub fn edit_config(&self, f: impl FnOnce(&mut gatecast_player::config::PlayerConfig)) {
         let mut cfg = self.config();
-        cfg.broker = url.to_string();
+        f(&mut cfg);
         cfg.save(&self.config_path())
             .expect("saving the player configuration");
     }
@@ -918,7 +1012,10 @@ impl Player {
 
     /// Reads the journal of a **stopped** player (its database is locked while it runs).
     pub fn journal(&self) -> JournalView {
-        assert!(self.child.is_none(), "stop the player before reading its journal");
+        assert!(
+            self.child.is_none(),
+            "stop the player before reading its journal"
+        );
         let store = gatecast_player::store::Store::open(&self.data_dir())
             .expect("opening the player's state database");
         let j = gatecast_player::journal::Journal::open(&store, &self.screen)
@@ -951,7 +1048,11 @@ pub struct JournalView {
 pub fn assert_contiguous(rows: &[Value]) -> u64 {
     let mut seqs: Vec<u64> = rows
         .iter()
-        .map(|r| r["seq"].as_u64().unwrap_or_else(|| panic!("row without seq: {r}")))
+        .map(|r| {
+            r["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("row without seq: {r}"))
+        })
         .collect();
     seqs.sort_unstable();
     for (i, s) in seqs.iter().enumerate() {
@@ -1068,7 +1169,9 @@ impl Mosquitto {
 
 fn is_root(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir).map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata(dir)
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1190,7 +1293,9 @@ mod tests {
 
     #[test]
     fn parses_the_listening_line() {
-        let l = parse_listening("gatecast-controller listening http=127.0.0.1:8080 mqtt=127.0.0.1:1883");
+        let l = parse_listening(
+            "gatecast-controller listening http=127.0.0.1:8080 mqtt=127.0.0.1:1883",
+        );
         assert_eq!(l.http, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(l.mqtt, Some("127.0.0.1:1883".parse().unwrap()));
         let l = parse_listening(
