@@ -711,7 +711,7 @@ mod tests {
         let fields = row.csv_fields();
         assert_eq!(fields.len(), CSV_COLUMNS.len());
         assert_eq!(fields[7], "8.004");
-        let csv = String::from_utf8(to_csv(&[row.clone()], false)).unwrap();
+        let csv = String::from_utf8(to_csv(std::slice::from_ref(&row), false)).unwrap();
         assert!(csv.starts_with("screen,gate,started_at_utc,"));
         assert!(csv.contains("Cửa khẩu Lào Cai"));
         let unknown = ReceiptRow::new(&r, None, None);
