@@ -266,7 +266,8 @@ pub fn sniff(head: &[u8]) -> &'static str {
     }
 }
 
-fn check_magic(mime: &str, head: &[u8]) -> Result<(), BlobError> {
+#[doc(hidden)]
+pub fn check_magic(mime: &str, head: &[u8]) -> Result<(), BlobError> {
     let want = family_of(mime).ok_or_else(|| BlobError::UnsupportedType(mime.to_string()))?;
     let got = sniff(head);
     if got == want {
