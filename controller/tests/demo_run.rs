@@ -165,7 +165,7 @@ impl Demo {
             || child.try_wait().expect("try_wait"),
         );
         // Let the reader thread take the last lines.
-        let _ = wait_until("stdout closes", Duration::from_secs(5), || {
+        wait_until("stdout closes", Duration::from_secs(5), || {
             match self.lines.recv_timeout(Duration::from_millis(25)) {
                 Err(mpsc::RecvTimeoutError::Disconnected) => Some(()),
                 _ => None,
