@@ -130,6 +130,7 @@ pub async fn build_bundle(
         }
     }
     let mut entries = Vec::new();
+    let mut proofs = crate::auditlog::ProofBuilder::new(&hashes);
     for index in 0..size {
         let wanted = leaves.contains_key(&index);
         let Some(leaf) = store.log_leaf(index)? else {
@@ -154,7 +155,7 @@ pub async fn build_bundle(
                 }
             }
         };
-        let proof = merkle::inclusion_proof(&hashes, index as usize);
+        let proof = proofs.inclusion(index as usize).unwrap_or_default();
         entries.push(LogEntry::new(index, kind, &leaf.data, &proof));
     }
     let consistency = req
