@@ -147,7 +147,7 @@ export async function playlistsPage(ctx) {
 
   function edit(p) {
     const items = p ? p.items.map((i) => ({ media: i.media, duration_ms: i.duration_ms, variants: [...(i.variants || [])] })) : [];
-    const id = h('input', { required: true, value: p ? p.id : '', readOnly: !!p, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:-]{0,127}' });
+    const id = h('input', { required: true, value: p ? p.id : '', readOnly: !!p, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}' });
     const name = h('input', { required: true, value: p ? p.name : '', name: 'name', maxlength: '200' });
     const ol = h('ol', { class: 'items' });
     const byId = new Map(media.map((m) => [m.sha256, m]));

@@ -83,6 +83,7 @@ export async function publishPage(ctx) {
       flash('ok', t('pub.done', { n: r.published.length }));
       const watch = r.published;
       const skipped = r.skipped || [];
+      let first = true;
       const poll = async () => {
         try {
           const now = await api('GET', '/api/v1/screens');
@@ -101,6 +102,7 @@ export async function publishPage(ctx) {
           progressBox.replaceChildren(h('div', { class: 'panel' }, h('h2', {}, t('pub.progress')),
             table([t('pub.screen'), { label: t('pub.version'), num: true }, { label: t('screen.pending'), num: true }, { label: t('screen.active'), num: true }, t('pub.state')], rows),
             skipped.length ? h('ul', {}, skipped.map((k) => h('li', {}, k.screen + ': ' + k.reason))) : null));
+          if (first) { first = false; progressBox.scrollIntoView({ block: 'nearest' }); }
         } catch (e) { showError(e); }
         if (!stopped) timer = setTimeout(poll, 2000);
       };

@@ -109,7 +109,7 @@ export async function schedulePage(ctx) {
   drawList();
 
   function createForm() {
-    const id = h('input', { required: true, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:-]{0,127}' });
+    const id = h('input', { required: true, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}' });
     const pl = select(playlists.map((p) => [p.id, p.name]), playlists[0] && playlists[0].id, { name: 'playlist', required: true });
     const gateChecks = gateNames.map((g) => h('input', { type: 'checkbox', value: g, name: 'gate' }));
     const screenChecks = screens.map((s) => h('input', { type: 'checkbox', value: s.id, name: 'screen' }));

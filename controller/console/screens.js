@@ -50,7 +50,7 @@ function card(s, media) {
 }
 
 function registerForm(onDone) {
-  const id = h('input', { required: true, pattern: '[a-z0-9][a-z0-9-]{0,62}', placeholder: 'lc-hk-1' });
+  const id = h('input', { required: true, pattern: '[a-z0-9][a-z0-9\\-]{0,62}', placeholder: 'lc-hk-1' });
   const name = h('input', { required: true });
   const gate = h('input', { required: true, placeholder: 'Lào Cai – Hà Khẩu' });
   const tz = h('input', { required: true, value: 'Asia/Ho_Chi_Minh' });

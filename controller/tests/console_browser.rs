@@ -159,8 +159,8 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     let sha = sha.as_str().unwrap().to_string();
     assert_eq!(
         s.js("return document.querySelector('#upload-form progress').value", vec![]).await,
-        json!(0),
-        "the form (and its progress bar) is reset after the upload"
+        json!(100),
+        "the upload progress bar ends full"
     );
     // Preview it, then a screenshot of the page.
     s.click(&s.wait(&format!("tr[data-sha='{sha}'] button.secondary")).await).await;
@@ -191,6 +191,7 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     s.wait(".week .entry[data-schedule='chao-mung-hang-ngay']").await;
     let days = s.js("return document.querySelectorAll(\".week .entry[data-schedule='chao-mung-hang-ngay']\").length", vec![]).await;
     assert_eq!(days, json!(7), "an every-day entry shows on all 7 days of the week view");
+    s.js("window.scrollTo(0, 0);", vec![]).await;
     shot(&s, "04-schedule").await;
 
     // Publish (confirm dialogs are accepted by the test).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 /// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a52f-4a5dda4a2c0b";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `secs`.
 pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
