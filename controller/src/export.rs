@@ -15,10 +15,11 @@
 //!
 //! A batch that brought a receipt of the period also carries the receipts before it in the same
 //! envelope, so the bundle may start mid-chain and hold a few receipts from before `from`.
-//! The bundle is built in memory (one leaf's bytes at most 1 MiB; proofs are 32 bytes × log
-//! depth each).
+//! The response is streamed: the head (statements, checkpoint) is prepared first, then the log
+//! entries are read, proved and written one at a time on a blocking thread, in 64 KiB chunks
+//! (memory: the leaf hashes plus one leaf).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use playlists::audit::{
@@ -29,6 +30,7 @@ use playlists::keys::SecretKey;
 use playlists::merkle;
 use warp::http::{header, StatusCode};
 use warp::reply::Response;
+use warp::Reply as _;
 
 use crate::api::{ApiError, AppState, Request, READ};
 use crate::store::{ActionRecord, LeafKind, Store, StoreError};
@@ -60,6 +62,9 @@ pub enum ExportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing the bundle failed.
+    #[error("cannot write the bundle: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl From<ExportError> for ApiError {
@@ -67,16 +72,40 @@ impl From<ExportError> for ApiError {
         match e {
             ExportError::Invalid { field, message } => ApiError::field(field, message),
             ExportError::Store(e) => e.into(),
+            ExportError::Io(e) => ApiError::internal("audit export", e),
         }
     }
 }
 
-/// Builds a bundle from the store; issues a checkpoint for the current log first.
+/// A bundle ready to be written: everything but the log entries, which [`Prepared::write`]
+/// reads from the store one at a time.
+pub struct Prepared {
+    head: Bundle,
+    hashes: Vec<merkle::Hash>,
+    batches: BTreeSet<u64>,
+    from: Timestamp,
+    to: Timestamp,
+}
+
+/// Builds a whole bundle in memory (tests, small exports); see [`prepare`] to stream.
 pub async fn build_bundle(
     store: &Store,
     key: &SecretKey,
     req: &ExportRequest,
-) -> Result<Bundle, ExportError> {
+) -> Result<Vec<u8>, ExportError> {
+    let p = prepare(store, key, req).await?;
+    let mut out = Vec::new();
+    p.write(store, &mut out)?;
+    Ok(out)
+}
+
+/// Issues a checkpoint for the current log, signs the screen statements and finds the
+/// leaves to export.
+pub async fn prepare(
+    store: &Store,
+    key: &SecretKey,
+    req: &ExportRequest,
+) -> Result<Prepared, ExportError> {
     if req.from > req.to {
         return Err(ExportError::Invalid {
             field: "from",
@@ -122,41 +151,12 @@ pub async fn build_bundle(
         }
     }
 
-    let mut leaves: BTreeMap<u64, EntryKind> = BTreeMap::new();
+    let mut batches = BTreeSet::new();
     for r in store.receipts_between(req.from, req.to) {
         let r = r?;
         if selected.contains(&r.receipt.screen) && r.batch_index < size {
-            leaves.insert(r.batch_index, EntryKind::Batch);
+            batches.insert(r.batch_index);
         }
-    }
-    let mut entries = Vec::new();
-    let mut proofs = crate::auditlog::ProofBuilder::new(&hashes);
-    for index in 0..size {
-        let wanted = leaves.contains_key(&index);
-        let Some(leaf) = store.log_leaf(index)? else {
-            return Err(StoreError::Corrupt {
-                what: "log leaf".into(),
-                message: format!("leaf {index} below the log size {size} is missing"),
-            }
-            .into());
-        };
-        let kind = match leaf.kind {
-            LeafKind::Batch if wanted => EntryKind::Batch,
-            LeafKind::Batch => continue,
-            LeafKind::Action => {
-                let a: ActionRecord =
-                    serde_json::from_slice(&leaf.data).map_err(|e| StoreError::Corrupt {
-                        what: "action leaf".into(),
-                        message: e.to_string(),
-                    })?;
-                match a.at.parse::<Timestamp>() {
-                    Ok(at) if at >= req.from && at < req.to => EntryKind::Action,
-                    _ => continue,
-                }
-            }
-        };
-        let proof = proofs.inclusion(index as usize).unwrap_or_default();
-        entries.push(LogEntry::new(index, kind, &leaf.data, &proof));
     }
     let consistency = req
         .since_size
@@ -172,7 +172,7 @@ pub async fn build_bundle(
         })
         .collect();
     let pk = key.public();
-    Ok(Bundle {
+    let head = Bundle {
         format: BUNDLE_FORMAT.to_string(),
         generated_at: format!("{:.3}", Timestamp::now()),
         period: Period {
@@ -184,11 +184,121 @@ pub async fn build_bundle(
         screens: statements,
         log: LogSection {
             checkpoint: base64_std(&checkpoint),
-            entries,
+            entries: Vec::new(),
             consistency,
         },
         conflicts,
+    };
+    Ok(Prepared {
+        head,
+        hashes,
+        batches,
+        from: req.from,
+        to: req.to,
     })
+}
+
+impl Prepared {
+    /// Writes the bundle JSON to `w`, reading and proving one log leaf at a time (memory: the
+    /// leaf hashes plus one leaf).
+    pub fn write(&self, store: &Store, w: &mut dyn std::io::Write) -> Result<(), ExportError> {
+        let head = String::from_utf8(self.head.to_json()).expect("JSON is UTF-8");
+        const MARK: &str = "\"entries\":[";
+        let (before, after) = match head.split_once(MARK) {
+            Some((b, a)) if !a.contains(MARK) && a.starts_with(']') => (b, a),
+            _ => {
+                return Err(ExportError::Invalid {
+                    field: "screens",
+                    message: "the bundle head cannot be split at its entries".into(),
+                })
+            }
+        };
+        w.write_all(before.as_bytes())?;
+        w.write_all(MARK.as_bytes())?;
+        let size = self.hashes.len() as u64;
+        let mut proofs = crate::auditlog::ProofBuilder::new(&self.hashes);
+        let mut first = true;
+        for index in 0..size {
+            let Some(leaf) = store.log_leaf(index)? else {
+                return Err(StoreError::Corrupt {
+                    what: "log leaf".into(),
+                    message: format!("leaf {index} below the log size {size} is missing"),
+                }
+                .into());
+            };
+            let kind = match leaf.kind {
+                LeafKind::Batch if self.batches.contains(&index) => EntryKind::Batch,
+                LeafKind::Batch => continue,
+                LeafKind::Action => {
+                    let a: ActionRecord =
+                        serde_json::from_slice(&leaf.data).map_err(|e| StoreError::Corrupt {
+                            what: "action leaf".into(),
+                            message: e.to_string(),
+                        })?;
+                    match a.at.parse::<Timestamp>() {
+                        Ok(at) if at >= self.from && at < self.to => EntryKind::Action,
+                        _ => continue,
+                    }
+                }
+            };
+            let proof = proofs.inclusion(index as usize).unwrap_or_default();
+            if !first {
+                w.write_all(b",")?;
+            }
+            first = false;
+            serde_json::to_writer(&mut *w, &LogEntry::new(index, kind, &leaf.data, &proof))
+                .map_err(std::io::Error::from)?;
+        }
+        w.write_all(after.as_bytes())?;
+        w.flush()?;
+        Ok(())
+    }
+
+    /// The file name offered for download.
+    pub fn file_name(&self) -> String {
+        format!(
+            "gatecast-audit-{}.json",
+            self.head.generated_at.replace([':', '.'], "")
+        )
+    }
+}
+
+/// Sends what is written in 64 KiB chunks over a bounded channel (the HTTP body).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>);
+
+impl futures_util::Stream for ChannelBody {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 fn base64_std(b: &[u8]) -> String {
@@ -240,7 +350,7 @@ pub async fn get_export(state: &AppState, req: Request) -> Result<Response, ApiE
             ApiError::field("since_size", "since_size must be a non-negative integer")
         })?),
     };
-    let bundle = build_bundle(
+    let prepared = prepare(
         &state.store,
         &state.key,
         &ExportRequest {
@@ -251,17 +361,29 @@ pub async fn get_export(state: &AppState, req: Request) -> Result<Response, ApiE
         },
     )
     .await?;
-    let name = format!(
-        "gatecast-audit-{}.json",
-        bundle.generated_at.replace([':', '.'], "")
-    );
-    Ok(warp::http::Response::builder()
+    let name = prepared.file_name();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
+        if let Err(e) = prepared.write(&store, &mut w) {
+            tracing::warn!("audit export stopped: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let mut resp = warp::reply::stream(ChannelBody(rx)).into_response();
+    let built = warp::http::Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
         .header(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{name}\""),
         )
-        .body(bundle.to_json().into())
-        .expect("valid response"))
+        .body(())
+        .expect("valid response");
+    *resp.headers_mut() = built.headers().clone();
+    Ok(resp)
 }
