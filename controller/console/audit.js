@@ -133,6 +133,53 @@ function render(v, tz) {
   return h('span', {}, String(v));
 }
 
+function dur(sec) {
+  const s = Math.round(Number(sec) || 0);
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60);
+  return hh ? hh + ' h ' + mm + ' min' : mm ? mm + ' min ' + (s % 60) + ' s' : s + ' s';
+}
+
+/** The compliance report of issue 5: one panel per screen. Falls back to `render`. */
+function renderCompliance(r) {
+  if (!r || !Array.isArray(r.screens)) return render(r, 'UTC');
+  return h('div', {},
+    h('p', { class: 'muted' }, t('rep.period') + ': ', time(r.from, 'UTC'), ' → ', time(r.to, 'UTC'), ' · ' + t('rep.generated_at') + ': ', time(r.generated_at, 'UTC')),
+    r.screens.length ? r.screens.map((sc) => {
+      const tz = sc.timezone || 'UTC';
+      const chain = sc.chain || {};
+      return h('div', { class: 'panel', 'data-screen': sc.screen },
+        h('h2', {}, (sc.name || sc.screen) + ' · ' + (sc.gate || ''), ' ', h('code', {}, sc.screen)),
+        h('dl', { class: 'kv' },
+          h('dt', {}, t('rep.expected')), h('dd', {}, String(sc.expected ?? '—')),
+          h('dt', {}, t('rep.recorded')), h('dd', {}, String(sc.recorded ?? '—')),
+          h('dt', {}, t('rep.shortfall')), h('dd', {}, sc.shortfall ? badge('bad', String(sc.shortfall)) : badge('ok', '0')),
+          h('dt', {}, t('rep.unscheduled')), h('dd', {}, String(sc.unscheduled ?? 0)),
+          h('dt', {}, t('rep.dark')), h('dd', {}, sc.dark_s ? badge('warn', dur(sc.dark_s)) : badge('ok', '0')),
+          h('dt', {}, t('rep.chain_intact')), h('dd', {}, chain.intact ? badge('ok', t('yes')) : badge('bad', t('no')),
+            ' ', chain.receipts != null ? t('rep.chainrange', { n: chain.receipts, a: chain.first_seq ?? '—', b: chain.last_seq ?? '—' }) : '',
+            (chain.problems || []).length ? h('ul', {}, chain.problems.map((p) => h('li', { class: 'error-text' }, p))) : null)),
+        (sc.entries || []).length ? table([t('rep.schedule'), t('rep.playlist'), t('rep.versions'), t('rep.active_s'), { label: t('rep.expected'), num: true }, { label: t('rep.recorded'), num: true }, { label: t('rep.shortfall'), num: true }, { label: t('out.interrupted'), num: true }, { label: t('out.failed'), num: true }, { label: 'null', num: true }],
+          sc.entries.map((e) => h('tr', {}, h('td', {}, e.entry || t('rep.fallback')), h('td', {}, e.playlist), h('td', {}, (e.manifest_versions || []).map((v) => 'v' + v).join(', ')),
+            h('td', {}, dur(e.active_s)), h('td', { class: 'num' }, String(e.expected ?? '—')), h('td', { class: 'num' }, String(e.recorded)),
+            h('td', { class: 'num' }, e.shortfall ? badge('bad', String(e.shortfall)) : String(e.shortfall ?? '—')),
+            h('td', { class: 'num' }, String(e.interrupted)), h('td', { class: 'num' }, String(e.failed)), h('td', { class: 'num' }, String(e.null_backend))))) : null,
+        (sc.dark_periods || []).length ? [h('h3', {}, t('rep.dark')), table([t('rep.from'), t('rep.to'), { label: t('rep.duration'), num: true }, t('rep.reason')],
+          sc.dark_periods.map((d) => h('tr', {}, h('td', {}, time(d.from, tz)), h('td', {}, time(d.to, tz)), h('td', { class: 'num' }, dur(d.seconds)), h('td', {}, d.reason))))] : null,
+        (sc.notes || []).length ? h('ul', { class: 'muted' }, sc.notes.map((n) => h('li', {}, n))) : null);
+    }) : h('p', {}, t('none')));
+}
+
+/** The plays report: one row per group. Falls back to `render`. */
+function renderPlays(r) {
+  if (!r || !Array.isArray(r.groups)) return render(r, 'UTC');
+  const keys = r.group_by || [];
+  const cols = ['plays', 'shown', 'completed', 'interrupted', 'failed', 'null_backend'];
+  const row = (key, c, strong) => h('tr', {}, keys.map((k) => h('td', {}, strong ? h('strong', {}, key[k] ?? '') : (key[k] ?? '—'))),
+    cols.map((k) => h('td', { class: 'num' }, String(c[k] ?? 0))), h('td', { class: 'num' }, dur(c.duration_s)));
+  return table([...keys.map((k) => t('rep.' + k)), ...cols.map((k) => ({ label: t('rep.c.' + k), num: true })), { label: t('rep.duration'), num: true }],
+    [...r.groups.map((g) => row(g.key || {}, g.counts || {}, false)), row(Object.fromEntries(keys.slice(0, 1).map((k) => [k, t('rep.total')])), r.total || {}, true)]);
+}
+
 export async function compliancePage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.compliance')));
   const screens = await api('GET', '/api/v1/screens');
@@ -149,14 +196,14 @@ export async function compliancePage(ctx) {
   const playsForm = h('form', { class: 'panel' }, h('div', { class: 'filters' }, h('div', {}, ...field(t('rep.groupby'), group)), h('div', {}, h('button', { type: 'submit' }, t('rep.plays')))));
   ctx.el.append(form, out, h('h2', {}, t('rep.plays')), playsForm, plays);
   const range = () => new URLSearchParams({ from: dayStart(from.value, tz), to: dayStart(to.value, tz) });
-  async function run(target, path) {
+  async function run(target, path, view) {
     target.replaceChildren(h('p', { class: 'muted' }, t('loading')));
-    try { target.replaceChildren(h('div', { class: 'panel' }, render(await api('GET', path), tz))); }
+    try { target.replaceChildren(view(await api('GET', path))); }
     catch (e) { target.replaceChildren(e.status === 404 ? notAvailable(t('nav.compliance')) : h('p', { class: 'error-text', role: 'alert' }, errorText(e))); }
   }
-  form.addEventListener('submit', (ev) => { ev.preventDefault(); run(out, '/api/v1/reports/compliance?' + range()); });
-  playsForm.addEventListener('submit', (ev) => { ev.preventDefault(); const q = range(); q.set('group_by', group.value); run(plays, '/api/v1/reports/plays?' + q); });
-  await run(out, '/api/v1/reports/compliance?' + range());
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); run(out, '/api/v1/reports/compliance?' + range(), renderCompliance); });
+  playsForm.addEventListener('submit', (ev) => { ev.preventDefault(); const q = range(); q.set('group_by', group.value); run(plays, '/api/v1/reports/plays?' + q, (j) => h('div', { class: 'panel' }, renderPlays(j))); });
+  await run(out, '/api/v1/reports/compliance?' + range(), renderCompliance);
   return null;
 }
 
