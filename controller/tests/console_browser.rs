@@ -58,7 +58,10 @@ async fn assert_no_js_errors(s: &Session, page: &str) {
         .map(|e| e["message"].as_str().unwrap_or_default().to_string())
         .filter(|m| !m.contains("Failed to load resource"))
         .collect();
-    assert!(severe.is_empty(), "browser console errors on {page}: {severe:?}");
+    assert!(
+        severe.is_empty(),
+        "browser console errors on {page}: {severe:?}"
+    );
 }
 
 async fn shot(s: &Session, name: &str) {
@@ -107,12 +110,25 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     // The console is served with its security headers.
     let index = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(index.status(), 200);
-    let csp = index.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let csp = index.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(index.headers()["x-content-type-options"], "nosniff");
 
     // Setup through the API: an auditor token and a registered (not yet running) screen.
-    let (st, tok) = api(&base, &admin, "POST", "/api/v1/tokens", json!({"role": "auditor"})).await;
+    let (st, tok) = api(
+        &base,
+        &admin,
+        "POST",
+        "/api/v1/tokens",
+        json!({"role": "auditor"}),
+    )
+    .await;
     assert_eq!(st, 201, "{tok}");
     let auditor = tok["token"].as_str().unwrap().to_string();
     let (st, reg) = api(
@@ -137,20 +153,25 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     sign_in(&s, &base, &admin).await;
     s.wait(&format!(".card[data-screen='{SCREEN}']")).await;
     let text = s.text().await;
-    assert!(text.contains("Ngoại tuyến"), "the screen starts offline, in Vietnamese:\n{text}");
+    assert!(
+        text.contains("Ngoại tuyến"),
+        "the screen starts offline, in Vietnamese:\n{text}"
+    );
     shot(&s, "01-screens-offline").await;
 
     // Upload a slide.
     nav(&s, "media").await;
     let file = s.wait("#upload-form input[type='file']").await;
     s.send_file(&file, &slide).await;
-    s.set_value("#upload-form select[name='kind']", "slide").await;
+    s.set_value("#upload-form select[name='kind']", "slide")
+        .await;
     s.set_value("#upload-form select[name='lang']", "vi").await;
     let title = s.wait("#upload-form input[name='title']").await;
     s.type_into(&title, TITLE).await;
     let dur = s.wait("#upload-form input[name='duration']").await;
     s.type_into(&dur, "5").await;
-    s.click(&s.wait("#upload-form button[type='submit']").await).await;
+    s.click(&s.wait("#upload-form button[type='submit']").await)
+        .await;
     let sha = s
         .wait_js(20, "the uploaded slide in the library", &format!(
             "[...document.querySelectorAll('tr[data-sha]')].filter(r => r.innerText.includes('{TITLE}')).map(r => r.dataset.sha)[0]"
@@ -158,39 +179,68 @@ async fn console_admin_and_auditor_flows_in_chromium() {
         .await;
     let sha = sha.as_str().unwrap().to_string();
     assert_eq!(
-        s.js("return document.querySelector('#upload-form progress').value", vec![]).await,
+        s.js(
+            "return document.querySelector('#upload-form progress').value",
+            vec![]
+        )
+        .await,
         json!(100),
         "the upload progress bar ends full"
     );
     // Preview it, then a screenshot of the page.
-    s.click(&s.wait(&format!("tr[data-sha='{sha}'] button.secondary")).await).await;
+    s.click(
+        &s.wait(&format!("tr[data-sha='{sha}'] button.secondary"))
+            .await,
+    )
+    .await;
     s.wait("img.preview").await;
     shot(&s, "02-media").await;
 
     // Build a playlist.
     nav(&s, "playlists").await;
-    s.type_into(&s.wait("#playlist-form input[name='id']").await, "chao-mung").await;
-    s.type_into(&s.wait("#playlist-form input[name='name']").await, "Chào mừng du khách").await;
-    s.set_value("#playlist-form select[name='add-media']", &sha).await;
+    s.type_into(
+        &s.wait("#playlist-form input[name='id']").await,
+        "chao-mung",
+    )
+    .await;
+    s.type_into(
+        &s.wait("#playlist-form input[name='name']").await,
+        "Chào mừng du khách",
+    )
+    .await;
+    s.set_value("#playlist-form select[name='add-media']", &sha)
+        .await;
     s.click(&s.wait("#add-item").await).await;
     s.wait("#playlist-form ol.items input.secs").await;
-    s.click(&s.wait("#playlist-form button[type='submit']").await).await;
+    s.click(&s.wait("#playlist-form button[type='submit']").await)
+        .await;
     s.wait_js(20, "the saved playlist in the list", "document.querySelector('.pl-list') && document.querySelector('.pl-list').innerText.includes('Chào mừng du khách')").await;
     shot(&s, "03-playlists").await;
 
     // Schedule it at the gate, every day.
     nav(&s, "schedule").await;
-    s.type_into(&s.wait("#schedule-form input[name='id']").await, "chao-mung-hang-ngay").await;
-    s.set_value("#schedule-form select[name='playlist']", "chao-mung").await;
+    s.type_into(
+        &s.wait("#schedule-form input[name='id']").await,
+        "chao-mung-hang-ngay",
+    )
+    .await;
+    s.set_value("#schedule-form select[name='playlist']", "chao-mung")
+        .await;
     s.js(
         "document.querySelector(`#schedule-form input[name='gate'][value='${arguments[0]}']`).click();",
         vec![json!(GATE)],
     )
     .await;
-    s.click(&s.wait("#schedule-form button[type='submit']").await).await;
-    s.wait(".week .entry[data-schedule='chao-mung-hang-ngay']").await;
+    s.click(&s.wait("#schedule-form button[type='submit']").await)
+        .await;
+    s.wait(".week .entry[data-schedule='chao-mung-hang-ngay']")
+        .await;
     let days = s.js("return document.querySelectorAll(\".week .entry[data-schedule='chao-mung-hang-ngay']\").length", vec![]).await;
-    assert_eq!(days, json!(7), "an every-day entry shows on all 7 days of the week view");
+    assert_eq!(
+        days,
+        json!(7),
+        "an every-day entry shows on all 7 days of the week view"
+    );
     s.js("window.scrollTo(0, 0);", vec![]).await;
     shot(&s, "04-schedule").await;
 
@@ -205,14 +255,28 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     // Now the player starts: enrol it and run it with the null backend.
     let cfg = dir.path().join("player.toml");
     let out = Command::new(&player_bin)
-        .args(["enroll", "--controller", &base, "--screen", SCREEN, "--code", &code, "--backend", "null"])
+        .args([
+            "enroll",
+            "--controller",
+            &base,
+            "--screen",
+            SCREEN,
+            "--code",
+            &code,
+            "--backend",
+            "null",
+        ])
         .arg("--config")
         .arg(&cfg)
         .arg("--data")
         .arg(dir.path().join("player-data"))
         .output()
         .expect("running gatecast-player enroll");
-    assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "enroll failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let player_log = std::fs::File::create(dir.path().join("player.log")).unwrap();
     let _player = Player(
         Command::new(&player_bin)
@@ -228,13 +292,25 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     shot(&s, "06-publish-activated").await;
 
     nav(&s, "screens").await;
-    s.wait_js(60, "the screen online and playing the slide", &format!(
-        "document.querySelector(\".card.online[data-screen='{SCREEN}'] [data-now='{sha}']\")"
-    ))
+    s.wait_js(
+        60,
+        "the screen online and playing the slide",
+        &format!(
+            "document.querySelector(\".card.online[data-screen='{SCREEN}'] [data-now='{sha}']\")"
+        ),
+    )
     .await;
-    let card = s.js(&format!("return document.querySelector(\".card[data-screen='{SCREEN}']\").innerText"), vec![]).await;
+    let card = s
+        .js(
+            &format!("return document.querySelector(\".card[data-screen='{SCREEN}']\").innerText"),
+            vec![],
+        )
+        .await;
     let card = card.as_str().unwrap();
-    assert!(card.contains("Trực tuyến") && card.contains(TITLE), "{card}");
+    assert!(
+        card.contains("Trực tuyến") && card.contains(TITLE),
+        "{card}"
+    );
     let thumb_ok = s.wait_js(20, "the slide thumbnail to load", &format!(
         "(() => {{ const i = document.querySelector(\".card[data-screen='{SCREEN}'] img.thumb\"); return i && i.complete && i.naturalWidth === 640; }})()"
     )).await;
@@ -247,29 +323,63 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     // Alerts: compose and preview (not sent).
     nav(&s, "alerts").await;
     let ta = s.wait("#alert-form textarea").await;
-    s.type_into(&ta, "Cửa khẩu tạm dừng làm thủ tục từ 14 giờ do mưa lớn.").await;
-    s.wait_js(10, "the alert preview", "document.querySelector('.alert-preview').innerText.includes('mưa lớn')").await;
+    s.type_into(&ta, "Cửa khẩu tạm dừng làm thủ tục từ 14 giờ do mưa lớn.")
+        .await;
+    s.wait_js(
+        10,
+        "the alert preview",
+        "document.querySelector('.alert-preview').innerText.includes('mưa lớn')",
+    )
+    .await;
     shot(&s, "08-alerts").await;
 
     // English switch, and back.
     s.click(&s.wait("#lang-switch").await).await;
-    s.wait_js(10, "English navigation", "document.querySelector(\"#nav a[data-page='screens']\").innerText === 'Screens'").await;
-    assert_eq!(s.js("return document.documentElement.lang", vec![]).await, json!("en"));
+    s.wait_js(
+        10,
+        "English navigation",
+        "document.querySelector(\"#nav a[data-page='screens']\").innerText === 'Screens'",
+    )
+    .await;
+    assert_eq!(
+        s.js("return document.documentElement.lang", vec![]).await,
+        json!("en")
+    );
     shot(&s, "09-alerts-english").await;
     s.click(&s.wait("#lang-switch").await).await;
-    s.wait_js(10, "Vietnamese navigation", "document.querySelector(\"#nav a[data-page='screens']\").innerText === 'Màn hình'").await;
-    let missing = s.js_async("import('/console/i18n.js').then(m => arguments[0](m.missingKeys()));", vec![]).await;
-    assert_eq!(missing, json!([]), "every text exists in Vietnamese and English");
+    s.wait_js(
+        10,
+        "Vietnamese navigation",
+        "document.querySelector(\"#nav a[data-page='screens']\").innerText === 'Màn hình'",
+    )
+    .await;
+    let missing = s
+        .js_async(
+            "import('/console/i18n.js').then(m => arguments[0](m.missingKeys()));",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        missing,
+        json!([]),
+        "every text exists in Vietnamese and English"
+    );
     assert_no_js_errors(&s, "admin pages").await;
 
     // --- auditor -----------------------------------------------------------------------
     s.click(&s.wait("#sign-out").await).await;
     s.wait("#signin").await;
     sign_in(&s, &base, &auditor).await;
-    assert!(s.find("#nav a[data-page='publish']").await.is_none(), "an auditor sees no Publish link");
+    assert!(
+        s.find("#nav a[data-page='publish']").await.is_none(),
+        "an auditor sees no Publish link"
+    );
     s.goto(&format!("{base}/#/publish")).await;
     s.wait("section[data-page] h1").await;
-    assert!(s.find("#publish-confirm").await.is_none(), "an auditor sees no publish button");
+    assert!(
+        s.find("#publish-confirm").await.is_none(),
+        "an auditor sees no publish button"
+    );
     assert!(s.find("#upload-form").await.is_none());
     let forged = s
         .js_async(
@@ -278,10 +388,15 @@ async fn console_admin_and_auditor_flows_in_chromium() {
             vec![],
         )
         .await;
-    assert_eq!(forged, json!(403), "the API refuses a publish forged with the auditor's token");
+    assert_eq!(
+        forged,
+        json!(403),
+        "the API refuses a publish forged with the auditor's token"
+    );
 
     nav(&s, "log").await;
-    s.set_value("#log-filters select[name='screen']", SCREEN).await;
+    s.set_value("#log-filters select[name='screen']", SCREEN)
+        .await;
     s.click(&s.wait("#log-search").await).await;
     let receipts_api = reqwest::Client::new()
         .get(format!("{base}/api/v1/receipts?screen={SCREEN}"))
@@ -310,17 +425,24 @@ async fn console_admin_and_auditor_flows_in_chromium() {
         let csv = wait_for(30, "the CSV download", || {
             let d = downloads.clone();
             async move {
-                let f = std::fs::read_dir(&d).ok()?.flatten().find(|e| {
-                    e.file_name().to_string_lossy().ends_with(".csv")
-                })?;
+                let f = std::fs::read_dir(&d)
+                    .ok()?
+                    .flatten()
+                    .find(|e| e.file_name().to_string_lossy().ends_with(".csv"))?;
                 std::fs::read(f.path()).ok().filter(|b| !b.is_empty())
             }
         })
         .await;
-        assert!(csv.starts_with(b"\xEF\xBB\xBF"), "the CSV starts with a BOM for spreadsheets");
+        assert!(
+            csv.starts_with(b"\xEF\xBB\xBF"),
+            "the CSV starts with a BOM for spreadsheets"
+        );
         let text = String::from_utf8(csv).expect("UTF-8 CSV");
         assert!(text.lines().next().unwrap().contains("screen"), "{text}");
-        assert!(text.contains(SCREEN) && text.contains(TITLE), "the CSV lists the play with its Vietnamese title:\n{text}");
+        assert!(
+            text.contains(SCREEN) && text.contains(TITLE),
+            "the CSV lists the play with its Vietnamese title:\n{text}"
+        );
     }
 
     nav(&s, "compliance").await;

@@ -23,7 +23,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -164,20 +167,32 @@ impl Session {
 
     /// Runs synchronous JavaScript and returns its value.
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.must("POST", "/execute/sync", json!({"script": script, "args": args}))
-            .await
+        self.must(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": args}),
+        )
+        .await
     }
 
     /// Runs asynchronous JavaScript (the last argument is the callback).
     pub async fn js_async(&self, script: &str, args: Vec<Value>) -> Value {
-        self.must("POST", "/execute/async", json!({"script": script, "args": args}))
-            .await
+        self.must(
+            "POST",
+            "/execute/async",
+            json!({"script": script, "args": args}),
+        )
+        .await
     }
 
     /// The first element matching `css`, if any.
     pub async fn find(&self, css: &str) -> Option<El> {
         let v = self
-            .cmd("POST", "/element", json!({"using": "css selector", "value": css}))
+            .cmd(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
             .await
             .ok()?;
         v[ELEMENT].as_str().map(|s| El(s.to_string()))
@@ -194,7 +209,10 @@ impl Session {
         wait_for(secs, what, || {
             let s = script.clone();
             async move {
-                let v = self.cmd("POST", "/execute/sync", json!({"script": s, "args": []})).await.ok()?;
+                let v = self
+                    .cmd("POST", "/execute/sync", json!({"script": s, "args": []}))
+                    .await
+                    .ok()?;
                 let truthy = !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0));
                 truthy.then_some(v)
             }
@@ -204,14 +222,21 @@ impl Session {
 
     /// Clicks.
     pub async fn click(&self, el: &El) {
-        self.must("POST", &format!("/element/{}/click", el.0), json!({})).await;
+        self.must("POST", &format!("/element/{}/click", el.0), json!({}))
+            .await;
     }
 
     /// Clears and types text (also a file path into an `<input type=file>`).
     pub async fn type_into(&self, el: &El, text: &str) {
-        let _ = self.cmd("POST", &format!("/element/{}/clear", el.0), json!({})).await;
-        self.must("POST", &format!("/element/{}/value", el.0), json!({"text": text}))
+        let _ = self
+            .cmd("POST", &format!("/element/{}/clear", el.0), json!({}))
             .await;
+        self.must(
+            "POST",
+            &format!("/element/{}/value", el.0),
+            json!({"text": text}),
+        )
+        .await;
     }
 
     /// Types into a file input (no clear).
@@ -248,7 +273,8 @@ impl Session {
 
     /// Resizes the window.
     pub async fn size(&self, w: u32, h: u32) {
-        self.must("POST", "/window/rect", json!({"width": w, "height": h})).await;
+        self.must("POST", "/window/rect", json!({"width": w, "height": h}))
+            .await;
     }
 
     /// Saves a PNG screenshot of the viewport.
@@ -263,7 +289,10 @@ impl Session {
 
     /// The browser console entries (chromedriver's log endpoint), drained.
     pub async fn browser_log(&self) -> Vec<Value> {
-        match self.cmd("POST", "/se/log", json!({"type": "browser"})).await {
+        match self
+            .cmd("POST", "/se/log", json!({"type": "browser"}))
+            .await
+        {
             Ok(Value::Array(a)) => a,
             _ => Vec::new(),
         }
@@ -275,7 +304,11 @@ impl Session {
             .js("return window.__gatecastErrors || [];", vec![])
             .await;
         v.as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -304,7 +337,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -338,7 +375,11 @@ pub fn slide_png(w: u32, h: u32) -> Vec<u8> {
             let (r, g, b) = if band {
                 (250, 250, 240)
             } else {
-                ((x * 200 / w + 11) as u8, (93 - (x * 80 / w)) as u8, (107 - (y * 60 / h)) as u8)
+                (
+                    (x * 200 / w + 11) as u8,
+                    (93 - (x * 80 / w)) as u8,
+                    (107 - (y * 60 / h)) as u8,
+                )
             };
             raw.extend_from_slice(&[r, g, b]);
         }
