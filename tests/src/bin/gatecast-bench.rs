@@ -1,0 +1,196 @@
+//! `gatecast-bench`: benchmarks of push fan-out, receipt ingest, cache verification, footprint
+//! and API latency against real controller, broker and player processes. Prints a table per
+//! scenario and writes `target/bench/<scenario>.json`. `--quick` runs each scenario small
+//! (correctness only). See `docs/BENCHMARKS.md`.
+#![forbid(unsafe_code)]
+
+#[path = "../bench/mod.rs"]
+mod bench;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use bench::common::{ensure_binaries, workspace_root, Opts, Report};
+use bench::fanout::Broker;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// gatecast benchmarks (docs/BENCHMARKS.md).
+#[derive(Parser)]
+#[command(name = "gatecast-bench")]
+struct Cli {
+    /// Small sizes, correctness only (no goals judged).
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Directory for the JSON results (default: <workspace>/target/bench).
+    #[arg(long, global = true)]
+    out: Option<PathBuf>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BrokerArg {
+    Embedded,
+    Mosquitto,
+    Both,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Manifest fan-out to N MQTT screens: publish call to verified acceptance.
+    Fanout {
+        /// Screen counts (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = vec![100, 1000, 5000])]
+        screens: Vec<usize>,
+        /// Broker.
+        #[arg(long, value_enum, default_value = "both")]
+        broker: BrokerArg,
+    },
+    /// Receipt ingest: K screens upload signed batches of B receipts concurrently.
+    Ingest {
+        /// Screens uploading at once.
+        #[arg(long, default_value_t = 50)]
+        screens: usize,
+        /// Receipts per batch.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Batches per screen.
+        #[arg(long, default_value_t = 40)]
+        batches: usize,
+    },
+    /// SHA-256 and download+verify versus openssl and curl; resume after a cut.
+    Cache {
+        /// Test file size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+    },
+    /// Player RSS idle and after many plays; controller RSS with many screens; binary sizes.
+    Footprint {
+        /// Manifest items.
+        #[arg(long, default_value_t = 500)]
+        items: usize,
+        /// Plays before the second reading.
+        #[arg(long, default_value_t = 10_000)]
+        plays: u64,
+        /// Connected screens for the controller reading.
+        #[arg(long, default_value_t = 1000)]
+        screens: usize,
+    },
+    /// API latency under a steady load from this process.
+    Api {
+        /// Registered screens.
+        #[arg(long, default_value_t = 1000)]
+        screens: usize,
+        /// Load duration.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Requests per second per endpoint.
+        #[arg(long, default_value_t = 50)]
+        rate: u64,
+    },
+    /// Every scenario with its defaults.
+    All,
+}
+
+async fn run(cli: Cli) -> Result<Vec<Report>> {
+    let opts = Opts {
+        quick: cli.quick,
+        out_dir: cli
+            .out
+            .unwrap_or_else(|| workspace_root().join("target").join("bench")),
+    };
+    let q = opts.quick;
+    let mut out = Vec::new();
+    let scenarios = match cli.scenario {
+        Scenario::All => vec![
+            Scenario::Fanout {
+                screens: vec![100, 1000, 5000],
+                broker: BrokerArg::Both,
+            },
+            Scenario::Ingest {
+                screens: 50,
+                batch: 100,
+                batches: 40,
+            },
+            Scenario::Cache { size_mib: 1024 },
+            Scenario::Footprint {
+                items: 500,
+                plays: 10_000,
+                screens: 1000,
+            },
+            Scenario::Api {
+                screens: 1000,
+                seconds: 20,
+                rate: 50,
+            },
+        ],
+        s => vec![s],
+    };
+    for s in scenarios {
+        let rep = match s {
+            Scenario::Fanout { screens, broker } => {
+                let screens = if q { vec![10] } else { screens };
+                let brokers = match broker {
+                    BrokerArg::Embedded => vec![Broker::Embedded],
+                    BrokerArg::Mosquitto => vec![Broker::Mosquitto],
+                    BrokerArg::Both => vec![Broker::Embedded, Broker::Mosquitto],
+                };
+                bench::fanout::run(&opts, &screens, &brokers).await?
+            }
+            Scenario::Ingest {
+                screens,
+                batch,
+                batches,
+            } => {
+                let (k, b, m) = if q {
+                    (3, 10, 3)
+                } else {
+                    (screens, batch, batches)
+                };
+                bench::ingest::run(&opts, k, b, m).await?
+            }
+            Scenario::Cache { size_mib } => {
+                bench::cache::run(&opts, if q { 8 } else { size_mib }).await?
+            }
+            Scenario::Footprint {
+                items,
+                plays,
+                screens,
+            } => {
+                let (i, p, s) = if q {
+                    (20, 100, 10)
+                } else {
+                    (items, plays, screens)
+                };
+                bench::footprint::run(&opts, i, p, s).await?
+            }
+            Scenario::Api {
+                screens,
+                seconds,
+                rate,
+            } => {
+                let (s, d, r) = if q {
+                    (10, 1, 10)
+                } else {
+                    (screens, seconds, rate)
+                };
+                bench::api::run(&opts, s, d, r).await?
+            }
+            Scenario::All => bail!("nested all"),
+        };
+        out.push(rep.finish(&opts)?);
+    }
+    Ok(out)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    ensure_binaries()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let t = std::time::Instant::now();
+    rt.block_on(run(cli))?;
+    println!("gatecast-bench done in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
