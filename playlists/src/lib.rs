@@ -15,5 +15,6 @@ pub mod keys;
 pub mod manifest;
 pub mod merkle;
 pub mod receipt;
+pub mod rotation;
 pub mod schedule;
 pub mod topics;

@@ -19,16 +19,19 @@ pub enum Kind {
     Ack,
     /// JSON heartbeat, player → controller, QoS 1, retained; Last Will = offline.
     Status,
+    /// Signed controller key rotation statement, controller → player, QoS 1, retained.
+    Rotation,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Manifest,
         Kind::Alert,
         Kind::Receipts,
         Kind::Ack,
         Kind::Status,
+        Kind::Rotation,
     ];
 
     /// The topic suffix for this kind.
@@ -39,12 +42,16 @@ impl Kind {
             Kind::Receipts => "receipts",
             Kind::Ack => "ack",
             Kind::Status => "status",
+            Kind::Rotation => "rotation",
         }
     }
 
     /// Whether messages of this kind are published with the retain flag.
     pub fn retained(self) -> bool {
-        matches!(self, Kind::Manifest | Kind::Alert | Kind::Status)
+        matches!(
+            self,
+            Kind::Manifest | Kind::Alert | Kind::Status | Kind::Rotation
+        )
     }
 }
 

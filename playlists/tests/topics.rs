@@ -10,6 +10,7 @@ fn topics_have_the_fixed_names() {
         (Kind::Receipts, "gatecast/v1/screens/lc-a1/receipts"),
         (Kind::Ack, "gatecast/v1/screens/lc-a1/ack"),
         (Kind::Status, "gatecast/v1/screens/lc-a1/status"),
+        (Kind::Rotation, "gatecast/v1/screens/lc-a1/rotation"),
     ];
     for (kind, name) in expected {
         assert_eq!(topic("lc-a1", kind), name);
@@ -19,9 +20,12 @@ fn topics_have_the_fixed_names() {
 }
 
 #[test]
-fn retained_kinds_are_manifest_alert_and_status() {
+fn retained_kinds_are_manifest_alert_status_and_rotation() {
     let retained: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.retained()).collect();
-    assert_eq!(retained, [Kind::Manifest, Kind::Alert, Kind::Status]);
+    assert_eq!(
+        retained,
+        [Kind::Manifest, Kind::Alert, Kind::Status, Kind::Rotation]
+    );
 }
 
 #[test]
