@@ -145,6 +145,47 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Op
     }
 }
 
+/// A temporary directory for one test, removed at the end unless `GATECAST_E2E_KEEP=1`
+/// (then its path is printed, so the logs of every process can be read after a failure).
+pub struct TestDir {
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl TestDir {
+    /// Makes the directory.
+    pub fn new(test: &str) -> TestDir {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("gatecast-{test}-"))
+            .tempdir()
+            .expect("temporary directory");
+        let path = dir.path().to_path_buf();
+        if std::env::var("GATECAST_E2E_KEEP").is_ok_and(|v| v == "1") {
+            eprintln!("{test}: keeping {}", path.display());
+            #[allow(deprecated)]
+            let _ = dir.into_path();
+            return TestDir { dir: None, path };
+        }
+        TestDir {
+            dir: Some(dir),
+            path,
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if let Some(d) = self.dir.take() {
+            let _ = d.close();
+        }
+    }
+}
+
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);

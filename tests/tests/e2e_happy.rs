@@ -11,7 +11,7 @@ use gatecast_tests::{
 
 #[test]
 fn e2e_happy_path_publish_cache_play_receipts_acked() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = gatecast_tests::TestDir::new("happy");
     let ctl = Controller::start(&tmp.path().join("controller"), ControllerOptions::default());
     assert_eq!(ctl.healthz().expect("healthz answers")["status"], "ok");
 

@@ -1,0 +1,62 @@
+//! The example files in deploy/ stay valid: the player example parses with the player's own
+//! configuration loader (fixed keys, unknown keys refused), and the systemd units keep the
+//! settings operations.md promises.
+
+use gatecast_tests::workspace_root;
+
+fn read(path: &str) -> String {
+    let p = workspace_root().join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn player_example_config_parses() {
+    let text = read("deploy/player.example.toml");
+    let cfg = gatecast_player::config::PlayerConfig::from_toml(&text)
+        .unwrap_or_else(|e| panic!("deploy/player.example.toml: {e}"));
+    assert_eq!(cfg.screen, "lao-cai-road-a1");
+    assert_eq!(cfg.mqtt_username, cfg.screen);
+    assert_eq!(
+        cfg.data_dir,
+        std::path::Path::new("/var/lib/gatecast-player")
+    );
+}
+
+#[test]
+fn systemd_units_run_as_a_dedicated_user_and_restart() {
+    for unit in [
+        "deploy/gatecast-controller.service",
+        "deploy/gatecast-player.service",
+    ] {
+        let text = read(unit);
+        for want in [
+            "User=gatecast",
+            "Restart=always",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+        ] {
+            assert!(
+                text.lines().any(|l| l.trim() == want),
+                "{unit} lacks {want}"
+            );
+        }
+    }
+    let ctl = read("deploy/gatecast-controller.service");
+    assert!(ctl.contains(
+        "ExecStart=/usr/local/bin/gatecast-controller serve --config /etc/gatecast/controller.toml"
+    ));
+    assert!(ctl.contains("StateDirectory=gatecast"));
+}
+
+#[test]
+fn mosquitto_example_uses_the_generated_files() {
+    let conf = read("deploy/mosquitto/gatecast.conf");
+    for want in [
+        "allow_anonymous false",
+        "password_file /etc/mosquitto/gatecast/passwords",
+        "acl_file /etc/mosquitto/gatecast/acl",
+        "message_size_limit 8388608",
+    ] {
+        assert!(conf.lines().any(|l| l.trim() == want), "lacks {want}");
+    }
+}
