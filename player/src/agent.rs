@@ -16,6 +16,15 @@
 //! replay after reconnect) is ignored silently. Alert sets are verified the same way
 //! (`verify_alerts`) and take effect at once; their media are synced alongside.
 //!
+//! Controller key rotation: statements from the `rotation` topic go through
+//! `playlists::rotation::Trust::apply` (signed by the pinned key AND the new key). An accepted
+//! one is appended to the store (flushed) before it is used; the trusted keys are then the new
+//! key plus the old one until `overlap_until`, for manifests, alert sets and acks alike. The
+//! config's `controller_key` is never rewritten: at start the trust is rebuilt from it and the
+//! stored statements. A manifest or alert set refused as `unknown_key` is kept and tried again
+//! once after a rotation is accepted (it may have arrived before the statement). A refused
+//! statement sets `last_rejection` with `what = "rotation"`.
+//!
 //! Everything runs inside [`run`]; there is no global state, so several agents can run in
 //! one process (the controller's `demo`), each with its own data directory.
 
@@ -29,6 +38,7 @@ use playlists::envelope::{self, MANIFEST_TYPE};
 use playlists::keys::{KeySet, PublicKey, SecretKey};
 use playlists::manifest::{self, AlertSet, Manifest, Rejection};
 use playlists::receipt::{Backend as ReceiptBackend, Outcome};
+use playlists::rotation::{Applied, Trust};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -183,7 +193,6 @@ pub async fn run(
     let screen = config.screen.clone();
     let controller_key = PublicKey::from_base64(&config.controller_key)
         .map_err(|e| AgentError::ControllerKey(e.to_string()))?;
-    let keys = KeySet::from_keys([controller_key]);
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         AgentError::DeviceKey(format!(
             "cannot create data dir {}: {e}",
@@ -194,6 +203,12 @@ pub async fn run(
         crate::keyfile::load_or_create(&crate::keyfile::device_key_path(&config.data_dir))
             .map_err(|e| AgentError::DeviceKey(e.to_string()))?;
     let store = Store::open(&config.data_dir)?;
+    let mut trust = Trust::replay(controller_key, store.rotations()?.iter().map(Vec::as_slice));
+    // Stored envelopes were accepted before: re-check them with every key still known.
+    let keys: KeySet = trust.known_keys();
+    let (keys_tx, keys_rx) = watch::channel(trust.keys_at(Timestamp::now()));
+    let mut deferred: Vec<Incoming> = Vec::new();
+    let mut requeue: std::collections::VecDeque<Incoming> = Default::default();
     let mut cache = Cache::open(&config.data_dir, &store, config.cache_budget_bytes)?
         .with_bandwidth_limit(config.bandwidth_limit_bytes_per_sec);
     if let Some(r) = opts.download_retry {
@@ -271,6 +286,7 @@ pub async fn run(
     status.manifest_version = active.as_ref().map(|h| h.manifest.version);
     status.pending_version = pending.as_ref().map(|h| h.manifest.version);
     status.alert_version = alerts.as_ref().map(|a| a.0.version);
+    status.controller_key_id = Some(trust.pinned().key_id());
     let mut mqtt = MqttHandle::spawn(MqttSettings {
         screen: screen.clone(),
         broker: config.broker.clone(),
@@ -288,7 +304,8 @@ pub async fn run(
         device_key,
         keys.clone(),
         UploaderConfig::from_config(&config),
-    );
+    )
+    .with_controller_keys(keys_rx);
     let uploader_task = {
         let mut stop = stop_rx.clone();
         tokio::spawn(uploader.run(up_out_tx, up_ack_rx, async move {
@@ -373,7 +390,12 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            msg = mqtt.incoming.recv() => {
+            msg = async {
+                match requeue.pop_front() {
+                    Some(m) => Some(m),
+                    None => mqtt.incoming.recv().await,
+                }
+            } => {
                 let Some(msg) = msg else { break };
                 match msg {
                     Incoming::Manifest(bytes) => {
@@ -384,12 +406,18 @@ pub async fn run(
                             continue;
                         }
                         let last = store.last_accepted_version()?;
-                        match manifest::verify_manifest(&bytes, &keys, &screen, last, Timestamp::now()) {
+                        let now = Timestamp::now();
+                        match manifest::verify_manifest(&bytes, &trust.keys_at(now), &screen, last, now) {
                             Err(r) => {
                                 tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "manifest rejected");
                                 status.last_rejection = Some(rejection("manifest", &r));
+                                if r.reason == manifest::RejectReason::UnknownKey {
+                                    deferred.retain(|d| !matches!(d, Incoming::Manifest(_)));
+                                    deferred.push(Incoming::Manifest(bytes));
+                                }
                             }
                             Ok(m) => {
+                                deferred.retain(|d| !matches!(d, Incoming::Manifest(_)));
                                 store.save_pending(&bytes, m.version)?;
                                 tracing::info!(version = m.version, media = m.media.len(), "manifest accepted; syncing media");
                                 pending = Some(Held { manifest: Arc::new(m), bytes: bytes.to_vec() });
@@ -403,12 +431,17 @@ pub async fn run(
                             continue;
                         }
                         let last = store.last_alert_version()?;
-                        match manifest::verify_alerts(&bytes, &keys, &screen, last) {
+                        match manifest::verify_alerts(&bytes, &trust.keys_at(Timestamp::now()), &screen, last) {
                             Err(r) => {
                                 tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "alert set rejected");
                                 status.last_rejection = Some(rejection("alert", &r));
+                                if r.reason == manifest::RejectReason::UnknownKey {
+                                    deferred.retain(|d| !matches!(d, Incoming::Alert(_)));
+                                    deferred.push(Incoming::Alert(bytes));
+                                }
                             }
                             Ok(a) => {
+                                deferred.retain(|d| !matches!(d, Incoming::Alert(_)));
                                 store.save_alerts(&bytes, a.version)?;
                                 tracing::info!(version = a.version, alerts = a.alerts.len(), "alert set accepted");
                                 status.alert_version = Some(a.version);
@@ -418,6 +451,27 @@ pub async fn run(
                             }
                         }
                     }
+                    Incoming::Rotation(bytes) => match trust.apply(&bytes) {
+                        Ok(Applied::AlreadyPinned) => {
+                            tracing::debug!("rotation statement already applied (retained replay); ignored");
+                        }
+                        Ok(Applied::Rotated(v)) => {
+                            store.save_rotation(&bytes)?;
+                            tracing::info!(
+                                old_key_id = %v.rotation.old_key_id,
+                                new_key_id = %v.rotation.new_key_id,
+                                overlap_until = %v.rotation.overlap_until,
+                                "controller key rotated; the old key is trusted until overlap_until"
+                            );
+                            status.controller_key_id = Some(trust.pinned().key_id());
+                            keys_tx.send_replace(trust.keys_at(Timestamp::now()));
+                            requeue.extend(deferred.drain(..));
+                        }
+                        Err(r) => {
+                            tracing::warn!(reason = r.reason.as_str(), detail = %r.detail, "rotation statement rejected");
+                            status.last_rejection = Some(rejection("rotation", &r));
+                        }
+                    },
                 }
             }
             done = sync_done_rx.recv() => {
@@ -460,6 +514,13 @@ pub async fn run(
         // Status on change (checked at most once per event, and every second), and every
         // `status_interval` regardless.
         let now = Timestamp::now();
+        let trusted_now = trust.keys_at(now);
+        if *keys_tx.borrow() != trusted_now {
+            if let Some((old, until)) = trust.previous() {
+                tracing::info!(retired_key_id = %old.key_id(), %until, "rotation overlap over; the retired controller key is no longer trusted");
+            }
+            keys_tx.send_replace(trusted_now);
+        }
         let current = current_rx.borrow_and_update().clone();
         let progress = progress_rx.borrow_and_update().clone();
         status.current = current.clone();
@@ -502,6 +563,7 @@ pub async fn run(
                     || s.pending_version != status.pending_version
                     || s.alert_version != status.alert_version
                     || s.last_rejection != status.last_rejection
+                    || s.controller_key_id != status.controller_key_id
                     || s.last_error != status.last_error,
             ),
         };

@@ -2,7 +2,7 @@
 //!
 //! One task polls the rumqttc event loop and does nothing that could wait on that same loop
 //! (it never publishes): it reconnects with exponential backoff and jitter, resubscribes to the
-//! screen's `manifest`, `alert` and `ack` topics whenever the broker has no session for us, and
+//! screen's `manifest`, `alert`, `ack` and `rotation` topics whenever the broker has no session for us, and
 //! routes incoming messages to channels. A second task publishes: receipts batches and other
 //! outgoing messages from a bounded queue, and the latest status (re-sent after every
 //! reconnect, since the broker may have published our offline Last Will meanwhile).
@@ -78,6 +78,8 @@ pub enum Incoming {
     Manifest(Bytes),
     /// Payload of the `alert` topic.
     Alert(Bytes),
+    /// Payload of the `rotation` topic (a controller key rotation statement).
+    Rotation(Bytes),
 }
 
 /// A message to publish on one of this screen's topics (QoS 1; retained as the topic says).
@@ -246,6 +248,7 @@ async fn poll_loop(
     let manifest_topic = topics::topic(&screen, Kind::Manifest);
     let alert_topic = topics::topic(&screen, Kind::Alert);
     let ack_topic = topics::topic(&screen, Kind::Ack);
+    let rotation_topic = topics::topic(&screen, Kind::Rotation);
     let mut backoff = BACKOFF_MIN;
     loop {
         let ev = tokio::select! {
@@ -271,6 +274,7 @@ async fn poll_loop(
                         manifest_topic.clone(),
                         alert_topic.clone(),
                         ack_topic.clone(),
+                        rotation_topic.clone(),
                     ];
                     tokio::spawn(async move {
                         let subs = filters
@@ -287,6 +291,8 @@ async fn poll_loop(
                     Some(Incoming::Manifest(p.payload))
                 } else if p.topic == alert_topic {
                     Some(Incoming::Alert(p.payload))
+                } else if p.topic == rotation_topic {
+                    Some(Incoming::Rotation(p.payload))
                 } else if p.topic == ack_topic {
                     if acks.try_send(p.payload).is_err() {
                         tracing::warn!("ack queue full; ack dropped (the receipts will be resent)");

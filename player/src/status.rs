@@ -31,7 +31,7 @@ pub struct LastRejection {
     pub reason: String,
     /// Extra: what exactly was wrong, for a person.
     pub detail: String,
-    /// Extra: `manifest` or `alert`.
+    /// Extra: `manifest`, `alert` or `rotation`.
     pub what: String,
 }
 
@@ -77,6 +77,9 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Extra: version of the active alert set, if any.
     pub alert_version: Option<u64>,
+    /// Extra: key id of the controller key the player pins now (changes after a key
+    /// rotation; `None` until the agent sets it).
+    pub controller_key_id: Option<String>,
 }
 
 impl Status {
@@ -98,6 +101,7 @@ impl Status {
             manifest_expired: false,
             last_error: None,
             alert_version: None,
+            controller_key_id: None,
         }
     }
 

@@ -2,7 +2,10 @@
 //!
 //! Trees:
 //! - `meta`: last accepted manifest version, active and pending manifest (version + the exact
-//!   envelope bytes, so they can be verified again at start), last accepted alert set.
+//!   envelope bytes, so they can be verified again at start), last accepted alert set, and
+//!   the accepted controller key rotation statements (`rotation/<index>`, exact bytes, in the
+//!   order accepted; the trusted keys are rebuilt from them at start).
+//!   The config's `controller_key` is never rewritten: it stays the enrolment-time root.
 //! - `journal`: receipts (owned by [`crate::journal::Journal`]).
 //! - `cache_index`: when each cached media file was last played (owned by [`crate::cache::Cache`]).
 //!
@@ -49,6 +52,7 @@ const PENDING_VERSION: &[u8] = b"manifest.pending.version";
 const PENDING_BYTES: &[u8] = b"manifest.pending.bytes";
 const ALERT_VERSION: &[u8] = b"alert.version";
 const ALERT_BYTES: &[u8] = b"alert.bytes";
+const ROTATION_PREFIX: &[u8] = b"rotation/";
 
 /// A version and the exact envelope bytes it came in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +219,46 @@ impl Store {
         self.meta.apply_batch(b).map_err(self.err("save alerts"))?;
         self.flush()
     }
+
+    /// The accepted controller key rotation statements (exact envelope bytes), oldest first.
+    pub fn rotations(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.meta
+            .scan_prefix(ROTATION_PREFIX)
+            .values()
+            .map(|v| v.map(|b| b.to_vec()).map_err(self.err("read rotations")))
+            .collect()
+    }
+
+    /// Appends an accepted rotation statement (one key, flushed before returning). Call only
+    /// after `playlists::rotation::Trust::apply` accepted `envelope_bytes`.
+    pub fn save_rotation(&self, envelope_bytes: &[u8]) -> Result<(), StoreError> {
+        let next = match self
+            .meta
+            .scan_prefix(ROTATION_PREFIX)
+            .keys()
+            .next_back()
+            .transpose()
+            .map_err(self.err("read rotations"))?
+        {
+            None => 0,
+            Some(k) => {
+                let idx: [u8; 8] =
+                    k[ROTATION_PREFIX.len()..]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt {
+                            path: self.path.clone(),
+                            key: "rotation",
+                        })?;
+                u64::from_be_bytes(idx) + 1
+            }
+        };
+        let mut key = ROTATION_PREFIX.to_vec();
+        key.extend_from_slice(&next.to_be_bytes());
+        self.meta
+            .insert(key, envelope_bytes)
+            .map_err(self.err("save rotation"))?;
+        self.flush()
+    }
 }
 
 #[cfg(test)]
@@ -255,5 +299,23 @@ mod tests {
         assert_eq!(s.last_accepted_version().unwrap(), Some(5));
         assert_eq!(s.last_alert_version().unwrap(), Some(2));
         assert_eq!(s.alerts().unwrap().unwrap().bytes, b"alerts-v2");
+    }
+
+    #[test]
+    fn rotations_append_in_order_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            assert!(s.rotations().unwrap().is_empty());
+            for i in 0..12u8 {
+                s.save_rotation(&[b'r', i]).unwrap();
+            }
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let got = s.rotations().unwrap();
+        assert_eq!(got.len(), 12);
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r, &vec![b'r', i as u8]);
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{self, MAX_BATCH_RECEIPTS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::PlayerConfig;
@@ -56,6 +56,8 @@ pub struct Uploader {
     device_key: SecretKey,
     controller: KeySet,
     cfg: UploaderConfig,
+    /// When set, acks are verified against the latest key set here (key rotation).
+    controller_live: Option<watch::Receiver<KeySet>>,
 }
 
 struct InFlight {
@@ -77,7 +79,16 @@ impl Uploader {
             device_key,
             controller,
             cfg,
+            controller_live: None,
         }
+    }
+
+    /// Verify acks against whatever key set `keys` holds at the time (the agent updates it
+    /// when the controller key rotates and when a rotation's overlap ends) instead of the
+    /// fixed set given to [`Uploader::new`].
+    pub fn with_controller_keys(mut self, keys: watch::Receiver<KeySet>) -> Uploader {
+        self.controller_live = Some(keys);
+        self
     }
 
     /// Runs until `shutdown` resolves, the `outgoing` receiver is dropped, or the `acks`
@@ -145,7 +156,11 @@ impl Uploader {
                 _ = self.journal.appended() => {}
                 msg = acks.recv() => {
                     let Some(bytes) = msg else { return Ok(()) };
-                    match receipt::verify_ack(&bytes, &self.controller, &screen) {
+                    let trusted = match &self.controller_live {
+                        Some(rx) => rx.borrow().clone(),
+                        None => self.controller.clone(),
+                    };
+                    match receipt::verify_ack(&bytes, &trusted, &screen) {
                         Ok(ack) => {
                             let removed = self.journal.ack(ack.upto_seq)?;
                             tracing::debug!(upto = ack.upto_seq, removed, "receipts acknowledged");

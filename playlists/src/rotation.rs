@@ -306,6 +306,17 @@ impl Trust {
         set
     }
 
+    /// The pinned key and the previous one regardless of the overlap: for re-checking
+    /// envelopes that were accepted earlier (e.g. a stored manifest at start-up), never for
+    /// new input.
+    pub fn known_keys(&self) -> KeySet {
+        let mut set = KeySet::from_keys([self.pinned.clone()]);
+        if let Some((k, _)) = &self.previous {
+            set.insert(k.clone());
+        }
+        set
+    }
+
     /// Verifies a statement against the pinned key ([`verify_rotation`]) and, if it holds,
     /// pins its new key and keeps the old one until `overlap_until`. A statement whose new key
     /// is already pinned is a replay: [`Applied::AlreadyPinned`], nothing changes.
@@ -551,6 +562,7 @@ mod tests {
             "old key kept at overlap_until"
         );
         assert!(after.get(&key(2).key_id()).is_some());
+        assert_eq!(t.known_keys().len(), 2);
     }
 
     #[test]
