@@ -270,6 +270,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             let m = mh.metrics();
             (m.reconnects, m.connected)
         }),
+        auth_throttle: crate::auth::FailureThrottle::new(crate::auth::ThrottleConfig::HTTP),
     });
 
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(1024);
@@ -309,18 +310,14 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     });
 
     let (stop_http, stop_rx) = oneshot::channel::<()>();
-    let routes = warp::Filter::unify(warp::Filter::or(
-        crate::console::routes(),
-        crate::api::routes(state),
-    ));
-    let http = tokio::spawn(
-        warp::serve(routes)
-            .incoming(listener)
-            .graceful(async {
-                let _ = stop_rx.await;
-            })
-            .run(),
+    let routes = warp::Filter::map(
+        warp::Filter::unify(warp::Filter::or(
+            crate::console::routes(),
+            crate::api::routes(state),
+        )),
+        crate::api::add_security_headers,
     );
+    let http = tokio::spawn(serve_http(listener, routes, stop_rx));
     info!(addr = %http_addr, "HTTP API listening");
     Ok(Running {
         http_addr,
@@ -336,6 +333,70 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         broker,
         store,
     })
+}
+
+/// How long a client may take to send the head of a request (request line and headers) before
+/// the connection is closed: a "slowloris" client that trickles header bytes cannot hold
+/// connections open. Stalled request bodies are cut by [`crate::api::BODY_IDLE_TIMEOUT`].
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The HTTP server loop. warp 0.4's own server sets no header-read timeout (hyper applies its
+/// default one only when a timer is configured, and warp configures none), so the controller
+/// runs hyper's HTTP/1 connection itself: with a timer and [`HEADER_READ_TIMEOUT`], the client
+/// address in each request's extensions ([`crate::api::ClientAddr`], for the brute-force
+/// throttle), and graceful shutdown (in-flight requests finish, idle connections close).
+async fn serve_http<F>(listener: tokio::net::TcpListener, filter: F, stop: oneshot::Receiver<()>)
+where
+    F: warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use warp::hyper::body::Incoming;
+    use warp::hyper::server::conn::http1;
+    use warp::hyper::service::{service_fn, Service as _};
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Usually out of file descriptors: wait a little instead of spinning.
+                    warn!("HTTP accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let svc = hyper_util::service::TowerToHyperService::new(warp::service(filter.clone()));
+        let svc = service_fn(move |mut req: warp::http::Request<Incoming>| {
+            req.extensions_mut().insert(crate::api::ClientAddr(addr));
+            svc.call(req)
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(client = %addr, "HTTP connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    // In-flight requests get a bounded time to finish.
+    if tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("HTTP connections still open after 30 s; closing them");
+    }
 }
 
 /// Records a player's status (never panics on bad input: the error says what is wrong).

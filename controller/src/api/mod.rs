@@ -78,10 +78,23 @@ pub struct AppState {
     pub publish_lock: tokio::sync::Mutex<()>,
     /// MQTT client state for metrics: (reconnects so far, connected now).
     pub mqtt_status: Arc<dyn Fn() -> (u64, bool) + Send + Sync>,
+    /// Failed bearer tokens and enrolment codes per source IP (brute-force lockout).
+    pub auth_throttle: crate::auth::FailureThrottle,
 }
 
 /// The request body, not yet read.
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>;
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The connection failed while the body was read.
+    #[error("reading the request body failed: {0}")]
+    Read(#[from] warp::Error),
+    /// No byte arrived for [`BODY_IDLE_TIMEOUT`].
+    #[error("the request body stalled: no data for {} s", BODY_IDLE_TIMEOUT.as_secs())]
+    Stalled,
+}
 
 /// One HTTP request as the handlers see it.
 pub struct Request {
@@ -95,12 +108,20 @@ pub struct Request {
     pub headers: HeaderMap,
     /// Body.
     pub body: BodyStream,
+    /// The client's IP address (`None` when the server did not record it).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl Request {
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The key the brute-force throttle counts this request's failures under.
+    pub fn source(&self) -> String {
+        self.client
+            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
     }
 
     /// Reads the whole body (at most [`JSON_BODY_LIMIT`] bytes) and parses it as JSON. Serde's
@@ -143,8 +164,25 @@ impl Request {
             .strip_prefix("Bearer ")
             .or_else(|| h.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let p = crate::auth::authenticate(&state.store, token.trim())?
-            .ok_or_else(|| unauthorized("the token is unknown, revoked or malformed"))?;
+        // Brute-force lockout per source address. While locked, every request with a token is
+        // refused with 429; a wrong token still counts (and lengthens the lock), a right one
+        // does not. A success never resets the count, so guesses cannot be laundered through
+        // a token the attacker holds.
+        let source = self.source();
+        let locked = state.auth_throttle.check(&source);
+        let Some(p) = crate::auth::authenticate(&state.store, token.trim())? else {
+            let lock = state.auth_throttle.failure(&source);
+            if let Some(lock) = lock {
+                tracing::warn!(%source, lock_secs = lock.as_secs(), "too many bad API tokens from this address; locked out");
+                if locked.is_err() {
+                    return Err(too_many_attempts(lock));
+                }
+            }
+            return Err(unauthorized("the token is unknown, revoked or malformed"));
+        };
+        if let Err(wait) = locked {
+            return Err(too_many_attempts(wait));
+        }
         if !allowed.contains(&p.role) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -154,6 +192,18 @@ impl Request {
         }
         Ok(p)
     }
+}
+
+/// 429 while a source is locked out after too many failed credentials.
+pub fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!(
+            "too many failed credentials from this address; try again in {} s",
+            wait.as_secs().max(1)
+        ),
+    )
 }
 
 /// Roles that may change content, publish and send alerts.
@@ -226,6 +276,42 @@ pub fn parse_query(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The client's address, put into each request's extensions by the controller's HTTP server
+/// ([`crate::serve`]); read by [`routes`] for the brute-force throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// How long a request body may stall (no bytes at all) before the request fails: a client
+/// that opens an upload and then sends nothing, or a byte a minute, does not hold a
+/// connection and a handler forever.
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Headers added to every HTTP answer that does not set them itself (the console sets its own
+/// Content-Security-Policy): no MIME sniffing (an uploaded file is never run as a script or
+/// page), no referrer, no framing, and for everything but the console a CSP that allows
+/// nothing and sandboxes the document, so a media file opened in a browser cannot run code.
+pub fn add_security_headers(mut resp: Response) -> Response {
+    use warp::http::header::{self, HeaderValue};
+    let h = resp.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; sandbox",
+        ));
+    resp
+}
+
+/// Whether a request with this method and path streams a large body (a media upload); every
+/// other request body is limited to [`JSON_BODY_LIMIT`].
+fn is_upload(method: &Method, segments: &[String]) -> bool {
+    method == Method::POST && segments.len() == 3 && segments[..] == ["api", "v1", "media"]
+}
+
 /// The warp filter serving the whole API.
 pub fn routes(
     state: Arc<AppState>,
@@ -237,8 +323,16 @@ pub fn routes(
         .and(query)
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
+        .and(warp::ext::optional::<ClientAddr>())
+        .and(warp::addr::remote())
         .then(
-            move |method, path: warp::path::FullPath, query: String, headers, body| {
+            move |method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers,
+                  body,
+                  client: Option<ClientAddr>,
+                  remote: Option<std::net::SocketAddr>| {
                 let state = state.clone();
                 let body: BodyStream = Box::pin(body_bytes(body));
                 let req = Request {
@@ -252,9 +346,10 @@ pub fn routes(
                     query: parse_query(&query),
                     headers,
                     body,
+                    client: client.map(|c| c.0).or(remote).map(|a| a.ip()),
                 };
                 async move {
-                    let resp = match dispatch(&state, req).await {
+                    let resp = match guarded_dispatch(&state, req).await {
                         Ok(r) => r,
                         Err(e) => e.into_response(),
                     };
@@ -274,10 +369,84 @@ pub fn routes(
         .unify()
 }
 
+/// The body as `Bytes` chunks; a stall longer than [`BODY_IDLE_TIMEOUT`] ends the stream with
+/// an error (so a slow client's request fails instead of waiting forever).
 fn body_bytes(
     s: impl Stream<Item = Result<impl Buf, warp::Error>> + Send + 'static,
-) -> impl Stream<Item = Result<Bytes, warp::Error>> + Send + 'static {
-    s.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining())))
+) -> impl Stream<Item = Result<Bytes, BodyError>> + Send + 'static {
+    let s = Box::pin(s.map(|r| {
+        r.map(|mut b| b.copy_to_bytes(b.remaining()))
+            .map_err(BodyError::from)
+    }));
+    futures_util::stream::unfold(Some(s), |st| async move {
+        let mut s = st?;
+        match tokio::time::timeout(BODY_IDLE_TIMEOUT, s.next()).await {
+            Ok(Some(item)) => Some((item, Some(s))),
+            Ok(None) => None,
+            Err(_) => {
+                tracing::warn!(
+                    "request body stalled for {} s; request aborted",
+                    BODY_IDLE_TIMEOUT.as_secs()
+                );
+                // One error item, then the end: the handler fails the request.
+                Some((Err(BodyError::Stalled), None))
+            }
+        }
+    })
+}
+
+/// Checks done for every request before routing: body size by `Content-Length`, brute-force
+/// lockout on enrolment; after routing: failed enrolments counted, `Retry-After` on 429.
+async fn guarded_dispatch(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let declared = req
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if !is_upload(&req.method, &req.segments) && declared.is_some_and(|n| n > JSON_BODY_LIMIT) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "request bodies are limited to {JSON_BODY_LIMIT} bytes (media uploads excepted)"
+            ),
+        ));
+    }
+    let enroll = req.method == Method::POST
+        && req.segments.len() == 3
+        && req.segments[..] == ["api", "v1", "enroll"];
+    let source = req.source();
+    if enroll && state.auth_throttle.check(&source).is_err() {
+        // Not even looked at (a right code would be consumed); the attempt counts, so
+        // hammering during the lock lengthens it.
+        let wait = state
+            .auth_throttle
+            .failure(&source)
+            .unwrap_or(std::time::Duration::from_secs(1));
+        return Err(too_many_attempts(wait));
+    }
+    let result = dispatch(state, req).await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.status,
+    };
+    if enroll && status == StatusCode::FORBIDDEN {
+        if let Some(lock) = state.auth_throttle.failure(&source) {
+            tracing::warn!(%source, lock_secs = lock.as_secs(), "too many refused enrolments from this address; locked out");
+        }
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        if let Err(wait) = state.auth_throttle.check(&source) {
+            let mut resp = match result {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            };
+            resp.headers_mut().insert(
+                warp::http::header::RETRY_AFTER,
+                warp::http::HeaderValue::from(wait.as_secs().max(1)),
+            );
+            return Ok(resp);
+        }
+    }
+    result
 }
 
 fn method_not_allowed() -> ApiError {
@@ -322,6 +491,7 @@ async fn api_v1(
     use Method as M;
     match (rest, method) {
         (["keys"], M::GET) => Ok(system::keys(state)),
+        (["whoami"], M::GET) => system::whoami(state, req),
         (["media"], M::POST) => media::upload(state, req).await,
         (["media"], M::GET) => media::list(state, req),
         (["media", sha], M::GET) => media::get(state, req, sha),
@@ -362,6 +532,7 @@ async fn api_v1(
         (["audit", "export"], M::GET) => crate::export::get_export(state, req).await,
         (
             ["keys"]
+            | ["whoami"]
             | ["media"]
             | ["media", _]
             | ["playlists"]

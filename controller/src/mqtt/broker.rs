@@ -25,6 +25,13 @@
 //!   so a screen cannot take over (and thereby disconnect) the controller's session. Screens
 //!   are not otherwise bound to a client id: the embedded broker has no topic ACLs anyway
 //!   (DESIGN §3: the broker is not trusted; signatures are).
+//! - Password guessing is slowed down: every refused CONNECT is answered only after
+//!   [`FAILURE_DELAY`], and a username that failed more than
+//!   [`crate::auth::ThrottleConfig::MQTT`]`.free_failures` times in a row is locked out for a
+//!   doubling time (1 s … 60 s): during the lock even the right password is refused, so
+//!   parallel connections do not help an attacker. The controller's own user is never locked
+//!   (an attacker must not be able to cut the controller off its broker); it only gets the
+//!   delay. The generated passwords are 192-bit random, so this matters for hand-set ones.
 //! - The packet limit is raised to [`super::MAX_PACKET_SIZE`] (rumqttd's is per connection).
 //! - rumqttd logs through `tracing` under the target `rumqttd` (one `info` line per accepted
 //!   connection); filter it with e.g. `RUST_LOG=info,rumqttd=warn`.
@@ -45,6 +52,9 @@ use super::{CONTROLLER_CLIENT_ID, CONTROLLER_USER, MAX_PACKET_SIZE};
 
 /// How many free ports [`EmbeddedBroker::start`] tries when asked for port 0.
 pub const PORT_ATTEMPTS: usize = 5;
+
+/// How long a refused CONNECT waits before the connection is closed.
+pub const FAILURE_DELAY: Duration = Duration::from_millis(250);
 
 /// Decides whether a CONNECT's username and password are acceptable.
 ///
@@ -70,6 +80,9 @@ pub struct BrokerConfig {
     pub connect_timeout: Duration,
     /// Most unacknowledged QoS 1 messages in flight per connection (default 100).
     pub max_inflight: usize,
+    /// Lockout of usernames after failed logins (default
+    /// [`crate::auth::ThrottleConfig::MQTT`]).
+    pub throttle: crate::auth::ThrottleConfig,
 }
 
 impl BrokerConfig {
@@ -81,6 +94,7 @@ impl BrokerConfig {
             max_connections: 10_000,
             connect_timeout: Duration::from_secs(5),
             max_inflight: 100,
+            throttle: crate::auth::ThrottleConfig::MQTT,
         }
     }
 }
@@ -205,10 +219,24 @@ fn server_settings(
         external_auth: None,
         dynamic_filters: true,
     };
+    let throttle = Arc::new(crate::auth::FailureThrottle::new(cfg.throttle));
     connections.set_auth_handler(
         move |client_id: String, username: String, password: String| {
-            let ok = authorize(credentials.as_ref(), &client_id, &username, &password);
-            std::future::ready(ok)
+            let ok = throttled_authorize(
+                &throttle,
+                credentials.as_ref(),
+                &client_id,
+                &username,
+                &password,
+            );
+            async move {
+                if !ok {
+                    // Every refusal (wrong password, or any password while locked) takes as
+                    // long, so the delay does not tell a locked-out guesser which was right.
+                    tokio::time::sleep(FAILURE_DELAY).await;
+                }
+                ok
+            }
         },
     );
     ServerSettings {
@@ -218,6 +246,41 @@ fn server_settings(
         next_connection_delay_ms: 1,
         connections,
     }
+}
+
+/// [`authorize`] behind the per-username lockout (see the module docs).
+fn throttled_authorize(
+    throttle: &crate::auth::FailureThrottle,
+    check: &dyn CredentialCheck,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> bool {
+    let exempt = username == CONTROLLER_USER;
+    let locked = !exempt && throttle.check(username).is_err();
+    // The password is checked also while locked, so that wrong guesses keep counting (and
+    // lengthen the lock); the answer is the same refusal either way.
+    let ok = authorize(check, client_id, username, password);
+    if ok && !locked {
+        throttle.success(username);
+        return true;
+    }
+    if !ok && !exempt {
+        if let Some(lock) = throttle.failure(username) {
+            warn!(
+                username,
+                lock_ms = lock.as_millis() as u64,
+                "too many failed MQTT logins for this username; locked out"
+            );
+        }
+    }
+    if locked {
+        warn!(
+            username,
+            "MQTT connection refused: too many failed logins for this username; locked out"
+        );
+    }
+    false
 }
 
 /// The per-connection decision: reserved client id first, then the caller's check.
