@@ -984,6 +984,15 @@ pub async fn run(opts: DemoOptions, shutdown: impl Future<Output = ()>) -> Resul
                 .into(),
         ));
     }
+    if opts.backend == DemoBackend::Mpv
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        println!(
+            "note: neither DISPLAY nor WAYLAND_DISPLAY is set, so mpv has nowhere to open its \
+             windows; plays may fail (see the receipts' outcome)"
+        );
+    }
     let data = opts.data_dir.clone();
     let config = Config::resolve(
         FileConfig::default(),
@@ -1116,6 +1125,11 @@ async fn setup_and_watch(
     watcher.refresh_titles(&api).await;
     let mut last: Vec<Option<Live>> = vec![None; SCREENS.len()];
     let mut drawn = false;
+    let header = format!(
+        "{:<20} {:<8} {:<4} {:<18} {}",
+        "screen", "state", "ver", "receipts", "on screen (title [language])"
+    );
+    println!("{}", truncate(&header, width - 1));
     let mut tick = tokio::time::interval(REFRESH);
     loop {
         tick.tick().await;

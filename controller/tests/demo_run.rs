@@ -330,4 +330,33 @@ fn demo_plays_on_three_screens_stops_cleanly_and_resumes_without_duplicates() {
         status.success(),
         "second run must exit 0 on SIGTERM, got {status}"
     );
+    let old_token = demo.token.clone();
+    drop(demo);
+
+    // Third run with --fresh: says so, starts over (new admin token, earlier receipts gone).
+    let mut demo = Demo::start(&data, &["--fresh"]);
+    demo.wait_line("the ready line", Duration::from_secs(60), |l| {
+        l.starts_with("gatecast demo ready")
+    });
+    assert!(
+        demo.stdout_text()
+            .contains("--fresh: deleting the demo data directory"),
+        "stdout:\n{}",
+        demo.stdout_text()
+    );
+    assert_ne!(
+        demo.token, old_token,
+        "a fresh start makes a new admin token"
+    );
+    let fresh = demo.max_seqs();
+    assert!(
+        SCREENS.iter().all(|s| fresh.get(*s) < after.get(*s)),
+        "earlier receipts must be gone: {fresh:?} vs {after:?}"
+    );
+    assert_eq!(count(&demo.get_json("/api/v1/media")), 12);
+    let status = demo.stop();
+    assert!(
+        status.success(),
+        "--fresh run must exit 0 on SIGTERM, got {status}"
+    );
 }
