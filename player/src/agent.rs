@@ -451,6 +451,8 @@ pub async fn run(
                             }
                         }
                     }
+                    // An empty retained message only deletes the retained statement.
+                    Incoming::Rotation(bytes) if bytes.is_empty() => {}
                     Incoming::Rotation(bytes) => match trust.apply(&bytes) {
                         Ok(Applied::AlreadyPinned) => {
                             tracing::debug!("rotation statement already applied (retained replay); ignored");
