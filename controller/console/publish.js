@@ -2,10 +2,8 @@
 // version from its status) and alerts (multilingual text, target, expiry, preview, cancel).
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, field, select, flash, showError, table, badge, time, langSelect, langName } from './ui.js';
+import { h, field, select, flash, showError, errorText, table, badge, time, langSelect, langName } from './ui.js';
 
-function targetsOf(e) { return e.targets || { screens: [], gates: [] }; }
-function reaches(e, s) { const tg = targetsOf(e); return (tg.screens || []).includes(s.id) || (tg.gates || []).includes(s.gate); }
 
 function targetPicker(screens, gates, prefix) {
   const mode = select([['all', t('pub.all')], ['gates', t('pub.gates')], ['screens', t('pub.screens')]], 'all', { name: prefix + '-mode' });
@@ -39,40 +37,74 @@ function targetPicker(screens, gates, prefix) {
 
 export async function publishPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.publish')));
-  const [screens, gates, schedules, playlists] = await Promise.all([
-    api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/schedules'), api('GET', '/api/v1/playlists')]);
+  const [screens, gates, playlists] = await Promise.all([
+    api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/playlists')]);
   const plName = (id) => (playlists.find((p) => p.id === id) || { name: id }).name;
   const picker = targetPicker(screens, gates, 'pub');
-  const planBox = h('div');
+  const planBox = h('div', { 'aria-live': 'polite' });
   const progressBox = h('div', { 'aria-live': 'polite' });
-  const confirmBtn = h('button', { type: 'button', id: 'publish-confirm', class: 'danger solid' }, t('pub.confirm'));
+  const confirmBtn = h('button', { type: 'button', id: 'publish-confirm', class: 'danger solid', disabled: true }, t('pub.confirm'));
   ctx.el.append(h('div', { class: 'panel' }, h('p', { class: 'hint' }, t('pub.hint')), picker.el, h('h2', {}, t('pub.plan')), planBox,
     h('div', { class: 'actions' }, confirmBtn)), progressBox);
 
-  function drawPlan() {
-    const chosen = picker.chosen();
-    const rows = chosen.map((s) => {
-      const entries = schedules.filter((e) => reaches(e, s)).sort((a, b) => b.priority - a.priority);
+  // The plan comes from the controller's dry run (nothing is signed or stored): per screen the
+  // version it would get and what changes. Only the newest answer is shown.
+  let planSeq = 0;
+  function changesOf(p) {
+    const items = [];
+    const titles = (list) => list.map((m) => m.title || m.sha256.slice(0, 12) + '…').join(', ');
+    if (p.renews_expiry) items.push(t('pub.renew'));
+    if (p.added_media.length) items.push(t('pub.added', { list: titles(p.added_media) }));
+    if (p.removed_media.length) items.push(t('pub.removed', { list: titles(p.removed_media) }));
+    if (p.playlists_changed.length) items.push(t('pub.plchanged', { list: p.playlists_changed.map(plName).join(', ') }));
+    if (p.schedule_changed) items.push(t('pub.schchanged'));
+    if (p.settings_changed) items.push(t('pub.setchanged'));
+    return items;
+  }
+  async function drawPlan() {
+    const seq = ++planSeq;
+    confirmBtn.disabled = true;
+    const body = picker.body();
+    if ((body.gates && !body.gates.length) || (body.screens && !body.screens.length)) {
+      planBox.replaceChildren(h('p', {}, t('pub.noscreens')));
+      return;
+    }
+    planBox.replaceChildren(h('p', { class: 'muted' }, t('pub.planning')));
+    let r;
+    try { r = await api('POST', '/api/v1/publish', Object.assign({ dry_run: true }, body)); }
+    catch (e) {
+      if (seq === planSeq) planBox.replaceChildren(h('p', { class: 'error-text', role: 'alert' }, errorText(e)));
+      return;
+    }
+    if (seq !== planSeq) return;
+    const rows = r.plan.map((p) => {
+      const s = screens.find((x) => x.id === p.screen) || {};
       const st = s.status || {};
-      let what;
-      if (s.disabled) what = badge('off', t('pub.skip.disabled'));
-      else if (!entries.length) what = badge('warn', t('pub.skip.nothing'));
-      else what = badge('ok', s.published_version ? t('pub.newversion', { v: s.published_version }) : t('pub.first'));
-      return h('tr', { 'data-screen': s.id },
-        h('td', {}, h('strong', {}, s.name), h('div', { class: 'muted' }, s.gate)),
-        h('td', {}, entries.length ? h('ul', {}, entries.map((e) => h('li', {}, plName(e.playlist) + ' · P' + e.priority +
-          (e.from || e.until ? ' · ' + (e.from || '…') + '→' + (e.until || '…') : '') + (e.start ? ' · ' + e.start + '–' + e.end : '')))) : '—'),
-        h('td', { class: 'num' }, s.published_version ?? '—'),
+      const changes = changesOf(p);
+      let next;
+      if (p.next_version === null) next = badge('off', t('pub.unchanged'));
+      else if (p.current_version === null) next = badge('ok', 'v' + p.next_version + ' · ' + t('pub.first'));
+      else next = badge('ok', 'v' + p.next_version);
+      return h('tr', { 'data-screen': p.screen, 'data-changed': String(p.changed) },
+        h('td', {}, h('strong', {}, s.name || p.screen), h('div', { class: 'muted' }, s.gate || '')),
+        h('td', { class: 'num' }, p.current_version ?? '—'),
         h('td', { class: 'num' }, st.manifest_version ?? '—'),
-        h('td', {}, what));
+        h('td', { class: 'num' }, next),
+        h('td', {}, changes.length ? h('ul', {}, changes.map((c) => h('li', {}, c))) : t('pub.nochange')));
     });
-    planBox.replaceChildren(chosen.length
-      ? table([t('pub.screen'), t('pub.entries'), { label: t('pub.published'), num: true }, { label: t('pub.active'), num: true }, t('pub.change')], rows)
-      : h('p', {}, t('pub.noscreens')));
-    confirmBtn.disabled = !chosen.some((s) => !s.disabled && schedules.some((e) => reaches(e, s)));
+    const skipped = (r.skipped || []).map((k) => {
+      const s = screens.find((x) => x.id === k.screen) || {};
+      return h('li', { 'data-skipped': k.screen }, (s.name || k.screen) + ': ' + (k.reason === 'disabled' ? t('pub.skip.disabled') : t('pub.skip.nothing')));
+    });
+    planBox.replaceChildren(
+      rows.length
+        ? table([t('pub.screen'), { label: t('pub.published'), num: true }, { label: t('pub.active'), num: true }, { label: t('pub.next'), num: true }, t('pub.change')], rows)
+        : h('p', {}, t('pub.noscreens')),
+      skipped.length ? h('ul', { class: 'muted' }, skipped) : '');
+    confirmBtn.disabled = !rows.length;
   }
   picker.onChange(drawPlan);
-  drawPlan();
+  await drawPlan();
 
   let timer = null, stopped = false;
   confirmBtn.addEventListener('click', async () => {

@@ -199,17 +199,7 @@ pub async fn publish_manifest(
     let (mut content, hash, media) = build_content(store, screen)?;
     let prev = store.manifest(&screen.id)?;
     if let Some(p) = &prev {
-        let fresh = match (
-            p.issued_at.parse::<jiff::Timestamp>(),
-            p.expires_at.parse::<jiff::Timestamp>(),
-        ) {
-            (Ok(i), Ok(e)) => {
-                let half = jiff::SignedDuration::from_secs((e.as_second() - i.as_second()) / 2);
-                now < i.checked_add(half).unwrap_or(e)
-            }
-            _ => false,
-        };
-        if p.content_hash == hash && fresh {
+        if p.content_hash == hash && still_fresh(p, now) {
             let delivered = outbox
                 .send(
                     topic(&screen.id, Kind::Manifest),
@@ -334,12 +324,29 @@ pub async fn publish_alerts(
     })
 }
 
-/// Whether `screen` has publishable content: builds its manifest with a placeholder version
-/// and times and runs the contract's validation, so that a request naming several screens
-/// either publishes all of them or none.
-pub fn check_publishable(store: &Store, screen: &ScreenRecord) -> Result<(), PublishError> {
-    let (mut content, _, _) = build_content(store, screen)?;
-    let now = jiff::Timestamp::now();
+/// Whether the stored manifest `p` is younger than half its lifetime at `now` (an unchanged
+/// publish re-sends it; an older one is re-issued with a new version and expiry).
+fn still_fresh(p: &StoredManifest, now: jiff::Timestamp) -> bool {
+    match (
+        p.issued_at.parse::<jiff::Timestamp>(),
+        p.expires_at.parse::<jiff::Timestamp>(),
+    ) {
+        (Ok(i), Ok(e)) => {
+            let half = jiff::SignedDuration::from_secs((e.as_second() - i.as_second()) / 2);
+            now < i.checked_add(half).unwrap_or(e)
+        }
+        _ => false,
+    }
+}
+
+/// The manifest `screen` would get now, with a placeholder version and times, validated
+/// against the contract; and its content hash.
+fn draft_manifest(
+    store: &Store,
+    screen: &ScreenRecord,
+    now: jiff::Timestamp,
+) -> Result<(Manifest, String), PublishError> {
+    let (mut content, hash, _) = build_content(store, screen)?;
     content["version"] = 1.into();
     content["issued_at"] = now.to_string().into();
     content["expires_at"] = now
@@ -352,5 +359,155 @@ pub fn check_publishable(store: &Store, screen: &ScreenRecord) -> Result<(), Pub
         message,
     };
     let manifest: Manifest = serde_json::from_value(content).map_err(|e| invalid(e.to_string()))?;
-    manifest.validate().map_err(|e| invalid(e.to_string()))
+    manifest.validate().map_err(|e| invalid(e.to_string()))?;
+    Ok((manifest, hash))
+}
+
+/// Whether `screen` has publishable content: builds its manifest with a placeholder version
+/// and times and runs the contract's validation, so that a request naming several screens
+/// either publishes all of them or none.
+pub fn check_publishable(store: &Store, screen: &ScreenRecord) -> Result<(), PublishError> {
+    draft_manifest(store, screen, jiff::Timestamp::now()).map(|_| ())
+}
+
+/// A media item added to or removed from a screen's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MediaChange {
+    /// SHA-256 of the media.
+    pub sha256: String,
+    /// Its title (may be empty).
+    pub title: String,
+}
+
+/// What publishing to one screen would do now (the publish dry run): nothing is signed,
+/// stored or sent to compute it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlanEntry {
+    /// Screen id.
+    pub screen: String,
+    /// Version of the stored (last published) manifest; `None` if never published.
+    pub current_version: Option<u64>,
+    /// Version a publish would issue; `None` when it would re-send the current one.
+    pub next_version: Option<u64>,
+    /// Whether the content differs from the current manifest (always true for a first publish).
+    pub changed: bool,
+    /// Content unchanged but the current manifest is past half its lifetime: a publish
+    /// re-issues it with a new version and a fresh expiry.
+    pub renews_expiry: bool,
+    /// Media the screen would newly have to download.
+    pub added_media: Vec<MediaChange>,
+    /// Media no longer in the screen's manifest.
+    pub removed_media: Vec<MediaChange>,
+    /// Ids of playlists added, removed or edited (name, items, durations, variants).
+    pub playlists_changed: Vec<String>,
+    /// Whether the schedule entries or the fallback playlist differ.
+    pub schedule_changed: bool,
+    /// Whether the screen's timezone or language rotation differ.
+    pub settings_changed: bool,
+}
+
+/// Computes what [`publish_manifest`] would do to `screen` at `now`, without signing, storing
+/// or sending anything (it takes no key and no outbox). Fails like a publish would (nothing
+/// scheduled, invalid content).
+pub fn plan_manifest(
+    store: &Store,
+    screen: &ScreenRecord,
+    now: jiff::Timestamp,
+) -> Result<PlanEntry, PublishError> {
+    let (next, hash) = draft_manifest(store, screen, now)?;
+    let prev = store.manifest(&screen.id)?;
+    // The stored envelope is the controller's own output; its payload is the manifest JSON.
+    let prev_manifest = prev.as_ref().and_then(|p| {
+        playlists::envelope::Envelope::parse(p.envelope.as_bytes())
+            .ok()
+            .and_then(|e| Manifest::from_json(&e.payload).ok())
+    });
+    let changed = prev.as_ref().is_none_or(|p| p.content_hash != hash);
+    let renews_expiry = !changed && prev.as_ref().is_some_and(|p| !still_fresh(p, now));
+    let current_version = prev.as_ref().map(|p| p.version);
+    let next_version = (changed || renews_expiry).then(|| current_version.unwrap_or(0) + 1);
+
+    let title_of = |sha: &str| -> String {
+        store
+            .media(sha)
+            .ok()
+            .flatten()
+            .map(|m| m.title)
+            .unwrap_or_default()
+    };
+    let prev_media: Vec<MediaChange> = match (&prev_manifest, &prev) {
+        (Some(m), _) => m
+            .media
+            .iter()
+            .map(|r| MediaChange {
+                sha256: r.sha256.clone(),
+                title: r.title.clone(),
+            })
+            .collect(),
+        (None, Some(p)) => p
+            .media
+            .iter()
+            .map(|sha| MediaChange {
+                sha256: sha.clone(),
+                title: title_of(sha),
+            })
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let added_media = next
+        .media
+        .iter()
+        .filter(|r| !prev_media.iter().any(|p| p.sha256 == r.sha256))
+        .map(|r| MediaChange {
+            sha256: r.sha256.clone(),
+            title: r.title.clone(),
+        })
+        .collect();
+    let removed_media = prev_media
+        .iter()
+        .filter(|p| !next.media.iter().any(|r| r.sha256 == p.sha256))
+        .cloned()
+        .collect();
+
+    let (playlists_changed, schedule_changed, settings_changed) = match &prev_manifest {
+        Some(pm) => {
+            let mut ids: Vec<String> = next
+                .playlists
+                .iter()
+                .filter(|p| pm.playlist(&p.id) != Some(*p))
+                .map(|p| p.id.clone())
+                .chain(
+                    pm.playlists
+                        .iter()
+                        .filter(|p| next.playlist(&p.id).is_none())
+                        .map(|p| p.id.clone()),
+                )
+                .collect();
+            ids.sort();
+            ids.dedup();
+            (
+                ids,
+                pm.schedule != next.schedule || pm.fallback != next.fallback,
+                pm.timezone != next.timezone || pm.languages != next.languages,
+            )
+        }
+        // Never published (or the stored envelope is unreadable): everything is new.
+        None => (
+            next.playlists.iter().map(|p| p.id.clone()).collect(),
+            true,
+            prev.is_none(),
+        ),
+    };
+    Ok(PlanEntry {
+        screen: screen.id.clone(),
+        current_version,
+        next_version,
+        changed,
+        renews_expiry,
+        added_media,
+        removed_media,
+        playlists_changed,
+        schedule_changed,
+        settings_changed,
+    })
 }

@@ -19,6 +19,8 @@ struct PublishBody {
     gates: Option<Vec<String>>,
     #[serde(default)]
     all: bool,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 fn publish_error(e: PublishError) -> ApiError {
@@ -35,10 +37,15 @@ fn publish_error(e: PublishError) -> ApiError {
     }
 }
 
-/// `POST /api/v1/publish` `{"screens":[..]} | {"gates":[..]} | {"all":true}`.
+/// `POST /api/v1/publish` `{"screens":[..]} | {"gates":[..]} | {"all":true}`, optionally with
+/// `"dry_run": true`.
 ///
 /// Named screens must all be publishable or nothing is published. With `gates` or `all`,
 /// screens without any schedule and disabled screens are listed under `skipped`.
+///
+/// A dry run answers `{"plan": [PlanEntry..], "skipped": [..]}`: per target screen what a
+/// publish would change (see [`crate::publish::plan_manifest`]), with nothing signed, stored,
+/// sent or logged.
 pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, CONTENT)?;
     let b: PublishBody = req.json().await?;
@@ -99,6 +106,23 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
                 }
             }
         }
+    }
+    if b.dry_run {
+        let now = jiff::Timestamp::now();
+        let mut plan = Vec::new();
+        for s in &targets {
+            match crate::publish::plan_manifest(&state.store, s, now) {
+                Ok(p) => plan.push(p),
+                Err(e @ PublishError::NothingScheduled { .. }) if !explicit => {
+                    skipped.push(serde_json::json!({"screen": s.id, "reason": e.to_string()}));
+                }
+                Err(e) => return Err(publish_error(e)),
+            }
+        }
+        return Ok(json_reply(
+            StatusCode::OK,
+            &serde_json::json!({"plan": plan, "skipped": skipped}),
+        ));
     }
     let _guard = state.publish_lock.lock().await;
     // Check everything first so an invalid screen publishes nothing.

@@ -113,6 +113,16 @@ pub fn actions(state: &AppState, req: Request) -> Result<Response, ApiError> {
     Ok(json_reply(StatusCode::OK, &state.store.actions()?))
 }
 
+/// `GET /api/v1/whoami`: the role and token id of the presented token (any valid token; 401
+/// otherwise). Lets the console show what a role may do without probing other endpoints.
+pub fn whoami(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let who = req.authorize(state, READ)?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"role": who.role, "token_id": who.token_id}),
+    ))
+}
+
 #[derive(Deserialize)]
 struct TokenBody {
     role: String,
