@@ -403,9 +403,10 @@ pub fn verify_batch(
         let hash = receipt_hash(bytes);
         if i > 0 {
             let before = receipts[i - 1].0.seq;
-            if r.seq != before + 1 {
+            // checked: a tip at u64::MAX - 1 must not make `before + 1` overflow (found by fuzzing)
+            if before.checked_add(1) != Some(r.seq) {
                 return Err(BatchError::SeqGap {
-                    expected: before + 1,
+                    expected: before.saturating_add(1),
                     found: r.seq,
                 });
             }

@@ -10,7 +10,9 @@
 #
 # Only stable Rust is installed: cargo-fuzz passes nightly-only -Z flags to rustc, so the run
 # sets RUSTC_BOOTSTRAP=1. FUZZ_SANITIZER (default: address) is handed to `cargo fuzz -s`; use
-# `none` if the toolchain has no sanitizer runtime.
+# `none` if the toolchain has no sanitizer runtime. FUZZ_FEATURES (default: controller) are the
+# gatecast-fuzz features: `controller` builds the upload_metadata target, which links the whole
+# controller (the largest part of the build); FUZZ_FEATURES= FUZZ_TARGETS="..." skips it.
 set -euo pipefail
 
 secs="${1:-30}"
@@ -18,6 +20,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 fuzz_dir=tests/fuzz
 sanitizer="${FUZZ_SANITIZER:-address}"
+features="${FUZZ_FEATURES-controller}"
+flags=(--fuzz-dir "$fuzz_dir" -s "$sanitizer")
+if [ -n "$features" ]; then
+    flags+=(--features "$features")
+fi
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -27,8 +34,9 @@ fi
 
 targets="${FUZZ_TARGETS:-$(cargo fuzz list --fuzz-dir "$fuzz_dir")}"
 start=$(date +%s)
-echo "fuzz: building all targets (sanitizer: $sanitizer)"
-cargo fuzz build --fuzz-dir "$fuzz_dir" -s "$sanitizer"
+echo "fuzz: building all targets (sanitizer: $sanitizer, features: ${features:-none})"
+cargo fuzz build "${flags[@]}"
+echo "fuzz: build took $(( $(date +%s) - start ))s"
 
 failed=()
 summary=()
@@ -39,7 +47,7 @@ for t in $targets; do
     echo "fuzz: $t for ${secs}s"
     # The scratch corpus comes first: libFuzzer writes new inputs there, the committed seeds
     # stay untouched. One process (-jobs not set = a single in-process fuzzer).
-    if cargo fuzz run --fuzz-dir "$fuzz_dir" -s "$sanitizer" "$t" "$work" "$fuzz_dir/corpus/$t" -- \
+    if cargo fuzz run "${flags[@]}" "$t" "$work" "$fuzz_dir/corpus/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1; then
         status=ok

@@ -66,7 +66,10 @@ struct Store {
 
 impl Store {
     fn lookup(&self, seq: u64) -> Option<String> {
-        self.stored.get(&seq).cloned().or_else(|| self.default.clone())
+        self.stored
+            .get(&seq)
+            .cloned()
+            .or_else(|| self.default.clone())
     }
 
     fn prefix(chain: &[(u64, String)]) -> Store {
@@ -154,18 +157,29 @@ fn replay_is_duplicate(env: &[u8], store: &Store, vb: &VerifiedBatch) {
         stored,
         default: store.default.clone(),
     };
-    let again = verify_batch(env, &device_key().public(), SCREEN, after.tip.as_ref(), &|s| {
-        after.lookup(s)
-    })
+    let again = verify_batch(
+        env,
+        &device_key().public(),
+        SCREEN,
+        after.tip.as_ref(),
+        &|s| after.lookup(s),
+    )
     .expect("a replayed accepted batch verifies");
-    assert!(again.new.is_empty(), "a replayed batch produced new receipts");
+    assert!(
+        again.new.is_empty(),
+        "a replayed batch produced new receipts"
+    );
     assert_eq!(again.tip, vb.tip);
 }
 
 fn run(env: &[u8], store: &Store) -> Result<VerifiedBatch, playlists::receipt::BatchError> {
-    let res = verify_batch(env, &device_key().public(), SCREEN, store.tip.as_ref(), &|s| {
-        store.lookup(s)
-    });
+    let res = verify_batch(
+        env,
+        &device_key().public(),
+        SCREEN,
+        store.tip.as_ref(),
+        &|s| store.lookup(s),
+    );
     check(store, &res);
     if let Ok(vb) = &res {
         replay_is_duplicate(env, store, vb);

@@ -86,8 +86,9 @@ fn base_date(b: &mut Bytes) -> Date {
 fn hhmm(b: &mut Bytes) -> String {
     match b.u8() % 32 {
         0 => ["24:00", "1:00", "12:60", "00:00 ", "ab:cd"][b.below(5)].to_owned(),
-        1..=8 => ["00:00", "02:00", "02:30", "03:00", "01:00", "23:59", "00:30", "12:00"]
-            [b.below(8)]
+        1..=8 => [
+            "00:00", "02:00", "02:30", "03:00", "01:00", "23:59", "00:30", "12:00",
+        ][b.below(8)]
         .to_owned(),
         _ => {
             let h = b.u8() % 24;
@@ -259,7 +260,10 @@ fn check_active(m: &Manifest, now: Timestamp) -> Vec<usize> {
         }
         Some(e) => {
             let won = a.entry.expect("an entry is active but the fallback plays");
-            assert!(std::ptr::eq(won, e), "wrong winner at {now}: {won:?} vs {e:?}");
+            assert!(
+                std::ptr::eq(won, e),
+                "wrong winner at {now}: {won:?} vs {e:?}"
+            );
             assert_eq!(a.playlist.id, e.playlist);
         }
     }
@@ -287,7 +291,14 @@ fn check_next_change(m: &Manifest, now: Timestamp, set: &[usize]) {
             }
         }
         None => {
-            for secs in [3_600, 86_400, 3 * 86_400, 9 * 86_400, 40 * 86_400, 400 * 86_400] {
+            for secs in [
+                3_600,
+                86_400,
+                3 * 86_400,
+                9 * 86_400,
+                40 * 86_400,
+                400 * 86_400,
+            ] {
                 if let Ok(probe) = now.checked_add(SignedDuration::from_secs(secs)) {
                     assert_eq!(
                         active_set(m, probe),
@@ -358,7 +369,12 @@ fn check_alerts(set: &AlertSet, now: Timestamp) {
             .then_with(|| y.id.as_bytes().cmp(x.id.as_bytes()))
     });
     assert_eq!(schedule::active_alert(set, now), want);
-    let next = set.alerts.iter().map(|a| a.expires_at).filter(|t| *t > now).min();
+    let next = set
+        .alerts
+        .iter()
+        .map(|a| a.expires_at)
+        .filter(|t| *t > now)
+        .min();
     assert_eq!(schedule::next_alert_change(set, now), next);
 }
 

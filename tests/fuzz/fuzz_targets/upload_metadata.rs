@@ -129,7 +129,12 @@ fuzz_target!(|data: &[u8]| {
 
     // Content-Type, as `upload` normalises it, and the magic bytes.
     if let Ok(ct) = std::str::from_utf8(ctype) {
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let fam = family_of(&mime);
         let magic = check_magic(&mime, head);
         assert_eq!(magic.is_ok(), fam.is_some_and(|f| f == sniff(head)));
