@@ -239,9 +239,10 @@ pub async fn run(
             }
         }
     });
+    // Alerts play even without an active manifest (a freshly enrolled screen).
     let program_of = |active: &Option<Held>, alerts: &Option<(Arc<AlertSet>, Vec<u8>)>| {
-        active.as_ref().map(|h| Program {
-            manifest: h.manifest.clone(),
+        (active.is_some() || alerts.is_some()).then(|| Program {
+            manifest: active.as_ref().map(|h| h.manifest.clone()),
             alerts: alerts.as_ref().map(|a| a.0.clone()),
         })
     };
@@ -262,14 +263,30 @@ pub async fn run(
         let cache = cache.clone();
         Arc::new(move |sha: &str| cache.path(sha))
     };
+    // The last playback failure, for `last_error` in the status; cleared by a good play.
+    let (play_error_tx, mut play_error_rx) = watch::channel(None::<String>);
     let sink: PlaySink = {
         let journal = journal.clone();
         let cache = cache.clone();
         let clock = opts.clock.clone();
         Box::new(move |play: Play| {
-            if !matches!(play.outcome.ended, Ended::Failed(_)) {
-                if let Err(e) = cache.mark_played(&play.media) {
-                    tracing::warn!(error = %e, "could not record last play");
+            match &play.outcome.ended {
+                Ended::Failed(why) => {
+                    let msg = format!("playback of {} failed: {why}", play.media);
+                    play_error_tx.send_if_modified(|e| {
+                        let changed = e.as_deref() != Some(msg.as_str());
+                        *e = Some(msg);
+                        changed
+                    });
+                }
+                _ => {
+                    play_error_tx.send_if_modified(|e| e.take().is_some());
+                    // Alert texts are not cache files: nothing to record for them.
+                    if cache.path(&play.media).is_some() {
+                        if let Err(e) = cache.mark_played(&play.media) {
+                            tracing::warn!(error = %e, "could not record last play");
+                        }
+                    }
                 }
             }
             match journal.append(receipt_draft(&play, backend_kind, clock.synced())) {
@@ -278,7 +295,8 @@ pub async fn run(
             }
         })
     };
-    let scheduler = Scheduler::new(backend, program_rx, lookup, sink, current_tx);
+    let scheduler = Scheduler::new(backend, program_rx, lookup, sink, current_tx)
+        .with_alert_text_duration(Duration::from_millis(config.alert_text_ms));
     let scheduler_task = tokio::spawn(scheduler.run(stop_rx.clone()));
 
     // 2. Status and network.
@@ -511,6 +529,7 @@ pub async fn run(
             }
             _ = progress_rx.changed() => {}
             _ = current_rx.changed() => {}
+            _ = play_error_rx.changed() => {}
             _ = tick.tick() => {}
         }
         // Status on change (checked at most once per event, and every second), and every
@@ -549,7 +568,15 @@ pub async fn run(
                 need_bytes: n,
             }
         };
-        status.last_error = progress.last_error.clone();
+        // Playback failures first (they affect the screen now), then download errors.
+        status.last_error = match (
+            play_error_rx.borrow_and_update().clone(),
+            &progress.last_error,
+        ) {
+            (Some(p), Some(d)) => Some(format!("{p}; {d}")),
+            (Some(p), None) => Some(p),
+            (None, d) => d.clone(),
+        };
         status.manifest_expired = active
             .as_ref()
             .is_some_and(|h| h.manifest.expires_at <= now);

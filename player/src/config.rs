@@ -23,6 +23,7 @@
 //! | `ack_timeout_ms` | 30000 | resend an unacknowledged batch after this long |
 //! | `backlog_warn` | 1000 | journal backlog above which the status warns |
 //! | `mpv_args` | `[]` | extra arguments for mpv (tests use `["--vo=null", "--ao=null"]`) |
+//! | `alert_text_ms` | 8000 | how long each language of an alert text is shown (≥ 500) |
 //!
 //! Unknown keys are rejected, so a misspelt key is reported instead of silently ignored.
 
@@ -111,6 +112,9 @@ pub struct PlayerConfig {
     /// Extra mpv command-line arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mpv_args: Vec<String>,
+    /// How long each language of an alert text is shown, in ms.
+    #[serde(default = "default_alert_text_ms")]
+    pub alert_text_ms: u64,
 }
 
 fn default_batch_max_receipts() -> usize {
@@ -124,6 +128,10 @@ fn default_ack_timeout_ms() -> u64 {
 }
 fn default_backlog_warn() -> u64 {
     1000
+}
+/// Default of `alert_text_ms`.
+pub fn default_alert_text_ms() -> u64 {
+    8000
 }
 
 impl fmt::Debug for PlayerConfig {
@@ -147,6 +155,7 @@ impl fmt::Debug for PlayerConfig {
             .field("ack_timeout_ms", &self.ack_timeout_ms)
             .field("backlog_warn", &self.backlog_warn)
             .field("mpv_args", &self.mpv_args)
+            .field("alert_text_ms", &self.alert_text_ms)
             .finish()
     }
 }
@@ -270,6 +279,12 @@ impl PlayerConfig {
         }
         if self.ack_timeout_ms == 0 {
             return Err(invalid("ack_timeout_ms", "must be at least 1"));
+        }
+        if self.alert_text_ms < 500 {
+            return Err(invalid(
+                "alert_text_ms",
+                "must be at least 500 (ms each alert language is shown)",
+            ));
         }
         if self.bandwidth_limit_bytes_per_sec == Some(0) {
             return Err(invalid(

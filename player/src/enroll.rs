@@ -207,6 +207,7 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         ack_timeout_ms: 30_000,
         backlog_warn: 1000,
         mpv_args: Vec::new(),
+        alert_text_ms: crate::config::default_alert_text_ms(),
     };
     // Validate before writing anything: a bad answer must leave no trace.
     config.validate()?;

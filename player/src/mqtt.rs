@@ -10,6 +10,11 @@
 //! Client id = screen id, persistent session (`clean_session = false`), username/password
 //! from the config, packet limit raised to [`MAX_PACKET_BYTES`], Last Will = the retained
 //! offline status.
+//!
+//! A clean stop ([`MqttHandle::shutdown`]) stops the publisher, queues the final (offline)
+//! status and then a DISCONNECT on the same request channel (so the broker receives them in
+//! that order and discards the Last Will), and the poller ends as soon as the DISCONNECT is
+//! written, instead of treating the closed connection as lost and reconnecting.
 
 use std::time::Duration;
 
@@ -31,6 +36,8 @@ const INCOMING_QUEUE: usize = 16;
 const ACK_QUEUE: usize = 16;
 /// Capacity of the outgoing queue.
 const OUTGOING_QUEUE: usize = 16;
+/// Longest wait for each step of a clean stop.
+const SHUTDOWN_STEP: Duration = Duration::from_secs(2);
 
 /// Errors setting up the MQTT link.
 #[derive(Debug, thiserror::Error)]
@@ -215,24 +222,41 @@ impl MqttHandle {
     }
 
     /// Publishes `final_status` (normally the offline status), disconnects cleanly and stops
-    /// both tasks. Waits at most a few seconds.
+    /// both tasks. Returns as soon as the DISCONNECT is written (at most a few seconds if the
+    /// broker does not take it).
     pub async fn shutdown(self, final_status: Vec<u8>) {
+        // Nothing may publish after the final status.
+        self.publisher.abort();
+        let _ = self.publisher.await;
+        let mut poller = self.poller;
         let topic = topics::topic(&self.screen, Kind::Status);
         if self.link.borrow().connected {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
+            // Both go through the same request channel, so the broker gets the offline status
+            // first and then a clean DISCONNECT (which discards our Last Will).
+            let published = tokio::time::timeout(
+                SHUTDOWN_STEP,
                 self.client
                     .publish(topic, QoS::AtLeastOnce, true, final_status),
             )
             .await;
-            let _ = self.client.disconnect().await;
-            // Let the poller flush the publish and the disconnect.
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.poller).await;
+            if !matches!(published, Ok(Ok(()))) {
+                tracing::warn!("could not queue the offline status; the broker's Last Will says offline instead");
+            }
+            let _ = tokio::time::timeout(SHUTDOWN_STEP, self.client.disconnect()).await;
+            // The poller returns once the DISCONNECT is written.
+            match tokio::time::timeout(SHUTDOWN_STEP, &mut poller).await {
+                Ok(_) => {
+                    tracing::info!("MQTT link closed cleanly (offline status, then DISCONNECT)")
+                }
+                Err(_) => {
+                    tracing::warn!("MQTT DISCONNECT not written in time; connection dropped");
+                    poller.abort();
+                }
+            }
         } else {
-            self.poller.abort();
+            poller.abort();
         }
         let _ = self.stop.send(true);
-        self.publisher.abort();
     }
 }
 
@@ -311,6 +335,12 @@ async fn poll_loop(
             }
             Ok(Event::Incoming(Packet::Disconnect)) => {
                 link.send_modify(|l| l.connected = false);
+            }
+            // Our own DISCONNECT went out (clean stop): the broker now closes the connection,
+            // which is not a loss to recover from.
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                link.send_modify(|l| l.connected = false);
+                return;
             }
             Ok(_) => {}
             Err(rumqttc::ConnectionError::RequestsDone) => return,

@@ -2,9 +2,16 @@
 //!
 //! The scheduler reads the active program (verified manifest plus verified alert set) from a
 //! watch channel that the agent updates, resolves what plays now with `playlists::schedule`
-//! in the manifest's timezone (an active alert with media overrides everything), picks the
-//! language variant, looks the media up in the local cache and hands it to the backend. It
-//! never touches the network (LESSONS #2): a missing file is skipped with a `failed` play.
+//! in the manifest's timezone (an active alert overrides everything), picks the language
+//! variant, looks the media up in the local cache and hands it to the backend. It never
+//! touches the network (LESSONS #2): a missing file is skipped with a `failed` play.
+//!
+//! An active alert plays whatever it carries, also when no manifest is active: its media if
+//! it has some (repeated until the alert ends), else its text, one language at a time for the
+//! alert-text duration each ([`alert_texts`] gives the order). Every alert play is recorded
+//! with the playlist [`alert_label`] (`alert:<id>`); a text play has `media` = SHA-256 of the
+//! exact UTF-8 bytes of the text shown and `lang` = its language, and `manifest_version` is 0
+//! while no manifest is active.
 //!
 //! Each finished play is handed to a sink (the agent journals it as a receipt) before the
 //! next item starts. Plays are interrupted when the active alert appears, changes or ends,
@@ -19,17 +26,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use playlists::manifest::{AlertSet, Manifest, MediaKind, MediaRef};
+use playlists::manifest::{Alert, AlertSet, AlertText, Manifest, MediaKind, MediaRef};
 use playlists::schedule;
 use tokio::sync::watch;
 
-use crate::backend::{Backend, Interrupt, ItemKind, PlayItem, PlayOutcome};
+use crate::backend::{Backend, Interrupt, ItemKind, PlayItem, PlayOutcome, TextItem};
 
-/// What the screen must play: the active manifest and the current alert set.
+/// How long each language of an alert text is shown by default.
+pub const DEFAULT_ALERT_TEXT_DURATION: Duration = Duration::from_secs(8);
+
+/// Longest receipt `playlist` label, in bytes.
+const MAX_LABEL_LEN: usize = 128;
+
+/// What the screen must play: the active manifest (if any) and the current alert set.
 #[derive(Debug, Clone)]
 pub struct Program {
-    /// The active (verified, fully cached) manifest.
-    pub manifest: Arc<Manifest>,
+    /// The active (verified, fully cached) manifest, if one is active.
+    pub manifest: Option<Arc<Manifest>>,
     /// The current verified alert set, if any.
     pub alerts: Option<Arc<AlertSet>>,
 }
@@ -37,13 +50,13 @@ pub struct Program {
 /// One finished play, ready to become a receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Play {
-    /// Version of the manifest that was active.
+    /// Version of the manifest that was active (0 if none was).
     pub manifest_version: u64,
-    /// Playlist id, or the alert id for an alert.
+    /// Playlist id, or [`alert_label`] for an alert.
     pub playlist: String,
-    /// Media sha256.
+    /// Media sha256, or for an alert text the SHA-256 of its exact UTF-8 bytes.
     pub media: String,
-    /// Media language.
+    /// Media (or alert text) language.
     pub lang: String,
     /// What happened.
     pub outcome: PlayOutcome,
@@ -55,12 +68,48 @@ pub type Lookup = Arc<dyn Fn(&str) -> Option<PathBuf> + Send + Sync>;
 /// Receives each finished play (called before the next item starts).
 pub type PlaySink = Box<dyn FnMut(Play) + Send>;
 
+/// The receipt `playlist` of an alert play: `alert:<id>`, cut to 128 bytes.
+pub fn alert_label(id: &str) -> String {
+    let mut label = format!("alert:{id}");
+    while label.len() > MAX_LABEL_LEN {
+        label.pop();
+    }
+    label
+}
+
+/// The order in which an alert's texts are shown: first the texts in `languages` (the active
+/// manifest's `languages`, matched ASCII case-insensitively) in that order, then the alert's
+/// other texts in their own order. So with no manifest (or no `languages`) the alert's order.
+pub fn alert_texts<'a>(alert: &'a Alert, languages: &[String]) -> Vec<&'a AlertText> {
+    let mut out: Vec<&AlertText> = Vec::with_capacity(alert.text.len());
+    let wanted = languages
+        .iter()
+        .filter_map(|l| alert.text.iter().find(|t| t.lang.eq_ignore_ascii_case(l)));
+    for t in wanted.chain(alert.text.iter()) {
+        if !out.iter().any(|o| std::ptr::eq(*o, t)) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+enum What {
+    Media {
+        media: MediaRef,
+        item_duration: Option<u64>,
+        next: Option<(MediaRef, Option<u64>)>,
+    },
+    Text {
+        text: String,
+        lang: String,
+    },
+}
+
 struct Choice {
     label: String,
-    media: MediaRef,
-    item_duration: Option<u64>,
-    next: Option<(MediaRef, Option<u64>)>,
-    alert_id: Option<String>,
+    what: What,
+    /// The active alert this play shows, if any.
+    alert: Option<Alert>,
     /// When the alert set may change by itself (an alert expires).
     alert_deadline: Option<Timestamp>,
     /// Position to advance after the play: (playlist id, index).
@@ -76,6 +125,9 @@ pub struct Scheduler<B: Backend> {
     current: watch::Sender<Option<String>>,
     positions: HashMap<String, usize>,
     rotations: HashMap<(String, usize), u64>,
+    /// How often each alert's text was shown (for the language rotation).
+    text_turns: HashMap<String, u64>,
+    alert_text_duration: Duration,
 }
 
 impl<B: Backend> std::fmt::Debug for Scheduler<B> {
@@ -118,30 +170,51 @@ impl<B: Backend> Scheduler<B> {
             current,
             positions: HashMap::new(),
             rotations: HashMap::new(),
+            text_turns: HashMap::new(),
+            alert_text_duration: DEFAULT_ALERT_TEXT_DURATION,
         }
     }
 
-    fn choose(&self, p: &Program, now: Timestamp) -> Choice {
-        let m = &p.manifest;
+    /// Shows each language of an alert text for `d` (default [`DEFAULT_ALERT_TEXT_DURATION`]).
+    pub fn with_alert_text_duration(mut self, d: Duration) -> Scheduler<B> {
+        self.alert_text_duration = d;
+        self
+    }
+
+    /// What plays now, or `None` if nothing does (no manifest and no active alert).
+    fn choose(&self, p: &Program, now: Timestamp) -> Option<Choice> {
         if let Some(alerts) = &p.alerts {
             let deadline = schedule::next_alert_change(alerts, now);
             if let Some(alert) = schedule::active_alert(alerts, now) {
-                if let Some(media) = &alert.media {
-                    return Choice {
-                        label: alert.id.clone(),
+                let what = match &alert.media {
+                    Some(media) => What::Media {
                         media: media.clone(),
                         item_duration: None,
                         next: Some((media.clone(), None)),
-                        alert_id: Some(alert.id.clone()),
-                        alert_deadline: deadline,
-                        advance: None,
-                    };
-                }
-                // A text-only alert cannot be rendered by the backends yet; the schedule
-                // keeps playing (logged once per play).
-                tracing::debug!(alert = %alert.id, "text-only alert: not rendered by this backend");
+                    },
+                    None => {
+                        let languages = p.manifest.as_ref().map_or(&[][..], |m| &m.languages);
+                        let texts = alert_texts(alert, languages);
+                        // Validated alert sets have a text or media; be safe anyway.
+                        let n = texts.len().max(1) as u64;
+                        let turn = self.text_turns.get(&alert.id).copied().unwrap_or(0);
+                        let t = texts.get((turn % n) as usize)?;
+                        What::Text {
+                            text: t.text.clone(),
+                            lang: t.lang.clone(),
+                        }
+                    }
+                };
+                return Some(Choice {
+                    label: alert_label(&alert.id),
+                    what,
+                    alert: Some(alert.clone()),
+                    alert_deadline: deadline,
+                    advance: None,
+                });
             }
         }
+        let m = p.manifest.as_ref()?;
         let active = schedule::active_playlist(m, now);
         let pl = active.playlist;
         let n = pl.items.len().max(1);
@@ -162,15 +235,17 @@ impl<B: Backend> Scheduler<B> {
             .unwrap_or(0)
             + u64::from(npos == pos);
         let next = schedule::pick_variant(m, nitem, nrot).clone();
-        Choice {
+        Some(Choice {
             label: pl.id.clone(),
-            media,
-            item_duration: item.duration_ms,
-            next: Some((next, nitem.duration_ms)),
-            alert_id: None,
+            what: What::Media {
+                media,
+                item_duration: item.duration_ms,
+                next: Some((next, nitem.duration_ms)),
+            },
+            alert: None,
             alert_deadline: None,
             advance: Some((pl.id.clone(), pos)),
-        }
+        })
     }
 
     /// Runs until `shutdown` becomes true; then stops the backend.
@@ -182,54 +257,73 @@ impl<B: Backend> Scheduler<B> {
                 break;
             }
             let program = self.program.borrow_and_update().clone();
-            let Some(program) = program else {
+            let now = Timestamp::now();
+            let choice = program.as_ref().and_then(|p| self.choose(p, now));
+            let (Some(program), Some(choice)) = (program, choice) else {
+                // Nothing to show (no manifest, no active alert): clear the screen and wait.
                 self.current.send_replace(None);
+                self.backend.idle().await;
                 tokio::select! {
                     r = self.program.changed() => if r.is_err() { break },
                     _ = shutdown.changed() => {}
                 }
                 continue;
             };
-            let now = Timestamp::now();
-            let choice = self.choose(&program, now);
-            let version = program.manifest.version;
-            let selection_len = match &choice.advance {
-                Some((id, _)) => program.manifest.playlist(id).map_or(1, |p| p.items.len()),
-                None => 1,
+            let version = program.manifest.as_ref().map(|m| m.version);
+            let selection_len = match (&choice.advance, &program.manifest) {
+                (Some((id, _)), Some(m)) => m.playlist(id).map_or(1, |p| p.items.len()),
+                _ => 1,
             };
 
-            let outcome = match (self.lookup)(&choice.media.sha256) {
-                None => PlayOutcome::failed_now(format!(
-                    "media {} is not in the cache",
-                    choice.media.sha256
-                )),
-                Some(path) => {
-                    let item = play_item(&choice.media, choice.item_duration, path);
-                    let next = choice
-                        .next
-                        .as_ref()
-                        .and_then(|(m, d)| (self.lookup)(&m.sha256).map(|p| play_item(m, *d, p)));
-                    let mut interrupt = self.interrupt_for(&choice, version, &shutdown);
-                    self.current.send_replace(Some(choice.media.sha256.clone()));
-                    self.backend
-                        .play(&item, next.as_ref(), &mut interrupt)
-                        .await
+            let mut interrupt = self.interrupt_for(&choice, version, &shutdown);
+            let (media, lang, outcome) = match &choice.what {
+                What::Text { text, lang } => {
+                    let item = TextItem::new(text, lang, self.alert_text_duration);
+                    self.current.send_replace(Some(item.sha256.clone()));
+                    let outcome = self.backend.show_text(&item, &mut interrupt).await;
+                    (item.sha256, lang.clone(), outcome)
+                }
+                What::Media {
+                    media,
+                    item_duration,
+                    next,
+                } => {
+                    let outcome = match (self.lookup)(&media.sha256) {
+                        None => PlayOutcome::failed_now(format!(
+                            "media {} is not in the cache",
+                            media.sha256
+                        )),
+                        Some(path) => {
+                            let item = play_item(media, *item_duration, path);
+                            let next = next.as_ref().and_then(|(m, d)| {
+                                (self.lookup)(&m.sha256).map(|p| play_item(m, *d, p))
+                            });
+                            self.current.send_replace(Some(media.sha256.clone()));
+                            self.backend
+                                .play(&item, next.as_ref(), &mut interrupt)
+                                .await
+                        }
+                    };
+                    (media.sha256.clone(), media.lang.clone(), outcome)
                 }
             };
             let failed = matches!(outcome.ended, crate::backend::Ended::Failed(_));
             if let crate::backend::Ended::Failed(why) = &outcome.ended {
-                tracing::warn!(media = %choice.media.sha256, reason = %why, "play failed; skipped");
+                tracing::warn!(media = %media, playlist = %choice.label, reason = %why, "play failed; skipped");
             }
             (self.sink)(Play {
-                manifest_version: version,
+                manifest_version: version.unwrap_or(0),
                 playlist: choice.label.clone(),
-                media: choice.media.sha256.clone(),
-                lang: choice.media.lang.clone(),
+                media,
+                lang,
                 outcome,
             });
             if let Some((id, pos)) = choice.advance {
                 *self.rotations.entry((id.clone(), pos)).or_insert(0) += 1;
                 self.positions.insert(id, pos + 1);
+            }
+            if let (Some(alert), What::Text { .. }) = (&choice.alert, &choice.what) {
+                *self.text_turns.entry(alert.id.clone()).or_insert(0) += 1;
             }
             if failed {
                 failures_in_row += 1;
@@ -257,12 +351,12 @@ impl<B: Backend> Scheduler<B> {
     fn interrupt_for(
         &self,
         choice: &Choice,
-        version: u64,
+        version: Option<u64>,
         shutdown: &watch::Receiver<bool>,
     ) -> Interrupt {
         let mut program = self.program.clone();
         let mut shutdown = shutdown.clone();
-        let alert_id = choice.alert_id.clone();
+        let alert = choice.alert.clone();
         let deadline = choice.alert_deadline;
         Interrupt::new(async move {
             let program_changed = async {
@@ -272,16 +366,15 @@ impl<B: Backend> Scheduler<B> {
                     }
                     let p = program.borrow_and_update().clone();
                     let Some(p) = p else { return };
-                    if p.manifest.version != version {
+                    if p.manifest.as_ref().map(|m| m.version) != version {
                         return;
                     }
                     let now = Timestamp::now();
-                    let active = p.alerts.as_ref().and_then(|a| {
-                        schedule::active_alert(a, now)
-                            .filter(|al| al.media.is_some())
-                            .map(|al| al.id.clone())
-                    });
-                    if active != alert_id {
+                    let active = p
+                        .alerts
+                        .as_ref()
+                        .and_then(|a| schedule::active_alert(a, now));
+                    if active != alert.as_ref() {
                         return;
                     }
                 }
@@ -356,6 +449,7 @@ mod tests {
 
     struct Rig {
         program: watch::Sender<Option<Program>>,
+        current_rx: watch::Receiver<Option<String>>,
         plays: Arc<Mutex<Vec<Play>>>,
         stop: watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
@@ -364,6 +458,11 @@ mod tests {
 
     /// Starts a scheduler with the null backend at speed 1000 over files for `present`.
     fn rig(present: &[&MediaRef]) -> Rig {
+        rig_with(present, Duration::from_secs(8))
+    }
+
+    /// As [`rig`], with alert texts shown for `text` each (before the speed-up).
+    fn rig_with(present: &[&MediaRef], text: Duration) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let mut files = HashMap::new();
         for m in present {
@@ -376,7 +475,7 @@ mod tests {
         let sink_plays = plays.clone();
         let sink: PlaySink = Box::new(move |p| sink_plays.lock().unwrap().push(p));
         let (program, program_rx) = watch::channel(None);
-        let (current, _) = watch::channel(None);
+        let (current, current_rx) = watch::channel(None);
         let (stop, stop_rx) = watch::channel(false);
         let s = Scheduler::new(
             NullBackend::with_speed(1000.0),
@@ -384,10 +483,12 @@ mod tests {
             lookup,
             sink,
             current,
-        );
+        )
+        .with_alert_text_duration(text);
         let task = tokio::spawn(s.run(stop_rx));
         Rig {
             program,
+            current_rx,
             plays,
             stop,
             task,
@@ -423,7 +524,7 @@ mod tests {
         let r = rig(&[&a, &c]);
         let m = manifest(vec![a.clone(), b.clone(), c.clone()], 7);
         r.program.send_replace(Some(Program {
-            manifest: Arc::new(m),
+            manifest: Some(Arc::new(m)),
             alerts: None,
         }));
         let plays = wait_plays(&r, 6).await;
@@ -452,7 +553,7 @@ mod tests {
         let r = rig(&[&a, &al]);
         let m = Arc::new(manifest(vec![a.clone()], 1));
         r.program.send_replace(Some(Program {
-            manifest: m.clone(),
+            manifest: Some(m.clone()),
             alerts: None,
         }));
         wait_plays(&r, 1).await;
@@ -472,14 +573,14 @@ mod tests {
             }],
         };
         r.program.send_replace(Some(Program {
-            manifest: m.clone(),
+            manifest: Some(m.clone()),
             alerts: Some(Arc::new(alerts)),
         }));
         let n = r.plays.lock().unwrap().len();
         let plays = wait_plays(&r, n + 4).await;
         let after: Vec<&Play> = plays[n..].iter().filter(|p| p.media == al.sha256).collect();
         assert!(!after.is_empty(), "alert never played");
-        assert!(after.iter().all(|p| p.playlist == "fire"));
+        assert!(after.iter().all(|p| p.playlist == "alert:fire"));
         // Cancel: a new alert set without the alert; the schedule resumes.
         let empty = AlertSet {
             screen: "s1".into(),
@@ -488,7 +589,7 @@ mod tests {
             alerts: vec![],
         };
         r.program.send_replace(Some(Program {
-            manifest: m,
+            manifest: Some(m),
             alerts: Some(Arc::new(empty)),
         }));
         let n = r.plays.lock().unwrap().len();
@@ -499,5 +600,169 @@ mod tests {
         );
         r.stop.send_replace(true);
         r.task.await.unwrap();
+    }
+
+    fn text_alert(id: &str, priority: i32, expires_at: Timestamp, texts: &[(&str, &str)]) -> Alert {
+        Alert {
+            id: id.into(),
+            priority,
+            expires_at,
+            text: texts
+                .iter()
+                .map(|(lang, text)| AlertText {
+                    lang: (*lang).into(),
+                    text: (*text).into(),
+                })
+                .collect(),
+            media: None,
+        }
+    }
+
+    fn alert_set(version: u64, alerts: Vec<Alert>) -> Arc<AlertSet> {
+        Arc::new(AlertSet {
+            screen: "s1".into(),
+            version,
+            issued_at: Timestamp::UNIX_EPOCH,
+            alerts,
+        })
+    }
+
+    const FLOOD: [(&str, &str); 3] = [
+        ("en", "Border crossing suspended due to flooding."),
+        ("vi", "Cửa khẩu tạm dừng thông quan do lũ."),
+        ("zh-Hans", "口岸因洪水暂停通关。"),
+    ];
+
+    #[tokio::test]
+    async fn text_alert_overrides_schedule_in_manifest_language_order_then_resumes() {
+        let a = media(1, MediaKind::Slide, "vi");
+        let r = rig(&[&a]);
+        let mut m = manifest(vec![a.clone()], 4);
+        m.languages = vec!["vi".into(), "en".into()];
+        let m = Arc::new(m);
+        r.program.send_replace(Some(Program {
+            manifest: Some(m.clone()),
+            alerts: None,
+        }));
+        wait_plays(&r, 1).await;
+        r.program.send_replace(Some(Program {
+            manifest: Some(m.clone()),
+            alerts: Some(alert_set(
+                1,
+                vec![text_alert("flood", 5, Timestamp::MAX, &FLOOD)],
+            )),
+        }));
+        let n = r.plays.lock().unwrap().len();
+        let plays = wait_plays(&r, n + 7).await;
+        // The play running when the alert arrived may end interrupted; all later ones are
+        // the alert's texts: vi, en (the manifest's languages), then zh-Hans, in turn.
+        let texts: Vec<&Play> = plays[n..]
+            .iter()
+            .filter(|p| p.playlist == "alert:flood")
+            .collect();
+        assert!(texts.len() >= 6, "alert text not shown: {:?}", &plays[n..]);
+        assert!(plays[n + 1..].iter().all(|p| p.playlist == "alert:flood"));
+        let langs: Vec<&str> = texts.iter().map(|p| p.lang.as_str()).collect();
+        assert_eq!(&langs[..6], &["vi", "en", "zh-Hans", "vi", "en", "zh-Hans"]);
+        for p in &texts {
+            let text = FLOOD.iter().find(|(l, _)| *l == p.lang).unwrap().1;
+            assert_eq!(p.media, crate::backend::text_sha256(text));
+            assert_eq!(p.manifest_version, 4);
+            assert!(matches!(
+                p.outcome.ended,
+                Ended::Completed | Ended::Interrupted
+            ));
+        }
+        assert!(texts[..5]
+            .iter()
+            .all(|p| p.outcome.ended == Ended::Completed));
+
+        // Cancelled (a new set without it): the schedule resumes.
+        r.program.send_replace(Some(Program {
+            manifest: Some(m),
+            alerts: Some(alert_set(2, vec![])),
+        }));
+        let n = r.plays.lock().unwrap().len();
+        let plays = wait_plays(&r, n + 3).await;
+        assert!(
+            plays[n + 1..]
+                .iter()
+                .all(|p| p.media == a.sha256 && p.playlist == "main"),
+            "schedule did not resume: {:?}",
+            &plays[n..]
+        );
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn text_alert_plays_without_a_manifest_and_stops_when_it_expires() {
+        let r = rig_with(&[], Duration::from_millis(500));
+        let expires = Timestamp::now() + jiff::SignedDuration::from_secs(3);
+        r.program.send_replace(Some(Program {
+            manifest: None,
+            alerts: Some(alert_set(
+                1,
+                vec![text_alert("flood", 5, expires, &FLOOD[..2])],
+            )),
+        }));
+        let plays = wait_plays(&r, 4).await;
+        assert!(plays.iter().all(|p| p.playlist == "alert:flood"
+            && p.manifest_version == 0
+            && !matches!(p.outcome.ended, Ended::Failed(_))));
+        // Alert order without a manifest: en, vi, en, vi.
+        let langs: Vec<&str> = plays[..4].iter().map(|p| p.lang.as_str()).collect();
+        assert_eq!(langs, ["en", "vi", "en", "vi"]);
+        // After the expiry nothing plays any more (no manifest): the count stops growing
+        // and the screen is cleared.
+        let mut current = r.current_rx.clone();
+        tokio::time::timeout(Duration::from_secs(20), current.wait_for(Option::is_none))
+            .await
+            .expect("screen cleared after the alert expired")
+            .unwrap();
+        assert!(Timestamp::now() >= expires);
+        let n = r.plays.lock().unwrap().len();
+        r.program.send_replace(Some(Program {
+            manifest: None,
+            alerts: Some(alert_set(2, vec![])),
+        }));
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+        assert_eq!(
+            r.plays.lock().unwrap().len(),
+            n,
+            "played after the alert expired"
+        );
+    }
+
+    #[tokio::test]
+    async fn higher_text_alert_beats_lower_media_alert() {
+        let (a, al) = (
+            media(1, MediaKind::Slide, "vi"),
+            media(9, MediaKind::Slide, "en"),
+        );
+        let r = rig(&[&a, &al]);
+        let mut low = text_alert("low", 1, Timestamp::MAX, &FLOOD[..1]);
+        low.media = Some(al.clone());
+        let high = text_alert("high", 9, Timestamp::MAX, &FLOOD[1..2]);
+        r.program.send_replace(Some(Program {
+            manifest: Some(Arc::new(manifest(vec![a.clone()], 1))),
+            alerts: Some(alert_set(1, vec![low, high])),
+        }));
+        let plays = wait_plays(&r, 3).await;
+        assert!(plays.iter().all(|p| p.playlist == "alert:high"
+            && p.lang == "vi"
+            && p.media == crate::backend::text_sha256(FLOOD[1].1)));
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+    }
+
+    #[test]
+    fn alert_labels_fit_a_receipt() {
+        assert_eq!(alert_label("flood-1"), "alert:flood-1");
+        let long = "a".repeat(128);
+        let l = alert_label(&long);
+        assert_eq!(l.len(), 128);
+        assert!(l.starts_with("alert:aaa"));
     }
 }

@@ -8,6 +8,9 @@
 //! - [`mpv::MpvBackend`]: one long-lived mpv process driven over its JSON IPC socket.
 //! - [`null::NullBackend`]: timing only, for tests, the demo and headless boxes. Its plays
 //!   never count as proof that something was shown (receipts say `"backend": "null"`).
+//!
+//! Besides media files a backend shows text screens ([`TextItem`]): the text of an emergency
+//! alert without media, full screen on black, one language at a time.
 
 pub mod mpv;
 pub mod null;
@@ -67,6 +70,40 @@ impl PlayItem {
     pub fn nominal_duration(&self) -> Duration {
         self.duration.unwrap_or(DEFAULT_SLIDE_DURATION)
     }
+}
+
+/// One text screen to show: an alert's text in one language, full screen on black.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextItem {
+    /// The exact text (newlines allowed).
+    pub text: String,
+    /// Its language (BCP 47 tag).
+    pub lang: String,
+    /// Lowercase hex SHA-256 of the text's exact UTF-8 bytes (the receipt's `media`).
+    pub sha256: String,
+    /// How long it is shown before the next language.
+    pub duration: Duration,
+}
+
+impl TextItem {
+    /// A text screen for `text` in `lang`, shown for `duration`.
+    pub fn new(text: &str, lang: &str, duration: Duration) -> TextItem {
+        TextItem {
+            text: text.to_owned(),
+            lang: lang.to_owned(),
+            sha256: text_sha256(text),
+            duration,
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of `text`'s exact UTF-8 bytes: the `media` of a text receipt.
+pub fn text_sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// How a play ended.
@@ -178,6 +215,19 @@ pub trait Backend: Send {
         interrupt: &mut Interrupt,
     ) -> impl Future<Output = PlayOutcome> + Send;
 
+    /// Shows `item` (an alert's text) full screen until its duration has passed or
+    /// `interrupt` fires. A text that completes stays on screen until the next call (so the
+    /// next language replaces it without a gap); an interrupted one is removed.
+    fn show_text(
+        &mut self,
+        item: &TextItem,
+        interrupt: &mut Interrupt,
+    ) -> impl Future<Output = PlayOutcome> + Send;
+
+    /// Nothing is to be played for now: clear the screen (e.g. remove an alert text that has
+    /// ended). The next play call starts normally.
+    fn idle(&mut self) -> impl Future<Output = ()> + Send;
+
     /// Releases what the backend holds (e.g. stops mpv). Called once at shutdown.
     fn shutdown(&mut self) -> impl Future<Output = ()> + Send;
 }
@@ -208,6 +258,20 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Mpv(b) => b.play(item, next, interrupt).await,
             AnyBackend::Null(b) => b.play(item, next, interrupt).await,
+        }
+    }
+
+    async fn show_text(&mut self, item: &TextItem, interrupt: &mut Interrupt) -> PlayOutcome {
+        match self {
+            AnyBackend::Mpv(b) => b.show_text(item, interrupt).await,
+            AnyBackend::Null(b) => b.show_text(item, interrupt).await,
+        }
+    }
+
+    async fn idle(&mut self) {
+        match self {
+            AnyBackend::Mpv(b) => b.idle().await,
+            AnyBackend::Null(b) => b.idle().await,
         }
     }
 

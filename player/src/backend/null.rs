@@ -3,11 +3,12 @@
 //! It "plays" an item by waiting for its nominal duration (the playlist item's or media's
 //! `duration_ms`, else 10 s), divided by an optional speed-up factor so that tests and the
 //! demo can run many plays quickly. A missing file fails the play, exactly like mpv would.
+//! Alert texts are "shown" for their duration the same way.
 //! Receipts from this backend carry `"backend": "null"` and never prove that anything was shown.
 
 use std::time::{Duration, Instant};
 
-use super::{Backend, BackendKind, Ended, Interrupt, PlayItem, PlayOutcome};
+use super::{Backend, BackendKind, Ended, Interrupt, PlayItem, PlayOutcome, TextItem};
 
 /// Timing-only backend.
 #[derive(Debug, Clone)]
@@ -36,6 +37,18 @@ impl NullBackend {
     pub fn speed(&self) -> f64 {
         self.speed
     }
+
+    /// "Plays" for `nominal / speed`, or until `interrupt` fires.
+    async fn wait(&self, nominal: Duration, interrupt: &mut Interrupt) -> PlayOutcome {
+        let wait = Duration::from_secs_f64(nominal.as_secs_f64() / self.speed);
+        let started_at = jiff::Timestamp::now();
+        let t0 = Instant::now();
+        let ended = tokio::select! {
+            _ = tokio::time::sleep(wait) => Ended::Completed,
+            _ = interrupt.fired() => Ended::Interrupted,
+        };
+        PlayOutcome::new(started_at, t0.elapsed(), ended)
+    }
 }
 
 impl Default for NullBackend {
@@ -58,15 +71,14 @@ impl Backend for NullBackend {
         if let Err(e) = tokio::fs::metadata(&item.path).await {
             return PlayOutcome::failed_now(format!("cannot open {}: {e}", item.path.display()));
         }
-        let wait = Duration::from_secs_f64(item.nominal_duration().as_secs_f64() / self.speed);
-        let started_at = jiff::Timestamp::now();
-        let t0 = Instant::now();
-        let ended = tokio::select! {
-            _ = tokio::time::sleep(wait) => Ended::Completed,
-            _ = interrupt.fired() => Ended::Interrupted,
-        };
-        PlayOutcome::new(started_at, t0.elapsed(), ended)
+        self.wait(item.nominal_duration(), interrupt).await
     }
+
+    async fn show_text(&mut self, item: &TextItem, interrupt: &mut Interrupt) -> PlayOutcome {
+        self.wait(item.duration, interrupt).await
+    }
+
+    async fn idle(&mut self) {}
 
     async fn shutdown(&mut self) {}
 }
@@ -123,6 +135,19 @@ mod tests {
             )
             .await;
         assert!(matches!(out.ended, Ended::Failed(ref r) if r.contains("/nonexistent/gatecast")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn text_completes_after_its_duration() {
+        let t = TextItem::new("Cửa khẩu tạm dừng", "vi", Duration::from_secs(8));
+        assert_eq!(t.sha256, crate::backend::text_sha256("Cửa khẩu tạm dừng"));
+        assert_eq!(t.sha256.len(), 64);
+        let t0 = tokio::time::Instant::now();
+        let out = NullBackend::with_speed(2.0)
+            .show_text(&t, &mut Interrupt::never())
+            .await;
+        assert_eq!(out.ended, Ended::Completed);
+        assert_eq!(t0.elapsed(), Duration::from_secs(4));
     }
 
     #[test]
