@@ -115,10 +115,11 @@ pub fn acl_file() -> String {
         "# Regenerate it (and the password file) after registering or removing screens.\n\n",
     );
     out.push_str(
-        "# Each screen (MQTT username = screen id) reads only its own manifest, alert and ack,\n",
+        "# Each screen (MQTT username = screen id) reads only its own manifest, alert, ack and\n",
     );
+    out.push_str("# rotation statements,\n");
     out.push_str("# and writes only its own receipts and status (status is also its Last Will).\n");
-    for kind in [Kind::Manifest, Kind::Alert, Kind::Ack] {
+    for kind in [Kind::Manifest, Kind::Alert, Kind::Ack, Kind::Rotation] {
         out.push_str(&format!("pattern read {}\n", own(kind)));
     }
     for kind in [Kind::Receipts, Kind::Status] {

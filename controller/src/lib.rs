@@ -15,5 +15,6 @@ pub mod export;
 pub mod ingest;
 pub mod mqtt;
 pub mod publish;
+pub mod rotation;
 pub mod serve;
 pub mod store;

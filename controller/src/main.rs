@@ -90,6 +90,16 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Make a new controller signing key and a rotation statement signed by the old and the
+    /// new key (the controller must be stopped). Players switch to the new key when they
+    /// receive the statement and keep trusting the old one for the overlap.
+    RotateKey {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Days the players keep trusting the old key.
+        #[arg(long, default_value_t = gatecast_controller::rotation::DEFAULT_OVERLAP_DAYS)]
+        overlap_days: u64,
+    },
     /// Write configuration for an external broker.
     BrokerAcl {
         #[command(subcommand)]
@@ -231,6 +241,24 @@ async fn main() -> anyhow::Result<()> {
                 println!("revoked token {id}");
             }
         },
+        Command::RotateKey { cfg, overlap_days } => {
+            let config = load_config(&cfg, Overrides::default())?;
+            let store = serve::open_store(&config)?;
+            let r = gatecast_controller::rotation::rotate_key(
+                &config.data_dir,
+                &store,
+                std::time::Duration::from_secs(overlap_days.saturating_mul(86_400)),
+                jiff::Timestamp::now(),
+            )
+            .await?;
+            println!(
+                "rotated the controller key {} -> {} (old key kept in {}); players trust both until {}; start the controller to publish the statement",
+                r.old_key_id,
+                r.new_key_id,
+                r.retired_path.display(),
+                r.overlap_until
+            );
+        }
         Command::BrokerAcl { command } => match command {
             BrokerAclCommand::Mosquitto { out, cfg } => {
                 let config = load_config(&cfg, Overrides::default())?;

@@ -169,6 +169,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let data = config.data_dir.clone();
     let store = open_store(&config)?;
     let key_path = data.join(files::CONTROLLER_KEY);
+    crate::rotation::finish_interrupted(&data, &store).map_err(|e| data_err(&key_path, e))?;
     let (key, created) = load_or_create_key(&key_path).map_err(|e| data_err(&key_path, e))?;
     if created {
         info!(path = %key_path.display(), key_id = %key.key_id(), "created the controller signing key; back it up, players pin its public key");
@@ -284,6 +285,18 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         receipts_rx,
         crate::ingest::IngestConfig::default(),
     ));
+    // After a key rotation: re-issue what the retired key signed (same content, new version).
+    let resigned = crate::rotation::resign_stored(
+        &store,
+        &key,
+        &mqtt,
+        config.manifest_lifetime,
+        jiff::Timestamp::now(),
+    )
+    .await;
+    if resigned > 0 {
+        info!(count = resigned, key_id = %key.key_id(), "re-signed stored manifests and alert sets with the current key");
+    }
     let checkpointer = tokio::spawn(crate::auditlog::run_checkpointer(
         store.clone(),
         key.clone(),

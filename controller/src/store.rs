@@ -800,6 +800,17 @@ impl crate::mqtt::client::RetainedSource for Store {
             ),
             Err(e) => tracing::warn!("cannot read alert sets to republish: {e}"),
         }
+        // The latest key rotation statement, on every screen's `rotation` topic.
+        match crate::rotation::statements(self) {
+            Ok(all) => {
+                if let Some(last) = all.last() {
+                    for s in self.screens().unwrap_or_default() {
+                        out.push((topic(&s.id, Kind::Rotation), last.clone()));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot read rotation statements to republish: {e}"),
+        }
         out
     }
 }

@@ -19,12 +19,20 @@ pub fn healthz(state: &AppState) -> Response {
     )
 }
 
-/// `GET /api/v1/keys` (public).
+/// `GET /api/v1/keys` (public): the signing key and every key rotation statement (base64 of
+/// the exact envelope bytes, oldest first; `docs/protocol.md` §4).
 pub fn keys(state: &AppState) -> Response {
+    use base64::Engine as _;
     let pk = state.key.public();
+    let rotations: Vec<String> = crate::rotation::statements(&state.store)
+        .unwrap_or_default()
+        .iter()
+        .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+        .collect();
     json_reply(
         StatusCode::OK,
-        &serde_json::json!({"controller_key": pk.to_base64(), "controller_key_id": pk.key_id()}),
+        &serde_json::json!({"controller_key": pk.to_base64(), "controller_key_id": pk.key_id(),
+                            "rotations": rotations}),
     )
 }
 
