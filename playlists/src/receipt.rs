@@ -403,7 +403,7 @@ pub fn verify_batch(
         let hash = receipt_hash(bytes);
         if i > 0 {
             let before = receipts[i - 1].0.seq;
-            // checked: a tip at u64::MAX - 1 must not make `before + 1` overflow (found by fuzzing)
+            // checked: a tip at u64::MAX - 1 must not make `before + 1` overflow (fuzz harness)
             if before.checked_add(1) != Some(r.seq) {
                 return Err(BatchError::SeqGap {
                     expected: before.saturating_add(1),

@@ -13,6 +13,7 @@
 # `none` if the toolchain has no sanitizer runtime. FUZZ_FEATURES (default: controller) are the
 # gatecast-fuzz features: `controller` builds the upload_metadata target, which links the whole
 # controller (the largest part of the build); FUZZ_FEATURES= FUZZ_TARGETS="..." skips it.
+# FUZZ_TARGET_DIR overrides the target dir (default tests/fuzz/target), e.g. a cached one.
 set -euo pipefail
 
 secs="${1:-30}"
@@ -22,6 +23,9 @@ fuzz_dir=tests/fuzz
 sanitizer="${FUZZ_SANITIZER:-address}"
 features="${FUZZ_FEATURES-controller}"
 flags=(--fuzz-dir "$fuzz_dir" -s "$sanitizer")
+if [ -n "${FUZZ_TARGET_DIR:-}" ]; then
+    flags+=(--target-dir "$FUZZ_TARGET_DIR")
+fi
 if [ -n "$features" ]; then
     flags+=(--features "$features")
 fi
