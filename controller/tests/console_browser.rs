@@ -250,7 +250,7 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     shot(&s, "05-publish-plan").await;
     s.js("window.confirm = () => true;", vec![]).await;
     s.click(&s.wait("#publish-confirm").await).await;
-    s.wait(&format!("td[data-state]")).await;
+    s.wait("td[data-state]").await;
 
     // Now the player starts: enrol it and run it with the null backend.
     let cfg = dir.path().join("player.toml");
