@@ -65,7 +65,11 @@ fn fault_clock_jump_receipts_stay_ordered_by_seq() {
         got.push(r);
     }
     let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
-    assert_eq!(seqs, [1, 2, 3, 4], "seq follows the order of plays, not time");
+    assert_eq!(
+        seqs,
+        [1, 2, 3, 4],
+        "seq follows the order of plays, not time"
+    );
     for w in got.windows(2) {
         assert_eq!(w[1].prev, receipt::receipt_hash(&w[0].to_bytes()));
     }

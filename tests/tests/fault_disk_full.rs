@@ -72,8 +72,12 @@ fn loop_fs(img: &Path, mount: &Path, mib: u64) -> Result<LoopFs, String> {
     };
     run(Command::new("mkfs.ext4").arg("-q").arg(img))
         .map_err(|e| format!("{e} (apt-get install e2fsprogs)"))?;
-    run(Command::new("mount").arg("-o").arg("loop").arg(img).arg(mount))
-        .map_err(|e| format!("{e} (loop mounts not allowed here?)"))?;
+    run(Command::new("mount")
+        .arg("-o")
+        .arg("loop")
+        .arg(img)
+        .arg(mount))
+    .map_err(|e| format!("{e} (loop mounts not allowed here?)"))?;
     Ok(LoopFs {
         mount: mount.to_path_buf(),
     })
@@ -164,7 +168,11 @@ fn fault_disk_full_playback_goes_on_and_status_says_why() {
         }
         seen.borrow().len() == 2
     });
-    assert!(p.is_running(), "the player died on a full disk:\n{}", p.log_tail());
+    assert!(
+        p.is_running(),
+        "the player died on a full disk:\n{}",
+        p.log_tail()
+    );
 
     // Free the space: the player recovers by itself.
     std::fs::remove_file(&filler).expect("removing the filler");

@@ -128,10 +128,16 @@ fn fault_player_kill9_during_download_journal_and_upload() {
         let (h, c) = check_cache(&data);
         hashed += h;
         corrupted += c;
-        assert_eq!(c, 0, "{when}: corrupted files under final names in the cache");
+        assert_eq!(
+            c, 0,
+            "{when}: corrupted files under final names in the cache"
+        );
         let j = p.player.journal();
         let tip = j.tip_seq.unwrap_or(0);
-        assert!(tip >= last_tip, "{when}: journal tip went back {last_tip} -> {tip}");
+        assert!(
+            tip >= last_tip,
+            "{when}: journal tip went back {last_tip} -> {tip}"
+        );
         last_tip = tip;
         assert!(
             j.unacked_seqs.windows(2).all(|w| w[1] == w[0] + 1),

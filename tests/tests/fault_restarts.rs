@@ -43,7 +43,10 @@ fn drain(ctl: &Controller, players: &mut [FaultPlayer]) -> (u64, u64) {
         });
         let acked = p.acked_upto();
         let c = check_store(ctl, &screen, acked, "after draining");
-        assert_eq!(c.top, tip, "{screen}: the controller holds every journaled receipt");
+        assert_eq!(
+            c.top, tip,
+            "{screen}: the controller holds every journaled receipt"
+        );
         acked_total += acked;
         stored_total += c.rows;
         p.stop();
@@ -111,22 +114,32 @@ fn fault_broker_restart_loop() {
             wait_more_acks(p, rng.range(1, 20), &when);
         }
         broker.stop();
-        wait_until(&format!("{when}: controller sees the broker gone"), DEADLINE, || {
-            (ctl.healthz()?["mqtt_connected"] == false).then_some(())
-        });
+        wait_until(
+            &format!("{when}: controller sees the broker gone"),
+            DEADLINE,
+            || (ctl.healthz()?["mqtt_connected"] == false).then_some(()),
+        );
         broker.start_again();
         wait_until(&format!("{when}: controller reconnected"), DEADLINE, || {
             (ctl.healthz()?["mqtt_connected"] == true).then_some(())
         });
         for p in &mut players {
-            assert!(p.is_running(), "{when}: {} died:\n{}", p.screen(), p.log_tail());
+            assert!(
+                p.is_running(),
+                "{when}: {} died:\n{}",
+                p.screen(),
+                p.log_tail()
+            );
             // Acks flow again after the restart (through the new broker session).
             wait_more_acks(p, 1, &when);
             let acked = p.acked_upto();
             check_store(&ctl, p.screen(), acked, &when);
         }
         assert_eq!(counter(&ctl, "gatecast_receipt_conflicts_total"), 0.0);
-        assert_eq!(counter(&ctl, "gatecast_receipt_batches_rejected_total"), 0.0);
+        assert_eq!(
+            counter(&ctl, "gatecast_receipt_batches_rejected_total"),
+            0.0
+        );
     }
     let (acked, stored) = drain(&ctl, &mut players);
     assert_eq!(counter(&ctl, "gatecast_receipt_conflicts_total"), 0.0);
@@ -195,7 +208,12 @@ fn fault_controller_restart_while_players_offline() {
             ctl.restart();
         }
         for (p, acked) in players.iter().zip(&acked_before) {
-            check_store(&ctl, p.screen(), *acked, &format!("{when} (players offline)"));
+            check_store(
+                &ctl,
+                p.screen(),
+                *acked,
+                &format!("{when} (players offline)"),
+            );
         }
         // New content while they are offline (a changed item length forces a new version).
         let stored_before: Vec<u64> = SCREENS
@@ -220,14 +238,22 @@ fn fault_controller_restart_while_players_offline() {
             });
         }
         for (i, p) in players.iter_mut().enumerate() {
-            assert!(p.is_running(), "{when}: {} died:\n{}", p.screen(), p.log_tail());
+            assert!(
+                p.is_running(),
+                "{when}: {} died:\n{}",
+                p.screen(),
+                p.log_tail()
+            );
             wait_more_acks(p, 1, &when);
             let acked = p.acked_upto();
             let st = check_store(&ctl, p.screen(), acked, &when);
             offline_journaled += st.top.saturating_sub(stored_before[i]);
         }
         assert_eq!(counter(&ctl, "gatecast_receipt_conflicts_total"), 0.0);
-        assert_eq!(counter(&ctl, "gatecast_receipt_batches_rejected_total"), 0.0);
+        assert_eq!(
+            counter(&ctl, "gatecast_receipt_batches_rejected_total"),
+            0.0
+        );
     }
     assert!(version > 0);
     let (acked, stored) = drain(&ctl, &mut players);
