@@ -93,6 +93,8 @@ pub fn alert_texts<'a>(alert: &'a Alert, languages: &[String]) -> Vec<&'a AlertT
     out
 }
 
+// One short-lived value per play: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum What {
     Media {
         media: MediaRef,
