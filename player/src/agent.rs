@@ -48,11 +48,11 @@ use crate::backend::{AnyBackend, Backend, BackendKind, Ended};
 use crate::cache::{Cache, CacheProgress, RetryPolicy, Wanted};
 use crate::clock::ClockProbe;
 use crate::config::{self, PlayerConfig};
-use crate::journal::{Journal, ReceiptDraft};
+use crate::journal::{Journal, QueueState, ReceiptDraft, Recorded};
 use crate::mqtt::{Incoming, MqttHandle, MqttSettings, Outgoing};
 use crate::scheduler::{Lookup, Play, PlaySink, Program, Scheduler};
 use crate::status::{CacheCounts, LastRejection, State, Status};
-use crate::store::Store;
+use crate::store::{Failure, Store};
 use crate::uploader::{Uploader, UploaderConfig};
 
 /// Which backend to run, with its run-time settings.
@@ -183,6 +183,65 @@ fn receipt_draft(play: &Play, backend: BackendKind, clock_synced: bool) -> Recei
     }
 }
 
+/// Logs `msg` as a warning unless it is the same as the last one logged through `last`.
+fn warn_once(last: &mut Option<String>, what: &str, msg: String) {
+    if last.as_deref() != Some(msg.as_str()) {
+        tracing::warn!(error = %msg, "{what}");
+        *last = Some(msg);
+    }
+}
+
+/// First wait before storage is tried again after a failure (doubles up to the max).
+const STORAGE_RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest wait between storage retries.
+const STORAGE_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// The status `last_error` for storage trouble: what failed and what to do, and whether
+/// receipts are at risk; `None` when there is none.
+fn storage_problem(
+    data_dir: &std::path::Path,
+    failure: Option<&Failure>,
+    other: Option<&str>,
+    queue: QueueState,
+) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    match (failure, other) {
+        (Some(f), _) if f.disk_full => parts.push(format!(
+            "disk full in {}: free space; playback continues from cache ({})",
+            data_dir.display(),
+            f.message
+        )),
+        (Some(f), _) => parts.push(format!(
+            "storage error in {}: {}; check the disk and its permissions; playback continues from cache",
+            data_dir.display(),
+            f.message
+        )),
+        (None, Some(o)) => parts.push(format!(
+            "storage error in {}: {o}; check the disk; playback continues from cache",
+            data_dir.display()
+        )),
+        (None, None) => {}
+    }
+    if queue.full {
+        parts.push(format!(
+            "receipts at risk: {} plays wait in memory for the journal and the queue is FULL: further plays are not recorded",
+            queue.queued
+        ));
+    } else if queue.queued > 0 {
+        parts.push(format!(
+            "receipts at risk: {} plays wait in memory for the journal (lost if the player stops)",
+            queue.queued
+        ));
+    }
+    if queue.lost > 0 {
+        parts.push(format!(
+            "{} plays were not recorded (receipt queue full while the journal could not be written)",
+            queue.lost
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// Runs the agent until `shutdown` resolves.
 pub async fn run(
     config: PlayerConfig,
@@ -269,6 +328,8 @@ pub async fn run(
         let journal = journal.clone();
         let cache = cache.clone();
         let clock = opts.clock.clone();
+        let mut mark_error: Option<String> = None;
+        let mut journal_error: Option<String> = None;
         Box::new(move |play: Play| {
             match &play.outcome.ended {
                 Ended::Failed(why) => {
@@ -283,15 +344,31 @@ pub async fn run(
                     play_error_tx.send_if_modified(|e| e.take().is_some());
                     // Alert texts are not cache files: nothing to record for them.
                     if cache.path(&play.media).is_some() {
-                        if let Err(e) = cache.mark_played(&play.media) {
-                            tracing::warn!(error = %e, "could not record last play");
+                        match cache.mark_played(&play.media) {
+                            Ok(()) => mark_error = None,
+                            Err(e) => warn_once(
+                                &mut mark_error,
+                                "could not record last play (eviction order only)",
+                                e.to_string(),
+                            ),
                         }
                     }
                 }
             }
-            match journal.append(receipt_draft(&play, backend_kind, clock.synced())) {
-                Ok(r) => tracing::debug!(seq = r.seq, media = %r.media, "receipt journaled"),
-                Err(e) => tracing::error!(error = %e, "RECEIPT NOT WRITTEN: journal failure"),
+            match journal.append_or_queue(receipt_draft(&play, backend_kind, clock.synced())) {
+                Recorded::Journaled(r) => {
+                    journal_error = None;
+                    tracing::debug!(seq = r.seq, media = %r.media, "receipt journaled");
+                }
+                Recorded::Queued(e) => warn_once(
+                    &mut journal_error,
+                    "journal cannot be written; play kept in memory and journaled later",
+                    e.to_string(),
+                ),
+                Recorded::Lost(e) => {
+                    tracing::error!(error = %e, "RECEIPT NOT WRITTEN: journal failing and the in-memory queue is full")
+                }
+                Recorded::Invalid(e) => tracing::error!(error = %e, "RECEIPT NOT WRITTEN: invalid"),
             }
         })
     };
@@ -390,10 +467,29 @@ pub async fn run(
         let progress = progress_tx.clone();
         let done = sync_done_tx.clone();
         *sync_task = Some(tokio::spawn(async move {
-            if let Err(e) = cache.sync(&wanted, &mirrors, &progress).await {
-                tracing::error!(error = %e, "media sync cannot work");
-                progress.send_modify(|p| p.last_error = Some(e.to_string()));
-                return;
+            let mut wait = STORAGE_RETRY_MIN;
+            loop {
+                match cache.sync(&wanted, &mirrors, &progress).await {
+                    Ok(()) => break,
+                    Err(
+                        e @ (crate::cache::CacheError::NoMirrors
+                        | crate::cache::CacheError::BadSha(_)),
+                    ) => {
+                        tracing::error!(error = %e, "media sync cannot work");
+                        progress.send_modify(|p| p.last_error = Some(e.to_string()));
+                        return;
+                    }
+                    Err(e) => {
+                        // Local storage trouble (disk full, I/O): try again later.
+                        let msg = e.to_string();
+                        if progress.borrow().last_error.as_deref() != Some(msg.as_str()) {
+                            tracing::warn!(error = %msg, "media sync failed; retrying");
+                            progress.send_modify(|p| p.last_error = Some(msg));
+                        }
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(STORAGE_RETRY_MAX);
+                    }
+                }
             }
             let _ = done.send(target).await;
         }));
@@ -401,6 +497,19 @@ pub async fn run(
     start_sync(&pending, &active, &alerts, &mut sync_task);
 
     // 4. The agent loop.
+    //
+    // Storage failures (disk full, I/O, permissions) never end it: what could not be saved
+    // is kept in memory and saved again (with backoff) once the store works again.
+    let mut last_accepted = store.last_accepted_version()?;
+    let mut last_alert = store.last_alert_version()?;
+    let mut unsaved_manifest: Option<Vec<u8>> = None;
+    let mut unsaved_alerts: Option<(Vec<u8>, u64)> = None;
+    let mut unsaved_rotations: Vec<Vec<u8>> = Vec::new();
+    let mut resync = false;
+    let mut storage_error: Option<String> = None;
+    let mut storage_logged: Option<String> = None;
+    let mut storage_wait = STORAGE_RETRY_MIN;
+    let mut storage_retry_at = tokio::time::Instant::now();
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_sent: Option<Status> = None;
@@ -423,9 +532,8 @@ pub async fn run(
                             tracing::debug!("manifest already held (retained replay); ignored");
                             continue;
                         }
-                        let last = store.last_accepted_version()?;
                         let now = Timestamp::now();
-                        match manifest::verify_manifest(&bytes, &trust.keys_at(now), &screen, last, now) {
+                        match manifest::verify_manifest(&bytes, &trust.keys_at(now), &screen, last_accepted, now) {
                             Err(r) => {
                                 tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "manifest rejected");
                                 status.last_rejection = Some(rejection("manifest", &r));
@@ -436,7 +544,18 @@ pub async fn run(
                             }
                             Ok(m) => {
                                 deferred.retain(|d| !matches!(d, Incoming::Manifest(_)));
-                                store.save_pending(&bytes, m.version)?;
+                                if let Err(e) = store.save_pending(&bytes, m.version) {
+                                    // Not pending until it is stored: verified again and
+                                    // stored once the disk works again.
+                                    warn_once(&mut storage_logged, "cannot store the new manifest; kept in memory, retried later", e.to_string());
+                                    storage_error = Some(format!("cannot store manifest version {}: {e}", m.version));
+                                    unsaved_manifest = Some(bytes.to_vec());
+                                    continue;
+                                }
+                                if unsaved_manifest.as_deref() == Some(&bytes[..]) {
+                                    unsaved_manifest = None;
+                                }
+                                last_accepted = Some(last_accepted.unwrap_or(0).max(m.version));
                                 tracing::info!(version = m.version, media = m.media.len(), "manifest accepted; syncing media");
                                 pending = Some(Held { manifest: Arc::new(m), bytes: bytes.to_vec() });
                                 status.pending_version = pending.as_ref().map(|h| h.manifest.version);
@@ -448,8 +567,7 @@ pub async fn run(
                         if alerts.as_ref().is_some_and(|a| a.1 == bytes) {
                             continue;
                         }
-                        let last = store.last_alert_version()?;
-                        match manifest::verify_alerts(&bytes, &trust.keys_at(Timestamp::now()), &screen, last) {
+                        match manifest::verify_alerts(&bytes, &trust.keys_at(Timestamp::now()), &screen, last_alert) {
                             Err(r) => {
                                 tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "alert set rejected");
                                 status.last_rejection = Some(rejection("alert", &r));
@@ -460,7 +578,15 @@ pub async fn run(
                             }
                             Ok(a) => {
                                 deferred.retain(|d| !matches!(d, Incoming::Alert(_)));
-                                store.save_alerts(&bytes, a.version)?;
+                                // Alerts take effect at once, stored or not.
+                                if let Err(e) = store.save_alerts(&bytes, a.version) {
+                                    warn_once(&mut storage_logged, "cannot store the alert set; it is shown anyway and stored later", e.to_string());
+                                    storage_error = Some(format!("cannot store alert set version {}: {e}", a.version));
+                                    unsaved_alerts = Some((bytes.to_vec(), a.version));
+                                } else {
+                                    unsaved_alerts = None;
+                                }
+                                last_alert = Some(a.version);
                                 tracing::info!(version = a.version, alerts = a.alerts.len(), "alert set accepted");
                                 status.alert_version = Some(a.version);
                                 alerts = Some((Arc::new(a), bytes.to_vec()));
@@ -476,7 +602,13 @@ pub async fn run(
                             tracing::debug!("rotation statement already applied (retained replay); ignored");
                         }
                         Ok(Applied::Rotated(v)) => {
-                            store.save_rotation(&bytes)?;
+                            if !unsaved_rotations.is_empty() {
+                                unsaved_rotations.push(bytes.to_vec());
+                            } else if let Err(e) = store.save_rotation(&bytes) {
+                                warn_once(&mut storage_logged, "cannot store the key rotation; it is used anyway and stored later", e.to_string());
+                                storage_error = Some(format!("cannot store a key rotation statement: {e}"));
+                                unsaved_rotations.push(bytes.to_vec());
+                            }
                             tracing::info!(
                                 old_key_id = %v.rotation.old_key_id,
                                 new_key_id = %v.rotation.new_key_id,
@@ -502,13 +634,30 @@ pub async fn run(
                 }
                 let held = pending.take().expect("checked above");
                 let wanted: Vec<Wanted> = held.manifest.media.iter().map(Wanted::from).collect();
-                if !cache.missing(&wanted).await?.is_empty() {
-                    // Something vanished between sync and activation: sync again.
+                match cache.missing(&wanted).await {
+                    Ok(m) if m.is_empty() => {}
+                    Ok(_) => {
+                        // Something vanished between sync and activation: sync again.
+                        pending = Some(held);
+                        start_sync(&pending, &active, &alerts, &mut sync_task);
+                        continue;
+                    }
+                    Err(e) => {
+                        warn_once(&mut storage_logged, "cannot check the cache before activation; retried later", e.to_string());
+                        storage_error = Some(format!("cannot check the media cache: {e}"));
+                        pending = Some(held);
+                        resync = true;
+                        continue;
+                    }
+                }
+                if let Err(e) = store.activate(target) {
+                    // Stays pending (on disk too); activated once the store works again.
+                    warn_once(&mut storage_logged, "cannot activate the manifest; retried later", e.to_string());
+                    storage_error = Some(format!("cannot activate manifest version {target}: {e}"));
                     pending = Some(held);
-                    start_sync(&pending, &active, &alerts, &mut sync_task);
+                    resync = true;
                     continue;
                 }
-                store.activate(target)?;
                 tracing::info!(version = target, "manifest activated");
                 active = Some(held);
                 status.manifest_version = Some(target);
@@ -532,6 +681,95 @@ pub async fn run(
             _ = play_error_rx.changed() => {}
             _ = tick.tick() => {}
         }
+        // Storage recovery: reopen a failed store, then redo what could not be saved.
+        let outstanding = unsaved_manifest.is_some()
+            || unsaved_alerts.is_some()
+            || !unsaved_rotations.is_empty()
+            || resync
+            || journal.queue_state().queued > 0;
+        if (store.failure().is_some() || outstanding)
+            && tokio::time::Instant::now() >= storage_retry_at
+        {
+            let mut ok = true;
+            if let Some(f) = store.failure() {
+                warn_once(
+                    &mut storage_logged,
+                    "state database failed; playback continues from cache, reopening it later",
+                    f.message.clone(),
+                );
+                match store.reopen() {
+                    Ok(_) => tracing::info!("state database reopened"),
+                    Err(e) => {
+                        warn_once(
+                            &mut storage_logged,
+                            "state database cannot be reopened yet",
+                            e.to_string(),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                if let Err(e) = journal.retry_queued() {
+                    warn_once(
+                        &mut storage_logged,
+                        "queued plays still cannot be journaled",
+                        e.to_string(),
+                    );
+                    ok = false;
+                }
+            }
+            while ok && !unsaved_rotations.is_empty() {
+                match store.save_rotation(&unsaved_rotations[0]) {
+                    Ok(()) => {
+                        unsaved_rotations.remove(0);
+                    }
+                    Err(e) => {
+                        warn_once(
+                            &mut storage_logged,
+                            "key rotation still cannot be stored",
+                            e.to_string(),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                if let Some((bytes, version)) = &unsaved_alerts {
+                    match store.save_alerts(bytes, *version) {
+                        Ok(()) => unsaved_alerts = None,
+                        Err(e) => {
+                            warn_once(
+                                &mut storage_logged,
+                                "alert set still cannot be stored",
+                                e.to_string(),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            if ok {
+                if let Some(bytes) = unsaved_manifest.take() {
+                    // Verified and stored again by the manifest path (a failure puts it back).
+                    requeue.push_back(Incoming::Manifest(bytes.into()));
+                }
+                if resync && pending.is_some() && sync_task.is_none() {
+                    resync = false;
+                    start_sync(&pending, &active, &alerts, &mut sync_task);
+                }
+            }
+            if ok && store.failure().is_none() {
+                if storage_error.take().is_some() || storage_logged.take().is_some() {
+                    tracing::info!("storage works again");
+                }
+                storage_wait = STORAGE_RETRY_MIN;
+            } else {
+                storage_wait = (storage_wait * 2).min(STORAGE_RETRY_MAX);
+            }
+            storage_retry_at = tokio::time::Instant::now() + storage_wait;
+        }
+
         // Status on change (checked at most once per event, and every second), and every
         // `status_interval` regardless.
         let now = Timestamp::now();
@@ -568,15 +806,22 @@ pub async fn run(
                 need_bytes: n,
             }
         };
-        // Playback failures first (they affect the screen now), then download errors.
-        status.last_error = match (
+        // Storage trouble first (receipts may be at risk), then playback failures (they
+        // affect the screen now), then download errors.
+        let failure = store.failure();
+        status.last_error = [
+            storage_problem(
+                &config.data_dir,
+                failure.as_ref(),
+                storage_error.as_deref(),
+                journal.queue_state(),
+            ),
             play_error_rx.borrow_and_update().clone(),
-            &progress.last_error,
-        ) {
-            (Some(p), Some(d)) => Some(format!("{p}; {d}")),
-            (Some(p), None) => Some(p),
-            (None, d) => d.clone(),
-        };
+            progress.last_error.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| format!("{a}; {b}"));
         status.manifest_expired = active
             .as_ref()
             .is_some_and(|h| h.manifest.expires_at <= now);
@@ -618,10 +863,18 @@ pub async fn run(
     }
     bridge_out.abort();
     bridge_acks.abort();
+    if journal.queue_state().queued > 0 {
+        let _ = store.reopen();
+        if let Err(e) = journal.retry_queued() {
+            tracing::error!(error = %e, plays = journal.queue_state().queued, "RECEIPTS NOT WRITTEN at shutdown: the journal still cannot be written");
+        }
+    }
     status.journal_backlog = journal.backlog();
     mqtt.shutdown(status.offline().to_json(Timestamp::now()))
         .await;
-    store.flush()?;
+    if let Err(e) = store.flush() {
+        tracing::warn!(error = %e, "final flush of the state database failed");
+    }
     Ok(())
 }
 

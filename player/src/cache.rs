@@ -179,10 +179,12 @@ pub struct Cache {
     bandwidth: Option<u64>,
     retry: RetryPolicy,
     client: reqwest::Client,
-    index: sled::Tree,
     store: Store,
     download_lock: Arc<Mutex<()>>,
 }
+
+/// The store tree of last-play times.
+const INDEX: &str = "cache_index";
 
 /// Checks a sha256 string before any path is built from it.
 fn check_sha(sha: &str) -> Result<(), CacheError> {
@@ -290,7 +292,6 @@ impl Cache {
             bandwidth: None,
             retry: RetryPolicy::default(),
             client,
-            index: store.tree("cache_index")?,
             store: store.clone(),
             download_lock: Arc::new(Mutex::new(())),
         })
@@ -638,8 +639,11 @@ impl Cache {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        self.index.insert(sha.as_bytes(), &now.to_be_bytes())?;
-        self.store.flush()?;
+        self.store.with_db("record last play", |db| {
+            db.open_tree(INDEX)?
+                .insert(sha.as_bytes(), &now.to_be_bytes())?;
+            db.flush().map(|_| ())
+        })?;
         Ok(())
     }
 
@@ -688,14 +692,18 @@ impl Cache {
         if total <= budget {
             return Ok(Vec::new());
         }
-        let mut last: HashMap<String, u64> = HashMap::new();
-        for e in &entries {
-            if let Some(v) = self.index.get(e.sha.as_bytes())? {
-                if let Ok(arr) = <[u8; 8]>::try_from(v.as_ref()) {
-                    last.insert(e.sha.clone(), u64::from_be_bytes(arr));
+        let last: HashMap<String, u64> = self.store.with_db("read last plays", |db| {
+            let index = db.open_tree(INDEX)?;
+            let mut last = HashMap::new();
+            for e in &entries {
+                if let Some(v) = index.get(e.sha.as_bytes())? {
+                    if let Ok(arr) = <[u8; 8]>::try_from(v.as_ref()) {
+                        last.insert(e.sha.clone(), u64::from_be_bytes(arr));
+                    }
                 }
             }
-        }
+            Ok(last)
+        })?;
         let mut candidates: Vec<&Entry> = entries
             .iter()
             .filter(|e| !protected.contains(&e.sha))
@@ -715,7 +723,9 @@ impl Cache {
             std::fs::remove_file(&e.path).map_err(io_err(&e.path))?;
             total -= e.len;
             if !e.part {
-                self.index.remove(e.sha.as_bytes())?;
+                self.store.with_db("forget last play", |db| {
+                    db.open_tree(INDEX)?.remove(e.sha.as_bytes()).map(|_| ())
+                })?;
                 tracing::info!(sha256 = %e.sha, bytes = e.len, "evicted from the cache");
                 removed.push(e.sha.clone());
             }

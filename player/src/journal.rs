@@ -7,9 +7,18 @@
 //! Receipts are deleted only by [`Journal::ack`] (called by the uploader on a verified ack);
 //! the tip is kept, so the chain continues after everything was pruned.
 //!
+//! A play whose append fails (disk full, I/O error) is not lost at once:
+//! [`Journal::append_or_queue`] keeps its draft in a small bounded in-memory queue (at most
+//! [`QUEUE_CAPACITY`]) and [`Journal::retry_queued`] appends the queued drafts in order once the
+//! store works again. A queued draft has no `seq` yet, so it is never signed or uploaded: only
+//! flushed receipts are ([`Journal::unacked`] reads under the same lock as `append`). If the
+//! failed write reached the disk after all (seen after the store was reopened), its draft is
+//! not appended a second time.
+//!
 //! Layout in the `journal` tree: `r` + seq (u64 big-endian) → receipt bytes; `t` → tip
 //! (seq big-endian, then the 64 hex chars of its hash).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -19,6 +28,11 @@ use tokio::sync::Notify;
 use crate::store::{Store, StoreError};
 
 const TIP: &[u8] = b"t";
+const TREE: &str = "journal";
+
+/// Most plays kept in memory while the journal cannot be written; later ones are lost (and
+/// counted in [`QueueState::lost`]).
+pub const QUEUE_CAPACITY: usize = 512;
 const RECEIPT_PREFIX: u8 = b'r';
 
 fn receipt_key(seq: u64) -> [u8; 9] {
@@ -80,14 +94,43 @@ pub enum JournalError {
 struct State {
     tip: Option<ChainTip>,
     backlog: u64,
+    /// The store generation `tip` and `backlog` were read at.
+    generation: u64,
+    /// The receipt of the last failed append (whose write may have reached the disk).
+    attempted: Option<ChainTip>,
+    queue: VecDeque<ReceiptDraft>,
+    lost: u64,
 }
 
 struct Inner {
     screen: String,
-    tree: sled::Tree,
     store: Store,
     state: Mutex<State>,
     appended: Notify,
+}
+
+/// The in-memory queue of plays waiting for the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueState {
+    /// Plays waiting (not yet journaled; at risk until they are).
+    pub queued: usize,
+    /// Plays lost because the queue was full, since the start.
+    pub lost: u64,
+    /// The queue is full: further plays are lost until the journal can be written again.
+    pub full: bool,
+}
+
+/// What [`Journal::append_or_queue`] did with a play.
+#[derive(Debug)]
+pub enum Recorded {
+    /// Journaled (flushed) as this receipt.
+    Journaled(Receipt),
+    /// Kept in memory; it is appended by [`Journal::retry_queued`]. The error is why.
+    Queued(JournalError),
+    /// Lost: the queue was full.
+    Lost(JournalError),
+    /// Refused as invalid (no seq used; nothing to retry).
+    Invalid(JournalError),
 }
 
 /// The receipt journal. Cheap to clone; clones share state (the scheduler appends, the
@@ -106,31 +149,47 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// Reads the tip and the number of receipts from the database.
+fn load(store: &Store) -> Result<(Option<ChainTip>, u64), JournalError> {
+    let (raw, backlog) = store.with_db("read journal", |db| {
+        let tree = db.open_tree(TREE)?;
+        let raw = tree.get(TIP)?;
+        let backlog = tree.scan_prefix([RECEIPT_PREFIX]).count() as u64;
+        Ok((raw, backlog))
+    })?;
+    let tip = match raw {
+        None => None,
+        Some(v) => {
+            if v.len() != 8 + 64 {
+                return Err(JournalError::CorruptTip);
+            }
+            let seq = u64::from_be_bytes(v[..8].try_into().map_err(|_| JournalError::CorruptTip)?);
+            let hash = std::str::from_utf8(&v[8..])
+                .map_err(|_| JournalError::CorruptTip)?
+                .to_owned();
+            Some(ChainTip { seq, hash })
+        }
+    };
+    Ok((tip, backlog))
+}
+
 impl Journal {
     /// Opens the journal of `screen` in the store's `journal` tree.
     pub fn open(store: &Store, screen: &str) -> Result<Journal, JournalError> {
-        let tree = store.tree("journal")?;
-        let tip = match tree.get(TIP)? {
-            None => None,
-            Some(v) => {
-                if v.len() != 8 + 64 {
-                    return Err(JournalError::CorruptTip);
-                }
-                let seq =
-                    u64::from_be_bytes(v[..8].try_into().map_err(|_| JournalError::CorruptTip)?);
-                let hash = std::str::from_utf8(&v[8..])
-                    .map_err(|_| JournalError::CorruptTip)?
-                    .to_owned();
-                Some(ChainTip { seq, hash })
-            }
-        };
-        let backlog = tree.scan_prefix([RECEIPT_PREFIX]).count() as u64;
+        let generation = store.generation();
+        let (tip, backlog) = load(store)?;
         Ok(Journal {
             inner: Arc::new(Inner {
                 screen: screen.to_owned(),
-                tree,
                 store: store.clone(),
-                state: Mutex::new(State { tip, backlog }),
+                state: Mutex::new(State {
+                    tip,
+                    backlog,
+                    generation,
+                    attempted: None,
+                    queue: VecDeque::new(),
+                    lost: 0,
+                }),
                 appended: Notify::new(),
             }),
         })
@@ -147,10 +206,34 @@ impl Journal {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// After the store was reopened: reloads tip and backlog from disk. Returns whether the
+    /// last failed append turned out to be on disk after all.
+    fn refresh(&self, st: &mut State) -> Result<bool, JournalError> {
+        let generation = self.inner.store.generation();
+        if generation == st.generation {
+            return Ok(false);
+        }
+        let (tip, backlog) = load(&self.inner.store)?;
+        let landed = st.attempted.is_some() && st.attempted == tip;
+        st.tip = tip;
+        st.backlog = backlog;
+        st.generation = generation;
+        st.attempted = None;
+        Ok(landed)
+    }
+
     /// Records one play: assigns `seq` and `prev`, writes the exact bytes and the new tip
     /// atomically, flushes to disk, and only then returns the receipt. Blocks for one fsync.
     pub fn append(&self, draft: ReceiptDraft) -> Result<Receipt, JournalError> {
         let mut st = self.state();
+        self.refresh(&mut st)?;
+        let r = self.append_locked(&mut st, draft)?;
+        drop(st);
+        self.inner.appended.notify_one();
+        Ok(r)
+    }
+
+    fn append_locked(&self, st: &mut State, draft: ReceiptDraft) -> Result<Receipt, JournalError> {
         let (seq, prev) = match &st.tip {
             Some(t) => (t.seq + 1, t.hash.clone()),
             None => (1, GENESIS_PREV.to_owned()),
@@ -178,24 +261,126 @@ impl Journal {
         let mut batch = sled::Batch::default();
         batch.insert(&receipt_key(seq), bytes);
         batch.insert(TIP, tip);
-        self.inner.tree.apply_batch(batch)?;
-        self.inner.store.flush()?;
-        st.tip = Some(ChainTip { seq, hash });
+        let attempt = ChainTip { seq, hash };
+        let written = self.inner.store.with_db("append receipt", |db| {
+            db.open_tree(TREE)?.apply_batch(batch)?;
+            db.flush().map(|_| ())
+        });
+        if let Err(e) = written {
+            if matches!(e, StoreError::Sled { .. }) {
+                st.attempted = Some(attempt);
+            }
+            return Err(e.into());
+        }
+        st.tip = Some(attempt);
         st.backlog += 1;
-        drop(st);
-        self.inner.appended.notify_one();
         Ok(r)
     }
 
-    /// Up to `limit` unacknowledged receipts, lowest seq first, as `(seq, exact bytes)`.
-    pub fn unacked(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
-        let mut out = Vec::new();
-        for item in self.inner.tree.scan_prefix([RECEIPT_PREFIX]).take(limit) {
-            let (k, v) = item?;
-            if let Some(seq) = seq_of_key(&k) {
-                out.push((seq, v.to_vec()));
+    /// Records one play like [`Journal::append`]; if the journal cannot be written (or
+    /// earlier plays still wait), the draft is queued in memory, in order, for
+    /// [`Journal::retry_queued`] — or lost if [`QUEUE_CAPACITY`] plays already wait.
+    pub fn append_or_queue(&self, draft: ReceiptDraft) -> Recorded {
+        let mut st = self.state();
+        if st.queue.is_empty() {
+            // (A failed plain `append` that landed after all is its caller's business.)
+            if let Err(e) = self.refresh(&mut st) {
+                return self.enqueue(&mut st, draft, e);
+            }
+            return match self.append_locked(&mut st, draft.clone()) {
+                Ok(r) => {
+                    drop(st);
+                    self.inner.appended.notify_one();
+                    Recorded::Journaled(r)
+                }
+                Err(e @ JournalError::Invalid(_)) => Recorded::Invalid(e),
+                Err(e) => self.enqueue(&mut st, draft, e),
+            };
+        }
+        let why = JournalError::Store(StoreError::Unavailable {
+            path: self.inner.store.path().to_owned(),
+            cause: "earlier plays still wait for the journal".to_owned(),
+        });
+        self.enqueue(&mut st, draft, why)
+    }
+
+    fn enqueue(&self, st: &mut State, draft: ReceiptDraft, why: JournalError) -> Recorded {
+        if st.queue.len() >= QUEUE_CAPACITY {
+            st.lost += 1;
+            return Recorded::Lost(why);
+        }
+        st.queue.push_back(draft);
+        Recorded::Queued(why)
+    }
+
+    /// Appends the queued plays in order; stops at the first failure (they stay queued).
+    /// Returns how many were journaled. Invalid drafts are dropped (logged).
+    pub fn retry_queued(&self) -> Result<usize, JournalError> {
+        let mut st = self.state();
+        if st.queue.is_empty() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        if self.refresh(&mut st)? {
+            // The write that failed reached the disk after all: that play is journaled.
+            st.queue.pop_front();
+            n += 1;
+        }
+        while let Some(draft) = st.queue.front().cloned() {
+            match self.append_locked(&mut st, draft) {
+                Ok(_) => {
+                    st.queue.pop_front();
+                    n += 1;
+                }
+                Err(JournalError::Invalid(e)) => {
+                    tracing::error!(error = %e, "queued play makes an invalid receipt; dropped");
+                    st.queue.pop_front();
+                }
+                Err(e) => {
+                    drop(st);
+                    if n > 0 {
+                        self.inner.appended.notify_one();
+                    }
+                    return Err(e);
+                }
             }
         }
+        drop(st);
+        if n > 0 {
+            self.inner.appended.notify_one();
+        }
+        Ok(n)
+    }
+
+    /// The in-memory queue of plays waiting for the journal.
+    pub fn queue_state(&self) -> QueueState {
+        let st = self.state();
+        QueueState {
+            queued: st.queue.len(),
+            lost: st.lost,
+            full: st.queue.len() >= QUEUE_CAPACITY,
+        }
+    }
+
+    /// Up to `limit` unacknowledged receipts, lowest seq first, as `(seq, exact bytes)`.
+    /// Only flushed receipts: fails while the store is unavailable.
+    pub fn unacked(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        let mut st = self.state();
+        self.refresh(&mut st)?;
+        let out = self.inner.store.with_db("read journal", |db| {
+            let mut out = Vec::new();
+            for item in db
+                .open_tree(TREE)?
+                .scan_prefix([RECEIPT_PREFIX])
+                .take(limit)
+            {
+                let (k, v) = item?;
+                if let Some(seq) = seq_of_key(&k) {
+                    out.push((seq, v.to_vec()));
+                }
+            }
+            Ok(out)
+        })?;
         Ok(out)
     }
 
@@ -203,22 +388,23 @@ impl Journal {
     /// many were deleted. Call only for an ack whose signature was verified.
     pub fn ack(&self, upto_seq: u64) -> Result<u64, JournalError> {
         let mut st = self.state();
-        let mut batch = sled::Batch::default();
-        let mut n = 0u64;
-        for item in self
-            .inner
-            .tree
-            .range(receipt_key(0)..=receipt_key(upto_seq))
-        {
-            let (k, _) = item?;
-            batch.remove(k);
-            n += 1;
-        }
-        if n > 0 {
-            self.inner.tree.apply_batch(batch)?;
-            self.inner.store.flush()?;
-            st.backlog = st.backlog.saturating_sub(n);
-        }
+        self.refresh(&mut st)?;
+        let n = self.inner.store.with_db("prune journal", |db| {
+            let tree = db.open_tree(TREE)?;
+            let mut batch = sled::Batch::default();
+            let mut n = 0u64;
+            for item in tree.range(receipt_key(0)..=receipt_key(upto_seq)) {
+                let (k, _) = item?;
+                batch.remove(k);
+                n += 1;
+            }
+            if n > 0 {
+                tree.apply_batch(batch)?;
+                db.flush()?;
+            }
+            Ok(n)
+        })?;
+        st.backlog = st.backlog.saturating_sub(n);
         Ok(n)
     }
 

@@ -35,6 +35,15 @@ pub enum StoreError {
         /// The pending version, if any.
         pending: Option<u64>,
     },
+    /// An earlier write failed (disk full, I/O error); nothing is read or written until the
+    /// database is reopened.
+    #[error("state database {path} is unavailable since a write failed ({cause}); free disk space (or fix the I/O problem): it is reopened automatically")]
+    Unavailable {
+        /// The database directory.
+        path: PathBuf,
+        /// The failure that made it unavailable.
+        cause: String,
+    },
     /// A stored value has an unexpected shape (the db was written by something else).
     #[error("state database {path}: key {key} is corrupt; move the data_dir away to start fresh")]
     Corrupt {
@@ -64,11 +73,49 @@ pub struct Stored {
 }
 
 /// Handle to the state database. Cheap to clone; all clones share one sled db.
+///
+/// A failed write (disk full, I/O error, permission) leaves sled in a sticky error state
+/// in which nothing it holds in memory can be trusted to be on disk. The store then marks
+/// itself failed ([`Store::failure`]): every later call returns [`StoreError::Unavailable`]
+/// without touching sled, until [`Store::reopen`] (called with backoff by the agent)
+/// opens the database again from what is durably on disk.
 #[derive(Clone, Debug)]
 pub struct Store {
+    inner: std::sync::Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     path: PathBuf,
-    db: sled::Db,
-    meta: sled::Tree,
+    open: std::sync::RwLock<Open>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct Open {
+    db: Option<sled::Db>,
+    failure: Option<Failure>,
+}
+
+/// Why the store is unusable until reopened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What was being done when it failed, and the error.
+    pub message: String,
+    /// The OS error was ENOSPC or EDQUOT (no space left / quota exceeded).
+    pub disk_full: bool,
+}
+
+fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(2 * 1024 * 1024)
+        .open()
+}
+
+fn is_disk_full(e: &sled::Error) -> bool {
+    // ENOSPC = 28, EDQUOT = 122 on Linux.
+    matches!(e, sled::Error::Io(io) if matches!(io.raw_os_error(), Some(28) | Some(122)))
 }
 
 impl Store {
@@ -76,52 +123,151 @@ impl Store {
     /// the player's memory goal is 16 MiB.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join("state.sled");
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(2 * 1024 * 1024)
-            .open()
-            .map_err(|source| StoreError::Sled {
-                path: path.clone(),
-                what: "open",
-                source,
-            })?;
-        let meta = db.open_tree("meta").map_err(|source| StoreError::Sled {
+        let db = open_db(&path).map_err(|source| StoreError::Sled {
             path: path.clone(),
-            what: "open tree meta",
+            what: "open",
             source,
         })?;
-        Ok(Store { path, db, meta })
+        let store = Store {
+            inner: std::sync::Arc::new(Inner {
+                path,
+                open: std::sync::RwLock::new(Open {
+                    db: Some(db),
+                    failure: None,
+                }),
+                generation: std::sync::atomic::AtomicU64::new(0),
+            }),
+        };
+        // Fail early if the meta tree cannot be opened.
+        store.with_db("open tree meta", |db| db.open_tree("meta").map(|_| ()))?;
+        Ok(store)
     }
 
-    fn err(&self, what: &'static str) -> impl FnOnce(sled::Error) -> StoreError + '_ {
-        move |source| StoreError::Sled {
-            path: self.path.clone(),
-            what,
-            source,
+    fn read_open(&self) -> std::sync::RwLockReadGuard<'_, Open> {
+        self.inner.open.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_open(&self) -> std::sync::RwLockWriteGuard<'_, Open> {
+        self.inner.open.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the open database. A sled I/O error marks the store failed (see
+    /// [`Store::failure`]); while failed, `f` is not run and [`StoreError::Unavailable`] is
+    /// returned. `f` must not block on anything but sled itself.
+    pub(crate) fn with_db<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&sled::Db) -> Result<T, sled::Error>,
+    ) -> Result<T, StoreError> {
+        let open = self.read_open();
+        let db = match (&open.failure, &open.db) {
+            (None, Some(db)) => db,
+            (failure, _) => {
+                return Err(StoreError::Unavailable {
+                    path: self.inner.path.clone(),
+                    cause: failure
+                        .as_ref()
+                        .map_or_else(|| "not open".to_owned(), |f| f.message.clone()),
+                })
+            }
+        };
+        match f(db) {
+            Ok(v) => Ok(v),
+            Err(source) => {
+                drop(open);
+                if matches!(source, sled::Error::Io(_)) {
+                    let failure = Failure {
+                        message: format!("{what}: {source}"),
+                        disk_full: is_disk_full(&source),
+                    };
+                    let mut open = self.write_open();
+                    if open.failure.is_none() {
+                        open.failure = Some(failure);
+                    }
+                }
+                Err(StoreError::Sled {
+                    path: self.inner.path.clone(),
+                    what,
+                    source,
+                })
+            }
         }
     }
 
-    /// Opens another tree of this database (used by the journal and the cache).
-    pub(crate) fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
-        self.db.open_tree(name).map_err(self.err("open tree"))
+    /// Why the store is unusable (a write failed), or `None` while it works.
+    pub fn failure(&self) -> Option<Failure> {
+        self.read_open().failure.clone()
+    }
+
+    /// Counts reopenings: readers that cache state derived from the database (the journal's
+    /// chain tip) reload it when this changes.
+    pub fn generation(&self) -> u64 {
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// If the store failed, drops the database and opens it again from what is on disk
+    /// (writes that were not flushed when it failed are gone). Returns `Ok(true)` if it was
+    /// reopened, `Ok(false)` if it had not failed; on error it stays failed (try again later,
+    /// e.g. once disk space was freed).
+    pub fn reopen(&self) -> Result<bool, StoreError> {
+        let mut open = self.write_open();
+        if open.failure.is_none() && open.db.is_some() {
+            return Ok(false);
+        }
+        // The old instance must be gone (its file lock released) before opening again.
+        open.db = None;
+        match open_db(&self.inner.path) {
+            Ok(db) => {
+                open.db = Some(db);
+                open.failure = None;
+                self.inner
+                    .generation
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(true)
+            }
+            Err(source) => {
+                open.failure = Some(Failure {
+                    message: format!("reopen: {source}"),
+                    disk_full: is_disk_full(&source),
+                });
+                Err(StoreError::Sled {
+                    path: self.inner.path.clone(),
+                    what: "reopen",
+                    source,
+                })
+            }
+        }
+    }
+
+    fn meta<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&sled::Db, &sled::Tree) -> Result<T, sled::Error>,
+    ) -> Result<T, StoreError> {
+        self.with_db(what, |db| {
+            let meta = db.open_tree("meta")?;
+            f(db, &meta)
+        })
     }
 
     /// Flushes everything written so far to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(self.err("flush"))
+        self.with_db("flush", |db| db.flush().map(|_| ()))
     }
 
     /// The database directory.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     fn get_u64(&self, key: &'static [u8], name: &'static str) -> Result<Option<u64>, StoreError> {
-        match self.meta.get(key).map_err(self.err("read"))? {
+        match self.meta("read", |_, m| m.get(key))? {
             None => Ok(None),
             Some(v) => {
                 let arr: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                    path: self.path.clone(),
+                    path: self.inner.path.clone(),
                     key: name,
                 })?;
                 Ok(Some(u64::from_be_bytes(arr)))
@@ -139,11 +285,9 @@ impl Store {
             return Ok(None);
         };
         let bytes = self
-            .meta
-            .get(bkey)
-            .map_err(self.err("read"))?
+            .meta("read", |_, m| m.get(bkey))?
             .ok_or_else(|| StoreError::Corrupt {
-                path: self.path.clone(),
+                path: self.inner.path.clone(),
                 key: name,
             })?;
         Ok(Some(Stored {
@@ -177,8 +321,10 @@ impl Store {
         b.insert(PENDING_BYTES, envelope_bytes);
         let last = self.last_accepted_version()?.unwrap_or(0).max(version);
         b.insert(LAST_ACCEPTED, &last.to_be_bytes());
-        self.meta.apply_batch(b).map_err(self.err("save pending"))?;
-        self.flush()
+        self.meta("save pending", |db, m| {
+            m.apply_batch(b)?;
+            db.flush().map(|_| ())
+        })
     }
 
     /// Makes the pending manifest `version` the active one (atomically, flushed). Fails with
@@ -196,8 +342,10 @@ impl Store {
         b.insert(ACTIVE_BYTES, p.bytes);
         b.remove(PENDING_VERSION);
         b.remove(PENDING_BYTES);
-        self.meta.apply_batch(b).map_err(self.err("activate"))?;
-        self.flush()
+        self.meta("activate", |db, m| {
+            m.apply_batch(b)?;
+            db.flush().map(|_| ())
+        })
     }
 
     /// The last accepted alert set (version + exact envelope bytes), if any.
@@ -216,37 +364,38 @@ impl Store {
         let mut b = sled::Batch::default();
         b.insert(ALERT_VERSION, &version.to_be_bytes());
         b.insert(ALERT_BYTES, envelope_bytes);
-        self.meta.apply_batch(b).map_err(self.err("save alerts"))?;
-        self.flush()
+        self.meta("save alerts", |db, m| {
+            m.apply_batch(b)?;
+            db.flush().map(|_| ())
+        })
     }
 
     /// The accepted controller key rotation statements (exact envelope bytes), oldest first.
     pub fn rotations(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.meta
-            .scan_prefix(ROTATION_PREFIX)
-            .values()
-            .map(|v| v.map(|b| b.to_vec()).map_err(self.err("read rotations")))
-            .collect()
+        self.meta("read rotations", |_, m| {
+            m.scan_prefix(ROTATION_PREFIX)
+                .values()
+                .map(|v| v.map(|b| b.to_vec()))
+                .collect()
+        })
     }
 
     /// Appends an accepted rotation statement (one key, flushed before returning). Call only
     /// after `playlists::rotation::Trust::apply` accepted `envelope_bytes`.
     pub fn save_rotation(&self, envelope_bytes: &[u8]) -> Result<(), StoreError> {
-        let next = match self
-            .meta
-            .scan_prefix(ROTATION_PREFIX)
-            .keys()
-            .next_back()
-            .transpose()
-            .map_err(self.err("read rotations"))?
-        {
+        let next = match self.meta("read rotations", |_, m| {
+            m.scan_prefix(ROTATION_PREFIX)
+                .keys()
+                .next_back()
+                .transpose()
+        })? {
             None => 0,
             Some(k) => {
                 let idx: [u8; 8] =
                     k[ROTATION_PREFIX.len()..]
                         .try_into()
                         .map_err(|_| StoreError::Corrupt {
-                            path: self.path.clone(),
+                            path: self.inner.path.clone(),
                             key: "rotation",
                         })?;
                 u64::from_be_bytes(idx) + 1
@@ -254,10 +403,10 @@ impl Store {
         };
         let mut key = ROTATION_PREFIX.to_vec();
         key.extend_from_slice(&next.to_be_bytes());
-        self.meta
-            .insert(key, envelope_bytes)
-            .map_err(self.err("save rotation"))?;
-        self.flush()
+        self.meta("save rotation", |db, m| {
+            m.insert(key, envelope_bytes)?;
+            db.flush().map(|_| ())
+        })
     }
 }
 

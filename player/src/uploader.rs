@@ -99,7 +99,9 @@ impl Uploader {
     /// - `acks`: the MQTT task forwards every message from `topic(screen, Kind::Ack)` here as
     ///   raw bytes, unverified; the uploader verifies them.
     ///
-    /// Journal errors (disk failure) stop the task with an error; the receipts stay on disk.
+    /// Journal errors (disk full, I/O failure) do not stop the task: they are logged (once
+    /// per distinct error) and the read or prune is tried again with a backoff (1 s doubling
+    /// to 30 s); the receipts stay on disk meanwhile. Only flushed receipts are ever signed.
     pub async fn run(
         self,
         outgoing: mpsc::Sender<Vec<u8>>,
@@ -111,6 +113,8 @@ impl Uploader {
         let screen = self.journal.screen().to_owned();
         let mut in_flight: Option<InFlight> = None;
         let mut send_at: Option<Instant> = None;
+        let mut last_error: Option<String> = None;
+        let mut backoff = JOURNAL_RETRY_MIN;
         loop {
             let now = Instant::now();
             if in_flight.as_ref().is_some_and(|f| now >= f.deadline) {
@@ -128,7 +132,28 @@ impl Uploader {
             if in_flight.is_none() && backlog > 0 {
                 let due = *send_at.get_or_insert(now + self.cfg.batch_max_delay);
                 if backlog >= max as u64 || now >= due {
-                    let batch = self.journal.unacked(max)?;
+                    let batch = match self.journal.unacked(max) {
+                        Ok(b) => {
+                            backoff = JOURNAL_RETRY_MIN;
+                            last_error = None;
+                            b
+                        }
+                        Err(e) => {
+                            note_error(
+                                &mut last_error,
+                                &e,
+                                "cannot read the receipt journal; retrying",
+                            );
+                            send_at = Some(Instant::now() + backoff);
+                            backoff = (backoff * 2).min(JOURNAL_RETRY_MAX);
+                            let wake = send_at;
+                            tokio::select! {
+                                _ = &mut shutdown => return Ok(()),
+                                _ = sleep_until_opt(wake) => {}
+                            }
+                            continue;
+                        }
+                    };
                     if let Some(&(upto, _)) = batch.last() {
                         let bytes: Vec<Vec<u8>> = batch.into_iter().map(|(_, b)| b).collect();
                         let env = receipt::sign_batch(&screen, &bytes, &self.device_key).to_json();
@@ -162,7 +187,15 @@ impl Uploader {
                     };
                     match receipt::verify_ack(&bytes, &trusted, &screen) {
                         Ok(ack) => {
-                            let removed = self.journal.ack(ack.upto_seq)?;
+                            // A failed prune is harmless: the receipts are sent again later
+                            // and the controller stores them once.
+                            let removed = match self.journal.ack(ack.upto_seq) {
+                                Ok(n) => n,
+                                Err(e) => {
+                                    note_error(&mut last_error, &e, "cannot prune acknowledged receipts; they will be sent again");
+                                    continue;
+                                }
+                            };
                             tracing::debug!(upto = ack.upto_seq, removed, "receipts acknowledged");
                             if in_flight.as_ref().is_some_and(|f| ack.upto_seq >= f.upto) {
                                 in_flight = None;
@@ -176,6 +209,18 @@ impl Uploader {
                 _ = sleep_until_opt(wake) => {}
             }
         }
+    }
+}
+
+const JOURNAL_RETRY_MIN: Duration = Duration::from_secs(1);
+const JOURNAL_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Logs a journal error once per distinct message.
+fn note_error(last: &mut Option<String>, e: &crate::journal::JournalError, what: &str) {
+    let msg = e.to_string();
+    if last.as_deref() != Some(msg.as_str()) {
+        tracing::warn!(error = %msg, "{what}");
+        *last = Some(msg);
     }
 }
 

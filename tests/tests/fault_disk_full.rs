@@ -7,11 +7,14 @@
 //! fills that filesystem to the last block and publishes a manifest with a new file. Then:
 //! - playback of the cached content goes on (the status' `current` keeps changing between the
 //!   two cached slides, the active version stays);
-//! - the status says what is wrong: `last_error` names "No space left on device";
+//! - the status says what is wrong and what to do: `last_error` names "No space left on
+//!   device", says "disk full in <data dir>" and that playback continues from cache, and that
+//!   plays wait in memory for the journal (receipts at risk);
 //! - once space is freed the player recovers by itself: the new manifest is downloaded and
 //!   activated, `last_error` clears, and the controller holds every receipt of the screen,
 //!   `seq` contiguous from 1 (plays whose receipt could not be written while the disk was full
-//!   used no `seq`: no gap, nothing duplicated).
+//!   were kept in memory and journaled in order once space was freed: no gap, nothing
+//!   duplicated).
 
 mod fault_support;
 
@@ -97,7 +100,6 @@ fn fill(path: &Path) -> u64 {
 }
 
 #[test]
-#[ignore = "known bug: the player agent exits when a state-database write fails with ENOSPC (agent.rs returns the store error); run with --ignored"]
 fn fault_disk_full_playback_goes_on_and_status_says_why() {
     let test = "fault_disk_full_playback_goes_on_and_status_says_why";
     let started = Instant::now();
@@ -168,6 +170,29 @@ fn fault_disk_full_playback_goes_on_and_status_says_why() {
         }
         seen.borrow().len() == 2
     });
+    let st = ctl.wait_status(SCREEN, "status says what to do", |s| {
+        s["last_error"].as_str().is_some_and(|e| {
+            e.contains("disk full in") && e.contains("playback continues from cache")
+        })
+    });
+    assert_eq!(st["manifest_version"].as_u64(), Some(v1));
+    assert_ne!(
+        st["pending_version"].as_u64(),
+        Some(v2),
+        "v2 cannot be pending: it could not be stored"
+    );
+    assert!(
+        p.is_running(),
+        "the player died on a full disk:\n{}",
+        p.log_tail()
+    );
+    // Plays go on while the journal cannot be written: their receipts wait in memory.
+    let st = ctl.wait_status(SCREEN, "plays waiting in memory for the journal", |s| {
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("plays wait in memory for the journal"))
+    });
+    eprintln!("{test}: while full: {}", st["last_error"]);
     assert!(
         p.is_running(),
         "the player died on a full disk:\n{}",
