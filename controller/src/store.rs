@@ -1165,12 +1165,41 @@ impl Store {
             .map(|v| stored_receipt(&v?))
     }
 
-    /// Every stored receipt whose `started_at` lies in `[from, to)`, ordered by `started_at`
-    /// (then screen, then seq), read lazily through the time index (no full scan).
+    /// Every receipt stored when this is called whose `started_at` lies in `[from, to)`, ordered
+    /// by `started_at` (then screen, then seq), read lazily through the time index (no full
+    /// scan). A consistent snapshot: see [`Store::receipts_between_upto`], with the log size
+    /// read now.
     pub fn receipts_between(
         &self,
         from: jiff::Timestamp,
         to: jiff::Timestamp,
+    ) -> impl Iterator<Item = Result<StoredReceipt>> + '_ {
+        let (size, failed) = match self.log_size() {
+            Ok(n) => (n, None),
+            Err(e) => (0, Some(Err(e))),
+        };
+        failed
+            .into_iter()
+            .chain(self.receipts_between_upto(from, to, size))
+    }
+
+    /// Like [`Store::receipts_between`], but only the receipts brought by the first `log_size`
+    /// leaves of the Merkle log (`batch_index < log_size`): the receipts stored when the log had
+    /// that size, however many arrive while the caller reads.
+    ///
+    /// Why: the time index is not append-only. A screen that was offline uploads its backlog
+    /// late, so its receipts land *behind* newer receipts of other screens. A plain lazy scan
+    /// that has already passed that point misses them but still returns the same screen's
+    /// later receipts, i.e. a gap in its `seq` that looks like lost receipts. Leaves (and the
+    /// receipts they bring, in the same transaction) are appended in order, so everything with
+    /// `batch_index < log_size` was already in the index when the log had that size, and
+    /// nothing stored later shows up: for every screen the answer is the chain `1..=tip` as it
+    /// stood then (within `[from, to)`). Paginated readers keep one `log_size` for all pages.
+    pub fn receipts_between_upto(
+        &self,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+        log_size: u64,
     ) -> impl Iterator<Item = Result<StoredReceipt>> + '_ {
         let start = time_prefix(from.as_millisecond());
         let end = time_prefix(to.as_millisecond());
@@ -1187,6 +1216,7 @@ impl Store {
                     })?;
                 stored_receipt(&v)
             })
+            .filter(move |r| r.as_ref().map_or(true, |s| s.batch_index < log_size))
     }
 
     /// Every screen that has stored receipts, with its chain tip.

@@ -64,22 +64,27 @@ impl<'a> Lookup<'a> {
     }
 }
 
-/// Every stored receipt matching `filter` with key after `cursor`, in index order, lazily.
+/// Every receipt stored when the Merkle log had `snapshot` leaves that matches `filter`, with
+/// key after `cursor`, in index order, lazily (see `Store::receipts_between_upto`: a consistent
+/// view, no gaps from late uploads landing behind the scan).
 fn scan<'a>(
     store: &'a Store,
     filter: &'a ReceiptFilter,
     lookup: &'a Lookup<'_>,
     cursor: Option<&query::Cursor>,
+    snapshot: u64,
 ) -> impl Iterator<Item = Result<StoredReceipt, StoreError>> + 'a {
     let mut start = filter.from.unwrap_or(Timestamp::MIN);
     if let Some(c) = cursor {
         start = start.max(c.instant());
     }
     let end = filter.to.unwrap_or(Timestamp::MAX);
-    store.receipts_between(start, end).filter(move |r| match r {
-        Ok(s) => filter.matches(&s.receipt, lookup.gate(&s.receipt.screen)),
-        Err(_) => true,
-    })
+    store
+        .receipts_between_upto(start, end, snapshot)
+        .filter(move |r| match r {
+            Ok(s) => filter.matches(&s.receipt, lookup.gate(&s.receipt.screen)),
+            Err(_) => true,
+        })
 }
 
 fn with_type(body: Vec<u8>, content_type: &str, next: Option<&query::Cursor>) -> Response {
@@ -104,19 +109,31 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
     query::check_known(&req.query, &[FILTER_PARAMS, PAGE_PARAMS])?;
     let filter = ReceiptFilter::from_query(&req.query)?;
     let page = Page::from_query(&req.query)?;
+    // Every page of one paging reads at the log size of its first page (carried in the cursor).
+    let snapshot = match page.cursor.as_ref().and_then(|c| c.snapshot) {
+        Some(n) => n,
+        None => state.store.log_size()?,
+    };
     let mut lookup = Lookup::new(&state.store)?;
     let mut failure: Option<StoreError> = None;
     let (page_receipts, next) = {
-        let it =
-            scan(&state.store, &filter, &lookup, page.cursor.as_ref()).map_while(|r| match r {
-                Ok(s) => Some(s.receipt),
-                Err(e) => {
-                    failure = Some(e);
-                    None
-                }
-            });
+        let it = scan(
+            &state.store,
+            &filter,
+            &lookup,
+            page.cursor.as_ref(),
+            snapshot,
+        )
+        .map_while(|r| match r {
+            Ok(s) => Some(s.receipt),
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        });
         query::paginate(it, page.cursor.as_ref(), page.limit)
     };
+    let next = next.map(|c| c.at_snapshot(snapshot));
     if let Some(e) = failure {
         return Err(e.into());
     }
@@ -170,8 +187,9 @@ pub fn plays(state: &AppState, req: Request) -> Result<Response, ApiError> {
             group_by.push(g);
         }
     }
+    let snapshot = state.store.log_size()?;
     let mut lookup = Lookup::new(&state.store)?;
-    let receipts = scan(&state.store, &filter, &lookup, None)
+    let receipts = scan(&state.store, &filter, &lookup, None, snapshot)
         .map(|r| r.map(|s| s.receipt))
         .collect::<Result<Vec<_>, _>>()?;
     let rows = receipts

@@ -13,8 +13,12 @@
 //!
 //! Rows are ordered by `(started_at, screen, seq)`. A page holds at most `limit` rows; when more
 //! follow, the answer carries `next_cursor`, to pass back as `cursor` for the next page. The
-//! cursor names the last row returned (`<started_at unix ms>.<screen>.<seq>`), so pages never
-//! repeat or skip a row even while new receipts arrive.
+//! cursor names the last row returned and the size of the Merkle log when the first page was
+//! read (`<started_at unix ms>.<screen>.<seq>.<log size>`): every page reads the receipts stored
+//! at that point ([`crate::store::Store::receipts_between_upto`]), so pages never repeat or skip
+//! a row even while new receipts arrive — also those of a screen uploading its backlog late,
+//! whose rows land before the cursor — and each screen's rows are its chain `1..=tip` as it
+//! stood then, without gaps. Receipts stored later show up in the next query.
 
 use std::collections::HashMap;
 
@@ -216,8 +220,9 @@ pub const DEFAULT_LIMIT: usize = 1000;
 pub const MAX_LIMIT: usize = 100_000;
 
 /// Where a page starts: after the row with this key. Ordered like the store's time index:
-/// by `started_at`, then the screen id's bytes followed by `/`, then seq.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// by `started_at`, then the screen id's bytes followed by `/`, then seq (the snapshot takes
+/// no part in the order or in equality).
+#[derive(Debug, Clone)]
 pub struct Cursor {
     /// `started_at` in unix milliseconds.
     pub started_ms: i64,
@@ -225,6 +230,9 @@ pub struct Cursor {
     pub screen: String,
     /// Seq.
     pub seq: u64,
+    /// The Merkle log size the first page was read at (`None` in cursors without it: the
+    /// next page then reads at the current size).
+    pub snapshot: Option<u64>,
 }
 
 impl Cursor {
@@ -240,19 +248,32 @@ impl Cursor {
             started_ms: r.started_at.as_millisecond(),
             screen: r.screen.clone(),
             seq: r.seq,
+            snapshot: None,
         }
     }
 
-    /// The text form `<ms>.<screen>.<seq>`.
+    /// The same cursor reading at Merkle log size `size`.
+    pub fn at_snapshot(self, size: u64) -> Cursor {
+        Cursor {
+            snapshot: Some(size),
+            ..self
+        }
+    }
+
+    /// The text form `<ms>.<screen>.<seq>[.<log size>]`.
     pub fn encode(&self) -> String {
-        format!("{}.{}.{}", self.started_ms, self.screen, self.seq)
+        let mut s = format!("{}.{}.{}", self.started_ms, self.screen, self.seq);
+        if let Some(n) = self.snapshot {
+            s.push_str(&format!(".{n}"));
+        }
+        s
     }
 
     /// Parses the text form.
     pub fn decode(s: &str) -> Result<Cursor, ParamError> {
         let bad = || param_err("cursor", "not a cursor returned by this API (next_cursor)");
-        let mut it = s.splitn(3, '.');
-        let (a, b, c) = (it.next(), it.next(), it.next());
+        let mut it = s.splitn(4, '.');
+        let (a, b, c, d) = (it.next(), it.next(), it.next(), it.next());
         let (Some(a), Some(b), Some(c)) = (a, b, c) else {
             return Err(bad());
         };
@@ -263,6 +284,7 @@ impl Cursor {
             started_ms: a.parse().map_err(|_| bad())?,
             screen: b.to_string(),
             seq: c.parse().map_err(|_| bad())?,
+            snapshot: d.map(|d| d.parse().map_err(|_| bad())).transpose()?,
         })
     }
 
@@ -271,6 +293,14 @@ impl Cursor {
         Timestamp::from_millisecond(self.started_ms).unwrap_or(Timestamp::MIN)
     }
 }
+
+impl PartialEq for Cursor {
+    fn eq(&self, other: &Self) -> bool {
+        self.sort_key() == other.sort_key()
+    }
+}
+
+impl Eq for Cursor {}
 
 impl PartialOrd for Cursor {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
@@ -686,6 +716,20 @@ mod tests {
         let a = Cursor::of(&receipt("lc-a-b", 9, t));
         let b = Cursor::of(&receipt("lc-a", 1, t));
         assert!(a < b);
+    }
+
+    #[test]
+    fn cursor_carries_the_log_snapshot() {
+        let c = Cursor::of(&receipt("lc-a1", 4, "2026-01-05T08:00:00Z")).at_snapshot(42);
+        assert_eq!(c.encode(), "1767600000000.lc-a1.4.42");
+        assert_eq!(Cursor::decode(&c.encode()).unwrap().snapshot, Some(42));
+        // Cursors without a snapshot still read (at the current log size).
+        assert_eq!(
+            Cursor::decode("1767600000000.lc-a1.4").unwrap().snapshot,
+            None
+        );
+        assert!(Cursor::decode("1767600000000.lc-a1.4.x").is_err());
+        assert!(Cursor::decode("1767600000000.lc-a1.4.1.2").is_err());
     }
 
     #[test]
