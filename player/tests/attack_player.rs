@@ -451,3 +451,41 @@ async fn attack_media_endless_data_is_cut_off() {
         served.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test]
+async fn attack_weak_controller_key_in_config_is_refused() {
+    // A configuration (hand-written, or tampered with) pinning the identity point as the
+    // controller key would accept forged manifests under a non-strict verifier: the player
+    // refuses to start with it.
+    let media = MediaServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = SecretKey::from_seed([7; 32]);
+    let config = harness::write_config(
+        dir.path(),
+        &spec("mqtt://127.0.0.1:9".into(), &media, &key, ""),
+    );
+    let weak = "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&key.public().to_base64(), weak);
+    assert!(text.contains(weak));
+    std::fs::write(&config, text).unwrap();
+    let out = tokio::time::timeout(
+        T,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gatecast-player"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .output(),
+    )
+    .await
+    .expect("the player exits at once")
+    .unwrap();
+    assert!(
+        !out.status.success(),
+        "the player ran with a weak controller key"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("controller_key"), "{err}");
+    assert!(err.contains("weak"), "the error says why: {err}");
+}
