@@ -109,8 +109,10 @@ async fn uploader(
     let mut in_flight = false;
     let mut acked = 0u64;
     loop {
-        if started && !in_flight && next < batches.len() {
-            if client
+        if started
+            && !in_flight
+            && next < batches.len()
+            && client
                 .try_publish(
                     receipts_topic.clone(),
                     QoS::AtLeastOnce,
@@ -118,9 +120,8 @@ async fn uploader(
                     batches[next].0.clone(),
                 )
                 .is_ok()
-            {
-                in_flight = true;
-            }
+        {
+            in_flight = true;
         }
         tokio::select! {
             r = go.changed(), if !started => {
