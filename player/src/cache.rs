@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{watch, Mutex};
 
 use crate::fsutil;
@@ -220,14 +220,36 @@ async fn remove_if_exists(path: &Path) -> Result<(), CacheError> {
     }
 }
 
-/// Hashes the first `len` bytes of `path` into `hasher` with a small buffer.
-async fn hash_prefix(path: &Path, len: u64, hasher: &mut Sha256) -> Result<(), CacheError> {
-    let mut f = tokio::fs::File::open(path).await.map_err(io_err(path))?;
-    let mut buf = vec![0u8; 64 * 1024];
+/// Read size for hashing files already on disk (large reads keep SHA-256 at disk speed).
+const HASH_READ: usize = 1 << 20;
+
+/// Hashes the first `len` bytes of `path` into `hasher` and returns it. The whole read loop
+/// runs on one blocking thread with `std::fs` and 1 MiB reads (one pool round trip per file,
+/// not one per chunk). Fails with `UnexpectedEof` if the file is shorter than `len`.
+async fn hash_prefix(path: &Path, len: u64, hasher: Sha256) -> Result<Sha256, CacheError> {
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || hash_prefix_blocking(&owned, len, hasher))
+        .await
+        .map_err(|e| io_err(path)(std::io::Error::other(e)))?
+}
+
+fn hash_prefix_blocking(path: &Path, len: u64, mut hasher: Sha256) -> Result<Sha256, CacheError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut buf = vec![
+        0u8;
+        HASH_READ
+            .min(usize::try_from(len).unwrap_or(HASH_READ))
+            .max(1)
+    ];
     let mut left = len;
     while left > 0 {
-        let want = buf.len().min(left as usize);
-        let n = f.read(&mut buf[..want]).await.map_err(io_err(path))?;
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = match f.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(path)(e)),
+        };
         if n == 0 {
             return Err(io_err(path)(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -237,7 +259,7 @@ async fn hash_prefix(path: &Path, len: u64, hasher: &mut Sha256) -> Result<(), C
         hasher.update(&buf[..n]);
         left -= n as u64;
     }
-    Ok(())
+    Ok(hasher)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -477,7 +499,7 @@ impl Cache {
         }
         let mut hasher = Sha256::new();
         if offset > 0 {
-            hash_prefix(&part, offset, &mut hasher).await?;
+            hasher = hash_prefix(&part, offset, hasher).await?;
         }
         if offset == declared {
             // Everything is already in the part file (e.g. killed just before the rename).
@@ -541,6 +563,8 @@ impl Cache {
                 return Err(DownloadError::TooLong { declared });
             }
         }
+        // Unbuffered on purpose: every received byte goes to the part file at once, so a
+        // stalled or cancelled download keeps everything it received for the resume.
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -621,8 +645,7 @@ impl Cache {
         let Some(len) = file_len(&p).await? else {
             return Ok(false);
         };
-        let mut hasher = Sha256::new();
-        hash_prefix(&p, len, &mut hasher).await?;
+        let hasher = hash_prefix(&p, len, Sha256::new()).await?;
         if hex(&hasher.finalize()) == sha {
             Ok(true)
         } else {
