@@ -9,6 +9,7 @@
 //! players do no work. The exception is a manifest past half its lifetime: it is re-issued
 //! with a new version and a fresh expiry, so a routine publish keeps screens from expiring.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -19,7 +20,10 @@ use playlists::topics::{topic, Kind};
 use serde_json::json;
 
 use crate::auth::sha256_hex;
-use crate::store::{ScreenRecord, Store, StoreError, StoredAlertSet, StoredManifest};
+use crate::store::{
+    MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
+    StoredManifest,
+};
 
 /// Where signed messages go: the controller's MQTT client (retained, QoS 1).
 pub trait Outbox: Send + Sync + 'static {
@@ -89,7 +93,16 @@ fn media_ref(
     field: &str,
     screen: &str,
 ) -> Result<serde_json::Value, PublishError> {
-    match store.media(sha)? {
+    media_ref_of(store.media(sha)?.as_ref(), sha, field, screen)
+}
+
+fn media_ref_of(
+    record: Option<&MediaRecord>,
+    sha: &str,
+    field: &str,
+    screen: &str,
+) -> Result<serde_json::Value, PublishError> {
+    match record {
         Some(m) if !m.deleted => Ok(json!({
             "sha256": m.sha256, "bytes": m.bytes, "mime": m.mime, "kind": m.kind,
             "lang": m.lang, "title": m.title, "duration_ms": m.duration_ms,
@@ -101,15 +114,59 @@ fn media_ref(
     }
 }
 
+/// The schedules, playlists and media a publish reads, loaded from the store once so that a
+/// publish to N screens does not read and decode every schedule N times.
+#[derive(Debug, Clone)]
+pub struct ContentIndex {
+    /// Every schedule, highest priority first, then by id.
+    schedules: Vec<ScheduleRecord>,
+    /// The playlists the schedules name (`None`: named but missing).
+    playlists: HashMap<String, Option<PlaylistRecord>>,
+    /// The media those playlists use (`None`: unknown hash).
+    media: HashMap<String, Option<MediaRecord>>,
+}
+
+impl ContentIndex {
+    /// Reads every schedule, the playlists they name and the media those use.
+    pub fn load(store: &Store) -> Result<ContentIndex, PublishError> {
+        let mut schedules = store.schedules()?;
+        schedules.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+        let mut playlists = HashMap::new();
+        let mut media = HashMap::new();
+        for s in &schedules {
+            if playlists.contains_key(&s.playlist) {
+                continue;
+            }
+            let p = store.playlist(&s.playlist)?;
+            if let Some(p) = &p {
+                for item in &p.items {
+                    for sha in std::iter::once(&item.media).chain(&item.variants) {
+                        if !media.contains_key(sha) {
+                            media.insert(sha.clone(), store.media(sha)?);
+                        }
+                    }
+                }
+            }
+            playlists.insert(s.playlist.clone(), p);
+        }
+        Ok(ContentIndex {
+            schedules,
+            playlists,
+            media,
+        })
+    }
+}
+
 /// The manifest content of `screen` (without version and times), its content hash and the
 /// media hashes it uses.
 fn build_content(
-    store: &Store,
+    index: &ContentIndex,
     screen: &ScreenRecord,
 ) -> Result<(serde_json::Value, String, Vec<String>), PublishError> {
-    let mut schedules: Vec<_> = store
-        .schedules()?
-        .into_iter()
+    // Already in priority order (see `ContentIndex::load`).
+    let schedules: Vec<&ScheduleRecord> = index
+        .schedules
+        .iter()
         .filter(|s| s.targets.matches(screen))
         .collect();
     if schedules.is_empty() {
@@ -117,17 +174,20 @@ fn build_content(
             screen: screen.id.clone(),
         });
     }
-    schedules.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
     let mut playlist_ids: Vec<String> = schedules.iter().map(|s| s.playlist.clone()).collect();
     playlist_ids.sort();
     playlist_ids.dedup();
     let mut playlists = Vec::new();
     let mut media: Vec<String> = Vec::new();
     for pid in &playlist_ids {
-        let p = store.playlist(pid)?.ok_or_else(|| PublishError::Invalid {
-            screen: screen.id.clone(),
-            message: format!("a schedule refers to playlist {pid:?} which no longer exists"),
-        })?;
+        let p = index
+            .playlists
+            .get(pid)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| PublishError::Invalid {
+                screen: screen.id.clone(),
+                message: format!("a schedule refers to playlist {pid:?} which no longer exists"),
+            })?;
         for item in &p.items {
             media.push(item.media.clone());
             media.extend(item.variants.iter().cloned());
@@ -145,7 +205,10 @@ fn build_content(
     media.dedup();
     let media_refs = media
         .iter()
-        .map(|sha| media_ref(store, sha, "a playlist item", &screen.id))
+        .map(|sha| {
+            let record = index.media.get(sha).and_then(Option::as_ref);
+            media_ref_of(record, sha, "a playlist item", &screen.id)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let schedule: Vec<_> = schedules
         .iter()
@@ -168,7 +231,7 @@ fn build_content(
         })
         .collect();
     // Fallback: the lowest-priority unconditional entry's playlist, else the lowest-priority one.
-    let unconditional = |s: &&crate::store::ScheduleRecord| {
+    let unconditional = |s: &&&ScheduleRecord| {
         s.from.is_none() && s.until.is_none() && s.weekdays.is_none() && s.start.is_none()
     };
     let fallback = schedules
@@ -187,7 +250,7 @@ fn build_content(
 }
 
 /// Builds, signs, stores and sends the manifest of one screen (see the module docs for when
-/// the version changes).
+/// the version changes). To publish to many screens use [`publish_manifests`].
 pub async fn publish_manifest(
     store: &Store,
     key: &SecretKey,
@@ -196,34 +259,63 @@ pub async fn publish_manifest(
     lifetime: Duration,
     now: jiff::Timestamp,
 ) -> Result<Published, PublishError> {
-    let (mut content, hash, media) = build_content(store, screen)?;
+    let index = ContentIndex::load(store)?;
+    let mut out = publish_manifests(
+        store,
+        &index,
+        key,
+        outbox,
+        std::slice::from_ref(screen),
+        lifetime,
+        now,
+    )
+    .await?;
+    Ok(out.pop().expect("one screen in, one result out"))
+}
+
+/// A manifest ready to send: its topic, the envelope bytes and what to report.
+struct Staged {
+    topic: String,
+    bytes: Vec<u8>,
+    published: Published,
+}
+
+/// Builds the manifest of `screen` from `index`; a changed (or renewed) one is signed and
+/// stored **unflushed** with the next version, an unchanged one is taken from the store.
+fn stage_manifest(
+    store: &Store,
+    index: &ContentIndex,
+    key: &SecretKey,
+    screen: &ScreenRecord,
+    lifetime: Duration,
+    now: jiff::Timestamp,
+) -> Result<Staged, PublishError> {
+    let (mut content, hash, media) = build_content(index, screen)?;
     let prev = store.manifest(&screen.id)?;
-    if let Some(p) = &prev {
-        if p.content_hash == hash && still_fresh(p, now) {
-            let delivered = outbox
-                .send(
-                    topic(&screen.id, Kind::Manifest),
-                    p.envelope.clone().into_bytes(),
-                )
-                .await
-                .map_err(|e| tracing::warn!(screen = %screen.id, "re-sending manifest failed: {e}"))
-                .is_ok();
-            return Ok(Published {
-                screen: screen.id.clone(),
-                version: p.version,
-                changed: false,
-                delivered,
+    if let Some(p) = prev {
+        if p.content_hash == hash && still_fresh(&p, now) {
+            return Ok(Staged {
+                topic: topic(&screen.id, Kind::Manifest),
+                bytes: p.envelope.into_bytes(),
+                published: Published {
+                    screen: screen.id.clone(),
+                    version: p.version,
+                    changed: false,
+                    delivered: false,
+                },
             });
         }
+        content["version"] = (p.version + 1).into();
+    } else {
+        content["version"] = 1u64.into();
     }
-    let version = prev.as_ref().map(|p| p.version).unwrap_or(0) + 1;
+    let version = content["version"].as_u64().unwrap_or(1);
     let expires = now
         .checked_add(jiff::SignedDuration::from_secs(lifetime.as_secs() as i64))
         .map_err(|e| PublishError::Invalid {
             screen: screen.id.clone(),
             message: format!("manifest lifetime out of range: {e}"),
         })?;
-    content["version"] = version.into();
     content["issued_at"] = now.to_string().into();
     content["expires_at"] = expires.to_string().into();
     let invalid = |message: String| PublishError::Invalid {
@@ -242,18 +334,72 @@ pub async fn publish_manifest(
         expires_at: expires.to_string(),
         envelope: String::from_utf8(bytes.clone()).expect("envelope JSON is UTF-8"),
     };
-    store.put_manifest(&stored).await?;
-    let delivered = outbox
-        .send(topic(&screen.id, Kind::Manifest), bytes)
-        .await
-        .map_err(|e| tracing::warn!(screen = %screen.id, "sending manifest failed: {e}"))
-        .is_ok();
-    Ok(Published {
-        screen: screen.id.clone(),
-        version,
-        changed: true,
-        delivered,
+    store.put_manifest_unflushed(&stored)?;
+    Ok(Staged {
+        topic: topic(&screen.id, Kind::Manifest),
+        bytes,
+        published: Published {
+            screen: screen.id.clone(),
+            version,
+            changed: true,
+            delivered: false,
+        },
     })
+}
+
+/// Publishes the manifests of `screens` (in order) from one [`ContentIndex`]: builds, signs
+/// and stores every changed manifest, flushes the store **once**, and only then sends them
+/// all, so nothing is sent before its version is durable (see the module docs for when the
+/// version changes). If a screen fails, the screens before it are still flushed and sent,
+/// the ones after it are not touched, and the error is returned.
+pub async fn publish_manifests(
+    store: &Store,
+    index: &ContentIndex,
+    key: &SecretKey,
+    outbox: &dyn Outbox,
+    screens: &[ScreenRecord],
+    lifetime: Duration,
+    now: jiff::Timestamp,
+) -> Result<Vec<Published>, PublishError> {
+    let mut staged = Vec::with_capacity(screens.len());
+    let mut failure = None;
+    for (i, screen) in screens.iter().enumerate() {
+        match stage_manifest(store, index, key, screen, lifetime, now) {
+            Ok(s) => staged.push(s),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+        if i % 64 == 63 {
+            // Signing thousands of manifests is CPU work; let other tasks (the broker) run.
+            tokio::task::yield_now().await;
+        }
+    }
+    if staged.iter().any(|s| s.published.changed) {
+        // Durability: one flush covers every manifest staged above, before any is sent.
+        store.flush().await?;
+    }
+    let mut out = Vec::with_capacity(staged.len());
+    for s in staged {
+        let mut published = s.published;
+        published.delivered = outbox
+            .send(s.topic, s.bytes)
+            .await
+            .map_err(|e| {
+                if published.changed {
+                    tracing::warn!(screen = %published.screen, "sending manifest failed: {e}");
+                } else {
+                    tracing::warn!(screen = %published.screen, "re-sending manifest failed: {e}");
+                }
+            })
+            .is_ok();
+        out.push(published);
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Builds, signs, stores and sends the full current alert set of one screen (a new version
@@ -342,11 +488,11 @@ fn still_fresh(p: &StoredManifest, now: jiff::Timestamp) -> bool {
 /// The manifest `screen` would get now, with a placeholder version and times, validated
 /// against the contract; and its content hash.
 fn draft_manifest(
-    store: &Store,
+    index: &ContentIndex,
     screen: &ScreenRecord,
     now: jiff::Timestamp,
 ) -> Result<(Manifest, String), PublishError> {
-    let (mut content, hash, _) = build_content(store, screen)?;
+    let (mut content, hash, _) = build_content(index, screen)?;
     content["version"] = 1.into();
     content["issued_at"] = now.to_string().into();
     content["expires_at"] = now
@@ -367,7 +513,15 @@ fn draft_manifest(
 /// and times and runs the contract's validation, so that a request naming several screens
 /// either publishes all of them or none.
 pub fn check_publishable(store: &Store, screen: &ScreenRecord) -> Result<(), PublishError> {
-    draft_manifest(store, screen, jiff::Timestamp::now()).map(|_| ())
+    check_publishable_in(&ContentIndex::load(store)?, screen)
+}
+
+/// [`check_publishable`] against an already loaded [`ContentIndex`] (one load per publish).
+pub fn check_publishable_in(
+    index: &ContentIndex,
+    screen: &ScreenRecord,
+) -> Result<(), PublishError> {
+    draft_manifest(index, screen, jiff::Timestamp::now()).map(|_| ())
 }
 
 /// A media item added to or removed from a screen's manifest.
@@ -414,7 +568,7 @@ pub fn plan_manifest(
     screen: &ScreenRecord,
     now: jiff::Timestamp,
 ) -> Result<PlanEntry, PublishError> {
-    let (next, hash) = draft_manifest(store, screen, now)?;
+    let (next, hash) = draft_manifest(&ContentIndex::load(store)?, screen, now)?;
     let prev = store.manifest(&screen.id)?;
     // The stored envelope is the controller's own output; its payload is the manifest JSON.
     let prev_manifest = prev.as_ref().and_then(|p| {

@@ -610,9 +610,17 @@ impl Store {
         Self::all(&self.manifests, "manifest")
     }
 
-    /// Stores a new manifest; refuses (Exists) a version that is not above the stored one, so
-    /// a version is never reused even by concurrent publishers.
+    /// Stores a new manifest and flushes; refuses (Exists) a version that is not above the
+    /// stored one, so a version is never reused even by concurrent publishers.
     pub async fn put_manifest(&self, m: &StoredManifest) -> Result<()> {
+        self.put_manifest_unflushed(m)?;
+        self.flush().await
+    }
+
+    /// Like [`Store::put_manifest`] but **without** the flush, for publishing to many screens
+    /// with one flush: the caller must call [`Store::flush`] before sending the manifest (or
+    /// acknowledging it in any way).
+    pub fn put_manifest_unflushed(&self, m: &StoredManifest) -> Result<()> {
         let prev = self.manifests.get(&m.screen)?;
         if let Some(p) = &prev {
             let p: StoredManifest = decode("manifest", p)?;
@@ -631,7 +639,7 @@ impl Store {
                 self.audit
                     .manifest_history
                     .insert(history_key(&m.screen, m.version), encode(m))?;
-                self.flush().await
+                Ok(())
             }
             Err(_) => Err(StoreError::Exists {
                 what: "manifest version",

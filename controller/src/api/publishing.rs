@@ -8,7 +8,7 @@ use warp::reply::Response;
 
 use super::content::validate_targets;
 use super::{check_id, json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
-use crate::publish::{publish_alerts, publish_manifest, PublishError};
+use crate::publish::{publish_alerts, publish_manifests, ContentIndex, PublishError};
 use crate::store::{AlertRecord, AlertTextRecord, ScreenRecord, ScreenVersion, Targets};
 
 #[derive(Deserialize)]
@@ -125,10 +125,12 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
         ));
     }
     let _guard = state.publish_lock.lock().await;
+    // One read of the schedules, playlists and media for the whole publish.
+    let index = ContentIndex::load(&state.store).map_err(publish_error)?;
     // Check everything first so an invalid screen publishes nothing.
     let mut ready = Vec::new();
     for s in targets {
-        match crate::publish::check_publishable(&state.store, &s) {
+        match crate::publish::check_publishable_in(&index, &s) {
             Ok(()) => ready.push(s),
             Err(e @ PublishError::NothingScheduled { .. }) if !explicit => {
                 skipped.push(serde_json::json!({"screen": s.id, "reason": e.to_string()}));
@@ -137,18 +139,19 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
         }
     }
     let now = jiff::Timestamp::now();
-    let mut published = Vec::new();
-    for s in &ready {
-        let p = publish_manifest(
-            &state.store,
-            &state.key,
-            state.outbox.as_ref(),
-            s,
-            state.config.manifest_lifetime,
-            now,
-        )
-        .await
-        .map_err(publish_error)?;
+    // Stores every manifest, flushes once, then sends them all.
+    let published = publish_manifests(
+        &state.store,
+        &index,
+        &state.key,
+        state.outbox.as_ref(),
+        &ready,
+        state.config.manifest_lifetime,
+        now,
+    )
+    .await
+    .map_err(publish_error)?;
+    for p in &published {
         if p.changed {
             state.metrics.publishes.fetch_add(1, Ordering::Relaxed);
         }
@@ -158,7 +161,6 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
                 .publish_failures
                 .fetch_add(1, Ordering::Relaxed);
         }
-        published.push(p);
     }
     let versions = published
         .iter()
