@@ -4,197 +4,24 @@
 //! are not screen ids, and weak device keys at enrolment.
 
 mod api_support;
+mod ingest_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api_support::*;
-use playlists::keys::{KeySet, PublicKey, SecretKey};
-use playlists::receipt::{receipt_hash, sign_batch, verify_ack, Backend, Outcome, Receipt};
+use ingest_support::*;
+use playlists::keys::SecretKey;
+use playlists::receipt::sign_batch;
 use playlists::topics::{topic, Kind};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
-use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use rumqttc::{AsyncClient, QoS};
+use serde_json::json;
 
 const A: &str = "lc-a1";
 const B: &str = "lc-b2";
 
-fn receipts(screen: &str, from: u64, to: u64, prev_of_from: &str) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut prev = prev_of_from.to_string();
-    for seq in from..=to {
-        let start = jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).unwrap();
-        let b = Receipt {
-            seq,
-            screen: screen.into(),
-            manifest_version: 1,
-            playlist: "p1".into(),
-            media: "ab".repeat(32),
-            lang: "vi".into(),
-            started_at: start,
-            ended_at: start + jiff::SignedDuration::from_millis(9_000),
-            outcome: Outcome::Completed,
-            backend: Backend::Mpv,
-            clock_synced: true,
-            prev: prev.clone(),
-        }
-        .to_bytes();
-        prev = receipt_hash(&b);
-        out.push(b);
-    }
-    out
-}
-
-fn chain(screen: &str, n: u64) -> Vec<Vec<u8>> {
-    receipts(screen, 1, n, playlists::receipt::GENESIS_PREV)
-}
-
-/// A screen's MQTT session: publishes wherever it is told, collects what arrives on its own
-/// ack topic.
-struct Screen {
-    id: String,
-    client: AsyncClient,
-    acks: mpsc::Receiver<Vec<u8>>,
-    device: SecretKey,
-    controller: KeySet,
-    password: String,
-}
-
-impl Screen {
-    async fn publish(&self, screen_topic: &str, payload: Vec<u8>) {
-        self.client
-            .publish(
-                topic(screen_topic, Kind::Receipts),
-                QoS::AtLeastOnce,
-                false,
-                payload,
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn publish_raw_topic(&self, t: &str, payload: Vec<u8>) {
-        self.client
-            .publish(t, QoS::AtLeastOnce, false, payload)
-            .await
-            .unwrap();
-    }
-
-    async fn next_ack(&mut self) -> u64 {
-        let bytes = tokio::time::timeout(Duration::from_secs(15), self.acks.recv())
-            .await
-            .expect("an ack within 15 s")
-            .expect("ack channel open");
-        verify_ack(&bytes, &self.controller, &self.id)
-            .expect("ack verifies")
-            .upto_seq
-    }
-}
-
-async fn register(ctl: &Ctl, id: &str) -> Value {
-    let (s, reg) = ctl
-        .admin(
-            "POST",
-            "/api/v1/screens",
-            json!({"id":id,"name":id,"gate":"lao-cai","languages":["vi"],"timezone":"Asia/Ho_Chi_Minh"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{reg}");
-    reg
-}
-
-/// Registers, enrols and connects screen `id` with device key seed `seed`.
-async fn screen(ctl: &Ctl, id: &str, seed: u8) -> Screen {
-    let device = SecretKey::from_seed([seed; 32]);
-    let reg = register(ctl, id).await;
-    let (s, enr) = ctl
-        .req(
-            "POST",
-            "/api/v1/enroll",
-            None,
-            Some(json!({"screen":id,"code":reg["enrollment_code"],"device_key":device.public().to_base64()})),
-        )
-        .await;
-    assert_eq!(s, 200, "{enr}");
-    connect(ctl, id, device, enr["mqtt_password"].as_str().unwrap()).await
-}
-
-async fn connect(ctl: &Ctl, id: &str, device: SecretKey, password: &str) -> Screen {
-    let (_, keys) = ctl.req("GET", "/api/v1/keys", None, None).await;
-    let controller =
-        KeySet::from_keys([
-            PublicKey::from_base64(keys["controller_key"].as_str().unwrap()).unwrap(),
-        ]);
-    let (client, mut el) = mqtt_connect(ctl.mqtt_addr(), id, id, password)
-        .await
-        .expect("screen connects");
-    client
-        .subscribe(topic(id, Kind::Ack), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let (tx, rx) = mpsc::channel(64);
-    let (sub_tx, sub_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut sub = Some(sub_tx);
-        loop {
-            match el.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(s) = sub.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send(p.payload.to_vec()).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), sub_rx)
-        .await
-        .expect("SUBACK")
-        .unwrap();
-    Screen {
-        id: id.to_string(),
-        client,
-        acks: rx,
-        device,
-        controller,
-        password: password.to_string(),
-    }
-}
-
-async fn metric(ctl: &Ctl, name: &str) -> u64 {
-    let text = ctl
-        .http
-        .get(ctl.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
-async fn wait_metric(ctl: &Ctl, name: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = metric(ctl, name).await;
-        if v >= want {
-            assert_eq!(v, want, "{name}");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} stayed at {v}, wanted {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// Registers, enrols and connects screen `id` (named `id`) with device key seed `seed`.
+async fn screen(ctl: &Ctl, id: &str, seed: u8) -> Player {
+    player(ctl, id, id, SecretKey::from_seed([seed; 32])).await
 }
 
 const BAD_SIG: &str = "gatecast_receipt_batches_rejected_total{reason=\"bad_signature\"}";
@@ -242,10 +69,10 @@ async fn attack_receipts_for_screen_b_published_by_screen_a() {
     // first ack either sees is for its own batch (no ack was sent for the forgeries).
     b.publish(B, sign_batch(B, &chain(B, 2), &b.device).to_json())
         .await;
-    assert_eq!(b.next_ack().await, 2);
+    assert_eq!(b.next_ack().await.0, 2);
     a.publish(A, sign_batch(A, &chain(A, 1), &a.device).to_json())
         .await;
-    assert_eq!(a.next_ack().await, 1);
+    assert_eq!(a.next_ack().await.0, 1);
     assert_eq!(store.chain_tip(B).unwrap().unwrap().seq, 2);
     let stored_b = store.receipt(B, 1).unwrap().expect("B's seq 1");
     assert_eq!(
@@ -264,10 +91,10 @@ async fn attack_replayed_receipts_batch() {
     let c = chain(A, 5);
     let first = sign_batch(A, &c[..3], &a.device).to_json();
     a.publish(A, first.clone()).await;
-    assert_eq!(a.next_ack().await, 3);
+    assert_eq!(a.next_ack().await.0, 3);
     a.publish(A, sign_batch(A, &c[3..], &a.device).to_json())
         .await;
-    assert_eq!(a.next_ack().await, 5);
+    assert_eq!(a.next_ack().await.0, 5);
     let store = ctl.running.store();
     let log_size = store.log_size().unwrap();
     // An attacker (or a broker) replays the first batch, several times, also after newer
@@ -275,7 +102,7 @@ async fn attack_replayed_receipts_batch() {
     for _ in 0..3 {
         a.publish(A, first.clone()).await;
         assert_eq!(
-            a.next_ack().await,
+            a.next_ack().await.0,
             5,
             "a replay is acked at the tip, never past it"
         );
@@ -286,7 +113,10 @@ async fn attack_replayed_receipts_batch() {
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     assert_eq!(stored.len(), 5, "each receipt stored once");
-    assert_eq!(metric(&ctl, "gatecast_receipts_stored_total").await, 5);
+    assert_eq!(
+        metric(&metrics(&ctl).await, "gatecast_receipts_stored_total"),
+        5
+    );
     // A replayed batch of another screen on this screen's topic is not a duplicate: it is
     // refused (wrong key).
     let b_device = SecretKey::from_seed([8; 32]);
@@ -347,7 +177,7 @@ async fn attack_oversized_mqtt_payloads() {
     // Drain nothing: no ack may be pending for the oversized messages.
     a2.publish(A, sign_batch(A, &chain(A, 2), &a2.device).to_json())
         .await;
-    assert_eq!(a2.next_ack().await, 2);
+    assert_eq!(a2.next_ack().await.0, 2);
     assert!(a.acks.try_recv().is_err(), "an oversized message was acked");
     ctl.running.shutdown().await;
 }
@@ -357,7 +187,7 @@ async fn attack_screen_ids_in_topics() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = start(test_config(dir.path())).await;
     let mut a = screen(&ctl, A, 7).await;
-    register(&ctl, B).await; // registered, never enrolled: no device key
+    register(&ctl, B, B).await; // registered, never enrolled: no device key
     let env = sign_batch(A, &chain(A, 1), &a.device).to_json();
     for t in [
         "gatecast/v1/screens/../receipts",
@@ -375,7 +205,7 @@ async fn attack_screen_ids_in_topics() {
     a.publish("lc-zz9", env.clone()).await;
     // None of these reached a chain; the honest batch on the right topic is the first acked.
     a.publish(A, env.clone()).await;
-    assert_eq!(a.next_ack().await, 1);
+    assert_eq!(a.next_ack().await.0, 1);
     let store = ctl.running.store();
     assert!(store.chain_tip(B).unwrap().is_none());
     assert_eq!(store.chain_tip(A).unwrap().unwrap().seq, 1);
@@ -397,7 +227,7 @@ async fn attack_screen_ids_in_topics() {
 async fn attack_weak_device_key_refused_at_enrolment() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = start(test_config(dir.path())).await;
-    let reg = register(&ctl, A).await;
+    let reg = register(&ctl, A, A).await;
     let code = reg["enrollment_code"].as_str().unwrap();
     use base64::Engine as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);

@@ -3,203 +3,23 @@
 //! with its device key, publishes them on its `receipts` topic, verifies the acks).
 
 mod api_support;
-
-use std::time::{Duration, Instant};
+mod ingest_support;
 
 use api_support::*;
-use playlists::keys::{KeySet, PublicKey, SecretKey};
+use ingest_support::*;
+use playlists::keys::SecretKey;
 use playlists::merkle::{self, verify_checkpoint};
-use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, Outcome, Receipt, GENESIS_PREV,
-};
-use playlists::topics::{topic, Kind};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 const SCREEN: &str = "lc-a1";
-
-fn receipts(from: u64, to: u64, prev_of_from: &str) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut prev = prev_of_from.to_string();
-    for seq in from..=to {
-        let start = jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).unwrap();
-        let r = Receipt {
-            seq,
-            screen: SCREEN.into(),
-            manifest_version: 1,
-            playlist: "p1".into(),
-            media: "ab".repeat(32),
-            lang: "vi".into(),
-            started_at: start,
-            ended_at: start + jiff::SignedDuration::from_millis(9_000),
-            outcome: Outcome::Completed,
-            backend: Backend::Mpv,
-            clock_synced: true,
-            prev: prev.clone(),
-        };
-        let b = r.to_bytes();
-        prev = receipt_hash(&b);
-        out.push(b);
-    }
-    out
-}
-
-/// The whole chain 1..=n.
-fn chain(n: u64) -> Vec<Vec<u8>> {
-    receipts(1, n, GENESIS_PREV)
-}
-
-struct Player {
-    client: AsyncClient,
-    acks: mpsc::Receiver<(Vec<u8>, bool)>,
-    device: SecretKey,
-    controller: KeySet,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl Player {
-    async fn send(&self, batch: &[Vec<u8>], key: &SecretKey) -> Vec<u8> {
-        let env = sign_batch(SCREEN, batch, key).to_json();
-        self.client
-            .publish(
-                topic(SCREEN, Kind::Receipts),
-                QoS::AtLeastOnce,
-                false,
-                env.clone(),
-            )
-            .await
-            .unwrap();
-        env
-    }
-
-    async fn send_raw(&self, env: Vec<u8>) {
-        self.client
-            .publish(topic(SCREEN, Kind::Receipts), QoS::AtLeastOnce, false, env)
-            .await
-            .unwrap();
-    }
-
-    /// The next ack: verified under the controller key; returns upto_seq and the retain flag.
-    async fn next_ack(&mut self) -> (u64, bool) {
-        let (bytes, retain) = tokio::time::timeout(Duration::from_secs(15), self.acks.recv())
-            .await
-            .expect("an ack within 15 s")
-            .expect("ack channel open");
-        let ack = verify_ack(&bytes, &self.controller, SCREEN).expect("ack verifies");
-        (ack.upto_seq, retain)
-    }
-}
-
-/// Registers and enrols `lc-a1` with a device key, connects as it and subscribes to its acks.
-async fn player(ctl: &Ctl, device: SecretKey) -> Player {
-    let (s, reg) = ctl
-        .admin(
-            "POST",
-            "/api/v1/screens",
-            json!({"id":SCREEN,"name":"Lao Cai A1","gate":"lao-cai","languages":["vi"],"timezone":"Asia/Ho_Chi_Minh"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{reg}");
-    let (s, enr) = ctl
-        .req(
-            "POST",
-            "/api/v1/enroll",
-            None,
-            Some(json!({"screen":SCREEN,"code":reg["enrollment_code"],"device_key":device.public().to_base64()})),
-        )
-        .await;
-    assert_eq!(s, 200, "{enr}");
-    connect(ctl, device, enr["mqtt_password"].as_str().unwrap()).await
-}
-
-async fn connect(ctl: &Ctl, device: SecretKey, password: &str) -> Player {
-    let (_, keys) = ctl.req("GET", "/api/v1/keys", None, None).await;
-    let controller =
-        KeySet::from_keys([
-            PublicKey::from_base64(keys["controller_key"].as_str().unwrap()).unwrap(),
-        ]);
-    let (client, mut el) = mqtt_connect(ctl.mqtt_addr(), SCREEN, SCREEN, password)
-        .await
-        .expect("player connects");
-    client
-        .subscribe(topic(SCREEN, Kind::Ack), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let (tx, rx) = mpsc::channel(64);
-    let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        let mut subscribed = Some(subscribed_tx);
-        loop {
-            match el.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send((p.payload.to_vec(), p.retain)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), subscribed_rx)
-        .await
-        .expect("SUBACK within 10 s")
-        .unwrap();
-    Player {
-        client,
-        acks: rx,
-        device,
-        controller,
-        _task: task,
-    }
-}
-
-async fn metrics(ctl: &Ctl) -> String {
-    ctl.http
-        .get(ctl.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("metric {name} missing in\n{text}"))
-}
-
-/// Polls `/metrics` every 25 ms until `name` reaches `want` (10 s deadline).
-async fn wait_metric(ctl: &Ctl, name: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let v = metric(&metrics(ctl).await, name);
-        if v >= want {
-            assert_eq!(v, want, "{name}");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} stayed at {v}, wanted {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+const NAME: &str = "Lao Cai A1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_ingest_duplicate_batch_stored_once_and_acked_again() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = start(test_config(dir.path())).await;
-    let mut p = player(&ctl, SecretKey::from_seed([7; 32])).await;
-    let c = chain(3);
+    let mut p = player(&ctl, SCREEN, NAME, SecretKey::from_seed([7; 32])).await;
+    let c = chain(SCREEN, 3);
     let env = p.send(&c, &p.device.clone()).await;
     let (upto, retain) = p.next_ack().await;
     assert_eq!(upto, 3);
@@ -211,7 +31,7 @@ async fn audit_ingest_duplicate_batch_stored_once_and_acked_again() {
     p.send_raw(env.clone()).await;
     assert_eq!(p.next_ack().await.0, 3, "a duplicate is acked again");
     // An overlapping resend: 2..=4 (3 new receipts would be wrong: only 4 is new).
-    let c4 = chain(4);
+    let c4 = chain(SCREEN, 4);
     p.send(&c4[1..], &p.device.clone()).await;
     assert_eq!(p.next_ack().await.0, 4);
 
@@ -243,8 +63,8 @@ async fn audit_ingest_duplicate_batch_stored_once_and_acked_again() {
 async fn audit_ingest_gap_is_not_acked_past() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = start(test_config(dir.path())).await;
-    let mut p = player(&ctl, SecretKey::from_seed([7; 32])).await;
-    let c = chain(5);
+    let mut p = player(&ctl, SCREEN, NAME, SecretKey::from_seed([7; 32])).await;
+    let c = chain(SCREEN, 5);
     let key = p.device.clone();
     p.send(&c[..2], &key).await;
     assert_eq!(p.next_ack().await.0, 2);
@@ -277,8 +97,8 @@ async fn audit_ingest_gap_is_not_acked_past() {
 async fn audit_ingest_wrong_device_key_rejected_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = start(test_config(dir.path())).await;
-    let mut p = player(&ctl, SecretKey::from_seed([7; 32])).await;
-    let c = chain(2);
+    let mut p = player(&ctl, SCREEN, NAME, SecretKey::from_seed([7; 32])).await;
+    let c = chain(SCREEN, 2);
     p.send(&c, &SecretKey::from_seed([8; 32])).await;
     wait_metric(
         &ctl,
@@ -309,8 +129,8 @@ async fn audit_ingest_acked_receipts_survive_restart_and_log_proves_them() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = start(test_config(dir.path())).await;
     let device = SecretKey::from_seed([7; 32]);
-    let mut p = player(&ctl, device.clone()).await;
-    let c = chain(5);
+    let mut p = player(&ctl, SCREEN, NAME, device.clone()).await;
+    let c = chain(SCREEN, 5);
     p.send(&c[..3], &device).await;
     assert_eq!(p.next_ack().await.0, 3);
     let (s, cp1) = ctl
@@ -348,16 +168,8 @@ async fn audit_ingest_acked_receipts_survive_restart_and_log_proves_them() {
         )
         .await;
     assert_eq!(s, 201, "{code}");
-    let (s, enr) = ctl
-        .req(
-            "POST",
-            "/api/v1/enroll",
-            None,
-            Some(json!({"screen":SCREEN,"code":code["enrollment_code"],"device_key":device.public().to_base64()})),
-        )
-        .await;
-    assert_eq!(s, 200, "{enr}");
-    let mut p = connect(&ctl, device.clone(), enr["mqtt_password"].as_str().unwrap()).await;
+    let password = enroll(&ctl, SCREEN, &code["enrollment_code"], &device).await;
+    let mut p = connect(&ctl, SCREEN, device.clone(), &password).await;
     p.send(&c[3..], &device).await;
     assert_eq!(p.next_ack().await.0, 5);
 
