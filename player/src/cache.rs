@@ -593,6 +593,9 @@ impl Cache {
                 return Err(DownloadError::TooLong { declared });
             }
             file.write_all(&chunk).await.map_err(io_err(&part))?;
+            // `tokio::fs::File` completes writes in the background; wait for this one, so the
+            // progress below counts bytes really in the part file (what a resume will find).
+            file.flush().await.map_err(io_err(&part))?;
             hasher.update(&chunk);
             offset += chunk.len() as u64;
             progress.send_modify(|p| p.have_bytes = base_have + offset);
