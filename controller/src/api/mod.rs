@@ -131,6 +131,7 @@ impl Request {
         while let Some(chunk) = self.body.next().await {
             let chunk = chunk.map_err(|e| ApiError::bad_request("body_error", e.to_string()))?;
             if (buf.len() + chunk.len()) as u64 > JSON_BODY_LIMIT {
+                drain(&mut self.body).await;
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
@@ -395,13 +396,35 @@ fn body_bytes(
     })
 }
 
+/// How much of a refused (too large) body is still read and discarded before the 413 goes out.
+///
+/// A client that is still sending when the server answers and closes may see a reset
+/// connection instead of the answer; reading a modest remainder lets ordinary clients get the
+/// JSON error. Anything larger is cut off at once (the client then sees the connection close).
+pub const DRAIN_LIMIT: u64 = 8 * JSON_BODY_LIMIT;
+
+/// Reads and discards the rest of a refused body, at most [`DRAIN_LIMIT`] bytes; stops at the
+/// first error (a stalled body ends through the idle timeout of the body stream).
+async fn drain(body: &mut BodyStream) {
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = body.next().await {
+        seen += chunk.len() as u64;
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
 /// Checks done for every request before routing: body size by `Content-Length`, brute-force
 /// lockout on enrolment; after routing: failed enrolments counted, `Retry-After` on 429.
-async fn guarded_dispatch(state: &AppState, req: Request) -> Result<Response, ApiError> {
+async fn guarded_dispatch(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let declared = req
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     if !is_upload(&req.method, &req.segments) && declared.is_some_and(|n| n > JSON_BODY_LIMIT) {
+        if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+            drain(&mut req.body).await;
+        }
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",

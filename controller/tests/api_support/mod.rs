@@ -37,7 +37,12 @@ pub async fn start(config: Config) -> Ctl {
         base: format!("http://{}", running.http_addr),
         running,
         admin,
-        http: reqwest::Client::new(),
+        // No connection reuse: several tests make the server refuse a body and close the
+        // connection, and a pooled connection closed that way must not fail the next request.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("HTTP client"),
     }
 }
 
