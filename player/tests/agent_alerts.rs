@@ -9,8 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::broker::TestBroker;
-use common::harness::{self, Controller, MediaServer, PlayerProc, PlayerSpec, SCREEN};
+use common::harness::{self, player_spec, Controller, PlayerProc, Rig, SCREEN};
 use jiff::{SignedDuration, Timestamp};
 use playlists::envelope::ALERT_TYPE;
 use playlists::keys::SecretKey;
@@ -78,20 +77,16 @@ async fn wait_receipt(c: &Controller, what: &str, after: u64, pred: impl Fn(&Rec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_alert_shows_without_manifest_overrides_schedule_and_ends() {
-    let broker = TestBroker::start();
-    let media = MediaServer::start().await;
-    let key = SecretKey::from_seed([7; 32]);
-    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    let Rig {
+        broker,
+        media,
+        key,
+        controller,
+    } = Rig::start().await;
     let (a, a_bytes) = harness::slide(1, 1000, 2000);
     media.put(&a.sha256, a_bytes);
     let dir = tempfile::tempdir().unwrap();
-    let spec = PlayerSpec {
-        broker_url: broker.url(),
-        media_base: media.url.clone(),
-        controller_key: key.public(),
-        extra_toml: "alert_text_ms = 1000\n".into(),
-        null_speed: 10.0,
-    };
+    let spec = player_spec(&broker, &media, &key, "alert_text_ms = 1000\n", 10.0);
     let mut player = PlayerProc::start(dir.path(), &spec);
     controller
         .wait_status("first status", T, |s| s["state"] == "idle")

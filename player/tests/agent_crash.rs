@@ -5,29 +5,29 @@ mod common;
 
 use std::time::Duration;
 
-use common::broker::TestBroker;
-use common::harness::{self, Controller, MediaServer, PlayerProc, PlayerSpec, SCREEN};
-use playlists::keys::SecretKey;
+use common::harness::{self, player_spec, PlayerProc, Rig, SCREEN};
 
 const T: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_download_resumes_with_range() {
-    let broker = TestBroker::start();
-    let media = MediaServer::start().await;
-    let key = SecretKey::from_seed([7; 32]);
-    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    let Rig {
+        broker,
+        media,
+        key,
+        controller,
+    } = Rig::start().await;
     let (big, big_bytes) = harness::slide(1, 1_000_000, 2000);
     media.put(&big.sha256, big_bytes);
 
     let dir = tempfile::tempdir().unwrap();
-    let spec = PlayerSpec {
-        broker_url: broker.url(),
-        media_base: media.url.clone(),
-        controller_key: key.public(),
-        extra_toml: "bandwidth_limit_bytes_per_sec = 200000\n".into(),
-        null_speed: 10.0,
-    };
+    let spec = player_spec(
+        &broker,
+        &media,
+        &key,
+        "bandwidth_limit_bytes_per_sec = 200000\n",
+        10.0,
+    );
     let mut player = PlayerProc::start(dir.path(), &spec);
     controller
         .wait_status("first status", T, |s| s["state"] == "idle")
@@ -74,22 +74,18 @@ async fn kill_during_download_resumes_with_range() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_upload_loses_and_duplicates_nothing() {
-    let broker = TestBroker::start();
-    let media = MediaServer::start().await;
-    let key = SecretKey::from_seed([7; 32]);
-    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    let Rig {
+        broker,
+        media,
+        key,
+        controller,
+    } = Rig::start().await;
     controller.set_auto_ack(false);
     let (a, a_bytes) = harness::slide(1, 1000, 2000);
     media.put(&a.sha256, a_bytes);
 
     let dir = tempfile::tempdir().unwrap();
-    let spec = PlayerSpec {
-        broker_url: broker.url(),
-        media_base: media.url.clone(),
-        controller_key: key.public(),
-        extra_toml: "ack_timeout_ms = 1000\n".into(),
-        null_speed: 20.0,
-    };
+    let spec = player_spec(&broker, &media, &key, "ack_timeout_ms = 1000\n", 20.0);
     let mut player = PlayerProc::start(dir.path(), &spec);
     controller
         .wait_status("first status", T, |s| s["state"] == "idle")

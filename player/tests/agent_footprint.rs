@@ -8,9 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::broker::TestBroker;
-use common::harness::{self, Controller, MediaServer, PlayerProc, PlayerSpec, SCREEN};
-use playlists::keys::SecretKey;
+use common::harness::{self, player_spec, PlayerProc, Rig, SCREEN};
 
 fn proc_kib(pid: u32, field: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -24,10 +22,12 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run explicitly"]
 async fn idle_rss_with_500_item_manifest() {
-    let broker = TestBroker::start();
-    let media = MediaServer::start().await;
-    let key = SecretKey::from_seed([7; 32]);
-    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    let Rig {
+        broker,
+        media,
+        key,
+        controller,
+    } = Rig::start().await;
     let mut items = Vec::new();
     for n in 0..500 {
         let (m, bytes) = harness::slide(n, 256, 10_000);
@@ -35,13 +35,7 @@ async fn idle_rss_with_500_item_manifest() {
         items.push(m);
     }
     let dir = tempfile::tempdir().unwrap();
-    let spec = PlayerSpec {
-        broker_url: broker.url(),
-        media_base: media.url.clone(),
-        controller_key: key.public(),
-        extra_toml: String::new(),
-        null_speed: 1.0,
-    };
+    let spec = player_spec(&broker, &media, &key, "", 1.0);
     let mut player = PlayerProc::start(dir.path(), &spec);
     controller
         .wait_status("first status", Duration::from_secs(30), |s| {

@@ -5,18 +5,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::broker::TestBroker;
-use common::harness::{self, Controller, MediaServer, PlayerProc, PlayerSpec, SCREEN};
-use playlists::keys::SecretKey;
+use common::harness::{self, player_spec, PlayerProc, Rig, SCREEN};
 
 const T: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_cache_play_receipts_ack() {
-    let broker = TestBroker::start();
-    let media = MediaServer::start().await;
-    let key = SecretKey::from_seed([7; 32]);
-    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    let Rig {
+        broker,
+        media,
+        key,
+        controller,
+    } = Rig::start().await;
 
     let (a, a_bytes) = harness::slide(1, 3000, 2000);
     let (b, b_bytes) = harness::slide(2, 5000, 2000);
@@ -24,13 +24,7 @@ async fn publish_cache_play_receipts_ack() {
     media.put(&b.sha256, b_bytes.clone());
 
     let dir = tempfile::tempdir().unwrap();
-    let spec = PlayerSpec {
-        broker_url: broker.url(),
-        media_base: media.url.clone(),
-        controller_key: key.public(),
-        extra_toml: String::new(),
-        null_speed: 10.0,
-    };
+    let spec = player_spec(&broker, &media, &key, "", 10.0);
     let mut player = PlayerProc::start(dir.path(), &spec);
     controller
         .wait_status("first status", T, |s| {

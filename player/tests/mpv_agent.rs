@@ -6,9 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::broker::TestBroker;
-use common::harness::{self, Controller, MediaServer, PlayerProc, PlayerSpec, SCREEN};
-use playlists::keys::SecretKey;
+use common::harness::{self, player_spec, PlayerProc, Rig, SCREEN};
+
 use playlists::manifest::{MediaKind, MediaRef};
 use playlists::receipt::{Backend, Outcome, Receipt};
 
@@ -20,10 +19,12 @@ async fn video_and_slide_complete_with_real_durations() {
     if !common::have_program("video_and_slide_complete_with_real_durations", "mpv", "mpv") {
         return;
     }
-    let broker = TestBroker::start();
-    let media = MediaServer::start().await;
-    let key = SecretKey::from_seed([7; 32]);
-    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    let Rig {
+        broker,
+        media,
+        key,
+        controller,
+    } = Rig::start().await;
 
     let video_bytes = std::fs::read(common::data_dir().join("clip-2s.webm")).unwrap();
     let slide_bytes = std::fs::read(common::data_dir().join("slide.png")).unwrap();
@@ -49,13 +50,13 @@ async fn video_and_slide_complete_with_real_durations() {
     media.put(&slide.sha256, slide_bytes);
 
     let dir = tempfile::tempdir().unwrap();
-    let spec = PlayerSpec {
-        broker_url: broker.url(),
-        media_base: media.url.clone(),
-        controller_key: key.public(),
-        extra_toml: "mpv_args = [\"--vo=null\", \"--ao=null\", \"--no-config\"]\n".into(),
-        null_speed: 1.0,
-    };
+    let spec = player_spec(
+        &broker,
+        &media,
+        &key,
+        "mpv_args = [\"--vo=null\", \"--ao=null\", \"--no-config\"]\n",
+        1.0,
+    );
     let config = harness::write_config(dir.path(), &spec);
     let text = std::fs::read_to_string(&config)
         .unwrap()

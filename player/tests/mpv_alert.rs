@@ -7,11 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::broker::TestBroker;
-use common::harness::{self, Controller, MediaServer, PlayerProc, PlayerSpec, SCREEN};
+use common::harness::{self, PlayerProc, PlayerSpec, Rig, SCREEN};
 use jiff::{SignedDuration, Timestamp};
 use playlists::envelope::ALERT_TYPE;
-use playlists::keys::SecretKey;
+
 use playlists::manifest::{Alert, AlertSet, AlertText};
 use playlists::receipt::{Backend, Outcome, Receipt};
 
@@ -23,10 +22,12 @@ async fn text_alert_with_mpv_completes() {
     if !common::have_program("text_alert_with_mpv_completes", "mpv", "mpv") {
         return;
     }
-    let broker = TestBroker::start();
-    let media = MediaServer::start().await;
-    let key = SecretKey::from_seed([7; 32]);
-    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    let Rig {
+        broker,
+        media,
+        key,
+        controller,
+    } = Rig::start().await;
     let dir = tempfile::tempdir().unwrap();
     let spec = PlayerSpec {
         broker_url: broker.url(),

@@ -533,3 +533,44 @@ impl PlayerProc {
         std::fs::read_to_string(self.dir.join("player.log")).unwrap_or_default()
     }
 }
+
+/// The usual setup of an agent test: a broker, a media server, the controller key (seed 7)
+/// and a stand-in controller for [`SCREEN`] signing with it.
+pub struct Rig {
+    pub broker: super::broker::TestBroker,
+    pub media: MediaServer,
+    pub key: SecretKey,
+    pub controller: Controller,
+}
+
+impl Rig {
+    pub async fn start() -> Rig {
+        let broker = super::broker::TestBroker::start();
+        let media = MediaServer::start().await;
+        let key = SecretKey::from_seed([7; 32]);
+        let controller = Controller::connect(broker.port, SCREEN, key.clone_for_test()).await;
+        Rig {
+            broker,
+            media,
+            key,
+            controller,
+        }
+    }
+}
+
+/// A player that talks to `broker`, fetches from `media` and pins `key`.
+pub fn player_spec(
+    broker: &super::broker::TestBroker,
+    media: &MediaServer,
+    key: &SecretKey,
+    extra_toml: &str,
+    null_speed: f64,
+) -> PlayerSpec {
+    PlayerSpec {
+        broker_url: broker.url(),
+        media_base: media.url.clone(),
+        controller_key: key.public(),
+        extra_toml: extra_toml.to_string(),
+        null_speed,
+    }
+}
