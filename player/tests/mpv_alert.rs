@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::harness::{self, PlayerProc, PlayerSpec, Rig, SCREEN};
 use jiff::{SignedDuration, Timestamp};
 use playlists::envelope::ALERT_TYPE;
-
 use playlists::manifest::{Alert, AlertSet, AlertText};
 use playlists::receipt::{Backend, Outcome, Receipt};
 
