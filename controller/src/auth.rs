@@ -77,6 +77,33 @@ pub fn random_secret(n: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
+/// Alphabet of enrolment codes: lowercase letters and digits without the look-alikes
+/// `l`, `o`, `0` and `1`, so a code read off a screen or a phone is typed right, and never `-`,
+/// so a code is never mistaken for a command-line option.
+const CODE_ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+
+/// A random enrolment code of `n` random bytes, 5 bits per character from [`CODE_ALPHABET`]
+/// (12 bytes give 20 characters, 96 bits).
+pub fn random_code(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    OsRng.fill_bytes(&mut b);
+    let mut out = String::with_capacity(n * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for byte in b {
+        acc = (acc << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(CODE_ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(CODE_ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
@@ -373,6 +400,21 @@ pub mod secret_file {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enrolment_codes_are_typeable_and_never_look_like_options() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let c = random_code(12);
+            assert_eq!(c.len(), 20, "{c}");
+            assert!(c.bytes().all(|b| CODE_ALPHABET.contains(&b)), "{c}");
+            assert!(!c.starts_with('-'));
+            assert!(seen.insert(c));
+        }
+        // Every character of the alphabet is reachable.
+        let all: String = seen.iter().flat_map(|c| c.chars()).collect();
+        assert!(CODE_ALPHABET.iter().all(|b| all.contains(*b as char)));
+    }
 
     #[tokio::test]
     async fn token_roundtrip_and_revoke() {

@@ -7,7 +7,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
-use crate::auth::{ct_eq, random_secret, sha256_hex};
+use crate::auth::{ct_eq, random_code, sha256_hex};
 use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
 use crate::store::{EnrollCode, ScreenRecord};
 
@@ -22,7 +22,7 @@ struct RegisterBody {
 }
 
 fn make_code(state: &AppState, screen: &str) -> (String, EnrollCode) {
-    let code = random_secret(12);
+    let code = random_code(12);
     let expires =
         jiff::Timestamp::now().as_second() + state.config.enrollment_code_lifetime.as_secs() as i64;
     let rec = EnrollCode {
