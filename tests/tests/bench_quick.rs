@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn run_quick(scenario: &str, out: &Path) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_gatecast-bench"))
+    let o = Command::new(gatecast_tests::binary("gatecast-bench"))
         .args(["--quick", "--out"])
         .arg(out)
         .arg(scenario)
