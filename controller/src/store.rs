@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Role;
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -388,7 +388,9 @@ impl Store {
         match store.meta.get("schema_version")? {
             Some(v) => {
                 let found: u64 = decode("schema_version", &v)?;
-                if found != SCHEMA_VERSION {
+                if found == 1 {
+                    store.migrate_receipts_v1()?;
+                } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema { found });
                 }
             }
@@ -832,8 +834,8 @@ impl crate::mqtt::client::RetainedSource for Store {
 //
 // | tree | key | value |
 // |---|---|---|
-// | `receipts` | `screen` `/` seq(u64) | JSON [`ReceiptRow`]: exact receipt text, received_at, batch_index |
-// | `receipt_time` | started_at ms (i64, sign bit flipped) ‖ `screen` `/` seq(u64) | empty (index) |
+// | `receipt_runs` | `screen` `/` first seq(u64) | a run: the exact bytes of consecutive new receipts of one batch, its received_at and batch_index ([`encode_run`]) |
+// | `receipt_run_time` | least started_at ms of the run (i64, sign bit flipped) ‖ `screen` `/` first seq(u64) | empty (index) |
 // | `chain_tips` | `screen` | JSON `{"seq","hash"}`: highest contiguous stored seq and its hash |
 // | `batch_hashes` | SHA-256 of the exact envelope | JSON `{"screen","leaf"}` (exact-duplicate check) |
 // | `log_leaves` | leaf index(u64) | kind byte (0 = batch, 1 = action) ‖ exact leaf bytes |
@@ -846,14 +848,22 @@ impl crate::mqtt::client::RetainedSource for Store {
 // Leaf indexes are assigned under `log_lock`, and every append (a batch with its receipts, or
 // an action with its record) is one sled transaction, so the log, the receipts and the action
 // log never disagree after a crash.
+//
+// Receipts are stored by **run** (schema 2): the new receipts of one batch are one row and one
+// time-index entry, not two rows each, so a batch of 100 costs six writes instead of 204 (the
+// ingest rate is bound by sled writes; docs/BENCHMARKS.md). A run covers at most
+// [`RUN_SPAN_MS`] of `started_at`; a batch whose receipts span more (a backlog, a clock jump) is
+// cut into several runs. Time queries start [`RUN_SPAN_MS`] before `from` and merge the runs'
+// receipts into `started_at` order, so they return exactly what a per-receipt index would.
+// Schema 1 databases (one row per receipt) are converted on open.
 
 use playlists::merkle::Hash as LeafHash;
 use playlists::receipt::{ChainTip, Receipt, VerifiedBatch};
 
 #[derive(Clone)]
 struct AuditTrees {
-    receipts: sled::Tree,
-    receipt_time: sled::Tree,
+    runs: sled::Tree,
+    run_time: sled::Tree,
     chain_tips: sled::Tree,
     batch_hashes: sled::Tree,
     log_leaves: sled::Tree,
@@ -869,8 +879,8 @@ impl AuditTrees {
     fn open(db: &sled::Db) -> Result<AuditTrees> {
         let t = |n: &str| db.open_tree(n);
         Ok(AuditTrees {
-            receipts: t("receipts")?,
-            receipt_time: t("receipt_time")?,
+            runs: t("receipt_runs")?,
+            run_time: t("receipt_run_time")?,
             chain_tips: t("chain_tips")?,
             batch_hashes: t("batch_hashes")?,
             log_leaves: t("log_leaves")?,
@@ -897,7 +907,7 @@ pub struct StoredReceipt {
     pub batch_index: u64,
 }
 
-/// The stored form of a receipt (value of the `receipts` tree).
+/// The schema 1 form of a receipt (value of the old `receipts` tree), read only to migrate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct ReceiptRow {
     /// The exact receipt text (receipts travel as JSON strings, so they are UTF-8).
@@ -1008,6 +1018,222 @@ fn time_key(ms: i64, screen: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// Longest span of `started_at` inside one stored run of receipts (one hour).
+pub const RUN_SPAN_MS: i64 = 3_600_000;
+
+/// Format tag of a run value.
+const RUN_FORMAT: u8 = 1;
+
+/// Encodes a run: format byte, batch_index (u64), received_at (u16 length + UTF-8), receipt
+/// count (u32), then each receipt as u32 length + exact bytes.
+fn encode_run(received_at: &str, batch_index: u64, receipts: &[&[u8]]) -> Vec<u8> {
+    let len = 15 + received_at.len() + receipts.iter().map(|r| 4 + r.len()).sum::<usize>();
+    let mut v = Vec::with_capacity(len);
+    v.push(RUN_FORMAT);
+    v.extend_from_slice(&batch_index.to_be_bytes());
+    v.extend_from_slice(&(received_at.len() as u16).to_be_bytes());
+    v.extend_from_slice(received_at.as_bytes());
+    v.extend_from_slice(&(receipts.len() as u32).to_be_bytes());
+    for r in receipts {
+        v.extend_from_slice(&(r.len() as u32).to_be_bytes());
+        v.extend_from_slice(r);
+    }
+    v
+}
+
+/// A decoded run, borrowing the stored value.
+struct Run<'a> {
+    batch_index: u64,
+    received_at: &'a str,
+    receipts: Vec<&'a [u8]>,
+}
+
+fn decode_run(v: &[u8]) -> Result<Run<'_>> {
+    let bad = |what: &str| corrupt("receipt run", what.to_string());
+    let mut rest = v;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        if rest.len() < n {
+            return Err(bad("truncated"));
+        }
+        let (a, b) = rest.split_at(n);
+        rest = b;
+        Ok(a)
+    };
+    if take(1)? != [RUN_FORMAT] {
+        return Err(bad("unknown format"));
+    }
+    let batch_index = u64::from_be_bytes(take(8)?.try_into().map_err(|_| bad("index"))?);
+    let n = u16::from_be_bytes(take(2)?.try_into().map_err(|_| bad("length"))?) as usize;
+    let received_at = std::str::from_utf8(take(n)?).map_err(|_| bad("received_at not UTF-8"))?;
+    let count = u32::from_be_bytes(take(4)?.try_into().map_err(|_| bad("count"))?) as usize;
+    let mut receipts = Vec::with_capacity(count.min(4096));
+    for _ in 0..count {
+        let n = u32::from_be_bytes(take(4)?.try_into().map_err(|_| bad("length"))?) as usize;
+        receipts.push(take(n)?);
+    }
+    if !rest.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(Run {
+        batch_index,
+        received_at,
+        receipts,
+    })
+}
+
+impl Run<'_> {
+    fn stored(&self, i: usize) -> Result<StoredReceipt> {
+        let bytes = self.receipts[i];
+        let receipt = Receipt::parse(bytes).map_err(|e| corrupt("receipt", e))?;
+        Ok(StoredReceipt {
+            receipt,
+            bytes: bytes.to_vec(),
+            received_at: self.received_at.to_owned(),
+            batch_index: self.batch_index,
+        })
+    }
+
+    fn all(&self) -> Vec<Result<StoredReceipt>> {
+        (0..self.receipts.len()).map(|i| self.stored(i)).collect()
+    }
+}
+
+/// The first seq of a run from its key (`screen` `/` seq).
+fn run_first_seq(key: &[u8]) -> Result<u64> {
+    let tail = key
+        .len()
+        .checked_sub(8)
+        .map(|i| &key[i..])
+        .ok_or_else(|| corrupt("receipt run", "short key"))?;
+    be_u64("receipt run key", tail)
+}
+
+/// Cuts the new receipts of a batch into runs: consecutive seqs whose `started_at` stay within
+/// [`RUN_SPAN_MS`] of each other. Returns `(first index, end index, least started ms)`.
+fn cut_runs(items: &[(u64, i64)]) -> Vec<(usize, usize, i64)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < items.len() {
+        let (mut lo, mut hi) = (items[start].1, items[start].1);
+        let mut end = start + 1;
+        while end < items.len() {
+            let (seq, ms) = items[end];
+            let (nlo, nhi) = (lo.min(ms), hi.max(ms));
+            if seq != items[end - 1].0 + 1 || nhi.saturating_sub(nlo) > RUN_SPAN_MS {
+                break;
+            }
+            (lo, hi) = (nlo, nhi);
+            end += 1;
+        }
+        runs.push((start, end, lo));
+        start = end;
+    }
+    runs
+}
+
+/// A receipt waiting in [`TimeScan`]'s merge, ordered like the old per-receipt time index:
+/// by started_at ms, then `screen` `/` seq bytes.
+struct Pending {
+    ms: i64,
+    key: Vec<u8>,
+    receipt: StoredReceipt,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.ms, &self.key) == (o.ms, &o.key)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.ms, &self.key).cmp(&(o.ms, &o.key))
+    }
+}
+
+/// Lazy time-ordered scan over the runs (see [`Store::receipts_between_upto`]): runs come in
+/// order of their least `started_at`; a receipt is handed out once no later run can hold an
+/// earlier one.
+struct TimeScan<'a> {
+    store: &'a Store,
+    index: std::iter::Peekable<sled::Iter>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Pending>>,
+    from_ms: i64,
+    to_ms: i64,
+    log_size: u64,
+}
+
+impl TimeScan<'_> {
+    fn index_ms(k: &[u8]) -> Option<i64> {
+        let p: [u8; 8] = k.get(..8)?.try_into().ok()?;
+        Some((u64::from_be_bytes(p) ^ (1u64 << 63)) as i64)
+    }
+
+    fn load(&mut self, k: &[u8]) -> Result<()> {
+        let rk = k.get(8..).unwrap_or_default();
+        let v = self
+            .store
+            .audit
+            .runs
+            .get(rk)?
+            .ok_or_else(|| corrupt("receipt time index", "points at a missing run"))?;
+        let run = decode_run(&v)?;
+        if run.batch_index >= self.log_size {
+            return Ok(());
+        }
+        let first = run_first_seq(rk)?;
+        let screen = &rk[..rk.len().saturating_sub(9)];
+        for i in 0..run.receipts.len() {
+            let r = run.stored(i)?;
+            let ms = r.receipt.started_at.as_millisecond();
+            if ms < self.from_ms || ms >= self.to_ms {
+                continue;
+            }
+            let mut key = screen.to_vec();
+            key.push(b'/');
+            key.extend_from_slice(&(first + i as u64).to_be_bytes());
+            self.heap.push(std::cmp::Reverse(Pending {
+                ms,
+                key,
+                receipt: r,
+            }));
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for TimeScan<'_> {
+    type Item = Result<StoredReceipt>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(std::cmp::Reverse(top)) = self.heap.peek() {
+                let bound = match self.index.peek() {
+                    None => i64::MAX,
+                    Some(Ok((k, _))) => Self::index_ms(k).unwrap_or(i64::MIN),
+                    Some(Err(_)) => i64::MIN,
+                };
+                if top.ms < bound {
+                    return self.heap.pop().map(|p| Ok(p.0.receipt));
+                }
+            }
+            match self.index.next()? {
+                Err(e) => return Some(Err(e.into())),
+                Ok((k, _)) => {
+                    if let Err(e) = self.load(&k) {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn be_u64(what: &str, b: &[u8]) -> Result<u64> {
     let arr: [u8; 8] = b.try_into().map_err(|_| StoreError::Corrupt {
         what: what.to_string(),
@@ -1039,6 +1265,67 @@ impl Store {
             }
         }
         self.db.flush()?;
+        Ok(())
+    }
+
+    /// Converts a schema 1 database (one `receipts` row and one `receipt_time` key per receipt)
+    /// to runs, then drops the old trees and records schema 2. Idempotent if interrupted: the
+    /// old trees are only dropped after the runs are flushed.
+    fn migrate_receipts_v1(&self) -> Result<()> {
+        let old = self.db.open_tree("receipts")?;
+        let mut count = 0u64;
+        // Rows in key order: screen, then seq. Group consecutive seqs of one screen and one
+        // batch into runs.
+        let mut group: Vec<(Vec<u8>, ReceiptRow, u64, i64)> = Vec::new();
+        let flush_group = |group: &mut Vec<(Vec<u8>, ReceiptRow, u64, i64)>| -> Result<()> {
+            if group.is_empty() {
+                return Ok(());
+            }
+            let items: Vec<(u64, i64)> = group.iter().map(|g| (g.2, g.3)).collect();
+            for (a, b, lo) in cut_runs(&items) {
+                let (screen, first) = (&group[a].0, group[a].2);
+                let bytes: Vec<&[u8]> = group[a..b].iter().map(|g| g.1.bytes.as_bytes()).collect();
+                let mut key = screen.clone();
+                key.push(b'/');
+                key.extend_from_slice(&first.to_be_bytes());
+                let mut tk = time_prefix(lo).to_vec();
+                tk.extend_from_slice(&key);
+                let v = encode_run(&group[a].1.received_at, group[a].1.batch_index, &bytes);
+                self.audit.runs.insert(key, v)?;
+                self.audit.run_time.insert(tk, &[][..])?;
+            }
+            group.clear();
+            Ok(())
+        };
+        for kv in old.iter() {
+            let (k, v) = kv?;
+            let row: ReceiptRow = decode("receipt", &v)?;
+            let seq = run_first_seq(&k)?;
+            let screen = k[..k.len().saturating_sub(9)].to_vec();
+            let ms = Receipt::parse(row.bytes.as_bytes())
+                .map_err(|e| corrupt("receipt", e))?
+                .started_at
+                .as_millisecond();
+            let joins = group.last().is_some_and(|g| {
+                g.0 == screen && g.1.batch_index == row.batch_index && g.2 + 1 == seq
+            });
+            if !joins {
+                flush_group(&mut group)?;
+            }
+            group.push((screen, row, seq, ms));
+            count += 1;
+        }
+        flush_group(&mut group)?;
+        self.db.flush()?;
+        self.db.drop_tree("receipts")?;
+        self.db.drop_tree("receipt_time")?;
+        self.meta
+            .insert("schema_version", encode(&SCHEMA_VERSION))?;
+        self.db.flush()?;
+        tracing::info!(
+            receipts = count,
+            "database converted from schema 1 to 2 (receipt runs)"
+        );
         Ok(())
     }
 
@@ -1108,13 +1395,34 @@ impl Store {
 
     /// `receipt_hash` of the stored receipt at (screen, seq), for `verify_batch`'s lookup.
     pub fn receipt_hash_at(&self, screen: &str, seq: u64) -> Result<Option<String>> {
-        match self.audit.receipts.get(receipt_key(screen, seq))? {
-            Some(v) => {
-                let row: ReceiptRow = decode("receipt", &v)?;
-                Ok(Some(playlists::receipt::receipt_hash(row.bytes.as_bytes())))
+        self.with_receipt_bytes(screen, seq, playlists::receipt::receipt_hash)
+    }
+
+    /// The run holding (screen, seq), if any: `(first seq, value)`.
+    fn run_containing(&self, screen: &str, seq: u64) -> Result<Option<(u64, sled::IVec)>> {
+        let lo = receipt_key(screen, 0);
+        let hi = receipt_key(screen, seq);
+        match self.audit.runs.range(lo..=hi).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                Ok(Some((run_first_seq(&k)?, v)))
             }
             None => Ok(None),
         }
+    }
+
+    fn with_receipt_bytes<T>(
+        &self,
+        screen: &str,
+        seq: u64,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>> {
+        let Some((first, v)) = self.run_containing(screen, seq)? else {
+            return Ok(None);
+        };
+        let run = decode_run(&v)?;
+        let i = usize::try_from(seq - first).unwrap_or(usize::MAX);
+        Ok(run.receipts.get(i).map(|b| f(b)))
     }
 
     /// If exactly these envelope bytes were already stored for `screen`, the log leaf holding
@@ -1152,10 +1460,15 @@ impl Store {
 
     /// One stored receipt.
     pub fn receipt(&self, screen: &str, seq: u64) -> Result<Option<StoredReceipt>> {
-        match self.audit.receipts.get(receipt_key(screen, seq))? {
-            Some(v) => Ok(Some(stored_receipt(&v)?)),
-            None => Ok(None),
+        let Some((first, v)) = self.run_containing(screen, seq)? else {
+            return Ok(None);
+        };
+        let run = decode_run(&v)?;
+        let i = usize::try_from(seq - first).unwrap_or(usize::MAX);
+        if i >= run.receipts.len() {
+            return Ok(None);
         }
+        run.stored(i).map(Some)
     }
 
     /// The receipts of one screen with `seq >= from_seq`, in seq order (lazy).
@@ -1164,13 +1477,30 @@ impl Store {
         screen: &str,
         from_seq: u64,
     ) -> impl Iterator<Item = Result<StoredReceipt>> + '_ {
-        let start = receipt_key(screen, from_seq);
+        // Start at the run holding `from_seq` (it may begin earlier).
+        let (first, failed) = match self.run_containing(screen, from_seq) {
+            Ok(Some((first, _))) => (first, None),
+            Ok(None) => (from_seq, None),
+            Err(e) => (u64::MAX, Some(Err(e))),
+        };
+        let start = receipt_key(screen, first);
         let end = receipt_key(screen, u64::MAX);
-        self.audit
-            .receipts
+        let runs = self
+            .audit
+            .runs
             .range(start..=end)
-            .values()
-            .map(|v| stored_receipt(&v?))
+            .flat_map(move |kv| -> Vec<Result<StoredReceipt>> {
+                let (_, v) = match kv {
+                    Ok(kv) => kv,
+                    Err(e) => return vec![Err(e.into())],
+                };
+                match decode_run(&v) {
+                    Ok(run) => run.all(),
+                    Err(e) => vec![Err(e)],
+                }
+            })
+            .filter(move |r| r.as_ref().map_or(true, |s| s.receipt.seq >= from_seq));
+        failed.into_iter().chain(runs)
     }
 
     /// Every receipt stored when this is called whose `started_at` lies in `[from, to)`, ordered
@@ -1209,22 +1539,17 @@ impl Store {
         to: jiff::Timestamp,
         log_size: u64,
     ) -> impl Iterator<Item = Result<StoredReceipt>> + '_ {
-        let start = time_prefix(from.as_millisecond());
-        let end = time_prefix(to.as_millisecond());
-        self.audit
-            .receipt_time
-            .range(start..end)
-            .keys()
-            .map(move |k| {
-                let k = k?;
-                let rk = k.get(8..).unwrap_or_default();
-                let v =
-                    self.audit.receipts.get(rk)?.ok_or_else(|| {
-                        corrupt("receipt time index", "points at a missing receipt")
-                    })?;
-                stored_receipt(&v)
-            })
-            .filter(move |r| r.as_ref().map_or(true, |s| s.batch_index < log_size))
+        let (from_ms, to_ms) = (from.as_millisecond(), to.as_millisecond());
+        let start = time_prefix(from_ms.saturating_sub(RUN_SPAN_MS));
+        let end = time_prefix(to_ms);
+        TimeScan {
+            store: self,
+            index: self.audit.run_time.range(start..end).peekable(),
+            heap: Default::default(),
+            from_ms,
+            to_ms,
+            log_size,
+        }
     }
 
     /// Every screen that has stored receipts, with its chain tip.
@@ -1348,17 +1673,6 @@ impl Store {
     }
 }
 
-fn stored_receipt(v: &[u8]) -> Result<StoredReceipt> {
-    let row: ReceiptRow = decode("receipt", v)?;
-    let receipt = Receipt::parse(row.bytes.as_bytes()).map_err(|e| corrupt("receipt", e))?;
-    Ok(StoredReceipt {
-        receipt,
-        bytes: row.bytes.into_bytes(),
-        received_at: row.received_at,
-        batch_index: row.batch_index,
-    })
-}
-
 /// Proof that the caller holds the log lock ([`Store::with_log_lock`]).
 pub struct LogGuard<'a> {
     store: &'a Store,
@@ -1387,20 +1701,25 @@ impl LogGuard<'_> {
             });
         }
         let index = s.next_leaf_index()?;
-        let mut rows = Vec::with_capacity(batch.new.len());
-        for &i in &batch.new {
-            let (r, bytes) = &batch.receipts[i];
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| corrupt("receipt", "receipt bytes are not UTF-8"))?;
-            let row = ReceiptRow {
-                bytes: text.to_owned(),
-                received_at: received_at.to_owned(),
-                batch_index: index,
-            };
+        let items: Vec<(u64, i64)> = batch
+            .new
+            .iter()
+            .map(|&i| {
+                let r = &batch.receipts[i].0;
+                (r.seq, r.started_at.as_millisecond())
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for (a, b, lo) in cut_runs(&items) {
+            let first = items[a].0;
+            let bytes: Vec<&[u8]> = batch.new[a..b]
+                .iter()
+                .map(|&i| batch.receipts[i].1.as_slice())
+                .collect();
             rows.push((
-                receipt_key(screen, r.seq),
-                time_key(r.started_at.as_millisecond(), screen, r.seq),
-                encode(&row),
+                receipt_key(screen, first),
+                time_key(lo, screen, first),
+                encode_run(received_at, index, &bytes),
             ));
         }
         let tip = encode(&TipRow {
@@ -1416,8 +1735,8 @@ impl LogGuard<'_> {
         });
         let a = &s.audit;
         (
-            &a.receipts,
-            &a.receipt_time,
+            &a.runs,
+            &a.run_time,
             &a.chain_tips,
             &a.batch_hashes,
             &a.log_leaves,
@@ -1440,7 +1759,7 @@ impl LogGuard<'_> {
             })?;
         Ok(BatchStored {
             leaf: Some(index),
-            new_receipts: rows.len(),
+            new_receipts: items.len(),
             tip: batch.tip.clone(),
         })
     }
