@@ -29,7 +29,7 @@ pub const MAX_PACKET_BYTES: usize = 8 * 1024 * 1024;
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
 /// Longest reconnect delay.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(15);
 /// Capacity of the incoming manifest/alert queue.
 const INCOMING_QUEUE: usize = 16;
 /// Capacity of the ack queue (an ack dropped when full is harmless: receipts are resent).

@@ -24,6 +24,12 @@ use sha2::{Digest, Sha256};
 /// The usual deadline of one wait in these tests (generous: the machine may be busy building).
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// How long to wait for something that needs a player to reconnect after its link was cut for
+/// a while: its longest reconnect wait (`BACKOFF_MAX` plus 50 % jitter) plus [`DEADLINE`].
+pub const RECONNECT_DEADLINE: Duration = Duration::from_millis(
+    gatecast_player::mqtt::BACKOFF_MAX.as_millis() as u64 * 3 / 2 + DEADLINE.as_millis() as u64,
+);
+
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -663,9 +669,31 @@ impl Controller {
 
     /// Waits until the controller holds a status of `screen` that satisfies `pred`; returns it.
     pub fn wait_status(&self, screen: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_status_within(screen, what, DEADLINE, pred)
+    }
+
+    /// [`Controller::wait_status`] after a player's link comes back: the player may be in its
+    /// longest reconnect wait ([`RECONNECT_DEADLINE`]).
+    pub fn wait_status_after_reconnect(
+        &self,
+        screen: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.wait_status_within(screen, what, RECONNECT_DEADLINE, pred)
+    }
+
+    /// [`Controller::wait_status`] with its own deadline.
+    pub fn wait_status_within(
+        &self,
+        screen: &str,
+        what: &str,
+        deadline: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let mut last = None;
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until(what, DEADLINE, || {
+            wait_until(what, deadline, || {
                 let st = self.status(screen)?;
                 let ok = pred(&st);
                 last = Some(st.clone());

@@ -93,7 +93,7 @@ fn e2e_offline_long_simulated_period_journal_grows_then_drains() {
     proxy.restore();
     player.null_speed = 0.001;
     player.start();
-    ctl.wait_status("lc-a1", "journal drained after reconnecting", |s| {
+    ctl.wait_status_after_reconnect("lc-a1", "journal drained after reconnecting", |s| {
         s["journal_backlog"] == 0 && s["state"] == "playing"
     });
     assert_eq!(ctl.assert_receipts_contiguous("lc-a1"), tip2);

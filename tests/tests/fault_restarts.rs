@@ -233,9 +233,11 @@ fn fault_controller_restart_while_players_offline() {
             px.restore();
         }
         for s in SCREENS {
-            ctl.wait_status(s, &format!("{when}: {s} on version {version}"), |st| {
-                st["manifest_version"].as_u64() == Some(version) && st["state"] == "playing"
-            });
+            ctl.wait_status_after_reconnect(
+                s,
+                &format!("{when}: {s} on version {version}"),
+                |st| st["manifest_version"].as_u64() == Some(version) && st["state"] == "playing",
+            );
         }
         for (i, p) in players.iter_mut().enumerate() {
             assert!(
