@@ -247,7 +247,7 @@ mod tests {
         assert!(!s.detach(7), "the old connection no longer owns the session");
         assert_eq!(
             sent(s.take(8, 10, 100)),
-            vec![(1, 2, true), (2, 3, true), (3, 4, false), (4, 5, false), (5, 1, false)]
+            vec![(1, 2, true), (2, 3, true), (3, 4, false), (4, 5, false), (5, 6, false)]
         );
         assert_eq!(s.backlog(), (0, 5));
     }
