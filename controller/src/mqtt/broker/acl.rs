@@ -50,7 +50,10 @@ mod tests {
         assert!(!may_subscribe("lc-a1", "gatecast/v1/screens/lc-a1/#"));
         assert!(!may_subscribe("lc-a1", "#"));
         assert!(!may_publish("lc-a1", "other/topic"));
-        assert!(may_publish(CONTROLLER_USER, &topic("lc-a1", Kind::Manifest)));
+        assert!(may_publish(
+            CONTROLLER_USER,
+            &topic("lc-a1", Kind::Manifest)
+        ));
         assert!(may_subscribe(CONTROLLER_USER, "#"));
     }
 }

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use super::session::{Session, Take};
 use super::{acl, min_qos, router, Shared, FAILURE_DELAY};
@@ -139,6 +139,16 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         }
     };
 
+    // Never the password: only whether there is a login.
+    trace!(
+        %peer,
+        client_id = %connect.client_id,
+        username = connect.login.as_ref().map(|l| l.username.as_str()),
+        clean_session = connect.clean_session,
+        keep_alive = connect.keep_alive,
+        will = connect.last_will.is_some(),
+        "MQTT CONNECT received"
+    );
     let refuse = |code: ConnectReturnCode| Packet::ConnAck(ConnAck::new(code, false));
     if connect.protocol != Protocol::V4 {
         let _ = write_packet(&mut wr, &refuse(ConnectReturnCode::RefusedProtocolVersion)).await;
@@ -173,7 +183,10 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             })
             .await
             .unwrap_or_else(|_| {
-                warn!(username, "MQTT credential check panicked; connection refused");
+                warn!(
+                    username,
+                    "MQTT credential check panicked; connection refused"
+                );
                 Err(ConnectReturnCode::ServiceUnavailable)
             })
         }
@@ -302,6 +315,7 @@ impl Reader<'_> {
                 }
                 Some(Ok(p)) => p,
             };
+            trace_packet(client_id, "received", &packet);
             let reply = match packet {
                 Packet::Publish(p) => match self.publish(p, peer) {
                     Ok(Some(reply)) => reply,
@@ -334,6 +348,7 @@ impl Reader<'_> {
                     return false;
                 }
             };
+            trace_packet(client_id, "sending", &reply);
             if self.ctrl.send(reply).await.is_err() {
                 return false;
             }
@@ -384,6 +399,31 @@ impl Reader<'_> {
     }
 }
 
+/// One trace line per packet: its kind and ids, never a payload or a password.
+fn trace_packet(client_id: &str, dir: &str, p: &Packet) {
+    match p {
+        Packet::Publish(p) => trace!(
+            client_id,
+            dir,
+            topic = %p.topic,
+            pkid = p.pkid,
+            qos = p.qos as u8,
+            retain = p.retain,
+            dup = p.dup,
+            bytes = p.payload.len(),
+            "MQTT PUBLISH"
+        ),
+        Packet::Subscribe(s) => trace!(
+            client_id,
+            dir,
+            pkid = s.pkid,
+            filters = ?s.filters.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            "MQTT SUBSCRIBE"
+        ),
+        other => trace!(client_id, dir, packet = packet_name(other), "MQTT packet"),
+    }
+}
+
 fn packet_name(p: &Packet) -> &'static str {
     match p {
         Packet::Connect(_) => "CONNECT",
@@ -428,6 +468,17 @@ async fn writer(
                 Take::Detached => return Ok(()),
                 Take::Send(batch) => {
                     for p in &batch {
+                        trace!(
+                            client_id = %session.client_id,
+                            dir = "sending",
+                            topic = %p.topic,
+                            pkid = p.pkid,
+                            qos = p.qos as u8,
+                            retain = p.retain,
+                            dup = p.dup,
+                            bytes = p.payload.len(),
+                            "MQTT PUBLISH"
+                        );
                         p.write(&mut out)
                             .map_err(|e| std::io::Error::other(e.to_string()))?;
                     }

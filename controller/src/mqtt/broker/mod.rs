@@ -425,15 +425,17 @@ impl Shared {
                 present = true;
             }
         }
-        let slot = sessions.entry(client_id.to_string()).or_insert_with(|| Slot {
-            session: Arc::new(Session::new(
-                self.next_id(),
-                client_id.to_string(),
-                username.to_string(),
-                clean,
-            )),
-            conn: None,
-        });
+        let slot = sessions
+            .entry(client_id.to_string())
+            .or_insert_with(|| Slot {
+                session: Arc::new(Session::new(
+                    self.next_id(),
+                    client_id.to_string(),
+                    username.to_string(),
+                    clean,
+                )),
+                conn: None,
+            });
         slot.conn = Some((conn, close));
         slot.session.attach(conn, wake);
         (slot.session.clone(), present)
@@ -498,7 +500,9 @@ fn throttled_authorize(
             "MQTT connection refused: too many failed logins for this username; locked out"
         );
     }
-    Err(result.err().unwrap_or(ConnectReturnCode::BadUserNamePassword))
+    Err(result
+        .err()
+        .unwrap_or(ConnectReturnCode::BadUserNamePassword))
 }
 
 /// The per-connection decision: reserved client id first, then the caller's check.

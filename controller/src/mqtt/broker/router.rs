@@ -232,7 +232,9 @@ mod tests {
 
     #[test]
     fn mqtt_router_filter_validity() {
-        for ok in ["a", "a/b", "+", "#", "a/+/c", "a/#", "+/+", "/", "a//b", "$SYS/#"] {
+        for ok in [
+            "a", "a/b", "+", "#", "a/+/c", "a/#", "+/+", "/", "a//b", "$SYS/#",
+        ] {
             assert!(valid_filter(ok), "{ok}");
         }
         for bad in ["", "a/#/b", "a#", "a/b+", "#/a", "a/+b", "a\0b"] {
@@ -257,7 +259,10 @@ mod tests {
             ("a/+", "a/"),
             ("$SYS/#", "$SYS/x"),
             ("$SYS/+", "$SYS/x"),
-            ("gatecast/v1/screens/+/receipts", "gatecast/v1/screens/lc-a1/receipts"),
+            (
+                "gatecast/v1/screens/+/receipts",
+                "gatecast/v1/screens/lc-a1/receipts",
+            ),
         ];
         for (f, t) in yes {
             assert!(matches(f, t), "{f} should match {t}");
@@ -270,7 +275,10 @@ mod tests {
             ("#", "$SYS/x"),
             ("+/x", "$SYS/x"),
             ("a/+/c", "a/b/d"),
-            ("gatecast/v1/screens/+/receipts", "gatecast/v1/screens/lc-a1/status"),
+            (
+                "gatecast/v1/screens/+/receipts",
+                "gatecast/v1/screens/lc-a1/status",
+            ),
         ];
         for (f, t) in no {
             assert!(!matches(f, t), "{f} should not match {t}");
@@ -302,7 +310,11 @@ mod tests {
         // Subscriber 2 matches twice; it gets one delivery at its highest QoS.
         assert_eq!(
             ids(&r.route("a/b")),
-            vec![(1, QoS::AtLeastOnce), (2, QoS::AtLeastOnce), (3, QoS::AtLeastOnce)]
+            vec![
+                (1, QoS::AtLeastOnce),
+                (2, QoS::AtLeastOnce),
+                (3, QoS::AtLeastOnce)
+            ]
         );
         assert_eq!(ids(&r.route("x")), vec![(2, QoS::AtLeastOnce)]);
         assert!(r.route("$x").is_empty());

@@ -201,7 +201,11 @@ fn next_free_pkid(inner: &mut Inner) -> u16 {
             inner.next_pkid = 1;
         }
         let used = inner.inflight.iter().any(|p| p.pkid == id)
-            || inner.pending.iter().take_while(|p| p.pkid != 0).any(|p| p.pkid == id);
+            || inner
+                .pending
+                .iter()
+                .take_while(|p| p.pkid != 0)
+                .any(|p| p.pkid == id);
         if !used {
             return id;
         }
@@ -230,10 +234,7 @@ mod tests {
         for n in 0..5 {
             s.enqueue(msg(n, QoS::AtLeastOnce));
         }
-        assert_eq!(
-            sent(s.take(7, 2, 100)),
-            vec![(0, 1, false), (1, 2, false)]
-        );
+        assert_eq!(sent(s.take(7, 2, 100)), vec![(0, 1, false), (1, 2, false)]);
         assert!(sent(s.take(7, 2, 100)).is_empty(), "window full");
         s.acked(1);
         assert_eq!(sent(s.take(7, 2, 100)), vec![(2, 3, false)]);
@@ -244,10 +245,19 @@ mod tests {
         s.enqueue(msg(9, QoS::AtMostOnce));
         s.enqueue(msg(5, QoS::AtLeastOnce));
         s.attach(8, Arc::new(Notify::new()));
-        assert!(!s.detach(7), "the old connection no longer owns the session");
+        assert!(
+            !s.detach(7),
+            "the old connection no longer owns the session"
+        );
         assert_eq!(
             sent(s.take(8, 10, 100)),
-            vec![(1, 2, true), (2, 3, true), (3, 4, false), (4, 5, false), (5, 6, false)]
+            vec![
+                (1, 2, true),
+                (2, 3, true),
+                (3, 4, false),
+                (4, 5, false),
+                (5, 6, false)
+            ]
         );
         assert_eq!(s.backlog(), (0, 5));
     }
