@@ -136,7 +136,9 @@ async fn mqtt_client_routes_inbound_and_drops_bad_messages() {
     // without ACL, or a compromised account, could deliver it). Both bad messages go to the
     // `+/status` filter before the good one (each is routed before its PUBACK), so the client
     // sees them first.
-    let mut rogue = connect(port, "rogue", CONTROLLER_USER, "pw-c").await.unwrap();
+    let mut rogue = connect(port, "rogue", CONTROLLER_USER, "pw-c")
+        .await
+        .unwrap();
     rogue
         .publish(
             "gatecast/v1/screens/NOT_A_SCREEN/status",
