@@ -14,7 +14,7 @@
 //! [`BrokerConfig::max_packet_size`] or a protocol violation closes that connection only (one
 //! `warn` line, never with a password in it); the broker keeps running.
 //!
-//! # Connections ([`conn`])
+//! # Connections (`conn.rs`)
 //! - CONNECT must arrive within [`BrokerConfig::connect_timeout`]; at most
 //!   [`BrokerConfig::max_connections`] connections are served at once (more are closed at
 //!   once). Keepalive: a connection silent for 1.5 × its keepalive is closed.
@@ -55,7 +55,7 @@
 //!   connecting again takes over: the old connection is closed.
 //! - The last will is published (with its retain flag) when a connection ends without
 //!   DISCONNECT (including keepalive timeout and takeover).
-//! - Topic ACL ([`acl`]): a screen may publish only its own `receipts` and `status` and
+//! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish only its own `receipts` and `status` and
 //!   subscribe only to its own `manifest`, `alert` and `ack`; the controller may do anything
 //!   (the same rules as [`crate::acl`] writes for mosquitto). A refused publish is dropped
 //!   (QoS 1 still acknowledged, as MQTT 3.1.1 requires) and logged; a refused filter gets
