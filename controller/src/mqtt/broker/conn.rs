@@ -24,6 +24,9 @@ use super::{acl, min_qos, router, Shared, FAILURE_DELAY};
 /// Most messages the writer takes from the session queue per write.
 const WRITE_BATCH: usize = 64;
 
+/// Largest CONNECT accepted (before authentication nobody gets the full packet limit).
+const MAX_CONNECT_SIZE: usize = 64 * 1024;
+
 /// Accepts connections until the task is dropped.
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut refused_full = 0u64;
@@ -88,7 +91,8 @@ async fn read_packet(
         match Packet::read(buf, max) {
             Ok(p) => return Ok(p),
             Err(CodecError::InsufficientBytes(n)) => {
-                buf.reserve(n.max(4096));
+                // Grow with the data that actually arrives, not with what a header claims.
+                buf.reserve(n.clamp(4096, 64 * 1024));
                 match rd.read_buf(buf).await {
                     Ok(0) | Err(_) => return Err(ReadEnd::Closed),
                     Ok(_) => {}
@@ -119,7 +123,7 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let mut buf = BytesMut::with_capacity(4096);
     let first = tokio::time::timeout(
         shared.cfg.connect_timeout,
-        read_packet(&mut rd, &mut buf, max),
+        read_packet(&mut rd, &mut buf, max.min(MAX_CONNECT_SIZE)),
     )
     .await;
     let connect = match first {

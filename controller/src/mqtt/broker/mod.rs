@@ -55,11 +55,12 @@
 //!   connecting again takes over: the old connection is closed.
 //! - The last will is published (with its retain flag) when a connection ends without
 //!   DISCONNECT (including keepalive timeout and takeover).
-//! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish only its own `receipts` and `status` and
-//!   subscribe only to its own `manifest`, `alert` and `ack`; the controller may do anything
-//!   (the same rules as [`crate::acl`] writes for mosquitto). A refused publish is dropped
-//!   (QoS 1 still acknowledged, as MQTT 3.1.1 requires) and logged; a refused filter gets
-//!   SUBACK failure. The broker is still not trusted (DESIGN §3): signatures decide.
+//! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish
+//!   only its own `receipts` and `status` and subscribe only to its own `manifest`, `alert`,
+//!   `ack` and `rotation`; the controller may do anything (the rules [`crate::acl`] writes for
+//!   mosquitto). A refused publish is dropped (QoS 1 still acknowledged, as MQTT 3.1.1
+//!   requires) and logged; a refused filter gets SUBACK failure. The broker is still not
+//!   trusted (DESIGN §3): signatures decide.
 //! - Logs go through `tracing` under the target `gatecast_controller::mqtt::broker`.
 
 mod acl;
