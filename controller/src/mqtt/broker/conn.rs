@@ -175,6 +175,8 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             let check = shared.clone();
             let id = client_id.clone();
             let username = login.username.clone();
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = shared.checks.acquire().await.ok();
             tokio::task::spawn_blocking(move || {
                 super::throttled_authorize(
                     &check.throttle,

@@ -293,7 +293,13 @@ struct Shared {
     sessions: Mutex<HashMap<String, Slot>>,
     next_id: AtomicU64,
     connections: AtomicUsize,
+    /// Credential checks running at once (PBKDF2 is CPU-bound: more threads than cores only
+    /// cost memory during a reconnect storm).
+    checks: tokio::sync::Semaphore,
 }
+
+/// Most credential checks running at once.
+const PARALLEL_CHECKS: usize = 4;
 
 /// `min` for QoS (only `PartialOrd`).
 fn min_qos(a: QoS, b: QoS) -> QoS {
@@ -314,6 +320,7 @@ impl Shared {
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
+            checks: tokio::sync::Semaphore::new(PARALLEL_CHECKS),
         }
     }
 
