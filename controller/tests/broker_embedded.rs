@@ -567,3 +567,67 @@ async fn broker_thousand_clients_each_get_their_own_message() {
     assert_eq!(seen.len(), N);
     drop(broker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_keeps_at_most_max_inflight_unacked_and_queues_the_rest() {
+    let broker = start(|c| c.max_inflight = 3, creds());
+    let port = broker.local_addr().port();
+    let ack_topic = topic("lc-a1", Kind::Ack);
+    let (mut screen, _) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", false).await;
+    screen.subscribe(&[&ack_topic]).await;
+    let (mut ctl, _) = Raw::login(port, "ctl", CONTROLLER_USER, CTL_PW, true).await;
+    for i in 0..10u8 {
+        ctl.publish(&ack_topic, &[i], false).await;
+    }
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        match screen.next().await {
+            Some(Packet::Publish(p)) => first.push(p),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    // The client vanishes without acknowledging. Whatever the broker had sent is in flight and
+    // comes back with DUP; the rest was still queued and comes without. So the DUP flags show
+    // how many were sent unacknowledged: exactly the window.
+    drop(screen);
+    let (mut screen, present) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", false).await;
+    assert!(present);
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        got.push(screen.next_publish().await);
+    }
+    assert_eq!(
+        got.iter()
+            .map(|p| (p.payload[0], p.dup))
+            .collect::<Vec<_>>(),
+        (0..10u8).map(|i| (i, i < 3)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        got[..3].iter().map(|p| p.pkid).collect::<Vec<_>>(),
+        first.iter().map(|p| p.pkid).collect::<Vec<_>>(),
+        "a resend keeps its packet id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_slow_consumer_does_not_block_others() {
+    let broker = start(|_| {}, creds());
+    let port = broker.local_addr().port();
+    let (mut ctl, _) = Raw::login(port, "ctl", CONTROLLER_USER, CTL_PW, true).await;
+    // lc-a1 subscribes and then never reads its socket again.
+    let (mut stuck, _) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", true).await;
+    stuck.subscribe(&[&topic("lc-a1", Kind::Manifest)]).await;
+    let (mut live, _) = Raw::login(port, "lc-b2", "lc-b2", "pw-b2", true).await;
+    live.subscribe(&[&topic("lc-b2", Kind::Manifest)]).await;
+
+    // 64 MiB for the stuck screen: far more than the socket buffers hold.
+    let chunk = vec![1u8; 1024 * 1024];
+    for _ in 0..64 {
+        ctl.publish(&topic("lc-a1", Kind::Manifest), &chunk, false)
+            .await;
+    }
+    ctl.publish(&topic("lc-b2", Kind::Manifest), b"for-b", false)
+        .await;
+    assert_eq!(live.next_publish().await.payload.as_ref(), b"for-b");
+    drop(stuck);
+}
