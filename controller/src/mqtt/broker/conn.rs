@@ -24,6 +24,9 @@ use super::{acl, min_qos, router, Shared, FAILURE_DELAY};
 /// Most messages the writer takes from the session queue per write.
 const WRITE_BATCH: usize = 64;
 
+/// Capacity of a connection's write buffer kept between writes.
+const KEEP_BUFFER: usize = 64 * 1024;
+
 /// Largest CONNECT accepted (before authentication nobody gets the full packet limit).
 const MAX_CONNECT_SIZE: usize = 64 * 1024;
 
@@ -92,7 +95,7 @@ async fn read_packet(
             Ok(p) => return Ok(p),
             Err(CodecError::InsufficientBytes(n)) => {
                 // Grow with the data that actually arrives, not with what a header claims.
-                buf.reserve(n.clamp(4096, 64 * 1024));
+                buf.reserve(n.clamp(1024, 64 * 1024));
                 match rd.read_buf(buf).await {
                     Ok(0) | Err(_) => return Err(ReadEnd::Closed),
                     Ok(_) => {}
@@ -120,7 +123,7 @@ fn encode(packet: &Packet, out: &mut BytesMut) -> std::io::Result<()> {
 async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let (mut rd, mut wr) = stream.into_split();
     let max = shared.cfg.max_packet_size;
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(1024);
     let first = tokio::time::timeout(
         shared.cfg.connect_timeout,
         read_packet(&mut rd, &mut buf, max.min(MAX_CONNECT_SIZE)),
@@ -491,6 +494,10 @@ async fn writer(
                     if !out.is_empty() {
                         wr.write_all(&out).await?;
                         out.clear();
+                        if out.capacity() > KEEP_BUFFER {
+                            // Do not keep a large manifest's worth of memory per connection.
+                            out = BytesMut::new();
+                        }
                     }
                     if batch.len() == WRITE_BATCH {
                         continue;

@@ -347,9 +347,14 @@ impl Shared {
             if p.payload.is_empty() {
                 index.retained.remove(&p.topic);
             } else {
-                let mut kept = p.clone();
-                kept.dup = false;
-                kept.pkid = 0;
+                // A copy: the received payload is a slice of the connection's read buffer and
+                // would keep all of that buffer alive for as long as it is retained.
+                let mut kept = Publish::from_bytes(
+                    p.topic.clone(),
+                    p.qos,
+                    bytes::Bytes::copy_from_slice(&p.payload),
+                );
+                kept.retain = true;
                 index.retained.insert(p.topic.clone(), kept);
             }
         }
