@@ -342,7 +342,7 @@ async fn broker_takeover_closes_the_old_connection_and_publishes_its_will() {
     ));
     let (mut old, ack) = Raw::open(port, first).await;
     assert_eq!(ack.code, ConnectReturnCode::Success);
-    let (_new, present) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", false).await;
+    let (mut new, present) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", false).await;
     assert!(present, "the session survives a takeover");
     old.closed().await;
     let will = ctl.next_publish().await;
@@ -350,6 +350,16 @@ async fn broker_takeover_closes_the_old_connection_and_publishes_its_will() {
         (will.topic.as_str(), will.payload.as_ref()),
         (status.as_str(), &b"offline"[..])
     );
+
+    // Another user cannot take over a live connection's client id; the owner stays connected.
+    let (mut intruder, ack) =
+        Raw::open(port, connect_packet("lc-a1", "lc-b2", "pw-b2", false)).await;
+    assert_eq!(ack.code, ConnectReturnCode::BadClientId);
+    intruder.closed().await;
+    let manifest = topic("lc-a1", Kind::Manifest);
+    new.subscribe(&[&manifest]).await;
+    ctl.publish(&manifest, b"after", false).await;
+    assert_eq!(new.next_publish().await.payload.as_ref(), b"after");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -224,14 +224,23 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
 
     let wake = Arc::new(Notify::new());
     let close = Arc::new(Notify::new());
-    let (session, present) = shared.attach(
+    let Some((session, present)) = shared.attach(
         &client_id,
         &username,
         clean_session,
         conn_id,
         wake.clone(),
         close.clone(),
-    );
+    ) else {
+        warn!(
+            %peer,
+            client_id,
+            username,
+            "MQTT connection refused: client id in use by another user's live connection"
+        );
+        let _ = write_packet(&mut wr, &refuse(ConnectReturnCode::BadClientId)).await;
+        return;
+    };
     debug!(%peer, client_id, username, present, "MQTT client connected");
     let (ctrl_tx, ctrl_rx) = mpsc::channel::<Packet>(64);
     let writer = tokio::spawn(writer(

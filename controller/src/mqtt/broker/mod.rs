@@ -52,7 +52,9 @@
 //! - `clean_session = false` keeps subscriptions and queued + unacknowledged QoS 1 messages
 //!   while the client is away; on reconnect CONNACK has session present and unacknowledged
 //!   messages are sent again with DUP. `clean_session = true` discards. The same client id
-//!   connecting again takes over: the old connection is closed.
+//!   connecting again takes over: the old connection is closed. While a connection is live,
+//!   only its own username may take its client id over; anyone else gets CONNACK code 2
+//!   (identifier rejected), so a screen cannot knock another one off the broker.
 //! - The last will is published (with its retain flag) when a connection ends without
 //!   DISCONNECT (including keepalive timeout and takeover).
 //! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish
@@ -413,7 +415,9 @@ impl Shared {
     }
 
     /// Finds or creates the session of `client_id` for connection `conn` and closes the
-    /// connection attached before (takeover). Returns the session and whether it was kept.
+    /// connection attached before (takeover). Returns the session and whether it was kept;
+    /// `None` when another user is connected with this client id right now (a screen must not
+    /// be able to knock another one off the broker by taking over its client id).
     fn attach(
         &self,
         client_id: &str,
@@ -422,10 +426,13 @@ impl Shared {
         conn: u64,
         wake: Arc<Notify>,
         close: Arc<Notify>,
-    ) -> (Arc<Session>, bool) {
+    ) -> Option<(Arc<Session>, bool)> {
         let mut sessions = self.sessions();
         let mut present = false;
         if let Some(slot) = sessions.get_mut(client_id) {
+            if slot.conn.is_some() && slot.session.username != username {
+                return None;
+            }
             if let Some((_, old_close)) = slot.conn.take() {
                 old_close.notify_one();
             }
@@ -451,7 +458,7 @@ impl Shared {
             });
         slot.conn = Some((conn, close));
         slot.session.attach(conn, wake);
-        (slot.session.clone(), present)
+        Some((slot.session.clone(), present))
     }
 
     /// Connection `conn` ended: detaches it, and discards the session if it was clean.
