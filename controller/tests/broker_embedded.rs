@@ -641,3 +641,64 @@ async fn broker_slow_consumer_does_not_block_others() {
     assert_eq!(live.next_publish().await.payload.as_ref(), b"for-b");
     drop(stuck);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_qos_downgrade_qos2_publish_and_unsubscribe() {
+    let broker = start(|_| {}, creds());
+    let port = broker.local_addr().port();
+    let manifest = topic("lc-a1", Kind::Manifest);
+    let (mut screen, _) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", true).await;
+    // Subscribing at QoS 2 is granted QoS 1.
+    let mut sub = Subscribe::new(&manifest, QoS::ExactlyOnce);
+    sub.pkid = 40;
+    screen.send(Packet::Subscribe(sub)).await;
+    match screen.next().await {
+        Some(Packet::SubAck(ack)) => assert_eq!(
+            (ack.pkid, ack.return_codes),
+            (40, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)])
+        ),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    let (mut ctl, _) = Raw::login(port, "ctl", CONTROLLER_USER, CTL_PW, true).await;
+
+    // QoS 0 in, QoS 0 out (min of publish and grant), no PUBACK expected.
+    ctl.send(Packet::Publish(Publish::new(
+        &manifest,
+        QoS::AtMostOnce,
+        b"q0".to_vec(),
+    )))
+    .await;
+    let p = screen.next_publish().await;
+    assert_eq!((p.payload.as_ref(), p.qos), (&b"q0"[..], QoS::AtMostOnce));
+
+    // QoS 2 in: PUBREC, then PUBREL → PUBCOMP; delivered at QoS 1.
+    let mut q2 = Publish::new(&manifest, QoS::ExactlyOnce, b"q2".to_vec());
+    q2.pkid = 7;
+    ctl.send(Packet::Publish(q2)).await;
+    assert_eq!(
+        ctl.next().await,
+        Some(Packet::PubRec(rumqttc::mqttbytes::v4::PubRec::new(7)))
+    );
+    ctl.send(Packet::PubRel(rumqttc::mqttbytes::v4::PubRel::new(7)))
+        .await;
+    assert_eq!(
+        ctl.next().await,
+        Some(Packet::PubComp(rumqttc::mqttbytes::v4::PubComp::new(7)))
+    );
+    let p = screen.next_publish().await;
+    assert_eq!((p.payload.as_ref(), p.qos), (&b"q2"[..], QoS::AtLeastOnce));
+
+    // After UNSUBSCRIBE nothing more arrives: the next message is on a topic still held.
+    let mut unsub = rumqttc::mqttbytes::v4::Unsubscribe::new(&manifest);
+    unsub.pkid = 41;
+    screen.send(Packet::Unsubscribe(unsub)).await;
+    assert_eq!(
+        screen.next().await,
+        Some(Packet::UnsubAck(rumqttc::mqttbytes::v4::UnsubAck::new(41)))
+    );
+    let alert = topic("lc-a1", Kind::Alert);
+    screen.subscribe(&[&alert]).await;
+    ctl.publish(&manifest, b"gone", false).await;
+    ctl.publish(&alert, b"alert", false).await;
+    assert_eq!(screen.next_publish().await.payload.as_ref(), b"alert");
+}
