@@ -24,6 +24,30 @@ async fn screen(ctl: &Ctl, id: &str, seed: u8) -> Player {
     player(ctl, id, id, SecretKey::from_seed([seed; 32])).await
 }
 
+/// A client on the controller's own MQTT account (another client id), publishing on `screen`'s
+/// receipts topic. It stands for screen A's login on a broker without topic ACLs (or a
+/// compromised broker): the embedded broker's ACL drops a screen's publish on another screen's
+/// topic, and the controller must refuse the forgery anyway.
+async fn forge(ctl: &Ctl, dir: &std::path::Path, screen: &str, batches: Vec<Vec<u8>>) {
+    let pw = std::fs::read_to_string(dir.join(gatecast_controller::serve::files::MQTT_PASSWORD))
+        .unwrap();
+    let (client, mut el) = mqtt_connect(
+        ctl.mqtt_addr(),
+        "forger",
+        gatecast_controller::mqtt::CONTROLLER_USER,
+        pw.trim(),
+    )
+    .await
+    .expect("forger connects");
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    for b in batches {
+        client
+            .publish(topic(screen, Kind::Receipts), QoS::AtLeastOnce, false, b)
+            .await
+            .unwrap();
+    }
+}
+
 const BAD_SIG: &str = "gatecast_receipt_batches_rejected_total{reason=\"bad_signature\"}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,12 +56,18 @@ async fn attack_receipts_for_screen_b_published_by_screen_a() {
     let ctl = start(test_config(dir.path())).await;
     let mut a = screen(&ctl, A, 7).await;
     let mut b = screen(&ctl, B, 8).await;
-    // A (with its own MQTT login; the embedded broker has no topic ACLs) publishes on B's
-    // topic: B's receipts signed with A's key, and A's own receipts.
-    a.publish(B, sign_batch(B, &chain(B, 3), &a.device).to_json())
-        .await;
-    a.publish(B, sign_batch(A, &chain(A, 3), &a.device).to_json())
-        .await;
+    // A publishes on B's topic (see `forge`): B's receipts signed with A's key, and A's own
+    // receipts.
+    forge(
+        &ctl,
+        dir.path(),
+        B,
+        vec![
+            sign_batch(B, &chain(B, 3), &a.device).to_json(),
+            sign_batch(A, &chain(A, 3), &a.device).to_json(),
+        ],
+    )
+    .await;
     wait_metric(&ctl, BAD_SIG, 2).await;
     let store = ctl.running.store();
     assert!(

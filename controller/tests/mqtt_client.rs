@@ -131,9 +131,15 @@ async fn mqtt_client_routes_inbound_and_drops_bad_messages() {
     .await;
 
     let mut screen = connect(port, "lc-a1", "lc-a1", "pw-a1").await.unwrap();
-    // Both bad messages go to the `+/status` filter before the good one, so the client sees
-    // them first.
-    screen
+    // The embedded broker's topic ACL lets a screen publish only to its own topics, so the
+    // topic with a bad screen id comes from another controller-user connection (a broker
+    // without ACL, or a compromised account, could deliver it). Both bad messages go to the
+    // `+/status` filter before the good one (each is routed before its PUBACK), so the client
+    // sees them first.
+    let mut rogue = connect(port, "rogue", CONTROLLER_USER, "pw-c")
+        .await
+        .unwrap();
+    rogue
         .publish(
             "gatecast/v1/screens/NOT_A_SCREEN/status",
             b"x".to_vec(),

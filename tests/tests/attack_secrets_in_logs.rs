@@ -356,7 +356,14 @@ fn attack_secrets_never_appear_in_trace_logs() {
         logs[3].1.contains("TRACE"),
         "player log is not at trace level"
     );
-    assert!(logs[0].1.len() > 10_000 && logs[3].1.len() > 10_000);
+    // The player's volume depends on how long the flow takes (about 2 s of playback with the
+    // embedded broker; rumqttd took longer), so its bar is lower than the controller's.
+    assert!(
+        logs[0].1.len() > 10_000 && logs[3].1.len() > 4_000,
+        "logs too short to mean anything: controller {} bytes, player {} bytes",
+        logs[0].1.len(),
+        logs[3].1.len()
+    );
     let mut leaks = Vec::new();
     for (what, secret) in &secrets {
         assert!(

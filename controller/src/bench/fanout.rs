@@ -19,7 +19,7 @@ use super::common::{mqtt_options, summary, temp_dir, CtlProc, Mosquitto, Opts, R
 /// Which broker carries the fan-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Broker {
-    /// The controller's embedded rumqttd.
+    /// The controller's embedded broker.
     Embedded,
     /// mosquitto, started by the bench.
     Mosquitto,

@@ -1,16 +1,18 @@
 //! MQTT for the controller: the embedded broker, the controller's own client and the MQTT
 //! password format shared with mosquitto.
 //!
-//! - [`broker`]: an embedded rumqttd 0.20 broker on its own OS thread; every CONNECT is checked
-//!   by a [`broker::CredentialCheck`] supplied by the caller (the store).
+//! - [`broker`]: our own embedded MQTT 3.1.1 broker (rumqttc's codec, exact-topic routing
+//!   index) on its own OS thread; every CONNECT is checked by a [`broker::CredentialCheck`]
+//!   supplied by the caller (the store), and a per-screen topic ACL confines each screen to
+//!   its own topics.
 //! - [`client`]: the controller's rumqttc 0.25 client (persistent session, backoff with jitter,
 //!   resubscribe and republish of all retained content after every connect).
 //! - [`password`]: mosquitto-compatible `$7$` PBKDF2-SHA512 hashes of MQTT passwords.
 //!
 //! Topic names are never built here: they come from [`playlists::topics`].
 //!
-//! The broker is not trusted (DESIGN §3): every decision rests on signatures, so the embedded
-//! broker has no topic ACLs. For defence in depth with mosquitto see [`crate::acl`].
+//! The broker is not trusted (DESIGN §3): every decision rests on signatures; the topic ACLs
+//! (embedded broker, or mosquitto with the files from [`crate::acl`]) are defence in depth.
 
 pub mod broker;
 pub mod client;

@@ -1,0 +1,59 @@
+//! The embedded broker's topic ACL: the same rules [`crate::acl`] writes for mosquitto.
+//!
+//! A screen (MQTT username = screen id) may publish only its own `receipts` and `status`, and
+//! subscribe only to its own `manifest`, `alert`, `ack` and `rotation` (exact topics, no
+//! wildcards). The controller ([`CONTROLLER_USER`]) may publish and subscribe to anything.
+
+use playlists::topics::{self, Kind};
+
+use crate::mqtt::CONTROLLER_USER;
+
+/// Whether `username` may publish to `topic`.
+pub fn may_publish(username: &str, topic: &str) -> bool {
+    if username == CONTROLLER_USER {
+        return true;
+    }
+    matches!(topics::parse(topic), Some((screen, Kind::Receipts | Kind::Status)) if screen == username)
+}
+
+/// Whether `username` may subscribe to `filter`.
+pub fn may_subscribe(username: &str, filter: &str) -> bool {
+    if username == CONTROLLER_USER {
+        return true;
+    }
+    if super::router::is_wildcard(filter) {
+        return false;
+    }
+    matches!(
+        topics::parse(filter),
+        Some((screen, Kind::Manifest | Kind::Alert | Kind::Ack | Kind::Rotation)) if screen == username
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use playlists::topics::topic;
+
+    #[test]
+    fn mqtt_broker_acl_screens_use_only_their_own_topics() {
+        for kind in [Kind::Receipts, Kind::Status] {
+            assert!(may_publish("lc-a1", &topic("lc-a1", kind)));
+            assert!(!may_publish("lc-a1", &topic("lc-b2", kind)));
+            assert!(!may_subscribe("lc-a1", &topic("lc-a1", kind)));
+        }
+        for kind in [Kind::Manifest, Kind::Alert, Kind::Ack, Kind::Rotation] {
+            assert!(may_subscribe("lc-a1", &topic("lc-a1", kind)));
+            assert!(!may_subscribe("lc-a1", &topic("lc-b2", kind)));
+            assert!(!may_publish("lc-a1", &topic("lc-a1", kind)));
+        }
+        assert!(!may_subscribe("lc-a1", "gatecast/v1/screens/lc-a1/#"));
+        assert!(!may_subscribe("lc-a1", "#"));
+        assert!(!may_publish("lc-a1", "other/topic"));
+        assert!(may_publish(
+            CONTROLLER_USER,
+            &topic("lc-a1", Kind::Manifest)
+        ));
+        assert!(may_subscribe(CONTROLLER_USER, "#"));
+    }
+}

@@ -1,0 +1,594 @@
+//! The embedded MQTT 3.1.1 broker, our own, run on its own OS thread.
+//!
+//! [`EmbeddedBroker::start`] binds the listener itself (so port 0 yields the real port in
+//! [`EmbeddedBroker::local_addr`], without a free-port race) and serves it from a dedicated
+//! thread with its own 2-worker tokio runtime, so the HTTP side is never starved.
+//! [`EmbeddedBroker::shutdown`] (or dropping the value) stops accepting, closes every client
+//! connection and joins the thread. Sessions and retained messages live in memory only: they
+//! are lost when the broker stops (the controller republishes its retained content after every
+//! connect, DESIGN §3).
+//!
+//! # Wire and codec
+//! Packets are framed and encoded by rumqttc's own MQTT 3.1.1 codec
+//! (`rumqttc::mqttbytes::v4`). A malformed packet, a packet above
+//! [`BrokerConfig::max_packet_size`] or a protocol violation closes that connection only (one
+//! `warn` line, never with a password in it); the broker keeps running.
+//!
+//! # Connections (`conn.rs`)
+//! - CONNECT must arrive within [`BrokerConfig::connect_timeout`]; at most
+//!   [`BrokerConfig::max_connections`] connections are served at once (more are closed at
+//!   once). Keepalive: a connection silent for 1.5 × its keepalive is closed.
+//! - Every CONNECT's username and password go to the caller's [`CredentialCheck`], run in
+//!   `spawn_blocking` (PBKDF2 takes milliseconds and must not block I/O). The client id
+//!   [`super::CONTROLLER_CLIENT_ID`] is reserved for [`super::CONTROLLER_USER`], so a screen
+//!   cannot take over (and thereby disconnect) the controller's session.
+//! - A refused CONNECT is answered after [`FAILURE_DELAY`] with CONNACK return code 4 (bad
+//!   username or password; also while the username is locked out, so a guesser cannot tell)
+//!   or 5 (not authorized: no credentials, or the reserved client id), then closed.
+//! - Password guessing is slowed down: a username that failed more than
+//!   [`crate::auth::ThrottleConfig::MQTT`]`.free_failures` times in a row is locked out for a
+//!   doubling time (1 s … 60 s): during the lock even the right password is refused, so
+//!   parallel connections do not help an attacker. The controller's own user is never locked
+//!   (an attacker must not be able to cut the controller off its broker); it only gets the
+//!   delay. The generated passwords are 192-bit random, so this matters for hand-set ones.
+//! - Each connection has a reader (the connection task) and a writer task. Acknowledgements go
+//!   to the writer over a small channel; messages go through the session queue.
+//!
+//! # Routing ([`router`]) and sessions ([`session`])
+//! - Exact filters are indexed by topic in a hash map, wildcard filters (`+`, `#`) are kept in
+//!   a list matched per MQTT rules (a leading wildcard does not match a `$` topic): a publish
+//!   costs one lookup plus the wildcard filters, never all filters. The index and the retained
+//!   store sit behind one mutex held only for short, non-blocking sections.
+//! - QoS 0 and 1 are delivered (QoS 2 publishes are accepted and handled as QoS 1; SUBACK
+//!   grants at most 1); a delivery has QoS min(publish, granted) and retain = false.
+//!   Incoming QoS 1 is acknowledged after routing.
+//! - Retained: the last retained message per topic (an empty retained payload deletes it),
+//!   delivered with retain set on SUBSCRIBE to a matching filter.
+//! - Every session has one bounded outgoing queue (the router appends without waiting, the
+//!   connection's writer drains it): at most [`BrokerConfig::max_inflight`] QoS 1 messages
+//!   unacknowledged per connection, the rest queued; QoS 0 is dropped when the queue is long
+//!   or the client away; QoS 1 is kept up to [`session::MAX_QUEUED`] messages (then the oldest
+//!   is dropped, with a warning). A slow consumer never blocks the router or other clients.
+//! - `clean_session = false` keeps subscriptions and queued + unacknowledged QoS 1 messages
+//!   while the client is away; on reconnect CONNACK has session present and unacknowledged
+//!   messages are sent again with DUP. `clean_session = true` discards. The same client id
+//!   connecting again takes over: the old connection is closed. While a connection is live,
+//!   only its own username may take its client id over; anyone else gets CONNACK code 2
+//!   (identifier rejected), so a screen cannot knock another one off the broker.
+//! - The last will is published (with its retain flag) when a connection ends without
+//!   DISCONNECT (including keepalive timeout and takeover).
+//! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish
+//!   only its own `receipts` and `status` and subscribe only to its own `manifest`, `alert`,
+//!   `ack` and `rotation`; the controller may do anything (the rules [`crate::acl`] writes for
+//!   mosquitto). A refused publish is dropped (QoS 1 still acknowledged, as MQTT 3.1.1
+//!   requires) and logged; a refused filter gets SUBACK failure. The broker is still not
+//!   trusted (DESIGN §3): signatures decide.
+//! - Logs go through `tracing` under the target `gatecast_controller::mqtt::broker`.
+
+mod acl;
+mod conn;
+pub mod router;
+pub mod session;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rumqttc::mqttbytes::v4::{ConnectReturnCode, Publish};
+use rumqttc::mqttbytes::QoS;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use super::{CONTROLLER_CLIENT_ID, CONTROLLER_USER, MAX_PACKET_SIZE};
+use router::{Router, Sub};
+use session::Session;
+
+/// How long a refused CONNECT waits before it is answered and closed.
+pub const FAILURE_DELAY: Duration = Duration::from_millis(250);
+
+/// Decides whether a CONNECT's username and password are acceptable.
+///
+/// The store implements it: screens by their hashed MQTT password (disabled screens refused)
+/// and the controller's own user [`super::CONTROLLER_USER`] by its generated password. It is
+/// called on the broker thread for every connection attempt, so it must be quick (a sled
+/// lookup and one PBKDF2 verification are fine) and must not block on async work.
+pub trait CredentialCheck: Send + Sync + 'static {
+    /// `true` to let the client in.
+    fn check(&self, username: &str, password: &str) -> bool;
+}
+
+/// Settings of the embedded broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Address to listen on; port 0 picks a free port (see [`EmbeddedBroker::local_addr`]).
+    pub listen: SocketAddr,
+    /// Largest MQTT packet accepted from a client, in bytes (default [`MAX_PACKET_SIZE`]).
+    pub max_packet_size: usize,
+    /// Most simultaneous client connections (default 10 000).
+    pub max_connections: usize,
+    /// How long a new TCP connection may take to send its CONNECT (default 5 s).
+    pub connect_timeout: Duration,
+    /// Most unacknowledged QoS 1 messages in flight per connection (default 100).
+    pub max_inflight: usize,
+    /// Lockout of usernames after failed logins (default
+    /// [`crate::auth::ThrottleConfig::MQTT`]).
+    pub throttle: crate::auth::ThrottleConfig,
+    /// Enforce the per-screen topic ACL (default `true`; see the module docs). Turn it off
+    /// only for tests and benchmarks whose clients are not screens.
+    pub topic_acl: bool,
+}
+
+impl BrokerConfig {
+    /// Defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        BrokerConfig {
+            listen,
+            max_packet_size: MAX_PACKET_SIZE,
+            max_connections: 10_000,
+            connect_timeout: Duration::from_secs(5),
+            max_inflight: 100,
+            throttle: crate::auth::ThrottleConfig::MQTT,
+            topic_acl: true,
+        }
+    }
+}
+
+/// Why the embedded broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The listen address could not be bound.
+    #[error("embedded MQTT broker cannot listen on {addr}: {source} (is another broker or process using this port? choose another --mqtt address)")]
+    Bind {
+        /// The address that failed.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The broker thread could not be created or died while starting.
+    #[error("embedded MQTT broker thread failed to start: {0}")]
+    Thread(String),
+}
+
+/// A running embedded broker. Dropping it shuts the broker down.
+pub struct EmbeddedBroker {
+    local_addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedBroker {
+    /// Binds the listener, starts the broker on its own thread and returns.
+    ///
+    /// Blocking (it waits for the broker thread's runtime, which takes milliseconds); call it
+    /// from `spawn_blocking` or before the async runtime starts if that matters.
+    pub fn start(
+        cfg: BrokerConfig,
+        credentials: Arc<dyn CredentialCheck>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
+        let bind_err = |source| BrokerError::Bind {
+            addr: cfg.listen,
+            source,
+        };
+        let listener = std::net::TcpListener::bind(cfg.listen).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(bind_err)?;
+
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = Arc::new(Shared::new(cfg, credentials));
+        let thread = std::thread::Builder::new()
+            .name(format!("mqtt-broker-{}", local_addr.port()))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("mqtt-broker-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    tokio::select! {
+                        () = conn::accept_loop(listener, shared) => {}
+                        _ = shutdown_rx => {}
+                    }
+                });
+                // Dropping the runtime drops every connection task, closing its socket.
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })
+            .map_err(|e| BrokerError::Thread(e.to_string()))?;
+
+        match ready_rx.recv() {
+            Ok(Ok(())) => {
+                info!(addr = %local_addr, "embedded MQTT broker listening");
+                Ok(EmbeddedBroker {
+                    local_addr,
+                    shutdown: Some(shutdown_tx),
+                    thread: Some(thread),
+                })
+            }
+            Ok(Err(msg)) => {
+                let _ = thread.join();
+                Err(BrokerError::Thread(msg))
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(BrokerError::Thread(
+                    "the broker thread ended before listening (see the log)".into(),
+                ))
+            }
+        }
+    }
+
+    /// The address the broker listens on (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, closes every client connection and waits for the broker thread.
+    /// Retained messages and sessions are lost (the controller republishes on reconnect).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                warn!("embedded MQTT broker thread panicked while stopping");
+            }
+            info!(addr = %self.local_addr, "embedded MQTT broker stopped");
+        }
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The subscription index and the retained store, behind one mutex.
+#[derive(Default)]
+struct Index {
+    router: Router<Arc<Session>>,
+    retained: HashMap<String, Publish>,
+}
+
+/// A session by client id, with the connection attached now (its id and its close signal).
+struct Slot {
+    session: Arc<Session>,
+    conn: Option<(u64, Arc<Notify>)>,
+}
+
+/// State shared by every connection task of one broker.
+struct Shared {
+    cfg: BrokerConfig,
+    credentials: Arc<dyn CredentialCheck>,
+    throttle: crate::auth::FailureThrottle,
+    index: Mutex<Index>,
+    sessions: Mutex<HashMap<String, Slot>>,
+    next_id: AtomicU64,
+    connections: AtomicUsize,
+    /// Credential checks running at once (PBKDF2 is CPU-bound: more threads than cores only
+    /// cost memory during a reconnect storm).
+    checks: tokio::sync::Semaphore,
+}
+
+/// Most credential checks running at once.
+const PARALLEL_CHECKS: usize = 4;
+
+/// `min` for QoS (only `PartialOrd`).
+fn min_qos(a: QoS, b: QoS) -> QoS {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+impl Shared {
+    fn new(cfg: BrokerConfig, credentials: Arc<dyn CredentialCheck>) -> Shared {
+        Shared {
+            throttle: crate::auth::FailureThrottle::new(cfg.throttle),
+            cfg,
+            credentials,
+            index: Mutex::new(Index::default()),
+            sessions: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            connections: AtomicUsize::new(0),
+            checks: tokio::sync::Semaphore::new(PARALLEL_CHECKS),
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    // Lock order (never the other way round): sessions → index → one session's queue.
+    // A panic cannot leave these maps half-changed in a harmful way; keep going after one.
+    fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Routes a (valid-topic) publish: updates the retained store and queues a copy for every
+    /// matching session. Held under the index lock, so a subscriber sees one order.
+    fn publish(&self, p: &Publish) {
+        let mut index = self.index();
+        if p.retain {
+            if p.payload.is_empty() {
+                index.retained.remove(&p.topic);
+            } else {
+                // A copy: the received payload is a slice of the connection's read buffer and
+                // would keep all of that buffer alive for as long as it is retained.
+                let mut kept = Publish::from_bytes(
+                    p.topic.clone(),
+                    p.qos,
+                    bytes::Bytes::copy_from_slice(&p.payload),
+                );
+                kept.retain = true;
+                index.retained.insert(p.topic.clone(), kept);
+            }
+        }
+        let qos = min_qos(p.qos, QoS::AtLeastOnce);
+        for sub in index.router.route(&p.topic) {
+            sub.handle.enqueue(Publish {
+                dup: false,
+                qos: min_qos(qos, sub.qos),
+                retain: false,
+                topic: p.topic.clone(),
+                pkid: 0,
+                payload: p.payload.clone(),
+            });
+        }
+    }
+
+    /// Adds `session`'s subscription to a valid `filter` and queues the matching retained
+    /// messages. `false` if the session was discarded meanwhile.
+    fn subscribe(&self, session: &Arc<Session>, filter: &str, qos: QoS) -> bool {
+        let mut index = self.index();
+        if session.is_removed() {
+            return false;
+        }
+        index.router.subscribe(
+            filter,
+            Sub {
+                id: session.id,
+                qos,
+                handle: session.clone(),
+            },
+        );
+        let retained: Vec<&Publish> = if router::is_wildcard(filter) {
+            index
+                .retained
+                .values()
+                .filter(|p| router::matches(filter, &p.topic))
+                .collect()
+        } else {
+            index.retained.get(filter).into_iter().collect()
+        };
+        for p in retained {
+            session.enqueue(Publish {
+                dup: false,
+                qos: min_qos(min_qos(p.qos, QoS::AtLeastOnce), qos),
+                retain: true,
+                topic: p.topic.clone(),
+                pkid: 0,
+                payload: p.payload.clone(),
+            });
+        }
+        true
+    }
+
+    fn unsubscribe(&self, session: &Session, filter: &str) {
+        self.index().router.unsubscribe(filter, session.id);
+    }
+
+    /// Finds or creates the session of `client_id` for connection `conn` and closes the
+    /// connection attached before (takeover). Returns the session and whether it was kept;
+    /// `None` when another user is connected with this client id right now (a screen must not
+    /// be able to knock another one off the broker by taking over its client id).
+    fn attach(
+        &self,
+        client_id: &str,
+        username: &str,
+        clean: bool,
+        conn: u64,
+        wake: Arc<Notify>,
+        close: Arc<Notify>,
+    ) -> Option<(Arc<Session>, bool)> {
+        let mut sessions = self.sessions();
+        let mut present = false;
+        if let Some(slot) = sessions.get_mut(client_id) {
+            if slot.conn.is_some() && slot.session.username != username {
+                return None;
+            }
+            if let Some((_, old_close)) = slot.conn.take() {
+                old_close.notify_one();
+            }
+            if clean || slot.session.clean || slot.session.username != username {
+                let old = sessions.remove(client_id).map(|s| s.session);
+                if let Some(old) = old {
+                    self.discard(&old);
+                }
+            } else {
+                present = true;
+            }
+        }
+        let slot = sessions
+            .entry(client_id.to_string())
+            .or_insert_with(|| Slot {
+                session: Arc::new(Session::new(
+                    self.next_id(),
+                    client_id.to_string(),
+                    username.to_string(),
+                    clean,
+                )),
+                conn: None,
+            });
+        slot.conn = Some((conn, close));
+        slot.session.attach(conn, wake);
+        Some((slot.session.clone(), present))
+    }
+
+    /// Connection `conn` ended: detaches it, and discards the session if it was clean.
+    fn detach(&self, session: &Arc<Session>, conn: u64) {
+        let mut sessions = self.sessions();
+        let ours = matches!(
+            sessions.get(&session.client_id),
+            Some(slot) if Arc::ptr_eq(&slot.session, session)
+                && slot.conn.as_ref().map(|(c, _)| *c) == Some(conn)
+        );
+        session.detach(conn);
+        if !ours {
+            return;
+        }
+        if session.clean {
+            sessions.remove(&session.client_id);
+            self.discard(session);
+        } else if let Some(slot) = sessions.get_mut(&session.client_id) {
+            slot.conn = None;
+        }
+    }
+
+    fn discard(&self, session: &Session) {
+        session.mark_removed();
+        self.index().router.remove_subscriber(session.id);
+    }
+}
+
+/// [`authorize`] behind the per-username lockout (see the module docs). `Err` carries the
+/// CONNACK return code of the refusal.
+fn throttled_authorize(
+    throttle: &crate::auth::FailureThrottle,
+    check: &dyn CredentialCheck,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), ConnectReturnCode> {
+    let exempt = username == CONTROLLER_USER;
+    let locked = !exempt && throttle.check(username).is_err();
+    // The password is checked also while locked, so that wrong guesses keep counting (and
+    // lengthen the lock); the answer is the same refusal either way.
+    let result = authorize(check, client_id, username, password);
+    if result.is_ok() && !locked {
+        throttle.success(username);
+        return Ok(());
+    }
+    if result.is_err() && !exempt {
+        if let Some(lock) = throttle.failure(username) {
+            warn!(
+                username,
+                lock_ms = lock.as_millis() as u64,
+                "too many failed MQTT logins for this username; locked out"
+            );
+        }
+    }
+    if locked {
+        warn!(
+            username,
+            "MQTT connection refused: too many failed logins for this username; locked out"
+        );
+    }
+    Err(result
+        .err()
+        .unwrap_or(ConnectReturnCode::BadUserNamePassword))
+}
+
+/// The per-connection decision: reserved client id first, then the caller's check.
+fn authorize(
+    check: &dyn CredentialCheck,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), ConnectReturnCode> {
+    if client_id == CONTROLLER_CLIENT_ID && username != CONTROLLER_USER {
+        warn!(
+            username,
+            "MQTT connection refused: client id {CONTROLLER_CLIENT_ID} is reserved for the controller"
+        );
+        return Err(ConnectReturnCode::NotAuthorized);
+    }
+    if check.check(username, password) {
+        Ok(())
+    } else {
+        warn!(
+            username,
+            client_id, "MQTT connection refused: bad credentials or disabled screen"
+        );
+        Err(ConnectReturnCode::BadUserNamePassword)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+    impl CredentialCheck for Fixed {
+        fn check(&self, username: &str, password: &str) -> bool {
+            matches!(
+                (username, password),
+                ("lc-a1", "pw-a1") | ("_controller", "pw-c")
+            )
+        }
+    }
+
+    #[test]
+    fn mqtt_authorize_reserves_the_controller_client_id() {
+        assert_eq!(authorize(&Fixed, "lc-a1", "lc-a1", "pw-a1"), Ok(()));
+        assert_eq!(
+            authorize(&Fixed, "lc-a1", "lc-a1", "wrong"),
+            Err(ConnectReturnCode::BadUserNamePassword)
+        );
+        assert_eq!(
+            authorize(&Fixed, CONTROLLER_CLIENT_ID, CONTROLLER_USER, "pw-c"),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(&Fixed, CONTROLLER_CLIENT_ID, "lc-a1", "pw-a1"),
+            Err(ConnectReturnCode::NotAuthorized)
+        );
+    }
+
+    #[test]
+    fn mqtt_broker_reports_a_taken_port() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = EmbeddedBroker::start(BrokerConfig::new(addr), Arc::new(Fixed)).unwrap_err();
+        assert!(
+            matches!(err, BrokerError::Bind { addr: a, .. } if a == addr),
+            "{err}"
+        );
+    }
+}
