@@ -307,7 +307,13 @@ fn attack_secrets_never_appear_in_trace_logs() {
         .to_string();
     let controller_seed = seed_of_key_file(&data.join("controller.key"));
     let device_seed = seed_of_key_file(&pdir.join("data").join("device.key"));
-    let token_secret = |t: &str| t.rsplit('_').next().unwrap().to_string();
+    // `gct_<16 hex id>_<secret>`; the secret is base64url and may itself contain `_`.
+    let token_secret = |t: &str| {
+        t.strip_prefix("gct_")
+            .and_then(|r| r.split_once('_'))
+            .map(|(_, secret)| secret.to_string())
+            .unwrap_or_else(|| panic!("token without the gct_<id>_<secret> shape"))
+    };
     let secrets: Vec<(&str, String)> = vec![
         ("admin token secret", token_secret(&admin)),
         ("operator token secret", token_secret(&operator)),
