@@ -3,8 +3,10 @@
 //! ack (QoS 1, **not** retained) with the highest contiguous stored seq.
 //!
 //! Batches arrive on a channel; [`run`] drains up to [`IngestConfig::max_group`] envelopes that
-//! are already waiting, applies them one after the other, flushes the database **once** for the
-//! whole group (group commit) and only then signs and publishes one ack per screen of the group.
+//! are already waiting, verifies the first envelope of each screen on all cores (signatures and
+//! chains do not depend on one another across screens), applies them one after the other,
+//! flushes the database **once** for the whole group (group commit) and only then signs and
+//! publishes one ack per screen of the group.
 //!
 //! Per envelope ([`Ingest::apply`]):
 //! - exactly the same envelope bytes already stored for this screen (the player's uploader
@@ -27,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use playlists::keys::{PublicKey, SecretKey};
-use playlists::receipt::{sign_ack, verify_batch, Ack, BatchError};
+use playlists::receipt::{sign_ack, verify_batch, Ack, BatchError, ChainTip, VerifiedBatch};
 use playlists::topics::{topic, Kind};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -203,6 +205,74 @@ fn sha256_hex(b: &[u8]) -> String {
     crate::auth::sha256_hex(b)
 }
 
+/// An envelope verified ahead of the log lock, with the chain tip it was verified against.
+struct Preverified {
+    tip: Option<ChainTip>,
+    result: Result<VerifiedBatch, BatchError>,
+}
+
+/// The enrolled device key of `screen`, or why there is none (a sentence for the rejection).
+fn device_key(store: &Store, screen: &str) -> Result<Result<PublicKey, String>, StoreError> {
+    Ok(match store.screen(screen)? {
+        None => Err(format!("screen {screen:?} is not registered")),
+        Some(s) => match s.device_key.as_deref().map(PublicKey::from_base64) {
+            Some(Ok(k)) => Ok(k),
+            None => Err(format!("screen {screen:?} has not enrolled a device key")),
+            Some(Err(e)) => Err(format!(
+                "the stored device key of {screen:?} is unusable: {e}"
+            )),
+        },
+    })
+}
+
+/// Verifies `envelope` against the stored chain of `screen` without the log lock; `None` when
+/// the store cannot say (the serial path then decides, with the same code).
+fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preverified> {
+    let key = device_key(store, screen).ok()?.ok()?;
+    let tip = store.chain_tip(screen).ok()?;
+    let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
+    let result = verify_batch(envelope, &key, screen, tip.as_ref(), &lookup);
+    Some(Preverified { tip, result })
+}
+
+/// Verifies the first envelope of every screen in `group` on all cores, before the serial
+/// apply. Only the ingest task writes receipts and chain tips, so a screen's tip cannot move
+/// between this and the apply; the apply still compares the tip and verifies again if it did.
+/// Later envelopes of the same screen depend on the earlier ones and are verified serially.
+fn preverify(store: &Store, group: &[(String, Vec<u8>)]) -> Vec<Option<Preverified>> {
+    let mut out: Vec<Option<Preverified>> = group.iter().map(|_| None).collect();
+    let mut seen = std::collections::HashSet::new();
+    let firsts: Vec<usize> = (0..group.len())
+        .filter(|&i| seen.insert(group[i].0.as_str()))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(firsts.len());
+    if threads < 2 {
+        return out;
+    }
+    let done: Vec<Vec<(usize, Option<Preverified>)>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mine: Vec<usize> = firsts.iter().copied().skip(t).step_by(threads).collect();
+                sc.spawn(move || {
+                    mine.into_iter()
+                        .map(|i| (i, preverify_one(store, &group[i].0, &group[i].1)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, p) in done.into_iter().flatten() {
+        out[i] = p;
+    }
+    out
+}
+
 impl Ingest {
     /// Applies one envelope received on `screen`'s receipts topic (not flushed).
     pub fn apply(
@@ -211,46 +281,36 @@ impl Ingest {
         envelope: &[u8],
         received_at: &str,
     ) -> Result<Applied, IngestError> {
+        self.apply_preverified(screen, envelope, received_at, None)
+    }
+
+    fn apply_preverified(
+        &self,
+        screen: &str,
+        envelope: &[u8],
+        received_at: &str,
+        pre: Option<Preverified>,
+    ) -> Result<Applied, IngestError> {
         let store = &self.store;
-        let key = match store.screen(screen)? {
-            None => {
-                return self.rejected(
-                    screen,
-                    envelope,
-                    received_at,
-                    BatchError::BadSignature,
-                    format!("screen {screen:?} is not registered"),
-                )
+        let key = match device_key(store, screen)? {
+            Ok(k) => k,
+            Err(why) => {
+                return self.rejected(screen, envelope, received_at, BatchError::BadSignature, why)
             }
-            Some(s) => match s.device_key.as_deref().map(PublicKey::from_base64) {
-                Some(Ok(k)) => k,
-                None => {
-                    return self.rejected(
-                        screen,
-                        envelope,
-                        received_at,
-                        BatchError::BadSignature,
-                        format!("screen {screen:?} has not enrolled a device key"),
-                    )
-                }
-                Some(Err(e)) => {
-                    return self.rejected(
-                        screen,
-                        envelope,
-                        received_at,
-                        BatchError::BadSignature,
-                        format!("the stored device key of {screen:?} is unusable: {e}"),
-                    )
-                }
-            },
         };
         let outcome = store.with_log_lock(|log| -> Result<_, StoreError> {
             if store.stored_batch(screen, envelope)?.is_some() {
                 return Ok(Ok(None));
             }
             let tip = store.chain_tip(screen)?;
-            let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
-            match verify_batch(envelope, &key, screen, tip.as_ref(), &lookup) {
+            let result = match pre {
+                Some(p) if p.tip == tip => p.result,
+                _ => {
+                    let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
+                    verify_batch(envelope, &key, screen, tip.as_ref(), &lookup)
+                }
+            };
+            match result {
                 Ok(v) => Ok(Ok(Some(log.store_batch(
                     screen,
                     envelope,
@@ -339,8 +399,9 @@ impl Ingest {
         let received_at = format!("{:.3}", jiff::Timestamp::now());
         let mut results = Vec::with_capacity(group.len());
         let mut ack_screens = BTreeSet::new();
-        for (screen, env) in &group {
-            let applied = self.apply(screen, env, &received_at)?;
+        let pre = preverify(&self.store, &group);
+        for ((screen, env), pre) in group.iter().zip(pre) {
+            let applied = self.apply_preverified(screen, env, &received_at, pre)?;
             match &applied {
                 Applied::Stored { .. } | Applied::Duplicate { tip: Some(_) } => {
                     ack_screens.insert(screen.clone());

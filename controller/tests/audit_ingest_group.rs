@@ -187,3 +187,94 @@ async fn audit_ingest_conflict_is_rejected_and_kept_as_evidence() {
         "the stored receipt is never overwritten"
     );
 }
+
+/// A group verified on several cores decides exactly as the serial path: a forgery, a
+/// conflict, an exact resend, an overlapping resend and good batches of several screens in one
+/// group, each with its own outcome, and the chains stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_ingest_group_mixed_outcomes_in_one_parallel_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, out, ka, kb) = setup(dir.path()).await;
+    let a = chain("scr-a", 6);
+    let b = chain("scr-b", 3);
+    let first_a = sign_batch("scr-a", &a[..3], &ka).to_json();
+    ingest
+        .ingest_group(vec![("scr-a".into(), first_a.clone())])
+        .await
+        .unwrap();
+    let conflicting = receipt("scr-a", 3, &receipt_hash(&a[1]), Outcome::Interrupted);
+    let group = vec![
+        // Screen B's receipts signed with A's key: a forgery.
+        ("scr-b".to_string(), sign_batch("scr-b", &b, &ka).to_json()),
+        // An exact resend of A's stored batch, then a conflicting seq 3.
+        ("scr-a".to_string(), first_a),
+        (
+            "scr-a".to_string(),
+            sign_batch("scr-a", &[conflicting], &ka).to_json(),
+        ),
+        // An overlapping resend that also brings seq 4..=6.
+        (
+            "scr-a".to_string(),
+            sign_batch("scr-a", &a[1..], &ka).to_json(),
+        ),
+        // B's real batch after the forgery.
+        ("scr-b".to_string(), sign_batch("scr-b", &b, &kb).to_json()),
+    ];
+    let res = ingest.ingest_group(group).await.unwrap();
+    assert!(
+        matches!(
+            res[0],
+            Applied::Rejected {
+                reason: "bad_signature",
+                ..
+            }
+        ),
+        "{res:?}"
+    );
+    assert!(
+        matches!(res[1], Applied::Duplicate { tip: Some(3) }),
+        "{res:?}"
+    );
+    assert!(
+        matches!(
+            res[2],
+            Applied::Rejected {
+                reason: "duplicate_conflict",
+                ..
+            }
+        ),
+        "{res:?}"
+    );
+    assert!(
+        matches!(
+            res[3],
+            Applied::Stored {
+                new_receipts: 3,
+                tip: 6,
+                ..
+            }
+        ),
+        "{res:?}"
+    );
+    assert!(
+        matches!(
+            res[4],
+            Applied::Stored {
+                new_receipts: 3,
+                tip: 3,
+                ..
+            }
+        ),
+        "{res:?}"
+    );
+    for (screen, all) in [("scr-a", &a), ("scr-b", &b)] {
+        let stored: Vec<Vec<u8>> = ingest
+            .store
+            .receipts_of(screen, 1)
+            .map(|r| r.unwrap().bytes)
+            .collect();
+        assert_eq!(&stored, all, "{screen}");
+    }
+    // One ack for the first group, one per screen for this one.
+    assert_eq!(out.0.lock().unwrap().len(), 3);
+}
