@@ -996,11 +996,25 @@ pub struct BatchStored {
 }
 
 fn receipt_key(screen: &str, seq: u64) -> Vec<u8> {
+    seq_key(screen.as_bytes(), seq)
+}
+
+/// `screen` `/` seq(u64): the key of receipt runs and manifest history.
+fn seq_key(screen: &[u8], seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(screen.len() + 9);
-    k.extend_from_slice(screen.as_bytes());
+    k.extend_from_slice(screen);
     k.push(b'/');
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// Splits a [`seq_key`] into the screen bytes and the seq.
+fn split_seq_key(key: &[u8]) -> Result<(&[u8], u64)> {
+    let split = key
+        .len()
+        .checked_sub(9)
+        .ok_or_else(|| corrupt("receipt run", "short key"))?;
+    Ok((&key[..split], be_u64("receipt run key", &key[split + 1..])?))
 }
 
 fn history_key(screen: &str, version: u64) -> Vec<u8> {
@@ -1012,9 +1026,10 @@ fn time_prefix(ms: i64) -> [u8; 8] {
     ((ms as u64) ^ (1u64 << 63)).to_be_bytes()
 }
 
-fn time_key(ms: i64, screen: &str, seq: u64) -> Vec<u8> {
+/// The time-index key of the run at `key` ([`seq_key`]) whose least started_at is `ms`.
+fn time_key(ms: i64, key: &[u8]) -> Vec<u8> {
     let mut k = time_prefix(ms).to_vec();
-    k.extend_from_slice(&receipt_key(screen, seq));
+    k.extend_from_slice(key);
     k
 }
 
@@ -1098,16 +1113,6 @@ impl Run<'_> {
     }
 }
 
-/// The first seq of a run from its key (`screen` `/` seq).
-fn run_first_seq(key: &[u8]) -> Result<u64> {
-    let tail = key
-        .len()
-        .checked_sub(8)
-        .map(|i| &key[i..])
-        .ok_or_else(|| corrupt("receipt run", "short key"))?;
-    be_u64("receipt run key", tail)
-}
-
 /// Cuts the new receipts of a batch into runs: consecutive seqs whose `started_at` stay within
 /// [`RUN_SPAN_MS`] of each other. Returns `(first index, end index, least started ms)`.
 fn cut_runs(items: &[(u64, i64)]) -> Vec<(usize, usize, i64)> {
@@ -1186,17 +1191,14 @@ impl TimeScan<'_> {
         if run.batch_index >= self.log_size {
             return Ok(());
         }
-        let first = run_first_seq(rk)?;
-        let screen = &rk[..rk.len().saturating_sub(9)];
+        let (screen, first) = split_seq_key(rk)?;
         for i in 0..run.receipts.len() {
             let r = run.stored(i)?;
             let ms = r.receipt.started_at.as_millisecond();
             if ms < self.from_ms || ms >= self.to_ms {
                 continue;
             }
-            let mut key = screen.to_vec();
-            key.push(b'/');
-            key.extend_from_slice(&(first + i as u64).to_be_bytes());
+            let key = seq_key(screen, first + i as u64);
             self.heap.push(std::cmp::Reverse(Pending {
                 ms,
                 key,
@@ -1285,14 +1287,10 @@ impl Store {
             for (a, b, lo) in cut_runs(&items) {
                 let (screen, first) = (&group[a].0, group[a].2);
                 let bytes: Vec<&[u8]> = group[a..b].iter().map(|g| g.1.bytes.as_bytes()).collect();
-                let mut key = screen.clone();
-                key.push(b'/');
-                key.extend_from_slice(&first.to_be_bytes());
-                let mut tk = time_prefix(lo).to_vec();
-                tk.extend_from_slice(&key);
+                let key = seq_key(screen, first);
                 let v = encode_run(&group[a].1.received_at, group[a].1.batch_index, &bytes);
+                self.audit.run_time.insert(time_key(lo, &key), &[][..])?;
                 self.audit.runs.insert(key, v)?;
-                self.audit.run_time.insert(tk, &[][..])?;
             }
             group.clear();
             Ok(())
@@ -1300,8 +1298,8 @@ impl Store {
         for kv in old.iter() {
             let (k, v) = kv?;
             let row: ReceiptRow = decode("receipt", &v)?;
-            let seq = run_first_seq(&k)?;
-            let screen = k[..k.len().saturating_sub(9)].to_vec();
+            let (screen, seq) = split_seq_key(&k)?;
+            let screen = screen.to_vec();
             let ms = Receipt::parse(row.bytes.as_bytes())
                 .map_err(|e| corrupt("receipt", e))?
                 .started_at
@@ -1395,7 +1393,9 @@ impl Store {
 
     /// `receipt_hash` of the stored receipt at (screen, seq), for `verify_batch`'s lookup.
     pub fn receipt_hash_at(&self, screen: &str, seq: u64) -> Result<Option<String>> {
-        self.with_receipt_bytes(screen, seq, playlists::receipt::receipt_hash)
+        self.with_receipt(screen, seq, |run, i| {
+            Ok(playlists::receipt::receipt_hash(run.receipts[i]))
+        })
     }
 
     /// The run holding (screen, seq), if any: `(first seq, value)`.
@@ -1405,24 +1405,29 @@ impl Store {
         match self.audit.runs.range(lo..=hi).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
-                Ok(Some((run_first_seq(&k)?, v)))
+                Ok(Some((split_seq_key(&k)?.1, v)))
             }
             None => Ok(None),
         }
     }
 
-    fn with_receipt_bytes<T>(
+    /// Calls `f` with the run holding (screen, seq) and the receipt's index in it; `None` when
+    /// no receipt is stored at that seq.
+    fn with_receipt<T>(
         &self,
         screen: &str,
         seq: u64,
-        f: impl FnOnce(&[u8]) -> T,
+        f: impl FnOnce(&Run<'_>, usize) -> Result<T>,
     ) -> Result<Option<T>> {
         let Some((first, v)) = self.run_containing(screen, seq)? else {
             return Ok(None);
         };
         let run = decode_run(&v)?;
         let i = usize::try_from(seq - first).unwrap_or(usize::MAX);
-        Ok(run.receipts.get(i).map(|b| f(b)))
+        if i >= run.receipts.len() {
+            return Ok(None);
+        }
+        f(&run, i).map(Some)
     }
 
     /// If exactly these envelope bytes were already stored for `screen`, the log leaf holding
@@ -1460,15 +1465,7 @@ impl Store {
 
     /// One stored receipt.
     pub fn receipt(&self, screen: &str, seq: u64) -> Result<Option<StoredReceipt>> {
-        let Some((first, v)) = self.run_containing(screen, seq)? else {
-            return Ok(None);
-        };
-        let run = decode_run(&v)?;
-        let i = usize::try_from(seq - first).unwrap_or(usize::MAX);
-        if i >= run.receipts.len() {
-            return Ok(None);
-        }
-        run.stored(i).map(Some)
+        self.with_receipt(screen, seq, |run, i| run.stored(i))
     }
 
     /// The receipts of one screen with `seq >= from_seq`, in seq order (lazy).
@@ -1716,9 +1713,10 @@ impl LogGuard<'_> {
                 .iter()
                 .map(|&i| batch.receipts[i].1.as_slice())
                 .collect();
+            let key = receipt_key(screen, first);
             rows.push((
-                receipt_key(screen, first),
-                time_key(lo, screen, first),
+                time_key(lo, &key),
+                key,
                 encode_run(received_at, index, &bytes),
             ));
         }
@@ -1743,7 +1741,7 @@ impl LogGuard<'_> {
             &a.log_hashes,
         )
             .transaction(|(receipts, times, tips, dups, leaves, hashes)| {
-                for (rk, tk, v) in &rows {
+                for (tk, rk, v) in &rows {
                     receipts.insert(rk.as_slice(), v.as_slice())?;
                     times.insert(tk.as_slice(), &[][..])?;
                 }

@@ -12,8 +12,8 @@ mod api_support;
 mod audit_query_support;
 
 use api_support::{start, test_config};
-use audit_query_support::{device_key, ts};
-use gatecast_controller::store::{EnrollCode, ScreenRecord, Store};
+use audit_query_support::{add_screen_with_id, device_key, ts};
+use gatecast_controller::store::Store;
 use jiff::{SignedDuration, Timestamp};
 use playlists::receipt::{
     receipt_hash, sign_batch, verify_batch, Backend, Outcome, Receipt, GENESIS_PREV,
@@ -30,28 +30,6 @@ fn t0() -> Timestamp {
 
 fn at(secs: i64) -> Timestamp {
     t0() + SignedDuration::from_secs(secs)
-}
-
-/// Registers `screen` with the device key of [`device_key`].
-async fn register(store: &Store, screen: &str) {
-    let s = ScreenRecord {
-        id: screen.into(),
-        name: screen.into(),
-        gate: "Lào Cai".into(),
-        languages: vec!["vi".into()],
-        timezone: "Asia/Ho_Chi_Minh".into(),
-        mqtt_password_hash: String::new(),
-        disabled: false,
-        device_key: Some(device_key().public().to_base64()),
-        enrolled_at: Some("2026-01-01T00:00:00Z".into()),
-        created_at: "2026-01-01T00:00:00Z".into(),
-    };
-    let code = EnrollCode {
-        screen: screen.into(),
-        code_hash: String::new(),
-        expires_at: 0,
-    };
-    store.create_screen(&s, &code).await.unwrap();
 }
 
 /// Appends one receipt per instant of `starts` to `screen`'s chain (after its stored tip), in
@@ -97,8 +75,8 @@ fn append(store: &Store, screen: &str, starts: &[Timestamp]) {
 /// `LATE`: 3 receipts from t0; `BUSY`: 200 receipts, one a second from t0 (enough for the
 /// time index to span many sled nodes).
 async fn fill(store: &Store) {
-    register(store, LATE).await;
-    register(store, BUSY).await;
+    add_screen_with_id(store, LATE, "Lào Cai").await;
+    add_screen_with_id(store, BUSY, "Lào Cai").await;
     append(store, LATE, &[at(0), at(1), at(2)]);
     append(store, BUSY, &(0..200).map(at).collect::<Vec<_>>());
     store.flush().await.unwrap();

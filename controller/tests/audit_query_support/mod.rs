@@ -24,8 +24,13 @@ pub fn device_key() -> SecretKey {
 
 /// Registers `SCREEN` at `gate` (Asia/Ho_Chi_Minh) with the device key of [`device_key`].
 pub async fn add_screen(store: &Store, gate: &str) {
+    add_screen_with_id(store, SCREEN, gate).await
+}
+
+/// Registers screen `id` at `gate` (Asia/Ho_Chi_Minh) with the device key of [`device_key`].
+pub async fn add_screen_with_id(store: &Store, id: &str, gate: &str) {
     let s = ScreenRecord {
-        id: SCREEN.into(),
+        id: id.into(),
         name: "Nhà chờ A1".into(),
         gate: gate.into(),
         languages: vec!["vi".into(), "en".into()],
@@ -37,7 +42,7 @@ pub async fn add_screen(store: &Store, gate: &str) {
         created_at: "2026-01-01T00:00:00Z".into(),
     };
     let code = EnrollCode {
-        screen: SCREEN.into(),
+        screen: id.into(),
         code_hash: String::new(),
         expires_at: 0,
     };
