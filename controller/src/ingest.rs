@@ -207,6 +207,7 @@ fn sha256_hex(b: &[u8]) -> String {
 
 /// An envelope verified ahead of the log lock, with the chain tip it was verified against.
 struct Preverified {
+    key: PublicKey,
     tip: Option<ChainTip>,
     result: Result<VerifiedBatch, BatchError>,
 }
@@ -232,7 +233,7 @@ fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preveri
     let tip = store.chain_tip(screen).ok()?;
     let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
     let result = verify_batch(envelope, &key, screen, tip.as_ref(), &lookup);
-    Some(Preverified { tip, result })
+    Some(Preverified { key, tip, result })
 }
 
 /// Verifies the first envelope of every screen in `group` on all cores, before the serial
@@ -292,7 +293,12 @@ impl Ingest {
         pre: Option<Preverified>,
     ) -> Result<Applied, IngestError> {
         let store = &self.store;
-        let key = match device_key(store, screen)? {
+        // The pre-verification already looked the key up.
+        let key = match pre.as_ref().map(|p| Ok(p.key.clone())) {
+            Some(k) => k,
+            None => device_key(store, screen)?,
+        };
+        let key = match key {
             Ok(k) => k,
             Err(why) => {
                 return self.rejected(screen, envelope, received_at, BatchError::BadSignature, why)
