@@ -4,12 +4,10 @@
 
 mod api_support;
 
-use std::time::Duration;
-
 use api_support::*;
 use playlists::keys::SecretKey;
 use playlists::topics::{topic, Kind};
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
+use rumqttc::{AsyncClient, QoS};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,21 +124,6 @@ async fn dry_run(ctl: &Ctl, body: Value) -> Value {
     let (s, v) = ctl.admin("POST", "/api/v1/publish", body).await;
     assert_eq!(s, 200, "{v}");
     v
-}
-
-/// The next message on `topic` (the subscription must already be made), within 15 s.
-async fn next_message(el: &mut EventLoop, topic: &str) -> Vec<u8> {
-    tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            if let Event::Incoming(Packet::Publish(p)) = el.poll().await.expect("mqtt poll") {
-                if p.topic == topic {
-                    return p.payload.to_vec();
-                }
-            }
-        }
-    })
-    .await
-    .expect("a message within 15 s")
 }
 
 fn version_of(envelope: &[u8]) -> u64 {

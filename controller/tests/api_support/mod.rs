@@ -153,6 +153,11 @@ pub async fn mqtt_connect(
 /// Subscribes to `topic` and waits for the first message on it.
 pub async fn first_message(client: &AsyncClient, el: &mut EventLoop, topic: &str) -> Vec<u8> {
     client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+    next_message(el, topic).await
+}
+
+/// The next message on `topic` (the subscription must already be made), within 15 s.
+pub async fn next_message(el: &mut EventLoop, topic: &str) -> Vec<u8> {
     tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             if let Event::Incoming(Packet::Publish(p)) = el.poll().await.expect("mqtt poll") {
