@@ -3,7 +3,7 @@
 // on this controller yet" instead of an error.
 import { t } from './i18n.js';
 import { api, download } from './api.js';
-import { h, field, select, showError, errorText, table, badge, time, saveBlob, notAvailable, langName, shortSha, isoDate, flash } from './ui.js';
+import { h, field, select, showError, errorText, table, badge, time, saveBlob, notAvailable, langName, shortSha, flash, todayIn } from './ui.js';
 
 const PAGE = 50;
 /** The API's largest page; a CSV with more rows says so (narrow the period). */
@@ -19,7 +19,20 @@ export function dayStart(ymd, tz) {
   return new Date(guess.getTime() - offset).toISOString().replace('.000Z', 'Z');
 }
 
-function daysAgo(n) { const d = new Date(); d.setDate(d.getDate() - n); return isoDate(d); }
+/** The date `n` days after `ymd` (YYYY-MM-DD; `n` may be negative). */
+export function addDays(ymd, n) {
+  const d = new Date(ymd + 'T00:00:00Z');
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+/**
+ * The API period for the days `fromYmd` … `toYmd` in `tz`, both days included: from the
+ * start of the first day to the start of the day after the last (RFC 3339 UTC instants).
+ */
+export function dayRange(fromYmd, toYmd, tz) {
+  return { from: dayStart(fromYmd, tz), to: dayStart(addDays(toYmd, 1), tz) };
+}
 
 /** Rows and paging hints from whatever list shape the API answers. */
 function rowsOf(j) {
@@ -33,6 +46,7 @@ export async function logPage(ctx) {
   const [screens, gates, media] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/media')]);
   const tzOf = new Map(screens.map((s) => [s.id, s.timezone]));
   const titleOf = new Map(media.map((m) => [m.sha256, m.title]));
+  const tz0 = (screens[0] && screens[0].timezone) || 'UTC';
   const f = {
     screen: select([['', t('all')], ...screens.map((s) => [s.id, s.name])], '', { name: 'screen' }),
     gate: select([['', t('all')], ...gates.map((g) => [g.gate, g.gate])], '', { name: 'gate' }),
@@ -40,8 +54,8 @@ export async function logPage(ctx) {
     lang: select([['', t('all')], ...['vi', 'en', 'zh-Hans', 'hmn', 'ium', 'tyz', 'pcc', 'nut', 'hni'].map((l) => [l, langName(l)])], '', { name: 'lang' }),
     outcome: select([['', t('all')], ['completed', t('out.completed')], ['interrupted', t('out.interrupted')], ['failed', t('out.failed')]], '', { name: 'outcome' }),
     backend: select([['', t('all')], ['mpv', 'mpv'], ['null', 'null (' + t('log.notshown') + ')']], '', { name: 'backend' }),
-    from: h('input', { type: 'date', name: 'from', value: daysAgo(7) }),
-    to: h('input', { type: 'date', name: 'to', value: daysAgo(-1) }),
+    from: h('input', { type: 'date', name: 'from', value: addDays(todayIn(tz0), -7) }),
+    to: h('input', { type: 'date', name: 'to', value: todayIn(tz0) }),
   };
   const labels = { screen: 'log.screen', gate: 'log.gate', media: 'log.media', lang: 'media.lang', outcome: 'log.outcome', backend: 'log.backend', from: 'log.from', to: 'log.to' };
   const result = h('div', { 'aria-live': 'polite' });
@@ -64,7 +78,12 @@ export async function logPage(ctx) {
 
   function query(extra) {
     const q = new URLSearchParams();
-    for (const [k, c] of Object.entries(f)) if (c.value) q.set(k, (k === 'from' || k === 'to') ? dayStart(c.value, tzFilter()) : c.value);
+    const tz = tzFilter();
+    for (const [k, c] of Object.entries(f)) {
+      if (!c.value) continue;
+      // `to` is the last day shown, included: the period ends at the start of the next day.
+      q.set(k, k === 'from' ? dayStart(c.value, tz) : k === 'to' ? dayStart(addDays(c.value, 1), tz) : c.value);
+    }
     for (const [k, v] of Object.entries(extra)) q.set(k, v);
     return q;
   }
@@ -184,8 +203,8 @@ export async function compliancePage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.compliance')));
   const screens = await api('GET', '/api/v1/screens');
   const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
-  const from = h('input', { type: 'date', value: daysAgo(7), required: true });
-  const to = h('input', { type: 'date', value: daysAgo(-1), required: true });
+  const from = h('input', { type: 'date', value: addDays(todayIn(tz), -7), required: true });
+  const to = h('input', { type: 'date', value: todayIn(tz), required: true });
   const group = select([['media', t('log.media')], ['lang', t('media.lang')], ['gate', t('log.gate')], ['screen', t('log.screen')], ['day', t('rep.day')]], 'media', {});
   const out = h('div', { 'aria-live': 'polite' });
   const plays = h('div', { 'aria-live': 'polite' });
@@ -195,7 +214,7 @@ export async function compliancePage(ctx) {
     h('p', { class: 'hint' }, t('rep.hint')));
   const playsForm = h('form', { class: 'panel' }, h('div', { class: 'filters' }, h('div', {}, ...field(t('rep.groupby'), group)), h('div', {}, h('button', { type: 'submit' }, t('rep.plays')))));
   ctx.el.append(form, out, h('h2', {}, t('rep.plays')), playsForm, plays);
-  const range = () => new URLSearchParams({ from: dayStart(from.value, tz), to: dayStart(to.value, tz) });
+  const range = () => new URLSearchParams(dayRange(from.value, to.value, tz));
   async function run(target, path, view) {
     target.replaceChildren(h('p', { class: 'muted' }, t('loading')));
     try { target.replaceChildren(view(await api('GET', path))); }
@@ -211,8 +230,8 @@ export async function exportPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.export')));
   const [screens, keys] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/keys')]);
   const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
-  const from = h('input', { type: 'date', value: daysAgo(30), required: true });
-  const to = h('input', { type: 'date', value: daysAgo(-1), required: true });
+  const from = h('input', { type: 'date', value: addDays(todayIn(tz), -30), required: true });
+  const to = h('input', { type: 'date', value: todayIn(tz), required: true });
   const checks = screens.map((s) => h('input', { type: 'checkbox', value: s.id }));
   const status = h('div', { 'aria-live': 'polite' });
   const cp = h('div');
@@ -222,7 +241,7 @@ export async function exportPage(ctx) {
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'export-download' }, t('exp.download'))), status);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const q = new URLSearchParams({ from: dayStart(from.value, tz), to: dayStart(to.value, tz) });
+    const q = new URLSearchParams(dayRange(from.value, to.value, tz));
     const chosen = checks.filter((c) => c.checked).map((c) => c.value);
     if (chosen.length) q.set('screens', chosen.join(','));
     status.replaceChildren(h('p', { class: 'muted' }, t('loading')));

@@ -2,7 +2,7 @@
 // screens), conflicts marked, campaigns by date range, and the list/creation of entries.
 import { t, lang } from './i18n.js';
 import { api } from './api.js';
-import { h, field, select, flash, showError, table, badge, isoDate } from './ui.js';
+import { h, field, select, flash, showError, table, badge, isoDate, todayIn } from './ui.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
@@ -41,7 +41,12 @@ export async function schedulePage(ctx) {
   let schedules = await api('GET', '/api/v1/schedules');
   const plName = (id) => (playlists.find((p) => p.id === id) || { name: id }).name;
   const gateNames = gates.map((g) => g.gate);
-  let week = monday(new Date());
+  // "Today" and "this week" are the gate's (its first screen's timezone), not the browser's.
+  const gateToday = () => {
+    const s = screens.find((x) => x.gate === gateSel.value);
+    const [y, m, d] = todayIn((s && s.timezone) || 'Asia/Ho_Chi_Minh').split('-').map(Number);
+    return new Date(y, m - 1, d);
+  };
   const gateSel = select(gateNames.length ? gateNames : [['', '—']], gateNames[0] || '', { id: 'week-gate' });
   const weekBox = h('div');
   const listBox = h('div');
@@ -51,9 +56,10 @@ export async function schedulePage(ctx) {
       h('button', { type: 'button', class: 'secondary', 'aria-label': t('sch.prev'), onclick: () => { week.setDate(week.getDate() - 7); drawWeek(); } }, '← ' + t('sch.prev')),
       title,
       h('button', { type: 'button', class: 'secondary', 'aria-label': t('sch.next'), onclick: () => { week.setDate(week.getDate() + 7); drawWeek(); } }, t('sch.next') + ' →'),
-      h('button', { type: 'button', class: 'secondary', onclick: () => { week = monday(new Date()); drawWeek(); } }, t('sch.thisweek'))),
+      h('button', { type: 'button', class: 'secondary', onclick: () => { week = monday(gateToday()); drawWeek(); } }, t('sch.thisweek'))),
     h('p', { class: 'hint' }, t('sch.legend')),
     weekBox));
+  let week = monday(gateToday());
   gateSel.addEventListener('change', drawWeek);
 
   function drawWeek() {
@@ -62,7 +68,7 @@ export async function schedulePage(ctx) {
     const end = new Date(week); end.setDate(end.getDate() + 6);
     title.textContent = isoDate(week) + ' – ' + isoDate(end);
     const entries = schedules.filter((e) => targetsGate(e, gate, screens));
-    const today = isoDate(new Date());
+    const today = isoDate(gateToday());
     const cols = [];
     for (let i = 0; i < 7; i++) {
       const d = new Date(week); d.setDate(d.getDate() + i);

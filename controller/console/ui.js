@@ -127,3 +127,10 @@ export function isoDate(d) {
   const p = (n) => String(n).padStart(2, '0');
   return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate());
 }
+
+/** Today's date (YYYY-MM-DD) in `tz` at instant `now`: the gate's day, not the browser's. */
+export function todayIn(tz, now = new Date()) {
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(now);
+  const g = Object.fromEntries(parts.map((p) => [p.type, p.value]));
+  return g.year + '-' + g.month + '-' + g.day;
+}

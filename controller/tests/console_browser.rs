@@ -364,6 +364,26 @@ async fn console_admin_and_auditor_flows_in_chromium() {
         json!([]),
         "every text exists in Vietnamese and English"
     );
+    // Audit periods are days at the gate, whatever the browser's timezone: at 17:10 UTC it is
+    // already the next day in Lào Cai, and the "To" day is included up to its end.
+    let days = s
+        .js_async(
+            "Promise.all([import('/console/ui.js'), import('/console/audit.js')]).then(([u, m]) => { const at = new Date('2026-11-26T17:10:00Z'); \
+             arguments[0]([Intl.DateTimeFormat().resolvedOptions().timeZone, u.todayIn('Asia/Ho_Chi_Minh', at), u.todayIn('UTC', at), \
+             m.dayRange('2026-11-20', '2026-11-27', 'Asia/Ho_Chi_Minh')]); });",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        days,
+        json!([
+            console_support::BROWSER_TZ,
+            "2026-11-27",
+            "2026-11-26",
+            {"from": "2026-11-19T17:00:00Z", "to": "2026-11-27T17:00:00Z"}
+        ]),
+        "gate days, not browser days"
+    );
     assert_no_js_errors(&s, "admin pages").await;
 
     // --- auditor -----------------------------------------------------------------------

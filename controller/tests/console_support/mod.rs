@@ -45,10 +45,17 @@ impl Drop for Driver {
     }
 }
 
-/// Starts chromedriver on a free port and waits until it answers `/status`.
+/// The browser's timezone: UTC−12, so that for 19 hours of every day its date lags the date
+/// at the gates (UTC+7). Date handling that takes the browser's day for the gate's day fails
+/// there (a CI run at 17:10 UTC once found such a bug).
+pub const BROWSER_TZ: &str = "Etc/GMT+12";
+
+/// Starts chromedriver on a free port (its Chromium in [`BROWSER_TZ`]) and waits until it
+/// answers `/status`.
 pub async fn start_driver(log: &Path) -> Driver {
     let port = gatecast_tests::free_port();
     let child = Command::new("chromedriver")
+        .env("TZ", BROWSER_TZ)
         .arg(format!("--port={port}"))
         .arg(format!("--log-path={}", log.display()))
         .stdout(Stdio::null())
