@@ -3,6 +3,7 @@
 //! needed), chromedriver/Chromium start-up, a generated PNG slide, and condition waits.
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,7 +40,13 @@ pub struct Driver {
 }
 
 impl Drop for Driver {
+    /// Kills chromedriver's whole process group, so that a failed test leaves no Chromium
+    /// behind (chromedriver alone being killed would orphan its browser).
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -55,6 +62,7 @@ pub const BROWSER_TZ: &str = "Etc/GMT+12";
 pub async fn start_driver(log: &Path) -> Driver {
     let port = gatecast_tests::free_port();
     let child = Command::new("chromedriver")
+        .process_group(0)
         .env("TZ", BROWSER_TZ)
         .arg(format!("--port={port}"))
         .arg(format!("--log-path={}", log.display()))
