@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use audit_query_support::{add_screen, store_plays, ts, Play, SCREEN};
-use gatecast_controller::store::{Store, StoreError};
+use gatecast_controller::store::Store;
 use jiff::{SignedDuration, Timestamp};
 use playlists::receipt::{Backend, Outcome, Receipt};
 
@@ -127,20 +127,6 @@ async fn single_receipts_and_seq_ranges_come_back_byte_exact() {
     }
 }
 
-/// Opens the store, waiting (bounded) while a just-dropped handle still holds sled's lock.
-fn open_when_free(path: &Path) -> Store {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match Store::open(path) {
-            Ok(s) => return s,
-            Err(StoreError::Locked(_)) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => panic!("opening the store: {e}"),
-        }
-    }
-}
-
 /// Rewrites the runs of a schema 2 database as schema 1 rows (one `receipts` row and one
 /// `receipt_time` key per receipt), as the previous build stored them.
 fn downgrade_to_schema_1(path: &Path) {
@@ -209,7 +195,8 @@ async fn a_schema_1_database_is_converted_on_open_without_losing_a_receipt() {
         store_plays(&store, &awkward_plays()).await
     };
     downgrade_to_schema_1(&path);
-    let store = open_when_free(&path);
+    let store = Store::open(&path)
+        .expect("reopening the store (Store::open waits for a just-dropped handle's lock)");
     for (from, to) in windows(&all) {
         assert_eq!(
             between(&store, from, to),
@@ -225,6 +212,7 @@ async fn a_schema_1_database_is_converted_on_open_without_losing_a_receipt() {
     assert_eq!(store.chain_tip(SCREEN).unwrap().unwrap().seq, 250);
     drop(store);
     // A second open finds schema 2 and converts nothing.
-    let store = open_when_free(&path);
+    let store = Store::open(&path)
+        .expect("reopening the store (Store::open waits for a just-dropped handle's lock)");
     assert_eq!(between(&store, Timestamp::MIN, Timestamp::MAX).len(), 250);
 }
