@@ -41,13 +41,13 @@ export async function schedulePage(ctx) {
   let schedules = await api('GET', '/api/v1/schedules');
   const plName = (id) => (playlists.find((p) => p.id === id) || { name: id }).name;
   const gateNames = gates.map((g) => g.gate);
+  const gateSel = select(gateNames.length ? gateNames : [['', '—']], gateNames[0] || '', { id: 'week-gate' });
   // "Today" and "this week" are the gate's (its first screen's timezone), not the browser's.
   const gateToday = () => {
     const s = screens.find((x) => x.gate === gateSel.value);
     const [y, m, d] = todayIn((s && s.timezone) || 'Asia/Ho_Chi_Minh').split('-').map(Number);
     return new Date(y, m - 1, d);
   };
-  const gateSel = select(gateNames.length ? gateNames : [['', '—']], gateNames[0] || '', { id: 'week-gate' });
   const weekBox = h('div');
   const listBox = h('div');
   const title = h('strong', { 'aria-live': 'polite' });

@@ -226,13 +226,25 @@ fn device_key(store: &Store, screen: &str) -> Result<Result<PublicKey, String>, 
     })
 }
 
+/// Verifies `envelope` against `screen`'s chain ending at `tip`, looking up stored receipts
+/// for the seqs a resend overlaps.
+fn verify_on_chain(
+    store: &Store,
+    screen: &str,
+    envelope: &[u8],
+    key: &PublicKey,
+    tip: Option<&ChainTip>,
+) -> Result<VerifiedBatch, BatchError> {
+    let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
+    verify_batch(envelope, key, screen, tip, &lookup)
+}
+
 /// Verifies `envelope` against the stored chain of `screen` without the log lock; `None` when
 /// the store cannot say (the serial path then decides, with the same code).
 fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preverified> {
     let key = device_key(store, screen).ok()?.ok()?;
     let tip = store.chain_tip(screen).ok()?;
-    let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
-    let result = verify_batch(envelope, &key, screen, tip.as_ref(), &lookup);
+    let result = verify_on_chain(store, screen, envelope, &key, tip.as_ref());
     Some(Preverified { key, tip, result })
 }
 
@@ -294,8 +306,8 @@ impl Ingest {
     ) -> Result<Applied, IngestError> {
         let store = &self.store;
         // The pre-verification already looked the key up.
-        let key = match pre.as_ref().map(|p| Ok(p.key.clone())) {
-            Some(k) => k,
+        let key = match &pre {
+            Some(p) => Ok(p.key.clone()),
             None => device_key(store, screen)?,
         };
         let key = match key {
@@ -311,10 +323,7 @@ impl Ingest {
             let tip = store.chain_tip(screen)?;
             let result = match pre {
                 Some(p) if p.tip == tip => p.result,
-                _ => {
-                    let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
-                    verify_batch(envelope, &key, screen, tip.as_ref(), &lookup)
-                }
+                _ => verify_on_chain(store, screen, envelope, &key, tip.as_ref()),
             };
             match result {
                 Ok(v) => Ok(Ok(Some(log.store_batch(

@@ -60,6 +60,14 @@ fn expected(all: &[Vec<u8>], from: Timestamp, to: Timestamp) -> Vec<u64> {
     v.into_iter().map(|(_, s)| s).collect()
 }
 
+/// A store in `dir` holding [`awkward_plays`] of `SCREEN`; returns it and the receipts' bytes.
+async fn awkward_store(dir: &Path) -> (Store, Vec<Vec<u8>>) {
+    let store = Store::open(dir).unwrap();
+    add_screen(&store, "lao-cai").await;
+    let all = store_plays(&store, &awkward_plays()).await;
+    (store, all)
+}
+
 fn between(store: &Store, from: Timestamp, to: Timestamp) -> Vec<u64> {
     store
         .receipts_between(from, to)
@@ -85,9 +93,7 @@ fn windows(all: &[Vec<u8>]) -> Vec<(Timestamp, Timestamp)> {
 #[tokio::test]
 async fn time_windows_answer_exactly_what_a_per_receipt_index_would() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).unwrap();
-    add_screen(&store, "lao-cai").await;
-    let all = store_plays(&store, &awkward_plays()).await;
+    let (store, all) = awkward_store(&dir.path().join("db")).await;
     assert_eq!(all.len(), 250);
     for (from, to) in windows(&all) {
         assert_eq!(
@@ -101,9 +107,7 @@ async fn time_windows_answer_exactly_what_a_per_receipt_index_would() {
 #[tokio::test]
 async fn single_receipts_and_seq_ranges_come_back_byte_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).unwrap();
-    add_screen(&store, "lao-cai").await;
-    let all = store_plays(&store, &awkward_plays()).await;
+    let (store, all) = awkward_store(&dir.path().join("db")).await;
     for (i, bytes) in all.iter().enumerate() {
         let seq = i as u64 + 1;
         let r = store.receipt(SCREEN, seq).unwrap().expect("stored");
@@ -189,11 +193,7 @@ fn downgrade_to_schema_1(path: &Path) {
 async fn a_schema_1_database_is_converted_on_open_without_losing_a_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let all = {
-        let store = Store::open(&path).unwrap();
-        add_screen(&store, "lao-cai").await;
-        store_plays(&store, &awkward_plays()).await
-    };
+    let all = awkward_store(&path).await.1;
     downgrade_to_schema_1(&path);
     let store = Store::open(&path)
         .expect("reopening the store (Store::open waits for a just-dropped handle's lock)");
