@@ -1,0 +1,850 @@
+//! Offline verification of an audit bundle ([`verify_bundle`]): each check is a step of its own.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{
+    verify_statement, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Problem,
+    ProblemKind, Report, ScreenEntry, ScreenStatement, ScreenSummary, StatementError,
+    BUNDLE_FORMAT,
+};
+use crate::envelope::{Envelope, RECEIPTS_TYPE};
+use crate::keys::{b64_decode, KeySet, PublicKey};
+use crate::merkle::{
+    hash_from_hex, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion, Checkpoint,
+    Hash,
+};
+use crate::receipt::{receipt_hash, verify_batch, Backend, BatchError, ChainTip, Outcome, Receipt};
+
+struct ReceiptInfo {
+    hash: String,
+    receipt: Receipt,
+    entry: u64,
+}
+
+#[derive(Default)]
+struct ScreenState {
+    batches: u64,
+    receipts: BTreeMap<u64, ReceiptInfo>,
+    broken: bool,
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+    notes: Vec<String>,
+}
+
+impl Checker {
+    fn problem(
+        &mut self,
+        kind: ProblemKind,
+        screen: Option<&str>,
+        seq: Option<u64>,
+        entry: Option<u64>,
+        message: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            kind,
+            screen: screen.map(str::to_owned),
+            seq,
+            entry,
+            message: message.into(),
+        });
+    }
+}
+
+/// What an unverified batch claims, for naming it in a problem (never trusted otherwise).
+fn claimed_batch(bytes: &[u8]) -> (Option<String>, Option<u64>) {
+    #[derive(Deserialize)]
+    struct Claim {
+        screen: Option<String>,
+        #[serde(default)]
+        receipts: Vec<String>,
+    }
+    let Ok(env) = Envelope::parse(bytes) else {
+        return (None, None);
+    };
+    let Ok(c) = serde_json::from_slice::<Claim>(&env.payload) else {
+        return (None, None);
+    };
+    let seq = c
+        .receipts
+        .first()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64));
+    (c.screen, seq)
+}
+
+fn decode_hashes(hexes: &[String]) -> Option<Vec<Hash>> {
+    hexes.iter().map(|h| hash_from_hex(h)).collect()
+}
+
+/// Statements by screen, each with the device key it registers.
+type Statements = BTreeMap<String, (ScreenStatement, PublicKey)>;
+/// Device keys by key id, each with the screen it is registered for.
+type DeviceKeys = BTreeMap<String, (String, PublicKey)>;
+
+/// Verify an export bundle offline. Pure: bytes in, report out.
+///
+/// * `bundle_bytes`: the bundle file's exact bytes;
+/// * `controller_key`: the controller public key the auditor trusts (obtained independently of
+///   the bundle);
+/// * `previous_checkpoint`: exact bytes of an earlier checkpoint envelope the auditor kept; the
+///   bundle must then prove that its checkpoint extends it (`log.consistency`).
+///
+/// Checks, each failure becoming a [`Problem`] naming the screen, seq and log entry where they
+/// apply: the format; the checkpoint and every screen statement under the controller key; every
+/// batch's device signature under the key the statement registers for its screen, its payload
+/// and its internal chain; every inclusion proof against the checkpoint root; per screen, that
+/// the receipts present form one chain (seq contiguous from the lowest seq present, each `prev`
+/// the hash of the receipt before it, no two different receipts under one seq, including the
+/// signed evidence in `conflicts`); and consistency with `previous_checkpoint`. A chain that
+/// starts above seq 1 is accepted with its first `prev` taken as given, and said in the notes.
+pub fn verify_bundle(
+    bundle_bytes: &[u8],
+    controller_key: &PublicKey,
+    previous_checkpoint: Option<&[u8]>,
+) -> Report {
+    let mut c = Checker {
+        problems: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut report = empty_report(controller_key);
+    let Some(bundle) = parse_bundle(&mut c, &mut report, bundle_bytes) else {
+        return finish(report, c);
+    };
+    check_header(&mut c, &bundle, controller_key);
+    let trusted = KeySet::from_keys([controller_key.clone()]);
+
+    let checkpoint = check_checkpoint(&mut c, &bundle.log.checkpoint, &trusted);
+    if let Some(prev_bytes) = previous_checkpoint {
+        check_previous(
+            &mut c,
+            &mut report,
+            prev_bytes,
+            &trusted,
+            checkpoint.as_ref(),
+            bundle.log.consistency.as_ref(),
+        );
+    } else if let Some(cons) = &bundle.log.consistency {
+        c.notes.push(format!(
+            "the bundle holds a consistency proof from size {}, not checked: no previous checkpoint was supplied",
+            cons.from_size
+        ));
+    }
+
+    let statements = check_statements(&mut c, &bundle.screens, &trusted);
+    let device_keys: DeviceKeys = statements
+        .values()
+        .map(|(s, k)| (k.key_id(), (s.screen.clone(), k.clone())))
+        .collect();
+
+    let mut screens: BTreeMap<String, ScreenState> = BTreeMap::new();
+    report.log_entries = bundle.log.entries.len() as u64;
+    let mut last_index: Option<u64> = None;
+    for e in &bundle.log.entries {
+        if last_index.is_some_and(|l| e.index <= l) {
+            c.problem(
+                ProblemKind::BadLogIndex,
+                None,
+                None,
+                Some(e.index),
+                "log entries must be in strictly increasing index order (duplicate or out of order)",
+            );
+        }
+        last_index = Some(e.index);
+        let data = match b64_decode(&e.data) {
+            Ok(d) => d,
+            Err(err) => {
+                c.problem(
+                    ProblemKind::MalformedBundle,
+                    None,
+                    None,
+                    Some(e.index),
+                    format!("data is not standard base64: {err}"),
+                );
+                continue;
+            }
+        };
+        if let Some(cp) = &checkpoint {
+            check_entry_inclusion(&mut c, cp, e, &data);
+        }
+        match e.kind {
+            EntryKind::Action => report.actions += 1,
+            EntryKind::Batch => {
+                report.batches += 1;
+                check_batch(
+                    &mut c,
+                    &mut screens,
+                    &statements,
+                    &device_keys,
+                    e.index,
+                    &data,
+                );
+            }
+        }
+    }
+    for (i, conflict) in bundle.conflicts.iter().enumerate() {
+        check_conflict(&mut c, &mut screens, &statements, i, conflict);
+    }
+    for (screen, st) in &mut screens {
+        check_chain(&mut c, screen, st);
+    }
+    summarize(&mut report, &c, &statements, &screens);
+    report.checkpoint = checkpoint;
+    finish(report, c)
+}
+
+/// A report with nothing checked yet.
+fn empty_report(controller_key: &PublicKey) -> Report {
+    Report {
+        ok: false,
+        format: None,
+        generated_at: None,
+        period: None,
+        controller_key_id: controller_key.key_id(),
+        checkpoint: None,
+        previous_checkpoint: None,
+        consistent_with_previous: None,
+        log_entries: 0,
+        batches: 0,
+        actions: 0,
+        plays: 0,
+        shown: 0,
+        screens: Vec::new(),
+        notes: Vec::new(),
+        problems: Vec::new(),
+    }
+}
+
+/// Parses the bundle and checks its format; `None` when nothing further can be checked.
+fn parse_bundle(c: &mut Checker, report: &mut Report, bytes: &[u8]) -> Option<Bundle> {
+    let bundle: Bundle = match serde_json::from_slice(bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            c.problem(
+                ProblemKind::MalformedBundle,
+                None,
+                None,
+                None,
+                format!("not a {BUNDLE_FORMAT} JSON document: {e}"),
+            );
+            return None;
+        }
+    };
+    report.format = Some(bundle.format.clone());
+    report.generated_at = Some(bundle.generated_at.clone());
+    report.period = Some(bundle.period.clone());
+    if bundle.format != BUNDLE_FORMAT {
+        c.problem(
+            ProblemKind::MalformedBundle,
+            None,
+            None,
+            None,
+            format!(
+                "format is {:?}; this verifier reads {BUNDLE_FORMAT:?} only",
+                bundle.format
+            ),
+        );
+        return None;
+    }
+    Some(bundle)
+}
+
+/// The bundle's timestamps and the controller key it names.
+fn check_header(c: &mut Checker, bundle: &Bundle, controller_key: &PublicKey) {
+    for (what, v) in [
+        ("generated_at", &bundle.generated_at),
+        ("period.from", &bundle.period.from),
+        ("period.to", &bundle.period.to),
+    ] {
+        if v.parse::<jiff::Timestamp>().is_err() {
+            c.problem(
+                ProblemKind::MalformedBundle,
+                None,
+                None,
+                None,
+                format!("{what} {v:?} is not an RFC 3339 timestamp"),
+            );
+        }
+    }
+    if bundle.controller_key != controller_key.to_base64() {
+        c.problem(
+            ProblemKind::ControllerKeyMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle names controller key {:?} (key_id {:?}) but you supplied key_id {}; \
+                 everything was checked against the key you supplied",
+                bundle.controller_key,
+                bundle.controller_key_id,
+                controller_key.key_id()
+            ),
+        );
+    }
+}
+
+/// The bundle's checkpoint, verified under the controller key.
+fn check_checkpoint(c: &mut Checker, b64: &str, trusted: &KeySet) -> Option<Checkpoint> {
+    let bytes = match b64_decode(b64) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            c.problem(
+                ProblemKind::BadCheckpoint,
+                None,
+                None,
+                None,
+                format!("log.checkpoint is not standard base64: {e}"),
+            );
+            return None;
+        }
+    };
+    match verify_checkpoint(&bytes, trusted) {
+        Ok(cp) => Some(cp),
+        Err(e) => {
+            c.problem(
+                ProblemKind::BadCheckpoint,
+                None,
+                None,
+                None,
+                format!("{e}; no inclusion proof can be checked"),
+            );
+            None
+        }
+    }
+}
+
+/// Every screen statement under the controller key; the first statement of a screen counts.
+fn check_statements(c: &mut Checker, entries: &[ScreenEntry], trusted: &KeySet) -> Statements {
+    let mut statements = Statements::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let stmt = b64_decode(&entry.statement)
+            .map_err(|e| StatementError::Malformed(format!("not standard base64: {e}")))
+            .and_then(|bytes| verify_statement(&bytes, trusted));
+        let s = match stmt {
+            Ok(s) => s,
+            Err(e) => {
+                c.problem(
+                    ProblemKind::BadStatement,
+                    None,
+                    None,
+                    None,
+                    format!("screens[{i}]: {e}"),
+                );
+                continue;
+            }
+        };
+        let key = s.public_key().expect("validated statement has a valid key");
+        match statements.get(&s.screen) {
+            Some((_, k)) if *k != key => c.problem(
+                ProblemKind::DuplicateStatement,
+                Some(&s.screen),
+                None,
+                None,
+                format!(
+                    "screens[{i}] registers device key {} but an earlier statement registers {}",
+                    key.key_id(),
+                    k.key_id()
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                statements.insert(s.screen.clone(), (s, key));
+            }
+        }
+    }
+    statements
+}
+
+/// The inclusion proof of one log entry against the checkpoint.
+fn check_entry_inclusion(c: &mut Checker, cp: &Checkpoint, e: &LogEntry, data: &[u8]) {
+    let Some(root) = cp.root_hash() else {
+        return;
+    };
+    let claimed = if e.kind == EntryKind::Batch {
+        claimed_batch(data)
+    } else {
+        (None, None)
+    };
+    if e.index >= cp.size {
+        c.problem(
+            ProblemKind::BadLogIndex,
+            claimed.0.as_deref(),
+            claimed.1,
+            Some(e.index),
+            format!(
+                "index is beyond the checkpoint's log size {}; the entry is not covered by the checkpoint",
+                cp.size
+            ),
+        );
+        return;
+    }
+    match decode_hashes(&e.proof) {
+        None => c.problem(
+            ProblemKind::BadInclusionProof,
+            claimed.0.as_deref(),
+            claimed.1,
+            Some(e.index),
+            "inclusion proof hashes must be 64 lowercase hex characters",
+        ),
+        Some(proof) => {
+            if !verify_inclusion(&leaf_hash(data), e.index, cp.size, &proof, &root) {
+                c.problem(
+                    ProblemKind::BadInclusionProof,
+                    claimed.0.as_deref(),
+                    claimed.1,
+                    Some(e.index),
+                    format!(
+                        "the entry's bytes are not at index {} of the log the checkpoint (size {}) signs: \
+                         they were altered or the log was rewritten",
+                        e.index, cp.size
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// One screen's receipts form one chain: seq contiguous, each `prev` the hash before it.
+fn check_chain(c: &mut Checker, screen: &str, st: &mut ScreenState) {
+    let Some((&first, _)) = st.receipts.iter().next() else {
+        return;
+    };
+    let mut prev: Option<(u64, &ReceiptInfo)> = None;
+    let mut broken = false;
+    for (&seq, info) in &st.receipts {
+        if let Some((pseq, pinfo)) = prev {
+            if seq != pseq + 1 {
+                broken = true;
+                c.problem(
+                    ProblemKind::SeqGap,
+                    Some(screen),
+                    Some(pseq + 1),
+                    Some(info.entry),
+                    format!(
+                        "receipts seq {}..={} are missing: seq {pseq} (log entry {}) is followed by seq {seq}",
+                        pseq + 1,
+                        seq - 1,
+                        pinfo.entry
+                    ),
+                );
+            } else if info.receipt.prev != pinfo.hash {
+                broken = true;
+                c.problem(
+                    ProblemKind::PrevMismatch,
+                    Some(screen),
+                    Some(seq),
+                    Some(info.entry),
+                    format!(
+                        "prev is not the hash of receipt seq {pseq} (log entry {}); the chain is broken",
+                        pinfo.entry
+                    ),
+                );
+            }
+        }
+        prev = Some((seq, info));
+    }
+    if first > 1 {
+        c.notes.push(format!(
+            "screen {screen}: the receipts in the bundle start at seq {first}; its prev is taken as given \
+             (earlier receipts are outside the export)"
+        ));
+    }
+    st.broken |= broken;
+}
+
+/// One summary per screen named by a statement or a batch, and the report's totals.
+fn summarize(
+    report: &mut Report,
+    c: &Checker,
+    statements: &Statements,
+    screens: &BTreeMap<String, ScreenState>,
+) {
+    let mut names: std::collections::BTreeSet<&String> = statements.keys().collect();
+    names.extend(screens.keys());
+    let empty = ScreenState::default();
+    for name in names {
+        let st = screens.get(name).unwrap_or(&empty);
+        let (gate, sname, key_id) = match statements.get(name) {
+            Some((s, k)) => (s.gate.clone(), s.name.clone(), k.key_id()),
+            None => ("?".into(), "?".into(), "?".into()),
+        };
+        let shown = st
+            .receipts
+            .values()
+            .filter(|r| {
+                r.receipt.outcome == Outcome::Completed && r.receipt.backend == Backend::Mpv
+            })
+            .count() as u64;
+        let first_started_at = st.receipts.values().map(|r| r.receipt.started_at).min();
+        let last_ended_at = st.receipts.values().map(|r| r.receipt.ended_at).max();
+        let screen_problem = c
+            .problems
+            .iter()
+            .any(|p| p.screen.as_deref() == Some(name.as_str()));
+        report.plays += st.receipts.len() as u64;
+        report.shown += shown;
+        report.screens.push(ScreenSummary {
+            screen: name.clone(),
+            gate,
+            name: sname,
+            device_key_id: key_id,
+            batches: st.batches,
+            receipts: st.receipts.len() as u64,
+            shown,
+            first_seq: st.receipts.keys().next().copied(),
+            last_seq: st.receipts.keys().next_back().copied(),
+            first_started_at: first_started_at.map(|t| format!("{t:.3}")),
+            last_ended_at: last_ended_at.map(|t| format!("{t:.3}")),
+            starts_mid_chain: st.receipts.keys().next().is_some_and(|&s| s > 1),
+            chain_intact: !st.broken && !screen_problem,
+        });
+    }
+}
+
+fn finish(mut report: Report, c: Checker) -> Report {
+    report.ok = c.problems.is_empty();
+    report.problems = c.problems;
+    report.notes = c.notes;
+    report
+}
+
+fn check_previous(
+    c: &mut Checker,
+    report: &mut Report,
+    prev_bytes: &[u8],
+    trusted: &KeySet,
+    checkpoint: Option<&Checkpoint>,
+    consistency: Option<&Consistency>,
+) {
+    let prev = match verify_checkpoint(prev_bytes, trusted) {
+        Ok(p) => p,
+        Err(e) => {
+            c.problem(
+                ProblemKind::BadPreviousCheckpoint,
+                None,
+                None,
+                None,
+                format!("the previous checkpoint you supplied: {e}"),
+            );
+            return;
+        }
+    };
+    report.previous_checkpoint = Some(prev.clone());
+    report.consistent_with_previous = Some(false);
+    let Some(cp) = checkpoint else {
+        return; // already reported as bad_checkpoint
+    };
+    if prev.origin != cp.origin {
+        c.problem(
+            ProblemKind::InconsistentHistory,
+            None,
+            None,
+            None,
+            format!(
+                "the previous checkpoint is of log {:?}, the bundle's of log {:?}",
+                prev.origin, cp.origin
+            ),
+        );
+        return;
+    }
+    let (Some(old_root), Some(new_root)) = (prev.root_hash(), cp.root_hash()) else {
+        return; // validated checkpoints always have a root
+    };
+    if prev.size > cp.size {
+        c.problem(
+            ProblemKind::InconsistentHistory,
+            None,
+            None,
+            None,
+            format!(
+                "the log shrank: the previous checkpoint has size {}, the bundle's only {}",
+                prev.size, cp.size
+            ),
+        );
+        return;
+    }
+    if prev.size == cp.size {
+        if old_root == new_root {
+            report.consistent_with_previous = Some(true);
+        } else {
+            c.problem(
+                ProblemKind::InconsistentHistory,
+                None,
+                None,
+                None,
+                format!(
+                    "both checkpoints have size {} but different roots: the history was rewritten",
+                    cp.size
+                ),
+            );
+        }
+        return;
+    }
+    let Some(cons) = consistency else {
+        c.problem(
+            ProblemKind::MissingConsistencyProof,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle holds no consistency proof; export it again with the previous size {}",
+                prev.size
+            ),
+        );
+        return;
+    };
+    if cons.from_size != prev.size {
+        c.problem(
+            ProblemKind::MissingConsistencyProof,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle's consistency proof is from size {}, your previous checkpoint has size {}; \
+                 export it again with the previous size {}",
+                cons.from_size, prev.size, prev.size
+            ),
+        );
+        return;
+    }
+    let Some(proof) = decode_hashes(&cons.proof) else {
+        c.problem(
+            ProblemKind::MalformedBundle,
+            None,
+            None,
+            None,
+            "log.consistency.proof hashes must be 64 lowercase hex characters",
+        );
+        return;
+    };
+    if verify_consistency(prev.size, cp.size, &old_root, &new_root, &proof) {
+        report.consistent_with_previous = Some(true);
+    } else {
+        c.problem(
+            ProblemKind::InconsistentHistory,
+            None,
+            None,
+            None,
+            format!(
+                "the checkpoint (size {}) is not an append-only extension of the previous checkpoint (size {}): \
+                 entries that existed before were changed or removed",
+                cp.size, prev.size
+            ),
+        );
+    }
+}
+
+/// Verify a batch entry and add its receipts to the screen's chain state.
+fn check_batch(
+    c: &mut Checker,
+    screens: &mut BTreeMap<String, ScreenState>,
+    statements: &BTreeMap<String, (ScreenStatement, PublicKey)>,
+    device_keys: &BTreeMap<String, (String, PublicKey)>,
+    index: u64,
+    data: &[u8],
+) {
+    let (claimed_screen, claimed_seq) = claimed_batch(data);
+    // The screen the batch names, if a statement registers it; otherwise the screen whose
+    // registered key id the signature names. The signature is verified before anything else.
+    let by_claim = claimed_screen
+        .as_deref()
+        .and_then(|s| statements.get(s))
+        .map(|(s, k)| (s.screen.clone(), k.clone()));
+    let by_keyid = || {
+        Envelope::parse(data).ok().and_then(|env| {
+            env.signatures
+                .iter()
+                .find_map(|s| device_keys.get(&s.keyid))
+                .cloned()
+        })
+    };
+    let (screen, key) = match by_claim.or_else(by_keyid) {
+        Some(sk) => sk,
+        None => {
+            c.problem(
+                ProblemKind::UnknownScreen,
+                claimed_screen.as_deref(),
+                claimed_seq,
+                Some(index),
+                "no screen statement in the bundle registers this batch's screen or signing key",
+            );
+            if let Some(s) = claimed_screen {
+                screens.entry(s).or_default().broken = true;
+            }
+            return;
+        }
+    };
+    let st = screens.entry(screen.clone()).or_default();
+    // Verify signature first; only then read the receipts, to set up a tip for mid-chain batches.
+    let verified = match crate::envelope::verify_with_key(data, RECEIPTS_TYPE, &key) {
+        Ok(v) => v,
+        Err(e) => {
+            st.broken = true;
+            c.problem(
+                ProblemKind::BadBatchSignature,
+                Some(claimed_screen.as_deref().unwrap_or(&screen)),
+                claimed_seq,
+                Some(index),
+                format!(
+                    "the batch is not validly signed by the device key {} registered for screen {screen}: {e}",
+                    key.key_id()
+                ),
+            );
+            return;
+        }
+    };
+    let first = serde_json::from_slice::<serde_json::Value>(&verified.payload)
+        .ok()
+        .and_then(|v| {
+            v.get("receipts")?
+                .as_array()?
+                .first()?
+                .as_str()
+                .map(|t| Receipt::parse(t.as_bytes()))
+        });
+    let tip = match first {
+        Some(Ok(r)) if r.seq > 1 => Some(ChainTip {
+            seq: r.seq - 1,
+            hash: r.prev,
+        }),
+        _ => None,
+    };
+    match verify_batch(data, &key, &screen, tip.as_ref(), &|_| None) {
+        Err(e) => {
+            st.broken = true;
+            let seq = match &e {
+                BatchError::SeqGap { found, .. } => Some(*found),
+                BatchError::PrevMismatch { seq } | BatchError::DuplicateConflict { seq } => {
+                    Some(*seq)
+                }
+                _ => claimed_seq,
+            };
+            c.problem(
+                ProblemKind::BadBatch,
+                Some(&screen),
+                seq,
+                Some(index),
+                e.to_string(),
+            );
+        }
+        Ok(batch) => {
+            st.batches += 1;
+            for (r, bytes) in batch.receipts {
+                add_receipt(c, st, &screen, r, &bytes, index, "log entry");
+            }
+        }
+    }
+}
+
+fn add_receipt(
+    c: &mut Checker,
+    st: &mut ScreenState,
+    screen: &str,
+    r: Receipt,
+    bytes: &[u8],
+    entry: u64,
+    source: &str,
+) {
+    let hash = receipt_hash(bytes);
+    match st.receipts.get(&r.seq) {
+        Some(existing) if existing.hash == hash => {}
+        Some(existing) => {
+            st.broken = true;
+            c.problem(
+                ProblemKind::Conflict,
+                Some(screen),
+                Some(r.seq),
+                Some(existing.entry),
+                format!(
+                    "the device signed two different receipts with seq {} (log entry {} and {source} {entry}); \
+                     the screen's history forked",
+                    r.seq, existing.entry
+                ),
+            );
+        }
+        None => {
+            st.receipts.insert(
+                r.seq,
+                ReceiptInfo {
+                    hash,
+                    receipt: r,
+                    entry,
+                },
+            );
+        }
+    }
+}
+
+fn check_conflict(
+    c: &mut Checker,
+    screens: &mut BTreeMap<String, ScreenState>,
+    statements: &BTreeMap<String, (ScreenStatement, PublicKey)>,
+    i: usize,
+    conflict: &ConflictEntry,
+) {
+    let Some((_, key)) = statements.get(&conflict.screen) else {
+        c.notes.push(format!(
+            "conflicts[{i}] for screen {} cannot be checked: the bundle holds no statement for that screen",
+            conflict.screen
+        ));
+        return;
+    };
+    let Ok(data) = b64_decode(&conflict.data) else {
+        c.problem(
+            ProblemKind::MalformedBundle,
+            Some(&conflict.screen),
+            None,
+            None,
+            format!("conflicts[{i}].data is not standard base64"),
+        );
+        return;
+    };
+    let Ok(v) = crate::envelope::verify_with_key(&data, RECEIPTS_TYPE, key) else {
+        c.notes.push(format!(
+            "conflicts[{i}] for screen {} is not signed by its device key: not evidence of anything",
+            conflict.screen
+        ));
+        return;
+    };
+    #[derive(Deserialize)]
+    struct Payload {
+        screen: String,
+        receipts: Vec<String>,
+    }
+    let Ok(p) = serde_json::from_slice::<Payload>(&v.payload) else {
+        c.notes.push(format!(
+            "conflicts[{i}] for screen {} has a malformed payload",
+            conflict.screen
+        ));
+        return;
+    };
+    let st = screens.entry(conflict.screen.clone()).or_default();
+    let before = c.problems.len();
+    for text in p.receipts {
+        if let Ok(r) = Receipt::parse(text.as_bytes()) {
+            if r.screen == conflict.screen && p.screen == conflict.screen {
+                let seq = r.seq;
+                if st.receipts.contains_key(&seq) {
+                    add_receipt(
+                        c,
+                        st,
+                        &conflict.screen,
+                        r,
+                        text.as_bytes(),
+                        i as u64,
+                        "conflicts entry",
+                    );
+                }
+            }
+        }
+    }
+    if c.problems.len() == before {
+        c.notes.push(format!(
+            "conflicts[{i}] for screen {} (received {}) does not contradict a receipt in this bundle",
+            conflict.screen, conflict.received_at
+        ));
+    }
+}
