@@ -80,7 +80,22 @@ fn main() {
         "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
     ));
     let trusted = KeySet::from_keys([controller.public()]);
+    print_keys(&controller, &device);
+    let env_json = print_dsse_example(&controller, &trusted);
+    let (slide_vi, video) = print_manifest(&controller, &trusted);
+    print_alerts(&controller, &trusted, &slide_vi);
+    print_receipts(&device, &slide_vi, &video);
+    print_merkle(&controller, &trusted);
 
+    // Type separation: the ack envelope never verifies as a manifest or receipts batch.
+    for t in [MANIFEST_TYPE, RECEIPTS_TYPE] {
+        assert!(envelope::verify(&env_json, t, &trusted).is_err());
+    }
+    let _ = Envelope::parse(&env_json).expect("parses");
+}
+
+/// The controller and device keys in every encoding the protocol uses.
+fn print_keys(controller: &SecretKey, device: &SecretKey) {
     section("controller key");
     let pk = controller.public();
     println!("seed (secret)        {CONTROLLER_SEED}");
@@ -98,7 +113,10 @@ fn main() {
     println!("public key (hex)     {}", hex(dk.as_bytes()));
     println!("public key (base64)  {}", dk.to_base64());
     println!("key_id               {}", dk.key_id());
+}
 
+/// A DSSE envelope worked through byte by byte; returns the envelope's JSON.
+fn print_dsse_example(controller: &SecretKey, trusted: &KeySet) -> Vec<u8> {
     section("DSSE worked example (an ack)");
     let ack = Ack {
         screen: SCREEN.into(),
@@ -106,7 +124,7 @@ fn main() {
     };
     let payload = ack.to_json();
     let pae_bytes = pae(ACK_TYPE, &payload);
-    let env = sign_ack(&ack, &controller);
+    let env = sign_ack(&ack, controller);
     let sig = env.signatures[0].sig.clone();
     let env_json = env.to_json();
     println!("payloadType (text)   {ACK_TYPE}");
@@ -128,13 +146,18 @@ fn main() {
     println!("R = sig[0..32]       {}", hex(&sig[..32]));
     println!("S = sig[32..64] (LE) {}", hex(&sig[32..]));
     println!("envelope JSON:\n{}", String::from_utf8_lossy(&env_json));
-    let back = verify_ack(&env_json, &trusted, SCREEN).expect("the example ack verifies");
+    let back = verify_ack(&env_json, trusted, SCREEN).expect("the example ack verifies");
     assert_eq!(back, ack);
     controller
         .public()
         .verify_strict(&pae_bytes, &sig)
         .expect("signature over PAE verifies");
 
+    env_json
+}
+
+/// A signed manifest; returns two of its media (a slide and a video) for the later sections.
+fn print_manifest(controller: &SecretKey, trusted: &KeySet) -> (MediaRef, MediaRef) {
     section("manifest payload");
     let slide_vi = media(
         b"slide-vi",
@@ -219,15 +242,17 @@ fn main() {
         ],
         fallback: "welcome".into(),
     };
-    let menv = manifest
-        .sign(&controller)
-        .expect("valid manifest")
-        .to_json();
-    verify_manifest(&menv, &trusted, SCREEN, Some(6), ts("2026-01-05T02:00:00Z"))
+    let menv = manifest.sign(controller).expect("valid manifest").to_json();
+    verify_manifest(&menv, trusted, SCREEN, Some(6), ts("2026-01-05T02:00:00Z"))
         .expect("the example manifest verifies");
     println!("{}", text(&manifest.to_json()));
     println!("envelope: {} bytes", menv.len());
 
+    (slide_vi, video)
+}
+
+/// A signed alert set.
+fn print_alerts(controller: &SecretKey, trusted: &KeySet, slide_vi: &MediaRef) {
     section("alert set payload");
     let alerts = AlertSet {
         screen: SCREEN.into(),
@@ -250,10 +275,14 @@ fn main() {
             media: Some(slide_vi.clone()),
         }],
     };
-    let aenv = alerts.sign(&controller).expect("valid alerts").to_json();
-    verify_alerts(&aenv, &trusted, SCREEN, Some(2)).expect("the example alert set verifies");
+    let aenv = alerts.sign(controller).expect("valid alerts").to_json();
+    verify_alerts(&aenv, trusted, SCREEN, Some(2)).expect("the example alert set verifies");
     println!("{}", text(&alerts.to_json()));
+}
 
+/// Two chained receipts and their signed batch.
+fn print_receipts(device: &SecretKey, slide_vi: &MediaRef, video: &MediaRef) {
+    let dk = device.public();
     section("receipt chain");
     let r1 = Receipt {
         seq: 1,
@@ -286,13 +315,16 @@ fn main() {
     println!("SHA-256(receipt 2) = {}", receipt_hash(&b2));
 
     section("receipts batch");
-    let batch = sign_batch(SCREEN, &[b1.clone(), b2.clone()], &device);
+    let batch = sign_batch(SCREEN, &[b1.clone(), b2.clone()], device);
     let bjson = batch.to_json();
     let vb = verify_batch(&bjson, &dk, SCREEN, None, &|_| None).expect("batch verifies");
     assert_eq!(vb.tip.seq, 2);
     println!("payload:\n{}", String::from_utf8_lossy(&batch.payload));
     println!("envelope:\n{}", String::from_utf8_lossy(&bjson));
+}
 
+/// A Merkle tree of three leaves, its proofs and a signed checkpoint.
+fn print_merkle(controller: &SecretKey, trusted: &KeySet) {
     section("Merkle tree of 3 leaves and a checkpoint");
     let data: [&[u8]; 3] = [b"a", b"b", b"c"];
     let leaves: Vec<merkle::Hash> = data.iter().map(|d| merkle::leaf_hash(d)).collect();
@@ -321,16 +353,10 @@ fn main() {
     assert!(merkle::verify_consistency(2, 3, &n01, &root, &cproof));
     println!("empty root           {}", hex(&merkle::empty_root()));
     let cp = Checkpoint::for_leaves("gatecast-controller 21fe31dfa154a261", &leaves);
-    let cpenv = cp.sign(&controller).to_json();
-    merkle::verify_checkpoint(&cpenv, &trusted).expect("checkpoint verifies");
+    let cpenv = cp.sign(controller).to_json();
+    merkle::verify_checkpoint(&cpenv, trusted).expect("checkpoint verifies");
     println!(
         "checkpoint payload: {}",
         String::from_utf8_lossy(&cp.to_json())
     );
-
-    // Type separation: the ack envelope never verifies as a manifest or receipts batch.
-    for t in [MANIFEST_TYPE, RECEIPTS_TYPE] {
-        assert!(envelope::verify(&env_json, t, &trusted).is_err());
-    }
-    let _ = Envelope::parse(&env_json).expect("parses");
 }
