@@ -26,11 +26,11 @@ use warp::{Filter, Reply as _};
 
 pub use error::ApiError;
 
-use crate::auth::{Principal, Role};
 use crate::blobs::Blobs;
 use crate::config::{Config, JSON_BODY_LIMIT};
 use crate::publish::Outbox;
-use crate::store::{ActionRecord, ScreenVersion, Store};
+use crate::store::{ActionRecord, Role, ScreenVersion, Store};
+use crate::tokens::Principal;
 
 /// Counters exported at `/metrics`.
 #[derive(Debug, Default)]
@@ -171,7 +171,7 @@ impl Request {
         // a token the attacker holds.
         let source = self.source();
         let locked = state.auth_throttle.check(&source);
-        let Some(p) = crate::auth::authenticate(&state.store, token.trim())? else {
+        let Some(p) = crate::tokens::authenticate(&state.store, token.trim())? else {
             let lock = state.auth_throttle.failure(&source);
             if let Some(lock) = lock {
                 tracing::warn!(%source, lock_secs = lock.as_secs(), "too many bad API tokens from this address; locked out");
