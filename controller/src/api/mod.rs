@@ -5,8 +5,11 @@
 //! makes every path of the API visible in one place, gives JSON errors for unknown paths and
 //! wrong methods, and keeps compile times down on small build machines.
 
+mod audit;
 mod content;
 mod error;
+mod export;
+mod log;
 mod media;
 mod publishing;
 mod screens;
@@ -541,18 +544,18 @@ async fn api_v1(
         (["alerts"], M::GET) => publishing::list_alerts(state, req),
         (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
-        (["receipts"], M::GET) => crate::audit::http::receipts(state, req),
-        (["reports", "plays"], M::GET) => crate::audit::http::plays(state, req),
-        (["reports", "compliance"], M::GET) => crate::audit::http::compliance(state, req),
+        (["receipts"], M::GET) => audit::receipts(state, req),
+        (["reports", "plays"], M::GET) => audit::plays(state, req),
+        (["reports", "compliance"], M::GET) => audit::compliance(state, req),
         (["tokens"], M::POST) => system::create_token(state, req).await,
         (["tokens"], M::GET) => system::list_tokens(state, req),
         (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
-        (["log", "checkpoint"], M::GET) => crate::auditlog::get_checkpoint(state, req).await,
-        (["log", "checkpoint"], M::POST) => crate::auditlog::post_checkpoint(state, req).await,
-        (["log", "proof", "inclusion"], M::GET) => crate::auditlog::get_inclusion(state, req),
-        (["log", "proof", "consistency"], M::GET) => crate::auditlog::get_consistency(state, req),
-        (["receipts", "rejections"], M::GET) => crate::auditlog::get_rejections(state, req),
-        (["audit", "export"], M::GET) => crate::export::get_export(state, req).await,
+        (["log", "checkpoint"], M::GET) => log::get_checkpoint(state, req).await,
+        (["log", "checkpoint"], M::POST) => log::post_checkpoint(state, req).await,
+        (["log", "proof", "inclusion"], M::GET) => log::get_inclusion(state, req),
+        (["log", "proof", "consistency"], M::GET) => log::get_consistency(state, req),
+        (["receipts", "rejections"], M::GET) => log::get_rejections(state, req),
+        (["audit", "export"], M::GET) => export::get_export(state, req).await,
         (
             ["keys"]
             | ["whoami"]
