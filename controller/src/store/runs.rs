@@ -124,3 +124,178 @@ pub(super) fn cut_runs(items: &[(u64, i64)]) -> Vec<(usize, usize, i64)> {
     }
     runs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    fn assert_corrupt(v: &[u8], why: &str) {
+        match decode_run(v) {
+            Err(StoreError::Corrupt { what, message }) => {
+                assert_eq!(what, "receipt run", "{why}");
+                assert!(!message.is_empty(), "{why}");
+            }
+            Err(e) => panic!("{why}: expected Corrupt, got {e}"),
+            Ok(_) => panic!("{why}: malformed run decoded"),
+        }
+    }
+
+    #[test]
+    fn run_round_trips_exact_bytes() {
+        let receipts: [&[u8]; 4] = [b"{\"seq\":1}", b"", &[0xff, 0x00, b'/'], &[7u8; 70_000]];
+        for n in 0..=receipts.len() {
+            let at = "2026-01-05T10:00:00.123Z ä";
+            let v = encode_run(at, u64::MAX - n as u64, &receipts[..n]);
+            let run = decode_run(&v).unwrap();
+            assert_eq!(run.batch_index, u64::MAX - n as u64);
+            assert_eq!(run.received_at, at);
+            assert_eq!(run.receipts, &receipts[..n]);
+        }
+    }
+
+    #[test]
+    fn run_encoding_is_the_stored_format() {
+        // Stored databases hold this layout; changing it needs a schema migration.
+        let v = encode_run("t", 2, &[b"ab"]);
+        let want: Vec<u8> = [
+            &[1u8][..],
+            &2u64.to_be_bytes(),
+            &1u16.to_be_bytes(),
+            b"t",
+            &1u32.to_be_bytes(),
+            &2u32.to_be_bytes(),
+            b"ab",
+        ]
+        .concat();
+        assert_eq!(v, want);
+    }
+
+    #[test]
+    fn malformed_runs_are_corrupt_not_panics() {
+        let good = encode_run("2026-01-05T10:00:00Z", 9, &[b"one", b"two"]);
+        assert!(decode_run(&good).is_ok());
+        for cut in 0..good.len() {
+            assert_corrupt(&good[..cut], &format!("truncated to {cut} bytes"));
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_corrupt(&trailing, "trailing byte");
+        let mut format = good.clone();
+        format[0] = 2;
+        assert_corrupt(&format, "unknown format");
+        let mut utf8 = encode_run("ab", 9, &[]);
+        utf8[11] = 0xff;
+        assert_corrupt(&utf8, "received_at not UTF-8");
+        let mut count = encode_run("", 9, &[b"x"]);
+        count[14] = 2;
+        assert_corrupt(&count, "count larger than the receipts held");
+        let mut huge = encode_run("", 9, &[]);
+        huge[11..15].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_corrupt(&huge, "absurd count");
+    }
+
+    #[test]
+    fn cut_runs_splits_at_seq_gaps_and_at_the_span() {
+        assert!(cut_runs(&[]).is_empty());
+        assert_eq!(cut_runs(&[(5, -3)]), vec![(0, 1, -3)]);
+        // Exactly RUN_SPAN_MS apart stays in one run; one ms more starts a new one.
+        assert_eq!(
+            cut_runs(&[(1, 0), (2, RUN_SPAN_MS), (3, RUN_SPAN_MS + 1)]),
+            vec![(0, 2, 0), (2, 3, RUN_SPAN_MS + 1)]
+        );
+        // A seq gap cuts even when the times are close.
+        assert_eq!(
+            cut_runs(&[(1, 10), (2, 20), (4, 30), (5, 40)]),
+            vec![(0, 2, 10), (2, 4, 30)]
+        );
+        // Times going backwards: the span counts from the least to the greatest, and the run's
+        // time is its least started_at.
+        assert_eq!(
+            cut_runs(&[(1, 1_000), (2, 0), (3, RUN_SPAN_MS + 1)]),
+            vec![(0, 2, 0), (2, 3, RUN_SPAN_MS + 1)]
+        );
+        assert_eq!(
+            cut_runs(&[(1, 500), (2, 0), (3, RUN_SPAN_MS - 1)]),
+            vec![(0, 3, 0)]
+        );
+        // Extreme times do not overflow.
+        assert_eq!(
+            cut_runs(&[(1, i64::MIN), (2, i64::MAX)]),
+            vec![(0, 1, i64::MIN), (1, 2, i64::MAX)]
+        );
+    }
+
+    #[test]
+    fn cut_runs_covers_every_item_once_in_order() {
+        let items: Vec<(u64, i64)> = (0..500u64)
+            .map(|i| {
+                let seq = i + 1 + (i / 97); // a gap every 97 items
+                let ms = (i as i64 * 7_919) % (3 * RUN_SPAN_MS) - RUN_SPAN_MS;
+                (seq, ms)
+            })
+            .collect();
+        let runs = cut_runs(&items);
+        let mut next = 0;
+        for &(a, b, lo) in &runs {
+            assert_eq!(a, next);
+            assert!(b > a);
+            let part = &items[a..b];
+            assert!(part.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+            let min = part.iter().map(|i| i.1).min().unwrap();
+            let max = part.iter().map(|i| i.1).max().unwrap();
+            assert_eq!(lo, min);
+            assert!(max - min <= RUN_SPAN_MS);
+            next = b;
+        }
+        assert_eq!(next, items.len());
+    }
+
+    #[test]
+    fn time_key_byte_order_is_time_order() {
+        let times = [
+            i64::MIN,
+            i64::MIN + 1,
+            -RUN_SPAN_MS,
+            -1,
+            0,
+            1,
+            1_767_607_200_000,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let keys = [
+            seq_key(b"gate-a", 1),
+            seq_key(b"gate-a", 2),
+            seq_key(b"gate-b", 0),
+        ];
+        let mut pairs = Vec::new();
+        for &ms in &times {
+            for k in &keys {
+                pairs.push(((ms, k.clone()), time_key(ms, k)));
+            }
+        }
+        for (x, kx) in &pairs {
+            for (y, ky) in &pairs {
+                assert_eq!(x.cmp(y), kx.cmp(ky), "{x:?} vs {y:?}");
+            }
+        }
+        for w in times.windows(2) {
+            assert!(time_prefix(w[0]) < time_prefix(w[1]));
+        }
+    }
+
+    #[test]
+    fn seq_keys_split_back_and_sort_by_seq() {
+        for (screen, seq) in [("s1", 0), ("gate-7-left", 1), ("x", u64::MAX)] {
+            let k = receipt_key(screen, seq);
+            assert_eq!(split_seq_key(&k).unwrap(), (screen.as_bytes(), seq));
+        }
+        assert!(receipt_key("s", 255) < receipt_key("s", 256));
+        assert!(receipt_key("s", u64::MAX) < receipt_key("s0", 0));
+        assert!(matches!(
+            split_seq_key(b"short"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}
