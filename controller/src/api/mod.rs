@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN §6) on warp 0.4.
+//! The HTTP API (paths in docs/protocol.md §17) on warp 0.4.
 //!
 //! One warp filter extracts method, path, query, headers and the (unread) body stream and hands
 //! them to [`dispatch`], which routes on the path segments. Keeping routing in one `match`

@@ -7,14 +7,15 @@
 //! bytes + version per screen), `status` (last status per screen), `status_history`
 //! (online/offline transitions), `actions` (operator action log).
 //!
-//! Audit trees (receipt ingest and the Merkle log; see "Receipts and the audit log" below):
-//! `receipts`, `receipt_time`, `chain_tips`, `batch_hashes`, `log_leaves`, `log_hashes`,
+//! Audit trees (receipt ingest and the Merkle log; see "The audit trees" below):
+//! `receipt_runs`, `receipt_run_time`, `chain_tips`, `batch_hashes`, `log_leaves`, `log_hashes`,
 //! `checkpoints`, `receipt_rejections`, `receipt_conflicts`, `manifest_history`.
 //!
-//! The [`Store`] methods are grouped by concern: [`records`](self) of the operator's data, content
-//! (media, playlists, schedules), screens (screens, enrolment codes, tokens), publishing
-//! (manifests, alert sets, their history), status and the action log, receipts (stored by
-//! run), the Merkle log and the schema migrations.
+//! One file per concern: `records` (the JSON records), `content` (media, playlists,
+//! schedules), `screens` (screens, enrolment codes, tokens), `publishing` (manifests, alert
+//! sets, manifest history), `status` (status and the action log), `receipts` (ingest and reads
+//! of receipts), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
+//! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
 
 mod content;
 mod log;
