@@ -8,26 +8,14 @@
 //! `gatecast-controller <key_id>`) and stored by size: one at start-up, then every
 //! [`CHECKPOINT_INTERVAL`] if the log grew, and on demand (`POST /api/v1/log/checkpoint`).
 //!
-//! HTTP (any token; auditors included):
-//! - `GET /api/v1/log/checkpoint` → the latest checkpoint envelope, exact bytes (JSON);
-//! - `POST /api/v1/log/checkpoint` → issues one now if the log grew, returns the latest;
-//! - `GET /api/v1/log/proof/inclusion?index=&size=` →
-//!   `{"index","size","leaf_hash","kind","proof":[hex…]}` (`size` defaults to the latest
-//!   checkpoint's size);
-//! - `GET /api/v1/log/proof/consistency?from=&to=` → `{"from","to","proof":[hex…]}`
-//!   (`to` defaults to the latest checkpoint's size);
-//! - `GET /api/v1/receipts/rejections` → every rejected receipts batch (and conflicts kept as
-//!   evidence) as `{"rejections":[…],"conflicts":[…]}`.
+//! The HTTP endpoints are in `api::log`.
 
 use std::time::Duration;
 
 use playlists::keys::SecretKey;
 use playlists::merkle::{self, Checkpoint};
 use tracing::{info, warn};
-use warp::http::{header, StatusCode};
-use warp::reply::Response;
 
-use crate::api::{json_reply, ApiError, AppState, Request, READ};
 use crate::store::{Store, StoreError};
 
 /// How often the checkpointer looks whether the log grew.
@@ -42,15 +30,6 @@ pub enum LogError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<LogError> for ApiError {
-    fn from(e: LogError) -> ApiError {
-        match e {
-            LogError::OutOfRange(m) => ApiError::bad_request("invalid_field", m),
-            LogError::Store(e) => e.into(),
-        }
-    }
 }
 
 /// The checkpoint origin of a controller key: `gatecast-controller <key_id>`.
@@ -196,107 +175,6 @@ impl<'a> ProofBuilder<'a> {
         out.reverse();
         Some(out)
     }
-}
-
-fn hex_list(p: &[merkle::Hash]) -> Vec<String> {
-    p.iter().map(merkle::hash_to_hex).collect()
-}
-
-fn query_u64(req: &Request, name: &str) -> Result<Option<u64>, ApiError> {
-    match req.query.get(name) {
-        None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| {
-            ApiError::field(
-                name,
-                format!("{name} must be a non-negative integer, got {v:?}"),
-            )
-        }),
-    }
-}
-
-fn latest_size(state: &AppState) -> Result<u64, ApiError> {
-    Ok(match state.store.latest_checkpoint()? {
-        Some((s, _)) => s,
-        None => state.store.log_size()?,
-    })
-}
-
-fn raw_json(bytes: Vec<u8>) -> Response {
-    warp::http::Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(bytes.into())
-        .expect("valid response")
-}
-
-/// `GET /api/v1/log/checkpoint`.
-pub async fn get_checkpoint(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    req.authorize(state, READ)?;
-    let env = match state.store.latest_checkpoint()? {
-        Some((_, env)) => env,
-        None => issue_checkpoint(&state.store, &state.key).await?.1,
-    };
-    Ok(raw_json(env))
-}
-
-/// `POST /api/v1/log/checkpoint`.
-pub async fn post_checkpoint(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    req.authorize(state, READ)?;
-    Ok(raw_json(
-        issue_checkpoint(&state.store, &state.key).await?.1,
-    ))
-}
-
-/// `GET /api/v1/log/proof/inclusion?index=&size=`.
-pub fn get_inclusion(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    req.authorize(state, READ)?;
-    let index =
-        query_u64(&req, "index")?.ok_or_else(|| ApiError::field("index", "index is required"))?;
-    let size = match query_u64(&req, "size")? {
-        Some(s) => s,
-        None => latest_size(state)?,
-    };
-    let proof = inclusion_proof(&state.store, index, size)?;
-    let leaf = state
-        .store
-        .log_leaf(index)?
-        .ok_or_else(|| ApiError::not_found("log leaf", &index.to_string()))?;
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({
-            "index": index, "size": size, "kind": leaf.kind,
-            "leaf_hash": merkle::hash_to_hex(&merkle::leaf_hash(&leaf.data)),
-            "proof": hex_list(&proof),
-        }),
-    ))
-}
-
-/// `GET /api/v1/log/proof/consistency?from=&to=`.
-pub fn get_consistency(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    req.authorize(state, READ)?;
-    let from =
-        query_u64(&req, "from")?.ok_or_else(|| ApiError::field("from", "from is required"))?;
-    let to = match query_u64(&req, "to")? {
-        Some(s) => s,
-        None => latest_size(state)?,
-    };
-    let proof = consistency_proof(&state.store, from, to)?;
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({"from": from, "to": to, "proof": hex_list(&proof)}),
-    ))
-}
-
-/// `GET /api/v1/receipts/rejections`.
-pub fn get_rejections(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    req.authorize(state, READ)?;
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({
-            "rejections": state.store.receipt_rejections()?,
-            "conflicts": state.store.receipt_conflicts()?,
-        }),
-    ))
 }
 
 #[cfg(test)]

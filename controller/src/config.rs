@@ -8,6 +8,20 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// File names inside the data directory.
+pub mod files {
+    /// The controller's Ed25519 signing key (0600).
+    pub const CONTROLLER_KEY: &str = "controller.key";
+    /// The first admin API token (0600).
+    pub const ADMIN_TOKEN: &str = "admin.token";
+    /// The controller's own MQTT password (0600).
+    pub const MQTT_PASSWORD: &str = "mqtt-controller.password";
+    /// The sled database directory.
+    pub const DB: &str = "db";
+    /// Media files (`media/sha256/<hex>`).
+    pub const MEDIA: &str = "media";
+}
+
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./gatecast-data";
 /// Default HTTP listen address.

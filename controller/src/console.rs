@@ -62,7 +62,7 @@ fn etags() -> &'static [String] {
     TAGS.get_or_init(|| {
         ASSETS
             .iter()
-            .map(|a| format!("\"{}\"", crate::auth::hex(&Sha256::digest(a.body))))
+            .map(|a| format!("\"{}\"", crate::hex::hex(&Sha256::digest(a.body))))
             .collect()
     })
 }

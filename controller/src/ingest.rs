@@ -202,7 +202,7 @@ pub struct Ingest {
 }
 
 fn sha256_hex(b: &[u8]) -> String {
-    crate::auth::sha256_hex(b)
+    crate::hex::sha256_hex(b)
 }
 
 /// An envelope verified ahead of the log lock, with the chain tip it was verified against.

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use gatecast_controller::auth::Role;
 use gatecast_controller::config::{Config, FileConfig, Overrides};
 use gatecast_controller::serve;
+use gatecast_controller::store::Role;
 
 /// gatecast controller: media library, schedules, signed publishing, receipts and audit.
 #[derive(Parser)]
@@ -225,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
             TokenCommand::Create { role, cfg } => {
                 let config = load_config(&cfg, Overrides::default())?;
                 let store = serve::open_store(&config)?;
-                let (rec, token) = gatecast_controller::auth::create_token(&store, role).await?;
+                let (rec, token) = gatecast_controller::tokens::create_token(&store, role).await?;
                 println!(
                     "created {} token {} (store it now; it is not shown again): {token}",
                     role.as_str(),
@@ -235,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             TokenCommand::Revoke { id, cfg } => {
                 let config = load_config(&cfg, Overrides::default())?;
                 let store = serve::open_store(&config)?;
-                if !gatecast_controller::auth::revoke_token(&store, &id).await? {
+                if !gatecast_controller::tokens::revoke_token(&store, &id).await? {
                     anyhow::bail!("no token with id {id:?}");
                 }
                 println!("revoked token {id}");
@@ -269,8 +269,10 @@ async fn main() -> anyhow::Result<()> {
                     .filter(|s| !s.disabled)
                     .map(|s| (s.id, s.mqtt_password_hash))
                     .collect();
-                let pw_path = config.data_dir.join(serve::files::MQTT_PASSWORD);
-                let (controller_pw, _) = gatecast_controller::auth::load_or_create_secret(
+                let pw_path = config
+                    .data_dir
+                    .join(gatecast_controller::config::files::MQTT_PASSWORD);
+                let (controller_pw, _) = gatecast_controller::secrets::load_or_create_secret(
                     &pw_path,
                     gatecast_controller::mqtt::password::generate_mqtt_password,
                 )?;

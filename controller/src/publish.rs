@@ -19,7 +19,7 @@ use playlists::manifest::{AlertSet, Manifest};
 use playlists::topics::{topic, Kind};
 use serde_json::json;
 
-use crate::auth::sha256_hex;
+use crate::hex::sha256_hex;
 use crate::store::{
     MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
     StoredManifest,

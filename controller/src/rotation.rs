@@ -27,8 +27,8 @@ use playlists::manifest::{AlertSet, Manifest};
 use playlists::rotation::Rotation;
 use playlists::topics::{topic, Kind};
 
+use crate::config::files;
 use crate::publish::Outbox;
-use crate::serve::files;
 use crate::store::{Store, StoredAlertSet, StoredManifest};
 
 /// `meta` key holding the JSON array of rotation statements (base64 of the exact envelope
@@ -151,11 +151,11 @@ pub async fn rotate_key(
     playlists::rotation::verify_rotation(&env, &old.public())
         .map_err(|r| key_err(&key_path, format!("self-check failed: {r}")))?;
 
-    crate::auth::write_secret_file(&next_path, new.to_text().as_bytes())
+    crate::secrets::write_secret_file(&next_path, new.to_text().as_bytes())
         .map_err(|e| key_err(&next_path, e))?;
     let retired = retired_path(data_dir, &old.key_id());
     if !retired.exists() {
-        crate::auth::write_secret_file(&retired, old.to_text().as_bytes())
+        crate::secrets::write_secret_file(&retired, old.to_text().as_bytes())
             .map_err(|e| key_err(&retired, e))?;
     }
     recorded.push(env);
@@ -171,7 +171,7 @@ pub async fn rotate_key(
         .await?;
     store.flush().await?;
     std::fs::rename(&next_path, &key_path).map_err(|e| key_err(&key_path, e))?;
-    crate::auth::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
+    crate::secrets::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
     Ok(Rotated {
         old_key_id: old.key_id(),
         new_key_id: new.key_id(),
@@ -204,7 +204,7 @@ pub fn finish_interrupted(
     match done {
         Some(r) => {
             std::fs::rename(&next_path, &key_path).map_err(|e| key_err(&key_path, e))?;
-            crate::auth::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
+            crate::secrets::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
             tracing::warn!(new_key_id = %r.new_key_id, "finished an interrupted key rotation");
             Ok(Some(Rotated {
                 old_key_id: r.old_key_id.clone(),
@@ -313,7 +313,8 @@ mod tests {
     async fn rotate_key_keeps_the_old_key_records_a_verifiable_statement_and_switches() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
-        let (old, _) = crate::auth::load_or_create_key(&data.join(files::CONTROLLER_KEY)).unwrap();
+        let (old, _) =
+            crate::secrets::load_or_create_key(&data.join(files::CONTROLLER_KEY)).unwrap();
         let store = Store::open(&data.join(files::DB)).unwrap();
         let now: Timestamp = "2026-01-05T08:00:00Z".parse().unwrap();
         let r = rotate_key(data, &store, Duration::from_secs(7 * 86_400), now)
@@ -361,12 +362,13 @@ mod tests {
     async fn an_interrupted_rotation_is_finished_or_discarded() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
-        let (old, _) = crate::auth::load_or_create_key(&data.join(files::CONTROLLER_KEY)).unwrap();
+        let (old, _) =
+            crate::secrets::load_or_create_key(&data.join(files::CONTROLLER_KEY)).unwrap();
         let store = Store::open(&data.join(files::DB)).unwrap();
         let now = Timestamp::now();
         // A staged key with no statement (crash before step 3) is discarded.
         let stray = SecretKey::from_seed([5; 32]);
-        crate::auth::write_secret_file(
+        crate::secrets::write_secret_file(
             &data.join("controller.key.next"),
             stray.to_text().as_bytes(),
         )
@@ -379,10 +381,16 @@ mod tests {
         // Simulate a crash between steps 3 and 4: put the new key back as staged and the old
         // key as current; the next run only finishes the rename.
         let new = read_key(&data.join(files::CONTROLLER_KEY)).unwrap();
-        crate::auth::write_secret_file(&data.join("controller.key.next"), new.to_text().as_bytes())
-            .unwrap();
-        crate::auth::write_secret_file(&data.join(files::CONTROLLER_KEY), old.to_text().as_bytes())
-            .unwrap();
+        crate::secrets::write_secret_file(
+            &data.join("controller.key.next"),
+            new.to_text().as_bytes(),
+        )
+        .unwrap();
+        crate::secrets::write_secret_file(
+            &data.join(files::CONTROLLER_KEY),
+            old.to_text().as_bytes(),
+        )
+        .unwrap();
         let again = rotate_key(data, &store, Duration::from_secs(86_400), now)
             .await
             .unwrap();

@@ -13,29 +13,15 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::api::{AppState, Metrics, PublicUrls};
-use crate::auth::{create_token, load_or_create_key, load_or_create_secret, write_secret_file};
 use crate::blobs::Blobs;
-use crate::config::{BrokerMode, Config};
+use crate::config::{files, BrokerMode, Config};
 use crate::mqtt::broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle};
 use crate::mqtt::password::{generate_mqtt_password, verify_mqtt_password};
 use crate::publish::Outbox;
-use crate::store::CONTROLLER_HASH_KEY;
-use crate::store::{StatusRecord, Store};
-
-/// File names inside the data directory.
-pub mod files {
-    /// The controller's Ed25519 signing key (0600).
-    pub const CONTROLLER_KEY: &str = "controller.key";
-    /// The first admin API token (0600).
-    pub const ADMIN_TOKEN: &str = "admin.token";
-    /// The controller's own MQTT password (0600).
-    pub const MQTT_PASSWORD: &str = "mqtt-controller.password";
-    /// The sled database directory.
-    pub const DB: &str = "db";
-    /// Media files (`media/sha256/<hex>`).
-    pub const MEDIA: &str = "media";
-}
+use crate::secrets::{load_or_create_key, load_or_create_secret, write_secret_file};
+use crate::store::{Role, StatusRecord, Store, CONTROLLER_HASH_KEY};
+use crate::tokens::create_token;
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +73,59 @@ impl Outbox for MqttHandle {
                 .await
                 .map_err(|e| e.to_string())
         })
+    }
+}
+
+/// The embedded broker's login check: a screen by its stored `$7$` hash (disabled screens
+/// refused), the controller's own user by the hash stored under [`CONTROLLER_HASH_KEY`].
+impl crate::mqtt::broker::CredentialCheck for Store {
+    fn check(&self, username: &str, password: &str) -> bool {
+        let stored = if username == crate::mqtt::CONTROLLER_USER {
+            self.meta_get(CONTROLLER_HASH_KEY).ok().flatten()
+        } else if playlists::manifest::is_valid_screen_id(username) {
+            match self.screen(username) {
+                Ok(Some(s)) if !s.disabled => Some(s.mqtt_password_hash),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        stored.is_some_and(|h| crate::mqtt::password::verify_mqtt_password(password, &h))
+    }
+}
+
+/// Everything the MQTT client republishes after each connect: every screen's current manifest
+/// and alert set, exact stored bytes.
+impl crate::mqtt::client::RetainedSource for Store {
+    fn retained(&self) -> Vec<(String, Vec<u8>)> {
+        use playlists::topics::{topic, Kind};
+        let mut out = Vec::new();
+        match self.manifests() {
+            Ok(ms) => out.extend(
+                ms.into_iter()
+                    .map(|m| (topic(&m.screen, Kind::Manifest), m.envelope.into_bytes())),
+            ),
+            Err(e) => tracing::warn!("cannot read manifests to republish: {e}"),
+        }
+        match self.alert_sets() {
+            Ok(a) => out.extend(
+                a.into_iter()
+                    .map(|a| (topic(&a.screen, Kind::Alert), a.envelope.into_bytes())),
+            ),
+            Err(e) => tracing::warn!("cannot read alert sets to republish: {e}"),
+        }
+        // The latest key rotation statement, on every screen's `rotation` topic.
+        match crate::rotation::statements(self) {
+            Ok(all) => {
+                if let Some(last) = all.last() {
+                    for s in self.screens().unwrap_or_default() {
+                        out.push((topic(&s.id, Kind::Rotation), last.clone()));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot read rotation statements to republish: {e}"),
+        }
+        out
     }
 }
 
@@ -190,7 +229,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     }
     let admin_path = data.join(files::ADMIN_TOKEN);
     if !admin_path.exists() {
-        let (rec, token) = create_token(&store, crate::auth::Role::Admin).await?;
+        let (rec, token) = create_token(&store, Role::Admin).await?;
         write_secret_file(&admin_path, format!("{token}\n").as_bytes())
             .map_err(|e| data_err(&admin_path, e))?;
         info!(path = %admin_path.display(), token_id = %rec.id, "created the first admin token (file mode 0600)");

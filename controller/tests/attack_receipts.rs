@@ -29,7 +29,7 @@ async fn screen(ctl: &Ctl, id: &str, seed: u8) -> Player {
 /// compromised broker): the embedded broker's ACL drops a screen's publish on another screen's
 /// topic, and the controller must refuse the forgery anyway.
 async fn forge(ctl: &Ctl, dir: &std::path::Path, screen: &str, batches: Vec<Vec<u8>>) {
-    let pw = std::fs::read_to_string(dir.join(gatecast_controller::serve::files::MQTT_PASSWORD))
+    let pw = std::fs::read_to_string(dir.join(gatecast_controller::config::files::MQTT_PASSWORD))
         .unwrap();
     let (client, mut el) = mqtt_connect(
         ctl.mqtt_addr(),

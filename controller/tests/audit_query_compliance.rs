@@ -4,7 +4,7 @@
 mod audit_query_support;
 
 use audit_query_support::*;
-use gatecast_controller::audit::http::compliance_from_store;
+use gatecast_controller::audit::evidence::compliance_from_store;
 use gatecast_controller::store::Store;
 use jiff::SignedDuration;
 use playlists::keys::SecretKey;

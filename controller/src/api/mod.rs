@@ -1,12 +1,15 @@
-//! The HTTP API (DESIGN §6) on warp 0.4.
+//! The HTTP API (paths in docs/protocol.md §17) on warp 0.4.
 //!
 //! One warp filter extracts method, path, query, headers and the (unread) body stream and hands
 //! them to [`dispatch`], which routes on the path segments. Keeping routing in one `match`
 //! makes every path of the API visible in one place, gives JSON errors for unknown paths and
 //! wrong methods, and keeps compile times down on small build machines.
 
+mod audit;
 mod content;
 mod error;
+mod export;
+mod log;
 mod media;
 mod publishing;
 mod screens;
@@ -26,11 +29,11 @@ use warp::{Filter, Reply as _};
 
 pub use error::ApiError;
 
-use crate::auth::{Principal, Role};
 use crate::blobs::Blobs;
 use crate::config::{Config, JSON_BODY_LIMIT};
 use crate::publish::Outbox;
-use crate::store::{ActionRecord, ScreenVersion, Store};
+use crate::store::{ActionRecord, Role, ScreenVersion, Store};
+use crate::tokens::Principal;
 
 /// Counters exported at `/metrics`.
 #[derive(Debug, Default)]
@@ -171,7 +174,7 @@ impl Request {
         // a token the attacker holds.
         let source = self.source();
         let locked = state.auth_throttle.check(&source);
-        let Some(p) = crate::auth::authenticate(&state.store, token.trim())? else {
+        let Some(p) = crate::tokens::authenticate(&state.store, token.trim())? else {
             let lock = state.auth_throttle.failure(&source);
             if let Some(lock) = lock {
                 tracing::warn!(%source, lock_secs = lock.as_secs(), "too many bad API tokens from this address; locked out");
@@ -541,18 +544,18 @@ async fn api_v1(
         (["alerts"], M::GET) => publishing::list_alerts(state, req),
         (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
-        (["receipts"], M::GET) => crate::audit::http::receipts(state, req),
-        (["reports", "plays"], M::GET) => crate::audit::http::plays(state, req),
-        (["reports", "compliance"], M::GET) => crate::audit::http::compliance(state, req),
+        (["receipts"], M::GET) => audit::receipts(state, req),
+        (["reports", "plays"], M::GET) => audit::plays(state, req),
+        (["reports", "compliance"], M::GET) => audit::compliance(state, req),
         (["tokens"], M::POST) => system::create_token(state, req).await,
         (["tokens"], M::GET) => system::list_tokens(state, req),
         (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
-        (["log", "checkpoint"], M::GET) => crate::auditlog::get_checkpoint(state, req).await,
-        (["log", "checkpoint"], M::POST) => crate::auditlog::post_checkpoint(state, req).await,
-        (["log", "proof", "inclusion"], M::GET) => crate::auditlog::get_inclusion(state, req),
-        (["log", "proof", "consistency"], M::GET) => crate::auditlog::get_consistency(state, req),
-        (["receipts", "rejections"], M::GET) => crate::auditlog::get_rejections(state, req),
-        (["audit", "export"], M::GET) => crate::export::get_export(state, req).await,
+        (["log", "checkpoint"], M::GET) => log::get_checkpoint(state, req).await,
+        (["log", "checkpoint"], M::POST) => log::post_checkpoint(state, req).await,
+        (["log", "proof", "inclusion"], M::GET) => log::get_inclusion(state, req),
+        (["log", "proof", "consistency"], M::GET) => log::get_consistency(state, req),
+        (["receipts", "rejections"], M::GET) => log::get_rejections(state, req),
+        (["audit", "export"], M::GET) => export::get_export(state, req).await,
         (
             ["keys"]
             | ["whoami"]

@@ -8,7 +8,7 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
-use crate::auth::Role;
+use crate::store::Role;
 
 /// `GET /healthz`.
 pub fn healthz(state: &AppState) -> Response {
@@ -144,7 +144,7 @@ pub async fn create_token(state: &AppState, mut req: Request) -> Result<Response
         .role
         .parse()
         .map_err(|e: String| ApiError::field("role", e))?;
-    let (rec, token) = crate::auth::create_token(&state.store, role).await?;
+    let (rec, token) = crate::tokens::create_token(&state.store, role).await?;
     log_action(
         state,
         &who,
@@ -174,7 +174,7 @@ pub fn list_tokens(state: &AppState, req: Request) -> Result<Response, ApiError>
 /// `DELETE /api/v1/tokens/{id}` (admin).
 pub async fn revoke_token(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
     let who = req.authorize(state, ADMIN)?;
-    if !crate::auth::revoke_token(&state.store, id).await? {
+    if !crate::tokens::revoke_token(&state.store, id).await? {
         return Err(ApiError::not_found("token", id));
     }
     log_action(

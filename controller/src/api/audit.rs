@@ -1,23 +1,19 @@
 //! HTTP handlers of the audit queries: `GET /api/v1/receipts`, `GET /api/v1/reports/plays`
 //! and `GET /api/v1/reports/compliance` (every role may read them; auditors use an `auditor`
-//! token). They read the store and hand the data to the pure modules.
-
-use std::collections::HashMap;
+//! token). They read the store through [`crate::audit::evidence`] and hand the data to the pure
+//! modules of [`crate::audit`].
 
 use jiff::Timestamp;
-use playlists::envelope::{self, MANIFEST_TYPE};
-use playlists::keys::PublicKey;
-use playlists::manifest::Manifest;
-use playlists::receipt::Receipt;
 use warp::http::{header, StatusCode};
 use warp::reply::Response;
 
-use super::query::{
-    self, Format, Page, ParamError, ReceiptFilter, ReceiptRow, FILTER_PARAMS, PAGE_PARAMS,
+use super::{json_reply, ApiError, AppState, Request, READ};
+use crate::audit::evidence::{compliance_from_store, scan, Lookup};
+use crate::audit::query::{
+    self, Format, Page, ParamError, ReceiptFilter, FILTER_PARAMS, PAGE_PARAMS,
 };
-use super::reports::{self, ComplianceReport, GroupBy, ScreenEvidence};
-use crate::api::{json_reply, ApiError, AppState, Request, READ};
-use crate::store::{MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt};
+use crate::audit::reports::{self, GroupBy};
+use crate::store::StoreError;
 
 /// Longest period of one compliance report, in days.
 pub const MAX_COMPLIANCE_DAYS: i64 = 400;
@@ -28,63 +24,6 @@ impl From<ParamError> for ApiError {
         err.field = Some(e.param);
         err
     }
-}
-
-/// What the controller knows about screens and media, looked up once per request.
-struct Lookup<'a> {
-    store: &'a Store,
-    screens: HashMap<String, ScreenRecord>,
-    media: HashMap<String, Option<MediaRecord>>,
-}
-
-impl<'a> Lookup<'a> {
-    fn new(store: &'a Store) -> Result<Lookup<'a>, StoreError> {
-        Ok(Lookup {
-            store,
-            screens: store
-                .screens()?
-                .into_iter()
-                .map(|s| (s.id.clone(), s))
-                .collect(),
-            media: HashMap::new(),
-        })
-    }
-
-    fn gate(&self, screen: &str) -> Option<&str> {
-        self.screens.get(screen).map(|s| s.gate.as_str())
-    }
-
-    fn row(&mut self, r: &Receipt) -> Result<ReceiptRow, StoreError> {
-        if !self.media.contains_key(&r.media) {
-            let m = self.store.media(&r.media)?;
-            self.media.insert(r.media.clone(), m);
-        }
-        let media = self.media.get(&r.media).and_then(Option::as_ref);
-        Ok(ReceiptRow::new(r, self.screens.get(&r.screen), media))
-    }
-}
-
-/// Every receipt stored when the Merkle log had `snapshot` leaves that matches `filter`, with
-/// key after `cursor`, in index order, lazily (see `Store::receipts_between_upto`: a consistent
-/// view, no gaps from late uploads landing behind the scan).
-fn scan<'a>(
-    store: &'a Store,
-    filter: &'a ReceiptFilter,
-    lookup: &'a Lookup<'_>,
-    cursor: Option<&query::Cursor>,
-    snapshot: u64,
-) -> impl Iterator<Item = Result<StoredReceipt, StoreError>> + 'a {
-    let mut start = filter.from.unwrap_or(Timestamp::MIN);
-    if let Some(c) = cursor {
-        start = start.max(c.instant());
-    }
-    let end = filter.to.unwrap_or(Timestamp::MAX);
-    store
-        .receipts_between_upto(start, end, snapshot)
-        .filter(move |r| match r {
-            Ok(s) => filter.matches(&s.receipt, lookup.gate(&s.receipt.screen)),
-            Err(_) => true,
-        })
 }
 
 fn with_type(body: Vec<u8>, content_type: &str, next: Option<&query::Cursor>) -> Response {
@@ -201,77 +140,6 @@ pub fn plays(state: &AppState, req: Request) -> Result<Response, ApiError> {
     report["from"] = filter.from.map(query::utc_millis).into();
     report["to"] = filter.to.map(query::utc_millis).into();
     Ok(json_reply(StatusCode::OK, &report))
-}
-
-/// The verified manifests of a screen's history (those that do not verify under `key` are
-/// logged and left out).
-fn manifests_of(store: &Store, key: &PublicKey, screen: &str) -> Result<Vec<Manifest>, StoreError> {
-    let mut out = Vec::new();
-    for m in store.manifest_history(screen)? {
-        let parsed = envelope::verify_with_key(m.envelope.as_bytes(), MANIFEST_TYPE, key)
-            .map_err(|e| e.to_string())
-            .and_then(|v| Manifest::from_json(&v.payload).map_err(|e| e.to_string()))
-            .and_then(|man| man.validate().map(|_| man).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(man) => out.push(man),
-            Err(e) => tracing::warn!(
-                "compliance report: stored manifest {screen}@{} does not verify, left out: {e}",
-                m.version
-            ),
-        }
-    }
-    Ok(out)
-}
-
-/// Computes the compliance report from the store for `[from, min(to, now))`, for the screens
-/// named in `screens` / standing at `gates` (empty: all). `controller_key` verifies the stored
-/// manifests. `now` is a parameter so tests can inject the clock.
-pub fn compliance_from_store(
-    store: &Store,
-    controller_key: &PublicKey,
-    from: Timestamp,
-    to: Timestamp,
-    now: Timestamp,
-    screens: &[String],
-    gates: &[String],
-) -> Result<ComplianceReport, StoreError> {
-    let end = to.min(now).max(from);
-    let mut chosen: Vec<ScreenRecord> = store
-        .screens()?
-        .into_iter()
-        .filter(|s| screens.is_empty() || screens.contains(&s.id))
-        .filter(|s| gates.is_empty() || gates.contains(&s.gate))
-        .collect();
-    chosen.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut by_screen: HashMap<String, Vec<(Receipt, Vec<u8>)>> = HashMap::new();
-    for r in store.receipts_between(from, end) {
-        let r = r?;
-        if chosen.iter().any(|s| s.id == r.receipt.screen) {
-            by_screen
-                .entry(r.receipt.screen.clone())
-                .or_default()
-                .push((r.receipt, r.bytes));
-        }
-    }
-    let conflicts = store.receipt_conflicts()?;
-    let mut evidence = Vec::new();
-    for s in chosen {
-        let receipts = by_screen.remove(&s.id).unwrap_or_default();
-        let first = receipts.iter().map(|(r, _)| r.seq).min();
-        let before_first = match first {
-            Some(seq) if seq > 1 => store.receipt(&s.id, seq - 1)?.map(|r| r.bytes),
-            _ => None,
-        };
-        evidence.push(ScreenEvidence {
-            manifests: manifests_of(store, controller_key, &s.id)?,
-            history: store.status_history(&s.id)?,
-            conflicts: conflicts.iter().filter(|c| c.screen == s.id).count() as u64,
-            receipts,
-            before_first,
-            screen: s,
-        });
-    }
-    Ok(reports::compliance_report(&evidence, from, to, now))
 }
 
 /// `GET /api/v1/reports/compliance?from&to[&screen][&gate]`.

@@ -1,0 +1,146 @@
+//! The store-backed evidence of the audit queries: receipts read through the time index with
+//! the screens and media they name, and the compliance report computed from the store. The
+//! HTTP handlers that call these live in `api::audit`.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use playlists::envelope::{self, MANIFEST_TYPE};
+use playlists::keys::PublicKey;
+use playlists::manifest::Manifest;
+use playlists::receipt::Receipt;
+
+use super::query::{self, ReceiptFilter, ReceiptRow};
+use super::reports::{self, ComplianceReport, ScreenEvidence};
+use crate::store::{MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt};
+
+/// What the controller knows about screens and media, looked up once per request.
+pub struct Lookup<'a> {
+    store: &'a Store,
+    screens: HashMap<String, ScreenRecord>,
+    media: HashMap<String, Option<MediaRecord>>,
+}
+
+impl<'a> Lookup<'a> {
+    /// Reads every screen once; media are looked up as receipts name them.
+    pub fn new(store: &'a Store) -> Result<Lookup<'a>, StoreError> {
+        Ok(Lookup {
+            store,
+            screens: store
+                .screens()?
+                .into_iter()
+                .map(|s| (s.id.clone(), s))
+                .collect(),
+            media: HashMap::new(),
+        })
+    }
+
+    /// The gate `screen` stands at, if the screen is known.
+    pub fn gate(&self, screen: &str) -> Option<&str> {
+        self.screens.get(screen).map(|s| s.gate.as_str())
+    }
+
+    /// The output row of a receipt, with its screen's and media's details.
+    pub fn row(&mut self, r: &Receipt) -> Result<ReceiptRow, StoreError> {
+        if !self.media.contains_key(&r.media) {
+            let m = self.store.media(&r.media)?;
+            self.media.insert(r.media.clone(), m);
+        }
+        let media = self.media.get(&r.media).and_then(Option::as_ref);
+        Ok(ReceiptRow::new(r, self.screens.get(&r.screen), media))
+    }
+}
+
+/// Every receipt stored when the Merkle log had `snapshot` leaves that matches `filter`, with
+/// key after `cursor`, in index order, lazily (see `Store::receipts_between_upto`: a consistent
+/// view, no gaps from late uploads landing behind the scan).
+pub fn scan<'a>(
+    store: &'a Store,
+    filter: &'a ReceiptFilter,
+    lookup: &'a Lookup<'_>,
+    cursor: Option<&query::Cursor>,
+    snapshot: u64,
+) -> impl Iterator<Item = Result<StoredReceipt, StoreError>> + 'a {
+    let mut start = filter.from.unwrap_or(Timestamp::MIN);
+    if let Some(c) = cursor {
+        start = start.max(c.instant());
+    }
+    let end = filter.to.unwrap_or(Timestamp::MAX);
+    store
+        .receipts_between_upto(start, end, snapshot)
+        .filter(move |r| match r {
+            Ok(s) => filter.matches(&s.receipt, lookup.gate(&s.receipt.screen)),
+            Err(_) => true,
+        })
+}
+
+/// The verified manifests of a screen's history (those that do not verify under `key` are
+/// logged and left out).
+fn manifests_of(store: &Store, key: &PublicKey, screen: &str) -> Result<Vec<Manifest>, StoreError> {
+    let mut out = Vec::new();
+    for m in store.manifest_history(screen)? {
+        let parsed = envelope::verify_with_key(m.envelope.as_bytes(), MANIFEST_TYPE, key)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Manifest::from_json(&v.payload).map_err(|e| e.to_string()))
+            .and_then(|man| man.validate().map(|_| man).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(man) => out.push(man),
+            Err(e) => tracing::warn!(
+                "compliance report: stored manifest {screen}@{} does not verify, left out: {e}",
+                m.version
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Computes the compliance report from the store for `[from, min(to, now))`, for the screens
+/// named in `screens` / standing at `gates` (empty: all). `controller_key` verifies the stored
+/// manifests. `now` is a parameter so tests can inject the clock.
+pub fn compliance_from_store(
+    store: &Store,
+    controller_key: &PublicKey,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+    screens: &[String],
+    gates: &[String],
+) -> Result<ComplianceReport, StoreError> {
+    let end = to.min(now).max(from);
+    let mut chosen: Vec<ScreenRecord> = store
+        .screens()?
+        .into_iter()
+        .filter(|s| screens.is_empty() || screens.contains(&s.id))
+        .filter(|s| gates.is_empty() || gates.contains(&s.gate))
+        .collect();
+    chosen.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut by_screen: HashMap<String, Vec<(Receipt, Vec<u8>)>> = HashMap::new();
+    for r in store.receipts_between(from, end) {
+        let r = r?;
+        if chosen.iter().any(|s| s.id == r.receipt.screen) {
+            by_screen
+                .entry(r.receipt.screen.clone())
+                .or_default()
+                .push((r.receipt, r.bytes));
+        }
+    }
+    let conflicts = store.receipt_conflicts()?;
+    let mut evidence = Vec::new();
+    for s in chosen {
+        let receipts = by_screen.remove(&s.id).unwrap_or_default();
+        let first = receipts.iter().map(|(r, _)| r.seq).min();
+        let before_first = match first {
+            Some(seq) if seq > 1 => store.receipt(&s.id, seq - 1)?.map(|r| r.bytes),
+            _ => None,
+        };
+        evidence.push(ScreenEvidence {
+            manifests: manifests_of(store, controller_key, &s.id)?,
+            history: store.status_history(&s.id)?,
+            conflicts: conflicts.iter().filter(|c| c.screen == s.id).count() as u64,
+            receipts,
+            before_first,
+            screen: s,
+        });
+    }
+    Ok(reports::compliance_report(&evidence, from, to, now))
+}

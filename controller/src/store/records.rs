@@ -1,0 +1,304 @@
+//! The records the store keeps as JSON: the operator's data (media, playlists, schedules,
+//! screens, tokens, alerts), what was published and what screens reported.
+
+use serde::{Deserialize, Serialize};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Content, publish, alerts (and reading them).
+    Operator,
+    /// Read-only: screens, receipts, reports, exports, action log.
+    Auditor,
+}
+
+impl Role {
+    /// Name as used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "auditor" => Ok(Role::Auditor),
+            other => Err(format!(
+                "unknown role {other:?}; use admin, operator or auditor"
+            )),
+        }
+    }
+}
+
+/// Metadata of a media file (the bytes live in `blobs`). Kept after deletion, so receipts that
+/// name this hash keep their meaning.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MediaRecord {
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Media type, checked against the bytes' magic.
+    pub mime: String,
+    /// `video`, `slide` or `clip`.
+    pub kind: String,
+    /// BCP 47 language tag.
+    pub lang: String,
+    /// Human title.
+    pub title: String,
+    /// Play duration in ms, if known.
+    pub duration_ms: Option<u64>,
+    /// RFC 3339 upload time.
+    pub uploaded_at: String,
+    /// True once deleted (file removed, metadata kept).
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// An item of a playlist.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlaylistItemRecord {
+    /// Media sha256.
+    pub media: String,
+    /// Duration override in ms.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// The same message in other languages (sha256 each).
+    #[serde(default)]
+    pub variants: Vec<String>,
+}
+
+/// A playlist.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlaylistRecord {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Items in order.
+    pub items: Vec<PlaylistItemRecord>,
+}
+
+/// Targets of a schedule or alert.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Targets {
+    /// Screen ids.
+    #[serde(default)]
+    pub screens: Vec<String>,
+    /// Gate names.
+    #[serde(default)]
+    pub gates: Vec<String>,
+}
+
+impl Targets {
+    /// Whether `screen` is targeted, directly or through its gate.
+    pub fn matches(&self, screen: &ScreenRecord) -> bool {
+        self.screens.contains(&screen.id) || self.gates.contains(&screen.gate)
+    }
+}
+
+/// A schedule entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScheduleRecord {
+    /// Id.
+    pub id: String,
+    /// Playlist id.
+    pub playlist: String,
+    /// Screens and gates it applies to.
+    pub targets: Targets,
+    /// Higher wins.
+    pub priority: i32,
+    /// First day (YYYY-MM-DD), inclusive.
+    pub from: Option<String>,
+    /// Last day (YYYY-MM-DD), inclusive.
+    pub until: Option<String>,
+    /// Weekdays (`mon`..`sun`).
+    pub weekdays: Option<Vec<String>>,
+    /// Daily window start (HH:MM local).
+    pub start: Option<String>,
+    /// Daily window end (HH:MM local).
+    pub end: Option<String>,
+}
+
+/// A registered screen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScreenRecord {
+    /// Screen id (also its MQTT username).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Gate it stands at.
+    pub gate: String,
+    /// Language rotation.
+    pub languages: Vec<String>,
+    /// IANA timezone.
+    pub timezone: String,
+    /// MQTT password hash (mosquitto `$7$` format).
+    pub mqtt_password_hash: String,
+    /// Refused by the broker and skipped by publish when true.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Device public key (base64), set at enrolment.
+    #[serde(default)]
+    pub device_key: Option<String>,
+    /// When it enrolled.
+    #[serde(default)]
+    pub enrolled_at: Option<String>,
+    /// When it was registered.
+    pub created_at: String,
+}
+
+/// A pending enrolment code (stored hashed).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnrollCode {
+    /// Screen id.
+    pub screen: String,
+    /// Hex SHA-256 of the code.
+    pub code_hash: String,
+    /// Unix seconds after which it is void.
+    pub expires_at: i64,
+}
+
+/// An API token (stored hashed).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenRecord {
+    /// Public id (part of the token).
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Hex SHA-256 of the secret part.
+    pub secret_hash: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Revoked tokens authenticate nothing.
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// The current signed manifest of a screen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredManifest {
+    /// Screen id.
+    pub screen: String,
+    /// Version.
+    pub version: u64,
+    /// SHA-256 of the content (everything but version and times), to detect "no change".
+    pub content_hash: String,
+    /// Media hashes it refers to.
+    pub media: Vec<String>,
+    /// Issue time (RFC 3339).
+    pub issued_at: String,
+    /// Expiry (RFC 3339).
+    pub expires_at: String,
+    /// The exact DSSE envelope bytes as published (UTF-8 JSON).
+    pub envelope: String,
+}
+
+/// An alert line in one language.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlertTextRecord {
+    /// Language tag.
+    pub lang: String,
+    /// Text.
+    pub text: String,
+}
+
+/// An alert as created by an operator.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlertRecord {
+    /// Id.
+    pub id: String,
+    /// Who sees it.
+    pub targets: Targets,
+    /// Higher wins.
+    pub priority: i32,
+    /// RFC 3339 expiry.
+    pub expires_at: String,
+    /// Texts.
+    pub text: Vec<AlertTextRecord>,
+    /// Optional media sha256.
+    pub media: Option<String>,
+    /// Cancelled alerts are no longer sent.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// The current signed alert set of a screen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredAlertSet {
+    /// Screen id.
+    pub screen: String,
+    /// Version.
+    pub version: u64,
+    /// Alert ids it holds.
+    pub alerts: Vec<String>,
+    /// Media hashes it refers to.
+    pub media: Vec<String>,
+    /// Exact envelope bytes.
+    pub envelope: String,
+}
+
+/// Last status of a screen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusRecord {
+    /// Screen id.
+    pub screen: String,
+    /// The player's status JSON.
+    pub status: serde_json::Value,
+    /// When the controller received it (RFC 3339).
+    pub received_at: String,
+    /// Whether the screen counts as online.
+    pub online: bool,
+}
+
+/// An online/offline transition (kept for compliance reports).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusTransition {
+    /// Screen id.
+    pub screen: String,
+    /// New state.
+    pub online: bool,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A screen and the version published to it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScreenVersion {
+    /// Screen id.
+    pub screen: String,
+    /// Version.
+    pub version: u64,
+}
+
+/// One entry of the operator action log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActionRecord {
+    /// Sequence number (increasing).
+    pub seq: u64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Token id of the actor (`cli` for command-line actions).
+    pub actor: String,
+    /// Actor's role (`None` for a screen enrolling itself).
+    pub role: Option<Role>,
+    /// What was done, e.g. `publish`, `media.upload`.
+    pub action: String,
+    /// Details (ids, targets).
+    pub detail: serde_json::Value,
+    /// Manifest or alert versions produced.
+    #[serde(default)]
+    pub versions: Vec<ScreenVersion>,
+}
