@@ -1,0 +1,69 @@
+//! Opening a sled database.
+//!
+//! A dropped sled instance releases its file lock only once its background writer threads have
+//! finished, so opening the same database again in the same process (a reopen after a disk-full
+//! failure, an in-process restart) can find the lock still held for a moment. [`open`] retries a
+//! lock error for up to [`LOCK_WAIT`]; after that another process holds the database.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long [`open`] waits for the database's file lock to be released.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Why a database did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process holds the database's file lock.
+    #[error("the database {} is in use by another process (stop it first, or use another data directory)", .0.display())]
+    Locked(PathBuf),
+    /// sled could not open it.
+    #[error(transparent)]
+    Db(#[from] sled::Error),
+}
+
+/// Opens (or creates) the sled database at `path` with a page cache of `cache_bytes`.
+pub fn open(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_error(&e) => {
+                if Instant::now() >= deadline {
+                    return Err(OpenError::Locked(path.to_path_buf()));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(OpenError::Db(e)),
+        }
+    }
+}
+
+/// sled's answer when another instance holds the database's file lock.
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopens_after_drop_and_reports_a_held_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path(), 1 << 20).unwrap();
+        db.insert(b"k", b"v").unwrap();
+        db.flush().unwrap();
+        drop(db);
+        // Reopening at once in the same process waits for the dropped instance's lock.
+        let db = open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+}
