@@ -34,7 +34,7 @@ use std::time::Duration;
 use playlists::keys::{KeySet, PublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil;
+use gatecast_support::fs as fsutil;
 
 /// Where `gatecast-player` looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/gatecast/player.toml";

@@ -5,25 +5,15 @@
 //! failure, an in-process restart) can find the lock still held for a moment. [`open`] retries a
 //! lock error for up to [`LOCK_WAIT`]; after that another process holds the database.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long [`open`] waits for the database's file lock to be released.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
-/// Why a database did not open.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Another process holds the database's file lock.
-    #[error("the database {} is in use by another process (stop it first, or use another data directory)", .0.display())]
-    Locked(PathBuf),
-    /// sled could not open it.
-    #[error(transparent)]
-    Db(#[from] sled::Error),
-}
-
-/// Opens (or creates) the sled database at `path` with a page cache of `cache_bytes`.
-pub fn open(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
+/// Opens (or creates) the sled database at `path` with a page cache of `cache_bytes`. A lock
+/// error still there after [`LOCK_WAIT`] is returned as it is ([`is_lock_error`] tells it apart).
+pub fn open(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
     let deadline = Instant::now() + LOCK_WAIT;
     let mut pause = Duration::from_millis(5);
     loop {
@@ -32,21 +22,17 @@ pub fn open(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
             .cache_capacity(cache_bytes)
             .open()
         {
-            Ok(db) => return Ok(db),
-            Err(e) if is_lock_error(&e) => {
-                if Instant::now() >= deadline {
-                    return Err(OpenError::Locked(path.to_path_buf()));
-                }
+            Err(e) if is_lock_error(&e) && Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(200));
             }
-            Err(e) => return Err(OpenError::Db(e)),
+            r => return r,
         }
     }
 }
 
 /// sled's answer when another instance holds the database's file lock.
-fn is_lock_error(e: &sled::Error) -> bool {
+pub fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io)
         if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock"))
 }
@@ -65,5 +51,8 @@ mod tests {
         // Reopening at once in the same process waits for the dropped instance's lock.
         let db = open(dir.path(), 1 << 20).unwrap();
         assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        // While it is open, a second open finds the lock held and says so after the wait.
+        let e = open(dir.path(), 1 << 20).unwrap_err();
+        assert!(is_lock_error(&e), "{e}");
     }
 }
