@@ -59,13 +59,6 @@ impl From<&playlists::manifest::MediaRef> for Wanted {
     }
 }
 
-impl Wanted {
-    /// Every media file of a manifest.
-    pub fn all_of(m: &playlists::manifest::Manifest) -> Vec<Wanted> {
-        m.media.iter().map(Wanted::from).collect()
-    }
-}
-
 /// Backoff between download rounds: `initial`, doubling up to `max`, each wait randomised to
 /// between half and all of it (jitter, so a hall of screens does not retry in lockstep).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,7 +31,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use playlists::keys::{KeySet, PublicKey};
+use playlists::keys::PublicKey;
 use serde::{Deserialize, Serialize};
 
 use gatecast_support::fs as fsutil;
@@ -334,12 +334,6 @@ impl PlayerConfig {
                 format!("not a valid Ed25519 public key in standard base64: {e}"),
             )
         })
-    }
-
-    /// The pinned controller key as the trusted key set for `verify_manifest`,
-    /// `verify_alerts` and `verify_ack`.
-    pub fn controller_keys(&self) -> Result<KeySet, ConfigError> {
-        Ok(KeySet::from_keys([self.controller_public_key()?]))
     }
 
     /// Longest wait for a receipts batch to fill.
