@@ -27,8 +27,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{watch, Mutex};
 
-use crate::fsutil;
 use crate::store::{Store, StoreError};
+use gatecast_support::fs as fsutil;
 
 /// What the cache reports while syncing (also feeds the status `cache` field).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,13 +59,6 @@ impl From<&playlists::manifest::MediaRef> for Wanted {
     }
 }
 
-impl Wanted {
-    /// Every media file of a manifest.
-    pub fn all_of(m: &playlists::manifest::Manifest) -> Vec<Wanted> {
-        m.media.iter().map(Wanted::from).collect()
-    }
-}
-
 /// Backoff between download rounds: `initial`, doubling up to `max`, each wait randomised to
 /// between half and all of it (jitter, so a hall of screens does not retry in lockstep).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,25 +81,8 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait before retry number `attempt` (0-based), with jitter.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(self.max);
-        jitter(base)
+        gatecast_support::backoff::delay(self.initial, self.max, attempt)
     }
-}
-
-/// A random duration in `[d/2, d]`.
-pub(crate) fn jitter(d: Duration) -> Duration {
-    use rand_core::RngCore;
-    let half = d / 2;
-    let span = (d - half).as_millis() as u64;
-    let r = if span == 0 {
-        0
-    } else {
-        rand_core::OsRng.next_u64() % (span + 1)
-    };
-    half + Duration::from_millis(r)
 }
 
 /// Why the cache could not do what was asked.
@@ -260,14 +236,6 @@ fn hash_prefix_blocking(path: &Path, len: u64, mut hasher: Sha256) -> Result<Sha
         left -= n as u64;
     }
     Ok(hasher)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// `start` from a `Content-Range: bytes start-end/total` header.
@@ -621,7 +589,7 @@ impl Cache {
         hasher: Sha256,
     ) -> Result<(), DownloadError> {
         let part = self.part_path(&w.sha256);
-        let got = hex(&hasher.finalize());
+        let got = playlists::hex::encode(&hasher.finalize());
         if got != w.sha256 {
             drop(file);
             remove_if_exists(&part).await?;
@@ -634,7 +602,7 @@ impl Cache {
             .await
             .map_err(io_err(&dest))?;
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || fsutil::fsync_dir(&root))
+        tokio::task::spawn_blocking(move || fsutil::sync_dir(&root))
             .await
             .map_err(|e| io_err(&self.root)(std::io::Error::other(e)))?
             .map_err(io_err(&self.root))?;
@@ -649,7 +617,7 @@ impl Cache {
             return Ok(false);
         };
         let hasher = hash_prefix(&p, len, Sha256::new()).await?;
-        if hex(&hasher.finalize()) == sha {
+        if playlists::hex::encode(&hasher.finalize()) == sha {
             Ok(true)
         } else {
             tracing::warn!(sha256 = %sha, "cached file is corrupt; removing it");
@@ -756,7 +724,7 @@ impl Cache {
                 removed.push(e.sha.clone());
             }
         }
-        fsutil::fsync_dir(&self.root).map_err(io_err(&self.root))?;
+        fsutil::sync_dir(&self.root).map_err(io_err(&self.root))?;
         self.store.flush()?;
         Ok(removed)
     }

@@ -31,10 +31,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use playlists::keys::{KeySet, PublicKey};
+use playlists::keys::PublicKey;
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil;
+use gatecast_support::fs as fsutil;
 
 /// Where `gatecast-player` looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/gatecast/player.toml";
@@ -334,12 +334,6 @@ impl PlayerConfig {
                 format!("not a valid Ed25519 public key in standard base64: {e}"),
             )
         })
-    }
-
-    /// The pinned controller key as the trusted key set for `verify_manifest`,
-    /// `verify_alerts` and `verify_ack`.
-    pub fn controller_keys(&self) -> Result<KeySet, ConfigError> {
-        Ok(KeySet::from_keys([self.controller_public_key()?]))
     }
 
     /// Longest wait for a receipts batch to fill.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use playlists::keys::SecretKey;
 
-use crate::fsutil;
+use gatecast_support::fs as fsutil;
 
 /// File name of the device key inside the data directory.
 pub const DEVICE_KEY_FILE: &str = "device.key";

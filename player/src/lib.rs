@@ -14,7 +14,6 @@ pub mod status;
 pub mod cache;
 pub mod config;
 pub mod enroll;
-pub mod fsutil;
 pub mod journal;
 pub mod keyfile;
 pub mod store;

@@ -24,11 +24,13 @@ use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS}
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use gatecast_support::backoff::Backoff;
+
 /// Largest MQTT packet we send or accept (manifests for big playlists are a few MiB at most).
 pub const MAX_PACKET_BYTES: usize = 8 * 1024 * 1024;
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
-/// Longest reconnect delay.
+/// Longest reconnect delay (jitter only shortens a wait: see [`Backoff`]).
 pub const BACKOFF_MAX: Duration = Duration::from_secs(15);
 /// Capacity of the incoming manifest/alert queue.
 const INCOMING_QUEUE: usize = 16;
@@ -273,7 +275,7 @@ async fn poll_loop(
     let alert_topic = topics::topic(&screen, Kind::Alert);
     let ack_topic = topics::topic(&screen, Kind::Ack);
     let rotation_topic = topics::topic(&screen, Kind::Rotation);
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         let ev = tokio::select! {
             ev = eventloop.poll() => ev,
@@ -281,7 +283,7 @@ async fn poll_loop(
         };
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 link.send_modify(|l| {
                     l.connected = true;
                     l.connections += 1;
@@ -356,8 +358,7 @@ async fn poll_loop(
                 } else {
                     tracing::debug!(error = %msg, "MQTT connect failed");
                 }
-                let delay = jittered(backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                let delay = backoff.next_delay();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stopped(&mut stop) => return,
@@ -370,13 +371,6 @@ async fn poll_loop(
 /// Completes once `stop` is set (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-/// `base` plus up to 50 % random jitter, so that many screens do not reconnect in lockstep.
-fn jittered(base: Duration) -> Duration {
-    use rand_core::RngCore;
-    let r = rand_core::OsRng.next_u32() as f64 / u32::MAX as f64;
-    base.mul_f64(1.0 + 0.5 * r)
 }
 
 async fn publish_loop(
@@ -454,14 +448,6 @@ mod tests {
             "mqtt://h:1/path",
         ] {
             assert!(parse_broker(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_secs(2));
-            assert!(d >= Duration::from_secs(2) && d <= Duration::from_secs(3));
         }
     }
 

@@ -106,35 +106,10 @@ pub struct Failure {
     pub disk_full: bool,
 }
 
-/// How long [`open_db`] waits for the database's file lock to be released.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// sled's answer when another instance holds the database's file lock.
-fn is_lock_error(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(io)
-        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock"))
-}
-
-/// Opens the database. A dropped sled instance releases its file lock only once its
-/// background writer threads have finished, so opening again in the same process (the reopen
-/// after a disk-full failure) can find the lock still held for a moment: a lock error is
-/// retried for up to [`LOCK_WAIT`]; after that another process holds it and the error stands.
+/// Opens the database (page cache 2 MiB). A reopen in the same process (after a disk-full
+/// failure) waits briefly for the dropped instance's file lock: see [`gatecast_support::db`].
 fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    let mut pause = std::time::Duration::from_millis(5);
-    loop {
-        match sled::Config::new()
-            .path(path)
-            .cache_capacity(2 * 1024 * 1024)
-            .open()
-        {
-            Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(200));
-            }
-            r => return r,
-        }
-    }
+    gatecast_support::db::open(path, 2 * 1024 * 1024)
 }
 
 fn is_disk_full(e: &sled::Error) -> bool {

@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use gatecast_support::backoff::Backoff;
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{self, MAX_BATCH_RECEIPTS};
 use tokio::sync::{mpsc, watch};
@@ -114,7 +115,7 @@ impl Uploader {
         let mut in_flight: Option<InFlight> = None;
         let mut send_at: Option<Instant> = None;
         let mut last_error: Option<String> = None;
-        let mut backoff = JOURNAL_RETRY_MIN;
+        let mut backoff = Backoff::new(JOURNAL_RETRY_MIN, JOURNAL_RETRY_MAX);
         loop {
             let now = Instant::now();
             if in_flight.as_ref().is_some_and(|f| now >= f.deadline) {
@@ -134,7 +135,7 @@ impl Uploader {
                 if backlog >= max as u64 || now >= due {
                     let batch = match self.journal.unacked(max) {
                         Ok(b) => {
-                            backoff = JOURNAL_RETRY_MIN;
+                            backoff.reset();
                             last_error = None;
                             b
                         }
@@ -144,8 +145,7 @@ impl Uploader {
                                 &e,
                                 "cannot read the receipt journal; retrying",
                             );
-                            send_at = Some(Instant::now() + backoff);
-                            backoff = (backoff * 2).min(JOURNAL_RETRY_MAX);
+                            send_at = Some(Instant::now() + backoff.next_delay());
                             let wake = send_at;
                             tokio::select! {
                                 _ = &mut shutdown => return Ok(()),

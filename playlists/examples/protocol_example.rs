@@ -26,14 +26,11 @@ use sha2::{Digest as _, Sha256};
 const SCREEN: &str = "lao-cai-1";
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    playlists::hex::encode(b)
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    playlists::hex::decode(s).expect("hex")
 }
 
 /// Hex in lines of 32 bytes, for readability.

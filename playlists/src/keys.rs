@@ -83,18 +83,7 @@ pub enum KeyError {
 /// `key_id` of a raw public key: lowercase hex of the first 8 bytes of its SHA-256.
 pub fn key_id(public_key_bytes: &[u8; 32]) -> String {
     let digest = Sha256::digest(public_key_bytes);
-    hex_lower(&digest[..8])
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex_lower(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 0x0f) as usize] as char);
-    }
-    s
+    crate::hex::encode(&digest[..8])
 }
 
 /// Strict standard base64 decode (padding required, canonical trailing bits).
@@ -330,12 +319,12 @@ mod tests {
                 .unwrap();
         let sk = SecretKey::from_seed(seed);
         assert_eq!(
-            hex_lower(sk.public().as_bytes()),
+            crate::hex::encode(sk.public().as_bytes()),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         );
         let sig = sk.sign(b"");
         assert_eq!(
-            hex_lower(&sig),
+            crate::hex::encode(&sig),
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155\
              5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
         );
@@ -343,10 +332,7 @@ mod tests {
     }
 
     fn decode_hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::hex::decode(s).expect("hex")
     }
 
     #[test]
@@ -357,7 +343,7 @@ mod tests {
         assert!(id
             .bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
-        assert_eq!(id, hex_lower(&Sha256::digest(pk.as_bytes())[..8]));
+        assert_eq!(id, crate::hex::encode(&Sha256::digest(pk.as_bytes())[..8]));
         assert_eq!(id, key(1).key_id());
         assert_ne!(id, key(2).key_id());
     }

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod envelope;
+pub mod hex;
 pub mod keys;
 pub mod manifest;
 pub mod merkle;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::envelope::{self, Envelope, EnvelopeError, CHECKPOINT_TYPE};
-use crate::keys::{hex_lower, KeySet, SecretKey};
+use crate::keys::{KeySet, SecretKey};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -220,25 +220,15 @@ pub fn verify_consistency(
 
 /// Lowercase hex of a hash.
 pub fn hash_to_hex(h: &Hash) -> String {
-    hex_lower(h)
+    crate::hex::encode(h)
 }
 
 /// Parse 64 lowercase hex characters into a hash.
 pub fn hash_from_hex(s: &str) -> Option<Hash> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
+    if !crate::hex::is_lower_hex(s, 32) {
         return None;
     }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = nib(b[2 * i])? << 4 | nib(b[2 * i + 1])?;
-    }
-    Some(out)
+    crate::hex::decode(s)?.try_into().ok()
 }
 
 /// A signed statement "the log named `origin` has `size` leaves and this `root`".
@@ -345,10 +335,7 @@ mod tests {
     }
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::hex::decode(s).expect("hex")
     }
 
     // Roots cross-checked with an independent Python hashlib computation.

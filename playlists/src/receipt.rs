@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::envelope::{self, Envelope, EnvelopeError, ACK_TYPE, RECEIPTS_TYPE};
-use crate::keys::{hex_lower, KeySet, PublicKey, SecretKey};
+use crate::keys::{KeySet, PublicKey, SecretKey};
 
 /// `prev` of the first receipt (seq 1): 64 zeros.
 pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -213,7 +213,7 @@ impl Receipt {
 
 /// Lowercase hex SHA-256 of a receipt's exact bytes (the next receipt's `prev`).
 pub fn receipt_hash(receipt_bytes: &[u8]) -> String {
-    hex_lower(&Sha256::digest(receipt_bytes))
+    crate::hex::encode(&Sha256::digest(receipt_bytes))
 }
 
 #[derive(Serialize, Deserialize)]

@@ -36,10 +36,7 @@ fn signed(m: &Manifest, key: &SecretKey) -> Vec<u8> {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    playlists::hex::decode(s).expect("hex")
 }
 
 fn receipts(screen: &str, n: u64) -> Vec<Vec<u8>> {

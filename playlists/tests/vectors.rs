@@ -171,11 +171,7 @@ fn merkle_vectors_hold() {
             .unwrap()
             .iter()
             .map(|d| {
-                let s = d.as_str().unwrap();
-                let b: Vec<u8> = (0..s.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-                    .collect();
+                let b = playlists::hex::decode(d.as_str().unwrap()).unwrap();
                 merkle::leaf_hash(&b)
             })
             .collect::<Vec<_>>()

@@ -99,11 +99,7 @@ impl TextItem {
 
 /// Lowercase hex SHA-256 of `text`'s exact UTF-8 bytes: the `media` of a text receipt.
 pub fn text_sha256(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    playlists::hex::sha256_hex(text.as_bytes())
 }
 
 /// How a play ended.

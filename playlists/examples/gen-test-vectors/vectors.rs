@@ -40,7 +40,7 @@ fn b64(b: &[u8]) -> String {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    playlists::hex::encode(b)
 }
 
 /// Little-endian 256-bit addition (no overflow for S + L with S < L).
@@ -482,12 +482,7 @@ pub fn merkle_leaf_data() -> Vec<Vec<u8>> {
         "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
     ]
     .iter()
-    .map(|h| {
-        (0..h.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
-            .collect()
-    })
+    .map(|h| playlists::hex::decode(h).expect("hex"))
     .collect()
 }
 

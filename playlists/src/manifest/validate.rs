@@ -18,9 +18,7 @@ pub fn is_valid_screen_id(s: &str) -> bool {
 
 /// Whether `s` is a SHA-256 in lowercase hex (exactly 64 characters `0-9a-f`).
 pub fn is_valid_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    crate::hex::is_lower_hex(s, 32)
 }
 
 /// Whether `s` is a valid id for a playlist, schedule entry or alert:
