@@ -11,8 +11,9 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::hex::hex;
-use crate::secrets::{random_bytes, sync_dir};
+use crate::secrets::random_bytes;
+use gatecast_support::fs::sync_dir;
+use playlists::hex::encode as hex;
 
 /// Why an upload or read failed.
 #[derive(Debug, thiserror::Error)]
@@ -388,7 +389,7 @@ mod tests {
             .store(chunks(png.clone()), "image/png", 1000)
             .await
             .unwrap();
-        assert_eq!(a.sha256, crate::hex::sha256_hex(&png));
+        assert_eq!(a.sha256, playlists::hex::sha256_hex(&png));
         assert!(!a.existed);
         let b = blobs
             .store(chunks(png.clone()), "image/png", 1000)

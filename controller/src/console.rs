@@ -8,7 +8,6 @@
 
 use std::sync::OnceLock;
 
-use sha2::{Digest, Sha256};
 use warp::http::{header, Method, Response, StatusCode};
 use warp::reply::Response as WarpResponse;
 use warp::Filter;
@@ -62,7 +61,7 @@ fn etags() -> &'static [String] {
     TAGS.get_or_init(|| {
         ASSETS
             .iter()
-            .map(|a| format!("\"{}\"", crate::hex::hex(&Sha256::digest(a.body))))
+            .map(|a| format!("\"{}\"", playlists::hex::sha256_hex(a.body)))
             .collect()
     })
 }

@@ -201,10 +201,6 @@ pub struct Ingest {
     pub metrics: Arc<IngestMetrics>,
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    crate::hex::sha256_hex(b)
-}
-
 /// An envelope verified ahead of the log lock, with the chain tip it was verified against.
 struct Preverified {
     key: PublicKey,
@@ -389,7 +385,7 @@ impl Ingest {
             reason: reason.to_string(),
             detail: detail.clone(),
             received_at: received_at.to_string(),
-            envelope_sha256: sha256_hex(envelope),
+            envelope_sha256: playlists::hex::sha256_hex(envelope),
             envelope_bytes: envelope.len() as u64,
         })?;
         if let BatchError::DuplicateConflict { seq } = err {

@@ -12,7 +12,6 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod export;
-pub mod hex;
 pub mod ingest;
 pub mod mqtt;
 pub mod publish;

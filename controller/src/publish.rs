@@ -19,11 +19,11 @@ use playlists::manifest::{AlertSet, Manifest};
 use playlists::topics::{topic, Kind};
 use serde_json::json;
 
-use crate::hex::sha256_hex;
 use crate::store::{
     MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
     StoredManifest,
 };
+use playlists::hex::sha256_hex;
 
 /// Where signed messages go: the controller's MQTT client (retained, QoS 1).
 pub trait Outbox: Send + Sync + 'static {

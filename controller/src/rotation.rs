@@ -171,7 +171,7 @@ pub async fn rotate_key(
         .await?;
     store.flush().await?;
     std::fs::rename(&next_path, &key_path).map_err(|e| key_err(&key_path, e))?;
-    crate::secrets::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
+    gatecast_support::fs::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
     Ok(Rotated {
         old_key_id: old.key_id(),
         new_key_id: new.key_id(),
@@ -204,7 +204,7 @@ pub fn finish_interrupted(
     match done {
         Some(r) => {
             std::fs::rename(&next_path, &key_path).map_err(|e| key_err(&key_path, e))?;
-            crate::secrets::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
+            gatecast_support::fs::sync_dir(data_dir).map_err(|e| key_err(data_dir, e))?;
             tracing::warn!(new_key_id = %r.new_key_id, "finished an interrupted key rotation");
             Ok(Some(Rotated {
                 old_key_id: r.old_key_id.clone(),

@@ -2,13 +2,10 @@
 //!
 //! Secret files are written atomically with mode 0600 (temp file, fsync, rename, fsync dir).
 
-use std::io::Write;
 use std::path::Path;
 
 use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
-
-use crate::hex::hex;
 
 /// Random bytes from the OS.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -51,40 +48,9 @@ pub fn random_code(n: usize) -> String {
     out
 }
 
-/// Writes a secret file atomically with mode 0600 (temp file, fsync, rename, fsync dir).
+/// Writes a secret file atomically with mode 0600 (see [`gatecast_support::fs::write_atomic`]).
 pub fn write_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("secret"),
-        hex(&random_bytes::<6>())
-    ));
-    let res = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
-}
-
-/// fsyncs a directory so a rename in it survives a crash.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+    gatecast_support::fs::write_atomic(path, contents, 0o600)
 }
 
 /// Loads `<data>/controller.key`, creating it (0600) on first start. Returns the key and

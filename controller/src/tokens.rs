@@ -7,9 +7,9 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::hex::{hex, sha256_hex};
 use crate::secrets::{random_bytes, random_secret};
 use crate::store::{Role, Store, StoreError, TokenRecord};
+use playlists::hex::{encode as hex, sha256_hex};
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -234,7 +234,7 @@ pub async fn create_alert(state: &AppState, mut req: Request) -> Result<Response
         }
         None => format!(
             "alert-{}",
-            crate::hex::hex(&crate::secrets::random_bytes::<6>())
+            playlists::hex::encode(&crate::secrets::random_bytes::<6>())
         ),
     };
     validate_targets(&state.store, &b.targets)?;

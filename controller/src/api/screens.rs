@@ -7,11 +7,11 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
-use crate::hex::sha256_hex;
 use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
 use crate::secrets::random_code;
 use crate::store::{EnrollCode, ScreenRecord};
 use crate::tokens::ct_eq;
+use playlists::hex::sha256_hex;
 
 #[derive(Deserialize)]
 struct RegisterBody {

@@ -37,8 +37,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatecast_support::backoff::Backoff;
 use playlists::topics::{self, Kind};
-use rand_core::{OsRng, RngCore};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
@@ -411,48 +411,6 @@ pub fn start(
         max_payload: cfg.max_packet_size.saturating_sub(64 * 1024).max(1),
     };
     (handle, inbound_rx)
-}
-
-/// Exponential backoff with jitter: attempt n waits a random time in
-/// `[d/2, d]` with `d = min(max, initial * 2^n)`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    /// A backoff starting at `initial` and capped at `max`.
-    pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff {
-            initial: initial.max(Duration::from_millis(1)),
-            max: max.max(initial),
-            attempt: 0,
-        }
-    }
-
-    /// The delay before the next attempt; each call doubles the base delay up to the cap.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(1u32 << self.attempt.min(20))
-            .min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
-        let half = base / 2;
-        let spread = u64::try_from((base - half).as_micros()).unwrap_or(u64::MAX);
-        let jitter = if spread == 0 {
-            0
-        } else {
-            OsRng.next_u64() % (spread + 1)
-        };
-        half + Duration::from_micros(jitter)
-    }
-
-    /// Back to the initial delay (after a successful connect).
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
 }
 
 struct Poller {

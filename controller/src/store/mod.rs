@@ -114,32 +114,15 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
-        // A dropped sled instance releases its file lock only once its background writer
-        // threads have finished, so a restart in the same process can find the lock still held
-        // for a moment: a lock error is retried for up to 5 s; after that another process
-        // holds it.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let mut pause = std::time::Duration::from_millis(5);
-        let db = loop {
-            match sled::Config::new()
-                .path(dir)
-                .cache_capacity(32 * 1024 * 1024)
-                .open()
-            {
-                Ok(db) => break db,
-                Err(sled::Error::Io(ref io))
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    if std::time::Instant::now() >= deadline {
-                        return Err(StoreError::Locked(dir.display().to_string()));
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
-                }
-                Err(e) => return Err(StoreError::Db(e)),
+        // A just-dropped instance's file lock is waited for (gatecast_support::db); a lock
+        // still held after that belongs to another process.
+        let db = gatecast_support::db::open(dir, 32 * 1024 * 1024).map_err(|e| {
+            if gatecast_support::db::is_lock_error(&e) {
+                StoreError::Locked(dir.display().to_string())
+            } else {
+                StoreError::Db(e)
             }
-        };
+        })?;
         let t = |n: &str| db.open_tree(n);
         let store = Store {
             meta: t("meta")?,
