@@ -1,5 +1,5 @@
-//! What the tests ask a running controller over its HTTP API, always with the admin token:
-//! requests, uploads, screens, publishing, statuses, receipts and metrics.
+//! What the tests ask a running controller over HTTP (with its admin token wherever the API
+//! needs one): requests, uploads, screens, publishing, statuses, receipts, health and metrics.
 
 use std::path::Path;
 use std::time::Duration;
