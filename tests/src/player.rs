@@ -101,8 +101,8 @@ impl Player {
             .expect("the player configuration loads")
     }
 
-    /// Points the player at another broker (e.g. a [`CutProxy`]) by rewriting `broker` in its
-    /// configuration, as a person would. Takes effect at the next start.
+    /// Points the player at another broker (e.g. a [`CutProxy`](crate::CutProxy)) by rewriting
+    /// `broker` in its configuration, as a person would. Takes effect at the next start.
     pub fn set_broker(&self, url: &str) {
         self.edit_config(|cfg| cfg.broker = url.to_string());
     }
