@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs the long fault loops (tests/tests/fault_*.rs) with GATECAST_FAULT_CYCLES cycles
-# (default 100) and prints their FAULT-RESULT lines (cycles, receipts acked, lost,
+# Runs the long fault loops (the fault_* modules of tests/tests/it/) with GATECAST_FAULT_CYCLES
+# cycles (default 100) and prints their FAULT-RESULT lines (cycles, receipts acked, lost,
 # duplicated, corrupted activations, seconds), also kept in target/fault-results.txt.
 #
 #   tests/fault-loops.sh            # 100 cycles per loop
@@ -18,8 +18,7 @@ mkdir -p target
 start=$(date +%s)
 GATECAST_FAULT_CYCLES="$cycles" GATECAST_FAULT_RESULTS="$results" \
   cargo test -p gatecast-tests \
-    --test fault_controller_kill --test fault_player_kill --test fault_restarts \
-    --test fault_disk_full --test fault_clock \
+    --test it fault_ \
     -- --test-threads 1 --nocapture 2>&1 | grep -E '^(test |FAULT-RESULT|SKIPPED|test result|.*panicked)' || true
 echo "--- results ($cycles cycles, $(( $(date +%s) - start )) s in all) ---"
 cat "$results"

@@ -5,7 +5,7 @@
 //! cargo run -p playlists --example gen-test-vectors -- DIR     # writes DIR/
 //! ```
 //!
-//! The output is deterministic (fixed key seeds, fixed timestamps); `playlists/tests/vectors.rs`
+//! The output is deterministic (fixed key seeds, fixed timestamps); `playlists/tests/it/vectors.rs`
 //! regenerates it and fails if the committed files differ.
 
 mod vectors;

@@ -1,7 +1,7 @@
 //! Deterministic generation of the published test vectors in `docs/test-vectors/`.
 //!
 //! Shared by the `gen-test-vectors` example (which writes the files) and by
-//! `playlists/tests/vectors.rs` (which regenerates them and compares byte for byte).
+//! `playlists/tests/it/vectors.rs` (which regenerates them and compares byte for byte).
 //! Every verdict here is declared from how the case is built, never computed by the
 //! verifier under test.
 

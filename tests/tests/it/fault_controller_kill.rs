@@ -16,11 +16,9 @@
 //!
 //! Short loop by default; `GATECAST_FAULT_CYCLES=100` for the long one (tests/fault-loops.sh).
 
-mod fault_support;
-
 use std::time::{Duration, Instant};
 
-use fault_support::{check_store, counter, cycles, report, FaultPlayer, Rng};
+use crate::fault_support::{check_store, counter, cycles, report, FaultPlayer, Rng};
 use gatecast_tests::{standard_content, wait_until, Controller, ControllerOptions, TestDir};
 
 const SCREENS: [&str; 2] = ["lc-k1", "lc-k2"];

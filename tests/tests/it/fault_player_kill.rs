@@ -24,11 +24,9 @@
 //! At the end the last manifest becomes active, the journal drains and the controller holds
 //! exactly 1..=tip with no conflict and no rejected batch: no receipt lost.
 
-mod fault_support;
-
 use std::time::{Duration, Instant};
 
-use fault_support::{check_cache, check_store, counter, cycles, report, FaultPlayer, Rng};
+use crate::fault_support::{check_cache, check_store, counter, cycles, report, FaultPlayer, Rng};
 use gatecast_tests::{png, standard_content, wait_until, Controller, ControllerOptions, TestDir};
 use serde_json::json;
 

@@ -1,9 +1,6 @@
 //! Validation of manifests and alert sets: one test per rule, plus the wire format.
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
-use fixtures::*;
+use crate::common::fixtures::*;
 use playlists::manifest::*;
 
 fn err(m: &Manifest) -> ManifestError {

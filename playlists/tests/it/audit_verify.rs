@@ -1,5 +1,6 @@
 //! Offline verification of audit export bundles: an honest bundle verifies, and every kind of
-//! tampering named in issue 5 fails with a problem naming the screen and seq.
+//! tampering the offline check must catch (`docs/auditing.md` §4) fails with a problem naming the
+//! screen and seq.
 
 use std::collections::BTreeMap;
 

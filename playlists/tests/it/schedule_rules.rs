@@ -1,10 +1,7 @@
 //! Schedule semantics: windows, midnight, weekdays, date ranges, DST, priorities, alerts and
 //! language variants. Instants are written in UTC; the comments give local wall-clock time.
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
-use fixtures::*;
+use crate::common::fixtures::*;
 use playlists::manifest::{AlertSet, Manifest, ScheduleEntry, Weekday};
 use playlists::schedule::*;
 

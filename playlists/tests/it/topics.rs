@@ -1,4 +1,4 @@
-//! MQTT topic names (DESIGN §3, fixed).
+//! MQTT topic names (fixed by `docs/protocol.md` §6).
 
 use playlists::topics::{all_screens, parse, topic, Kind, PREFIX};
 

@@ -2,10 +2,7 @@
 //! the highest-priority active entry, agreement with a plain wall-clock oracle away from DST
 //! transitions, and `next_change` never skips a change.
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
-use fixtures::*;
+use crate::common::fixtures::*;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use playlists::manifest::{parse_time_of_day, Manifest, ScheduleEntry, Weekday};

@@ -16,14 +16,12 @@
 //!   were kept in memory and journaled in order once space was freed: no gap, nothing
 //!   duplicated).
 
-mod fault_support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fault_support::{check_cache, check_store, report, FaultPlayer};
+use crate::fault_support::{check_cache, check_store, report, FaultPlayer};
 use gatecast_tests::{
     external_required, png, standard_content, wait_until, Controller, ControllerOptions, TestDir,
 };

@@ -1,10 +1,7 @@
 //! `verify_manifest` / `verify_alerts`: every rejection reason, the order of the checks, and
 //! property tests (round trip, any flipped byte rejected).
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
-use fixtures::*;
+use crate::common::fixtures::*;
 use playlists::envelope::{Envelope, ALERT_TYPE, MANIFEST_TYPE, RECEIPTS_TYPE};
 use playlists::keys::KeySet;
 use playlists::manifest::*;

@@ -1,7 +1,8 @@
-//! Shared pieces of the fault tests (`fault_*.rs`): loop length, a randomised schedule with a
-//! printed seed, a player process whose uploader logs every verified ack, the controller's
-//! receipts through `GET /api/v1/receipts?format=jsonl`, the cache check (every complete file
-//! hashes to its name), and the one-line result that `tests/fault-loops.sh` collects.
+//! Shared pieces of the fault tests (the `fault_*` modules): loop length, a randomised schedule
+//! with a printed seed, a player process whose uploader logs every verified ack, the
+//! controller's receipts through `GET /api/v1/receipts?format=jsonl`, the cache check (every
+//! complete file hashes to its name), and the one-line result that `tests/fault-loops.sh`
+//! collects.
 //!
 //! Loop length: the short CI loop by default; `GATECAST_FAULT_CYCLES=100` for the long one.
 //! Randomness: `GATECAST_FAULT_SEED=<n>` replays a schedule (the seed is printed at the start).

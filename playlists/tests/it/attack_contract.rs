@@ -3,11 +3,8 @@
 //! (`player/tests/attack_player.rs`, `controller/tests/attack_*.rs`) check that the running
 //! programs act on the verdicts.
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
+use crate::common::fixtures::*;
 use base64::Engine as _;
-use fixtures::*;
 use playlists::envelope::{
     Envelope, EnvelopeError, ACK_TYPE, ALERT_TYPE, CHECKPOINT_TYPE, MANIFEST_TYPE,
     MAX_ENVELOPE_BYTES, RECEIPTS_TYPE,

@@ -14,11 +14,9 @@
 //!
 //! Short loops by default; `GATECAST_FAULT_CYCLES=100` for the long ones.
 
-mod fault_support;
-
 use std::time::{Duration, Instant};
 
-use fault_support::{check_store, counter, cycles, report, FaultPlayer, Rng};
+use crate::fault_support::{check_store, counter, cycles, report, FaultPlayer, Rng};
 use gatecast_tests::{
     free_port, require_program, standard_content, wait_until, Controller, ControllerOptions,
     CutProxy, Mosquitto, TestDir, DEADLINE,

@@ -1,4 +1,4 @@
-//! Shared fixtures for the manifest and schedule tests (included with `#[path]`).
+//! Shared fixtures for the manifest and schedule tests (`crate::common::fixtures`).
 #![allow(dead_code)]
 
 use jiff::civil::Date;

@@ -3,9 +3,9 @@
 //!
 //! Regenerate with `cargo run -p playlists --example gen-test-vectors`.
 
-#[path = "../examples/gen-test-vectors/vectors.rs"]
+#[path = "../../examples/gen-test-vectors/vectors.rs"]
 #[allow(dead_code)]
-mod vectors;
+mod generator;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ fn load(name: &str) -> Value {
 
 #[test]
 fn committed_vectors_match_the_generator_byte_for_byte() {
-    for (name, want) in vectors::generate() {
+    for (name, want) in generator::generate() {
         let path = dir().join(name);
         let have = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -41,7 +41,7 @@ fn committed_vectors_match_the_generator_byte_for_byte() {
 
 #[test]
 fn generator_is_deterministic() {
-    assert_eq!(vectors::generate(), vectors::generate());
+    assert_eq!(generator::generate(), generator::generate());
 }
 
 #[test]

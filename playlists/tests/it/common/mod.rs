@@ -1,0 +1,3 @@
+//! Support shared by several test modules.
+
+pub mod fixtures;

@@ -1,0 +1,284 @@
+//! A running `gatecast-controller serve` process: how it is started (and started again on the
+//! same data directory and ports), stopped or killed, and what its `listening` line says. What
+//! the tests ask it over HTTP is in [`api`].
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::{tail, DEADLINE};
+use crate::process::{binary, kill9, log_file, terminate};
+
+pub mod api;
+
+/// How to start a controller.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// HTTP listen address (port 0: a free one).
+    pub http: SocketAddr,
+    /// Embedded broker address (port 0: a free one); ignored when `broker` is set.
+    pub mqtt: SocketAddr,
+    /// External broker URL (`mqtt://127.0.0.1:PORT`), or `None` for the embedded broker.
+    pub broker: Option<String>,
+    /// More flags for `serve`.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            http: "127.0.0.1:0".parse().expect("address"),
+            mqtt: "127.0.0.1:0".parse().expect("address"),
+            broker: None,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// A running `gatecast-controller serve` process on a data directory. Killed when dropped.
+pub struct Controller {
+    child: Option<Child>,
+    data: PathBuf,
+    log: PathBuf,
+    opts: ControllerOptions,
+    /// The bound HTTP address (from the `listening` line).
+    pub http: SocketAddr,
+    /// The bound embedded-broker address (`None` with an external broker).
+    pub mqtt: Option<SocketAddr>,
+    /// The admin token from `<data>/admin.token`.
+    pub token: String,
+    starts: u32,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill9(&mut c);
+        }
+    }
+}
+
+impl Controller {
+    /// Starts `serve` on `data` (created if missing) and waits for its `listening` line.
+    /// Its log (stderr) goes to `<data>/../controller.log`.
+    pub fn start(data: &Path, opts: ControllerOptions) -> Controller {
+        let log = data.with_extension("log");
+        let mut c = Controller {
+            child: None,
+            data: data.to_path_buf(),
+            log,
+            opts,
+            http: "127.0.0.1:0".parse().expect("address"),
+            mqtt: None,
+            token: String::new(),
+            starts: 0,
+        };
+        c.spawn();
+        c
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "controller already running");
+        let mut cmd = Command::new(binary("gatecast-controller"));
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(&self.data)
+            .arg("--http")
+            .arg(self.opts.http.to_string());
+        match &self.opts.broker {
+            Some(b) => cmd.arg("--broker").arg(b),
+            None => cmd.arg("--mqtt").arg(self.opts.mqtt.to_string()),
+        };
+        cmd.args(&self.opts.extra_args)
+            .env("GATECAST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file(&self.log));
+        let mut child = cmd.spawn().expect("starting gatecast-controller serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("gatecast-controller listening") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        self.starts += 1;
+        let deadline = Instant::now() + DEADLINE;
+        let line = loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => break line,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.wait();
+                    panic!(
+                        "gatecast-controller serve exited before listening; log:\n{}",
+                        tail(&self.log, 40)
+                    );
+                }
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!(
+                    "gatecast-controller serve exited ({st}) before listening; log:\n{}",
+                    tail(&self.log, 40)
+                );
+            }
+            if Instant::now() > deadline {
+                kill9(&mut child);
+                panic!(
+                    "gatecast-controller serve printed no listening line in {DEADLINE:?}; log:\n{}",
+                    tail(&self.log, 40)
+                );
+            }
+        };
+        let listening = parse_listening(&line);
+        self.http = listening.http;
+        self.mqtt = listening.mqtt;
+        // Restarts reuse the same ports, so players and URLs stay valid.
+        self.opts.http = listening.http;
+        if let Some(m) = listening.mqtt {
+            self.opts.mqtt = m;
+        }
+        self.child = Some(child);
+        let token_path = self.data.join("admin.token");
+        self.token = std::fs::read_to_string(&token_path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", token_path.display()))
+            .trim()
+            .to_string();
+        assert!(!self.token.is_empty(), "admin.token is empty");
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// The controller's log file (its stderr, all runs).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The last lines of the log.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log, 60)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// How many times this controller was started.
+    pub fn starts(&self) -> u32 {
+        self.starts
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGTERM and wait for a clean exit (panics if it needed SIGKILL).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            assert!(
+                terminate(&mut c, Duration::from_secs(20)),
+                "controller did not stop on SIGTERM within 20 s; log:\n{}",
+                self.log_tail()
+            );
+        }
+    }
+
+    /// SIGKILL (a crash).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill9(&mut c);
+        }
+    }
+
+    /// Starts it again on the same data directory and the same ports.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Starts it again after [`Controller::stop`] or [`Controller::kill9`].
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+}
+
+/// Runs `gatecast-controller broker-acl mosquitto --data DATA --out OUT` and asserts success.
+pub fn broker_acl(data: &Path, out: &Path) {
+    let o = Command::new(binary("gatecast-controller"))
+        .args(["broker-acl", "mosquitto", "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("running gatecast-controller broker-acl");
+    assert!(
+        o.status.success(),
+        "broker-acl failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// What the `gatecast-controller listening …` line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listening {
+    /// `http=`.
+    pub http: SocketAddr,
+    /// `mqtt=` (embedded broker).
+    pub mqtt: Option<SocketAddr>,
+    /// `broker=` (external broker URL).
+    pub broker: Option<String>,
+}
+
+/// Parses `gatecast-controller listening http=ADDR mqtt=ADDR` (or `broker=URL`).
+pub fn parse_listening(line: &str) -> Listening {
+    let mut http = None;
+    let mut mqtt = None;
+    let mut broker = None;
+    for word in line.split_whitespace() {
+        if let Some(v) = word.strip_prefix("http=") {
+            http = v.parse().ok();
+        } else if let Some(v) = word.strip_prefix("mqtt=") {
+            mqtt = v.parse().ok();
+        } else if let Some(v) = word.strip_prefix("broker=") {
+            broker = Some(v.to_string());
+        }
+    }
+    Listening {
+        http: http.unwrap_or_else(|| panic!("no http=ADDR in {line:?}")),
+        mqtt,
+        broker,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_listening_line() {
+        let l = parse_listening(
+            "gatecast-controller listening http=127.0.0.1:8080 mqtt=127.0.0.1:1883",
+        );
+        assert_eq!(l.http, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(l.mqtt, Some("127.0.0.1:1883".parse().unwrap()));
+        let l = parse_listening(
+            "gatecast-controller listening http=127.0.0.1:9 broker=mqtt://127.0.0.1:1884",
+        );
+        assert_eq!(l.mqtt, None);
+        assert_eq!(l.broker.as_deref(), Some("mqtt://127.0.0.1:1884"));
+    }
+}

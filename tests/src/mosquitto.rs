@@ -1,0 +1,115 @@
+//! A mosquitto broker for the tests that run against an external broker, configured with the
+//! password and ACL files that `gatecast-controller broker-acl mosquitto` writes.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::external::program_path;
+use crate::harness::{tail, wait_until, DEADLINE};
+use crate::process::{kill9, log_file, terminate};
+
+/// A mosquitto process on 127.0.0.1 with the files written by `broker-acl mosquitto`.
+/// Killed when dropped.
+pub struct Mosquitto {
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    conf: PathBuf,
+    log: PathBuf,
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill9(&mut c);
+        }
+    }
+}
+
+impl Mosquitto {
+    /// Writes `dir/mosquitto.conf` (password and ACL files from `files`, no persistence) and
+    /// starts mosquitto on `port`, waiting until it accepts TCP connections.
+    pub fn start(dir: &Path, files: &Path, port: u16) -> Mosquitto {
+        let conf = dir.join("mosquitto.conf");
+        let mut text = format!(
+            "listener {port} 127.0.0.1\n\
+             allow_anonymous false\n\
+             password_file {}\n\
+             acl_file {}\n\
+             persistence false\n\
+             message_size_limit 8388608\n\
+             log_dest stderr\n\
+             log_type error\n\
+             log_type warning\n\
+             log_type notice\n",
+            files.join("passwords").display(),
+            files.join("acl").display()
+        );
+        // Started by root, mosquitto drops to the user `mosquitto`, who cannot read our 0600
+        // temp files: stay root then.
+        if is_root(dir) {
+            text.push_str("user root\n");
+        }
+        std::fs::write(&conf, text).expect("writing mosquitto.conf");
+        let mut m = Mosquitto {
+            child: None,
+            port,
+            conf,
+            log: dir.join("mosquitto.log"),
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let program = program_path("mosquitto").expect("mosquitto is installed");
+        let mut child = Command::new(program)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(log_file(&self.log))
+            .stderr(log_file(&self.log))
+            .spawn()
+            .expect("starting mosquitto");
+        let port = self.port;
+        wait_until(&format!("mosquitto listening on {port}"), DEADLINE, || {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("mosquitto exited ({st}); log:\n{}", tail(&self.log, 30));
+            }
+            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        });
+        self.child = Some(child);
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGTERM) and waits until the port refuses connections.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate(&mut c, Duration::from_secs(10));
+        }
+    }
+
+    /// Starts it again on the same port and files.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "mosquitto already running");
+        self.spawn();
+    }
+
+    /// Its log.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log, 40)
+    }
+}
+
+fn is_root(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}

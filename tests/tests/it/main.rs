@@ -1,0 +1,23 @@
+//! The end-to-end tests of gatecast, compiled into one test binary (one link step instead of
+//! one per file): one module per area. They start real `gatecast-controller`, `gatecast-player`
+//! and mosquitto processes through the harness in this package's library (`gatecast_tests`);
+//! the fault loops share [`fault_support`].
+//!
+//! One area at a time: `cargo test -p gatecast-tests --test it e2e_happy::`.
+#![forbid(unsafe_code)]
+
+mod fault_support;
+
+mod attack_secrets_in_logs;
+mod audit_e2e;
+mod binaries;
+mod deploy_files;
+mod e2e_controller_restart;
+mod e2e_happy;
+mod e2e_mosquitto;
+mod e2e_offline;
+mod fault_clock;
+mod fault_controller_kill;
+mod fault_disk_full;
+mod fault_player_kill;
+mod fault_restarts;
