@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// How long to wait for something that needs a player to reconnect after its link was cut for
-/// a while: its longest reconnect wait (`BACKOFF_MAX` plus 50 % jitter) plus [`DEADLINE`].
+/// a while: its longest reconnect wait (`BACKOFF_MAX`: jitter only shortens a wait) plus [`DEADLINE`].
 pub const RECONNECT_DEADLINE: Duration = Duration::from_millis(
-    gatecast_player::mqtt::BACKOFF_MAX.as_millis() as u64 * 3 / 2 + DEADLINE.as_millis() as u64,
+    gatecast_player::mqtt::BACKOFF_MAX.as_millis() as u64 + DEADLINE.as_millis() as u64,
 );
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
