@@ -159,9 +159,7 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 };
                 ingest::run(&opts, k, b, m).await?
             }
-            Scenario::Cache { size_mib } => {
-                cache::run(&opts, if q { 8 } else { size_mib }).await?
-            }
+            Scenario::Cache { size_mib } => cache::run(&opts, if q { 8 } else { size_mib }).await?,
             Scenario::Footprint {
                 items,
                 plays,

@@ -154,12 +154,8 @@ impl DemoOptions {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             fresh: false,
             backend: DemoBackend::Null,
-            http_addr: config::DEFAULT_HTTP_ADDR
-                .parse()
-                .expect("valid default"),
-            mqtt_addr: config::DEFAULT_MQTT_ADDR
-                .parse()
-                .expect("valid default"),
+            http_addr: config::DEFAULT_HTTP_ADDR.parse().expect("valid default"),
+            mqtt_addr: config::DEFAULT_MQTT_ADDR.parse().expect("valid default"),
         }
     }
 }
@@ -286,7 +282,10 @@ impl Catalogue {
                 .find(|(f, _)| *f == m.file)
                 .map(|(_, b)| *b)
                 .ok_or_else(|| {
-                    DemoError::Catalogue(format!("{} is not embedded (FILES in demo/src/lib.rs)", m.file))
+                    DemoError::Catalogue(format!(
+                        "{} is not embedded (FILES in demo/src/lib.rs)",
+                        m.file
+                    ))
                 })?;
             let sha = hex(&Sha256::digest(bytes));
             if bytes.len() as u64 != m.bytes || sha != m.sha256 {
