@@ -361,3 +361,17 @@ fn demo_plays_on_three_screens_stops_cleanly_and_resumes_without_duplicates() {
         "--fresh run must exit 0 on SIGTERM, got {status}"
     );
 }
+
+#[test]
+fn demo_binary_lists_the_demo_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatecast-demo"))
+        .arg("--help")
+        .output()
+        .expect("running gatecast-demo --help");
+    assert!(out.status.success(), "--help exited with {}", out.status);
+    let help = String::from_utf8(out.stdout).expect("help is UTF-8");
+    assert!(
+        help.lines().any(|l| l.trim_start().starts_with("demo ")),
+        "no `demo` command in:\n{help}"
+    );
+}
