@@ -8,11 +8,17 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gatecast_controller::config::{Config, FileConfig, Overrides};
 use gatecast_controller::serve;
+use gatecast_controller::signal::shutdown_signal;
 use gatecast_controller::store::Role;
 
 /// gatecast controller: media library, schedules, signed publishing, receipts and audit.
 #[derive(Parser)]
-#[command(name = "gatecast-controller", version)]
+#[command(
+    name = "gatecast-controller",
+    version,
+    after_help = "The self-contained demo (controller, broker, sample content, three players) is a \
+                  binary of its own: `cargo run --release -- demo` in the repository (gatecast-demo)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,31 +65,10 @@ struct ServeArgs {
     manifest_lifetime_days: Option<u64>,
 }
 
-#[derive(Args)]
-struct DemoArgs {
-    /// Demo data directory (made if missing; only a directory made by `demo` is reused).
-    #[arg(long, default_value = gatecast_controller::demo::DEFAULT_DATA_DIR)]
-    data: PathBuf,
-    /// Delete the demo data directory first and start over.
-    #[arg(long)]
-    fresh: bool,
-    /// Playback backend of the three players: null (timing only) or mpv (real windows).
-    #[arg(long, default_value = "null", value_parser = ["null", "mpv"])]
-    backend: String,
-    /// HTTP listen address (port 0 picks a free port).
-    #[arg(long, default_value = gatecast_controller::config::DEFAULT_HTTP_ADDR)]
-    http: SocketAddr,
-    /// Listen address of the embedded MQTT broker (port 0 picks a free port).
-    #[arg(long, default_value = gatecast_controller::config::DEFAULT_MQTT_ADDR)]
-    mqtt: SocketAddr,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller (HTTP API, embedded MQTT broker, publisher).
     Serve(ServeArgs),
-    /// Run a self-contained demo: controller, embedded broker, sample content, three players.
-    Demo(DemoArgs),
     /// Manage API tokens (the controller must be stopped: the database is locked while it
     /// runs; use POST/DELETE /api/v1/tokens then).
     Token {
@@ -156,34 +141,10 @@ fn init_logging() {
         .init();
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Demo(_)) {
-        init_logging();
-    }
+    init_logging();
     match cli.command {
         Command::Serve(a) => {
             let o = Overrides {
@@ -201,25 +162,6 @@ async fn main() -> anyhow::Result<()> {
             serve::run(config, shutdown_signal())
                 .await
                 .context("the controller failed")?;
-        }
-        Command::Demo(a) => {
-            use gatecast_controller::demo::{self, DemoBackend, DemoOptions};
-            let mut opts = DemoOptions {
-                data_dir: a.data,
-                fresh: a.fresh,
-                backend: if a.backend == "mpv" {
-                    DemoBackend::Mpv
-                } else {
-                    DemoBackend::Null
-                },
-                http_addr: a.http,
-                mqtt_addr: a.mqtt,
-            };
-            opts.data_dir = demo::prepare_data_dir(&opts)?;
-            demo::log_to_file(&opts.data_dir)?;
-            demo::run(opts, shutdown_signal())
-                .await
-                .context("the demo failed")?;
         }
         Command::Token { command } => match command {
             TokenCommand::Create { role, cfg } => {

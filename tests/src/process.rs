@@ -12,9 +12,9 @@ use crate::harness::workspace_root;
 
 /// Path of a workspace binary (`gatecast-controller`, `gatecast-player`, …).
 ///
-/// The first call in a test process runs `cargo build --bins` for the controller and the
-/// player with the tests' own profile (a no-op when they are fresh), so the end-to-end tests
-/// never run stale binaries.
+/// The first call in a test process runs `cargo build --bins` for the controller, the player
+/// and the bench with the tests' own profile (a no-op when they are fresh), so the end-to-end
+/// tests never run stale binaries.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     let dir = target_dir();
@@ -27,6 +27,8 @@ pub fn binary(name: &str) -> PathBuf {
             "gatecast-controller",
             "-p",
             "gatecast-player",
+            "-p",
+            "gatecast-bench",
         ]);
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");

@@ -27,7 +27,7 @@ pub struct Opts {
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("controller/ has a parent")
+        .expect("bench/ has a parent")
         .to_path_buf()
 }
 

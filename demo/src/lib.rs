@@ -1,18 +1,24 @@
-//! `gatecast-controller demo`: the whole system in one process, for a newcomer's first minutes.
+//! The gatecast demo: the whole system in one process, for a newcomer's first minutes
+//! (`cargo run --release -- demo` from the repository root runs it; see `src/main.rs`).
+//!
+//! This crate is the only one that links the controller and the player together: the
+//! production `gatecast-controller` binary carries neither the player nor the sample content.
 //!
 //! What it does, in order:
 //!
 //! 1. prepares the demo data directory (`./gatecast-demo` by default; `--fresh` deletes it
 //!    first, and only a directory this command made — it carries a marker file — is ever
 //!    deleted or reused);
-//! 2. starts the real controller ([`crate::serve::start`]) with its embedded MQTT broker;
-//! 3. loads the sample content (`controller/demo/content.toml` and the media next to it, both
+//! 2. starts the real controller ([`gatecast_controller::serve::start`]) with its embedded MQTT
+//!    broker;
+//! 3. loads the sample content (`demo/content.toml` and the media next to it, both
 //!    embedded in the binary so it runs from any directory) **through the controller's own
 //!    HTTP API** with the admin token, so the demo exercises the same paths as an operator:
 //!    media, playlists, three screens at two Lao Cai gates, schedules (a fallback, a morning
 //!    daypart, two campaign date ranges), then publishes;
-//! 4. enrols three in-process players ([`gatecast_player::agent::run`], DESIGN §1) through the
-//!    real enrolment endpoint, each with its own data directory, device key and MQTT session;
+//! 4. enrols three in-process players ([`gatecast_player::agent::run`], the same agent as the
+//!    `gatecast-player` binary) through the real enrolment endpoint, each with its own data
+//!    directory, device key and MQTT session;
 //! 5. prints the console URL, the admin token file and one live line per screen until
 //!    shutdown; then stops the players (they flush their journals) and the controller.
 //!
@@ -24,6 +30,8 @@
 //! Slides play for 4 s in the demo playlists (8 s is their real default) so that receipts
 //! flow within a minute; videos and clips play for their real length. Playback durations are
 //! honest: the `null` backend runs in real time.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -42,8 +50,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{Config, FileConfig, Overrides};
-use crate::serve;
+use gatecast_controller::config::{self, Config, FileConfig, Overrides};
+use gatecast_controller::serve;
 
 /// Default demo data directory.
 pub const DEFAULT_DATA_DIR: &str = "./gatecast-demo";
@@ -61,57 +69,57 @@ const REFRESH: Duration = Duration::from_secs(2);
 const PLAYER_STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The catalogue, embedded.
-const CONTENT_TOML: &str = include_str!("../demo/content.toml");
+const CONTENT_TOML: &str = include_str!("../content.toml");
 
 /// Every media file of the catalogue, embedded (≈ 220 KB in all).
 const FILES: &[(&str, &[u8])] = &[
     (
         "media/welcome-vi.png",
-        include_bytes!("../demo/media/welcome-vi.png"),
+        include_bytes!("../media/welcome-vi.png"),
     ),
     (
         "media/welcome-en.png",
-        include_bytes!("../demo/media/welcome-en.png"),
+        include_bytes!("../media/welcome-en.png"),
     ),
     (
         "media/welcome-zh-hans.png",
-        include_bytes!("../demo/media/welcome-zh-hans.png"),
+        include_bytes!("../media/welcome-zh-hans.png"),
     ),
     (
         "media/welcome-hmn.png",
-        include_bytes!("../demo/media/welcome-hmn.png"),
+        include_bytes!("../media/welcome-hmn.png"),
     ),
     (
         "media/procedures-vi.png",
-        include_bytes!("../demo/media/procedures-vi.png"),
+        include_bytes!("../media/procedures-vi.png"),
     ),
     (
         "media/national-day-vi.png",
-        include_bytes!("../demo/media/national-day-vi.png"),
+        include_bytes!("../media/national-day-vi.png"),
     ),
     (
         "media/resistance-day-vi.png",
-        include_bytes!("../demo/media/resistance-day-vi.png"),
+        include_bytes!("../media/resistance-day-vi.png"),
     ),
     (
         "media/tourism-en.png",
-        include_bytes!("../demo/media/tourism-en.png"),
+        include_bytes!("../media/tourism-en.png"),
     ),
     (
         "media/friendship-zh-hans.png",
-        include_bytes!("../demo/media/friendship-zh-hans.png"),
+        include_bytes!("../media/friendship-zh-hans.png"),
     ),
     (
         "media/emergency-vi.png",
-        include_bytes!("../demo/media/emergency-vi.png"),
+        include_bytes!("../media/emergency-vi.png"),
     ),
     (
         "media/laocai-title.mp4",
-        include_bytes!("../demo/media/laocai-title.mp4"),
+        include_bytes!("../media/laocai-title.mp4"),
     ),
     (
         "media/greeting-vi.ogg",
-        include_bytes!("../demo/media/greeting-vi.ogg"),
+        include_bytes!("../media/greeting-vi.ogg"),
     ),
 ];
 
@@ -124,7 +132,7 @@ pub enum DemoBackend {
     Mpv,
 }
 
-/// Options of `gatecast-controller demo`.
+/// Options of `gatecast-demo demo`.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     /// Data directory (made if missing).
@@ -146,12 +154,8 @@ impl DemoOptions {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             fresh: false,
             backend: DemoBackend::Null,
-            http_addr: crate::config::DEFAULT_HTTP_ADDR
-                .parse()
-                .expect("valid default"),
-            mqtt_addr: crate::config::DEFAULT_MQTT_ADDR
-                .parse()
-                .expect("valid default"),
+            http_addr: config::DEFAULT_HTTP_ADDR.parse().expect("valid default"),
+            mqtt_addr: config::DEFAULT_MQTT_ADDR.parse().expect("valid default"),
         }
     }
 }
@@ -181,7 +185,7 @@ pub enum DemoError {
     Serve(#[from] serve::ServeError),
     /// The controller configuration is invalid.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] config::ConfigError),
     /// A request to the controller's API failed.
     #[error("{what}: {message}")]
     Api {
@@ -278,7 +282,10 @@ impl Catalogue {
                 .find(|(f, _)| *f == m.file)
                 .map(|(_, b)| *b)
                 .ok_or_else(|| {
-                    DemoError::Catalogue(format!("{} is not embedded in demo.rs", m.file))
+                    DemoError::Catalogue(format!(
+                        "{} is not embedded (FILES in demo/src/lib.rs)",
+                        m.file
+                    ))
                 })?;
             let sha = hex(&Sha256::digest(bytes));
             if bytes.len() as u64 != m.bytes || sha != m.sha256 {
@@ -465,7 +472,7 @@ pub fn prepare_data_dir(opts: &DemoOptions) -> Result<PathBuf, DemoError> {
                 dir,
                 format!(
                     "it exists, is not empty and has no {MARKER_FILE} file, so it was not made by \
-                     `gatecast-controller demo`; refusing to use or delete it. Choose another \
+                     `gatecast-demo demo`; refusing to use or delete it. Choose another \
                      directory with --data"
                 ),
             ));
@@ -484,7 +491,7 @@ pub fn prepare_data_dir(opts: &DemoOptions) -> Result<PathBuf, DemoError> {
     if !marker.is_file() {
         std::fs::write(
             &marker,
-            "This directory was made by `gatecast-controller demo`; `demo --fresh` deletes it.\n",
+            "This directory was made by `gatecast-demo demo`; `demo --fresh` deletes it.\n",
         )
         .map_err(|e| dir_err(dir, format!("cannot write {MARKER_FILE}: {e}")))?;
     }

@@ -1,7 +1,8 @@
-//! `gatecast-controller demo` as a newcomer runs it: the real binary on free ports and a
-//! temporary data directory. It must answer on /healthz, hold receipts from all three
-//! screens in `/api/v1/receipts?format=jsonl`, stop cleanly on SIGTERM, and on a second run
-//! over the same data duplicate nothing while the players resume their receipt chains.
+//! `gatecast-demo demo` (what `cargo run -- demo` runs) as a newcomer runs it: the real binary
+//! on free ports and a temporary data directory. It must answer on /healthz, hold receipts
+//! from all three screens in `/api/v1/receipts?format=jsonl`, stop cleanly on SIGTERM, and on
+//! a second run over the same data duplicate nothing while the players resume their receipt
+//! chains.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -21,7 +22,7 @@ const SCREENS: [&str; 3] = [
     "lao-cai-rail-hall",
 ];
 
-/// A running `gatecast-controller demo`.
+/// A running `gatecast-demo demo`.
 struct Demo {
     child: Option<Child>,
     data: PathBuf,
@@ -34,7 +35,7 @@ struct Demo {
 impl Demo {
     /// Starts the demo and waits for its listening line and /healthz.
     fn start(data: &Path, extra: &[&str]) -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gatecast-controller"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatecast-demo"))
             .arg("demo")
             .arg("--data")
             .arg(data)
@@ -45,7 +46,7 @@ impl Demo {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("the gatecast-controller binary starts");
+            .expect("the gatecast-demo binary starts");
         let out = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
         let stdout = Arc::new(Mutex::new(Vec::new()));
@@ -358,5 +359,19 @@ fn demo_plays_on_three_screens_stops_cleanly_and_resumes_without_duplicates() {
     assert!(
         status.success(),
         "--fresh run must exit 0 on SIGTERM, got {status}"
+    );
+}
+
+#[test]
+fn demo_binary_lists_the_demo_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatecast-demo"))
+        .arg("--help")
+        .output()
+        .expect("running gatecast-demo --help");
+    assert!(out.status.success(), "--help exited with {}", out.status);
+    let help = String::from_utf8(out.stdout).expect("help is UTF-8");
+    assert!(
+        help.lines().any(|l| l.trim_start().starts_with("demo ")),
+        "no `demo` command in:\n{help}"
     );
 }

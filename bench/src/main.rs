@@ -2,17 +2,26 @@
 //! and API latency against real controller, broker and player processes. Prints a table per
 //! scenario and writes `target/bench/<scenario>.json`. `--quick` runs each scenario small
 //! (correctness only). See `docs/BENCHMARKS.md`.
+//!
+//! The package of its own (`bench/`, a workspace default member so that `cargo run --release
+//! --bin gatecast-bench` works from the repository root) keeps the benchmarks out of the
+//! controller's build: the controller's tests never compile them. One module per scenario,
+//! `common` for what they share.
 #![forbid(unsafe_code)]
 
-#[path = "../bench/mod.rs"]
-mod bench;
+mod api;
+mod cache;
+mod common;
+mod fanout;
+mod footprint;
+mod ingest;
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use bench::common::{ensure_binaries, workspace_root, Opts, Report};
-use bench::fanout::Broker;
 use clap::{Parser, Subcommand, ValueEnum};
+use common::{ensure_binaries, workspace_root, Opts, Report};
+use fanout::Broker;
 
 /// gatecast benchmarks (docs/BENCHMARKS.md).
 #[derive(Parser)]
@@ -136,7 +145,7 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                     BrokerArg::Mosquitto => vec![Broker::Mosquitto],
                     BrokerArg::Both => vec![Broker::Embedded, Broker::Mosquitto],
                 };
-                bench::fanout::run(&opts, &screens, &brokers).await?
+                fanout::run(&opts, &screens, &brokers).await?
             }
             Scenario::Ingest {
                 screens,
@@ -148,11 +157,9 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 } else {
                     (screens, batch, batches)
                 };
-                bench::ingest::run(&opts, k, b, m).await?
+                ingest::run(&opts, k, b, m).await?
             }
-            Scenario::Cache { size_mib } => {
-                bench::cache::run(&opts, if q { 8 } else { size_mib }).await?
-            }
+            Scenario::Cache { size_mib } => cache::run(&opts, if q { 8 } else { size_mib }).await?,
             Scenario::Footprint {
                 items,
                 plays,
@@ -163,7 +170,7 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 } else {
                     (items, plays, screens)
                 };
-                bench::footprint::run(&opts, i, p, s).await?
+                footprint::run(&opts, i, p, s).await?
             }
             Scenario::Api {
                 screens,
@@ -175,7 +182,7 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 } else {
                     (screens, seconds, rate)
                 };
-                bench::api::run(&opts, s, d, r).await?
+                api::run(&opts, s, d, r).await?
             }
             Scenario::All => bail!("nested all"),
         };

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates the gatecast demo media and content.toml (all self-made, CC0 1.0).
 
-Run from anywhere:  python3 controller/demo/make-media.py
+Run from anywhere:  python3 demo/make-media.py
 
 Needs (only for generating, never at run time):
   pip install pillow            (tested with Pillow 13.0)
