@@ -202,7 +202,7 @@ impl Prepared {
         w.write_all(before.as_bytes())?;
         w.write_all(MARK.as_bytes())?;
         let size = self.hashes.len() as u64;
-        let mut proofs = crate::auditlog::ProofBuilder::new(&self.hashes);
+        let mut proofs = merkle::ProofBuilder::new(&self.hashes);
         let mut first = true;
         for index in 0..size {
             let Some(leaf) = store.log_leaf(index)? else {
