@@ -8,14 +8,6 @@ import { schedulePage } from './schedule.js';
 import { publishPage, alertsPage } from './publish.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
 
-// Errors are collected for the browser tests (and for anyone reading the console).
-window.__gatecastErrors = [];
-window.addEventListener('error', (e) => window.__gatecastErrors.push('error: ' + e.message));
-window.addEventListener('unhandledrejection', (e) => window.__gatecastErrors.push('rejection: ' + (e.reason && e.reason.message || e.reason)));
-document.addEventListener('securitypolicyviolation', (e) => window.__gatecastErrors.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI));
-const origError = console.error.bind(console);
-console.error = (...a) => { window.__gatecastErrors.push('console.error: ' + a.join(' ')); origError(...a); };
-
 const WRITE = ['admin', 'operator'];
 const ALL = ['admin', 'operator', 'auditor'];
 const PAGES = [

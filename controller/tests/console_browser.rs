@@ -44,24 +44,48 @@ async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> 
     )
 }
 
-/// Fails on JavaScript errors: the console's own collector and Chromium's SEVERE log entries.
-/// HTTP error answers the console handles (a 403 it shows, a 404 of an audit endpoint) are
-/// logged by Chromium as "Failed to load resource" network entries; those are not JS errors.
-async fn assert_no_js_errors(s: &Session, page: &str) {
-    let app = s.app_errors().await;
-    assert!(app.is_empty(), "JavaScript errors on {page}: {app:?}");
-    let severe: Vec<String> = s
-        .browser_log()
+/// Chromium's SEVERE console entries since the last call (uncaught errors, unhandled promise
+/// rejections, `console.error`, CSP violations). HTTP error answers the console handles (a 403
+/// it shows, a 404 of an audit endpoint) are logged as "Failed to load resource" network
+/// entries; those are not JS errors.
+async fn js_errors(s: &Session) -> Vec<String> {
+    s.browser_log()
         .await
         .into_iter()
         .filter(|e| e["level"] == "SEVERE")
         .map(|e| e["message"].as_str().unwrap_or_default().to_string())
         .filter(|m| !m.contains("Failed to load resource"))
-        .collect();
+        .collect()
+}
+
+/// Fails on JavaScript errors (see [`js_errors`]).
+async fn assert_no_js_errors(s: &Session, page: &str) {
+    let severe = js_errors(s).await;
     assert!(
         severe.is_empty(),
         "browser console errors on {page}: {severe:?}"
     );
+}
+
+/// Proves that [`js_errors`] sees what it must: an uncaught error and an unhandled rejection
+/// thrown on the page show up (and are drained, so they do not fail the later checks).
+async fn probe_js_error_detection(s: &Session) {
+    s.js(
+        "setTimeout(() => { throw new Error('gatecast-probe-uncaught'); }, 0); \
+         Promise.reject(new Error('gatecast-probe-rejection'));",
+        vec![],
+    )
+    .await;
+    let seen = std::sync::Mutex::new(Vec::<String>::new());
+    wait_for(30, "the probe errors in the browser log", || async {
+        let new = js_errors(s).await;
+        let mut seen = seen.lock().unwrap();
+        seen.extend(new);
+        (seen.iter().any(|m| m.contains("gatecast-probe-uncaught"))
+            && seen.iter().any(|m| m.contains("gatecast-probe-rejection")))
+        .then_some(())
+    })
+    .await;
 }
 
 async fn shot(s: &Session, name: &str) {
@@ -151,6 +175,7 @@ async fn console_admin_and_auditor_flows_in_chromium() {
 
     // --- admin -------------------------------------------------------------------------
     sign_in(&s, &base, &admin).await;
+    probe_js_error_detection(&s).await;
     s.wait(&format!(".card[data-screen='{SCREEN}']")).await;
     let text = s.text().await;
     assert!(

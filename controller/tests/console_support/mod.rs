@@ -313,20 +313,6 @@ impl Session {
         }
     }
 
-    /// The errors the console collected itself (`window.__gatecastErrors`).
-    pub async fn app_errors(&self) -> Vec<String> {
-        let v = self
-            .js("return window.__gatecastErrors || [];", vec![])
-            .await;
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// Ends the session (the browser quits).
     pub async fn quit(self) {
         let _ = self.cmd("DELETE", "", Value::Null).await;
