@@ -66,11 +66,6 @@ fn etags() -> &'static [String] {
     })
 }
 
-/// Paths the console answers (for tests and docs).
-pub fn asset_paths() -> impl Iterator<Item = &'static str> {
-    ASSETS.iter().map(|a| a.path)
-}
-
 /// Builds the answer for `path`, or `None` when the path is not a console file.
 pub fn respond(method: &Method, path: &str, if_none_match: Option<&str>) -> Option<WarpResponse> {
     if method != Method::GET && method != Method::HEAD {

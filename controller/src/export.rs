@@ -73,18 +73,6 @@ pub struct Prepared {
     to: Timestamp,
 }
 
-/// Builds a whole bundle in memory (tests, small exports); see [`prepare`] to stream.
-pub async fn build_bundle(
-    store: &Store,
-    key: &SecretKey,
-    req: &ExportRequest,
-) -> Result<Vec<u8>, ExportError> {
-    let p = prepare(store, key, req).await?;
-    let mut out = Vec::new();
-    p.write(store, &mut out)?;
-    Ok(out)
-}
-
 /// Issues a checkpoint for the current log, signs the screen statements and finds the
 /// leaves to export.
 pub async fn prepare(

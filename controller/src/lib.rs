@@ -5,12 +5,12 @@
 pub mod acl;
 pub mod api;
 pub mod audit;
-pub mod auditlog;
+mod auditlog;
 pub mod auth;
 pub mod blobs;
 pub mod config;
-pub mod console;
-pub mod export;
+mod console;
+mod export;
 pub mod ingest;
 pub mod mqtt;
 pub mod publish;

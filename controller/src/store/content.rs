@@ -69,11 +69,6 @@ impl Store {
         self.create(&self.schedules, "schedule", &s.id, s).await
     }
 
-    /// Creates or replaces a schedule.
-    pub async fn put_schedule(&self, s: &ScheduleRecord) -> Result<()> {
-        self.put(&self.schedules, &s.id, s).await
-    }
-
     /// Deletes a schedule; true if it existed.
     pub async fn delete_schedule(&self, id: &str) -> Result<bool> {
         let had = self.schedules.remove(id)?.is_some();
