@@ -16,7 +16,7 @@ use crate::api::{AppState, Metrics, PublicUrls};
 use crate::auth::{create_token, load_or_create_key, load_or_create_secret, write_secret_file};
 use crate::blobs::Blobs;
 use crate::config::{BrokerMode, Config};
-use crate::mqtt::broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
+use gatecast_broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle};
 use crate::mqtt::password::{generate_mqtt_password, verify_mqtt_password};
 use crate::publish::Outbox;
@@ -53,7 +53,7 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     /// The embedded broker did not start.
     #[error(transparent)]
-    Broker(#[from] crate::mqtt::broker::BrokerError),
+    Broker(#[from] gatecast_broker::BrokerError),
     /// The HTTP address could not be bound.
     #[error("cannot listen for HTTP on {addr}: {source} (choose another --http address)")]
     Http {
@@ -206,7 +206,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             let cfg = BrokerConfig::new(*addr);
             let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
                 .await
-                .map_err(|e| crate::mqtt::broker::BrokerError::Thread(e.to_string()))??;
+                .map_err(|e| gatecast_broker::BrokerError::Thread(e.to_string()))??;
             let a = b.local_addr();
             info!(addr = %a, "embedded MQTT broker listening");
             let host = if a.ip().is_unspecified() {
@@ -271,7 +271,9 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             let m = mh.metrics();
             (m.reconnects, m.connected)
         }),
-        auth_throttle: crate::auth::FailureThrottle::new(crate::auth::ThrottleConfig::HTTP),
+        auth_throttle: gatecast_broker::throttle::FailureThrottle::new(
+            gatecast_broker::throttle::ThrottleConfig::HTTP,
+        ),
     });
 
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(1024);

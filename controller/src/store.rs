@@ -787,7 +787,7 @@ pub const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
 
 /// The embedded broker's login check: a screen by its stored `$7$` hash (disabled screens
 /// refused), the controller's own user by the hash stored under [`CONTROLLER_HASH_KEY`].
-impl crate::mqtt::broker::CredentialCheck for Store {
+impl gatecast_broker::CredentialCheck for Store {
     fn check(&self, username: &str, password: &str) -> bool {
         let stored = if username == crate::mqtt::CONTROLLER_USER {
             self.meta_get(CONTROLLER_HASH_KEY).ok().flatten()
