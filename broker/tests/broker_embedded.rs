@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use gatecast_broker::{BrokerConfig, EmbeddedBroker, FAILURE_DELAY};
-use support::{Creds, DEADLINE};
 use playlists::topics::{topic, Kind, CONTROLLER_CLIENT_ID, CONTROLLER_USER};
 use rumqttc::mqttbytes::v4::{
     ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PubAck, Publish, Subscribe,
     SubscribeReasonCode,
 };
 use rumqttc::mqttbytes::QoS;
+use support::{Creds, DEADLINE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

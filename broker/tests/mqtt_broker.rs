@@ -6,8 +6,8 @@ mod support;
 use std::net::SocketAddr;
 
 use gatecast_broker::{BrokerConfig, EmbeddedBroker};
-use support::{connect, Creds};
 use playlists::topics::{topic, Kind, CONTROLLER_CLIENT_ID, CONTROLLER_USER};
+use support::{connect, Creds};
 
 fn start_broker(creds: std::sync::Arc<Creds>) -> EmbeddedBroker {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();

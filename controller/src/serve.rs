@@ -16,12 +16,12 @@ use crate::api::{AppState, Metrics, PublicUrls};
 use crate::auth::{create_token, load_or_create_key, load_or_create_secret, write_secret_file};
 use crate::blobs::Blobs;
 use crate::config::{BrokerMode, Config};
-use gatecast_broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle};
 use crate::mqtt::password::{generate_mqtt_password, verify_mqtt_password};
 use crate::publish::Outbox;
 use crate::store::CONTROLLER_HASH_KEY;
 use crate::store::{StatusRecord, Store};
+use gatecast_broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 
 /// File names inside the data directory.
 pub mod files {

@@ -51,8 +51,14 @@ fn screens_read_what_the_controller_sends_and_write_receipts_and_status() {
         assert!(!screen_may_publish("lc-a1", &topic("lc-b2", kind)));
         assert!(!screen_may_subscribe("lc-a1", &topic("lc-a1", kind)));
     }
-    assert!(!screen_may_subscribe("lc-a1", "gatecast/v1/screens/lc-a1/#"));
-    assert!(!screen_may_subscribe("lc-a1", "gatecast/v1/screens/+/manifest"));
+    assert!(!screen_may_subscribe(
+        "lc-a1",
+        "gatecast/v1/screens/lc-a1/#"
+    ));
+    assert!(!screen_may_subscribe(
+        "lc-a1",
+        "gatecast/v1/screens/+/manifest"
+    ));
     assert!(!screen_may_publish("lc-a1", "other/topic"));
 }
 

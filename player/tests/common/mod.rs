@@ -41,4 +41,3 @@ pub async fn wait_for<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
-
