@@ -126,9 +126,8 @@ pub const FAILURE_DELAY: Duration = Duration::from_millis(250);
 ///
 /// The controller's store implements it: screens by their hashed MQTT password (disabled
 /// screens refused) and the controller's own user [`CONTROLLER_USER`] by its generated
-/// password. It is
-/// called on the broker thread for every connection attempt, so it must be quick (a sled
-/// lookup and one PBKDF2 verification are fine) and must not block on async work.
+/// password. It is called on the broker thread for every connection attempt, so it must be
+/// quick (a sled lookup and one PBKDF2 verification are fine) and must not block on async work.
 pub trait CredentialCheck: Send + Sync + 'static {
     /// `true` to let the client in.
     fn check(&self, username: &str, password: &str) -> bool;
