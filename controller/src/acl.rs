@@ -1,9 +1,11 @@
 //! Files for running mosquitto as the external broker (`gatecast-controller broker-acl
 //! mosquitto --out DIR`): a password file and an ACL file.
 //!
-//! The broker is not trusted (DESIGN §3), so these are defence in depth: with them, a screen can
-//! read only its own `manifest`, `alert` and `ack` and write only its own `receipts` and
-//! `status`; the controller ([`crate::mqtt::CONTROLLER_USER`]) may do everything under
+//! The broker is not trusted (`docs/security.md`), so these are defence in depth: with them, a
+//! screen can read only its own `manifest`, `alert`, `ack` and `rotation` and write only its
+//! own `receipts` and `status` (the rules of [`playlists::topics`], rendered from
+//! [`topics::screen_reads`] and [`topics::screen_writes`], the same ones the embedded broker
+//! enforces); the controller ([`crate::mqtt::CONTROLLER_USER`]) may do everything under
 //! `gatecast/v1/`. How to run mosquitto with them: `docs/operations.md`, section
 //! "External broker: mosquitto".
 //!
@@ -119,10 +121,10 @@ pub fn acl_file() -> String {
     );
     out.push_str("# rotation statements,\n");
     out.push_str("# and writes only its own receipts and status (status is also its Last Will).\n");
-    for kind in [Kind::Manifest, Kind::Alert, Kind::Ack, Kind::Rotation] {
+    for kind in topics::screen_reads() {
         out.push_str(&format!("pattern read {}\n", own(kind)));
     }
-    for kind in [Kind::Receipts, Kind::Status] {
+    for kind in topics::screen_writes() {
         out.push_str(&format!("pattern write {}\n", own(kind)));
     }
     out.push_str("\n# The controller may do everything under gatecast/v1/.\n");

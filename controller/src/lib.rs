@@ -6,7 +6,6 @@ pub mod acl;
 pub mod api;
 pub mod audit;
 mod auditlog;
-pub mod auth;
 pub mod blobs;
 pub mod config;
 mod console;

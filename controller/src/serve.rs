@@ -15,13 +15,13 @@ use tracing::{debug, info, warn};
 use crate::api::{AppState, Metrics, PublicUrls};
 use crate::blobs::Blobs;
 use crate::config::{files, BrokerMode, Config};
-use crate::mqtt::broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle};
 use crate::mqtt::password::{generate_mqtt_password, verify_mqtt_password};
 use crate::publish::Outbox;
 use crate::secrets::{load_or_create_key, load_or_create_secret, write_secret_file};
 use crate::store::{Role, StatusRecord, Store, CONTROLLER_HASH_KEY};
 use crate::tokens::create_token;
+use gatecast_broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     /// The embedded broker did not start.
     #[error(transparent)]
-    Broker(#[from] crate::mqtt::broker::BrokerError),
+    Broker(#[from] gatecast_broker::BrokerError),
     /// The HTTP address could not be bound.
     #[error("cannot listen for HTTP on {addr}: {source} (choose another --http address)")]
     Http {
@@ -78,7 +78,7 @@ impl Outbox for MqttHandle {
 
 /// The embedded broker's login check: a screen by its stored `$7$` hash (disabled screens
 /// refused), the controller's own user by the hash stored under [`CONTROLLER_HASH_KEY`].
-impl crate::mqtt::broker::CredentialCheck for Store {
+impl CredentialCheck for Store {
     fn check(&self, username: &str, password: &str) -> bool {
         let stored = if username == crate::mqtt::CONTROLLER_USER {
             self.meta_get(CONTROLLER_HASH_KEY).ok().flatten()
@@ -245,7 +245,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             let cfg = BrokerConfig::new(*addr);
             let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
                 .await
-                .map_err(|e| crate::mqtt::broker::BrokerError::Thread(e.to_string()))??;
+                .map_err(|e| gatecast_broker::BrokerError::Thread(e.to_string()))??;
             let a = b.local_addr();
             info!(addr = %a, "embedded MQTT broker listening");
             let host = if a.ip().is_unspecified() {
@@ -310,7 +310,9 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             let m = mh.metrics();
             (m.reconnects, m.connected)
         }),
-        auth_throttle: crate::auth::FailureThrottle::new(crate::auth::ThrottleConfig::HTTP),
+        auth_throttle: gatecast_broker::throttle::FailureThrottle::new(
+            gatecast_broker::throttle::ThrottleConfig::HTTP,
+        ),
     });
 
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(1024);

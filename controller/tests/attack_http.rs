@@ -143,7 +143,7 @@ async fn attack_token_brute_force_is_locked_out() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = start(test_config(dir.path())).await;
     let admin = ctl.admin.clone();
-    let free = gatecast_controller::auth::ThrottleConfig::HTTP.free_failures;
+    let free = gatecast_broker::throttle::ThrottleConfig::HTTP.free_failures;
     // Guessing: every guess is refused; the first `free` cost nothing, the next one locks.
     for i in 0..=free {
         let guess = format!("gct_{:016x}_{}", i, "A".repeat(43));
@@ -213,7 +213,7 @@ async fn attack_enrolment_code_brute_force_is_locked_out() {
     let device = playlists::keys::SecretKey::from_seed([3; 32])
         .public()
         .to_base64();
-    let free = gatecast_controller::auth::ThrottleConfig::HTTP.free_failures;
+    let free = gatecast_broker::throttle::ThrottleConfig::HTTP.free_failures;
     for i in 0..=free {
         let (s, v) = ctl
             .req(
@@ -344,7 +344,7 @@ async fn attack_mqtt_password_brute_force_is_locked_out() {
     mqtt_connect(addr, "lc-a1", "lc-a1", &pw)
         .await
         .expect("the right password works");
-    let free = gatecast_controller::auth::ThrottleConfig::MQTT.free_failures;
+    let free = gatecast_broker::throttle::ThrottleConfig::MQTT.free_failures;
     // free + 4 guesses: the last three land in the lock and lengthen it to 8 s.
     for i in 0..free + 4 {
         let r = mqtt_connect(addr, &format!("guess-{i}"), "lc-a1", &format!("guess-{i}")).await;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatecast_controller::mqtt::broker::{BrokerConfig, EmbeddedBroker};
+use gatecast_broker::{BrokerConfig, EmbeddedBroker};
 use gatecast_controller::mqtt::client::{self, ClientConfig, Inbound, MqttError};
 use gatecast_controller::mqtt::CONTROLLER_USER;
 use mqtt_support::{connect, wait_until, Creds, Retained, DEADLINE};

@@ -17,7 +17,9 @@ const T: Duration = Duration::from_secs(40);
 /// The retained status as a new subscriber sees it.
 async fn retained_status(port: u16) -> serde_json::Value {
     let mut opts = MqttOptions::new("retained-reader", "127.0.0.1", port);
-    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (user, password) = common::broker::TEST_LOGIN;
+    opts.set_max_packet_size(1 << 20, 1 << 20)
+        .set_credentials(user, password);
     let (client, mut eventloop) = AsyncClient::new(opts, 8);
     client
         .subscribe(topics::topic(SCREEN, Kind::Status), QoS::AtLeastOnce)

@@ -1,10 +1,37 @@
-//! MQTT topic names (DESIGN §3, fixed). Every topic string in gatecast is built here.
+//! MQTT topic names and who may use them (`docs/protocol.md` §6, fixed). Every topic string in
+//! gatecast is built here, and the topic rules are written here once.
 //!
 //! All topics live under `gatecast/v1/screens/{screen_id}/`. Callers must pass a screen id that
 //! passes [`crate::manifest::is_valid_screen_id`]; [`parse`] checks it on the way in.
+//!
+//! **Topic rules.** Each [`Kind`] has one [`Direction`]: a screen (MQTT username = screen id)
+//! subscribes only to its own topics of the kinds the controller publishes
+//! ([`screen_reads`]: manifest, alert, ack, rotation) and publishes only to its own topics of
+//! the kinds it sends ([`screen_writes`]: receipts, status); [`screen_may_publish`] and
+//! [`screen_may_subscribe`] decide one topic. The controller's own account
+//! ([`CONTROLLER_USER`]) is not confined by them. The embedded broker enforces these rules and
+//! the controller renders them as a mosquitto ACL file, so both say the same.
 
 /// Prefix of every per-screen topic.
 pub const PREFIX: &str = "gatecast/v1/screens/";
+
+/// MQTT username of the controller's own account (`docs/protocol.md` §6). A screen id can
+/// never start with `_`, so it cannot collide with a screen.
+pub const CONTROLLER_USER: &str = "_controller";
+
+/// MQTT client id of the controller's persistent session (`docs/protocol.md` §6). The embedded
+/// broker only accepts it from [`CONTROLLER_USER`], so no screen can take over the controller's
+/// session.
+pub const CONTROLLER_CLIENT_ID: &str = "gatecast-controller";
+
+/// Who publishes a kind of topic (the "direction" column of `docs/protocol.md` §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Controller → player: the screen only subscribes.
+    ToScreen,
+    /// Player → controller: the screen only publishes.
+    FromScreen,
+}
 
 /// The kinds of per-screen topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +73,14 @@ impl Kind {
         }
     }
 
+    /// Who publishes messages of this kind.
+    pub fn direction(self) -> Direction {
+        match self {
+            Kind::Manifest | Kind::Alert | Kind::Ack | Kind::Rotation => Direction::ToScreen,
+            Kind::Receipts | Kind::Status => Direction::FromScreen,
+        }
+    }
+
     /// Whether messages of this kind are published with the retain flag.
     pub fn retained(self) -> bool {
         matches!(
@@ -75,4 +110,34 @@ pub fn parse(topic: &str) -> Option<(&str, Kind)> {
     }
     let kind = Kind::ALL.into_iter().find(|k| k.suffix() == suffix)?;
     Some((screen, kind))
+}
+
+/// The kinds a screen subscribes to on its own topics, in [`Kind::ALL`] order
+/// (manifest, alert, ack, rotation).
+pub fn screen_reads() -> impl Iterator<Item = Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| k.direction() == Direction::ToScreen)
+}
+
+/// The kinds a screen publishes on its own topics, in [`Kind::ALL`] order (receipts, status).
+pub fn screen_writes() -> impl Iterator<Item = Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| k.direction() == Direction::FromScreen)
+}
+
+/// Whether the screen `screen` (its MQTT username) may publish to `topic`: only to its own
+/// topics of a kind in [`screen_writes`].
+pub fn screen_may_publish(screen: &str, topic: &str) -> bool {
+    matches!(parse(topic), Some((owner, kind)) if owner == screen && kind.direction() == Direction::FromScreen)
+}
+
+/// Whether the screen `screen` (its MQTT username) may subscribe to the filter `filter`: only
+/// to its own topics of a kind in [`screen_reads`], exactly (no `+` or `#` wildcard).
+pub fn screen_may_subscribe(screen: &str, filter: &str) -> bool {
+    if filter.contains(['+', '#']) {
+        return false;
+    }
+    matches!(parse(filter), Some((owner, kind)) if owner == screen && kind.direction() == Direction::ToScreen)
 }

@@ -82,7 +82,7 @@ pub struct AppState {
     /// MQTT client state for metrics: (reconnects so far, connected now).
     pub mqtt_status: Arc<dyn Fn() -> (u64, bool) + Send + Sync>,
     /// Failed bearer tokens and enrolment codes per source IP (brute-force lockout).
-    pub auth_throttle: crate::auth::FailureThrottle,
+    pub auth_throttle: gatecast_broker::throttle::FailureThrottle,
 }
 
 /// The request body, not yet read.

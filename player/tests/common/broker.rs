@@ -1,68 +1,49 @@
-//! A real MQTT broker for tests: rumqttd in-process on a free port, plus a proxy in front of
-//! it that a test can cut to simulate an outage of the broker or of the gate's link.
+//! A real MQTT broker for tests: gatecast's embedded broker in-process on a free port, plus a
+//! proxy in front of it that a test can cut to simulate an outage of the broker or of the
+//! gate's link.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use gatecast_broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// A running rumqttd (it lives until the test process exits).
+/// Username and password the test clients standing in for the controller log in with (the
+/// test broker lets every login in; the username is the controller's, so its topics are not
+/// confined).
+pub const TEST_LOGIN: (&str, &str) = (playlists::topics::CONTROLLER_USER, "test-password");
+
+/// Lets every login in: the player tests are about the player, not about broker accounts.
+struct AllowAll;
+
+impl CredentialCheck for AllowAll {
+    fn check(&self, _username: &str, _password: &str) -> bool {
+        true
+    }
+}
+
+/// A running embedded broker (it stops when this value is dropped).
 pub struct TestBroker {
     /// Port it listens on (127.0.0.1).
     pub port: u16,
+    _broker: EmbeddedBroker,
 }
 
 impl TestBroker {
-    /// Starts rumqttd on a free port and waits until it accepts connections.
+    /// Starts the broker on a free port (port 0, bound by the broker itself), accepting every
+    /// login and without the per-screen topic ACL, as the player tests' clients are not all
+    /// screens.
     pub fn start() -> TestBroker {
-        let port = super::free_port();
-        let listen: SocketAddr = ([127, 0, 0, 1], port).into();
-        let server = ServerSettings {
-            name: "v4-test".into(),
-            listen,
-            tls: None,
-            next_connection_delay_ms: 1,
-            connections: ConnectionSettings {
-                connection_timeout_ms: 60_000,
-                max_payload_size: 8 * 1024 * 1024,
-                max_inflight_count: 100,
-                auth: None,
-                external_auth: None,
-                dynamic_filters: true,
-            },
-        };
-        let config = Config {
-            id: 0,
-            router: RouterConfig {
-                max_connections: 100,
-                max_outgoing_packet_count: 200,
-                max_segment_size: 16 * 1024 * 1024,
-                max_segment_count: 10,
-                ..Default::default()
-            },
-            v4: Some(HashMap::from([("1".to_owned(), server)])),
-            ..Default::default()
-        };
-        std::thread::spawn(move || {
-            let mut broker = Broker::new(config);
-            if let Err(e) = broker.start() {
-                eprintln!("test broker stopped: {e}");
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(listen).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "test broker did not come up on {listen}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let mut config = BrokerConfig::new(listen);
+        config.topic_acl = false;
+        let broker = EmbeddedBroker::start(config, Arc::new(AllowAll)).expect("test broker starts");
+        TestBroker {
+            port: broker.local_addr().port(),
+            _broker: broker,
         }
-        TestBroker { port }
     }
 
     /// `mqtt://127.0.0.1:<port>`.

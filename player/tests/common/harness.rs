@@ -199,7 +199,9 @@ impl Controller {
             "127.0.0.1",
             broker_port,
         );
+        let (user, password) = super::broker::TEST_LOGIN;
         opts.set_max_packet_size(8 << 20, 8 << 20)
+            .set_credentials(user, password)
             .set_keep_alive(Duration::from_secs(30));
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         let state: Arc<Mutex<Received>> = Arc::default();

@@ -41,12 +41,3 @@ pub async fn wait_for<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
-
-/// A free local TCP port (bound on port 0 and released; the caller binds it right away).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

@@ -1,6 +1,9 @@
-//! MQTT topic names (fixed by `docs/protocol.md` §6).
+//! MQTT topic names and topic rules (`docs/protocol.md` §6, fixed).
 
-use playlists::topics::{all_screens, parse, topic, Kind, PREFIX};
+use playlists::topics::{
+    all_screens, parse, screen_may_publish, screen_may_subscribe, screen_reads, screen_writes,
+    topic, Kind, PREFIX,
+};
 
 #[test]
 fn topics_have_the_fixed_names() {
@@ -26,6 +29,37 @@ fn retained_kinds_are_manifest_alert_status_and_rotation() {
         retained,
         [Kind::Manifest, Kind::Alert, Kind::Status, Kind::Rotation]
     );
+}
+
+#[test]
+fn screens_read_what_the_controller_sends_and_write_receipts_and_status() {
+    assert_eq!(
+        screen_reads().collect::<Vec<_>>(),
+        [Kind::Manifest, Kind::Alert, Kind::Ack, Kind::Rotation]
+    );
+    assert_eq!(
+        screen_writes().collect::<Vec<_>>(),
+        [Kind::Receipts, Kind::Status]
+    );
+    for kind in screen_reads() {
+        assert!(screen_may_subscribe("lc-a1", &topic("lc-a1", kind)));
+        assert!(!screen_may_subscribe("lc-a1", &topic("lc-b2", kind)));
+        assert!(!screen_may_publish("lc-a1", &topic("lc-a1", kind)));
+    }
+    for kind in screen_writes() {
+        assert!(screen_may_publish("lc-a1", &topic("lc-a1", kind)));
+        assert!(!screen_may_publish("lc-a1", &topic("lc-b2", kind)));
+        assert!(!screen_may_subscribe("lc-a1", &topic("lc-a1", kind)));
+    }
+    assert!(!screen_may_subscribe(
+        "lc-a1",
+        "gatecast/v1/screens/lc-a1/#"
+    ));
+    assert!(!screen_may_subscribe(
+        "lc-a1",
+        "gatecast/v1/screens/+/manifest"
+    ));
+    assert!(!screen_may_publish("lc-a1", "other/topic"));
 }
 
 #[test]

@@ -1,12 +1,33 @@
-//! The embedded MQTT 3.1.1 broker, our own, run on its own OS thread.
+//! gatecast's embedded MQTT 3.1.1 broker, run on its own OS thread.
 //!
-//! [`EmbeddedBroker::start`] binds the listener itself (so port 0 yields the real port in
+//! # What it is
+//! The broker the controller runs in-process when no external broker is configured
+//! (`docs/operations.md`, "External broker: mosquitto"; wire rules in `docs/protocol.md` §6). [`EmbeddedBroker::start`]
+//! binds the listener itself (so port 0 yields the real port in
 //! [`EmbeddedBroker::local_addr`], without a free-port race) and serves it from a dedicated
-//! thread with its own 2-worker tokio runtime, so the HTTP side is never starved.
+//! thread with its own 2-worker tokio runtime, so the caller's runtime is never starved.
 //! [`EmbeddedBroker::shutdown`] (or dropping the value) stops accepting, closes every client
-//! connection and joins the thread. Sessions and retained messages live in memory only: they
-//! are lost when the broker stops (the controller republishes its retained content after every
-//! connect, DESIGN §3).
+//! connection and joins the thread.
+//!
+//! # What it does not do
+//! - It keeps nothing on disk: sessions and retained messages live in memory only and are lost
+//!   when the broker stops (the controller republishes its retained content after every
+//!   connect, `docs/protocol.md` §6).
+//! - It stores no accounts: every login is decided by the caller's [`CredentialCheck`].
+//! - No MQTT 5, no TLS, no QoS 2 delivery (see below), no bridging.
+//! - It is not trusted: every decision of gatecast rests on signatures (`docs/security.md`);
+//!   the topic ACL is defence in depth.
+//!
+//! # The caller supplies
+//! - [`CredentialCheck`]: decides each CONNECT's username and password (the controller's store
+//!   implements it; tests use a table or allow everyone).
+//! - The topic rules are not configurable: they are [`playlists::topics`]' rules
+//!   ([`playlists::topics::screen_may_publish`] / [`playlists::topics::screen_may_subscribe`]),
+//!   the same ones the controller renders for mosquitto. The superuser that those rules do not
+//!   confine is the controller's account [`playlists::topics::CONTROLLER_USER`], a protocol
+//!   constant, as is its reserved client id [`playlists::topics::CONTROLLER_CLIENT_ID`].
+//! - [`throttle`]: the per-username login throttle, public because the controller's HTTP API
+//!   uses the same [`throttle::FailureThrottle`] per source address.
 //!
 //! # Wire and codec
 //! Packets are framed and encoded by rumqttc's own MQTT 3.1.1 codec
@@ -20,13 +41,13 @@
 //!   once). Keepalive: a connection silent for 1.5 × its keepalive is closed.
 //! - Every CONNECT's username and password go to the caller's [`CredentialCheck`], run in
 //!   `spawn_blocking` (PBKDF2 takes milliseconds and must not block I/O). The client id
-//!   [`super::CONTROLLER_CLIENT_ID`] is reserved for [`super::CONTROLLER_USER`], so a screen
-//!   cannot take over (and thereby disconnect) the controller's session.
+//!   [`CONTROLLER_CLIENT_ID`] is reserved for [`CONTROLLER_USER`], so a screen cannot take over
+//!   (and thereby disconnect) the controller's session.
 //! - A refused CONNECT is answered after [`FAILURE_DELAY`] with CONNACK return code 4 (bad
 //!   username or password; also while the username is locked out, so a guesser cannot tell)
 //!   or 5 (not authorized: no credentials, or the reserved client id), then closed.
 //! - Password guessing is slowed down: a username that failed more than
-//!   [`crate::auth::ThrottleConfig::MQTT`]`.free_failures` times in a row is locked out for a
+//!   [`ThrottleConfig::MQTT`]`.free_failures` times in a row is locked out for a
 //!   doubling time (1 s … 60 s): during the lock even the right password is refused, so
 //!   parallel connections do not help an attacker. The controller's own user is never locked
 //!   (an attacker must not be able to cut the controller off its broker); it only gets the
@@ -59,16 +80,18 @@
 //!   DISCONNECT (including keepalive timeout and takeover).
 //! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish
 //!   only its own `receipts` and `status` and subscribe only to its own `manifest`, `alert`,
-//!   `ack` and `rotation`; the controller may do anything (the rules [`crate::acl`] writes for
-//!   mosquitto). A refused publish is dropped (QoS 1 still acknowledged, as MQTT 3.1.1
-//!   requires) and logged; a refused filter gets SUBACK failure. The broker is still not
-//!   trusted (DESIGN §3): signatures decide.
-//! - Logs go through `tracing` under the target `gatecast_controller::mqtt::broker`.
+//!   `ack` and `rotation` (the rules of [`playlists::topics`]); [`CONTROLLER_USER`] may do
+//!   anything. A refused publish is dropped (QoS 1 still acknowledged, as MQTT 3.1.1
+//!   requires) and logged; a refused filter gets SUBACK failure.
+//! - Logs go through `tracing` under the target `gatecast_broker`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod acl;
 mod conn;
 pub mod router;
 pub mod session;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,19 +105,29 @@ use rumqttc::mqttbytes::QoS;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{CONTROLLER_CLIENT_ID, CONTROLLER_USER, MAX_PACKET_SIZE};
+use playlists::topics::{CONTROLLER_CLIENT_ID, CONTROLLER_USER};
 use router::{Router, Sub};
 use session::Session;
+use throttle::{FailureThrottle, ThrottleConfig};
+
+/// Largest MQTT payload gatecast's controller sends or accepts: 8 MiB (manifests and receipt
+/// batches are far smaller; this is headroom, not a target).
+pub const MAX_PAYLOAD_SIZE: usize = 8 * 1024 * 1024;
+
+/// Largest MQTT packet on the wire: [`MAX_PAYLOAD_SIZE`] plus room for the fixed header, the
+/// topic and the packet id (`docs/protocol.md` §6, "Sizes"). The broker's default limit; the
+/// controller's client uses it as rumqttc's limit both ways.
+pub const MAX_PACKET_SIZE: usize = MAX_PAYLOAD_SIZE + 64 * 1024;
 
 /// How long a refused CONNECT waits before it is answered and closed.
 pub const FAILURE_DELAY: Duration = Duration::from_millis(250);
 
 /// Decides whether a CONNECT's username and password are acceptable.
 ///
-/// The store implements it: screens by their hashed MQTT password (disabled screens refused)
-/// and the controller's own user [`super::CONTROLLER_USER`] by its generated password. It is
-/// called on the broker thread for every connection attempt, so it must be quick (a sled
-/// lookup and one PBKDF2 verification are fine) and must not block on async work.
+/// The controller's store implements it: screens by their hashed MQTT password (disabled
+/// screens refused) and the controller's own user [`CONTROLLER_USER`] by its generated
+/// password. It is called on the broker thread for every connection attempt, so it must be
+/// quick (a sled lookup and one PBKDF2 verification are fine) and must not block on async work.
 pub trait CredentialCheck: Send + Sync + 'static {
     /// `true` to let the client in.
     fn check(&self, username: &str, password: &str) -> bool;
@@ -113,10 +146,9 @@ pub struct BrokerConfig {
     pub connect_timeout: Duration,
     /// Most unacknowledged QoS 1 messages in flight per connection (default 100).
     pub max_inflight: usize,
-    /// Lockout of usernames after failed logins (default
-    /// [`crate::auth::ThrottleConfig::MQTT`]).
-    pub throttle: crate::auth::ThrottleConfig,
-    /// Enforce the per-screen topic ACL (default `true`; see the module docs). Turn it off
+    /// Lockout of usernames after failed logins (default [`ThrottleConfig::MQTT`]).
+    pub throttle: ThrottleConfig,
+    /// Enforce the per-screen topic ACL (default `true`; see the crate docs). Turn it off
     /// only for tests and benchmarks whose clients are not screens.
     pub topic_acl: bool,
 }
@@ -130,7 +162,7 @@ impl BrokerConfig {
             max_connections: 10_000,
             connect_timeout: Duration::from_secs(5),
             max_inflight: 100,
-            throttle: crate::auth::ThrottleConfig::MQTT,
+            throttle: ThrottleConfig::MQTT,
             topic_acl: true,
         }
     }
@@ -290,7 +322,7 @@ struct Slot {
 struct Shared {
     cfg: BrokerConfig,
     credentials: Arc<dyn CredentialCheck>,
-    throttle: crate::auth::FailureThrottle,
+    throttle: FailureThrottle,
     index: Mutex<Index>,
     sessions: Mutex<HashMap<String, Slot>>,
     next_id: AtomicU64,
@@ -315,7 +347,7 @@ fn min_qos(a: QoS, b: QoS) -> QoS {
 impl Shared {
     fn new(cfg: BrokerConfig, credentials: Arc<dyn CredentialCheck>) -> Shared {
         Shared {
-            throttle: crate::auth::FailureThrottle::new(cfg.throttle),
+            throttle: FailureThrottle::new(cfg.throttle),
             cfg,
             credentials,
             index: Mutex::new(Index::default()),
@@ -487,10 +519,10 @@ impl Shared {
     }
 }
 
-/// [`authorize`] behind the per-username lockout (see the module docs). `Err` carries the
+/// [`authorize`] behind the per-username lockout (see the crate docs). `Err` carries the
 /// CONNACK return code of the refusal.
 fn throttled_authorize(
-    throttle: &crate::auth::FailureThrottle,
+    throttle: &FailureThrottle,
     check: &dyn CredentialCheck,
     client_id: &str,
     username: &str,

@@ -1,39 +1,26 @@
-//! The embedded broker's topic ACL: the same rules [`crate::acl`] writes for mosquitto.
+//! The embedded broker's topic ACL: [`playlists::topics`]' rules for screens, the same ones the
+//! controller renders as a mosquitto ACL file.
 //!
 //! A screen (MQTT username = screen id) may publish only its own `receipts` and `status`, and
 //! subscribe only to its own `manifest`, `alert`, `ack` and `rotation` (exact topics, no
 //! wildcards). The controller ([`CONTROLLER_USER`]) may publish and subscribe to anything.
 
-use playlists::topics::{self, Kind};
-
-use crate::mqtt::CONTROLLER_USER;
+use playlists::topics::{self, CONTROLLER_USER};
 
 /// Whether `username` may publish to `topic`.
 pub fn may_publish(username: &str, topic: &str) -> bool {
-    if username == CONTROLLER_USER {
-        return true;
-    }
-    matches!(topics::parse(topic), Some((screen, Kind::Receipts | Kind::Status)) if screen == username)
+    username == CONTROLLER_USER || topics::screen_may_publish(username, topic)
 }
 
 /// Whether `username` may subscribe to `filter`.
 pub fn may_subscribe(username: &str, filter: &str) -> bool {
-    if username == CONTROLLER_USER {
-        return true;
-    }
-    if super::router::is_wildcard(filter) {
-        return false;
-    }
-    matches!(
-        topics::parse(filter),
-        Some((screen, Kind::Manifest | Kind::Alert | Kind::Ack | Kind::Rotation)) if screen == username
-    )
+    username == CONTROLLER_USER || topics::screen_may_subscribe(username, filter)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use playlists::topics::topic;
+    use playlists::topics::{topic, Kind};
 
     #[test]
     fn mqtt_broker_acl_screens_use_only_their_own_topics() {

@@ -1,6 +1,7 @@
-//! Brute-force throttling of credential checks ([`FailureThrottle`]), shared by the HTTP API and
-//! the embedded broker. API tokens live in [`crate::tokens`], secret files and random secrets in
-//! [`crate::secrets`].
+//! The failure throttle: slows down credential guessing per source.
+//!
+//! The embedded broker keys it by MQTT username ([`ThrottleConfig::MQTT`]); the controller's
+//! HTTP API keys it by source IP address ([`ThrottleConfig::HTTP`]).
 
 /// Counts failed credential checks per source (an IP address for the HTTP API, a username for
 /// the embedded broker) and locks a source out for a while once it failed too often, so tokens,

@@ -1,14 +1,13 @@
 //! The embedded broker over real TCP: authentication, retained messages, large payloads,
 //! port 0 and shutdown.
 
-mod mqtt_support;
+mod support;
 
 use std::net::SocketAddr;
 
-use gatecast_controller::mqtt::broker::{BrokerConfig, EmbeddedBroker};
-use gatecast_controller::mqtt::{CONTROLLER_CLIENT_ID, CONTROLLER_USER};
-use mqtt_support::{connect, Creds};
-use playlists::topics::{topic, Kind};
+use gatecast_broker::{BrokerConfig, EmbeddedBroker};
+use playlists::topics::{topic, Kind, CONTROLLER_CLIENT_ID, CONTROLLER_USER};
+use support::{connect, Creds};
 
 fn start_broker(creds: std::sync::Arc<Creds>) -> EmbeddedBroker {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -53,7 +52,7 @@ async fn mqtt_embedded_broker_connection_without_credentials_is_refused() {
     let mut options = rumqttc::MqttOptions::new("anon", "127.0.0.1", broker.local_addr().port());
     options.set_keep_alive(std::time::Duration::from_secs(30));
     let (_client, mut eventloop) = rumqttc::AsyncClient::new(options, 8);
-    let first = tokio::time::timeout(mqtt_support::DEADLINE, eventloop.poll())
+    let first = tokio::time::timeout(support::DEADLINE, eventloop.poll())
         .await
         .expect("an answer before the deadline");
     assert!(first.is_err(), "anonymous connection accepted: {first:?}");

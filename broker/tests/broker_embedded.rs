@@ -3,22 +3,21 @@
 //! 1,000 clients at once. Most tests drive the wire with a raw client (rumqttc's codec over a
 //! `TcpStream`) so they see CONNACK flags, DUP bits and connection closes exactly.
 
-mod mqtt_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use gatecast_controller::mqtt::broker::{BrokerConfig, EmbeddedBroker, FAILURE_DELAY};
-use gatecast_controller::mqtt::{CONTROLLER_CLIENT_ID, CONTROLLER_USER};
-use mqtt_support::{Creds, DEADLINE};
-use playlists::topics::{topic, Kind};
+use gatecast_broker::{BrokerConfig, EmbeddedBroker, FAILURE_DELAY};
+use playlists::topics::{topic, Kind, CONTROLLER_CLIENT_ID, CONTROLLER_USER};
 use rumqttc::mqttbytes::v4::{
     ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PubAck, Publish, Subscribe,
     SubscribeReasonCode,
 };
 use rumqttc::mqttbytes::QoS;
+use support::{Creds, DEADLINE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
