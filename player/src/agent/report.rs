@@ -1,6 +1,6 @@
 //! The status the agent publishes: what the state machine decided plus what the agent reads
 //! around it (current item, download progress, journal backlog, errors), and when to send
-//! it (see `docs/protocol.md` for the fields).
+//! it (fields: `docs/protocol.md` §12).
 
 use jiff::Timestamp;
 use tokio::time::{Duration, Instant};

@@ -179,7 +179,8 @@ struct Agent {
 
 impl Agent {
     /// Feeds inputs to the state machine until `shutdown` resolves or the MQTT link ends.
-    /// After each input: the storage recovery pass, the trust's expiry, the status.
+    /// After each input (unless its effects say to skip it) the bookkeeping: the storage
+    /// recovery pass, the end of a rotation overlap, the status.
     async fn run_loop(&mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -202,7 +203,9 @@ impl Agent {
                 _ = self.playback.error.changed() => Vec::new(),
                 _ = tick.tick() => Vec::new(),
             };
-            self.apply(effects).await;
+            if !self.apply(effects).await {
+                continue;
+            }
             let idle = self.sync.is_idle();
             let recovered = self
                 .storage
@@ -216,15 +219,22 @@ impl Agent {
     }
 
     /// Carries out `effects` in order; the effects of an outcome reported back to the state
-    /// machine are carried out next, before the remaining ones.
-    async fn apply(&mut self, effects: Vec<Effect>) {
+    /// machine are carried out next, before the remaining ones. Returns `false` if one of
+    /// them was [`Effect::SkipBookkeeping`].
+    async fn apply(&mut self, effects: Vec<Effect>) -> bool {
+        let mut bookkeeping = true;
         let mut queue = VecDeque::from(effects);
         while let Some(effect) = queue.pop_front() {
+            if matches!(effect, Effect::SkipBookkeeping) {
+                bookkeeping = false;
+                continue;
+            }
             let next = self.carry_out(effect).await;
             for e in next.into_iter().rev() {
                 queue.push_front(e);
             }
         }
+        bookkeeping
     }
 
     async fn carry_out(&mut self, effect: Effect) -> Vec<Effect> {
@@ -272,6 +282,7 @@ impl Agent {
                 self.storage.failed(log, error, status);
                 Vec::new()
             }
+            Effect::SkipBookkeeping => Vec::new(),
         }
     }
 

@@ -9,8 +9,8 @@
 //! `on_saved`, `on_cache_checked` and `on_activated`. Signature checks are the pure ones of
 //! `playlists` (`verify_manifest`, `verify_alerts`, `Trust::apply`), with `now` passed in.
 //!
-//! The rules are those of the module documentation of `agent` (see also
-//! `docs/protocol.md` and `docs/security.md`).
+//! The rules are those of the `agent` module documentation, after `docs/protocol.md` §4.1
+//! (key rotation), §8 (manifest acceptance) and §9 (alert sets).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -145,6 +145,10 @@ pub(crate) enum Effect {
         /// What the status' `last_error` says.
         status: String,
     },
+    /// No storage recovery pass and no status report right after this input: it changed
+    /// nothing, or storage just failed (trying again at once would fail again). Both come
+    /// with the next input, at the latest the loop's one-second tick.
+    SkipBookkeeping,
 }
 
 /// The agent's state (see the module documentation).
@@ -318,7 +322,7 @@ impl AgentState {
             || self.pending.as_ref().is_some_and(|h| h.bytes == bytes)
         {
             tracing::debug!("manifest already held (retained replay); ignored");
-            return Vec::new();
+            return vec![Effect::SkipBookkeeping];
         }
         let keys = self.trust.keys_at(now);
         match manifest::verify_manifest(&bytes, &keys, &self.screen, self.last_accepted, now) {
@@ -343,7 +347,7 @@ impl AgentState {
     /// version) and shown at once, stored or not; its media are synced alongside.
     pub fn on_alert(&mut self, bytes: Bytes, now: Timestamp) -> Vec<Effect> {
         if self.alerts.as_ref().is_some_and(|a| a.bytes == bytes) {
-            return Vec::new();
+            return vec![Effect::SkipBookkeeping];
         }
         let keys = self.trust.keys_at(now);
         match manifest::verify_alerts(&bytes, &keys, &self.screen, self.last_alert) {
@@ -435,11 +439,14 @@ impl AgentState {
                 // works again.
                 let status = format!("cannot store manifest version {}: {error}", held.version());
                 self.unsaved_manifest = Some(held.bytes);
-                vec![Effect::StorageFailed {
-                    log: "cannot store the new manifest; kept in memory, retried later",
-                    error,
-                    status,
-                }]
+                vec![
+                    Effect::StorageFailed {
+                        log: "cannot store the new manifest; kept in memory, retried later",
+                        error,
+                        status,
+                    },
+                    Effect::SkipBookkeeping,
+                ]
             }
             (Save::Alerts { .. }, Ok(())) => {
                 self.unsaved_alerts = None;
@@ -469,14 +476,14 @@ impl AgentState {
     /// the cache is checked before activation; a superseded sync changes nothing.
     pub fn on_sync_done(&mut self, target: Option<u64>) -> Vec<Effect> {
         let Some(target) = target else {
-            return Vec::new();
+            return vec![Effect::SkipBookkeeping];
         };
         match &self.pending {
             Some(h) if h.version() == target => vec![Effect::CheckCache {
                 version: target,
                 wanted: h.manifest.media.iter().map(Wanted::from).collect(),
             }],
-            _ => Vec::new(), // superseded meanwhile
+            _ => vec![Effect::SkipBookkeeping], // superseded meanwhile
         }
     }
 
@@ -493,7 +500,7 @@ impl AgentState {
         match missing {
             Ok(0) => vec![Effect::Activate(version)],
             // Something vanished between sync and activation: sync again.
-            Ok(_) => vec![self.start_sync()],
+            Ok(_) => vec![self.start_sync(), Effect::SkipBookkeeping],
             Err(error) => self.on_sync_failed(
                 "cannot check the cache before activation; retried later",
                 format!("cannot check the media cache: {error}"),
@@ -528,7 +535,10 @@ impl AgentState {
     /// it stays pending and is synced again once storage works.
     fn on_sync_failed(&mut self, log: &'static str, status: String, error: String) -> Vec<Effect> {
         self.resync = true;
-        vec![Effect::StorageFailed { log, error, status }]
+        vec![
+            Effect::StorageFailed { log, error, status },
+            Effect::SkipBookkeeping,
+        ]
     }
 
     /// Time passed: when a rotation's overlap ends, the retired key is no longer trusted.
@@ -777,6 +787,11 @@ mod tests {
             .expect("a StartSync effect")
     }
 
+    /// The input changed nothing: ignored without a rejection.
+    fn ignored(effects: &[Effect]) -> bool {
+        matches!(effects, [Effect::SkipBookkeeping])
+    }
+
     fn rejection_of(effects: &[Effect]) -> &LastRejection {
         match effects {
             [Effect::Reject(r)] => r,
@@ -828,7 +843,7 @@ mod tests {
         );
 
         // The sync of v1 reporting late changes nothing.
-        assert!(s.on_sync_done(Some(1)).is_empty());
+        assert!(ignored(&s.on_sync_done(Some(1))));
         assert_eq!(s.pending_version(), Some(2));
 
         // v1 again (not the pending bytes any more) is not newer than v2: refused.
@@ -840,7 +855,7 @@ mod tests {
         assert_eq!(s.pending_version(), Some(2));
 
         // The pending bytes again (a retained replay) are ignored without a rejection.
-        assert!(s.on_manifest(signed(&manifest(2), &k1()), now()).is_empty());
+        assert!(ignored(&s.on_manifest(signed(&manifest(2), &k1()), now())));
 
         // v2's sync completes: cache check, activation, program, eviction of v1's media.
         let effects = s.on_sync_done(Some(2));
@@ -978,8 +993,8 @@ mod tests {
         );
 
         // Retained replays of what is held are ignored; the stored versions still count.
-        assert!(s.on_manifest(v2, now()).is_empty());
-        assert!(s.on_alert(alerts(5, false, &k1()), now()).is_empty());
+        assert!(ignored(&s.on_manifest(v2, now())));
+        assert!(ignored(&s.on_alert(alerts(5, false, &k1()), now())));
         let mut other_v2 = manifest(2);
         other_v2.issued_at = now() + SignedDuration::from_secs(1);
         let r = rejection_of(&s.on_manifest(signed(&other_v2, &k1()), now())).clone();
@@ -1080,7 +1095,7 @@ mod tests {
         };
         let effects = s.on_saved(save, Err("No space left on device".into()));
         assert!(
-            matches!(&effects[..], [Effect::StorageFailed { status, .. }] if status.contains("manifest version 1"))
+            matches!(&effects[..], [Effect::StorageFailed { status, .. }, Effect::SkipBookkeeping] if status.contains("manifest version 1"))
         );
         assert_eq!(s.pending_version(), None);
         assert!(s.outstanding());
@@ -1099,7 +1114,7 @@ mod tests {
         s.on_sync_done(Some(1));
         let effects = s.on_activated(1, Err("I/O error".into()));
         assert!(
-            matches!(&effects[..], [Effect::StorageFailed { status, .. }] if status.contains("activate manifest version 1"))
+            matches!(&effects[..], [Effect::StorageFailed { status, .. }, Effect::SkipBookkeeping] if status.contains("activate manifest version 1"))
         );
         assert_eq!(s.pending_version(), Some(1));
         assert!(s.active().is_none());
