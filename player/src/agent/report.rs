@@ -51,13 +51,14 @@ impl StatusReport {
         }
     }
 
-    /// The status as `offline` (for the Last Will and a clean shutdown) with the journal
-    /// backlog `journal_backlog`, as JSON at `now`.
-    pub fn offline(&mut self, journal_backlog: Option<u64>, now: Timestamp) -> Vec<u8> {
-        if let Some(b) = journal_backlog {
-            self.status.journal_backlog = b;
-        }
+    /// The status as `offline` (for the Last Will and a clean shutdown), as JSON at `now`.
+    pub fn offline(&self, now: Timestamp) -> Vec<u8> {
         self.status.offline().to_json(now)
+    }
+
+    /// Sets the journal backlog outside [`StatusReport::refresh`] (at shutdown).
+    pub fn set_journal_backlog(&mut self, backlog: u64) {
+        self.status.journal_backlog = backlog;
     }
 
     /// Reports a refused input.

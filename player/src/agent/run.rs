@@ -62,7 +62,7 @@ pub async fn run(
     let playback = playback::spawn(setup, program_rx, stop_rx.clone());
 
     // 2. Status and network.
-    let mut report = StatusReport::new(
+    let report = StatusReport::new(
         device_key.public().to_base64(),
         &state,
         opts.status_interval,
@@ -72,7 +72,7 @@ pub async fn run(
         broker: config.broker.clone(),
         username: config.mqtt_username.clone(),
         password: config.mqtt_password.clone(),
-        last_will: report.offline(None, Timestamp::now()),
+        last_will: report.offline(Timestamp::now()),
         keep_alive: Duration::from_secs(30),
     })?;
     let (keys_tx, keys_rx) = watch::channel(state.trusted_keys().clone());
@@ -225,10 +225,7 @@ impl Agent {
         let mut bookkeeping = true;
         let mut queue = VecDeque::from(effects);
         while let Some(effect) = queue.pop_front() {
-            if matches!(effect, Effect::SkipBookkeeping) {
-                bookkeeping = false;
-                continue;
-            }
+            bookkeeping &= !matches!(effect, Effect::SkipBookkeeping);
             let next = self.carry_out(effect).await;
             for e in next.into_iter().rev() {
                 queue.push_front(e);
@@ -319,9 +316,8 @@ impl Agent {
                 tracing::error!(error = %e, plays = self.journal.queue_state().queued, "RECEIPTS NOT WRITTEN at shutdown: the journal still cannot be written");
             }
         }
-        let offline = self
-            .report
-            .offline(Some(self.journal.backlog()), Timestamp::now());
+        self.report.set_journal_backlog(self.journal.backlog());
+        let offline = self.report.offline(Timestamp::now());
         self.mqtt.shutdown(offline).await;
         if let Err(e) = self.store.flush() {
             tracing::warn!(error = %e, "final flush of the state database failed");
