@@ -1,0 +1,1147 @@
+//! The agent's decisions, without I/O: which manifest is active, which one is pending (its
+//! media still syncing), which inputs wait for a key rotation, which controller keys are
+//! trusted, which alert set is shown, and what still has to be written to the store.
+//!
+//! Every input is a method (`on_manifest`, `on_alert`, `on_rotation`, `on_sync_done`, ...)
+//! that updates the state and returns the [`Effect`]s the agent loop must carry out (store
+//! writes, media sync, the scheduler's program, cache eviction, the status). Effects whose
+//! outcome matters (a store write, a cache check, an activation) are reported back through
+//! `on_saved`, `on_cache_checked` and `on_activated`. Signature checks are the pure ones of
+//! `playlists` (`verify_manifest`, `verify_alerts`, `Trust::apply`), with `now` passed in.
+//!
+//! The rules are those of the `agent` module documentation, after `docs/protocol.md` §4.1
+//! (key rotation), §8 (manifest acceptance) and §9 (alert sets).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use playlists::envelope::{self, MANIFEST_TYPE};
+use playlists::keys::{KeySet, PublicKey};
+use playlists::manifest::{self, AlertSet, Manifest, MediaRef, RejectReason, Rejection};
+use playlists::rotation::{Applied, Trust};
+
+use crate::cache::Wanted;
+use crate::mqtt::Incoming;
+use crate::scheduler::Program;
+use crate::status::{LastRejection, Status};
+
+/// A verified manifest with its exact envelope bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    /// The parsed, verified manifest.
+    pub manifest: Arc<Manifest>,
+    /// The envelope exactly as received (what the store keeps).
+    pub bytes: Vec<u8>,
+}
+
+impl Held {
+    fn version(&self) -> u64 {
+        self.manifest.version
+    }
+}
+
+/// A verified alert set with its exact envelope bytes.
+#[derive(Debug, Clone)]
+struct HeldAlerts {
+    alerts: Arc<AlertSet>,
+    bytes: Vec<u8>,
+}
+
+impl HeldAlerts {
+    fn media(&self) -> impl Iterator<Item = &MediaRef> {
+        self.alerts.alerts.iter().filter_map(|a| a.media.as_ref())
+    }
+}
+
+/// What the store held at start-up (exact envelope bytes, nothing verified yet).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Persisted {
+    /// The active manifest's envelope.
+    pub active: Option<Vec<u8>>,
+    /// The pending manifest's envelope.
+    pub pending: Option<Vec<u8>>,
+    /// The alert set's envelope.
+    pub alerts: Option<Vec<u8>>,
+    /// Accepted key rotation statements, oldest first.
+    pub rotations: Vec<Vec<u8>>,
+    /// The highest manifest version ever accepted.
+    pub last_accepted: Option<u64>,
+    /// The last accepted alert set version.
+    pub last_alert: Option<u64>,
+}
+
+/// A write to the state database.
+#[derive(Debug, Clone)]
+pub(crate) enum Save {
+    /// Store a verified manifest as pending (it becomes pending only once stored).
+    Pending(Held),
+    /// Store the alert set (it is shown whether stored or not).
+    Alerts {
+        /// Envelope bytes.
+        bytes: Vec<u8>,
+        /// Its version.
+        version: u64,
+    },
+    /// Append an accepted key rotation statement (it is used whether stored or not).
+    Rotation(Vec<u8>),
+}
+
+impl Save {
+    /// The warning logged when a retry of this write fails again.
+    pub fn retry_warning(&self) -> &'static str {
+        match self {
+            Save::Pending(_) => "manifest still cannot be stored",
+            Save::Alerts { .. } => "alert set still cannot be stored",
+            Save::Rotation(_) => "key rotation still cannot be stored",
+        }
+    }
+}
+
+/// The media sync to run: every file of the pending and active manifests and of the alert
+/// set; when it is done the agent loop reports `target` to [`AgentState::on_sync_done`].
+#[derive(Debug, Clone)]
+pub(crate) struct SyncPlan {
+    /// Files to have in the cache (each once).
+    pub wanted: Vec<Wanted>,
+    /// The pending manifest version this sync is for (`None`: only self-healing).
+    pub target: Option<u64>,
+}
+
+/// Something the agent loop must do.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    /// Write to the store, then report the outcome to [`AgentState::on_saved`].
+    Save(Save),
+    /// Give the scheduler this program.
+    Program(Option<Program>),
+    /// Cancel any media sync under way (part files stay for resume) and start this one.
+    StartSync(SyncPlan),
+    /// Check that the cache holds every file of pending `version`, then report the number of
+    /// missing files to [`AgentState::on_cache_checked`].
+    CheckCache {
+        /// The pending version.
+        version: u64,
+        /// Its media.
+        wanted: Vec<Wanted>,
+    },
+    /// Make pending `version` the active one in the store, then report to
+    /// [`AgentState::on_activated`].
+    Activate(u64),
+    /// Evict cache files, keeping these (sha256 hex).
+    Evict(HashSet<String>),
+    /// The controller keys trusted now changed (acks are verified with these).
+    TrustKeys(KeySet),
+    /// An input was refused: report it as the status' `last_rejection`.
+    Reject(LastRejection),
+    /// The store or the cache failed: log it (once) and report it in the status until
+    /// storage works again; what could not be done is retried.
+    StorageFailed {
+        /// The log message.
+        log: &'static str,
+        /// The underlying error.
+        error: String,
+        /// What the status' `last_error` says.
+        status: String,
+    },
+    /// No storage recovery pass and no status report right after this input: it changed
+    /// nothing, or storage just failed (trying again at once would fail again). Both come
+    /// with the next input, at the latest the loop's one-second tick.
+    SkipBookkeeping,
+}
+
+/// The agent's state (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct AgentState {
+    screen: String,
+    trust: Trust,
+    /// The keys last handed out with [`Effect::TrustKeys`] (or at start-up).
+    published_keys: KeySet,
+    active: Option<Held>,
+    pending: Option<Held>,
+    alerts: Option<HeldAlerts>,
+    last_accepted: Option<u64>,
+    last_alert: Option<u64>,
+    /// Inputs refused as `unknown_key` (at most one manifest and one alert set), tried again
+    /// once after a rotation is accepted.
+    deferred: Vec<Incoming>,
+    /// Inputs to handle before the next message from MQTT.
+    requeue: VecDeque<Incoming>,
+    /// A verified manifest the store could not take.
+    unsaved_manifest: Option<Vec<u8>>,
+    /// An alert set (shown) the store could not take.
+    unsaved_alerts: Option<(Vec<u8>, u64)>,
+    /// Rotation statements (in use) the store could not take, in order.
+    unsaved_rotations: Vec<Vec<u8>>,
+    /// The pending manifest could not be activated: sync and try again once storage works.
+    resync: bool,
+}
+
+/// Re-checks the signature of a manifest stored on disk and parses it (no version or expiry
+/// rule: it was accepted before).
+fn load_stored_manifest(bytes: Vec<u8>, keys: &KeySet, screen: &str) -> Option<Held> {
+    let v = match envelope::verify(&bytes, MANIFEST_TYPE, keys) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "stored manifest no longer verifies; ignored");
+            return None;
+        }
+    };
+    match Manifest::from_json(&v.payload) {
+        Ok(m) if m.screen == screen && m.validate().is_ok() => Some(Held {
+            manifest: Arc::new(m),
+            bytes,
+        }),
+        _ => {
+            tracing::error!("stored manifest is not valid for this screen; ignored");
+            None
+        }
+    }
+}
+
+/// Re-checks a stored alert set (no version rule: it was accepted before).
+fn load_stored_alerts(bytes: Vec<u8>, keys: &KeySet, screen: &str) -> Option<HeldAlerts> {
+    match manifest::verify_alerts(&bytes, keys, screen, None) {
+        Ok(a) => Some(HeldAlerts {
+            alerts: Arc::new(a),
+            bytes,
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "stored alert set no longer verifies; ignored");
+            None
+        }
+    }
+}
+
+fn rejection(what: &str, r: &Rejection) -> LastRejection {
+    LastRejection {
+        version: r.version,
+        reason: r.reason.as_str().to_owned(),
+        detail: r.detail.clone(),
+        what: what.to_owned(),
+    }
+}
+
+fn is_manifest(m: &Incoming) -> bool {
+    matches!(m, Incoming::Manifest(_))
+}
+
+fn is_alert(m: &Incoming) -> bool {
+    matches!(m, Incoming::Alert(_))
+}
+
+impl AgentState {
+    /// The state after a start: trust rebuilt from `controller_key` (the config's pinned
+    /// key) and the stored rotation statements, then the stored manifests and alert set
+    /// re-checked with every key still known. The effects start the media sync (for the
+    /// pending manifest, and self-healing of the active and alert media).
+    pub fn restore(
+        controller_key: PublicKey,
+        screen: &str,
+        persisted: Persisted,
+        now: Timestamp,
+    ) -> (AgentState, Vec<Effect>) {
+        let trust = Trust::replay(
+            controller_key,
+            persisted.rotations.iter().map(Vec::as_slice),
+        );
+        // Stored envelopes were accepted before: re-check them with every key still known.
+        let keys = trust.known_keys();
+        let state = AgentState {
+            screen: screen.to_owned(),
+            published_keys: trust.keys_at(now),
+            active: persisted
+                .active
+                .and_then(|b| load_stored_manifest(b, &keys, screen)),
+            pending: persisted
+                .pending
+                .and_then(|b| load_stored_manifest(b, &keys, screen)),
+            alerts: persisted
+                .alerts
+                .and_then(|b| load_stored_alerts(b, &keys, screen)),
+            trust,
+            last_accepted: persisted.last_accepted,
+            last_alert: persisted.last_alert,
+            deferred: Vec::new(),
+            requeue: VecDeque::new(),
+            unsaved_manifest: None,
+            unsaved_alerts: None,
+            unsaved_rotations: Vec::new(),
+            resync: false,
+        };
+        let start = vec![state.start_sync()];
+        (state, start)
+    }
+
+    /// The scheduler's program: the active manifest and the alert set. Alerts play even
+    /// without an active manifest (a freshly enrolled screen).
+    pub fn program(&self) -> Option<Program> {
+        (self.active.is_some() || self.alerts.is_some()).then(|| Program {
+            manifest: self.active.as_ref().map(|h| h.manifest.clone()),
+            alerts: self.alerts.as_ref().map(|a| a.alerts.clone()),
+        })
+    }
+
+    /// Every controller key still known, regardless of the overlap: for envelopes accepted
+    /// earlier, never for new input.
+    pub fn known_keys(&self) -> KeySet {
+        self.trust.known_keys()
+    }
+
+    /// The controller keys trusted now, as last handed out.
+    pub fn trusted_keys(&self) -> &KeySet {
+        &self.published_keys
+    }
+
+    /// The next input to handle before reading MQTT again (a deferred input after a
+    /// rotation, or a manifest the store could not take).
+    pub fn next_requeued(&mut self) -> Option<Incoming> {
+        self.requeue.pop_front()
+    }
+
+    /// One message from the controller.
+    pub fn on_message(&mut self, msg: Incoming, now: Timestamp) -> Vec<Effect> {
+        match msg {
+            Incoming::Manifest(bytes) => self.on_manifest(bytes, now),
+            Incoming::Alert(bytes) => self.on_alert(bytes, now),
+            Incoming::Rotation(bytes) => self.on_rotation(bytes, now),
+        }
+    }
+
+    fn defer(&mut self, msg: Incoming, same_kind: fn(&Incoming) -> bool) {
+        self.deferred.retain(|d| !same_kind(d));
+        self.deferred.push(msg);
+    }
+
+    /// A manifest from the `manifest` topic: verified with the keys trusted at `now`, this
+    /// screen and the last accepted version; an accepted one is stored as pending, which
+    /// supersedes any pending one, and its media are synced.
+    pub fn on_manifest(&mut self, bytes: Bytes, now: Timestamp) -> Vec<Effect> {
+        if self.active.as_ref().is_some_and(|h| h.bytes == bytes)
+            || self.pending.as_ref().is_some_and(|h| h.bytes == bytes)
+        {
+            tracing::debug!("manifest already held (retained replay); ignored");
+            return vec![Effect::SkipBookkeeping];
+        }
+        let keys = self.trust.keys_at(now);
+        match manifest::verify_manifest(&bytes, &keys, &self.screen, self.last_accepted, now) {
+            Err(r) => {
+                tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "manifest rejected");
+                if r.reason == RejectReason::UnknownKey {
+                    self.defer(Incoming::Manifest(bytes), is_manifest);
+                }
+                vec![Effect::Reject(rejection("manifest", &r))]
+            }
+            Ok(m) => {
+                self.deferred.retain(|d| !is_manifest(d));
+                vec![Effect::Save(Save::Pending(Held {
+                    manifest: Arc::new(m),
+                    bytes: bytes.to_vec(),
+                }))]
+            }
+        }
+    }
+
+    /// An alert set from the `alert` topic: verified like a manifest (against the last alert
+    /// version) and shown at once, stored or not; its media are synced alongside.
+    pub fn on_alert(&mut self, bytes: Bytes, now: Timestamp) -> Vec<Effect> {
+        if self.alerts.as_ref().is_some_and(|a| a.bytes == bytes) {
+            return vec![Effect::SkipBookkeeping];
+        }
+        let keys = self.trust.keys_at(now);
+        match manifest::verify_alerts(&bytes, &keys, &self.screen, self.last_alert) {
+            Err(r) => {
+                tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "alert set rejected");
+                if r.reason == RejectReason::UnknownKey {
+                    self.defer(Incoming::Alert(bytes), is_alert);
+                }
+                vec![Effect::Reject(rejection("alert", &r))]
+            }
+            Ok(a) => {
+                self.deferred.retain(|d| !is_alert(d));
+                let version = a.version;
+                self.last_alert = Some(version);
+                tracing::info!(version, alerts = a.alerts.len(), "alert set accepted");
+                self.alerts = Some(HeldAlerts {
+                    alerts: Arc::new(a),
+                    bytes: bytes.to_vec(),
+                });
+                vec![
+                    Effect::Save(Save::Alerts {
+                        bytes: bytes.to_vec(),
+                        version,
+                    }),
+                    Effect::Program(self.program()),
+                    self.start_sync(),
+                ]
+            }
+        }
+    }
+
+    /// A statement from the `rotation` topic: applied to the trust (signed by the pinned key
+    /// and the new key), stored, and inputs deferred for an unknown key are tried again.
+    pub fn on_rotation(&mut self, bytes: Bytes, now: Timestamp) -> Vec<Effect> {
+        // An empty retained message only deletes the retained statement.
+        if bytes.is_empty() {
+            return Vec::new();
+        }
+        match self.trust.apply(&bytes) {
+            Ok(Applied::AlreadyPinned) => {
+                tracing::debug!("rotation statement already applied (retained replay); ignored");
+                Vec::new()
+            }
+            Ok(Applied::Rotated(v)) => {
+                let mut effects = Vec::new();
+                if self.unsaved_rotations.is_empty() {
+                    effects.push(Effect::Save(Save::Rotation(bytes.to_vec())));
+                } else {
+                    // Statements are stored in order: this one waits behind the unsaved ones.
+                    self.unsaved_rotations.push(bytes.to_vec());
+                }
+                tracing::info!(
+                    old_key_id = %v.rotation.old_key_id,
+                    new_key_id = %v.rotation.new_key_id,
+                    overlap_until = %v.rotation.overlap_until,
+                    "controller key rotated; the old key is trusted until overlap_until"
+                );
+                self.published_keys = self.trust.keys_at(now);
+                effects.push(Effect::TrustKeys(self.published_keys.clone()));
+                self.requeue.extend(self.deferred.drain(..));
+                effects
+            }
+            Err(r) => {
+                tracing::warn!(reason = r.reason.as_str(), detail = %r.detail, "rotation statement rejected");
+                vec![Effect::Reject(rejection("rotation", &r))]
+            }
+        }
+    }
+
+    /// The outcome of an [`Effect::Save`].
+    pub fn on_saved(&mut self, save: Save, result: Result<(), String>) -> Vec<Effect> {
+        match (save, result) {
+            (Save::Pending(held), Ok(())) => {
+                if self.unsaved_manifest.as_deref() == Some(&held.bytes[..]) {
+                    self.unsaved_manifest = None;
+                }
+                let version = held.version();
+                self.last_accepted = Some(self.last_accepted.unwrap_or(0).max(version));
+                tracing::info!(
+                    version,
+                    media = held.manifest.media.len(),
+                    "manifest accepted; syncing media"
+                );
+                self.pending = Some(held);
+                vec![self.start_sync()]
+            }
+            (Save::Pending(held), Err(error)) => {
+                // Not pending until it is stored: verified again and stored once the disk
+                // works again.
+                let status = format!("cannot store manifest version {}: {error}", held.version());
+                self.unsaved_manifest = Some(held.bytes);
+                vec![
+                    Effect::StorageFailed {
+                        log: "cannot store the new manifest; kept in memory, retried later",
+                        error,
+                        status,
+                    },
+                    Effect::SkipBookkeeping,
+                ]
+            }
+            (Save::Alerts { .. }, Ok(())) => {
+                self.unsaved_alerts = None;
+                Vec::new()
+            }
+            (Save::Alerts { bytes, version }, Err(error)) => {
+                self.unsaved_alerts = Some((bytes, version));
+                vec![Effect::StorageFailed {
+                    log: "cannot store the alert set; it is shown anyway and stored later",
+                    status: format!("cannot store alert set version {version}: {error}"),
+                    error,
+                }]
+            }
+            (Save::Rotation(_), Ok(())) => Vec::new(),
+            (Save::Rotation(bytes), Err(error)) => {
+                self.unsaved_rotations.push(bytes);
+                vec![Effect::StorageFailed {
+                    log: "cannot store the key rotation; it is used anyway and stored later",
+                    status: format!("cannot store a key rotation statement: {error}"),
+                    error,
+                }]
+            }
+        }
+    }
+
+    /// A media sync finished (`target` as in its [`SyncPlan`]). For the pending manifest,
+    /// the cache is checked before activation; a superseded sync changes nothing.
+    pub fn on_sync_done(&mut self, target: Option<u64>) -> Vec<Effect> {
+        let Some(target) = target else {
+            return vec![Effect::SkipBookkeeping];
+        };
+        match &self.pending {
+            Some(h) if h.version() == target => vec![Effect::CheckCache {
+                version: target,
+                wanted: h.manifest.media.iter().map(Wanted::from).collect(),
+            }],
+            _ => vec![Effect::SkipBookkeeping], // superseded meanwhile
+        }
+    }
+
+    /// The outcome of an [`Effect::CheckCache`]: how many files are missing, or why the
+    /// cache could not be checked.
+    pub fn on_cache_checked(
+        &mut self,
+        version: u64,
+        missing: Result<usize, String>,
+    ) -> Vec<Effect> {
+        if self.pending_version() != Some(version) {
+            return Vec::new();
+        }
+        match missing {
+            Ok(0) => vec![Effect::Activate(version)],
+            // Something vanished between sync and activation: sync again.
+            Ok(_) => vec![self.start_sync(), Effect::SkipBookkeeping],
+            Err(error) => self.on_sync_failed(
+                "cannot check the cache before activation; retried later",
+                format!("cannot check the media cache: {error}"),
+                error,
+            ),
+        }
+    }
+
+    /// The outcome of an [`Effect::Activate`]: the pending manifest becomes the active one
+    /// (and media no longer referenced may go), or it stays pending until storage works.
+    pub fn on_activated(&mut self, version: u64, result: Result<(), String>) -> Vec<Effect> {
+        if self.pending_version() != Some(version) {
+            return Vec::new();
+        }
+        if let Err(error) = result {
+            // Stays pending (on disk too); activated once the store works again.
+            return self.on_sync_failed(
+                "cannot activate the manifest; retried later",
+                format!("cannot activate manifest version {version}: {error}"),
+                error,
+            );
+        }
+        tracing::info!(version, "manifest activated");
+        self.active = self.pending.take();
+        vec![
+            Effect::Program(self.program()),
+            Effect::Evict(self.protected()),
+        ]
+    }
+
+    /// The pending manifest's media are synced but storage kept it from being activated:
+    /// it stays pending and is synced again once storage works.
+    fn on_sync_failed(&mut self, log: &'static str, status: String, error: String) -> Vec<Effect> {
+        self.resync = true;
+        vec![
+            Effect::StorageFailed { log, error, status },
+            Effect::SkipBookkeeping,
+        ]
+    }
+
+    /// Time passed: when a rotation's overlap ends, the retired key is no longer trusted.
+    pub fn on_tick(&mut self, now: Timestamp) -> Vec<Effect> {
+        let trusted = self.trust.keys_at(now);
+        if trusted == self.published_keys {
+            return Vec::new();
+        }
+        if let Some((old, until)) = self.trust.previous() {
+            tracing::info!(retired_key_id = %old.key_id(), %until, "rotation overlap over; the retired controller key is no longer trusted");
+        }
+        self.published_keys = trusted;
+        vec![Effect::TrustKeys(self.published_keys.clone())]
+    }
+
+    /// Whether something still has to be written to the store or redone once it works.
+    pub fn outstanding(&self) -> bool {
+        self.unsaved_manifest.is_some()
+            || self.unsaved_alerts.is_some()
+            || !self.unsaved_rotations.is_empty()
+            || self.resync
+    }
+
+    /// The next write still owed to the store: rotation statements first (in order), then
+    /// the alert set. Report success with [`AgentState::owed_saved`].
+    pub fn owed_save(&self) -> Option<Save> {
+        if let Some(r) = self.unsaved_rotations.first() {
+            return Some(Save::Rotation(r.clone()));
+        }
+        self.unsaved_alerts
+            .as_ref()
+            .map(|(bytes, version)| Save::Alerts {
+                bytes: bytes.clone(),
+                version: *version,
+            })
+    }
+
+    /// The write returned by [`AgentState::owed_save`] succeeded.
+    pub fn owed_saved(&mut self, save: &Save) {
+        match save {
+            Save::Rotation(_) => {
+                self.unsaved_rotations.remove(0);
+            }
+            Save::Alerts { .. } => self.unsaved_alerts = None,
+            Save::Pending(_) => {}
+        }
+    }
+
+    /// Storage works again and every owed write is done: an unsaved manifest is handled
+    /// again (verified and stored), and an activation that failed is retried through a new
+    /// sync once no sync runs (`sync_idle`).
+    pub fn on_storage_ok(&mut self, sync_idle: bool) -> Vec<Effect> {
+        if let Some(bytes) = self.unsaved_manifest.take() {
+            // Verified and stored again by the manifest path (a failure puts it back).
+            self.requeue.push_back(Incoming::Manifest(bytes.into()));
+        }
+        if self.resync && self.pending.is_some() && sync_idle {
+            self.resync = false;
+            return vec![self.start_sync()];
+        }
+        Vec::new()
+    }
+
+    /// The version of the pending manifest.
+    pub fn pending_version(&self) -> Option<u64> {
+        self.pending.as_ref().map(Held::version)
+    }
+
+    /// The active manifest.
+    pub fn active(&self) -> Option<&Arc<Manifest>> {
+        self.active.as_ref().map(|h| &h.manifest)
+    }
+
+    /// Writes what this state decides into `status`: the versions and the pinned key.
+    pub fn fill_status(&self, status: &mut Status) {
+        status.manifest_version = self.active.as_ref().map(Held::version);
+        status.pending_version = self.pending_version();
+        status.alert_version = self.alerts.as_ref().map(|a| a.alerts.version);
+        status.controller_key_id = Some(self.trust.pinned().key_id());
+    }
+
+    fn start_sync(&self) -> Effect {
+        let mut wanted: Vec<Wanted> = Vec::new();
+        let mut seen = HashSet::new();
+        let manifests = self.pending.iter().chain(self.active.iter());
+        let media = manifests
+            .flat_map(|h| h.manifest.media.iter())
+            .chain(self.alerts.iter().flat_map(HeldAlerts::media));
+        for m in media {
+            if seen.insert(m.sha256.clone()) {
+                wanted.push(m.into());
+            }
+        }
+        Effect::StartSync(SyncPlan {
+            wanted,
+            target: self.pending_version(),
+        })
+    }
+
+    /// The media the cache must keep: those of the active and pending manifests and of the
+    /// alert set.
+    fn protected(&self) -> HashSet<String> {
+        let manifests = self.active.iter().chain(self.pending.iter());
+        manifests
+            .flat_map(|h| h.manifest.media.iter())
+            .chain(self.alerts.iter().flat_map(HeldAlerts::media))
+            .map(|m| m.sha256.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+    use playlists::envelope::{Envelope, ALERT_TYPE};
+    use playlists::keys::SecretKey;
+    use playlists::manifest::{Alert, AlertText, MediaKind, Playlist, PlaylistItem};
+    use playlists::rotation::Rotation;
+
+    use super::*;
+
+    const SCREEN: &str = "gate-a1";
+
+    fn k1() -> SecretKey {
+        SecretKey::from_seed([7; 32])
+    }
+
+    fn k2() -> SecretKey {
+        SecretKey::from_seed([21; 32])
+    }
+
+    fn now() -> Timestamp {
+        "2030-01-01T08:00:00Z".parse().unwrap()
+    }
+
+    fn media(n: u8) -> MediaRef {
+        MediaRef {
+            sha256: format!("{n:02x}").repeat(32),
+            bytes: 1000 + u64::from(n),
+            mime: "image/png".into(),
+            kind: MediaKind::Slide,
+            lang: "vi".into(),
+            title: format!("slide {n}"),
+            duration_ms: Some(5000),
+        }
+    }
+
+    /// A valid manifest `version` playing slide `version` (so each version has its own file).
+    fn manifest(version: u64) -> Manifest {
+        let m = media(version as u8);
+        Manifest {
+            screen: SCREEN.into(),
+            version,
+            issued_at: now(),
+            expires_at: now() + SignedDuration::from_hours(24),
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            languages: vec![],
+            playlists: vec![Playlist {
+                id: "main".into(),
+                name: "Main".into(),
+                items: vec![PlaylistItem {
+                    media: m.sha256.clone(),
+                    duration_ms: None,
+                    variants: vec![],
+                }],
+            }],
+            media: vec![m],
+            schedule: vec![],
+            fallback: "main".into(),
+        }
+    }
+
+    fn signed(m: &Manifest, key: &SecretKey) -> Bytes {
+        Envelope::sign(MANIFEST_TYPE, m.to_json(), key)
+            .to_json()
+            .into()
+    }
+
+    /// An alert set `version` with one alert (with media slide 200) or none (`cancel`).
+    fn alerts(version: u64, cancel: bool, key: &SecretKey) -> Bytes {
+        let alert = Alert {
+            id: "flood".into(),
+            priority: 100,
+            expires_at: now() + SignedDuration::from_hours(1),
+            text: vec![AlertText {
+                lang: "vi".into(),
+                text: "Cửa khẩu tạm dừng thông quan do lũ.".into(),
+            }],
+            media: Some(media(200)),
+        };
+        let set = AlertSet {
+            screen: SCREEN.into(),
+            version,
+            issued_at: now(),
+            alerts: if cancel { vec![] } else { vec![alert] },
+        };
+        Envelope::sign(ALERT_TYPE, set.to_json(), key)
+            .to_json()
+            .into()
+    }
+
+    /// The statement moving from `old` to `new`, the old key trusted for one more hour.
+    fn rotation(old: &SecretKey, new: &SecretKey) -> Bytes {
+        let overlap_until = now() + SignedDuration::from_hours(1);
+        let r = Rotation::new(&old.public(), &new.public(), now(), overlap_until);
+        r.sign(old, new).unwrap().to_json().into()
+    }
+
+    fn rotation_k1_to_k2() -> Bytes {
+        rotation(&k1(), &k2())
+    }
+
+    fn fresh() -> AgentState {
+        restore(Persisted::default()).0
+    }
+
+    fn restore(p: Persisted) -> (AgentState, Vec<Effect>) {
+        AgentState::restore(k1().public(), SCREEN, p, now())
+    }
+
+    /// Feeds a manifest and, if the state asks to store it, reports the write as done.
+    fn accept(state: &mut AgentState, bytes: Bytes) -> Vec<Effect> {
+        let mut effects = state.on_manifest(bytes, now());
+        match effects.pop() {
+            Some(Effect::Save(save @ Save::Pending(_))) if effects.is_empty() => {
+                state.on_saved(save, Ok(()))
+            }
+            other => panic!("expected one Save(Pending), got {other:?} after {effects:?}"),
+        }
+    }
+
+    fn sync_target(effects: &[Effect]) -> Option<Option<u64>> {
+        effects.iter().find_map(|e| match e {
+            Effect::StartSync(p) => Some(p.target),
+            _ => None,
+        })
+    }
+
+    fn wanted_shas(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::StartSync(p) => Some(p.wanted.iter().map(|w| w.sha256.clone()).collect()),
+                _ => None,
+            })
+            .expect("a StartSync effect")
+    }
+
+    /// The input changed nothing: ignored without a rejection.
+    fn ignored(effects: &[Effect]) -> bool {
+        matches!(effects, [Effect::SkipBookkeeping])
+    }
+
+    fn rejection_of(effects: &[Effect]) -> &LastRejection {
+        match effects {
+            [Effect::Reject(r)] => r,
+            other => panic!("expected one Reject, got {other:?}"),
+        }
+    }
+
+    fn program_of(effects: &[Effect]) -> Program {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Program(p) => Some(p.clone().expect("a program")),
+                _ => None,
+            })
+            .expect("a Program effect")
+    }
+
+    #[test]
+    fn accepted_manifest_is_pending_only_once_stored() {
+        let mut s = fresh();
+        let bytes = signed(&manifest(1), &k1());
+        let mut effects = s.on_manifest(bytes.clone(), now());
+        let Some(Effect::Save(save @ Save::Pending(_))) = effects.pop() else {
+            panic!("expected Save(Pending), got {effects:?}");
+        };
+        assert!(effects.is_empty());
+        assert!(
+            matches!(&save, Save::Pending(h) if h.manifest.version == 1 && h.bytes[..] == bytes[..])
+        );
+        assert_eq!(s.pending_version(), None, "not pending before it is stored");
+        let effects = s.on_saved(save, Ok(()));
+        assert_eq!(s.pending_version(), Some(1));
+        assert_eq!(sync_target(&effects), Some(Some(1)));
+        assert_eq!(wanted_shas(&effects), vec![media(1).sha256]);
+    }
+
+    #[test]
+    fn newer_manifest_supersedes_pending_and_older_is_refused() {
+        let mut s = fresh();
+        let v1 = signed(&manifest(1), &k1());
+        accept(&mut s, v1.clone());
+        let effects = accept(&mut s, signed(&manifest(2), &k1()));
+        assert_eq!(s.pending_version(), Some(2), "v2 replaces pending v1");
+        assert_eq!(sync_target(&effects), Some(Some(2)));
+        assert_eq!(
+            wanted_shas(&effects),
+            vec![media(2).sha256],
+            "v1's media no longer wanted"
+        );
+
+        // The sync of v1 reporting late changes nothing.
+        assert!(ignored(&s.on_sync_done(Some(1))));
+        assert_eq!(s.pending_version(), Some(2));
+
+        // v1 again (not the pending bytes any more) is not newer than v2: refused.
+        let r = rejection_of(&s.on_manifest(v1, now())).clone();
+        assert_eq!(
+            (r.what.as_str(), r.reason.as_str(), r.version),
+            ("manifest", "not_newer", Some(1))
+        );
+        assert_eq!(s.pending_version(), Some(2));
+
+        // The pending bytes again (a retained replay) are ignored without a rejection.
+        assert!(ignored(&s.on_manifest(signed(&manifest(2), &k1()), now())));
+
+        // v2's sync completes: cache check, activation, program, eviction of v1's media.
+        let effects = s.on_sync_done(Some(2));
+        assert!(
+            matches!(&effects[..], [Effect::CheckCache { version: 2, wanted }] if wanted.len() == 1)
+        );
+        assert!(matches!(
+            &s.on_cache_checked(2, Ok(0))[..],
+            [Effect::Activate(2)]
+        ));
+        let effects = s.on_activated(2, Ok(()));
+        assert_eq!(program_of(&effects).manifest.map(|m| m.version), Some(2));
+        let kept = effects.iter().find_map(|e| match e {
+            Effect::Evict(p) => Some(p.clone()),
+            _ => None,
+        });
+        assert_eq!(kept, Some(HashSet::from([media(2).sha256])));
+        assert_eq!(s.active().map(|m| m.version), Some(2));
+        assert_eq!(s.pending_version(), None);
+    }
+
+    #[test]
+    fn missing_media_at_activation_syncs_again() {
+        let mut s = fresh();
+        accept(&mut s, signed(&manifest(1), &k1()));
+        s.on_sync_done(Some(1));
+        let effects = s.on_cache_checked(1, Ok(1));
+        assert_eq!(sync_target(&effects), Some(Some(1)));
+        assert!(s.active().is_none());
+        assert_eq!(s.pending_version(), Some(1));
+    }
+
+    #[test]
+    fn manifest_from_unknown_key_is_deferred_then_accepted_after_rotation() {
+        let mut s = fresh();
+        let early = signed(&manifest(3), &k2());
+        let r = rejection_of(&s.on_manifest(early.clone(), now())).clone();
+        assert_eq!(r.reason, "unknown_key");
+        assert!(s.next_requeued().is_none(), "not retried before a rotation");
+        let alert = alerts(1, false, &k2());
+        assert_eq!(
+            rejection_of(&s.on_alert(alert.clone(), now())).reason,
+            "unknown_key"
+        );
+
+        let effects = s.on_rotation(rotation_k1_to_k2(), now());
+        assert!(matches!(&effects[0], Effect::Save(Save::Rotation(_))));
+        let Some(Effect::TrustKeys(keys)) = effects.last() else {
+            panic!("expected TrustKeys, got {effects:?}");
+        };
+        assert!(keys.get(&k2().key_id()).is_some() && keys.get(&k1().key_id()).is_some());
+
+        // Both deferred inputs come back once, in the order they arrived.
+        assert_eq!(s.next_requeued(), Some(Incoming::Manifest(early.clone())));
+        assert_eq!(s.next_requeued(), Some(Incoming::Alert(alert)));
+        assert_eq!(s.next_requeued(), None);
+        let effects = s.on_message(Incoming::Manifest(early), now());
+        assert!(
+            matches!(&effects[..], [Effect::Save(Save::Pending(h))] if h.manifest.version == 3)
+        );
+    }
+
+    #[test]
+    fn only_the_latest_deferred_manifest_is_retried() {
+        let mut s = fresh();
+        s.on_manifest(signed(&manifest(3), &k2()), now());
+        let later = signed(&manifest(4), &k2());
+        s.on_manifest(later.clone(), now());
+        s.on_rotation(rotation_k1_to_k2(), now());
+        assert_eq!(s.next_requeued(), Some(Incoming::Manifest(later)));
+        assert_eq!(s.next_requeued(), None);
+    }
+
+    #[test]
+    fn refused_rotation_is_reported_and_trust_unchanged() {
+        let mut s = fresh();
+        let attacker = SecretKey::from_seed([99; 32]);
+        let forged = rotation(&attacker, &k2());
+        let r = rejection_of(&s.on_rotation(forged, now())).clone();
+        assert_eq!(r.what, "rotation");
+        let mut st = Status::new("k".into());
+        s.fill_status(&mut st);
+        assert_eq!(st.controller_key_id, Some(k1().key_id()));
+        assert!(
+            s.on_rotation(Bytes::new(), now()).is_empty(),
+            "empty retained message"
+        );
+    }
+
+    #[test]
+    fn retired_key_is_dropped_when_the_overlap_ends() {
+        let mut s = fresh();
+        s.on_rotation(rotation_k1_to_k2(), now());
+        assert!(s.on_tick(now() + SignedDuration::from_mins(59)).is_empty());
+        let effects = s.on_tick(now() + SignedDuration::from_mins(61));
+        let [Effect::TrustKeys(keys)] = &effects[..] else {
+            panic!("expected TrustKeys, got {effects:?}");
+        };
+        assert!(keys.get(&k1().key_id()).is_none());
+        assert!(keys.get(&k2().key_id()).is_some());
+        // A manifest signed by the retired key is now refused.
+        let late = now() + SignedDuration::from_mins(61);
+        let r = rejection_of(&s.on_manifest(signed(&manifest(1), &k1()), late)).clone();
+        assert_eq!(r.reason, "unknown_key");
+    }
+
+    #[test]
+    fn restart_restores_active_and_resumes_pending() {
+        let v1 = signed(&manifest(1), &k1());
+        let v2 = signed(&manifest(2), &k1());
+        let (mut s, effects) = restore(Persisted {
+            active: Some(v1.to_vec()),
+            pending: Some(v2.to_vec()),
+            alerts: Some(alerts(5, false, &k1()).to_vec()),
+            last_accepted: Some(2),
+            last_alert: Some(5),
+            ..Persisted::default()
+        });
+        assert_eq!(s.active().map(|m| m.version), Some(1));
+        assert_eq!(s.pending_version(), Some(2));
+        let program = s.program().expect("a program");
+        assert_eq!(program.manifest.map(|m| m.version), Some(1));
+        assert_eq!(program.alerts.map(|a| a.version), Some(5));
+        // The pending manifest's sync resumes, also healing the active and alert media.
+        assert_eq!(sync_target(&effects), Some(Some(2)));
+        assert_eq!(
+            wanted_shas(&effects),
+            vec![media(2).sha256, media(1).sha256, media(200).sha256]
+        );
+        let mut st = Status::new("k".into());
+        s.fill_status(&mut st);
+        assert_eq!(
+            (st.manifest_version, st.pending_version, st.alert_version),
+            (Some(1), Some(2), Some(5))
+        );
+
+        // Retained replays of what is held are ignored; the stored versions still count.
+        assert!(ignored(&s.on_manifest(v2, now())));
+        assert!(ignored(&s.on_alert(alerts(5, false, &k1()), now())));
+        let mut other_v2 = manifest(2);
+        other_v2.issued_at = now() + SignedDuration::from_secs(1);
+        let r = rejection_of(&s.on_manifest(signed(&other_v2, &k1()), now())).clone();
+        assert_eq!(r.reason, "not_newer");
+    }
+
+    #[test]
+    fn restart_rebuilds_trust_from_stored_rotations() {
+        let by_k2 = signed(&manifest(1), &k2());
+        let (s, _) = restore(Persisted {
+            active: Some(by_k2.to_vec()),
+            rotations: vec![rotation_k1_to_k2().to_vec()],
+            ..Persisted::default()
+        });
+        assert_eq!(s.active().map(|m| m.version), Some(1));
+        let mut st = Status::new("k".into());
+        s.fill_status(&mut st);
+        assert_eq!(st.controller_key_id, Some(k2().key_id()));
+
+        // Without the statement the same stored manifest no longer verifies: dropped.
+        let (s, effects) = restore(Persisted {
+            active: Some(by_k2.to_vec()),
+            ..Persisted::default()
+        });
+        assert!(s.active().is_none() && s.program().is_none());
+        assert_eq!(sync_target(&effects), Some(None));
+    }
+
+    #[test]
+    fn alert_set_overrides_at_once_and_a_newer_one_replaces_it() {
+        let (mut s, _) = restore(Persisted {
+            active: Some(signed(&manifest(1), &k1()).to_vec()),
+            last_accepted: Some(1),
+            ..Persisted::default()
+        });
+        let effects = s.on_alert(alerts(1, false, &k1()), now());
+        assert!(matches!(
+            &effects[0],
+            Effect::Save(Save::Alerts { version: 1, .. })
+        ));
+        let p = program_of(&effects);
+        assert_eq!(
+            p.manifest.map(|m| m.version),
+            Some(1),
+            "the schedule stays underneath"
+        );
+        assert_eq!(p.alerts.map(|a| a.alerts.len()), Some(1));
+        assert!(wanted_shas(&effects).contains(&media(200).sha256));
+
+        // An alert set that is not newer is refused; the shown one stays.
+        let r = rejection_of(&s.on_alert(alerts(1, true, &k1()), now())).clone();
+        assert_eq!((r.what.as_str(), r.reason.as_str()), ("alert", "not_newer"));
+        assert_eq!(
+            s.program().and_then(|p| p.alerts).map(|a| a.version),
+            Some(1)
+        );
+
+        // A newer set without alerts cancels it.
+        let effects = s.on_alert(alerts(2, true, &k1()), now());
+        let a = program_of(&effects).alerts.expect("alert set");
+        assert_eq!((a.version, a.alerts.len()), (2, 0));
+        // A store failure does not take the alert set back.
+        let failed = s.on_saved(
+            Save::Alerts {
+                bytes: alerts(2, true, &k1()).to_vec(),
+                version: 2,
+            },
+            Err("disk full".into()),
+        );
+        assert!(
+            matches!(&failed[..], [Effect::StorageFailed { status, .. }] if status.contains("alert set version 2"))
+        );
+        assert_eq!(
+            s.program().and_then(|p| p.alerts).map(|a| a.version),
+            Some(2)
+        );
+        assert!(matches!(
+            s.owed_save(),
+            Some(Save::Alerts { version: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn alerts_play_without_an_active_manifest() {
+        let mut s = fresh();
+        assert!(s.program().is_none());
+        let p = program_of(&s.on_alert(alerts(1, false, &k1()), now()));
+        assert!(p.manifest.is_none());
+        assert_eq!(p.alerts.map(|a| a.version), Some(1));
+    }
+
+    #[test]
+    fn unstored_manifest_is_handled_again_once_storage_works() {
+        let mut s = fresh();
+        let bytes = signed(&manifest(1), &k1());
+        let Effect::Save(save) = s.on_manifest(bytes.clone(), now()).remove(0) else {
+            panic!("expected Save");
+        };
+        let effects = s.on_saved(save, Err("No space left on device".into()));
+        assert!(
+            matches!(&effects[..], [Effect::StorageFailed { status, .. }, Effect::SkipBookkeeping] if status.contains("manifest version 1"))
+        );
+        assert_eq!(s.pending_version(), None);
+        assert!(s.outstanding());
+
+        assert!(s.on_storage_ok(true).is_empty());
+        assert_eq!(s.next_requeued(), Some(Incoming::Manifest(bytes.clone())));
+        accept(&mut s, bytes);
+        assert_eq!(s.pending_version(), Some(1));
+        assert!(!s.outstanding());
+    }
+
+    #[test]
+    fn failed_activation_resyncs_once_storage_works_and_no_sync_runs() {
+        let mut s = fresh();
+        accept(&mut s, signed(&manifest(1), &k1()));
+        s.on_sync_done(Some(1));
+        let effects = s.on_activated(1, Err("I/O error".into()));
+        assert!(
+            matches!(&effects[..], [Effect::StorageFailed { status, .. }, Effect::SkipBookkeeping] if status.contains("activate manifest version 1"))
+        );
+        assert_eq!(s.pending_version(), Some(1));
+        assert!(s.active().is_none());
+        assert!(s.outstanding());
+        assert!(s.on_storage_ok(false).is_empty(), "a sync is under way");
+        assert_eq!(sync_target(&s.on_storage_ok(true)), Some(Some(1)));
+        assert!(!s.outstanding());
+    }
+
+    #[test]
+    fn unstored_rotations_are_stored_in_order() {
+        let mut s = fresh();
+        let first = rotation_k1_to_k2();
+        let Effect::Save(save) = s.on_rotation(first.clone(), now()).remove(0) else {
+            panic!("expected Save");
+        };
+        s.on_saved(save, Err("read-only file system".into()));
+        let k3 = SecretKey::from_seed([33; 32]);
+        let second = rotation(&k2(), &k3);
+        let effects = s.on_rotation(second.clone(), now());
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::Save(_))),
+            "waits behind the unsaved one"
+        );
+        let owed = s.owed_save().expect("owed");
+        assert!(matches!(&owed, Save::Rotation(b) if b[..] == first[..]));
+        s.owed_saved(&owed);
+        assert!(matches!(s.owed_save(), Some(Save::Rotation(b)) if b[..] == second[..]));
+    }
+}
