@@ -101,9 +101,6 @@ pub enum AgentError {
     /// The configuration is unusable.
     #[error("player configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
-    /// The pinned controller key is unusable.
-    #[error("controller_key in the player configuration is not a valid Ed25519 public key: {0}; re-enrol or fix the config")]
-    ControllerKey(String),
     /// The state database failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

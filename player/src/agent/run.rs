@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use playlists::keys::{KeySet, PublicKey, SecretKey};
+use playlists::keys::{KeySet, SecretKey};
 use tokio::sync::{mpsc, watch};
 
 use super::playback::{self, Playback, PlaybackSetup};
@@ -33,8 +33,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     config.validate()?;
-    let controller_key = PublicKey::from_base64(&config.controller_key)
-        .map_err(|e| AgentError::ControllerKey(e.to_string()))?;
+    let controller_key = config.controller_public_key()?;
     let device_key = device_key(&config.data_dir)?;
     let store = Store::open(&config.data_dir)?;
     let mut cache = Cache::open(&config.data_dir, &store, config.cache_budget_bytes)?
