@@ -1,5 +1,5 @@
 // Auditor pages: playback log (filters, paging, CSV), compliance report, export bundle.
-// These use the audit API of issue 5; an endpoint that answers 404 is shown as "not available
+// These use the audit API (docs/auditing.md); an endpoint that answers 404 is shown as "not available
 // on this controller yet" instead of an error.
 import { t } from './i18n.js';
 import { api, download } from './api.js';
@@ -158,7 +158,7 @@ function dur(sec) {
   return hh ? hh + ' h ' + mm + ' min' : mm ? mm + ' min ' + (s % 60) + ' s' : s + ' s';
 }
 
-/** The compliance report of issue 5: one panel per screen. Falls back to `render`. */
+/** The compliance report (docs/auditing.md): one panel per screen. Falls back to `render`. */
 function renderCompliance(r) {
   if (!r || !Array.isArray(r.screens)) return render(r, 'UTC');
   return h('div', {},

@@ -1,4 +1,4 @@
-//! The web console (issue 7): static HTML, CSS and ES modules embedded in the binary and served
+//! The web console: static HTML, CSS and ES modules embedded in the binary and served
 //! at `/` and `/console/…` with a strict Content-Security-Policy.
 //!
 //! Nothing is fetched from the internet and nothing is built with Node: the files under

@@ -1,4 +1,4 @@
-//! Is the system clock synchronised? (receipt field `clock_synced`, LESSONS #5)
+//! Is the system clock synchronised? (receipt field `clock_synced`, `docs/protocol.md` §13)
 //!
 //! The kernel's own answer lives behind `adjtimex(2)`, which needs a raw syscall and thus
 //! `unsafe` (forbidden in this crate), and `/proc` does not expose it. We therefore read the

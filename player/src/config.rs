@@ -1,4 +1,4 @@
-//! The player configuration file (TOML, DESIGN §6).
+//! The player configuration file (TOML, `docs/protocol.md` §7).
 //!
 //! Fixed keys (written by `gatecast-player enroll`, or by hand):
 //!

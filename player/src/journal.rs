@@ -1,4 +1,4 @@
-//! The durable receipt journal (DESIGN §5).
+//! The durable receipt journal (`docs/protocol.md` §13).
 //!
 //! Each play becomes a [`Receipt`] with the next `seq` and `prev` = SHA-256 of the previous
 //! receipt's exact bytes. [`Journal::append`] writes the exact bytes and the new chain tip in
@@ -63,7 +63,7 @@ pub struct ReceiptDraft {
     pub lang: String,
     /// Wall-clock start.
     pub started_at: Timestamp,
-    /// Wall-clock end (start + monotonic duration is the honest choice; see LESSONS #5).
+    /// Wall-clock end (start + monotonic duration: a wall-clock step during a play must not change its length).
     pub ended_at: Timestamp,
     /// How the play ended.
     pub outcome: Outcome,

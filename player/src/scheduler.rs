@@ -4,7 +4,7 @@
 //! watch channel that the agent updates, resolves what plays now with `playlists::schedule`
 //! in the manifest's timezone (an active alert overrides everything), picks the language
 //! variant, looks the media up in the local cache and hands it to the backend. It never
-//! touches the network (LESSONS #2): a missing file is skipped with a `failed` play.
+//! touches the network (playback never waits on a download): a missing file is skipped with a `failed` play.
 //!
 //! An active alert plays whatever it carries, also when no manifest is active: its media if
 //! it has some (repeated until the alert ends), else its text, one language at a time for the

@@ -1,4 +1,4 @@
-//! The player's status heartbeat (DESIGN §6, fixed field names), published retained on the
+//! The player's status heartbeat (`docs/protocol.md` §12, fixed field names), published retained on the
 //! screen's `status` topic every 30 s and on every change; the Last Will is the same document
 //! with `state: "offline"`.
 

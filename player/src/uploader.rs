@@ -1,6 +1,6 @@
 //! The receipt uploader: journal → signed batches → MQTT, deletion only on a verified ack.
 //!
-//! Protocol (DESIGN §5): take up to `batch_max_receipts` unacknowledged receipts (as soon as
+//! Protocol (`docs/protocol.md` §13, §14): take up to `batch_max_receipts` unacknowledged receipts (as soon as
 //! that many are waiting, or `batch_max_delay` after the first one appeared), sign them as a
 //! DSSE receipts batch with the device key and hand the envelope bytes to the MQTT task. One
 //! batch is in flight at a time. An ack (raw envelope bytes from the MQTT task) is verified

@@ -1,4 +1,4 @@
-//! Alerts play whatever they carry (DESIGN §4: an active alert overrides everything until it
+//! Alerts play whatever they carry (`docs/protocol.md` §9: an active alert overrides everything until it
 //! expires or is cancelled), with a real `gatecast-player` (null backend): a text-only alert
 //! shows on a freshly enrolled screen with no manifest, keeps overriding the schedule once a
 //! manifest is active, and the schedule resumes when the alert expires or is cancelled. Its

@@ -1,4 +1,4 @@
-//! Every bad manifest of issue 4 is rejected: the player keeps playing the previous one,
+//! Every bad manifest (`docs/protocol.md` §16) is rejected: the player keeps playing the previous one,
 //! reports the reason in `last_rejection`, and never downloads the bad manifest's media.
 
 mod common;

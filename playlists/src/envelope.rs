@@ -1,4 +1,4 @@
-//! DSSE v1 envelopes (DESIGN §2): the one signed container for every gatecast message.
+//! DSSE v1 envelopes (`docs/protocol.md` §5): the one signed container for every gatecast message.
 //!
 //! Wire form (field names fixed):
 //!

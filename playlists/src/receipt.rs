@@ -1,4 +1,4 @@
-//! Playback receipts (DESIGN §5): one per play, hash-chained per screen, uploaded in signed
+//! Playback receipts (`docs/protocol.md` §13): one per play, hash-chained per screen, uploaded in signed
 //! batches and acknowledged with signed acks.
 //!
 //! # Receipt bytes

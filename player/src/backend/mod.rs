@@ -2,7 +2,7 @@
 //!
 //! A backend plays one item at a time and reports what really happened: when the item
 //! started and ended on the wall clock (for the receipt), how long it ran on the monotonic
-//! clock (LESSONS #5: durations never come from wall-clock differences), and whether it
+//! clock (durations never come from wall-clock differences, which jump when the clock is set), and whether it
 //! completed, was interrupted, or failed. Two backends exist:
 //!
 //! - [`mpv::MpvBackend`]: one long-lived mpv process driven over its JSON IPC socket.
@@ -202,7 +202,7 @@ pub trait Backend: Send {
     /// Plays `item` until it ends, fails, or `interrupt` fires.
     ///
     /// `next` is the item the scheduler expects to play afterwards: a backend may queue it so
-    /// that there is no black gap between items (LESSONS #1). It is only a hint: the next call
+    /// that there is no black gap between items. It is only a hint: the next call
     /// may ask for something else, and the backend then drops what it queued.
     fn play(
         &mut self,

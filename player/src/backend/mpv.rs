@@ -8,7 +8,7 @@
 //! - mpv is started once with `--idle=yes --fullscreen --keep-open=no` and restarted if it dies.
 //! - each item is `loadfile`d; slides get a per-file `image-display-duration`;
 //! - while an item plays, the next one is queued with `loadfile … append` so that mpv moves
-//!   on without a black gap (LESSONS #1); the gap between the previous item's `end-file` and
+//!   on without a black gap between items; the gap between the previous item's `end-file` and
 //!   the next `playback-restart` is measured ([`MpvBackend::last_gap`]);
 //! - the real start is the `playback-restart` event of the item, the end its `end-file`
 //!   event, both timestamped when the event arrives; `end-file` reasons map to outcomes
@@ -346,7 +346,7 @@ impl MpvBackend {
     }
 
     /// Time between the end of the previous item and the first frame of the last one that
-    /// started right after it (LESSONS #1), if two items have played back to back.
+    /// started right after it (no black gap between items), if two items have played back to back.
     pub fn last_gap(&self) -> Option<Duration> {
         self.last_gap
     }

@@ -84,7 +84,7 @@ fn raw_env(payload_type: &str, payload: &[u8], keyid: &str, sig: &[u8]) -> Value
     })
 }
 
-/// A manifest payload in the shape of DESIGN §4 (exact bytes; not re-serialized).
+/// A manifest payload in the shape of `docs/protocol.md` §8 (exact bytes; not re-serialized).
 pub fn manifest_payload() -> Vec<u8> {
     let media = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     json!({
@@ -450,7 +450,7 @@ fn receipts() -> Value {
     );
 
     json!({
-        "description": "Receipt chains (DESIGN §5). Each case: verify `envelope` as a receipts batch from `device_public_key` for `screen`, given the receipts already `stored` (seq and hash; the chain tip is the last one). `expected` is either {ok, new_seqs, tip_seq} or {error: bad_signature|wrong_screen|seq_gap|prev_mismatch|duplicate_conflict, ...}.",
+        "description": "Receipt chains (docs/protocol.md §13). Each case: verify `envelope` as a receipts batch from `device_public_key` for `screen`, given the receipts already `stored` (seq and hash; the chain tip is the last one). `expected` is either {ok, new_seqs, tip_seq} or {error: bad_signature|wrong_screen|seq_gap|prev_mismatch|duplicate_conflict, ...}.",
         "screen": SCREEN,
         "device_public_key": b64(dev.public().as_bytes()),
         "genesis_prev": GENESIS_PREV,

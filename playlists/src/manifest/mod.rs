@@ -1,4 +1,4 @@
-//! The manifest model (DESIGN §4), its validation and the acceptance rules.
+//! The manifest model (`docs/protocol.md` §8), its validation and the acceptance rules.
 //!
 //! A [`Manifest`] fully describes what one screen plays: the media it must cache (by SHA-256),
 //! the playlists built from them, the schedule that picks a playlist at any instant, and the
@@ -87,7 +87,7 @@ pub const MAX_ALERT_TEXTS: usize = 32;
 /// Longest alert text, in bytes of UTF-8 (must not be empty).
 pub const MAX_ALERT_TEXT_LEN: usize = 4096;
 
-/// Everything one screen plays (DESIGN §4). Field names are fixed by the wire contract.
+/// Everything one screen plays (`docs/protocol.md` §8). Field names are fixed by the wire contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The screen this manifest is for; must equal the player's own screen id.

@@ -60,7 +60,7 @@ fn check_own_screen(screen: &str, own_screen: &str, version: u64) -> Result<(), 
     }
 }
 
-/// The one entry point for a manifest from outside (DESIGN §4). In this order:
+/// The one entry point for a manifest from outside (`docs/protocol.md` §8). In this order:
 /// 1. the envelope bytes verify as a `manifest` envelope signed by a key in `trusted`
 ///    (exact bytes, before any parsing of the payload) — else `bad_envelope`, `wrong_type`,
 ///    `unknown_key` or `bad_signature`;
