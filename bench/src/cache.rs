@@ -43,9 +43,7 @@ fn write_file(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use playlists::hex::encode as hex;
 
 /// Runs a shell command; returns its seconds and stdout.
 fn timed_sh(cmd: &str) -> Result<(f64, String)> {

@@ -88,21 +88,7 @@ pub fn binary(name: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Where a program is (PATH, then the sbin directories where Debian puts mosquitto).
-pub fn program_path(program: &str) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("PATH") {
-        for d in std::env::split_paths(&path) {
-            let p = d.join(program);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    ["/usr/sbin", "/sbin", "/usr/local/sbin"]
-        .iter()
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.is_file())
-}
+pub use gatecast_support::program::find as program_path;
 
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Result<u16> {

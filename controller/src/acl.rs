@@ -15,7 +15,7 @@
 //! password after registration.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use playlists::manifest::is_valid_screen_id;
@@ -133,45 +133,9 @@ pub fn acl_file() -> String {
     out
 }
 
-/// Temp file in the same directory, write, fsync, set mode, rename, fsync the directory.
+/// Writes one output file durably with exactly `mode` (see [`gatecast_support::fs::write_atomic`]);
+/// the error names the file.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let context = |what: &str, e: io::Error| {
-        io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode);
-        }
-        let mut file = options
-            .open(&tmp)
-            .map_err(|e| context("create a temp file for", e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // The umask may have narrowed `mode` (or a stale temp file had other bits).
-            file.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(|e| context("set permissions of", e))?;
-        }
-        file.write_all(bytes).map_err(|e| context("write", e))?;
-        file.sync_all().map_err(|e| context("fsync", e))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(|e| context("rename into place", e))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| context("fsync the directory of", e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    gatecast_support::fs::write_atomic(path, bytes, mode)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 ///
 /// The temp file is [`temp_path`] of `path` (same directory, so the rename is atomic); a stale
 /// one from an earlier crash is replaced. The file has `mode` from the moment it is created, so
-/// a secret is never readable by others, not even briefly.
+/// a secret is never readable by others, not even briefly, and exactly `mode` whatever the
+/// umask (a mosquitto ACL file must stay readable by the broker's user).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let tmp = temp_path(path)?;
     // A leftover temp file may have other permissions: remove it so `mode` applies.
@@ -32,6 +33,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let _ = mode;
     let result = (|| {
         let mut f = opts.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -82,6 +88,23 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert!(!dir.path().join("secret.txt.tmp").exists());
         #[cfg(unix)]
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn mode_is_exact_whatever_the_umask_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("acl");
+        write_atomic(&p, b"x", 0o644).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        write_atomic(&p, b"y", 0o600).unwrap();
         assert_eq!(
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600

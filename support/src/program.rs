@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 /// Directories searched after `PATH`: Debian installs mosquitto in `/usr/sbin`, which is not on
 /// every user's `PATH`.
-const SBIN_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
+const SBIN_DIRS: [&str; 3] = ["/usr/sbin", "/sbin", "/usr/local/sbin"];
 
 /// Where `program` is: its own path if it names a file (contains a `/`), else the first file of
-/// that name on `PATH`, then in `/usr/sbin` and `/sbin`.
+/// that name on `PATH`, then in `/usr/sbin`, `/sbin` and `/usr/local/sbin`.
 pub fn find(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         let p = Path::new(program);

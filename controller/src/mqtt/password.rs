@@ -165,9 +165,7 @@ fn pbkdf2_hmac_sha512(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 64]
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use playlists::hex::encode as hex;
 
     #[test]
     fn mqtt_pbkdf2_sha512_known_vector() {
