@@ -9,7 +9,9 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use playlists::keys::SecretKey;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::api::{AppState, Metrics, PublicUrls};
@@ -207,56 +209,11 @@ pub fn open_store(config: &Config) -> Result<Store, ServeError> {
 pub async fn start(config: Config) -> Result<Running, ServeError> {
     let data = config.data_dir.clone();
     let store = open_store(&config)?;
-    let key_path = data.join(files::CONTROLLER_KEY);
-    crate::rotation::finish_interrupted(&data, &store).map_err(|e| data_err(&key_path, e))?;
-    let (key, created) = load_or_create_key(&key_path).map_err(|e| data_err(&key_path, e))?;
-    if created {
-        info!(path = %key_path.display(), key_id = %key.key_id(), "created the controller signing key; back it up, players pin its public key");
-    } else {
-        info!(path = %key_path.display(), key_id = %key.key_id(), "loaded the controller signing key");
-    }
-    let pw_path = data.join(files::MQTT_PASSWORD);
-    let (mqtt_password, _) = load_or_create_secret(&pw_path, generate_mqtt_password)
-        .map_err(|e| data_err(&pw_path, e))?;
-    let current_hash = store.meta_get(CONTROLLER_HASH_KEY)?;
-    if !current_hash.is_some_and(|h| verify_mqtt_password(&mqtt_password, &h)) {
-        store
-            .meta_put(
-                CONTROLLER_HASH_KEY,
-                &crate::mqtt::password::hash_mqtt_password(&mqtt_password),
-            )
-            .await?;
-    }
-    let admin_path = data.join(files::ADMIN_TOKEN);
-    if !admin_path.exists() {
-        let (rec, token) = create_token(&store, Role::Admin).await?;
-        write_secret_file(&admin_path, format!("{token}\n").as_bytes())
-            .map_err(|e| data_err(&admin_path, e))?;
-        info!(path = %admin_path.display(), token_id = %rec.id, "created the first admin token (file mode 0600)");
-    } else {
-        info!(path = %admin_path.display(), "admin token file present");
-    }
+    let (key, mqtt_password, admin_path) = load_secrets(&data, &store).await?;
     let blobs =
         Blobs::open(&data.join(files::MEDIA)).map_err(|e| data_err(&data.join(files::MEDIA), e))?;
 
-    let (broker, mqtt_addr, host, port) = match &config.broker {
-        BrokerMode::Embedded(addr) => {
-            let creds: Arc<dyn CredentialCheck> = Arc::new(store.clone());
-            let cfg = BrokerConfig::new(*addr);
-            let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
-                .await
-                .map_err(|e| gatecast_broker::BrokerError::Thread(e.to_string()))??;
-            let a = b.local_addr();
-            info!(addr = %a, "embedded MQTT broker listening");
-            let host = if a.ip().is_unspecified() {
-                "127.0.0.1".to_string()
-            } else {
-                a.ip().to_string()
-            };
-            (Some(b), Some(a), host, a.port())
-        }
-        BrokerMode::External { host, port } => (None, None, host.clone(), *port),
-    };
+    let (broker, mqtt_addr, host, port) = start_broker(&config, &store).await?;
     let broker_url = config
         .public_broker_url
         .clone()
@@ -265,7 +222,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             None => format!("mqtt://{host}:{port}"),
         });
 
-    let (mqtt, mut inbound_rx) = crate::mqtt::client::start(
+    let (mqtt, inbound_rx) = crate::mqtt::client::start(
         ClientConfig::new(host, port, mqtt_password),
         Arc::new(store.clone()),
     );
@@ -343,25 +300,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         key.clone(),
         crate::auditlog::CHECKPOINT_INTERVAL,
     ));
-    let inbound_store = store.clone();
-    let inbound = tokio::spawn(async move {
-        while let Some(msg) = inbound_rx.recv().await {
-            match msg {
-                Inbound::Status { screen, payload } => {
-                    if let Err(e) = ingest_status(&inbound_store, &metrics, &screen, &payload).await
-                    {
-                        warn!(%screen, "status ignored: {e}");
-                    }
-                }
-                Inbound::Receipts { screen, payload } => {
-                    debug!(%screen, bytes = payload.len(), "receipts batch received");
-                    if receipts_tx.send((screen, payload)).await.is_err() {
-                        warn!("receipt ingest has stopped; batch dropped (the player resends)");
-                    }
-                }
-            }
-        }
-    });
+    let inbound = spawn_inbound(store.clone(), metrics, inbound_rx, receipts_tx);
 
     let (stop_http, stop_rx) = oneshot::channel::<()>();
     let routes = warp::Filter::map(
@@ -386,6 +325,97 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         mqtt,
         broker,
         store,
+    })
+}
+
+/// The controller's signing key (with an interrupted key rotation finished first), its own MQTT
+/// password (its hash kept in the store for the broker) and the first admin token, each made
+/// on first start (0600). Returns the key, the password and the admin token's path.
+async fn load_secrets(
+    data: &std::path::Path,
+    store: &Store,
+) -> Result<(SecretKey, String, std::path::PathBuf), ServeError> {
+    let key_path = data.join(files::CONTROLLER_KEY);
+    crate::rotation::finish_interrupted(data, store).map_err(|e| data_err(&key_path, e))?;
+    let (key, created) = load_or_create_key(&key_path).map_err(|e| data_err(&key_path, e))?;
+    if created {
+        info!(path = %key_path.display(), key_id = %key.key_id(), "created the controller signing key; back it up, players pin its public key");
+    } else {
+        info!(path = %key_path.display(), key_id = %key.key_id(), "loaded the controller signing key");
+    }
+    let pw_path = data.join(files::MQTT_PASSWORD);
+    let (mqtt_password, _) = load_or_create_secret(&pw_path, generate_mqtt_password)
+        .map_err(|e| data_err(&pw_path, e))?;
+    let current_hash = store.meta_get(CONTROLLER_HASH_KEY)?;
+    if !current_hash.is_some_and(|h| verify_mqtt_password(&mqtt_password, &h)) {
+        store
+            .meta_put(
+                CONTROLLER_HASH_KEY,
+                &crate::mqtt::password::hash_mqtt_password(&mqtt_password),
+            )
+            .await?;
+    }
+    let admin_path = data.join(files::ADMIN_TOKEN);
+    if !admin_path.exists() {
+        let (rec, token) = create_token(store, Role::Admin).await?;
+        write_secret_file(&admin_path, format!("{token}\n").as_bytes())
+            .map_err(|e| data_err(&admin_path, e))?;
+        info!(path = %admin_path.display(), token_id = %rec.id, "created the first admin token (file mode 0600)");
+    } else {
+        info!(path = %admin_path.display(), "admin token file present");
+    }
+    Ok((key, mqtt_password, admin_path))
+}
+
+/// The embedded broker (when configured) and the broker address the controller's own client
+/// connects to: `(broker, its bound address, host, port)`.
+async fn start_broker(
+    config: &Config,
+    store: &Store,
+) -> Result<(Option<EmbeddedBroker>, Option<SocketAddr>, String, u16), ServeError> {
+    Ok(match &config.broker {
+        BrokerMode::Embedded(addr) => {
+            let creds: Arc<dyn CredentialCheck> = Arc::new(store.clone());
+            let cfg = BrokerConfig::new(*addr);
+            let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
+                .await
+                .map_err(|e| gatecast_broker::BrokerError::Thread(e.to_string()))??;
+            let a = b.local_addr();
+            info!(addr = %a, "embedded MQTT broker listening");
+            let host = if a.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                a.ip().to_string()
+            };
+            (Some(b), Some(a), host, a.port())
+        }
+        BrokerMode::External { host, port } => (None, None, host.clone(), *port),
+    })
+}
+
+/// Routes what screens publish: statuses are stored here, receipt batches go to the ingest task.
+fn spawn_inbound(
+    store: Store,
+    metrics: Arc<Metrics>,
+    mut inbound_rx: tokio::sync::mpsc::Receiver<Inbound>,
+    receipts_tx: tokio::sync::mpsc::Sender<(String, Vec<u8>)>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(msg) = inbound_rx.recv().await {
+            match msg {
+                Inbound::Status { screen, payload } => {
+                    if let Err(e) = ingest_status(&store, &metrics, &screen, &payload).await {
+                        warn!(%screen, "status ignored: {e}");
+                    }
+                }
+                Inbound::Receipts { screen, payload } => {
+                    debug!(%screen, bytes = payload.len(), "receipts batch received");
+                    if receipts_tx.send((screen, payload)).await.is_err() {
+                        warn!("receipt ingest has stopped; batch dropped (the player resends)");
+                    }
+                }
+            }
+        }
     })
 }
 
