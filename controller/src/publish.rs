@@ -15,9 +15,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use playlists::keys::SecretKey;
-use playlists::manifest::{AlertSet, Manifest};
+use playlists::manifest::{
+    Alert, AlertSet, AlertText, Manifest, MediaRef, Playlist, PlaylistItem, ScheduleEntry,
+};
 use playlists::topics::{topic, Kind};
-use serde_json::json;
 
 use crate::store::{
     MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
@@ -92,7 +93,7 @@ fn media_ref(
     sha: &str,
     field: &str,
     screen: &str,
-) -> Result<serde_json::Value, PublishError> {
+) -> Result<MediaRef, PublishError> {
     media_ref_of(store.media(sha)?.as_ref(), sha, field, screen)
 }
 
@@ -101,17 +102,31 @@ fn media_ref_of(
     sha: &str,
     field: &str,
     screen: &str,
-) -> Result<serde_json::Value, PublishError> {
+) -> Result<MediaRef, PublishError> {
+    let invalid = |message: String| PublishError::Invalid {
+        screen: screen.to_string(),
+        message,
+    };
     match record {
-        Some(m) if !m.deleted => Ok(json!({
-            "sha256": m.sha256, "bytes": m.bytes, "mime": m.mime, "kind": m.kind,
-            "lang": m.lang, "title": m.title, "duration_ms": m.duration_ms,
-        })),
-        _ => Err(PublishError::Invalid {
-            screen: screen.to_string(),
-            message: format!("{field} refers to media {sha} which is unknown or deleted"),
+        Some(m) if !m.deleted => Ok(MediaRef {
+            sha256: m.sha256.clone(),
+            bytes: m.bytes,
+            mime: m.mime.clone(),
+            kind: by_name(&m.kind)
+                .ok_or_else(|| invalid(format!("media {sha} has an unknown kind {:?}", m.kind)))?,
+            lang: m.lang.clone(),
+            title: m.title.clone(),
+            duration_ms: m.duration_ms,
         }),
+        _ => Err(invalid(format!(
+            "{field} refers to media {sha} which is unknown or deleted"
+        ))),
     }
+}
+
+/// A contract enum (`MediaKind`, `Weekday`) from its wire name, as the manifest spells it.
+fn by_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
 }
 
 /// The schedules, playlists and media a publish reads, loaded from the store once so that a
@@ -157,12 +172,17 @@ impl ContentIndex {
     }
 }
 
-/// The manifest content of `screen` (without version and times), its content hash and the
-/// media hashes it uses.
-fn build_content(
+/// The manifest of `screen` with `version` and times still to be set (0 and `now`), its content
+/// hash (of everything but `version`, `issued_at` and `expires_at`) and the media hashes it uses.
+fn build_manifest(
     index: &ContentIndex,
     screen: &ScreenRecord,
-) -> Result<(serde_json::Value, String, Vec<String>), PublishError> {
+    now: jiff::Timestamp,
+) -> Result<(Manifest, String, Vec<String>), PublishError> {
+    let invalid = |message: String| PublishError::Invalid {
+        screen: screen.id.clone(),
+        message,
+    };
     // Already in priority order (see `ContentIndex::load`).
     let schedules: Vec<&ScheduleRecord> = index
         .schedules
@@ -184,22 +204,28 @@ fn build_content(
             .playlists
             .get(pid)
             .and_then(Option::as_ref)
-            .ok_or_else(|| PublishError::Invalid {
-                screen: screen.id.clone(),
-                message: format!("a schedule refers to playlist {pid:?} which no longer exists"),
+            .ok_or_else(|| {
+                invalid(format!(
+                    "a schedule refers to playlist {pid:?} which no longer exists"
+                ))
             })?;
         for item in &p.items {
             media.push(item.media.clone());
             media.extend(item.variants.iter().cloned());
         }
-        playlists.push(
-            json!({"id": p.id, "name": p.name, "items": p.items.iter().map(|i| {
-            let mut v = json!({"media": i.media});
-            if let Some(d) = i.duration_ms { v["duration_ms"] = d.into(); }
-            if !i.variants.is_empty() { v["variants"] = json!(i.variants); }
-            v
-        }).collect::<Vec<_>>()}),
-        );
+        playlists.push(Playlist {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            items: p
+                .items
+                .iter()
+                .map(|i| PlaylistItem {
+                    media: i.media.clone(),
+                    duration_ms: i.duration_ms,
+                    variants: i.variants.clone(),
+                })
+                .collect(),
+        });
     }
     media.sort();
     media.dedup();
@@ -210,26 +236,10 @@ fn build_content(
             media_ref_of(record, sha, "a playlist item", &screen.id)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let schedule: Vec<_> = schedules
+    let schedule = schedules
         .iter()
-        .map(|s| {
-            let mut e = json!({"id": s.id, "playlist": s.playlist, "priority": s.priority});
-            for (k, v) in [
-                ("from", &s.from),
-                ("until", &s.until),
-                ("start", &s.start),
-                ("end", &s.end),
-            ] {
-                if let Some(v) = v {
-                    e[k] = v.clone().into();
-                }
-            }
-            if let Some(w) = &s.weekdays {
-                e["weekdays"] = json!(w);
-            }
-            e
-        })
-        .collect();
+        .map(|s| schedule_entry(s).map_err(invalid))
+        .collect::<Result<Vec<_>, _>>()?;
     // Fallback: the lowest-priority unconditional entry's playlist, else the lowest-priority one.
     let unconditional = |s: &&&ScheduleRecord| {
         s.from.is_none() && s.until.is_none() && s.weekdays.is_none() && s.start.is_none()
@@ -241,12 +251,67 @@ fn build_content(
         .or(schedules.last())
         .map(|s| s.playlist.clone())
         .unwrap_or_default();
-    let content = json!({
-        "screen": screen.id, "timezone": screen.timezone, "languages": screen.languages,
-        "media": media_refs, "playlists": playlists, "schedule": schedule, "fallback": fallback,
-    });
-    let hash = sha256_hex(&serde_json::to_vec(&content).expect("json serializes"));
-    Ok((content, hash, media))
+    let manifest = Manifest {
+        screen: screen.id.clone(),
+        version: 0,
+        issued_at: now,
+        expires_at: now,
+        timezone: screen.timezone.clone(),
+        languages: screen.languages.clone(),
+        media: media_refs,
+        playlists,
+        schedule,
+        fallback,
+    };
+    let hash = content_hash(&manifest);
+    Ok((manifest, hash, media))
+}
+
+/// One schedule record as a manifest schedule entry.
+fn schedule_entry(s: &ScheduleRecord) -> Result<ScheduleEntry, String> {
+    let date = |field: &str, v: &Option<String>| -> Result<Option<jiff::civil::Date>, String> {
+        v.as_deref()
+            .map(|d| {
+                playlists::manifest::parse_date(d).ok_or_else(|| {
+                    format!(
+                        "schedule {:?}: {field} {d:?} is not a date \"YYYY-MM-DD\"",
+                        s.id
+                    )
+                })
+            })
+            .transpose()
+    };
+    let weekdays = s
+        .weekdays
+        .as_ref()
+        .map(|days| {
+            days.iter()
+                .map(|d| {
+                    by_name(d).ok_or_else(|| format!("schedule {:?}: unknown weekday {d:?}", s.id))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(ScheduleEntry {
+        id: s.id.clone(),
+        playlist: s.playlist.clone(),
+        priority: s.priority,
+        from: date("from", &s.from)?,
+        until: date("until", &s.until)?,
+        weekdays,
+        start: s.start.clone(),
+        end: s.end.clone(),
+    })
+}
+
+/// The content hash of a manifest: SHA-256 of its JSON with `version`, `issued_at` and
+/// `expires_at` set to fixed values, so that only a change of content changes it.
+fn content_hash(m: &Manifest) -> String {
+    let mut content = m.clone();
+    content.version = 0;
+    content.issued_at = jiff::Timestamp::UNIX_EPOCH;
+    content.expires_at = jiff::Timestamp::UNIX_EPOCH;
+    sha256_hex(&content.to_json())
 }
 
 /// Builds, signs, stores and sends the manifest of one screen (see the module docs for when
@@ -290,13 +355,13 @@ fn stage_manifest(
     lifetime: Duration,
     now: jiff::Timestamp,
 ) -> Result<Staged, PublishError> {
-    let (mut content, hash, media) = build_content(index, screen)?;
+    let (mut manifest, hash, media) = build_manifest(index, screen, now)?;
     let prev = store.manifest(&screen.id)?;
-    if let Some(p) = prev {
-        if p.content_hash == hash && still_fresh(&p, now) {
+    if let Some(p) = &prev {
+        if p.content_hash == hash && still_fresh(p, now) {
             return Ok(Staged {
                 topic: topic(&screen.id, Kind::Manifest),
-                bytes: p.envelope.into_bytes(),
+                bytes: p.envelope.clone().into_bytes(),
                 published: Published {
                     screen: screen.id.clone(),
                     version: p.version,
@@ -305,24 +370,20 @@ fn stage_manifest(
                 },
             });
         }
-        content["version"] = (p.version + 1).into();
-    } else {
-        content["version"] = 1u64.into();
     }
-    let version = content["version"].as_u64().unwrap_or(1);
+    let version = prev.map_or(1, |p| p.version + 1);
     let expires = now
         .checked_add(jiff::SignedDuration::from_secs(lifetime.as_secs() as i64))
         .map_err(|e| PublishError::Invalid {
             screen: screen.id.clone(),
             message: format!("manifest lifetime out of range: {e}"),
         })?;
-    content["issued_at"] = now.to_string().into();
-    content["expires_at"] = expires.to_string().into();
+    manifest.version = version;
+    manifest.expires_at = expires;
     let invalid = |message: String| PublishError::Invalid {
         screen: screen.id.clone(),
         message,
     };
-    let manifest: Manifest = serde_json::from_value(content).map_err(|e| invalid(e.to_string()))?;
     let env = manifest.sign(key).map_err(|e| invalid(e.to_string()))?;
     let bytes = env.to_json();
     let stored = StoredManifest {
@@ -418,24 +479,40 @@ pub async fn publish_alerts(
         .alerts()?
         .into_iter()
         .filter(|a| !a.cancelled && a.targets.matches(screen))
-        .filter(|a| {
-            a.expires_at
-                .parse::<jiff::Timestamp>()
-                .is_ok_and(|t| t > now)
+        .filter_map(|a| {
+            let expires = a.expires_at.parse::<jiff::Timestamp>().ok()?;
+            (expires > now).then_some((a, expires))
         })
         .collect();
-    records.sort_by(|a, b| a.id.cmp(&b.id));
-    for a in records {
-        let mut v = json!({
-            "id": a.id, "priority": a.priority, "expires_at": a.expires_at,
-            "text": a.text.iter().map(|t| json!({"lang": t.lang, "text": t.text})).collect::<Vec<_>>(),
-        });
-        if let Some(sha) = &a.media {
-            v["media"] = media_ref(store, sha, &format!("alert {}", a.id), &screen.id)?;
-            media.push(sha.clone());
-        }
+    records.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
+    for (a, expires_at) in records {
+        let alert_media = match &a.media {
+            Some(sha) => {
+                media.push(sha.clone());
+                Some(media_ref(
+                    store,
+                    sha,
+                    &format!("alert {}", a.id),
+                    &screen.id,
+                )?)
+            }
+            None => None,
+        };
         ids.push(a.id.clone());
-        alerts.push(v);
+        alerts.push(Alert {
+            id: a.id,
+            priority: a.priority,
+            expires_at,
+            text: a
+                .text
+                .into_iter()
+                .map(|t| AlertText {
+                    lang: t.lang,
+                    text: t.text,
+                })
+                .collect(),
+            media: alert_media,
+        });
     }
     let prev = store.alert_set(&screen.id)?;
     let version = prev.map(|p| p.version).unwrap_or(0) + 1;
@@ -443,10 +520,12 @@ pub async fn publish_alerts(
         screen: screen.id.clone(),
         message,
     };
-    let set: AlertSet = serde_json::from_value(json!({
-        "screen": screen.id, "version": version, "issued_at": now.to_string(), "alerts": alerts,
-    }))
-    .map_err(|e| invalid(e.to_string()))?;
+    let set = AlertSet {
+        screen: screen.id.clone(),
+        version,
+        issued_at: now,
+        alerts,
+    };
     let bytes = set.sign(key).map_err(|e| invalid(e.to_string()))?.to_json();
     store
         .put_alert_set(&StoredAlertSet {
@@ -492,19 +571,15 @@ fn draft_manifest(
     screen: &ScreenRecord,
     now: jiff::Timestamp,
 ) -> Result<(Manifest, String), PublishError> {
-    let (mut content, hash, _) = build_content(index, screen)?;
-    content["version"] = 1.into();
-    content["issued_at"] = now.to_string().into();
-    content["expires_at"] = now
+    let (mut manifest, hash, _) = build_manifest(index, screen, now)?;
+    manifest.version = 1;
+    manifest.expires_at = now
         .checked_add(jiff::SignedDuration::from_hours(1))
-        .unwrap_or(now)
-        .to_string()
-        .into();
+        .unwrap_or(now);
     let invalid = |message: String| PublishError::Invalid {
         screen: screen.id.clone(),
         message,
     };
-    let manifest: Manifest = serde_json::from_value(content).map_err(|e| invalid(e.to_string()))?;
     manifest.validate().map_err(|e| invalid(e.to_string()))?;
     Ok((manifest, hash))
 }

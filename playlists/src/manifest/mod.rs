@@ -568,6 +568,11 @@ pub use validate::{
 };
 pub use verify::{verify_alerts, verify_manifest};
 
+/// A schedule date as the manifest spells it (`YYYY-MM-DD`), or `None`.
+pub fn parse_date(s: &str) -> Option<Date> {
+    opt_date::parse(s)
+}
+
 /// Serde for [`Timestamp`] as an RFC 3339 string (serialized in UTC with `Z`).
 mod rfc3339 {
     use jiff::Timestamp;
@@ -611,7 +616,7 @@ mod opt_date {
             .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a date \"YYYY-MM-DD\"")))
     }
 
-    fn parse(s: &str) -> Option<Date> {
+    pub(super) fn parse(s: &str) -> Option<Date> {
         let b = s.as_bytes();
         let digits = |r: std::ops::Range<usize>| b[r.clone()].iter().all(u8::is_ascii_digit);
         if b.len() != 10
