@@ -196,9 +196,9 @@ impl Config {
         let broker = match broker_url.filter(|s| !s.trim().is_empty()) {
             Some(url) => {
                 let (host, port) =
-                    parse_mqtt_url(&url).map_err(|message| ConfigError::Invalid {
+                    playlists::broker_url::parse(&url).map_err(|e| ConfigError::Invalid {
                         key: "broker",
-                        message,
+                        message: e.to_string(),
                     })?;
                 BrokerMode::External { host, port }
             }
@@ -206,9 +206,9 @@ impl Config {
         };
         let public_broker_url = o.public_broker_url.or(file.public_broker_url);
         if let Some(u) = &public_broker_url {
-            parse_mqtt_url(u).map_err(|message| ConfigError::Invalid {
+            playlists::broker_url::parse(u).map_err(|e| ConfigError::Invalid {
                 key: "public_broker_url",
-                message,
+                message: e.to_string(),
             })?;
         }
         let public_media_base = o.public_media_base.or(file.public_media_base);
@@ -263,30 +263,6 @@ impl Config {
     }
 }
 
-/// Splits `mqtt://host:port` into host and port (port defaults to 1883).
-pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .ok_or_else(|| format!("{url:?} must start with mqtt:// (TLS is not supported)"))?;
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.contains('/') || rest.contains('@') {
-        return Err(format!("{url:?} must be mqtt://host:port"));
-    }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| format!("{url:?} has an invalid port {p:?}"))?;
-            (h.to_string(), port)
-        }
-        _ => (rest.to_string(), 1883),
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
-    }
-    Ok((host.trim_matches(['[', ']']).to_string(), port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,12 +304,5 @@ mod tests {
         let c = Config::resolve(file, Overrides::default()).unwrap();
         assert_eq!(c.http_addr.port(), 8080);
         assert_eq!(c.manifest_lifetime, Duration::from_secs(30 * 86400));
-    }
-
-    #[test]
-    fn mqtt_urls() {
-        assert_eq!(parse_mqtt_url("mqtt://h:1884").unwrap(), ("h".into(), 1884));
-        assert_eq!(parse_mqtt_url("mqtt://h").unwrap(), ("h".into(), 1883));
-        assert!(parse_mqtt_url("mqtt://h:x").is_err());
     }
 }

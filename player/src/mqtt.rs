@@ -132,32 +132,7 @@ pub struct MqttHandle {
 
 /// Splits `mqtt://host:port` into host and port.
 pub fn parse_broker(url: &str) -> Result<(String, u16), MqttError> {
-    let bad = || MqttError::BadBrokerUrl(url.to_owned());
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .unwrap_or(url)
-        .trim_end_matches('/');
-    if rest.is_empty() || rest.contains("://") || rest.contains('/') || rest.contains('@') {
-        return Err(bad());
-    }
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(bad)?;
-        match after.strip_prefix(':') {
-            Some(p) => (h.to_owned(), p.parse().map_err(|_| bad())?),
-            None if after.is_empty() => (h.to_owned(), 1883),
-            None => return Err(bad()),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
-            None => (rest.to_owned(), 1883),
-        }
-    };
-    if host.is_empty() || port == 0 {
-        return Err(bad());
-    }
-    Ok((host, port))
+    playlists::broker_url::parse(url).map_err(|e| MqttError::BadBrokerUrl(e.url))
 }
 
 impl MqttHandle {
@@ -422,34 +397,6 @@ async fn publish_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broker_urls() {
-        assert_eq!(
-            parse_broker("mqtt://127.0.0.1:1884").unwrap(),
-            ("127.0.0.1".into(), 1884)
-        );
-        assert_eq!(
-            parse_broker("mqtt://broker.local").unwrap(),
-            ("broker.local".into(), 1883)
-        );
-        assert_eq!(parse_broker("tcp://h:1/").unwrap(), ("h".into(), 1));
-        assert_eq!(
-            parse_broker("mqtt://[::1]:1885").unwrap(),
-            ("::1".into(), 1885)
-        );
-        for bad in [
-            "",
-            "mqtt://",
-            "mqtt://h:x",
-            "mqtt://h:0",
-            "http://h:1",
-            "mqtt://u@h:1",
-            "mqtt://h:1/path",
-        ] {
-            assert!(parse_broker(bad).is_err(), "{bad:?} accepted");
-        }
-    }
 
     #[test]
     fn password_not_in_debug() {

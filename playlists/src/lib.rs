@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod broker_url;
 pub mod envelope;
 pub mod hex;
 pub mod keys;

@@ -144,52 +144,6 @@ impl std::fmt::Debug for ClientConfig {
     }
 }
 
-/// Splits a broker URL `mqtt://host:port` (or `tcp://host:port`; port defaults to 1883) into
-/// host and port. TLS schemes are refused: this build has no TLS.
-pub fn parse_broker_url(url: &str) -> Result<(String, u16), MqttError> {
-    let bad = |why: &str| MqttError::BadBrokerUrl {
-        url: url.to_string(),
-        why: why.to_string(),
-    };
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| bad("expected mqtt://host:port"))?;
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() || rest.contains(['/', '@', '?', '#']) {
-        return Err(bad("expected mqtt://host:port with nothing after the port"));
-    }
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
-        match after {
-            "" => (h, 1883),
-            p => {
-                let p = p
-                    .strip_prefix(':')
-                    .ok_or_else(|| bad("expected :port after ]"))?;
-                (
-                    h,
-                    p.parse().map_err(|_| bad("port is not a number 0-65535"))?,
-                )
-            }
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse().map_err(|_| bad("port is not a number 0-65535"))?,
-            ),
-            None => (rest, 1883),
-        }
-    };
-    if host.is_empty() || port == 0 {
-        return Err(bad("host must not be empty and port must not be 0"));
-    }
-    Ok((host.to_string(), port))
-}
-
 /// Errors of the MQTT client.
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -651,33 +605,5 @@ mod tests {
         assert_eq!(*bases.last().unwrap(), Duration::from_secs(30));
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));
-    }
-
-    #[test]
-    fn mqtt_broker_url_parsing() {
-        assert_eq!(
-            parse_broker_url("mqtt://127.0.0.1:1883").unwrap(),
-            ("127.0.0.1".into(), 1883)
-        );
-        assert_eq!(
-            parse_broker_url("tcp://broker.local").unwrap(),
-            ("broker.local".into(), 1883)
-        );
-        assert_eq!(
-            parse_broker_url("mqtt://[::1]:1884/").unwrap(),
-            ("::1".into(), 1884)
-        );
-        for bad in [
-            "mqtts://h:1",
-            "h:1",
-            "mqtt://",
-            "mqtt://h:x",
-            "mqtt://h:0",
-            "mqtt://u@h:1",
-            "mqtt://h:1/x",
-            "mqtt://:1",
-        ] {
-            assert!(parse_broker_url(bad).is_err(), "{bad} accepted");
-        }
     }
 }
