@@ -196,9 +196,9 @@ impl Config {
         let broker = match broker_url.filter(|s| !s.trim().is_empty()) {
             Some(url) => {
                 let (host, port) =
-                    playlists::broker_url::parse(&url).map_err(|e| ConfigError::Invalid {
+                    parse_broker_setting(&url).map_err(|message| ConfigError::Invalid {
                         key: "broker",
-                        message: e.to_string(),
+                        message,
                     })?;
                 BrokerMode::External { host, port }
             }
@@ -206,9 +206,9 @@ impl Config {
         };
         let public_broker_url = o.public_broker_url.or(file.public_broker_url);
         if let Some(u) = &public_broker_url {
-            playlists::broker_url::parse(u).map_err(|e| ConfigError::Invalid {
+            parse_broker_setting(u).map_err(|message| ConfigError::Invalid {
                 key: "public_broker_url",
-                message: e.to_string(),
+                message,
             })?;
         }
         let public_media_base = o.public_media_base.or(file.public_media_base);
@@ -261,6 +261,17 @@ impl Config {
             manifest_lifetime: Duration::from_secs(days * 86400),
         })
     }
+}
+
+/// A broker URL of the controller's configuration: `mqtt://` spelled out (the configuration
+/// documents only that scheme), then the shared rules of [`playlists::broker_url`].
+fn parse_broker_setting(url: &str) -> Result<(String, u16), String> {
+    if !url.starts_with("mqtt://") {
+        return Err(format!(
+            "{url:?} must start with mqtt:// (TLS is not supported)"
+        ));
+    }
+    playlists::broker_url::parse(url).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
