@@ -1,12 +1,9 @@
-//! The workspace binaries the tests start, and how the harness stops the processes it started:
-//! SIGTERM with a grace period, or SIGKILL (a crash), always by the child's own id.
+//! The workspace binaries the tests start. The processes themselves run under
+//! `gatecast_testkit::ChildGuard` (own process group, output in a log file, killed on drop).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use crate::harness::workspace_root;
 
@@ -59,48 +56,4 @@ fn target_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps")
         .to_path_buf()
-}
-
-/// Sends SIGTERM to one process we started (by its id).
-fn sigterm(child: &Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// SIGTERM, then wait up to `grace` for the exit; SIGKILL after that. Returns whether the
-/// process exited by itself.
-pub(crate) fn terminate(child: &mut Child, grace: Duration) -> bool {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return true;
-    }
-    sigterm(child);
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    false
-}
-
-/// SIGKILL and reap.
-pub(crate) fn kill9(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// `path` opened for appending (created if missing): where a process's output goes.
-pub(crate) fn log_file(path: &Path) -> File {
-    File::options()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("cannot open log file {}: {e}", path.display()))
 }

@@ -3,31 +3,24 @@
 
 use crate::mqtt_support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatecast_controller::acl::write_mosquitto_files;
+use gatecast_testkit::ChildGuard;
 use gatecast_controller::mqtt::client::{self, ClientConfig, Inbound};
 use gatecast_controller::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
 use gatecast_controller::mqtt::{CONTROLLER_CLIENT_ID, CONTROLLER_USER};
 use mqtt_support::{connect, free_port, require_program, wait_until, Retained, DEADLINE};
 use playlists::topics::{topic, Kind};
 
-/// A mosquitto process started by a test; killed (by its own handle) when dropped.
+/// A mosquitto process started by a test; killed (its guard's process group) when dropped.
 struct Mosquitto {
-    child: Child,
+    _child: ChildGuard,
     port: u16,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Accounts {
@@ -61,26 +54,23 @@ async fn start_mosquitto(program: &Path) -> (Mosquitto, Accounts) {
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(&conf, config(port, &files)).unwrap();
-        let mut child = Command::new(program)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mosquitto starts");
+        let log = dir.path().join(format!("mosquitto-{port}.log"));
+        let mut child = ChildGuard::spawn(
+            "mosquitto",
+            Command::new(program).arg("-c").arg(&conf),
+            &log,
+        );
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            if let Some(status) = child.try_wait() {
+                let err = child.log_tail(40);
                 eprintln!("mosquitto exited ({status}) on port {port}: {err}");
                 break;
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return (
                     Mosquitto {
-                        child,
+                        _child: child,
                         port,
                         _dir: dir,
                     },

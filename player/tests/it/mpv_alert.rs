@@ -18,7 +18,7 @@ const TEXT: &str = "Cửa khẩu tạm dừng thông quan do lũ.\n{Lối ra} \\
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_alert_with_mpv_completes() {
-    if !common::have_program("text_alert_with_mpv_completes", "mpv", "mpv") {
+    if !gatecast_testkit::require_program("text_alert_with_mpv_completes", "mpv", "mpv") {
         return;
     }
     let Rig {

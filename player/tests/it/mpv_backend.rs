@@ -47,7 +47,7 @@ fn assert_close(what: &str, got: Duration, want: Duration) {
 
 #[tokio::test]
 async fn video_then_slide_complete_with_real_durations() {
-    if !common::have_program(
+    if !gatecast_testkit::require_program(
         "video_then_slide_complete_with_real_durations",
         "mpv",
         "mpv",
@@ -83,7 +83,7 @@ async fn video_then_slide_complete_with_real_durations() {
 
 #[tokio::test]
 async fn broken_and_missing_files_fail_and_interrupt_stops() {
-    if !common::have_program(
+    if !gatecast_testkit::require_program(
         "broken_and_missing_files_fail_and_interrupt_stops",
         "mpv",
         "mpv",

@@ -3,11 +3,11 @@
 //! needed), chromedriver/Chromium start-up, a generated PNG slide, and condition waits.
 #![allow(dead_code)]
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gatecast_testkit::ChildGuard;
 use serde_json::{json, Value};
 
 /// The W3C element reference key.
@@ -32,24 +32,13 @@ where
     }
 }
 
-/// A chromedriver process (killed on drop).
+/// A chromedriver process. Its guard kills chromedriver's whole process group on drop, so
+/// that a failed test leaves no Chromium behind (chromedriver alone being killed would orphan
+/// its browser).
 pub struct Driver {
-    child: Child,
+    _child: ChildGuard,
     /// `http://127.0.0.1:port`.
     pub url: String,
-}
-
-impl Drop for Driver {
-    /// Kills chromedriver's whole process group, so that a failed test leaves no Chromium
-    /// behind (chromedriver alone being killed would orphan its browser).
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The browser's timezone: UTC−12, so that for 19 hours of every day its date lags the date
@@ -60,16 +49,15 @@ pub const BROWSER_TZ: &str = "Etc/GMT+12";
 /// Starts chromedriver on a free port (its Chromium in [`BROWSER_TZ`]) and waits until it
 /// answers `/status`.
 pub async fn start_driver(log: &Path) -> Driver {
-    let port = gatecast_tests::free_port();
-    let child = Command::new("chromedriver")
-        .process_group(0)
-        .env("TZ", BROWSER_TZ)
-        .arg(format!("--port={port}"))
-        .arg(format!("--log-path={}", log.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting chromedriver");
+    let port = gatecast_testkit::free_port();
+    let child = ChildGuard::spawn(
+        "chromedriver",
+        Command::new("chromedriver")
+            .env("TZ", BROWSER_TZ)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display())),
+        &log.with_extension("out"),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let status = format!("{url}/status");
@@ -81,7 +69,7 @@ pub async fn start_driver(log: &Path) -> Driver {
         }
     })
     .await;
-    Driver { child, url }
+    Driver { _child: child, url }
 }
 
 /// One browser session.

@@ -15,18 +15,13 @@ use playlists::manifest::{Manifest, MediaKind, MediaRef, Playlist, PlaylistItem}
 use playlists::receipt::{self, Ack, ChainTip};
 use playlists::topics::{self, Kind};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use gatecast_testkit::ChildGuard;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use warp::Filter;
 
-pub const SCREEN: &str = "gate-a1";
+pub use playlists::hex::sha256_hex;
 
-pub fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
+pub const SCREEN: &str = "gate-a1";
 
 /// A slide with `len` deterministic bytes (the null backend never decodes them).
 pub fn slide(n: u32, len: usize, duration_ms: u64) -> (MediaRef, Vec<u8>) {
@@ -444,9 +439,9 @@ pub struct PlayerSpec {
     pub null_speed: f64,
 }
 
-/// A running `gatecast-player run` process.
+/// A running `gatecast-player run` process (its process group is killed when dropped).
 pub struct PlayerProc {
-    pub child: tokio::process::Child,
+    child: ChildGuard,
     pub dir: PathBuf,
     pub config: PathBuf,
 }
@@ -476,25 +471,20 @@ impl PlayerProc {
         if !config.exists() {
             write_config(dir, spec);
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("player.log"))
-            .unwrap();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatecast-player"))
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .arg("--null-speed")
-            .arg(spec.null_speed.to_string())
-            .arg("--status-interval-secs")
-            .arg("2")
-            .env("RUST_LOG", "info,gatecast_player=debug")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start gatecast-player");
+        let child = ChildGuard::spawn_stderr_to_log(
+            "gatecast-player run",
+            std::process::Command::new(env!("CARGO_BIN_EXE_gatecast-player"))
+                .arg("run")
+                .arg("--config")
+                .arg(&config)
+                .arg("--null-speed")
+                .arg(spec.null_speed.to_string())
+                .arg("--status-interval-secs")
+                .arg("2")
+                .env("RUST_LOG", "info,gatecast_player=debug")
+                .stdout(std::process::Stdio::null()),
+            &dir.join("player.log"),
+        );
         PlayerProc {
             child,
             dir: dir.to_owned(),
@@ -507,26 +497,27 @@ impl PlayerProc {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("running")
+        self.child.id()
     }
 
     /// SIGKILL, and wait for it to be gone.
     pub async fn kill9(&mut self) {
-        self.child.start_kill().unwrap();
-        let _ = self.child.wait().await;
+        self.child.kill9();
     }
 
-    /// SIGTERM, and wait (at most 20 s) for a clean exit; returns whether it exited 0.
+    /// SIGTERM, and wait (at most 20 s) for a clean exit; returns whether it exited 0. Polls
+    /// with async sleeps: the broker and the stand-in controller run on this test's runtime.
     pub async fn stop(&mut self) -> bool {
-        let pid = self.pid().to_string();
-        std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(&pid)
-            .status()
-            .unwrap();
-        match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {
-            Ok(Ok(s)) => s.success(),
-            _ => false,
+        self.child.sigterm();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait() {
+                return st.success();
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -7,22 +7,6 @@ pub mod harness;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Whether `program` is on PATH. If not, prints the one SKIPPED line and returns false —
-/// or panics when `GATECAST_REQUIRE_EXTERNAL=1`.
-pub fn have_program(test: &str, program: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    if std::env::var("GATECAST_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-        panic!("{test}: {program} not found (apt-get install {package}) and GATECAST_REQUIRE_EXTERNAL=1");
-    }
-    println!("SKIPPED: {test}: {program} not found (apt-get install {package})");
-    false
-}
-
 /// The committed test media directory.
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
