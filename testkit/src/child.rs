@@ -31,7 +31,11 @@ impl ChildGuard {
     /// Like [`ChildGuard::spawn`], but stdout is a pipe handed to the caller (for programs
     /// that announce something on stdout, such as `gatecast-controller`'s `listening` line);
     /// only stderr goes to `log`.
-    pub fn spawn_piped_stdout(name: &str, cmd: &mut Command, log: &Path) -> (ChildGuard, ChildStdout) {
+    pub fn spawn_piped_stdout(
+        name: &str,
+        cmd: &mut Command,
+        log: &Path,
+    ) -> (ChildGuard, ChildStdout) {
         let mut guard = ChildGuard::spawn_stderr_to_log(name, cmd.stdout(Stdio::piped()), log);
         let stdout = guard
             .child
@@ -75,7 +79,9 @@ impl ChildGuard {
 
     /// Its exit status if it has exited (reaped), `None` while it runs.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Whether it is still running.
@@ -104,6 +110,18 @@ impl ChildGuard {
         }
         self.kill_group();
         None
+    }
+
+    /// SIGTERM and a clean stop within `grace`: panics (after SIGKILL to the group) with the
+    /// tail of the log when the process needed more.
+    pub fn stop(&mut self, grace: Duration) {
+        if self.terminate(grace).is_none() {
+            panic!(
+                "{} did not stop on SIGTERM within {grace:?}; log:\n{}",
+                self.name,
+                self.log_tail(60)
+            );
+        }
     }
 
     /// SIGKILL to the process itself (a crash or power cut; what it started lives on until the

@@ -3,22 +3,21 @@
 
 use crate::mqtt_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatecast_controller::acl::write_mosquitto_files;
-use gatecast_testkit::ChildGuard;
 use gatecast_controller::mqtt::client::{self, ClientConfig, Inbound};
 use gatecast_controller::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
 use gatecast_controller::mqtt::{CONTROLLER_CLIENT_ID, CONTROLLER_USER};
-use mqtt_support::{connect, free_port, require_program, wait_until, Retained, DEADLINE};
+use gatecast_testkit::{free_port, require_program};
+use mqtt_support::{connect, wait_until, Retained, DEADLINE};
 use playlists::topics::{topic, Kind};
 
-/// A mosquitto process started by a test; killed (its guard's process group) when dropped.
+/// A mosquitto process started by a test (the end-to-end harness's, on the files
+/// `write_mosquitto_files` wrote), and the directory holding its files; killed when dropped.
 struct Mosquitto {
-    _child: ChildGuard,
+    _broker: gatecast_tests::Mosquitto,
     port: u16,
     _dir: tempfile::TempDir,
 }
@@ -31,7 +30,7 @@ struct Accounts {
 
 /// Writes the password and ACL files for screens `scr-a` and `scr-b` plus the controller (the
 /// screens as stored hashes, the controller as plaintext) and starts mosquitto on a free port.
-async fn start_mosquitto(program: &Path) -> (Mosquitto, Accounts) {
+async fn start_mosquitto() -> (Mosquitto, Accounts) {
     let accounts = Accounts {
         a: generate_mqtt_password(),
         b: generate_mqtt_password(),
@@ -49,73 +48,16 @@ async fn start_mosquitto(program: &Path) -> (Mosquitto, Accounts) {
     )
     .unwrap();
 
-    // A free port can be taken between our probe and mosquitto's bind: retry a few times.
-    for _ in 0..3 {
-        let port = free_port();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, config(port, &files)).unwrap();
-        let log = dir.path().join(format!("mosquitto-{port}.log"));
-        let mut child = ChildGuard::spawn(
-            "mosquitto",
-            Command::new(program).arg("-c").arg(&conf),
-            &log,
-        );
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = child.try_wait() {
-                let err = child.log_tail(40);
-                eprintln!("mosquitto exited ({status}) on port {port}: {err}");
-                break;
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return (
-                    Mosquitto {
-                        _child: child,
-                        port,
-                        _dir: dir,
-                    },
-                    accounts,
-                );
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-    panic!("mosquitto did not start (see the stderr above)");
-}
-
-fn config(port: u16, files: &Path) -> String {
-    let p = |name: &str| -> PathBuf { files.join(name) };
-    let mut conf = format!(
-        "listener {port} 127.0.0.1\n\
-         allow_anonymous false\n\
-         password_file {}\n\
-         acl_file {}\n\
-         persistence false\n\
-         message_size_limit 8388608\n\
-         log_dest stderr\n\
-         log_type error\n\
-         log_type warning\n",
-        p("passwords").display(),
-        p("acl").display()
-    );
-    // mosquitto drops privileges to the user `mosquitto` when started as root; staying root
-    // keeps the temp files readable.
-    if owned_by_root(files) {
-        conf.push_str("user root\n");
-    }
-    conf
-}
-
-/// Whether we run as root: the directory we just created is owned by our user.
-fn owned_by_root(dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir)
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    let broker = gatecast_tests::Mosquitto::start(dir.path(), &files, free_port());
+    let port = broker.port;
+    (
+        Mosquitto {
+            _broker: broker,
+            port,
+            _dir: dir,
+        },
+        accounts,
+    )
 }
 
 fn controller_config(port: u16, password: &str) -> ClientConfig {
@@ -128,10 +70,10 @@ fn controller_config(port: u16, password: &str) -> ClientConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_mosquitto_accepts_generated_passwords() {
     let test = "mqtt_mosquitto_accepts_generated_passwords";
-    let Some(program) = require_program(test, "mosquitto", "mosquitto") else {
+    if !require_program(test, "mosquitto", "mosquitto") {
         return;
-    };
-    let (broker, acc) = start_mosquitto(&program).await;
+    }
+    let (broker, acc) = start_mosquitto().await;
 
     connect(broker.port, "scr-a", "scr-a", &acc.a)
         .await
@@ -167,10 +109,10 @@ async fn mqtt_mosquitto_accepts_generated_passwords() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_mosquitto_acl_keeps_screens_apart() {
     let test = "mqtt_mosquitto_acl_keeps_screens_apart";
-    let Some(program) = require_program(test, "mosquitto", "mosquitto") else {
+    if !require_program(test, "mosquitto", "mosquitto") {
         return;
-    };
-    let (broker, acc) = start_mosquitto(&program).await;
+    }
+    let (broker, acc) = start_mosquitto().await;
 
     // The controller retains both screens' manifests through its republish on connect.
     let retained = Arc::new(Retained::default());

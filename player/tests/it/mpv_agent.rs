@@ -16,7 +16,11 @@ const TOLERANCE_MS: i64 = 750;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_and_slide_complete_with_real_durations() {
-    if !gatecast_testkit::require_program("video_and_slide_complete_with_real_durations", "mpv", "mpv") {
+    if !gatecast_testkit::require_program(
+        "video_and_slide_complete_with_real_durations",
+        "mpv",
+        "mpv",
+    ) {
         return;
     }
     let Rig {

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gatecast_testkit::ChildGuard;
 use playlists::envelope::{Envelope, MANIFEST_TYPE};
 use playlists::keys::{PublicKey, SecretKey};
 use playlists::manifest::{Manifest, MediaKind, MediaRef, Playlist, PlaylistItem};
 use playlists::receipt::{self, Ack, ChainTip};
 use playlists::topics::{self, Kind};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use gatecast_testkit::ChildGuard;
 use serde_json::Value;
 use warp::Filter;
 
