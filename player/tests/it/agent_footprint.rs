@@ -1,5 +1,5 @@
 //! Footprint measurement (not a pass/fail test; run it on purpose):
-//! `cargo test --release -p gatecast-player --test agent_footprint -- --ignored --nocapture`
+//! `cargo test --release -p gatecast-player --test it agent_footprint:: -- --ignored --nocapture`
 //!
 //! Starts a real `gatecast-player` (null backend), gives it a 500-item manifest, waits until
 //! it is active and playing, then prints the process's resident set size from /proc.
