@@ -3,13 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use gatecast_testkit::ChildGuard;
 
 use crate::controller::Controller;
 use crate::harness::tail;
-use crate::process::binary;
+use crate::process::{self, binary};
 
 /// A screen's player: its directory (`player.toml`, `data/`, `player.log`) and, while
 /// running, its `gatecast-player run --backend null` process. Killed when dropped.
@@ -130,21 +129,17 @@ impl Player {
 
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(ChildGuard::is_running)
+        process::is_running(&mut self.child)
     }
 
     /// SIGTERM and wait for a clean exit (panics if it needed SIGKILL).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.stop(Duration::from_secs(20));
-        }
+        process::stop(&mut self.child);
     }
 
     /// SIGKILL (a crash or power cut).
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill9();
-        }
+        process::kill9(&mut self.child);
     }
 
     /// Reads the journal of a **stopped** player (its database is locked while it runs).

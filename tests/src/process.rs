@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use gatecast_testkit::ChildGuard;
 
 use crate::harness::workspace_root;
 
@@ -56,4 +59,27 @@ fn target_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps")
         .to_path_buf()
+}
+
+/// How long a controller or player may take to stop cleanly after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Whether the process in `slot` (a controller's or player's, `None` once stopped) runs.
+pub(crate) fn is_running(slot: &mut Option<ChildGuard>) -> bool {
+    slot.as_mut().is_some_and(ChildGuard::is_running)
+}
+
+/// SIGTERM to the process in `slot` and a clean exit within [`STOP_GRACE`] (panics, with its
+/// log, if it needed SIGKILL); empties the slot.
+pub(crate) fn stop(slot: &mut Option<ChildGuard>) {
+    if let Some(mut c) = slot.take() {
+        c.stop(STOP_GRACE);
+    }
+}
+
+/// SIGKILL to the process in `slot` (a crash or power cut); empties the slot.
+pub(crate) fn kill9(slot: &mut Option<ChildGuard>) {
+    if let Some(mut c) = slot.take() {
+        c.kill9();
+    }
 }

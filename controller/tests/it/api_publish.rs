@@ -241,15 +241,7 @@ async fn api_publish_enrol_receive_verify_and_restart() {
             "offline status never arrived: {one}"
         );
     }
-    let metrics = ctl
-        .http
-        .get(ctl.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&ctl).await;
     assert!(metrics.contains("gatecast_screens_online 0"), "{metrics}");
     assert!(metrics.contains("gatecast_publishes_total 1"), "{metrics}");
     assert!(

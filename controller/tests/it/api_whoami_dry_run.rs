@@ -78,15 +78,7 @@ async fn log_size(ctl: &Ctl) -> u64 {
 
 /// A `/metrics` counter.
 async fn metric(ctl: &Ctl, name: &str) -> u64 {
-    let text = ctl
-        .http
-        .get(ctl.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(ctl).await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .unwrap_or_else(|| panic!("{name} missing from /metrics"))

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use gatecast_testkit::ChildGuard;
 
 use crate::harness::{tail, DEADLINE};
-use crate::process::binary;
+use crate::process::{self, binary};
 
 pub mod api;
 
@@ -170,21 +170,17 @@ impl Controller {
 
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(ChildGuard::is_running)
+        process::is_running(&mut self.child)
     }
 
     /// SIGTERM and wait for a clean exit (panics if it needed SIGKILL).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.stop(Duration::from_secs(20));
-        }
+        process::stop(&mut self.child);
     }
 
     /// SIGKILL (a crash).
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill9();
-        }
+        process::kill9(&mut self.child);
     }
 
     /// Starts it again on the same data directory and the same ports.

@@ -220,3 +220,15 @@ pub async fn seed(ctl: &Ctl) -> Value {
     assert_eq!(s, 201, "{v}");
     reg
 }
+
+/// The text of `/metrics`.
+pub async fn metrics(ctl: &Ctl) -> String {
+    ctl.http
+        .get(ctl.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

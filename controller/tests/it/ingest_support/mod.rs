@@ -17,6 +17,7 @@ use rumqttc::{AsyncClient, Event, Packet, QoS};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+pub use crate::api_support::metrics;
 use crate::api_support::{mqtt_connect, Ctl};
 
 /// Receipts `from..=to` of `screen`, chained from `prev_of_from`.
@@ -194,18 +195,6 @@ pub async fn connect(ctl: &Ctl, id: &str, device: SecretKey, password: &str) -> 
         password: password.to_string(),
         _task: task,
     }
-}
-
-/// The text of `/metrics`.
-pub async fn metrics(ctl: &Ctl) -> String {
-    ctl.http
-        .get(ctl.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// The value of metric line `name` in `text`; panics when it is missing.
