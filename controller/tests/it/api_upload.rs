@@ -4,11 +4,13 @@
 use crate::api_support;
 
 use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use api_support::*;
 use futures_util::StreamExt;
+use gatecast_testkit::ChildGuard;
 use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatecast-controller");
@@ -23,14 +25,6 @@ fn mp4_chunk(i: usize) -> Vec<u8> {
         v[..12].copy_from_slice(b"\x00\x00\x00\x18ftypisom");
     }
     v
-}
-
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,24 +50,21 @@ async fn api_upload_50mib_chunked_via_binary_hash_memory_range_and_sigterm() {
         .to_string();
     assert!(operator.starts_with("gct_"));
 
-    let mut child = Child(
-        Command::new(BIN)
-            .args([
-                "serve",
-                "--data",
-                &data,
-                "--http",
-                "127.0.0.1:0",
-                "--mqtt",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    // Its log is not read: stderr goes nowhere.
+    let (mut child, stdout) = ChildGuard::spawn_piped_stdout(
+        "gatecast-controller serve",
+        Command::new(BIN).args([
+            "serve",
+            "--data",
+            &data,
+            "--http",
+            "127.0.0.1:0",
+            "--mqtt",
+            "127.0.0.1:0",
+        ]),
+        Path::new("/dev/null"),
     );
-    let pid = child.0.id().to_string();
-    let stdout = child.0.stdout.take().unwrap();
+    let pid = child.id().to_string();
     let line = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::task::spawn_blocking(move || {
@@ -104,11 +95,7 @@ async fn api_upload_50mib_chunked_via_binary_hash_memory_range_and_sigterm() {
     for i in 0..chunks {
         want.update(mp4_chunk(i));
     }
-    let want = want
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let want = playlists::hex::encode(&want.finalize());
     let before_rss = proc_kib(&pid, "VmRSS:");
     let before_hwm = proc_kib(&pid, "VmHWM:");
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
@@ -161,13 +148,7 @@ async fn api_upload_50mib_chunked_via_binary_hash_memory_range_and_sigterm() {
     while let Some(c) = stream.next().await {
         got.update(c.unwrap());
     }
-    assert_eq!(
-        got.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
-        want
-    );
+    assert_eq!(playlists::hex::encode(&got.finalize()), want);
 
     // Range: 206 with exactly the bytes asked for; 416 past the end.
     let start = CHUNK + 10;
@@ -203,7 +184,7 @@ async fn api_upload_50mib_chunked_via_binary_hash_memory_range_and_sigterm() {
     assert!(st.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
+        if let Some(s) = child.try_wait() {
             break s;
         }
         assert!(

@@ -20,18 +20,7 @@ const TITLE: &str = "Chào mừng đến Lào Cai, \"cửa ngõ\" biên giới\n
 
 /// Python 3 or a SKIPPED line (or a panic with GATECAST_REQUIRE_EXTERNAL=1).
 fn python(test: &str) -> Option<&'static str> {
-    let ok = std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("python3");
-    }
-    if std::env::var("GATECAST_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-        panic!("{test}: python3 not found (apt-get install python3)");
-    }
-    println!("SKIPPED: {test}: python3 not found (apt-get install python3)");
-    None
+    gatecast_testkit::require_program(test, "python3", "python3").then_some("python3")
 }
 
 /// Five plays of `SCREEN` on 2026-01-05 from 08:00 UTC, one per minute: slide (vi), video (en),

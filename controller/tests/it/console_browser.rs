@@ -8,24 +8,17 @@
 
 use crate::console_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use console_support::{screenshot_dir, slide_png, start_driver, wait_for, Session};
 use gatecast_controller::config::{BrokerMode, Config};
+use gatecast_testkit::ChildGuard;
 use serde_json::{json, Value};
 
 const SCREEN: &str = "lc-hk-1";
 const GATE: &str = "Lào Cai – Hà Khẩu";
 const TITLE: &str = "Chào mừng đến Lào Cai";
-
-struct Player(Child);
-impl Drop for Player {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
     let http = reqwest::Client::new();
@@ -302,16 +295,14 @@ async fn console_admin_and_auditor_flows_in_chromium() {
         "enroll failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let player_log = std::fs::File::create(dir.path().join("player.log")).unwrap();
-    let _player = Player(
+    let _player = ChildGuard::spawn_stderr_to_log(
+        "gatecast-player run",
         Command::new(&player_bin)
             .args(["run", "--backend", "null", "--status-interval-secs", "1"])
             .arg("--config")
             .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(player_log)
-            .spawn()
-            .expect("starting gatecast-player"),
+            .stdout(Stdio::null()),
+        &dir.path().join("player.log"),
     );
     s.wait_js(60, "the publish page to show the version activated", "[...document.querySelectorAll('td[data-state]')].some(td => td.innerText.includes('Đã kích hoạt'))").await;
     shot(&s, "06-publish-activated").await;

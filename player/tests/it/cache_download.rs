@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use gatecast_player::cache::{Cache, CacheProgress, RetryPolicy, Wanted};
 use gatecast_player::store::Store;
+use playlists::hex::sha256_hex as hex_sha;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use warp::http::{Response, StatusCode};
@@ -59,13 +60,6 @@ impl Server {
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
-}
-
-fn hex_sha(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }
 
 /// Deterministic, non-repeating test content.
