@@ -193,3 +193,68 @@ pub fn log_file(path: &Path) -> File {
         .open(path)
         .unwrap_or_else(|e| panic!("cannot open log file {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `pid` runs (a zombie waiting for a reaper does not).
+    fn alive(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn output_goes_to_the_log_and_a_line_is_awaited() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sh.log");
+        let mut child = ChildGuard::spawn(
+            "sh",
+            Command::new("sh").args(["-c", "echo out; echo err >&2; echo ready; sleep 30"]),
+            &log,
+        );
+        assert_eq!(
+            child.wait_for_log("ready", Duration::from_secs(10)),
+            "ready"
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("out") && text.contains("err"), "{text}");
+        assert!(child.is_running());
+        assert!(child.terminate(Duration::from_secs(10)).is_some());
+        assert!(!child.is_running());
+    }
+
+    #[test]
+    fn drop_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sh.log");
+        let grandchild = {
+            let mut child = ChildGuard::spawn(
+                "sh",
+                Command::new("sh").args(["-c", "sleep 30 & echo \"pid $!\"; wait"]),
+                &log,
+            );
+            let line = child.wait_for_log("pid ", Duration::from_secs(10));
+            line.trim_start_matches("pid ").to_string()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(&grandchild) {
+            assert!(Instant::now() < deadline, "the group outlived its guard");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "exited")]
+    fn waiting_for_a_line_a_dead_process_never_writes_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = ChildGuard::spawn(
+            "true",
+            &mut Command::new("true"),
+            &dir.path().join("true.log"),
+        );
+        child.wait_for_log("never", Duration::from_secs(10));
+    }
+}

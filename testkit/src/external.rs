@@ -30,3 +30,20 @@ pub fn require_program(test: &str, program: &str, package: &str) -> bool {
 pub fn program_path(program: &str) -> Option<PathBuf> {
     gatecast_support::program::find(program)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_sh_and_skips_a_made_up_program() {
+        assert!(program_path("sh").is_some());
+        if !external_required() {
+            assert!(!require_program(
+                "testkit",
+                "gatecast-no-such-program-9f3a",
+                "none"
+            ));
+        }
+    }
+}
