@@ -6,10 +6,14 @@
 //! Everything here is blocking `std` code: the tests wait on conditions with
 //! [`wait_until`] (polling every 25 ms up to a deadline), never on sleeps.
 //!
+//! The pieces every crate's tests share (program lookup and `SKIPPED:` lines, the child-process
+//! guard every process here runs under, waiting, free ports, temporary directories) live in
+//! `gatecast-testkit`; [`harness`] and [`external`] re-export them.
+//!
 //! One module per role; every item is re-exported here, so tests name them
 //! `gatecast_tests::…` whichever module holds them:
 //! - [`harness`]: deadlines, waiting, temporary directories, free ports, small helpers;
-//! - [`process`]: the workspace binaries and stopping the processes we start;
+//! - [`process`]: the workspace binaries;
 //! - [`external`]: programs outside the workspace (mosquitto, chromium) and `SKIPPED:` lines;
 //! - [`http`](mod@http): a blocking HTTP client for the controller's API;
 //! - [`controller`]: a running `gatecast-controller serve`;

@@ -3,29 +3,22 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+
+use gatecast_testkit::ChildGuard;
 
 use crate::external::program_path;
 use crate::harness::{tail, wait_until, DEADLINE};
-use crate::process::{kill9, log_file, terminate};
 
 /// A mosquitto process on 127.0.0.1 with the files written by `broker-acl mosquitto`.
 /// Killed when dropped.
 pub struct Mosquitto {
-    child: Option<Child>,
+    child: Option<ChildGuard>,
     /// Its port.
     pub port: u16,
     conf: PathBuf,
     log: PathBuf,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill9(&mut c);
-        }
-    }
 }
 
 impl Mosquitto {
@@ -65,17 +58,14 @@ impl Mosquitto {
 
     fn spawn(&mut self) {
         let program = program_path("mosquitto").expect("mosquitto is installed");
-        let mut child = Command::new(program)
-            .arg("-c")
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(log_file(&self.log))
-            .stderr(log_file(&self.log))
-            .spawn()
-            .expect("starting mosquitto");
+        let mut child = ChildGuard::spawn(
+            "mosquitto",
+            Command::new(program).arg("-c").arg(&self.conf),
+            &self.log,
+        );
         let port = self.port;
         wait_until(&format!("mosquitto listening on {port}"), DEADLINE, || {
-            if let Ok(Some(st)) = child.try_wait() {
+            if let Some(st) = child.try_wait() {
                 panic!("mosquitto exited ({st}); log:\n{}", tail(&self.log, 30));
             }
             TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
@@ -91,7 +81,7 @@ impl Mosquitto {
     /// Stops it (SIGTERM) and waits until the port refuses connections.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            terminate(&mut c, Duration::from_secs(10));
+            c.terminate(Duration::from_secs(10));
         }
     }
 

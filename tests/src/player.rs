@@ -2,12 +2,13 @@
 //! backend, stopped or killed, its configuration edited and its journal read once stopped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
+
+use gatecast_testkit::ChildGuard;
 
 use crate::controller::Controller;
 use crate::harness::tail;
-use crate::process::{binary, kill9, log_file, terminate};
+use crate::process::{self, binary};
 
 /// A screen's player: its directory (`player.toml`, `data/`, `player.log`) and, while
 /// running, its `gatecast-player run --backend null` process. Killed when dropped.
@@ -15,17 +16,9 @@ pub struct Player {
     /// The screen id.
     pub screen: String,
     dir: PathBuf,
-    child: Option<Child>,
+    child: Option<ChildGuard>,
     /// Null-backend speed-up (`--null-speed`).
     pub null_speed: f64,
-}
-
-impl Drop for Player {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill9(&mut c);
-        }
-    }
 }
 
 impl Player {
@@ -119,46 +112,34 @@ impl Player {
     /// Starts `gatecast-player run --backend null --null-speed SPEED --status-interval-secs 1`.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "player already running");
-        let child = Command::new(binary("gatecast-player"))
-            .arg("run")
-            .arg("--config")
-            .arg(self.config_path())
-            .args(["--backend", "null", "--status-interval-secs", "1"])
-            .arg("--null-speed")
-            .arg(self.null_speed.to_string())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log_file(&self.log_path()))
-            .stderr(log_file(&self.log_path()))
-            .spawn()
-            .expect("starting gatecast-player run");
+        let child = ChildGuard::spawn(
+            &format!("gatecast-player run ({})", self.screen),
+            Command::new(binary("gatecast-player"))
+                .arg("run")
+                .arg("--config")
+                .arg(self.config_path())
+                .args(["--backend", "null", "--status-interval-secs", "1"])
+                .arg("--null-speed")
+                .arg(self.null_speed.to_string())
+                .env("RUST_LOG", "info"),
+            &self.log_path(),
+        );
         self.child = Some(child);
     }
 
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        process::is_running(&mut self.child)
     }
 
     /// SIGTERM and wait for a clean exit (panics if it needed SIGKILL).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            assert!(
-                terminate(&mut c, Duration::from_secs(20)),
-                "player {} did not stop on SIGTERM within 20 s; log:\n{}",
-                self.screen,
-                self.log_tail()
-            );
-        }
+        process::stop(&mut self.child);
     }
 
     /// SIGKILL (a crash or power cut).
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill9(&mut c);
-        }
+        process::kill9(&mut self.child);
     }
 
     /// Reads the journal of a **stopped** player (its database is locked while it runs).

@@ -1,12 +1,12 @@
-//! The workspace binaries the tests start, and how the harness stops the processes it started:
-//! SIGTERM with a grace period, or SIGKILL (a crash), always by the child's own id.
+//! The workspace binaries the tests start. The processes themselves run under
+//! `gatecast_testkit::ChildGuard` (own process group, output in a log file, killed on drop).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use gatecast_testkit::ChildGuard;
 
 use crate::harness::workspace_root;
 
@@ -61,46 +61,25 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Sends SIGTERM to one process we started (by its id).
-fn sigterm(child: &Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// How long a controller or player may take to stop cleanly after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Whether the process in `slot` (a controller's or player's, `None` once stopped) runs.
+pub(crate) fn is_running(slot: &mut Option<ChildGuard>) -> bool {
+    slot.as_mut().is_some_and(ChildGuard::is_running)
 }
 
-/// SIGTERM, then wait up to `grace` for the exit; SIGKILL after that. Returns whether the
-/// process exited by itself.
-pub(crate) fn terminate(child: &mut Child, grace: Duration) -> bool {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return true;
+/// SIGTERM to the process in `slot` and a clean exit within [`STOP_GRACE`] (panics, with its
+/// log, if it needed SIGKILL); empties the slot.
+pub(crate) fn stop(slot: &mut Option<ChildGuard>) {
+    if let Some(mut c) = slot.take() {
+        c.stop(STOP_GRACE);
     }
-    sigterm(child);
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
+}
+
+/// SIGKILL to the process in `slot` (a crash or power cut); empties the slot.
+pub(crate) fn kill9(slot: &mut Option<ChildGuard>) {
+    if let Some(mut c) = slot.take() {
+        c.kill9();
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    false
-}
-
-/// SIGKILL and reap.
-pub(crate) fn kill9(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// `path` opened for appending (created if missing): where a process's output goes.
-pub(crate) fn log_file(path: &Path) -> File {
-    File::options()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("cannot open log file {}: {e}", path.display()))
 }

@@ -254,19 +254,10 @@ fn every_receipt_case_gets_its_stated_verdict() {
     }
 }
 
-/// The one place in this crate that decides what to do when an external program is missing.
+/// Whether `program` is installed, else the one `SKIPPED:` line (or failure under
+/// `GATECAST_REQUIRE_EXTERNAL=1`) of `gatecast_testkit::require_program`.
 fn external_program(program: &str, package: &str, test: &str) -> bool {
-    let found = std::process::Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("GATECAST_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-            panic!("{test}: {program} not found and GATECAST_REQUIRE_EXTERNAL=1 (apt-get install {package})");
-        }
-        println!("SKIPPED: {test}: {program} not found (apt-get install {package})");
-    }
-    found
+    gatecast_testkit::require_program(test, program, package)
 }
 
 #[test]

@@ -5,13 +5,15 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use gatecast_testkit::ChildGuard;
+
 use crate::harness::{tail, DEADLINE};
-use crate::process::{binary, kill9, log_file, terminate};
+use crate::process::{self, binary};
 
 pub mod api;
 
@@ -41,7 +43,7 @@ impl Default for ControllerOptions {
 
 /// A running `gatecast-controller serve` process on a data directory. Killed when dropped.
 pub struct Controller {
-    child: Option<Child>,
+    child: Option<ChildGuard>,
     data: PathBuf,
     log: PathBuf,
     opts: ControllerOptions,
@@ -52,14 +54,6 @@ pub struct Controller {
     /// The admin token from `<data>/admin.token`.
     pub token: String,
     starts: u32,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill9(&mut c);
-        }
-    }
 }
 
 impl Controller {
@@ -93,13 +87,9 @@ impl Controller {
             Some(b) => cmd.arg("--broker").arg(b),
             None => cmd.arg("--mqtt").arg(self.opts.mqtt.to_string()),
         };
-        cmd.args(&self.opts.extra_args)
-            .env("GATECAST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file(&self.log));
-        let mut child = cmd.spawn().expect("starting gatecast-controller serve");
-        let stdout = child.stdout.take().expect("piped stdout");
+        cmd.args(&self.opts.extra_args).env("GATECAST_LOG", "info");
+        let (mut child, stdout) =
+            ChildGuard::spawn_piped_stdout("gatecast-controller serve", &mut cmd, &self.log);
         let (tx, rx) = mpsc::channel::<String>();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -115,21 +105,21 @@ impl Controller {
                 Ok(line) => break line,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = child.wait();
+                    child.kill9();
                     panic!(
                         "gatecast-controller serve exited before listening; log:\n{}",
                         tail(&self.log, 40)
                     );
                 }
             }
-            if let Ok(Some(st)) = child.try_wait() {
+            if let Some(st) = child.try_wait() {
                 panic!(
                     "gatecast-controller serve exited ({st}) before listening; log:\n{}",
                     tail(&self.log, 40)
                 );
             }
             if Instant::now() > deadline {
-                kill9(&mut child);
+                child.kill9();
                 panic!(
                     "gatecast-controller serve printed no listening line in {DEADLINE:?}; log:\n{}",
                     tail(&self.log, 40)
@@ -180,27 +170,17 @@ impl Controller {
 
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        process::is_running(&mut self.child)
     }
 
     /// SIGTERM and wait for a clean exit (panics if it needed SIGKILL).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            assert!(
-                terminate(&mut c, Duration::from_secs(20)),
-                "controller did not stop on SIGTERM within 20 s; log:\n{}",
-                self.log_tail()
-            );
-        }
+        process::stop(&mut self.child);
     }
 
     /// SIGKILL (a crash).
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill9(&mut c);
-        }
+        process::kill9(&mut self.child);
     }
 
     /// Starts it again on the same data directory and the same ports.

@@ -1,0 +1,30 @@
+//! The controller's integration tests, compiled into one test binary (one link step instead of
+//! one per file): one module per area, with the helpers they share as modules of their own
+//! (`api_support`, `audit_query_support`, `console_support`, `ingest_support`,
+//! `mqtt_support`).
+//!
+//! One area at a time: `cargo test -p gatecast-controller --test it api_auth::`.
+#![forbid(unsafe_code)]
+
+mod api_support;
+mod audit_query_support;
+mod console_support;
+mod ingest_support;
+mod mqtt_support;
+
+mod api_auth;
+mod api_publish;
+mod api_upload;
+mod api_whoami_dry_run;
+mod attack_http;
+mod attack_receipts;
+mod audit_export;
+mod audit_ingest;
+mod audit_ingest_group;
+mod audit_query_compliance;
+mod audit_query_http;
+mod audit_query_snapshot;
+mod audit_receipt_runs;
+mod console_browser;
+mod mqtt_client;
+mod mqtt_mosquitto;

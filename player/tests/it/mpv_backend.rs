@@ -1,0 +1,152 @@
+//! The mpv backend against a real mpv (`--vo=null --ao=null`); skipped loudly without mpv.
+//!
+//! Duration tolerance (documented in docs/operations.md too): a completed play must last its
+//! nominal length within ±750 ms (mpv with `--vo=null` ends a 2 s, 10 fps clip on the last
+//! frame, ~0.1–0.2 s early; slides include decoder start-up).
+
+use crate::common;
+
+use std::time::Duration;
+
+use gatecast_player::backend::mpv::{MpvBackend, MpvConfig};
+use gatecast_player::backend::{Backend, BackendKind, Ended, Interrupt, ItemKind, PlayItem};
+
+const TOLERANCE: Duration = Duration::from_millis(750);
+
+fn backend(dir: &std::path::Path) -> MpvBackend {
+    let mut cfg = MpvConfig::new(dir.join("mpv.sock"));
+    cfg.extra_args = vec!["--vo=null".into(), "--ao=null".into(), "--no-config".into()];
+    MpvBackend::new(cfg)
+}
+
+fn video() -> PlayItem {
+    PlayItem {
+        path: common::data_dir().join("clip-2s.webm"),
+        sha256: "v".into(),
+        kind: ItemKind::Video,
+        duration: None,
+    }
+}
+
+fn slide(ms: u64) -> PlayItem {
+    PlayItem {
+        path: common::data_dir().join("slide.png"),
+        sha256: "s".into(),
+        kind: ItemKind::Slide,
+        duration: Some(Duration::from_millis(ms)),
+    }
+}
+
+fn assert_close(what: &str, got: Duration, want: Duration) {
+    let diff = got.abs_diff(want);
+    assert!(
+        diff <= TOLERANCE,
+        "{what}: played {got:?}, expected {want:?} ± {TOLERANCE:?}"
+    );
+}
+
+#[tokio::test]
+async fn video_then_slide_complete_with_real_durations() {
+    if !gatecast_testkit::require_program(
+        "video_then_slide_complete_with_real_durations",
+        "mpv",
+        "mpv",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path());
+    assert_eq!(b.kind(), BackendKind::Mpv);
+    let (v, s) = (video(), slide(1500));
+
+    let out = b.play(&v, Some(&s), &mut Interrupt::never()).await;
+    assert_eq!(out.ended, Ended::Completed, "video");
+    assert_close("video", out.duration, Duration::from_secs(2));
+    assert!(out.ended_at > out.started_at);
+
+    // The slide was queued while the video played: mpv moves on by itself.
+    let out2 = b.play(&s, Some(&v), &mut Interrupt::never()).await;
+    assert_eq!(out2.ended, Ended::Completed, "slide");
+    assert_close("slide", out2.duration, Duration::from_millis(1500));
+    assert!(out2.started_at >= out.ended_at);
+    let gap = b
+        .last_gap()
+        .expect("two back-to-back items give a measured gap");
+    println!("gap between video and slide: {gap:?}");
+
+    let out3 = b.play(&v, None, &mut Interrupt::never()).await;
+    assert_eq!(out3.ended, Ended::Completed, "video again");
+    println!("gap between slide and video: {:?}", b.last_gap());
+    assert_eq!(b.process_starts(), 1, "one long-lived mpv");
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn broken_and_missing_files_fail_and_interrupt_stops() {
+    if !gatecast_testkit::require_program(
+        "broken_and_missing_files_fail_and_interrupt_stops",
+        "mpv",
+        "mpv",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path());
+
+    let junk = dir.path().join("junk.webm");
+    std::fs::write(&junk, b"this is not a video at all").unwrap();
+    let bad = PlayItem {
+        path: junk,
+        ..video()
+    };
+    let out = b.play(&bad, None, &mut Interrupt::never()).await;
+    assert!(
+        matches!(out.ended, Ended::Failed(_)),
+        "junk played: {out:?}"
+    );
+
+    let missing = PlayItem {
+        path: dir.path().join("missing.png"),
+        ..slide(1000)
+    };
+    let out = b.play(&missing, None, &mut Interrupt::never()).await;
+    assert!(
+        matches!(out.ended, Ended::Failed(ref r) if r.contains("missing.png")),
+        "{out:?}"
+    );
+
+    // An hour-long slide, interrupted once it is on screen.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut intr = Interrupt::new(async move {
+        let _ = rx.await;
+    });
+    let long = slide(3_600_000);
+    let out = {
+        let play = b.play(&long, None, &mut intr);
+        tokio::pin!(play);
+        // Fire the interrupt once the play is underway (poll the play meanwhile).
+        let mut tx = Some(tx);
+        loop {
+            tokio::select! {
+                out = &mut play => break out,
+                _ = tokio::time::sleep(Duration::from_millis(300)), if tx.is_some() => {
+                    let _ = tx.take().unwrap().send(());
+                }
+            }
+        }
+    };
+    assert_eq!(out.ended, Ended::Interrupted);
+    assert!(out.duration < Duration::from_secs(60));
+
+    // mpv killed behind our back is restarted on the next play.
+    let pid = b.pid().expect("mpv running");
+    std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    let out = b.play(&slide(300), None, &mut Interrupt::never()).await;
+    assert_eq!(out.ended, Ended::Completed, "after restart: {out:?}");
+    assert_eq!(b.process_starts(), 2);
+    b.shutdown().await;
+}

@@ -1,0 +1,20 @@
+//! What the test suites of every gatecast crate share, in one copy:
+//! - [`external`]: programs outside the workspace (mosquitto, mpv, chromium, chromedriver),
+//!   found with `gatecast_support::program::find`, and the loud `SKIPPED:` line (or, with
+//!   `GATECAST_REQUIRE_EXTERNAL=1`, the failure) when one is missing;
+//! - [`child`]: a child process in its own process group with its output in a log file,
+//!   whose whole group is killed when the guard is dropped;
+//! - [`wait`]: deadlines, polling a condition, free ports, temporary directories, log tails.
+//!
+//! Everything here is blocking `std` code; async tests poll [`child::ChildGuard::try_wait`]
+//! between their own sleeps.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod child;
+pub mod external;
+pub mod wait;
+
+pub use child::ChildGuard;
+pub use external::{external_required, program_path, require_program};
+pub use wait::{free_port, tail, wait_until, TestDir, DEADLINE};
