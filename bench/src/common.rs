@@ -51,27 +51,12 @@ pub fn ensure_binaries() -> Result<()> {
     if std::env::var("GATECAST_BENCH_NO_BUILD").is_ok_and(|v| v == "1") {
         return Ok(());
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.current_dir(workspace_root()).args([
-        "build",
-        "--bins",
-        "-p",
-        "gatecast-controller",
-        "-p",
-        "gatecast-player",
-        "-p",
-        "playlists",
-    ]);
-    if is_release() {
-        cmd.arg("--release");
-    }
-    let st = cmd
-        .status()
-        .context("running cargo build for the binaries")?;
-    if !st.success() {
-        bail!("cargo build of gatecast-controller / gatecast-player failed");
-    }
+    gatecast_testkit::cargo_build_bins(
+        &workspace_root(),
+        &["gatecast-controller", "gatecast-player", "playlists"],
+        is_release(),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //!   `GATECAST_REQUIRE_EXTERNAL=1`, the failure) when one is missing;
 //! - [`child`]: a child process in its own process group with its output in a log file,
 //!   whose whole group is killed when the guard is dropped;
+//! - [`build`]: building the workspace binaries before starting them;
 //! - [`wait`]: deadlines, polling a condition, free ports, temporary directories, log tails.
 //!
 //! Everything here is blocking `std` code; async tests poll [`child::ChildGuard::try_wait`]
@@ -11,10 +12,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod child;
 pub mod external;
 pub mod wait;
 
+pub use build::cargo_build_bins;
 pub use child::ChildGuard;
 pub use external::{external_required, program_path, require_program};
 pub use wait::{free_port, tail, wait_until, TestDir, DEADLINE};

@@ -2,7 +2,6 @@
 //! `gatecast_testkit::ChildGuard` (own process group, output in a log file, killed on drop).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,27 +18,12 @@ pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     let dir = target_dir();
     BUILT.get_or_init(|| {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace_root()).args([
-            "build",
-            "--bins",
-            "-p",
-            "gatecast-controller",
-            "-p",
-            "gatecast-player",
-            "-p",
-            "gatecast-bench",
-        ]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd
-            .status()
-            .expect("running cargo build for the workspace binaries");
-        assert!(
-            status.success(),
-            "cargo build of the workspace binaries failed"
-        );
+        gatecast_testkit::cargo_build_bins(
+            &workspace_root(),
+            &["gatecast-controller", "gatecast-player", "gatecast-bench"],
+            dir.file_name().is_some_and(|n| n == "release"),
+        )
+        .expect("building the workspace binaries");
     });
     let path = dir.join(name);
     assert!(
