@@ -454,3 +454,96 @@ async fn eviction_removes_least_recently_played_but_never_protected_media() {
     assert!(small.evict(&all).unwrap().is_empty());
     assert_eq!(small.size().unwrap(), 2_000);
 }
+
+/// A bad mirror listed first sends the first half of a file with wrong bytes, then closes the
+/// connection; the honest second mirror must not continue from that poisoned prefix (the hash
+/// would fail and the same happen every round): the file completes from the honest mirror, and
+/// the progress never claims bytes that did not verify (docs/security.md §3).
+#[tokio::test]
+async fn attack_poisoned_mirror_resume() {
+    let data = content(200_000, 11);
+    let sha = hex_sha(&data);
+    let half = data.len() / 2;
+    let poison = content(half, 12);
+    let total = data.len();
+    let bad = Server::start(move |_, _| {
+        let first = Bytes::copy_from_slice(&poison);
+        // The declared length is the whole file; the body ends after half: the server closes.
+        let body = futures_util::stream::iter([
+            Ok::<_, std::io::Error>(first),
+            Err(std::io::Error::other("bad mirror closes")),
+        ]);
+        let mut r = warp::reply::stream(body).into_response();
+        r.headers_mut().insert("content-length", total.into());
+        r
+    })
+    .await;
+    let d2 = data.clone();
+    let honest = Server::start(move |_, s| serve_range(&d2, s.range.as_deref())).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cache = Cache::open(dir.path(), &store, None)
+        .unwrap()
+        .with_retry(fast_retry());
+    let (tx, rx) = watch::channel(CacheProgress::default());
+    let want = vec![Wanted {
+        sha256: sha.clone(),
+        bytes: data.len() as u64,
+    }];
+    let mirrors = [bad.base.clone(), honest.base.clone()];
+    tokio::time::timeout(Duration::from_secs(20), cache.sync(&want, &mirrors, &tx))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the poisoned resume never completed in 20 s; honest mirror saw {:?}, progress {:?}",
+                honest.seen(),
+                rx.borrow()
+            )
+        })
+        .unwrap();
+    assert_eq!(std::fs::read(cache.path(&sha).unwrap()).unwrap(), data);
+    assert!(
+        honest.seen().iter().all(|s| s.range.is_none()),
+        "the honest mirror was asked to continue another mirror's part: {:?}",
+        honest.seen()
+    );
+    assert_eq!(bad.seen().len(), 1, "{:?}", bad.seen());
+    let p = rx.borrow().clone();
+    assert_eq!((p.have_bytes, p.need_bytes), (total as u64, total as u64));
+}
+
+/// After a hash failure the part is gone: the progress must say so, not keep counting the
+/// discarded bytes as "have" (docs/security.md §3).
+#[tokio::test]
+async fn attack_poisoned_mirror_progress_after_hash_failure() {
+    let good = content(40_000, 13);
+    let sha = hex_sha(&good);
+    let bad = content(40_000, 14);
+    let server = Server::start(move |_, s| serve_range(&bad, s.range.as_deref())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cache = Cache::open(dir.path(), &store, None).unwrap().with_retry(RetryPolicy {
+        initial: Duration::from_secs(30),
+        max: Duration::from_secs(30),
+    });
+    let (tx, mut rx) = watch::channel(CacheProgress::default());
+    let want = vec![Wanted {
+        sha256: sha.clone(),
+        bytes: good.len() as u64,
+    }];
+    let (c2, base) = (cache.clone(), server.base.clone());
+    let task = tokio::spawn(async move { c2.sync(&want, &[base], &tx).await });
+    let p = wait_progress(&mut rx, |p| {
+        p.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("hash mismatch"))
+    })
+    .await;
+    assert_eq!(
+        p.have_bytes, 0,
+        "progress after the mismatching part was deleted: {p:?}"
+    );
+    task.abort();
+    let _ = task.await;
+}
