@@ -704,7 +704,12 @@ async fn attack_security_headers_on_every_response() {
 /// Limits small enough for a fast test: a 2 s body deadline, 3 connections per address, 6 in
 /// all.
 fn limited_config(dir: &std::path::Path) -> gatecast_controller::config::Config {
-    let c = test_config(dir); /*BASELINE*/
+    let mut c = test_config(dir);
+    c.http_limits = gatecast_controller::config::HttpLimits {
+        body_deadline: Duration::from_secs(2),
+        max_connections: 6,
+        max_connections_per_addr: 3,
+    };
     c
 }
 

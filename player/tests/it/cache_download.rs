@@ -466,18 +466,32 @@ async fn attack_poisoned_mirror_resume() {
     let half = data.len() / 2;
     let poison = content(half, 12);
     let total = data.len();
-    let bad = Server::start(move |_, _| {
-        let first = Bytes::copy_from_slice(&poison);
-        // The declared length is the whole file; the body ends after half: the server closes.
-        let body = futures_util::stream::iter([
-            Ok::<_, std::io::Error>(first),
-            Err(std::io::Error::other("bad mirror closes")),
-        ]);
-        let mut r = warp::reply::stream(body).into_response();
-        r.headers_mut().insert("content-length", total.into());
-        r
-    })
-    .await;
+    // A raw HTTP server: the head declares the whole file, the body is half of it with wrong
+    // bytes, then the connection is closed.
+    let bad_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bad_base = format!("http://{}", bad_listener.local_addr().unwrap());
+    let bad_requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = bad_requests.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut s, _) = bad_listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut b).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&b[..n]),
+                }
+            }
+            log.lock().unwrap().push(String::from_utf8_lossy(&head).into_owned());
+            let hdr = format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\n\r\n");
+            let _ = s.write_all(hdr.as_bytes()).await;
+            let _ = s.write_all(&poison).await;
+            let _ = s.flush().await;
+            let _ = s.shutdown().await;
+        }
+    });
     let d2 = data.clone();
     let honest = Server::start(move |_, s| serve_range(&d2, s.range.as_deref())).await;
 
@@ -491,7 +505,7 @@ async fn attack_poisoned_mirror_resume() {
         sha256: sha.clone(),
         bytes: data.len() as u64,
     }];
-    let mirrors = [bad.base.clone(), honest.base.clone()];
+    let mirrors = [bad_base, honest.base.clone()];
     tokio::time::timeout(Duration::from_secs(20), cache.sync(&want, &mirrors, &tx))
         .await
         .unwrap_or_else(|_| {
@@ -508,7 +522,7 @@ async fn attack_poisoned_mirror_resume() {
         "the honest mirror was asked to continue another mirror's part: {:?}",
         honest.seen()
     );
-    assert_eq!(bad.seen().len(), 1, "{:?}", bad.seen());
+    assert_eq!(bad_requests.lock().unwrap().len(), 1, "the bad mirror is tried once");
     let p = rx.borrow().clone();
     assert_eq!((p.have_bytes, p.need_bytes), (total as u64, total as u64));
 }
