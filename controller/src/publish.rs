@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use playlists::keys::SecretKey;
 use playlists::manifest::{
-    Alert, AlertSet, AlertText, Manifest, MediaRef, Playlist, PlaylistItem, ScheduleEntry,
+    Alert, AlertSet, AlertText, Manifest, ManifestError, MediaRef, Playlist, PlaylistItem, ScheduleEntry,
 };
 use playlists::topics::{topic, Kind};
 
 use crate::store::{
-    MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
+    AlertRecord, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
     StoredManifest,
 };
 use playlists::hex::sha256_hex;
