@@ -310,7 +310,9 @@ impl Config {
         if per_addr == 0 || per_addr > max_connections {
             return Err(ConfigError::Invalid {
                 key: "http_max_connections_per_addr",
-                message: format!("{per_addr} is out of range 1..={max_connections} (http_max_connections)"),
+                message: format!(
+                    "{per_addr} is out of range 1..={max_connections} (http_max_connections)"
+                ),
             });
         }
         Ok(Config {
@@ -383,5 +385,30 @@ mod tests {
         let c = Config::resolve(file, Overrides::default()).unwrap();
         assert_eq!(c.http_addr.port(), 8080);
         assert_eq!(c.manifest_lifetime, Duration::from_secs(30 * 86400));
+        assert_eq!(
+            c.http_limits,
+            HttpLimits {
+                body_deadline: Duration::from_secs(DEFAULT_HTTP_BODY_DEADLINE_SECS),
+                max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
+                max_connections_per_addr: DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDR,
+            }
+        );
+    }
+
+    #[test]
+    fn http_limits_are_checked() {
+        let bad = [
+            "http_body_deadline_secs = 0",
+            "http_max_connections = 0",
+            "http_max_connections = 4\nhttp_max_connections_per_addr = 5",
+        ];
+        for text in bad {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            let e = Config::resolve(file, Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("http_"), "{text}: {e}");
+        }
+        let file: FileConfig = toml::from_str("http_max_connections = 8").unwrap();
+        let c = Config::resolve(file, Overrides::default()).unwrap();
+        assert_eq!(c.http_limits.max_connections_per_addr, 8);
     }
 }

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use playlists::keys::SecretKey;
 use playlists::manifest::{
-    Alert, AlertSet, AlertText, Manifest, ManifestError, MediaRef, Playlist, PlaylistItem, ScheduleEntry,
+    Alert, AlertSet, AlertText, Manifest, ManifestError, MediaRef, Playlist, PlaylistItem,
+    ScheduleEntry,
 };
 use playlists::topics::{topic, Kind};
 
 use crate::store::{
-    AlertRecord, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
-    StoredManifest,
+    AlertRecord, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError,
+    StoredAlertSet, StoredManifest,
 };
 use playlists::hex::sha256_hex;
 
@@ -620,17 +621,20 @@ pub fn check_alert(
             message: text,
         }
     };
-    let expires_at = rec
-        .expires_at
-        .parse::<jiff::Timestamp>()
-        .map_err(|e| PublishError::AlertRefused {
-            field: Some("expires_at".into()),
-            message: e.to_string(),
-        })?;
+    let expires_at =
+        rec.expires_at
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| PublishError::AlertRefused {
+                field: Some("expires_at".into()),
+                message: e.to_string(),
+            })?;
     let screens = store.screens()?;
     let placeholder = screens.first().map_or("screen", |s| s.id.as_str());
-    check_alone(&alert_of(store, rec.clone(), expires_at, placeholder)?, placeholder)
-        .map_err(refused)?;
+    check_alone(
+        &alert_of(store, rec.clone(), expires_at, placeholder)?,
+        placeholder,
+    )
+    .map_err(refused)?;
     for screen in screens.iter().filter(|s| rec.targets.matches(s)) {
         let (alerts, _, _) = live_alerts(store, screen, now, Some(rec))?;
         AlertSet {

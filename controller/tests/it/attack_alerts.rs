@@ -87,16 +87,27 @@ async fn attack_malformed_alert_blocks_later_alerts() {
     for (id, text) in bad {
         let (s, v) = ctl.admin("POST", "/api/v1/alerts", alert(id, text)).await;
         assert_eq!(s, 422, "{id}: {v}");
-        assert!(v["field"].as_str().unwrap_or("").starts_with("text"), "{id}: {v}");
+        assert!(
+            v["field"].as_str().unwrap_or("").starts_with("text"),
+            "{id}: {v}"
+        );
     }
     // ...and not stored.
     let (s, list) = ctl.admin("GET", "/api/v1/alerts", json!({})).await;
     assert_eq!(s, 200);
-    assert_eq!(list.as_array().unwrap().len(), 0, "refused alerts stored: {list}");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        0,
+        "refused alerts stored: {list}"
+    );
 
     // A later good alert and its cancellation still work.
     let (s, v) = ctl
-        .admin("POST", "/api/v1/alerts", alert("storm", json!([{"lang":"en","text":"Storm"}])))
+        .admin(
+            "POST",
+            "/api/v1/alerts",
+            alert("storm", json!([{"lang":"en","text":"Storm"}])),
+        )
         .await;
     assert_eq!(s, 201, "a good alert after refused ones: {v}");
     assert_eq!(ids(&alert_set(&c, &mut el, &keys, 1).await), ["storm"]);
@@ -135,11 +146,22 @@ async fn attack_malformed_alert_blocks_later_alerts() {
         .await
         .expect("screen credentials accepted after the restart");
     let (s, v) = ctl
-        .admin("POST", "/api/v1/alerts", alert("flood", json!([{"lang":"en","text":"Flood"}])))
+        .admin(
+            "POST",
+            "/api/v1/alerts",
+            alert("flood", json!([{"lang":"en","text":"Flood"}])),
+        )
         .await;
-    assert_eq!(s, 201, "a new alert with an older build's bad record stored: {v}");
+    assert_eq!(
+        s, 201,
+        "a new alert with an older build's bad record stored: {v}"
+    );
     let set = alert_set(&c, &mut el, &keys, 3).await;
-    assert_eq!(ids(&set), ["flood"], "the bad record is left out, the new alert sent");
+    assert_eq!(
+        ids(&set),
+        ["flood"],
+        "the bad record is left out, the new alert sent"
+    );
     let (s, v) = ctl.admin("DELETE", "/api/v1/alerts/flood", json!({})).await;
     assert_eq!(s, 200, "cancelling with a bad record stored: {v}");
     assert!(alert_set(&c, &mut el, &keys, 4).await.alerts.is_empty());

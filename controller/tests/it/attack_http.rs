@@ -790,7 +790,9 @@ async fn attack_http_connection_flood_is_capped() {
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut s = connect_from(&ctl, "127.0.0.1").await;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         held.push(s);
     }
     assert_eq!(healthz_from("127.0.0.2").await, Some(200));
@@ -798,19 +800,25 @@ async fn attack_http_connection_flood_is_capped() {
     let mut extra = connect_from(&ctl, "127.0.0.1").await;
     let answer = closed_within(&mut extra, Duration::from_secs(3)).await;
     assert!(
-        answer.as_deref().is_some_and(|a| a.is_empty() || status_of(a) == 503),
+        answer
+            .as_deref()
+            .is_some_and(|a| a.is_empty() || status_of(a) == 503),
         "a 4th connection from one address was kept open: {answer:?}"
     );
     // Three more from another address reach the overall cap of 6: a further address is refused.
     for _ in 0..3 {
         let mut s = connect_from(&ctl, "127.0.0.3").await;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         held.push(s);
     }
     let mut over = connect_from(&ctl, "127.0.0.4").await;
     let answer = closed_within(&mut over, Duration::from_secs(3)).await;
     assert!(
-        answer.as_deref().is_some_and(|a| a.is_empty() || status_of(a) == 503),
+        answer
+            .as_deref()
+            .is_some_and(|a| a.is_empty() || status_of(a) == 503),
         "a connection past the overall cap was kept open: {answer:?}"
     );
     // The broker's listener is apart from HTTP's: it still answers a CONNECT.

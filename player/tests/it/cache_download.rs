@@ -484,7 +484,9 @@ async fn attack_poisoned_mirror_resume() {
                     Ok(n) => head.extend_from_slice(&b[..n]),
                 }
             }
-            log.lock().unwrap().push(String::from_utf8_lossy(&head).into_owned());
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head).into_owned());
             let hdr = format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\n\r\n");
             let _ = s.write_all(hdr.as_bytes()).await;
             let _ = s.write_all(&poison).await;
@@ -522,7 +524,11 @@ async fn attack_poisoned_mirror_resume() {
         "the honest mirror was asked to continue another mirror's part: {:?}",
         honest.seen()
     );
-    assert_eq!(bad_requests.lock().unwrap().len(), 1, "the bad mirror is tried once");
+    assert_eq!(
+        bad_requests.lock().unwrap().len(),
+        1,
+        "the bad mirror is tried once"
+    );
     let p = rx.borrow().clone();
     assert_eq!((p.have_bytes, p.need_bytes), (total as u64, total as u64));
 }
@@ -537,10 +543,12 @@ async fn attack_poisoned_mirror_progress_after_hash_failure() {
     let server = Server::start(move |_, s| serve_range(&bad, s.range.as_deref())).await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let cache = Cache::open(dir.path(), &store, None).unwrap().with_retry(RetryPolicy {
-        initial: Duration::from_secs(30),
-        max: Duration::from_secs(30),
-    });
+    let cache = Cache::open(dir.path(), &store, None)
+        .unwrap()
+        .with_retry(RetryPolicy {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(30),
+        });
     let (tx, mut rx) = watch::channel(CacheProgress::default());
     let want = vec![Wanted {
         sha256: sha.clone(),
