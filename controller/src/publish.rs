@@ -481,7 +481,7 @@ pub async fn publish_alerts(
     screen: &ScreenRecord,
     now: jiff::Timestamp,
 ) -> Result<Published, PublishError> {
-    let (alerts, ids, media) = live_alerts(store, screen, now, None)?;
+    let LiveAlerts { alerts, ids, media } = live_alerts(store, screen, now, None)?;
     let prev = store.alert_set(&screen.id)?;
     let version = prev.map(|p| p.version).unwrap_or(0) + 1;
     let invalid = |message: String| PublishError::Invalid {
@@ -530,7 +530,7 @@ fn live_alerts(
     screen: &ScreenRecord,
     now: jiff::Timestamp,
     extra: Option<&AlertRecord>,
-) -> Result<(Vec<Alert>, Vec<String>, Vec<String>), PublishError> {
+) -> Result<LiveAlerts, PublishError> {
     let mut records: Vec<_> = store
         .alerts()?
         .into_iter()
@@ -560,7 +560,17 @@ fn live_alerts(
         ids.push(alert.id.clone());
         alerts.push(alert);
     }
-    Ok((alerts, ids, media))
+    Ok(LiveAlerts { alerts, ids, media })
+}
+
+/// What [`live_alerts`] finds for one screen.
+struct LiveAlerts {
+    /// The alerts in signed form, in id order.
+    alerts: Vec<Alert>,
+    /// Their ids.
+    ids: Vec<String>,
+    /// The media they show.
+    media: Vec<String>,
 }
 
 /// One alert record in its signed form.
@@ -636,7 +646,7 @@ pub fn check_alert(
     )
     .map_err(refused)?;
     for screen in screens.iter().filter(|s| rec.targets.matches(s)) {
-        let (alerts, _, _) = live_alerts(store, screen, now, Some(rec))?;
+        let alerts = live_alerts(store, screen, now, Some(rec))?.alerts;
         AlertSet {
             screen: screen.id.clone(),
             version: 1,
