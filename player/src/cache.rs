@@ -433,9 +433,11 @@ impl Cache {
                             let msg = format!("{}: {url}: {e}", w.sha256);
                             tracing::warn!(error = %msg, "media download failed");
                             // Real progress: what is on disk now (a discarded part counts 0).
-                            let (have, _) = self.measure(media).await?;
+                            let have = self.measure(media).await.ok().map(|(have, _)| have);
                             progress.send_modify(|p| {
-                                p.have_bytes = have;
+                                if let Some(have) = have {
+                                    p.have_bytes = have;
+                                }
                                 p.last_error = Some(msg.clone());
                             });
                             round_error = Some(msg);
