@@ -36,6 +36,19 @@ pub const DEFAULT_ENROLLMENT_CODE_HOURS: u64 = 24;
 pub const DEFAULT_MANIFEST_LIFETIME_DAYS: u64 = 30;
 /// Limit on JSON request bodies: 1 MiB.
 pub const JSON_BODY_LIMIT: u64 = 1024 * 1024;
+/// Default total time to send a request body other than a media upload: 60 s. The largest
+/// such body ([`JSON_BODY_LIMIT`]) arrives in that time at 17 KiB/s, slower than any link a
+/// console or a screen uses; a client that takes longer is holding the connection, not sending.
+pub const DEFAULT_HTTP_BODY_DEADLINE_SECS: u64 = 60;
+/// Default cap on open HTTP connections: 512. Under the common open-file limit of 1,024 this
+/// leaves half the descriptors to the MQTT broker, the database and media files; raise it
+/// together with the process's limit (`LimitNOFILE`), keeping it below half of it.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 512;
+/// Default cap on open HTTP connections from one client address: 64. The screens of a gate
+/// may share one address behind NAT (a player holds one or two connections while downloading)
+/// and a console holds about six; 64 serves a busy gate while one address cannot take more than
+/// an eighth of [`DEFAULT_HTTP_MAX_CONNECTIONS`].
+pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDR: usize = 64;
 
 /// A configuration problem, named precisely enough to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +101,14 @@ pub struct FileConfig {
     pub enrollment_code_hours: Option<u64>,
     /// Manifest lifetime in days (`manifest_lifetime_days`), default 30.
     pub manifest_lifetime_days: Option<u64>,
+    /// Total seconds to send a request body other than an upload (`http_body_deadline_secs`),
+    /// default 60.
+    pub http_body_deadline_secs: Option<u64>,
+    /// Open HTTP connections at most (`http_max_connections`), default 512.
+    pub http_max_connections: Option<usize>,
+    /// Open HTTP connections from one address at most (`http_max_connections_per_addr`),
+    /// default 64.
+    pub http_max_connections_per_addr: Option<usize>,
 }
 
 impl FileConfig {
@@ -160,6 +181,21 @@ pub struct Config {
     pub enrollment_code_lifetime: Duration,
     /// How long a published manifest is valid.
     pub manifest_lifetime: Duration,
+    /// Bounds on HTTP clients (slow bodies, connection floods).
+    pub http_limits: HttpLimits,
+}
+
+/// Bounds on HTTP clients, so that slow or many connections cannot hold the API or take the
+/// descriptors the broker needs (docs/security.md §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Total time to send a request body other than a media upload (uploads, which need a
+    /// token, are cut only when they stall).
+    pub body_deadline: Duration,
+    /// Open HTTP connections at most; one more is closed at once.
+    pub max_connections: usize,
+    /// Open HTTP connections from one client address at most.
+    pub max_connections_per_addr: usize,
 }
 
 impl Config {
@@ -250,6 +286,35 @@ impl Config {
                 message: format!("{days} is out of range 1..=3650"),
             });
         }
+        let body_secs = file
+            .http_body_deadline_secs
+            .unwrap_or(DEFAULT_HTTP_BODY_DEADLINE_SECS);
+        if body_secs == 0 || body_secs > 3600 {
+            return Err(ConfigError::Invalid {
+                key: "http_body_deadline_secs",
+                message: format!("{body_secs} is out of range 1..=3600"),
+            });
+        }
+        let max_connections = file
+            .http_max_connections
+            .unwrap_or(DEFAULT_HTTP_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "http_max_connections",
+                message: "must be greater than 0".into(),
+            });
+        }
+        let per_addr = file
+            .http_max_connections_per_addr
+            .unwrap_or(DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDR.min(max_connections));
+        if per_addr == 0 || per_addr > max_connections {
+            return Err(ConfigError::Invalid {
+                key: "http_max_connections_per_addr",
+                message: format!(
+                    "{per_addr} is out of range 1..={max_connections} (http_max_connections)"
+                ),
+            });
+        }
         Ok(Config {
             data_dir,
             http_addr,
@@ -259,6 +324,11 @@ impl Config {
             upload_limit_bytes,
             enrollment_code_lifetime: Duration::from_secs(hours * 3600),
             manifest_lifetime: Duration::from_secs(days * 86400),
+            http_limits: HttpLimits {
+                body_deadline: Duration::from_secs(body_secs),
+                max_connections,
+                max_connections_per_addr: per_addr,
+            },
         })
     }
 }
@@ -315,5 +385,30 @@ mod tests {
         let c = Config::resolve(file, Overrides::default()).unwrap();
         assert_eq!(c.http_addr.port(), 8080);
         assert_eq!(c.manifest_lifetime, Duration::from_secs(30 * 86400));
+        assert_eq!(
+            c.http_limits,
+            HttpLimits {
+                body_deadline: Duration::from_secs(DEFAULT_HTTP_BODY_DEADLINE_SECS),
+                max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
+                max_connections_per_addr: DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDR,
+            }
+        );
+    }
+
+    #[test]
+    fn http_limits_are_checked() {
+        let bad = [
+            "http_body_deadline_secs = 0",
+            "http_max_connections = 0",
+            "http_max_connections = 4\nhttp_max_connections_per_addr = 5",
+        ];
+        for text in bad {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            let e = Config::resolve(file, Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("http_"), "{text}: {e}");
+        }
+        let file: FileConfig = toml::from_str("http_max_connections = 8").unwrap();
+        let c = Config::resolve(file, Overrides::default()).unwrap();
+        assert_eq!(c.http_limits.max_connections_per_addr, 8);
     }
 }

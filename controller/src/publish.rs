@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use playlists::keys::SecretKey;
 use playlists::manifest::{
-    Alert, AlertSet, AlertText, Manifest, MediaRef, Playlist, PlaylistItem, ScheduleEntry,
+    Alert, AlertSet, AlertText, Manifest, ManifestError, MediaRef, Playlist, PlaylistItem,
+    ScheduleEntry,
 };
 use playlists::topics::{topic, Kind};
 
 use crate::store::{
-    MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError, StoredAlertSet,
-    StoredManifest,
+    AlertRecord, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError,
+    StoredAlertSet, StoredManifest,
 };
 use playlists::hex::sha256_hex;
 
@@ -67,6 +68,14 @@ pub enum PublishError {
         /// Screen id.
         screen: String,
         /// What is wrong (names the field).
+        message: String,
+    },
+    /// A new alert breaks the contract's rules for alert sets; nothing was stored.
+    #[error("the alert cannot be signed: {message}")]
+    AlertRefused {
+        /// The request field at fault (`text[1].text`), when one alert's own field is.
+        field: Option<String>,
+        /// What is wrong (the contract's words).
         message: String,
     },
     /// Storage failed.
@@ -472,48 +481,7 @@ pub async fn publish_alerts(
     screen: &ScreenRecord,
     now: jiff::Timestamp,
 ) -> Result<Published, PublishError> {
-    let mut alerts = Vec::new();
-    let mut ids = Vec::new();
-    let mut media = Vec::new();
-    let mut records: Vec<_> = store
-        .alerts()?
-        .into_iter()
-        .filter(|a| !a.cancelled && a.targets.matches(screen))
-        .filter_map(|a| {
-            let expires = a.expires_at.parse::<jiff::Timestamp>().ok()?;
-            (expires > now).then_some((a, expires))
-        })
-        .collect();
-    records.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
-    for (a, expires_at) in records {
-        let alert_media = match &a.media {
-            Some(sha) => {
-                media.push(sha.clone());
-                Some(media_ref(
-                    store,
-                    sha,
-                    &format!("alert {}", a.id),
-                    &screen.id,
-                )?)
-            }
-            None => None,
-        };
-        ids.push(a.id.clone());
-        alerts.push(Alert {
-            id: a.id,
-            priority: a.priority,
-            expires_at,
-            text: a
-                .text
-                .into_iter()
-                .map(|t| AlertText {
-                    lang: t.lang,
-                    text: t.text,
-                })
-                .collect(),
-            media: alert_media,
-        });
-    }
+    let LiveAlerts { alerts, ids, media } = live_alerts(store, screen, now, None)?;
     let prev = store.alert_set(&screen.id)?;
     let version = prev.map(|p| p.version).unwrap_or(0) + 1;
     let invalid = |message: String| PublishError::Invalid {
@@ -547,6 +515,151 @@ pub async fn publish_alerts(
         changed: true,
         delivered,
     })
+}
+
+/// The signed-form alerts of `screen` at `now` (records not cancelled, not expired, targeting
+/// it), in id order, with their ids and media hashes; `extra` is a record not yet stored that
+/// is counted in as if it were.
+///
+/// A stored record the contract refuses on its own (an older build stored records before
+/// checking them with the contract's rules) is left out with a logged reason: one bad record
+/// must not make every later alert set of its screens, cancellations included, unsignable
+/// (docs/security.md §3).
+fn live_alerts(
+    store: &Store,
+    screen: &ScreenRecord,
+    now: jiff::Timestamp,
+    extra: Option<&AlertRecord>,
+) -> Result<LiveAlerts, PublishError> {
+    let mut records: Vec<_> = store
+        .alerts()?
+        .into_iter()
+        .filter(|a| extra.is_none_or(|e| e.id != a.id))
+        .chain(extra.cloned())
+        .filter(|a| !a.cancelled && a.targets.matches(screen))
+        .filter_map(|a| {
+            let expires = a.expires_at.parse::<jiff::Timestamp>().ok()?;
+            (expires > now).then_some((a, expires))
+        })
+        .collect();
+    records.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
+    let (mut alerts, mut ids, mut media) = (Vec::new(), Vec::new(), Vec::new());
+    for (a, expires_at) in records {
+        let is_extra = extra.is_some_and(|e| e.id == a.id);
+        let alert = alert_of(store, a, expires_at, &screen.id)?;
+        if !is_extra {
+            if let Err(e) = check_alone(&alert, &screen.id) {
+                tracing::warn!(screen = %screen.id, alert = %alert.id,
+                    "stored alert left out of the alert set: the contract refuses it ({e}); cancel or replace it");
+                continue;
+            }
+        }
+        if let Some(m) = &alert.media {
+            media.push(m.sha256.clone());
+        }
+        ids.push(alert.id.clone());
+        alerts.push(alert);
+    }
+    Ok(LiveAlerts { alerts, ids, media })
+}
+
+/// What [`live_alerts`] finds for one screen.
+struct LiveAlerts {
+    /// The alerts in signed form, in id order.
+    alerts: Vec<Alert>,
+    /// Their ids.
+    ids: Vec<String>,
+    /// The media they show.
+    media: Vec<String>,
+}
+
+/// One alert record in its signed form.
+fn alert_of(
+    store: &Store,
+    a: AlertRecord,
+    expires_at: jiff::Timestamp,
+    screen: &str,
+) -> Result<Alert, PublishError> {
+    let media = match &a.media {
+        Some(sha) => Some(media_ref(store, sha, &format!("alert {}", a.id), screen)?),
+        None => None,
+    };
+    Ok(Alert {
+        id: a.id,
+        priority: a.priority,
+        expires_at,
+        text: a
+            .text
+            .into_iter()
+            .map(|t| AlertText {
+                lang: t.lang,
+                text: t.text,
+            })
+            .collect(),
+        media,
+    })
+}
+
+/// The contract's rules for one alert on its own (a one-alert set for `screen`).
+fn check_alone(alert: &Alert, screen: &str) -> Result<(), ManifestError> {
+    AlertSet {
+        screen: screen.to_string(),
+        version: 1,
+        issued_at: jiff::Timestamp::UNIX_EPOCH,
+        alerts: vec![alert.clone()],
+    }
+    .validate()
+}
+
+/// Checks a new or replaced alert record with the contract's own rules
+/// ([`AlertSet::validate`]: text length in bytes, control characters, distinct languages, the
+/// number of alerts per set) before it is stored: alone, and within the alert set of every
+/// screen it targets. What cannot be signed is never stored (docs/security.md §3).
+pub fn check_alert(
+    store: &Store,
+    rec: &AlertRecord,
+    now: jiff::Timestamp,
+) -> Result<(), PublishError> {
+    let refused = |e: ManifestError| {
+        let text = e.to_string();
+        let field = text
+            .split_once(": ")
+            .and_then(|(f, _)| f.strip_prefix("alerts[0]."))
+            .map(str::to_string);
+        PublishError::AlertRefused {
+            field,
+            message: text,
+        }
+    };
+    let expires_at =
+        rec.expires_at
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| PublishError::AlertRefused {
+                field: Some("expires_at".into()),
+                message: e.to_string(),
+            })?;
+    let screens = store.screens()?;
+    let placeholder = screens.first().map_or("screen", |s| s.id.as_str());
+    check_alone(
+        &alert_of(store, rec.clone(), expires_at, placeholder)?,
+        placeholder,
+    )
+    .map_err(refused)?;
+    for screen in screens.iter().filter(|s| rec.targets.matches(s)) {
+        let alerts = live_alerts(store, screen, now, Some(rec))?.alerts;
+        AlertSet {
+            screen: screen.id.clone(),
+            version: 1,
+            issued_at: now,
+            alerts,
+        }
+        .validate()
+        .map_err(|e| PublishError::AlertRefused {
+            field: None,
+            message: format!("screen {:?}: {e}", screen.id),
+        })?;
+    }
+    Ok(())
 }
 
 /// Whether the stored manifest `p` is younger than half its lifetime at `now` (an unchanged

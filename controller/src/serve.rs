@@ -310,7 +310,12 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         )),
         crate::api::add_security_headers,
     );
-    let http = tokio::spawn(serve_http(listener, routes, stop_rx));
+    let limiter = crate::api::connections::ConnectionLimiter::new(
+        config.http_limits.max_connections,
+        config.http_limits.max_connections_per_addr,
+    );
+    warn_if_descriptors_short(config.http_limits.max_connections);
+    let http = tokio::spawn(serve_http(listener, routes, limiter, stop_rx));
     info!(addr = %http_addr, "HTTP API listening");
     Ok(Running {
         http_addr,
@@ -428,9 +433,15 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// default one only when a timer is configured, and warp configures none), so the controller
 /// runs hyper's HTTP/1 connection itself: with a timer and [`HEADER_READ_TIMEOUT`], the client
 /// address in each request's extensions ([`crate::api::ClientAddr`], for the brute-force
-/// throttle), and graceful shutdown (in-flight requests finish, idle connections close).
-async fn serve_http<F>(listener: tokio::net::TcpListener, filter: F, stop: oneshot::Receiver<()>)
-where
+/// throttle), the connection caps of [`crate::config::HttpLimits`] (a connection past one is
+/// answered 503 and closed at once, so HTTP clients cannot take the descriptors the broker's own
+/// listener needs), and graceful shutdown (in-flight requests finish, idle connections close).
+async fn serve_http<F>(
+    listener: tokio::net::TcpListener,
+    filter: F,
+    limiter: Arc<crate::api::connections::ConnectionLimiter>,
+    stop: oneshot::Receiver<()>,
+) where
     F: warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
         + Clone
         + Send
@@ -457,6 +468,17 @@ where
             },
             _ = &mut stop => break,
         };
+        let slot = match limiter.admit(addr.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                debug!(client = %addr, "HTTP connection refused: {refused}");
+                // Best effort, never waiting: the descriptor is freed at once either way.
+                let _ = stream.try_write(
+                    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                );
+                continue;
+            }
+        };
         let svc = hyper_util::service::TowerToHyperService::new(warp::service(filter.clone()));
         let svc = service_fn(move |mut req: warp::http::Request<Incoming>| {
             req.extensions_mut().insert(crate::api::ClientAddr(addr));
@@ -471,6 +493,7 @@ where
             if let Err(e) = conn.await {
                 debug!(client = %addr, "HTTP connection ended: {e}");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -480,6 +503,30 @@ where
         .is_err()
     {
         warn!("HTTP connections still open after 30 s; closing them");
+    }
+}
+
+/// Warns when the HTTP connection cap leaves less than half of the process's open-file limit
+/// to the broker, the database and media files (read from `/proc/self/limits`; silent where
+/// that file does not exist).
+fn warn_if_descriptors_short(max_connections: usize) {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse::<usize>().ok());
+    if let Some(soft) = soft {
+        if max_connections > soft / 2 {
+            warn!(
+                http_max_connections = max_connections,
+                open_file_limit = soft,
+                "http_max_connections is more than half the open-file limit: a connection flood \
+                 could leave the broker without descriptors; lower it or raise LimitNOFILE"
+            );
+        }
     }
 }
 

@@ -14,7 +14,11 @@
 //! what the manifest declares. [`Cache::verify_file`] re-hashes one file on demand.
 //!
 //! Downloads ([`Cache::sync`]) go one file at a time, trying the mirrors in order; a failed
-//! round is retried after an exponential backoff with jitter. Memory stays bounded: the body
+//! round is retried after an exponential backoff with jitter, with the mirrors that failed moved
+//! behind the others. A part file is continued only from the mirror that wrote it (or, for a
+//! part left by an earlier run, from any mirror once: a hash failure discards it and the next
+//! attempt starts from zero), so a bad mirror's bytes never become the prefix of an honest
+//! mirror's file (docs/security.md §3). Memory stays bounded: the body
 //! is streamed chunk by chunk to the part file and the hasher.
 
 use std::collections::{HashMap, HashSet};
@@ -157,6 +161,8 @@ pub struct Cache {
     client: reqwest::Client,
     store: Store,
     download_lock: Arc<Mutex<()>>,
+    /// Which mirror wrote each part file in this run (sha256 → mirror base URL).
+    part_origin: Arc<std::sync::Mutex<HashMap<String, String>>>,
 }
 
 /// The store tree of last-play times.
@@ -284,6 +290,7 @@ impl Cache {
             client,
             store: store.clone(),
             download_lock: Arc::new(Mutex::new(())),
+            part_origin: Arc::default(),
         })
     }
 
@@ -401,24 +408,38 @@ impl Cache {
             return Err(CacheError::NoMirrors);
         }
         let mut attempt = 0u32;
+        // Failed attempts per mirror in this sync: each round tries the mirrors with fewer
+        // failures first (ties keep the configured order).
+        let mut failures = vec![0u32; mirrors.len()];
         loop {
             let mut completed_any = false;
             let mut still = Vec::new();
             let mut round_error = None;
+            let mut order: Vec<usize> = (0..mirrors.len()).collect();
+            order.sort_by_key(|&i| failures[i]);
             for w in missing {
                 let mut done = false;
-                for mirror in mirrors {
+                for &i in &order {
+                    let mirror = &mirrors[i];
                     let url = format!("{}/media/{}", mirror.trim_end_matches('/'), w.sha256);
-                    match self.download(&w, &url, media, progress).await {
+                    match self.download(&w, mirror, &url, media, progress).await {
                         Ok(()) => {
                             tracing::info!(sha256 = %w.sha256, bytes = w.bytes, %mirror, "media cached and verified");
                             done = true;
                             break;
                         }
                         Err(e) => {
+                            failures[i] = failures[i].saturating_add(1);
                             let msg = format!("{}: {url}: {e}", w.sha256);
                             tracing::warn!(error = %msg, "media download failed");
-                            progress.send_modify(|p| p.last_error = Some(msg.clone()));
+                            // Real progress: what is on disk now (a discarded part counts 0).
+                            let have = self.measure(media).await.ok().map(|(have, _)| have);
+                            progress.send_modify(|p| {
+                                if let Some(have) = have {
+                                    p.have_bytes = have;
+                                }
+                                p.last_error = Some(msg.clone());
+                            });
                             round_error = Some(msg);
                         }
                     }
@@ -450,10 +471,29 @@ impl Cache {
         }
     }
 
-    /// One attempt to complete `w` from `url`.
+    /// The mirror that wrote `sha`'s part file in this run, if any.
+    fn origin(&self, sha: &str) -> Option<String> {
+        self.part_origin
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha)
+            .cloned()
+    }
+
+    /// Records (`Some`) or forgets (`None`) which mirror writes `sha`'s part file.
+    fn set_origin(&self, sha: &str, mirror: Option<&str>) {
+        let mut m = self.part_origin.lock().unwrap_or_else(|p| p.into_inner());
+        match mirror {
+            Some(mirror) => m.insert(sha.to_string(), mirror.to_string()),
+            None => m.remove(sha),
+        };
+    }
+
+    /// One attempt to complete `w` from `url` on `mirror`.
     async fn download(
         &self,
         w: &Wanted,
+        mirror: &str,
         url: &str,
         all: &[Wanted],
         progress: &watch::Sender<CacheProgress>,
@@ -462,6 +502,13 @@ impl Cache {
         let declared = w.bytes;
         let mut offset = file_len(&part).await?.unwrap_or(0);
         if offset > declared {
+            remove_if_exists(&part).await?;
+            offset = 0;
+        }
+        if offset > 0 && self.origin(&w.sha256).is_some_and(|o| o != mirror) {
+            // Another mirror's bytes are not known to be good until the whole file hashes:
+            // never continue them from here.
+            tracing::info!(%url, offset, "part file came from another mirror; restarting from zero");
             remove_if_exists(&part).await?;
             offset = 0;
         }
@@ -531,6 +578,7 @@ impl Cache {
                 return Err(DownloadError::TooLong { declared });
             }
         }
+        self.set_origin(&w.sha256, Some(mirror));
         // Unbuffered on purpose: every received byte goes to the part file at once, so a
         // stalled or cancelled download keeps everything it received for the resume.
         let mut file = tokio::fs::OpenOptions::new()
@@ -590,6 +638,7 @@ impl Cache {
     ) -> Result<(), DownloadError> {
         let part = self.part_path(&w.sha256);
         let got = playlists::hex::encode(&hasher.finalize());
+        self.set_origin(&w.sha256, None);
         if got != w.sha256 {
             drop(file);
             remove_if_exists(&part).await?;

@@ -6,6 +6,7 @@
 //! wrong methods, and keeps compile times down on small build machines.
 
 mod audit;
+pub mod connections;
 mod content;
 mod error;
 mod export;
@@ -97,6 +98,9 @@ pub enum BodyError {
     /// No byte arrived for [`BODY_IDLE_TIMEOUT`].
     #[error("the request body stalled: no data for {} s", BODY_IDLE_TIMEOUT.as_secs())]
     Stalled,
+    /// The whole body did not arrive within the configured body deadline.
+    #[error("the request body took longer than {} s to arrive (http_body_deadline_secs)", .0.as_secs())]
+    TooSlow(std::time::Duration),
 }
 
 /// One HTTP request as the handlers see it.
@@ -132,7 +136,12 @@ impl Request {
     pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
         let mut buf = Vec::new();
         while let Some(chunk) = self.body.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("body_error", e.to_string()))?;
+            let chunk = chunk.map_err(|e| match e {
+                BodyError::TooSlow(_) => {
+                    ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.to_string())
+                }
+                e => ApiError::bad_request("body_error", e.to_string()),
+            })?;
             if (buf.len() + chunk.len()) as u64 > JSON_BODY_LIMIT {
                 drain(&mut self.body).await;
                 return Err(ApiError::new(
@@ -338,27 +347,37 @@ pub fn routes(
                   client: Option<ClientAddr>,
                   remote: Option<std::net::SocketAddr>| {
                 let state = state.clone();
-                let body: BodyStream = Box::pin(body_bytes(body));
+                let segments: Vec<String> = path
+                    .as_str()
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                let deadline = (!is_upload(&method, &segments))
+                    .then_some(state.config.http_limits.body_deadline);
+                let body: BodyStream = Box::pin(body_bytes(body, deadline));
                 let req = Request {
                     method,
-                    segments: path
-                        .as_str()
-                        .split('/')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
+                    segments,
                     query: parse_query(&query),
                     headers,
                     body,
                     client: client.map(|c| c.0).or(remote).map(|a| a.ip()),
                 };
                 async move {
-                    let resp = match guarded_dispatch(&state, req).await {
+                    let mut resp = match guarded_dispatch(&state, req).await {
                         Ok(r) => r,
                         Err(e) => e.into_response(),
                     };
                     if resp.status().as_u16() >= 400 {
                         state.metrics.http_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if resp.status() == StatusCode::REQUEST_TIMEOUT {
+                        // The rest of a too-slow body is never read: the connection ends here.
+                        resp.headers_mut().insert(
+                            warp::http::header::CONNECTION,
+                            warp::http::HeaderValue::from_static("close"),
+                        );
                     }
                     resp
                 }
@@ -373,27 +392,40 @@ pub fn routes(
         .unify()
 }
 
-/// The body as `Bytes` chunks; a stall longer than [`BODY_IDLE_TIMEOUT`] ends the stream with
-/// an error (so a slow client's request fails instead of waiting forever).
+/// The body as `Bytes` chunks; a stall longer than [`BODY_IDLE_TIMEOUT`], or a whole body
+/// taking longer than `deadline`, ends the stream with an error (so a slow client's request
+/// fails instead of waiting forever, also one that trickles a byte now and then).
 fn body_bytes(
     s: impl Stream<Item = Result<impl Buf, warp::Error>> + Send + 'static,
+    deadline: Option<std::time::Duration>,
 ) -> impl Stream<Item = Result<Bytes, BodyError>> + Send + 'static {
+    let end = deadline.map(|d| (tokio::time::Instant::now() + d, d));
     let s = Box::pin(s.map(|r| {
         r.map(|mut b| b.copy_to_bytes(b.remaining()))
             .map_err(BodyError::from)
     }));
-    futures_util::stream::unfold(Some(s), |st| async move {
+    futures_util::stream::unfold(Some(s), move |st| async move {
         let mut s = st?;
-        match tokio::time::timeout(BODY_IDLE_TIMEOUT, s.next()).await {
-            Ok(Some(item)) => Some((item, Some(s))),
-            Ok(None) => None,
-            Err(_) => {
+        let total = async {
+            match end {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            item = s.next() => item.map(|item| (item, Some(s))),
+            () = tokio::time::sleep(BODY_IDLE_TIMEOUT) => {
                 tracing::warn!(
                     "request body stalled for {} s; request aborted",
                     BODY_IDLE_TIMEOUT.as_secs()
                 );
                 // One error item, then the end: the handler fails the request.
                 Some((Err(BodyError::Stalled), None))
+            }
+            () = total => {
+                let d = end.map(|(_, d)| d).unwrap_or_default();
+                tracing::warn!("request body not complete after {} s; request aborted", d.as_secs());
+                Some((Err(BodyError::TooSlow(d)), None))
             }
         }
     })

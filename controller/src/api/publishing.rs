@@ -8,7 +8,7 @@ use warp::reply::Response;
 
 use super::content::validate_targets;
 use super::{check_id, json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
-use crate::publish::{publish_alerts, publish_manifests, ContentIndex, PublishError};
+use crate::publish::{check_alert, publish_alerts, publish_manifests, ContentIndex, PublishError};
 use crate::store::{AlertRecord, AlertTextRecord, ScreenRecord, ScreenVersion, Targets};
 
 #[derive(Deserialize)]
@@ -33,6 +33,16 @@ fn publish_error(e: PublishError) -> ApiError {
             "invalid_content",
             e.to_string(),
         ),
+        PublishError::AlertRefused { ref field, .. } => {
+            let field = field.clone();
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_content",
+                e.to_string(),
+            );
+            err.field = field;
+            err
+        }
         PublishError::Store(s) => s.into(),
     }
 }
@@ -286,6 +296,7 @@ pub async fn create_alert(state: &AppState, mut req: Request) -> Result<Response
         created_at: jiff::Timestamp::now().to_string(),
     };
     let _guard = state.publish_lock.lock().await;
+    check_alert(&state.store, &rec, jiff::Timestamp::now()).map_err(publish_error)?;
     state.store.create_alert(&rec).await?;
     let versions = send_alerts(state, &rec.targets).await?;
     log_action(

@@ -700,3 +700,139 @@ async fn attack_security_headers_on_every_response() {
     }
     ctl.running.shutdown().await;
 }
+
+/// Limits small enough for a fast test: a 2 s body deadline, 3 connections per address, 6 in
+/// all.
+fn limited_config(dir: &std::path::Path) -> gatecast_controller::config::Config {
+    let mut c = test_config(dir);
+    c.http_limits = gatecast_controller::config::HttpLimits {
+        body_deadline: Duration::from_secs(2),
+        max_connections: 6,
+        max_connections_per_addr: 3,
+    };
+    c
+}
+
+/// A TCP connection to the controller's HTTP port from the loopback address `from`.
+async fn connect_from(ctl: &Ctl, from: &str) -> tokio::net::TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    sock.connect(ctl.running.http_addr).await.unwrap()
+}
+
+/// Whether the server closes `s` (with or without an answer) within `limit`.
+async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
+    let mut buf = Vec::new();
+    match tokio::time::timeout(limit, s.read_to_end(&mut buf)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&buf).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_slow_http_body_is_cut_by_a_total_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(limited_config(dir.path())).await;
+    // One byte every 250 ms on the unauthenticated enrolment endpoint: never idle long enough
+    // for the idle timeout, so only a total deadline ends it.
+    let mut s = connect_from(&ctl, "127.0.0.1").await;
+    s.write_all(
+        b"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        for _ in 0..1000 {
+            tick.tick().await;
+            if wr.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    });
+    let started = Instant::now();
+    let limit = Duration::from_secs(2 + 5);
+    let mut buf = Vec::new();
+    let answered = tokio::time::timeout(limit, rd.read_to_end(&mut buf)).await;
+    trickle.abort();
+    assert!(
+        answered.is_ok(),
+        "a body trickling one byte every 250 ms was still open after {limit:?}"
+    );
+    let resp = String::from_utf8_lossy(&buf);
+    assert!(
+        resp.is_empty() || status_of(&resp) == 408,
+        "answer to a body past its deadline: {resp:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "cut too early");
+    assert_eq!(ctl.req("GET", "/healthz", None, None).await.0, 200);
+    ctl.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_http_connection_flood_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(limited_config(dir.path())).await;
+    let healthz_from = |ip: &'static str| {
+        let url = ctl.url("/healthz");
+        async move {
+            let c = reqwest::Client::builder()
+                .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            c.get(url).send().await.map(|r| r.status().as_u16()).ok()
+        }
+    };
+    // Three held connections (a request head begun, never finished) fill 127.0.0.1's share...
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = connect_from(&ctl, "127.0.0.1").await;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    assert_eq!(healthz_from("127.0.0.2").await, Some(200));
+    // ...so a fourth from that address is closed at once, while other addresses are served.
+    let mut extra = connect_from(&ctl, "127.0.0.1").await;
+    let answer = closed_within(&mut extra, Duration::from_secs(3)).await;
+    assert!(
+        answer
+            .as_deref()
+            .is_some_and(|a| a.is_empty() || status_of(a) == 503),
+        "a 4th connection from one address was kept open: {answer:?}"
+    );
+    // Three more from another address reach the overall cap of 6: a further address is refused.
+    for _ in 0..3 {
+        let mut s = connect_from(&ctl, "127.0.0.3").await;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let mut over = connect_from(&ctl, "127.0.0.4").await;
+    let answer = closed_within(&mut over, Duration::from_secs(3)).await;
+    assert!(
+        answer
+            .as_deref()
+            .is_some_and(|a| a.is_empty() || status_of(a) == 503),
+        "a connection past the overall cap was kept open: {answer:?}"
+    );
+    // The broker's listener is apart from HTTP's: it still answers a CONNECT.
+    let r = mqtt_connect(ctl.mqtt_addr(), "probe", "nobody", "wrong").await;
+    assert!(
+        r.as_ref().is_err_and(|e| !e.contains("timeout")),
+        "the broker must answer while HTTP is at its cap: {:?}",
+        r.err()
+    );
+    // Closing the held connections frees their places.
+    drop(held);
+    eventually("HTTP served again after the flood", || async {
+        healthz_from("127.0.0.1").await == Some(200)
+    })
+    .await;
+    ctl.running.shutdown().await;
+}

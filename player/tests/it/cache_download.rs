@@ -454,3 +454,118 @@ async fn eviction_removes_least_recently_played_but_never_protected_media() {
     assert!(small.evict(&all).unwrap().is_empty());
     assert_eq!(small.size().unwrap(), 2_000);
 }
+
+/// A bad mirror listed first sends the first half of a file with wrong bytes, then closes the
+/// connection; the honest second mirror must not continue from that poisoned prefix (the hash
+/// would fail and the same happen every round): the file completes from the honest mirror, and
+/// the progress never claims bytes that did not verify (docs/security.md §3).
+#[tokio::test]
+async fn attack_poisoned_mirror_resume() {
+    let data = content(200_000, 11);
+    let sha = hex_sha(&data);
+    let half = data.len() / 2;
+    let poison = content(half, 12);
+    let total = data.len();
+    // A raw HTTP server: the head declares the whole file, the body is half of it with wrong
+    // bytes, then the connection is closed.
+    let bad_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bad_base = format!("http://{}", bad_listener.local_addr().unwrap());
+    let bad_requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = bad_requests.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut s, _) = bad_listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut b).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&b[..n]),
+                }
+            }
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head).into_owned());
+            let hdr = format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\n\r\n");
+            let _ = s.write_all(hdr.as_bytes()).await;
+            let _ = s.write_all(&poison).await;
+            let _ = s.flush().await;
+            let _ = s.shutdown().await;
+        }
+    });
+    let d2 = data.clone();
+    let honest = Server::start(move |_, s| serve_range(&d2, s.range.as_deref())).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cache = Cache::open(dir.path(), &store, None)
+        .unwrap()
+        .with_retry(fast_retry());
+    let (tx, rx) = watch::channel(CacheProgress::default());
+    let want = vec![Wanted {
+        sha256: sha.clone(),
+        bytes: data.len() as u64,
+    }];
+    let mirrors = [bad_base, honest.base.clone()];
+    tokio::time::timeout(Duration::from_secs(20), cache.sync(&want, &mirrors, &tx))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the poisoned resume never completed in 20 s; honest mirror saw {:?}, progress {:?}",
+                honest.seen(),
+                rx.borrow()
+            )
+        })
+        .unwrap();
+    assert_eq!(std::fs::read(cache.path(&sha).unwrap()).unwrap(), data);
+    assert!(
+        honest.seen().iter().all(|s| s.range.is_none()),
+        "the honest mirror was asked to continue another mirror's part: {:?}",
+        honest.seen()
+    );
+    assert_eq!(
+        bad_requests.lock().unwrap().len(),
+        1,
+        "the bad mirror is tried once"
+    );
+    let p = rx.borrow().clone();
+    assert_eq!((p.have_bytes, p.need_bytes), (total as u64, total as u64));
+}
+
+/// After a hash failure the part is gone: the progress must say so, not keep counting the
+/// discarded bytes as "have" (docs/security.md §3).
+#[tokio::test]
+async fn attack_poisoned_mirror_progress_after_hash_failure() {
+    let good = content(40_000, 13);
+    let sha = hex_sha(&good);
+    let bad = content(40_000, 14);
+    let server = Server::start(move |_, s| serve_range(&bad, s.range.as_deref())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cache = Cache::open(dir.path(), &store, None)
+        .unwrap()
+        .with_retry(RetryPolicy {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(30),
+        });
+    let (tx, mut rx) = watch::channel(CacheProgress::default());
+    let want = vec![Wanted {
+        sha256: sha.clone(),
+        bytes: good.len() as u64,
+    }];
+    let (c2, base) = (cache.clone(), server.base.clone());
+    let task = tokio::spawn(async move { c2.sync(&want, &[base], &tx).await });
+    let p = wait_progress(&mut rx, |p| {
+        p.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("hash mismatch"))
+    })
+    .await;
+    assert_eq!(
+        p.have_bytes, 0,
+        "progress after the mismatching part was deleted: {p:?}"
+    );
+    task.abort();
+    let _ = task.await;
+}
