@@ -717,8 +717,8 @@ impl Shared {
         let addr = peer.to_string();
         if !exempt && self.addr_throttle.check(&addr).is_err() {
             // No credential check at all while the address is locked: a flood of guesses
-            // from one address costs no PBKDF2 (the failure still lengthens the lock).
-            self.addr_throttle.failure(&addr);
+            // from one address costs no PBKDF2. Unchecked attempts do not lengthen the lock
+            // (nobody knows whether they were wrong).
             warn!(
                 %peer,
                 username,
@@ -726,14 +726,14 @@ impl Shared {
             );
             return Err(ConnectReturnCode::BadUserNamePassword);
         }
-        let result = throttled_authorize(
+        let (result, wrong_password) = throttled_authorize(
             &self.throttle,
             self.credentials.as_ref(),
             client_id,
             username,
             password,
         );
-        if result == Err(ConnectReturnCode::BadUserNamePassword) && !exempt {
+        if wrong_password && !exempt {
             if let Some(lock) = self.addr_throttle.failure(&addr) {
                 warn!(
                     %peer,
@@ -762,22 +762,24 @@ fn client_id_allowed(client_id: &str, username: &str) -> Result<(), ConnectRetur
 }
 
 /// [`authorize`] behind the per-username lockout (see the crate docs). `Err` carries the
-/// CONNACK return code of the refusal.
+/// CONNACK return code of the refusal; the flag says whether the credentials were wrong (not
+/// only refused because of the lock).
 fn throttled_authorize(
     throttle: &FailureThrottle,
     check: &dyn CredentialCheck,
     client_id: &str,
     username: &str,
     password: &str,
-) -> Result<(), ConnectReturnCode> {
+) -> (Result<(), ConnectReturnCode>, bool) {
     let exempt = username == CONTROLLER_USER;
     let locked = !exempt && throttle.check(username).is_err();
     // The password is checked also while locked, so that wrong guesses keep counting (and
     // lengthen the lock); the answer is the same refusal either way.
     let result = authorize(check, client_id, username, password);
+    let wrong = result == Err(ConnectReturnCode::BadUserNamePassword);
     if result.is_ok() && !locked {
         throttle.success(username);
-        return Ok(());
+        return (Ok(()), false);
     }
     if result.is_err() && !exempt {
         if let Some(lock) = throttle.failure(username) {
@@ -794,9 +796,10 @@ fn throttled_authorize(
             "MQTT connection refused: too many failed logins for this username; locked out"
         );
     }
-    Err(result
+    let code = result
         .err()
-        .unwrap_or(ConnectReturnCode::BadUserNamePassword))
+        .unwrap_or(ConnectReturnCode::BadUserNamePassword);
+    (Err(code), wrong)
 }
 
 /// The per-connection decision: reserved client id first, then the caller's check.

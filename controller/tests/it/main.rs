@@ -16,6 +16,7 @@ mod api_auth;
 mod api_publish;
 mod api_upload;
 mod api_whoami_dry_run;
+mod attack_broker;
 mod attack_http;
 mod attack_receipts;
 mod audit_export;
