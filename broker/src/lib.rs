@@ -43,6 +43,10 @@
 //!   `spawn_blocking` (PBKDF2 takes milliseconds and must not block I/O). The client id
 //!   [`CONTROLLER_CLIENT_ID`] is reserved for [`CONTROLLER_USER`], so a screen cannot take over
 //!   (and thereby disconnect) the controller's session.
+//! - The client id is bound to the username (unless [`BrokerConfig::topic_acl`] is off): a
+//!   screen's client id must be its username, its screen id (CONNACK 2 otherwise), so a screen
+//!   can neither squat on another screen's session while it is offline nor open sessions under
+//!   other ids. [`CONTROLLER_USER`] may use any client id.
 //! - A refused CONNECT is answered after [`FAILURE_DELAY`] with CONNACK return code 4 (bad
 //!   username or password; also while the username is locked out, so a guesser cannot tell)
 //!   or 5 (not authorized: no credentials, or the reserved client id), then closed.
@@ -52,6 +56,11 @@
 //!   parallel connections do not help an attacker. The controller's own user is never locked
 //!   (an attacker must not be able to cut the controller off its broker); it only gets the
 //!   delay. The generated passwords are 192-bit random, so this matters for hand-set ones.
+//! - Per source address, more than [`ThrottleConfig::MQTT_ADDRESS`]`.free_failures` failed
+//!   screen logins lock the address (1 s … 30 s): while locked its logins are refused without
+//!   asking the [`CredentialCheck`], so a flood from one address costs no PBKDF2. Failures of
+//!   [`CONTROLLER_USER`] are not counted: the caller must make that check cheap (the
+//!   controller compares a SHA-256 of its random password).
 //! - Each connection has a reader (the connection task) and a writer task. Acknowledgements go
 //!   to the writer over a small channel; messages go through the session queue.
 //!
@@ -68,14 +77,20 @@
 //! - Every session has one bounded outgoing queue (the router appends without waiting, the
 //!   connection's writer drains it): at most [`BrokerConfig::max_inflight`] QoS 1 messages
 //!   unacknowledged per connection, the rest queued; QoS 0 is dropped when the queue is long
-//!   or the client away; QoS 1 is kept up to [`session::MAX_QUEUED`] messages (then the oldest
-//!   is dropped, with a warning). A slow consumer never blocks the router or other clients.
+//!   or the client away; QoS 1 is kept up to [`session::MAX_QUEUED`] messages and
+//!   [`session::MAX_QUEUED_BYTES`] bytes (then the oldest is dropped, with a warning). A slow
+//!   consumer never blocks the router or other clients.
 //! - `clean_session = false` keeps subscriptions and queued + unacknowledged QoS 1 messages
 //!   while the client is away; on reconnect CONNACK has session present and unacknowledged
 //!   messages are sent again with DUP. `clean_session = true` discards. The same client id
 //!   connecting again takes over: the old connection is closed. While a connection is live,
 //!   only its own username may take its client id over; anyone else gets CONNACK code 2
 //!   (identifier rejected), so a screen cannot knock another one off the broker.
+//! - A username keeps at most [`MAX_PERSISTENT_SESSIONS_PER_USER`] persistent sessions (the
+//!   oldest offline one is dropped for a new one); a session offline for longer than
+//!   [`BrokerConfig::session_expiry`] is dropped.
+//! - [`BrokerHandle::evict_user`] closes a user's live connections and drops its sessions at
+//!   once (the controller calls it when a screen is disabled).
 //! - The last will is published (with its retain flag) when a connection ends without
 //!   DISCONNECT (including keepalive timeout and takeover).
 //! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish
@@ -374,7 +389,8 @@ impl BrokerHandle {
 /// Drops the persistent sessions that have been offline longer than
 /// [`BrokerConfig::session_expiry`], checking a few times per expiry (at most once a minute).
 async fn expiry_loop(shared: Arc<Shared>) {
-    let every = (shared.cfg.session_expiry / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
+    let every =
+        (shared.cfg.session_expiry / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -750,8 +766,7 @@ impl Shared {
 /// screen can never take over, or squat on, another's session; the controller's account may
 /// use any client id (the reserved [`CONTROLLER_CLIENT_ID`] is checked in [`authorize`]).
 fn client_id_allowed(client_id: &str, username: &str) -> Result<(), ConnectReturnCode> {
-    if username == CONTROLLER_USER || client_id == username || client_id == CONTROLLER_CLIENT_ID
-    {
+    if username == CONTROLLER_USER || client_id == username || client_id == CONTROLLER_CLIENT_ID {
         return Ok(());
     }
     warn!(

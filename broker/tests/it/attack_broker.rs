@@ -69,7 +69,10 @@ async fn attack_persistent_session_flood() {
             raw.closed().await;
         }
     }
-    assert_eq!(accepted, 0, "a screen opened persistent sessions under other ids");
+    assert_eq!(
+        accepted, 0,
+        "a screen opened persistent sessions under other ids"
+    );
 
     // The controller's account may use any client id, but keeps at most a bounded number of
     // persistent sessions: the oldest offline one goes first.
@@ -107,7 +110,10 @@ async fn attack_offline_session_never_expires() {
     assert_eq!(broker.session_count(), 2);
     a.disconnect().await;
     // The offline session is dropped after the expiry; the live one stays.
-    wait_until("the offline session expired", || broker.session_count() == 1).await;
+    wait_until("the offline session expired", || {
+        broker.session_count() == 1
+    })
+    .await;
     let (_a, present) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", false).await;
     assert!(!present, "an expired session came back");
     drop(ctl);
@@ -169,9 +175,11 @@ async fn attack_login_flood_from_one_address() {
         calls: AtomicUsize::new(0),
     });
     let addr = "127.0.0.1:0".parse().unwrap();
-    let broker =
-        gatecast_broker::EmbeddedBroker::start(gatecast_broker::BrokerConfig::new(addr), counting.clone())
-            .unwrap();
+    let broker = gatecast_broker::EmbeddedBroker::start(
+        gatecast_broker::BrokerConfig::new(addr),
+        counting.clone(),
+    )
+    .unwrap();
     let port = broker.local_addr().port();
     // A new username for every attempt, so the per-username lockout never triggers: only a
     // per-address throttle stops the broker from checking (PBKDF2) every one.

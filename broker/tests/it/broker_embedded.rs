@@ -62,7 +62,13 @@ impl Raw {
     }
 
     /// Connects with `clean` and credentials; panics unless accepted. Returns session_present.
-    pub(crate) async fn login(port: u16, id: &str, user: &str, pw: &str, clean: bool) -> (Raw, bool) {
+    pub(crate) async fn login(
+        port: u16,
+        id: &str,
+        user: &str,
+        pw: &str,
+        clean: bool,
+    ) -> (Raw, bool) {
         let (raw, ack) = Raw::open(port, connect_packet(id, user, pw, clean)).await;
         assert_eq!(ack.code, ConnectReturnCode::Success, "{id} refused");
         (raw, ack.session_present)
@@ -101,7 +107,10 @@ impl Raw {
 
     /// Subscribes at QoS 1 to each filter; returns the SUBACK codes. Publishes arriving
     /// before the SUBACK are returned too.
-    pub(crate) async fn subscribe(&mut self, filters: &[&str]) -> (Vec<SubscribeReasonCode>, Vec<Publish>) {
+    pub(crate) async fn subscribe(
+        &mut self,
+        filters: &[&str],
+    ) -> (Vec<SubscribeReasonCode>, Vec<Publish>) {
         let pkid = self.pkid();
         let mut sub = Subscribe::new_many(filters.iter().map(|f| {
             rumqttc::mqttbytes::v4::SubscribeFilter::new(f.to_string(), QoS::AtLeastOnce)
@@ -122,7 +131,12 @@ impl Raw {
     }
 
     /// Publishes at QoS 1 and waits for the PUBACK (publishes arriving meanwhile are returned).
-    pub(crate) async fn publish(&mut self, topic: &str, payload: &[u8], retain: bool) -> Vec<Publish> {
+    pub(crate) async fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        retain: bool,
+    ) -> Vec<Publish> {
         let pkid = self.pkid();
         let mut p = Publish::new(topic, QoS::AtLeastOnce, payload.to_vec());
         p.pkid = pkid;

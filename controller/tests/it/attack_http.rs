@@ -352,9 +352,7 @@ async fn attack_mqtt_password_brute_force_is_locked_out() {
     }
     // Locked out: the right password is refused too, so parallel guessing gains nothing.
     assert!(
-        mqtt_connect(addr, "lc-a1", "lc-a1", &pw)
-            .await
-            .is_err(),
+        mqtt_connect(addr, "lc-a1", "lc-a1", &pw).await.is_err(),
         "the right password was accepted during the lockout"
     );
     // Other screens are not affected.

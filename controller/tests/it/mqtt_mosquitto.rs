@@ -243,10 +243,17 @@ async fn attack_client_id_squatting_mosquitto() {
         return;
     }
     let (broker, acc) = start_mosquitto().await;
-    let mut ctl = connect(broker.port, CONTROLLER_CLIENT_ID, CONTROLLER_USER, &acc.controller)
+    let mut ctl = connect(
+        broker.port,
+        CONTROLLER_CLIENT_ID,
+        CONTROLLER_USER,
+        &acc.controller,
+    )
+    .await
+    .unwrap();
+    let mut a = connect(broker.port, "scr-a", "scr-a", &acc.a)
         .await
         .unwrap();
-    let mut a = connect(broker.port, "scr-a", "scr-a", &acc.a).await.unwrap();
     let manifest = topic("scr-a", Kind::Manifest);
     assert!(a.subscribe(&manifest).await);
 
@@ -303,8 +310,12 @@ async fn attack_disabled_screen_keeps_its_live_session_mosquitto() {
         return;
     }
     let (broker, acc) = start_mosquitto().await;
-    let mut a = connect(broker.port, "scr-a", "scr-a", &acc.a).await.unwrap();
-    let mut b = connect(broker.port, "scr-b", "scr-b", &acc.b).await.unwrap();
+    let mut a = connect(broker.port, "scr-a", "scr-a", &acc.a)
+        .await
+        .unwrap();
+    let mut b = connect(broker.port, "scr-b", "scr-b", &acc.b)
+        .await
+        .unwrap();
     // The documented procedure after disabling scr-a (docs/operations.md): the files written
     // again without it (`broker-acl mosquitto` leaves disabled screens out), then a reload.
     write_mosquitto_files(
@@ -314,10 +325,18 @@ async fn attack_disabled_screen_keeps_its_live_session_mosquitto() {
     )
     .unwrap();
     broker._broker.reload();
-    assert!(a.closed().await, "the disabled screen's live session stayed open");
     assert!(
-        connect(broker.port, "scr-a", "scr-a", &acc.a).await.is_err(),
+        a.closed().await,
+        "the disabled screen's live session stayed open"
+    );
+    assert!(
+        connect(broker.port, "scr-a", "scr-a", &acc.a)
+            .await
+            .is_err(),
         "the disabled screen logged in again"
     );
-    assert!(b.subscribe(&topic("scr-b", Kind::Ack)).await, "scr-b was cut too");
+    assert!(
+        b.subscribe(&topic("scr-b", Kind::Ack)).await,
+        "scr-b was cut too"
+    );
 }
