@@ -181,14 +181,9 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             // The semaphore is never closed, so acquiring cannot fail.
             let _permit = shared.checks.acquire().await.ok();
             tokio::task::spawn_blocking(move || {
-                super::throttled_authorize(
-                    &check.throttle,
-                    check.credentials.as_ref(),
-                    &id,
-                    &login.username,
-                    &login.password,
-                )
-                .map(|()| login.username)
+                check
+                    .login(peer.ip(), &id, &login.username, &login.password)
+                    .map(|()| login.username)
             })
             .await
             .unwrap_or_else(|_| {
@@ -224,22 +219,27 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
 
     let wake = Arc::new(Notify::new());
     let close = Arc::new(Notify::new());
-    let Some((session, present)) = shared.attach(
+    let (session, present) = match shared.attach(
         &client_id,
         &username,
         clean_session,
         conn_id,
         wake.clone(),
         close.clone(),
-    ) else {
-        warn!(
-            %peer,
-            client_id,
-            username,
-            "MQTT connection refused: client id in use by another user's live connection"
-        );
-        let _ = write_packet(&mut wr, &refuse(ConnectReturnCode::BadClientId)).await;
-        return;
+    ) {
+        Ok(attached) => attached,
+        Err(code) => {
+            if code == ConnectReturnCode::BadClientId {
+                warn!(
+                    %peer,
+                    client_id,
+                    username,
+                    "MQTT connection refused: client id in use by another user's live connection"
+                );
+            }
+            let _ = write_packet(&mut wr, &refuse(code)).await;
+            return;
+        }
     };
     debug!(%peer, client_id, username, present, "MQTT client connected");
     let (ctrl_tx, ctrl_rx) = mpsc::channel::<Packet>(64);

@@ -43,6 +43,10 @@
 //!   `spawn_blocking` (PBKDF2 takes milliseconds and must not block I/O). The client id
 //!   [`CONTROLLER_CLIENT_ID`] is reserved for [`CONTROLLER_USER`], so a screen cannot take over
 //!   (and thereby disconnect) the controller's session.
+//! - The client id is bound to the username (unless [`BrokerConfig::topic_acl`] is off): a
+//!   screen's client id must be its username, its screen id (CONNACK 2 otherwise), so a screen
+//!   can neither squat on another screen's session while it is offline nor open sessions under
+//!   other ids. [`CONTROLLER_USER`] may use any client id.
 //! - A refused CONNECT is answered after [`FAILURE_DELAY`] with CONNACK return code 4 (bad
 //!   username or password; also while the username is locked out, so a guesser cannot tell)
 //!   or 5 (not authorized: no credentials, or the reserved client id), then closed.
@@ -52,6 +56,11 @@
 //!   parallel connections do not help an attacker. The controller's own user is never locked
 //!   (an attacker must not be able to cut the controller off its broker); it only gets the
 //!   delay. The generated passwords are 192-bit random, so this matters for hand-set ones.
+//! - Per source address, more than [`ThrottleConfig::MQTT_ADDRESS`]`.free_failures` failed
+//!   screen logins lock the address (1 s … 30 s): while locked its logins are refused without
+//!   asking the [`CredentialCheck`], so a flood from one address costs no PBKDF2. Failures of
+//!   [`CONTROLLER_USER`] are not counted: the caller must make that check cheap (the
+//!   controller compares a SHA-256 of its random password).
 //! - Each connection has a reader (the connection task) and a writer task. Acknowledgements go
 //!   to the writer over a small channel; messages go through the session queue.
 //!
@@ -68,14 +77,20 @@
 //! - Every session has one bounded outgoing queue (the router appends without waiting, the
 //!   connection's writer drains it): at most [`BrokerConfig::max_inflight`] QoS 1 messages
 //!   unacknowledged per connection, the rest queued; QoS 0 is dropped when the queue is long
-//!   or the client away; QoS 1 is kept up to [`session::MAX_QUEUED`] messages (then the oldest
-//!   is dropped, with a warning). A slow consumer never blocks the router or other clients.
+//!   or the client away; QoS 1 is kept up to [`session::MAX_QUEUED`] messages and
+//!   [`session::MAX_QUEUED_BYTES`] bytes (then the oldest is dropped, with a warning). A slow
+//!   consumer never blocks the router or other clients.
 //! - `clean_session = false` keeps subscriptions and queued + unacknowledged QoS 1 messages
 //!   while the client is away; on reconnect CONNACK has session present and unacknowledged
 //!   messages are sent again with DUP. `clean_session = true` discards. The same client id
 //!   connecting again takes over: the old connection is closed. While a connection is live,
 //!   only its own username may take its client id over; anyone else gets CONNACK code 2
 //!   (identifier rejected), so a screen cannot knock another one off the broker.
+//! - A username keeps at most [`MAX_PERSISTENT_SESSIONS_PER_USER`] persistent sessions (the
+//!   oldest offline one is dropped for a new one); a session offline for longer than
+//!   [`BrokerConfig::session_expiry`] is dropped.
+//! - [`BrokerHandle::evict_user`] closes a user's live connections and drops its sessions at
+//!   once (the controller calls it when a screen is disabled).
 //! - The last will is published (with its retain flag) when a connection ends without
 //!   DISCONNECT (including keepalive timeout and takeover).
 //! - Topic ACL (`acl.rs`, unless [`BrokerConfig::topic_acl`] is off): a screen may publish
@@ -94,7 +109,7 @@ pub mod session;
 pub mod throttle;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -122,6 +137,20 @@ pub const MAX_PACKET_SIZE: usize = MAX_PAYLOAD_SIZE + 64 * 1024;
 /// How long a refused CONNECT waits before it is answered and closed.
 pub const FAILURE_DELAY: Duration = Duration::from_millis(250);
 
+/// Most persistent (`clean_session = false`) sessions one username keeps. A screen may only
+/// use its own screen id as client id, so it has one; the controller uses one. Eight leaves
+/// room for the controller's tools (a second controller process during a restart, an
+/// operator's debugging client) while 20,000 client ids of one account cannot each keep a
+/// queue (`docs/security.md` §3). Beyond it the oldest offline session of that username is
+/// dropped; when all are connected the new one is refused (CONNACK 3).
+pub const MAX_PERSISTENT_SESSIONS_PER_USER: usize = 8;
+
+/// Default [`BrokerConfig::session_expiry`]: 7 days. A border-gate link can be down over a
+/// long weekend; a session that has been away longer is dropped (nothing is lost: the player
+/// subscribes again when the session is not present, the controller republishes retained
+/// content, and unacknowledged receipts are resent).
+pub const SESSION_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Decides whether a CONNECT's username and password are acceptable.
 ///
 /// The controller's store implements it: screens by their hashed MQTT password (disabled
@@ -148,9 +177,12 @@ pub struct BrokerConfig {
     pub max_inflight: usize,
     /// Lockout of usernames after failed logins (default [`ThrottleConfig::MQTT`]).
     pub throttle: ThrottleConfig,
-    /// Enforce the per-screen topic ACL (default `true`; see the crate docs). Turn it off
-    /// only for tests and benchmarks whose clients are not screens.
+    /// Enforce the per-screen topic ACL and the client id binding (default `true`; see the
+    /// crate docs). Turn it off only for tests and benchmarks whose clients are not screens.
     pub topic_acl: bool,
+    /// How long a persistent session is kept while its client is away (default
+    /// [`SESSION_EXPIRY`]).
+    pub session_expiry: Duration,
 }
 
 impl BrokerConfig {
@@ -164,6 +196,7 @@ impl BrokerConfig {
             max_inflight: 100,
             throttle: ThrottleConfig::MQTT,
             topic_acl: true,
+            session_expiry: SESSION_EXPIRY,
         }
     }
 }
@@ -187,6 +220,7 @@ pub enum BrokerError {
 /// A running embedded broker. Dropping it shuts the broker down.
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
+    shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -219,6 +253,7 @@ impl EmbeddedBroker {
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let shared = Arc::new(Shared::new(cfg, credentials));
+        let kept = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("mqtt-broker-{}", local_addr.port()))
             .spawn(move || {
@@ -244,7 +279,8 @@ impl EmbeddedBroker {
                     };
                     let _ = ready_tx.send(Ok(()));
                     tokio::select! {
-                        () = conn::accept_loop(listener, shared) => {}
+                        () = conn::accept_loop(listener, shared.clone()) => {}
+                        () = expiry_loop(shared) => {}
                         _ = shutdown_rx => {}
                     }
                 });
@@ -258,6 +294,7 @@ impl EmbeddedBroker {
                 info!(addr = %local_addr, "embedded MQTT broker listening");
                 Ok(EmbeddedBroker {
                     local_addr,
+                    shared: kept,
                     shutdown: Some(shutdown_tx),
                     thread: Some(thread),
                 })
@@ -278,6 +315,18 @@ impl EmbeddedBroker {
     /// The address the broker listens on (with the real port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// A handle for the caller: evicting a user's sessions, counting sessions.
+    pub fn handle(&self) -> BrokerHandle {
+        BrokerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Sessions kept now (connected or not).
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions().len()
     }
 
     /// Stops accepting, closes every client connection and waits for the broker thread.
@@ -305,6 +354,54 @@ impl Drop for EmbeddedBroker {
     }
 }
 
+/// A cheap, cloneable handle on a running [`EmbeddedBroker`] (it stays valid, and does
+/// nothing harmful, after the broker stopped).
+#[derive(Clone)]
+pub struct BrokerHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for BrokerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerHandle").finish_non_exhaustive()
+    }
+}
+
+impl BrokerHandle {
+    /// Closes every live connection of `username` at once and discards its sessions (queued
+    /// messages and subscriptions): the controller calls it when a screen is disabled, after
+    /// which [`CredentialCheck`] refuses the screen's logins. The last will of an evicted
+    /// connection is published as for any abrupt end. Returns how many sessions were dropped.
+    pub fn evict_user(&self, username: &str) -> usize {
+        let n = self.shared.evict(username);
+        if n > 0 {
+            info!(username, sessions = n, "MQTT sessions evicted");
+        }
+        n
+    }
+
+    /// Sessions kept now (connected or not).
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions().len()
+    }
+}
+
+/// Drops the persistent sessions that have been offline longer than
+/// [`BrokerConfig::session_expiry`], checking a few times per expiry (at most once a minute).
+async fn expiry_loop(shared: Arc<Shared>) {
+    let every =
+        (shared.cfg.session_expiry / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let n = shared.expire(std::time::Instant::now());
+        if n > 0 {
+            info!(sessions = n, "expired offline MQTT sessions");
+        }
+    }
+}
+
 /// The subscription index and the retained store, behind one mutex.
 #[derive(Default)]
 struct Index {
@@ -316,6 +413,8 @@ struct Index {
 struct Slot {
     session: Arc<Session>,
     conn: Option<(u64, Arc<Notify>)>,
+    /// When its connection ended (`None` while connected).
+    offline_since: Option<std::time::Instant>,
 }
 
 /// State shared by every connection task of one broker.
@@ -323,6 +422,8 @@ struct Shared {
     cfg: BrokerConfig,
     credentials: Arc<dyn CredentialCheck>,
     throttle: FailureThrottle,
+    /// Failed logins per source address (see [`ThrottleConfig::MQTT_ADDRESS`]).
+    addr_throttle: FailureThrottle,
     index: Mutex<Index>,
     sessions: Mutex<HashMap<String, Slot>>,
     next_id: AtomicU64,
@@ -348,6 +449,7 @@ impl Shared {
     fn new(cfg: BrokerConfig, credentials: Arc<dyn CredentialCheck>) -> Shared {
         Shared {
             throttle: FailureThrottle::new(cfg.throttle),
+            addr_throttle: FailureThrottle::new(ThrottleConfig::MQTT_ADDRESS),
             cfg,
             credentials,
             index: Mutex::new(Index::default()),
@@ -449,7 +551,9 @@ impl Shared {
     /// Finds or creates the session of `client_id` for connection `conn` and closes the
     /// connection attached before (takeover). Returns the session and whether it was kept;
     /// `None` when another user is connected with this client id right now (a screen must not
-    /// be able to knock another one off the broker by taking over its client id).
+    /// be able to knock another one off the broker by taking over its client id: CONNACK 2),
+    /// or when a new persistent session would exceed [`MAX_PERSISTENT_SESSIONS_PER_USER`] and
+    /// every one of that user's is connected (CONNACK 3).
     fn attach(
         &self,
         client_id: &str,
@@ -458,12 +562,12 @@ impl Shared {
         conn: u64,
         wake: Arc<Notify>,
         close: Arc<Notify>,
-    ) -> Option<(Arc<Session>, bool)> {
+    ) -> Result<(Arc<Session>, bool), ConnectReturnCode> {
         let mut sessions = self.sessions();
         let mut present = false;
         if let Some(slot) = sessions.get_mut(client_id) {
             if slot.conn.is_some() && slot.session.username != username {
-                return None;
+                return Err(ConnectReturnCode::BadClientId);
             }
             if let Some((_, old_close)) = slot.conn.take() {
                 old_close.notify_one();
@@ -477,6 +581,9 @@ impl Shared {
                 present = true;
             }
         }
+        if !clean && !present {
+            self.make_room(&mut sessions, username)?;
+        }
         let slot = sessions
             .entry(client_id.to_string())
             .or_insert_with(|| Slot {
@@ -487,10 +594,98 @@ impl Shared {
                     clean,
                 )),
                 conn: None,
+                offline_since: None,
             });
         slot.conn = Some((conn, close));
+        slot.offline_since = None;
         slot.session.attach(conn, wake);
-        Some((slot.session.clone(), present))
+        Ok((slot.session.clone(), present))
+    }
+
+    /// Before `username` gets a new persistent session: drops its oldest offline one when it
+    /// has [`MAX_PERSISTENT_SESSIONS_PER_USER`] already; `Err` when all of them are connected.
+    fn make_room(
+        &self,
+        sessions: &mut HashMap<String, Slot>,
+        username: &str,
+    ) -> Result<(), ConnectReturnCode> {
+        let mut count = 0;
+        let mut oldest: Option<(std::time::Instant, &str)> = None;
+        for (id, slot) in sessions.iter() {
+            if slot.session.username != username || slot.session.clean {
+                continue;
+            }
+            count += 1;
+            if let Some(since) = slot.offline_since {
+                if oldest.is_none_or(|(t, _)| since < t) {
+                    oldest = Some((since, id.as_str()));
+                }
+            }
+        }
+        if count < MAX_PERSISTENT_SESSIONS_PER_USER {
+            return Ok(());
+        }
+        let Some((_, id)) = oldest else {
+            warn!(
+                username,
+                max = MAX_PERSISTENT_SESSIONS_PER_USER,
+                "MQTT connection refused: this username has the most persistent sessions, all connected"
+            );
+            return Err(ConnectReturnCode::ServiceUnavailable);
+        };
+        let id = id.to_string();
+        if let Some(old) = sessions.remove(&id) {
+            warn!(
+                username,
+                client_id = %id,
+                max = MAX_PERSISTENT_SESSIONS_PER_USER,
+                "too many persistent MQTT sessions for this username; dropped its oldest offline one"
+            );
+            self.discard(&old.session);
+        }
+        Ok(())
+    }
+
+    /// Drops every session of `username`, closing its live connection (see
+    /// [`BrokerHandle::evict_user`]).
+    fn evict(&self, username: &str) -> usize {
+        let mut sessions = self.sessions();
+        let ids: Vec<String> = sessions
+            .iter()
+            .filter(|(_, slot)| slot.session.username == username)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            if let Some(mut slot) = sessions.remove(id) {
+                if let Some((_, close)) = slot.conn.take() {
+                    close.notify_one();
+                }
+                self.discard(&slot.session);
+            }
+        }
+        ids.len()
+    }
+
+    /// Drops the sessions offline for longer than the expiry; how many.
+    fn expire(&self, now: std::time::Instant) -> usize {
+        let expiry = self.cfg.session_expiry;
+        let mut sessions = self.sessions();
+        let old: Vec<String> = sessions
+            .iter()
+            .filter(|(_, slot)| {
+                slot.conn.is_none()
+                    && slot
+                        .offline_since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= expiry)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            if let Some(slot) = sessions.remove(id) {
+                self.discard(&slot.session);
+            }
+        }
+        old.len()
     }
 
     /// Connection `conn` ended: detaches it, and discards the session if it was clean.
@@ -510,6 +705,7 @@ impl Shared {
             self.discard(session);
         } else if let Some(slot) = sessions.get_mut(&session.client_id) {
             slot.conn = None;
+            slot.offline_since = Some(std::time::Instant::now());
         }
     }
 
@@ -519,23 +715,86 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Decides one CONNECT from `peer`: the client id binding, then the per-address and
+    /// per-username lockouts around [`authorize`] (see the crate docs). `Err` carries the
+    /// CONNACK return code of the refusal.
+    fn login(
+        &self,
+        peer: IpAddr,
+        client_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ConnectReturnCode> {
+        if self.cfg.topic_acl {
+            client_id_allowed(client_id, username)?;
+        }
+        let exempt = username == CONTROLLER_USER;
+        let addr = peer.to_string();
+        if !exempt && self.addr_throttle.check(&addr).is_err() {
+            // No credential check at all while the address is locked: a flood of guesses
+            // from one address costs no PBKDF2. Unchecked attempts do not lengthen the lock
+            // (nobody knows whether they were wrong).
+            warn!(
+                %peer,
+                username,
+                "MQTT connection refused: too many failed logins from this address; locked out"
+            );
+            return Err(ConnectReturnCode::BadUserNamePassword);
+        }
+        let (result, wrong_password) = throttled_authorize(
+            &self.throttle,
+            self.credentials.as_ref(),
+            client_id,
+            username,
+            password,
+        );
+        if wrong_password && !exempt {
+            if let Some(lock) = self.addr_throttle.failure(&addr) {
+                warn!(
+                    %peer,
+                    lock_ms = lock.as_millis() as u64,
+                    "too many failed MQTT logins from this address; locked out"
+                );
+            }
+        }
+        result
+    }
+}
+
+/// The client id binding: a screen's client id is its username (its screen id), so one
+/// screen can never take over, or squat on, another's session; the controller's account may
+/// use any client id (the reserved [`CONTROLLER_CLIENT_ID`] is checked in [`authorize`]).
+fn client_id_allowed(client_id: &str, username: &str) -> Result<(), ConnectReturnCode> {
+    if username == CONTROLLER_USER || client_id == username || client_id == CONTROLLER_CLIENT_ID {
+        return Ok(());
+    }
+    warn!(
+        username,
+        client_id, "MQTT connection refused: a screen's client id must be its username"
+    );
+    Err(ConnectReturnCode::BadClientId)
+}
+
 /// [`authorize`] behind the per-username lockout (see the crate docs). `Err` carries the
-/// CONNACK return code of the refusal.
+/// CONNACK return code of the refusal; the flag says whether the credentials were wrong (not
+/// only refused because of the lock).
 fn throttled_authorize(
     throttle: &FailureThrottle,
     check: &dyn CredentialCheck,
     client_id: &str,
     username: &str,
     password: &str,
-) -> Result<(), ConnectReturnCode> {
+) -> (Result<(), ConnectReturnCode>, bool) {
     let exempt = username == CONTROLLER_USER;
     let locked = !exempt && throttle.check(username).is_err();
     // The password is checked also while locked, so that wrong guesses keep counting (and
     // lengthen the lock); the answer is the same refusal either way.
     let result = authorize(check, client_id, username, password);
+    let wrong = result == Err(ConnectReturnCode::BadUserNamePassword);
     if result.is_ok() && !locked {
         throttle.success(username);
-        return Ok(());
+        return (Ok(()), false);
     }
     if result.is_err() && !exempt {
         if let Some(lock) = throttle.failure(username) {
@@ -552,9 +811,10 @@ fn throttled_authorize(
             "MQTT connection refused: too many failed logins for this username; locked out"
         );
     }
-    Err(result
+    let code = result
         .err()
-        .unwrap_or(ConnectReturnCode::BadUserNamePassword))
+        .unwrap_or(ConnectReturnCode::BadUserNamePassword);
+    (Err(code), wrong)
 }
 
 /// The per-connection decision: reserved client id first, then the caller's check.

@@ -22,6 +22,13 @@ pub const MAX_QUEUED: usize = 10_000;
 /// Queue length above which QoS 0 messages are dropped for a slow (or absent) consumer.
 pub const MAX_QUEUED_QOS0: usize = 1_000;
 
+/// Most bytes (payload + topic) a session keeps queued and in flight, connected or not; beyond
+/// it the oldest queued message is dropped. Two of the largest packets
+/// ([`crate::MAX_PACKET_SIZE`]): a full-size manifest always fits while another one is still
+/// being written, and one screen flooding a topic (`docs/security.md` §3) costs a subscriber
+/// at most this much memory, not [`MAX_QUEUED`] × the packet limit.
+pub const MAX_QUEUED_BYTES: usize = 2 * crate::MAX_PACKET_SIZE;
+
 /// A session, shared between the router (which appends) and its connection (which drains).
 #[derive(Debug)]
 pub struct Session {
@@ -48,6 +55,13 @@ struct Inner {
     /// The connection attached now: its id and its writer's wake-up.
     conn: Option<(u64, Arc<Notify>)>,
     dropped: u64,
+    /// Bytes ([`weight`]) of the messages in `pending` and `inflight`.
+    bytes: usize,
+}
+
+/// What a message counts against [`MAX_QUEUED_BYTES`].
+fn weight(p: &Publish) -> usize {
+    p.payload.len() + p.topic.len()
 }
 
 /// What [`Session::take`] hands the writer.
@@ -95,6 +109,13 @@ impl Session {
     pub fn attach(&self, conn: u64, wake: Arc<Notify>) {
         let mut inner = self.lock();
         let inflight = std::mem::take(&mut inner.inflight);
+        let qos0: usize = inner
+            .pending
+            .iter()
+            .filter(|p| p.qos == QoS::AtMostOnce)
+            .map(weight)
+            .sum();
+        inner.bytes -= qos0;
         inner.pending.retain(|p| p.qos != QoS::AtMostOnce);
         for mut p in inflight.into_iter().rev() {
             p.dup = true;
@@ -124,19 +145,27 @@ impl Session {
         {
             return;
         }
-        if inner.pending.len() >= MAX_QUEUED {
+        let size = weight(&publish);
+        while inner.pending.len() >= MAX_QUEUED
+            || (inner.bytes + size > MAX_QUEUED_BYTES && !inner.pending.is_empty())
+        {
             // Drop the oldest message that is not a resend of one in flight.
-            let at = inner.pending.iter().position(|p| p.pkid == 0).unwrap_or(0);
-            inner.pending.remove(at);
+            let Some(at) = inner.pending.iter().position(|p| p.pkid == 0) else {
+                break;
+            };
+            if let Some(old) = inner.pending.remove(at) {
+                inner.bytes -= weight(&old);
+            }
             inner.dropped += 1;
             if inner.dropped == 1 || inner.dropped.is_power_of_two() {
                 warn!(
                     client_id = %self.client_id,
                     dropped = inner.dropped,
-                    "MQTT session queue full ({MAX_QUEUED} messages); dropped the oldest"
+                    "MQTT session queue full ({MAX_QUEUED} messages or {MAX_QUEUED_BYTES} bytes); dropped the oldest"
                 );
             }
         }
+        inner.bytes += size;
         inner.pending.push_back(publish);
         if let Some((_, wake)) = &inner.conn {
             wake.notify_one();
@@ -155,13 +184,19 @@ impl Session {
             let Some(front) = inner.pending.front() else {
                 break;
             };
-            if front.qos != QoS::AtMostOnce && inner.inflight.len() >= max_inflight {
+            if front.qos != QoS::AtMostOnce
+                && (inner.inflight.len() >= max_inflight
+                    || (!inner.inflight.is_empty()
+                        && inflight_bytes(&inner) + weight(front) > MAX_QUEUED_BYTES))
+            {
                 break;
             }
             let Some(mut p) = inner.pending.pop_front() else {
                 break;
             };
-            if p.qos != QoS::AtMostOnce {
+            if p.qos == QoS::AtMostOnce {
+                inner.bytes -= weight(&p);
+            } else {
                 if p.pkid == 0 {
                     p.pkid = next_free_pkid(&mut inner);
                 }
@@ -176,7 +211,9 @@ impl Session {
     pub fn acked(&self, pkid: u16) {
         let mut inner = self.lock();
         if let Some(i) = inner.inflight.iter().position(|p| p.pkid == pkid) {
-            inner.inflight.remove(i);
+            if let Some(done) = inner.inflight.remove(i) {
+                inner.bytes -= weight(&done);
+            }
             if !inner.pending.is_empty() {
                 if let Some((_, wake)) = &inner.conn {
                     wake.notify_one();
@@ -185,11 +222,21 @@ impl Session {
         }
     }
 
+    /// Bytes queued and in flight (see [`MAX_QUEUED_BYTES`]).
+    pub fn backlog_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// Messages queued and in flight (for tests and logs).
     pub fn backlog(&self) -> (usize, usize) {
         let inner = self.lock();
         (inner.pending.len(), inner.inflight.len())
     }
+}
+
+/// Bytes of the messages in flight (at most `max_inflight` of them).
+fn inflight_bytes(inner: &Inner) -> usize {
+    inner.inflight.iter().map(weight).sum()
 }
 
 /// The next packet id not in flight (ids in `pending` resends are also in use).
@@ -272,5 +319,26 @@ mod tests {
         s.attach(1, Arc::new(Notify::new()));
         let first = sent(s.take(1, 1, 1));
         assert_eq!(first[0].0, 3, "the 3 oldest were dropped");
+    }
+
+    #[test]
+    fn mqtt_session_queue_is_bounded_in_bytes() {
+        let s = Session::new(1, "c".into(), "u".into(), false);
+        let big = 1 << 20;
+        for n in 0..40u8 {
+            s.enqueue(Publish::new("t", QoS::AtLeastOnce, vec![n; big]));
+        }
+        let bytes = s.backlog_bytes();
+        assert!(bytes <= MAX_QUEUED_BYTES, "{bytes}");
+        assert!(bytes > MAX_QUEUED_BYTES - big - 2, "{bytes}");
+        s.attach(1, Arc::new(Notify::new()));
+        let Take::Send(first) = s.take(1, 1000, 1000) else {
+            panic!("detached")
+        };
+        assert_eq!(first.last().unwrap().payload[0], 39, "the newest is kept");
+        for p in &first {
+            s.acked(p.pkid);
+        }
+        assert_eq!(s.backlog_bytes(), 0);
     }
 }

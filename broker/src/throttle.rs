@@ -1,6 +1,7 @@
 //! The failure throttle: slows down credential guessing per source.
 //!
-//! The embedded broker keys it by MQTT username ([`ThrottleConfig::MQTT`]); the controller's
+//! The embedded broker keys it by MQTT username ([`ThrottleConfig::MQTT`]) and by source
+//! address ([`ThrottleConfig::MQTT_ADDRESS`]); the controller's
 //! HTTP API keys it by source IP address ([`ThrottleConfig::HTTP`]).
 
 /// Counts failed credential checks per source (an IP address for the HTTP API, a username for
@@ -52,6 +53,18 @@ impl ThrottleConfig {
         base_lock: std::time::Duration::from_secs(1),
         max_lock: std::time::Duration::from_secs(60),
         forget_after: std::time::Duration::from_secs(900),
+        max_entries: 4096,
+    };
+    /// The embedded broker (per source address, checked before any password is looked at):
+    /// 20 free failures (a site behind one NAT address with a few misconfigured players),
+    /// then 1 s, 2 s, 4 s … up to 30 s, during which that address's logins cost no PBKDF2.
+    /// The controller's own user is not counted (its check is cheap and it must not be
+    /// locked off its broker).
+    pub const MQTT_ADDRESS: ThrottleConfig = ThrottleConfig {
+        free_failures: 20,
+        base_lock: std::time::Duration::from_secs(1),
+        max_lock: std::time::Duration::from_secs(30),
+        forget_after: std::time::Duration::from_secs(300),
         max_entries: 4096,
     };
 }

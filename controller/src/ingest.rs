@@ -212,6 +212,7 @@ struct Preverified {
 fn device_key(store: &Store, screen: &str) -> Result<Result<PublicKey, String>, StoreError> {
     Ok(match store.screen(screen)? {
         None => Err(format!("screen {screen:?} is not registered")),
+        Some(s) if s.disabled => Err(format!("screen {screen:?} is disabled")),
         Some(s) => match s.device_key.as_deref().map(PublicKey::from_base64) {
             Some(Ok(k)) => Ok(k),
             None => Err(format!("screen {screen:?} has not enrolled a device key")),

@@ -79,7 +79,42 @@ impl Outbox for MqttHandle {
 }
 
 /// The embedded broker's login check: a screen by its stored `$7$` hash (disabled screens
-/// refused), the controller's own user by the hash stored under [`CONTROLLER_HASH_KEY`].
+/// refused), the controller's own user by a SHA-256 of its password compared in constant time.
+/// That password is 192-bit random ([`crate::mqtt::password::generate_mqtt_password`]), so a
+/// slow hash adds nothing against guessing, and a flood of CONNECTs with the public username
+/// `_controller` must not cost a PBKDF2 each (`docs/security.md` §3). The `$7$` hash under
+/// [`CONTROLLER_HASH_KEY`] stays for the mosquitto password file.
+struct BrokerLogins {
+    store: Store,
+    controller_sha256: [u8; 32],
+}
+
+impl BrokerLogins {
+    fn new(store: Store, controller_password: &str) -> BrokerLogins {
+        BrokerLogins {
+            store,
+            controller_sha256: sha256(controller_password),
+        }
+    }
+}
+
+fn sha256(s: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(s.as_bytes()).into()
+}
+
+impl CredentialCheck for BrokerLogins {
+    fn check(&self, username: &str, password: &str) -> bool {
+        if username == crate::mqtt::CONTROLLER_USER {
+            use subtle::ConstantTimeEq as _;
+            return sha256(password).ct_eq(&self.controller_sha256).into();
+        }
+        self.store.check(username, password)
+    }
+}
+
+/// A screen's login by its stored `$7$` hash (disabled screens refused); the controller's own
+/// user by the hash stored under [`CONTROLLER_HASH_KEY`] (the broker uses [`BrokerLogins`]).
 impl CredentialCheck for Store {
     fn check(&self, username: &str, password: &str) -> bool {
         let stored = if username == crate::mqtt::CONTROLLER_USER {
@@ -213,7 +248,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let blobs =
         Blobs::open(&data.join(files::MEDIA)).map_err(|e| data_err(&data.join(files::MEDIA), e))?;
 
-    let (broker, mqtt_addr, host, port) = start_broker(&config, &store).await?;
+    let (broker, mqtt_addr, host, port) = start_broker(&config, &store, &mqtt_password).await?;
     let broker_url = config
         .public_broker_url
         .clone()
@@ -270,6 +305,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         auth_throttle: gatecast_broker::throttle::FailureThrottle::new(
             gatecast_broker::throttle::ThrottleConfig::HTTP,
         ),
+        broker: broker.as_ref().map(EmbeddedBroker::handle),
     });
 
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(1024);
@@ -377,10 +413,12 @@ async fn load_secrets(
 async fn start_broker(
     config: &Config,
     store: &Store,
+    controller_password: &str,
 ) -> Result<(Option<EmbeddedBroker>, Option<SocketAddr>, String, u16), ServeError> {
     Ok(match &config.broker {
         BrokerMode::Embedded(addr) => {
-            let creds: Arc<dyn CredentialCheck> = Arc::new(store.clone());
+            let creds: Arc<dyn CredentialCheck> =
+                Arc::new(BrokerLogins::new(store.clone(), controller_password));
             let cfg = BrokerConfig::new(*addr);
             let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
                 .await
@@ -537,8 +575,10 @@ async fn ingest_status(
     screen: &str,
     payload: &[u8],
 ) -> Result<(), String> {
-    if store.screen(screen).map_err(|e| e.to_string())?.is_none() {
-        return Err("unknown screen".into());
+    match store.screen(screen).map_err(|e| e.to_string())? {
+        None => return Err("unknown screen".into()),
+        Some(s) if s.disabled => return Err("screen is disabled".into()),
+        Some(_) => {}
     }
     let status: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| format!("status is not JSON: {e}"))?;

@@ -22,12 +22,14 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Writes `dir/mosquitto.conf` (password and ACL files from `files`, no persistence) and
+    /// Writes `dir/mosquitto.conf` (password and ACL files from `files`, the client id bound to
+    /// the username as in `deploy/mosquitto/gatecast.conf`, no persistence) and
     /// starts mosquitto on `port`, waiting until it accepts TCP connections.
     pub fn start(dir: &Path, files: &Path, port: u16) -> Mosquitto {
         let conf = dir.join("mosquitto.conf");
         let mut text = format!(
             "listener {port} 127.0.0.1\n\
+             use_username_as_clientid true\n\
              allow_anonymous false\n\
              password_file {}\n\
              acl_file {}\n\
@@ -71,6 +73,18 @@ impl Mosquitto {
             TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
         });
         self.child = Some(child);
+    }
+
+    /// Makes it reload its password and ACL files (SIGHUP, as `systemctl reload mosquitto`
+    /// does): clients whose username is no longer in the password file are disconnected.
+    pub fn reload(&self) {
+        let pid = self.child.as_ref().expect("mosquitto is running").id();
+        let st = Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.to_string())
+            .status()
+            .expect("running kill");
+        assert!(st.success(), "kill -HUP {pid} failed");
     }
 
     /// `mqtt://127.0.0.1:PORT`.

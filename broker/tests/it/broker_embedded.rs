@@ -21,9 +21,9 @@ use support::{Creds, DEADLINE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const CTL_PW: &str = "pw-c";
+pub(crate) const CTL_PW: &str = "pw-c";
 
-fn creds() -> Arc<Creds> {
+pub(crate) fn creds() -> Arc<Creds> {
     Creds::with(&[
         ("lc-a1", "pw-a1"),
         ("lc-b2", "pw-b2"),
@@ -31,7 +31,7 @@ fn creds() -> Arc<Creds> {
     ])
 }
 
-fn start(cfg: impl FnOnce(&mut BrokerConfig), creds: Arc<Creds>) -> EmbeddedBroker {
+pub(crate) fn start(cfg: impl FnOnce(&mut BrokerConfig), creds: Arc<Creds>) -> EmbeddedBroker {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = BrokerConfig::new(addr);
     cfg(&mut config);
@@ -39,7 +39,7 @@ fn start(cfg: impl FnOnce(&mut BrokerConfig), creds: Arc<Creds>) -> EmbeddedBrok
 }
 
 /// A raw MQTT client: rumqttc's codec over a plain TCP stream.
-struct Raw {
+pub(crate) struct Raw {
     stream: TcpStream,
     buf: BytesMut,
     next_pkid: u16,
@@ -47,7 +47,7 @@ struct Raw {
 
 impl Raw {
     /// Connects and returns the client with the broker's CONNACK (whatever its code).
-    async fn open(port: u16, connect: Connect) -> (Raw, ConnAck) {
+    pub(crate) async fn open(port: u16, connect: Connect) -> (Raw, ConnAck) {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let mut raw = Raw {
             stream,
@@ -62,20 +62,26 @@ impl Raw {
     }
 
     /// Connects with `clean` and credentials; panics unless accepted. Returns session_present.
-    async fn login(port: u16, id: &str, user: &str, pw: &str, clean: bool) -> (Raw, bool) {
+    pub(crate) async fn login(
+        port: u16,
+        id: &str,
+        user: &str,
+        pw: &str,
+        clean: bool,
+    ) -> (Raw, bool) {
         let (raw, ack) = Raw::open(port, connect_packet(id, user, pw, clean)).await;
         assert_eq!(ack.code, ConnectReturnCode::Success, "{id} refused");
         (raw, ack.session_present)
     }
 
-    async fn send(&mut self, packet: Packet) {
+    pub(crate) async fn send(&mut self, packet: Packet) {
         let mut out = BytesMut::new();
         packet.write(&mut out, usize::MAX).unwrap();
         self.stream.write_all(&out).await.unwrap();
     }
 
     /// The next packet, `None` when the broker closed the connection; panics at the deadline.
-    async fn next(&mut self) -> Option<Packet> {
+    pub(crate) async fn next(&mut self) -> Option<Packet> {
         tokio::time::timeout(DEADLINE, async {
             loop {
                 match Packet::read(&mut self.buf, usize::MAX) {
@@ -101,7 +107,10 @@ impl Raw {
 
     /// Subscribes at QoS 1 to each filter; returns the SUBACK codes. Publishes arriving
     /// before the SUBACK are returned too.
-    async fn subscribe(&mut self, filters: &[&str]) -> (Vec<SubscribeReasonCode>, Vec<Publish>) {
+    pub(crate) async fn subscribe(
+        &mut self,
+        filters: &[&str],
+    ) -> (Vec<SubscribeReasonCode>, Vec<Publish>) {
         let pkid = self.pkid();
         let mut sub = Subscribe::new_many(filters.iter().map(|f| {
             rumqttc::mqttbytes::v4::SubscribeFilter::new(f.to_string(), QoS::AtLeastOnce)
@@ -122,7 +131,12 @@ impl Raw {
     }
 
     /// Publishes at QoS 1 and waits for the PUBACK (publishes arriving meanwhile are returned).
-    async fn publish(&mut self, topic: &str, payload: &[u8], retain: bool) -> Vec<Publish> {
+    pub(crate) async fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        retain: bool,
+    ) -> Vec<Publish> {
         let pkid = self.pkid();
         let mut p = Publish::new(topic, QoS::AtLeastOnce, payload.to_vec());
         p.pkid = pkid;
@@ -141,14 +155,14 @@ impl Raw {
         }
     }
 
-    async fn ack(&mut self, p: &Publish) {
+    pub(crate) async fn ack(&mut self, p: &Publish) {
         if p.qos == QoS::AtLeastOnce {
             self.send(Packet::PubAck(PubAck::new(p.pkid))).await;
         }
     }
 
     /// The next PUBLISH (acknowledged); panics on anything else or a close.
-    async fn next_publish(&mut self) -> Publish {
+    pub(crate) async fn next_publish(&mut self) -> Publish {
         match self.next().await {
             Some(Packet::Publish(p)) => {
                 self.ack(&p).await;
@@ -159,18 +173,18 @@ impl Raw {
     }
 
     /// Waits until the broker closes the connection (packets before it are ignored).
-    async fn closed(&mut self) {
+    pub(crate) async fn closed(&mut self) {
         while self.next().await.is_some() {}
     }
 
     /// Sends DISCONNECT and waits until the broker has closed the connection.
-    async fn disconnect(mut self) {
+    pub(crate) async fn disconnect(mut self) {
         self.send(Packet::Disconnect).await;
         self.closed().await;
     }
 }
 
-fn connect_packet(id: &str, user: &str, pw: &str, clean: bool) -> Connect {
+pub(crate) fn connect_packet(id: &str, user: &str, pw: &str, clean: bool) -> Connect {
     let mut c = Connect::new(id);
     c.set_login(user, pw);
     c.clean_session = clean;
@@ -383,7 +397,7 @@ async fn broker_last_will_on_abrupt_close_not_after_disconnect() {
     // about the will) before the marker is published.
     let (polite, _) = Raw::open(port, with_will(b"will-1")).await;
     polite.disconnect().await;
-    let (mut screen, _) = Raw::login(port, "lc-a1-x", "lc-a1", "pw-a1", true).await;
+    let (mut screen, _) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", true).await;
     screen.publish(&status, b"marker", false).await;
     assert_eq!(
         ctl.next_publish().await.payload.as_ref(),

@@ -7,5 +7,6 @@
 
 mod support;
 
+mod attack_broker;
 mod broker_embedded;
 mod mqtt_broker;

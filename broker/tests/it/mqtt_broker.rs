@@ -103,7 +103,7 @@ async fn mqtt_embedded_broker_retained_reaches_late_subscriber_and_large_payload
     controller.publish(&alert, b"alert-2".to_vec(), true).await;
     let live = screen.next_publish().await.expect("live alert delivered");
     assert_eq!(live.payload.as_ref(), b"alert-2");
-    let mut late = connect(port, "late", "lc-a1", "pw-a1").await.unwrap();
+    let mut late = connect(port, "lc-a1", "lc-a1", "pw-a1").await.unwrap();
     assert!(late.subscribe(&alert).await);
     let got = late.next_publish().await.expect("retained alert delivered");
     assert_eq!(got.payload.as_ref(), b"alert-2");

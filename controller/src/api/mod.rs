@@ -84,6 +84,9 @@ pub struct AppState {
     pub mqtt_status: Arc<dyn Fn() -> (u64, bool) + Send + Sync>,
     /// Failed bearer tokens and enrolment codes per source IP (brute-force lockout).
     pub auth_throttle: gatecast_broker::throttle::FailureThrottle,
+    /// The embedded broker, to evict a disabled screen's live session (`None` with an
+    /// external broker: see `docs/operations.md`, "External broker: mosquitto").
+    pub broker: Option<gatecast_broker::BrokerHandle>,
 }
 
 /// The request body, not yet read.

@@ -49,6 +49,14 @@ fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, 
     }))
 }
 
+/// Whether `id` may not be a screen id although it is well formed: a screen's MQTT client id is
+/// its screen id, so none may be the controller's client id
+/// ([`playlists::topics::CONTROLLER_CLIENT_ID`]; its username `_controller` is not a valid
+/// screen id anyway). See `docs/security.md` §3.
+pub fn is_reserved_screen_id(id: &str) -> bool {
+    id == playlists::topics::CONTROLLER_CLIENT_ID
+}
+
 /// `POST /api/v1/screens` (admin): returns the enrolment code and MQTT password once.
 pub async fn register(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, ADMIN)?;
@@ -59,6 +67,15 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
             format!(
                 "{:?} is not a valid screen id: use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit",
                 b.id.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    if is_reserved_screen_id(&b.id) {
+        return Err(ApiError::field(
+            "id",
+            format!(
+                "{:?} is reserved (the controller's MQTT client id); choose another screen id",
+                b.id
             ),
         ));
     }
@@ -144,7 +161,8 @@ pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiErro
 }
 
 /// `POST /api/v1/screens/{id}/disable|enable` (admin). A disabled screen is refused by the
-/// embedded broker and skipped by publish.
+/// embedded broker (its live session evicted at once), skipped by publish, and its receipts
+/// and status are refused by ingest.
 pub async fn set_disabled(
     state: &AppState,
     req: Request,
@@ -158,6 +176,12 @@ pub async fn set_disabled(
         .ok_or_else(|| ApiError::not_found("screen", id))?;
     s.disabled = disabled;
     state.store.put_screen(&s).await?;
+    if disabled {
+        // After the store write: a reconnect racing with this is refused by the login check.
+        if let Some(broker) = &state.broker {
+            broker.evict_user(id);
+        }
+    }
     let action = if disabled {
         "screen.disable"
     } else {

@@ -93,7 +93,7 @@ async fn api_publish_enrol_receive_verify_and_restart() {
 
     // Wrong password and disabled screen are refused by the embedded broker.
     assert!(
-        mqtt_connect(ctl.mqtt_addr(), "x1", "lc-a1", "wrong-password")
+        mqtt_connect(ctl.mqtt_addr(), "lc-a1", "lc-a1", "wrong-password")
             .await
             .is_err()
     );
@@ -102,7 +102,7 @@ async fn api_publish_enrol_receive_verify_and_restart() {
         .await;
     assert_eq!(s, 200);
     assert!(
-        mqtt_connect(ctl.mqtt_addr(), "x2", "lc-a1", &mqtt_pw)
+        mqtt_connect(ctl.mqtt_addr(), "lc-a1", "lc-a1", &mqtt_pw)
             .await
             .is_err(),
         "disabled screen must be refused"

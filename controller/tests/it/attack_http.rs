@@ -328,7 +328,7 @@ async fn attack_enrolment_code_reuse_and_expiry() {
         .await
         .expect("enrolled password");
     let old = reg["mqtt_password"].as_str().unwrap();
-    assert!(mqtt_connect(ctl.mqtt_addr(), "lc-a1x", "lc-a1", old)
+    assert!(mqtt_connect(ctl.mqtt_addr(), "lc-a1", "lc-a1", old)
         .await
         .is_err());
     ctl.running.shutdown().await;
@@ -347,14 +347,12 @@ async fn attack_mqtt_password_brute_force_is_locked_out() {
     let free = gatecast_broker::throttle::ThrottleConfig::MQTT.free_failures;
     // free + 4 guesses: the last three land in the lock and lengthen it to 8 s.
     for i in 0..free + 4 {
-        let r = mqtt_connect(addr, &format!("guess-{i}"), "lc-a1", &format!("guess-{i}")).await;
+        let r = mqtt_connect(addr, "lc-a1", "lc-a1", &format!("guess-{i}")).await;
         assert!(r.is_err(), "guess {i} accepted");
     }
     // Locked out: the right password is refused too, so parallel guessing gains nothing.
     assert!(
-        mqtt_connect(addr, "lc-a1-real", "lc-a1", &pw)
-            .await
-            .is_err(),
+        mqtt_connect(addr, "lc-a1", "lc-a1", &pw).await.is_err(),
         "the right password was accepted during the lockout"
     );
     // Other screens are not affected.
@@ -376,7 +374,7 @@ async fn attack_mqtt_password_brute_force_is_locked_out() {
     .expect("another screen logs in during the lockout");
     // The lock expires.
     eventually("the MQTT lock to expire", || async {
-        mqtt_connect(addr, "lc-a1-real", "lc-a1", &pw).await.is_ok()
+        mqtt_connect(addr, "lc-a1", "lc-a1", &pw).await.is_ok()
     })
     .await;
     ctl.running.shutdown().await;

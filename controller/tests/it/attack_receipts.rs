@@ -175,7 +175,8 @@ async fn attack_oversized_mqtt_payloads() {
     .await;
     // Above the broker's packet limit (from a client that allows itself such packets): the
     // broker drops that connection.
-    let mut o = rumqttc::MqttOptions::new("lc-a1-big", "127.0.0.1", ctl.mqtt_addr().port());
+    // Its client id is its username (the broker binds them): this takes over A's session.
+    let mut o = rumqttc::MqttOptions::new(A, "127.0.0.1", ctl.mqtt_addr().port());
     o.set_credentials(A, a.password.clone())
         .set_keep_alive(Duration::from_secs(10))
         .set_max_packet_size(32 << 20, 32 << 20);

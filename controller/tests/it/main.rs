@@ -17,6 +17,7 @@ mod api_publish;
 mod api_upload;
 mod api_whoami_dry_run;
 mod attack_alerts;
+mod attack_broker;
 mod attack_http;
 mod attack_receipts;
 mod audit_export;

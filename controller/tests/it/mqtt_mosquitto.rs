@@ -203,3 +203,140 @@ async fn mqtt_mosquitto_acl_keeps_screens_apart() {
     assert_eq!(handle.metrics().dropped_inbound, 0);
     handle.shutdown().await;
 }
+
+/// Connects with `clean`; returns CONNACK's session-present flag and the client, whose event
+/// loop is polled by a task until the connection ends.
+async fn connect_raw(
+    port: u16,
+    id: &str,
+    user: &str,
+    password: &str,
+    clean: bool,
+) -> (bool, rumqttc::AsyncClient) {
+    let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    o.set_credentials(user, password)
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(clean);
+    let (client, mut el) = rumqttc::AsyncClient::new(o, 16);
+    let present = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match el.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a))) => {
+                    assert_eq!(a.code, rumqttc::ConnectReturnCode::Success, "{id} refused");
+                    return a.session_present;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{id}: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("CONNACK before the deadline");
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    (present, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_client_id_squatting_mosquitto() {
+    let test = "attack_client_id_squatting_mosquitto";
+    if !require_program(test, "mosquitto", "mosquitto") {
+        return;
+    }
+    let (broker, acc) = start_mosquitto().await;
+    let mut ctl = connect(
+        broker.port,
+        CONTROLLER_CLIENT_ID,
+        CONTROLLER_USER,
+        &acc.controller,
+    )
+    .await
+    .unwrap();
+    let mut a = connect(broker.port, "scr-a", "scr-a", &acc.a)
+        .await
+        .unwrap();
+    let manifest = topic("scr-a", Kind::Manifest);
+    assert!(a.subscribe(&manifest).await);
+
+    // Screen B, with its own valid password, connects with the controller's client id and
+    // with screen A's: with the shipped configuration its client id is its username, so it
+    // knocks nobody off.
+    let _squat_ctl = connect(broker.port, CONTROLLER_CLIENT_ID, "scr-b", &acc.b).await;
+    let _squat_a = connect(broker.port, "scr-a", "scr-b", &acc.b).await;
+
+    let kicked = tokio::time::timeout(Duration::from_secs(2), ctl.closed()).await;
+    assert!(
+        kicked.is_err() || !kicked.unwrap(),
+        "screen B disconnected the controller by taking its client id"
+    );
+    ctl.publish(&manifest, b"m1".to_vec(), false).await;
+    let got = a.next_publish().await;
+    assert_eq!(
+        got.map(|p| p.payload.to_vec()),
+        Some(b"m1".to_vec()),
+        "screen B disconnected screen A by taking its client id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_persistent_session_flood_mosquitto() {
+    let test = "attack_persistent_session_flood_mosquitto";
+    if !require_program(test, "mosquitto", "mosquitto") {
+        return;
+    }
+    let (broker, acc) = start_mosquitto().await;
+    // Persistent sessions under fresh client ids: with the shipped configuration they are all
+    // the one session of the screen's username, so the second finds the first's session.
+    let (present, c) = connect_raw(broker.port, "flood-1", "scr-a", &acc.a, false).await;
+    assert!(!present);
+    c.disconnect().await.unwrap();
+    let mut later = None;
+    for n in 2..=5 {
+        let (present, c) =
+            connect_raw(broker.port, &format!("flood-{n}"), "scr-a", &acc.a, false).await;
+        assert!(
+            present,
+            "client id flood-{n} got a session of its own: one screen can pile up sessions"
+        );
+        let _ = c.disconnect().await;
+        later = Some(c);
+    }
+    drop(later);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_disabled_screen_keeps_its_live_session_mosquitto() {
+    let test = "attack_disabled_screen_keeps_its_live_session_mosquitto";
+    if !require_program(test, "mosquitto", "mosquitto") {
+        return;
+    }
+    let (broker, acc) = start_mosquitto().await;
+    let mut a = connect(broker.port, "scr-a", "scr-a", &acc.a)
+        .await
+        .unwrap();
+    let mut b = connect(broker.port, "scr-b", "scr-b", &acc.b)
+        .await
+        .unwrap();
+    // The documented procedure after disabling scr-a (docs/operations.md): the files written
+    // again without it (`broker-acl mosquitto` leaves disabled screens out), then a reload.
+    write_mosquitto_files(
+        &broker._dir.path().join("broker"),
+        &[("scr-b".to_string(), hash_mqtt_password(&acc.b))],
+        &acc.controller,
+    )
+    .unwrap();
+    broker._broker.reload();
+    assert!(
+        a.closed().await,
+        "the disabled screen's live session stayed open"
+    );
+    assert!(
+        connect(broker.port, "scr-a", "scr-a", &acc.a)
+            .await
+            .is_err(),
+        "the disabled screen logged in again"
+    );
+    assert!(
+        b.subscribe(&topic("scr-b", Kind::Ack)).await,
+        "scr-b was cut too"
+    );
+}

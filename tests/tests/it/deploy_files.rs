@@ -56,6 +56,7 @@ fn mosquitto_example_uses_the_generated_files() {
         "password_file /etc/mosquitto/gatecast/passwords",
         "acl_file /etc/mosquitto/gatecast/acl",
         "message_size_limit 8388608",
+        "use_username_as_clientid true",
     ] {
         assert!(conf.lines().any(|l| l.trim() == want), "lacks {want}");
     }
