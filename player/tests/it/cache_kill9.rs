@@ -10,7 +10,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use gatecast_player::cache::{Cache, CacheProgress, Wanted};
 use gatecast_player::store::Store;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use warp::http::Response;
 use warp::{Filter, Reply};
@@ -21,13 +20,6 @@ const CUT: usize = 64 * 1024;
 fn data() -> Vec<u8> {
     (0..200_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect()
-}
-
-fn hex_sha(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
         .collect()
 }
 
@@ -44,7 +36,7 @@ async fn cache_child_downloads() {
     let cache = Cache::open(Path::new(dir), &store, None).unwrap();
     let (tx, _rx) = watch::channel(CacheProgress::default());
     let want = [Wanted {
-        sha256: hex_sha(&d),
+        sha256: playlists::hex::sha256_hex(&d),
         bytes: d.len() as u64,
     }];
     cache.sync(&want, &[url.to_owned()], &tx).await.unwrap();
@@ -53,7 +45,7 @@ async fn cache_child_downloads() {
 #[tokio::test]
 async fn resumes_after_kill_9() {
     let d = data();
-    let sha = hex_sha(&d);
+    let sha = playlists::hex::sha256_hex(&d);
     let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
     let (log, served) = (seen.clone(), d.clone());
     let route = warp::path!("media" / String)

@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 use gatecast_fuzz::{controller_key, controller_trusted, device_key, Bytes, SCREEN};
 use libfuzzer_sys::fuzz_target;
 use playlists::envelope::{Envelope, RECEIPTS_TYPE};
+use playlists::hex::encode as hex;
 use playlists::receipt::{
     receipt_hash, sign_batch, verify_ack, verify_batch, Backend, ChainTip, Outcome, Receipt,
     VerifiedBatch, GENESIS_PREV,
@@ -51,10 +52,6 @@ fn vector_chain() -> &'static Vec<(u64, String)> {
             })
             .collect()
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 struct Store {

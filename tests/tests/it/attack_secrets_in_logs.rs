@@ -92,10 +92,6 @@ fn decode_base64(s: &str) -> Vec<u8> {
     out
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 #[test]
 fn attack_secrets_never_appear_in_trace_logs() {
     let dir = tempfile::tempdir().unwrap();
@@ -323,9 +319,9 @@ fn attack_secrets_never_appear_in_trace_logs() {
         ("MQTT password at enrolment", enrolled_password),
         ("controller MQTT password", controller_mqtt),
         ("controller key seed (base64)", controller_seed.0.clone()),
-        ("controller key seed (hex)", hex(&controller_seed.1)),
+        ("controller key seed (hex)", playlists::hex::encode(&controller_seed.1)),
         ("device key seed (base64)", device_seed.0.clone()),
-        ("device key seed (hex)", hex(&device_seed.1)),
+        ("device key seed (hex)", playlists::hex::encode(&device_seed.1)),
     ];
     let logs: Vec<(String, String)> = vec![
         (

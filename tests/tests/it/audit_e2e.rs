@@ -1,4 +1,4 @@
-//! Issue 5 acceptance, end to end with real processes: a `gatecast-player` (null backend)
+//! The auditing chain end to end (docs/auditing.md), with real processes: a `gatecast-player` (null backend)
 //! plays what `gatecast-controller serve` published, its receipts are acknowledged, the
 //! controller exports an audit bundle and the standalone `gatecast-audit verify` accepts it
 //! (exit 0, summary naming the screen and the play count). One byte flipped inside a receipt
