@@ -1,8 +1,8 @@
-//! The auditing chain end to end (docs/auditing.md), with real processes: a `gatecast-player` (null backend)
-//! plays what `gatecast-controller serve` published, its receipts are acknowledged, the
-//! controller exports an audit bundle and the standalone `gatecast-audit verify` accepts it
-//! (exit 0, summary naming the screen and the play count). One byte flipped inside a receipt
-//! of the bundle makes it fail (non-zero exit, the problem names the screen and the seq).
+//! The auditing chain end to end (docs/auditing.md), with real processes: a `gatecast-player` (null
+//! backend) plays what `gatecast-controller serve` published, its receipts are acknowledged, the
+//! controller exports an audit bundle and the standalone `gatecast-audit verify` accepts it (exit
+//! 0, summary naming the screen and the play count). One byte flipped inside a receipt of the
+//! bundle makes it fail (non-zero exit, the problem names the screen and the seq).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
