@@ -550,6 +550,81 @@ fn signed_conflicting_receipt_is_reported() {
         .any(|n| n.contains("not signed by its device key")));
 }
 
+// ---- completeness against the signed scope (docs/protocol.md §15, docs/security.md row 47) ----
+
+/// The evidence that the device signed a second receipt 5 for screen A.
+fn fork_evidence(w: &World) -> ConflictEntry {
+    let real4 = w.receipts(A, 4, 4).remove(0);
+    let mut other5 = receipt(A, 5, &playlists::receipt::receipt_hash(&real4));
+    other5.lang = "fr".into();
+    ConflictEntry {
+        screen: A.into(),
+        received_at: "2026-01-05T09:00:00.000Z".into(),
+        data: B64.encode(sign_batch(A, &[other5.to_bytes()], &w.devices[A]).to_json()),
+    }
+}
+
+/// Position of the entry with log index `index` in the bundle.
+fn entry_pos(b: &Bundle, index: u64) -> usize {
+    b.log.entries.iter().position(|e| e.index == index).unwrap()
+}
+
+#[test]
+fn attack_scope_first_batch_removed() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.log.entries.remove(entry_pos(&b, 0)); // A 1..=3
+    let r = verify(&w, &b);
+    assert!(!r.ok, "a bundle without A's first batch passed:\n{}", r.to_text());
+}
+
+#[test]
+fn attack_scope_last_batch_removed() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.log.entries.remove(entry_pos(&b, 5)); // A 7..=9
+    let r = verify(&w, &b);
+    assert!(!r.ok, "a bundle without A's last batch passed:\n{}", r.to_text());
+}
+
+#[test]
+fn attack_scope_batch_relabelled_as_action() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    let pos = entry_pos(&b, 5);
+    b.log.entries[pos].kind = EntryKind::Action; // A 7..=9 hidden as an "action"
+    let r = verify(&w, &b);
+    assert!(!r.ok, "a batch relabelled as an action passed:\n{}", r.to_text());
+}
+
+#[test]
+fn attack_scope_whole_screen_removed() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.screens.remove(1); // B's statement
+    b.log.entries.retain(|e| e.index != 1 && e.index != 4); // B's batches
+    let r = verify(&w, &b);
+    assert!(!r.ok, "a bundle without screen B passed:\n{}", r.to_text());
+}
+
+#[test]
+fn attack_scope_conflict_evidence_deleted() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.conflicts.clear();
+    let r = verify(&w, &b);
+    assert!(!r.ok, "a bundle whose conflict evidence was deleted passed:\n{}", r.to_text());
+}
+
+#[test]
+fn attack_scope_period_rewritten() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.period.from = "2025-01-01T00:00:00Z".into();
+    let r = verify(&w, &b);
+    assert!(!r.ok, "a bundle with a rewritten period passed:\n{}", r.to_text());
+}
+
 #[test]
 fn malformed_bundles_fail_cleanly() {
     let w = World::new();
