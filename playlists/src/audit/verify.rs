@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    verify_statement, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Problem,
-    ProblemKind, Report, ScreenEntry, ScreenStatement, ScreenSummary, StatementError,
-    BUNDLE_FORMAT,
+    is_action_record, verify_statement, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry,
+    Period, Problem, ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement,
+    ScreenSummary, StatementError, BUNDLE_FORMAT,
 };
 use crate::envelope::{Envelope, RECEIPTS_TYPE};
 use crate::keys::{b64_decode, KeySet, PublicKey};
@@ -33,7 +33,11 @@ struct ScreenState {
 struct Checker {
     problems: Vec<Problem>,
     notes: Vec<String>,
+    /// What the bundle holds, described the way the exporter describes it in the scope.
+    observed: ScopeBuilder,
 }
+
+mod completeness;
 
 impl Checker {
     fn problem(
@@ -109,6 +113,13 @@ pub fn verify_bundle(
     let mut c = Checker {
         problems: Vec::new(),
         notes: Vec::new(),
+        observed: ScopeBuilder::new(
+            Period {
+                from: String::new(),
+                to: String::new(),
+            },
+            0,
+        ),
     };
     let mut report = empty_report(controller_key);
     let Some(bundle) = parse_bundle(&mut c, &mut report, bundle_bytes) else {
@@ -170,8 +181,22 @@ pub fn verify_bundle(
         if let Some(cp) = &checkpoint {
             check_entry_inclusion(&mut c, cp, e, &data);
         }
+        if let Some(kind) = completeness::kind_mismatch(&data, e.kind) {
+            let (screen, seq) = claimed_batch(&data);
+            c.problem(
+                ProblemKind::EntryKindMismatch,
+                screen.as_deref(),
+                seq,
+                Some(e.index),
+                kind,
+            );
+        }
         match e.kind {
-            EntryKind::Action => report.actions += 1,
+            EntryKind::Action => {
+                report.actions += 1;
+                c.observed.action();
+            }
+            EntryKind::Batch if is_action_record(&data) => report.batches += 1,
             EntryKind::Batch => {
                 report.batches += 1;
                 check_batch(
@@ -191,6 +216,7 @@ pub fn verify_bundle(
     for (screen, st) in &mut screens {
         check_chain(&mut c, screen, st);
     }
+    completeness::check_scope(&mut c, &bundle, checkpoint.as_ref(), &trusted, &statements);
     summarize(&mut report, &c, &statements, &screens);
     report.checkpoint = checkpoint;
     finish(report, c)
@@ -351,6 +377,7 @@ fn check_statements(c: &mut Checker, entries: &[ScreenEntry], trusted: &KeySet) 
             ),
             Some(_) => {}
             None => {
+                c.observed.screen(&s.screen);
                 statements.insert(s.screen.clone(), (s, key));
             }
         }
@@ -732,6 +759,12 @@ fn check_batch(
         }
         Ok(batch) => {
             st.batches += 1;
+            c.observed.batch(
+                &screen,
+                &key.key_id(),
+                index,
+                batch.receipts.iter().map(|(r, _)| r.seq),
+            );
             for (r, bytes) in batch.receipts {
                 add_receipt(c, st, &screen, r, &bytes, index, "log entry");
             }
