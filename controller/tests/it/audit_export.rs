@@ -62,6 +62,7 @@ async fn audit_export_bundle_verifies_offline() {
     assert!(report.actions >= 1, "operator actions are in the bundle");
     assert_eq!(report.screens.len(), 1);
     assert_eq!(report.screens[0].last_seq, Some(6));
+    check_scope(&bundle, &controller, report.actions);
 
     // A period holding only seq 5 and 6 exports only their batch (mid-chain start).
     let url = format!(
@@ -88,4 +89,43 @@ async fn audit_export_bundle_verifies_offline() {
         .await;
     assert_eq!(s, 400, "{bad}");
     ctl.running.shutdown().await;
+}
+
+/// The bundle's signed scope (`docs/protocol.md` §15) describes it: one chain of the screen's
+/// device key, seq 1..=6 in two batches, the actions counted; and removing the first batch of
+/// the real export is caught (`docs/security.md` row 47).
+fn check_scope(bundle: &[u8], controller: &PublicKey, actions: u64) {
+    use base64::Engine as _;
+    use playlists::audit::{verify_scope, Bundle, EntryKind, ProblemKind};
+    use playlists::keys::KeySet;
+    let mut b: Bundle = serde_json::from_slice(bundle).unwrap();
+    let env = base64::engine::general_purpose::STANDARD
+        .decode(b.scope.as_deref().expect("the export signs its scope"))
+        .unwrap();
+    let scope = verify_scope(&env, &KeySet::from_keys([controller.clone()])).unwrap();
+    assert_eq!(scope.period, b.period);
+    assert_eq!((scope.actions, scope.conflicts), (actions, 0));
+    assert_eq!(scope.screens.len(), 1);
+    let chain = &scope.screens[0].chains[..];
+    assert_eq!(chain.len(), 1, "{scope:?}");
+    assert_eq!(
+        (chain[0].first_seq, chain[0].last_seq, chain[0].batches),
+        (1, 6, 2)
+    );
+    let first = b
+        .log
+        .entries
+        .iter()
+        .position(|e| e.kind == EntryKind::Batch)
+        .unwrap();
+    assert_eq!(b.log.entries[first].index, chain[0].first_index);
+    b.log.entries.remove(first);
+    let report = playlists::audit::verify_bundle(&b.to_json(), controller, None);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::ChainStartMismatch),
+        "{report:#?}"
+    );
 }
