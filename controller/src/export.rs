@@ -11,13 +11,17 @@
 //! - a checkpoint issued for the whole log at export time (all proofs refer to its size);
 //! - with `since_size`, a consistency proof from that older log size (an auditor who kept an
 //!   older checkpoint checks that the history was not rewritten);
-//! - the conflicting envelopes kept as evidence for those screens.
+//! - the conflicting envelopes kept as evidence for those screens;
+//! - the scope of all that, signed (`playlists::audit::Scope`, `docs/protocol.md` §15): the
+//!   period, the checkpoint size, per screen and device key the first and last seq and log
+//!   index and the number of batches, the numbers of actions and conflicts.
 //!
 //! A batch that brought a receipt of the period also carries the receipts before it in the same
 //! envelope, so the bundle may start mid-chain and hold a few receipts from before `from`.
-//! The response is streamed: the head (statements, checkpoint) is prepared first, then the log
+//! The response is streamed: the head (statements, checkpoint, scope) is prepared first — which
+//! reads the log once to choose the leaves and describe them in the scope — then the chosen log
 //! entries are read, proved and written one at a time on a blocking thread, in 64 KiB chunks
-//! (memory: the leaf hashes plus one leaf). The HTTP handler is in `api::export`.
+//! (memory: the leaf hashes and the chosen indexes plus one leaf). The HTTP handler is in `api::export`.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -103,8 +103,11 @@ type DeviceKeys = BTreeMap<String, (String, PublicKey)>;
 /// and its internal chain; every inclusion proof against the checkpoint root; per screen, that
 /// the receipts present form one chain (seq contiguous from the lowest seq present, each `prev`
 /// the hash of the receipt before it, no two different receipts under one seq, including the
-/// signed evidence in `conflicts`); and consistency with `previous_checkpoint`. A chain that
-/// starts above seq 1 is accepted with its first `prev` taken as given, and said in the notes.
+/// signed evidence in `conflicts`); consistency with `previous_checkpoint`; and completeness
+/// against the controller-signed scope (`scope`, [`super::Scope`]: period, checkpoint size,
+/// screens, each chain's first and last batch and count, each entry's kind, the numbers of
+/// actions and conflicts; a bundle without one is refused). A chain that starts above seq 1 is
+/// accepted with its first `prev` taken as given, and said in the notes.
 pub fn verify_bundle(
     bundle_bytes: &[u8],
     controller_key: &PublicKey,

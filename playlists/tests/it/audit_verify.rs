@@ -715,6 +715,23 @@ fn attack_scope_missing_forged_or_foreign() {
     fails_with(&w, &b, &[ProblemKind::ScopeCheckpointMismatch]);
 }
 
+/// The scope example of `docs/protocol.md` §15 is the scope of this file's standard bundle.
+#[test]
+fn scope_example_in_the_protocol_is_the_standard_bundles() {
+    let w = World::new();
+    let b = Log::standard(&w).full_bundle(&w);
+    let env = B64.decode(b.scope.unwrap()).unwrap();
+    let trusted = playlists::keys::KeySet::from_keys([w.controller.public()]);
+    let scope = playlists::audit::verify_scope(&env, &trusted).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let (_, after) = doc.split_once("**Bundle scope.**").unwrap();
+    let (_, block) = after.split_once("```json\n").unwrap();
+    let (json, _) = block.split_once("```").unwrap();
+    let example: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(serde_json::to_value(&scope).unwrap(), example);
+}
+
 #[test]
 fn malformed_bundles_fail_cleanly() {
     let w = World::new();
