@@ -445,6 +445,8 @@ pub struct Report {
     pub previous_checkpoint: Option<crate::merkle::Checkpoint>,
     /// Whether consistency with the previous checkpoint was proven.
     pub consistent_with_previous: Option<bool>,
+    /// The bundle's scope, if it verified under the controller key.
+    pub scope: Option<Scope>,
     /// Number of log entries in the bundle.
     pub log_entries: u64,
     /// Of which receipts batches.
@@ -504,6 +506,26 @@ impl Report {
                     _ => "NOT shown consistent",
                 }
             );
+        }
+        match &self.scope {
+            Some(s) => {
+                let _ = writeln!(
+                    o,
+                    "scope (signed): {} screens, {} chains, {} batches, {} actions, {} conflicts",
+                    s.screens.len(),
+                    s.screens.iter().map(|x| x.chains.len()).sum::<usize>(),
+                    s.screens
+                        .iter()
+                        .flat_map(|x| &x.chains)
+                        .map(|c| c.batches)
+                        .sum::<u64>(),
+                    s.actions,
+                    s.conflicts
+                );
+            }
+            None => {
+                let _ = writeln!(o, "scope: not verified");
+            }
         }
         let _ = writeln!(
             o,

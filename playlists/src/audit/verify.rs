@@ -219,7 +219,8 @@ pub fn verify_bundle(
     for (screen, st) in &mut screens {
         check_chain(&mut c, screen, st);
     }
-    completeness::check_scope(&mut c, &bundle, checkpoint.as_ref(), &trusted, &statements);
+    report.scope =
+        completeness::check_scope(&mut c, &bundle, checkpoint.as_ref(), &trusted, &statements);
     summarize(&mut report, &c, &statements, &screens);
     report.checkpoint = checkpoint;
     finish(report, c)
@@ -236,6 +237,7 @@ fn empty_report(controller_key: &PublicKey) -> Report {
         checkpoint: None,
         previous_checkpoint: None,
         consistent_with_previous: None,
+        scope: None,
         log_entries: 0,
         batches: 0,
         actions: 0,

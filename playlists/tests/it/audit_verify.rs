@@ -281,6 +281,9 @@ fn honest_bundle_verifies_with_summary() {
     let text = r.to_text();
     assert!(text.starts_with("VERIFIED"), "{text}");
     assert!(text.contains("Màn hình lao-cai-1"), "{text}");
+    let scope = "scope (signed): 2 screens, 2 chains, 5 batches, 1 actions, 0 conflicts";
+    assert!(text.contains(scope), "{text}");
+    assert_eq!(r.scope.unwrap().checkpoint_size, 6);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Checker, Statements};
 use crate::audit::{
-    is_action_record, verify_scope, Bundle, ChainScope, EntryKind, ProblemKind, ScopeError,
+    is_action_record, verify_scope, Bundle, ChainScope, EntryKind, ProblemKind, Scope, ScopeError,
 };
 use crate::envelope::{Envelope, RECEIPTS_TYPE};
 use crate::keys::{b64_decode, KeySet};
@@ -36,14 +36,14 @@ pub(super) fn kind_mismatch(data: &[u8], kind: EntryKind) -> Option<String> {
 /// Checks the bundle against its signed scope: the scope verifies under the controller key,
 /// the period and the checkpoint size are the signed ones, every screen of the scope has a
 /// statement and the reverse, every chain's batches start, end and count as signed, and the
-/// numbers of actions and conflicts are the signed ones.
+/// numbers of actions and conflicts are the signed ones. Returns the scope if it verified.
 pub(super) fn check_scope(
     c: &mut Checker,
     bundle: &Bundle,
     checkpoint: Option<&Checkpoint>,
     trusted: &KeySet,
     statements: &Statements,
-) {
+) -> Option<Scope> {
     let Some(b64) = &bundle.scope else {
         c.problem(
             ProblemKind::MissingScope,
@@ -53,7 +53,7 @@ pub(super) fn check_scope(
             "the bundle holds no signed scope, so nothing shows that it is complete; it was \
              exported by an older build: export it again",
         );
-        return;
+        return None;
     };
     let scope = match b64_decode(b64)
         .map_err(|e| ScopeError::Malformed(format!("scope is not standard base64: {e}")))
@@ -68,7 +68,7 @@ pub(super) fn check_scope(
                 None,
                 format!("{e}; the bundle's completeness cannot be checked"),
             );
-            return;
+            return None;
         }
     };
     if scope.period != bundle.period {
@@ -152,6 +152,7 @@ pub(super) fn check_scope(
             );
         }
     }
+    Some(scope)
 }
 
 /// One screen's chains as signed against the chains its verified batches form.
