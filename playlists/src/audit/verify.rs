@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    is_action_record, verify_statement, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry,
-    Period, Problem, ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement,
-    ScreenSummary, StatementError, BUNDLE_FORMAT,
+    verify_statement, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Period, Problem,
+    ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement, ScreenSummary, StatementError,
+    BUNDLE_FORMAT,
 };
 use crate::envelope::{Envelope, RECEIPTS_TYPE};
 use crate::keys::{b64_decode, KeySet, PublicKey};
@@ -184,14 +184,15 @@ pub fn verify_bundle(
         if let Some(cp) = &checkpoint {
             check_entry_inclusion(&mut c, cp, e, &data);
         }
-        if let Some(kind) = completeness::kind_mismatch(&data, e.kind) {
+        let mismatch = completeness::kind_mismatch(&data, e.kind);
+        if let Some(why) = &mismatch {
             let (screen, seq) = claimed_batch(&data);
             c.problem(
                 ProblemKind::EntryKindMismatch,
                 screen.as_deref(),
                 seq,
                 Some(e.index),
-                kind,
+                why.as_str(),
             );
         }
         match e.kind {
@@ -199,7 +200,8 @@ pub fn verify_bundle(
                 report.actions += 1;
                 c.observed.action();
             }
-            EntryKind::Batch if is_action_record(&data) => report.batches += 1,
+            // an action record labelled a batch: reported above, nothing to verify as a batch
+            EntryKind::Batch if mismatch.is_some() => report.batches += 1,
             EntryKind::Batch => {
                 report.batches += 1;
                 check_batch(
