@@ -149,7 +149,17 @@ pub async fn prepare(
             batch_screens.insert(r.batch_index, r.receipt.screen);
         }
     }
-    let actions = select_leaves(store, size, req, &batch_screens, &selected, &mut scope)?;
+    // Reading every leaf below `size` takes a while on a large log: off the async threads.
+    let (actions, mut scope, batch_screens, selected) = {
+        let (store, req) = (store.clone(), req.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut scope = scope;
+            select_leaves(&store, size, &req, &batch_screens, &selected, &mut scope)
+                .map(|actions| (actions, scope, batch_screens, selected))
+        })
+        .await
+        .map_err(|e| std::io::Error::other(format!("reading the log for the export: {e}")))??
+    };
     let consistency = req
         .since_size
         .map(|old| Consistency::new(old, &merkle::consistency_proof(&hashes, old as usize)));

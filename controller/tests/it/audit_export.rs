@@ -19,7 +19,7 @@ async fn audit_export_bundle_verifies_offline() {
     let ctl = start(test_config(dir.path())).await;
     let device = SecretKey::from_seed([7; 32]);
     let mut p = player(&ctl, SCREEN, "Lao Cai A1", device.clone()).await;
-    let c = chain(SCREEN, 6);
+    let c = chain(SCREEN, 7);
     p.send(&c[..3], &device).await;
     assert_eq!(p.next_ack().await.0, 3);
     let (s, cp1) = ctl
@@ -33,7 +33,7 @@ async fn audit_export_bundle_verifies_offline() {
     assert_eq!(s, 200);
     let cp1 = cp1.bytes().await.unwrap().to_vec();
     let old = verify_checkpoint(&cp1, &p.controller).unwrap();
-    p.send(&c[3..], &device).await;
+    p.send(&c[3..6], &device).await;
     assert_eq!(p.next_ack().await.0, 6);
 
     let auditor = ctl.token("auditor").await;
@@ -88,6 +88,38 @@ async fn audit_export_bundle_verifies_offline() {
         )
         .await;
     assert_eq!(s, 400, "{bad}");
+
+    // Evidence of a fork: the device signs another receipt 2. It is kept as evidence (no ack);
+    // the ack of the next batch, sent after it on the same session, says it was handled.
+    let mut other2 = receipts(SCREEN, 2, 2, &playlists::receipt::receipt_hash(&c[0]));
+    other2[0] = String::from_utf8(other2[0].clone())
+        .unwrap()
+        .replace("\"lang\":\"vi\"", "\"lang\":\"en\"")
+        .into_bytes();
+    assert_ne!(other2[0], c[1]);
+    p.send(&other2, &device).await;
+    p.send(&c[6..], &device).await;
+    assert_eq!(p.next_ack().await.0, 7);
+    let url = format!("/api/v1/audit/export?screens={SCREEN}");
+    let (s, b3) = ctl.req("GET", &url, Some(&auditor), None).await;
+    assert_eq!(s, 200, "{b3}");
+    let mut b3: playlists::audit::Bundle = serde_json::from_value(b3).unwrap();
+    assert_eq!(b3.conflicts.len(), 1);
+    let kinds = |b: &playlists::audit::Bundle| {
+        let r = playlists::audit::verify_bundle(&b.to_json(), &controller, None);
+        r.problems
+            .iter()
+            .map(|p| p.kind.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(&b3),
+        ["conflict"],
+        "the fork is reported, nothing else"
+    );
+    // Deleting the evidence hides the fork but not the deletion (docs/security.md row 47).
+    b3.conflicts.clear();
+    assert_eq!(kinds(&b3), ["conflict_count_mismatch"]);
     ctl.running.shutdown().await;
 }
 
