@@ -1,6 +1,7 @@
 //! Export with real parts: receipts ingested over MQTT from a stand-in player, the bundle
 //! fetched over HTTP, checked with `playlists::audit::verify_bundle` (what `gatecast-audit
-//! verify` runs), also against an earlier checkpoint.
+//! verify` runs), also against an earlier checkpoint; the signed scope catches a removed first
+//! batch and deleted conflict evidence in a real export.
 #![allow(dead_code)]
 
 use crate::api_support;
