@@ -11,22 +11,26 @@
 //! - a checkpoint issued for the whole log at export time (all proofs refer to its size);
 //! - with `since_size`, a consistency proof from that older log size (an auditor who kept an
 //!   older checkpoint checks that the history was not rewritten);
-//! - the conflicting envelopes kept as evidence for those screens.
+//! - the conflicting envelopes kept as evidence for those screens;
+//! - the scope of all that, signed (`playlists::audit::Scope`, `docs/protocol.md` §15): the
+//!   period, the checkpoint size, per screen and device key the first and last seq and log
+//!   index and the number of batches, the numbers of actions and conflicts.
 //!
 //! A batch that brought a receipt of the period also carries the receipts before it in the same
 //! envelope, so the bundle may start mid-chain and hold a few receipts from before `from`.
-//! The response is streamed: the head (statements, checkpoint) is prepared first, then the log
+//! The response is streamed: the head (statements, checkpoint, scope) is prepared first — which
+//! reads the log once to choose the leaves and describe them in the scope — then the chosen log
 //! entries are read, proved and written one at a time on a blocking thread, in 64 KiB chunks
-//! (memory: the leaf hashes plus one leaf). The HTTP handler is in `api::export`.
+//! (memory: the leaf hashes and the chosen indexes plus one leaf). The HTTP handler is in `api::export`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use playlists::audit::{
-    Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection, Period, ScreenEntry,
-    ScreenStatement, BUNDLE_FORMAT,
+    batch_seqs, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection, Period,
+    ScopeBuilder, ScreenEntry, ScreenStatement, BUNDLE_FORMAT,
 };
-use playlists::keys::SecretKey;
+use playlists::keys::{PublicKey, SecretKey};
 use playlists::merkle;
 
 use crate::store::{ActionRecord, LeafKind, Store, StoreError};
@@ -69,8 +73,7 @@ pub struct Prepared {
     head: Bundle,
     hashes: Vec<merkle::Hash>,
     batches: BTreeSet<u64>,
-    from: Timestamp,
-    to: Timestamp,
+    actions: BTreeSet<u64>,
 }
 
 /// Issues a checkpoint for the current log, signs the screen statements and finds the
@@ -97,8 +100,14 @@ pub async fn prepare(
     }
     let hashes = store.log_leaf_hashes(size)?;
 
+    let period = Period {
+        from: req.from.to_string(),
+        to: req.to.to_string(),
+    };
+    let mut scope = ScopeBuilder::new(period.clone(), size);
     let mut statements = Vec::new();
-    let mut selected = BTreeSet::new();
+    // Selected screens with the key id of their registered device key.
+    let mut selected = BTreeMap::new();
     for s in store.screens()? {
         if req.screens.as_ref().is_some_and(|w| !w.contains(&s.id)) {
             continue;
@@ -106,6 +115,12 @@ pub async fn prepare(
         let Some(device_key) = s.device_key.clone() else {
             continue;
         };
+        let key_id = PublicKey::from_base64(&device_key)
+            .map(|k| k.key_id())
+            .map_err(|e| StoreError::Corrupt {
+                what: format!("device key of screen {}", s.id),
+                message: e.to_string(),
+            })?;
         let st = ScreenStatement {
             screen: s.id.clone(),
             device_key,
@@ -114,10 +129,11 @@ pub async fn prepare(
             enrolled_at: s.enrolled_at.clone().unwrap_or_default(),
         };
         statements.push(ScreenEntry::from_envelope_bytes(&st.sign(key).to_json()));
-        selected.insert(s.id);
+        scope.screen(&s.id);
+        selected.insert(s.id, key_id);
     }
     if let Some(w) = &req.screens {
-        if let Some(missing) = w.iter().find(|s| !selected.contains(*s)) {
+        if let Some(missing) = w.iter().find(|s| !selected.contains_key(*s)) {
             return Err(ExportError::Invalid {
                 field: "screens",
                 message: format!("screen {missing:?} is not registered or has no device key"),
@@ -125,36 +141,47 @@ pub async fn prepare(
         }
     }
 
-    let mut batches = BTreeSet::new();
+    // Batch leaf index -> screen, for every batch that stored a receipt of the period.
+    let mut batch_screens = BTreeMap::new();
     for r in store.receipts_between(req.from, req.to) {
         let r = r?;
-        if selected.contains(&r.receipt.screen) && r.batch_index < size {
-            batches.insert(r.batch_index);
+        if selected.contains_key(&r.receipt.screen) && r.batch_index < size {
+            batch_screens.insert(r.batch_index, r.receipt.screen);
         }
     }
+    // Reading every leaf below `size` takes a while on a large log: off the async threads.
+    let (actions, mut scope, batch_screens, selected) = {
+        let (store, req) = (store.clone(), req.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut scope = scope;
+            select_leaves(&store, size, &req, &batch_screens, &selected, &mut scope)
+                .map(|actions| (actions, scope, batch_screens, selected))
+        })
+        .await
+        .map_err(|e| std::io::Error::other(format!("reading the log for the export: {e}")))??
+    };
     let consistency = req
         .since_size
         .map(|old| Consistency::new(old, &merkle::consistency_proof(&hashes, old as usize)));
-    let conflicts = store
+    let conflicts: Vec<ConflictEntry> = store
         .receipt_conflicts()?
         .into_iter()
-        .filter(|c| selected.contains(&c.screen))
+        .filter(|c| selected.contains_key(&c.screen))
         .map(|c| ConflictEntry {
             screen: c.screen,
             received_at: c.received_at,
             data: c.envelope,
         })
         .collect();
+    scope.conflicts(conflicts.len() as u64);
     let pk = key.public();
     let head = Bundle {
         format: BUNDLE_FORMAT.to_string(),
         generated_at: format!("{:.3}", Timestamp::now()),
-        period: Period {
-            from: req.from.to_string(),
-            to: req.to.to_string(),
-        },
+        period,
         controller_key: pk.to_base64(),
         controller_key_id: pk.key_id(),
+        scope: Some(base64_std(&scope.finish().sign(key).to_json())),
         screens: statements,
         log: LogSection {
             checkpoint: base64_std(&checkpoint),
@@ -166,9 +193,58 @@ pub async fn prepare(
     Ok(Prepared {
         head,
         hashes,
-        batches,
-        from: req.from,
-        to: req.to,
+        batches: batch_screens.into_keys().collect(),
+        actions,
+    })
+}
+
+/// Reads the log below `size` once: adds each exported batch (its receipts' seqs, read from
+/// the stored envelope) to the scope, and returns the indexes of the actions of the period
+/// (also added to the scope). Reading the leaves here rather than while writing is what lets
+/// the scope, signed in the bundle's head, count them (`docs/protocol.md` §15).
+fn select_leaves(
+    store: &Store,
+    size: u64,
+    req: &ExportRequest,
+    batch_screens: &BTreeMap<u64, String>,
+    key_ids: &BTreeMap<String, String>,
+    scope: &mut ScopeBuilder,
+) -> Result<BTreeSet<u64>, ExportError> {
+    let mut actions = BTreeSet::new();
+    for index in 0..size {
+        let leaf = read_leaf(store, index, size)?;
+        match leaf.kind {
+            LeafKind::Batch => {
+                let Some(screen) = batch_screens.get(&index) else {
+                    continue;
+                };
+                let seqs = batch_seqs(&leaf.data).ok_or_else(|| StoreError::Corrupt {
+                    what: "batch leaf".into(),
+                    message: format!("leaf {index} is not a receipts envelope"),
+                })?;
+                scope.batch(screen, &key_ids[screen], index, seqs);
+            }
+            LeafKind::Action => {
+                let a: ActionRecord =
+                    serde_json::from_slice(&leaf.data).map_err(|e| StoreError::Corrupt {
+                        what: "action leaf".into(),
+                        message: e.to_string(),
+                    })?;
+                if matches!(a.at.parse::<Timestamp>(), Ok(at) if at >= req.from && at < req.to) {
+                    actions.insert(index);
+                    scope.action();
+                }
+            }
+        }
+    }
+    Ok(actions)
+}
+
+/// The leaf at `index`, which must exist below the log size `size`.
+fn read_leaf(store: &Store, index: u64, size: u64) -> Result<crate::store::LogLeaf, StoreError> {
+    store.log_leaf(index)?.ok_or_else(|| StoreError::Corrupt {
+        what: "log leaf".into(),
+        message: format!("leaf {index} below the log size {size} is missing"),
     })
 }
 
@@ -192,28 +268,11 @@ impl Prepared {
         let size = self.hashes.len() as u64;
         let mut proofs = merkle::ProofBuilder::new(&self.hashes);
         let mut first = true;
-        for index in 0..size {
-            let Some(leaf) = store.log_leaf(index)? else {
-                return Err(StoreError::Corrupt {
-                    what: "log leaf".into(),
-                    message: format!("leaf {index} below the log size {size} is missing"),
-                }
-                .into());
-            };
+        for &index in self.batches.union(&self.actions) {
+            let leaf = read_leaf(store, index, size)?;
             let kind = match leaf.kind {
-                LeafKind::Batch if self.batches.contains(&index) => EntryKind::Batch,
-                LeafKind::Batch => continue,
-                LeafKind::Action => {
-                    let a: ActionRecord =
-                        serde_json::from_slice(&leaf.data).map_err(|e| StoreError::Corrupt {
-                            what: "action leaf".into(),
-                            message: e.to_string(),
-                        })?;
-                    match a.at.parse::<Timestamp>() {
-                        Ok(at) if at >= self.from && at < self.to => EntryKind::Action,
-                        _ => continue,
-                    }
-                }
+                LeafKind::Batch => EntryKind::Batch,
+                LeafKind::Action => EntryKind::Action,
             };
             let proof = proofs.inclusion(index as usize).unwrap_or_default();
             if !first {

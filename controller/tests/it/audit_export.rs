@@ -1,6 +1,7 @@
 //! Export with real parts: receipts ingested over MQTT from a stand-in player, the bundle
 //! fetched over HTTP, checked with `playlists::audit::verify_bundle` (what `gatecast-audit
-//! verify` runs), also against an earlier checkpoint.
+//! verify` runs), also against an earlier checkpoint; the signed scope catches a removed first
+//! batch and deleted conflict evidence in a real export.
 #![allow(dead_code)]
 
 use crate::api_support;
@@ -19,7 +20,7 @@ async fn audit_export_bundle_verifies_offline() {
     let ctl = start(test_config(dir.path())).await;
     let device = SecretKey::from_seed([7; 32]);
     let mut p = player(&ctl, SCREEN, "Lao Cai A1", device.clone()).await;
-    let c = chain(SCREEN, 6);
+    let c = chain(SCREEN, 7);
     p.send(&c[..3], &device).await;
     assert_eq!(p.next_ack().await.0, 3);
     let (s, cp1) = ctl
@@ -33,7 +34,7 @@ async fn audit_export_bundle_verifies_offline() {
     assert_eq!(s, 200);
     let cp1 = cp1.bytes().await.unwrap().to_vec();
     let old = verify_checkpoint(&cp1, &p.controller).unwrap();
-    p.send(&c[3..], &device).await;
+    p.send(&c[3..6], &device).await;
     assert_eq!(p.next_ack().await.0, 6);
 
     let auditor = ctl.token("auditor").await;
@@ -62,6 +63,7 @@ async fn audit_export_bundle_verifies_offline() {
     assert!(report.actions >= 1, "operator actions are in the bundle");
     assert_eq!(report.screens.len(), 1);
     assert_eq!(report.screens[0].last_seq, Some(6));
+    check_scope(&bundle, &controller, report.actions);
 
     // A period holding only seq 5 and 6 exports only their batch (mid-chain start).
     let url = format!(
@@ -87,5 +89,76 @@ async fn audit_export_bundle_verifies_offline() {
         )
         .await;
     assert_eq!(s, 400, "{bad}");
+
+    // Evidence of a fork: the device signs another receipt 2. It is kept as evidence (no ack);
+    // the ack of the next batch, sent after it on the same session, says it was handled.
+    let mut other2 = receipts(SCREEN, 2, 2, &playlists::receipt::receipt_hash(&c[0]));
+    other2[0] = String::from_utf8(other2[0].clone())
+        .unwrap()
+        .replace("\"lang\":\"vi\"", "\"lang\":\"en\"")
+        .into_bytes();
+    assert_ne!(other2[0], c[1]);
+    p.send(&other2, &device).await;
+    p.send(&c[6..], &device).await;
+    assert_eq!(p.next_ack().await.0, 7);
+    let url = format!("/api/v1/audit/export?screens={SCREEN}");
+    let (s, b3) = ctl.req("GET", &url, Some(&auditor), None).await;
+    assert_eq!(s, 200, "{b3}");
+    let mut b3: playlists::audit::Bundle = serde_json::from_value(b3).unwrap();
+    assert_eq!(b3.conflicts.len(), 1);
+    let kinds = |b: &playlists::audit::Bundle| {
+        let r = playlists::audit::verify_bundle(&b.to_json(), &controller, None);
+        r.problems
+            .iter()
+            .map(|p| p.kind.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(&b3),
+        ["conflict"],
+        "the fork is reported, nothing else"
+    );
+    // Deleting the evidence hides the fork but not the deletion (docs/security.md row 47).
+    b3.conflicts.clear();
+    assert_eq!(kinds(&b3), ["conflict_count_mismatch"]);
     ctl.running.shutdown().await;
+}
+
+/// The bundle's signed scope (`docs/protocol.md` §15) describes it: one chain of the screen's
+/// device key, seq 1..=6 in two batches, the actions counted; and removing the first batch of
+/// the real export is caught (`docs/security.md` row 47).
+fn check_scope(bundle: &[u8], controller: &PublicKey, actions: u64) {
+    use base64::Engine as _;
+    use playlists::audit::{verify_scope, Bundle, EntryKind, ProblemKind};
+    use playlists::keys::KeySet;
+    let mut b: Bundle = serde_json::from_slice(bundle).unwrap();
+    let env = base64::engine::general_purpose::STANDARD
+        .decode(b.scope.as_deref().expect("the export signs its scope"))
+        .unwrap();
+    let scope = verify_scope(&env, &KeySet::from_keys([controller.clone()])).unwrap();
+    assert_eq!(scope.period, b.period);
+    assert_eq!((scope.actions, scope.conflicts), (actions, 0));
+    assert_eq!(scope.screens.len(), 1);
+    let chain = &scope.screens[0].chains[..];
+    assert_eq!(chain.len(), 1, "{scope:?}");
+    assert_eq!(
+        (chain[0].first_seq, chain[0].last_seq, chain[0].batches),
+        (1, 6, 2)
+    );
+    let first = b
+        .log
+        .entries
+        .iter()
+        .position(|e| e.kind == EntryKind::Batch)
+        .unwrap();
+    assert_eq!(b.log.entries[first].index, chain[0].first_index);
+    b.log.entries.remove(first);
+    let report = playlists::audit::verify_bundle(&b.to_json(), controller, None);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::ChainStartMismatch),
+        "{report:#?}"
+    );
 }

@@ -7,6 +7,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use playlists::audit::{Period, ScopeBuilder, SCOPE_TYPE, SCREEN_TYPE};
 use playlists::envelope::{
     pae, Envelope, ACK_TYPE, ALERT_TYPE, CHECKPOINT_TYPE, MANIFEST_TYPE, RECEIPTS_TYPE,
 };
@@ -172,6 +173,29 @@ fn envelopes() -> Value {
         CHECKPOINT_TYPE,
         env_value(&cp),
         None,
+    ));
+    let mut scope = ScopeBuilder::new(
+        Period {
+            from: "2026-01-05T00:00:00Z".into(),
+            to: "2026-01-06T00:00:00Z".into(),
+        },
+        leaves.len() as u64,
+    );
+    scope.batch(SCREEN, &dev.key_id(), 0, 1..=3);
+    let scope = scope.finish().sign(&ctl);
+    cases.push(envelope_case(
+        "valid-scope",
+        &ctl_pk,
+        SCOPE_TYPE,
+        env_value(&scope),
+        None,
+    ));
+    cases.push(envelope_case(
+        "scope-verified-as-screen-statement",
+        &ctl_pk,
+        SCREEN_TYPE,
+        env_value(&scope),
+        Some("a bundle scope (scope+json) never verifies as a screen statement (screen+json)"),
     ));
     let empty = Envelope::sign(ALERT_TYPE, Vec::new(), &ctl);
     cases.push(envelope_case(

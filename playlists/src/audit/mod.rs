@@ -10,6 +10,7 @@
 //!  "generated_at":"2026-01-06T00:00:00.000Z",
 //!  "period":{"from":"2026-01-05T00:00:00Z","to":"2026-01-06T00:00:00Z"},
 //!  "controller_key":"<base64 public key>","controller_key_id":"<key_id>",
+//!  "scope":"<base64 of a DSSE scope envelope>",
 //!  "screens":[{"statement":"<base64 of a DSSE screen statement envelope>"}],
 //!  "log":{"checkpoint":"<base64 of the DSSE checkpoint envelope>",
 //!         "entries":[{"index":0,"kind":"batch","data":"<base64 of the exact leaf bytes>",
@@ -18,6 +19,10 @@
 //!  "conflicts":[{"screen":"lao-cai-1","received_at":"…","data":"<base64 of the envelope>"}]}
 //! ```
 //!
+//! * `scope`: a DSSE [`SCOPE_TYPE`] envelope signed by the controller whose payload is a
+//!   [`Scope`]: the period, the checkpoint size, per screen and device key the first and last
+//!   seq and log index and the number of batches, and the numbers of actions and conflicts. The
+//!   verifier checks the bundle's completeness against it.
 //! * `screens[].statement`: a DSSE [`SCREEN_TYPE`] envelope signed by the controller whose
 //!   payload is a [`ScreenStatement`] (the device key as registered at enrolment).
 //! * `log.entries[]`: leaves of the controller's Merkle log (see [`crate::merkle`]). For
@@ -58,6 +63,11 @@ pub struct Bundle {
     pub controller_key: String,
     /// The `key_id` of `controller_key`.
     pub controller_key_id: String,
+    /// Standard base64 of the exact bytes of a DSSE [`SCOPE_TYPE`] envelope signed by the
+    /// controller, payload a [`Scope`]: what the bundle holds. The verifier refuses a bundle
+    /// without it (`missing_scope`: a bundle of an older build must be exported again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// One signed statement per screen whose batches are in the log entries.
     pub screens: Vec<ScreenEntry>,
     /// The Merkle log section: checkpoint, leaves with inclusion proofs, consistency proof.
@@ -286,6 +296,34 @@ pub enum ProblemKind {
     InconsistentHistory,
     /// The bundle holds no (matching) consistency proof for the previous checkpoint.
     MissingConsistencyProof,
+    /// The bundle holds no signed scope (exported by an older build: export it again).
+    MissingScope,
+    /// The scope does not verify under the controller key or is malformed.
+    BadScope,
+    /// The bundle's `period` is not the period the scope signs.
+    PeriodMismatch,
+    /// The scope was signed for a checkpoint of another size than the bundle's.
+    ScopeCheckpointMismatch,
+    /// A screen of the scope has no statement in the bundle.
+    MissingScreen,
+    /// A statement is for a screen the scope does not name.
+    UnscopedScreen,
+    /// A chain of the scope has no batch in the bundle.
+    MissingChain,
+    /// Batches signed by a device key the scope does not name for their screen.
+    UnscopedChain,
+    /// A chain's first batch (lowest seq or log index) is not the one the scope signs.
+    ChainStartMismatch,
+    /// A chain's last batch (highest seq or log index) is not the one the scope signs.
+    ChainEndMismatch,
+    /// A chain has another number of batches than the scope signs.
+    BatchCountMismatch,
+    /// A log entry's bytes are not of its `kind` (a batch labelled as an action, or the reverse).
+    EntryKindMismatch,
+    /// The number of action entries is not the one the scope signs.
+    ActionCountMismatch,
+    /// The number of conflict evidence entries is not the one the scope signs.
+    ConflictCountMismatch,
 }
 
 impl ProblemKind {
@@ -308,6 +346,20 @@ impl ProblemKind {
             ProblemKind::BadPreviousCheckpoint => "bad_previous_checkpoint",
             ProblemKind::InconsistentHistory => "inconsistent_history",
             ProblemKind::MissingConsistencyProof => "missing_consistency_proof",
+            ProblemKind::MissingScope => "missing_scope",
+            ProblemKind::BadScope => "bad_scope",
+            ProblemKind::PeriodMismatch => "period_mismatch",
+            ProblemKind::ScopeCheckpointMismatch => "scope_checkpoint_mismatch",
+            ProblemKind::MissingScreen => "missing_screen",
+            ProblemKind::UnscopedScreen => "unscoped_screen",
+            ProblemKind::MissingChain => "missing_chain",
+            ProblemKind::UnscopedChain => "unscoped_chain",
+            ProblemKind::ChainStartMismatch => "chain_start_mismatch",
+            ProblemKind::ChainEndMismatch => "chain_end_mismatch",
+            ProblemKind::BatchCountMismatch => "batch_count_mismatch",
+            ProblemKind::EntryKindMismatch => "entry_kind_mismatch",
+            ProblemKind::ActionCountMismatch => "action_count_mismatch",
+            ProblemKind::ConflictCountMismatch => "conflict_count_mismatch",
         }
     }
 }
@@ -393,6 +445,8 @@ pub struct Report {
     pub previous_checkpoint: Option<crate::merkle::Checkpoint>,
     /// Whether consistency with the previous checkpoint was proven.
     pub consistent_with_previous: Option<bool>,
+    /// The bundle's scope, if it verified under the controller key.
+    pub scope: Option<Scope>,
     /// Number of log entries in the bundle.
     pub log_entries: u64,
     /// Of which receipts batches.
@@ -453,6 +507,26 @@ impl Report {
                 }
             );
         }
+        match &self.scope {
+            Some(s) => {
+                let _ = writeln!(
+                    o,
+                    "scope (signed): {} screens, {} chains, {} batches, {} actions, {} conflicts",
+                    s.screens.len(),
+                    s.screens.iter().map(|x| x.chains.len()).sum::<usize>(),
+                    s.screens
+                        .iter()
+                        .flat_map(|x| &x.chains)
+                        .map(|c| c.batches)
+                        .sum::<u64>(),
+                    s.actions,
+                    s.conflicts
+                );
+            }
+            None => {
+                let _ = writeln!(o, "scope: not verified");
+            }
+        }
         let _ = writeln!(
             o,
             "log entries: {} ({} batches, {} operator actions)",
@@ -502,7 +576,12 @@ impl Report {
     }
 }
 
+mod scope;
 mod verify;
+pub use scope::{
+    batch_seqs, is_action_record, verify_scope, ChainScope, Scope, ScopeBuilder, ScopeError,
+    ScreenScope, SCOPE_TYPE,
+};
 pub use verify::verify_bundle;
 
 #[cfg(test)]

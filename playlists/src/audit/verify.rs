@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    verify_statement, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Problem,
-    ProblemKind, Report, ScreenEntry, ScreenStatement, ScreenSummary, StatementError,
+    verify_statement, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Period, Problem,
+    ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement, ScreenSummary, StatementError,
     BUNDLE_FORMAT,
 };
 use crate::envelope::{Envelope, RECEIPTS_TYPE};
@@ -33,7 +33,11 @@ struct ScreenState {
 struct Checker {
     problems: Vec<Problem>,
     notes: Vec<String>,
+    /// What the bundle holds, described the way the exporter describes it in the scope.
+    observed: ScopeBuilder,
 }
+
+mod completeness;
 
 impl Checker {
     fn problem(
@@ -99,8 +103,11 @@ type DeviceKeys = BTreeMap<String, (String, PublicKey)>;
 /// and its internal chain; every inclusion proof against the checkpoint root; per screen, that
 /// the receipts present form one chain (seq contiguous from the lowest seq present, each `prev`
 /// the hash of the receipt before it, no two different receipts under one seq, including the
-/// signed evidence in `conflicts`); and consistency with `previous_checkpoint`. A chain that
-/// starts above seq 1 is accepted with its first `prev` taken as given, and said in the notes.
+/// signed evidence in `conflicts`); consistency with `previous_checkpoint`; and completeness
+/// against the controller-signed scope (`scope`, [`super::Scope`]: period, checkpoint size,
+/// screens, each chain's first and last batch and count, each entry's kind, the numbers of
+/// actions and conflicts; a bundle without one is refused). A chain that starts above seq 1 is
+/// accepted with its first `prev` taken as given, and said in the notes.
 pub fn verify_bundle(
     bundle_bytes: &[u8],
     controller_key: &PublicKey,
@@ -109,6 +116,13 @@ pub fn verify_bundle(
     let mut c = Checker {
         problems: Vec::new(),
         notes: Vec::new(),
+        observed: ScopeBuilder::new(
+            Period {
+                from: String::new(),
+                to: String::new(),
+            },
+            0,
+        ),
     };
     let mut report = empty_report(controller_key);
     let Some(bundle) = parse_bundle(&mut c, &mut report, bundle_bytes) else {
@@ -170,8 +184,24 @@ pub fn verify_bundle(
         if let Some(cp) = &checkpoint {
             check_entry_inclusion(&mut c, cp, e, &data);
         }
+        let mismatch = completeness::kind_mismatch(&data, e.kind);
+        if let Some(why) = &mismatch {
+            let (screen, seq) = claimed_batch(&data);
+            c.problem(
+                ProblemKind::EntryKindMismatch,
+                screen.as_deref(),
+                seq,
+                Some(e.index),
+                why.as_str(),
+            );
+        }
         match e.kind {
-            EntryKind::Action => report.actions += 1,
+            EntryKind::Action => {
+                report.actions += 1;
+                c.observed.action();
+            }
+            // an action record labelled a batch: reported above, nothing to verify as a batch
+            EntryKind::Batch if mismatch.is_some() => report.batches += 1,
             EntryKind::Batch => {
                 report.batches += 1;
                 check_batch(
@@ -191,6 +221,8 @@ pub fn verify_bundle(
     for (screen, st) in &mut screens {
         check_chain(&mut c, screen, st);
     }
+    report.scope =
+        completeness::check_scope(&mut c, &bundle, checkpoint.as_ref(), &trusted, &statements);
     summarize(&mut report, &c, &statements, &screens);
     report.checkpoint = checkpoint;
     finish(report, c)
@@ -207,6 +239,7 @@ fn empty_report(controller_key: &PublicKey) -> Report {
         checkpoint: None,
         previous_checkpoint: None,
         consistent_with_previous: None,
+        scope: None,
         log_entries: 0,
         batches: 0,
         actions: 0,
@@ -351,6 +384,7 @@ fn check_statements(c: &mut Checker, entries: &[ScreenEntry], trusted: &KeySet) 
             ),
             Some(_) => {}
             None => {
+                c.observed.screen(&s.screen);
                 statements.insert(s.screen.clone(), (s, key));
             }
         }
@@ -732,6 +766,12 @@ fn check_batch(
         }
         Ok(batch) => {
             st.batches += 1;
+            c.observed.batch(
+                &screen,
+                &key.key_id(),
+                index,
+                batch.receipts.iter().map(|(r, _)| r.seq),
+            );
             for (r, bytes) in batch.receipts {
                 add_receipt(c, st, &screen, r, &bytes, index, "log entry");
             }

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
 use playlists::audit::{
-    verify_bundle, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Period, ProblemKind,
-    Report, ScreenEntry, ScreenStatement, BUNDLE_FORMAT,
+    batch_seqs, verify_bundle, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Period,
+    ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement, BUNDLE_FORMAT,
 };
 use playlists::envelope::Envelope;
 use playlists::keys::SecretKey;
@@ -141,7 +141,7 @@ impl Log {
     /// A bundle over the tree of `size` leaves holding the leaves `include`.
     fn bundle(&self, w: &World, size: usize, include: &[usize], from: Option<usize>) -> Bundle {
         let hashes = self.hashes(size);
-        Bundle {
+        let mut b = Bundle {
             format: BUNDLE_FORMAT.into(),
             generated_at: "2026-01-06T00:00:00.000Z".into(),
             period: Period {
@@ -167,13 +167,45 @@ impl Log {
                     .map(|old| Consistency::new(old as u64, &consistency_proof(&hashes, old))),
             },
             conflicts: Vec::new(),
-        }
+            scope: None,
+        };
+        rescope(w, &mut b);
+        b
     }
 
     fn full_bundle(&self, w: &World) -> Bundle {
         let n = self.leaves.len();
         self.bundle(w, n, &(0..n).collect::<Vec<_>>(), None)
     }
+}
+
+/// Signs the scope of the bundle as it is, as an honest exporter would (`docs/protocol.md` §15).
+fn rescope(w: &World, b: &mut Bundle) {
+    let cp = B64.decode(&b.log.checkpoint).unwrap();
+    let size = Envelope::parse(&cp).map(|e| {
+        serde_json::from_slice::<serde_json::Value>(&e.payload).unwrap()["size"]
+            .as_u64()
+            .unwrap()
+    });
+    let mut scope = ScopeBuilder::new(b.period.clone(), size.unwrap());
+    for s in [A, B] {
+        scope.screen(s);
+    }
+    for e in &b.log.entries {
+        let data = B64.decode(&e.data).unwrap();
+        match e.kind {
+            EntryKind::Action => scope.action(),
+            EntryKind::Batch => {
+                let payload = Envelope::parse(&data).unwrap().payload;
+                let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+                let screen = v["screen"].as_str().unwrap().to_owned();
+                let key = w.devices[screen.as_str()].key_id();
+                scope.batch(&screen, &key, e.index, batch_seqs(&data).unwrap())
+            }
+        };
+    }
+    scope.conflicts(b.conflicts.len() as u64);
+    b.scope = Some(B64.encode(scope.finish().sign(&w.controller).to_json()));
 }
 
 fn verify(w: &World, b: &Bundle) -> Report {
@@ -249,6 +281,9 @@ fn honest_bundle_verifies_with_summary() {
     let text = r.to_text();
     assert!(text.starts_with("VERIFIED"), "{text}");
     assert!(text.contains("Màn hình lao-cai-1"), "{text}");
+    let scope = "scope (signed): 2 screens, 2 chains, 5 batches, 1 actions, 0 conflicts";
+    assert!(text.contains(scope), "{text}");
+    assert_eq!(r.scope.unwrap().checkpoint_size, 6);
 }
 
 #[test]
@@ -530,6 +565,7 @@ fn signed_conflicting_receipt_is_reported() {
         received_at: "2026-01-05T09:00:00.000Z".into(),
         data: B64.encode(evidence),
     });
+    rescope(&w, &mut b);
     let r = verify(&w, &b);
     let text = problem(&r, ProblemKind::Conflict, Some(A), Some(5));
     assert!(text.contains("forked"), "{text}");
@@ -542,12 +578,161 @@ fn signed_conflicting_receipt_is_reported() {
         received_at: "2026-01-05T09:00:00.000Z".into(),
         data: B64.encode(unsigned),
     });
+    rescope(&w, &mut b);
     let r = verify(&w, &b);
     assert!(r.ok, "{}", r.to_text());
     assert!(r
         .notes
         .iter()
         .any(|n| n.contains("not signed by its device key")));
+}
+
+// ---- completeness against the signed scope (docs/protocol.md §15, docs/security.md row 47) ----
+
+/// The evidence that the device signed a second receipt 5 for screen A.
+fn fork_evidence(w: &World) -> ConflictEntry {
+    let real4 = w.receipts(A, 4, 4).remove(0);
+    let mut other5 = receipt(A, 5, &playlists::receipt::receipt_hash(&real4));
+    other5.lang = "fr".into();
+    ConflictEntry {
+        screen: A.into(),
+        received_at: "2026-01-05T09:00:00.000Z".into(),
+        data: B64.encode(sign_batch(A, &[other5.to_bytes()], &w.devices[A]).to_json()),
+    }
+}
+
+/// Position of the entry with log index `index` in the bundle.
+fn entry_pos(b: &Bundle, index: u64) -> usize {
+    b.log.entries.iter().position(|e| e.index == index).unwrap()
+}
+
+/// Verifies `b`, which must fail with (at least) each of `kinds`; returns the report text.
+fn fails_with(w: &World, b: &Bundle, kinds: &[ProblemKind]) -> String {
+    let r = verify(w, b);
+    assert!(!r.ok, "the tampered bundle passed:\n{}", r.to_text());
+    for k in kinds {
+        assert!(
+            r.problems.iter().any(|p| p.kind == *k),
+            "no {} problem:\n{}",
+            k.as_str(),
+            r.to_text()
+        );
+    }
+    r.to_text()
+}
+
+#[test]
+fn attack_scope_first_batch_removed() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.log.entries.remove(entry_pos(&b, 0)); // A 1..=3
+    let text = fails_with(&w, &b, &[ProblemKind::BatchCountMismatch]);
+    let r = verify(&w, &b);
+    let p = problem(&r, ProblemKind::ChainStartMismatch, Some(A), Some(1));
+    assert!(
+        p.contains("(log entry 0)") && p.contains("seq 4 (log entry 3)"),
+        "{p}\n{text}"
+    );
+}
+
+#[test]
+fn attack_scope_last_batch_removed() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.log.entries.remove(entry_pos(&b, 5)); // A 7..=9
+    fails_with(&w, &b, &[ProblemKind::BatchCountMismatch]);
+    let r = verify(&w, &b);
+    let p = problem(&r, ProblemKind::ChainEndMismatch, Some(A), Some(9));
+    assert!(p.contains("last batch is missing"), "{p}");
+}
+
+#[test]
+fn attack_scope_batch_relabelled_as_action() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    let pos = entry_pos(&b, 5);
+    b.log.entries[pos].kind = EntryKind::Action; // A 7..=9 hidden as an "action"
+    let kinds = [
+        ProblemKind::ActionCountMismatch,
+        ProblemKind::BatchCountMismatch,
+    ];
+    fails_with(&w, &b, &kinds);
+    let r = verify(&w, &b);
+    problem(&r, ProblemKind::ChainEndMismatch, Some(A), Some(9));
+    let p = problem(&r, ProblemKind::EntryKindMismatch, Some(A), Some(7));
+    assert!(p.contains("hidden as an action"), "{p}");
+    // and an action record relabelled as a batch
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.log.entries[2].kind = EntryKind::Batch;
+    fails_with(&w, &b, &[ProblemKind::EntryKindMismatch]);
+}
+
+#[test]
+fn attack_scope_whole_screen_removed() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.screens.remove(1); // B's statement
+    b.log.entries.retain(|e| e.index != 1 && e.index != 4); // B's batches
+    fails_with(&w, &b, &[]);
+    let r = verify(&w, &b);
+    problem(&r, ProblemKind::MissingScreen, Some(B), None);
+    problem(&r, ProblemKind::MissingChain, Some(B), Some(1));
+}
+
+#[test]
+fn attack_scope_conflict_evidence_deleted() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.conflicts.push(fork_evidence(&w));
+    rescope(&w, &mut b);
+    problem(&verify(&w, &b), ProblemKind::Conflict, Some(A), Some(5));
+    b.conflicts.clear();
+    let text = fails_with(&w, &b, &[ProblemKind::ConflictCountMismatch]);
+    assert!(text.contains("holds 0 conflict evidence entries"), "{text}");
+}
+
+#[test]
+fn attack_scope_period_rewritten() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    b.period.from = "2025-01-01T00:00:00Z".into();
+    let text = fails_with(&w, &b, &[ProblemKind::PeriodMismatch]);
+    assert!(text.contains("signed 2026-01-05T00:00:00Z"), "{text}");
+}
+
+#[test]
+fn attack_scope_missing_forged_or_foreign() {
+    let w = World::new();
+    let mut b = Log::standard(&w).full_bundle(&w);
+    // a bundle of an older build: no scope at all
+    b.scope = None;
+    let text = fails_with(&w, &b, &[ProblemKind::MissingScope]);
+    assert!(text.contains("export it again"), "{text}");
+    // a scope signed by another key
+    let other = ScopeBuilder::new(b.period.clone(), 6).finish();
+    b.scope = Some(B64.encode(other.sign(&w.devices[A]).to_json()));
+    fails_with(&w, &b, &[ProblemKind::BadScope]);
+    // the scope of another (smaller) bundle of the same controller
+    let small = Log::standard(&w).bundle(&w, 4, &[0, 1, 2, 3], None);
+    b.scope = small.scope;
+    fails_with(&w, &b, &[ProblemKind::ScopeCheckpointMismatch]);
+}
+
+/// The scope example of `docs/protocol.md` §15 is the scope of this file's standard bundle.
+#[test]
+fn scope_example_in_the_protocol_is_the_standard_bundles() {
+    let w = World::new();
+    let b = Log::standard(&w).full_bundle(&w);
+    let env = B64.decode(b.scope.unwrap()).unwrap();
+    let trusted = playlists::keys::KeySet::from_keys([w.controller.public()]);
+    let scope = playlists::audit::verify_scope(&env, &trusted).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let (_, after) = doc.split_once("**Bundle scope.**").unwrap();
+    let (_, block) = after.split_once("```json\n").unwrap();
+    let (json, _) = block.split_once("```").unwrap();
+    let example: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(serde_json::to_value(&scope).unwrap(), example);
 }
 
 #[test]

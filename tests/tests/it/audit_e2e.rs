@@ -2,7 +2,8 @@
 //! backend) plays what `gatecast-controller serve` published, its receipts are acknowledged, the
 //! controller exports an audit bundle and the standalone `gatecast-audit verify` accepts it (exit
 //! 0, summary naming the screen and the play count). One byte flipped inside a receipt of the
-//! bundle makes it fail (non-zero exit, the problem names the screen and the seq).
+//! bundle makes it fail (non-zero exit, the problem names the screen and the seq), and so does the
+//! removal of the screen's last batch (the signed scope, `docs/protocol.md` §15).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -204,5 +205,28 @@ fn audit_e2e_plays_export_verify_and_tamper() {
     assert!(
         report.contains(&format!("screen lc-a1 seq {seq}")),
         "the problem names screen lc-a1 and seq {seq}:\n{report}"
+    );
+
+    // Remove the last batch of the real export: the scope the controller signed says where the
+    // screen's chain ends (docs/security.md row 47).
+    let mut bundle: Bundle = serde_json::from_slice(&r.body).expect("the bundle parses");
+    let last = bundle
+        .log
+        .entries
+        .iter()
+        .rposition(|e| e.kind == EntryKind::Batch)
+        .expect("the bundle holds receipts batches");
+    bundle.log.entries.remove(last);
+    std::fs::write(&bad_path, bundle.to_json()).unwrap();
+    let out = verify(&bad_path, &key);
+    let report = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a removed last batch must fail:\n{report}"
+    );
+    assert!(
+        report.contains(&format!("chain_end_mismatch screen lc-a1 seq {plays}")),
+        "the problem names the end of lc-a1's chain, seq {plays}:\n{report}"
     );
 }

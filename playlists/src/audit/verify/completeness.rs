@@ -1,0 +1,232 @@
+//! Completeness: the bundle holds exactly what the controller's signed scope says it exported
+//! (`docs/protocol.md` §15 "Export bundle", `docs/auditing.md` §4).
+
+use std::collections::BTreeMap;
+
+use super::{Checker, Statements};
+use crate::audit::{
+    is_action_record, verify_scope, Bundle, ChainScope, EntryKind, ProblemKind, Scope, ScopeError,
+};
+use crate::envelope::{Envelope, RECEIPTS_TYPE};
+use crate::keys::{b64_decode, KeySet};
+use crate::merkle::Checkpoint;
+
+/// Why the bytes of a log entry are not of its `kind`, if they are not: an `action` must be an
+/// operator action record, a `batch` a receipts envelope (not an action record).
+pub(super) fn kind_mismatch(data: &[u8], kind: EntryKind) -> Option<String> {
+    match kind {
+        EntryKind::Action if is_action_record(data) => None,
+        EntryKind::Action => {
+            let batch = Envelope::parse(data).is_ok_and(|e| e.payload_type == RECEIPTS_TYPE);
+            Some(if batch {
+                "the entry is labelled an action but holds a receipts batch envelope: a batch was \
+                 hidden as an action"
+                    .to_owned()
+            } else {
+                "the entry is labelled an action but is not an operator action record".to_owned()
+            })
+        }
+        EntryKind::Batch if is_action_record(data) => {
+            Some("the entry is labelled a batch but holds an operator action record".to_owned())
+        }
+        EntryKind::Batch => None,
+    }
+}
+
+/// Checks the bundle against its signed scope: the scope verifies under the controller key,
+/// the period and the checkpoint size are the signed ones, every screen of the scope has a
+/// statement and the reverse, every chain's batches start, end and count as signed, and the
+/// numbers of actions and conflicts are the signed ones. Returns the scope if it verified.
+pub(super) fn check_scope(
+    c: &mut Checker,
+    bundle: &Bundle,
+    checkpoint: Option<&Checkpoint>,
+    trusted: &KeySet,
+    statements: &Statements,
+) -> Option<Scope> {
+    let Some(b64) = &bundle.scope else {
+        c.problem(
+            ProblemKind::MissingScope,
+            None,
+            None,
+            None,
+            "the bundle holds no signed scope, so nothing shows that it is complete; it was \
+             exported by an older build: export it again",
+        );
+        return None;
+    };
+    let scope = match b64_decode(b64)
+        .map_err(|e| ScopeError::Malformed(format!("scope is not standard base64: {e}")))
+        .and_then(|bytes| verify_scope(&bytes, trusted))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            c.problem(
+                ProblemKind::BadScope,
+                None,
+                None,
+                None,
+                format!("{e}; the bundle's completeness cannot be checked"),
+            );
+            return None;
+        }
+    };
+    if scope.period != bundle.period {
+        c.problem(
+            ProblemKind::PeriodMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle says period {} .. {} but the controller signed {} .. {}",
+                bundle.period.from, bundle.period.to, scope.period.from, scope.period.to
+            ),
+        );
+    }
+    if let Some(cp) = checkpoint.filter(|cp| cp.size != scope.checkpoint_size) {
+        c.problem(
+            ProblemKind::ScopeCheckpointMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the scope was signed for a checkpoint of size {}, the bundle's checkpoint has size {}",
+                scope.checkpoint_size, cp.size
+            ),
+        );
+    }
+    let observed = c.observed.finish();
+    let mut seen: BTreeMap<&str, &[ChainScope]> = observed
+        .screens
+        .iter()
+        .map(|s| (s.screen.as_str(), s.chains.as_slice()))
+        .collect();
+    for signed in &scope.screens {
+        let screen = signed.screen.as_str();
+        if !statements.contains_key(screen) {
+            c.problem(
+                ProblemKind::MissingScreen,
+                Some(screen),
+                None,
+                None,
+                "the scope names this screen but the bundle holds no valid statement for it: \
+                 the screen was removed from the bundle",
+            );
+        }
+        let chains = seen.remove(screen).unwrap_or_default();
+        check_chains(c, screen, &signed.chains, chains);
+    }
+    for screen in seen.keys() {
+        if statements.contains_key(*screen) {
+            c.problem(
+                ProblemKind::UnscopedScreen,
+                Some(screen),
+                None,
+                None,
+                "the bundle holds a statement for this screen but the scope does not name it",
+            );
+        }
+    }
+    let counts = [
+        (
+            ProblemKind::ActionCountMismatch,
+            "action entries",
+            observed.actions,
+            scope.actions,
+        ),
+        (
+            ProblemKind::ConflictCountMismatch,
+            "conflict evidence entries",
+            bundle.conflicts.len() as u64,
+            scope.conflicts,
+        ),
+    ];
+    for (kind, what, found, signed) in counts {
+        if found != signed {
+            c.problem(
+                kind,
+                None,
+                None,
+                None,
+                format!("the bundle holds {found} {what} but the controller signed {signed}"),
+            );
+        }
+    }
+    Some(scope)
+}
+
+/// One screen's chains as signed against the chains its verified batches form.
+fn check_chains(c: &mut Checker, screen: &str, signed: &[ChainScope], seen: &[ChainScope]) {
+    let mut seen: BTreeMap<&str, &ChainScope> = seen
+        .iter()
+        .map(|ch| (ch.device_key_id.as_str(), ch))
+        .collect();
+    for s in signed {
+        let key = &s.device_key_id;
+        let Some(o) = seen.remove(key.as_str()) else {
+            c.problem(
+                ProblemKind::MissingChain,
+                Some(screen),
+                Some(s.first_seq),
+                Some(s.first_index),
+                format!(
+                    "the scope signs {} batches seq {}..={} (log entries {}..={}) signed by device \
+                     key {key}, the bundle holds no valid one",
+                    s.batches, s.first_seq, s.last_seq, s.first_index, s.last_index
+                ),
+            );
+            continue;
+        };
+        if (o.first_seq, o.first_index) != (s.first_seq, s.first_index) {
+            c.problem(
+                ProblemKind::ChainStartMismatch,
+                Some(screen),
+                Some(s.first_seq),
+                Some(s.first_index),
+                format!(
+                    "the chain of device key {key} starts at seq {} (log entry {}) in the scope \
+                     but at seq {} (log entry {}) in the bundle: its first batch is missing",
+                    s.first_seq, s.first_index, o.first_seq, o.first_index
+                ),
+            );
+        }
+        if (o.last_seq, o.last_index) != (s.last_seq, s.last_index) {
+            c.problem(
+                ProblemKind::ChainEndMismatch,
+                Some(screen),
+                Some(s.last_seq),
+                Some(s.last_index),
+                format!(
+                    "the chain of device key {key} ends at seq {} (log entry {}) in the scope \
+                     but at seq {} (log entry {}) in the bundle: its last batch is missing",
+                    s.last_seq, s.last_index, o.last_seq, o.last_index
+                ),
+            );
+        }
+        if o.batches != s.batches {
+            c.problem(
+                ProblemKind::BatchCountMismatch,
+                Some(screen),
+                None,
+                None,
+                format!(
+                    "the chain of device key {key} has {} valid batches in the bundle but the \
+                     scope signs {}",
+                    o.batches, s.batches
+                ),
+            );
+        }
+    }
+    for (key, o) in seen {
+        c.problem(
+            ProblemKind::UnscopedChain,
+            Some(screen),
+            Some(o.first_seq),
+            Some(o.first_index),
+            format!(
+                "{} batches seq {}..={} signed by device key {key} are not in the scope",
+                o.batches, o.first_seq, o.last_seq
+            ),
+        );
+    }
+}
