@@ -301,3 +301,84 @@ async fn attack_weak_device_key_refused_at_enrolment() {
     assert_eq!(s, 200, "{v}");
     ctl.running.shutdown().await;
 }
+
+/// Receipts `1..=n` of `screen` at the protocol's per-receipt limits (docs/protocol.md §13):
+/// `playlist` and `lang` of 128 bytes each of characters that JSON escapes twice (once in the
+/// receipt, once in the batch), and an unknown member that readers ignore, so each receipt's
+/// text stays under 4096 bytes while its share of the envelope is large.
+fn heavy_chain(screen: &str, n: u64) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut prev = playlists::receipt::GENESIS_PREV.to_string();
+    for seq in 1..=n {
+        let start = jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).unwrap();
+        let mut b = playlists::receipt::Receipt {
+            seq,
+            screen: screen.into(),
+            manifest_version: 1,
+            playlist: "\\".repeat(128),
+            media: "ab".repeat(32),
+            lang: "\"".repeat(128),
+            started_at: start,
+            ended_at: start + jiff::SignedDuration::from_millis(9_000),
+            outcome: playlists::receipt::Outcome::Completed,
+            backend: playlists::receipt::Backend::Mpv,
+            clock_synced: true,
+            prev: prev.clone(),
+        }
+        .to_bytes();
+        b.pop(); // the closing brace
+        b.extend_from_slice(b",\"note\":\"");
+        b.extend_from_slice("\\\\".repeat(200).as_bytes());
+        b.extend_from_slice(b"\"}");
+        assert!(b.len() <= playlists::receipt::MAX_RECEIPT_BYTES);
+        playlists::receipt::Receipt::parse(&b).expect("a valid receipt");
+        prev = playlists::receipt::receipt_hash(&b);
+        out.push(b);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_receipt_batch_of_3_mib_is_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let mut a = screen(&ctl, A, 7).await;
+    // A full batch (1000 receipts) within every limit of the protocol, about 3 MiB: the
+    // controller must take it, not drop it in its MQTT client.
+    let c = heavy_chain(A, 1000);
+    let env = sign_batch(A, &c, &a.device).to_json();
+    let mib = env.len() as f64 / (1024.0 * 1024.0);
+    assert!(
+        (2.5..4.0).contains(&mib),
+        "the batch is {mib:.2} MiB, wanted about 3 MiB"
+    );
+    a.send_raw(env).await;
+    assert_eq!(a.next_ack().await.0, 1000, "the 3 MiB batch is acked");
+    assert_eq!(ctl.running.store().chain_tip(A).unwrap().unwrap().seq, 1000);
+    // Above the envelope limit but within the MQTT payload limit: refused by name
+    // (`bad_envelope`, recorded), not silently dropped; nothing is acked.
+    let over = playlists::envelope::MAX_ENVELOPE_BYTES + 1;
+    let pad = vec![b' '; over];
+    a.send_raw(
+        playlists::envelope::Envelope::sign(playlists::envelope::RECEIPTS_TYPE, pad, &a.device)
+            .to_json(),
+    )
+    .await;
+    wait_metric(
+        &ctl,
+        "gatecast_receipt_batches_rejected_total{reason=\"bad_envelope\"}",
+        1,
+    )
+    .await;
+    let admin = ctl.admin.clone();
+    let (s, rej) = ctl
+        .req("GET", "/api/v1/receipts/rejections", Some(&admin), None)
+        .await;
+    assert_eq!(s, 200, "{rej}");
+    assert!(
+        rej.to_string().contains("bad_envelope"),
+        "the rejection is recorded with its reason: {rej}"
+    );
+    assert!(a.acks.try_recv().is_err(), "an oversized batch was acked");
+    ctl.running.shutdown().await;
+}
