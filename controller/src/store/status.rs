@@ -10,23 +10,44 @@ impl Store {
         Self::get(&self.status, "status", screen)
     }
 
-    /// Stores a status; appends a history entry when online/offline changed. Returns the
-    /// previous status.
-    pub async fn put_status(&self, s: &StatusRecord) -> Result<Option<StatusRecord>> {
+    /// Stores a status; appends a history entry when online/offline changed. A screen whose
+    /// previous status said online but is older than `stale_after` was silent (dark) since
+    /// that status: an `offline` entry at its time is appended first
+    /// ([`StatusRecord::silent_since`]). Returns the previous status.
+    pub async fn put_status(
+        &self,
+        s: &StatusRecord,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<StatusRecord>> {
         let prev: Option<StatusRecord> = self.status(&s.screen)?;
+        let received = s.received_at.parse::<jiff::Timestamp>().ok();
+        let silent = prev
+            .as_ref()
+            .zip(received)
+            .and_then(|(p, now)| p.silent_since(now, stale_after));
         self.status.insert(&s.screen, encode(s))?;
-        if prev.as_ref().map(|p| p.online) != Some(s.online) {
-            let id = self.db.generate_id()?;
-            let key = format!("{}/{:020}", s.screen, id);
-            let t = StatusTransition {
-                screen: s.screen.clone(),
-                online: s.online,
-                at: s.received_at.clone(),
-            };
-            self.history.insert(key, encode(&t))?;
+        let mut was_online = prev.as_ref().map(|p| p.online);
+        if let (Some(p), Some(_)) = (&prev, silent) {
+            self.append_transition(&s.screen, false, &p.received_at)?;
+            was_online = Some(false);
+        }
+        if was_online != Some(s.online) {
+            self.append_transition(&s.screen, s.online, &s.received_at)?;
         }
         self.flush().await?;
         Ok(prev)
+    }
+
+    fn append_transition(&self, screen: &str, online: bool, at: &str) -> Result<()> {
+        let id = self.db.generate_id()?;
+        let t = StatusTransition {
+            screen: screen.to_string(),
+            online,
+            at: at.to_string(),
+        };
+        self.history
+            .insert(format!("{screen}/{id:020}"), encode(&t))?;
+        Ok(())
     }
 
     /// Online/offline history of a screen, oldest first.
