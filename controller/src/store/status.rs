@@ -76,3 +76,72 @@ impl Store {
         Self::all(&self.actions, "action")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn rec(online: bool, at: &str) -> StatusRecord {
+        StatusRecord {
+            screen: "lc-a1".into(),
+            status: serde_json::json!({}),
+            received_at: at.into(),
+            online,
+        }
+    }
+
+    #[test]
+    fn a_status_older_than_the_heartbeat_age_is_silent() {
+        let stale = Duration::from_secs(90);
+        let now: jiff::Timestamp = "2026-01-05T08:01:31Z".parse().unwrap();
+        let old = rec(true, "2026-01-05T08:00:00Z");
+        assert_eq!(
+            old.silent_since(now, stale),
+            Some("2026-01-05T08:00:00Z".parse().unwrap())
+        );
+        assert!(!old.online_at(now, stale));
+        let fresh = rec(true, "2026-01-05T08:00:01Z");
+        assert_eq!(
+            fresh.silent_since(now, stale),
+            None,
+            "exactly 90 s is not stale"
+        );
+        assert!(fresh.online_at(now, stale));
+        assert_eq!(
+            rec(false, "2026-01-05T08:00:00Z").silent_since(now, stale),
+            None
+        );
+        assert!(!rec(false, "2026-01-05T08:00:30Z").online_at(now, stale));
+    }
+
+    #[tokio::test]
+    async fn a_silence_between_two_statuses_is_recorded_as_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let stale = Duration::from_secs(90);
+        for at in [
+            "2026-01-05T08:00:00Z",
+            "2026-01-05T08:00:30Z",
+            "2026-01-05T08:10:00Z",
+        ] {
+            store.put_status(&rec(true, at), stale).await.unwrap();
+        }
+        let h: Vec<(bool, String)> = store
+            .status_history("lc-a1")
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.online, t.at))
+            .collect();
+        assert_eq!(
+            h,
+            vec![
+                (true, "2026-01-05T08:00:00Z".to_string()),
+                (false, "2026-01-05T08:00:30Z".to_string()),
+                (true, "2026-01-05T08:10:00Z".to_string()),
+            ],
+            "dark from the last heartbeat before the silence until the next status"
+        );
+    }
+}
