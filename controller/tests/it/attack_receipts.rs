@@ -370,15 +370,26 @@ async fn attack_receipt_batch_of_3_mib_is_acked() {
         1,
     )
     .await;
+    // The counter moves just before the record is written: wait for the record.
     let admin = ctl.admin.clone();
-    let (s, rej) = ctl
-        .req("GET", "/api/v1/receipts/rejections", Some(&admin), None)
-        .await;
-    assert_eq!(s, 200, "{rej}");
-    assert!(
-        rej.to_string().contains("bad_envelope"),
-        "the rejection is recorded with its reason: {rej}"
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, rej) = ctl
+            .req("GET", "/api/v1/receipts/rejections", Some(&admin), None)
+            .await;
+        assert_eq!(s, 200, "{rej}");
+        if rej["rejections"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["reason"] == "bad_envelope"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rejection is not recorded with its reason: {rej}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(a.acks.try_recv().is_err(), "an oversized batch was acked");
     ctl.running.shutdown().await;
 }
