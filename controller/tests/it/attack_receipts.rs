@@ -302,42 +302,6 @@ async fn attack_weak_device_key_refused_at_enrolment() {
     ctl.running.shutdown().await;
 }
 
-/// Receipts `1..=n` of `screen` at the protocol's per-receipt limits (docs/protocol.md §13):
-/// `playlist` and `lang` of 128 bytes each of characters that JSON escapes twice (once in the
-/// receipt, once in the batch), and an unknown member that readers ignore, so each receipt's
-/// text stays under 4096 bytes while its share of the envelope is large.
-fn heavy_chain(screen: &str, n: u64) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut prev = playlists::receipt::GENESIS_PREV.to_string();
-    for seq in 1..=n {
-        let start = jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).unwrap();
-        let mut b = playlists::receipt::Receipt {
-            seq,
-            screen: screen.into(),
-            manifest_version: 1,
-            playlist: "\\".repeat(128),
-            media: "ab".repeat(32),
-            lang: "\"".repeat(128),
-            started_at: start,
-            ended_at: start + jiff::SignedDuration::from_millis(9_000),
-            outcome: playlists::receipt::Outcome::Completed,
-            backend: playlists::receipt::Backend::Mpv,
-            clock_synced: true,
-            prev: prev.clone(),
-        }
-        .to_bytes();
-        b.pop(); // the closing brace
-        b.extend_from_slice(b",\"note\":\"");
-        b.extend_from_slice("\\\\".repeat(200).as_bytes());
-        b.extend_from_slice(b"\"}");
-        assert!(b.len() <= playlists::receipt::MAX_RECEIPT_BYTES);
-        playlists::receipt::Receipt::parse(&b).expect("a valid receipt");
-        prev = playlists::receipt::receipt_hash(&b);
-        out.push(b);
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_receipt_batch_of_3_mib_is_acked() {
     let dir = tempfile::tempdir().unwrap();
@@ -345,7 +309,7 @@ async fn attack_receipt_batch_of_3_mib_is_acked() {
     let mut a = screen(&ctl, A, 7).await;
     // A full batch (1000 receipts) within every limit of the protocol, about 3 MiB: the
     // controller must take it, not drop it in its MQTT client.
-    let c = heavy_chain(A, 1000);
+    let c = gatecast_tests::heavy_chain(A, 1000);
     let env = sign_batch(A, &c, &a.device).to_json();
     let mib = env.len() as f64 / (1024.0 * 1024.0);
     assert!(

@@ -1,0 +1,85 @@
+//! Receipt batches at the protocol's size limits through the real controller binary and its
+//! embedded broker (docs/security.md row 51): a screen's valid batch of about 3 MiB (1000
+//! receipts at the per-receipt limits, docs/protocol.md §13) is stored and acked, not dropped
+//! by the controller's MQTT client and resent forever.
+
+use std::time::{Duration, Instant};
+
+use gatecast_tests::{heavy_chain, Controller, ControllerOptions, DEADLINE};
+use playlists::keys::{KeySet, PublicKey, SecretKey};
+use playlists::receipt::{sign_batch, verify_ack};
+use playlists::topics::{topic, Kind};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+const SCREEN: &str = "lc-a1";
+
+#[test]
+fn attack_receipt_batch_of_3_mib_is_acked_by_the_controller_binary() {
+    let tmp = gatecast_tests::TestDir::new("receipt_size");
+    let ctl = Controller::start(&tmp.path().join("controller"), ControllerOptions::default());
+    let code = ctl.register_screen(SCREEN, "lao-cai");
+    let device = SecretKey::from_seed([7; 32]);
+    let enrolled = ctl.api(
+        "POST",
+        "/api/v1/enroll",
+        serde_json::json!({"screen": SCREEN, "code": code,
+                           "device_key": device.public().to_base64()}),
+        200,
+    );
+    let controller = KeySet::from_keys([PublicKey::from_base64(
+        enrolled["controller_key"].as_str().expect("controller_key"),
+    )
+    .expect("a controller key")]);
+
+    // The screen's session, with the packet limit every gatecast party uses.
+    let mqtt = ctl.mqtt.expect("embedded broker");
+    let mut o = MqttOptions::new(SCREEN, mqtt.ip().to_string(), mqtt.port());
+    o.set_credentials(
+        SCREEN,
+        enrolled["mqtt_password"].as_str().expect("password"),
+    )
+    .set_keep_alive(Duration::from_secs(30))
+    .set_max_packet_size(
+        playlists::envelope::MAX_MQTT_PACKET_BYTES,
+        playlists::envelope::MAX_MQTT_PACKET_BYTES,
+    );
+    let (client, mut conn) = Client::new(o, 16);
+    client
+        .subscribe(topic(SCREEN, Kind::Ack), QoS::AtLeastOnce)
+        .expect("subscribe queued");
+    let next = |conn: &mut rumqttc::Connection, what: &str, want: &dyn Fn(&Packet) -> bool| {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {what} within {DEADLINE:?}");
+            match conn.recv_timeout(left) {
+                Ok(Ok(Event::Incoming(p))) if want(&p) => return p,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("MQTT connection failed while waiting for {what}: {e}"),
+                Err(_) => panic!("no {what} within {DEADLINE:?}"),
+            }
+        }
+    };
+    next(&mut conn, "SUBACK", &|p| matches!(p, Packet::SubAck(_)));
+
+    let env = sign_batch(SCREEN, &heavy_chain(SCREEN, 1000), &device).to_json();
+    let mib = env.len() as f64 / (1024.0 * 1024.0);
+    assert!((2.5..4.0).contains(&mib), "the batch is {mib:.2} MiB");
+    let sent = Instant::now();
+    client
+        .publish(topic(SCREEN, Kind::Receipts), QoS::AtLeastOnce, false, env)
+        .expect("publish queued");
+    let ack = next(&mut conn, "ack", &|p| matches!(p, Packet::Publish(_)));
+    let Packet::Publish(ack) = ack else {
+        unreachable!()
+    };
+    let ack = verify_ack(&ack.payload, &controller, SCREEN).expect("the ack verifies");
+    assert_eq!(ack.upto_seq, 1000, "the whole 3 MiB batch is acked");
+    eprintln!(
+        "a {mib:.2} MiB batch of 1000 receipts acked in {:?}",
+        sent.elapsed()
+    );
+    let stored = ctl.receipts(SCREEN).expect("the receipts API");
+    assert_eq!(stored.len(), 1000, "every receipt stored");
+    let _ = client.disconnect();
+}
