@@ -242,9 +242,9 @@ pub fn sign_batch(screen: &str, receipts: &[Vec<u8>], key: &SecretKey) -> Envelo
     Envelope::sign(RECEIPTS_TYPE, batch_payload(screen, receipts), key)
 }
 
-/// Signs the longest prefix of `receipts` (at least one receipt, if any) whose batch envelope fits in
-/// [`crate::envelope::MAX_ENVELOPE_BYTES`]; returns the envelope's JSON text and how many
-/// receipts it holds. A sender that always builds its batches here never sends one the
+/// Signs the longest prefix of `receipts` (at least one receipt, if any) whose batch envelope
+/// fits in [`crate::envelope::MAX_ENVELOPE_BYTES`]; returns the envelope's JSON text and how
+/// many receipts it holds. A sender that always builds its batches here never sends one the
 /// receivers must refuse for its size (`docs/protocol.md` §5, §13): the rest goes in the next
 /// batch. Receipts themselves are at most [`MAX_RECEIPT_BYTES`], so one always fits.
 pub fn sign_batch_within_limit(
