@@ -125,14 +125,16 @@ use router::{Router, Sub};
 use session::Session;
 use throttle::{FailureThrottle, ThrottleConfig};
 
-/// Largest MQTT payload gatecast's controller sends or accepts: 8 MiB (manifests and receipt
-/// batches are far smaller; this is headroom, not a target).
-pub const MAX_PAYLOAD_SIZE: usize = 8 * 1024 * 1024;
+/// Largest MQTT payload gatecast's controller sends or accepts: 8 MiB, the one limit of
+/// [`playlists::envelope::MAX_MQTT_PAYLOAD_BYTES`] (twice the envelope limit, so an oversized
+/// envelope is refused by name by its receiver rather than cutting the connection).
+pub const MAX_PAYLOAD_SIZE: usize = playlists::envelope::MAX_MQTT_PAYLOAD_BYTES;
 
 /// Largest MQTT packet on the wire: [`MAX_PAYLOAD_SIZE`] plus room for the fixed header, the
-/// topic and the packet id (`docs/protocol.md` §6, "Sizes"). The broker's default limit; the
-/// controller's client uses it as rumqttc's limit both ways.
-pub const MAX_PACKET_SIZE: usize = MAX_PAYLOAD_SIZE + 64 * 1024;
+/// topic and the packet id ([`playlists::envelope::MAX_MQTT_PACKET_BYTES`], `docs/protocol.md`
+/// §6, "Sizes"). The broker's default limit; the controller's client and the player use it as
+/// rumqttc's limit both ways.
+pub const MAX_PACKET_SIZE: usize = playlists::envelope::MAX_MQTT_PACKET_BYTES;
 
 /// How long a refused CONNECT waits before it is answered and closed.
 pub const FAILURE_DELAY: Duration = Duration::from_millis(250);

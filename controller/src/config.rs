@@ -79,6 +79,10 @@ pub enum ConfigError {
     },
 }
 
+/// Default age after which a screen whose last status said online counts as offline: three
+/// heartbeat intervals (a player reports at least every 30 s, `docs/protocol.md` §12).
+pub const DEFAULT_STATUS_STALE_SECS: u64 = 90;
+
 /// The configuration file format (all keys optional).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,6 +113,9 @@ pub struct FileConfig {
     /// Open HTTP connections from one address at most (`http_max_connections_per_addr`),
     /// default 64.
     pub http_max_connections_per_addr: Option<usize>,
+    /// Seconds without a status after which an online screen counts as offline
+    /// (`status_stale_secs`), default 90 (three heartbeats).
+    pub status_stale_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -183,6 +190,9 @@ pub struct Config {
     pub manifest_lifetime: Duration,
     /// Bounds on HTTP clients (slow bodies, connection floods).
     pub http_limits: HttpLimits,
+    /// A screen whose last status is older than this counts as offline, whatever that status
+    /// said (screens API, console, compliance report's dark periods).
+    pub status_stale_after: Duration,
 }
 
 /// Bounds on HTTP clients, so that slow or many connections cannot hold the API or take the
@@ -315,7 +325,15 @@ impl Config {
                 ),
             });
         }
+        let stale_secs = file.status_stale_secs.unwrap_or(DEFAULT_STATUS_STALE_SECS);
+        if stale_secs == 0 || stale_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "status_stale_secs",
+                message: format!("{stale_secs} is out of range 1..=86400"),
+            });
+        }
         Ok(Config {
+            status_stale_after: Duration::from_secs(stale_secs),
             data_dir,
             http_addr,
             broker,

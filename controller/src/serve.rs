@@ -336,7 +336,8 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         key.clone(),
         crate::auditlog::CHECKPOINT_INTERVAL,
     ));
-    let inbound = spawn_inbound(store.clone(), metrics, inbound_rx, receipts_tx);
+    let stale_after = config.status_stale_after;
+    let inbound = spawn_inbound(store.clone(), metrics, inbound_rx, receipts_tx, stale_after);
 
     let (stop_http, stop_rx) = oneshot::channel::<()>();
     let routes = warp::Filter::map(
@@ -442,12 +443,15 @@ fn spawn_inbound(
     metrics: Arc<Metrics>,
     mut inbound_rx: tokio::sync::mpsc::Receiver<Inbound>,
     receipts_tx: tokio::sync::mpsc::Sender<(String, Vec<u8>)>,
+    stale_after: std::time::Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(msg) = inbound_rx.recv().await {
             match msg {
                 Inbound::Status { screen, payload } => {
-                    if let Err(e) = ingest_status(&store, &metrics, &screen, &payload).await {
+                    if let Err(e) =
+                        ingest_status(&store, &metrics, &screen, &payload, stale_after).await
+                    {
                         warn!(%screen, "status ignored: {e}");
                     }
                 }
@@ -574,6 +578,7 @@ async fn ingest_status(
     metrics: &Metrics,
     screen: &str,
     payload: &[u8],
+    stale_after: std::time::Duration,
 ) -> Result<(), String> {
     match store.screen(screen).map_err(|e| e.to_string())? {
         None => return Err("unknown screen".into()),
@@ -592,7 +597,10 @@ async fn ingest_status(
         received_at: jiff::Timestamp::now().to_string(),
         online,
     };
-    let prev = store.put_status(&rec).await.map_err(|e| e.to_string())?;
+    let prev = store
+        .put_status(&rec, stale_after)
+        .await
+        .map_err(|e| e.to_string())?;
     let rejection = status.get("last_rejection").filter(|r| !r.is_null());
     let prev_rejection = prev
         .as_ref()

@@ -26,8 +26,10 @@ use tokio::task::JoinHandle;
 
 use gatecast_support::backoff::Backoff;
 
-/// Largest MQTT packet we send or accept (manifests for big playlists are a few MiB at most).
-pub const MAX_PACKET_BYTES: usize = 8 * 1024 * 1024;
+/// Largest MQTT packet we send or accept: the limit every gatecast party shares
+/// ([`playlists::envelope::MAX_MQTT_PACKET_BYTES`]); the uploader keeps every batch within the
+/// envelope limit, far below it.
+pub const MAX_PACKET_BYTES: usize = playlists::envelope::MAX_MQTT_PACKET_BYTES;
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
 /// Longest reconnect delay (jitter only shortens a wait: see [`Backoff`]).

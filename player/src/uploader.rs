@@ -7,7 +7,10 @@
 //! against the pinned controller key and this screen's id; only then are the receipts it
 //! covers deleted from the journal. If no covering ack arrives within `ack_timeout`, the
 //! unacknowledged receipts are sent again (the controller stores duplicates once). Nothing is
-//! ever dropped: receipts leave the journal only through a verified ack.
+//! ever dropped: receipts leave the journal only through a verified ack. A batch is cut to the
+//! longest run of receipts whose envelope fits the protocol's size limit
+//! ([`receipt::sign_batch_within_limit`]), so the controller never has to refuse one for its
+//! size.
 
 use std::future::Future;
 use std::time::Duration;
@@ -154,10 +157,23 @@ impl Uploader {
                             continue;
                         }
                     };
-                    if let Some(&(upto, _)) = batch.last() {
+                    if !batch.is_empty() {
+                        let seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
                         let bytes: Vec<Vec<u8>> = batch.into_iter().map(|(_, b)| b).collect();
-                        let env = receipt::sign_batch(&screen, &bytes, &self.device_key).to_json();
-                        tracing::debug!(upto, count = bytes.len(), "sending receipts batch");
+                        // Never a batch the controller must refuse for its size: the rest
+                        // goes in the next one (docs/protocol.md §5, §13).
+                        let (env, count) =
+                            receipt::sign_batch_within_limit(&screen, &bytes, &self.device_key);
+                        if count < bytes.len() {
+                            tracing::warn!(
+                                wanted = bytes.len(),
+                                count,
+                                limit = playlists::envelope::MAX_ENVELOPE_BYTES,
+                                "receipts batch cut to stay within the envelope size limit"
+                            );
+                        }
+                        let upto = seqs[count - 1];
+                        tracing::debug!(upto, count, "sending receipts batch");
                         tokio::select! {
                             r = outgoing.send(env) => if r.is_err() { return Ok(()); },
                             _ = &mut shutdown => return Ok(()),

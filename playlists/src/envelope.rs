@@ -41,6 +41,16 @@ pub const ACK_TYPE: &str = "application/vnd.gatecast.ack+json";
 pub const CHECKPOINT_TYPE: &str = "application/vnd.gatecast.checkpoint+json";
 /// Largest envelope accepted, in bytes of its JSON text.
 pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest MQTT payload any gatecast party (player, controller, embedded broker, the shipped
+/// mosquitto `message_size_limit`) sends or accepts: twice [`MAX_ENVELOPE_BYTES`], so an
+/// envelope over the limit still reaches its receiver and is refused with a named reason
+/// (`bad_envelope`) instead of breaking the connection (`docs/protocol.md` §6, "Sizes").
+pub const MAX_MQTT_PAYLOAD_BYTES: usize = 2 * MAX_ENVELOPE_BYTES;
+/// Room in an MQTT packet beside its payload: fixed header, topic, packet id.
+pub const MQTT_OVERHEAD_BYTES: usize = 64 * 1024;
+/// Largest MQTT packet on the wire, both ways, for every gatecast party:
+/// [`MAX_MQTT_PAYLOAD_BYTES`] + [`MQTT_OVERHEAD_BYTES`].
+pub const MAX_MQTT_PACKET_BYTES: usize = MAX_MQTT_PAYLOAD_BYTES + MQTT_OVERHEAD_BYTES;
 /// Most signatures one envelope may carry.
 pub const MAX_SIGNATURES: usize = 8;
 /// Longest accepted `keyid`, in bytes.

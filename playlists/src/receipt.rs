@@ -242,6 +242,42 @@ pub fn sign_batch(screen: &str, receipts: &[Vec<u8>], key: &SecretKey) -> Envelo
     Envelope::sign(RECEIPTS_TYPE, batch_payload(screen, receipts), key)
 }
 
+/// Signs the longest prefix of `receipts` (at least one receipt, if any) whose batch envelope
+/// fits in [`crate::envelope::MAX_ENVELOPE_BYTES`]; returns the envelope's JSON text and how
+/// many receipts it holds. A sender that always builds its batches here never sends one the
+/// receivers must refuse for its size (`docs/protocol.md` §5, §13): the rest goes in the next
+/// batch. Receipts themselves are at most [`MAX_RECEIPT_BYTES`], so one always fits.
+pub fn sign_batch_within_limit(
+    screen: &str,
+    receipts: &[Vec<u8>],
+    key: &SecretKey,
+) -> (Vec<u8>, usize) {
+    let json_len = |s: &str| serde_json::to_string(s).map_or(usize::MAX / 4, |j| j.len());
+    // `{"screen":<screen>,"receipts":[<r1>,<r2>…]}` and its base64 inside the envelope, whose
+    // other members (type, keyid, signature) have a fixed length for a given key.
+    let fixed = Envelope::sign(RECEIPTS_TYPE, Vec::new(), key)
+        .to_json()
+        .len();
+    let b64 = |n: usize| n.div_ceil(3) * 4;
+    let mut payload = r#"{"screen":,"receipts":[]}"#.len() + json_len(screen);
+    let mut count = 0;
+    for (i, r) in receipts.iter().enumerate() {
+        let next = payload + json_len(&String::from_utf8_lossy(r)) + usize::from(i > 0);
+        if i > 0 && fixed + b64(next) > crate::envelope::MAX_ENVELOPE_BYTES {
+            break;
+        }
+        payload = next;
+        count = i + 1;
+    }
+    let mut env = sign_batch(screen, &receipts[..count], key).to_json();
+    // The length above is exact; this only guards against a future change of the encoding.
+    while env.len() > crate::envelope::MAX_ENVELOPE_BYTES && count > 1 {
+        count -= 1;
+        env = sign_batch(screen, &receipts[..count], key).to_json();
+    }
+    (env, count)
+}
+
 /// The last stored receipt of a screen's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChainTip {
@@ -921,5 +957,42 @@ mod tests {
             verify_ack(&junk, &trusted, SCREEN),
             Err(AckError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn batches_are_cut_to_the_envelope_limit() {
+        use crate::envelope::MAX_ENVELOPE_BYTES;
+        let device = key(9);
+        // Receipts near MAX_RECEIPT_BYTES whose padding JSON escapes twice: 1000 of them would
+        // make an envelope of about 10 MiB.
+        let mut prev = GENESIS_PREV.to_string();
+        let mut big = Vec::new();
+        for seq in 1..=1000 {
+            let mut b = receipt(seq, &prev).to_bytes();
+            b.pop();
+            b.extend_from_slice(format!(",\"note\":\"{}\"}}", "\\\\".repeat(1700)).as_bytes());
+            assert!(b.len() <= MAX_RECEIPT_BYTES);
+            prev = receipt_hash(&b);
+            big.push(b);
+        }
+        assert!(sign_batch(SCREEN, &big, &device).to_json().len() > MAX_ENVELOPE_BYTES);
+        let (env, n) = sign_batch_within_limit(SCREEN, &big, &device);
+        assert!(env.len() <= MAX_ENVELOPE_BYTES, "{} bytes", env.len());
+        assert!(n > 1 && n < 1000, "{n} receipts");
+        assert_eq!(env, sign_batch(SCREEN, &big[..n], &device).to_json());
+        let one_more = sign_batch(SCREEN, &big[..=n], &device).to_json().len();
+        assert!(
+            one_more > MAX_ENVELOPE_BYTES,
+            "the longest prefix that fits"
+        );
+        let v = verify_batch(&env, &device.public(), SCREEN, None, &|_| None).unwrap();
+        assert_eq!(v.receipts.len(), n);
+        // Ordinary receipts: the whole batch.
+        let first = receipt(1, GENESIS_PREV).to_bytes();
+        let second = receipt(2, &receipt_hash(&first)).to_bytes();
+        let small = vec![first.clone(), second, first];
+        let (env, n) = sign_batch_within_limit(SCREEN, &small, &device);
+        assert_eq!(n, 3);
+        assert_eq!(env, sign_batch(SCREEN, &small, &device).to_json());
     }
 }

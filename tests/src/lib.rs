@@ -35,6 +35,7 @@ pub mod mosquitto;
 pub mod player;
 pub mod process;
 pub mod proxy;
+pub mod receipts;
 
 pub use checks::{assert_contiguous, metric_sum, metric_value};
 pub use content::{png, standard_content, Content};
@@ -48,3 +49,4 @@ pub use mosquitto::Mosquitto;
 pub use player::{JournalView, Player};
 pub use process::binary;
 pub use proxy::CutProxy;
+pub use receipts::heavy_chain;

@@ -8,7 +8,7 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 
 use super::{json_reply, ApiError, AppState, Request, READ};
-use crate::audit::evidence::{compliance_from_store, scan, Lookup};
+use crate::audit::evidence::{compliance_from_store, scan, Lookup, ReportClock};
 use crate::audit::query::{
     self, Format, Page, ParamError, ReceiptFilter, FILTER_PARAMS, PAGE_PARAMS,
 };
@@ -175,7 +175,10 @@ pub fn compliance(state: &AppState, req: Request) -> Result<Response, ApiError> 
         &state.key.public(),
         from,
         to,
-        Timestamp::now(),
+        ReportClock {
+            now: Timestamp::now(),
+            status_stale_after: state.config.status_stale_after,
+        },
         &filter.screens,
         &filter.gates,
     )?;

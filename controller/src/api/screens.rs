@@ -38,11 +38,18 @@ fn make_code(state: &AppState, screen: &str) -> (String, EnrollCode) {
 fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, ApiError> {
     let status = state.store.status(&s.id)?;
     let manifest = state.store.manifest(&s.id)?;
+    let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
     Ok(serde_json::json!({
         "id": s.id, "name": s.name, "gate": s.gate, "languages": s.languages,
         "timezone": s.timezone, "disabled": s.disabled, "device_key": s.device_key,
         "enrolled_at": s.enrolled_at, "created_at": s.created_at,
-        "online": status.as_ref().map(|st| st.online).unwrap_or(false),
+        // A screen silent for longer than the heartbeat age is offline whatever it last said
+        // (docs/protocol.md §12).
+        "online": status.as_ref().is_some_and(|st| st.online_at(now, stale)),
+        "silent_since": status
+            .as_ref()
+            .and_then(|st| st.silent_since(now, stale))
+            .map(|t| t.to_string()),
         "last_seen": status.as_ref().map(|st| st.received_at.clone()),
         "status": status.map(|st| st.status),
         "published_version": manifest.map(|m| m.version),

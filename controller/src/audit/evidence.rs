@@ -12,7 +12,7 @@ use playlists::receipt::Receipt;
 
 use super::query::{self, ReceiptFilter, ReceiptRow};
 use super::reports::{self, ComplianceReport, ScreenEvidence};
-use crate::store::{MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt};
+use crate::store::{MediaRecord, ScreenRecord, StatusTransition, Store, StoreError, StoredReceipt};
 
 /// What the controller knows about screens and media, looked up once per request.
 pub struct Lookup<'a> {
@@ -94,18 +94,30 @@ fn manifests_of(store: &Store, key: &PublicKey, screen: &str) -> Result<Vec<Mani
     Ok(out)
 }
 
+/// When a compliance report is made, and how old a screen's last status may be before the
+/// screen counts as offline (the controller's `status_stale_after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportClock {
+    /// Now: the report covers nothing after it. A parameter so tests can inject the clock.
+    pub now: Timestamp,
+    /// A screen whose last status said online but is older than this at `now` is counted
+    /// dark from that status on ([`crate::store::StatusRecord::silent_since`]).
+    pub status_stale_after: std::time::Duration,
+}
+
 /// Computes the compliance report from the store for `[from, min(to, now))`, for the screens
 /// named in `screens` / standing at `gates` (empty: all). `controller_key` verifies the stored
-/// manifests. `now` is a parameter so tests can inject the clock.
+/// manifests.
 pub fn compliance_from_store(
     store: &Store,
     controller_key: &PublicKey,
     from: Timestamp,
     to: Timestamp,
-    now: Timestamp,
+    clock: ReportClock,
     screens: &[String],
     gates: &[String],
 ) -> Result<ComplianceReport, StoreError> {
+    let now = clock.now;
     let end = to.min(now).max(from);
     let mut chosen: Vec<ScreenRecord> = store
         .screens()?
@@ -133,9 +145,22 @@ pub fn compliance_from_store(
             Some(seq) if seq > 1 => store.receipt(&s.id, seq - 1)?.map(|r| r.bytes),
             _ => None,
         };
+        let mut history = store.status_history(&s.id)?;
+        // Silent since its last status (died unheard, e.g. while the controller was down):
+        // dark from then on, although no status said so.
+        if let Some(since) = store
+            .status(&s.id)?
+            .and_then(|st| st.silent_since(now, clock.status_stale_after))
+        {
+            history.push(StatusTransition {
+                screen: s.id.clone(),
+                online: false,
+                at: since.to_string(),
+            });
+        }
         evidence.push(ScreenEvidence {
             manifests: manifests_of(store, controller_key, &s.id)?,
-            history: store.status_history(&s.id)?,
+            history,
             conflicts: conflicts.iter().filter(|c| c.screen == s.id).count() as u64,
             receipts,
             before_first,

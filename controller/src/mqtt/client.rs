@@ -21,9 +21,12 @@
 //! covers a broker that reports no session (`session_present = false`). The packet limit is
 //! raised to [`super::MAX_PACKET_SIZE`] both ways.
 //!
-//! Incoming messages whose topic is not a valid gatecast `status`/`receipts` topic, or whose
-//! payload exceeds [`ClientConfig::max_inbound_payload`], are dropped with a warning and
-//! counted in [`MqttMetrics::dropped_inbound`]. If the inbound channel is full, the poll task
+//! Incoming messages whose topic is not a valid gatecast `status`/`receipts` topic, or status
+//! payloads over [`ClientConfig::max_inbound_payload`], are dropped with a warning and
+//! counted in [`MqttMetrics::dropped_inbound`]. Receipts batches up to the packet limit are
+//! always passed on: ingest accepts every batch the protocol allows and refuses a larger one
+//! with a named reason (`bad_envelope`), so no batch is dropped unanswered and resent forever
+//! (`docs/protocol.md` §6, "Sizes"). If the inbound channel is full, the poll task
 //! waits up to [`ClientConfig::inbound_wait`] for room (backpressure), then drops the message
 //! (counted): receipts are retransmitted by players until acknowledged, and status is
 //! republished with every heartbeat.
@@ -89,7 +92,8 @@ pub struct ClientConfig {
     pub keep_alive: Duration,
     /// Largest packet sent or received, in bytes (default [`super::MAX_PACKET_SIZE`]).
     pub max_packet_size: usize,
-    /// Largest inbound payload forwarded to the [`Inbound`] channel (default 1 MiB).
+    /// Largest status payload forwarded to the [`Inbound`] channel (default 1 MiB). Receipts
+    /// batches are bounded by `max_packet_size` only.
     pub max_inbound_payload: usize,
     /// Capacity of the [`Inbound`] channel (default 1024).
     pub inbound_capacity: usize,
@@ -362,7 +366,10 @@ pub fn start(
         requests: requests_tx,
         counters,
         publish_timeout: cfg.publish_timeout,
-        max_payload: cfg.max_packet_size.saturating_sub(64 * 1024).max(1),
+        max_payload: cfg
+            .max_packet_size
+            .saturating_sub(playlists::envelope::MQTT_OVERHEAD_BYTES)
+            .max(1),
     };
     (handle, inbound_rx)
 }
@@ -444,16 +451,18 @@ impl Poller {
                 return;
             }
         };
-        let size = match &message {
-            Inbound::Status { payload, .. } | Inbound::Receipts { payload, .. } => payload.len(),
-        };
-        if size > self.max_inbound_payload {
-            let why = format!(
-                "payload of {size} bytes is above the limit of {} bytes",
-                self.max_inbound_payload
-            );
-            self.drop_inbound(topic, &why);
-            return;
+        // A receipts batch goes to ingest whatever its size (the packet limit bounds it):
+        // ingest answers a batch over the envelope limit with a named rejection.
+        if let Inbound::Status { payload, .. } = &message {
+            if payload.len() > self.max_inbound_payload {
+                let why = format!(
+                    "status of {} bytes is above the limit of {} bytes",
+                    payload.len(),
+                    self.max_inbound_payload
+                );
+                self.drop_inbound(topic, &why);
+                return;
+            }
         }
         match self.inbound.try_send(message) {
             Ok(()) => {}

@@ -263,6 +263,31 @@ pub struct StatusRecord {
     pub online: bool,
 }
 
+impl StatusRecord {
+    /// When the screen went silent, if it did: its last status said it was online, but that
+    /// status is more than `stale_after` old at `now` (a player reports at least every 30 s,
+    /// `docs/protocol.md` §12; a player that died while no broker or controller heard its Last
+    /// Will never says `offline`). The answer is the last time it was heard from.
+    pub fn silent_since(
+        &self,
+        now: jiff::Timestamp,
+        stale_after: std::time::Duration,
+    ) -> Option<jiff::Timestamp> {
+        if !self.online {
+            return None;
+        }
+        let heard: jiff::Timestamp = self.received_at.parse().ok()?;
+        let limit = jiff::SignedDuration::try_from(stale_after).ok()?;
+        (now.duration_since(heard) > limit).then_some(heard)
+    }
+
+    /// Whether the screen counts as online at `now`: its last status said so and is at most
+    /// `stale_after` old (see [`StatusRecord::silent_since`]).
+    pub fn online_at(&self, now: jiff::Timestamp, stale_after: std::time::Duration) -> bool {
+        self.online && self.silent_since(now, stale_after).is_none()
+    }
+}
+
 /// An online/offline transition (kept for compliance reports).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StatusTransition {

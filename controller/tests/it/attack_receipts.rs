@@ -301,3 +301,59 @@ async fn attack_weak_device_key_refused_at_enrolment() {
     assert_eq!(s, 200, "{v}");
     ctl.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_receipt_batch_of_3_mib_is_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let mut a = screen(&ctl, A, 7).await;
+    // A full batch (1000 receipts) within every limit of the protocol, about 3 MiB: the
+    // controller must take it, not drop it in its MQTT client.
+    let c = gatecast_tests::heavy_chain(A, 1000);
+    let env = sign_batch(A, &c, &a.device).to_json();
+    let mib = env.len() as f64 / (1024.0 * 1024.0);
+    assert!(
+        (2.5..4.0).contains(&mib),
+        "the batch is {mib:.2} MiB, wanted about 3 MiB"
+    );
+    a.send_raw(env).await;
+    assert_eq!(a.next_ack().await.0, 1000, "the 3 MiB batch is acked");
+    assert_eq!(ctl.running.store().chain_tip(A).unwrap().unwrap().seq, 1000);
+    // Above the envelope limit but within the MQTT payload limit: refused by name
+    // (`bad_envelope`, recorded), not silently dropped; nothing is acked.
+    let over = playlists::envelope::MAX_ENVELOPE_BYTES + 1;
+    let pad = vec![b' '; over];
+    a.send_raw(
+        playlists::envelope::Envelope::sign(playlists::envelope::RECEIPTS_TYPE, pad, &a.device)
+            .to_json(),
+    )
+    .await;
+    wait_metric(
+        &ctl,
+        "gatecast_receipt_batches_rejected_total{reason=\"bad_envelope\"}",
+        1,
+    )
+    .await;
+    // The counter moves just before the record is written: wait for the record.
+    let admin = ctl.admin.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, rej) = ctl
+            .req("GET", "/api/v1/receipts/rejections", Some(&admin), None)
+            .await;
+        assert_eq!(s, 200, "{rej}");
+        if rej["rejections"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["reason"] == "bad_envelope"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rejection is not recorded with its reason: {rej}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(a.acks.try_recv().is_err(), "an oversized batch was acked");
+    ctl.running.shutdown().await;
+}

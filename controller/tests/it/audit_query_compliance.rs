@@ -98,7 +98,7 @@ async fn compliance_report_shows_the_offline_hour_and_its_shortfall() {
     let from = ts("2026-01-05T01:00:00Z");
     let to = ts("2026-01-05T05:00:00Z");
     let now = ts("2026-01-06T00:00:00Z"); // the injected clock
-    let rep = compliance_from_store(&store, &ctl.public(), from, to, now, &[], &[]).unwrap();
+    let rep = compliance_from_store(&store, &ctl.public(), from, to, clock(now), &[], &[]).unwrap();
     assert_eq!(rep.evaluated_to, "2026-01-05T05:00:00.000Z");
     assert_eq!(rep.screens.len(), 1);
     let s = &rep.screens[0];
@@ -124,7 +124,8 @@ async fn compliance_report_shows_the_offline_hour_and_its_shortfall() {
 
     // The same period seen at 03:30 UTC: only what has happened counts.
     let early = ts("2026-01-05T03:30:00Z");
-    let rep = compliance_from_store(&store, &ctl.public(), from, to, early, &[], &[]).unwrap();
+    let rep =
+        compliance_from_store(&store, &ctl.public(), from, to, clock(early), &[], &[]).unwrap();
     let s = &rep.screens[0];
     assert_eq!(rep.evaluated_to, "2026-01-05T03:30:00.000Z");
     assert_eq!(s.entries[0].expected, Some(150));
@@ -138,7 +139,7 @@ async fn compliance_report_shows_the_offline_hour_and_its_shortfall() {
         &ctl.public(),
         ts("2026-01-05T00:00:00Z"),
         to,
-        now,
+        clock(now),
         &[],
         &[],
     )
@@ -169,7 +170,7 @@ async fn compliance_report_without_a_trusted_manifest_expects_nothing() {
         &ctl.public(),
         ts("2026-01-05T00:00:00Z"),
         ts("2026-01-06T00:00:00Z"),
-        ts("2026-01-07T00:00:00Z"),
+        clock(ts("2026-01-07T00:00:00Z")),
         &[],
         &[],
     )
@@ -186,7 +187,7 @@ async fn compliance_report_without_a_trusted_manifest_expects_nothing() {
         &ctl.public(),
         ts("2026-01-05T00:00:00Z"),
         ts("2026-01-06T00:00:00Z"),
-        ts("2026-01-07T00:00:00Z"),
+        clock(ts("2026-01-07T00:00:00Z")),
         &[],
         &[],
     )

@@ -51,11 +51,16 @@ fn systemd_units_run_as_a_dedicated_user_and_restart() {
 #[test]
 fn mosquitto_example_uses_the_generated_files() {
     let conf = read("deploy/mosquitto/gatecast.conf");
+    // The one MQTT payload limit of every gatecast party (docs/protocol.md §6, "Sizes").
+    let size_limit = format!(
+        "message_size_limit {}",
+        playlists::envelope::MAX_MQTT_PAYLOAD_BYTES
+    );
     for want in [
         "allow_anonymous false",
         "password_file /etc/mosquitto/gatecast/passwords",
         "acl_file /etc/mosquitto/gatecast/acl",
-        "message_size_limit 8388608",
+        size_limit.as_str(),
         "use_username_as_clientid true",
     ] {
         assert!(conf.lines().any(|l| l.trim() == want), "lacks {want}");

@@ -8,7 +8,9 @@
 
 mod fault_support;
 
+mod attack_receipt_size;
 mod attack_secrets_in_logs;
+mod attack_silent_screen;
 mod audit_e2e;
 mod binaries;
 mod deploy_files;

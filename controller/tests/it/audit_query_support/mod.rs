@@ -84,15 +84,30 @@ pub async fn publish(store: &Store, key: &SecretKey, m: &Manifest) {
         .unwrap();
 }
 
+/// The heartbeat age of these tests: their statuses are sparse (only the changes, hours apart),
+/// not a heartbeat every 30 s, so a screen counts as silent only after a day.
+pub const SPARSE_STATUSES: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// The report clock at `now` with [`SPARSE_STATUSES`].
+pub fn clock(now: Timestamp) -> gatecast_controller::audit::evidence::ReportClock {
+    gatecast_controller::audit::evidence::ReportClock {
+        now,
+        status_stale_after: SPARSE_STATUSES,
+    }
+}
+
 /// Records a status of `SCREEN` received at `at`.
 pub async fn status(store: &Store, online: bool, at: &str) {
     store
-        .put_status(&StatusRecord {
-            screen: SCREEN.into(),
-            status: serde_json::json!({"state": if online { "playing" } else { "offline" }}),
-            received_at: at.into(),
-            online,
-        })
+        .put_status(
+            &StatusRecord {
+                screen: SCREEN.into(),
+                status: serde_json::json!({"state": if online { "playing" } else { "offline" }}),
+                received_at: at.into(),
+                online,
+            },
+            SPARSE_STATUSES,
+        )
         .await
         .unwrap();
 }
