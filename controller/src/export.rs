@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use jiff::Timestamp;
 use playlists::audit::{
     Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection, Period, ScreenEntry,
-    ScreenStatement, BUNDLE_FORMAT,
+    ScreenStatement, StatementEpoch, BUNDLE_FORMAT,
 };
 use playlists::keys::SecretKey;
 use playlists::merkle;
@@ -112,6 +112,17 @@ pub async fn prepare(
             gate: s.gate.clone(),
             name: s.name.clone(),
             enrolled_at: s.enrolled_at.clone().unwrap_or_default(),
+            // Every enrolment, so each epoch's batches verify under their own key
+            // (docs/protocol.md §15).
+            epochs: s
+                .epochs()
+                .into_iter()
+                .map(|e| StatementEpoch {
+                    epoch: e.epoch,
+                    device_key: e.device_key,
+                    enrolled_at: e.enrolled_at,
+                })
+                .collect(),
         };
         statements.push(ScreenEntry::from_envelope_bytes(&st.sign(key).to_json()));
         selected.insert(s.id);

@@ -746,6 +746,7 @@ mod tests {
             device_key: None,
             enrolled_at: None,
             created_at: String::new(),
+            epochs: Vec::new(),
         };
         let row = ReceiptRow::new(&r, Some(&screen), None);
         assert_eq!(row.started_at_utc, "2026-01-05T08:00:00.000Z");

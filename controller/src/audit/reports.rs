@@ -217,13 +217,23 @@ pub struct ScreenEvidence {
     pub manifests: Vec<Manifest>,
     /// Online/offline transitions, oldest first (may start before the period).
     pub history: Vec<StatusTransition>,
+    /// Its receipts with `started_at` in the period, one chain per enrolment epoch (oldest
+    /// epoch first; docs/protocol.md §13).
+    pub chains: Vec<EpochEvidence>,
+    /// Conflicting receipts kept as evidence for this screen (reported as is).
+    pub conflicts: u64,
+}
+
+/// The receipts of one enrolment epoch of a screen in the period.
+#[derive(Debug, Clone)]
+pub struct EpochEvidence {
+    /// The epoch.
+    pub epoch: u64,
     /// Its receipts with `started_at` in the period, with their exact bytes.
     pub receipts: Vec<(Receipt, Vec<u8>)>,
     /// The exact bytes of the stored receipt just before the first one of the period (by seq),
     /// if stored; its hash must be the first receipt's `prev`.
     pub before_first: Option<Vec<u8>>,
-    /// Conflicting receipts kept as evidence for this screen (reported as is).
-    pub conflicts: u64,
 }
 
 /// Expected versus recorded plays of one schedule entry (or the fallback) on one screen.
@@ -509,6 +519,36 @@ pub fn check_chain(
     }
 }
 
+/// [`check_chain`] for each enrolment epoch: the receipts of all of them, first and last seq
+/// of the oldest and newest, each problem naming its epoch when there are several.
+pub fn check_chains(chains: &[EpochEvidence], conflicts: u64) -> ChainCheck {
+    if chains.len() <= 1 {
+        let c = chains.first();
+        return check_chain(
+            c.map_or(&[][..], |c| &c.receipts),
+            c.and_then(|c| c.before_first.as_deref()),
+            conflicts,
+        );
+    }
+    let checks: Vec<(u64, ChainCheck)> = chains
+        .iter()
+        .map(|c| (c.epoch, check_chain(&c.receipts, c.before_first.as_deref(), 0)))
+        .collect();
+    let mut problems: Vec<String> = checks
+        .iter()
+        .flat_map(|(e, c)| c.problems.iter().map(move |p| format!("enrolment epoch {e}: {p}")))
+        .collect();
+    problems.extend(check_chain(&[], None, conflicts).problems);
+    ChainCheck {
+        intact: problems.is_empty(),
+        receipts: checks.iter().map(|(_, c)| c.receipts).sum(),
+        first_seq: checks.iter().find_map(|(_, c)| c.first_seq),
+        last_seq: checks.iter().rev().find_map(|(_, c)| c.last_seq),
+        conflicts,
+        problems,
+    }
+}
+
 fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> ScreenCompliance {
     let mut manifests: Vec<&Manifest> = ev.manifests.iter().collect();
     manifests.sort_by_key(|m| m.version);
@@ -553,7 +593,7 @@ fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> Sc
     }
 
     let mut unscheduled = 0;
-    for (r, _) in &ev.receipts {
+    for (r, _) in ev.chains.iter().flat_map(|c| &c.receipts) {
         if r.started_at < from || r.started_at >= end {
             continue;
         }
@@ -603,7 +643,7 @@ fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> Sc
         unscheduled,
         dark_s: dark.iter().map(|d| d.seconds).sum(),
         dark_periods: dark,
-        chain: check_chain(&ev.receipts, ev.before_first.as_deref(), ev.conflicts),
+        chain: check_chains(&ev.chains, ev.conflicts),
         entries,
         notes,
     }

@@ -156,6 +156,61 @@ pub struct ScreenRecord {
     pub enrolled_at: Option<String>,
     /// When it was registered.
     pub created_at: String,
+    /// Every enrolment epoch, oldest first; the last is the current one (`device_key`,
+    /// `enrolled_at`). Empty in records written before epochs: see [`ScreenRecord::epochs`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// One enrolment of a screen (docs/protocol.md §7): each starts a new receipts chain at seq 1,
+/// signed by that enrolment's device key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: u64,
+    /// The device public key (base64) enrolled then.
+    pub device_key: String,
+    /// When (RFC 3339 UTC).
+    pub enrolled_at: String,
+}
+
+impl ScreenRecord {
+    /// Every enrolment epoch, oldest first. A record from before epochs that has a device key
+    /// has one epoch, 1, with that key (docs/protocol.md §13: data without `epoch` is epoch 1).
+    pub fn epochs(&self) -> Vec<EpochRecord> {
+        if !self.epochs.is_empty() {
+            return self.epochs.clone();
+        }
+        match &self.device_key {
+            Some(k) => vec![EpochRecord {
+                epoch: playlists::receipt::FIRST_EPOCH,
+                device_key: k.clone(),
+                enrolled_at: self.enrolled_at.clone().unwrap_or_default(),
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    /// The current enrolment epoch (0 before the first enrolment).
+    pub fn epoch(&self) -> u64 {
+        self.epochs().last().map_or(0, |e| e.epoch)
+    }
+
+    /// Records a new enrolment with `device_key` at `at`: the next epoch becomes current.
+    /// Returns its number.
+    pub fn enrol(&mut self, device_key: String, at: String) -> u64 {
+        let mut epochs = self.epochs();
+        let epoch = epochs.last().map_or(playlists::receipt::FIRST_EPOCH, |e| e.epoch + 1);
+        epochs.push(EpochRecord {
+            epoch,
+            device_key: device_key.clone(),
+            enrolled_at: at.clone(),
+        });
+        self.epochs = epochs;
+        self.device_key = Some(device_key);
+        self.enrolled_at = Some(at);
+        epoch
+    }
 }
 
 /// A pending enrolment code (stored hashed).

@@ -47,6 +47,8 @@ fn ack(screen: &str, upto: u64, key: &SecretKey) -> Vec<u8> {
     sign_ack(
         &Ack {
             screen: screen.into(),
+            epoch: 1,
+            key_id: None,
             upto_seq: upto,
         },
         key,

@@ -96,6 +96,7 @@ impl World {
             gate: format!("gate of {screen}"),
             name: format!("Màn hình {screen}"),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
+            epochs: vec![],
         }
         .sign(&self.controller)
         .to_json()
@@ -471,6 +472,7 @@ fn wrong_controller_key_and_forged_statement_fail() {
             gate: "g".into(),
             name: "n".into(),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
+            epochs: vec![],
         }
         .sign(&attacker)
         .to_json(),
