@@ -51,11 +51,20 @@ fn fresh(s: &Value, since: jiff::Timestamp) -> bool {
 /// which the dead box never uploads). Returns the number of receipts it ever wrote (its
 /// journal tip), all of them acknowledged.
 fn play_and_drain(ctl: &Controller, player: &mut Player, version: u64, stored_before: usize) -> u64 {
-    wait_until(
-        "at least 4 receipts of this box stored at the controller",
-        gatecast_tests::DEADLINE,
-        || (ctl.receipts(SCREEN)?.len() >= stored_before + 4).then_some(()),
-    );
+    let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(
+            "at least 4 receipts of this box stored at the controller",
+            gatecast_tests::DEADLINE,
+            || (ctl.receipts(SCREEN)?.len() >= stored_before + 4).then_some(()),
+        )
+    }));
+    if stored.is_err() {
+        panic!(
+            "the box's receipts were not stored; controller log:\n{}\nplayer log:\n{}",
+            ctl.log_tail(),
+            player.log_tail()
+        );
+    }
     player.stop();
     player.null_speed = 0.001;
     let restarted = jiff::Timestamp::now();
