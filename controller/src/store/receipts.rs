@@ -531,3 +531,17 @@ impl LogGuard<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{chain_key, epoch_of_chain};
+
+    #[test]
+    fn chain_keys_keep_epoch_1_as_before_and_round_trip() {
+        assert_eq!(chain_key("lc-a1", 1), "lc-a1");
+        assert_eq!(chain_key("lc-a1", 2), "lc-a1@2");
+        for e in [1, 2, 17, u64::MAX] {
+            assert_eq!(epoch_of_chain(chain_key("lc-a1", e).as_bytes()), e);
+        }
+    }
+}

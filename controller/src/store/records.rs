@@ -357,3 +357,47 @@ pub struct ActionRecord {
     #[serde(default)]
     pub versions: Vec<ScreenVersion>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(device_key: Option<&str>) -> ScreenRecord {
+        ScreenRecord {
+            id: "lc-a1".into(),
+            name: "A1".into(),
+            gate: "g".into(),
+            languages: vec![],
+            timezone: "UTC".into(),
+            mqtt_password_hash: String::new(),
+            disabled: false,
+            device_key: device_key.map(str::to_owned),
+            enrolled_at: device_key.map(|_| "2026-01-01T00:00:00Z".to_owned()),
+            created_at: String::new(),
+            epochs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn enrolments_are_numbered_epochs_and_old_records_are_epoch_1() {
+        let mut s = screen(None);
+        assert_eq!((s.epoch(), s.epochs().len()), (0, 0));
+        assert_eq!(s.enrol("k1".into(), "t1".into()), 1);
+        assert_eq!(s.enrol("k2".into(), "t2".into()), 2);
+        assert_eq!(s.device_key.as_deref(), Some("k2"));
+        let keys: Vec<(u64, &str)> = s
+            .epochs
+            .iter()
+            .map(|e| (e.epoch, e.device_key.as_str()))
+            .collect();
+        assert_eq!(keys, [(1, "k1"), (2, "k2")]);
+        // A record written before epochs: its enrolment is epoch 1, the next one epoch 2.
+        let json = serde_json::to_string(&screen(Some("old"))).unwrap();
+        assert!(!json.contains("epochs"), "{json}");
+        let mut old: ScreenRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.epoch(), 1);
+        assert_eq!(old.epochs()[0].device_key, "old");
+        assert_eq!(old.enrol("new".into(), "t".into()), 2);
+        assert_eq!(old.epochs().len(), 2);
+    }
+}
