@@ -12,8 +12,7 @@ use anyhow::{anyhow, bail, Result};
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{
     receipt_hash, sign_batch, verify_ack, verify_batch, Backend, ChainTip, Outcome, OwnChain,
-    Receipt,
-    VerifiedBatch, GENESIS_PREV,
+    Receipt, VerifiedBatch, GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 use rumqttc::{AsyncClient, Event, Packet, QoS};

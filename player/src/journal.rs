@@ -175,7 +175,11 @@ fn load(store: &Store) -> Result<Loaded, JournalError> {
     })?;
     let epoch = match epoch {
         None => receipt::FIRST_EPOCH,
-        Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| JournalError::CorruptTip)?),
+        Some(v) => u64::from_be_bytes(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| JournalError::CorruptTip)?,
+        ),
     };
     let tip = match raw {
         None => None,
@@ -468,11 +472,17 @@ impl Journal {
         let mut batch = sled::Batch::default();
         batch.remove(TIP);
         batch.insert(EPOCH, epoch.to_be_bytes().to_vec());
-        self.inner.store.with_db("start a new receipts chain", |db| {
-            db.open_tree(TREE)?.apply_batch(batch)?;
-            db.flush().map(|_| ())
-        })?;
-        tracing::info!(from = st.epoch, to = epoch, "new enrolment epoch: receipts start at seq 1");
+        self.inner
+            .store
+            .with_db("start a new receipts chain", |db| {
+                db.open_tree(TREE)?.apply_batch(batch)?;
+                db.flush().map(|_| ())
+            })?;
+        tracing::info!(
+            from = st.epoch,
+            to = epoch,
+            "new enrolment epoch: receipts start at seq 1"
+        );
         st.tip = None;
         st.epoch = epoch;
         st.next_epoch = None;

@@ -18,9 +18,8 @@ use playlists::manifest::{
 };
 use playlists::merkle::{self, Checkpoint};
 use playlists::receipt::{
-    receipt_hash, sign_ack, sign_batch, verify_ack, verify_batch, Ack, Backend, OwnChain, Outcome,
-    Receipt,
-    GENESIS_PREV,
+    receipt_hash, sign_ack, sign_batch, verify_ack, verify_batch, Ack, Backend, Outcome, OwnChain,
+    Receipt, GENESIS_PREV,
 };
 use sha2::{Digest as _, Sha256};
 

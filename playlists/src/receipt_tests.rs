@@ -183,7 +183,8 @@ fn parse_ignores_unknown_fields_and_keeps_exact_bytes_for_hashing() {
 #[test]
 fn batch_payload_carries_receipts_as_strings() {
     let c = chain(2);
-    let p: serde_json::Value = serde_json::from_slice(&batch_payload(SCREEN, 1, &key(1).key_id(), &c)).unwrap();
+    let p: serde_json::Value =
+        serde_json::from_slice(&batch_payload(SCREEN, 1, &key(1).key_id(), &c)).unwrap();
     assert_eq!(p["screen"], SCREEN);
     assert_eq!(p["receipts"][1].as_str().unwrap().as_bytes(), &c[1][..]);
 }
@@ -327,7 +328,12 @@ fn rejects_bad_signature_and_other_key() {
         verify_batch(&e.to_json(), &key(9).public(), SCREEN, None, &|_| None),
         Err(BatchError::BadSignature)
     );
-    let e = Envelope::sign(ACK_TYPE, batch_payload(SCREEN, 1, &key(1).key_id(), &c), &key(9)).to_json();
+    let e = Envelope::sign(
+        ACK_TYPE,
+        batch_payload(SCREEN, 1, &key(1).key_id(), &c),
+        &key(9),
+    )
+    .to_json();
     assert!(matches!(
         verify_batch(&e, &key(9).public(), SCREEN, None, &|_| None),
         Err(BatchError::BadEnvelope(EnvelopeError::WrongType { .. }))
@@ -431,9 +437,16 @@ fn ack_sign_verify_and_rejections() {
         ));
     }
     // An ack from before epochs (`{"screen","upto_seq"}`) is of epoch 1.
-    let legacy = Envelope::sign(ACK_TYPE, br#"{"screen":"lao-cai-1","upto_seq":3}"#.to_vec(), &ctl)
-        .to_json();
-    let first = OwnChain { epoch: 1, ..own.clone() };
+    let legacy = Envelope::sign(
+        ACK_TYPE,
+        br#"{"screen":"lao-cai-1","upto_seq":3}"#.to_vec(),
+        &ctl,
+    )
+    .to_json();
+    let first = OwnChain {
+        epoch: 1,
+        ..own.clone()
+    };
     assert_eq!(verify_ack(&legacy, &trusted, &first).unwrap().upto_seq, 3);
     assert!(verify_ack(&legacy, &trusted, &own).is_err());
     assert!(matches!(

@@ -94,6 +94,9 @@ fn manifests_of(store: &Store, key: &PublicKey, screen: &str) -> Result<Vec<Mani
     Ok(out)
 }
 
+/// A receipt with its exact bytes.
+type ExactReceipt = (Receipt, Vec<u8>);
+
 /// Computes the compliance report from the store for `[from, min(to, now))`, for the screens
 /// named in `screens` / standing at `gates` (empty: all). `controller_key` verifies the stored
 /// manifests. `now` is a parameter so tests can inject the clock.
@@ -114,7 +117,7 @@ pub fn compliance_from_store(
         .filter(|s| gates.is_empty() || gates.contains(&s.gate))
         .collect();
     chosen.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut by_screen: HashMap<String, BTreeMap<u64, Vec<(Receipt, Vec<u8>)>>> = HashMap::new();
+    let mut by_screen: HashMap<String, BTreeMap<u64, Vec<ExactReceipt>>> = HashMap::new();
     for r in store.receipts_between(from, end) {
         let r = r?;
         if chosen.iter().any(|s| s.id == r.receipt.screen) {

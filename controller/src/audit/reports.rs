@@ -532,11 +532,20 @@ pub fn check_chains(chains: &[EpochEvidence], conflicts: u64) -> ChainCheck {
     }
     let checks: Vec<(u64, ChainCheck)> = chains
         .iter()
-        .map(|c| (c.epoch, check_chain(&c.receipts, c.before_first.as_deref(), 0)))
+        .map(|c| {
+            (
+                c.epoch,
+                check_chain(&c.receipts, c.before_first.as_deref(), 0),
+            )
+        })
         .collect();
     let mut problems: Vec<String> = checks
         .iter()
-        .flat_map(|(e, c)| c.problems.iter().map(move |p| format!("enrolment epoch {e}: {p}")))
+        .flat_map(|(e, c)| {
+            c.problems
+                .iter()
+                .map(move |p| format!("enrolment epoch {e}: {p}"))
+        })
         .collect();
     problems.extend(check_chain(&[], None, conflicts).problems);
     ChainCheck {

@@ -200,7 +200,9 @@ impl ScreenRecord {
     /// Returns its number.
     pub fn enrol(&mut self, device_key: String, at: String) -> u64 {
         let mut epochs = self.epochs();
-        let epoch = epochs.last().map_or(playlists::receipt::FIRST_EPOCH, |e| e.epoch + 1);
+        let epoch = epochs
+            .last()
+            .map_or(playlists::receipt::FIRST_EPOCH, |e| e.epoch + 1);
         epochs.push(EpochRecord {
             epoch,
             device_key: device_key.clone(),

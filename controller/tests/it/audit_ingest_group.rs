@@ -10,7 +10,7 @@ use gatecast_controller::publish::Outbox;
 use gatecast_controller::store::{ScreenRecord, Store};
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, OwnChain, Outcome, Receipt, GENESIS_PREV,
+    receipt_hash, sign_batch, verify_ack, Backend, Outcome, OwnChain, Receipt, GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 

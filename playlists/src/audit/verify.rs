@@ -488,7 +488,8 @@ fn summarize(
             Some((s, keys)) => (
                 s.gate.clone(),
                 s.name.clone(),
-                keys.get(&epoch).map_or_else(|| "?".into(), PublicKey::key_id),
+                keys.get(&epoch)
+                    .map_or_else(|| "?".into(), PublicKey::key_id),
             ),
             None => ("?".into(), "?".into(), "?".into()),
         };

@@ -12,8 +12,8 @@ use playlists::envelope::{
 use playlists::keys::{key_id, KeyError, KeySet, PublicKey, SecretKey};
 use playlists::manifest::*;
 use playlists::receipt::{
-    receipt_hash, sign_ack, sign_batch, verify_ack, verify_batch, Ack, AckError, Backend, OwnChain,
-    BatchError, Outcome, Receipt, GENESIS_PREV,
+    receipt_hash, sign_ack, sign_batch, verify_ack, verify_batch, Ack, AckError, Backend,
+    BatchError, Outcome, OwnChain, Receipt, GENESIS_PREV,
 };
 use playlists::topics::{self, Kind};
 
@@ -198,7 +198,8 @@ fn attack_type_confusion_manifest_signed_as_another_payload_type() {
     ));
     // A receipts batch signed by a device as an ack is refused by the controller's check.
     let device = SecretKey::from_seed([5; 32]);
-    let batch_payload = playlists::receipt::batch_payload(SCREEN, 1, &device.key_id(), &receipts(SCREEN, 1));
+    let batch_payload =
+        playlists::receipt::batch_payload(SCREEN, 1, &device.key_id(), &receipts(SCREEN, 1));
     let wrong = Envelope::sign(ACK_TYPE, batch_payload, &device).to_json();
     assert!(matches!(
         verify_batch(&wrong, &device.public(), SCREEN, None, &|_| None),

@@ -50,7 +50,12 @@ fn fresh(s: &Value, since: jiff::Timestamp) -> bool {
 /// says backlog 0; then the box dies (SIGKILL: a clean stop would journal the interrupted play,
 /// which the dead box never uploads). Returns the number of receipts it ever wrote (its
 /// journal tip), all of them acknowledged.
-fn play_and_drain(ctl: &Controller, player: &mut Player, version: u64, stored_before: usize) -> u64 {
+fn play_and_drain(
+    ctl: &Controller,
+    player: &mut Player,
+    version: u64,
+    stored_before: usize,
+) -> u64 {
     let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_until(
             "at least 4 receipts of this box stored at the controller",
@@ -133,7 +138,9 @@ fn attack_reenrolment_receipts_acked_stored_and_verified_per_epoch() {
     let started = jiff::Timestamp::now();
     new.start();
     ctl.wait_status(SCREEN, "the new box playing", |s| {
-        fresh(s, started) && s["manifest_version"].as_u64() == Some(version) && s["state"] == "playing"
+        fresh(s, started)
+            && s["manifest_version"].as_u64() == Some(version)
+            && s["state"] == "playing"
     });
     let new_plays = play_and_drain(&ctl, &mut new, version, old_plays as usize);
     let new_key_id = playlists::keys::PublicKey::from_base64(
@@ -154,7 +161,10 @@ fn attack_reenrolment_receipts_acked_stored_and_verified_per_epoch() {
     seqs.sort_unstable();
     let mut want: Vec<u64> = (1..=old_plays).chain(1..=new_plays).collect();
     want.sort_unstable();
-    assert_eq!(seqs, want, "stored receipts (old box {old_plays}, new box {new_plays})");
+    assert_eq!(
+        seqs, want,
+        "stored receipts (old box {old_plays}, new box {new_plays})"
+    );
     // Nothing rejected, no conflict kept as evidence (the symptom: one per resend).
     let m = ctl.metrics();
     assert_eq!(

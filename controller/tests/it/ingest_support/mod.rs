@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use playlists::keys::{KeySet, PublicKey, SecretKey};
 use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, OwnChain, Outcome, Receipt, GENESIS_PREV,
+    receipt_hash, sign_batch, verify_ack, Backend, Outcome, OwnChain, Receipt, GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
