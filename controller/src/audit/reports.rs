@@ -801,4 +801,27 @@ mod tests {
         assert_eq!(rep.groups[1].counts.plays, 2);
         assert_eq!(rep.groups[1].counts.shown, 1);
     }
+
+    #[test]
+    fn chains_of_a_reenrolled_screen_are_checked_per_epoch() {
+        let epoch = |epoch, n| EpochEvidence {
+            epoch,
+            receipts: chain(n),
+            before_first: None,
+        };
+        // Two boxes, each from seq 1: one intact chain per epoch, not "stored twice".
+        let c = check_chains(&[epoch(1, 4), epoch(2, 3)], 0);
+        assert!(c.intact, "{:?}", c.problems);
+        assert_eq!((c.receipts, c.first_seq, c.last_seq), (7, Some(1), Some(3)));
+        // A gap in the second epoch names that epoch.
+        let mut gap = epoch(2, 3);
+        gap.receipts.remove(1);
+        let c = check_chains(&[epoch(1, 4), gap], 0);
+        assert!(!c.intact);
+        assert!(
+            c.problems[0].starts_with("enrolment epoch 2: "),
+            "{:?}",
+            c.problems
+        );
+    }
 }
