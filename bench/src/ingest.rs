@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, verify_batch, Backend, ChainTip, Outcome, Receipt,
-    VerifiedBatch, GENESIS_PREV,
+    receipt_hash, sign_batch, verify_ack, verify_batch, Backend, ChainTip, Outcome, OwnChain,
+    Receipt, VerifiedBatch, GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
@@ -91,6 +91,7 @@ pub struct DriveResult {
 #[allow(clippy::too_many_arguments)]
 async fn uploader(
     id: String,
+    key_id: String,
     password: String,
     host: String,
     port: u16,
@@ -138,7 +139,8 @@ async fn uploader(
                     let _ = ready.send(());
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) if p.topic == ack_topic => {
-                    match verify_ack(&p.payload, &keys, &id) {
+                    let own = OwnChain { screen: &id, epoch: 1, key_id: &key_id };
+                    match verify_ack(&p.payload, &keys, &own) {
                         Ok(ack) => {
                             acked = acked.max(ack.upto_seq);
                             while next < batches.len() && batches[next].1 <= ack.upto_seq {
@@ -187,6 +189,7 @@ pub async fn drive(ctl: &CtlProc, work: &[ScreenWork], quick: bool) -> Result<Dr
     for (w, pw) in work.iter().zip(passwords) {
         tasks.spawn(uploader(
             w.id.clone(),
+            w.key.key_id(),
             pw,
             addr.ip().to_string(),
             addr.port(),

@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use playlists::audit::{
-    batch_seqs, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection, Period,
-    ScopeBuilder, ScreenEntry, ScreenStatement, BUNDLE_FORMAT,
+    batch_seqs, batch_signer, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection,
+    Period, ScopeBuilder, ScreenEntry, ScreenStatement, StatementEpoch, BUNDLE_FORMAT,
 };
 use playlists::keys::{PublicKey, SecretKey};
 use playlists::merkle;
@@ -106,8 +106,8 @@ pub async fn prepare(
     };
     let mut scope = ScopeBuilder::new(period.clone(), size);
     let mut statements = Vec::new();
-    // Selected screens with the key id of their registered device key.
-    let mut selected = BTreeMap::new();
+    // Selected screens (those with a registered device key).
+    let mut selected = BTreeSet::new();
     for s in store.screens()? {
         if req.screens.as_ref().is_some_and(|w| !w.contains(&s.id)) {
             continue;
@@ -115,25 +115,34 @@ pub async fn prepare(
         let Some(device_key) = s.device_key.clone() else {
             continue;
         };
-        let key_id = PublicKey::from_base64(&device_key)
-            .map(|k| k.key_id())
-            .map_err(|e| StoreError::Corrupt {
-                what: format!("device key of screen {}", s.id),
-                message: e.to_string(),
-            })?;
+        PublicKey::from_base64(&device_key).map_err(|e| StoreError::Corrupt {
+            what: format!("device key of screen {}", s.id),
+            message: e.to_string(),
+        })?;
         let st = ScreenStatement {
             screen: s.id.clone(),
             device_key,
             gate: s.gate.clone(),
             name: s.name.clone(),
             enrolled_at: s.enrolled_at.clone().unwrap_or_default(),
+            // Every enrolment, so each epoch's batches verify under their own key
+            // (docs/protocol.md §15).
+            epochs: s
+                .epochs()
+                .into_iter()
+                .map(|e| StatementEpoch {
+                    epoch: e.epoch,
+                    device_key: e.device_key,
+                    enrolled_at: e.enrolled_at,
+                })
+                .collect(),
         };
         statements.push(ScreenEntry::from_envelope_bytes(&st.sign(key).to_json()));
         scope.screen(&s.id);
-        selected.insert(s.id, key_id);
+        selected.insert(s.id);
     }
     if let Some(w) = &req.screens {
-        if let Some(missing) = w.iter().find(|s| !selected.contains_key(*s)) {
+        if let Some(missing) = w.iter().find(|s| !selected.contains(*s)) {
             return Err(ExportError::Invalid {
                 field: "screens",
                 message: format!("screen {missing:?} is not registered or has no device key"),
@@ -145,17 +154,17 @@ pub async fn prepare(
     let mut batch_screens = BTreeMap::new();
     for r in store.receipts_between(req.from, req.to) {
         let r = r?;
-        if selected.contains_key(&r.receipt.screen) && r.batch_index < size {
+        if selected.contains(&r.receipt.screen) && r.batch_index < size {
             batch_screens.insert(r.batch_index, r.receipt.screen);
         }
     }
     // Reading every leaf below `size` takes a while on a large log: off the async threads.
-    let (actions, mut scope, batch_screens, selected) = {
+    let (actions, mut scope, batch_screens) = {
         let (store, req) = (store.clone(), req.clone());
         tokio::task::spawn_blocking(move || {
             let mut scope = scope;
-            select_leaves(&store, size, &req, &batch_screens, &selected, &mut scope)
-                .map(|actions| (actions, scope, batch_screens, selected))
+            select_leaves(&store, size, &req, &batch_screens, &mut scope)
+                .map(|actions| (actions, scope, batch_screens))
         })
         .await
         .map_err(|e| std::io::Error::other(format!("reading the log for the export: {e}")))??
@@ -166,7 +175,7 @@ pub async fn prepare(
     let conflicts: Vec<ConflictEntry> = store
         .receipt_conflicts()?
         .into_iter()
-        .filter(|c| selected.contains_key(&c.screen))
+        .filter(|c| selected.contains(&c.screen))
         .map(|c| ConflictEntry {
             screen: c.screen,
             received_at: c.received_at,
@@ -207,7 +216,6 @@ fn select_leaves(
     size: u64,
     req: &ExportRequest,
     batch_screens: &BTreeMap<u64, String>,
-    key_ids: &BTreeMap<String, String>,
     scope: &mut ScopeBuilder,
 ) -> Result<BTreeSet<u64>, ExportError> {
     let mut actions = BTreeSet::new();
@@ -218,11 +226,14 @@ fn select_leaves(
                 let Some(screen) = batch_screens.get(&index) else {
                     continue;
                 };
-                let seqs = batch_seqs(&leaf.data).ok_or_else(|| StoreError::Corrupt {
+                let not_a_batch = || StoreError::Corrupt {
                     what: "batch leaf".into(),
                     message: format!("leaf {index} is not a receipts envelope"),
-                })?;
-                scope.batch(screen, &key_ids[screen], index, seqs);
+                };
+                let seqs = batch_seqs(&leaf.data).ok_or_else(not_a_batch)?;
+                // Keyed by the device key that signed it: one chain per enrolment epoch.
+                let signer = batch_signer(&leaf.data).ok_or_else(not_a_batch)?;
+                scope.batch(screen, &signer, index, seqs);
             }
             LeafKind::Action => {
                 let a: ActionRecord =

@@ -1,6 +1,8 @@
-//! Receipt ingest (docs/protocol.md §13–§14): verify each `receipts` envelope with the screen's
-//! enrolled device key and the stored chain, store it idempotently, flush, then send the signed
-//! ack (QoS 1, **not** retained) with the highest contiguous stored seq.
+//! Receipt ingest (docs/protocol.md §13–§14): verify each `receipts` envelope with the device
+//! key of the enrolment epoch it names and that epoch's stored chain, store it idempotently,
+//! flush, then send the signed ack (QoS 1, **not** retained) for that epoch and device key with
+//! the highest contiguous stored seq of its chain. Each enrolment of a screen starts a chain of
+//! its own (a new box starts at seq 1), stored under [`crate::store::chain_key`].
 //!
 //! Batches arrive on a channel; [`run`] drains up to [`IngestConfig::max_group`] envelopes that
 //! are already waiting, verifies the first envelope of each screen on all cores (signatures and
@@ -29,13 +31,15 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use playlists::keys::{PublicKey, SecretKey};
-use playlists::receipt::{sign_ack, verify_batch, Ack, BatchError, ChainTip, VerifiedBatch};
+use playlists::receipt::{
+    claimed_epoch, sign_ack, verify_batch, Ack, BatchError, ChainTip, VerifiedBatch, FIRST_EPOCH,
+};
 use playlists::topics::{topic, Kind};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::publish::Outbox;
-use crate::store::{ConflictRecord, RejectionRecord, Store, StoreError};
+use crate::store::{chain_key, ConflictRecord, RejectionRecord, Store, StoreError};
 
 /// Settings of the ingest task.
 #[derive(Debug, Clone)]
@@ -208,40 +212,62 @@ struct Preverified {
     result: Result<VerifiedBatch, BatchError>,
 }
 
-/// The enrolled device key of `screen`, or why there is none (a sentence for the rejection).
-fn device_key(store: &Store, screen: &str) -> Result<Result<PublicKey, String>, StoreError> {
+/// The enrolment epoch an envelope names (1 if none, or if it cannot be read: verification
+/// then fails with the precise reason).
+fn epoch_of(envelope: &[u8]) -> u64 {
+    claimed_epoch(envelope).unwrap_or(FIRST_EPOCH)
+}
+
+/// The device key `screen` enrolled in `epoch`, or why there is none (a sentence for the
+/// rejection).
+fn device_key(
+    store: &Store,
+    screen: &str,
+    epoch: u64,
+) -> Result<Result<PublicKey, String>, StoreError> {
     Ok(match store.screen(screen)? {
         None => Err(format!("screen {screen:?} is not registered")),
         Some(s) if s.disabled => Err(format!("screen {screen:?} is disabled")),
-        Some(s) => match s.device_key.as_deref().map(PublicKey::from_base64) {
-            Some(Ok(k)) => Ok(k),
-            None => Err(format!("screen {screen:?} has not enrolled a device key")),
-            Some(Err(e)) => Err(format!(
-                "the stored device key of {screen:?} is unusable: {e}"
-            )),
-        },
+        Some(s) => {
+            let epochs = s.epochs();
+            match epochs.iter().find(|e| e.epoch == epoch) {
+                Some(e) => PublicKey::from_base64(&e.device_key).map_err(|err| {
+                    format!("the stored device key of {screen:?} epoch {epoch} is unusable: {err}")
+                }),
+                None if epochs.is_empty() => {
+                    Err(format!("screen {screen:?} has not enrolled a device key"))
+                }
+                None => Err(format!(
+                    "screen {screen:?} has no enrolment epoch {epoch} (the current one is {})",
+                    s.epoch()
+                )),
+            }
+        }
     })
 }
 
-/// Verifies `envelope` against `screen`'s chain ending at `tip`, looking up stored receipts
-/// for the seqs a resend overlaps.
+/// Verifies `envelope` against the chain `chain` ([`chain_key`]) of `screen` ending at `tip`,
+/// looking up stored receipts for the seqs a resend overlaps.
 fn verify_on_chain(
     store: &Store,
     screen: &str,
+    chain: &str,
     envelope: &[u8],
     key: &PublicKey,
     tip: Option<&ChainTip>,
 ) -> Result<VerifiedBatch, BatchError> {
-    let lookup = |seq: u64| store.receipt_hash_at(screen, seq).ok().flatten();
+    let lookup = |seq: u64| store.receipt_hash_at(chain, seq).ok().flatten();
     verify_batch(envelope, key, screen, tip, &lookup)
 }
 
-/// Verifies `envelope` against the stored chain of `screen` without the log lock; `None` when
-/// the store cannot say (the serial path then decides, with the same code).
+/// Verifies `envelope` against the stored chain of its epoch without the log lock; `None`
+/// when the store cannot say (the serial path then decides, with the same code).
 fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preverified> {
-    let key = device_key(store, screen).ok()?.ok()?;
-    let tip = store.chain_tip(screen).ok()?;
-    let result = verify_on_chain(store, screen, envelope, &key, tip.as_ref());
+    let epoch = epoch_of(envelope);
+    let chain = chain_key(screen, epoch);
+    let key = device_key(store, screen, epoch).ok()?.ok()?;
+    let tip = store.chain_tip(&chain).ok()?;
+    let result = verify_on_chain(store, screen, &chain, envelope, &key, tip.as_ref());
     Some(Preverified { key, tip, result })
 }
 
@@ -302,10 +328,12 @@ impl Ingest {
         pre: Option<Preverified>,
     ) -> Result<Applied, IngestError> {
         let store = &self.store;
+        let epoch = epoch_of(envelope);
+        let chain = chain_key(screen, epoch);
         // The pre-verification already looked the key up.
         let key = match &pre {
             Some(p) => Ok(p.key.clone()),
-            None => device_key(store, screen)?,
+            None => device_key(store, screen, epoch)?,
         };
         let key = match key {
             Ok(k) => k,
@@ -314,17 +342,17 @@ impl Ingest {
             }
         };
         let outcome = store.with_log_lock(|log| -> Result<_, StoreError> {
-            if store.stored_batch(screen, envelope)?.is_some() {
+            if store.stored_batch(&chain, envelope)?.is_some() {
                 return Ok(Ok(None));
             }
-            let tip = store.chain_tip(screen)?;
+            let tip = store.chain_tip(&chain)?;
             let result = match pre {
                 Some(p) if p.tip == tip => p.result,
-                _ => verify_on_chain(store, screen, envelope, &key, tip.as_ref()),
+                _ => verify_on_chain(store, screen, &chain, envelope, &key, tip.as_ref()),
             };
             match result {
                 Ok(v) => Ok(Ok(Some(log.store_batch(
-                    screen,
+                    &chain,
                     envelope,
                     &v,
                     received_at,
@@ -359,7 +387,7 @@ impl Ingest {
                     .batches_duplicate
                     .fetch_add(1, Ordering::Relaxed);
                 Ok(Applied::Duplicate {
-                    tip: store.chain_tip(screen)?.map(|t| t.seq),
+                    tip: store.chain_tip(&chain)?.map(|t| t.seq),
                 })
             }
             Err(e) => {
@@ -416,7 +444,7 @@ impl Ingest {
             let applied = self.apply_preverified(screen, env, &received_at, pre)?;
             match &applied {
                 Applied::Stored { .. } | Applied::Duplicate { tip: Some(_) } => {
-                    ack_screens.insert(screen.clone());
+                    ack_screens.insert((screen.clone(), epoch_of(env)));
                 }
                 _ => {}
             }
@@ -424,18 +452,25 @@ impl Ingest {
         }
         self.store.flush().await?;
         self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
-        for screen in ack_screens {
-            let Some(tip) = self.store.chain_tip(&screen)? else {
+        for (screen, epoch) in ack_screens {
+            let Some(tip) = self.store.chain_tip(&chain_key(&screen, epoch))? else {
                 continue;
             };
-            self.send_ack(&screen, tip.seq).await;
+            let Ok(key) = device_key(&self.store, &screen, epoch)? else {
+                continue;
+            };
+            self.send_ack(&screen, epoch, &key.key_id(), tip.seq).await;
         }
         Ok(results)
     }
 
-    async fn send_ack(&self, screen: &str, upto_seq: u64) {
+    /// Acks the chain of `screen`'s `epoch` (device key `key_id`) up to `upto_seq`: a player
+    /// of another epoch or key ignores it (docs/protocol.md §14).
+    async fn send_ack(&self, screen: &str, epoch: u64, key_id: &str, upto_seq: u64) {
         let ack = Ack {
             screen: screen.to_string(),
+            epoch,
+            key_id: Some(key_id.to_owned()),
             upto_seq,
         };
         let bytes = sign_ack(&ack, &self.key).to_json();
@@ -446,7 +481,7 @@ impl Ingest {
         {
             Ok(()) => {
                 self.metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
-                debug!(%screen, upto_seq, "ack sent");
+                debug!(%screen, epoch, upto_seq, "ack sent");
             }
             Err(e) => {
                 self.metrics.ack_failures.fetch_add(1, Ordering::Relaxed);

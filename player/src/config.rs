@@ -115,6 +115,15 @@ pub struct PlayerConfig {
     /// How long each language of an alert text is shown, in ms.
     #[serde(default = "default_alert_text_ms")]
     pub alert_text_ms: u64,
+    /// The enrolment epoch this box was enrolled in (from the enrolment answer; 1 when absent,
+    /// as for configurations written before epochs): its receipts chain, and the acks it
+    /// accepts, are of this epoch (docs/protocol.md §13, §14).
+    #[serde(default = "default_epoch")]
+    pub epoch: u64,
+}
+
+fn default_epoch() -> u64 {
+    playlists::receipt::FIRST_EPOCH
 }
 
 fn default_batch_max_receipts() -> usize {

@@ -91,6 +91,13 @@ struct Answer {
     controller_key: String,
     controller_key_id: String,
     media_base: MediaBase,
+    /// Absent from controllers before enrolment epochs: 1.
+    #[serde(default = "first_epoch")]
+    epoch: u64,
+}
+
+fn first_epoch() -> u64 {
+    playlists::receipt::FIRST_EPOCH
 }
 
 #[derive(Deserialize)]
@@ -208,6 +215,7 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         backlog_warn: 1000,
         mpv_args: Vec::new(),
         alert_text_ms: crate::config::default_alert_text_ms(),
+        epoch: answer.epoch,
     };
     // Validate before writing anything: a bad answer must leave no trace.
     config.validate()?;
@@ -229,6 +237,6 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         keyfile::save(&key_path, &key)?;
     }
     config.save(&opts.config_path)?;
-    tracing::info!(screen = %config.screen, controller_key_id = %found, device_key_id = %key.key_id(), "enrolled");
+    tracing::info!(screen = %config.screen, epoch = config.epoch, controller_key_id = %found, device_key_id = %key.key_id(), "enrolled");
     Ok(config)
 }

@@ -16,7 +16,14 @@
 //! not appended a second time.
 //!
 //! Layout in the `journal` tree: `r` + seq (u64 big-endian) → receipt bytes; `t` → tip
-//! (seq big-endian, then the 64 hex chars of its hash).
+//! (seq big-endian, then the 64 hex chars of its hash); `e` → the enrolment epoch of the chain
+//! (u64 big-endian; absent: epoch 1).
+//!
+//! **Epochs** (`docs/protocol.md` §13): each enrolment of the screen starts a new chain at
+//! seq 1. [`Journal::enter_epoch`] moves the journal to the epoch of the configuration: at once
+//! when every receipt of the current chain is acknowledged, otherwise after the ack that
+//! empties it (until then the old chain goes on, and is uploaded under its own epoch), so no
+//! receipt is dropped by a re-enrolment that kept the data directory.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -28,6 +35,7 @@ use tokio::sync::Notify;
 use crate::store::{Store, StoreError};
 
 const TIP: &[u8] = b"t";
+const EPOCH: &[u8] = b"e";
 const TREE: &str = "journal";
 
 /// Most plays kept in memory while the journal cannot be written; later ones are lost (and
@@ -94,6 +102,10 @@ pub enum JournalError {
 struct State {
     tip: Option<ChainTip>,
     backlog: u64,
+    /// The enrolment epoch of the chain the journal holds.
+    epoch: u64,
+    /// The epoch to start once the current chain is all acknowledged.
+    next_epoch: Option<u64>,
     /// The store generation `tip` and `backlog` were read at.
     generation: u64,
     /// The receipt of the last failed append (whose write may have reached the disk).
@@ -149,14 +161,26 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// Reads the tip and the number of receipts from the database.
-fn load(store: &Store) -> Result<(Option<ChainTip>, u64), JournalError> {
-    let (raw, backlog) = store.with_db("read journal", |db| {
+/// What [`load`] reads: the tip, the number of receipts and the chain's epoch.
+type Loaded = (Option<ChainTip>, u64, u64);
+
+/// Reads the tip, the number of receipts and the chain's epoch from the database.
+fn load(store: &Store) -> Result<Loaded, JournalError> {
+    let (raw, backlog, epoch) = store.with_db("read journal", |db| {
         let tree = db.open_tree(TREE)?;
         let raw = tree.get(TIP)?;
         let backlog = tree.scan_prefix([RECEIPT_PREFIX]).count() as u64;
-        Ok((raw, backlog))
+        let epoch = tree.get(EPOCH)?;
+        Ok((raw, backlog, epoch))
     })?;
+    let epoch = match epoch {
+        None => receipt::FIRST_EPOCH,
+        Some(v) => u64::from_be_bytes(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| JournalError::CorruptTip)?,
+        ),
+    };
     let tip = match raw {
         None => None,
         Some(v) => {
@@ -170,14 +194,14 @@ fn load(store: &Store) -> Result<(Option<ChainTip>, u64), JournalError> {
             Some(ChainTip { seq, hash })
         }
     };
-    Ok((tip, backlog))
+    Ok((tip, backlog, epoch))
 }
 
 impl Journal {
     /// Opens the journal of `screen` in the store's `journal` tree.
     pub fn open(store: &Store, screen: &str) -> Result<Journal, JournalError> {
         let generation = store.generation();
-        let (tip, backlog) = load(store)?;
+        let (tip, backlog, epoch) = load(store)?;
         Ok(Journal {
             inner: Arc::new(Inner {
                 screen: screen.to_owned(),
@@ -185,6 +209,8 @@ impl Journal {
                 state: Mutex::new(State {
                     tip,
                     backlog,
+                    epoch,
+                    next_epoch: None,
                     generation,
                     attempted: None,
                     queue: VecDeque::new(),
@@ -213,10 +239,11 @@ impl Journal {
         if generation == st.generation {
             return Ok(false);
         }
-        let (tip, backlog) = load(&self.inner.store)?;
+        let (tip, backlog, epoch) = load(&self.inner.store)?;
         let landed = st.attempted.is_some() && st.attempted == tip;
         st.tip = tip;
         st.backlog = backlog;
+        st.epoch = epoch;
         st.generation = generation;
         st.attempted = None;
         Ok(landed)
@@ -405,7 +432,61 @@ impl Journal {
             Ok(n)
         })?;
         st.backlog = st.backlog.saturating_sub(n);
+        if st.backlog == 0 {
+            if let Some(epoch) = st.next_epoch {
+                self.start_epoch(&mut st, epoch)?;
+            }
+        }
         Ok(n)
+    }
+
+    /// The enrolment epoch of the chain being written and uploaded.
+    pub fn epoch(&self) -> u64 {
+        self.state().epoch
+    }
+
+    /// Moves the journal to enrolment `epoch` (the one in the configuration): a new chain from
+    /// seq 1, at once if nothing is waiting for an ack, otherwise once the ack that empties the
+    /// journal arrives. An epoch at or below the current one changes nothing.
+    pub fn enter_epoch(&self, epoch: u64) -> Result<(), JournalError> {
+        let mut st = self.state();
+        self.refresh(&mut st)?;
+        if epoch <= st.epoch {
+            return Ok(());
+        }
+        if st.backlog == 0 {
+            return self.start_epoch(&mut st, epoch);
+        }
+        tracing::info!(
+            from = st.epoch,
+            to = epoch,
+            backlog = st.backlog,
+            "re-enrolled: the receipts of the previous enrolment are uploaded first, then a new chain starts"
+        );
+        st.next_epoch = Some(epoch);
+        Ok(())
+    }
+
+    /// Starts the chain of `epoch` at seq 1 (the journal holds no receipt).
+    fn start_epoch(&self, st: &mut State, epoch: u64) -> Result<(), JournalError> {
+        let mut batch = sled::Batch::default();
+        batch.remove(TIP);
+        batch.insert(EPOCH, epoch.to_be_bytes().to_vec());
+        self.inner
+            .store
+            .with_db("start a new receipts chain", |db| {
+                db.open_tree(TREE)?.apply_batch(batch)?;
+                db.flush().map(|_| ())
+            })?;
+        tracing::info!(
+            from = st.epoch,
+            to = epoch,
+            "new enrolment epoch: receipts start at seq 1"
+        );
+        st.tip = None;
+        st.epoch = epoch;
+        st.next_epoch = None;
+        Ok(())
     }
 
     /// Number of receipts not yet acknowledged.

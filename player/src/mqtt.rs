@@ -1,9 +1,12 @@
 //! The player's MQTT link (rumqttc).
 //!
 //! One task polls the rumqttc event loop and does nothing that could wait on that same loop
-//! (it never publishes): it reconnects with exponential backoff and jitter, resubscribes to the
-//! screen's `manifest`, `alert`, `ack` and `rotation` topics whenever the broker has no session for us, and
-//! routes incoming messages to channels. A second task publishes: receipts batches and other
+//! (it never publishes): it reconnects with exponential backoff and jitter, subscribes to the
+//! screen's `manifest`, `alert`, `ack` and `rotation` topics whenever it is not certain of its
+//! subscriptions — the broker has no session for us, or this process has not yet seen a
+//! successful SUBACK (a session left by an earlier box of the same screen may be present
+//! without our subscriptions: docs/security.md row 46) — and routes incoming messages to
+//! channels. A second task publishes: receipts batches and other
 //! outgoing messages from a bounded queue, and the latest status (re-sent after every
 //! reconnect, since the broker may have published our offline Last Will meanwhile).
 //!
@@ -253,6 +256,8 @@ async fn poll_loop(
     let ack_topic = topics::topic(&screen, Kind::Ack);
     let rotation_topic = topics::topic(&screen, Kind::Rotation);
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+    // A successful SUBACK seen in the broker's current session of ours.
+    let mut subscribed = false;
     loop {
         let ev = tokio::select! {
             ev = eventloop.poll() => ev,
@@ -270,6 +275,9 @@ async fn poll_loop(
                     "connected to the MQTT broker"
                 );
                 if !ack.session_present {
+                    subscribed = false;
+                }
+                if !subscribed {
                     // Subscribing goes through the request channel that this task drains, so it
                     // must not be awaited here.
                     let c = client.clone();
@@ -310,6 +318,15 @@ async fn poll_loop(
                     if incoming.send(m).await.is_err() {
                         return;
                     }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(s))) => {
+                subscribed = s
+                    .return_codes
+                    .iter()
+                    .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)));
+                if !subscribed {
+                    tracing::warn!(codes = ?s.return_codes, "the broker refused a subscription; subscribing again at the next connection");
                 }
             }
             Ok(Event::Incoming(Packet::Disconnect)) => {

@@ -3,9 +3,10 @@
 //! Protocol (`docs/protocol.md` §13, §14): take up to `batch_max_receipts` unacknowledged receipts (as soon as
 //! that many are waiting, or `batch_max_delay` after the first one appeared), sign them as a
 //! DSSE receipts batch with the device key and hand the envelope bytes to the MQTT task. One
-//! batch is in flight at a time. An ack (raw envelope bytes from the MQTT task) is verified
-//! against the pinned controller key and this screen's id; only then are the receipts it
-//! covers deleted from the journal. If no covering ack arrives within `ack_timeout`, the
+//! batch is in flight at a time. Batches name the journal's enrolment epoch and the device key
+//! id. An ack (raw envelope bytes from the MQTT task) is verified against the pinned controller
+//! key, this screen's id, that epoch and that key id; only then are the receipts it covers
+//! deleted from the journal. If no covering ack arrives within `ack_timeout`, the
 //! unacknowledged receipts are sent again (the controller stores duplicates once). Nothing is
 //! ever dropped: receipts leave the journal only through a verified ack. A batch is cut to the
 //! longest run of receipts whose envelope fits the protocol's size limit
@@ -115,6 +116,7 @@ impl Uploader {
         tokio::pin!(shutdown);
         let max = self.cfg.batch_max_receipts.clamp(1, MAX_BATCH_RECEIPTS);
         let screen = self.journal.screen().to_owned();
+        let key_id = self.device_key.key_id();
         let mut in_flight: Option<InFlight> = None;
         let mut send_at: Option<Instant> = None;
         let mut last_error: Option<String> = None;
@@ -162,8 +164,12 @@ impl Uploader {
                         let bytes: Vec<Vec<u8>> = batch.into_iter().map(|(_, b)| b).collect();
                         // Never a batch the controller must refuse for its size: the rest
                         // goes in the next one (docs/protocol.md §5, §13).
-                        let (env, count) =
-                            receipt::sign_batch_within_limit(&screen, &bytes, &self.device_key);
+                        let (env, count) = receipt::sign_batch_within_limit(
+                            &screen,
+                            self.journal.epoch(),
+                            &bytes,
+                            &self.device_key,
+                        );
                         if count < bytes.len() {
                             tracing::warn!(
                                 wanted = bytes.len(),
@@ -201,7 +207,14 @@ impl Uploader {
                         Some(rx) => rx.borrow().clone(),
                         None => self.controller.clone(),
                     };
-                    match receipt::verify_ack(&bytes, &trusted, &screen) {
+                    // Only an ack of the chain being uploaded: this enrolment epoch and device
+                    // key (an earlier box's ack, replayed, says nothing about these receipts).
+                    let own = receipt::OwnChain {
+                        screen: &screen,
+                        epoch: self.journal.epoch(),
+                        key_id: &key_id,
+                    };
+                    match receipt::verify_ack(&bytes, &trusted, &own) {
                         Ok(ack) => {
                             // A failed prune is harmless: the receipts are sent again later
                             // and the controller stores them once.

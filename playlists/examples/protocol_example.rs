@@ -18,8 +18,8 @@ use playlists::manifest::{
 };
 use playlists::merkle::{self, Checkpoint};
 use playlists::receipt::{
-    receipt_hash, sign_ack, sign_batch, verify_ack, verify_batch, Ack, Backend, Outcome, Receipt,
-    GENESIS_PREV,
+    receipt_hash, sign_ack, sign_batch, verify_ack, verify_batch, Ack, Backend, Outcome, OwnChain,
+    Receipt, GENESIS_PREV,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -78,7 +78,7 @@ fn main() {
     ));
     let trusted = KeySet::from_keys([controller.public()]);
     print_keys(&controller, &device);
-    let env_json = print_dsse_example(&controller, &trusted);
+    let env_json = print_dsse_example(&controller, &trusted, &device.key_id());
     let (slide_vi, video) = print_manifest(&controller, &trusted);
     print_alerts(&controller, &trusted, &slide_vi);
     print_receipts(&device, &slide_vi, &video);
@@ -113,10 +113,12 @@ fn print_keys(controller: &SecretKey, device: &SecretKey) {
 }
 
 /// A DSSE envelope worked through byte by byte; returns the envelope's JSON.
-fn print_dsse_example(controller: &SecretKey, trusted: &KeySet) -> Vec<u8> {
+fn print_dsse_example(controller: &SecretKey, trusted: &KeySet, device_key_id: &str) -> Vec<u8> {
     section("DSSE worked example (an ack)");
     let ack = Ack {
         screen: SCREEN.into(),
+        epoch: 1,
+        key_id: Some(device_key_id.to_owned()),
         upto_seq: 2,
     };
     let payload = ack.to_json();
@@ -143,7 +145,12 @@ fn print_dsse_example(controller: &SecretKey, trusted: &KeySet) -> Vec<u8> {
     println!("R = sig[0..32]       {}", hex(&sig[..32]));
     println!("S = sig[32..64] (LE) {}", hex(&sig[32..]));
     println!("envelope JSON:\n{}", String::from_utf8_lossy(&env_json));
-    let back = verify_ack(&env_json, trusted, SCREEN).expect("the example ack verifies");
+    let own = OwnChain {
+        screen: SCREEN,
+        epoch: 1,
+        key_id: device_key_id,
+    };
+    let back = verify_ack(&env_json, trusted, &own).expect("the example ack verifies");
     assert_eq!(back, ack);
     controller
         .public()

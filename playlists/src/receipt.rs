@@ -20,8 +20,10 @@
 //! # Batches
 //!
 //! A batch is a DSSE [`RECEIPTS_TYPE`] envelope signed by the device key, with payload
-//! `{"screen":"<id>","receipts":["<receipt JSON text>",…]}`: each receipt is a JSON *string*
-//! holding its exact bytes. A batch holds 1..=[`MAX_BATCH_RECEIPTS`] receipts with consecutive
+//! `{"screen":"<id>","epoch":<n>,"key_id":"<device key id>","receipts":["<receipt JSON text>",…]}`:
+//! each receipt is a JSON *string* holding its exact bytes. `epoch` is the screen's enrolment
+//! epoch (each enrolment starts a new chain at seq 1, `docs/protocol.md` §13); a batch without
+//! `epoch` is of epoch 1, one without `key_id` names no key (the signature still decides). A batch holds 1..=[`MAX_BATCH_RECEIPTS`] receipts with consecutive
 //! `seq` values, each linked to the one before it. [`verify_batch`] checks, in this order: the
 //! signature, the payload shape, the screen of the batch and of every receipt, and then the chain
 //! against what is already stored. Receipts at or below the stored tip must be byte-identical to
@@ -29,8 +31,10 @@
 //!
 //! # Acks
 //!
-//! An [`Ack`] `{"screen","upto_seq"}` (DSSE [`ACK_TYPE`], controller key) says that every receipt
-//! with `seq <= upto_seq` is durably stored; only then may the player delete them.
+//! An [`Ack`] `{"screen","epoch","key_id","upto_seq"}` (DSSE [`ACK_TYPE`], controller key) says
+//! that every receipt of that epoch's chain (signed by that device key) with `seq <= upto_seq` is
+//! durably stored; only then may the player delete them, and only if the epoch and key id are
+//! its own ([`verify_ack`]).
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -216,19 +220,32 @@ pub fn receipt_hash(receipt_bytes: &[u8]) -> String {
     crate::hex::encode(&Sha256::digest(receipt_bytes))
 }
 
+/// The epoch of a batch or ack that names none (data from before enrolment epochs).
+pub const FIRST_EPOCH: u64 = 1;
+
+fn first_epoch() -> u64 {
+    FIRST_EPOCH
+}
+
 #[derive(Serialize, Deserialize)]
 struct BatchPayload {
     screen: String,
+    #[serde(default = "first_epoch")]
+    epoch: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
     receipts: Vec<String>,
 }
 
-/// Batch payload bytes: `{"screen":…,"receipts":["<receipt text>",…]}`.
+/// Batch payload bytes: `{"screen":…,"epoch":…,"key_id":…,"receipts":["<receipt text>",…]}`.
 ///
 /// Receipt bytes must be UTF-8 JSON text (as [`Receipt::to_bytes`] produces); invalid UTF-8 is
 /// replaced with U+FFFD, which breaks the chain and makes the batch fail verification.
-pub fn batch_payload(screen: &str, receipts: &[Vec<u8>]) -> Vec<u8> {
+pub fn batch_payload(screen: &str, epoch: u64, key_id: &str, receipts: &[Vec<u8>]) -> Vec<u8> {
     let p = BatchPayload {
         screen: screen.to_owned(),
+        epoch,
+        key_id: Some(key_id.to_owned()),
         receipts: receipts
             .iter()
             .map(|r| String::from_utf8_lossy(r).into_owned())
@@ -237,9 +254,35 @@ pub fn batch_payload(screen: &str, receipts: &[Vec<u8>]) -> Vec<u8> {
     serde_json::to_vec(&p).expect("serializing strings cannot fail")
 }
 
-/// Sign a batch of receipts (exact bytes, in seq order) with the device key.
+/// Sign a batch of receipts (exact bytes, in seq order) of enrolment epoch 1 with the device key.
 pub fn sign_batch(screen: &str, receipts: &[Vec<u8>], key: &SecretKey) -> Envelope {
-    Envelope::sign(RECEIPTS_TYPE, batch_payload(screen, receipts), key)
+    sign_batch_epoch(screen, FIRST_EPOCH, receipts, key)
+}
+
+/// Sign a batch of receipts of the chain of enrolment `epoch` with that epoch's device key.
+pub fn sign_batch_epoch(
+    screen: &str,
+    epoch: u64,
+    receipts: &[Vec<u8>],
+    key: &SecretKey,
+) -> Envelope {
+    let payload = batch_payload(screen, epoch, &key.key_id(), receipts);
+    Envelope::sign(RECEIPTS_TYPE, payload, key)
+}
+
+/// The enrolment epoch a batch envelope claims (1 when it names none), read **without**
+/// verifying anything: only to choose the key to verify it with. `None` if the bytes are not a
+/// readable batch.
+pub fn claimed_epoch(envelope_bytes: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Claim {
+        #[serde(default = "first_epoch")]
+        epoch: u64,
+    }
+    let env = Envelope::parse(envelope_bytes).ok()?;
+    serde_json::from_slice::<Claim>(&env.payload)
+        .ok()
+        .map(|c| c.epoch)
 }
 
 /// Signs the longest prefix of `receipts` (at least one receipt, if any) whose batch envelope
@@ -249,17 +292,18 @@ pub fn sign_batch(screen: &str, receipts: &[Vec<u8>], key: &SecretKey) -> Envelo
 /// batch. Receipts themselves are at most [`MAX_RECEIPT_BYTES`], so one always fits.
 pub fn sign_batch_within_limit(
     screen: &str,
+    epoch: u64,
     receipts: &[Vec<u8>],
     key: &SecretKey,
 ) -> (Vec<u8>, usize) {
     let json_len = |s: &str| serde_json::to_string(s).map_or(usize::MAX / 4, |j| j.len());
-    // `{"screen":<screen>,"receipts":[<r1>,<r2>…]}` and its base64 inside the envelope, whose
-    // other members (type, keyid, signature) have a fixed length for a given key.
+    // The payload without receipts, and its base64 inside the envelope, whose other members
+    // (type, keyid, signature) have a fixed length for a given key.
     let fixed = Envelope::sign(RECEIPTS_TYPE, Vec::new(), key)
         .to_json()
         .len();
     let b64 = |n: usize| n.div_ceil(3) * 4;
-    let mut payload = r#"{"screen":,"receipts":[]}"#.len() + json_len(screen);
+    let mut payload = batch_payload(screen, epoch, &key.key_id(), &[]).len();
     let mut count = 0;
     for (i, r) in receipts.iter().enumerate() {
         let next = payload + json_len(&String::from_utf8_lossy(r)) + usize::from(i > 0);
@@ -269,11 +313,12 @@ pub fn sign_batch_within_limit(
         payload = next;
         count = i + 1;
     }
-    let mut env = sign_batch(screen, &receipts[..count], key).to_json();
+    let sign = |n: usize| sign_batch_epoch(screen, epoch, &receipts[..n], key).to_json();
+    let mut env = sign(count);
     // The length above is exact; this only guards against a future change of the encoding.
     while env.len() > crate::envelope::MAX_ENVELOPE_BYTES && count > 1 {
         count -= 1;
-        env = sign_batch(screen, &receipts[..count], key).to_json();
+        env = sign(count);
     }
     (env, count)
 }
@@ -292,6 +337,8 @@ pub struct ChainTip {
 pub struct VerifiedBatch {
     /// The screen (equal to the expected one).
     pub screen: String,
+    /// The enrolment epoch the batch names (1 when it names none).
+    pub epoch: u64,
     /// Every receipt of the batch with its exact bytes, in order.
     pub receipts: Vec<(Receipt, Vec<u8>)>,
     /// Indexes into `receipts` of those not yet stored (to store now, in order).
@@ -405,6 +452,21 @@ pub fn verify_batch(
             found: payload.screen,
         });
     }
+    if payload.epoch == 0 {
+        return Err(BatchError::Malformed {
+            detail: "epoch must be at least 1".into(),
+        });
+    }
+    if let Some(id) = &payload.key_id {
+        if *id != device_key.key_id() {
+            return Err(BatchError::Malformed {
+                detail: format!(
+                    "key_id {id:?} is not the id of the key that signed the batch ({})",
+                    device_key.key_id()
+                ),
+            });
+        }
+    }
     if payload.receipts.is_empty() {
         return Err(BatchError::Malformed {
             detail: "batch holds no receipts".into(),
@@ -480,19 +542,39 @@ pub fn verify_batch(
     let tip = new_tip.expect("a non-empty batch either extends the chain or lies within the tip");
     Ok(VerifiedBatch {
         screen: payload.screen,
+        epoch: payload.epoch,
         receipts,
         new,
         tip,
     })
 }
 
-/// "Every receipt with seq ≤ `upto_seq` of `screen` is durably stored."
+/// "Every receipt with seq ≤ `upto_seq` of `screen`'s chain of enrolment `epoch`, signed by the
+/// device key `key_id`, is durably stored."
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     /// Screen id.
     pub screen: String,
+    /// Enrolment epoch of the chain (1 when the ack names none).
+    #[serde(default = "first_epoch")]
+    pub epoch: u64,
+    /// key_id of the device key of that epoch (`None`: an ack from before epochs, which only a
+    /// player of epoch 1 accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// Highest seq covered.
     pub upto_seq: u64,
+}
+
+/// The chain an ack must be for: this player's enrolment epoch and device key id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnChain<'a> {
+    /// This screen's id.
+    pub screen: &'a str,
+    /// The epoch this player enrolled in.
+    pub epoch: u64,
+    /// key_id of this player's device key.
+    pub key_id: &'a str,
 }
 
 /// Why an ack was rejected.
@@ -512,10 +594,23 @@ pub enum AckError {
         /// The screen named in the ack.
         found: String,
     },
+    /// The ack is for another enrolment epoch or device key of this screen (an earlier box's
+    /// ack replayed): it says nothing about this player's receipts.
+    #[error("ack is for enrolment epoch {found_epoch} (device key {found_key:?}), this player is epoch {epoch} with device key {key_id}; ignored")]
+    WrongChain {
+        /// This player's epoch.
+        epoch: u64,
+        /// This player's device key id.
+        key_id: String,
+        /// The epoch the ack names.
+        found_epoch: u64,
+        /// The key id the ack names.
+        found_key: Option<String>,
+    },
 }
 
 impl Ack {
-    /// Payload JSON `{"screen":…,"upto_seq":…}`.
+    /// Payload JSON `{"screen":…,"epoch":…,"key_id":…,"upto_seq":…}`.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("serializing an ack cannot fail")
     }
@@ -526,473 +621,39 @@ pub fn sign_ack(ack: &Ack, controller_key: &SecretKey) -> Envelope {
     Envelope::sign(ACK_TYPE, ack.to_json(), controller_key)
 }
 
-/// Verify an ack envelope against the pinned controller key(s) and this screen's id.
+/// Verify an ack envelope against the pinned controller key(s) and this player's chain: its
+/// screen id, enrolment epoch and device key id. An ack without `key_id` is accepted only by a
+/// player of epoch 1 (acks from before epochs); any other epoch or key id is
+/// [`AckError::WrongChain`].
 pub fn verify_ack(
     envelope_bytes: &[u8],
     trusted: &KeySet,
-    own_screen: &str,
+    own: &OwnChain<'_>,
 ) -> Result<Ack, AckError> {
     let v = envelope::verify(envelope_bytes, ACK_TYPE, trusted)?;
     let ack: Ack =
         serde_json::from_slice(&v.payload).map_err(|e| AckError::Malformed(e.to_string()))?;
-    if ack.screen != own_screen {
+    if ack.screen != own.screen {
         return Err(AckError::WrongScreen {
-            expected: own_screen.to_owned(),
+            expected: own.screen.to_owned(),
             found: ack.screen,
+        });
+    }
+    let key_ok = match &ack.key_id {
+        Some(k) => k == own.key_id,
+        None => own.epoch == FIRST_EPOCH,
+    };
+    if ack.epoch != own.epoch || !key_ok {
+        return Err(AckError::WrongChain {
+            epoch: own.epoch,
+            key_id: own.key_id.to_owned(),
+            found_epoch: ack.epoch,
+            found_key: ack.key_id,
         });
     }
     Ok(ack)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    const SCREEN: &str = "lao-cai-1";
-
-    fn key(n: u8) -> SecretKey {
-        SecretKey::from_seed([n; 32])
-    }
-
-    fn receipt(seq: u64, prev: &str) -> Receipt {
-        let start = Timestamp::from_second(1_764_144_000 + seq as i64 * 10).unwrap();
-        Receipt {
-            seq,
-            screen: SCREEN.into(),
-            manifest_version: 3,
-            playlist: "main".into(),
-            media: "ab".repeat(32),
-            lang: "vi".into(),
-            started_at: start,
-            ended_at: start + jiff::SignedDuration::from_millis(9_500),
-            outcome: Outcome::Completed,
-            backend: Backend::Mpv,
-            clock_synced: true,
-            prev: prev.into(),
-        }
-    }
-
-    /// A chain of receipts 1..=n as bytes.
-    fn chain(n: u64) -> Vec<Vec<u8>> {
-        let mut out: Vec<Vec<u8>> = Vec::new();
-        for seq in 1..=n {
-            let prev = out
-                .last()
-                .map_or(GENESIS_PREV.to_string(), |b| receipt_hash(b));
-            out.push(receipt(seq, &prev).to_bytes());
-        }
-        out
-    }
-
-    struct Store(BTreeMap<u64, String>);
-
-    impl Store {
-        fn with(chain: &[Vec<u8>]) -> Store {
-            Store(
-                chain
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| (i as u64 + 1, receipt_hash(b)))
-                    .collect(),
-            )
-        }
-        fn tip(&self) -> Option<ChainTip> {
-            self.0.last_key_value().map(|(s, h)| ChainTip {
-                seq: *s,
-                hash: h.clone(),
-            })
-        }
-    }
-
-    fn check(batch: &[Vec<u8>], store: &Store) -> Result<VerifiedBatch, BatchError> {
-        let env = sign_batch(SCREEN, batch, &key(9)).to_json();
-        let tip = store.tip();
-        verify_batch(&env, &key(9).public(), SCREEN, tip.as_ref(), &|s| {
-            store.0.get(&s).cloned()
-        })
-    }
-
-    #[test]
-    fn to_bytes_has_fixed_field_order_and_millisecond_timestamps() {
-        let text = String::from_utf8(receipt(1, GENESIS_PREV).to_bytes()).unwrap();
-        let fields = [
-            "seq",
-            "screen",
-            "manifest_version",
-            "playlist",
-            "media",
-            "lang",
-            "started_at",
-            "ended_at",
-            "outcome",
-            "backend",
-            "clock_synced",
-            "prev",
-        ];
-        let mut at = 0;
-        for f in fields {
-            let pos = text.find(&format!("\"{f}\":")).unwrap();
-            assert!(pos >= at, "{f} out of order in {text}");
-            at = pos;
-        }
-        assert!(
-            text.contains("\"started_at\":\"2025-11-26T08:00:10.000Z\""),
-            "{text}"
-        );
-        assert!(
-            text.contains("\"ended_at\":\"2025-11-26T08:00:19.500Z\""),
-            "{text}"
-        );
-        assert!(text.contains("\"outcome\":\"completed\",\"backend\":\"mpv\""));
-    }
-
-    #[test]
-    fn parse_round_trips_to_bytes() {
-        let r = receipt(2, &"cd".repeat(32));
-        let bytes = r.to_bytes();
-        let back = Receipt::parse(&bytes).unwrap();
-        assert_eq!(back, r);
-        assert_eq!(back.to_bytes(), bytes);
-        assert_eq!(back.hash(), receipt_hash(&bytes));
-    }
-
-    #[test]
-    fn timestamps_are_truncated_to_milliseconds() {
-        let mut r = receipt(1, GENESIS_PREV);
-        r.started_at = Timestamp::new(1_764_144_000, 123_456_789).unwrap();
-        let text = String::from_utf8(r.to_bytes()).unwrap();
-        assert!(text.contains("\"2025-11-26T08:00:00.123Z\""), "{text}");
-    }
-
-    #[test]
-    fn parse_rejects_bad_receipts() {
-        let good = String::from_utf8(receipt(2, &"cd".repeat(32)).to_bytes()).unwrap();
-        let cases: Vec<(String, &str)> = vec![
-            (good.replace("\"seq\":2", "\"seq\":0"), "seq"),
-            (good.replace(SCREEN, "Lao Cai"), "screen"),
-            (good.replace(&"ab".repeat(32), &"AB".repeat(32)), "media"),
-            (good.replace(&"cd".repeat(32), "cd"), "prev"),
-            (good.replace("\"lang\":\"vi\"", "\"lang\":\"\""), "lang"),
-            (
-                good.replace("\"playlist\":\"main\"", "\"playlist\":\"a\\nb\""),
-                "playlist",
-            ),
-        ];
-        for (text, field) in cases {
-            match Receipt::parse(text.as_bytes()) {
-                Err(ReceiptError::Invalid { field: f, .. }) => assert_eq!(f, field, "{text}"),
-                other => panic!("{field}: {other:?}"),
-            }
-        }
-        for text in [
-            good.replace("completed", "done"),
-            good.replace("\"backend\":\"mpv\",", ""),
-            good.replace(".000Z", ".000+07:00"),
-            good.replace("2025-11-26T08:00:20.000Z", "yesterday"),
-            format!("{good}x"),
-            "[]".to_string(),
-        ] {
-            assert!(
-                matches!(
-                    Receipt::parse(text.as_bytes()),
-                    Err(ReceiptError::Malformed(_))
-                ),
-                "accepted {text}"
-            );
-        }
-        let big = format!("{} {}", good, " ".repeat(MAX_RECEIPT_BYTES));
-        assert!(matches!(
-            Receipt::parse(big.as_bytes()),
-            Err(ReceiptError::TooLarge { .. })
-        ));
-    }
-
-    #[test]
-    fn seq_one_must_link_to_genesis() {
-        let r = receipt(1, &"cd".repeat(32));
-        assert!(matches!(
-            Receipt::parse(&r.to_bytes()),
-            Err(ReceiptError::Invalid { field: "prev", .. })
-        ));
-    }
-
-    #[test]
-    fn parse_ignores_unknown_fields_and_keeps_exact_bytes_for_hashing() {
-        let good = String::from_utf8(receipt(1, GENESIS_PREV).to_bytes()).unwrap();
-        let extended = good.replacen('{', "{\"future\":1, ", 1);
-        let r = Receipt::parse(extended.as_bytes()).unwrap();
-        assert_eq!(r, receipt(1, GENESIS_PREV));
-        assert_ne!(receipt_hash(extended.as_bytes()), r.hash());
-    }
-
-    #[test]
-    fn batch_payload_carries_receipts_as_strings() {
-        let c = chain(2);
-        let p: serde_json::Value = serde_json::from_slice(&batch_payload(SCREEN, &c)).unwrap();
-        assert_eq!(p["screen"], SCREEN);
-        assert_eq!(p["receipts"][1].as_str().unwrap().as_bytes(), &c[1][..]);
-    }
-
-    #[test]
-    fn verify_fresh_chain() {
-        let c = chain(5);
-        let v = check(&c, &Store(BTreeMap::new())).unwrap();
-        assert_eq!(v.new, vec![0, 1, 2, 3, 4]);
-        assert_eq!(
-            v.tip,
-            ChainTip {
-                seq: 5,
-                hash: receipt_hash(&c[4])
-            }
-        );
-        assert_eq!(v.receipts[2].1, c[2]);
-        assert_eq!(v.screen, SCREEN);
-    }
-
-    #[test]
-    fn verify_continuation_and_idempotent_resend() {
-        let c = chain(6);
-        let store = Store::with(&c[..3]);
-        let v = check(&c[3..], &store).unwrap();
-        assert_eq!(v.new, vec![0, 1, 2]);
-        assert_eq!(v.tip.seq, 6);
-        // Overlapping resend: 2,3 stored, 4,5 new.
-        let v = check(&c[1..5], &store).unwrap();
-        assert_eq!(v.new, vec![2, 3]);
-        assert_eq!(v.tip.seq, 5);
-        // Pure duplicate: nothing new, tip unchanged.
-        let v = check(&c[..3], &store).unwrap();
-        assert!(v.new.is_empty());
-        assert_eq!(Some(v.tip), store.tip());
-    }
-
-    #[test]
-    fn rejects_seq_gap_against_tip() {
-        let c = chain(6);
-        let store = Store::with(&c[..2]);
-        assert_eq!(
-            check(&c[3..], &store),
-            Err(BatchError::SeqGap {
-                expected: 3,
-                found: 4
-            })
-        );
-        assert_eq!(
-            check(&c[1..2], &Store(BTreeMap::new())),
-            Err(BatchError::SeqGap {
-                expected: 1,
-                found: 2
-            })
-        );
-    }
-
-    #[test]
-    fn reports_inconsistent_store() {
-        let c = chain(3);
-        let mut store = Store::with(&c);
-        store.0.remove(&2);
-        assert_eq!(
-            check(&c[1..2], &store),
-            Err(BatchError::StoreInconsistent { seq: 2 })
-        );
-    }
-
-    #[test]
-    fn rejects_seq_gap_inside_batch() {
-        let c = chain(5);
-        let batch = vec![c[0].clone(), c[1].clone(), c[3].clone()];
-        assert_eq!(
-            check(&batch, &Store(BTreeMap::new())),
-            Err(BatchError::SeqGap {
-                expected: 3,
-                found: 4
-            })
-        );
-    }
-
-    #[test]
-    fn rejects_prev_mismatch_inside_batch_and_at_tip() {
-        let mut c = chain(3);
-        c[2] = receipt(3, &"ee".repeat(32)).to_bytes();
-        assert_eq!(
-            check(&c, &Store(BTreeMap::new())),
-            Err(BatchError::PrevMismatch { seq: 3 })
-        );
-        let c = chain(3);
-        let mut store = Store::with(&c[..2]);
-        store.0.insert(2, "ff".repeat(32));
-        assert_eq!(
-            check(&c[2..], &store),
-            Err(BatchError::PrevMismatch { seq: 3 })
-        );
-    }
-
-    #[test]
-    fn rejects_duplicate_with_different_content() {
-        let c = chain(3);
-        let store = Store::with(&c);
-        let mut other = receipt(2, &receipt_hash(&c[0]));
-        other.outcome = Outcome::Interrupted;
-        assert_eq!(
-            check(&[other.to_bytes()], &store),
-            Err(BatchError::DuplicateConflict { seq: 2 })
-        );
-    }
-
-    #[test]
-    fn rejects_wrong_screen_of_batch_and_of_receipt() {
-        let c = chain(1);
-        let env = sign_batch("other-screen", &c, &key(9)).to_json();
-        assert_eq!(
-            verify_batch(&env, &key(9).public(), SCREEN, None, &|_| None),
-            Err(BatchError::WrongScreen {
-                expected: SCREEN.into(),
-                found: "other-screen".into()
-            })
-        );
-        let mut r = receipt(1, GENESIS_PREV);
-        r.screen = "other-screen".into();
-        assert!(matches!(
-            check(&[r.to_bytes()], &Store(BTreeMap::new())),
-            Err(BatchError::WrongScreen { found, .. }) if found == "other-screen"
-        ));
-    }
-
-    #[test]
-    fn rejects_bad_signature_and_other_key() {
-        let c = chain(2);
-        let env = sign_batch(SCREEN, &c, &key(8)).to_json();
-        assert_eq!(
-            verify_batch(&env, &key(9).public(), SCREEN, None, &|_| None),
-            Err(BatchError::BadSignature)
-        );
-        let mut e = sign_batch(SCREEN, &c, &key(9));
-        e.signatures[0].sig[10] ^= 1;
-        assert_eq!(
-            verify_batch(&e.to_json(), &key(9).public(), SCREEN, None, &|_| None),
-            Err(BatchError::BadSignature)
-        );
-        let e = Envelope::sign(ACK_TYPE, batch_payload(SCREEN, &c), &key(9)).to_json();
-        assert!(matches!(
-            verify_batch(&e, &key(9).public(), SCREEN, None, &|_| None),
-            Err(BatchError::BadEnvelope(EnvelopeError::WrongType { .. }))
-        ));
-    }
-
-    #[test]
-    fn rejects_malformed_and_oversized_batches() {
-        let k = key(9);
-        let run = |payload: &[u8]| {
-            let e = Envelope::sign(RECEIPTS_TYPE, payload.to_vec(), &k).to_json();
-            verify_batch(&e, &k.public(), SCREEN, None, &|_| None)
-        };
-        assert!(matches!(run(b"{}"), Err(BatchError::Malformed { .. })));
-        assert!(matches!(
-            run(br#"{"screen":"lao-cai-1","receipts":[]}"#),
-            Err(BatchError::Malformed { .. })
-        ));
-        assert!(matches!(
-            run(br#"{"screen":"lao-cai-1","receipts":["{}"]}"#),
-            Err(BatchError::Malformed { .. })
-        ));
-        let many = vec![chain(1)[0].clone(); MAX_BATCH_RECEIPTS + 1];
-        assert_eq!(
-            run(&batch_payload(SCREEN, &many)),
-            Err(BatchError::TooManyReceipts {
-                count: MAX_BATCH_RECEIPTS + 1,
-                max: MAX_BATCH_RECEIPTS
-            })
-        );
-    }
-
-    #[test]
-    fn batch_error_codes_are_distinct() {
-        let errs = [
-            BatchError::BadEnvelope(EnvelopeError::NoSignatures),
-            BatchError::BadSignature,
-            BatchError::WrongScreen {
-                expected: "a".into(),
-                found: "b".into(),
-            },
-            BatchError::SeqGap {
-                expected: 1,
-                found: 2,
-            },
-            BatchError::PrevMismatch { seq: 1 },
-            BatchError::DuplicateConflict { seq: 1 },
-            BatchError::Malformed { detail: "x".into() },
-            BatchError::TooManyReceipts { count: 2, max: 1 },
-            BatchError::StoreInconsistent { seq: 1 },
-        ];
-        let codes: std::collections::BTreeSet<_> = errs.iter().map(|e| e.as_str()).collect();
-        assert_eq!(codes.len(), errs.len());
-    }
-
-    #[test]
-    fn ack_sign_verify_and_rejections() {
-        let ctl = key(1);
-        let trusted = KeySet::from_keys([ctl.public()]);
-        let ack = Ack {
-            screen: SCREEN.into(),
-            upto_seq: 42,
-        };
-        let bytes = sign_ack(&ack, &ctl).to_json();
-        assert_eq!(verify_ack(&bytes, &trusted, SCREEN).unwrap(), ack);
-        assert!(matches!(
-            verify_ack(&bytes, &trusted, "other"),
-            Err(AckError::WrongScreen { .. })
-        ));
-        assert!(matches!(
-            verify_ack(&bytes, &KeySet::from_keys([key(2).public()]), SCREEN),
-            Err(AckError::Envelope(EnvelopeError::UnknownKey { .. }))
-        ));
-        let wrong_type = Envelope::sign(RECEIPTS_TYPE, ack.to_json(), &ctl).to_json();
-        assert!(matches!(
-            verify_ack(&wrong_type, &trusted, SCREEN),
-            Err(AckError::Envelope(EnvelopeError::WrongType { .. }))
-        ));
-        let junk = Envelope::sign(ACK_TYPE, b"{\"screen\":1}".to_vec(), &ctl).to_json();
-        assert!(matches!(
-            verify_ack(&junk, &trusted, SCREEN),
-            Err(AckError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn batches_are_cut_to_the_envelope_limit() {
-        use crate::envelope::MAX_ENVELOPE_BYTES;
-        let device = key(9);
-        // Receipts near MAX_RECEIPT_BYTES whose padding JSON escapes twice: 1000 of them would
-        // make an envelope of about 10 MiB.
-        let mut prev = GENESIS_PREV.to_string();
-        let mut big = Vec::new();
-        for seq in 1..=1000 {
-            let mut b = receipt(seq, &prev).to_bytes();
-            b.pop();
-            b.extend_from_slice(format!(",\"note\":\"{}\"}}", "\\\\".repeat(1700)).as_bytes());
-            assert!(b.len() <= MAX_RECEIPT_BYTES);
-            prev = receipt_hash(&b);
-            big.push(b);
-        }
-        assert!(sign_batch(SCREEN, &big, &device).to_json().len() > MAX_ENVELOPE_BYTES);
-        let (env, n) = sign_batch_within_limit(SCREEN, &big, &device);
-        assert!(env.len() <= MAX_ENVELOPE_BYTES, "{} bytes", env.len());
-        assert!(n > 1 && n < 1000, "{n} receipts");
-        assert_eq!(env, sign_batch(SCREEN, &big[..n], &device).to_json());
-        let one_more = sign_batch(SCREEN, &big[..=n], &device).to_json().len();
-        assert!(
-            one_more > MAX_ENVELOPE_BYTES,
-            "the longest prefix that fits"
-        );
-        let v = verify_batch(&env, &device.public(), SCREEN, None, &|_| None).unwrap();
-        assert_eq!(v.receipts.len(), n);
-        // Ordinary receipts: the whole batch.
-        let first = receipt(1, GENESIS_PREV).to_bytes();
-        let second = receipt(2, &receipt_hash(&first)).to_bytes();
-        let small = vec![first.clone(), second, first];
-        let (env, n) = sign_batch_within_limit(SCREEN, &small, &device);
-        assert_eq!(n, 3);
-        assert_eq!(env, sign_batch(SCREEN, &small, &device).to_json());
-    }
-}
+#[path = "receipt_tests.rs"]
+mod tests;

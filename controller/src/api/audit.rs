@@ -64,7 +64,7 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
             snapshot,
         )
         .map_while(|r| match r {
-            Ok(s) => Some(s.receipt),
+            Ok(s) => Some(s),
             Err(e) => {
                 failure = Some(e);
                 None
@@ -78,7 +78,12 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
     }
     let rows = page_receipts
         .iter()
-        .map(|r| lookup.row(r))
+        .map(|s| {
+            lookup.row(&s.receipt).map(|mut row| {
+                row.epoch = s.epoch;
+                row
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(match page.format {
         Format::Json => json_reply(

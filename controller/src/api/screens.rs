@@ -43,6 +43,7 @@ fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, 
         "id": s.id, "name": s.name, "gate": s.gate, "languages": s.languages,
         "timezone": s.timezone, "disabled": s.disabled, "device_key": s.device_key,
         "enrolled_at": s.enrolled_at, "created_at": s.created_at,
+        "epoch": s.epoch(), "epochs": s.epochs(),
         // A screen silent for longer than the heartbeat age is offline whatever it last said
         // (docs/protocol.md §12).
         "online": status.as_ref().is_some_and(|st| st.online_at(now, stale)),
@@ -122,6 +123,7 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
         device_key: None,
         enrolled_at: None,
         created_at: jiff::Timestamp::now().to_string(),
+        epochs: Vec::new(),
     };
     state.store.create_screen(&rec, &code_rec).await?;
     log_action(
@@ -243,7 +245,8 @@ struct EnrollBody {
 }
 
 /// `POST /api/v1/enroll` (no token: the single-use code is the credential). Records the
-/// device key and issues a fresh MQTT password (the store keeps only hashes, so the password
+/// device key as a new enrolment epoch, drops the screen's MQTT sessions, and issues a fresh
+/// MQTT password (the store keeps only hashes, so the password
 /// from registration cannot be handed out again; enrolment rotates it).
 pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let b: EnrollBody = req.json().await?;
@@ -278,9 +281,15 @@ pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiE
     }
     let password = generate_mqtt_password();
     screen.mqtt_password_hash = hash_mqtt_password(&password);
-    screen.device_key = Some(device_key.to_base64());
-    screen.enrolled_at = Some(jiff::Timestamp::now().to_string());
+    // Each enrolment starts a new receipts chain (docs/protocol.md §7, §13).
+    let epoch = screen.enrol(device_key.to_base64(), jiff::Timestamp::now().to_string());
     state.store.put_screen(&screen).await?;
+    // The previous box's persistent session (subscriptions, queued acks of the old chain) must
+    // not outlive its enrolment: the new box starts with a clean one and subscribes. After the
+    // store write, so a reconnect racing with this already needs the new password.
+    if let Some(broker) = &state.broker {
+        broker.evict_user(&screen.id);
+    }
     state
         .store
         .log_action(crate::store::ActionRecord {
@@ -289,7 +298,7 @@ pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiE
             actor: format!("screen:{}", screen.id),
             role: None,
             action: "screen.enroll".into(),
-            detail: serde_json::json!({"id": screen.id, "device_key_id": device_key.key_id()}),
+            detail: serde_json::json!({"id": screen.id, "device_key_id": device_key.key_id(), "epoch": epoch}),
             versions: vec![],
         })
         .await?;
@@ -304,6 +313,7 @@ pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiE
             "controller_key_id": pk.key_id(),
             "media_base": state.public.media_base,
             "screen": screen.id,
+            "epoch": epoch,
         }),
     ))
 }

@@ -2,7 +2,7 @@
 //! the screens and media they name, and the compliance report computed from the store. The
 //! HTTP handlers that call these live in `api::audit`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use playlists::envelope::{self, MANIFEST_TYPE};
@@ -11,8 +11,10 @@ use playlists::manifest::Manifest;
 use playlists::receipt::Receipt;
 
 use super::query::{self, ReceiptFilter, ReceiptRow};
-use super::reports::{self, ComplianceReport, ScreenEvidence};
-use crate::store::{MediaRecord, ScreenRecord, StatusTransition, Store, StoreError, StoredReceipt};
+use super::reports::{self, ComplianceReport, EpochEvidence, ScreenEvidence};
+use crate::store::{
+    chain_key, MediaRecord, ScreenRecord, StatusTransition, Store, StoreError, StoredReceipt,
+};
 
 /// What the controller knows about screens and media, looked up once per request.
 pub struct Lookup<'a> {
@@ -105,6 +107,9 @@ pub struct ReportClock {
     pub status_stale_after: std::time::Duration,
 }
 
+/// A receipt with its exact bytes.
+type ExactReceipt = (Receipt, Vec<u8>);
+
 /// Computes the compliance report from the store for `[from, min(to, now))`, for the screens
 /// named in `screens` / standing at `gates` (empty: all). `controller_key` verifies the stored
 /// manifests.
@@ -126,12 +131,14 @@ pub fn compliance_from_store(
         .filter(|s| gates.is_empty() || gates.contains(&s.gate))
         .collect();
     chosen.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut by_screen: HashMap<String, Vec<(Receipt, Vec<u8>)>> = HashMap::new();
+    let mut by_screen: HashMap<String, BTreeMap<u64, Vec<ExactReceipt>>> = HashMap::new();
     for r in store.receipts_between(from, end) {
         let r = r?;
         if chosen.iter().any(|s| s.id == r.receipt.screen) {
             by_screen
                 .entry(r.receipt.screen.clone())
+                .or_default()
+                .entry(r.epoch)
                 .or_default()
                 .push((r.receipt, r.bytes));
         }
@@ -139,12 +146,21 @@ pub fn compliance_from_store(
     let conflicts = store.receipt_conflicts()?;
     let mut evidence = Vec::new();
     for s in chosen {
-        let receipts = by_screen.remove(&s.id).unwrap_or_default();
-        let first = receipts.iter().map(|(r, _)| r.seq).min();
-        let before_first = match first {
-            Some(seq) if seq > 1 => store.receipt(&s.id, seq - 1)?.map(|r| r.bytes),
-            _ => None,
-        };
+        let mut chains = Vec::new();
+        for (epoch, receipts) in by_screen.remove(&s.id).unwrap_or_default() {
+            let first = receipts.iter().map(|(r, _)| r.seq).min();
+            let before_first = match first {
+                Some(seq) if seq > 1 => store
+                    .receipt(&chain_key(&s.id, epoch), seq - 1)?
+                    .map(|r| r.bytes),
+                _ => None,
+            };
+            chains.push(EpochEvidence {
+                epoch,
+                receipts,
+                before_first,
+            });
+        }
         let mut history = store.status_history(&s.id)?;
         // Silent since its last status (died unheard, e.g. while the controller was down):
         // dark from then on, although no status said so.
@@ -162,8 +178,7 @@ pub fn compliance_from_store(
             manifests: manifests_of(store, controller_key, &s.id)?,
             history,
             conflicts: conflicts.iter().filter(|c| c.screen == s.id).count() as u64,
-            receipts,
-            before_first,
+            chains,
             screen: s,
         });
     }

@@ -373,26 +373,45 @@ impl Page {
 
 /// Takes one page from `receipts` (which must be in [`Cursor`] order and already filtered):
 /// the rows after `cursor`, at most `limit`, and the cursor of the next page if more follow.
-pub fn paginate<I>(
+pub fn paginate<T, I>(
     receipts: I,
     cursor: Option<&Cursor>,
     limit: usize,
-) -> (Vec<Receipt>, Option<Cursor>)
+) -> (Vec<T>, Option<Cursor>)
 where
-    I: IntoIterator<Item = Receipt>,
+    T: Paged,
+    I: IntoIterator<Item = T>,
 {
-    let mut out = Vec::new();
+    let mut out: Vec<T> = Vec::new();
     for r in receipts {
-        if cursor.is_some_and(|c| Cursor::of(&r) <= *c) {
+        if cursor.is_some_and(|c| Cursor::of(r.receipt()) <= *c) {
             continue;
         }
         if out.len() == limit {
-            let next = out.last().map(Cursor::of);
+            let next = out.last().map(|r| Cursor::of(r.receipt()));
             return (out, next);
         }
         out.push(r);
     }
     (out, None)
+}
+
+/// What [`paginate`] pages: a receipt, bare or as stored.
+pub trait Paged {
+    /// The receipt.
+    fn receipt(&self) -> &Receipt;
+}
+
+impl Paged for Receipt {
+    fn receipt(&self) -> &Receipt {
+        self
+    }
+}
+
+impl Paged for crate::store::StoredReceipt {
+    fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
 }
 
 /// The CSV header; [`ReceiptRow::csv_fields`] follows this order.
@@ -453,8 +472,10 @@ pub struct ReceiptRow {
     pub backend: &'static str,
     /// Manifest version active during the play.
     pub manifest_version: u64,
-    /// Seq in the screen's chain.
+    /// Seq in the screen's chain of its enrolment epoch.
     pub seq: u64,
+    /// The enrolment epoch whose chain holds it (docs/protocol.md §13; not a CSV column).
+    pub epoch: u64,
     /// Whether the player's clock was known synchronised.
     pub clock_synced: bool,
 }
@@ -521,6 +542,7 @@ impl ReceiptRow {
             backend: backend_str(r.backend),
             manifest_version: r.manifest_version,
             seq: r.seq,
+            epoch: playlists::receipt::FIRST_EPOCH,
             clock_synced: r.clock_synced,
         }
     }
@@ -746,6 +768,7 @@ mod tests {
             device_key: None,
             enrolled_at: None,
             created_at: String::new(),
+            epochs: Vec::new(),
         };
         let row = ReceiptRow::new(&r, Some(&screen), None);
         assert_eq!(row.started_at_utc, "2026-01-05T08:00:00.000Z");

@@ -217,13 +217,23 @@ pub struct ScreenEvidence {
     pub manifests: Vec<Manifest>,
     /// Online/offline transitions, oldest first (may start before the period).
     pub history: Vec<StatusTransition>,
+    /// Its receipts with `started_at` in the period, one chain per enrolment epoch (oldest
+    /// epoch first; docs/protocol.md §13).
+    pub chains: Vec<EpochEvidence>,
+    /// Conflicting receipts kept as evidence for this screen (reported as is).
+    pub conflicts: u64,
+}
+
+/// The receipts of one enrolment epoch of a screen in the period.
+#[derive(Debug, Clone)]
+pub struct EpochEvidence {
+    /// The epoch.
+    pub epoch: u64,
     /// Its receipts with `started_at` in the period, with their exact bytes.
     pub receipts: Vec<(Receipt, Vec<u8>)>,
     /// The exact bytes of the stored receipt just before the first one of the period (by seq),
     /// if stored; its hash must be the first receipt's `prev`.
     pub before_first: Option<Vec<u8>>,
-    /// Conflicting receipts kept as evidence for this screen (reported as is).
-    pub conflicts: u64,
 }
 
 /// Expected versus recorded plays of one schedule entry (or the fallback) on one screen.
@@ -509,6 +519,45 @@ pub fn check_chain(
     }
 }
 
+/// [`check_chain`] for each enrolment epoch: the receipts of all of them, first and last seq
+/// of the oldest and newest, each problem naming its epoch when there are several.
+pub fn check_chains(chains: &[EpochEvidence], conflicts: u64) -> ChainCheck {
+    if chains.len() <= 1 {
+        let c = chains.first();
+        return check_chain(
+            c.map_or(&[][..], |c| &c.receipts),
+            c.and_then(|c| c.before_first.as_deref()),
+            conflicts,
+        );
+    }
+    let checks: Vec<(u64, ChainCheck)> = chains
+        .iter()
+        .map(|c| {
+            (
+                c.epoch,
+                check_chain(&c.receipts, c.before_first.as_deref(), 0),
+            )
+        })
+        .collect();
+    let mut problems: Vec<String> = checks
+        .iter()
+        .flat_map(|(e, c)| {
+            c.problems
+                .iter()
+                .map(move |p| format!("enrolment epoch {e}: {p}"))
+        })
+        .collect();
+    problems.extend(check_chain(&[], None, conflicts).problems);
+    ChainCheck {
+        intact: problems.is_empty(),
+        receipts: checks.iter().map(|(_, c)| c.receipts).sum(),
+        first_seq: checks.iter().find_map(|(_, c)| c.first_seq),
+        last_seq: checks.iter().rev().find_map(|(_, c)| c.last_seq),
+        conflicts,
+        problems,
+    }
+}
+
 fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> ScreenCompliance {
     let mut manifests: Vec<&Manifest> = ev.manifests.iter().collect();
     manifests.sort_by_key(|m| m.version);
@@ -553,7 +602,7 @@ fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> Sc
     }
 
     let mut unscheduled = 0;
-    for (r, _) in &ev.receipts {
+    for (r, _) in ev.chains.iter().flat_map(|c| &c.receipts) {
         if r.started_at < from || r.started_at >= end {
             continue;
         }
@@ -603,7 +652,7 @@ fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> Sc
         unscheduled,
         dark_s: dark.iter().map(|d| d.seconds).sum(),
         dark_periods: dark,
-        chain: check_chain(&ev.receipts, ev.before_first.as_deref(), ev.conflicts),
+        chain: check_chains(&ev.chains, ev.conflicts),
         entries,
         notes,
     }
@@ -751,5 +800,28 @@ mod tests {
         assert_eq!(rep.groups[0].key["day"], "2026-01-05");
         assert_eq!(rep.groups[1].counts.plays, 2);
         assert_eq!(rep.groups[1].counts.shown, 1);
+    }
+
+    #[test]
+    fn chains_of_a_reenrolled_screen_are_checked_per_epoch() {
+        let epoch = |epoch, n| EpochEvidence {
+            epoch,
+            receipts: chain(n),
+            before_first: None,
+        };
+        // Two boxes, each from seq 1: one intact chain per epoch, not "stored twice".
+        let c = check_chains(&[epoch(1, 4), epoch(2, 3)], 0);
+        assert!(c.intact, "{:?}", c.problems);
+        assert_eq!((c.receipts, c.first_seq, c.last_seq), (7, Some(1), Some(3)));
+        // A gap in the second epoch names that epoch.
+        let mut gap = epoch(2, 3);
+        gap.receipts.remove(1);
+        let c = check_chains(&[epoch(1, 4), gap], 0);
+        assert!(!c.intact);
+        assert!(
+            c.problems[0].starts_with("enrolment epoch 2: "),
+            "{:?}",
+            c.problems
+        );
     }
 }

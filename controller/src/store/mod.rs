@@ -33,11 +33,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use log::{LeafKind, LogLeaf};
-pub use receipts::{BatchStored, ConflictRecord, LogGuard, RejectionRecord, StoredReceipt};
+pub use receipts::{
+    chain_key, BatchStored, ConflictRecord, LogGuard, RejectionRecord, StoredReceipt,
+};
 pub use records::{
-    ActionRecord, AlertRecord, AlertTextRecord, EnrollCode, MediaRecord, PlaylistItemRecord,
-    PlaylistRecord, Role, ScheduleRecord, ScreenRecord, ScreenVersion, StatusRecord,
-    StatusTransition, StoredAlertSet, StoredManifest, Targets, TokenRecord,
+    ActionRecord, AlertRecord, AlertTextRecord, EnrollCode, EpochRecord, MediaRecord,
+    PlaylistItemRecord, PlaylistRecord, Role, ScheduleRecord, ScreenRecord, ScreenVersion,
+    StatusRecord, StatusTransition, StoredAlertSet, StoredManifest, Targets, TokenRecord,
 };
 pub use runs::RUN_SPAN_MS;
 

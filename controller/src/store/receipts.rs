@@ -21,6 +21,27 @@ pub struct StoredReceipt {
     pub received_at: String,
     /// Merkle log leaf index of the batch envelope that first brought this receipt.
     pub batch_index: u64,
+    /// The enrolment epoch whose chain holds it (docs/protocol.md §13).
+    pub epoch: u64,
+}
+
+/// The key of the receipts chain of `screen`'s enrolment `epoch` in the receipt trees (runs,
+/// time index, chain tips): the screen id for epoch 1, so databases from before epochs keep
+/// their keys and need no migration; `screen@epoch` after (`@` is never part of a screen id).
+pub fn chain_key(screen: &str, epoch: u64) -> String {
+    if epoch <= playlists::receipt::FIRST_EPOCH {
+        screen.to_owned()
+    } else {
+        format!("{screen}@{epoch}")
+    }
+}
+
+/// The epoch of a [`chain_key`].
+fn epoch_of_chain(key: &[u8]) -> u64 {
+    key.iter()
+        .rposition(|&b| b == b'@')
+        .and_then(|i| std::str::from_utf8(&key[i + 1..]).ok()?.parse().ok())
+        .unwrap_or(playlists::receipt::FIRST_EPOCH)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,7 +103,7 @@ pub struct BatchStored {
 }
 
 impl Run<'_> {
-    fn stored(&self, i: usize) -> Result<StoredReceipt> {
+    fn stored(&self, i: usize, epoch: u64) -> Result<StoredReceipt> {
         let bytes = self.receipts[i];
         let receipt = Receipt::parse(bytes).map_err(|e| corrupt("receipt", e))?;
         Ok(StoredReceipt {
@@ -90,11 +111,14 @@ impl Run<'_> {
             bytes: bytes.to_vec(),
             received_at: self.received_at.to_owned(),
             batch_index: self.batch_index,
+            epoch,
         })
     }
 
-    fn all(&self) -> Vec<Result<StoredReceipt>> {
-        (0..self.receipts.len()).map(|i| self.stored(i)).collect()
+    fn all(&self, epoch: u64) -> Vec<Result<StoredReceipt>> {
+        (0..self.receipts.len())
+            .map(|i| self.stored(i, epoch))
+            .collect()
     }
 }
 
@@ -154,8 +178,9 @@ impl TimeScan<'_> {
             return Ok(());
         }
         let (screen, first) = split_seq_key(rk)?;
+        let epoch = epoch_of_chain(screen);
         for i in 0..run.receipts.len() {
-            let r = run.stored(i)?;
+            let r = run.stored(i, epoch)?;
             let ms = r.receipt.started_at.as_millisecond();
             if ms < self.from_ms || ms >= self.to_ms {
                 continue;
@@ -213,7 +238,8 @@ impl Store {
         f(&LogGuard { store: self })
     }
 
-    /// The chain tip of a screen: its highest contiguous stored seq and that receipt's hash.
+    /// The tip of a chain ([`chain_key`]): its highest contiguous stored seq and that
+    /// receipt's hash.
     pub fn chain_tip(&self, screen: &str) -> Result<Option<ChainTip>> {
         Ok(
             Self::get::<TipRow>(&self.audit.chain_tips, "chain tip", screen)?.map(|t| ChainTip {
@@ -223,7 +249,7 @@ impl Store {
         )
     }
 
-    /// `receipt_hash` of the stored receipt at (screen, seq), for `verify_batch`'s lookup.
+    /// `receipt_hash` of the stored receipt at (chain, seq), for `verify_batch`'s lookup.
     pub fn receipt_hash_at(&self, screen: &str, seq: u64) -> Result<Option<String>> {
         self.with_receipt(screen, seq, |run, i| {
             Ok(playlists::receipt::receipt_hash(run.receipts[i]))
@@ -295,12 +321,13 @@ impl Store {
 
     // ---- receipts: read API (for queries, reports and export) ----
 
-    /// One stored receipt.
+    /// One stored receipt of a chain ([`chain_key`]).
     pub fn receipt(&self, screen: &str, seq: u64) -> Result<Option<StoredReceipt>> {
-        self.with_receipt(screen, seq, |run, i| run.stored(i))
+        let epoch = epoch_of_chain(screen.as_bytes());
+        self.with_receipt(screen, seq, |run, i| run.stored(i, epoch))
     }
 
-    /// The receipts of one screen with `seq >= from_seq`, in seq order (lazy).
+    /// The receipts of one chain ([`chain_key`]) with `seq >= from_seq`, in seq order (lazy).
     pub fn receipts_of(
         &self,
         screen: &str,
@@ -314,6 +341,7 @@ impl Store {
         };
         let start = receipt_key(screen, first);
         let end = receipt_key(screen, u64::MAX);
+        let epoch = epoch_of_chain(screen.as_bytes());
         let runs = self
             .audit
             .runs
@@ -324,7 +352,7 @@ impl Store {
                     Err(e) => return vec![Err(e.into())],
                 };
                 match decode_run(&v) {
-                    Ok(run) => run.all(),
+                    Ok(run) => run.all(epoch),
                     Err(e) => vec![Err(e)],
                 }
             })
@@ -501,5 +529,19 @@ impl LogGuard<'_> {
             new_receipts: items.len(),
             tip: batch.tip.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chain_key, epoch_of_chain};
+
+    #[test]
+    fn chain_keys_keep_epoch_1_as_before_and_round_trip() {
+        assert_eq!(chain_key("lc-a1", 1), "lc-a1");
+        assert_eq!(chain_key("lc-a1", 2), "lc-a1@2");
+        for e in [1, 2, 17, u64::MAX] {
+            assert_eq!(epoch_of_chain(chain_key("lc-a1", e).as_bytes()), e);
+        }
     }
 }

@@ -156,6 +156,63 @@ pub struct ScreenRecord {
     pub enrolled_at: Option<String>,
     /// When it was registered.
     pub created_at: String,
+    /// Every enrolment epoch, oldest first; the last is the current one (`device_key`,
+    /// `enrolled_at`). Empty in records written before epochs: see [`ScreenRecord::epochs`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// One enrolment of a screen (docs/protocol.md §7): each starts a new receipts chain at seq 1,
+/// signed by that enrolment's device key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: u64,
+    /// The device public key (base64) enrolled then.
+    pub device_key: String,
+    /// When (RFC 3339 UTC).
+    pub enrolled_at: String,
+}
+
+impl ScreenRecord {
+    /// Every enrolment epoch, oldest first. A record from before epochs that has a device key
+    /// has one epoch, 1, with that key (docs/protocol.md §13: data without `epoch` is epoch 1).
+    pub fn epochs(&self) -> Vec<EpochRecord> {
+        if !self.epochs.is_empty() {
+            return self.epochs.clone();
+        }
+        match &self.device_key {
+            Some(k) => vec![EpochRecord {
+                epoch: playlists::receipt::FIRST_EPOCH,
+                device_key: k.clone(),
+                enrolled_at: self.enrolled_at.clone().unwrap_or_default(),
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    /// The current enrolment epoch (0 before the first enrolment).
+    pub fn epoch(&self) -> u64 {
+        self.epochs().last().map_or(0, |e| e.epoch)
+    }
+
+    /// Records a new enrolment with `device_key` at `at`: the next epoch becomes current.
+    /// Returns its number.
+    pub fn enrol(&mut self, device_key: String, at: String) -> u64 {
+        let mut epochs = self.epochs();
+        let epoch = epochs
+            .last()
+            .map_or(playlists::receipt::FIRST_EPOCH, |e| e.epoch + 1);
+        epochs.push(EpochRecord {
+            epoch,
+            device_key: device_key.clone(),
+            enrolled_at: at.clone(),
+        });
+        self.epochs = epochs;
+        self.device_key = Some(device_key);
+        self.enrolled_at = Some(at);
+        epoch
+    }
 }
 
 /// A pending enrolment code (stored hashed).
@@ -326,4 +383,48 @@ pub struct ActionRecord {
     /// Manifest or alert versions produced.
     #[serde(default)]
     pub versions: Vec<ScreenVersion>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(device_key: Option<&str>) -> ScreenRecord {
+        ScreenRecord {
+            id: "lc-a1".into(),
+            name: "A1".into(),
+            gate: "g".into(),
+            languages: vec![],
+            timezone: "UTC".into(),
+            mqtt_password_hash: String::new(),
+            disabled: false,
+            device_key: device_key.map(str::to_owned),
+            enrolled_at: device_key.map(|_| "2026-01-01T00:00:00Z".to_owned()),
+            created_at: String::new(),
+            epochs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn enrolments_are_numbered_epochs_and_old_records_are_epoch_1() {
+        let mut s = screen(None);
+        assert_eq!((s.epoch(), s.epochs().len()), (0, 0));
+        assert_eq!(s.enrol("k1".into(), "t1".into()), 1);
+        assert_eq!(s.enrol("k2".into(), "t2".into()), 2);
+        assert_eq!(s.device_key.as_deref(), Some("k2"));
+        let keys: Vec<(u64, &str)> = s
+            .epochs
+            .iter()
+            .map(|e| (e.epoch, e.device_key.as_str()))
+            .collect();
+        assert_eq!(keys, [(1, "k1"), (2, "k2")]);
+        // A record written before epochs: its enrolment is epoch 1, the next one epoch 2.
+        let json = serde_json::to_string(&screen(Some("old"))).unwrap();
+        assert!(!json.contains("epochs"), "{json}");
+        let mut old: ScreenRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.epoch(), 1);
+        assert_eq!(old.epochs()[0].device_key, "old");
+        assert_eq!(old.enrol("new".into(), "t".into()), 2);
+        assert_eq!(old.epochs().len(), 2);
+    }
 }

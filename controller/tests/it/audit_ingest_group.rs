@@ -10,7 +10,7 @@ use gatecast_controller::publish::Outbox;
 use gatecast_controller::store::{ScreenRecord, Store};
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, Outcome, Receipt, GENESIS_PREV,
+    receipt_hash, sign_batch, verify_ack, Backend, Outcome, OwnChain, Receipt, GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 
@@ -84,6 +84,7 @@ async fn setup(dir: &std::path::Path) -> (Ingest, Arc<Recorder>, SecretKey, Secr
                 device_key: Some(k.public().to_base64()),
                 enrolled_at: Some("2026-01-01T00:00:00Z".into()),
                 created_at: "2026-01-01T00:00:00Z".into(),
+                epochs: vec![],
             })
             .await
             .unwrap();
@@ -130,13 +131,19 @@ async fn audit_ingest_group_commit_one_flush_one_unretained_ack_per_screen() {
     let sent = out.0.lock().unwrap().clone();
     assert_eq!(sent.len(), 2, "one ack per screen: {sent:?}");
     let ctl = KeySet::from_keys([ingest.key.public()]);
-    for (screen, upto) in [("scr-a", 4), ("scr-b", 2)] {
+    for (screen, upto, key) in [("scr-a", 4, &ka), ("scr-b", 2, &kb)] {
         let (t, bytes, retained) = sent
             .iter()
             .find(|(t, _, _)| *t == topic(screen, Kind::Ack))
             .unwrap();
         assert!(!retained, "ack on {t} was sent retained");
-        assert_eq!(verify_ack(bytes, &ctl, screen).unwrap().upto_seq, upto);
+        let key_id = key.key_id();
+        let own = OwnChain {
+            screen,
+            epoch: 1,
+            key_id: &key_id,
+        };
+        assert_eq!(verify_ack(bytes, &ctl, &own).unwrap().upto_seq, upto);
     }
     assert_eq!(ingest.store.log_size().unwrap(), 3);
 }

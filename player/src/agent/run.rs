@@ -43,6 +43,7 @@ pub async fn run(
     }
     let cache = Arc::new(cache);
     let journal = Journal::open(&store, &config.screen)?;
+    journal.enter_epoch(config.epoch)?;
 
     // 1. Local state first: play the last active manifest before touching the network.
     let persisted = persisted(&store)?;

@@ -270,6 +270,8 @@ async fn attack_forged_ack_never_prunes_the_journal() {
     let ack_topic = topics::topic(SCREEN, Kind::Ack);
     let ack = |screen: &str| Ack {
         screen: screen.into(),
+        epoch: 1,
+        key_id: None,
         upto_seq: 1_000_000,
     };
     let forged: Vec<Vec<u8>> = vec![
@@ -488,4 +490,71 @@ async fn attack_weak_controller_key_in_config_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("controller_key"), "{err}");
     assert!(err.contains("weak"), "the error says why: {err}");
+}
+
+/// docs/security.md row 45: an ack of an earlier box of the same screen (another enrolment
+/// epoch or device key), replayed to the new box, never prunes its journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_reenrolment_replayed_old_epoch_ack_never_prunes_the_journal() {
+    let broker = TestBroker::start();
+    let media = MediaServer::start().await;
+    let key = SecretKey::from_seed([7; 32]);
+    let controller = Controller::connect(broker.port, SCREEN, SecretKey::from_seed([7; 32])).await;
+    controller.set_auto_ack(false);
+    let (a, a_bytes) = harness::slide(1, 1500, 1000);
+    media.put(&a.sha256, a_bytes);
+    let dir = tempfile::tempdir().unwrap();
+    // This box is the screen's second enrolment.
+    let mut s = spec(
+        broker.url(),
+        &media,
+        &key,
+        "ack_timeout_ms = 1000\nepoch = 2\n",
+    );
+    s.null_speed = 2.0; // a receipt every 0.5 s
+    let mut player = PlayerProc::start(dir.path(), &s);
+    controller
+        .wait_status("first status", T, |s| s["state"] == "idle")
+        .await;
+    controller
+        .publish_manifest(harness::sign_manifest(
+            &harness::manifest(SCREEN, 1, std::slice::from_ref(&a)),
+            &key,
+        ))
+        .await;
+    controller
+        .wait_received("5 receipts uploaded", T, |r| r.receipts.len() >= 5)
+        .await;
+    let (epoch, _) = controller.state.lock().unwrap().chain.clone().unwrap();
+    assert_eq!(epoch, 2, "the batches name the box's epoch");
+
+    // The old box's acks, signed by the real controller key: of epoch 1 with the old device
+    // key id, from before epochs (no epoch, no key id), and of epoch 2 naming another key.
+    let old_key_id = SecretKey::from_seed([42; 32]).key_id();
+    for replayed in [
+        harness::ack_of(SCREEN, Some((1, old_key_id.clone())), 1_000_000),
+        harness::ack_of(SCREEN, None, 1_000_000),
+        harness::ack_of(SCREEN, Some((2, old_key_id)), 1_000_000),
+    ] {
+        controller.publish_ack(&replayed).await;
+    }
+    // Then the valid ack of this box's chain, for seq 1 only.
+    controller.ack(1).await;
+    let dup0 = controller.state.lock().unwrap().duplicates;
+    controller
+        .wait_received("seq 2.. resent after the ack timeout", T, |r| {
+            r.duplicates > dup0
+        })
+        .await;
+    let st = controller
+        .wait_status("backlog still there", T, |s| {
+            s["journal_backlog"].as_u64().is_some_and(|b| b >= 4)
+        })
+        .await;
+    assert!(st["journal_backlog"].as_u64().unwrap() >= 4, "{st}");
+    assert!(
+        !files_containing(&player.data(), b"\"seq\":2,").is_empty(),
+        "receipt 2 left the journal: a replayed ack was believed"
+    );
+    assert!(player.stop().await, "clean exit; log:\n{}", player.log());
 }

@@ -47,6 +47,8 @@ fn ack(screen: &str, upto: u64, key: &SecretKey) -> Vec<u8> {
     sign_ack(
         &Ack {
             screen: screen.into(),
+            epoch: 1,
+            key_id: None,
             upto_seq: upto,
         },
         key,
@@ -165,4 +167,84 @@ async fn a_partial_ack_keeps_the_rest_for_resend() {
     drop(ack_tx);
     task.await.unwrap().unwrap();
     assert_eq!(journal.backlog(), 2);
+}
+
+/// The epoch a batch envelope names.
+fn epoch_of(env: &[u8]) -> u64 {
+    let e = envelope::Envelope::parse(env).unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+    payload["epoch"].as_u64().unwrap()
+}
+
+/// A box re-enrolled with its data directory kept (docs/protocol.md §13): what its old chain
+/// still holds goes out under the old epoch first, acks of another epoch change nothing, and
+/// the new chain starts at seq 1 once the old one is all acknowledged.
+#[tokio::test(start_paused = true)]
+async fn reenrolment_keeping_the_data_dir_uploads_the_old_chain_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let journal = Journal::open(&store, SCREEN).unwrap();
+    let device = SecretKey::from_seed([4; 32]);
+    let controller = SecretKey::from_seed([5; 32]);
+    for i in 0..3 {
+        journal.append(draft(i)).unwrap();
+    }
+    journal.enter_epoch(2).unwrap();
+    assert_eq!(
+        journal.epoch(),
+        1,
+        "the old chain is not all acknowledged yet"
+    );
+    let cfg = UploaderConfig {
+        batch_max_receipts: 10,
+        batch_max_delay: Duration::from_millis(500),
+        ack_timeout: Duration::from_secs(5),
+    };
+    let (out_tx, mut out_rx) = mpsc::channel(4);
+    let (ack_tx, ack_rx) = mpsc::channel(4);
+    let up = Uploader::new(
+        journal.clone(),
+        device.clone(),
+        KeySet::from_keys([controller.public()]),
+        cfg,
+    );
+    let task = tokio::spawn(up.run(out_tx, ack_rx, std::future::pending()));
+    let first = out_rx.recv().await.unwrap();
+    assert_eq!(
+        (epoch_of(&first), seqs(&first, &device)),
+        (1, vec![1, 2, 3])
+    );
+    let chain_ack = |epoch: u64, upto: u64| {
+        sign_ack(
+            &Ack {
+                screen: SCREEN.into(),
+                epoch,
+                key_id: Some(device.key_id()),
+                upto_seq: upto,
+            },
+            &controller,
+        )
+        .to_json()
+    };
+    // An ack of the new epoch says nothing about the old chain: only the epoch-1 ack of seq 1
+    // after it prunes anything.
+    ack_tx.send(chain_ack(2, 3)).await.unwrap();
+    ack_tx.send(chain_ack(1, 1)).await.unwrap();
+    wait_backlog(&journal, 2).await;
+    assert_eq!(journal.epoch(), 1);
+    let resent = out_rx.recv().await.unwrap();
+    assert_eq!((epoch_of(&resent), seqs(&resent, &device)), (1, vec![2, 3]));
+    ack_tx.send(chain_ack(1, 3)).await.unwrap();
+    wait_backlog(&journal, 0).await;
+    assert_eq!(journal.epoch(), 2);
+    assert_eq!(journal.tip(), None, "the new chain starts empty");
+    let r = journal.append(draft(9)).unwrap();
+    assert_eq!(r.seq, 1);
+    let next = out_rx.recv().await.unwrap();
+    assert_eq!((epoch_of(&next), seqs(&next, &device)), (2, vec![1]));
+    drop(ack_tx);
+    task.await.unwrap().unwrap();
+    // The epoch is durable.
+    drop(journal);
+    assert_eq!(Journal::open(&store, SCREEN).unwrap().epoch(), 2);
 }

@@ -14,7 +14,8 @@ use playlists::envelope::{
 use playlists::keys::{key_id, SecretKey};
 use playlists::merkle::{self, consistency_proof, inclusion_proof, leaf_hash, root, Checkpoint};
 use playlists::receipt::{
-    receipt_hash, sign_ack, sign_batch, Ack, Backend, Outcome, Receipt, GENESIS_PREV,
+    batch_payload, receipt_hash, sign_ack, sign_batch, sign_batch_epoch, Ack, Backend, Outcome,
+    Receipt, GENESIS_PREV,
 };
 use serde_json::{json, Value};
 
@@ -154,6 +155,8 @@ fn envelopes() -> Value {
     let ack = sign_ack(
         &Ack {
             screen: SCREEN.into(),
+            epoch: 1,
+            key_id: Some(dev.key_id()),
             upto_seq: 3,
         },
         &ctl,
@@ -384,7 +387,36 @@ fn receipts() -> Value {
         "valid-fresh-chain",
         0,
         batch(&chain),
-        json!({"ok": true, "new_seqs": [1, 2, 3, 4, 5], "tip_seq": 5}),
+        json!({"ok": true, "new_seqs": [1, 2, 3, 4, 5], "tip_seq": 5, "epoch": 1}),
+    );
+    // Enrolment epochs (§13): a re-enrolled box's chain starts at seq 1 again, in its own epoch;
+    // a batch from before epochs (no `epoch`, no `key_id`) is of epoch 1.
+    case(
+        "valid-epoch-2-fresh-chain",
+        0,
+        env_value(&sign_batch_epoch(SCREEN, 2, &chain[..2], &dev)),
+        json!({"ok": true, "new_seqs": [1, 2], "tip_seq": 2, "epoch": 2}),
+    );
+    let legacy = json!({"screen": SCREEN, "receipts": chain[..2].iter().map(|b| text(b)).collect::<Vec<_>>()});
+    case(
+        "valid-legacy-batch-without-epoch",
+        0,
+        env_value(&Envelope::sign(
+            RECEIPTS_TYPE,
+            serde_json::to_vec(&legacy).unwrap(),
+            &dev,
+        )),
+        json!({"ok": true, "new_seqs": [1, 2], "tip_seq": 2, "epoch": 1}),
+    );
+    case(
+        "key-id-not-the-signer",
+        0,
+        env_value(&Envelope::sign(
+            RECEIPTS_TYPE,
+            batch_payload(SCREEN, 1, &other.key_id(), &chain[..2]),
+            &dev,
+        )),
+        json!({"error": "malformed"}),
     );
     case(
         "valid-continuation",
@@ -474,7 +506,7 @@ fn receipts() -> Value {
     );
 
     json!({
-        "description": "Receipt chains (docs/protocol.md §13). Each case: verify `envelope` as a receipts batch from `device_public_key` for `screen`, given the receipts already `stored` (seq and hash; the chain tip is the last one). `expected` is either {ok, new_seqs, tip_seq} or {error: bad_signature|wrong_screen|seq_gap|prev_mismatch|duplicate_conflict, ...}.",
+        "description": "Receipt chains (docs/protocol.md §13). Each case: verify `envelope` as a receipts batch from `device_public_key` for `screen`, given the receipts already `stored` (seq and hash; the chain tip is the last one). `expected` is either {ok, new_seqs, tip_seq, epoch?} (`epoch`: the enrolment epoch the batch names, 1 when it names none; the stored chain is that epoch's) or {error: bad_signature|wrong_screen|seq_gap|prev_mismatch|duplicate_conflict|malformed, ...}.",
         "screen": SCREEN,
         "device_public_key": b64(dev.public().as_bytes()),
         "genesis_prev": GENESIS_PREV,

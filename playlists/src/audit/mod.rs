@@ -195,7 +195,9 @@ impl Consistency {
 }
 
 /// The payload of a [`SCREEN_TYPE`] envelope: the controller states that `device_key` is the
-/// registered device key of `screen`. Unknown members are ignored when parsing.
+/// registered device key of `screen` (its current enrolment) and, in `epochs`, which device key
+/// signed the chain of each enrolment epoch. Unknown members are ignored when parsing; a
+/// statement without `epochs` (from before epochs) has one epoch, 1, with `device_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScreenStatement {
     /// Screen id.
@@ -207,6 +209,22 @@ pub struct ScreenStatement {
     /// The screen's display name.
     pub name: String,
     /// When the screen enrolled (RFC 3339 UTC).
+    pub enrolled_at: String,
+    /// Every enrolment epoch of the screen, oldest first; the last is the current one
+    /// (`device_key`, `enrolled_at`). Empty: one epoch, 1, with `device_key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<StatementEpoch>,
+}
+
+/// One enrolment epoch in a [`ScreenStatement`]: its receipts chain (seq from 1) is signed by
+/// `device_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementEpoch {
+    /// Epoch number, from 1, increasing.
+    pub epoch: u64,
+    /// The device public key of that enrolment (standard base64 of 32 bytes).
+    pub device_key: String,
+    /// When that enrolment happened (RFC 3339 UTC).
     pub enrolled_at: String,
 }
 
@@ -238,7 +256,25 @@ impl ScreenStatement {
             .map_err(|e| StatementError::Malformed(format!("device_key: {e}")))
     }
 
-    /// Check the fields: valid screen id and a valid device key.
+    /// The device key of every epoch, oldest first: `(epoch, key)`.
+    pub fn epoch_keys(&self) -> Result<Vec<(u64, PublicKey)>, StatementError> {
+        if self.epochs.is_empty() {
+            return Ok(vec![(crate::receipt::FIRST_EPOCH, self.public_key()?)]);
+        }
+        self.epochs
+            .iter()
+            .map(|e| {
+                PublicKey::from_base64(&e.device_key)
+                    .map(|k| (e.epoch, k))
+                    .map_err(|err| {
+                        StatementError::Malformed(format!("epochs[{}].device_key: {err}", e.epoch))
+                    })
+            })
+            .collect()
+    }
+
+    /// Check the fields: valid screen id, valid device keys, epochs from 1 strictly increasing,
+    /// the last one being the current `device_key`.
     pub fn validate(&self) -> Result<(), StatementError> {
         if !crate::manifest::is_valid_screen_id(&self.screen) {
             return Err(StatementError::Malformed(format!(
@@ -246,7 +282,19 @@ impl ScreenStatement {
                 self.screen
             )));
         }
-        self.public_key().map(|_| ())
+        let current = self.public_key()?;
+        let keys = self.epoch_keys()?;
+        if keys.windows(2).any(|w| w[0].0 >= w[1].0) || keys.first().is_some_and(|k| k.0 == 0) {
+            return Err(StatementError::Malformed(
+                "epochs must be numbered from 1 and strictly increasing".into(),
+            ));
+        }
+        if keys.last().map(|k| &k.1) != Some(&current) {
+            return Err(StatementError::Malformed(
+                "the last of epochs must be the current device_key".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -404,7 +452,9 @@ pub struct ScreenSummary {
     pub gate: String,
     /// Display name, from the controller's statement.
     pub name: String,
-    /// key_id of the registered device key.
+    /// The enrolment epoch of this chain (a screen has one summary per epoch in the bundle).
+    pub epoch: u64,
+    /// key_id of the device key of that epoch.
     pub device_key_id: String,
     /// Number of batches of this screen in the log entries.
     pub batches: u64,
@@ -549,10 +599,11 @@ impl Report {
             };
             let _ = writeln!(
                 o,
-                "  {} ({}, gate {}, key {}): {} batches, {} receipts, {} shown, {seqs}{times}, chain {}",
+                "  {} ({}, gate {}, epoch {}, key {}): {} batches, {} receipts, {} shown, {seqs}{times}, chain {}",
                 s.screen,
                 s.name,
                 s.gate,
+                s.epoch,
                 s.device_key_id,
                 s.batches,
                 s.receipts,
@@ -579,8 +630,8 @@ impl Report {
 mod scope;
 mod verify;
 pub use scope::{
-    batch_seqs, is_action_record, verify_scope, ChainScope, Scope, ScopeBuilder, ScopeError,
-    ScreenScope, SCOPE_TYPE,
+    batch_seqs, batch_signer, is_action_record, verify_scope, ChainScope, Scope, ScopeBuilder,
+    ScopeError, ScreenScope, SCOPE_TYPE,
 };
 pub use verify::verify_bundle;
 
@@ -596,6 +647,7 @@ mod tests {
             gate: "Cửa khẩu Lào Cai".into(),
             name: "Sảnh A".into(),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
+            epochs: vec![],
         }
     }
 

@@ -211,6 +211,18 @@ pub fn batch_seqs(envelope: &[u8]) -> Option<Vec<u64>> {
         .collect()
 }
 
+/// The key id of the (first) signature of a receipts envelope, read **without verifying** it:
+/// the exporter keys each chain of its scope by the device key that signed its batches, so a
+/// re-enrolled screen has one chain per enrolment (`docs/protocol.md` §15). `None` when the
+/// bytes are not a signed receipts envelope.
+pub fn batch_signer(envelope: &[u8]) -> Option<String> {
+    let env = Envelope::parse(envelope).ok()?;
+    if env.payload_type != RECEIPTS_TYPE {
+        return None;
+    }
+    env.signatures.into_iter().next().map(|s| s.keyid)
+}
+
 /// Whether `data` is an operator action record (a JSON object with the string members `at`,
 /// `actor` and `action`, as the controller stores it) rather than anything else, such as a
 /// receipts envelope relabelled as an action.

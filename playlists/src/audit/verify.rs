@@ -15,7 +15,9 @@ use crate::merkle::{
     hash_from_hex, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion, Checkpoint,
     Hash,
 };
-use crate::receipt::{receipt_hash, verify_batch, Backend, BatchError, ChainTip, Outcome, Receipt};
+use crate::receipt::{
+    claimed_epoch, receipt_hash, verify_batch, Backend, BatchError, ChainTip, Outcome, Receipt,
+};
 
 struct ReceiptInfo {
     hash: String,
@@ -84,10 +86,12 @@ fn decode_hashes(hexes: &[String]) -> Option<Vec<Hash>> {
     hexes.iter().map(|h| hash_from_hex(h)).collect()
 }
 
-/// Statements by screen, each with the device key it registers.
-type Statements = BTreeMap<String, (ScreenStatement, PublicKey)>;
-/// Device keys by key id, each with the screen it is registered for.
-type DeviceKeys = BTreeMap<String, (String, PublicKey)>;
+/// Statements by screen, each with the device key of every epoch it registers.
+type Statements = BTreeMap<String, (ScreenStatement, BTreeMap<u64, PublicKey>)>;
+/// Device keys by key id, each with the screen and epoch it is registered for.
+type DeviceKeys = BTreeMap<String, (String, u64, PublicKey)>;
+/// One receipts chain: a screen's enrolment epoch.
+type ChainId = (String, u64);
 
 /// Verify an export bundle offline. Pure: bytes in, report out.
 ///
@@ -151,10 +155,13 @@ pub fn verify_bundle(
     let statements = check_statements(&mut c, &bundle.screens, &trusted);
     let device_keys: DeviceKeys = statements
         .values()
-        .map(|(s, k)| (k.key_id(), (s.screen.clone(), k.clone())))
+        .flat_map(|(s, keys)| {
+            keys.iter()
+                .map(|(e, k)| (k.key_id(), (s.screen.clone(), *e, k.clone())))
+        })
         .collect();
 
-    let mut screens: BTreeMap<String, ScreenState> = BTreeMap::new();
+    let mut screens: BTreeMap<ChainId, ScreenState> = BTreeMap::new();
     report.log_entries = bundle.log.entries.len() as u64;
     let mut last_index: Option<u64> = None;
     for e in &bundle.log.entries {
@@ -218,8 +225,8 @@ pub fn verify_bundle(
     for (i, conflict) in bundle.conflicts.iter().enumerate() {
         check_conflict(&mut c, &mut screens, &statements, i, conflict);
     }
-    for (screen, st) in &mut screens {
-        check_chain(&mut c, screen, st);
+    for ((screen, epoch), st) in &mut screens {
+        check_chain(&mut c, screen, *epoch, st);
     }
     report.scope =
         completeness::check_scope(&mut c, &bundle, checkpoint.as_ref(), &trusted, &statements);
@@ -370,8 +377,13 @@ fn check_statements(c: &mut Checker, entries: &[ScreenEntry], trusted: &KeySet) 
             }
         };
         let key = s.public_key().expect("validated statement has a valid key");
+        let keys: BTreeMap<u64, PublicKey> = s
+            .epoch_keys()
+            .expect("validated statement has valid epoch keys")
+            .into_iter()
+            .collect();
         match statements.get(&s.screen) {
-            Some((_, k)) if *k != key => c.problem(
+            Some((first, _)) if first.public_key().ok().as_ref() != Some(&key) => c.problem(
                 ProblemKind::DuplicateStatement,
                 Some(&s.screen),
                 None,
@@ -379,13 +391,13 @@ fn check_statements(c: &mut Checker, entries: &[ScreenEntry], trusted: &KeySet) 
                 format!(
                     "screens[{i}] registers device key {} but an earlier statement registers {}",
                     key.key_id(),
-                    k.key_id()
+                    first.public_key().map(|k| k.key_id()).unwrap_or_default()
                 ),
             ),
             Some(_) => {}
             None => {
                 c.observed.screen(&s.screen);
-                statements.insert(s.screen.clone(), (s, key));
+                statements.insert(s.screen.clone(), (s, keys));
             }
         }
     }
@@ -441,8 +453,8 @@ fn check_entry_inclusion(c: &mut Checker, cp: &Checkpoint, e: &LogEntry, data: &
     }
 }
 
-/// One screen's receipts form one chain: seq contiguous, each `prev` the hash before it.
-fn check_chain(c: &mut Checker, screen: &str, st: &mut ScreenState) {
+/// One chain (a screen's enrolment epoch) holds: seq contiguous, each `prev` the hash before it.
+fn check_chain(c: &mut Checker, screen: &str, epoch: u64, st: &mut ScreenState) {
     let Some((&first, _)) = st.receipts.iter().next() else {
         return;
     };
@@ -482,27 +494,37 @@ fn check_chain(c: &mut Checker, screen: &str, st: &mut ScreenState) {
     }
     if first > 1 {
         c.notes.push(format!(
-            "screen {screen}: the receipts in the bundle start at seq {first}; its prev is taken as given \
-             (earlier receipts are outside the export)"
+            "screen {screen} epoch {epoch}: the receipts in the bundle start at seq {first}; its prev is taken \
+             as given (earlier receipts are outside the export)"
         ));
     }
     st.broken |= broken;
 }
 
-/// One summary per screen named by a statement or a batch, and the report's totals.
+/// One summary per chain (screen and epoch) named by a statement or a batch, and the report's
+/// totals.
 fn summarize(
     report: &mut Report,
     c: &Checker,
     statements: &Statements,
-    screens: &BTreeMap<String, ScreenState>,
+    screens: &BTreeMap<ChainId, ScreenState>,
 ) {
-    let mut names: std::collections::BTreeSet<&String> = statements.keys().collect();
-    names.extend(screens.keys());
+    let mut chains: std::collections::BTreeSet<ChainId> = statements
+        .iter()
+        .flat_map(|(name, (_, keys))| keys.keys().map(|e| (name.clone(), *e)))
+        .collect();
+    chains.extend(screens.keys().cloned());
     let empty = ScreenState::default();
-    for name in names {
-        let st = screens.get(name).unwrap_or(&empty);
+    for chain in chains {
+        let (name, epoch) = (&chain.0, chain.1);
+        let st = screens.get(&chain).unwrap_or(&empty);
         let (gate, sname, key_id) = match statements.get(name) {
-            Some((s, k)) => (s.gate.clone(), s.name.clone(), k.key_id()),
+            Some((s, keys)) => (
+                s.gate.clone(),
+                s.name.clone(),
+                keys.get(&epoch)
+                    .map_or_else(|| "?".into(), PublicKey::key_id),
+            ),
             None => ("?".into(), "?".into(), "?".into()),
         };
         let shown = st
@@ -524,6 +546,7 @@ fn summarize(
             screen: name.clone(),
             gate,
             name: sname,
+            epoch,
             device_key_id: key_id,
             batches: st.batches,
             receipts: st.receipts.len() as u64,
@@ -674,19 +697,21 @@ fn check_previous(
 /// Verify a batch entry and add its receipts to the screen's chain state.
 fn check_batch(
     c: &mut Checker,
-    screens: &mut BTreeMap<String, ScreenState>,
-    statements: &BTreeMap<String, (ScreenStatement, PublicKey)>,
-    device_keys: &BTreeMap<String, (String, PublicKey)>,
+    screens: &mut BTreeMap<ChainId, ScreenState>,
+    statements: &Statements,
+    device_keys: &DeviceKeys,
     index: u64,
     data: &[u8],
 ) {
     let (claimed_screen, claimed_seq) = claimed_batch(data);
-    // The screen the batch names, if a statement registers it; otherwise the screen whose
-    // registered key id the signature names. The signature is verified before anything else.
+    let epoch = claimed_epoch(data).unwrap_or(crate::receipt::FIRST_EPOCH);
+    // The screen and epoch the batch names, if a statement registers them; otherwise the
+    // screen and epoch whose registered key id the signature names. The signature is verified
+    // (under the key of that epoch) before anything else.
     let by_claim = claimed_screen
         .as_deref()
         .and_then(|s| statements.get(s))
-        .map(|(s, k)| (s.screen.clone(), k.clone()));
+        .and_then(|(s, keys)| Some((s.screen.clone(), epoch, keys.get(&epoch)?.clone())));
     let by_keyid = || {
         Envelope::parse(data).ok().and_then(|env| {
             env.signatures
@@ -695,7 +720,7 @@ fn check_batch(
                 .cloned()
         })
     };
-    let (screen, key) = match by_claim.or_else(by_keyid) {
+    let (screen, epoch, key) = match by_claim.or_else(by_keyid) {
         Some(sk) => sk,
         None => {
             c.problem(
@@ -703,15 +728,17 @@ fn check_batch(
                 claimed_screen.as_deref(),
                 claimed_seq,
                 Some(index),
-                "no screen statement in the bundle registers this batch's screen or signing key",
+                format!(
+                    "no screen statement in the bundle registers this batch's screen and epoch {epoch} or its signing key"
+                ),
             );
             if let Some(s) = claimed_screen {
-                screens.entry(s).or_default().broken = true;
+                screens.entry((s, epoch)).or_default().broken = true;
             }
             return;
         }
     };
-    let st = screens.entry(screen.clone()).or_default();
+    let st = screens.entry((screen.clone(), epoch)).or_default();
     // Verify signature first; only then read the receipts, to set up a tip for mid-chain batches.
     let verified = match crate::envelope::verify_with_key(data, RECEIPTS_TYPE, &key) {
         Ok(v) => v,
@@ -723,7 +750,7 @@ fn check_batch(
                 claimed_seq,
                 Some(index),
                 format!(
-                    "the batch is not validly signed by the device key {} registered for screen {screen}: {e}",
+                    "the batch is not validly signed by the device key {} registered for screen {screen} epoch {epoch}: {e}",
                     key.key_id()
                 ),
             );
@@ -762,6 +789,19 @@ fn check_batch(
                 seq,
                 Some(index),
                 e.to_string(),
+            );
+        }
+        Ok(batch) if batch.epoch != epoch => {
+            st.broken = true;
+            c.problem(
+                ProblemKind::BadBatch,
+                Some(&screen),
+                claimed_seq,
+                Some(index),
+                format!(
+                    "the batch names epoch {} but is signed by the device key of epoch {epoch}",
+                    batch.epoch
+                ),
             );
         }
         Ok(batch) => {
@@ -820,18 +860,11 @@ fn add_receipt(
 
 fn check_conflict(
     c: &mut Checker,
-    screens: &mut BTreeMap<String, ScreenState>,
-    statements: &BTreeMap<String, (ScreenStatement, PublicKey)>,
+    screens: &mut BTreeMap<ChainId, ScreenState>,
+    statements: &Statements,
     i: usize,
     conflict: &ConflictEntry,
 ) {
-    let Some((_, key)) = statements.get(&conflict.screen) else {
-        c.notes.push(format!(
-            "conflicts[{i}] for screen {} cannot be checked: the bundle holds no statement for that screen",
-            conflict.screen
-        ));
-        return;
-    };
     let Ok(data) = b64_decode(&conflict.data) else {
         c.problem(
             ProblemKind::MalformedBundle,
@@ -840,6 +873,17 @@ fn check_conflict(
             None,
             format!("conflicts[{i}].data is not standard base64"),
         );
+        return;
+    };
+    let epoch = claimed_epoch(&data).unwrap_or(crate::receipt::FIRST_EPOCH);
+    let Some(key) = statements
+        .get(&conflict.screen)
+        .and_then(|(_, keys)| keys.get(&epoch))
+    else {
+        c.notes.push(format!(
+            "conflicts[{i}] for screen {} epoch {epoch} cannot be checked: the bundle holds no statement for that screen and epoch",
+            conflict.screen
+        ));
         return;
     };
     let Ok(v) = crate::envelope::verify_with_key(&data, RECEIPTS_TYPE, key) else {
@@ -861,7 +905,7 @@ fn check_conflict(
         ));
         return;
     };
-    let st = screens.entry(conflict.screen.clone()).or_default();
+    let st = screens.entry((conflict.screen.clone(), epoch)).or_default();
     let before = c.problems.len();
     for text in p.receipts {
         if let Ok(r) = Receipt::parse(text.as_bytes()) {

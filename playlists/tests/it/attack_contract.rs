@@ -13,9 +13,18 @@ use playlists::keys::{key_id, KeyError, KeySet, PublicKey, SecretKey};
 use playlists::manifest::*;
 use playlists::receipt::{
     receipt_hash, sign_ack, sign_batch, verify_ack, verify_batch, Ack, AckError, Backend,
-    BatchError, Outcome, Receipt, GENESIS_PREV,
+    BatchError, Outcome, OwnChain, Receipt, GENESIS_PREV,
 };
 use playlists::topics::{self, Kind};
+
+/// A player of enrolment epoch 1 (it accepts acks without a key id, as from before epochs).
+fn own() -> OwnChain<'static> {
+    OwnChain {
+        screen: SCREEN,
+        epoch: 1,
+        key_id: "0000000000000000",
+    }
+}
 
 const NOW: &str = "2025-06-01T12:00:00Z";
 const SCREEN: &str = "lc-a1";
@@ -86,13 +95,15 @@ fn attack_unknown_key() {
     let ack = sign_ack(
         &Ack {
             screen: SCREEN.into(),
+            epoch: 1,
+            key_id: None,
             upto_seq: 5,
         },
         &attacker,
     )
     .to_json();
     assert!(matches!(
-        verify_ack(&ack, &trusted(), SCREEN),
+        verify_ack(&ack, &trusted(), &own()),
         Err(AckError::Envelope(EnvelopeError::UnknownKey { .. }))
     ));
 }
@@ -166,6 +177,8 @@ fn attack_type_confusion_manifest_signed_as_another_payload_type() {
     let ack = sign_ack(
         &Ack {
             screen: SCREEN.into(),
+            epoch: 1,
+            key_id: None,
             upto_seq: 1,
         },
         &key,
@@ -180,12 +193,13 @@ fn attack_type_confusion_manifest_signed_as_another_payload_type() {
     );
     let as_ack = signed(&m, &key);
     assert!(matches!(
-        verify_ack(&as_ack, &trusted(), SCREEN),
+        verify_ack(&as_ack, &trusted(), &own()),
         Err(AckError::Envelope(EnvelopeError::WrongType { .. }))
     ));
     // A receipts batch signed by a device as an ack is refused by the controller's check.
     let device = SecretKey::from_seed([5; 32]);
-    let batch_payload = playlists::receipt::batch_payload(SCREEN, &receipts(SCREEN, 1));
+    let batch_payload =
+        playlists::receipt::batch_payload(SCREEN, 1, &device.key_id(), &receipts(SCREEN, 1));
     let wrong = Envelope::sign(ACK_TYPE, batch_payload, &device).to_json();
     assert!(matches!(
         verify_batch(&wrong, &device.public(), SCREEN, None, &|_| None),
@@ -284,13 +298,15 @@ fn attack_mix_and_match_manifest_for_another_screen() {
     let ack = sign_ack(
         &Ack {
             screen: "lc-b2".into(),
+            epoch: 1,
+            key_id: None,
             upto_seq: 100,
         },
         &key,
     )
     .to_json();
     assert!(matches!(
-        verify_ack(&ack, &trusted(), SCREEN),
+        verify_ack(&ack, &trusted(), &own()),
         Err(AckError::WrongScreen { .. })
     ));
 }
@@ -299,22 +315,24 @@ fn attack_mix_and_match_manifest_for_another_screen() {
 fn attack_forged_ack_unsigned_or_wrong_key() {
     let ack = Ack {
         screen: SCREEN.into(),
+        epoch: 1,
+        key_id: None,
         upto_seq: 1000,
     };
     // Bare JSON, an envelope with no signature, a wrong key, a flipped signature.
-    assert!(verify_ack(&ack.to_json(), &trusted(), SCREEN).is_err());
+    assert!(verify_ack(&ack.to_json(), &trusted(), &own()).is_err());
     let mut env = sign_ack(&ack, &controller_key());
     env.signatures.clear();
-    assert!(verify_ack(&env.to_json(), &trusted(), SCREEN).is_err());
-    assert!(verify_ack(&sign_ack(&ack, &other_key()).to_json(), &trusted(), SCREEN).is_err());
+    assert!(verify_ack(&env.to_json(), &trusted(), &own()).is_err());
+    assert!(verify_ack(&sign_ack(&ack, &other_key()).to_json(), &trusted(), &own()).is_err());
     let good = sign_ack(&ack, &controller_key()).to_json();
     let text = String::from_utf8(good.clone()).unwrap();
     let sig_at = text.find("\"sig\":\"").unwrap() + 7;
     let mut flipped = good.clone();
     flipped[sig_at] = if flipped[sig_at] == b'A' { b'B' } else { b'A' };
-    assert!(verify_ack(&flipped, &trusted(), SCREEN).is_err());
+    assert!(verify_ack(&flipped, &trusted(), &own()).is_err());
     assert_eq!(
-        verify_ack(&good, &trusted(), SCREEN).unwrap().upto_seq,
+        verify_ack(&good, &trusted(), &own()).unwrap().upto_seq,
         1000
     );
 }
@@ -374,7 +392,7 @@ fn attack_oversized_envelopes_rejected_before_parsing() {
         Err(BatchError::BadEnvelope(EnvelopeError::TooLarge { .. }))
     ));
     let huge_ack = Envelope::sign(ACK_TYPE, vec![b' '; MAX_ENVELOPE_BYTES], &key).to_json();
-    assert!(verify_ack(&huge_ack, &trusted(), SCREEN).is_err());
+    assert!(verify_ack(&huge_ack, &trusted(), &own()).is_err());
 }
 
 #[test]

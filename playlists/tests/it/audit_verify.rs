@@ -8,8 +8,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
 use playlists::audit::{
-    batch_seqs, verify_bundle, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Period,
-    ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement, BUNDLE_FORMAT,
+    batch_seqs, batch_signer, verify_bundle, Bundle, ConflictEntry, Consistency, EntryKind,
+    LogEntry, Period, ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement,
+    StatementEpoch, BUNDLE_FORMAT,
 };
 use playlists::envelope::Envelope;
 use playlists::keys::SecretKey;
@@ -96,6 +97,7 @@ impl World {
             gate: format!("gate of {screen}"),
             name: format!("Màn hình {screen}"),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
+            epochs: vec![],
         }
         .sign(&self.controller)
         .to_json()
@@ -199,7 +201,7 @@ fn rescope(w: &World, b: &mut Bundle) {
                 let payload = Envelope::parse(&data).unwrap().payload;
                 let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
                 let screen = v["screen"].as_str().unwrap().to_owned();
-                let key = w.devices[screen.as_str()].key_id();
+                let key = batch_signer(&data).unwrap();
                 scope.batch(&screen, &key, e.index, batch_seqs(&data).unwrap())
             }
         };
@@ -506,6 +508,7 @@ fn wrong_controller_key_and_forged_statement_fail() {
             gate: "g".into(),
             name: "n".into(),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
+            epochs: vec![],
         }
         .sign(&attacker)
         .to_json(),
@@ -933,4 +936,74 @@ mod cli {
         assert_eq!(code, 0);
         assert!(out.contains("exit codes"), "{out}");
     }
+}
+
+/// docs/security.md row 45: a re-enrolled screen (new box, new key, seq from 1 again) has one
+/// chain per enrolment epoch; each verifies under its own epoch's key.
+#[test]
+fn reenrolled_screen_verifies_each_epoch_under_its_own_key() {
+    let w = World::new();
+    let new_box = SecretKey::from_seed([12; 32]);
+    let epoch2 = playlists::receipt::sign_batch_epoch(A, 2, &w.receipts(A, 1, 3), &new_box);
+    let log = Log {
+        leaves: vec![
+            (EntryKind::Batch, w.batch(A, 1, 4)),
+            (EntryKind::Batch, w.batch(B, 1, 2)),
+            (EntryKind::Batch, epoch2.to_json()),
+        ],
+    };
+    let statement = |epochs: Vec<StatementEpoch>| {
+        ScreenEntry::from_envelope_bytes(
+            &ScreenStatement {
+                screen: A.into(),
+                device_key: new_box.public().to_base64(),
+                gate: format!("gate of {A}"),
+                name: format!("Màn hình {A}"),
+                enrolled_at: "2026-01-05T09:00:00.000Z".into(),
+                epochs,
+            }
+            .sign(&w.controller)
+            .to_json(),
+        )
+    };
+    let epochs = vec![
+        StatementEpoch {
+            epoch: 1,
+            device_key: w.devices[A].public().to_base64(),
+            enrolled_at: "2026-01-01T00:00:00.000Z".into(),
+        },
+        StatementEpoch {
+            epoch: 2,
+            device_key: new_box.public().to_base64(),
+            enrolled_at: "2026-01-05T09:00:00.000Z".into(),
+        },
+    ];
+    let mut b = log.full_bundle(&w);
+    b.screens[0] = statement(epochs.clone());
+    let r = verify(&w, &b);
+    assert!(r.ok, "{}", r.to_text());
+    let of = |e: u64| {
+        r.screens
+            .iter()
+            .find(|s| s.screen == A && s.epoch == e)
+            .unwrap_or_else(|| panic!("no summary of epoch {e}:\n{}", r.to_text()))
+    };
+    assert_eq!((of(1).receipts, of(1).last_seq), (4, Some(4)));
+    assert_eq!(of(1).device_key_id, w.devices[A].key_id());
+    assert_eq!((of(2).receipts, of(2).last_seq), (3, Some(3)));
+    assert_eq!(of(2).device_key_id, new_box.key_id());
+    assert!(of(1).chain_intact && of(2).chain_intact);
+
+    // The symptom before epochs: a statement with the current key only fails the old batches.
+    b.screens[0] = statement(Vec::new());
+    let r = verify(&w, &b);
+    problem(&r, ProblemKind::BadBatchSignature, Some(A), Some(1));
+
+    // An epoch's batch signed with another epoch's key fails.
+    let mut b = log.full_bundle(&w);
+    b.screens[0] = statement(epochs);
+    let forged = playlists::receipt::sign_batch_epoch(A, 2, &w.receipts(A, 1, 3), &w.devices[A]);
+    set_entry_data(&mut b, 2, &forged.to_json());
+    let r = verify(&w, &b);
+    problem(&r, ProblemKind::BadBatchSignature, Some(A), Some(1));
 }

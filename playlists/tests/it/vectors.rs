@@ -232,6 +232,9 @@ fn every_receipt_case_gets_its_stated_verdict() {
                     .collect();
                 assert_eq!(new, want, "{name}");
                 assert_eq!(v.tip.seq, exp["tip_seq"].as_u64().unwrap(), "{name}");
+                if let Some(epoch) = exp["epoch"].as_u64() {
+                    assert_eq!(v.epoch, epoch, "{name}");
+                }
             }
             (Err(e), false) => {
                 assert_eq!(e.as_str(), exp["error"].as_str().unwrap(), "{name}: {e}");

@@ -58,7 +58,12 @@ fuzz_target!(|data: &[u8]| {
     let ctl = controller_trusted();
     let _ = playlists::manifest::verify_manifest(data, &ctl, SCREEN, None, now());
     let _ = playlists::manifest::verify_alerts(data, &ctl, SCREEN, None);
-    let _ = playlists::receipt::verify_ack(data, &ctl, SCREEN);
+    let own = playlists::receipt::OwnChain {
+        screen: SCREEN,
+        epoch: 1,
+        key_id: &device_key().key_id(),
+    };
+    let _ = playlists::receipt::verify_ack(data, &ctl, &own);
     let _ = playlists::merkle::verify_checkpoint(data, &ctl);
     let _ = playlists::receipt::verify_batch(data, &device_key().public(), SCREEN, None, &|_| None);
 });

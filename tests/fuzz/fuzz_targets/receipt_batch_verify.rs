@@ -321,12 +321,19 @@ fuzz_target!(|data: &[u8]| {
                 &controller_key(),
             )
             .to_json();
-            if let Ok(ack) = verify_ack(&env, &controller_trusted(), SCREEN) {
+            let key_id = device_key().key_id();
+            let own = playlists::receipt::OwnChain {
+                screen: SCREEN,
+                epoch: 1,
+                key_id: &key_id,
+            };
+            if let Ok(ack) = verify_ack(&env, &controller_trusted(), &own) {
                 assert_eq!(ack.screen, SCREEN);
+                assert_eq!(ack.epoch, 1);
             }
             // An ack must never verify under the device key alone (a player forging acks).
             let dev = playlists::keys::KeySet::from_keys([device_key().public()]);
-            assert!(verify_ack(&env, &dev, SCREEN).is_err());
+            assert!(verify_ack(&env, &dev, &own).is_err());
         }
     }
 });

@@ -80,7 +80,12 @@ fn send_3_mib_batch(ctl: &Controller, broker: SocketAddr, enrolled: &Value, devi
     let Packet::Publish(ack) = next(&mut conn, "ack", |p| matches!(p, Packet::Publish(_))) else {
         unreachable!("only a PUBLISH is accepted")
     };
-    let ack = verify_ack(&ack.payload, &controller, SCREEN).expect("the ack verifies");
+    let own = playlists::receipt::OwnChain {
+        screen: SCREEN,
+        epoch: 1,
+        key_id: &device.key_id(),
+    };
+    let ack = verify_ack(&ack.payload, &controller, &own).expect("the ack verifies");
     assert_eq!(ack.upto_seq, 1000, "the whole 3 MiB batch is acked");
     eprintln!(
         "a {mib:.2} MiB batch of 1000 receipts acked in {:?}",

@@ -50,7 +50,7 @@ fn audit_binary() -> PathBuf {
         .clone()
 }
 
-fn verify(bundle: &Path, key: &str) -> Output {
+pub(crate) fn verify(bundle: &Path, key: &str) -> Output {
     Command::new(audit_binary())
         .arg("verify")
         .arg(bundle)
@@ -59,7 +59,7 @@ fn verify(bundle: &Path, key: &str) -> Output {
         .expect("running gatecast-audit verify")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

@@ -161,3 +161,66 @@ fn e2e_mosquitto_restart_players_and_controller_reconnect() {
     s.ctl.assert_receipts_contiguous("lc-a1");
     drain_and_compare(&s.ctl, &mut s.player);
 }
+
+/// docs/security.md rows 45 and 46 with mosquitto (the documented deployment): a screen
+/// re-enrolled while its old box is still connected gets the manifest although mosquitto keeps
+/// the old persistent session (the new box takes it over), and the new box's receipts (a new
+/// chain from seq 1) are acknowledged and stored without any conflict.
+#[test]
+fn attack_reenrolment_through_mosquitto() {
+    let test = "attack_reenrolment_through_mosquitto";
+    if !require_program(test, "mosquitto", "mosquitto") {
+        return;
+    }
+    let mut s = setup("mosquitto_reenrol");
+    wait_until("receipts of the old box", DEADLINE, || {
+        (s.ctl.receipts("lc-a1")?.len() >= 3).then_some(())
+    });
+    let old_key = s.ctl.status("lc-a1").expect("status")["device_key"].clone();
+
+    // New box, lost disk: new code, enrol, then the operator refreshes mosquitto's files.
+    let code = s.ctl.api(
+        "POST",
+        "/api/v1/screens/lc-a1/enrollment-code",
+        serde_json::json!({}),
+        201,
+    )["enrollment_code"]
+        .as_str()
+        .expect("enrollment_code")
+        .to_string();
+    let dir = s._tmp.path().join("lc-a1-new");
+    let mut new = Player::enroll(&s.ctl, "lc-a1", &code, &dir);
+    new.edit_config(|c| c.batch_max_delay_ms = 100);
+    assert_eq!(new.config().epoch, 2);
+    s.ctl.stop();
+    let files = s._tmp.path().join("broker-files");
+    s.ctl.broker_acl(&files);
+    s.broker.reload();
+    s.ctl.start_again();
+
+    new.null_speed = 4.0;
+    let started = jiff::Timestamp::now();
+    new.start();
+    s.ctl
+        .wait_status("lc-a1", "the new box playing the retained manifest", |st| {
+            let fresh = st["at"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t >= started);
+            fresh
+                && st["device_key"] != old_key
+                && st["manifest_version"].as_u64() == Some(s.version)
+                && st["state"] == "playing"
+        });
+    // The old box lost the session and its password: only the new box uploads now.
+    let stored_before = s.ctl.receipts("lc-a1").unwrap().len();
+    wait_until("receipts of the new box stored", DEADLINE, || {
+        (s.ctl.receipts("lc-a1")?.len() >= stored_before + 4).then_some(())
+    });
+    let m = s.ctl.metrics();
+    assert_eq!(
+        gatecast_tests::metric_sum(&m, "gatecast_receipt_conflicts_total"),
+        Some(0.0),
+        "{m}"
+    );
+}

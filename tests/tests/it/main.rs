@@ -23,3 +23,4 @@ mod fault_controller_kill;
 mod fault_disk_full;
 mod fault_player_kill;
 mod fault_restarts;
+mod reenrolment_e2e;

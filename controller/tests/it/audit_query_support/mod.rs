@@ -40,6 +40,7 @@ pub async fn add_screen_with_id(store: &Store, id: &str, gate: &str) {
         device_key: Some(device_key().public().to_base64()),
         enrolled_at: Some("2026-01-01T00:00:00Z".into()),
         created_at: "2026-01-01T00:00:00Z".into(),
+        epochs: vec![],
     };
     let code = EnrollCode {
         screen: id.into(),

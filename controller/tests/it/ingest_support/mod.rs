@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use playlists::keys::{KeySet, PublicKey, SecretKey};
 use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, Outcome, Receipt, GENESIS_PREV,
+    receipt_hash, sign_batch, verify_ack, Backend, Outcome, OwnChain, Receipt, GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
@@ -105,7 +105,13 @@ impl Player {
             .await
             .expect("an ack within 15 s")
             .expect("ack channel open");
-        let ack = verify_ack(&bytes, &self.controller, &self.id).expect("ack verifies");
+        let key_id = self.device.key_id();
+        let own = OwnChain {
+            screen: &self.id,
+            epoch: 1,
+            key_id: &key_id,
+        };
+        let ack = verify_ack(&bytes, &self.controller, &own).expect("ack verifies");
         (ack.upto_seq, retain)
     }
 }

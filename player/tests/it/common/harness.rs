@@ -175,6 +175,23 @@ pub struct Received {
     pub refused: Vec<String>,
     /// Status documents in arrival order.
     pub statuses: Vec<Value>,
+    /// Enrolment epoch and device key id of the last batch that verified: what acks name.
+    pub chain: Option<(u64, String)>,
+}
+
+/// The ack of `screen`'s chain `chain` (epoch and device key id; none: epoch 1 without a key
+/// id, as before epochs) up to `upto`.
+pub fn ack_of(screen: &str, chain: Option<(u64, String)>, upto: u64) -> Ack {
+    let (epoch, key_id) = match chain {
+        Some((e, k)) => (e, Some(k)),
+        None => (receipt::FIRST_EPOCH, None),
+    };
+    Ack {
+        screen: screen.to_owned(),
+        epoch,
+        key_id,
+        upto_seq: upto,
+    }
 }
 
 /// The stand-in controller on MQTT.
@@ -201,7 +218,7 @@ impl Controller {
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         let state: Arc<Mutex<Received>> = Arc::default();
         let auto_ack = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
         let (st, aa, scr) = (state.clone(), auto_ack.clone(), screen.to_owned());
         let (sub_tx, sub_rx) = tokio::sync::oneshot::channel::<()>();
         let mut sub_tx = Some(sub_tx);
@@ -222,7 +239,8 @@ impl Controller {
                         Some((_, Kind::Receipts)) => {
                             if let Some(upto) = store_batch(&st, &scr, &p.payload) {
                                 if aa.load(std::sync::atomic::Ordering::SeqCst) {
-                                    let _ = ack_tx.send(upto);
+                                    let chain = st.lock().unwrap().chain.clone();
+                                    let _ = ack_tx.send(ack_of(&scr, chain, upto));
                                 }
                             }
                         }
@@ -259,15 +277,8 @@ impl Controller {
         };
         let (client, key, screen) = (c.client.clone(), c.key.clone_for_test(), c.screen.clone());
         tokio::spawn(async move {
-            while let Some(upto) = ack_rx.recv().await {
-                let env = receipt::sign_ack(
-                    &Ack {
-                        screen: screen.clone(),
-                        upto_seq: upto,
-                    },
-                    &key,
-                )
-                .to_json();
+            while let Some(ack) = ack_rx.recv().await {
+                let env = receipt::sign_ack(&ack, &key).to_json();
                 let _ = client
                     .publish(
                         topics::topic(&screen, Kind::Ack),
@@ -311,16 +322,15 @@ impl Controller {
             .unwrap();
     }
 
-    /// Publishes a signed ack.
+    /// Publishes a signed ack of the chain of the last batch that verified.
     pub async fn ack(&self, upto: u64) {
-        let env = receipt::sign_ack(
-            &Ack {
-                screen: self.screen.clone(),
-                upto_seq: upto,
-            },
-            &self.key,
-        )
-        .to_json();
+        let chain = self.state.lock().unwrap().chain.clone();
+        self.publish_ack(&ack_of(&self.screen, chain, upto)).await;
+    }
+
+    /// Publishes `ack`, signed with the controller key.
+    pub async fn publish_ack(&self, ack: &Ack) {
+        let env = receipt::sign_ack(ack, &self.key).to_json();
         self.client
             .publish(
                 topics::topic(&self.screen, Kind::Ack),
@@ -411,6 +421,7 @@ fn store_batch(st: &Arc<Mutex<Received>>, screen: &str, payload: &Bytes) -> Opti
             }
             let upto = vb.tip.seq;
             s.tip = Some(vb.tip);
+            s.chain = Some((vb.epoch, device_key.key_id()));
             Some(upto)
         }
         Err(e) => {
