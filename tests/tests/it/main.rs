@@ -8,6 +8,7 @@
 
 mod fault_support;
 
+mod attack_flood;
 mod attack_secrets_in_logs;
 mod audit_e2e;
 mod binaries;
