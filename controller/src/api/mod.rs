@@ -51,6 +51,10 @@ pub struct Metrics {
     pub publish_failures: AtomicU64,
     /// Receipt ingest counters (shared with [`crate::ingest::Ingest`]).
     pub ingest: Arc<crate::ingest::IngestMetrics>,
+    /// Status ingest counters ([`crate::status`]).
+    pub status: crate::status::StatusMetrics,
+    /// Inbound routing counters ([`crate::inbound`]).
+    pub inbound: crate::inbound::InboundMetrics,
 }
 
 /// URLs handed to players at enrolment.
