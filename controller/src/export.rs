@@ -143,6 +143,7 @@ pub async fn prepare(
             screen: c.screen,
             received_at: c.received_at,
             data: c.envelope,
+            repeats: c.repeats,
         })
         .collect();
     let pk = key.public();

@@ -136,7 +136,12 @@ pub fn compliance_from_store(
         evidence.push(ScreenEvidence {
             manifests: manifests_of(store, controller_key, &s.id)?,
             history: store.status_history(&s.id)?,
-            conflicts: conflicts.iter().filter(|c| c.screen == s.id).count() as u64,
+            // Every conflicting batch received: the kept ones and those only counted.
+            conflicts: conflicts
+                .iter()
+                .filter(|c| c.screen == s.id)
+                .map(|c| 1 + c.repeats)
+                .sum(),
             receipts,
             before_first,
             screen: s,

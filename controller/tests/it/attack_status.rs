@@ -92,8 +92,9 @@ async fn attack_conflict_evidence_flood() {
         let mut r = Receipt::parse(&chain(A, 1)[0]).unwrap();
         r.playlist = format!("other-{i}");
         a.send(&[r.to_bytes()], &device).await;
+        // One batch in flight at a time, as a player sends them (docs/protocol.md §13).
+        wait_metric(&ctl, "gatecast_receipt_conflicts_total", i + 1).await;
     }
-    wait_metric(&ctl, "gatecast_receipt_conflicts_total", 30).await;
     let (s, v) = ctl.admin("GET", "/api/v1/receipts/rejections", Value::Null).await;
     assert_eq!(s, 200, "{v}");
     let conflicts = v["conflicts"].as_array().unwrap();

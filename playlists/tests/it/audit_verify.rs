@@ -529,6 +529,7 @@ fn signed_conflicting_receipt_is_reported() {
         screen: A.into(),
         received_at: "2026-01-05T09:00:00.000Z".into(),
         data: B64.encode(evidence),
+        repeats: 0,
     });
     let r = verify(&w, &b);
     let text = problem(&r, ProblemKind::Conflict, Some(A), Some(5));
@@ -541,6 +542,7 @@ fn signed_conflicting_receipt_is_reported() {
         screen: A.into(),
         received_at: "2026-01-05T09:00:00.000Z".into(),
         data: B64.encode(unsigned),
+        repeats: 2,
     });
     let r = verify(&w, &b);
     assert!(r.ok, "{}", r.to_text());
