@@ -259,8 +259,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     // The inbound queue is bounded in bytes (docs/security.md §3 row 48).
     client_config.inbound_capacity =
         crate::inbound::inbound_capacity(client_config.max_inbound_payload);
-    let (mqtt, inbound_rx) =
-        crate::mqtt::client::start(client_config, Arc::new(store.clone()));
+    let (mqtt, inbound_rx) = crate::mqtt::client::start(client_config, Arc::new(store.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await

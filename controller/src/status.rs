@@ -185,7 +185,8 @@ pub fn validate(status: &Value) -> Result<(), StatusError> {
     check(obj, "", "device_key", "a base64 string", string)?;
     check(obj, "", "agent_version", "a string", string)?;
     check(obj, "", "at", "a timestamp string", |v| {
-        v.as_str().is_some_and(|s| s.parse::<jiff::Timestamp>().is_ok())
+        v.as_str()
+            .is_some_and(|s| s.parse::<jiff::Timestamp>().is_ok())
     })?;
     for f in ["manifest_version", "pending_version", "alert_version"] {
         check(obj, "", f, "an unsigned integer or null", null_or(is_u64))?;
@@ -194,10 +195,24 @@ pub fn validate(status: &Value) -> Result<(), StatusError> {
     for f in ["clock_synced", "backlog_warning", "manifest_expired"] {
         check(obj, "", f, "a boolean", boolean)?;
     }
-    check(obj, "", "last_error", "a string or null", null_or(|v| v.is_string()))?;
-    check(obj, "", "current", "a SHA-256 (64 hex digits) or null", |v| {
-        v.is_null() || v.as_str().is_some_and(|s| playlists::hex::is_lower_hex(s, 32))
-    })?;
+    check(
+        obj,
+        "",
+        "last_error",
+        "a string or null",
+        null_or(|v| v.is_string()),
+    )?;
+    check(
+        obj,
+        "",
+        "current",
+        "a SHA-256 (64 hex digits) or null",
+        |v| {
+            v.is_null()
+                || v.as_str()
+                    .is_some_and(|s| playlists::hex::is_lower_hex(s, 32))
+        },
+    )?;
     if let Some(cache) = obj.get("cache") {
         let c = cache
             .as_object()
@@ -209,7 +224,13 @@ pub fn validate(status: &Value) -> Result<(), StatusError> {
     match obj.get("last_rejection") {
         None | Some(Value::Null) => {}
         Some(Value::Object(r)) => {
-            check(r, "last_rejection.", "version", "an unsigned integer or null", null_or(is_u64))?;
+            check(
+                r,
+                "last_rejection.",
+                "version",
+                "an unsigned integer or null",
+                null_or(is_u64),
+            )?;
             for f in ["reason", "detail", "what"] {
                 check(r, "last_rejection.", f, "a string", string)?;
             }
@@ -411,7 +432,10 @@ mod tests {
             (json!({"cache": "full"}), "cache"),
             (json!({"cache": {"have_bytes": "1"}}), "cache.have_bytes"),
             (json!({"last_rejection": [1]}), "last_rejection"),
-            (json!({"last_rejection": {"reason": 5}}), "last_rejection.reason"),
+            (
+                json!({"last_rejection": {"reason": 5}}),
+                "last_rejection.reason",
+            ),
             (json!({"journal_backlog": null}), "journal_backlog"),
             (json!({"clock_synced": "yes"}), "clock_synced"),
             (json!({"at": "yesterday"}), "at"),

@@ -177,7 +177,9 @@ pub fn history(state: &AppState, req: Request, id: &str) -> Result<Response, Api
     if state.store.screen(id)?.is_none() {
         return Err(ApiError::not_found("screen", id));
     }
-    let p = state.store.status_history_page(id, page.after, page.limit)?;
+    let p = state
+        .store
+        .status_history_page(id, page.after, page.limit)?;
     Ok(json_reply(
         StatusCode::OK,
         &serde_json::json!({

@@ -44,7 +44,8 @@ impl Store {
                 online: s.online,
                 at: s.received_at.clone(),
             };
-            self.history.insert(history_key(&s.screen, id), encode(&t))?;
+            self.history
+                .insert(history_key(&s.screen, id), encode(&t))?;
             self.cap_history(&s.screen)?;
         }
         self.flush().await?;
@@ -82,7 +83,10 @@ impl Store {
         // `0` follows `/` in byte order: the end of the `screen/` prefix.
         let mut rows = Vec::new();
         let mut last = None;
-        for kv in self.history.range(start.into_bytes()..format!("{screen}0").into_bytes()) {
+        for kv in self
+            .history
+            .range(start.into_bytes()..format!("{screen}0").into_bytes())
+        {
             let (k, v) = kv?;
             if rows.len() == limit {
                 return Ok(HistoryPage { rows, next: last });
@@ -99,7 +103,11 @@ impl Store {
         screen: &str,
         n: usize,
     ) -> Result<(Vec<StatusTransition>, bool)> {
-        let mut it = self.history.scan_prefix(format!("{screen}/")).values().rev();
+        let mut it = self
+            .history
+            .scan_prefix(format!("{screen}/"))
+            .values()
+            .rev();
         let mut rows = Vec::new();
         for v in it.by_ref().take(n) {
             rows.push(decode("status history", &v?)?);

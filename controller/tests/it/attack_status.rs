@@ -23,7 +23,13 @@ const B: &str = "lc-b2";
 /// Publishes `bad` as A's status and a good status as B's, then waits until the controller
 /// has dealt with both: B's status stored and A's either stored or counted as refused for
 /// `reason`. Returns A's stored status (`None` when refused).
-async fn status_pair(ctl: &Ctl, a: &Player, b: &Player, bad: Vec<u8>, reason: &str) -> Option<Value> {
+async fn status_pair(
+    ctl: &Ctl,
+    a: &Player,
+    b: &Player,
+    bad: Vec<u8>,
+    reason: &str,
+) -> Option<Value> {
     a.publish_raw_topic(&topic(A, Kind::Status), bad).await;
     b.publish_raw_topic(
         &topic(B, Kind::Status),
@@ -66,8 +72,8 @@ async fn attack_oversized_status() {
     let ctl = start(test_config(dir.path())).await;
     let a = player(&ctl, A, A, SecretKey::from_seed([7; 32])).await;
     let b = player(&ctl, B, B, SecretKey::from_seed([8; 32])).await;
-    let big = serde_json::to_vec(&json!({"state": "playing", "pad": "x".repeat(512 * 1024)}))
-        .unwrap();
+    let big =
+        serde_json::to_vec(&json!({"state": "playing", "pad": "x".repeat(512 * 1024)})).unwrap();
     let stored = status_pair(&ctl, &a, &b, big, "too_large").await;
     assert_eq!(
         stored.map(|s| s.to_string().len()),
@@ -95,7 +101,9 @@ async fn attack_conflict_evidence_flood() {
         // One batch in flight at a time, as a player sends them (docs/protocol.md §13).
         wait_metric(&ctl, "gatecast_receipt_conflicts_total", i + 1).await;
     }
-    let (s, v) = ctl.admin("GET", "/api/v1/receipts/rejections", Value::Null).await;
+    let (s, v) = ctl
+        .admin("GET", "/api/v1/receipts/rejections", Value::Null)
+        .await;
     assert_eq!(s, 200, "{v}");
     let conflicts = v["conflicts"].as_array().unwrap();
     assert_eq!(
@@ -111,7 +119,8 @@ async fn attack_conflict_evidence_flood() {
         .admin("GET", "/api/v1/receipts/rejections?limit=5", Value::Null)
         .await;
     assert_eq!(s, 200, "{p}");
-    let rows = p["rejections"].as_array().map_or(0, Vec::len) + p["conflicts"].as_array().map_or(0, Vec::len);
+    let rows = p["rejections"].as_array().map_or(0, Vec::len)
+        + p["conflicts"].as_array().map_or(0, Vec::len);
     assert_eq!(rows, 5, "{p}");
     let cursor = p["next_cursor"].as_str().expect("next_cursor").to_string();
     let (s, p2) = ctl
@@ -123,7 +132,8 @@ async fn attack_conflict_evidence_flood() {
         .await;
     assert_eq!(s, 200, "{p2}");
     // 30 rejections and 1 conflict in all.
-    let rest = p2["rejections"].as_array().unwrap().len() + p2["conflicts"].as_array().unwrap().len();
+    let rest =
+        p2["rejections"].as_array().unwrap().len() + p2["conflicts"].as_array().unwrap().len();
     assert_eq!(rows + rest, 31, "{p2}");
     assert!(p2["next_cursor"].is_null(), "{p2}");
     ctl.running.shutdown().await;

@@ -543,7 +543,11 @@ async fn attack_console_wall_survives_a_bad_status() {
                "journal_backlog": {"n": 1}, "last_error": 5}),
     )
     .await;
-    put("good-2", json!({"state": "playing", "manifest_version": 41})).await;
+    put(
+        "good-2",
+        json!({"state": "playing", "manifest_version": 41}),
+    )
+    .await;
 
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
@@ -558,8 +562,13 @@ async fn attack_console_wall_survives_a_bad_status() {
     };
     s.wait_js(20, "both cards on the wall", &drawn(41)).await;
     // The loop goes on: a later status of the good screen is drawn.
-    put("good-2", json!({"state": "playing", "manifest_version": 42})).await;
-    s.wait_js(20, "the next status on the wall", &drawn(42)).await;
+    put(
+        "good-2",
+        json!({"state": "playing", "manifest_version": 42}),
+    )
+    .await;
+    s.wait_js(20, "the next status on the wall", &drawn(42))
+        .await;
     assert_no_js_errors(&s, "screens").await;
     s.quit().await;
     running.shutdown().await;

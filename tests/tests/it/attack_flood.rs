@@ -50,7 +50,10 @@ fn enrol(ctl: &Controller, id: &str, device: &SecretKey) -> String {
         json!({"screen": id, "code": code, "device_key": device.public().to_base64()}),
         200,
     );
-    v["mqtt_password"].as_str().expect("mqtt_password").to_string()
+    v["mqtt_password"]
+        .as_str()
+        .expect("mqtt_password")
+        .to_string()
 }
 
 fn connect(ctl: &Controller, id: &str, password: &str) -> (Client, Connection) {
@@ -110,7 +113,12 @@ fn flood(client: Client, mut conn: Connection, stop: Arc<AtomicBool>) -> u64 {
             (Kind::Receipts, &big_garbage),
         ] {
             if client
-                .publish(topic(FLOODER, kind), QoS::AtLeastOnce, false, payload.clone())
+                .publish(
+                    topic(FLOODER, kind),
+                    QoS::AtLeastOnce,
+                    false,
+                    payload.clone(),
+                )
                 .is_ok()
             {
                 sent += 1;
@@ -149,10 +157,10 @@ fn attack_status_flood_from_one_screen() {
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     let _ = subacked_tx.send(());
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if acks_tx.send(p.payload.to_vec()).is_err() {
-                        return;
-                    }
+                Ok(Event::Incoming(Packet::Publish(p)))
+                    if acks_tx.send(p.payload.to_vec()).is_err() =>
+                {
+                    return;
                 }
                 _ => {}
             }
@@ -268,8 +276,10 @@ fn attack_status_flood_from_one_screen() {
     );
     // The flood was refused, not stored: the oversized statuses are counted as such.
     let metrics = ctl.metrics();
-    let too_large =
-        gatecast_tests::metric_value(&metrics, "gatecast_status_rejected_total{reason=\"too_large\"}");
+    let too_large = gatecast_tests::metric_value(
+        &metrics,
+        "gatecast_status_rejected_total{reason=\"too_large\"}",
+    );
     assert!(
         too_large.is_some_and(|n| n > 0.0),
         "no oversized status counted: {too_large:?}"
