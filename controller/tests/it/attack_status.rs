@@ -136,6 +136,23 @@ async fn attack_conflict_evidence_flood() {
         p2["rejections"].as_array().unwrap().len() + p2["conflicts"].as_array().unwrap().len();
     assert_eq!(rows + rest, 31, "{p2}");
     assert!(p2["next_cursor"].is_null(), "{p2}");
+    // The export carries the one kept envelope and the count of the others.
+    let resp = ctl
+        .http
+        .get(ctl.url(&format!(
+            "/api/v1/audit/export?from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z&screens={A}"
+        )))
+        .bearer_auth(&ctl.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let bundle: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let exported = bundle["conflicts"]
+        .as_array()
+        .expect("conflicts in the bundle");
+    assert_eq!(exported.len(), 1, "{exported:?}");
+    assert_eq!(exported[0]["repeats"], 29);
     ctl.running.shutdown().await;
 }
 
