@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::{
@@ -17,6 +17,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tracing::{debug, trace, warn};
+
+use playlists::topics::CONTROLLER_USER;
 
 use super::session::{Session, Take};
 use super::{acl, min_qos, router, Shared, FAILURE_DELAY};
@@ -285,6 +287,37 @@ fn acl_publish(shared: &Shared, username: &str, topic: &str) -> bool {
     !shared.cfg.topic_acl || acl::may_publish(username, topic)
 }
 
+/// A token bucket of PUBLISH payload bytes ([`crate::BrokerConfig::screen_publish_bytes_per_sec`]).
+struct Allowance {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Allowance {
+    fn new(bytes_per_sec: u64, burst: u64) -> Allowance {
+        Allowance {
+            rate: bytes_per_sec as f64,
+            burst: burst as f64,
+            tokens: burst as f64,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes `n` bytes at `now`; how long to wait before reading on (zero when within it).
+    fn take(&mut self, n: u64, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst) - n as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
 /// The incoming side of an accepted connection.
 struct Reader<'a> {
     shared: &'a Shared,
@@ -305,6 +338,9 @@ impl Reader<'_> {
     ) -> bool {
         let max = self.shared.cfg.max_packet_size;
         let client_id = self.session.client_id.as_str();
+        let rate = self.shared.cfg.screen_publish_bytes_per_sec;
+        let mut allowance = (self.username != CONTROLLER_USER && rate > 0)
+            .then(|| Allowance::new(rate, max as u64));
         loop {
             let next = async {
                 match keepalive {
@@ -334,6 +370,16 @@ impl Reader<'_> {
                 Some(Ok(p)) => p,
             };
             trace_packet(client_id, "received", &packet);
+            if let (Packet::Publish(p), Some(a)) = (&packet, allowance.as_mut()) {
+                let wait = a.take(p.payload.len() as u64, Instant::now());
+                if !wait.is_zero() {
+                    debug!(%peer, client_id, ?wait, "MQTT publish rate above the allowance; reading paused");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = close.notified() => return false,
+                    }
+                }
+            }
             let reply = match packet {
                 Packet::Publish(p) => match self.publish(p, peer) {
                     Ok(Some(reply)) => reply,
@@ -528,4 +574,22 @@ async fn writer(
         debug!(client_id = %session.client_id, error = %e, "MQTT write failed; closing");
     }
     close.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowance_lets_a_burst_through_then_paces_to_the_rate() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(1000, 4000);
+        assert_eq!(a.take(4000, t0), Duration::ZERO);
+        // Empty: 500 more bytes wait half a second.
+        let w = a.take(500, t0);
+        assert!((w.as_secs_f64() - 0.5).abs() < 1e-6, "{w:?}");
+        // Refilled at the rate, never above the burst.
+        assert_eq!(a.take(500, t0 + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(a.take(4000, t0 + Duration::from_secs(100)), Duration::ZERO);
+    }
 }

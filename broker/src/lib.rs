@@ -185,7 +185,18 @@ pub struct BrokerConfig {
     /// How long a persistent session is kept while its client is away (default
     /// [`SESSION_EXPIRY`]).
     pub session_expiry: Duration,
+    /// Sustained PUBLISH payload bytes per second a connection of any user but
+    /// [`CONTROLLER_USER`] may send, with bursts up to `max_packet_size` (default
+    /// [`SCREEN_PUBLISH_BYTES_PER_SEC`]; 0: no limit). Past it the broker stops reading that
+    /// connection until the allowance has refilled, so TCP pushes back on the sender: one
+    /// screen flooding its own topics cannot fill the controller's session queue (and so have
+    /// other screens' messages dropped from it).
+    pub screen_publish_bytes_per_sec: u64,
 }
+
+/// Default of [`BrokerConfig::screen_publish_bytes_per_sec`]: 2 MiB/s, far above what a player
+/// sends (a status a second, one receipt batch in flight; `docs/protocol.md` §12-§13).
+pub const SCREEN_PUBLISH_BYTES_PER_SEC: u64 = 2 * 1024 * 1024;
 
 impl BrokerConfig {
     /// Defaults, listening on `listen`.
@@ -199,6 +210,7 @@ impl BrokerConfig {
             throttle: ThrottleConfig::MQTT,
             topic_acl: true,
             session_expiry: SESSION_EXPIRY,
+            screen_publish_bytes_per_sec: SCREEN_PUBLISH_BYTES_PER_SEC,
         }
     }
 }

@@ -180,6 +180,7 @@ pub async fn prepare(
             screen: c.screen,
             received_at: c.received_at,
             data: c.envelope,
+            repeats: c.repeats,
         })
         .collect();
     scope.conflicts(conflicts.len() as u64);

@@ -425,6 +425,8 @@ impl Ingest {
                 seq,
                 received_at: received_at.to_string(),
                 envelope: base64::engine::general_purpose::STANDARD.encode(envelope),
+                repeats: 0,
+                last_received_at: None,
             })?;
         }
         Ok(Applied::Rejected { reason, detail })

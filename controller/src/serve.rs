@@ -6,22 +6,20 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use playlists::keys::SecretKey;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::api::{AppState, Metrics, PublicUrls};
 use crate::blobs::Blobs;
 use crate::config::{files, BrokerMode, Config};
-use crate::mqtt::client::{ClientConfig, Inbound, MqttHandle};
+use crate::mqtt::client::{ClientConfig, MqttHandle};
 use crate::mqtt::password::{generate_mqtt_password, verify_mqtt_password};
 use crate::publish::Outbox;
 use crate::secrets::{load_or_create_key, load_or_create_secret, write_secret_file};
-use crate::store::{Role, StatusRecord, Store, CONTROLLER_HASH_KEY};
+use crate::store::{Role, Store, CONTROLLER_HASH_KEY};
 use crate::tokens::create_token;
 use gatecast_broker::{BrokerConfig, CredentialCheck, EmbeddedBroker};
 
@@ -257,10 +255,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             None => format!("mqtt://{host}:{port}"),
         });
 
-    let (mqtt, inbound_rx) = crate::mqtt::client::start(
-        ClientConfig::new(host, port, mqtt_password),
-        Arc::new(store.clone()),
-    );
+    let mut client_config = ClientConfig::new(host, port, mqtt_password);
+    // The inbound queue is bounded in bytes (docs/security.md §3 row 48).
+    client_config.inbound_capacity =
+        crate::inbound::inbound_capacity(client_config.max_inbound_payload);
+    let (mqtt, inbound_rx) = crate::mqtt::client::start(client_config, Arc::new(store.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -308,7 +307,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         broker: broker.as_ref().map(EmbeddedBroker::handle),
     });
 
-    let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(1024);
+    let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(crate::inbound::INGEST_CHANNEL);
     let ingest = tokio::spawn(crate::ingest::run(
         crate::ingest::Ingest {
             store: store.clone(),
@@ -337,7 +336,8 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         crate::auditlog::CHECKPOINT_INTERVAL,
     ));
     let stale_after = config.status_stale_after;
-    let inbound = spawn_inbound(store.clone(), metrics, inbound_rx, receipts_tx, stale_after);
+    let inbound =
+        crate::inbound::spawn(store.clone(), metrics, inbound_rx, receipts_tx, stale_after);
 
     let (stop_http, stop_rx) = oneshot::channel::<()>();
     let routes = warp::Filter::map(
@@ -434,35 +434,6 @@ async fn start_broker(
             (Some(b), Some(a), host, a.port())
         }
         BrokerMode::External { host, port } => (None, None, host.clone(), *port),
-    })
-}
-
-/// Routes what screens publish: statuses are stored here, receipt batches go to the ingest task.
-fn spawn_inbound(
-    store: Store,
-    metrics: Arc<Metrics>,
-    mut inbound_rx: tokio::sync::mpsc::Receiver<Inbound>,
-    receipts_tx: tokio::sync::mpsc::Sender<(String, Vec<u8>)>,
-    stale_after: std::time::Duration,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(msg) = inbound_rx.recv().await {
-            match msg {
-                Inbound::Status { screen, payload } => {
-                    if let Err(e) =
-                        ingest_status(&store, &metrics, &screen, &payload, stale_after).await
-                    {
-                        warn!(%screen, "status ignored: {e}");
-                    }
-                }
-                Inbound::Receipts { screen, payload } => {
-                    debug!(%screen, bytes = payload.len(), "receipts batch received");
-                    if receipts_tx.send((screen, payload)).await.is_err() {
-                        warn!("receipt ingest has stopped; batch dropped (the player resends)");
-                    }
-                }
-            }
-        }
     })
 }
 
@@ -570,48 +541,6 @@ fn warn_if_descriptors_short(max_connections: usize) {
             );
         }
     }
-}
-
-/// Records a player's status (never panics on bad input: the error says what is wrong).
-async fn ingest_status(
-    store: &Store,
-    metrics: &Metrics,
-    screen: &str,
-    payload: &[u8],
-    stale_after: std::time::Duration,
-) -> Result<(), String> {
-    match store.screen(screen).map_err(|e| e.to_string())? {
-        None => return Err("unknown screen".into()),
-        Some(s) if s.disabled => return Err("screen is disabled".into()),
-        Some(_) => {}
-    }
-    let status: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| format!("status is not JSON: {e}"))?;
-    if !status.is_object() {
-        return Err("status is not a JSON object".into());
-    }
-    let online = status.get("state").and_then(|s| s.as_str()) != Some("offline");
-    let rec = StatusRecord {
-        screen: screen.to_string(),
-        status: status.clone(),
-        received_at: jiff::Timestamp::now().to_string(),
-        online,
-    };
-    let prev = store
-        .put_status(&rec, stale_after)
-        .await
-        .map_err(|e| e.to_string())?;
-    let rejection = status.get("last_rejection").filter(|r| !r.is_null());
-    let prev_rejection = prev
-        .as_ref()
-        .and_then(|p| p.status.get("last_rejection").cloned());
-    if let Some(r) = rejection {
-        if prev_rejection.as_ref() != Some(r) {
-            metrics.manifests_rejected.fetch_add(1, Ordering::Relaxed);
-            warn!(%screen, rejection = %r, "player rejected a manifest");
-        }
-    }
-    Ok(())
 }
 
 /// Runs until `shutdown` resolves; prints the listening line on stdout.

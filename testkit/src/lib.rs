@@ -5,7 +5,8 @@
 //! - [`child`]: a child process in its own process group with its output in a log file,
 //!   whose whole group is killed when the guard is dropped;
 //! - [`build`]: building the workspace binaries before starting them;
-//! - [`wait`]: deadlines, polling a condition, free ports, temporary directories, log tails.
+//! - [`wait`]: deadlines, polling a condition, free ports, temporary directories, log tails,
+//!   a process's memory figures from `/proc`.
 //!
 //! Everything here is blocking `std` code; async tests poll [`child::ChildGuard::try_wait`]
 //! between their own sleeps.
@@ -20,4 +21,4 @@ pub mod wait;
 pub use build::cargo_build_bins;
 pub use child::ChildGuard;
 pub use external::{external_required, program_path, require_program};
-pub use wait::{free_port, tail, wait_until, TestDir, DEADLINE};
+pub use wait::{free_port, proc_kib, tail, wait_until, TestDir, DEADLINE};

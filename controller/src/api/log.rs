@@ -116,14 +116,39 @@ pub fn get_consistency(state: &AppState, req: Request) -> Result<Response, ApiEr
     ))
 }
 
-/// `GET /api/v1/receipts/rejections`.
+/// `GET /api/v1/receipts/rejections?limit=&cursor=`: rejected batches and kept conflicting
+/// envelopes (each with the count of later ones for its seq, `repeats`). Both share one id
+/// sequence; a page holds the next `limit` of them in id order, and `next_cursor` while more
+/// follow.
 pub fn get_rejections(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    use crate::audit::query::{check_known, IdPage, DEFAULT_LIMIT, ID_PAGE_PARAMS};
     req.authorize(state, READ)?;
+    check_known(&req.query, &[ID_PAGE_PARAMS])?;
+    let page = IdPage::from_query(&req.query, DEFAULT_LIMIT)?;
+    // One more of each than the page holds: enough to know whether more follow.
+    let mut rejections = state
+        .store
+        .receipt_rejections_after(page.after, page.limit + 1)?;
+    let mut conflicts = state
+        .store
+        .receipt_conflicts_after(page.after, page.limit + 1)?;
+    let mut ids: Vec<u64> = rejections
+        .iter()
+        .map(|r| r.id)
+        .chain(conflicts.iter().map(|c| c.id))
+        .collect();
+    ids.sort_unstable();
+    let next = (ids.len() > page.limit).then(|| ids[page.limit - 1]);
+    if let Some(last) = next {
+        rejections.retain(|r| r.id <= last);
+        conflicts.retain(|c| c.id <= last);
+    }
     Ok(json_reply(
         StatusCode::OK,
         &serde_json::json!({
-            "rejections": state.store.receipt_rejections()?,
-            "conflicts": state.store.receipt_conflicts()?,
+            "rejections": rejections,
+            "conflicts": conflicts,
+            "next_cursor": next.map(|n| n.to_string()),
         }),
     ))
 }

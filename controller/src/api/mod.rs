@@ -51,6 +51,10 @@ pub struct Metrics {
     pub publish_failures: AtomicU64,
     /// Receipt ingest counters (shared with [`crate::ingest::Ingest`]).
     pub ingest: Arc<crate::ingest::IngestMetrics>,
+    /// Status ingest counters ([`crate::status`]).
+    pub status: crate::status::StatusMetrics,
+    /// Inbound routing counters ([`crate::inbound`]).
+    pub inbound: crate::inbound::InboundMetrics,
 }
 
 /// URLs handed to players at enrolment.
@@ -569,6 +573,7 @@ async fn api_v1(
         (["screens"], M::POST) => screens::register(state, req).await,
         (["screens"], M::GET) => screens::list(state, req),
         (["screens", id], M::GET) => screens::get(state, req, id),
+        (["screens", id, "history"], M::GET) => screens::history(state, req, id),
         (["screens", id, "disable"], M::POST) => screens::set_disabled(state, req, id, true).await,
         (["screens", id, "enable"], M::POST) => screens::set_disabled(state, req, id, false).await,
         (["screens", id, "enrollment-code"], M::POST) => screens::new_code(state, req, id).await,

@@ -157,7 +157,12 @@ pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     Ok(json_reply(StatusCode::OK, &v))
 }
 
-/// `GET /api/v1/screens/{id}` (with its online/offline history).
+/// Online/offline transitions inline in `GET /api/v1/screens/{id}` (the newest ones; the
+/// whole history is paged by `GET /api/v1/screens/{id}/history`).
+pub const INLINE_HISTORY: usize = 100;
+
+/// `GET /api/v1/screens/{id}` (with its newest [`INLINE_HISTORY`] online/offline transitions,
+/// oldest first, and `history_truncated` when older ones exist).
 pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
     let s = state
@@ -165,8 +170,32 @@ pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiErro
         .screen(id)?
         .ok_or_else(|| ApiError::not_found("screen", id))?;
     let mut v = screen_json(state, &s)?;
-    v["history"] = serde_json::to_value(state.store.status_history(id)?).unwrap_or_default();
+    let (rows, truncated) = state.store.status_history_newest(id, INLINE_HISTORY)?;
+    v["history"] = serde_json::to_value(rows).unwrap_or_default();
+    v["history_truncated"] = truncated.into();
     Ok(json_reply(StatusCode::OK, &v))
+}
+
+/// `GET /api/v1/screens/{id}/history?limit=&cursor=`: the screen's online/offline transitions,
+/// oldest first, paged like the receipts (`next_cursor` while more follow).
+pub fn history(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
+    use crate::audit::query::{check_known, IdPage, DEFAULT_LIMIT, ID_PAGE_PARAMS};
+    req.authorize(state, READ)?;
+    check_known(&req.query, &[ID_PAGE_PARAMS])?;
+    let page = IdPage::from_query(&req.query, DEFAULT_LIMIT)?;
+    if state.store.screen(id)?.is_none() {
+        return Err(ApiError::not_found("screen", id));
+    }
+    let p = state
+        .store
+        .status_history_page(id, page.after, page.limit)?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({
+            "history": p.rows,
+            "next_cursor": p.next.map(|n| n.to_string()),
+        }),
+    ))
 }
 
 /// `POST /api/v1/screens/{id}/disable|enable` (admin). A disabled screen is refused by the

@@ -109,6 +109,8 @@ pub fn metrics(state: &AppState) -> Result<Response, ApiError> {
         connected as u64,
     );
     m.ingest.render(&mut out);
+    m.status.render(&mut out);
+    m.inbound.render(&mut out);
     Ok(warp::http::Response::builder()
         .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
         .body(out.into())

@@ -177,7 +177,12 @@ pub fn compliance_from_store(
         evidence.push(ScreenEvidence {
             manifests: manifests_of(store, controller_key, &s.id)?,
             history,
-            conflicts: conflicts.iter().filter(|c| c.screen == s.id).count() as u64,
+            // Every conflicting batch received: the kept ones and those only counted.
+            conflicts: conflicts
+                .iter()
+                .filter(|c| c.screen == s.id)
+                .map(|c| 1 + c.repeats)
+                .sum(),
             chains,
             screen: s,
         });

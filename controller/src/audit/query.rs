@@ -349,18 +349,7 @@ impl Page {
             Some("true") | Some("1") => true,
             Some(b) => return Err(param_err("bom", format!("{b:?} is not true or false"))),
         };
-        let limit = match q.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => match l.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    return Err(param_err(
-                        "limit",
-                        format!("{l:?} is not a number from 1 to {MAX_LIMIT}"),
-                    ))
-                }
-            },
-        };
+        let limit = parse_limit(q, DEFAULT_LIMIT)?;
         let cursor = q.get("cursor").map(|c| Cursor::decode(c)).transpose()?;
         Ok(Page {
             format,
@@ -368,6 +357,53 @@ impl Page {
             limit,
             cursor,
         })
+    }
+}
+
+/// `limit` (1..=[`MAX_LIMIT`], `default` when absent).
+fn parse_limit(q: &HashMap<String, String>, default: usize) -> Result<usize, ParamError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(param_err(
+                "limit",
+                format!("{l:?} is not a number from 1 to {MAX_LIMIT}"),
+            )),
+        },
+    }
+}
+
+/// Parameter names of [`IdPage`].
+pub const ID_PAGE_PARAMS: &[&str] = &["limit", "cursor"];
+
+/// A page of a list kept in id order (a screen's status history, receipt rejections and
+/// conflicts): at most `limit` rows after the row named by `cursor` (the `next_cursor` of the
+/// page before), in the style of [`Page`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdPage {
+    /// At most this many rows (`limit`, 1..=[`MAX_LIMIT`]).
+    pub limit: usize,
+    /// Start after this row id (`cursor`).
+    pub after: Option<u64>,
+}
+
+impl IdPage {
+    /// Reads `limit` (default `default_limit`) and `cursor`.
+    pub fn from_query(
+        q: &HashMap<String, String>,
+        default_limit: usize,
+    ) -> Result<IdPage, ParamError> {
+        let limit = parse_limit(q, default_limit)?;
+        let after = q
+            .get("cursor")
+            .map(|c| {
+                c.parse::<u64>().map_err(|_| {
+                    param_err("cursor", "not a cursor returned by this API (next_cursor)")
+                })
+            })
+            .transpose()?;
+        Ok(IdPage { limit, after })
     }
 }
 

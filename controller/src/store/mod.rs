@@ -5,11 +5,13 @@
 //! `meta` (schema version), `media`, `playlists`, `schedules`, `screens`, `enroll_codes`, `tokens`,
 //! `manifests` (exact signed bytes + version per screen), `alerts`, `alert_sets` (exact signed
 //! bytes + version per screen), `status` (last status per screen), `status_history`
-//! (online/offline transitions), `actions` (operator action log).
+//! (online/offline transitions, the newest [`HISTORY_CAP`] per screen), `actions` (operator
+//! action log).
 //!
 //! Audit trees (receipt ingest and the Merkle log; see "The audit trees" below):
 //! `receipt_runs`, `receipt_run_time`, `chain_tips`, `batch_hashes`, `log_leaves`, `log_hashes`,
-//! `checkpoints`, `receipt_rejections`, `receipt_conflicts`, `manifest_history`.
+//! `checkpoints`, `receipt_rejections`, `receipt_conflicts`, `receipt_conflict_index`,
+//! `manifest_history`.
 //!
 //! One file per concern: `records` (the JSON records), `content` (media, playlists,
 //! schedules), `screens` (screens, enrolment codes, tokens), `publishing` (manifests, alert
@@ -42,6 +44,7 @@ pub use records::{
     StatusRecord, StatusTransition, StoredAlertSet, StoredManifest, Targets, TokenRecord,
 };
 pub use runs::RUN_SPAN_MS;
+pub use status::{HistoryPage, HISTORY_CAP};
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u64 = 2;
@@ -237,7 +240,8 @@ pub const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
 // | `log_hashes` | leaf index(u64) | 32-byte RFC 6962 leaf hash |
 // | `checkpoints` | tree size(u64) | exact signed checkpoint envelope bytes |
 // | `receipt_rejections` | id(u64) | JSON [`RejectionRecord`] |
-// | `receipt_conflicts` | id(u64) | JSON [`ConflictRecord`] (raw envelope as evidence) |
+// | `receipt_conflicts` | id(u64) | JSON [`ConflictRecord`] (raw envelope as evidence; the first per screen and seq, later ones counted in it) |
+// | `receipt_conflict_index` | `screen` `/` seq(u64) | id(u64) of that first conflict |
 // | `manifest_history` | `screen` `/` version(u64) | JSON [`StoredManifest`] of every version published |
 //
 // Leaf indexes are assigned under `log_lock`, and every append (a batch with its receipts, or
@@ -263,6 +267,7 @@ struct AuditTrees {
     checkpoints: sled::Tree,
     rejections: sled::Tree,
     conflicts: sled::Tree,
+    conflict_index: sled::Tree,
     manifest_history: sled::Tree,
     log_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -280,6 +285,7 @@ impl AuditTrees {
             checkpoints: t("checkpoints")?,
             rejections: t("receipt_rejections")?,
             conflicts: t("receipt_conflicts")?,
+            conflict_index: t("receipt_conflict_index")?,
             manifest_history: t("manifest_history")?,
             log_lock: Default::default(),
         })

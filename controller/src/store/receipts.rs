@@ -76,7 +76,8 @@ pub struct RejectionRecord {
 }
 
 /// A batch rejected with `duplicate_conflict`: a stored seq arrived with other bytes. The raw
-/// envelope is kept as evidence and never applied.
+/// envelope is kept as evidence and never applied. Only the first conflicting envelope per
+/// (screen, seq) is kept; later ones are counted in `repeats` (`docs/security.md` §3 row 49).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ConflictRecord {
     /// Increasing id (same sequence as [`RejectionRecord::id`]).
@@ -89,6 +90,13 @@ pub struct ConflictRecord {
     pub received_at: String,
     /// The exact envelope bytes, standard base64.
     pub envelope: String,
+    /// How many more conflicting envelopes for the same (screen, seq) arrived after this one
+    /// (counted, not kept).
+    #[serde(default)]
+    pub repeats: u64,
+    /// When the last of those arrived (RFC 3339 UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_received_at: Option<String>,
 }
 
 /// What [`LogGuard::store_batch`] did.
@@ -310,12 +318,26 @@ impl Store {
         Ok(r)
     }
 
-    /// Keeps a conflicting envelope as evidence (not flushed).
+    /// Keeps the first conflicting envelope per (screen, seq) as evidence; a later one only
+    /// adds to that record's `repeats` (not flushed). Returns the record as stored.
     pub fn record_conflict(&self, mut c: ConflictRecord) -> Result<ConflictRecord> {
+        let index_key = seq_key(c.screen.as_bytes(), c.seq);
+        if let Some(id) = self.audit.conflict_index.get(&index_key)? {
+            if let Some(v) = self.audit.conflicts.get(&id)? {
+                let mut first: ConflictRecord = decode("receipt conflict", &v)?;
+                first.repeats += 1;
+                first.last_received_at = Some(c.received_at);
+                self.audit.conflicts.insert(&id, encode(&first))?;
+                return Ok(first);
+            }
+        }
         c.id = self.db.generate_id()? + 1;
         self.audit
             .conflicts
             .insert(c.id.to_be_bytes(), encode(&c))?;
+        self.audit
+            .conflict_index
+            .insert(index_key, &c.id.to_be_bytes())?;
         Ok(c)
     }
 
@@ -437,6 +459,39 @@ impl Store {
     pub fn receipt_conflicts(&self) -> Result<Vec<ConflictRecord>> {
         Self::all(&self.audit.conflicts, "receipt conflict")
     }
+
+    /// Up to `limit` rejected batches with an id above `after`, oldest first.
+    pub fn receipt_rejections_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RejectionRecord>> {
+        page_by_id(&self.audit.rejections, "receipt rejection", after, limit)
+    }
+
+    /// Up to `limit` kept conflicting envelopes with an id above `after`, oldest first.
+    pub fn receipt_conflicts_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ConflictRecord>> {
+        page_by_id(&self.audit.conflicts, "receipt conflict", after, limit)
+    }
+}
+
+/// Up to `limit` rows of a tree keyed by big-endian ids, from the first id above `after`.
+fn page_by_id<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    what: &str,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Vec<T>> {
+    let start = after.map_or(0, |a| a.saturating_add(1)).to_be_bytes();
+    tree.range(start..)
+        .values()
+        .take(limit)
+        .map(|v| decode(what, &v?))
+        .collect()
 }
 
 /// Proof that the caller holds the log lock ([`Store::with_log_lock`]).

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use api_support::*;
 use futures_util::StreamExt;
-use gatecast_testkit::ChildGuard;
+use gatecast_testkit::{proc_kib, ChildGuard};
 use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatecast-controller");
@@ -64,7 +64,8 @@ async fn api_upload_50mib_chunked_via_binary_hash_memory_range_and_sigterm() {
         ]),
         Path::new("/dev/null"),
     );
-    let pid = child.id().to_string();
+    let child_pid = child.id();
+    let pid = child_pid.to_string();
     let line = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::task::spawn_blocking(move || {
@@ -96,8 +97,8 @@ async fn api_upload_50mib_chunked_via_binary_hash_memory_range_and_sigterm() {
         want.update(mp4_chunk(i));
     }
     let want = playlists::hex::encode(&want.finalize());
-    let before_rss = proc_kib(&pid, "VmRSS:");
-    let before_hwm = proc_kib(&pid, "VmHWM:");
+    let before_rss = proc_kib(child_pid, "VmRSS:");
+    let before_hwm = proc_kib(child_pid, "VmHWM:");
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
         (0..chunks).map(|i| Ok::<_, std::io::Error>(mp4_chunk(i))),
     ));
@@ -116,8 +117,8 @@ async fn api_upload_50mib_chunked_via_binary_hash_memory_range_and_sigterm() {
     assert_eq!(v["sha256"], want.as_str());
     assert_eq!(v["bytes"], 50 * 1024 * 1024);
     assert_eq!(v["title"], "Big video");
-    let after_rss = proc_kib(&pid, "VmRSS:");
-    let after_hwm = proc_kib(&pid, "VmHWM:");
+    let after_rss = proc_kib(child_pid, "VmRSS:");
+    let after_hwm = proc_kib(child_pid, "VmHWM:");
     println!(
         "MEMORY: controller VmRSS {before_rss:?} -> {after_rss:?} KiB, VmHWM {before_hwm:?} -> {after_hwm:?} KiB for a 51200 KiB upload"
     );

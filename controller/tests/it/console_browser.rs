@@ -492,3 +492,89 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     s.quit().await;
     running.shutdown().await;
 }
+
+/// A status of the wrong shape (stored by an older build, before the controller checked
+/// status fields: `docs/security.md` §3 row 50) must not stop the wall: the other screens'
+/// cards are drawn, and the wall keeps polling (a later status shows up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_console_wall_survives_a_bad_status() {
+    let test = "attack_console_wall_survives_a_bad_status";
+    if !gatecast_tests::require_program(test, "chromium", "chromium")
+        || !gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::with_data_dir(dir.path().join("controller"));
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.broker = BrokerMode::Embedded("127.0.0.1:0".parse().unwrap());
+    let running = gatecast_controller::serve::start(config)
+        .await
+        .expect("controller starts");
+    let base = format!("http://{}", running.http_addr);
+    let admin = std::fs::read_to_string(&running.admin_token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    for id in ["bad-1", "good-2"] {
+        let (st, reg) = api(
+            &base,
+            &admin,
+            "POST",
+            "/api/v1/screens",
+            json!({"id": id, "name": id, "gate": GATE, "languages": ["vi"], "timezone": "Asia/Ho_Chi_Minh"}),
+        )
+        .await;
+        assert_eq!(st, 201, "{reg}");
+    }
+    let put = |id: &str, status: Value| {
+        let rec = gatecast_controller::store::StatusRecord {
+            screen: id.to_string(),
+            status,
+            received_at: jiff::Timestamp::now().to_string(),
+            online: true,
+        };
+        let store = running.store().clone();
+        async move {
+            store
+                .put_status(&rec, std::time::Duration::from_secs(90))
+                .await
+                .unwrap()
+        }
+    };
+    put(
+        "bad-1",
+        json!({"state": 7, "current": 12345, "cache": "full", "last_rejection": [1],
+               "journal_backlog": {"n": 1}, "last_error": 5}),
+    )
+    .await;
+    put(
+        "good-2",
+        json!({"state": "playing", "manifest_version": 41}),
+    )
+    .await;
+
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let driver = start_driver(&dir.path().join("chromedriver.log")).await;
+    let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1366, 768).await;
+    sign_in(&s, &base, &admin).await;
+    let drawn = |v: u64| {
+        format!(
+            "(() => {{ const c = document.querySelector(\".card[data-screen='good-2'] [data-field='active']\"); \
+             return !!c && c.innerText.trim() === '{v}' && !!document.querySelector(\".card[data-screen='bad-1']\"); }})()"
+        )
+    };
+    s.wait_js(20, "both cards on the wall", &drawn(41)).await;
+    // The loop goes on: a later status of the good screen is drawn.
+    put(
+        "good-2",
+        json!({"state": "playing", "manifest_version": 42}),
+    )
+    .await;
+    s.wait_js(20, "the next status on the wall", &drawn(42))
+        .await;
+    assert_no_js_errors(&s, "screens").await;
+    s.quit().await;
+    running.shutdown().await;
+}

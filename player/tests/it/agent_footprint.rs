@@ -10,13 +10,9 @@ use std::time::Duration;
 
 use common::harness::{self, player_spec, PlayerProc, Rig, SCREEN};
 
+/// A `/proc/<pid>/status` figure of the running player, in KiB.
 fn proc_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+    gatecast_testkit::proc_kib(pid, field).expect("the player's /proc status")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -567,6 +567,7 @@ fn signed_conflicting_receipt_is_reported() {
         screen: A.into(),
         received_at: "2026-01-05T09:00:00.000Z".into(),
         data: B64.encode(evidence),
+        repeats: 0,
     });
     rescope(&w, &mut b);
     let r = verify(&w, &b);
@@ -580,6 +581,7 @@ fn signed_conflicting_receipt_is_reported() {
         screen: A.into(),
         received_at: "2026-01-05T09:00:00.000Z".into(),
         data: B64.encode(unsigned),
+        repeats: 2,
     });
     rescope(&w, &mut b);
     let r = verify(&w, &b);
@@ -601,6 +603,7 @@ fn fork_evidence(w: &World) -> ConflictEntry {
         screen: A.into(),
         received_at: "2026-01-05T09:00:00.000Z".into(),
         data: B64.encode(sign_batch(A, &[other5.to_bytes()], &w.devices[A]).to_json()),
+        repeats: 0,
     }
 }
 

@@ -168,6 +168,11 @@ impl Controller {
         self.starts
     }
 
+    /// The process id while it runs (to read its memory figures from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(ChildGuard::id)
+    }
+
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
         process::is_running(&mut self.child)

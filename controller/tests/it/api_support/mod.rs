@@ -1,5 +1,5 @@
 //! Shared helpers of the `api_*` tests: an in-process controller on free ports with a temp
-//! data dir, HTTP helpers, an MQTT test client and memory figures from /proc.
+//! data dir, HTTP helpers and an MQTT test client.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -169,17 +169,6 @@ pub async fn next_message(el: &mut EventLoop, topic: &str) -> Vec<u8> {
     })
     .await
     .expect("a message within 15 s")
-}
-
-/// A `/proc/<pid>/status` figure in KiB (VmRSS, VmHWM); None off Linux.
-pub fn proc_kib(pid: &str, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// Standard content: one screen `lc-a1` at gate `lao-cai`, one slide, playlist `p1`, schedule

@@ -1,0 +1,234 @@
+//! Routing what screens publish (`docs/security.md` §3 row 48): statuses to the
+//! [`crate::status::StatusQueue`], receipt batches through a [`ReceiptQueue`] to the receipt
+//! ingest. Neither path ever waits on the other, so a screen flooding its `status` topic
+//! cannot delay any screen's acks.
+//!
+//! The [`ReceiptQueue`] is fair and bounded: at most [`MAX_PENDING_PER_SCREEN`] batches per
+//! screen and [`MAX_PENDING_BYTES`] in all wait in it, and screens are served in turn (one
+//! batch each), so one screen's flood of batches costs another screen at most one batch of
+//! that screen per turn. A batch that does not fit is dropped and counted
+//! (`gatecast_receipt_batches_dropped_total`): a player resends until acknowledged
+//! (`docs/protocol.md` §14).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::api::Metrics;
+use crate::mqtt::client::Inbound;
+use crate::status::StatusQueue;
+use crate::store::Store;
+
+/// Receipt batches of one screen waiting for the ingest, at most.
+pub const MAX_PENDING_PER_SCREEN: usize = 4;
+
+/// Bytes of receipt batches waiting for the ingest, at most (all screens).
+pub const MAX_PENDING_BYTES: usize = 32 * 1024 * 1024;
+
+/// Envelopes handed to the ingest task but not yet taken by it, at most.
+pub const INGEST_CHANNEL: usize = 4;
+
+/// Bytes the MQTT client's inbound queue may hold (its capacity in messages is this over the
+/// largest payload it forwards: [`inbound_capacity`]).
+pub const INBOUND_QUEUE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The capacity, in messages, of an inbound queue of [`INBOUND_QUEUE_BYTES`] whose messages
+/// carry at most `max_payload` bytes each.
+pub fn inbound_capacity(max_payload: usize) -> usize {
+    (INBOUND_QUEUE_BYTES / max_payload.max(1)).max(1)
+}
+
+/// Counters of the inbound routing.
+#[derive(Debug, Default)]
+pub struct InboundMetrics {
+    /// Receipt batches dropped because their screen (or all screens) had too many waiting.
+    pub receipts_dropped: AtomicU64,
+}
+
+impl InboundMetrics {
+    /// Appends the counters in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let name = "gatecast_receipt_batches_dropped_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Receipt batches dropped before ingest: too many waiting from their screen or in all (the player resends).\n# TYPE {name} counter\n{name} {}",
+            self.receipts_dropped.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// Receipt batches waiting for the ingest, per screen, served in turn.
+#[derive(Default)]
+pub struct ReceiptQueue {
+    inner: Mutex<Pending>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Screens with batches waiting, in serving order.
+    turn: VecDeque<String>,
+    batches: HashMap<String, VecDeque<Vec<u8>>>,
+    bytes: usize,
+    closed: bool,
+}
+
+/// Why [`ReceiptQueue::push`] dropped a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Dropped {
+    /// The screen already has [`MAX_PENDING_PER_SCREEN`] batches waiting.
+    #[error("{MAX_PENDING_PER_SCREEN} batches of this screen are already waiting")]
+    ScreenFull,
+    /// [`MAX_PENDING_BYTES`] would be passed.
+    #[error("{MAX_PENDING_BYTES} bytes of batches are already waiting")]
+    BytesFull,
+}
+
+impl ReceiptQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a batch of `screen`, or says why it was dropped. Never waits.
+    pub fn push(&self, screen: &str, payload: Vec<u8>) -> Result<(), Dropped> {
+        let mut guard = self.lock();
+        let p = &mut *guard;
+        if p.bytes + payload.len() > MAX_PENDING_BYTES {
+            return Err(Dropped::BytesFull);
+        }
+        let len = payload.len();
+        let q = p.batches.entry(screen.to_string()).or_default();
+        if q.len() >= MAX_PENDING_PER_SCREEN {
+            return Err(Dropped::ScreenFull);
+        }
+        q.push_back(payload);
+        if q.len() == 1 {
+            p.turn.push_back(screen.to_string());
+        }
+        p.bytes += len;
+        drop(guard);
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// No more batches will be pushed: [`ReceiptQueue::pop`] returns `None` once empty.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.notify.notify_one();
+    }
+
+    fn try_pop(&self) -> Option<(String, Vec<u8>)> {
+        let mut guard = self.lock();
+        let p = &mut *guard;
+        let screen = p.turn.pop_front()?;
+        let q = p.batches.get_mut(&screen)?;
+        let batch = q.pop_front()?;
+        if q.is_empty() {
+            p.batches.remove(&screen);
+        } else {
+            p.turn.push_back(screen.clone());
+        }
+        p.bytes -= batch.len();
+        Some((screen, batch))
+    }
+
+    /// The next batch: the next screen in turn gives one.
+    pub async fn pop(&self) -> Option<(String, Vec<u8>)> {
+        loop {
+            if let Some(b) = self.try_pop() {
+                return Some(b);
+            }
+            if self.lock().closed {
+                return None;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// Routes inbound messages: statuses to `statuses` (its own task records them), receipt
+/// batches through a [`ReceiptQueue`] to `receipts` (the ingest). Dropping the task stops all
+/// three parts and closes `receipts`, so the ingest drains and stops. `status_stale_after` is the
+/// heartbeat age past which a screen counts as silent (`docs/protocol.md` §12).
+pub fn spawn(
+    store: Store,
+    metrics: Arc<Metrics>,
+    mut inbound_rx: mpsc::Receiver<Inbound>,
+    receipts: mpsc::Sender<(String, Vec<u8>)>,
+    status_stale_after: std::time::Duration,
+) -> JoinHandle<()> {
+    let statuses = Arc::new(StatusQueue::default());
+    let queue = Arc::new(ReceiptQueue::default());
+    let status_task =
+        crate::status::run(store, metrics.clone(), statuses.clone(), status_stale_after);
+    let feeder = {
+        let queue = queue.clone();
+        async move {
+            while let Some(batch) = queue.pop().await {
+                if receipts.send(batch).await.is_err() {
+                    warn!("receipt ingest has stopped; batches dropped (the players resend)");
+                    return;
+                }
+            }
+        }
+    };
+    let router = async move {
+        while let Some(msg) = inbound_rx.recv().await {
+            match msg {
+                Inbound::Status { screen, payload } => {
+                    statuses.offer(&metrics.status, &screen, payload);
+                }
+                Inbound::Receipts { screen, payload } => {
+                    let bytes = payload.len();
+                    debug!(%screen, bytes, "receipts batch received");
+                    if let Err(why) = queue.push(&screen, payload) {
+                        metrics
+                            .inbound
+                            .receipts_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                        debug!(%screen, bytes, "receipts batch dropped (the player resends): {why}");
+                    }
+                }
+            }
+        }
+        queue.close();
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = async { tokio::join!(router, feeder) } => {}
+            _ = status_task => {}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn screens_are_served_in_turn_and_bounded() {
+        let q = ReceiptQueue::default();
+        for i in 0..MAX_PENDING_PER_SCREEN {
+            q.push("flood", vec![i as u8]).unwrap();
+        }
+        assert_eq!(q.push("flood", vec![9]), Err(Dropped::ScreenFull));
+        q.push("other", vec![7]).unwrap();
+        assert_eq!(q.pop().await, Some(("flood".into(), vec![0])));
+        // The other screen is next, ahead of the flood's remaining batches.
+        assert_eq!(q.pop().await, Some(("other".into(), vec![7])));
+        assert_eq!(q.pop().await, Some(("flood".into(), vec![1])));
+        assert_eq!(
+            q.push("big", vec![0; MAX_PENDING_BYTES]),
+            Err(Dropped::BytesFull)
+        );
+        q.close();
+        assert_eq!(q.pop().await, Some(("flood".into(), vec![2])));
+        assert_eq!(q.pop().await, Some(("flood".into(), vec![3])));
+        assert_eq!(q.pop().await, None);
+    }
+}
