@@ -16,7 +16,7 @@
 //! One file per concern: `records` (the JSON records), `content` (media, playlists,
 //! schedules), `screens` (screens, enrolment codes, tokens), `publishing` (manifests, alert
 //! sets, manifest history), `status` (status and the action log), `receipts` (ingest and reads
-//! of receipts), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
+//! of receipts), `rejections` (rejected batches and conflict evidence), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
 //! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
 
 mod content;
@@ -25,6 +25,7 @@ mod migrations;
 mod publishing;
 mod receipts;
 mod records;
+mod rejections;
 mod runs;
 mod screens;
 mod status;
@@ -35,14 +36,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use log::{LeafKind, LogLeaf};
-pub use receipts::{
-    chain_key, BatchStored, ConflictRecord, LogGuard, RejectionRecord, StoredReceipt,
-};
+pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
 pub use records::{
     ActionRecord, AlertRecord, AlertTextRecord, EnrollCode, EpochRecord, MediaRecord,
     PlaylistItemRecord, PlaylistRecord, Role, ScheduleRecord, ScreenRecord, ScreenVersion,
     StatusRecord, StatusTransition, StoredAlertSet, StoredManifest, Targets, TokenRecord,
 };
+pub use rejections::{ConflictRecord, RejectionRecord};
 pub use runs::RUN_SPAN_MS;
 pub use status::{HistoryPage, HISTORY_CAP};
 
