@@ -146,6 +146,7 @@ fn play_item(media: &MediaRef, item_duration: Option<u64>, path: PathBuf) -> Pla
         sha256: media.sha256.clone(),
         kind: match media.kind {
             MediaKind::Slide => ItemKind::Slide,
+            MediaKind::Clip if media.mime.starts_with("audio/") => ItemKind::Audio,
             MediaKind::Video | MediaKind::Clip => ItemKind::Video,
         },
         duration: item_duration

@@ -52,8 +52,16 @@ impl Display {
         let xvfb = program_path("Xvfb").expect("just found");
         let xwd = program_path("xwd").expect("just found");
         let mut cmd = Command::new(xvfb);
-        cmd.args(["-displayfd", "1", "-nolisten", "tcp", "-retro", "-screen", "0"])
-            .arg(format!("{width}x{height}x24"));
+        cmd.args([
+            "-displayfd",
+            "1",
+            "-nolisten",
+            "tcp",
+            "-retro",
+            "-screen",
+            "0",
+        ])
+        .arg(format!("{width}x{height}x24"));
         let (server, stdout) =
             ChildGuard::spawn_piped_stdout("Xvfb", &mut cmd, &dir.join("xvfb.log"));
         let (tx, rx) = mpsc::channel();
@@ -154,7 +162,9 @@ impl Frame {
         let masks = (be32(b, 14)?, be32(b, 15)?, be32(b, 16)?);
         let ncolors = be32(b, 19)? as usize;
         if format != 2 || width == 0 || height == 0 {
-            return Err(format!("not a ZPixmap XWD image (format {format}, {width}x{height})"));
+            return Err(format!(
+                "not a ZPixmap XWD image (format {format}, {width}x{height})"
+            ));
         }
         // xwd may say 24 bits a pixel for a 32-bit framebuffer: the line length says what is true.
         let bpp = bytes_per_line / width as usize;
@@ -212,7 +222,11 @@ impl Frame {
         let sum: u64 = self
             .rgb
             .chunks_exact(3)
-            .map(|c| (0..3).map(|i| u64::from(c[i].abs_diff(colour[i]))).sum::<u64>())
+            .map(|c| {
+                (0..3)
+                    .map(|i| u64::from(c[i].abs_diff(colour[i])))
+                    .sum::<u64>()
+            })
             .sum();
         sum as f64 / self.rgb.len().max(1) as f64
     }

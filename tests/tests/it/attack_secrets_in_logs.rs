@@ -319,9 +319,15 @@ fn attack_secrets_never_appear_in_trace_logs() {
         ("MQTT password at enrolment", enrolled_password),
         ("controller MQTT password", controller_mqtt),
         ("controller key seed (base64)", controller_seed.0.clone()),
-        ("controller key seed (hex)", playlists::hex::encode(&controller_seed.1)),
+        (
+            "controller key seed (hex)",
+            playlists::hex::encode(&controller_seed.1),
+        ),
         ("device key seed (base64)", device_seed.0.clone()),
-        ("device key seed (hex)", playlists::hex::encode(&device_seed.1)),
+        (
+            "device key seed (hex)",
+            playlists::hex::encode(&device_seed.1),
+        ),
     ];
     let logs: Vec<(String, String)> = vec![
         (
