@@ -269,9 +269,10 @@ impl Recording {
     }
 
     /// Writes every frame as `NNNN-<ms since the first>.png` under
-    /// `target/glass-artifacts/<test>/` (replacing an older run's) and returns the directory.
+    /// `target/glass-artifacts/<test>/frames/` (replacing an older run's) and returns the
+    /// directory.
     pub fn save(&self, test: &str) -> PathBuf {
-        let dir = artifacts_dir(test);
+        let dir = artifacts_dir(test).join("frames");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("artefact directory");
         let t0 = self.frames.first().map(|f| f.at);

@@ -825,6 +825,9 @@ impl MpvBackend {
                             "gap between items"
                         );
                     }
+                    // An audio clip this screen cannot play is never handed to mpv.
+                    let next =
+                        next.filter(|n| !(n.kind == ItemKind::Audio && self.no_audio.is_some()));
                     if let (Some(n), false) = (next, stopping) {
                         match self.loadfile(n, "append").await {
                             Ok(id) => {
