@@ -208,6 +208,7 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         backlog_warn: 1000,
         mpv_args: Vec::new(),
         alert_text_ms: crate::config::default_alert_text_ms(),
+        fallback: None,
     };
     // Validate before writing anything: a bad answer must leave no trace.
     config.validate()?;

@@ -411,6 +411,17 @@ mod tests {
     use playlists::manifest::{Alert, AlertText, Playlist, PlaylistItem};
     use std::sync::Mutex;
 
+    #[test]
+    fn audio_clips_are_sound_only_items() {
+        let mut m = media(1, MediaKind::Clip, "vi");
+        m.mime = "audio/ogg".into();
+        assert_eq!(play_item(&m, None, "a".into()).kind, ItemKind::Audio);
+        m.mime = "video/webm".into();
+        assert_eq!(play_item(&m, None, "a".into()).kind, ItemKind::Video);
+        let s = media(2, MediaKind::Slide, "vi");
+        assert_eq!(play_item(&s, None, "s".into()).kind, ItemKind::Slide);
+    }
+
     fn media(n: u8, kind: MediaKind, lang: &str) -> MediaRef {
         MediaRef {
             sha256: format!("{n:02x}").repeat(32),
