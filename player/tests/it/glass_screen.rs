@@ -10,8 +10,12 @@
 //! with a logo in the middle), OSD text over a slide, the X desktop — fails the test. The
 //! longest run of fallback frames between two content frames must be ≤ 1 s (measured from
 //! the first fallback frame to the first content frame after it). The frames of a failing
-//! run are saved as PNG under `target/glass-artifacts/<test>/`; the first frame of each
-//! stretch is saved under `…/<test>/key/` on every run (to look at by eye).
+//! run are saved as PNG under `target/glass-artifacts/<test>/frames/`; the first frame of
+//! each stretch is saved under `…/<test>/key/` on every run (to look at by eye).
+//!
+//! A second scenario kills mpv (`kill -9`) while a slide is on the glass: the play is
+//! reported failed, mpv is restarted at once, and the next slide is on the glass less than
+//! 1 s after the last frame of the killed one.
 
 use crate::common;
 use crate::mpv_backend::{write_wav, NO_AUDIO_DEVICE};
@@ -285,6 +289,112 @@ async fn glass_only_content_or_black_reaches_the_screen() {
         format!("the idle screen is {:?}, not black", seen.last()),
         &mut problems,
     );
+    if !problems.is_empty() {
+        let dir = rec.save(TEST);
+        panic!(
+            "{}\nframes: {summary:?}\nsaved in {}",
+            problems.join("\n"),
+            dir.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glass_mpv_killed_mid_slide_is_back_within_a_second() {
+    const TEST: &str = "glass_mpv_killed_mid_slide_is_back_within_a_second";
+    if !gatecast_testkit::require_program(TEST, "mpv", "mpv") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(display) = Display::start(TEST, dir.path(), 640, 360) else {
+        return;
+    };
+    let (red, blue) = (dir.path().join("red.png"), dir.path().join("blue.png"));
+    solid_png(&red, RED);
+    solid_png(&blue, BLUE);
+    let red = item(&red, ItemKind::Slide, Some(60_000));
+    let blue = item(&blue, ItemKind::Slide, Some(1500));
+    let mut cfg = MpvConfig::new(dir.path().join("mpv.sock"));
+    cfg.extra_args = vec!["--no-config".into(), "--ao=null".into()];
+    cfg.env = vec![("DISPLAY".into(), display.name())];
+    let mut b = MpvBackend::new(cfg);
+    b.start().await.expect("mpv starts on the X display");
+    let grabber = Grabber::start(&display, GRAB_EVERY, 2);
+    let mut never = Interrupt::never();
+
+    // Kill mpv once the red slide is on the glass (seen in a grab, polled with a deadline).
+    let pid = b.pid().expect("mpv runs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = {
+        let play = b.play(&red, Some(&blue), &mut never);
+        tokio::pin!(play);
+        let mut killed = false;
+        loop {
+            tokio::select! {
+                out = &mut play => break out,
+                _ = tokio::time::sleep(GRAB_EVERY), if !killed => {
+                    let on_glass = display.grab(2).map(|f| classify(&f)).ok();
+                    if on_glass == Some(Seen::Red) {
+                        let status = std::process::Command::new("kill")
+                            .args(["-9", &pid.to_string()])
+                            .status()
+                            .unwrap();
+                        assert!(status.success(), "kill -9 {pid}");
+                        killed = true;
+                    }
+                    assert!(Instant::now() < deadline, "the red slide never reached the glass");
+                }
+            }
+        }
+    };
+    let blue_out = b.play(&blue, None, &mut never).await;
+    let rec = grabber.stop();
+    b.shutdown().await;
+
+    let seen: Vec<Seen> = rec.frames.iter().map(classify).collect();
+    let runs = runs(&seen);
+    save_key_frames(TEST, &rec, &runs);
+    let t0 = rec.frames[0].at;
+    let summary: Vec<String> = runs
+        .iter()
+        .map(|(s, first, n)| {
+            let ms = rec.frames[*first].at.duration_since(t0).as_millis();
+            format!("{s:?}@{ms}ms×{n}")
+        })
+        .collect();
+    println!(
+        "{} frames, longest grab interval {:?}: {}",
+        rec.frames.len(),
+        rec.longest_grab_interval(),
+        summary.join(" ")
+    );
+    let mut problems = Vec::new();
+    if !matches!(out.ended, Ended::Failed(ref w) if w.contains("exited")) {
+        problems.push(format!("the killed play: {out:?}"));
+    }
+    if blue_out.ended != Ended::Completed {
+        problems.push(format!("the next slide: {blue_out:?}"));
+    }
+    if b.process_starts() != 2 {
+        problems.push(format!("mpv started {} times", b.process_starts()));
+    }
+    // From the last red frame to the first blue one: what the hall saw meanwhile (the bare X
+    // root while no mpv window exists: the weave of `-retro` here, black on a kiosk session).
+    let last_red = seen.iter().rposition(|s| *s == Seen::Red);
+    let first_blue = seen.iter().position(|s| *s == Seen::Blue);
+    match (last_red, first_blue) {
+        (Some(r), Some(b)) if r < b => {
+            let gap = rec.frames[b].at.duration_since(rec.frames[r + 1].at);
+            println!(
+                "after the kill: {gap:?} without content ({} frames)",
+                b - r - 1
+            );
+            if gap > MAX_GAP {
+                problems.push(format!("{gap:?} without content after mpv died"));
+            }
+        }
+        _ => problems.push("red, then blue, were not both seen in order".into()),
+    }
     if !problems.is_empty() {
         let dir = rec.save(TEST);
         panic!(
