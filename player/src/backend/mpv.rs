@@ -15,8 +15,9 @@
 //! - at start a second, short-lived mpv probes the audio output once (the same arguments,
 //!   no video, a tenth of a second of generated silence). On a screen without one, audio
 //!   clips ([`ItemKind::Audio`]) fail at once with a reason that says so, without being
-//!   handed to mpv; an audio clip that fails with mpv's "audio output initialization failed"
-//!   teaches the same;
+//!   handed to mpv, and mpv runs with `--aid=no` (videos play without their sound; with an
+//!   audio track and no output mpv would show the picture and then fail the file); an audio
+//!   clip that fails with mpv's "audio output initialization failed" teaches the same;
 //! - each item is `loadfile`d; slides get a per-file `image-display-duration`;
 //! - while an item plays, the next one is queued with `loadfile … append` so that mpv moves
 //!   on without a black gap between items; the gap between the previous item's `end-file` and
@@ -479,6 +480,9 @@ impl MpvBackend {
             .arg(format!("--background={}", self.cfg.background))
             .arg(format!("--input-ipc-server={}", sock.display()))
             .args(&self.cfg.extra_args)
+            // Without an audio output mpv would play a video's picture and then report the
+            // file as failed: play no sound at all instead.
+            .args(self.no_audio.as_ref().map(|_| "--aid=no"))
             .envs(self.cfg.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -869,6 +873,11 @@ impl MpvBackend {
                     if ev.file_error.as_deref() == Some(AO_FAILED) && self.no_audio.is_none() {
                         tracing::warn!("mpv has no audio output: audio clips will be skipped");
                         self.no_audio = Some(format!("mpv: {AO_FAILED}"));
+                        let p = self.proc.as_mut().expect("running");
+                        let no_sound = vec![json!("set_property"), json!("aid"), json!("no")];
+                        if let Err(e) = p.ipc.command(no_sound).await {
+                            tracing::warn!(error = %e, "could not turn mpv's sound off");
+                        }
                     }
                     return PlayOutcome::new(w, duration, ended);
                 }
