@@ -24,7 +24,7 @@
 //! | `backlog_warn` | 1000 | journal backlog above which the status warns |
 //! | `mpv_args` | `[]` | extra arguments for mpv (tests use `["--vo=null", "--ao=null"]`) |
 //! | `alert_text_ms` | 8000 | how long each language of an alert text is shown (≥ 500) |
-//! | `fallback` | `"black"` | what the screen shows between items, after a failed item and when nothing plays: `"black"` or a colour `"#rrggbb"` (mpv never shows its own idle screen) |
+//! | `fallback` | `"black"` | what the screen shows between items, after a failed item and when nothing plays (besides the last frame): only `"black"` for now; mpv never shows its own idle screen |
 //!
 //! Unknown keys are rejected, so a misspelt key is reported instead of silently ignored.
 
@@ -116,7 +116,7 @@ pub struct PlayerConfig {
     /// How long each language of an alert text is shown, in ms.
     #[serde(default = "default_alert_text_ms")]
     pub alert_text_ms: u64,
-    /// The screen's neutral fallback: `black` (default) or `#rrggbb` ([`Self::fallback_colour`]).
+    /// The screen's neutral fallback: only `black` (the default) for now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
 }
@@ -202,24 +202,6 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 impl PlayerConfig {
-    /// The fallback colour as mpv takes it (`#rrggbb`): `black` (or no `fallback`) is `#000000`.
-    pub fn fallback_colour(&self) -> Result<String, ConfigError> {
-        match self.fallback.as_deref() {
-            None | Some("black") => Ok("#000000".into()),
-            Some(c)
-                if c.len() == 7
-                    && c.starts_with('#')
-                    && c[1..].chars().all(|d| d.is_ascii_hexdigit()) =>
-            {
-                Ok(c.to_ascii_lowercase())
-            }
-            Some(c) => Err(invalid(
-                "fallback",
-                format!("{c:?} is not \"black\" or a colour \"#rrggbb\""),
-            )),
-        }
-    }
-
     /// Reads and validates the configuration at `path`.
     pub fn load(path: &Path) -> Result<PlayerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
@@ -268,7 +250,12 @@ impl PlayerConfig {
 
     /// Checks every key's value.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.fallback_colour()?;
+        if let Some(f) = self.fallback.as_deref().filter(|f| *f != "black") {
+            return Err(invalid(
+                "fallback",
+                format!("{f:?} is not supported; the only fallback is \"black\""),
+            ));
+        }
         if !playlists::manifest::is_valid_screen_id(&self.screen) {
             return Err(invalid(
                 "screen",
@@ -453,15 +440,11 @@ backend = "null"
     }
 
     #[test]
-    fn fallback_is_black_or_a_colour() {
-        let c = PlayerConfig::from_toml(&good()).unwrap();
-        assert_eq!(c.fallback_colour().unwrap(), "#000000");
+    fn fallback_is_black() {
         let with = |v: &str| good() + &format!("fallback = \"{v}\"\n");
         let c = PlayerConfig::from_toml(&with("black")).unwrap();
-        assert_eq!(c.fallback_colour().unwrap(), "#000000");
-        let c = PlayerConfig::from_toml(&with("#1A2B3c")).unwrap();
-        assert_eq!(c.fallback_colour().unwrap(), "#1a2b3c");
-        for bad in ["red", "#12345", "#12345g", "#1234567"] {
+        assert_eq!(c.fallback.as_deref(), Some("black"));
+        for bad in ["red", "#123456", ""] {
             let err = PlayerConfig::from_toml(&with(bad)).unwrap_err();
             assert!(err.to_string().contains("fallback"), "{bad}: {err}");
         }

@@ -78,17 +78,12 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Options as the config says (`backend`, `fallback`, `mpv_args`), real-time null backend,
-    /// 30 s status.
+    /// Options as the config says (`backend`, `mpv_args`), real-time null backend, 30 s status.
     pub fn from_config(cfg: &PlayerConfig) -> RunOptions {
         let backend = match cfg.backend {
-            config::BackendKind::Mpv => {
-                // The fallback colour first, so that `mpv_args` can still say otherwise.
-                let colour = cfg.fallback_colour().unwrap_or_else(|_| "#000000".into());
-                let mut extra_args = vec![format!("--background={colour}")];
-                extra_args.extend(cfg.mpv_args.iter().cloned());
-                BackendChoice::Mpv { extra_args }
-            }
+            config::BackendKind::Mpv => BackendChoice::Mpv {
+                extra_args: cfg.mpv_args.clone(),
+            },
             config::BackendKind::Null => BackendChoice::Null { speed: 1.0 },
         };
         RunOptions {
