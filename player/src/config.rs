@@ -24,6 +24,7 @@
 //! | `backlog_warn` | 1000 | journal backlog above which the status warns |
 //! | `mpv_args` | `[]` | extra arguments for mpv (tests use `["--vo=null", "--ao=null"]`) |
 //! | `alert_text_ms` | 8000 | how long each language of an alert text is shown (≥ 500) |
+//! | `fallback` | `"black"` | what the screen shows between items, after a failed item and when nothing plays (besides the last frame): only `"black"` for now; mpv never shows its own idle screen |
 //!
 //! Unknown keys are rejected, so a misspelt key is reported instead of silently ignored.
 
@@ -120,6 +121,9 @@ pub struct PlayerConfig {
     /// accepts, are of this epoch (docs/protocol.md §13, §14).
     #[serde(default = "default_epoch")]
     pub epoch: u64,
+    /// The screen's neutral fallback: only `black` (the default) for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 fn default_epoch() -> u64 {
@@ -165,6 +169,7 @@ impl fmt::Debug for PlayerConfig {
             .field("backlog_warn", &self.backlog_warn)
             .field("mpv_args", &self.mpv_args)
             .field("alert_text_ms", &self.alert_text_ms)
+            .field("fallback", &self.fallback)
             .finish()
     }
 }
@@ -254,6 +259,12 @@ impl PlayerConfig {
 
     /// Checks every key's value.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(f) = self.fallback.as_deref().filter(|f| *f != "black") {
+            return Err(invalid(
+                "fallback",
+                format!("{f:?} is not supported; the only fallback is \"black\""),
+            ));
+        }
         if !playlists::manifest::is_valid_screen_id(&self.screen) {
             return Err(invalid(
                 "screen",
@@ -435,6 +446,17 @@ backend = "null"
         let missing = good().replace("data_dir = \"/var/lib/gatecast-player\"\n", "");
         let err = PlayerConfig::from_toml(&missing).unwrap_err();
         assert!(err.to_string().contains("data_dir"), "{err}");
+    }
+
+    #[test]
+    fn fallback_is_black() {
+        let with = |v: &str| good() + &format!("fallback = \"{v}\"\n");
+        let c = PlayerConfig::from_toml(&with("black")).unwrap();
+        assert_eq!(c.fallback.as_deref(), Some("black"));
+        for bad in ["red", "#123456", ""] {
+            let err = PlayerConfig::from_toml(&with(bad)).unwrap_err();
+            assert!(err.to_string().contains("fallback"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -216,6 +216,7 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         mpv_args: Vec::new(),
         alert_text_ms: crate::config::default_alert_text_ms(),
         epoch: answer.epoch,
+        fallback: None,
     };
     // Validate before writing anything: a bad answer must leave no trace.
     config.validate()?;

@@ -146,6 +146,7 @@ fn play_item(media: &MediaRef, item_duration: Option<u64>, path: PathBuf) -> Pla
         sha256: media.sha256.clone(),
         kind: match media.kind {
             MediaKind::Slide => ItemKind::Slide,
+            MediaKind::Clip if media.mime.starts_with("audio/") => ItemKind::Audio,
             MediaKind::Video | MediaKind::Clip => ItemKind::Video,
         },
         duration: item_duration
@@ -409,6 +410,17 @@ mod tests {
     use crate::backend::Ended;
     use playlists::manifest::{Alert, AlertText, Playlist, PlaylistItem};
     use std::sync::Mutex;
+
+    #[test]
+    fn audio_clips_are_sound_only_items() {
+        let mut m = media(1, MediaKind::Clip, "vi");
+        m.mime = "audio/ogg".into();
+        assert_eq!(play_item(&m, None, "a".into()).kind, ItemKind::Audio);
+        m.mime = "video/webm".into();
+        assert_eq!(play_item(&m, None, "a".into()).kind, ItemKind::Video);
+        let s = media(2, MediaKind::Slide, "vi");
+        assert_eq!(play_item(&s, None, "s".into()).kind, ItemKind::Slide);
+    }
 
     fn media(n: u8, kind: MediaKind, lang: &str) -> MediaRef {
         MediaRef {

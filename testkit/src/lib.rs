@@ -6,7 +6,9 @@
 //!   whose whole group is killed when the guard is dropped;
 //! - [`build`]: building the workspace binaries before starting them;
 //! - [`wait`]: deadlines, polling a condition, free ports, temporary directories, log tails,
-//!   a process's memory figures from `/proc`.
+//!   a process's memory figures from `/proc`;
+//! - [`glass`]: a private X display (Xvfb), frames grabbed from it and decoded for pixel
+//!   assertions, PNG artefacts of a failing run.
 //!
 //! Everything here is blocking `std` code; async tests poll [`child::ChildGuard::try_wait`]
 //! between their own sleeps.
@@ -16,6 +18,7 @@
 pub mod build;
 pub mod child;
 pub mod external;
+pub mod glass;
 pub mod wait;
 
 pub use build::cargo_build_bins;

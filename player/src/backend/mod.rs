@@ -49,6 +49,9 @@ pub enum ItemKind {
     Video,
     /// Still image: shown for [`PlayItem::duration`] (or [`DEFAULT_SLIDE_DURATION`]).
     Slide,
+    /// Sound only (a clip whose type is `audio/*`): plays until its natural end; a screen
+    /// without an audio output skips it at once.
+    Audio,
 }
 
 /// One item to play.
