@@ -13,8 +13,10 @@
 //!   older checkpoint checks that the history was not rewritten);
 //! - the conflicting envelopes kept as evidence for those screens;
 //! - the scope of all that, signed (`playlists::audit::Scope`, `docs/protocol.md` §15): the
-//!   period, the checkpoint size, per screen and device key the first and last seq and log
-//!   index and the number of batches, the numbers of actions and conflicts.
+//!   period, `generated_at`, the screens asked for (`selection`), the checkpoint size, per
+//!   screen and device key the first and last seq and log index and the number of batches, the
+//!   number of actions, the digest of the exported entries (`entries_sha256`) and each conflict
+//!   entry's screen and SHA-256.
 //!
 //! A batch that brought a receipt of the period also carries the receipts before it in the same
 //! envelope, so the bundle may start mid-chain and hold a few receipts from before `from`.
@@ -28,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use playlists::audit::{
     batch_seqs, batch_signer, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection,
-    Period, ScopeBuilder, ScreenEntry, ScreenStatement, StatementEpoch, BUNDLE_FORMAT,
+    Period, ScopeBuilder, ScreenEntry, ScreenStatement, Selection, StatementEpoch, BUNDLE_FORMAT,
 };
 use playlists::keys::{PublicKey, SecretKey};
 use playlists::merkle;
@@ -83,10 +85,11 @@ pub async fn prepare(
     key: &SecretKey,
     req: &ExportRequest,
 ) -> Result<Prepared, ExportError> {
-    if req.from > req.to {
+    if req.from >= req.to {
+        // An empty period is refused: a signed scope's period is never empty (docs/protocol.md §15).
         return Err(ExportError::Invalid {
             field: "from",
-            message: "from must not be after to".into(),
+            message: "from must be before to".into(),
         });
     }
     let (size, checkpoint) = crate::auditlog::issue_checkpoint(store, key).await?;
@@ -104,7 +107,14 @@ pub async fn prepare(
         from: req.from.to_string(),
         to: req.to.to_string(),
     };
+    let generated_at = format!("{:.3}", Timestamp::now());
     let mut scope = ScopeBuilder::new(period.clone(), size);
+    scope
+        .generated_at(&generated_at)
+        .selection(match &req.screens {
+            None => Selection::All,
+            Some(w) => Selection::Screens(w.iter().cloned().collect()),
+        });
     let mut statements = Vec::new();
     // Selected screens (those with a registered device key).
     let mut selected = BTreeSet::new();
@@ -172,22 +182,28 @@ pub async fn prepare(
     let consistency = req
         .since_size
         .map(|old| Consistency::new(old, &merkle::consistency_proof(&hashes, old as usize)));
-    let conflicts: Vec<ConflictEntry> = store
-        .receipt_conflicts()?
-        .into_iter()
-        .filter(|c| selected.contains(&c.screen))
-        .map(|c| ConflictEntry {
+    let mut conflicts = Vec::new();
+    for c in store.receipt_conflicts()? {
+        if !selected.contains(&c.screen) {
+            continue;
+        }
+        // The scope signs each entry's screen and the SHA-256 of its exact bytes.
+        let bytes = base64_decode(&c.envelope).map_err(|e| StoreError::Corrupt {
+            what: format!("conflict evidence {} of screen {}", c.id, c.screen),
+            message: format!("the envelope is not standard base64: {e}"),
+        })?;
+        scope.conflict(&c.screen, &bytes);
+        conflicts.push(ConflictEntry {
             screen: c.screen,
             received_at: c.received_at,
             data: c.envelope,
             repeats: c.repeats,
-        })
-        .collect();
-    scope.conflicts(conflicts.len() as u64);
+        });
+    }
     let pk = key.public();
     let head = Bundle {
         format: BUNDLE_FORMAT.to_string(),
-        generated_at: format!("{:.3}", Timestamp::now()),
+        generated_at,
         period,
         controller_key: pk.to_base64(),
         controller_key_id: pk.key_id(),
@@ -234,7 +250,11 @@ fn select_leaves(
                 let seqs = batch_seqs(&leaf.data).ok_or_else(not_a_batch)?;
                 // Keyed by the device key that signed it: one chain per enrolment epoch.
                 let signer = batch_signer(&leaf.data).ok_or_else(not_a_batch)?;
-                scope.batch(screen, &signer, index, seqs);
+                scope.batch(screen, &signer, index, seqs).entry(
+                    index,
+                    EntryKind::Batch,
+                    &leaf.data,
+                );
             }
             LeafKind::Action => {
                 let a: ActionRecord =
@@ -244,7 +264,7 @@ fn select_leaves(
                     })?;
                 if matches!(a.at.parse::<Timestamp>(), Ok(at) if at >= req.from && at < req.to) {
                     actions.insert(index);
-                    scope.action();
+                    scope.action().entry(index, EntryKind::Action, &leaf.data);
                 }
             }
         }
@@ -306,6 +326,11 @@ impl Prepared {
             self.head.generated_at.replace([':', '.'], "")
         )
     }
+}
+
+fn base64_decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s)
 }
 
 fn base64_std(b: &[u8]) -> String {

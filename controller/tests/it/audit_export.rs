@@ -118,9 +118,20 @@ async fn audit_export_bundle_verifies_offline() {
         ["conflict"],
         "the fork is reported, nothing else"
     );
+    // Emptying the evidence while its count matches is caught: the scope signs its SHA-256
+    // (docs/security.md row 47).
+    let mut emptied = b3.clone();
+    emptied.conflicts[0].data = "e30=".into(); // "{}"
+    assert_eq!(
+        kinds(&emptied),
+        ["bad_conflict_evidence", "conflict_evidence_mismatch"]
+    );
     // Deleting the evidence hides the fork but not the deletion (docs/security.md row 47).
     b3.conflicts.clear();
-    assert_eq!(kinds(&b3), ["conflict_count_mismatch"]);
+    assert_eq!(
+        kinds(&b3),
+        ["conflict_evidence_mismatch", "conflict_count_mismatch"]
+    );
     ctl.running.shutdown().await;
 }
 
@@ -137,7 +148,12 @@ fn check_scope(bundle: &[u8], controller: &PublicKey, actions: u64) {
         .unwrap();
     let scope = verify_scope(&env, &KeySet::from_keys([controller.clone()])).unwrap();
     assert_eq!(scope.period, b.period);
-    assert_eq!((scope.actions, scope.conflicts), (actions, 0));
+    assert_eq!((scope.actions, scope.conflicts.len()), (actions, 0));
+    assert_eq!(scope.generated_at, b.generated_at);
+    assert_eq!(
+        scope.selection,
+        playlists::audit::Selection::Screens(vec![SCREEN.into()])
+    );
     assert_eq!(scope.screens.len(), 1);
     let chain = &scope.screens[0].chains[..];
     assert_eq!(chain.len(), 1, "{scope:?}");

@@ -7,7 +7,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use playlists::audit::{Period, ScopeBuilder, SCOPE_TYPE, SCREEN_TYPE};
+use playlists::audit::{EntryKind, Period, ScopeBuilder, SCOPE_TYPE, SCREEN_TYPE};
 use playlists::envelope::{
     pae, Envelope, ACK_TYPE, ALERT_TYPE, CHECKPOINT_TYPE, MANIFEST_TYPE, RECEIPTS_TYPE,
 };
@@ -184,7 +184,10 @@ fn envelopes() -> Value {
         },
         leaves.len() as u64,
     );
-    scope.batch(SCREEN, &dev.key_id(), 0, 1..=3);
+    scope.generated_at("2026-01-06T00:00:00.000Z");
+    scope
+        .batch(SCREEN, &dev.key_id(), 0, 1..=3)
+        .entry(0, EntryKind::Batch, &batch.to_json());
     let scope = scope.finish().sign(&ctl);
     cases.push(envelope_case(
         "valid-scope",

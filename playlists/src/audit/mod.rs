@@ -20,9 +20,10 @@
 //! ```
 //!
 //! * `scope`: a DSSE [`SCOPE_TYPE`] envelope signed by the controller whose payload is a
-//!   [`Scope`]: the period, the checkpoint size, per screen and device key the first and last
-//!   seq and log index and the number of batches, and the numbers of actions and conflicts. The
-//!   verifier checks the bundle's completeness against it.
+//!   [`Scope`]: the period, `generated_at`, the screens selected, the checkpoint size, per
+//!   screen and device key the first and last seq and log index and the number of batches, the
+//!   number of actions, a digest of the log entries and each conflict entry's screen and
+//!   SHA-256. The verifier checks the bundle's completeness against it.
 //! * `screens[].statement`: a DSSE [`SCREEN_TYPE`] envelope signed by the controller whose
 //!   payload is a [`ScreenStatement`] (the device key as registered at enrolment).
 //! * `log.entries[]`: leaves of the controller's Merkle log (see [`crate::merkle`]). For
@@ -380,6 +381,19 @@ pub enum ProblemKind {
     ActionCountMismatch,
     /// The number of conflict evidence entries is not the one the scope signs.
     ConflictCountMismatch,
+    /// A conflict evidence entry (its screen and the SHA-256 of its bytes) is not one the scope
+    /// signs, or one the scope signs is not in the bundle.
+    ConflictEvidenceMismatch,
+    /// With a scope, a conflict evidence entry that does not verify under the device key of
+    /// its screen and epoch, or names no screen of the bundle.
+    BadConflictEvidence,
+    /// The log entries (index, kind, leaf hash) are not the ones the scope's `entries_sha256`
+    /// signs: an entry was swapped, added or removed.
+    EntriesMismatch,
+    /// An action entry's `at` is outside the bundle's period.
+    ActionOutOfPeriod,
+    /// The bundle's `generated_at` is not the one the scope signs.
+    GeneratedAtMismatch,
 }
 
 impl ProblemKind {
@@ -416,6 +430,11 @@ impl ProblemKind {
             ProblemKind::EntryKindMismatch => "entry_kind_mismatch",
             ProblemKind::ActionCountMismatch => "action_count_mismatch",
             ProblemKind::ConflictCountMismatch => "conflict_count_mismatch",
+            ProblemKind::ConflictEvidenceMismatch => "conflict_evidence_mismatch",
+            ProblemKind::BadConflictEvidence => "bad_conflict_evidence",
+            ProblemKind::EntriesMismatch => "entries_mismatch",
+            ProblemKind::ActionOutOfPeriod => "action_out_of_period",
+            ProblemKind::GeneratedAtMismatch => "generated_at_mismatch",
         }
     }
 }
@@ -578,8 +597,9 @@ impl Report {
                         .map(|c| c.batches)
                         .sum::<u64>(),
                     s.actions,
-                    s.conflicts
+                    s.conflicts.len()
                 );
+                let _ = writeln!(o, "selection: {}", s.selection);
             }
             None => {
                 let _ = writeln!(o, "scope: not verified");
@@ -638,8 +658,8 @@ impl Report {
 mod scope;
 mod verify;
 pub use scope::{
-    batch_seqs, batch_signer, is_action_record, verify_scope, ChainScope, Scope, ScopeBuilder,
-    ScopeError, ScreenScope, SCOPE_TYPE,
+    batch_seqs, batch_signer, entries_digest, is_action_record, verify_scope, ChainScope,
+    ConflictScope, Scope, ScopeBuilder, ScopeError, ScreenScope, Selection, SCOPE_TYPE,
 };
 pub use verify::verify_bundle;
 

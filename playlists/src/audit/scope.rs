@@ -1,30 +1,28 @@
-//! The signed scope of an export bundle (`docs/protocol.md` §15 "Export bundle"): what the
+//! The signed scope of an export bundle (`docs/protocol.md` §15 "Bundle scope"): what the
 //! controller put in the bundle, so that the offline verifier can tell a complete bundle from
-//! one with batches, screens, actions, conflict evidence removed or its period rewritten.
+//! one with batches, screens, actions, conflict evidence removed, swapped or relabelled, or its
+//! period rewritten.
 //!
 //! The bundle member `"scope"` is the standard base64 of a DSSE [`SCOPE_TYPE`] envelope signed
-//! by the controller key; its payload is a [`Scope`]:
-//!
-//! ```json
-//! {"period":{"from":"2026-01-05T00:00:00Z","to":"2026-01-06T00:00:00Z"},
-//!  "checkpoint_size":6,
-//!  "screens":[{"screen":"lao-cai-1","chains":[{"device_key_id":"506ef1879d748ce0",
-//!     "first_seq":1,"last_seq":9,"first_index":0,"last_index":5,"batches":3}]}],
-//!  "actions":1,"conflicts":0}
-//! ```
+//! by the controller key; its payload is a [`Scope`] (the example of `docs/protocol.md` §15 is
+//! the scope of the standard test bundle).
 //!
 //! One chain per device key of a screen, keyed by the key id of the device key the batches are
 //! signed with. A chain's seqs are those of every receipt in its exported batch envelopes
 //! (a batch may carry receipts from before the period); its indexes are the log indexes of its
-//! first and last exported batch.
+//! first and last exported batch. `entries_sha256` binds every exported log entry (index, kind
+//! and leaf hash, see [`entries_digest`]); `conflicts` binds each conflict evidence entry by its
+//! screen and the SHA-256 of its exact envelope bytes.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
-use super::Period;
+use super::{EntryKind, Period};
 use crate::envelope::{Envelope, EnvelopeError, RECEIPTS_TYPE};
 use crate::keys::{KeySet, SecretKey};
+use crate::merkle::{leaf_hash, Hash};
 use crate::receipt::Receipt;
 
 /// payloadType of a bundle scope: the controller states what the bundle holds.
@@ -35,14 +33,65 @@ pub const SCOPE_TYPE: &str = "application/vnd.gatecast.scope+json";
 pub struct Scope {
     /// The period the bundle was exported for (equal to the bundle's `period`).
     pub period: Period,
+    /// When the bundle was generated (equal to the bundle's `generated_at`).
+    pub generated_at: String,
+    /// The screens the export was asked for: every enrolled screen, or a list.
+    pub selection: Selection,
     /// The size of the checkpoint the bundle's proofs refer to.
     pub checkpoint_size: u64,
     /// Every screen of the bundle (one statement each), sorted by screen id.
     pub screens: Vec<ScreenScope>,
     /// Number of `action` log entries in the bundle.
     pub actions: u64,
-    /// Number of `conflicts` entries in the bundle.
-    pub conflicts: u64,
+    /// Lowercase hex SHA-256 of the bundle's log entries, see [`entries_digest`].
+    pub entries_sha256: String,
+    /// One per `conflicts` entry of the bundle, sorted by screen then digest.
+    pub conflicts: Vec<ConflictScope>,
+}
+
+/// Which screens an export was asked for (`"all"` in JSON, or the sorted list of screen ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every enrolled screen (no `screens` parameter).
+    All,
+    /// Only these screens (`?screens=`), sorted.
+    Screens(Vec<String>),
+}
+
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::All => f.write_str("all enrolled screens"),
+            Selection::Screens(s) => f.write_str(&s.join(", ")),
+        }
+    }
+}
+
+impl Serialize for Selection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Selection::All => s.serialize_str("all"),
+            Selection::Screens(list) => list.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Selection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<String>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "all" => Ok(Selection::All),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "selection must be \"all\" or a list of screen ids, not {w:?}"
+            ))),
+            Raw::List(l) => Ok(Selection::Screens(l)),
+        }
+    }
 }
 
 /// One screen of a [`Scope`].
@@ -72,6 +121,15 @@ pub struct ChainScope {
     pub batches: u64,
 }
 
+/// One conflict evidence entry of a [`Scope`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConflictScope {
+    /// The screen the entry names.
+    pub screen: String,
+    /// Lowercase hex SHA-256 of the entry's exact envelope bytes.
+    pub sha256: String,
+}
+
 /// Why a scope was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
@@ -81,6 +139,9 @@ pub enum ScopeError {
     /// The payload is not a valid scope.
     #[error("bundle scope payload is malformed: {0}")]
     Malformed(String),
+    /// The payload parses but does not hold together ([`Scope::validate`]).
+    #[error("bundle scope does not hold together: {0}")]
+    Inconsistent(String),
 }
 
 impl Scope {
@@ -93,12 +154,142 @@ impl Scope {
     pub fn sign(&self, controller_key: &SecretKey) -> Envelope {
         Envelope::sign(SCOPE_TYPE, self.to_json(), controller_key)
     }
+
+    /// Checks that the scope holds together, as the exporter writes it: the period is two
+    /// RFC 3339 timestamps with `from` before `to`; screens sorted by id and chains by key id,
+    /// without duplicates; a listed selection is sorted and names exactly the screens; per
+    /// chain `first_seq <= last_seq`, `first_index <= last_index < checkpoint_size` and
+    /// `1 <= batches <= last_index - first_index + 1`; the digests are lowercase hex SHA-256
+    /// and the conflicts sorted.
+    pub fn validate(&self) -> Result<(), ScopeError> {
+        let bad = |m: String| Err(ScopeError::Inconsistent(m));
+        let (from, to) = (&self.period.from, &self.period.to);
+        match (
+            from.parse::<jiff::Timestamp>(),
+            to.parse::<jiff::Timestamp>(),
+        ) {
+            (Ok(f), Ok(t)) if f < t => {}
+            (Ok(_), Ok(_)) => {
+                return bad(format!(
+                    "period {from} .. {to} is empty: from must be before to"
+                ))
+            }
+            _ => {
+                return bad(format!(
+                    "period {from} .. {to} is not two RFC 3339 timestamps"
+                ))
+            }
+        }
+        let ids: Vec<&str> = self.screens.iter().map(|s| s.screen.as_str()).collect();
+        if !strictly_sorted(&ids) {
+            return bad("screens must be sorted by screen id, without duplicates".into());
+        }
+        if let Selection::Screens(list) = &self.selection {
+            if !list.iter().map(String::as_str).eq(ids.iter().copied()) {
+                return bad(format!(
+                    "selection {list:?} is not the sorted list of the scope's screens {ids:?}"
+                ));
+            }
+        }
+        for s in &self.screens {
+            let keys: Vec<&str> = s.chains.iter().map(|c| c.device_key_id.as_str()).collect();
+            if !strictly_sorted(&keys) {
+                return bad(format!(
+                    "screen {}: chains must be sorted by device_key_id, without duplicates",
+                    s.screen
+                ));
+            }
+            for c in &s.chains {
+                c.validate(self.checkpoint_size).map_err(|m| {
+                    ScopeError::Inconsistent(format!(
+                        "screen {} chain {}: {m}",
+                        s.screen, c.device_key_id
+                    ))
+                })?;
+            }
+        }
+        if !crate::hex::is_lower_hex(&self.entries_sha256, 32) {
+            return bad("entries_sha256 must be 64 lowercase hex characters".into());
+        }
+        if let Some(c) = self
+            .conflicts
+            .iter()
+            .find(|c| !crate::hex::is_lower_hex(&c.sha256, 32))
+        {
+            return bad(format!(
+                "conflicts of screen {}: sha256 must be 64 lowercase hex characters",
+                c.screen
+            ));
+        }
+        if self.conflicts.windows(2).any(|w| w[0] > w[1]) {
+            return bad("conflicts must be sorted by screen, then sha256".into());
+        }
+        Ok(())
+    }
 }
 
-/// Verify a scope envelope (exact bytes) under `trusted` controller keys and parse its payload.
+impl ChainScope {
+    fn validate(&self, checkpoint_size: u64) -> Result<(), String> {
+        let c = self;
+        if c.first_seq > c.last_seq {
+            return Err(format!(
+                "first_seq {} is above last_seq {}",
+                c.first_seq, c.last_seq
+            ));
+        }
+        if c.first_index > c.last_index {
+            return Err(format!(
+                "first_index {} is above last_index {}",
+                c.first_index, c.last_index
+            ));
+        }
+        if c.last_index >= checkpoint_size {
+            return Err(format!(
+                "last_index {} is not below checkpoint_size {checkpoint_size}",
+                c.last_index
+            ));
+        }
+        let span = c.last_index - c.first_index + 1;
+        if c.batches == 0 || c.batches > span {
+            return Err(format!(
+                "batches {} must be between 1 and the {span} log entries from first_index to last_index",
+                c.batches
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn strictly_sorted(v: &[&str]) -> bool {
+    v.windows(2).all(|w| w[0] < w[1])
+}
+
+/// Verify a scope envelope (exact bytes) under `trusted` controller keys, parse its payload
+/// and check that it holds together ([`Scope::validate`]).
 pub fn verify_scope(bytes: &[u8], trusted: &KeySet) -> Result<Scope, ScopeError> {
     let v = crate::envelope::verify(bytes, SCOPE_TYPE, trusted)?;
-    serde_json::from_slice(&v.payload).map_err(|e| ScopeError::Malformed(e.to_string()))
+    let scope: Scope =
+        serde_json::from_slice(&v.payload).map_err(|e| ScopeError::Malformed(e.to_string()))?;
+    scope.validate()?;
+    Ok(scope)
+}
+
+/// The `entries_sha256` of a scope: lowercase hex SHA-256 over the exported log entries in
+/// increasing index order, each as its index (8 bytes, big-endian), its kind (1 byte: 0 for
+/// `batch`, 1 for `action`) and its RFC 6962 leaf hash (32 bytes) (`docs/protocol.md` §15).
+pub fn entries_digest(entries: &[(u64, EntryKind, Hash)]) -> String {
+    let mut sorted = entries.to_vec();
+    sorted.sort_by_key(|e| e.0);
+    let mut h = Sha256::new();
+    for (index, kind, leaf) in sorted {
+        h.update(index.to_be_bytes());
+        h.update([match kind {
+            EntryKind::Batch => 0u8,
+            EntryKind::Action => 1u8,
+        }]);
+        h.update(leaf);
+    }
+    crate::hex::encode(&h.finalize())
 }
 
 /// Builds the [`Scope`] of a bundle while its parts are chosen; the exporter and test
@@ -106,22 +297,41 @@ pub fn verify_scope(bytes: &[u8], trusted: &KeySet) -> Result<Scope, ScopeError>
 #[derive(Debug, Clone)]
 pub struct ScopeBuilder {
     period: Period,
+    generated_at: String,
+    selection: Selection,
     checkpoint_size: u64,
     screens: BTreeMap<String, BTreeMap<String, ChainScope>>,
     actions: u64,
-    conflicts: u64,
+    entries: Vec<(u64, EntryKind, Hash)>,
+    conflicts: Vec<ConflictScope>,
 }
 
 impl ScopeBuilder {
-    /// An empty scope for `period` and the checkpoint of `checkpoint_size` leaves.
+    /// An empty scope for `period` and the checkpoint of `checkpoint_size` leaves (selection
+    /// `all`, `generated_at` empty until set).
     pub fn new(period: Period, checkpoint_size: u64) -> ScopeBuilder {
         ScopeBuilder {
             period,
+            generated_at: String::new(),
+            selection: Selection::All,
             checkpoint_size,
             screens: BTreeMap::new(),
             actions: 0,
-            conflicts: 0,
+            entries: Vec::new(),
+            conflicts: Vec::new(),
         }
+    }
+
+    /// The bundle's `generated_at`.
+    pub fn generated_at(&mut self, at: &str) -> &mut Self {
+        self.generated_at = at.to_owned();
+        self
+    }
+
+    /// The screens the export was asked for.
+    pub fn selection(&mut self, selection: Selection) -> &mut Self {
+        self.selection = selection;
+        self
     }
 
     /// A screen with a statement in the bundle (with or without batches).
@@ -131,7 +341,9 @@ impl ScopeBuilder {
     }
 
     /// An exported batch of `screen`, at log `index`, signed by `device_key_id`, holding the
-    /// receipts `seqs`. Batches may be added in any order.
+    /// receipts `seqs`. Batches may be added in any order. A batch without receipts adds the
+    /// screen but no chain statement (it has no seqs to state; its entry is still in
+    /// `entries_sha256`).
     pub fn batch(
         &mut self,
         screen: &str,
@@ -140,9 +352,10 @@ impl ScopeBuilder {
         seqs: impl IntoIterator<Item = u64>,
     ) -> &mut Self {
         let seqs: Vec<u64> = seqs.into_iter().collect();
-        let lo = seqs.iter().copied().min().unwrap_or(u64::MAX);
-        let hi = seqs.iter().copied().max().unwrap_or(0);
         let chains = self.screens.entry(screen.to_owned()).or_default();
+        let (Some(&lo), Some(&hi)) = (seqs.iter().min(), seqs.iter().max()) else {
+            return self;
+        };
         let c = chains
             .entry(device_key_id.to_owned())
             .or_insert_with(|| ChainScope {
@@ -167,16 +380,30 @@ impl ScopeBuilder {
         self
     }
 
-    /// The number of `conflicts` entries of the bundle.
-    pub fn conflicts(&mut self, n: u64) -> &mut Self {
-        self.conflicts = n;
+    /// An exported log entry (batch or action) at `index` with its exact bytes `data`, for
+    /// `entries_sha256`.
+    pub fn entry(&mut self, index: u64, kind: EntryKind, data: &[u8]) -> &mut Self {
+        self.entries.push((index, kind, leaf_hash(data)));
+        self
+    }
+
+    /// A `conflicts` entry of the bundle for `screen`, with the exact envelope bytes.
+    pub fn conflict(&mut self, screen: &str, envelope: &[u8]) -> &mut Self {
+        self.conflicts.push(ConflictScope {
+            screen: screen.to_owned(),
+            sha256: crate::hex::sha256_hex(envelope),
+        });
         self
     }
 
     /// The scope.
     pub fn finish(&self) -> Scope {
+        let mut conflicts = self.conflicts.clone();
+        conflicts.sort();
         Scope {
             period: self.period.clone(),
+            generated_at: self.generated_at.clone(),
+            selection: self.selection.clone(),
             checkpoint_size: self.checkpoint_size,
             screens: self
                 .screens
@@ -187,7 +414,8 @@ impl ScopeBuilder {
                 })
                 .collect(),
             actions: self.actions,
-            conflicts: self.conflicts,
+            entries_sha256: entries_digest(&self.entries),
+            conflicts,
         }
     }
 }
@@ -224,23 +452,16 @@ pub fn batch_signer(envelope: &[u8]) -> Option<String> {
 }
 
 /// Whether `data` is an operator action record (a JSON object with the string members `at`,
-/// `actor` and `action`, as the controller stores it) rather than anything else, such as a
-/// receipts envelope relabelled as an action.
+/// `actor` and `action`, as the controller stores it, and no `payloadType`) rather than
+/// anything else, such as a receipts envelope relabelled as an action or a JSON array.
 pub fn is_action_record(data: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Action {
-        #[allow(dead_code)]
-        at: String,
-        #[allow(dead_code)]
-        actor: String,
-        #[allow(dead_code)]
-        action: String,
-    }
-    serde_json::from_slice::<Action>(data).is_ok()
-        && serde_json::from_slice::<serde_json::Value>(data)
-            .ok()
-            .and_then(|v| v.get("payloadType").cloned())
-            .is_none()
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return false;
+    };
+    ["at", "actor", "action"]
+        .iter()
+        .all(|k| m.get(*k).is_some_and(serde_json::Value::is_string))
+        && !m.contains_key("payloadType")
 }
 
 #[cfg(test)]
@@ -268,7 +489,8 @@ mod tests {
             .batch("a1", "k1", 0, [1, 2, 3])
             .batch("a1", "k2", 7, [1])
             .action()
-            .conflicts(2);
+            .conflict("a1", b"x")
+            .conflict("a1", b"x");
         let s = b.finish();
         assert_eq!(s.screens.len(), 2);
         assert_eq!(s.screens[0].screen, "a1");
@@ -285,7 +507,7 @@ mod tests {
             (1, 6, 0, 5, 2)
         );
         assert_eq!(s.screens[0].chains[1].device_key_id, "k2");
-        assert_eq!((s.actions, s.conflicts, s.checkpoint_size), (1, 2, 9));
+        assert_eq!((s.actions, s.conflicts.len(), s.checkpoint_size), (1, 2, 9));
     }
 
     #[test]

@@ -188,6 +188,7 @@ pub fn verify_bundle(
                 continue;
             }
         };
+        c.observed.entry(e.index, e.kind, &data);
         if let Some(cp) = &checkpoint {
             check_entry_inclusion(&mut c, cp, e, &data);
         }
@@ -206,6 +207,9 @@ pub fn verify_bundle(
             EntryKind::Action => {
                 report.actions += 1;
                 c.observed.action();
+                if mismatch.is_none() {
+                    completeness::check_action_period(&mut c, &data, e.index, &bundle.period);
+                }
             }
             // an action record labelled a batch: reported above, nothing to verify as a batch
             EntryKind::Batch if mismatch.is_some() => report.batches += 1,
@@ -223,7 +227,8 @@ pub fn verify_bundle(
         }
     }
     for (i, conflict) in bundle.conflicts.iter().enumerate() {
-        check_conflict(&mut c, &mut screens, &statements, i, conflict);
+        let scoped = bundle.scope.is_some();
+        check_conflict(&mut c, &mut screens, &statements, (i, scoped), conflict);
     }
     for ((screen, epoch), st) in &mut screens {
         check_chain(&mut c, screen, *epoch, st);
@@ -862,7 +867,7 @@ fn check_conflict(
     c: &mut Checker,
     screens: &mut BTreeMap<ChainId, ScreenState>,
     statements: &Statements,
-    i: usize,
+    (i, scoped): (usize, bool),
     conflict: &ConflictEntry,
 ) {
     let Ok(data) = b64_decode(&conflict.data) else {
@@ -875,22 +880,31 @@ fn check_conflict(
         );
         return;
     };
+    c.observed.conflict(&conflict.screen, &data);
     let epoch = claimed_epoch(&data).unwrap_or(crate::receipt::FIRST_EPOCH);
     let Some(key) = statements
         .get(&conflict.screen)
         .and_then(|(_, keys)| keys.get(&epoch))
     else {
-        c.notes.push(format!(
-            "conflicts[{i}] for screen {} epoch {epoch} cannot be checked: the bundle holds no statement for that screen and epoch",
-            conflict.screen
-        ));
+        c.unverified_conflict(
+            scoped,
+            &conflict.screen,
+            format!(
+                "conflicts[{i}] for screen {} epoch {epoch} cannot be checked: the bundle holds no statement for that screen and epoch",
+                conflict.screen
+            ),
+        );
         return;
     };
     let Ok(v) = crate::envelope::verify_with_key(&data, RECEIPTS_TYPE, key) else {
-        c.notes.push(format!(
-            "conflicts[{i}] for screen {} is not signed by its device key: not evidence of anything",
-            conflict.screen
-        ));
+        c.unverified_conflict(
+            scoped,
+            &conflict.screen,
+            format!(
+                "conflicts[{i}] for screen {} is not signed by its device key: not evidence of anything",
+                conflict.screen
+            ),
+        );
         return;
     };
     #[derive(Deserialize)]
@@ -898,18 +912,22 @@ fn check_conflict(
         screen: String,
         receipts: Vec<String>,
     }
-    let Ok(p) = serde_json::from_slice::<Payload>(&v.payload) else {
-        c.notes.push(format!(
-            "conflicts[{i}] for screen {} has a malformed payload",
-            conflict.screen
-        ));
-        return;
+    let p = match serde_json::from_slice::<Payload>(&v.payload) {
+        Ok(p) if p.screen == conflict.screen => p,
+        _ => {
+            let msg = format!(
+                "conflicts[{i}] for screen {} has a malformed payload or names another screen",
+                conflict.screen
+            );
+            c.unverified_conflict(scoped, &conflict.screen, msg);
+            return;
+        }
     };
     let st = screens.entry((conflict.screen.clone(), epoch)).or_default();
     let before = c.problems.len();
     for text in p.receipts {
         if let Ok(r) = Receipt::parse(text.as_bytes()) {
-            if r.screen == conflict.screen && p.screen == conflict.screen {
+            if r.screen == conflict.screen {
                 let seq = r.seq;
                 if st.receipts.contains_key(&seq) {
                     add_receipt(

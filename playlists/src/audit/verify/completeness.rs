@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use super::{Checker, Statements};
 use crate::audit::{
-    is_action_record, verify_scope, Bundle, ChainScope, EntryKind, ProblemKind, Scope, ScopeError,
+    is_action_record, verify_scope, Bundle, ChainScope, ConflictScope, EntryKind, Period,
+    ProblemKind, Scope, ScopeError,
 };
 use crate::envelope::{Envelope, RECEIPTS_TYPE};
 use crate::keys::{b64_decode, KeySet};
@@ -30,6 +31,55 @@ pub(super) fn kind_mismatch(data: &[u8], kind: EntryKind) -> Option<String> {
             Some("the entry is labelled a batch but holds an operator action record".to_owned())
         }
         EntryKind::Batch => None,
+    }
+}
+
+impl Checker {
+    /// A conflict evidence entry that proves nothing: with a scope (which signs every entry,
+    /// `docs/protocol.md` §15) a problem, without one a note.
+    pub(super) fn unverified_conflict(&mut self, scoped: bool, screen: &str, message: String) {
+        if scoped {
+            self.problem(
+                ProblemKind::BadConflictEvidence,
+                Some(screen),
+                None,
+                None,
+                message,
+            );
+        } else {
+            self.notes.push(message);
+        }
+    }
+}
+
+/// An action entry's `at` must lie in the bundle's period `[from, to)`: the exporter exports
+/// the actions of the period only (`docs/protocol.md` §15).
+pub(super) fn check_action_period(c: &mut Checker, data: &[u8], index: u64, period: &Period) {
+    let at = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| v.get("at")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let (Ok(from), Ok(to)) = (
+        period.from.parse::<jiff::Timestamp>(),
+        period.to.parse::<jiff::Timestamp>(),
+    ) else {
+        return; // reported as malformed_bundle
+    };
+    let inside = at
+        .parse::<jiff::Timestamp>()
+        .is_ok_and(|t| t >= from && t < to);
+    if !inside {
+        c.problem(
+            ProblemKind::ActionOutOfPeriod,
+            None,
+            None,
+            Some(index),
+            format!(
+                "the action's at {at:?} is not in the period {} .. {}: an action from outside \
+                 the period was put in the bundle",
+                period.from, period.to
+            ),
+        );
     }
 }
 
@@ -83,6 +133,19 @@ pub(super) fn check_scope(
             ),
         );
     }
+    if scope.generated_at != bundle.generated_at {
+        c.problem(
+            ProblemKind::GeneratedAtMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle says generated_at {} but the controller signed {}: the scope is \
+                 another export's",
+                bundle.generated_at, scope.generated_at
+            ),
+        );
+    }
     if let Some(cp) = checkpoint.filter(|cp| cp.size != scope.checkpoint_size) {
         c.problem(
             ProblemKind::ScopeCheckpointMismatch,
@@ -127,6 +190,17 @@ pub(super) fn check_scope(
             );
         }
     }
+    if observed.entries_sha256 != scope.entries_sha256 {
+        c.problem(
+            ProblemKind::EntriesMismatch,
+            None,
+            None,
+            None,
+            "the log entries (index, kind, leaf hash) are not the ones the controller signed in \
+             entries_sha256: an entry was swapped, added or removed",
+        );
+    }
+    check_conflicts(c, &scope.conflicts, &observed.conflicts);
     let counts = [
         (
             ProblemKind::ActionCountMismatch,
@@ -138,7 +212,7 @@ pub(super) fn check_scope(
             ProblemKind::ConflictCountMismatch,
             "conflict evidence entries",
             bundle.conflicts.len() as u64,
-            scope.conflicts,
+            scope.conflicts.len() as u64,
         ),
     ];
     for (kind, what, found, signed) in counts {
@@ -153,6 +227,36 @@ pub(super) fn check_scope(
         }
     }
     Some(scope)
+}
+
+/// The conflict evidence entries as signed (screen and SHA-256 of the exact bytes) against
+/// those in the bundle, as multisets.
+fn check_conflicts(c: &mut Checker, signed: &[ConflictScope], seen: &[ConflictScope]) {
+    let mut left: BTreeMap<&ConflictScope, i64> = BTreeMap::new();
+    for s in signed {
+        *left.entry(s).or_default() += 1;
+    }
+    for o in seen {
+        *left.entry(o).or_default() -= 1;
+    }
+    for (e, n) in left.into_iter().filter(|(_, n)| *n != 0) {
+        let what = if n > 0 {
+            "the scope signs it but the bundle does not hold it (removed or altered)"
+        } else {
+            "the bundle holds it but the scope does not sign it (added, altered or relabelled)"
+        };
+        c.problem(
+            ProblemKind::ConflictEvidenceMismatch,
+            Some(&e.screen),
+            None,
+            None,
+            format!(
+                "conflict evidence sha256 {} ({}x): {what}",
+                e.sha256,
+                n.abs()
+            ),
+        );
+    }
 }
 
 /// One screen's chains as signed against the chains its verified batches form.

@@ -17,6 +17,8 @@ use playlists::keys::SecretKey;
 use playlists::merkle::{consistency_proof, inclusion_proof, leaf_hash, Checkpoint, Hash};
 use playlists::receipt::{sign_batch, Backend, Outcome, Receipt, GENESIS_PREV};
 
+mod scope;
+
 const A: &str = "lao-cai-1";
 const B: &str = "ha-noi-2";
 const ORIGIN: &str = "gatecast-controller test";
@@ -190,11 +192,15 @@ fn rescope(w: &World, b: &mut Bundle) {
             .unwrap()
     });
     let mut scope = ScopeBuilder::new(b.period.clone(), size.unwrap());
-    for s in [A, B] {
-        scope.screen(s);
+    scope.generated_at(&b.generated_at);
+    for s in &b.screens {
+        let env = Envelope::parse(&B64.decode(&s.statement).unwrap()).unwrap();
+        let st: ScreenStatement = serde_json::from_slice(&env.payload).unwrap();
+        scope.screen(&st.screen);
     }
     for e in &b.log.entries {
         let data = B64.decode(&e.data).unwrap();
+        scope.entry(e.index, e.kind, &data);
         match e.kind {
             EntryKind::Action => scope.action(),
             EntryKind::Batch => {
@@ -206,7 +212,9 @@ fn rescope(w: &World, b: &mut Bundle) {
             }
         };
     }
-    scope.conflicts(b.conflicts.len() as u64);
+    for c in &b.conflicts {
+        scope.conflict(&c.screen, &B64.decode(&c.data).unwrap());
+    }
     b.scope = Some(B64.encode(scope.finish().sign(&w.controller).to_json()));
 }
 
@@ -574,7 +582,8 @@ fn signed_conflicting_receipt_is_reported() {
     let text = problem(&r, ProblemKind::Conflict, Some(A), Some(5));
     assert!(text.contains("forked"), "{text}");
 
-    // Evidence not signed by the device proves nothing: a note, not a problem.
+    // Evidence not signed by the device proves nothing; with a scope, which signs every
+    // evidence entry, the controller put it there: a problem.
     let mut b = log.full_bundle(&w);
     let unsigned = sign_batch(A, &[other5.to_bytes()], &SecretKey::from_seed([5; 32])).to_json();
     b.conflicts.push(ConflictEntry {
@@ -585,160 +594,15 @@ fn signed_conflicting_receipt_is_reported() {
     });
     rescope(&w, &mut b);
     let r = verify(&w, &b);
-    assert!(r.ok, "{}", r.to_text());
+    let text = problem(&r, ProblemKind::BadConflictEvidence, Some(A), None);
+    assert!(text.contains("not signed by its device key"), "{text}");
+    // Without a scope (an older bundle) it is a note.
+    b.scope = None;
+    let r = verify(&w, &b);
     assert!(r
         .notes
         .iter()
         .any(|n| n.contains("not signed by its device key")));
-}
-
-// ---- completeness against the signed scope (docs/protocol.md §15, docs/security.md row 47) ----
-
-/// The evidence that the device signed a second receipt 5 for screen A.
-fn fork_evidence(w: &World) -> ConflictEntry {
-    let real4 = w.receipts(A, 4, 4).remove(0);
-    let mut other5 = receipt(A, 5, &playlists::receipt::receipt_hash(&real4));
-    other5.lang = "fr".into();
-    ConflictEntry {
-        screen: A.into(),
-        received_at: "2026-01-05T09:00:00.000Z".into(),
-        data: B64.encode(sign_batch(A, &[other5.to_bytes()], &w.devices[A]).to_json()),
-        repeats: 0,
-    }
-}
-
-/// Position of the entry with log index `index` in the bundle.
-fn entry_pos(b: &Bundle, index: u64) -> usize {
-    b.log.entries.iter().position(|e| e.index == index).unwrap()
-}
-
-/// Verifies `b`, which must fail with (at least) each of `kinds`; returns the report text.
-fn fails_with(w: &World, b: &Bundle, kinds: &[ProblemKind]) -> String {
-    let r = verify(w, b);
-    assert!(!r.ok, "the tampered bundle passed:\n{}", r.to_text());
-    for k in kinds {
-        assert!(
-            r.problems.iter().any(|p| p.kind == *k),
-            "no {} problem:\n{}",
-            k.as_str(),
-            r.to_text()
-        );
-    }
-    r.to_text()
-}
-
-#[test]
-fn attack_scope_first_batch_removed() {
-    let w = World::new();
-    let mut b = Log::standard(&w).full_bundle(&w);
-    b.log.entries.remove(entry_pos(&b, 0)); // A 1..=3
-    let text = fails_with(&w, &b, &[ProblemKind::BatchCountMismatch]);
-    let r = verify(&w, &b);
-    let p = problem(&r, ProblemKind::ChainStartMismatch, Some(A), Some(1));
-    assert!(
-        p.contains("(log entry 0)") && p.contains("seq 4 (log entry 3)"),
-        "{p}\n{text}"
-    );
-}
-
-#[test]
-fn attack_scope_last_batch_removed() {
-    let w = World::new();
-    let mut b = Log::standard(&w).full_bundle(&w);
-    b.log.entries.remove(entry_pos(&b, 5)); // A 7..=9
-    fails_with(&w, &b, &[ProblemKind::BatchCountMismatch]);
-    let r = verify(&w, &b);
-    let p = problem(&r, ProblemKind::ChainEndMismatch, Some(A), Some(9));
-    assert!(p.contains("last batch is missing"), "{p}");
-}
-
-#[test]
-fn attack_scope_batch_relabelled_as_action() {
-    let w = World::new();
-    let mut b = Log::standard(&w).full_bundle(&w);
-    let pos = entry_pos(&b, 5);
-    b.log.entries[pos].kind = EntryKind::Action; // A 7..=9 hidden as an "action"
-    let kinds = [
-        ProblemKind::ActionCountMismatch,
-        ProblemKind::BatchCountMismatch,
-    ];
-    fails_with(&w, &b, &kinds);
-    let r = verify(&w, &b);
-    problem(&r, ProblemKind::ChainEndMismatch, Some(A), Some(9));
-    let p = problem(&r, ProblemKind::EntryKindMismatch, Some(A), Some(7));
-    assert!(p.contains("hidden as an action"), "{p}");
-    // and an action record relabelled as a batch
-    let mut b = Log::standard(&w).full_bundle(&w);
-    b.log.entries[2].kind = EntryKind::Batch;
-    fails_with(&w, &b, &[ProblemKind::EntryKindMismatch]);
-}
-
-#[test]
-fn attack_scope_whole_screen_removed() {
-    let w = World::new();
-    let mut b = Log::standard(&w).full_bundle(&w);
-    b.screens.remove(1); // B's statement
-    b.log.entries.retain(|e| e.index != 1 && e.index != 4); // B's batches
-    fails_with(&w, &b, &[]);
-    let r = verify(&w, &b);
-    problem(&r, ProblemKind::MissingScreen, Some(B), None);
-    problem(&r, ProblemKind::MissingChain, Some(B), Some(1));
-}
-
-#[test]
-fn attack_scope_conflict_evidence_deleted() {
-    let w = World::new();
-    let mut b = Log::standard(&w).full_bundle(&w);
-    b.conflicts.push(fork_evidence(&w));
-    rescope(&w, &mut b);
-    problem(&verify(&w, &b), ProblemKind::Conflict, Some(A), Some(5));
-    b.conflicts.clear();
-    let text = fails_with(&w, &b, &[ProblemKind::ConflictCountMismatch]);
-    assert!(text.contains("holds 0 conflict evidence entries"), "{text}");
-}
-
-#[test]
-fn attack_scope_period_rewritten() {
-    let w = World::new();
-    let mut b = Log::standard(&w).full_bundle(&w);
-    b.period.from = "2025-01-01T00:00:00Z".into();
-    let text = fails_with(&w, &b, &[ProblemKind::PeriodMismatch]);
-    assert!(text.contains("signed 2026-01-05T00:00:00Z"), "{text}");
-}
-
-#[test]
-fn attack_scope_missing_forged_or_foreign() {
-    let w = World::new();
-    let mut b = Log::standard(&w).full_bundle(&w);
-    // a bundle of an older build: no scope at all
-    b.scope = None;
-    let text = fails_with(&w, &b, &[ProblemKind::MissingScope]);
-    assert!(text.contains("export it again"), "{text}");
-    // a scope signed by another key
-    let other = ScopeBuilder::new(b.period.clone(), 6).finish();
-    b.scope = Some(B64.encode(other.sign(&w.devices[A]).to_json()));
-    fails_with(&w, &b, &[ProblemKind::BadScope]);
-    // the scope of another (smaller) bundle of the same controller
-    let small = Log::standard(&w).bundle(&w, 4, &[0, 1, 2, 3], None);
-    b.scope = small.scope;
-    fails_with(&w, &b, &[ProblemKind::ScopeCheckpointMismatch]);
-}
-
-/// The scope example of `docs/protocol.md` §15 is the scope of this file's standard bundle.
-#[test]
-fn scope_example_in_the_protocol_is_the_standard_bundles() {
-    let w = World::new();
-    let b = Log::standard(&w).full_bundle(&w);
-    let env = B64.decode(b.scope.unwrap()).unwrap();
-    let trusted = playlists::keys::KeySet::from_keys([w.controller.public()]);
-    let scope = playlists::audit::verify_scope(&env, &trusted).unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
-    let doc = std::fs::read_to_string(path).unwrap();
-    let (_, after) = doc.split_once("**Bundle scope.**").unwrap();
-    let (_, block) = after.split_once("```json\n").unwrap();
-    let (json, _) = block.split_once("```").unwrap();
-    let example: serde_json::Value = serde_json::from_str(json).unwrap();
-    assert_eq!(serde_json::to_value(&scope).unwrap(), example);
 }
 
 #[test]
