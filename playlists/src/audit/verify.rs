@@ -108,10 +108,11 @@ type ChainId = (String, u64);
 /// the receipts present form one chain (seq contiguous from the lowest seq present, each `prev`
 /// the hash of the receipt before it, no two different receipts under one seq, including the
 /// signed evidence in `conflicts`); consistency with `previous_checkpoint`; and completeness
-/// against the controller-signed scope (`scope`, [`super::Scope`]: period, checkpoint size,
-/// screens, each chain's first and last batch and count, each entry's kind, the numbers of
-/// actions and conflicts; a bundle without one is refused). A chain that starts above seq 1 is
-/// accepted with its first `prev` taken as given, and said in the notes.
+/// against the controller-signed scope (`scope`, [`super::Scope`]: period, `generated_at`,
+/// checkpoint size, screens, each chain's first and last batch and count, each entry's kind,
+/// the entries digest, the actions in the period and their number, each conflict entry; a
+/// bundle without one is refused). A chain that starts above seq 1 is accepted with its first
+/// `prev` taken as given, and said in the notes.
 pub fn verify_bundle(
     bundle_bytes: &[u8],
     controller_key: &PublicKey,

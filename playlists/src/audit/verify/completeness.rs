@@ -83,10 +83,11 @@ pub(super) fn check_action_period(c: &mut Checker, data: &[u8], index: u64, peri
     }
 }
 
-/// Checks the bundle against its signed scope: the scope verifies under the controller key,
-/// the period and the checkpoint size are the signed ones, every screen of the scope has a
-/// statement and the reverse, every chain's batches start, end and count as signed, and the
-/// numbers of actions and conflicts are the signed ones. Returns the scope if it verified.
+/// Checks the bundle against its signed scope: the scope verifies under the controller key and
+/// holds together, the period, `generated_at` and the checkpoint size are the signed ones,
+/// every screen of the scope has a statement and the reverse, every chain's batches start, end
+/// and count as signed, the entries give the signed digest, the number of actions is the signed
+/// one and the conflict entries are the signed ones. Returns the scope if it verified.
 pub(super) fn check_scope(
     c: &mut Checker,
     bundle: &Bundle,
