@@ -531,6 +531,23 @@ mod tests {
     }
 
     #[test]
+    fn selection_is_all_or_a_list() {
+        let all: Selection = serde_json::from_str(r#""all""#).unwrap();
+        assert_eq!(all, Selection::All);
+        assert_eq!(serde_json::to_string(&all).unwrap(), r#""all""#);
+        let some: Selection = serde_json::from_str(r#"["a1","b2"]"#).unwrap();
+        assert_eq!(some, Selection::Screens(vec!["a1".into(), "b2".into()]));
+        assert_eq!(some.to_string(), "a1, b2");
+        let e = serde_json::from_str::<Selection>(r#""some""#).unwrap_err();
+        assert!(e.to_string().contains("\"all\" or a list"), "{e}");
+        // a listed selection must name exactly the scope's screens
+        let mut b = ScopeBuilder::new(period(), 1);
+        b.screen("a1").selection(some);
+        let e = b.finish().validate().unwrap_err();
+        assert!(e.to_string().contains("selection"), "{e}");
+    }
+
+    #[test]
     fn action_records_and_batches_are_told_apart() {
         let action = br#"{"seq":1,"at":"2026-01-05T07:00:00.000Z","actor":"cli","role":null,"action":"publish","detail":{}}"#;
         assert!(is_action_record(action));
