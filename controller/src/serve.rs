@@ -179,6 +179,7 @@ pub struct Running {
     inbound: tokio::task::JoinHandle<()>,
     ingest: tokio::task::JoinHandle<()>,
     checkpointer: tokio::task::JoinHandle<()>,
+    alive: tokio::task::JoinHandle<()>,
     mqtt: MqttHandle,
     broker: Option<EmbeddedBroker>,
     store: Store,
@@ -218,6 +219,11 @@ impl Running {
         if let Some(b) = self.broker {
             let _ = tokio::task::spawn_blocking(move || b.shutdown()).await;
         }
+        // The last alive mark: the next run knows the controller listened until now.
+        self.alive.abort();
+        if let Err(e) = self.store.tick_alive(jiff::Timestamp::now()).await {
+            warn!("could not record the controller's last alive mark: {e}");
+        }
         if let Err(e) = self.store.flush().await {
             warn!("final database flush failed: {e}");
         }
@@ -246,6 +252,15 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let blobs =
         Blobs::open(&data.join(files::MEDIA)).map_err(|e| data_err(&data.join(files::MEDIA), e))?;
 
+    // The run starts before the broker listens: a screen's silence counts from here at the
+    // earliest (docs/protocol.md §12).
+    let previous = store
+        .mark_started(jiff::Timestamp::now(), config.status_stale_after)
+        .await?;
+    if let Some(p) = previous {
+        info!(previous_started = %p.started, previous_alive = %p.tick, "controller run recorded; the previous run was last alive at its tick");
+    }
+    let alive = tokio::spawn(crate::store::run_alive_ticker(store.clone()));
     let (broker, mqtt_addr, host, port) = start_broker(&config, &store, &mqtt_password).await?;
     let broker_url = config
         .public_broker_url
@@ -364,6 +379,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         inbound,
         ingest,
         checkpointer,
+        alive,
         mqtt,
         broker,
         store,

@@ -39,18 +39,19 @@ fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, 
     let status = state.store.status(&s.id)?;
     let manifest = state.store.manifest(&s.id)?;
     let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
+    let silent = match &status {
+        Some(st) => state.store.silent_since(st, now, stale)?,
+        None => None,
+    };
     Ok(serde_json::json!({
         "id": s.id, "name": s.name, "gate": s.gate, "languages": s.languages,
         "timezone": s.timezone, "disabled": s.disabled, "device_key": s.device_key,
         "enrolled_at": s.enrolled_at, "created_at": s.created_at,
         "epoch": s.epoch(), "epochs": s.epochs(),
-        // A screen silent for longer than the heartbeat age is offline whatever it last said
-        // (docs/protocol.md §12).
-        "online": status.as_ref().is_some_and(|st| st.online_at(now, stale)),
-        "silent_since": status
-            .as_ref()
-            .and_then(|st| st.silent_since(now, stale))
-            .map(|t| t.to_string()),
+        // A screen silent for longer than the heartbeat age (while the controller listened) is
+        // offline whatever it last said (docs/protocol.md §12).
+        "online": status.as_ref().is_some_and(|st| st.online) && silent.is_none(),
+        "silent_since": silent.map(|t| t.to_string()),
         "last_seen": status.as_ref().map(|st| st.received_at.clone()),
         "status": status.map(|st| st.status),
         "published_version": manifest.map(|m| m.version),
@@ -162,7 +163,8 @@ pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
 pub const INLINE_HISTORY: usize = 100;
 
 /// `GET /api/v1/screens/{id}` (with its newest [`INLINE_HISTORY`] online/offline transitions,
-/// oldest first, and `history_truncated` when older ones exist).
+/// oldest first, and `history_truncated` when older ones exist; a silent screen's ends with the
+/// `offline` transition at `silent_since`, [`crate::store::Store::silence_transition`]).
 pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
     let s = state
@@ -170,7 +172,11 @@ pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiErro
         .screen(id)?
         .ok_or_else(|| ApiError::not_found("screen", id))?;
     let mut v = screen_json(state, &s)?;
-    let (rows, truncated) = state.store.status_history_newest(id, INLINE_HISTORY)?;
+    let (mut rows, truncated) = state.store.status_history_newest(id, INLINE_HISTORY)?;
+    // A silent screen's history ends offline, as `online` says (and as the compliance report
+    // counts it).
+    let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
+    rows.extend(state.store.silence_transition(id, now, stale)?);
     v["history"] = serde_json::to_value(rows).unwrap_or_default();
     v["history_truncated"] = truncated.into();
     Ok(json_reply(StatusCode::OK, &v))
@@ -186,9 +192,15 @@ pub fn history(state: &AppState, req: Request, id: &str) -> Result<Response, Api
     if state.store.screen(id)?.is_none() {
         return Err(ApiError::not_found("screen", id));
     }
-    let p = state
+    let mut p = state
         .store
         .status_history_page(id, page.after, page.limit)?;
+    if p.next.is_none() {
+        // The last page of a silent screen ends offline, as in `GET /api/v1/screens/{id}`.
+        let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
+        p.rows
+            .extend(state.store.silence_transition(id, now, stale)?);
+    }
     Ok(json_reply(
         StatusCode::OK,
         &serde_json::json!({

@@ -13,7 +13,7 @@ use playlists::receipt::Receipt;
 use super::query::{self, ReceiptFilter, ReceiptRow};
 use super::reports::{self, ComplianceReport, EpochEvidence, ScreenEvidence};
 use crate::store::{
-    chain_key, MediaRecord, ScreenRecord, StatusTransition, Store, StoreError, StoredReceipt,
+    chain_key, MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt,
 };
 
 /// What the controller knows about screens and media, looked up once per request.
@@ -102,8 +102,9 @@ fn manifests_of(store: &Store, key: &PublicKey, screen: &str) -> Result<Vec<Mani
 pub struct ReportClock {
     /// Now: the report covers nothing after it. A parameter so tests can inject the clock.
     pub now: Timestamp,
-    /// A screen whose last status said online but is older than this at `now` is counted
-    /// dark from that status on ([`crate::store::StatusRecord::silent_since`]).
+    /// A screen whose last status said online but that was silent for longer than this at
+    /// `now` while the controller listened is counted dark from the start of that silence
+    /// ([`crate::store::Store::silence_transition`]).
     pub status_stale_after: std::time::Duration,
 }
 
@@ -162,18 +163,9 @@ pub fn compliance_from_store(
             });
         }
         let mut history = store.status_history(&s.id)?;
-        // Silent since its last status (died unheard, e.g. while the controller was down):
-        // dark from then on, although no status said so.
-        if let Some(since) = store
-            .status(&s.id)?
-            .and_then(|st| st.silent_since(now, clock.status_stale_after))
-        {
-            history.push(StatusTransition {
-                screen: s.id.clone(),
-                online: false,
-                at: since.to_string(),
-            });
-        }
+        // Silent since its last status or the controller's restart (died unheard, e.g. while
+        // the controller was down): dark from then on, although no status said so.
+        history.extend(store.silence_transition(&s.id, now, clock.status_stale_after)?);
         evidence.push(ScreenEvidence {
             manifests: manifests_of(store, controller_key, &s.id)?,
             history,

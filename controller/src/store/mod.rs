@@ -2,7 +2,7 @@
 //!
 //! Every method that writes and returns `Ok` has flushed the write to disk first, so nothing is
 //! acknowledged to a caller that a crash could lose. Values are JSON; keys are ids. Trees:
-//! `meta` (schema version), `media`, `playlists`, `schedules`, `screens`, `enroll_codes`, `tokens`,
+//! `meta` (schema version, the controller's alive mark), `media`, `playlists`, `schedules`, `screens`, `enroll_codes`, `tokens`,
 //! `manifests` (exact signed bytes + version per screen), `alerts`, `alert_sets` (exact signed
 //! bytes + version per screen), `status` (last status per screen), `status_history`
 //! (online/offline transitions, the newest [`HISTORY_CAP`] per screen), `actions` (operator
@@ -16,9 +16,11 @@
 //! One file per concern: `records` (the JSON records), `content` (media, playlists,
 //! schedules), `screens` (screens, enrolment codes, tokens), `publishing` (manifests, alert
 //! sets, manifest history), `status` (status and the action log), `receipts` (ingest and reads
-//! of receipts), `rejections` (rejected batches and conflict evidence), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
+//! of receipts), `rejections` (rejected batches and conflict evidence), `alive` (the
+//! controller's alive mark), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
 //! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
 
+mod alive;
 mod content;
 mod log;
 mod migrations;
@@ -35,6 +37,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use alive::{run_alive_ticker, ControllerRun, ALIVE_TICK};
 pub use log::{LeafKind, LogLeaf};
 pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
 pub use records::{

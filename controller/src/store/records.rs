@@ -321,27 +321,40 @@ pub struct StatusRecord {
 }
 
 impl StatusRecord {
-    /// When the screen went silent, if it did: its last status said it was online, but that
-    /// status is more than `stale_after` old at `now` (a player reports at least every 30 s,
-    /// `docs/protocol.md` §12; a player that died while no broker or controller heard its Last
-    /// Will never says `offline`). The answer is the last time it was heard from.
+    /// When the screen went silent, if it did: its last status said it was online, but the
+    /// controller has heard nothing from it for more than `stale_after` at `now` while it was
+    /// listening (a player reports at least every 30 s, `docs/protocol.md` §12; a player that
+    /// died while no broker or controller heard its Last Will never says `offline`). The
+    /// silence counts from the later of its last status and `listening_since`, the start of
+    /// the controller's current run ([`crate::store::Store::listening_since`]): while the
+    /// controller was down, the screen's silence is no evidence that it was dark.
     pub fn silent_since(
         &self,
         now: jiff::Timestamp,
         stale_after: std::time::Duration,
+        listening_since: Option<jiff::Timestamp>,
     ) -> Option<jiff::Timestamp> {
         if !self.online {
             return None;
         }
         let heard: jiff::Timestamp = self.received_at.parse().ok()?;
+        let from = listening_since.map_or(heard, |l| l.max(heard));
         let limit = jiff::SignedDuration::try_from(stale_after).ok()?;
-        (now.duration_since(heard) > limit).then_some(heard)
+        (now.duration_since(from) > limit).then_some(from)
     }
 
-    /// Whether the screen counts as online at `now`: its last status said so and is at most
-    /// `stale_after` old (see [`StatusRecord::silent_since`]).
-    pub fn online_at(&self, now: jiff::Timestamp, stale_after: std::time::Duration) -> bool {
-        self.online && self.silent_since(now, stale_after).is_none()
+    /// Whether the screen counts as online at `now`: its last status said so and it is not
+    /// silent (see [`StatusRecord::silent_since`]).
+    pub fn online_at(
+        &self,
+        now: jiff::Timestamp,
+        stale_after: std::time::Duration,
+        listening_since: Option<jiff::Timestamp>,
+    ) -> bool {
+        self.online
+            && self
+                .silent_since(now, stale_after, listening_since)
+                .is_none()
     }
 }
 

@@ -33,9 +33,11 @@ impl Store {
     }
 
     /// Stores a status; appends a history entry when online/offline changed (keeping the
-    /// newest [`HISTORY_CAP`] of the screen). A screen whose previous status said online but is
-    /// older than `stale_after` was silent (dark) since that status: an `offline` entry at its
-    /// time is appended first ([`StatusRecord::silent_since`]). Returns the previous status.
+    /// newest [`HISTORY_CAP`] of the screen). A screen whose previous status said online but
+    /// that was silent for longer than `stale_after` while the controller listened was dark
+    /// since the silence began: an `offline` entry at that time is appended first
+    /// ([`StatusRecord::silent_since`]; a silence across a controller restart counts from the
+    /// restart). Returns the previous status.
     pub async fn put_status(
         &self,
         s: &StatusRecord,
@@ -43,14 +45,15 @@ impl Store {
     ) -> Result<Option<StatusRecord>> {
         let prev: Option<StatusRecord> = self.status(&s.screen)?;
         let received = s.received_at.parse::<jiff::Timestamp>().ok();
+        let listening = self.listening_since()?;
         let silent = prev
             .as_ref()
             .zip(received)
-            .and_then(|(p, now)| p.silent_since(now, stale_after));
+            .and_then(|(p, now)| p.silent_since(now, stale_after, listening));
         self.status.insert(&s.screen, encode(s))?;
         let mut was_online = prev.as_ref().map(|p| p.online);
-        if let (Some(p), Some(_)) = (&prev, silent) {
-            self.append_transition(&s.screen, false, &p.received_at)?;
+        if let Some(since) = silent {
+            self.append_transition(&s.screen, false, &since.to_string())?;
             was_online = Some(false);
         }
         if was_online != Some(s.online) {
@@ -60,7 +63,39 @@ impl Store {
         Ok(prev)
     }
 
-    fn append_transition(&self, screen: &str, online: bool, at: &str) -> Result<()> {
+    /// When `status` (a screen's last status) went silent as of `now`
+    /// ([`StatusRecord::silent_since`] with the start of the controller's current run).
+    pub fn silent_since(
+        &self,
+        status: &StatusRecord,
+        now: jiff::Timestamp,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<jiff::Timestamp>> {
+        Ok(status.silent_since(now, stale_after, self.listening_since()?))
+    }
+
+    /// The `offline` transition no status recorded yet of a screen that is silent at `now`
+    /// (its last status said online, [`Store::silent_since`]): what its history ends with as of
+    /// `now`, appended in memory by the compliance report and the screens API alike.
+    pub fn silence_transition(
+        &self,
+        screen: &str,
+        now: jiff::Timestamp,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<StatusTransition>> {
+        let Some(st) = self.status(screen)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .silent_since(&st, now, stale_after)?
+            .map(|since| StatusTransition {
+                screen: screen.to_string(),
+                online: false,
+                at: since.to_string(),
+            }))
+    }
+
+    pub(super) fn append_transition(&self, screen: &str, online: bool, at: &str) -> Result<()> {
         let id = self.db.generate_id()?;
         let t = StatusTransition {
             screen: screen.to_string(),
@@ -183,22 +218,22 @@ mod tests {
         let now: jiff::Timestamp = "2026-01-05T08:01:31Z".parse().unwrap();
         let old = rec(true, "2026-01-05T08:00:00Z");
         assert_eq!(
-            old.silent_since(now, stale),
+            old.silent_since(now, stale, None),
             Some("2026-01-05T08:00:00Z".parse().unwrap())
         );
-        assert!(!old.online_at(now, stale));
+        assert!(!old.online_at(now, stale, None));
         let fresh = rec(true, "2026-01-05T08:00:01Z");
         assert_eq!(
-            fresh.silent_since(now, stale),
+            fresh.silent_since(now, stale, None),
             None,
             "exactly 90 s is not stale"
         );
-        assert!(fresh.online_at(now, stale));
+        assert!(fresh.online_at(now, stale, None));
         assert_eq!(
-            rec(false, "2026-01-05T08:00:00Z").silent_since(now, stale),
+            rec(false, "2026-01-05T08:00:00Z").silent_since(now, stale, None),
             None
         );
-        assert!(!rec(false, "2026-01-05T08:00:30Z").online_at(now, stale));
+        assert!(!rec(false, "2026-01-05T08:00:30Z").online_at(now, stale, None));
     }
 
     #[tokio::test]
