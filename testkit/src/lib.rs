@@ -5,13 +5,14 @@
 //! - [`child`]: a child process in its own process group with its output in a log file,
 //!   whose whole group is killed when the guard is dropped;
 //! - [`build`]: building the workspace binaries before starting them;
-//! - [`wait`]: deadlines, polling a condition, free ports, temporary directories, log tails,
+//! - [`wait`]: deadlines, polling a condition (blocking, or async with
+//!   [`wait::wait_until_async`]), free ports, temporary directories, log tails,
 //!   a process's memory figures from `/proc`;
 //! - [`glass`]: a private X display (Xvfb), frames grabbed from it and decoded for pixel
 //!   assertions, PNG artefacts of a failing run.
 //!
-//! Everything here is blocking `std` code; async tests poll [`child::ChildGuard::try_wait`]
-//! between their own sleeps.
+//! Everything here is blocking `std` code except [`wait::wait_until_async`]; async tests poll
+//! [`child::ChildGuard::try_wait`] between their own sleeps.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -24,4 +25,4 @@ pub mod wait;
 pub use build::cargo_build_bins;
 pub use child::ChildGuard;
 pub use external::{external_required, program_path, require_program};
-pub use wait::{free_port, proc_kib, tail, wait_until, TestDir, DEADLINE};
+pub use wait::{free_port, proc_kib, tail, wait_until, wait_until_async, TestDir, DEADLINE};

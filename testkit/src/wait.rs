@@ -35,6 +35,26 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Op
     }
 }
 
+/// [`wait_until`] for async tests: awaits `cond` every 25 ms (without blocking the runtime)
+/// until it returns `Some`, and returns that value. Panics naming `what` when `timeout` passes
+/// first.
+pub async fn wait_until_async<T, F, Fut>(what: &str, timeout: Duration, mut cond: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond().await {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// A temporary directory for one test, removed at the end unless `GATECAST_E2E_KEEP=1`
 /// (then its path is printed, so the logs of every process can be read after a failure).
 pub struct TestDir {

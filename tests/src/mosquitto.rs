@@ -34,13 +34,15 @@ impl Mosquitto {
              password_file {}\n\
              acl_file {}\n\
              persistence false\n\
-             message_size_limit 8388608\n\
+             message_size_limit {limit}\n\
              log_dest stderr\n\
              log_type error\n\
              log_type warning\n\
              log_type notice\n",
             files.join("passwords").display(),
-            files.join("acl").display()
+            files.join("acl").display(),
+            // The payload limit every party accepts (docs/protocol.md §6).
+            limit = playlists::envelope::MAX_MQTT_PAYLOAD_BYTES,
         );
         // Started by root, mosquitto drops to the user `mosquitto`, who cannot read our 0600
         // temp files: stay root then.

@@ -323,11 +323,10 @@ async fn attack_receipt_batch_of_3_mib_is_acked() {
     // (`bad_envelope`, recorded), not silently dropped; nothing is acked.
     let over = playlists::envelope::MAX_ENVELOPE_BYTES + 1;
     let pad = vec![b' '; over];
-    a.send_raw(
+    let oversized =
         playlists::envelope::Envelope::sign(playlists::envelope::RECEIPTS_TYPE, pad, &a.device)
-            .to_json(),
-    )
-    .await;
+            .to_json();
+    a.send_raw(oversized.clone()).await;
     wait_metric(
         &ctl,
         "gatecast_receipt_batches_rejected_total{reason=\"bad_envelope\"}",
@@ -336,24 +335,43 @@ async fn attack_receipt_batch_of_3_mib_is_acked() {
     .await;
     // The counter moves just before the record is written: wait for the record.
     let admin = ctl.admin.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (s, rej) = ctl
-            .req("GET", "/api/v1/receipts/rejections", Some(&admin), None)
-            .await;
-        assert_eq!(s, 200, "{rej}");
-        if rej["rejections"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|r| r["reason"] == "bad_envelope"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the rejection is not recorded with its reason: {rej}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(a.acks.try_recv().is_err(), "an oversized batch was acked");
+    let rejection = gatecast_testkit::wait_until_async(
+        "the oversized batch recorded as rejected",
+        Duration::from_secs(15),
+        || async {
+            let (s, rej) = ctl
+                .req("GET", "/api/v1/receipts/rejections", Some(&admin), None)
+                .await;
+            assert_eq!(s, 200, "{rej}");
+            rej["rejections"]
+                .as_array()?
+                .iter()
+                .find(|r| r["reason"] == "bad_envelope")
+                .cloned()
+        },
+    )
+    .await;
+    // The record names this batch (its screen, exact size and hash) and why it was refused.
+    assert_eq!(rejection["screen"], A, "{rejection}");
+    assert_eq!(
+        rejection["envelope_bytes"],
+        oversized.len() as u64,
+        "{rejection}"
+    );
+    assert_eq!(
+        rejection["envelope_sha256"],
+        playlists::hex::sha256_hex(&oversized),
+        "{rejection}"
+    );
+    let detail = rejection["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!(
+            "over the limit of {} bytes",
+            playlists::envelope::MAX_ENVELOPE_BYTES
+        )),
+        "the detail names the envelope limit: {rejection}"
+    );
+    // Nothing of it was stored: the chain still ends at the 3 MiB batch.
+    assert_eq!(ctl.running.store().chain_tip(A).unwrap().unwrap().seq, 1000);
     ctl.running.shutdown().await;
 }

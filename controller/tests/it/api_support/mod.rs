@@ -128,7 +128,10 @@ pub async fn mqtt_connect(
     let mut o = MqttOptions::new(id, addr.ip().to_string(), addr.port());
     o.set_credentials(user, pw)
         .set_keep_alive(Duration::from_secs(10))
-        .set_max_packet_size(8 * 1024 * 1024, 8 * 1024 * 1024);
+        .set_max_packet_size(
+            playlists::envelope::MAX_MQTT_PACKET_BYTES,
+            playlists::envelope::MAX_MQTT_PACKET_BYTES,
+        );
     let (client, mut el) = AsyncClient::new(o, 16);
     let res = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
