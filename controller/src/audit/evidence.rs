@@ -12,9 +12,7 @@ use playlists::receipt::Receipt;
 
 use super::query::{self, ReceiptFilter, ReceiptRow};
 use super::reports::{self, ComplianceReport, EpochEvidence, ScreenEvidence};
-use crate::store::{
-    chain_key, MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt,
-};
+use crate::store::{chain_key, MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt};
 
 /// What the controller knows about screens and media, looked up once per request.
 pub struct Lookup<'a> {

@@ -106,7 +106,9 @@ fn attack_screen_dead_while_controller_down_reads_offline_and_dark() {
     );
     // Its history (as the console shows it) ends offline at `silent_since`, as `online` says.
     let history = gone["history"].as_array().expect("a history");
-    let end = history.last().unwrap_or_else(|| panic!("no history: {gone}"));
+    let end = history
+        .last()
+        .unwrap_or_else(|| panic!("no history: {gone}"));
     assert_eq!(end["online"], false, "the history ends offline: {gone}");
     assert_eq!(end["at"], gone["silent_since"], "at silent_since: {gone}");
     assert_eq!(
