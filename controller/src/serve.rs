@@ -260,7 +260,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     if let Some(p) = previous {
         info!(previous_started = %p.started, previous_alive = %p.tick, "controller run recorded; the previous run was last alive at its tick");
     }
-    let alive = tokio::spawn(crate::store::run_alive_ticker(store.clone()));
+    let alive = tokio::spawn(run_alive_ticker(store.clone()));
     let (broker, mqtt_addr, host, port) = start_broker(&config, &store, &mqtt_password).await?;
     let broker_url = config
         .public_broker_url
@@ -384,6 +384,19 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         broker,
         store,
     })
+}
+
+/// Records the controller's alive mark ([`Store::tick_alive`]) every
+/// [`crate::store::ALIVE_TICK`] until aborted (docs/protocol.md §12).
+async fn run_alive_ticker(store: Store) {
+    let mut every = tokio::time::interval(crate::store::ALIVE_TICK);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = store.tick_alive(jiff::Timestamp::now()).await {
+            warn!("could not record the controller's alive mark: {e}");
+        }
+    }
 }
 
 /// The controller's signing key (with an interrupted key rotation finished first), its own MQTT

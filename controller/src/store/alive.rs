@@ -90,18 +90,6 @@ impl Store {
     }
 }
 
-/// Ticks [`Store::tick_alive`] every [`ALIVE_TICK`] until aborted.
-pub async fn run_alive_ticker(store: Store) {
-    let mut every = tokio::time::interval(ALIVE_TICK);
-    every.tick().await;
-    loop {
-        every.tick().await;
-        if let Err(e) = store.tick_alive(jiff::Timestamp::now()).await {
-            tracing::warn!("could not record the controller's alive mark: {e}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -37,7 +37,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use alive::{run_alive_ticker, ControllerRun, ALIVE_TICK};
+pub use alive::{ControllerRun, ALIVE_TICK};
 pub use log::{LeafKind, LogLeaf};
 pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
 pub use records::{
