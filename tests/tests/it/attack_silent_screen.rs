@@ -111,6 +111,13 @@ fn attack_screen_dead_while_controller_down_reads_offline_and_dark() {
         .unwrap_or_else(|| panic!("no history: {gone}"));
     assert_eq!(end["online"], false, "the history ends offline: {gone}");
     assert_eq!(end["at"], gone["silent_since"], "at silent_since: {gone}");
+    let paged = ctl.get("/api/v1/screens/lc-a1/history");
+    let last_page = paged["history"].as_array().expect("a history page");
+    assert_eq!(
+        last_page.last().map(|t| (&t["online"], &t["at"])),
+        Some((&Value::Bool(false), &gone["silent_since"])),
+        "the paged history's last page ends offline as well: {paged}"
+    );
     assert_eq!(
         listed(&ctl, "lc-a1")["online"],
         false,
