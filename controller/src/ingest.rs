@@ -262,8 +262,7 @@ fn verify_on_chain(
 
 /// Verifies `envelope` against the stored chain of its epoch without the log lock; `None`
 /// when the store cannot say (the serial path then decides, with the same code).
-fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preverified> {
-    let epoch = epoch_of(envelope);
+fn preverify_one(store: &Store, screen: &str, epoch: u64, envelope: &[u8]) -> Option<Preverified> {
     let chain = chain_key(screen, epoch);
     let key = device_key(store, screen, epoch).ok()?.ok()?;
     let tip = store.chain_tip(&chain).ok()?;
@@ -275,7 +274,7 @@ fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preveri
 /// apply. Only the ingest task writes receipts and chain tips, so a screen's tip cannot move
 /// between this and the apply; the apply still compares the tip and verifies again if it did.
 /// Later envelopes of the same screen depend on the earlier ones and are verified serially.
-fn preverify(store: &Store, group: &[(String, Vec<u8>)]) -> Vec<Option<Preverified>> {
+fn preverify(store: &Store, group: &[(String, u64, Vec<u8>)]) -> Vec<Option<Preverified>> {
     let mut out: Vec<Option<Preverified>> = group.iter().map(|_| None).collect();
     let mut seen = std::collections::HashSet::new();
     let firsts: Vec<usize> = (0..group.len())
@@ -293,7 +292,10 @@ fn preverify(store: &Store, group: &[(String, Vec<u8>)]) -> Vec<Option<Preverifi
                 let mine: Vec<usize> = firsts.iter().copied().skip(t).step_by(threads).collect();
                 sc.spawn(move || {
                     mine.into_iter()
-                        .map(|i| (i, preverify_one(store, &group[i].0, &group[i].1)))
+                        .map(|i| {
+                            let (screen, epoch, env) = &group[i];
+                            (i, preverify_one(store, screen, *epoch, env))
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -317,18 +319,19 @@ impl Ingest {
         envelope: &[u8],
         received_at: &str,
     ) -> Result<Applied, IngestError> {
-        self.apply_preverified(screen, envelope, received_at, None)
+        self.apply_preverified(screen, epoch_of(envelope), envelope, received_at, None)
     }
 
+    /// Applies `envelope`, which names enrolment `epoch` ([`epoch_of`]), read once per batch.
     fn apply_preverified(
         &self,
         screen: &str,
+        epoch: u64,
         envelope: &[u8],
         received_at: &str,
         pre: Option<Preverified>,
     ) -> Result<Applied, IngestError> {
         let store = &self.store;
-        let epoch = epoch_of(envelope);
         let chain = chain_key(screen, epoch);
         // The pre-verification already looked the key up.
         let key = match &pre {
@@ -338,7 +341,14 @@ impl Ingest {
         let key = match key {
             Ok(k) => k,
             Err(why) => {
-                return self.rejected(screen, envelope, received_at, BatchError::BadSignature, why)
+                return self.rejected(
+                    screen,
+                    epoch,
+                    envelope,
+                    received_at,
+                    BatchError::BadSignature,
+                    why,
+                )
             }
         };
         let outcome = store.with_log_lock(|log| -> Result<_, StoreError> {
@@ -392,7 +402,7 @@ impl Ingest {
             }
             Err(e) => {
                 let detail = e.to_string();
-                self.rejected(screen, envelope, received_at, e, detail)
+                self.rejected(screen, epoch, envelope, received_at, e, detail)
             }
         }
     }
@@ -400,6 +410,7 @@ impl Ingest {
     fn rejected(
         &self,
         screen: &str,
+        epoch: u64,
         envelope: &[u8],
         received_at: &str,
         err: BatchError,
@@ -422,6 +433,7 @@ impl Ingest {
             self.store.record_conflict(ConflictRecord {
                 id: 0,
                 screen: screen.to_string(),
+                epoch,
                 seq,
                 received_at: received_at.to_string(),
                 envelope: base64::engine::general_purpose::STANDARD.encode(envelope),
@@ -441,12 +453,19 @@ impl Ingest {
         let received_at = format!("{:.3}", jiff::Timestamp::now());
         let mut results = Vec::with_capacity(group.len());
         let mut ack_screens = BTreeSet::new();
+        let group: Vec<(String, u64, Vec<u8>)> = group
+            .into_iter()
+            .map(|(screen, env)| {
+                let epoch = epoch_of(&env);
+                (screen, epoch, env)
+            })
+            .collect();
         let pre = preverify(&self.store, &group);
-        for ((screen, env), pre) in group.iter().zip(pre) {
-            let applied = self.apply_preverified(screen, env, &received_at, pre)?;
+        for ((screen, epoch, env), pre) in group.iter().zip(pre) {
+            let applied = self.apply_preverified(screen, *epoch, env, &received_at, pre)?;
             match &applied {
                 Applied::Stored { .. } | Applied::Duplicate { tip: Some(_) } => {
-                    ack_screens.insert((screen.clone(), epoch_of(env)));
+                    ack_screens.insert((screen.clone(), *epoch));
                 }
                 _ => {}
             }

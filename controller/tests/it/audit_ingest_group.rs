@@ -10,7 +10,8 @@ use gatecast_controller::publish::Outbox;
 use gatecast_controller::store::{ScreenRecord, Store};
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, Outcome, OwnChain, Receipt, GENESIS_PREV,
+    receipt_hash, sign_batch, sign_batch_epoch, verify_ack, Backend, Outcome, OwnChain, Receipt,
+    GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 
@@ -284,4 +285,74 @@ async fn audit_ingest_group_mixed_outcomes_in_one_parallel_group() {
     }
     // One ack for the first group, one per screen for this one.
     assert_eq!(out.0.lock().unwrap().len(), 3);
+}
+
+/// Re-enrols `screen` with `key` at `at` (the next enrolment epoch becomes current).
+async fn reenrol(ingest: &Ingest, screen: &str, key: &SecretKey, at: &str) -> u64 {
+    let mut rec = ingest.store.screen(screen).unwrap().unwrap();
+    let epoch = rec.enrol(key.public().to_base64(), at.into());
+    ingest.store.put_screen(&rec).await.unwrap();
+    epoch
+}
+
+/// Conflict evidence is kept per (screen, epoch, seq) (docs/security.md row 49): a conflict at
+/// seq 2 of epoch 2 after one at seq 2 of epoch 1 is evidence of its own, not a repeat.
+#[tokio::test]
+async fn attack_conflict_evidence_of_a_new_epoch_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, _out, ka, _) = setup(dir.path()).await;
+    let a = chain("scr-a", 2);
+    let conflict = |key: &SecretKey, epoch: u64| {
+        let other = receipt("scr-a", 2, &receipt_hash(&a[0]), Outcome::Interrupted);
+        sign_batch_epoch("scr-a", epoch, &[other], key).to_json()
+    };
+    let env1 = conflict(&ka, 1);
+    for env in [sign_batch("scr-a", &a, &ka).to_json(), env1.clone()] {
+        ingest
+            .ingest_group(vec![("scr-a".into(), env)])
+            .await
+            .unwrap();
+    }
+    let k2 = SecretKey::from_seed([3; 32]);
+    assert_eq!(
+        reenrol(&ingest, "scr-a", &k2, "2026-02-01T00:00:00Z").await,
+        2
+    );
+    let env2 = conflict(&k2, 2);
+    for env in [
+        sign_batch_epoch("scr-a", 2, &a, &k2).to_json(),
+        env2.clone(),
+    ] {
+        ingest
+            .ingest_group(vec![("scr-a".into(), env)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(ingest.metrics.rejected("duplicate_conflict"), 2);
+    let conflicts = ingest.store.receipt_conflicts().unwrap();
+    let kept: Vec<(u64, u64, u64)> = conflicts
+        .iter()
+        .map(|c| (c.epoch, c.seq, c.repeats))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![(1, 2, 0), (2, 2, 0)],
+        "one kept envelope per epoch: {conflicts:?}"
+    );
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(b64.decode(&conflicts[1].envelope).unwrap(), env2);
+    // A repeat within epoch 2 is counted on the epoch-2 record only.
+    ingest
+        .ingest_group(vec![("scr-a".into(), env2)])
+        .await
+        .unwrap();
+    let repeats: Vec<u64> = ingest
+        .store
+        .receipt_conflicts()
+        .unwrap()
+        .iter()
+        .map(|c| c.repeats)
+        .collect();
+    assert_eq!(repeats, vec![0, 1]);
 }
