@@ -76,9 +76,11 @@ pub struct IngestMetrics {
 }
 
 /// Every rejection reason code (docs/protocol.md §16), so `/metrics` shows zeros too.
-pub const REJECTION_REASONS: [&str; 9] = [
+pub const REJECTION_REASONS: [&str; 11] = [
     "bad_envelope",
     "bad_signature",
+    "unknown_epoch",
+    "epoch_closed",
     "wrong_screen",
     "seq_gap",
     "prev_mismatch",
@@ -207,7 +209,7 @@ pub struct Ingest {
 
 /// An envelope verified ahead of the log lock, with the chain tip it was verified against.
 struct Preverified {
-    key: PublicKey,
+    key: EpochKey,
     tip: Option<ChainTip>,
     result: Result<VerifiedBatch, BatchError>,
 }
@@ -218,32 +220,85 @@ fn epoch_of(envelope: &[u8]) -> u64 {
     claimed_epoch(envelope).unwrap_or(FIRST_EPOCH)
 }
 
-/// The device key `screen` enrolled in `epoch`, or why there is none (a sentence for the
-/// rejection).
+/// The device key of one enrolment epoch of a screen, and whether the epoch still takes new
+/// receipts (docs/protocol.md §13).
+#[derive(Clone)]
+struct EpochKey {
+    key: PublicKey,
+    /// For a superseded epoch whose key is not the current one (another box): when the next
+    /// epoch was enrolled. Its chain only takes new receipts that started before then (the old
+    /// box's honest backlog); resends of what is stored are still acked. `None`: open (the
+    /// current epoch, or an earlier one enrolled with the current key, i.e. the same box).
+    closed_at: Option<jiff::Timestamp>,
+}
+
+/// Why a batch's epoch has no usable key: reason code and a sentence for the rejection.
+type NoKey = (&'static str, String);
+
+/// The device key `screen` enrolled in `epoch`, or why there is none.
 fn device_key(
     store: &Store,
     screen: &str,
     epoch: u64,
-) -> Result<Result<PublicKey, String>, StoreError> {
+) -> Result<Result<EpochKey, NoKey>, StoreError> {
+    let bad = |why: String| Err(("bad_signature", why));
     Ok(match store.screen(screen)? {
-        None => Err(format!("screen {screen:?} is not registered")),
-        Some(s) if s.disabled => Err(format!("screen {screen:?} is disabled")),
+        None => bad(format!("screen {screen:?} is not registered")),
+        Some(s) if s.disabled => bad(format!("screen {screen:?} is disabled")),
         Some(s) => {
             let epochs = s.epochs();
-            match epochs.iter().find(|e| e.epoch == epoch) {
-                Some(e) => PublicKey::from_base64(&e.device_key).map_err(|err| {
-                    format!("the stored device key of {screen:?} epoch {epoch} is unusable: {err}")
-                }),
-                None if epochs.is_empty() => {
-                    Err(format!("screen {screen:?} has not enrolled a device key"))
-                }
-                None => Err(format!(
-                    "screen {screen:?} has no enrolment epoch {epoch} (the current one is {})",
-                    s.epoch()
+            let Some(i) = epochs.iter().position(|e| e.epoch == epoch) else {
+                return Ok(if epochs.is_empty() {
+                    bad(format!("screen {screen:?} has not enrolled a device key"))
+                } else {
+                    Err((
+                        "unknown_epoch",
+                        format!(
+                            "screen {screen:?} has no enrolment epoch {epoch} (the current one is {})",
+                            s.epoch()
+                        ),
+                    ))
+                });
+            };
+            let this = &epochs[i];
+            let current = epochs.last().map(|e| e.device_key.as_str());
+            let closed_at = match epochs.get(i + 1) {
+                Some(next) if current != Some(this.device_key.as_str()) => Some(
+                    // An unreadable enrolment time closes the epoch to every new receipt.
+                    next.enrolled_at
+                        .parse::<jiff::Timestamp>()
+                        .unwrap_or(jiff::Timestamp::MIN),
+                ),
+                _ => None,
+            };
+            match PublicKey::from_base64(&this.device_key) {
+                Ok(key) => Ok(EpochKey { key, closed_at }),
+                Err(err) => bad(format!(
+                    "the stored device key of {screen:?} epoch {epoch} is unusable: {err}"
                 )),
             }
         }
     })
+}
+
+/// `Some(sentence)` when `batch` brings a new receipt to an epoch closed at `closed_at` that
+/// started at or after it (docs/protocol.md §13, §16 `epoch_closed`).
+fn closed_epoch_refuses(
+    batch: &VerifiedBatch,
+    closed_at: Option<jiff::Timestamp>,
+) -> Option<String> {
+    let closed_at = closed_at?;
+    let late = batch
+        .new
+        .iter()
+        .map(|&i| &batch.receipts[i].0)
+        .find(|r| r.started_at >= closed_at)?;
+    Some(format!(
+        "enrolment epoch {} of screen {:?} was superseded at {closed_at} by a new enrolment with \
+         another device key; it only takes receipts that started before then, and seq {} started \
+         at {}",
+        batch.epoch, batch.screen, late.seq, late.started_at
+    ))
 }
 
 /// Verifies `envelope` against the chain `chain` ([`chain_key`]) of `screen` ending at `tip`,
@@ -266,7 +321,7 @@ fn preverify_one(store: &Store, screen: &str, epoch: u64, envelope: &[u8]) -> Op
     let chain = chain_key(screen, epoch);
     let key = device_key(store, screen, epoch).ok()?.ok()?;
     let tip = store.chain_tip(&chain).ok()?;
-    let result = verify_on_chain(store, screen, &chain, envelope, &key, tip.as_ref());
+    let result = verify_on_chain(store, screen, &chain, envelope, &key.key, tip.as_ref());
     Some(Preverified { key, tip, result })
 }
 
@@ -311,6 +366,22 @@ fn preverify(store: &Store, group: &[(String, u64, Vec<u8>)]) -> Vec<Option<Prev
     out
 }
 
+/// A rejection to record: reason code, the conflicting seq of a `duplicate_conflict`, and a
+/// sentence.
+struct Rejection {
+    reason: &'static str,
+    conflict: Option<u64>,
+    detail: String,
+}
+
+/// Why an envelope is not stored.
+enum Refused {
+    /// Verification failed.
+    Batch(BatchError),
+    /// It verified, but brings receipts its closed epoch no longer takes.
+    Closed(String),
+}
+
 impl Ingest {
     /// Applies one envelope received on `screen`'s receipts topic (not flushed).
     pub fn apply(
@@ -340,15 +411,13 @@ impl Ingest {
         };
         let key = match key {
             Ok(k) => k,
-            Err(why) => {
-                return self.rejected(
-                    screen,
-                    epoch,
-                    envelope,
-                    received_at,
-                    BatchError::BadSignature,
-                    why,
-                )
+            Err((reason, detail)) => {
+                let why = Rejection {
+                    reason,
+                    conflict: None,
+                    detail,
+                };
+                return self.rejected(screen, epoch, envelope, received_at, why);
             }
         };
         let outcome = store.with_log_lock(|log| -> Result<_, StoreError> {
@@ -358,16 +427,21 @@ impl Ingest {
             let tip = store.chain_tip(&chain)?;
             let result = match pre {
                 Some(p) if p.tip == tip => p.result,
-                _ => verify_on_chain(store, screen, &chain, envelope, &key, tip.as_ref()),
+                _ => verify_on_chain(store, screen, &chain, envelope, &key.key, tip.as_ref()),
             };
             match result {
-                Ok(v) => Ok(Ok(Some(log.store_batch(
-                    &chain,
-                    envelope,
-                    &v,
-                    received_at,
-                )?))),
-                Err(e) => Ok(Err(e)),
+                Ok(v) => {
+                    if let Some(why) = closed_epoch_refuses(&v, key.closed_at) {
+                        return Ok(Err(Refused::Closed(why)));
+                    }
+                    Ok(Ok(Some(log.store_batch(
+                        &chain,
+                        envelope,
+                        &v,
+                        received_at,
+                    )?)))
+                }
+                Err(e) => Ok(Err(Refused::Batch(e))),
             }
         })?;
         match outcome {
@@ -400,23 +474,43 @@ impl Ingest {
                     tip: store.chain_tip(&chain)?.map(|t| t.seq),
                 })
             }
-            Err(e) => {
-                let detail = e.to_string();
-                self.rejected(screen, epoch, envelope, received_at, e, detail)
+            Err(Refused::Closed(detail)) => {
+                let why = Rejection {
+                    reason: "epoch_closed",
+                    conflict: None,
+                    detail,
+                };
+                self.rejected(screen, epoch, envelope, received_at, why)
+            }
+            Err(Refused::Batch(e)) => {
+                let why = Rejection {
+                    reason: e.as_str(),
+                    conflict: match e {
+                        BatchError::DuplicateConflict { seq } => Some(seq),
+                        _ => None,
+                    },
+                    detail: e.to_string(),
+                };
+                self.rejected(screen, epoch, envelope, received_at, why)
             }
         }
     }
 
+    /// Counts, logs and records a rejection (docs/protocol.md §16); a conflict also keeps the
+    /// envelope as evidence.
     fn rejected(
         &self,
         screen: &str,
         epoch: u64,
         envelope: &[u8],
         received_at: &str,
-        err: BatchError,
-        detail: String,
+        why: Rejection,
     ) -> Result<Applied, IngestError> {
-        let reason = err.as_str();
+        let Rejection {
+            reason,
+            conflict,
+            detail,
+        } = why;
         self.metrics.reject(reason);
         warn!(%screen, reason, "receipts batch rejected: {detail}");
         self.store.record_rejection(RejectionRecord {
@@ -428,7 +522,7 @@ impl Ingest {
             envelope_sha256: playlists::hex::sha256_hex(envelope),
             envelope_bytes: envelope.len() as u64,
         })?;
-        if let BatchError::DuplicateConflict { seq } = err {
+        if let Some(seq) = conflict {
             self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
             self.store.record_conflict(ConflictRecord {
                 id: 0,
@@ -480,7 +574,8 @@ impl Ingest {
             let Ok(key) = device_key(&self.store, &screen, epoch)? else {
                 continue;
             };
-            self.send_ack(&screen, epoch, &key.key_id(), tip.seq).await;
+            self.send_ack(&screen, epoch, &key.key.key_id(), tip.seq)
+                .await;
         }
         Ok(results)
     }
