@@ -112,6 +112,9 @@ pub enum JournalError {
     CorruptTip,
 }
 
+/// Unacknowledged receipts as `(seq, exact bytes)`, lowest seq first.
+pub type Unacked = Vec<(u64, Vec<u8>)>;
+
 /// The chain of an earlier epoch still uploading while new plays go into the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Draining {
@@ -431,7 +434,7 @@ impl Journal {
 
     /// Up to `limit` unacknowledged receipts of the current chain, lowest seq first, as
     /// `(seq, exact bytes)`. Only flushed receipts: fails while the store is unavailable.
-    pub fn unacked(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+    pub fn unacked(&self, limit: usize) -> Result<Unacked, JournalError> {
         let mut st = self.state();
         self.refresh(&mut st)?;
         self.scan(RECEIPT_PREFIX, limit)
@@ -440,7 +443,7 @@ impl Journal {
     /// The chain to upload next and up to `limit` of its unacknowledged receipts, lowest seq
     /// first: the draining chain of the previous epoch while it holds any, else the current
     /// one. Returns `(epoch, receipts)`.
-    pub fn unacked_chain(&self, limit: usize) -> Result<(u64, Vec<(u64, Vec<u8>)>), JournalError> {
+    pub fn unacked_chain(&self, limit: usize) -> Result<(u64, Unacked), JournalError> {
         let mut st = self.state();
         self.refresh(&mut st)?;
         match st.draining {
@@ -449,7 +452,7 @@ impl Journal {
         }
     }
 
-    fn scan(&self, prefix: u8, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+    fn scan(&self, prefix: u8, limit: usize) -> Result<Unacked, JournalError> {
         let out = self.inner.store.with_db("read journal", |db| {
             let mut out = Vec::new();
             for item in db.open_tree(TREE)?.scan_prefix([prefix]).take(limit) {
