@@ -21,6 +21,10 @@
 //!   (`GET /api/v1/receipts/rejections`); a `duplicate_conflict` (a stored seq with other bytes)
 //!   also keeps the raw envelope as evidence.
 //!
+//! An epoch superseded by a re-enrolment with another device key is closed: it still takes
+//! resends and receipts that started before the next enrolment, nothing newer (`epoch_closed`);
+//! a batch naming an epoch the screen never had is `unknown_epoch` (docs/protocol.md §13, §16).
+//!
 //! An ack never covers more than the chain tip, which only ever advances by contiguous seqs, so
 //! nothing past a gap is ever acknowledged.
 
