@@ -21,6 +21,10 @@
 //!   (`GET /api/v1/receipts/rejections`); a `duplicate_conflict` (a stored seq with other bytes)
 //!   also keeps the raw envelope as evidence.
 //!
+//! An epoch superseded by a re-enrolment with another device key is closed: it still takes
+//! resends and receipts that started before the next enrolment, nothing newer (`epoch_closed`);
+//! a batch naming an epoch the screen never had is `unknown_epoch` (docs/protocol.md §13, §16).
+//!
 //! An ack never covers more than the chain tip, which only ever advances by contiguous seqs, so
 //! nothing past a gap is ever acknowledged.
 
@@ -76,9 +80,11 @@ pub struct IngestMetrics {
 }
 
 /// Every rejection reason code (docs/protocol.md §16), so `/metrics` shows zeros too.
-pub const REJECTION_REASONS: [&str; 9] = [
+pub const REJECTION_REASONS: [&str; 11] = [
     "bad_envelope",
     "bad_signature",
+    "unknown_epoch",
+    "epoch_closed",
     "wrong_screen",
     "seq_gap",
     "prev_mismatch",
@@ -207,7 +213,7 @@ pub struct Ingest {
 
 /// An envelope verified ahead of the log lock, with the chain tip it was verified against.
 struct Preverified {
-    key: PublicKey,
+    key: EpochKey,
     tip: Option<ChainTip>,
     result: Result<VerifiedBatch, BatchError>,
 }
@@ -218,32 +224,85 @@ fn epoch_of(envelope: &[u8]) -> u64 {
     claimed_epoch(envelope).unwrap_or(FIRST_EPOCH)
 }
 
-/// The device key `screen` enrolled in `epoch`, or why there is none (a sentence for the
-/// rejection).
+/// The device key of one enrolment epoch of a screen, and whether the epoch still takes new
+/// receipts (docs/protocol.md §13).
+#[derive(Clone)]
+struct EpochKey {
+    key: PublicKey,
+    /// For a superseded epoch whose key is not the current one (another box): when the next
+    /// epoch was enrolled. Its chain only takes new receipts that started before then (the old
+    /// box's honest backlog); resends of what is stored are still acked. `None`: open (the
+    /// current epoch, or an earlier one enrolled with the current key, i.e. the same box).
+    closed_at: Option<jiff::Timestamp>,
+}
+
+/// Why a batch's epoch has no usable key: reason code and a sentence for the rejection.
+type NoKey = (&'static str, String);
+
+/// The device key `screen` enrolled in `epoch`, or why there is none.
 fn device_key(
     store: &Store,
     screen: &str,
     epoch: u64,
-) -> Result<Result<PublicKey, String>, StoreError> {
+) -> Result<Result<EpochKey, NoKey>, StoreError> {
+    let bad = |why: String| Err(("bad_signature", why));
     Ok(match store.screen(screen)? {
-        None => Err(format!("screen {screen:?} is not registered")),
-        Some(s) if s.disabled => Err(format!("screen {screen:?} is disabled")),
+        None => bad(format!("screen {screen:?} is not registered")),
+        Some(s) if s.disabled => bad(format!("screen {screen:?} is disabled")),
         Some(s) => {
             let epochs = s.epochs();
-            match epochs.iter().find(|e| e.epoch == epoch) {
-                Some(e) => PublicKey::from_base64(&e.device_key).map_err(|err| {
-                    format!("the stored device key of {screen:?} epoch {epoch} is unusable: {err}")
-                }),
-                None if epochs.is_empty() => {
-                    Err(format!("screen {screen:?} has not enrolled a device key"))
-                }
-                None => Err(format!(
-                    "screen {screen:?} has no enrolment epoch {epoch} (the current one is {})",
-                    s.epoch()
+            let Some(i) = epochs.iter().position(|e| e.epoch == epoch) else {
+                return Ok(if epochs.is_empty() {
+                    bad(format!("screen {screen:?} has not enrolled a device key"))
+                } else {
+                    Err((
+                        "unknown_epoch",
+                        format!(
+                            "screen {screen:?} has no enrolment epoch {epoch} (the current one is {})",
+                            s.epoch()
+                        ),
+                    ))
+                });
+            };
+            let this = &epochs[i];
+            let current = epochs.last().map(|e| e.device_key.as_str());
+            let closed_at = match epochs.get(i + 1) {
+                Some(next) if current != Some(this.device_key.as_str()) => Some(
+                    // An unreadable enrolment time closes the epoch to every new receipt.
+                    next.enrolled_at
+                        .parse::<jiff::Timestamp>()
+                        .unwrap_or(jiff::Timestamp::MIN),
+                ),
+                _ => None,
+            };
+            match PublicKey::from_base64(&this.device_key) {
+                Ok(key) => Ok(EpochKey { key, closed_at }),
+                Err(err) => bad(format!(
+                    "the stored device key of {screen:?} epoch {epoch} is unusable: {err}"
                 )),
             }
         }
     })
+}
+
+/// `Some(sentence)` when `batch` brings a new receipt to an epoch closed at `closed_at` that
+/// started at or after it (docs/protocol.md §13, §16 `epoch_closed`).
+fn closed_epoch_refuses(
+    batch: &VerifiedBatch,
+    closed_at: Option<jiff::Timestamp>,
+) -> Option<String> {
+    let closed_at = closed_at?;
+    let late = batch
+        .new
+        .iter()
+        .map(|&i| &batch.receipts[i].0)
+        .find(|r| r.started_at >= closed_at)?;
+    Some(format!(
+        "enrolment epoch {} of screen {:?} was superseded at {closed_at} by a new enrolment with \
+         another device key; it only takes receipts that started before then, and seq {} started \
+         at {}",
+        batch.epoch, batch.screen, late.seq, late.started_at
+    ))
 }
 
 /// Verifies `envelope` against the chain `chain` ([`chain_key`]) of `screen` ending at `tip`,
@@ -262,12 +321,11 @@ fn verify_on_chain(
 
 /// Verifies `envelope` against the stored chain of its epoch without the log lock; `None`
 /// when the store cannot say (the serial path then decides, with the same code).
-fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preverified> {
-    let epoch = epoch_of(envelope);
+fn preverify_one(store: &Store, screen: &str, epoch: u64, envelope: &[u8]) -> Option<Preverified> {
     let chain = chain_key(screen, epoch);
     let key = device_key(store, screen, epoch).ok()?.ok()?;
     let tip = store.chain_tip(&chain).ok()?;
-    let result = verify_on_chain(store, screen, &chain, envelope, &key, tip.as_ref());
+    let result = verify_on_chain(store, screen, &chain, envelope, &key.key, tip.as_ref());
     Some(Preverified { key, tip, result })
 }
 
@@ -275,7 +333,7 @@ fn preverify_one(store: &Store, screen: &str, envelope: &[u8]) -> Option<Preveri
 /// apply. Only the ingest task writes receipts and chain tips, so a screen's tip cannot move
 /// between this and the apply; the apply still compares the tip and verifies again if it did.
 /// Later envelopes of the same screen depend on the earlier ones and are verified serially.
-fn preverify(store: &Store, group: &[(String, Vec<u8>)]) -> Vec<Option<Preverified>> {
+fn preverify(store: &Store, group: &[(String, u64, Vec<u8>)]) -> Vec<Option<Preverified>> {
     let mut out: Vec<Option<Preverified>> = group.iter().map(|_| None).collect();
     let mut seen = std::collections::HashSet::new();
     let firsts: Vec<usize> = (0..group.len())
@@ -293,7 +351,10 @@ fn preverify(store: &Store, group: &[(String, Vec<u8>)]) -> Vec<Option<Preverifi
                 let mine: Vec<usize> = firsts.iter().copied().skip(t).step_by(threads).collect();
                 sc.spawn(move || {
                     mine.into_iter()
-                        .map(|i| (i, preverify_one(store, &group[i].0, &group[i].1)))
+                        .map(|i| {
+                            let (screen, epoch, env) = &group[i];
+                            (i, preverify_one(store, screen, *epoch, env))
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -309,6 +370,22 @@ fn preverify(store: &Store, group: &[(String, Vec<u8>)]) -> Vec<Option<Preverifi
     out
 }
 
+/// A rejection to record: reason code, the conflicting seq of a `duplicate_conflict`, and a
+/// sentence.
+struct Rejection {
+    reason: &'static str,
+    conflict: Option<u64>,
+    detail: String,
+}
+
+/// Why an envelope is not stored.
+enum Refused {
+    /// Verification failed.
+    Batch(BatchError),
+    /// It verified, but brings receipts its closed epoch no longer takes.
+    Closed(String),
+}
+
 impl Ingest {
     /// Applies one envelope received on `screen`'s receipts topic (not flushed).
     pub fn apply(
@@ -317,18 +394,19 @@ impl Ingest {
         envelope: &[u8],
         received_at: &str,
     ) -> Result<Applied, IngestError> {
-        self.apply_preverified(screen, envelope, received_at, None)
+        self.apply_preverified(screen, epoch_of(envelope), envelope, received_at, None)
     }
 
+    /// Applies `envelope`, which names enrolment `epoch` ([`epoch_of`]), read once per batch.
     fn apply_preverified(
         &self,
         screen: &str,
+        epoch: u64,
         envelope: &[u8],
         received_at: &str,
         pre: Option<Preverified>,
     ) -> Result<Applied, IngestError> {
         let store = &self.store;
-        let epoch = epoch_of(envelope);
         let chain = chain_key(screen, epoch);
         // The pre-verification already looked the key up.
         let key = match &pre {
@@ -337,8 +415,13 @@ impl Ingest {
         };
         let key = match key {
             Ok(k) => k,
-            Err(why) => {
-                return self.rejected(screen, envelope, received_at, BatchError::BadSignature, why)
+            Err((reason, detail)) => {
+                let why = Rejection {
+                    reason,
+                    conflict: None,
+                    detail,
+                };
+                return self.rejected(screen, epoch, envelope, received_at, why);
             }
         };
         let outcome = store.with_log_lock(|log| -> Result<_, StoreError> {
@@ -348,16 +431,21 @@ impl Ingest {
             let tip = store.chain_tip(&chain)?;
             let result = match pre {
                 Some(p) if p.tip == tip => p.result,
-                _ => verify_on_chain(store, screen, &chain, envelope, &key, tip.as_ref()),
+                _ => verify_on_chain(store, screen, &chain, envelope, &key.key, tip.as_ref()),
             };
             match result {
-                Ok(v) => Ok(Ok(Some(log.store_batch(
-                    &chain,
-                    envelope,
-                    &v,
-                    received_at,
-                )?))),
-                Err(e) => Ok(Err(e)),
+                Ok(v) => {
+                    if let Some(why) = closed_epoch_refuses(&v, key.closed_at) {
+                        return Ok(Err(Refused::Closed(why)));
+                    }
+                    Ok(Ok(Some(log.store_batch(
+                        &chain,
+                        envelope,
+                        &v,
+                        received_at,
+                    )?)))
+                }
+                Err(e) => Ok(Err(Refused::Batch(e))),
             }
         })?;
         match outcome {
@@ -390,22 +478,43 @@ impl Ingest {
                     tip: store.chain_tip(&chain)?.map(|t| t.seq),
                 })
             }
-            Err(e) => {
-                let detail = e.to_string();
-                self.rejected(screen, envelope, received_at, e, detail)
+            Err(Refused::Closed(detail)) => {
+                let why = Rejection {
+                    reason: "epoch_closed",
+                    conflict: None,
+                    detail,
+                };
+                self.rejected(screen, epoch, envelope, received_at, why)
+            }
+            Err(Refused::Batch(e)) => {
+                let why = Rejection {
+                    reason: e.as_str(),
+                    conflict: match e {
+                        BatchError::DuplicateConflict { seq } => Some(seq),
+                        _ => None,
+                    },
+                    detail: e.to_string(),
+                };
+                self.rejected(screen, epoch, envelope, received_at, why)
             }
         }
     }
 
+    /// Counts, logs and records a rejection (docs/protocol.md §16); a conflict also keeps the
+    /// envelope as evidence.
     fn rejected(
         &self,
         screen: &str,
+        epoch: u64,
         envelope: &[u8],
         received_at: &str,
-        err: BatchError,
-        detail: String,
+        why: Rejection,
     ) -> Result<Applied, IngestError> {
-        let reason = err.as_str();
+        let Rejection {
+            reason,
+            conflict,
+            detail,
+        } = why;
         self.metrics.reject(reason);
         warn!(%screen, reason, "receipts batch rejected: {detail}");
         self.store.record_rejection(RejectionRecord {
@@ -417,11 +526,12 @@ impl Ingest {
             envelope_sha256: playlists::hex::sha256_hex(envelope),
             envelope_bytes: envelope.len() as u64,
         })?;
-        if let BatchError::DuplicateConflict { seq } = err {
+        if let Some(seq) = conflict {
             self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
             self.store.record_conflict(ConflictRecord {
                 id: 0,
                 screen: screen.to_string(),
+                epoch,
                 seq,
                 received_at: received_at.to_string(),
                 envelope: base64::engine::general_purpose::STANDARD.encode(envelope),
@@ -441,12 +551,19 @@ impl Ingest {
         let received_at = format!("{:.3}", jiff::Timestamp::now());
         let mut results = Vec::with_capacity(group.len());
         let mut ack_screens = BTreeSet::new();
+        let group: Vec<(String, u64, Vec<u8>)> = group
+            .into_iter()
+            .map(|(screen, env)| {
+                let epoch = epoch_of(&env);
+                (screen, epoch, env)
+            })
+            .collect();
         let pre = preverify(&self.store, &group);
-        for ((screen, env), pre) in group.iter().zip(pre) {
-            let applied = self.apply_preverified(screen, env, &received_at, pre)?;
+        for ((screen, epoch, env), pre) in group.iter().zip(pre) {
+            let applied = self.apply_preverified(screen, *epoch, env, &received_at, pre)?;
             match &applied {
                 Applied::Stored { .. } | Applied::Duplicate { tip: Some(_) } => {
-                    ack_screens.insert((screen.clone(), epoch_of(env)));
+                    ack_screens.insert((screen.clone(), *epoch));
                 }
                 _ => {}
             }
@@ -461,7 +578,8 @@ impl Ingest {
             let Ok(key) = device_key(&self.store, &screen, epoch)? else {
                 continue;
             };
-            self.send_ack(&screen, epoch, &key.key_id(), tip.seq).await;
+            self.send_ack(&screen, epoch, &key.key.key_id(), tip.seq)
+                .await;
         }
         Ok(results)
     }

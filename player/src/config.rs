@@ -119,15 +119,11 @@ pub struct PlayerConfig {
     /// The enrolment epoch this box was enrolled in (from the enrolment answer; 1 when absent,
     /// as for configurations written before epochs): its receipts chain, and the acks it
     /// accepts, are of this epoch (docs/protocol.md §13, §14).
-    #[serde(default = "default_epoch")]
+    #[serde(default = "playlists::receipt::first_epoch")]
     pub epoch: u64,
     /// The screen's neutral fallback: only `black` (the default) for now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
-}
-
-fn default_epoch() -> u64 {
-    playlists::receipt::FIRST_EPOCH
 }
 
 fn default_batch_max_receipts() -> usize {

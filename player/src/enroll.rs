@@ -92,12 +92,8 @@ struct Answer {
     controller_key_id: String,
     media_base: MediaBase,
     /// Absent from controllers before enrolment epochs: 1.
-    #[serde(default = "first_epoch")]
+    #[serde(default = "playlists::receipt::first_epoch")]
     epoch: u64,
-}
-
-fn first_epoch() -> u64 {
-    playlists::receipt::FIRST_EPOCH
 }
 
 #[derive(Deserialize)]

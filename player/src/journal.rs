@@ -17,13 +17,17 @@
 //!
 //! Layout in the `journal` tree: `r` + seq (u64 big-endian) → receipt bytes; `t` → tip
 //! (seq big-endian, then the 64 hex chars of its hash); `e` → the enrolment epoch of the chain
-//! (u64 big-endian; absent: epoch 1).
+//! (u64 big-endian; absent: epoch 1); `o` + seq → unacknowledged receipts of the previous
+//! epoch's chain, still draining, and `d` → that epoch.
 //!
 //! **Epochs** (`docs/protocol.md` §13): each enrolment of the screen starts a new chain at
-//! seq 1. [`Journal::enter_epoch`] moves the journal to the epoch of the configuration: at once
-//! when every receipt of the current chain is acknowledged, otherwise after the ack that
-//! empties it (until then the old chain goes on, and is uploaded under its own epoch), so no
-//! receipt is dropped by a re-enrolment that kept the data directory.
+//! seq 1. [`Journal::enter_epoch`] moves the journal to the epoch of the configuration at once:
+//! the unacknowledged receipts of the old chain are set aside (in one atomic write) and drain
+//! under their own epoch ([`Journal::unacked_chain`] offers them first, [`Journal::ack_chain`]
+//! prunes them), while new plays go into the new chain from seq 1. So no receipt is dropped by
+//! a re-enrolment that kept the data directory, and the switch never waits for an ack. Only if
+//! a second re-enrolment comes while an older chain still drains does the newest epoch wait
+//! until that drain ends.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -36,6 +40,9 @@ use crate::store::{Store, StoreError};
 
 const TIP: &[u8] = b"t";
 const EPOCH: &[u8] = b"e";
+/// The epoch of the chain that drains under [`OLD_PREFIX`].
+const DRAINING: &[u8] = b"d";
+const OLD_PREFIX: u8 = b'o';
 const TREE: &str = "journal";
 
 /// Most plays kept in memory while the journal cannot be written; later ones are lost (and
@@ -44,14 +51,20 @@ pub const QUEUE_CAPACITY: usize = 512;
 const RECEIPT_PREFIX: u8 = b'r';
 
 fn receipt_key(seq: u64) -> [u8; 9] {
+    key_in(RECEIPT_PREFIX, seq)
+}
+
+/// `prefix` + seq: a receipt of the current chain ([`RECEIPT_PREFIX`]) or of the draining one
+/// ([`OLD_PREFIX`]).
+fn key_in(prefix: u8, seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
-    k[0] = RECEIPT_PREFIX;
+    k[0] = prefix;
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
 fn seq_of_key(k: &[u8]) -> Option<u64> {
-    if k.len() == 9 && k[0] == RECEIPT_PREFIX {
+    if k.len() == 9 && (k[0] == RECEIPT_PREFIX || k[0] == OLD_PREFIX) {
         Some(u64::from_be_bytes(k[1..].try_into().ok()?))
     } else {
         None
@@ -99,12 +112,26 @@ pub enum JournalError {
     CorruptTip,
 }
 
+/// Unacknowledged receipts as `(seq, exact bytes)`, lowest seq first.
+pub type Unacked = Vec<(u64, Vec<u8>)>;
+
+/// The chain of an earlier epoch still uploading while new plays go into the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Draining {
+    epoch: u64,
+    backlog: u64,
+}
+
 struct State {
     tip: Option<ChainTip>,
+    /// Unacknowledged receipts of the current chain.
     backlog: u64,
+    /// The previous epoch's chain, while it holds unacknowledged receipts.
+    draining: Option<Draining>,
     /// The enrolment epoch of the chain the journal holds.
     epoch: u64,
-    /// The epoch to start once the current chain is all acknowledged.
+    /// The epoch to start once the draining chain is all acknowledged (a second re-enrolment
+    /// while one chain still drains).
     next_epoch: Option<u64>,
     /// The store generation `tip` and `backlog` were read at.
     generation: u64,
@@ -161,25 +188,39 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// What [`load`] reads: the tip, the number of receipts and the chain's epoch.
-type Loaded = (Option<ChainTip>, u64, u64);
+/// What [`load`] reads: the tip, the number of receipts, the chain's epoch and the draining
+/// chain.
+type Loaded = (Option<ChainTip>, u64, u64, Option<Draining>);
 
-/// Reads the tip, the number of receipts and the chain's epoch from the database.
+/// An epoch stored big-endian.
+fn epoch_value(v: &[u8]) -> Result<u64, JournalError> {
+    Ok(u64::from_be_bytes(
+        v.try_into().map_err(|_| JournalError::CorruptTip)?,
+    ))
+}
+
+/// Reads the tip, the number of receipts, the chain's epoch and the draining chain from the
+/// database.
 fn load(store: &Store) -> Result<Loaded, JournalError> {
-    let (raw, backlog, epoch) = store.with_db("read journal", |db| {
+    let (raw, backlog, epoch, old, old_backlog) = store.with_db("read journal", |db| {
         let tree = db.open_tree(TREE)?;
         let raw = tree.get(TIP)?;
         let backlog = tree.scan_prefix([RECEIPT_PREFIX]).count() as u64;
         let epoch = tree.get(EPOCH)?;
-        Ok((raw, backlog, epoch))
+        let old = tree.get(DRAINING)?;
+        let old_backlog = tree.scan_prefix([OLD_PREFIX]).count() as u64;
+        Ok((raw, backlog, epoch, old, old_backlog))
     })?;
     let epoch = match epoch {
         None => receipt::FIRST_EPOCH,
-        Some(v) => u64::from_be_bytes(
-            v.as_ref()
-                .try_into()
-                .map_err(|_| JournalError::CorruptTip)?,
-        ),
+        Some(v) => epoch_value(&v)?,
+    };
+    let draining = match old {
+        Some(v) if old_backlog > 0 => Some(Draining {
+            epoch: epoch_value(&v)?,
+            backlog: old_backlog,
+        }),
+        _ => None,
     };
     let tip = match raw {
         None => None,
@@ -194,14 +235,14 @@ fn load(store: &Store) -> Result<Loaded, JournalError> {
             Some(ChainTip { seq, hash })
         }
     };
-    Ok((tip, backlog, epoch))
+    Ok((tip, backlog, epoch, draining))
 }
 
 impl Journal {
     /// Opens the journal of `screen` in the store's `journal` tree.
     pub fn open(store: &Store, screen: &str) -> Result<Journal, JournalError> {
         let generation = store.generation();
-        let (tip, backlog, epoch) = load(store)?;
+        let (tip, backlog, epoch, draining) = load(store)?;
         Ok(Journal {
             inner: Arc::new(Inner {
                 screen: screen.to_owned(),
@@ -209,6 +250,7 @@ impl Journal {
                 state: Mutex::new(State {
                     tip,
                     backlog,
+                    draining,
                     epoch,
                     next_epoch: None,
                     generation,
@@ -239,10 +281,11 @@ impl Journal {
         if generation == st.generation {
             return Ok(false);
         }
-        let (tip, backlog, epoch) = load(&self.inner.store)?;
+        let (tip, backlog, epoch, draining) = load(&self.inner.store)?;
         let landed = st.attempted.is_some() && st.attempted == tip;
         st.tip = tip;
         st.backlog = backlog;
+        st.draining = draining;
         st.epoch = epoch;
         st.generation = generation;
         st.attempted = None;
@@ -389,18 +432,30 @@ impl Journal {
         }
     }
 
-    /// Up to `limit` unacknowledged receipts, lowest seq first, as `(seq, exact bytes)`.
-    /// Only flushed receipts: fails while the store is unavailable.
-    pub fn unacked(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+    /// Up to `limit` unacknowledged receipts of the current chain, lowest seq first, as
+    /// `(seq, exact bytes)`. Only flushed receipts: fails while the store is unavailable.
+    pub fn unacked(&self, limit: usize) -> Result<Unacked, JournalError> {
         let mut st = self.state();
         self.refresh(&mut st)?;
+        self.scan(RECEIPT_PREFIX, limit)
+    }
+
+    /// The chain to upload next and up to `limit` of its unacknowledged receipts, lowest seq
+    /// first: the draining chain of the previous epoch while it holds any, else the current
+    /// one. Returns `(epoch, receipts)`.
+    pub fn unacked_chain(&self, limit: usize) -> Result<(u64, Unacked), JournalError> {
+        let mut st = self.state();
+        self.refresh(&mut st)?;
+        match st.draining {
+            Some(d) => Ok((d.epoch, self.scan(OLD_PREFIX, limit)?)),
+            None => Ok((st.epoch, self.scan(RECEIPT_PREFIX, limit)?)),
+        }
+    }
+
+    fn scan(&self, prefix: u8, limit: usize) -> Result<Unacked, JournalError> {
         let out = self.inner.store.with_db("read journal", |db| {
             let mut out = Vec::new();
-            for item in db
-                .open_tree(TREE)?
-                .scan_prefix([RECEIPT_PREFIX])
-                .take(limit)
-            {
+            for item in db.open_tree(TREE)?.scan_prefix([prefix]).take(limit) {
                 let (k, v) = item?;
                 if let Some(seq) = seq_of_key(&k) {
                     out.push((seq, v.to_vec()));
@@ -411,31 +466,62 @@ impl Journal {
         Ok(out)
     }
 
-    /// Deletes every receipt with `seq <= upto_seq` (flushed before returning); returns how
-    /// many were deleted. Call only for an ack whose signature was verified.
+    /// Deletes every receipt of the current chain with `seq <= upto_seq` (see
+    /// [`Journal::ack_chain`]).
     pub fn ack(&self, upto_seq: u64) -> Result<u64, JournalError> {
+        let epoch = self.epoch();
+        self.ack_chain(epoch, upto_seq)
+    }
+
+    /// Deletes every receipt of the chain of enrolment `epoch` (the current or the draining
+    /// one; any other prunes nothing) with `seq <= upto_seq`, flushed before returning;
+    /// returns how many were deleted. Call only for an ack whose signature, screen, epoch and
+    /// key id were verified.
+    pub fn ack_chain(&self, epoch: u64, upto_seq: u64) -> Result<u64, JournalError> {
         let mut st = self.state();
         self.refresh(&mut st)?;
-        let n = self.inner.store.with_db("prune journal", |db| {
+        let prefix = match st.draining {
+            Some(d) if d.epoch == epoch => OLD_PREFIX,
+            _ if epoch == st.epoch => RECEIPT_PREFIX,
+            _ => return Ok(0),
+        };
+        let (n, drained) = self.inner.store.with_db("prune journal", |db| {
             let tree = db.open_tree(TREE)?;
             let mut batch = sled::Batch::default();
             let mut n = 0u64;
-            for item in tree.range(receipt_key(0)..=receipt_key(upto_seq)) {
+            for item in tree.range(key_in(prefix, 0)..=key_in(prefix, upto_seq)) {
                 let (k, _) = item?;
                 batch.remove(k);
                 n += 1;
             }
             if n > 0 {
                 tree.apply_batch(batch)?;
+            }
+            let drained = prefix == OLD_PREFIX && tree.scan_prefix([OLD_PREFIX]).next().is_none();
+            if drained {
+                tree.remove(DRAINING)?;
+            }
+            if n > 0 || drained {
                 db.flush()?;
             }
-            Ok(n)
+            Ok((n, drained))
         })?;
-        st.backlog = st.backlog.saturating_sub(n);
-        if st.backlog == 0 {
-            if let Some(epoch) = st.next_epoch {
-                self.start_epoch(&mut st, epoch)?;
+        if prefix == OLD_PREFIX {
+            if let Some(d) = st.draining.as_mut() {
+                d.backlog = d.backlog.saturating_sub(n);
             }
+            if drained {
+                tracing::info!(
+                    epoch,
+                    "the previous enrolment's receipts are all acknowledged"
+                );
+                st.draining = None;
+                if let Some(next) = st.next_epoch {
+                    self.switch_epoch(&mut st, next)?;
+                }
+            }
+        } else {
+            st.backlog = st.backlog.saturating_sub(n);
         }
         Ok(n)
     }
@@ -445,25 +531,90 @@ impl Journal {
         self.state().epoch
     }
 
-    /// Moves the journal to enrolment `epoch` (the one in the configuration): a new chain from
-    /// seq 1, at once if nothing is waiting for an ack, otherwise once the ack that empties the
-    /// journal arrives. An epoch at or below the current one changes nothing.
+    /// The epoch of the previous enrolment's chain while it still drains.
+    pub fn draining_epoch(&self) -> Option<u64> {
+        self.state().draining.map(|d| d.epoch)
+    }
+
+    /// Moves the journal to enrolment `epoch` (the one in the configuration) at once: new plays
+    /// start its chain at seq 1, and the unacknowledged receipts of the current chain drain
+    /// under their own epoch. An epoch equal to the current one changes nothing; a lower one
+    /// is ignored with a warning (the configuration is older than this data directory).
     pub fn enter_epoch(&self, epoch: u64) -> Result<(), JournalError> {
         let mut st = self.state();
         self.refresh(&mut st)?;
-        if epoch <= st.epoch {
+        if epoch < st.epoch {
+            tracing::warn!(
+                configured = epoch,
+                journal = st.epoch,
+                "the configured enrolment epoch is lower than the receipt journal's: the \
+                 configuration is older than the last enrolment of this data directory; \
+                 receipts stay in epoch {} (re-enrol the screen, or restore its current \
+                 configuration)",
+                st.epoch
+            );
             return Ok(());
         }
-        if st.backlog == 0 {
-            return self.start_epoch(&mut st, epoch);
+        if epoch == st.epoch {
+            return Ok(());
         }
+        self.switch_epoch(&mut st, epoch)
+    }
+
+    /// Starts `epoch` (above the current one): at once, setting the current chain's
+    /// unacknowledged receipts aside to drain, unless an older chain still drains (then once it
+    /// has).
+    fn switch_epoch(&self, st: &mut State, epoch: u64) -> Result<(), JournalError> {
+        if st.backlog == 0 {
+            return self.start_epoch(st, epoch);
+        }
+        if let Some(d) = st.draining {
+            tracing::info!(
+                draining = d.epoch,
+                from = st.epoch,
+                to = epoch,
+                "re-enrolled again while an earlier chain still drains: epoch {epoch} starts once it has"
+            );
+            st.next_epoch = Some(epoch);
+            return Ok(());
+        }
+        let old = st.epoch;
+        let moved = self
+            .inner
+            .store
+            .with_db("set the previous chain aside", |db| {
+                let tree = db.open_tree(TREE)?;
+                let mut batch = sled::Batch::default();
+                let mut n = 0u64;
+                for item in tree.scan_prefix([RECEIPT_PREFIX]) {
+                    let (k, v) = item?;
+                    if let Some(seq) = seq_of_key(&k) {
+                        batch.remove(k);
+                        batch.insert(&key_in(OLD_PREFIX, seq), v);
+                        n += 1;
+                    }
+                }
+                batch.insert(DRAINING, old.to_be_bytes().to_vec());
+                batch.remove(TIP);
+                batch.insert(EPOCH, epoch.to_be_bytes().to_vec());
+                tree.apply_batch(batch)?;
+                db.flush()?;
+                Ok(n)
+            })?;
         tracing::info!(
-            from = st.epoch,
+            from = old,
             to = epoch,
-            backlog = st.backlog,
-            "re-enrolled: the receipts of the previous enrolment are uploaded first, then a new chain starts"
+            draining = moved,
+            "re-enrolled: new plays start a new chain at seq 1; the previous enrolment's receipts are uploaded first under their own epoch"
         );
-        st.next_epoch = Some(epoch);
+        st.draining = Some(Draining {
+            epoch: old,
+            backlog: moved,
+        });
+        st.backlog = 0;
+        st.tip = None;
+        st.epoch = epoch;
+        st.next_epoch = None;
         Ok(())
     }
 
@@ -489,9 +640,10 @@ impl Journal {
         Ok(())
     }
 
-    /// Number of receipts not yet acknowledged.
+    /// Number of receipts not yet acknowledged (of the current and the draining chain).
     pub fn backlog(&self) -> u64 {
-        self.state().backlog
+        let st = self.state();
+        st.backlog + st.draining.map_or(0, |d| d.backlog)
     }
 
     /// The last receipt written (kept after pruning), `None` before the first.

@@ -3,10 +3,12 @@
 //! Protocol (`docs/protocol.md` §13, §14): take up to `batch_max_receipts` unacknowledged receipts (as soon as
 //! that many are waiting, or `batch_max_delay` after the first one appeared), sign them as a
 //! DSSE receipts batch with the device key and hand the envelope bytes to the MQTT task. One
-//! batch is in flight at a time. Batches name the journal's enrolment epoch and the device key
-//! id. An ack (raw envelope bytes from the MQTT task) is verified against the pinned controller
-//! key, this screen's id, that epoch and that key id; only then are the receipts it covers
-//! deleted from the journal. If no covering ack arrives within `ack_timeout`, the
+//! batch is in flight at a time. Batches name the enrolment epoch of their chain (after a
+//! re-enrolment that kept the data directory, the previous epoch's chain drains first:
+//! [`Journal::unacked_chain`]) and the device key id. An ack (raw envelope bytes from the MQTT
+//! task) is verified against the pinned controller key, this screen's id, the epoch of one of
+//! the journal's chains and the device key id; only then are the receipts it covers deleted
+//! from that chain. If no covering ack arrives within `ack_timeout`, the
 //! unacknowledged receipts are sent again (the controller stores duplicates once). Nothing is
 //! ever dropped: receipts leave the journal only through a verified ack. A batch is cut to the
 //! longest run of receipts whose envelope fits the protocol's size limit
@@ -66,6 +68,7 @@ pub struct Uploader {
 }
 
 struct InFlight {
+    epoch: u64,
     upto: u64,
     deadline: Instant,
 }
@@ -138,7 +141,7 @@ impl Uploader {
             if in_flight.is_none() && backlog > 0 {
                 let due = *send_at.get_or_insert(now + self.cfg.batch_max_delay);
                 if backlog >= max as u64 || now >= due {
-                    let batch = match self.journal.unacked(max) {
+                    let (epoch, batch) = match self.journal.unacked_chain(max) {
                         Ok(b) => {
                             backoff.reset();
                             last_error = None;
@@ -166,7 +169,7 @@ impl Uploader {
                         // goes in the next one (docs/protocol.md §5, §13).
                         let (env, count) = receipt::sign_batch_within_limit(
                             &screen,
-                            self.journal.epoch(),
+                            epoch,
                             &bytes,
                             &self.device_key,
                         );
@@ -179,12 +182,13 @@ impl Uploader {
                             );
                         }
                         let upto = seqs[count - 1];
-                        tracing::debug!(upto, count, "sending receipts batch");
+                        tracing::debug!(epoch, upto, count, "sending receipts batch");
                         tokio::select! {
                             r = outgoing.send(env) => if r.is_err() { return Ok(()); },
                             _ = &mut shutdown => return Ok(()),
                         }
                         in_flight = Some(InFlight {
+                            epoch,
                             upto,
                             deadline: Instant::now() + self.cfg.ack_timeout,
                         });
@@ -207,18 +211,14 @@ impl Uploader {
                         Some(rx) => rx.borrow().clone(),
                         None => self.controller.clone(),
                     };
-                    // Only an ack of the chain being uploaded: this enrolment epoch and device
-                    // key (an earlier box's ack, replayed, says nothing about these receipts).
-                    let own = receipt::OwnChain {
-                        screen: &screen,
-                        epoch: self.journal.epoch(),
-                        key_id: &key_id,
-                    };
-                    match receipt::verify_ack(&bytes, &trusted, &own) {
+                    // Only an ack of one of the journal's chains: its enrolment epoch and this
+                    // device key (an earlier box's ack, replayed, says nothing about these
+                    // receipts).
+                    match verify_own_ack(&bytes, &trusted, &screen, &key_id, &self.journal) {
                         Ok(ack) => {
                             // A failed prune is harmless: the receipts are sent again later
                             // and the controller stores them once.
-                            let removed = match self.journal.ack(ack.upto_seq) {
+                            let removed = match self.journal.ack_chain(ack.epoch, ack.upto_seq) {
                                 Ok(n) => n,
                                 Err(e) => {
                                     note_error(&mut last_error, &e, "cannot prune acknowledged receipts; they will be sent again");
@@ -226,7 +226,10 @@ impl Uploader {
                                 }
                             };
                             tracing::debug!(upto = ack.upto_seq, removed, "receipts acknowledged");
-                            if in_flight.as_ref().is_some_and(|f| ack.upto_seq >= f.upto) {
+                            if in_flight
+                                .as_ref()
+                                .is_some_and(|f| f.epoch == ack.epoch && ack.upto_seq >= f.upto)
+                            {
                                 in_flight = None;
                                 // The rest has waited at least one round trip: send it now.
                                 send_at = Some(Instant::now());
@@ -239,6 +242,28 @@ impl Uploader {
             }
         }
     }
+}
+
+/// Verifies an ack for the journal's draining chain (if any), else for its current chain; the
+/// error is the current chain's.
+fn verify_own_ack(
+    bytes: &[u8],
+    trusted: &KeySet,
+    screen: &str,
+    key_id: &str,
+    journal: &Journal,
+) -> Result<receipt::Ack, receipt::AckError> {
+    let own = |epoch| receipt::OwnChain {
+        screen,
+        epoch,
+        key_id,
+    };
+    if let Some(old) = journal.draining_epoch() {
+        if let Ok(ack) = receipt::verify_ack(bytes, trusted, &own(old)) {
+            return Ok(ack);
+        }
+    }
+    receipt::verify_ack(bytes, trusted, &own(journal.epoch()))
 }
 
 const JOURNAL_RETRY_MIN: Duration = Duration::from_secs(1);

@@ -223,7 +223,9 @@ pub fn receipt_hash(receipt_bytes: &[u8]) -> String {
 /// The epoch of a batch or ack that names none (data from before enrolment epochs).
 pub const FIRST_EPOCH: u64 = 1;
 
-fn first_epoch() -> u64 {
+/// [`FIRST_EPOCH`], as a function: the serde default of every `epoch` field written before
+/// enrolment epochs (`#[serde(default = "playlists::receipt::first_epoch")]`).
+pub fn first_epoch() -> u64 {
     FIRST_EPOCH
 }
 

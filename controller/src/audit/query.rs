@@ -220,14 +220,17 @@ pub const DEFAULT_LIMIT: usize = 1000;
 pub const MAX_LIMIT: usize = 100_000;
 
 /// Where a page starts: after the row with this key. Ordered like the store's time index:
-/// by `started_at`, then the screen id's bytes followed by `/`, then seq (the snapshot takes
-/// no part in the order or in equality).
+/// by `started_at`, then the bytes of the receipt's chain key (`crate::store::chain_key`: the
+/// screen id, with `@<epoch>` after epoch 1) followed by `/`, then seq (the snapshot takes no
+/// part in the order or in equality).
 #[derive(Debug, Clone)]
 pub struct Cursor {
     /// `started_at` in unix milliseconds.
     pub started_ms: i64,
     /// Screen id.
     pub screen: String,
+    /// Enrolment epoch of the receipt's chain (docs/protocol.md §13).
+    pub epoch: u64,
     /// Seq.
     pub seq: u64,
     /// The Merkle log size the first page was read at (`None` in cursors without it: the
@@ -237,19 +240,25 @@ pub struct Cursor {
 
 impl Cursor {
     fn sort_key(&self) -> (i64, Vec<u8>, u64) {
-        let mut s = self.screen.as_bytes().to_vec();
+        let mut s = crate::store::chain_key(&self.screen, self.epoch).into_bytes();
         s.push(b'/');
         (self.started_ms, s, self.seq)
     }
 
-    /// The order key of a receipt.
-    pub fn of(r: &Receipt) -> Cursor {
+    /// The order key of a receipt of the chain of enrolment `epoch`.
+    pub fn of(r: &Receipt, epoch: u64) -> Cursor {
         Cursor {
             started_ms: r.started_at.as_millisecond(),
             screen: r.screen.clone(),
+            epoch,
             seq: r.seq,
             snapshot: None,
         }
+    }
+
+    /// The order key of a paged row.
+    fn of_row<T: Paged>(r: &T) -> Cursor {
+        Cursor::of(r.receipt(), r.epoch())
     }
 
     /// The same cursor reading at Merkle log size `size`.
@@ -260,9 +269,11 @@ impl Cursor {
         }
     }
 
-    /// The text form `<ms>.<screen>.<seq>[.<log size>]`.
+    /// The text form `<ms>.<chain key>.<seq>[.<log size>]`, the chain key being the screen id
+    /// for epoch 1 and `<screen>@<epoch>` after (cursors from before epochs read as epoch 1).
     pub fn encode(&self) -> String {
-        let mut s = format!("{}.{}.{}", self.started_ms, self.screen, self.seq);
+        let chain = crate::store::chain_key(&self.screen, self.epoch);
+        let mut s = format!("{}.{chain}.{}", self.started_ms, self.seq);
         if let Some(n) = self.snapshot {
             s.push_str(&format!(".{n}"));
         }
@@ -277,12 +288,22 @@ impl Cursor {
         let (Some(a), Some(b), Some(c)) = (a, b, c) else {
             return Err(bad());
         };
-        if !playlists::manifest::is_valid_screen_id(b) {
+        let (screen, epoch) = match b.split_once('@') {
+            None => (b, playlists::receipt::FIRST_EPOCH),
+            Some((screen, epoch)) => match epoch.parse::<u64>() {
+                Ok(e) if e > playlists::receipt::FIRST_EPOCH && !epoch.starts_with('0') => {
+                    (screen, e)
+                }
+                _ => return Err(bad()),
+            },
+        };
+        if !playlists::manifest::is_valid_screen_id(screen) {
             return Err(bad());
         }
         Ok(Cursor {
             started_ms: a.parse().map_err(|_| bad())?,
-            screen: b.to_string(),
+            screen: screen.to_string(),
+            epoch,
             seq: c.parse().map_err(|_| bad())?,
             snapshot: d.map(|d| d.parse().map_err(|_| bad())).transpose()?,
         })
@@ -420,11 +441,11 @@ where
 {
     let mut out: Vec<T> = Vec::new();
     for r in receipts {
-        if cursor.is_some_and(|c| Cursor::of(r.receipt()) <= *c) {
+        if cursor.is_some_and(|c| Cursor::of_row(&r) <= *c) {
             continue;
         }
         if out.len() == limit {
-            let next = out.last().map(|r| Cursor::of(r.receipt()));
+            let next = out.last().map(Cursor::of_row);
             return (out, next);
         }
         out.push(r);
@@ -436,17 +457,28 @@ where
 pub trait Paged {
     /// The receipt.
     fn receipt(&self) -> &Receipt;
+    /// The enrolment epoch of its chain (part of the page order).
+    fn epoch(&self) -> u64;
 }
 
 impl Paged for Receipt {
     fn receipt(&self) -> &Receipt {
         self
     }
+
+    /// A bare receipt does not know its chain: epoch 1.
+    fn epoch(&self) -> u64 {
+        playlists::receipt::FIRST_EPOCH
+    }
 }
 
 impl Paged for crate::store::StoredReceipt {
     fn receipt(&self) -> &Receipt {
         &self.receipt
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch
     }
 }
 
@@ -771,14 +803,29 @@ mod tests {
     fn cursor_order_matches_the_store_index_for_prefix_screen_ids() {
         // The index orders `lc-a-b/` before `lc-a/` ('-' < '/').
         let t = "2026-01-05T08:00:00Z";
-        let a = Cursor::of(&receipt("lc-a-b", 9, t));
-        let b = Cursor::of(&receipt("lc-a", 1, t));
+        let a = Cursor::of(&receipt("lc-a-b", 9, t), 1);
+        let b = Cursor::of(&receipt("lc-a", 1, t), 1);
         assert!(a < b);
+        // `lc-a@2/` after `lc-a/` ('/' < '@'), as the store's chain keys.
+        let e2 = Cursor::of(&receipt("lc-a", 1, t), 2);
+        assert!(b < e2);
+        let back = Cursor::decode(&e2.encode()).unwrap();
+        assert_eq!((back.screen.as_str(), back.epoch), ("lc-a", 2));
+        assert_eq!(e2.encode(), "1767600000000.lc-a@2.1");
+        for bad in [
+            "1.lc-a@1.1",
+            "1.lc-a@0.1",
+            "1.lc-a@02.1",
+            "1.lc-a@x.1",
+            "1.@2.1",
+        ] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn cursor_carries_the_log_snapshot() {
-        let c = Cursor::of(&receipt("lc-a1", 4, "2026-01-05T08:00:00Z")).at_snapshot(42);
+        let c = Cursor::of(&receipt("lc-a1", 4, "2026-01-05T08:00:00Z"), 1).at_snapshot(42);
         assert_eq!(c.encode(), "1767600000000.lc-a1.4.42");
         assert_eq!(Cursor::decode(&c.encode()).unwrap().snapshot, Some(42));
         // Cursors without a snapshot still read (at the current log size).

@@ -243,8 +243,8 @@ pub const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
 // | `log_hashes` | leaf index(u64) | 32-byte RFC 6962 leaf hash |
 // | `checkpoints` | tree size(u64) | exact signed checkpoint envelope bytes |
 // | `receipt_rejections` | id(u64) | JSON [`RejectionRecord`] |
-// | `receipt_conflicts` | id(u64) | JSON [`ConflictRecord`] (raw envelope as evidence; the first per screen and seq, later ones counted in it) |
-// | `receipt_conflict_index` | `screen` `/` seq(u64) | id(u64) of that first conflict |
+// | `receipt_conflicts` | id(u64) | JSON [`ConflictRecord`] (raw envelope as evidence; the first per screen, epoch and seq, later ones counted in it; indexed in `receipt_conflict_index` by `seq_key(chain_key(screen, epoch), seq)`) |
+// | `receipt_conflict_index` | chain key `/` seq(u64) | id(u64) of that first conflict |
 // | `manifest_history` | `screen` `/` version(u64) | JSON [`StoredManifest`] of every version published |
 //
 // Leaf indexes are assigned under `log_lock`, and every append (a batch with its receipts, or

@@ -356,25 +356,6 @@ impl Store {
             log_size,
         }
     }
-
-    /// Every screen that has stored receipts, with its chain tip.
-    pub fn chain_tips(&self) -> Result<Vec<(String, ChainTip)>> {
-        self.audit
-            .chain_tips
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let t: TipRow = decode("chain tip", &v)?;
-                Ok((
-                    String::from_utf8_lossy(&k).into_owned(),
-                    ChainTip {
-                        seq: t.seq,
-                        hash: t.hash,
-                    },
-                ))
-            })
-            .collect()
-    }
 }
 
 /// Proof that the caller holds the log lock ([`Store::with_log_lock`]).

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::receipts::chain_key;
 use super::runs::seq_key;
 use super::{decode, encode, Result, Store};
 
@@ -27,20 +28,25 @@ pub struct RejectionRecord {
 
 /// A batch rejected with `duplicate_conflict`: a stored seq arrived with other bytes. The raw
 /// envelope is kept as evidence and never applied. Only the first conflicting envelope per
-/// (screen, seq) is kept; later ones are counted in `repeats` (`docs/security.md` §3 row 49).
+/// (screen, enrolment epoch, seq) is kept; later ones are counted in `repeats`
+/// (`docs/security.md` §3 row 49).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ConflictRecord {
     /// Increasing id (same sequence as [`RejectionRecord::id`]).
     pub id: u64,
     /// Screen id from the topic.
     pub screen: String,
+    /// The enrolment epoch the envelope names (its chain: `docs/protocol.md` §13); records
+    /// from before epochs are of epoch 1.
+    #[serde(default = "playlists::receipt::first_epoch")]
+    pub epoch: u64,
     /// The conflicting seq.
     pub seq: u64,
     /// When it arrived (RFC 3339 UTC).
     pub received_at: String,
     /// The exact envelope bytes, standard base64.
     pub envelope: String,
-    /// How many more conflicting envelopes for the same (screen, seq) arrived after this one
+    /// How many more conflicting envelopes for the same (screen, epoch, seq) arrived after this one
     /// (counted, not kept).
     #[serde(default)]
     pub repeats: u64,
@@ -59,10 +65,10 @@ impl Store {
         Ok(r)
     }
 
-    /// Keeps the first conflicting envelope per (screen, seq) as evidence; a later one only
-    /// adds to that record's `repeats` (not flushed). Returns the record as stored.
+    /// Keeps the first conflicting envelope per (screen, epoch, seq) as evidence; a later one
+    /// only adds to that record's `repeats` (not flushed). Returns the record as stored.
     pub fn record_conflict(&self, mut c: ConflictRecord) -> Result<ConflictRecord> {
-        let index_key = seq_key(c.screen.as_bytes(), c.seq);
+        let index_key = seq_key(chain_key(&c.screen, c.epoch).as_bytes(), c.seq);
         if let Some(id) = self.audit.conflict_index.get(&index_key)? {
             if let Some(v) = self.audit.conflicts.get(&id)? {
                 let mut first: ConflictRecord = decode("receipt conflict", &v)?;

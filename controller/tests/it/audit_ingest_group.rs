@@ -10,7 +10,8 @@ use gatecast_controller::publish::Outbox;
 use gatecast_controller::store::{ScreenRecord, Store};
 use playlists::keys::{KeySet, SecretKey};
 use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, Outcome, OwnChain, Receipt, GENESIS_PREV,
+    receipt_hash, sign_batch, sign_batch_epoch, verify_ack, Backend, Outcome, OwnChain, Receipt,
+    GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
 
@@ -284,4 +285,212 @@ async fn audit_ingest_group_mixed_outcomes_in_one_parallel_group() {
     }
     // One ack for the first group, one per screen for this one.
     assert_eq!(out.0.lock().unwrap().len(), 3);
+}
+
+/// Re-enrols `screen` with `key` at `at` (the next enrolment epoch becomes current).
+async fn reenrol(ingest: &Ingest, screen: &str, key: &SecretKey, at: &str) -> u64 {
+    let mut rec = ingest.store.screen(screen).unwrap().unwrap();
+    let epoch = rec.enrol(key.public().to_base64(), at.into());
+    ingest.store.put_screen(&rec).await.unwrap();
+    epoch
+}
+
+/// Conflict evidence is kept per (screen, epoch, seq) (docs/security.md row 49): a conflict at
+/// seq 2 of epoch 2 after one at seq 2 of epoch 1 is evidence of its own, not a repeat.
+#[tokio::test]
+async fn attack_conflict_evidence_of_a_new_epoch_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, _out, ka, _) = setup(dir.path()).await;
+    let a = chain("scr-a", 2);
+    let conflict = |key: &SecretKey, epoch: u64| {
+        let other = receipt("scr-a", 2, &receipt_hash(&a[0]), Outcome::Interrupted);
+        sign_batch_epoch("scr-a", epoch, &[other], key).to_json()
+    };
+    let env1 = conflict(&ka, 1);
+    for env in [sign_batch("scr-a", &a, &ka).to_json(), env1.clone()] {
+        ingest
+            .ingest_group(vec![("scr-a".into(), env)])
+            .await
+            .unwrap();
+    }
+    let k2 = SecretKey::from_seed([3; 32]);
+    assert_eq!(
+        reenrol(&ingest, "scr-a", &k2, "2026-02-01T00:00:00Z").await,
+        2
+    );
+    let env2 = conflict(&k2, 2);
+    for env in [
+        sign_batch_epoch("scr-a", 2, &a, &k2).to_json(),
+        env2.clone(),
+    ] {
+        ingest
+            .ingest_group(vec![("scr-a".into(), env)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(ingest.metrics.rejected("duplicate_conflict"), 2);
+    let conflicts = ingest.store.receipt_conflicts().unwrap();
+    let kept: Vec<(u64, u64, u64)> = conflicts
+        .iter()
+        .map(|c| (c.epoch, c.seq, c.repeats))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![(1, 2, 0), (2, 2, 0)],
+        "one kept envelope per epoch: {conflicts:?}"
+    );
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(b64.decode(&conflicts[1].envelope).unwrap(), env2);
+    // A repeat within epoch 2 is counted on the epoch-2 record only.
+    ingest
+        .ingest_group(vec![("scr-a".into(), env2)])
+        .await
+        .unwrap();
+    let repeats: Vec<u64> = ingest
+        .store
+        .receipt_conflicts()
+        .unwrap()
+        .iter()
+        .map(|c| c.repeats)
+        .collect();
+    assert_eq!(repeats, vec![0, 1]);
+}
+
+/// `reason` of a rejection (panics on anything else).
+fn rejected_reason(a: &Applied) -> &'static str {
+    match a {
+        Applied::Rejected { reason, .. } => reason,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// docs/security.md row 45: a superseded epoch of another box is closed to new receipts that
+/// started after the re-enrolment (`epoch_closed`), while its honest backlog, exact resends
+/// and overlaps are still taken and acked; an epoch that was never enrolled is `unknown_epoch`;
+/// an earlier epoch with the current key (re-enrolled keeping the box) stays open.
+#[tokio::test]
+async fn attack_superseded_epoch_takes_no_new_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, out, ka, kb) = setup(dir.path()).await;
+    let a = chain("scr-a", 4);
+    let first = sign_batch("scr-a", &a[..2], &ka).to_json();
+    let one = |env: Vec<u8>| vec![("scr-a".to_string(), env)];
+    ingest.ingest_group(one(first.clone())).await.unwrap();
+    // Re-enrolled (another box) between the starts of seq 3 and seq 4.
+    let at = jiff::Timestamp::from_second(1_790_000_035)
+        .unwrap()
+        .to_string();
+    let k2 = SecretKey::from_seed([3; 32]);
+    assert_eq!(reenrol(&ingest, "scr-a", &k2, &at).await, 2);
+    let acks_before = out.0.lock().unwrap().len();
+
+    // The old box's honest backlog (seq 3 started before), an exact resend, an overlap.
+    let backlog = ingest
+        .ingest_group(one(sign_batch("scr-a", &a[2..3], &ka).to_json()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(backlog[0], Applied::Stored { tip: 3, .. }),
+        "{backlog:?}"
+    );
+    let resends = ingest
+        .ingest_group(vec![
+            ("scr-a".into(), first),
+            ("scr-a".into(), sign_batch("scr-a", &a[1..3], &ka).to_json()),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        resends
+            .iter()
+            .all(|r| matches!(r, Applied::Duplicate { tip: Some(3) })),
+        "{resends:?}"
+    );
+    assert_eq!(
+        out.0.lock().unwrap().len(),
+        acks_before + 2,
+        "the backlog and the resends are acked"
+    );
+
+    // A play of the old box after the re-enrolment: refused.
+    let late = ingest
+        .ingest_group(one(sign_batch("scr-a", &a[3..], &ka).to_json()))
+        .await
+        .unwrap();
+    assert_eq!(rejected_reason(&late[0]), "epoch_closed", "{late:?}");
+    assert_eq!(ingest.store.chain_tip("scr-a").unwrap().unwrap().seq, 3);
+    // An epoch that was never enrolled.
+    let k3 = SecretKey::from_seed([4; 32]);
+    let unknown = ingest
+        .ingest_group(one(sign_batch_epoch("scr-a", 3, &a[..1], &k3).to_json()))
+        .await
+        .unwrap();
+    assert_eq!(rejected_reason(&unknown[0]), "unknown_epoch", "{unknown:?}");
+    assert_eq!(ingest.metrics.rejected("epoch_closed"), 1);
+    assert_eq!(ingest.metrics.rejected("unknown_epoch"), 1);
+    assert_eq!(out.0.lock().unwrap().len(), acks_before + 2, "no ack");
+
+    // Re-enrolled keeping the same key (the same box): its epoch 1 stays open.
+    let b = chain("scr-b", 4);
+    assert_eq!(reenrol(&ingest, "scr-b", &kb, &at).await, 2);
+    let same_box = ingest
+        .ingest_group(vec![(
+            "scr-b".into(),
+            sign_batch("scr-b", &b, &kb).to_json(),
+        )])
+        .await
+        .unwrap();
+    assert!(
+        matches!(same_box[0], Applied::Stored { tip: 4, .. }),
+        "{same_box:?}"
+    );
+}
+
+/// Paging `GET /api/v1/receipts` across two epochs of one screen whose receipts started in the
+/// same millisecond: the cursor orders by chain (screen and epoch) as the store's time index
+/// does, so a page boundary between them neither skips nor repeats a receipt.
+#[tokio::test]
+async fn audit_receipt_pages_across_two_epochs_in_one_millisecond() {
+    use gatecast_controller::audit::query::{paginate, Cursor};
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, _out, ka, _) = setup(dir.path()).await;
+    // Both chains' seq n start at the same instant (the helper's receipts depend on seq only).
+    let a = chain("scr-a", 2);
+    ingest
+        .ingest_group(vec![(
+            "scr-a".into(),
+            sign_batch("scr-a", &a, &ka).to_json(),
+        )])
+        .await
+        .unwrap();
+    // Re-enrolled keeping the key, so epoch 1 stays open whatever the receipts' times.
+    reenrol(&ingest, "scr-a", &ka, "2026-02-01T00:00:00Z").await;
+    ingest
+        .ingest_group(vec![(
+            "scr-a".into(),
+            sign_batch_epoch("scr-a", 2, &a, &ka).to_json(),
+        )])
+        .await
+        .unwrap();
+    let (from, to) = (jiff::Timestamp::MIN, jiff::Timestamp::MAX);
+    for limit in [1, 3] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let all = ingest.store.receipts_between(from, to).map(|r| r.unwrap());
+            let (page, next) = paginate(all, cursor.as_ref(), limit);
+            seen.extend(page.iter().map(|s| (s.epoch, s.receipt.seq)));
+            match next {
+                Some(c) => cursor = Some(Cursor::decode(&c.encode()).unwrap()),
+                None => break,
+            }
+            assert!(seen.len() <= 4, "pages repeat: {seen:?}");
+        }
+        assert_eq!(
+            seen,
+            vec![(1, 1), (2, 1), (1, 2), (2, 2)],
+            "page size {limit}"
+        );
+    }
 }

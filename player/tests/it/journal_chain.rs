@@ -185,3 +185,53 @@ fn appends_survive_kill_9() {
         }
     }
 }
+
+/// docs/protocol.md §13: re-enrolled keeping the data directory while receipts of the old
+/// chain still wait for their ack, the journal switches at once: new plays start the new
+/// epoch's chain at seq 1 while the old chain drains under its own epoch, so the switch never
+/// waits for an ack that happens to empty the journal.
+#[test]
+fn reenrolment_switches_at_once_while_the_old_chain_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let j = Journal::open(&store, SCREEN).unwrap();
+    for i in 0..3 {
+        j.append(draft(i)).unwrap();
+    }
+    j.enter_epoch(2).unwrap();
+    let r = j.append(draft(3)).unwrap();
+    assert_eq!(
+        (j.epoch(), r.seq, r.prev.as_str()),
+        (2, 1, GENESIS_PREV),
+        "the play after the re-enrolment starts the new chain"
+    );
+    // The old chain drains under its own epoch, first, and survives a reopen.
+    drop(j);
+    let j = Journal::open(&store, SCREEN).unwrap();
+    assert_eq!(
+        (j.epoch(), j.draining_epoch(), j.backlog()),
+        (2, Some(1), 4)
+    );
+    let (epoch, old) = j.unacked_chain(100).unwrap();
+    assert_eq!(epoch, 1);
+    assert_eq!(
+        old.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    // An ack of the new chain prunes only it; the old chain's acks drain the old one.
+    assert_eq!(j.ack_chain(2, 1).unwrap(), 1);
+    assert_eq!(j.ack_chain(1, 2).unwrap(), 2);
+    assert_eq!(
+        j.unacked_chain(100).unwrap().0,
+        1,
+        "seq 3 of epoch 1 still drains"
+    );
+    assert_eq!(j.ack_chain(1, 3).unwrap(), 1);
+    assert_eq!((j.draining_epoch(), j.backlog()), (None, 0));
+    // Both chains are acknowledged: the next play continues the new chain.
+    assert_eq!(j.append(draft(4)).unwrap().seq, 2);
+    assert_eq!(j.unacked_chain(100).unwrap().0, 2);
+    // A configuration older than the journal (lower epoch) changes nothing.
+    j.enter_epoch(1).unwrap();
+    assert_eq!(j.epoch(), 2);
+}

@@ -176,9 +176,10 @@ fn epoch_of(env: &[u8]) -> u64 {
     payload["epoch"].as_u64().unwrap()
 }
 
-/// A box re-enrolled with its data directory kept (docs/protocol.md §13): what its old chain
-/// still holds goes out under the old epoch first, acks of another epoch change nothing, and
-/// the new chain starts at seq 1 once the old one is all acknowledged.
+/// A box re-enrolled with its data directory kept (docs/protocol.md §13): new plays start the
+/// new epoch's chain at once, what the old chain still holds goes out under the old epoch
+/// first, acks of an epoch the journal does not hold change nothing, and the new chain is
+/// uploaded once the old one is all acknowledged.
 #[tokio::test(start_paused = true)]
 async fn reenrolment_keeping_the_data_dir_uploads_the_old_chain_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -191,9 +192,15 @@ async fn reenrolment_keeping_the_data_dir_uploads_the_old_chain_first() {
     }
     journal.enter_epoch(2).unwrap();
     assert_eq!(
-        journal.epoch(),
-        1,
-        "the old chain is not all acknowledged yet"
+        (journal.epoch(), journal.draining_epoch(), journal.backlog()),
+        (2, Some(1), 3),
+        "the new chain starts at once; the old one drains"
+    );
+    assert_eq!(journal.tip(), None, "the new chain starts empty");
+    let r = journal.append(draft(9)).unwrap();
+    assert_eq!(
+        r.seq, 1,
+        "a play after the re-enrolment is seq 1 of the new chain"
     );
     let cfg = UploaderConfig {
         batch_max_receipts: 10,
@@ -226,22 +233,20 @@ async fn reenrolment_keeping_the_data_dir_uploads_the_old_chain_first() {
         )
         .to_json()
     };
-    // An ack of the new epoch says nothing about the old chain: only the epoch-1 ack of seq 1
-    // after it prunes anything.
-    ack_tx.send(chain_ack(2, 3)).await.unwrap();
+    // An ack of an epoch the journal does not hold says nothing about either chain: only the
+    // epoch-1 ack of seq 1 after it prunes anything.
+    ack_tx.send(chain_ack(3, 3)).await.unwrap();
     ack_tx.send(chain_ack(1, 1)).await.unwrap();
-    wait_backlog(&journal, 2).await;
-    assert_eq!(journal.epoch(), 1);
+    wait_backlog(&journal, 3).await;
     let resent = out_rx.recv().await.unwrap();
     assert_eq!((epoch_of(&resent), seqs(&resent, &device)), (1, vec![2, 3]));
     ack_tx.send(chain_ack(1, 3)).await.unwrap();
-    wait_backlog(&journal, 0).await;
-    assert_eq!(journal.epoch(), 2);
-    assert_eq!(journal.tip(), None, "the new chain starts empty");
-    let r = journal.append(draft(9)).unwrap();
-    assert_eq!(r.seq, 1);
+    wait_backlog(&journal, 1).await;
+    assert_eq!(journal.draining_epoch(), None, "the old chain is drained");
     let next = out_rx.recv().await.unwrap();
     assert_eq!((epoch_of(&next), seqs(&next, &device)), (2, vec![1]));
+    ack_tx.send(chain_ack(2, 1)).await.unwrap();
+    wait_backlog(&journal, 0).await;
     drop(ack_tx);
     task.await.unwrap().unwrap();
     // The epoch is durable.

@@ -507,6 +507,17 @@ impl PlayerProc {
         self.dir.join("data")
     }
 
+    /// The seqs still in the journal of this player, **stopped** (its database is locked while
+    /// it runs), read through the journal API: what a forged ack would have pruned.
+    pub fn unacked_seqs(&self) -> Vec<u64> {
+        let store = gatecast_player::store::Store::open(&self.data())
+            .expect("opening the stopped player's state database");
+        let journal = gatecast_player::journal::Journal::open(&store, SCREEN)
+            .expect("opening the stopped player's journal");
+        let unacked = journal.unacked(usize::MAX).expect("reading the journal");
+        unacked.into_iter().map(|(seq, _)| seq).collect()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
