@@ -156,7 +156,7 @@ pub struct ConflictEntry {
     /// Standard base64 of the exact envelope bytes as received.
     pub data: String,
     /// How many more conflicting envelopes for the same seq the controller received after this
-    /// one (counted, not kept: only the first per screen and seq is evidence). Absent when 0.
+    /// one (counted, not kept: only the first per screen, epoch and seq is evidence). Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub repeats: u64,
 }
