@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gatecast_controller::ingest::{Applied, Ingest, IngestMetrics};
 use gatecast_controller::publish::Outbox;
-use gatecast_controller::store::{ScreenRecord, Store};
+use gatecast_controller::store::{ScreenRecord, Store, REJECTIONS_KEPT_PER_SCREEN};
 use playlists::keys::SecretKey;
 
 /// Drops every message (no acks are expected).
@@ -62,4 +62,15 @@ async fn attack_rejection_flood_is_bounded() {
         "{} rejection rows kept for {FLOOD} garbage batches of one screen",
         rows.len()
     );
+    // The newest are the ones kept, and every rejection is counted.
+    assert_eq!(rows.len(), REJECTIONS_KEPT_PER_SCREEN);
+    assert_eq!(rows.last().unwrap().envelope_bytes, 5, "x9999 is the last row");
+    let counts = store.receipt_rejection_counts().unwrap();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    let c = &counts[0];
+    assert_eq!((c.screen.as_str(), c.reason.as_str()), ("scr-a", "bad_envelope"));
+    assert_eq!(c.count, FLOOD);
+    assert_eq!(c.first_received_at, "2026-01-01T00:00:00.000Z");
+    assert_eq!(c.last_received_at, "2026-01-01T00:00:09.999Z");
+    assert_eq!(c.last_envelope_sha256, playlists::hex::sha256_hex(b"x9999"));
 }
