@@ -231,4 +231,26 @@ mod tests {
         assert_eq!(q.pop().await, Some(("flood".into(), vec![3])));
         assert_eq!(q.pop().await, None);
     }
+
+    #[tokio::test]
+    async fn attack_one_screen_cannot_fill_the_receipt_queue() {
+        let q = ReceiptQueue::default();
+        let over = playlists::envelope::MAX_ENVELOPE_BYTES + 1;
+        assert!(
+            q.push("flood", vec![0; over]).is_err(),
+            "a batch over the envelope limit was queued"
+        );
+        // The flood's batches up to the limit fill at most its share of the bytes.
+        let mut queued = 0;
+        for _ in 0..MAX_PENDING_PER_SCREEN {
+            if q.push("flood", vec![0; over - 1]).is_ok() {
+                queued += over - 1;
+            }
+        }
+        assert!(
+            queued <= MAX_PENDING_BYTES / 8,
+            "one screen queued {queued} bytes"
+        );
+        q.push("other", vec![0; over - 1]).unwrap();
+    }
 }
