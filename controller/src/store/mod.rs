@@ -42,9 +42,7 @@ pub use records::{
     PlaylistItemRecord, PlaylistRecord, Role, ScheduleRecord, ScreenRecord, ScreenVersion,
     StatusRecord, StatusTransition, StoredAlertSet, StoredManifest, Targets, TokenRecord,
 };
-pub use rejections::{
-    ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS_KEPT_PER_SCREEN,
-};
+pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS_KEPT_PER_SCREEN};
 pub use runs::RUN_SPAN_MS;
 pub use status::{HistoryPage, HISTORY_CAP};
 

@@ -64,11 +64,18 @@ async fn attack_rejection_flood_is_bounded() {
     );
     // The newest are the ones kept, and every rejection is counted.
     assert_eq!(rows.len(), REJECTIONS_KEPT_PER_SCREEN);
-    assert_eq!(rows.last().unwrap().envelope_bytes, 5, "x9999 is the last row");
+    assert_eq!(
+        rows.last().unwrap().envelope_bytes,
+        5,
+        "x9999 is the last row"
+    );
     let counts = store.receipt_rejection_counts().unwrap();
     assert_eq!(counts.len(), 1, "{counts:?}");
     let c = &counts[0];
-    assert_eq!((c.screen.as_str(), c.reason.as_str()), ("scr-a", "bad_envelope"));
+    assert_eq!(
+        (c.screen.as_str(), c.reason.as_str()),
+        ("scr-a", "bad_envelope")
+    );
     assert_eq!(c.count, FLOOD);
     assert_eq!(c.first_received_at, "2026-01-01T00:00:00.000Z");
     assert_eq!(c.last_received_at, "2026-01-01T00:00:09.999Z");
