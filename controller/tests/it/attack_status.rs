@@ -83,6 +83,21 @@ async fn attack_oversized_status() {
     ctl.running.shutdown().await;
 }
 
+/// A 2 MiB status (over the MQTT client's old 1 MiB status limit, under the packet limit) is
+/// refused and counted as `too_large` like any status over the 8 KiB cap, not dropped
+/// uncounted on the way in (`docs/protocol.md` §12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_status_over_the_client_limit_is_counted_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let a = player(&ctl, A, A, SecretKey::from_seed([7; 32])).await;
+    let b = player(&ctl, B, B, SecretKey::from_seed([8; 32])).await;
+    let big = serde_json::to_vec(&json!({"state": "playing", "pad": "x".repeat(2 << 20)})).unwrap();
+    let stored = status_pair(&ctl, &a, &b, big, "too_large").await;
+    assert_eq!(stored, None, "a 2 MiB status was stored");
+    ctl.running.shutdown().await;
+}
+
 /// 30 conflicting "seq 1" batches signed with the screen's own key: the first is kept as
 /// evidence, the rest only counted (in the API's conflict list).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
