@@ -42,11 +42,11 @@ pub const MAX_PENDING_BYTES_PER_SCREEN: usize = MAX_PENDING_BYTES / 8;
 pub const INGEST_CHANNEL: usize = 4;
 
 /// Bytes the MQTT client's inbound queue may hold (its capacity in messages is this over the
-/// largest payload it forwards: [`inbound_capacity`]).
+/// largest payload it forwards, a receipts batch up to the packet limit: [`inbound_capacity`]).
 pub const INBOUND_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The capacity, in messages, of an inbound queue of [`INBOUND_QUEUE_BYTES`] whose messages
-/// carry at most `max_payload` bytes each.
+/// carry at most `max_payload` bytes each (pass the largest of all: the packet limit).
 pub fn inbound_capacity(max_payload: usize) -> usize {
     (INBOUND_QUEUE_BYTES / max_payload.max(1)).max(1)
 }
@@ -216,6 +216,9 @@ pub fn spawn(
             match msg {
                 Inbound::Status { screen, payload } => {
                     statuses.offer(&metrics.status, &screen, payload);
+                }
+                Inbound::StatusTooLarge { screen, bytes } => {
+                    statuses.refuse_too_large(&metrics.status, &screen, bytes);
                 }
                 Inbound::Receipts { screen, payload } => {
                     let bytes = payload.len();

@@ -256,9 +256,10 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         });
 
     let mut client_config = ClientConfig::new(host, port, mqtt_password);
-    // The inbound queue is bounded in bytes (docs/security.md §3 row 48).
+    // The inbound queue is bounded in bytes (docs/security.md §3 row 48): its capacity is
+    // counted in the largest message it may hold, a receipts batch up to the packet limit.
     client_config.inbound_capacity =
-        crate::inbound::inbound_capacity(client_config.max_inbound_payload);
+        crate::inbound::inbound_capacity(client_config.max_packet_size);
     let (mqtt, inbound_rx) = crate::mqtt::client::start(client_config, Arc::new(store.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.http_addr)

@@ -21,9 +21,10 @@
 //! covers a broker that reports no session (`session_present = false`). The packet limit is
 //! raised to [`super::MAX_PACKET_SIZE`] both ways.
 //!
-//! Incoming messages whose topic is not a valid gatecast `status`/`receipts` topic, or status
-//! payloads over [`ClientConfig::max_inbound_payload`], are dropped with a warning and
-//! counted in [`MqttMetrics::dropped_inbound`]. Receipts batches up to the packet limit are
+//! Incoming messages whose topic is not a valid gatecast `status`/`receipts` topic are dropped
+//! with a warning and counted in [`MqttMetrics::dropped_inbound`]. A status payload over
+//! [`ClientConfig::max_inbound_payload`] is passed on by its size only
+//! ([`Inbound::StatusTooLarge`]), so the status ingest refuses and counts it. Receipts batches up to the packet limit are
 //! always passed on: ingest accepts every batch the protocol allows and refuses a larger one
 //! with a named reason (`bad_envelope`), so no batch is dropped unanswered and resent forever
 //! (`docs/protocol.md` §6, "Sizes"). If the inbound channel is full, the poll task
@@ -66,6 +67,14 @@ pub enum Inbound {
         /// The raw DSSE envelope bytes.
         payload: Vec<u8>,
     },
+    /// A status over [`ClientConfig::max_inbound_payload`]: only its size is passed on, so it
+    /// is refused and counted as `too_large` (`docs/protocol.md` §12) without holding it.
+    StatusTooLarge {
+        /// The screen id taken from the topic (already validated).
+        screen: String,
+        /// Size of the payload that was not kept.
+        bytes: usize,
+    },
 }
 
 /// Supplies everything that must stay retained on the broker.
@@ -92,8 +101,9 @@ pub struct ClientConfig {
     pub keep_alive: Duration,
     /// Largest packet sent or received, in bytes (default [`super::MAX_PACKET_SIZE`]).
     pub max_packet_size: usize,
-    /// Largest status payload forwarded to the [`Inbound`] channel (default 1 MiB). Receipts
-    /// batches are bounded by `max_packet_size` only.
+    /// Largest status payload forwarded to the [`Inbound`] channel (default
+    /// [`crate::status::MAX_STATUS_BYTES`]); a larger one is forwarded as
+    /// [`Inbound::StatusTooLarge`]. Receipts batches are bounded by `max_packet_size` only.
     pub max_inbound_payload: usize,
     /// Capacity of the [`Inbound`] channel (default 1024).
     pub inbound_capacity: usize,
@@ -120,7 +130,7 @@ impl ClientConfig {
             client_id: CONTROLLER_CLIENT_ID.to_string(),
             keep_alive: Duration::from_secs(30),
             max_packet_size: MAX_PACKET_SIZE,
-            max_inbound_payload: 1024 * 1024,
+            max_inbound_payload: crate::status::MAX_STATUS_BYTES,
             inbound_capacity: 1024,
             inbound_wait: Duration::from_secs(5),
             backoff_initial: Duration::from_millis(250),
@@ -451,19 +461,18 @@ impl Poller {
                 return;
             }
         };
-        // A receipts batch goes to ingest whatever its size (the packet limit bounds it):
-        // ingest answers a batch over the envelope limit with a named rejection.
-        if let Inbound::Status { payload, .. } = &message {
-            if payload.len() > self.max_inbound_payload {
-                let why = format!(
-                    "status of {} bytes is above the limit of {} bytes",
-                    payload.len(),
-                    self.max_inbound_payload
-                );
-                self.drop_inbound(topic, &why);
-                return;
+        // A receipts batch is passed on whatever its size (the packet limit bounds it): one
+        // over the envelope limit is answered with a named rejection. A status over the limit
+        // is passed on by its size alone, to be refused and counted as `too_large`.
+        let message = match message {
+            Inbound::Status { screen, payload } if payload.len() > self.max_inbound_payload => {
+                Inbound::StatusTooLarge {
+                    screen,
+                    bytes: payload.len(),
+                }
             }
-        }
+            m => m,
+        };
         match self.inbound.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(message)) => {

@@ -152,6 +152,14 @@ async fn mqtt_client_routes_inbound_and_drops_bad_messages() {
     screen
         .publish(&topic("lc-a1", Kind::Status), b"ok".to_vec(), false)
         .await;
+    // The oversized status is passed on by its size alone (refused as `too_large`).
+    assert_eq!(
+        next_inbound(&mut inbound).await,
+        Inbound::StatusTooLarge {
+            screen: "lc-a1".into(),
+            bytes: 2000
+        }
+    );
     assert_eq!(
         next_inbound(&mut inbound).await,
         Inbound::Status {
@@ -159,7 +167,7 @@ async fn mqtt_client_routes_inbound_and_drops_bad_messages() {
             payload: b"ok".to_vec()
         }
     );
-    assert_eq!(handle.metrics().dropped_inbound, 2);
+    assert_eq!(handle.metrics().dropped_inbound, 1);
 
     screen
         .publish(&topic("lc-a1", Kind::Receipts), b"batch".to_vec(), false)
