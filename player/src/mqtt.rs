@@ -429,4 +429,93 @@ mod tests {
         };
         assert!(!format!("{s:?}").contains("hunter2"));
     }
+
+    /// Reads one MQTT packet from a fake broker's socket (10 s at most).
+    async fn read_packet(
+        sock: &mut tokio::net::TcpStream,
+        buf: &mut bytes::BytesMut,
+    ) -> Option<rumqttc::Packet> {
+        use tokio::io::AsyncReadExt as _;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match rumqttc::Packet::read(buf, MAX_PACKET_BYTES) {
+                Ok(p) => return Some(p),
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
+                Err(e) => panic!("the player sent a malformed packet: {e}"),
+            }
+            match tokio::time::timeout_at(deadline, sock.read_buf(buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return None,
+            }
+        }
+    }
+
+    async fn write_packet(sock: &mut tokio::net::TcpStream, p: rumqttc::Packet) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut out = bytes::BytesMut::new();
+        match p {
+            rumqttc::Packet::ConnAck(a) => a.write(&mut out).unwrap(),
+            rumqttc::Packet::SubAck(a) => a.write(&mut out).unwrap(),
+            other => panic!("not written by this fake broker: {other:?}"),
+        };
+        sock.write_all(&out).await.unwrap();
+    }
+
+    /// A broker that refuses the player's subscription once: the player subscribes again on
+    /// the same connection (with backoff) instead of waiting for the next connection, which
+    /// may never come while the link is healthy (no manifests, no alerts).
+    #[tokio::test]
+    async fn attack_player_refused_subscription_is_retried_on_the_same_connection() {
+        use rumqttc::mqttbytes::v4::{ConnAck, SubAck};
+        use rumqttc::{ConnectReturnCode, SubscribeReasonCode};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = MqttHandle::spawn(MqttSettings {
+            screen: "s1".into(),
+            broker: format!("mqtt://127.0.0.1:{port}"),
+            username: "s1".into(),
+            password: "pw".into(),
+            last_will: b"{}".to_vec(),
+            keep_alive: Duration::from_secs(60),
+        })
+        .unwrap();
+        let (mut sock, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .expect("the player connects")
+            .unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let first = read_packet(&mut sock, &mut buf).await;
+        assert!(
+            matches!(first, Some(rumqttc::Packet::Connect(..))),
+            "{first:?}"
+        );
+        write_packet(
+            &mut sock,
+            rumqttc::Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+        )
+        .await;
+        let Some(rumqttc::Packet::Subscribe(sub)) = read_packet(&mut sock, &mut buf).await else {
+            panic!("no SUBSCRIBE after CONNACK");
+        };
+        let refused = vec![SubscribeReasonCode::Failure; sub.filters.len()];
+        write_packet(
+            &mut sock,
+            rumqttc::Packet::SubAck(SubAck::new(sub.pkid, refused)),
+        )
+        .await;
+        // The same connection: the next packet is the SUBSCRIBE again.
+        let again = read_packet(&mut sock, &mut buf).await;
+        let Some(rumqttc::Packet::Subscribe(again)) = again else {
+            panic!("the refused subscription was not retried on the same connection: {again:?}");
+        };
+        assert_eq!(again.filters, sub.filters);
+        let granted = vec![SubscribeReasonCode::Success(QoS::AtLeastOnce); again.filters.len()];
+        write_packet(
+            &mut sock,
+            rumqttc::Packet::SubAck(SubAck::new(again.pkid, granted)),
+        )
+        .await;
+        let link = handle.link.borrow().clone();
+        assert!(link.connected && link.connections == 1, "{link:?}");
+    }
 }
