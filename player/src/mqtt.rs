@@ -5,7 +5,8 @@
 //! screen's `manifest`, `alert`, `ack` and `rotation` topics whenever it is not certain of its
 //! subscriptions — the broker has no session for us, or this process has not yet seen a
 //! successful SUBACK (a session left by an earlier box of the same screen may be present
-//! without our subscriptions: docs/security.md row 46) — and routes incoming messages to
+//! without our subscriptions: docs/security.md row 46); a subscription the broker refuses is
+//! asked again on the same connection with backoff — and routes incoming messages to
 //! channels. A second task publishes: receipts batches and other
 //! outgoing messages from a bounded queue, and the latest status (re-sent after every
 //! reconnect, since the broker may have published our offline Last Will meanwhile).
@@ -258,6 +259,16 @@ async fn poll_loop(
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     // A successful SUBACK seen in the broker's current session of ours.
     let mut subscribed = false;
+    // A refused subscription is asked again on the same connection after this backoff; the
+    // pending retry is dropped when the connection is replaced (the CONNACK subscribes anew).
+    let mut sub_backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+    let mut sub_retry: Option<JoinHandle<()>> = None;
+    let filters = [
+        manifest_topic.clone(),
+        alert_topic.clone(),
+        ack_topic.clone(),
+        rotation_topic.clone(),
+    ];
     loop {
         let ev = tokio::select! {
             ev = eventloop.poll() => ev,
@@ -277,24 +288,12 @@ async fn poll_loop(
                 if !ack.session_present {
                     subscribed = false;
                 }
+                if let Some(r) = sub_retry.take() {
+                    r.abort();
+                }
+                sub_backoff.reset();
                 if !subscribed {
-                    // Subscribing goes through the request channel that this task drains, so it
-                    // must not be awaited here.
-                    let c = client.clone();
-                    let filters = [
-                        manifest_topic.clone(),
-                        alert_topic.clone(),
-                        ack_topic.clone(),
-                        rotation_topic.clone(),
-                    ];
-                    tokio::spawn(async move {
-                        let subs = filters
-                            .into_iter()
-                            .map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
-                        if let Err(e) = c.subscribe_many(subs).await {
-                            tracing::warn!(error = %e, "could not subscribe");
-                        }
-                    });
+                    subscribe(&client, &filters, Duration::ZERO);
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -325,8 +324,15 @@ async fn poll_loop(
                     .return_codes
                     .iter()
                     .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)));
-                if !subscribed {
-                    tracing::warn!(codes = ?s.return_codes, "the broker refused a subscription; subscribing again at the next connection");
+                if subscribed {
+                    sub_backoff.reset();
+                } else {
+                    let delay = sub_backoff.next_delay();
+                    tracing::warn!(codes = ?s.return_codes, ?delay, "the broker refused a subscription; subscribing again");
+                    if let Some(r) = sub_retry.take() {
+                        r.abort();
+                    }
+                    sub_retry = Some(subscribe(&client, &filters, delay));
                 }
             }
             Ok(Event::Incoming(Packet::Disconnect)) => {
@@ -411,6 +417,22 @@ async fn publish_loop(
             }
         }
     }
+}
+
+/// Subscribes to `filters` at QoS 1 after `delay`, on a task of its own: the request goes
+/// through the channel the poll task drains, so the poll task must not await it.
+fn subscribe(client: &AsyncClient, filters: &[String], delay: Duration) -> JoinHandle<()> {
+    let c = client.clone();
+    let subs: Vec<_> = filters
+        .iter()
+        .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtLeastOnce))
+        .collect();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        if let Err(e) = c.subscribe_many(subs).await {
+            tracing::warn!(error = %e, "could not subscribe");
+        }
+    })
 }
 
 #[cfg(test)]
