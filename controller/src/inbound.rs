@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::api::Metrics;
-use crate::mqtt::client::Inbound;
+use crate::mqtt::client::{Inbound, InboundBytes};
 use crate::status::StatusQueue;
 use crate::store::Store;
 use playlists::envelope::MAX_ENVELOPE_BYTES;
@@ -41,15 +41,9 @@ pub const MAX_PENDING_BYTES_PER_SCREEN: usize = MAX_PENDING_BYTES / 8;
 /// Envelopes handed to the ingest task but not yet taken by it, at most.
 pub const INGEST_CHANNEL: usize = 4;
 
-/// Bytes the MQTT client's inbound queue may hold (its capacity in messages is this over the
-/// largest payload it forwards, a receipts batch up to the packet limit: [`inbound_capacity`]).
+/// Bytes of payload the MQTT client's inbound queue may hold
+/// ([`crate::mqtt::client::InboundBytes`]; given back as each message is routed).
 pub const INBOUND_QUEUE_BYTES: usize = 32 * 1024 * 1024;
-
-/// The capacity, in messages, of an inbound queue of [`INBOUND_QUEUE_BYTES`] whose messages
-/// carry at most `max_payload` bytes each (pass the largest of all: the packet limit).
-pub fn inbound_capacity(max_payload: usize) -> usize {
-    (INBOUND_QUEUE_BYTES / max_payload.max(1)).max(1)
-}
 
 /// Counters of the inbound routing.
 #[derive(Debug, Default)]
@@ -184,11 +178,13 @@ impl ReceiptQueue {
 /// Routes inbound messages: statuses to `statuses` (its own task records them), receipt
 /// batches through a [`ReceiptQueue`] to `receipts` (the ingest). Dropping the task stops all
 /// three parts and closes `receipts`, so the ingest drains and stops. `status_stale_after` is the
-/// heartbeat age past which a screen counts as silent (`docs/protocol.md` §12).
+/// heartbeat age past which a screen counts as silent (`docs/protocol.md` §12). Each message's
+/// bytes are given back to `inbound_bytes` once it is routed.
 pub fn spawn(
     store: Store,
     metrics: Arc<Metrics>,
     mut inbound_rx: mpsc::Receiver<Inbound>,
+    inbound_bytes: Option<InboundBytes>,
     receipts: mpsc::Sender<(String, Vec<u8>)>,
     status_stale_after: std::time::Duration,
 ) -> JoinHandle<()> {
@@ -213,6 +209,7 @@ pub fn spawn(
     };
     let router = async move {
         while let Some(msg) = inbound_rx.recv().await {
+            let routed = msg.payload_len();
             match msg {
                 Inbound::Status { screen, payload } => {
                     statuses.offer(&metrics.status, &screen, payload);
@@ -241,6 +238,9 @@ pub fn spawn(
                         debug!(%screen, bytes, "receipts batch dropped (the player resends): {why}");
                     }
                 }
+            }
+            if let Some(b) = &inbound_bytes {
+                b.release(routed);
             }
         }
         queue.close();
