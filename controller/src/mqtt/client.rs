@@ -27,8 +27,9 @@
 //! ([`Inbound::StatusTooLarge`]), so the status ingest refuses and counts it. Receipts batches up to the packet limit are
 //! always passed on: ingest accepts every batch the protocol allows and refuses a larger one
 //! with a named reason (`bad_envelope`), so no batch is dropped unanswered and resent forever
-//! (`docs/protocol.md` §6, "Sizes"). If the inbound channel is full, the poll task
-//! waits up to [`ClientConfig::inbound_wait`] for room (backpressure), then drops the message
+//! (`docs/protocol.md` §6, "Sizes"). If the inbound channel is full (in messages, or
+//! in bytes with [`ClientConfig::inbound_bytes`]), the poll task waits up to
+//! [`ClientConfig::inbound_wait`] for room (backpressure), then drops the message
 //! (counted): receipts are retransmitted by players until acknowledged, and status is
 //! republished with every heartbeat.
 //!
