@@ -129,6 +129,20 @@ async fn attack_conflict_evidence_flood() {
     );
     assert_eq!(conflicts[0]["seq"], 1);
     assert_eq!(conflicts[0]["repeats"], 29, "{}", conflicts[0]);
+    // Every rejection is counted per screen and reason, kept as a row or not.
+    assert_eq!(
+        v["counts"],
+        json!([{
+            "screen": A,
+            "reason": "duplicate_conflict",
+            "count": 30,
+            "first_received_at": v["rejections"][0]["received_at"],
+            "last_received_at": v["rejections"][29]["received_at"],
+            "last_envelope_sha256": v["rejections"][29]["envelope_sha256"],
+            "last_envelope_bytes": v["rejections"][29]["envelope_bytes"],
+        }]),
+        "{v}"
+    );
     // The rejection list is paged.
     let (s, p) = ctl
         .admin("GET", "/api/v1/receipts/rejections?limit=5", Value::Null)
