@@ -287,6 +287,60 @@ fn acl_publish(shared: &Shared, username: &str, topic: &str) -> bool {
     !shared.cfg.topic_acl || acl::may_publish(username, topic)
 }
 
+/// The PUBLISH allowance of every user, kept across connections: a screen that reconnects
+/// gets the bucket it left, not a fresh burst per CONNECT (`docs/security.md` §3 row 48).
+/// Holds only users that authenticated; a bucket that has refilled is the same as a new one,
+/// so it is dropped (at most once a second the map is swept).
+#[derive(Default)]
+pub(crate) struct Allowances {
+    inner: std::sync::Mutex<AllowanceMap>,
+}
+
+#[derive(Default)]
+struct AllowanceMap {
+    buckets: std::collections::HashMap<String, Allowance>,
+    swept: Option<Instant>,
+}
+
+impl Allowances {
+    /// Takes `n` bytes from `username`'s bucket (`bytes_per_sec`, bursts up to `burst`) at
+    /// `now`; how long to wait before reading on.
+    pub(crate) fn take(
+        &self,
+        username: &str,
+        bytes_per_sec: u64,
+        burst: u64,
+        n: u64,
+        now: Instant,
+    ) -> Duration {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if m.swept
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            m.swept = Some(now);
+            m.buckets.retain(|_, a| !a.is_full(now));
+        }
+        let bucket = match m.buckets.get_mut(username) {
+            Some(b) => b,
+            None => m
+                .buckets
+                .entry(username.to_string())
+                .or_insert_with(|| Allowance::new(bytes_per_sec, burst)),
+        };
+        bucket.take(n, now)
+    }
+
+    /// Users with a bucket that has not refilled yet (or was not swept yet).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .buckets
+            .len()
+    }
+}
+
 /// A token bucket of PUBLISH payload bytes ([`crate::BrokerConfig::screen_publish_bytes_per_sec`]).
 struct Allowance {
     rate: f64,
@@ -303,6 +357,12 @@ impl Allowance {
             tokens: burst as f64,
             at: Instant::now(),
         }
+    }
+
+    /// Whether the bucket has refilled to its burst by `now`.
+    fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
     }
 
     /// Takes `n` bytes at `now`; how long to wait before reading on (zero when within it).
@@ -339,8 +399,7 @@ impl Reader<'_> {
         let max = self.shared.cfg.max_packet_size;
         let client_id = self.session.client_id.as_str();
         let rate = self.shared.cfg.screen_publish_bytes_per_sec;
-        let mut allowance = (self.username != CONTROLLER_USER && rate > 0)
-            .then(|| Allowance::new(rate, max as u64));
+        let paced = self.username != CONTROLLER_USER && rate > 0;
         loop {
             let next = async {
                 match keepalive {
@@ -370,8 +429,14 @@ impl Reader<'_> {
                 Some(Ok(p)) => p,
             };
             trace_packet(client_id, "received", &packet);
-            if let (Packet::Publish(p), Some(a)) = (&packet, allowance.as_mut()) {
-                let wait = a.take(p.payload.len() as u64, Instant::now());
+            if let (Packet::Publish(p), true) = (&packet, paced) {
+                let wait = self.shared.allowances.take(
+                    self.username,
+                    rate,
+                    max as u64,
+                    p.payload.len() as u64,
+                    Instant::now(),
+                );
                 if !wait.is_zero() {
                     debug!(%peer, client_id, ?wait, "MQTT publish rate above the allowance; reading paused");
                     tokio::select! {
@@ -591,5 +656,19 @@ mod tests {
         // Refilled at the rate, never above the burst.
         assert_eq!(a.take(500, t0 + Duration::from_secs(1)), Duration::ZERO);
         assert_eq!(a.take(4000, t0 + Duration::from_secs(100)), Duration::ZERO);
+    }
+
+    #[test]
+    fn allowances_are_kept_per_user_and_dropped_once_refilled() {
+        let t0 = Instant::now();
+        let all = Allowances::default();
+        assert_eq!(all.take("a", 1000, 4000, 4000, t0), Duration::ZERO);
+        // Same user (a new connection): the same, empty bucket.
+        assert!(!all.take("a", 1000, 4000, 1000, t0).is_zero());
+        assert_eq!(all.take("b", 1000, 4000, 4000, t0), Duration::ZERO);
+        assert_eq!(all.len(), 2);
+        // Refilled buckets are swept.
+        all.take("c", 1000, 4000, 1, t0 + Duration::from_secs(100));
+        assert_eq!(all.len(), 1);
     }
 }

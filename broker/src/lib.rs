@@ -185,10 +185,11 @@ pub struct BrokerConfig {
     /// How long a persistent session is kept while its client is away (default
     /// [`SESSION_EXPIRY`]).
     pub session_expiry: Duration,
-    /// Sustained PUBLISH payload bytes per second a connection of any user but
+    /// Sustained PUBLISH payload bytes per second each user but
     /// [`CONTROLLER_USER`] may send, with bursts up to `max_packet_size` (default
-    /// [`SCREEN_PUBLISH_BYTES_PER_SEC`]; 0: no limit). Past it the broker stops reading that
-    /// connection until the allowance has refilled, so TCP pushes back on the sender: one
+    /// [`SCREEN_PUBLISH_BYTES_PER_SEC`]; 0: no limit). The allowance is kept per username
+    /// across connections, so reconnecting does not refill it. Past it the broker stops reading
+    /// that connection until the allowance has refilled, so TCP pushes back on the sender: one
     /// screen flooding its own topics cannot fill the controller's session queue (and so have
     /// other screens' messages dropped from it).
     pub screen_publish_bytes_per_sec: u64,
@@ -445,6 +446,8 @@ struct Shared {
     /// Credential checks running at once (PBKDF2 is CPU-bound: more threads than cores only
     /// cost memory during a reconnect storm).
     checks: tokio::sync::Semaphore,
+    /// PUBLISH allowances per username, kept across connections.
+    allowances: conn::Allowances,
 }
 
 /// Most credential checks running at once.
@@ -471,6 +474,7 @@ impl Shared {
             next_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             checks: tokio::sync::Semaphore::new(PARALLEL_CHECKS),
+            allowances: conn::Allowances::default(),
         }
     }
 

@@ -386,6 +386,57 @@ enum Refused {
     Closed(String),
 }
 
+/// Counts, logs and records (its hash and size, never its bytes) a batch rejected for `reason`
+/// (not flushed).
+fn record_rejected(
+    store: &Store,
+    metrics: &IngestMetrics,
+    screen: &str,
+    envelope: &[u8],
+    received_at: &str,
+    reason: &'static str,
+    detail: &str,
+) -> Result<(), IngestError> {
+    metrics.reject(reason);
+    warn!(%screen, reason, "receipts batch rejected: {detail}");
+    store.record_rejection(RejectionRecord {
+        id: 0,
+        screen: screen.to_string(),
+        reason: reason.to_string(),
+        detail: detail.to_string(),
+        received_at: received_at.to_string(),
+        envelope_sha256: playlists::hex::sha256_hex(envelope),
+        envelope_bytes: envelope.len() as u64,
+    })?;
+    Ok(())
+}
+
+/// Rejects a batch over [`playlists::envelope::MAX_ENVELOPE_BYTES`] before it is queued for the
+/// ingest (`docs/security.md` §3 row 48): recorded and counted as `bad_envelope` like one the
+/// ingest refuses, and its bytes are not kept.
+pub fn refuse_oversized(
+    store: &Store,
+    metrics: &IngestMetrics,
+    screen: &str,
+    envelope: &[u8],
+) -> Result<(), IngestError> {
+    let err = BatchError::BadEnvelope(playlists::envelope::EnvelopeError::TooLarge {
+        size: envelope.len(),
+        max: playlists::envelope::MAX_ENVELOPE_BYTES,
+    });
+    let received_at = format!("{:.3}", jiff::Timestamp::now());
+    let detail = err.to_string();
+    record_rejected(
+        store,
+        metrics,
+        screen,
+        envelope,
+        &received_at,
+        err.as_str(),
+        &detail,
+    )
+}
+
 impl Ingest {
     /// Applies one envelope received on `screen`'s receipts topic (not flushed).
     pub fn apply(
@@ -515,17 +566,15 @@ impl Ingest {
             conflict,
             detail,
         } = why;
-        self.metrics.reject(reason);
-        warn!(%screen, reason, "receipts batch rejected: {detail}");
-        self.store.record_rejection(RejectionRecord {
-            id: 0,
-            screen: screen.to_string(),
-            reason: reason.to_string(),
-            detail: detail.clone(),
-            received_at: received_at.to_string(),
-            envelope_sha256: playlists::hex::sha256_hex(envelope),
-            envelope_bytes: envelope.len() as u64,
-        })?;
+        record_rejected(
+            &self.store,
+            &self.metrics,
+            screen,
+            envelope,
+            received_at,
+            reason,
+            &detail,
+        )?;
         if let Some(seq) = conflict {
             self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
             self.store.record_conflict(ConflictRecord {

@@ -271,9 +271,10 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         });
 
     let mut client_config = ClientConfig::new(host, port, mqtt_password);
-    // The inbound queue is bounded in bytes (docs/security.md §3 row 48).
-    client_config.inbound_capacity =
-        crate::inbound::inbound_capacity(client_config.max_inbound_payload);
+    // The inbound queue is bounded in bytes (docs/security.md §3 row 48): receipts batches
+    // up to the packet limit pass the status limit, so a bound in messages would not do.
+    let inbound_bytes = crate::mqtt::client::InboundBytes::new(crate::inbound::INBOUND_QUEUE_BYTES);
+    client_config.inbound_bytes = Some(inbound_bytes.clone());
     let (mqtt, inbound_rx) = crate::mqtt::client::start(client_config, Arc::new(store.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -351,8 +352,14 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         crate::auditlog::CHECKPOINT_INTERVAL,
     ));
     let stale_after = config.status_stale_after;
-    let inbound =
-        crate::inbound::spawn(store.clone(), metrics, inbound_rx, receipts_tx, stale_after);
+    let inbound = crate::inbound::spawn(
+        store.clone(),
+        metrics,
+        inbound_rx,
+        Some(inbound_bytes),
+        receipts_tx,
+        stale_after,
+    );
 
     let (stop_http, stop_rx) = oneshot::channel::<()>();
     let routes = warp::Filter::map(

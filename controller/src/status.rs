@@ -276,6 +276,12 @@ impl StatusQueue {
         self.notify.notify_one();
     }
 
+    /// Refuses a status the MQTT client did not keep because it was over
+    /// [`MAX_STATUS_BYTES`] (`bytes` long): counted and logged like one offered.
+    pub fn refuse_too_large(&self, metrics: &StatusMetrics, screen: &str, bytes: usize) {
+        self.refuse(metrics, screen, &StatusError::TooLarge(bytes));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -5,7 +5,8 @@
 //! screen's `manifest`, `alert`, `ack` and `rotation` topics whenever it is not certain of its
 //! subscriptions — the broker has no session for us, or this process has not yet seen a
 //! successful SUBACK (a session left by an earlier box of the same screen may be present
-//! without our subscriptions: docs/security.md row 46) — and routes incoming messages to
+//! without our subscriptions: docs/security.md row 46); a subscription the broker refuses is
+//! asked again on the same connection with backoff — and routes incoming messages to
 //! channels. A second task publishes: receipts batches and other
 //! outgoing messages from a bounded queue, and the latest status (re-sent after every
 //! reconnect, since the broker may have published our offline Last Will meanwhile).
@@ -258,6 +259,16 @@ async fn poll_loop(
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     // A successful SUBACK seen in the broker's current session of ours.
     let mut subscribed = false;
+    // A refused subscription is asked again on the same connection after this backoff; the
+    // pending retry is dropped when the connection is replaced (the CONNACK subscribes anew).
+    let mut sub_backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+    let mut sub_retry: Option<JoinHandle<()>> = None;
+    let filters = [
+        manifest_topic.clone(),
+        alert_topic.clone(),
+        ack_topic.clone(),
+        rotation_topic.clone(),
+    ];
     loop {
         let ev = tokio::select! {
             ev = eventloop.poll() => ev,
@@ -277,24 +288,12 @@ async fn poll_loop(
                 if !ack.session_present {
                     subscribed = false;
                 }
+                if let Some(r) = sub_retry.take() {
+                    r.abort();
+                }
+                sub_backoff.reset();
                 if !subscribed {
-                    // Subscribing goes through the request channel that this task drains, so it
-                    // must not be awaited here.
-                    let c = client.clone();
-                    let filters = [
-                        manifest_topic.clone(),
-                        alert_topic.clone(),
-                        ack_topic.clone(),
-                        rotation_topic.clone(),
-                    ];
-                    tokio::spawn(async move {
-                        let subs = filters
-                            .into_iter()
-                            .map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
-                        if let Err(e) = c.subscribe_many(subs).await {
-                            tracing::warn!(error = %e, "could not subscribe");
-                        }
-                    });
+                    subscribe(&client, &filters, Duration::ZERO);
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -325,8 +324,15 @@ async fn poll_loop(
                     .return_codes
                     .iter()
                     .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)));
-                if !subscribed {
-                    tracing::warn!(codes = ?s.return_codes, "the broker refused a subscription; subscribing again at the next connection");
+                if subscribed {
+                    sub_backoff.reset();
+                } else {
+                    let delay = sub_backoff.next_delay();
+                    tracing::warn!(codes = ?s.return_codes, ?delay, "the broker refused a subscription; subscribing again");
+                    if let Some(r) = sub_retry.take() {
+                        r.abort();
+                    }
+                    sub_retry = Some(subscribe(&client, &filters, delay));
                 }
             }
             Ok(Event::Incoming(Packet::Disconnect)) => {
@@ -413,6 +419,22 @@ async fn publish_loop(
     }
 }
 
+/// Subscribes to `filters` at QoS 1 after `delay`, on a task of its own: the request goes
+/// through the channel the poll task drains, so the poll task must not await it.
+fn subscribe(client: &AsyncClient, filters: &[String], delay: Duration) -> JoinHandle<()> {
+    let c = client.clone();
+    let subs: Vec<_> = filters
+        .iter()
+        .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtLeastOnce))
+        .collect();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        if let Err(e) = c.subscribe_many(subs).await {
+            tracing::warn!(error = %e, "could not subscribe");
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,5 +450,94 @@ mod tests {
             keep_alive: Duration::from_secs(30),
         };
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    /// Reads one MQTT packet from a fake broker's socket (10 s at most).
+    async fn read_packet(
+        sock: &mut tokio::net::TcpStream,
+        buf: &mut bytes::BytesMut,
+    ) -> Option<rumqttc::Packet> {
+        use tokio::io::AsyncReadExt as _;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match rumqttc::Packet::read(buf, MAX_PACKET_BYTES) {
+                Ok(p) => return Some(p),
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
+                Err(e) => panic!("the player sent a malformed packet: {e}"),
+            }
+            match tokio::time::timeout_at(deadline, sock.read_buf(buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return None,
+            }
+        }
+    }
+
+    async fn write_packet(sock: &mut tokio::net::TcpStream, p: rumqttc::Packet) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut out = bytes::BytesMut::new();
+        match p {
+            rumqttc::Packet::ConnAck(a) => a.write(&mut out).unwrap(),
+            rumqttc::Packet::SubAck(a) => a.write(&mut out).unwrap(),
+            other => panic!("not written by this fake broker: {other:?}"),
+        };
+        sock.write_all(&out).await.unwrap();
+    }
+
+    /// A broker that refuses the player's subscription once: the player subscribes again on
+    /// the same connection (with backoff) instead of waiting for the next connection, which
+    /// may never come while the link is healthy (no manifests, no alerts).
+    #[tokio::test]
+    async fn attack_player_refused_subscription_is_retried_on_the_same_connection() {
+        use rumqttc::mqttbytes::v4::{ConnAck, SubAck};
+        use rumqttc::{ConnectReturnCode, SubscribeReasonCode};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = MqttHandle::spawn(MqttSettings {
+            screen: "s1".into(),
+            broker: format!("mqtt://127.0.0.1:{port}"),
+            username: "s1".into(),
+            password: "pw".into(),
+            last_will: b"{}".to_vec(),
+            keep_alive: Duration::from_secs(60),
+        })
+        .unwrap();
+        let (mut sock, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .expect("the player connects")
+            .unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let first = read_packet(&mut sock, &mut buf).await;
+        assert!(
+            matches!(first, Some(rumqttc::Packet::Connect(..))),
+            "{first:?}"
+        );
+        write_packet(
+            &mut sock,
+            rumqttc::Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+        )
+        .await;
+        let Some(rumqttc::Packet::Subscribe(sub)) = read_packet(&mut sock, &mut buf).await else {
+            panic!("no SUBSCRIBE after CONNACK");
+        };
+        let refused = vec![SubscribeReasonCode::Failure; sub.filters.len()];
+        write_packet(
+            &mut sock,
+            rumqttc::Packet::SubAck(SubAck::new(sub.pkid, refused)),
+        )
+        .await;
+        // The same connection: the next packet is the SUBSCRIBE again.
+        let again = read_packet(&mut sock, &mut buf).await;
+        let Some(rumqttc::Packet::Subscribe(again)) = again else {
+            panic!("the refused subscription was not retried on the same connection: {again:?}");
+        };
+        assert_eq!(again.filters, sub.filters);
+        let granted = vec![SubscribeReasonCode::Success(QoS::AtLeastOnce); again.filters.len()];
+        write_packet(
+            &mut sock,
+            rumqttc::Packet::SubAck(SubAck::new(again.pkid, granted)),
+        )
+        .await;
+        let link = handle.link.borrow().clone();
+        assert!(link.connected && link.connections == 1, "{link:?}");
     }
 }

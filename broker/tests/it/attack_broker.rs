@@ -219,3 +219,35 @@ async fn broker_evicts_a_disabled_users_live_session() {
     b.send(Packet::PingReq).await;
     assert!(matches!(b.next().await, Some(Packet::PingResp)));
 }
+
+/// A screen reconnecting after every burst gets no fresh allowance per CONNECT: the bucket is
+/// kept per username across connections (`docs/security.md` §3 row 48).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_publish_allowance_reset_by_reconnecting() {
+    const BURST: usize = 64 * 1024;
+    let broker = start(
+        |c| {
+            c.max_packet_size = BURST;
+            c.screen_publish_bytes_per_sec = BURST as u64;
+        },
+        creds(),
+    );
+    let port = broker.local_addr().port();
+    let status = topic("lc-a1", Kind::Status);
+    let big = vec![b' '; BURST - 1024];
+    let rounds = 5u32;
+    let t0 = std::time::Instant::now();
+    for _ in 0..rounds {
+        let (mut a, _) = Raw::login(port, "lc-a1", "lc-a1", "pw-a1", true).await;
+        a.publish(&status, &big, false).await;
+        a.disconnect().await;
+    }
+    let took = t0.elapsed();
+    // One burst, then the rest at the rate: at least (rounds - 1) × 0.98 s.
+    let least = Duration::from_secs_f64(f64::from(rounds - 1) * 0.9);
+    assert!(
+        took >= least,
+        "{rounds} bursts of {} bytes over {rounds} connections took {took:?}: each CONNECT got a fresh allowance",
+        big.len()
+    );
+}

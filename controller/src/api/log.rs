@@ -8,8 +8,8 @@
 //!   checkpoint's size);
 //! - `GET /api/v1/log/proof/consistency?from=&to=` → `{"from","to","proof":[hex…]}`
 //!   (`to` defaults to the latest checkpoint's size);
-//! - `GET /api/v1/receipts/rejections` → every rejected receipts batch (and conflicts kept as
-//!   evidence) as `{"rejections":[…],"conflicts":[…]}`.
+//! - `GET /api/v1/receipts/rejections` → the newest rejected receipts batches of each screen
+//!   (and conflicts kept as evidence) as `{"rejections":[…],"conflicts":[…],"counts":[…]}`.
 
 use playlists::merkle;
 use warp::http::{header, StatusCode};
@@ -119,7 +119,8 @@ pub fn get_consistency(state: &AppState, req: Request) -> Result<Response, ApiEr
 /// `GET /api/v1/receipts/rejections?limit=&cursor=`: rejected batches and kept conflicting
 /// envelopes (each with the count of later ones for its seq, `repeats`). Both share one id
 /// sequence; a page holds the next `limit` of them in id order, and `next_cursor` while more
-/// follow.
+/// follow. Only the newest rejections of each screen are kept as rows; `counts` (on every page,
+/// one per screen and reason) counts all of them, with the first and last `received_at`.
 pub fn get_rejections(state: &AppState, req: Request) -> Result<Response, ApiError> {
     use crate::audit::query::{check_known, IdPage, DEFAULT_LIMIT, ID_PAGE_PARAMS};
     req.authorize(state, READ)?;
@@ -148,6 +149,7 @@ pub fn get_rejections(state: &AppState, req: Request) -> Result<Response, ApiErr
         &serde_json::json!({
             "rejections": rejections,
             "conflicts": conflicts,
+            "counts": state.store.receipt_rejection_counts()?,
             "next_cursor": next.map(|n| n.to_string()),
         }),
     ))

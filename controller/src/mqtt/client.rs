@@ -21,13 +21,15 @@
 //! covers a broker that reports no session (`session_present = false`). The packet limit is
 //! raised to [`super::MAX_PACKET_SIZE`] both ways.
 //!
-//! Incoming messages whose topic is not a valid gatecast `status`/`receipts` topic, or status
-//! payloads over [`ClientConfig::max_inbound_payload`], are dropped with a warning and
-//! counted in [`MqttMetrics::dropped_inbound`]. Receipts batches up to the packet limit are
+//! Incoming messages whose topic is not a valid gatecast `status`/`receipts` topic are dropped
+//! with a warning and counted in [`MqttMetrics::dropped_inbound`]. A status payload over
+//! [`ClientConfig::max_inbound_payload`] is passed on by its size only
+//! ([`Inbound::StatusTooLarge`]), so the status ingest refuses and counts it. Receipts batches up to the packet limit are
 //! always passed on: ingest accepts every batch the protocol allows and refuses a larger one
 //! with a named reason (`bad_envelope`), so no batch is dropped unanswered and resent forever
-//! (`docs/protocol.md` §6, "Sizes"). If the inbound channel is full, the poll task
-//! waits up to [`ClientConfig::inbound_wait`] for room (backpressure), then drops the message
+//! (`docs/protocol.md` §6, "Sizes"). If the inbound channel is full (in messages, or
+//! in bytes with [`ClientConfig::inbound_bytes`]), the poll task waits up to
+//! [`ClientConfig::inbound_wait`] for room (backpressure), then drops the message
 //! (counted): receipts are retransmitted by players until acknowledged, and status is
 //! republished with every heartbeat.
 //!
@@ -66,6 +68,67 @@ pub enum Inbound {
         /// The raw DSSE envelope bytes.
         payload: Vec<u8>,
     },
+    /// A status over [`ClientConfig::max_inbound_payload`]: only its size is passed on, so it
+    /// is refused and counted as `too_large` (`docs/protocol.md` §12) without holding it.
+    StatusTooLarge {
+        /// The screen id taken from the topic (already validated).
+        screen: String,
+        /// Size of the payload that was not kept.
+        bytes: usize,
+    },
+}
+
+impl Inbound {
+    /// Bytes of payload the message holds.
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Inbound::Status { payload, .. } | Inbound::Receipts { payload, .. } => payload.len(),
+            Inbound::StatusTooLarge { .. } => 0,
+        }
+    }
+}
+
+/// A bound in bytes on the [`Inbound`] messages waiting in the channel (`docs/security.md` §3
+/// row 48): the poll task takes permits for a message's payload before queueing it and the
+/// receiver gives them back with [`InboundBytes::release`] once it has routed the message. A
+/// message larger than the whole bound takes all of it.
+#[derive(Clone, Debug)]
+pub struct InboundBytes {
+    permits: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl InboundBytes {
+    /// A bound of `max` bytes.
+    pub fn new(max: usize) -> InboundBytes {
+        let max = max.clamp(1, u32::MAX as usize);
+        InboundBytes {
+            permits: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+        }
+    }
+
+    fn permits(&self, len: usize) -> u32 {
+        // `max` fits in u32 (see `new`).
+        len.min(self.max) as u32
+    }
+
+    /// Waits until `len` bytes fit; they stay taken until [`InboundBytes::release`].
+    async fn take(&self, len: usize) {
+        if let Ok(p) = self.permits.acquire_many(self.permits(len)).await {
+            p.forget();
+        }
+    }
+
+    /// Gives back the bytes of a message of `len` payload bytes that has been routed.
+    pub fn release(&self, len: usize) {
+        self.permits.add_permits(self.permits(len) as usize);
+    }
+
+    /// Bytes free right now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
 }
 
 /// Supplies everything that must stay retained on the broker.
@@ -92,11 +155,15 @@ pub struct ClientConfig {
     pub keep_alive: Duration,
     /// Largest packet sent or received, in bytes (default [`super::MAX_PACKET_SIZE`]).
     pub max_packet_size: usize,
-    /// Largest status payload forwarded to the [`Inbound`] channel (default 1 MiB). Receipts
-    /// batches are bounded by `max_packet_size` only.
+    /// Largest status payload forwarded to the [`Inbound`] channel (default
+    /// [`crate::status::MAX_STATUS_BYTES`]); a larger one is forwarded as
+    /// [`Inbound::StatusTooLarge`]. Receipts batches are bounded by `max_packet_size` only.
     pub max_inbound_payload: usize,
-    /// Capacity of the [`Inbound`] channel (default 1024).
+    /// Capacity of the [`Inbound`] channel in messages (default 1024).
     pub inbound_capacity: usize,
+    /// Bound in bytes on the payloads waiting in the [`Inbound`] channel (default none); the
+    /// receiver must [`InboundBytes::release`] each message's bytes once routed.
+    pub inbound_bytes: Option<InboundBytes>,
     /// How long the poll task waits for room in a full [`Inbound`] channel before dropping
     /// the message (default 5 s).
     pub inbound_wait: Duration,
@@ -120,8 +187,9 @@ impl ClientConfig {
             client_id: CONTROLLER_CLIENT_ID.to_string(),
             keep_alive: Duration::from_secs(30),
             max_packet_size: MAX_PACKET_SIZE,
-            max_inbound_payload: 1024 * 1024,
+            max_inbound_payload: crate::status::MAX_STATUS_BYTES,
             inbound_capacity: 1024,
+            inbound_bytes: None,
             inbound_wait: Duration::from_secs(5),
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
@@ -142,6 +210,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("max_packet_size", &self.max_packet_size)
             .field("max_inbound_payload", &self.max_inbound_payload)
             .field("inbound_capacity", &self.inbound_capacity)
+            .field("inbound_bytes", &self.inbound_bytes)
             .field("backoff_initial", &self.backoff_initial)
             .field("backoff_max", &self.backoff_max)
             .finish_non_exhaustive()
@@ -347,6 +416,7 @@ pub fn start(
         stop: stop_rx,
         backoff: Backoff::new(cfg.backoff_initial, cfg.backoff_max),
         max_inbound_payload: cfg.max_inbound_payload,
+        inbound_bytes: cfg.inbound_bytes.clone(),
         inbound_wait: cfg.inbound_wait,
     };
     let poll_task = tokio::spawn(poller.run());
@@ -383,6 +453,7 @@ struct Poller {
     stop: watch::Receiver<bool>,
     backoff: Backoff,
     max_inbound_payload: usize,
+    inbound_bytes: Option<InboundBytes>,
     inbound_wait: Duration,
 }
 
@@ -451,31 +522,45 @@ impl Poller {
                 return;
             }
         };
-        // A receipts batch goes to ingest whatever its size (the packet limit bounds it):
-        // ingest answers a batch over the envelope limit with a named rejection.
-        if let Inbound::Status { payload, .. } = &message {
-            if payload.len() > self.max_inbound_payload {
-                let why = format!(
-                    "status of {} bytes is above the limit of {} bytes",
-                    payload.len(),
-                    self.max_inbound_payload
-                );
-                self.drop_inbound(topic, &why);
+        // A receipts batch is passed on whatever its size (the packet limit bounds it): one
+        // over the envelope limit is answered with a named rejection. A status over the limit
+        // is passed on by its size alone, to be refused and counted as `too_large`.
+        let message = match message {
+            Inbound::Status { screen, payload } if payload.len() > self.max_inbound_payload => {
+                Inbound::StatusTooLarge {
+                    screen,
+                    bytes: payload.len(),
+                }
+            }
+            m => m,
+        };
+        let len = message.payload_len();
+        let deadline = tokio::time::Instant::now() + self.inbound_wait;
+        if let Some(bytes) = &self.inbound_bytes {
+            if tokio::time::timeout_at(deadline, bytes.take(len))
+                .await
+                .is_err()
+            {
+                self.drop_inbound(topic, "the inbound queue stayed full (bytes)");
                 return;
             }
         }
-        match self.inbound.try_send(message) {
-            Ok(()) => {}
+        let sent = match self.inbound.try_send(message) {
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(message)) => {
-                match tokio::time::timeout(self.inbound_wait, self.inbound.send(message)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => self.drop_inbound(topic, "nobody reads inbound messages"),
-                    Err(_) => self.drop_inbound(topic, "the inbound queue stayed full"),
+                match tokio::time::timeout_at(deadline, self.inbound.send(message)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err("nobody reads inbound messages"),
+                    Err(_) => Err("the inbound queue stayed full"),
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.drop_inbound(topic, "nobody reads inbound messages")
+            Err(mpsc::error::TrySendError::Closed(_)) => Err("nobody reads inbound messages"),
+        };
+        if let Err(why) = sent {
+            if let Some(bytes) = &self.inbound_bytes {
+                bytes.release(len);
             }
+            self.drop_inbound(topic, why);
         }
     }
 

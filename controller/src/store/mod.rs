@@ -45,7 +45,7 @@ pub use records::{
     PlaylistItemRecord, PlaylistRecord, Role, ScheduleRecord, ScreenRecord, ScreenVersion,
     StatusRecord, StatusTransition, StoredAlertSet, StoredManifest, Targets, TokenRecord,
 };
-pub use rejections::{ConflictRecord, RejectionRecord};
+pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS_KEPT_PER_SCREEN};
 pub use runs::RUN_SPAN_MS;
 pub use status::{HistoryPage, HISTORY_CAP};
 
@@ -242,7 +242,9 @@ pub const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
 // | `log_leaves` | leaf index(u64) | kind byte (0 = batch, 1 = action) ‖ exact leaf bytes |
 // | `log_hashes` | leaf index(u64) | 32-byte RFC 6962 leaf hash |
 // | `checkpoints` | tree size(u64) | exact signed checkpoint envelope bytes |
-// | `receipt_rejections` | id(u64) | JSON [`RejectionRecord`] |
+// | `receipt_rejections` | id(u64) | JSON [`RejectionRecord`] (the newest [`REJECTIONS_KEPT_PER_SCREEN`] per screen) |
+// | `receipt_rejection_index` | `screen` `/` id(u64) | empty (a screen's kept rejections, oldest first) |
+// | `receipt_rejection_counts` | `screen` `/` reason | JSON [`RejectionCount`]: every rejection, kept or not |
 // | `receipt_conflicts` | id(u64) | JSON [`ConflictRecord`] (raw envelope as evidence; the first per screen, epoch and seq, later ones counted in it; indexed in `receipt_conflict_index` by `seq_key(chain_key(screen, epoch), seq)`) |
 // | `receipt_conflict_index` | chain key `/` seq(u64) | id(u64) of that first conflict |
 // | `manifest_history` | `screen` `/` version(u64) | JSON [`StoredManifest`] of every version published |
@@ -269,6 +271,8 @@ struct AuditTrees {
     log_hashes: sled::Tree,
     checkpoints: sled::Tree,
     rejections: sled::Tree,
+    rejection_index: sled::Tree,
+    rejection_counts: sled::Tree,
     conflicts: sled::Tree,
     conflict_index: sled::Tree,
     manifest_history: sled::Tree,
@@ -287,6 +291,8 @@ impl AuditTrees {
             log_hashes: t("log_hashes")?,
             checkpoints: t("checkpoints")?,
             rejections: t("receipt_rejections")?,
+            rejection_index: t("receipt_rejection_index")?,
+            rejection_counts: t("receipt_rejection_counts")?,
             conflicts: t("receipt_conflicts")?,
             conflict_index: t("receipt_conflict_index")?,
             manifest_history: t("manifest_history")?,

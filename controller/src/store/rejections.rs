@@ -26,6 +26,32 @@ pub struct RejectionRecord {
     pub envelope_bytes: u64,
 }
 
+/// How many rejected batches are kept as rows per screen: the oldest row goes when a newer one
+/// comes, so garbage from one screen cannot fill the disk (`docs/security.md` §3 row 49). Every
+/// rejection is still counted in its screen's [`RejectionCount`].
+pub const REJECTIONS_KEPT_PER_SCREEN: usize = 100;
+
+/// Every batch rejected for one screen with one reason, kept or not: one row per (screen,
+/// reason), so its size does not grow with the flood (`GET /api/v1/receipts/rejections`,
+/// `counts`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RejectionCount {
+    /// Screen id from the topic the batches arrived on.
+    pub screen: String,
+    /// Stable reason code (docs/protocol.md §16).
+    pub reason: String,
+    /// How many batches were rejected with this reason.
+    pub count: u64,
+    /// When the first of them arrived (RFC 3339 UTC).
+    pub first_received_at: String,
+    /// When the last of them arrived (RFC 3339 UTC).
+    pub last_received_at: String,
+    /// Lowercase hex SHA-256 of the last envelope.
+    pub last_envelope_sha256: String,
+    /// Size of the last envelope in bytes.
+    pub last_envelope_bytes: u64,
+}
+
 /// A batch rejected with `duplicate_conflict`: a stored seq arrived with other bytes. The raw
 /// envelope is kept as evidence and never applied. Only the first conflicting envelope per
 /// (screen, enrolment epoch, seq) is kept; later ones are counted in `repeats`
@@ -56,13 +82,56 @@ pub struct ConflictRecord {
 }
 
 impl Store {
-    /// Records a rejected batch for auditors (not flushed; the ingest flushes per group).
+    /// Records a rejected batch for auditors (not flushed; the ingest flushes per group): the
+    /// row, and its count per (screen, reason). Only the newest
+    /// [`REJECTIONS_KEPT_PER_SCREEN`] rows of a screen are kept; older ones are removed.
     pub fn record_rejection(&self, mut r: RejectionRecord) -> Result<RejectionRecord> {
+        let t = &self.audit;
+        let count_key = reason_key(&r.screen, &r.reason);
+        let count = match t.rejection_counts.get(&count_key)? {
+            Some(v) => {
+                let mut c: RejectionCount = decode("receipt rejection count", &v)?;
+                c.count = c.count.saturating_add(1);
+                c.last_received_at.clone_from(&r.received_at);
+                c.last_envelope_sha256.clone_from(&r.envelope_sha256);
+                c.last_envelope_bytes = r.envelope_bytes;
+                c
+            }
+            None => RejectionCount {
+                screen: r.screen.clone(),
+                reason: r.reason.clone(),
+                count: 1,
+                first_received_at: r.received_at.clone(),
+                last_received_at: r.received_at.clone(),
+                last_envelope_sha256: r.envelope_sha256.clone(),
+                last_envelope_bytes: r.envelope_bytes,
+            },
+        };
+        t.rejection_counts.insert(count_key, encode(&count))?;
         r.id = self.db.generate_id()? + 1;
-        self.audit
-            .rejections
-            .insert(r.id.to_be_bytes(), encode(&r))?;
+        t.rejections.insert(r.id.to_be_bytes(), encode(&r))?;
+        t.rejection_index
+            .insert(seq_key(r.screen.as_bytes(), r.id), &[])?;
+        // The screen's rows, oldest first: remove those past the newest N.
+        let mut prefix = r.screen.as_bytes().to_vec();
+        prefix.push(b'/');
+        let kept: Vec<sled::IVec> = t
+            .rejection_index
+            .scan_prefix(&prefix)
+            .keys()
+            .collect::<std::result::Result<_, _>>()?;
+        let excess = kept.len().saturating_sub(REJECTIONS_KEPT_PER_SCREEN);
+        for key in &kept[..excess] {
+            t.rejections.remove(&key[prefix.len()..])?;
+            t.rejection_index.remove(key)?;
+        }
         Ok(r)
+    }
+
+    /// How many batches were rejected per (screen, reason), kept as rows or not, in screen
+    /// and reason order.
+    pub fn receipt_rejection_counts(&self) -> Result<Vec<RejectionCount>> {
+        Self::all(&self.audit.rejection_counts, "receipt rejection count")
     }
 
     /// Keeps the first conflicting envelope per (screen, epoch, seq) as evidence; a later one
@@ -115,6 +184,15 @@ impl Store {
     ) -> Result<Vec<ConflictRecord>> {
         page_by_id(&self.audit.conflicts, "receipt conflict", after, limit)
     }
+}
+
+/// The key of a screen's count for one reason.
+fn reason_key(screen: &str, reason: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(screen.len() + 1 + reason.len());
+    k.extend_from_slice(screen.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(reason.as_bytes());
+    k
 }
 
 /// Up to `limit` rows of a tree keyed by big-endian ids, from the first id above `after`.

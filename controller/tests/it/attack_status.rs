@@ -83,6 +83,21 @@ async fn attack_oversized_status() {
     ctl.running.shutdown().await;
 }
 
+/// A 2 MiB status (over the MQTT client's old 1 MiB status limit, under the packet limit) is
+/// refused and counted as `too_large` like any status over the 8 KiB cap, not dropped
+/// uncounted on the way in (`docs/protocol.md` §12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_status_over_the_client_limit_is_counted_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let a = player(&ctl, A, A, SecretKey::from_seed([7; 32])).await;
+    let b = player(&ctl, B, B, SecretKey::from_seed([8; 32])).await;
+    let big = serde_json::to_vec(&json!({"state": "playing", "pad": "x".repeat(2 << 20)})).unwrap();
+    let stored = status_pair(&ctl, &a, &b, big, "too_large").await;
+    assert_eq!(stored, None, "a 2 MiB status was stored");
+    ctl.running.shutdown().await;
+}
+
 /// 30 conflicting "seq 1" batches signed with the screen's own key: the first is kept as
 /// evidence, the rest only counted (in the API's conflict list).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,6 +129,20 @@ async fn attack_conflict_evidence_flood() {
     );
     assert_eq!(conflicts[0]["seq"], 1);
     assert_eq!(conflicts[0]["repeats"], 29, "{}", conflicts[0]);
+    // Every rejection is counted per screen and reason, kept as a row or not.
+    assert_eq!(
+        v["counts"],
+        json!([{
+            "screen": A,
+            "reason": "duplicate_conflict",
+            "count": 30,
+            "first_received_at": v["rejections"][0]["received_at"],
+            "last_received_at": v["rejections"][29]["received_at"],
+            "last_envelope_sha256": v["rejections"][29]["envelope_sha256"],
+            "last_envelope_bytes": v["rejections"][29]["envelope_bytes"],
+        }]),
+        "{v}"
+    );
     // The rejection list is paged.
     let (s, p) = ctl
         .admin("GET", "/api/v1/receipts/rejections?limit=5", Value::Null)

@@ -152,6 +152,14 @@ async fn mqtt_client_routes_inbound_and_drops_bad_messages() {
     screen
         .publish(&topic("lc-a1", Kind::Status), b"ok".to_vec(), false)
         .await;
+    // The oversized status is passed on by its size alone (refused as `too_large`).
+    assert_eq!(
+        next_inbound(&mut inbound).await,
+        Inbound::StatusTooLarge {
+            screen: "lc-a1".into(),
+            bytes: 2000
+        }
+    );
     assert_eq!(
         next_inbound(&mut inbound).await,
         Inbound::Status {
@@ -159,7 +167,7 @@ async fn mqtt_client_routes_inbound_and_drops_bad_messages() {
             payload: b"ok".to_vec()
         }
     );
-    assert_eq!(handle.metrics().dropped_inbound, 2);
+    assert_eq!(handle.metrics().dropped_inbound, 1);
 
     screen
         .publish(&topic("lc-a1", Kind::Receipts), b"batch".to_vec(), false)
@@ -204,4 +212,45 @@ async fn mqtt_client_publishes_in_order_and_stops_cleanly() {
         handle.publish(ack, b"late".to_vec(), false).await,
         Err(MqttError::Closed)
     ));
+}
+
+/// Receipts batches skip the status size limit, so the inbound queue is bounded in bytes: a
+/// batch that does not fit in what is left waits, then is dropped (counted), and the bytes come
+/// back once the receiver releases them (`docs/security.md` §3 row 48).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_inbound_queue_is_bounded_in_bytes() {
+    let broker = start_broker("127.0.0.1:0".parse().unwrap());
+    let port = broker.local_addr().port();
+    let mut cfg = client_config(port);
+    let bound = client::InboundBytes::new(1000);
+    cfg.inbound_bytes = Some(bound.clone());
+    cfg.inbound_wait = Duration::from_millis(200);
+    let (handle, mut inbound) = client::start(cfg, Arc::new(Retained::default()));
+    wait_until("connected and subscribed", || {
+        handle.metrics().republishes == 1
+    })
+    .await;
+    let mut screen = connect(port, "lc-a1", "lc-a1", "pw-a1").await.unwrap();
+    let receipts = topic("lc-a1", Kind::Receipts);
+    // Nobody routes yet: the first batch fits, the second does not.
+    screen.publish(&receipts, vec![b'1'; 600], false).await;
+    screen.publish(&receipts, vec![b'2'; 600], false).await;
+    wait_until("the second batch dropped", || {
+        handle.metrics().dropped_inbound == 1
+    })
+    .await;
+    assert_eq!(bound.available(), 400, "the queued batch holds its bytes");
+    let first = next_inbound(&mut inbound).await;
+    assert_eq!(first.payload_len(), 600);
+    bound.release(first.payload_len());
+    // Room again: the next batch is passed on.
+    screen.publish(&receipts, vec![b'3'; 600], false).await;
+    let third = next_inbound(&mut inbound).await;
+    assert_eq!(
+        third,
+        Inbound::Receipts {
+            screen: "lc-a1".into(),
+            payload: vec![b'3'; 600]
+        }
+    );
 }
