@@ -91,9 +91,17 @@ fn e2e_controller_restart_republishes_and_receipts_continue() {
     a.stop();
     let tip = a.journal().tip_seq.expect("journaled receipts");
     a.null_speed = 0.001;
+    // A status of the restarted player, not the last one of the stopped run: the controller
+    // records at most one status a second per screen, the latest winning (docs/security.md §3
+    // row 48), so the stopped run's may still be the stored one for a moment.
+    let restarted = jiff::Timestamp::now();
     a.start();
     ctl.wait_status("lc-a1", "lc-a1 journal drained", |s| {
-        s["journal_backlog"] == 0 && s["state"] == "playing"
+        let after_restart = s["at"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|at| at > restarted);
+        after_restart && s["journal_backlog"] == 0 && s["state"] == "playing"
     });
     assert_eq!(ctl.assert_receipts_contiguous("lc-a1"), tip);
 }

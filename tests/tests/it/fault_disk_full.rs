@@ -109,7 +109,9 @@ fn fault_disk_full_playback_goes_on_and_status_says_why() {
         Err(why) => return skip(test, &why),
     };
     let ctl = Controller::start(&tmp.path().join("controller"), ControllerOptions::default());
-    let content = standard_content(&ctl, "lao-cai", 1000);
+    // Slides of 1.5 s at speed 2: the controller records at most one status a second per
+    // screen (the latest wins), so a slide that changed every 0.5 s could hide the other one.
+    let content = standard_content(&ctl, "lao-cai", 3000);
     let p = ctl.enrol_player(SCREEN, "lao-cai", &pdir);
     p.edit_config(|c| c.ack_timeout_ms = 2000);
     assert_eq!(p.data_dir(), data);
