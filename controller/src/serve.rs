@@ -85,13 +85,20 @@ impl Outbox for MqttHandle {
 struct BrokerLogins {
     store: Store,
     controller_sha256: [u8; 32],
+    /// Screen logins checked against their PBKDF2 hash ([`Metrics::mqtt_password_checks`]).
+    hash_checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl BrokerLogins {
-    fn new(store: Store, controller_password: &str) -> BrokerLogins {
+    fn new(
+        store: Store,
+        controller_password: &str,
+        hash_checks: Arc<std::sync::atomic::AtomicU64>,
+    ) -> BrokerLogins {
         BrokerLogins {
             store,
             controller_sha256: sha256(controller_password),
+            hash_checks,
         }
     }
 }
@@ -107,6 +114,8 @@ impl CredentialCheck for BrokerLogins {
             use subtle::ConstantTimeEq as _;
             return sha256(password).ct_eq(&self.controller_sha256).into();
         }
+        self.hash_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.store.check(username, password)
     }
 }
@@ -261,7 +270,14 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         info!(previous_started = %p.started, previous_alive = %p.tick, "controller run recorded; the previous run was last alive at its tick");
     }
     let alive = tokio::spawn(run_alive_ticker(store.clone()));
-    let (broker, mqtt_addr, host, port) = start_broker(&config, &store, &mqtt_password).await?;
+    let mqtt_password_checks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (broker, mqtt_addr, host, port) = start_broker(
+        &config,
+        &store,
+        &mqtt_password,
+        mqtt_password_checks.clone(),
+    )
+    .await?;
     let broker_url = config
         .public_broker_url
         .clone()
@@ -298,7 +314,10 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     if config.public_media_base.is_none() && http_addr.ip().is_unspecified() {
         warn!(url = %media_base, "players will be told an unspecified media address; set public_media_base");
     }
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics {
+        mqtt_password_checks,
+        ..Metrics::default()
+    });
     let key = Arc::new(key);
     let mh = mqtt.clone();
     let state = Arc::new(AppState {
@@ -451,11 +470,15 @@ async fn start_broker(
     config: &Config,
     store: &Store,
     controller_password: &str,
+    hash_checks: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<(Option<EmbeddedBroker>, Option<SocketAddr>, String, u16), ServeError> {
     Ok(match &config.broker {
         BrokerMode::Embedded(addr) => {
-            let creds: Arc<dyn CredentialCheck> =
-                Arc::new(BrokerLogins::new(store.clone(), controller_password));
+            let creds: Arc<dyn CredentialCheck> = Arc::new(BrokerLogins::new(
+                store.clone(),
+                controller_password,
+                hash_checks,
+            ));
             let cfg = BrokerConfig::new(*addr);
             let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
                 .await

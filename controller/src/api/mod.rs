@@ -55,6 +55,9 @@ pub struct Metrics {
     pub status: crate::status::StatusMetrics,
     /// Inbound routing counters ([`crate::inbound`]).
     pub inbound: crate::inbound::InboundMetrics,
+    /// Screen MQTT logins whose password was checked against its stored `$7$` (PBKDF2) hash by
+    /// the embedded broker: a login flood shows here (`docs/security.md` §3 row 44).
+    pub mqtt_password_checks: Arc<AtomicU64>,
 }
 
 /// URLs handed to players at enrolment.

@@ -91,6 +91,12 @@ pub fn metrics(state: &AppState) -> Result<Response, ApiError> {
         m.manifests_rejected.load(Ordering::Relaxed),
     );
     put(
+        "gatecast_mqtt_password_checks_total",
+        "counter",
+        "Screen logins to the embedded broker checked against their PBKDF2 password hash.",
+        m.mqtt_password_checks.load(Ordering::Relaxed),
+    );
+    put(
         "gatecast_http_errors_total",
         "counter",
         "HTTP answers with status 400 or above.",

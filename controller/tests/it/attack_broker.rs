@@ -153,6 +153,8 @@ async fn attack_controller_login_flood() {
     let reg = register(&ctl, A, A).await;
     let password = enroll(&ctl, A, &reg["enrollment_code"], &device).await;
     let port = ctl.mqtt_addr().port();
+    let checks = "gatecast_mqtt_password_checks_total";
+    let checks_before = metric(&api_support::metrics(&ctl).await, checks);
 
     let stop = Arc::new(AtomicBool::new(false));
     let tried = Arc::new(AtomicUsize::new(0));
@@ -193,6 +195,13 @@ async fn attack_controller_login_flood() {
     assert!(
         worst <= FLOODED_CONNACK_BOUND,
         "a screen's CONNACK took {worst:?} during a flood of {attempts} bad `_controller` logins"
+    );
+    // The property itself, whatever the machine's speed: no bad `_controller` login cost a
+    // PBKDF2 check; only the real screen's own logins did.
+    let hashed = metric(&api_support::metrics(&ctl).await, checks) - checks_before;
+    assert!(
+        (5..=10).contains(&hashed),
+        "{hashed} PBKDF2 password checks for {attempts} bad `_controller` logins and 5 real ones"
     );
     ctl.running.shutdown().await;
 }
