@@ -188,15 +188,18 @@ function renderCompliance(r) {
     }) : h('p', {}, t('none')));
 }
 
-/** The plays report: one row per group. Falls back to `render`. */
+/** The plays report: one row per group (its counts are members of the group itself, beside
+ * `key`; a media group is shown by its title, the hash only when it has none). Falls back to
+ * `render`. */
 function renderPlays(r) {
   if (!r || !Array.isArray(r.groups)) return render(r, 'UTC');
   const keys = r.group_by || [];
   const cols = ['plays', 'shown', 'completed', 'interrupted', 'failed', 'null_backend'];
-  const row = (key, c, strong) => h('tr', {}, keys.map((k) => h('td', {}, strong ? h('strong', {}, key[k] ?? '') : (key[k] ?? '—'))),
-    cols.map((k) => h('td', { class: 'num' }, String(c[k] ?? 0))), h('td', { class: 'num' }, dur(c.duration_s)));
+  const label = (key, k) => (k === 'media' ? key.media_title || key.media : key[k]);
+  const row = (key, c, strong) => h('tr', { 'data-total': strong ? 'true' : null }, keys.map((k) => h('td', {}, strong ? h('strong', {}, key[k] ?? '') : (label(key, k) ?? '—'))),
+    cols.map((k) => h('td', { class: 'num', 'data-col': k }, String(c[k] ?? 0))), h('td', { class: 'num' }, dur(c.duration_s)));
   return table([...keys.map((k) => t('rep.' + k)), ...cols.map((k) => ({ label: t('rep.c.' + k), num: true })), { label: t('rep.duration'), num: true }],
-    [...r.groups.map((g) => row(g.key || {}, g.counts || {}, false)), row(Object.fromEntries(keys.slice(0, 1).map((k) => [k, t('rep.total')])), r.total || {}, true)]);
+    [...r.groups.map((g) => row(g.key || {}, g, false)), row(Object.fromEntries(keys.slice(0, 1).map((k) => [k, t('rep.total')])), r.total || {}, true)]);
 }
 
 export async function compliancePage(ctx) {
@@ -207,12 +210,12 @@ export async function compliancePage(ctx) {
   const to = h('input', { type: 'date', value: todayIn(tz), required: true });
   const group = select([['media', t('log.media')], ['lang', t('media.lang')], ['gate', t('log.gate')], ['screen', t('log.screen')], ['day', t('rep.day')]], 'media', {});
   const out = h('div', { 'aria-live': 'polite' });
-  const plays = h('div', { 'aria-live': 'polite' });
+  const plays = h('div', { 'aria-live': 'polite', id: 'plays-report' });
   const form = h('form', { class: 'panel', id: 'compliance-form' },
     h('div', { class: 'filters' }, h('div', {}, ...field(t('log.from'), from)), h('div', {}, ...field(t('log.to'), to)),
       h('div', {}, h('button', { type: 'submit' }, t('rep.run')))),
     h('p', { class: 'hint' }, t('rep.hint')));
-  const playsForm = h('form', { class: 'panel' }, h('div', { class: 'filters' }, h('div', {}, ...field(t('rep.groupby'), group)), h('div', {}, h('button', { type: 'submit' }, t('rep.plays')))));
+  const playsForm = h('form', { class: 'panel', id: 'plays-form' }, h('div', { class: 'filters' }, h('div', {}, ...field(t('rep.groupby'), group)), h('div', {}, h('button', { type: 'submit', id: 'plays-run' }, t('rep.plays')))));
   ctx.el.append(form, out, h('h2', {}, t('rep.plays')), playsForm, plays);
   const range = () => new URLSearchParams(dayRange(from.value, to.value, tz));
   async function run(target, path, view) {

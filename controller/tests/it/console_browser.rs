@@ -484,6 +484,39 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     nav(&s, "compliance").await;
     s.wait_js(20, "the compliance report or its notice", "document.querySelector('section[data-page=compliance] .panel dl, section[data-page=compliance] .notice, section[data-page=compliance] .error-text')").await;
     shot(&s, "11-compliance").await;
+    // The plays report by media: rows with their counts (not zeros) summing to the total, each
+    // media named by its title (not its hash).
+    s.click(&s.wait("#plays-run").await).await;
+    let rows = s
+        .wait_js(
+            20,
+            "plays report rows",
+            "(() => { const rows = [...document.querySelectorAll('#plays-report tr')].filter((r) => r.querySelector('td[data-col=plays]')); \
+             return rows.length ? rows.map((r) => [r.dataset.total === 'true', r.cells[0].textContent, Number(r.querySelector('td[data-col=plays]').textContent)]) : null; })()",
+        )
+        .await;
+    let rows = rows.as_array().expect("rows").clone();
+    let (total, groups): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r[0] == json!(true));
+    let total = total.first().expect("a total row")[2].as_u64().unwrap();
+    let sum: u64 = groups.iter().map(|r| r[2].as_u64().unwrap()).sum();
+    assert!(total > 0, "the plays report counts the plays: {rows:?}");
+    assert_eq!(sum, total, "the rows sum to the total: {rows:?}");
+    assert!(
+        groups.iter().any(|r| r[1] == json!(TITLE)),
+        "the media is named by its title: {rows:?}"
+    );
+    assert!(
+        groups.iter().all(|r| !r[1]
+            .as_str()
+            .is_some_and(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))),
+        "no row shows a hash: {rows:?}"
+    );
+    s.js(
+        "document.getElementById('plays-report').scrollIntoView()",
+        vec![],
+    )
+    .await;
+    shot(&s, "11-plays").await;
     nav(&s, "export").await;
     s.wait("#export-download").await;
     shot(&s, "12-export").await;
