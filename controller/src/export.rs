@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use playlists::audit::{
-    batch_seqs, batch_signer, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection,
-    Period, ScopeBuilder, ScreenEntry, ScreenStatement, Selection, StatementEpoch, BUNDLE_FORMAT,
+    batch_chain, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, LogSection, Period,
+    ScopeBuilder, ScreenEntry, ScreenStatement, Selection, StatementEpoch, BUNDLE_FORMAT,
 };
 use playlists::keys::{PublicKey, SecretKey};
 use playlists::merkle;
@@ -247,9 +247,8 @@ fn select_leaves(
                     what: "batch leaf".into(),
                     message: format!("leaf {index} is not a receipts envelope"),
                 };
-                let seqs = batch_seqs(&leaf.data).ok_or_else(not_a_batch)?;
                 // Keyed by the device key that signed it: one chain per enrolment epoch.
-                let signer = batch_signer(&leaf.data).ok_or_else(not_a_batch)?;
+                let (signer, seqs) = batch_chain(&leaf.data).ok_or_else(not_a_batch)?;
                 scope.batch(screen, &signer, index, seqs).entry(
                     index,
                     EntryKind::Batch,

@@ -163,8 +163,7 @@ impl Uploader {
                         }
                     };
                     if !batch.is_empty() {
-                        let seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
-                        let bytes: Vec<Vec<u8>> = batch.into_iter().map(|(_, b)| b).collect();
+                        let (seqs, bytes): (Vec<u64>, Vec<Vec<u8>>) = batch.into_iter().unzip();
                         // Never a batch the controller must refuse for its size: the rest
                         // goes in the next one (docs/protocol.md §5, §13).
                         let (env, count) = receipt::sign_batch_within_limit(

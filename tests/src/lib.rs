@@ -49,4 +49,4 @@ pub use mosquitto::Mosquitto;
 pub use player::{JournalView, Player};
 pub use process::binary;
 pub use proxy::CutProxy;
-pub use receipts::heavy_chain;
+pub use receipts::{heavy_chain, sample_chain, sample_receipt};

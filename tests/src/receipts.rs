@@ -13,21 +13,10 @@ pub fn heavy_chain(screen: &str, n: u64) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut prev = GENESIS_PREV.to_string();
     for seq in 1..=n {
-        let start =
-            jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).expect("a valid time");
         let mut b = Receipt {
-            seq,
-            screen: screen.into(),
-            manifest_version: 1,
             playlist: "\\".repeat(128),
-            media: "ab".repeat(32),
             lang: "\"".repeat(128),
-            started_at: start,
-            ended_at: start + jiff::SignedDuration::from_millis(9_000),
-            outcome: Outcome::Completed,
-            backend: Backend::Mpv,
-            clock_synced: true,
-            prev: prev.clone(),
+            ..sample_receipt(screen, seq, &prev)
         }
         .to_bytes();
         b.pop(); // the closing brace
@@ -36,6 +25,40 @@ pub fn heavy_chain(screen: &str, n: u64) -> Vec<Vec<u8>> {
         b.extend_from_slice(b"\"}");
         assert!(b.len() <= MAX_RECEIPT_BYTES);
         Receipt::parse(&b).expect("a valid receipt");
+        prev = receipt_hash(&b);
+        out.push(b);
+    }
+    out
+}
+
+/// Receipt `seq` of `screen` chained on `prev`: a 9 s play on mpv of playlist `p1`, one every
+/// 10 s from a fixed instant, so the same seq always has the same bytes.
+pub fn sample_receipt(screen: &str, seq: u64, prev: &str) -> Receipt {
+    let start =
+        jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).expect("a valid time");
+    Receipt {
+        seq,
+        screen: screen.into(),
+        manifest_version: 1,
+        playlist: "p1".into(),
+        media: "ab".repeat(32),
+        lang: "vi".into(),
+        started_at: start,
+        ended_at: start + jiff::SignedDuration::from_millis(9_000),
+        outcome: Outcome::Completed,
+        backend: Backend::Mpv,
+        clock_synced: true,
+        prev: prev.to_string(),
+    }
+}
+
+/// Receipts `from..=to` of `screen` ([`sample_receipt`]), chained from `prev_of_from`, as
+/// exact bytes.
+pub fn sample_chain(screen: &str, from: u64, to: u64, prev_of_from: &str) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut prev = prev_of_from.to_string();
+    for seq in from..=to {
+        let b = sample_receipt(screen, seq, &prev).to_bytes();
         prev = receipt_hash(&b);
         out.push(b);
     }

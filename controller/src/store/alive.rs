@@ -120,8 +120,9 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn attack_controller_outage_is_not_screen_dark_time() {
+    /// A store whose controller ran from 07:00, heard the screen online at 08:00, ticked alive
+    /// last at `last_tick` and started again at `restart`.
+    async fn outage(last_tick: &str, restart: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         store
@@ -132,13 +133,16 @@ mod tests {
             .put_status(&rec(true, "2026-01-05T08:00:00Z"), STALE)
             .await
             .unwrap();
-        // The controller stops 10 s later and is back 10 minutes after; the screen reports
-        // 20 s after the restart.
-        store.tick_alive(ts("2026-01-05T08:00:10Z")).await.unwrap();
-        store
-            .mark_started(ts("2026-01-05T08:10:00Z"), STALE)
-            .await
-            .unwrap();
+        store.tick_alive(ts(last_tick)).await.unwrap();
+        store.mark_started(ts(restart), STALE).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn attack_controller_outage_is_not_screen_dark_time() {
+        // The controller stops 10 s after the screen's status and is back 10 minutes after; the
+        // screen reports 20 s after the restart.
+        let (_dir, store) = outage("2026-01-05T08:00:10Z", "2026-01-05T08:10:00Z").await;
         let st = store.status("lc-a1").unwrap().unwrap();
         assert_eq!(
             store
@@ -160,21 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_screen_silent_after_the_restart_is_dark_from_the_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        store
-            .mark_started(ts("2026-01-05T07:00:00Z"), STALE)
-            .await
-            .unwrap();
-        store
-            .put_status(&rec(true, "2026-01-05T08:00:00Z"), STALE)
-            .await
-            .unwrap();
-        store.tick_alive(ts("2026-01-05T08:00:10Z")).await.unwrap();
-        store
-            .mark_started(ts("2026-01-05T08:10:00Z"), STALE)
-            .await
-            .unwrap();
+        let (_dir, store) = outage("2026-01-05T08:00:10Z", "2026-01-05T08:10:00Z").await;
         let now = ts("2026-01-05T08:12:00Z");
         assert_eq!(
             store.silence_transition("lc-a1", now, STALE).unwrap(),
@@ -201,22 +191,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_silence_seen_before_the_outage_is_dark_from_its_last_status() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        store
-            .mark_started(ts("2026-01-05T07:00:00Z"), STALE)
-            .await
-            .unwrap();
-        store
-            .put_status(&rec(true, "2026-01-05T08:00:00Z"), STALE)
-            .await
-            .unwrap();
         // The controller listened for 30 minutes of silence, then went down.
-        store.tick_alive(ts("2026-01-05T08:30:00Z")).await.unwrap();
-        store
-            .mark_started(ts("2026-01-05T09:00:00Z"), STALE)
-            .await
-            .unwrap();
+        let (_dir, store) = outage("2026-01-05T08:30:00Z", "2026-01-05T09:00:00Z").await;
         let st = store.status("lc-a1").unwrap().unwrap();
         assert!(!st.online, "the restart recorded it offline");
         assert_eq!(st.received_at, "2026-01-05T08:00:00Z", "its status is kept");

@@ -112,18 +112,14 @@ impl Store {
         t.rejections.insert(r.id.to_be_bytes(), encode(&r))?;
         t.rejection_index
             .insert(seq_key(r.screen.as_bytes(), r.id), &[])?;
-        // The screen's rows, oldest first: remove those past the newest N.
+        // The screen's rows, newest first: remove those past the newest N.
         let mut prefix = r.screen.as_bytes().to_vec();
         prefix.push(b'/');
-        let kept: Vec<sled::IVec> = t
-            .rejection_index
-            .scan_prefix(&prefix)
-            .keys()
-            .collect::<std::result::Result<_, _>>()?;
-        let excess = kept.len().saturating_sub(REJECTIONS_KEPT_PER_SCREEN);
-        for key in &kept[..excess] {
+        let index = t.rejection_index.scan_prefix(&prefix).keys().rev();
+        for key in index.skip(REJECTIONS_KEPT_PER_SCREEN) {
+            let key = key?;
             t.rejections.remove(&key[prefix.len()..])?;
-            t.rejection_index.remove(key)?;
+            t.rejection_index.remove(&key)?;
         }
         Ok(r)
     }

@@ -45,11 +45,10 @@ impl Store {
     ) -> Result<Option<StatusRecord>> {
         let prev: Option<StatusRecord> = self.status(&s.screen)?;
         let received = s.received_at.parse::<jiff::Timestamp>().ok();
-        let listening = self.listening_since()?;
-        let silent = prev
-            .as_ref()
-            .zip(received)
-            .and_then(|(p, now)| p.silent_since(now, stale_after, listening));
+        let silent = match (&prev, received) {
+            (Some(p), Some(now)) => self.silent_since(p, now, stale_after)?,
+            _ => None,
+        };
         self.status.insert(&s.screen, encode(s))?;
         let mut was_online = prev.as_ref().map(|p| p.online);
         if let Some(since) = silent {
@@ -71,6 +70,11 @@ impl Store {
         now: jiff::Timestamp,
         stale_after: std::time::Duration,
     ) -> Result<Option<jiff::Timestamp>> {
+        // Not silent counting from its last status: not silent counting from a later restart
+        // either, and the run record need not be read (the usual case, on every status).
+        if status.silent_since(now, stale_after, None).is_none() {
+            return Ok(None);
+        }
         Ok(status.silent_since(now, stale_after, self.listening_since()?))
     }
 
@@ -109,15 +113,15 @@ impl Store {
     /// Removes the oldest transitions of `screen` beyond [`HISTORY_CAP`]. The rows store the
     /// state itself (not a flip), so the oldest row left still says what the state was.
     fn cap_history(&self, screen: &str) -> Result<()> {
-        let keys = self
+        let prefix = format!("{screen}/");
+        for k in self
             .history
-            .scan_prefix(format!("{screen}/"))
+            .scan_prefix(prefix)
             .keys()
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        if keys.len() > HISTORY_CAP {
-            for k in &keys[..keys.len() - HISTORY_CAP] {
-                self.history.remove(k)?;
-            }
+            .rev()
+            .skip(HISTORY_CAP)
+        {
+            self.history.remove(k?)?;
         }
         Ok(())
     }

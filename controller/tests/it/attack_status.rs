@@ -7,7 +7,7 @@
 use crate::api_support;
 use crate::ingest_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api_support::*;
 use gatecast_controller::store::StatusRecord;
@@ -38,20 +38,21 @@ async fn status_pair(
     .await;
     let store = ctl.running.store();
     let refused = format!("gatecast_status_rejected_total{{reason=\"{reason}\"}}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let text = metrics(ctl).await;
-        let counted = text
-            .lines()
-            .find_map(|l| l.strip_prefix(refused.as_str())?.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        let a_stored = store.status(A).unwrap();
-        if store.status(B).unwrap().is_some() && (a_stored.is_some() || counted > 0) {
-            return a_stored.map(|s| s.status);
-        }
-        assert!(Instant::now() < deadline, "neither status was dealt with");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    gatecast_testkit::wait_until_async(
+        "neither status was dealt with",
+        Duration::from_secs(15),
+        || async {
+            let counted = metrics(ctl)
+                .await
+                .lines()
+                .find_map(|l| l.strip_prefix(refused.as_str())?.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            let a_stored = store.status(A).unwrap();
+            (store.status(B).unwrap().is_some() && (a_stored.is_some() || counted > 0))
+                .then_some(a_stored.map(|s| s.status))
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

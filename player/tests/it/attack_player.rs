@@ -312,12 +312,11 @@ async fn attack_forged_ack_never_prunes_the_journal() {
             r.duplicates > dup0
         })
         .await;
-    let st = controller
+    controller
         .wait_status("backlog still there", T, |s| {
             s["journal_backlog"].as_u64().is_some_and(|b| b >= 4)
         })
         .await;
-    assert!(st["journal_backlog"].as_u64().unwrap() >= 4, "{st}");
     assert!(player.stop().await, "clean exit; log:\n{}", player.log());
     assert_journal_kept_all_but_seq_1(&player, &controller);
 }

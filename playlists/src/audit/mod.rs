@@ -658,7 +658,7 @@ impl Report {
 mod scope;
 mod verify;
 pub use scope::{
-    batch_seqs, batch_signer, entries_digest, is_action_record, verify_scope, ChainScope,
+    batch_chain, batch_seqs, entries_digest, is_action_record, verify_scope, ChainScope,
     ConflictScope, Scope, ScopeBuilder, ScopeError, ScreenScope, Selection, SCOPE_TYPE,
 };
 pub use verify::verify_bundle;

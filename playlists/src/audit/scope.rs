@@ -420,10 +420,12 @@ impl ScopeBuilder {
     }
 }
 
-/// The seqs of the receipts in a receipts envelope, read **without verifying** it (for the
-/// exporter, which reads its own log; the verifier checks signatures itself). `None` when the
-/// bytes are not a receipts envelope with well-formed receipts.
-pub fn batch_seqs(envelope: &[u8]) -> Option<Vec<u64>> {
+/// The key id of the (first) signature of a receipts envelope and the seqs of its receipts,
+/// read from one parse **without verifying** it (for the exporter, which reads its own log and
+/// keys each chain of its scope by the device key that signed its batches, so a re-enrolled
+/// screen has one chain per enrolment: `docs/protocol.md` §15; the verifier checks signatures
+/// itself). `None` when the bytes are not a receipts envelope with well-formed receipts.
+pub fn batch_chain(envelope: &[u8]) -> Option<(String, Vec<u64>)> {
     #[derive(Deserialize)]
     struct Payload {
         receipts: Vec<String>,
@@ -433,22 +435,17 @@ pub fn batch_seqs(envelope: &[u8]) -> Option<Vec<u64>> {
         return None;
     }
     let p: Payload = serde_json::from_slice(&env.payload).ok()?;
-    p.receipts
+    let seqs = p
+        .receipts
         .iter()
         .map(|t| Receipt::parse(t.as_bytes()).ok().map(|r| r.seq))
-        .collect()
+        .collect::<Option<Vec<u64>>>()?;
+    Some((env.signatures.into_iter().next()?.keyid, seqs))
 }
 
-/// The key id of the (first) signature of a receipts envelope, read **without verifying** it:
-/// the exporter keys each chain of its scope by the device key that signed its batches, so a
-/// re-enrolled screen has one chain per enrolment (`docs/protocol.md` §15). `None` when the
-/// bytes are not a signed receipts envelope.
-pub fn batch_signer(envelope: &[u8]) -> Option<String> {
-    let env = Envelope::parse(envelope).ok()?;
-    if env.payload_type != RECEIPTS_TYPE {
-        return None;
-    }
-    env.signatures.into_iter().next().map(|s| s.keyid)
+/// The seqs of the receipts in a receipts envelope ([`batch_chain`]).
+pub fn batch_seqs(envelope: &[u8]) -> Option<Vec<u64>> {
+    batch_chain(envelope).map(|(_, seqs)| seqs)
 }
 
 /// Whether `data` is an operator action record (a JSON object with the string members `at`,

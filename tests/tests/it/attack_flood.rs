@@ -21,9 +21,7 @@ use gatecast_tests::{
     DEADLINE,
 };
 use playlists::keys::{KeySet, PublicKey, SecretKey};
-use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, Outcome, Receipt, GENESIS_PREV,
-};
+use playlists::receipt::{receipt_hash, sign_batch, verify_ack, GENESIS_PREV};
 use playlists::topics::{topic, Kind};
 use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -102,26 +100,6 @@ fn connect(broker: SocketAddr, id: &str, password: &str) -> (Client, Connection)
     o.set_max_packet_size(9 * 1024 * 1024, 9 * 1024 * 1024);
     o.set_clean_session(true);
     Client::new(o, 8)
-}
-
-/// Receipt `seq` of `screen` chained on `prev`.
-fn receipt(screen: &str, seq: u64, prev: &str) -> Vec<u8> {
-    let start = jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).expect("time");
-    Receipt {
-        seq,
-        screen: screen.into(),
-        manifest_version: 1,
-        playlist: "p1".into(),
-        media: "ab".repeat(32),
-        lang: "vi".into(),
-        started_at: start,
-        ended_at: start + jiff::SignedDuration::from_millis(9_000),
-        outcome: Outcome::Completed,
-        backend: Backend::Mpv,
-        clock_synced: true,
-        prev: prev.to_string(),
-    }
-    .to_bytes()
 }
 
 /// The flooding screen: publishes until `stop`; returns how many messages it handed over.
@@ -264,7 +242,7 @@ fn flood_and_measure(
     // One receipt, signed, published; returns the time to its ack.
     let round_trip = |seq: &mut u64, prev: &mut String, limit: Duration| -> Duration {
         *seq += 1;
-        let r = receipt(GOOD, *seq, prev);
+        let r = gatecast_tests::sample_receipt(GOOD, *seq, prev).to_bytes();
         *prev = receipt_hash(&r);
         let env = sign_batch(GOOD, &[r], good_key).to_json();
         let t0 = Instant::now();

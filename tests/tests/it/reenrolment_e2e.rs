@@ -109,13 +109,12 @@ fn attack_reenrolment_gets_the_retained_manifest() {
     let mut new = enrol_new_box(&ctl, &tmp.path().join("new"));
     let started = jiff::Timestamp::now();
     new.start();
-    let st = ctl.wait_status(SCREEN, "the new box playing the retained manifest", |s| {
+    ctl.wait_status(SCREEN, "the new box playing the retained manifest", |s| {
         fresh(s, started)
             && s["device_key"] != old_key
             && s["manifest_version"].as_u64() == Some(version)
             && s["state"] == "playing"
     });
-    assert_ne!(st["device_key"], old_key, "{st}");
 }
 
 #[test]

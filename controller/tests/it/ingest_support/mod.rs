@@ -9,9 +9,7 @@
 use std::time::{Duration, Instant};
 
 use playlists::keys::{KeySet, PublicKey, SecretKey};
-use playlists::receipt::{
-    receipt_hash, sign_batch, verify_ack, Backend, Outcome, OwnChain, Receipt, GENESIS_PREV,
-};
+use playlists::receipt::{sign_batch, verify_ack, OwnChain, GENESIS_PREV};
 use playlists::topics::{topic, Kind};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 use serde_json::{json, Value};
@@ -22,29 +20,7 @@ use crate::api_support::{mqtt_connect, Ctl};
 
 /// Receipts `from..=to` of `screen`, chained from `prev_of_from`.
 pub fn receipts(screen: &str, from: u64, to: u64, prev_of_from: &str) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut prev = prev_of_from.to_string();
-    for seq in from..=to {
-        let start = jiff::Timestamp::from_second(1_790_000_000 + seq as i64 * 10).unwrap();
-        let b = Receipt {
-            seq,
-            screen: screen.into(),
-            manifest_version: 1,
-            playlist: "p1".into(),
-            media: "ab".repeat(32),
-            lang: "vi".into(),
-            started_at: start,
-            ended_at: start + jiff::SignedDuration::from_millis(9_000),
-            outcome: Outcome::Completed,
-            backend: Backend::Mpv,
-            clock_synced: true,
-            prev: prev.clone(),
-        }
-        .to_bytes();
-        prev = receipt_hash(&b);
-        out.push(b);
-    }
-    out
+    gatecast_tests::sample_chain(screen, from, to, prev_of_from)
 }
 
 /// The whole chain 1..=n of `screen`.

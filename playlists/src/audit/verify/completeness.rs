@@ -282,31 +282,38 @@ fn check_chains(c: &mut Checker, screen: &str, signed: &[ChainScope], seen: &[Ch
             );
             continue;
         };
-        if (o.first_seq, o.first_index) != (s.first_seq, s.first_index) {
-            c.problem(
+        // (kind, verb, which batch, (seq, log entry) signed, the same found in the bundle)
+        let ends = [
+            (
                 ProblemKind::ChainStartMismatch,
-                Some(screen),
-                Some(s.first_seq),
-                Some(s.first_index),
-                format!(
-                    "the chain of device key {key} starts at seq {} (log entry {}) in the scope \
-                     but at seq {} (log entry {}) in the bundle: its first batch is missing",
-                    s.first_seq, s.first_index, o.first_seq, o.first_index
-                ),
-            );
-        }
-        if (o.last_seq, o.last_index) != (s.last_seq, s.last_index) {
-            c.problem(
+                "starts",
+                "first",
+                (s.first_seq, s.first_index),
+                (o.first_seq, o.first_index),
+            ),
+            (
                 ProblemKind::ChainEndMismatch,
-                Some(screen),
-                Some(s.last_seq),
-                Some(s.last_index),
-                format!(
-                    "the chain of device key {key} ends at seq {} (log entry {}) in the scope \
-                     but at seq {} (log entry {}) in the bundle: its last batch is missing",
-                    s.last_seq, s.last_index, o.last_seq, o.last_index
-                ),
-            );
+                "ends",
+                "last",
+                (s.last_seq, s.last_index),
+                (o.last_seq, o.last_index),
+            ),
+        ];
+        for (kind, verb, which, signed, found) in ends {
+            if found != signed {
+                c.problem(
+                    kind,
+                    Some(screen),
+                    Some(signed.0),
+                    Some(signed.1),
+                    format!(
+                        "the chain of device key {key} {verb} at seq {} (log entry {}) in the \
+                         scope but at seq {} (log entry {}) in the bundle: its {which} batch is \
+                         missing",
+                        signed.0, signed.1, found.0, found.1
+                    ),
+                );
+            }
         }
         if o.batches != s.batches {
             c.problem(

@@ -8,9 +8,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
 use playlists::audit::{
-    batch_seqs, batch_signer, verify_bundle, Bundle, ConflictEntry, Consistency, EntryKind,
-    LogEntry, Period, ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement,
-    StatementEpoch, BUNDLE_FORMAT,
+    batch_chain, verify_bundle, Bundle, ConflictEntry, Consistency, EntryKind, LogEntry, Period,
+    ProblemKind, Report, ScopeBuilder, ScreenEntry, ScreenStatement, StatementEpoch, BUNDLE_FORMAT,
 };
 use playlists::envelope::Envelope;
 use playlists::keys::SecretKey;
@@ -207,8 +206,8 @@ fn rescope(w: &World, b: &mut Bundle) {
                 let payload = Envelope::parse(&data).unwrap().payload;
                 let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
                 let screen = v["screen"].as_str().unwrap().to_owned();
-                let key = batch_signer(&data).unwrap();
-                scope.batch(&screen, &key, e.index, batch_seqs(&data).unwrap())
+                let (key, seqs) = batch_chain(&data).unwrap();
+                scope.batch(&screen, &key, e.index, seqs)
             }
         };
     }
