@@ -54,15 +54,17 @@ function card(s, media) {
       !s.device_key ? [h('dt', {}, t('screen.enrolled')), h('dd', {}, badge('warn', t('screen.notenrolled')))] : null));
 }
 
-// One card that cannot be drawn must not stop the wall: it is shown as a card saying so.
+// One card that cannot be drawn must not stop the wall: it is shown as a card saying so, in
+// the operator's language (the script error goes to the browser's console, not on the card).
 function safeCard(s, media) {
   try {
     return card(s, media);
   } catch (e) {
+    console.warn('screen card', e);
     const id = s && typeof s.id === 'string' ? s.id : '?';
     return h('article', { class: 'card', 'data-screen': id },
       h('header', {}, h('h3', {}, String((s && s.name) || id))),
-      h('p', { class: 'error-text' }, t('screen.baddata') + ' ' + String(e && e.message)));
+      h('p', { class: 'error-text' }, t('screen.baddata')));
   }
 }
 

@@ -72,3 +72,12 @@ mod tests {
         assert!(std::panic::catch_unwind(|| assert_contiguous(&dup)).is_err());
     }
 }
+
+/// Whether a player status (its `at`, the player's own time) was sent at or after `since`: a
+/// status of the player's current run, not one the controller still holds from before.
+pub fn status_since(status: &Value, since: jiff::Timestamp) -> bool {
+    status["at"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|t| t >= since)
+}

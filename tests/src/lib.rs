@@ -37,7 +37,7 @@ pub mod process;
 pub mod proxy;
 pub mod receipts;
 
-pub use checks::{assert_contiguous, metric_sum, metric_value};
+pub use checks::{assert_contiguous, metric_sum, metric_value, status_since};
 pub use content::{png, standard_content, Content};
 pub use controller::{broker_acl, parse_listening, Controller, ControllerOptions, Listening};
 pub use external::{external_required, program_path, require_program};

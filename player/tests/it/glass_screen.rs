@@ -110,6 +110,21 @@ fn runs(seen: &[Seen]) -> Vec<(Seen, usize, usize)> {
     out
 }
 
+/// Each run of frames as `what@ms×frames`, ms from the first grab: the test's own log line.
+fn summary(rec: &Recording, runs: &[(Seen, usize, usize)]) -> Vec<String> {
+    let t0 = rec
+        .frames
+        .first()
+        .map(|f| f.at)
+        .expect("frames were grabbed");
+    runs.iter()
+        .map(|(s, first, n)| {
+            let ms = rec.frames[*first].at.duration_since(t0).as_millis();
+            format!("{s:?}@{ms}ms×{n}")
+        })
+        .collect()
+}
+
 /// Saves the first frame of each stretch under `<artefacts>/key/`.
 fn save_key_frames(test: &str, rec: &Recording, runs: &[(Seen, usize, usize)]) {
     let dir = gatecast_testkit::glass::artifacts_dir(test).join("key");
@@ -185,18 +200,7 @@ async fn glass_only_content_or_black_reaches_the_screen() {
     let seen: Vec<Seen> = rec.frames.iter().map(classify).collect();
     let runs = runs(&seen);
     save_key_frames(TEST, &rec, &runs);
-    let t0 = rec
-        .frames
-        .first()
-        .map(|f| f.at)
-        .expect("frames were grabbed");
-    let summary: Vec<String> = runs
-        .iter()
-        .map(|(s, first, n)| {
-            let ms = rec.frames[*first].at.duration_since(t0).as_millis();
-            format!("{s:?}@{ms}ms×{n}")
-        })
-        .collect();
+    let summary = summary(&rec, &runs);
     println!(
         "{} frames, longest grab interval {:?}, grab errors {}: {}",
         rec.frames.len(),
@@ -367,14 +371,7 @@ async fn glass_mpv_killed_mid_slide_is_back_within_a_second() {
     let seen: Vec<Seen> = rec.frames.iter().map(classify).collect();
     let runs = runs(&seen);
     save_key_frames(TEST, &rec, &runs);
-    let t0 = rec.frames[0].at;
-    let summary: Vec<String> = runs
-        .iter()
-        .map(|(s, first, n)| {
-            let ms = rec.frames[*first].at.duration_since(t0).as_millis();
-            format!("{s:?}@{ms}ms×{n}")
-        })
-        .collect();
+    let summary = summary(&rec, &runs);
     println!(
         "{} frames, longest grab interval {:?}: {}",
         rec.frames.len(),

@@ -140,6 +140,37 @@ impl Controller {
         })
     }
 
+    /// A fresh enrolment code for the registered `screen` (a replaced device).
+    pub fn new_enrollment_code(&self, screen: &str) -> String {
+        self.api(
+            "POST",
+            &format!("/api/v1/screens/{screen}/enrollment-code"),
+            json!({}),
+            201,
+        )["enrollment_code"]
+            .as_str()
+            .expect("enrollment_code")
+            .to_string()
+    }
+
+    /// Registers `screen` at `gate` and enrols `device`'s public key for it over HTTP (no player
+    /// process: for tests that speak MQTT as the screen themselves); returns the enrolment
+    /// answer (`mqtt_password`, `epoch`, …).
+    pub fn enrol_key(
+        &self,
+        screen: &str,
+        gate: &str,
+        device: &playlists::keys::SecretKey,
+    ) -> Value {
+        let code = self.register_screen(screen, gate);
+        self.api(
+            "POST",
+            "/api/v1/enroll",
+            json!({"screen": screen, "code": code, "device_key": device.public().to_base64()}),
+            200,
+        )
+    }
+
     /// Registers `screen` at `gate`, enrols a player for it in `dir` with `gatecast-player
     /// enroll`, and shortens its batch delay to 100 ms so acks follow plays closely.
     pub fn enrol_player(&self, screen: &str, gate: &str, dir: &Path) -> Player {

@@ -80,14 +80,7 @@ fn flood_secs() -> u64 {
 
 /// Registers and enrols `id` with `device`'s key over HTTP; returns the MQTT password.
 fn enrol(ctl: &Controller, id: &str, device: &SecretKey) -> String {
-    let code = ctl.register_screen(id, "lao-cai");
-    let v = ctl.api(
-        "POST",
-        "/api/v1/enroll",
-        json!({"screen": id, "code": code, "device_key": device.public().to_base64()}),
-        200,
-    );
-    v["mqtt_password"]
+    ctl.enrol_key(id, "lao-cai", device)["mqtt_password"]
         .as_str()
         .expect("mqtt_password")
         .to_string()

@@ -19,18 +19,6 @@ use serde_json::Value;
 
 const SCREEN: &str = "lc-a1";
 
-/// Registers and enrols [`SCREEN`] over HTTP with `device`; returns the enrolment answer.
-fn enrol(ctl: &Controller, device: &SecretKey) -> Value {
-    let code = ctl.register_screen(SCREEN, "lao-cai");
-    ctl.api(
-        "POST",
-        "/api/v1/enroll",
-        serde_json::json!({"screen": SCREEN, "code": code,
-                           "device_key": device.public().to_base64()}),
-        200,
-    )
-}
-
 /// The next incoming packet that `want` accepts, within [`DEADLINE`].
 fn next(conn: &mut Connection, what: &str, want: impl Fn(&Packet) -> bool) -> Packet {
     let deadline = Instant::now() + DEADLINE;
@@ -101,7 +89,7 @@ fn attack_receipt_batch_of_3_mib_is_acked_by_the_controller_binary() {
     let tmp = gatecast_tests::TestDir::new("receipt_size");
     let ctl = Controller::start(&tmp.path().join("controller"), ControllerOptions::default());
     let device = SecretKey::from_seed([7; 32]);
-    let enrolled = enrol(&ctl, &device);
+    let enrolled = ctl.enrol_key(SCREEN, "lao-cai", &device);
     send_3_mib_batch(&ctl, ctl.mqtt.expect("embedded broker"), &enrolled, &device);
 }
 
@@ -119,7 +107,7 @@ fn attack_receipt_batch_of_3_mib_is_acked_through_mosquitto() {
     };
     let mut ctl = Controller::start(&tmp.path().join("controller"), opts);
     let device = SecretKey::from_seed([7; 32]);
-    let enrolled = enrol(&ctl, &device);
+    let enrolled = ctl.enrol_key(SCREEN, "lao-cai", &device);
     // `broker-acl` opens the database, which `serve` keeps locked: stop the controller first.
     ctl.stop();
     let files = tmp.path().join("broker-files");

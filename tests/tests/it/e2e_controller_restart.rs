@@ -97,11 +97,9 @@ fn e2e_controller_restart_republishes_and_receipts_continue() {
     let restarted = jiff::Timestamp::now();
     a.start();
     ctl.wait_status("lc-a1", "lc-a1 journal drained", |s| {
-        let after_restart = s["at"]
-            .as_str()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .is_some_and(|at| at > restarted);
-        after_restart && s["journal_backlog"] == 0 && s["state"] == "playing"
+        gatecast_tests::status_since(s, restarted)
+            && s["journal_backlog"] == 0
+            && s["state"] == "playing"
     });
     assert_eq!(ctl.assert_receipts_contiguous("lc-a1"), tip);
 }

@@ -179,15 +179,7 @@ fn attack_reenrolment_through_mosquitto() {
     let old_key = s.ctl.status("lc-a1").expect("status")["device_key"].clone();
 
     // New box, lost disk: new code, enrol, then the operator refreshes mosquitto's files.
-    let code = s.ctl.api(
-        "POST",
-        "/api/v1/screens/lc-a1/enrollment-code",
-        serde_json::json!({}),
-        201,
-    )["enrollment_code"]
-        .as_str()
-        .expect("enrollment_code")
-        .to_string();
+    let code = s.ctl.new_enrollment_code("lc-a1");
     let dir = s._tmp.path().join("lc-a1-new");
     let mut new = Player::enroll(&s.ctl, "lc-a1", &code, &dir);
     new.edit_config(|c| c.batch_max_delay_ms = 100);
@@ -203,11 +195,7 @@ fn attack_reenrolment_through_mosquitto() {
     new.start();
     s.ctl
         .wait_status("lc-a1", "the new box playing the retained manifest", |st| {
-            let fresh = st["at"]
-                .as_str()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .is_some_and(|t| t >= started);
-            fresh
+            gatecast_tests::status_since(st, started)
                 && st["device_key"] != old_key
                 && st["manifest_version"].as_u64() == Some(s.version)
                 && st["state"] == "playing"

@@ -15,34 +15,12 @@ use crate::audit_e2e::{text, verify};
 
 const SCREEN: &str = "lc-r1";
 
-/// A fresh enrolment code for a registered screen (a replaced device).
-fn new_code(ctl: &Controller, screen: &str) -> String {
-    let v = ctl.api(
-        "POST",
-        &format!("/api/v1/screens/{screen}/enrollment-code"),
-        serde_json::json!({}),
-        201,
-    );
-    v["enrollment_code"]
-        .as_str()
-        .expect("enrollment_code")
-        .to_string()
-}
-
 /// Enrols a new box for `screen` in `dir` (empty: the old disk is lost).
 fn enrol_new_box(ctl: &Controller, dir: &Path) -> Player {
-    let code = new_code(ctl, SCREEN);
+    let code = ctl.new_enrollment_code(SCREEN);
     let p = Player::enroll(ctl, SCREEN, &code, dir);
     p.edit_config(|c| c.batch_max_delay_ms = 100);
     p
-}
-
-/// A status sent after `since`.
-fn fresh(s: &Value, since: jiff::Timestamp) -> bool {
-    s["at"]
-        .as_str()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|t| t >= since)
 }
 
 /// Waits until at least 4 more receipts are stored, then lets the box's journal drain:
@@ -75,7 +53,7 @@ fn play_and_drain(
     let restarted = jiff::Timestamp::now();
     player.start();
     ctl.wait_status(SCREEN, "journal_backlog 0 after the restart", |s| {
-        fresh(s, restarted)
+        gatecast_tests::status_since(s, restarted)
             && s["journal_backlog"] == 0
             && s["manifest_version"].as_u64() == Some(version)
     });
@@ -110,7 +88,7 @@ fn attack_reenrolment_gets_the_retained_manifest() {
     let started = jiff::Timestamp::now();
     new.start();
     ctl.wait_status(SCREEN, "the new box playing the retained manifest", |s| {
-        fresh(s, started)
+        gatecast_tests::status_since(s, started)
             && s["device_key"] != old_key
             && s["manifest_version"].as_u64() == Some(version)
             && s["state"] == "playing"
@@ -137,7 +115,7 @@ fn attack_reenrolment_receipts_acked_stored_and_verified_per_epoch() {
     let started = jiff::Timestamp::now();
     new.start();
     ctl.wait_status(SCREEN, "the new box playing", |s| {
-        fresh(s, started)
+        gatecast_tests::status_since(s, started)
             && s["manifest_version"].as_u64() == Some(version)
             && s["state"] == "playing"
     });
