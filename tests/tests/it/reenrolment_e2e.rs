@@ -9,7 +9,6 @@ use std::path::Path;
 use gatecast_tests::{
     metric_sum, standard_content, wait_until, Controller, ControllerOptions, Player, TestDir,
 };
-use serde_json::Value;
 
 use crate::audit_e2e::{text, verify};
 
