@@ -55,6 +55,15 @@ pub fn metric_value(text: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// Whether a player status (its `at`, the player's own time) was sent at or after `since`: a
+/// status of the player's current run, not one the controller still holds from before.
+pub fn status_since(status: &Value, since: jiff::Timestamp) -> bool {
+    status["at"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|t| t >= since)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,13 +80,4 @@ mod tests {
         let dup: Vec<Value> = [1, 2, 2].iter().map(|s| json!({"seq": s})).collect();
         assert!(std::panic::catch_unwind(|| assert_contiguous(&dup)).is_err());
     }
-}
-
-/// Whether a player status (its `at`, the player's own time) was sent at or after `since`: a
-/// status of the player's current run, not one the controller still holds from before.
-pub fn status_since(status: &Value, since: jiff::Timestamp) -> bool {
-    status["at"]
-        .as_str()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|t| t >= since)
 }
