@@ -259,15 +259,26 @@ impl ScreenshotRecord {
 }
 
 /// Verifies a screenshot record's exact envelope bytes under `device_key` and checks that it
-/// signs `image` for `screen` at a sane time: envelope size, payloadType and a strict signature
-/// first, then the payload's fields, the screen, the image's length and SHA-256, and `taken_at`
-/// within [`MAX_RECORD_AGE_S`] before and [`MAX_FUTURE_SKEW_S`] after `now`.
+/// signs `image` for `screen` at a sane time: [`verify_record_envelope`], then [`check_image`].
 pub fn verify_record(
     envelope_bytes: &[u8],
     device_key: &PublicKey,
     screen: &str,
     image: &[u8],
     now: Timestamp,
+) -> Result<ScreenshotRecord, ScreenshotError> {
+    let rec = verify_record_envelope(envelope_bytes, device_key, screen)?;
+    check_image(&rec, image, now)?;
+    Ok(rec)
+}
+
+/// The first half of [`verify_record`], usable before the image has arrived (a receiver can
+/// refuse a forged upload without reading its body): envelope size, payloadType and a strict
+/// signature under `device_key` first, then the payload's fields and the screen.
+pub fn verify_record_envelope(
+    envelope_bytes: &[u8],
+    device_key: &PublicKey,
+    screen: &str,
 ) -> Result<ScreenshotRecord, ScreenshotError> {
     if envelope_bytes.len() > MAX_RECORD_ENVELOPE_BYTES {
         return Err(ScreenshotError::EnvelopeTooLarge {
@@ -283,6 +294,17 @@ pub fn verify_record(
             found: rec.screen,
         });
     }
+    Ok(rec)
+}
+
+/// The second half of [`verify_record`]: `image` is the one `rec` signs (length, SHA-256,
+/// size limit) and `taken_at` lies within [`MAX_RECORD_AGE_S`] before and
+/// [`MAX_FUTURE_SKEW_S`] after `now`.
+pub fn check_image(
+    rec: &ScreenshotRecord,
+    image: &[u8],
+    now: Timestamp,
+) -> Result<(), ScreenshotError> {
     let len = image.len() as u64;
     if len > MAX_IMAGE_BYTES {
         return Err(ScreenshotError::ImageTooLarge { size: len });
@@ -296,10 +318,15 @@ pub fn verify_record(
     let sha = crate::hex::sha256_hex(image);
     if sha != rec.sha256 {
         return Err(ScreenshotError::HashMismatch {
-            record: rec.sha256,
+            record: rec.sha256.clone(),
             image: sha,
         });
     }
+    check_time(rec, now)
+}
+
+/// `taken_at` within [`MAX_RECORD_AGE_S`] before and [`MAX_FUTURE_SKEW_S`] after `now`.
+pub fn check_time(rec: &ScreenshotRecord, now: Timestamp) -> Result<(), ScreenshotError> {
     let age = now.as_second() - rec.taken_at.as_second();
     if age < -MAX_FUTURE_SKEW_S {
         return Err(ScreenshotError::FromTheFuture {
@@ -313,7 +340,7 @@ pub fn verify_record(
             now,
         });
     }
-    Ok(rec)
+    Ok(())
 }
 
 impl ScreenshotRequest {

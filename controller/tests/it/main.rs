@@ -21,6 +21,7 @@ mod attack_broker;
 mod attack_http;
 mod attack_receipts;
 mod attack_rejections;
+mod attack_screenshots;
 mod attack_status;
 mod audit_export;
 mod audit_ingest;
