@@ -335,7 +335,12 @@ impl PlayerConfig {
     pub fn controller_base(&self) -> String {
         let base = match &self.controller_url {
             Some(u) => u.clone(),
-            None => self.media_base.mirrors().into_iter().next().unwrap_or_default(),
+            None => self
+                .media_base
+                .mirrors()
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
         };
         base.trim_end_matches('/').to_string()
     }

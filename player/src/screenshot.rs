@@ -54,7 +54,9 @@ const CAPTURE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum ShotError {
     /// The backend cannot capture (the null backend shows nothing).
-    #[error("the {0} backend shows nothing, so there is nothing to capture; no screenshot is made up")]
+    #[error(
+        "the {0} backend shows nothing, so there is nothing to capture; no screenshot is made up"
+    )]
     Unsupported(&'static str),
     /// No mpv with a window answered.
     #[error("no running mpv with a window to capture (tried {0})")]
@@ -205,7 +207,10 @@ pub async fn capture(c: &Capture) -> Result<Vec<u8>, ShotError> {
             .await
             .ok();
         let has_window = matches!(&window, Some(serde_json::Value::Bool(true)))
-            || matches!(window.as_ref().and_then(|v| v.as_str()), Some("yes" | "immediate"));
+            || matches!(
+                window.as_ref().and_then(|v| v.as_str()),
+                Some("yes" | "immediate")
+            );
         if !has_window {
             continue;
         }
@@ -254,7 +259,11 @@ pub fn spawn(
     tokio::spawn(run(setup, commands, stop))
 }
 
-async fn run(setup: ShotSetup, mut commands: mpsc::Receiver<Bytes>, mut stop: watch::Receiver<bool>) {
+async fn run(
+    setup: ShotSetup,
+    mut commands: mpsc::Receiver<Bytes>,
+    mut stop: watch::Receiver<bool>,
+) {
     let http = reqwest::Client::builder()
         .timeout(UPLOAD_TIMEOUT)
         .build()
@@ -371,7 +380,10 @@ async fn upload(http: &reqwest::Client, setup: &ShotSetup, shot: &Shot) -> Sent 
         Ok(r) => {
             let status = r.status();
             let body = r.text().await.unwrap_or_default();
-            let why = format!("POST {url}: {status}: {}", body.chars().take(300).collect::<String>());
+            let why = format!(
+                "POST {url}: {status}: {}",
+                body.chars().take(300).collect::<String>()
+            );
             if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
                 Sent::Retry(why)
             } else {
@@ -426,6 +438,9 @@ mod tests {
     #[tokio::test]
     async fn the_null_backend_says_it_cannot_capture() {
         let err = capture(&Capture::Null).await.unwrap_err();
-        assert!(err.to_string().contains("null backend shows nothing"), "{err}");
+        assert!(
+            err.to_string().contains("null backend shows nothing"),
+            "{err}"
+        );
     }
 }

@@ -226,7 +226,10 @@ impl ScreenshotRecord {
     /// Checks the fields that do not depend on the image or the time.
     pub fn validate(&self) -> Result<(), ScreenshotError> {
         if !crate::manifest::is_valid_screen_id(&self.screen) {
-            return Err(malformed(format!("{:?} is not a valid screen id", self.screen)));
+            return Err(malformed(format!(
+                "{:?} is not a valid screen id",
+                self.screen
+            )));
         }
         if !crate::hex::is_lower_hex(&self.sha256, 32) {
             return Err(malformed("sha256 must be 64 lowercase hex digits"));
@@ -352,10 +355,16 @@ impl ScreenshotRequest {
     /// Checks the screen id, the id and the lifetime.
     pub fn validate(&self) -> Result<(), ScreenshotError> {
         if !crate::manifest::is_valid_screen_id(&self.screen) {
-            return Err(malformed(format!("{:?} is not a valid screen id", self.screen)));
+            return Err(malformed(format!(
+                "{:?} is not a valid screen id",
+                self.screen
+            )));
         }
         if !crate::manifest::is_valid_id(&self.id) {
-            return Err(malformed(format!("{:?} is not a valid command id", self.id)));
+            return Err(malformed(format!(
+                "{:?} is not a valid command id",
+                self.id
+            )));
         }
         let seconds = self.expires_at.as_second() - self.issued_at.as_second();
         if !(1..=MAX_REQUEST_LIFETIME_S).contains(&seconds) {

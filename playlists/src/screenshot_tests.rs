@@ -64,7 +64,10 @@ fn attack_screenshot_forged_record_is_refused() {
     let env = record(None).sign(&other).unwrap().to_json();
     let err = verify_record(&env, &device().public(), "lc-a1", IMAGE, now()).unwrap_err();
     assert!(
-        matches!(err, ScreenshotError::Envelope(EnvelopeError::UnknownKey { .. })),
+        matches!(
+            err,
+            ScreenshotError::Envelope(EnvelopeError::UnknownKey { .. })
+        ),
         "{err}"
     );
     // A flipped payload byte under the right key id.
@@ -72,7 +75,10 @@ fn attack_screenshot_forged_record_is_refused() {
     e.payload[3] ^= 1;
     let err = verify_record(&e.to_json(), &device().public(), "lc-a1", IMAGE, now()).unwrap_err();
     assert!(
-        matches!(err, ScreenshotError::Envelope(EnvelopeError::BadSignature { .. })),
+        matches!(
+            err,
+            ScreenshotError::Envelope(EnvelopeError::BadSignature { .. })
+        ),
         "{err}"
     );
 }
@@ -84,7 +90,10 @@ fn attack_screenshot_wrong_payload_type_is_refused() {
         let env = Envelope::sign(t, record(None).to_json(), &device()).to_json();
         let err = verify_record(&env, &device().public(), "lc-a1", IMAGE, now()).unwrap_err();
         assert!(
-            matches!(err, ScreenshotError::Envelope(EnvelopeError::WrongType { .. })),
+            matches!(
+                err,
+                ScreenshotError::Envelope(EnvelopeError::WrongType { .. })
+            ),
             "{t}: {err}"
         );
     }
@@ -95,7 +104,10 @@ fn attack_screenshot_wrong_payload_type_is_refused() {
         .accept(&env.to_json(), &trusted, "lc-a1", now())
         .unwrap_err();
     assert!(
-        matches!(err, ScreenshotError::Envelope(EnvelopeError::WrongType { .. })),
+        matches!(
+            err,
+            ScreenshotError::Envelope(EnvelopeError::WrongType { .. })
+        ),
         "{err}"
     );
 }
@@ -108,7 +120,10 @@ fn attack_screenshot_swapped_image_or_screen_is_refused() {
     let err = verify_record(&env, &device().public(), "lc-a1", &other, now()).unwrap_err();
     assert!(matches!(err, ScreenshotError::HashMismatch { .. }), "{err}");
     let err = verify_record(&env, &device().public(), "lc-a1", &IMAGE[1..], now()).unwrap_err();
-    assert!(matches!(err, ScreenshotError::LengthMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, ScreenshotError::LengthMismatch { .. }),
+        "{err}"
+    );
     let err = verify_record(&env, &device().public(), "lc-b2", IMAGE, now()).unwrap_err();
     assert!(matches!(err, ScreenshotError::WrongScreen { .. }), "{err}");
 }
@@ -126,7 +141,10 @@ fn attack_screenshot_oversize_image_is_refused() {
     // Signed anyway (bypassing `sign`'s check): the verifier still refuses it.
     let env = Envelope::sign(SCREENSHOT_TYPE, r.to_json(), &device()).to_json();
     let err = verify_record(&env, &device().public(), "lc-a1", &big, now()).unwrap_err();
-    assert!(matches!(err, ScreenshotError::ImageTooLarge { .. }), "{err}");
+    assert!(
+        matches!(err, ScreenshotError::ImageTooLarge { .. }),
+        "{err}"
+    );
     let mut wide = record(None);
     wide.width = MAX_WIDTH + 1;
     let env = Envelope::sign(SCREENSHOT_TYPE, wide.to_json(), &device()).to_json();
@@ -139,7 +157,10 @@ fn screenshot_time_sanity() {
     let env = record(None).sign(&device()).unwrap().to_json();
     let early = at("2026-12-07T02:54:00Z");
     let err = verify_record(&env, &device().public(), "lc-a1", IMAGE, early).unwrap_err();
-    assert!(matches!(err, ScreenshotError::FromTheFuture { .. }), "{err}");
+    assert!(
+        matches!(err, ScreenshotError::FromTheFuture { .. }),
+        "{err}"
+    );
     let late = at("2026-12-08T03:00:01Z");
     let err = verify_record(&env, &device().public(), "lc-a1", IMAGE, late).unwrap_err();
     assert!(matches!(err, ScreenshotError::TooOld { .. }), "{err}");
@@ -180,7 +201,10 @@ fn attack_screenshot_command_foreign_or_forged_is_refused() {
         .accept(&env, &trusted, "lc-a1", now())
         .unwrap_err();
     assert!(
-        matches!(err, ScreenshotError::Envelope(EnvelopeError::UnknownKey { .. })),
+        matches!(
+            err,
+            ScreenshotError::Envelope(EnvelopeError::UnknownKey { .. })
+        ),
         "{err}"
     );
     // A lifetime beyond the limit cannot be signed, nor accepted when signed by hand.

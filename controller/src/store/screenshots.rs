@@ -43,7 +43,11 @@ fn key(screen: &str, seq: u64) -> Vec<u8> {
 impl Store {
     /// The newest screenshot of `screen`.
     pub fn latest_screenshot(&self, screen: &str) -> Result<Option<StoredScreenshot>> {
-        match self.screenshots.scan_prefix(screen_prefix(screen)).next_back() {
+        match self
+            .screenshots
+            .scan_prefix(screen_prefix(screen))
+            .next_back()
+        {
             Some(kv) => Ok(Some(decode("screenshot", &kv?.1)?)),
             None => Ok(None),
         }
@@ -61,7 +65,10 @@ impl Store {
 
     /// The image of screenshot `seq` of `screen`.
     pub fn screenshot_image(&self, screen: &str, seq: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.screenshot_images.get(key(screen, seq))?.map(|v| v.to_vec()))
+        Ok(self
+            .screenshot_images
+            .get(key(screen, seq))?
+            .map(|v| v.to_vec()))
     }
 
     /// Stores a verified screenshot as the screen's newest (its `seq` is assigned here) and

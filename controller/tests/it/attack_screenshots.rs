@@ -21,7 +21,13 @@ fn device() -> SecretKey {
 /// Registers (with [`seed`]) and enrols `lc-a1` with [`device`]; returns the enrolment answer.
 async fn enrol(ctl: &Ctl) -> Value {
     let reg = seed(ctl).await;
-    enrol_with(ctl, "lc-a1", reg["enrollment_code"].as_str().unwrap(), &device()).await
+    enrol_with(
+        ctl,
+        "lc-a1",
+        reg["enrollment_code"].as_str().unwrap(),
+        &device(),
+    )
+    .await
 }
 
 async fn enrol_with(ctl: &Ctl, screen: &str, code: &str, key: &SecretKey) -> Value {
@@ -97,7 +103,11 @@ async fn attack_screenshot_forged_or_foreign_upload_is_refused() {
     let forger = SecretKey::from_seed([66u8; 32]);
     let env = record("lc-a1", &image).sign(&forger).unwrap().to_json();
     let (s, v) = post(&ctl, "lc-a1", &env, image.clone()).await;
-    assert_eq!((s, v["error"].as_str()), (403, Some("screenshot_signature")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (403, Some("screenshot_signature")),
+        "{v}"
+    );
 
     // Signed by another enrolled screen's device key, for either screen.
     let (s, reg) = ctl
@@ -109,16 +119,30 @@ async fn attack_screenshot_forged_or_foreign_upload_is_refused() {
         .await;
     assert_eq!(s, 201, "{reg}");
     let other = SecretKey::from_seed([22u8; 32]);
-    enrol_with(&ctl, "lc-b2", reg["enrollment_code"].as_str().unwrap(), &other).await;
+    enrol_with(
+        &ctl,
+        "lc-b2",
+        reg["enrollment_code"].as_str().unwrap(),
+        &other,
+    )
+    .await;
     for screen in ["lc-a1", "lc-b2"] {
         let env = record(screen, &image).sign(&other).unwrap().to_json();
         let (s, v) = post(&ctl, "lc-a1", &env, image.clone()).await;
-        assert_eq!((s, v["error"].as_str()), (403, Some("screenshot_signature")), "{v}");
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (403, Some("screenshot_signature")),
+            "{v}"
+        );
     }
     // lc-a1's own key, but a record of lc-b2 posted under lc-a1: the record names the screen.
     let env = record("lc-b2", &image).sign(&device()).unwrap().to_json();
     let (s, v) = post(&ctl, "lc-a1", &env, image.clone()).await;
-    assert_eq!((s, v["error"].as_str()), (403, Some("screenshot_wrong_screen")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (403, Some("screenshot_wrong_screen")),
+        "{v}"
+    );
 
     // A record signed under another payloadType (an alert set's) is not a screenshot.
     let env = playlists::envelope::Envelope::sign(
@@ -128,8 +152,15 @@ async fn attack_screenshot_forged_or_foreign_upload_is_refused() {
     )
     .to_json();
     let (s, v) = post(&ctl, "lc-a1", &env, image.clone()).await;
-    assert_eq!((s, v["error"].as_str()), (403, Some("screenshot_signature")), "{v}");
-    assert!(v["message"].as_str().unwrap().contains("payloadType"), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (403, Some("screenshot_signature")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("payloadType"),
+        "{v}"
+    );
 
     // No record at all.
     let resp = ctl
@@ -148,10 +179,20 @@ async fn attack_screenshot_forged_or_foreign_upload_is_refused() {
         .await;
     assert_eq!(s, 201, "{code}");
     let new_key = SecretKey::from_seed([23u8; 32]);
-    enrol_with(&ctl, "lc-a1", code["enrollment_code"].as_str().unwrap(), &new_key).await;
+    enrol_with(
+        &ctl,
+        "lc-a1",
+        code["enrollment_code"].as_str().unwrap(),
+        &new_key,
+    )
+    .await;
     let env = record("lc-a1", &image).sign(&device()).unwrap().to_json();
     let (s, v) = post(&ctl, "lc-a1", &env, image.clone()).await;
-    assert_eq!((s, v["error"].as_str()), (403, Some("screenshot_signature")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (403, Some("screenshot_signature")),
+        "{v}"
+    );
     let env = record("lc-a1", &image).sign(&new_key).unwrap().to_json();
     let (s, v) = post(&ctl, "lc-a1", &env, image.clone()).await;
     assert_eq!(s, 201, "{v}");
@@ -168,10 +209,18 @@ async fn attack_screenshot_swapped_or_oversize_image_is_refused() {
 
     // The signed record, another image of the same length.
     let (s, v) = post(&ctl, "lc-a1", &env, jpeg(2, 2000)).await;
-    assert_eq!((s, v["error"].as_str()), (400, Some("screenshot_hash_mismatch")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("screenshot_hash_mismatch")),
+        "{v}"
+    );
     // ... or of another length.
     let (s, v) = post(&ctl, "lc-a1", &env, jpeg(1, 1999)).await;
-    assert_eq!((s, v["error"].as_str()), (400, Some("screenshot_hash_mismatch")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("screenshot_hash_mismatch")),
+        "{v}"
+    );
 
     // A record that signs an image over 150 KiB is refused before its body is read.
     let big = jpeg(3, MAX_IMAGE_BYTES as usize + 1);
@@ -187,17 +236,29 @@ async fn attack_screenshot_swapped_or_oversize_image_is_refused() {
     )
     .to_json();
     let (s, v) = post(&ctl, "lc-a1", &env_big, big.clone()).await;
-    assert_eq!((s, v["error"].as_str()), (413, Some("screenshot_too_large")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (413, Some("screenshot_too_large")),
+        "{v}"
+    );
     // A small signed record with a body over the limit: cut off at the limit.
     let (s, v) = post(&ctl, "lc-a1", &env, jpeg(1, 4 * MAX_IMAGE_BYTES as usize)).await;
-    assert_eq!((s, v["error"].as_str()), (413, Some("screenshot_too_large")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (413, Some("screenshot_too_large")),
+        "{v}"
+    );
 
     // Taken an hour in the future (a wrong clock, or a record made to look newest).
     let mut future = record("lc-a1", &image);
     future.taken_at = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
     let env_future = future.sign(&device()).unwrap().to_json();
     let (s, v) = post(&ctl, "lc-a1", &env_future, image.clone()).await;
-    assert_eq!((s, v["error"].as_str()), (400, Some("screenshot_time")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("screenshot_time")),
+        "{v}"
+    );
     assert_eq!(latest_status(&ctl).await, 404, "nothing was stored");
 
     // The signed image itself is taken.
@@ -221,7 +282,12 @@ async fn screenshots_keep_the_newest_n_and_serve_the_latest() {
     }
     let auditor = ctl.token("auditor").await;
     let (s, list) = ctl
-        .req("GET", "/api/v1/screens/lc-a1/screenshots", Some(&auditor), None)
+        .req(
+            "GET",
+            "/api/v1/screens/lc-a1/screenshots",
+            Some(&auditor),
+            None,
+        )
         .await;
     assert_eq!(s, 200, "{list}");
     let seqs: Vec<u64> = list["screenshots"]
@@ -245,7 +311,12 @@ async fn screenshots_keep_the_newest_n_and_serve_the_latest() {
 
     // The signed record verifies on its own, offline, under the device key.
     let (s, j) = ctl
-        .req("GET", "/api/v1/screens/lc-a1/screenshots/latest.json", Some(&auditor), None)
+        .req(
+            "GET",
+            "/api/v1/screens/lc-a1/screenshots/latest.json",
+            Some(&auditor),
+            None,
+        )
         .await;
     assert_eq!(s, 200, "{j}");
     let env = serde_json::to_vec(&j["envelope"]).unwrap();
@@ -261,7 +332,12 @@ async fn screenshots_keep_the_newest_n_and_serve_the_latest() {
 
     // Reads need a token.
     let (s, _) = ctl
-        .req("GET", "/api/v1/screens/lc-a1/screenshots/latest", None, None)
+        .req(
+            "GET",
+            "/api/v1/screens/lc-a1/screenshots/latest",
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, 401);
 }
@@ -286,8 +362,7 @@ async fn attack_screenshot_request_is_signed_once_and_needs_a_write_role() {
     // Wait for the SUBACK so the command is not sent before the subscription exists.
     tokio::time::timeout(std::time::Duration::from_secs(15), async {
         loop {
-            if let rumqttc::Event::Incoming(rumqttc::Packet::SubAck(a)) = el.poll().await.unwrap()
-            {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::SubAck(a)) = el.poll().await.unwrap() {
                 assert!(
                     matches!(a.return_codes[0], rumqttc::SubscribeReasonCode::Success(_)),
                     "the broker lets a screen read its screenshot topic: {a:?}"
@@ -301,12 +376,22 @@ async fn attack_screenshot_request_is_signed_once_and_needs_a_write_role() {
 
     let auditor = ctl.token("auditor").await;
     let (s, v) = ctl
-        .req("POST", "/api/v1/screens/lc-a1/screenshots/request", Some(&auditor), None)
+        .req(
+            "POST",
+            "/api/v1/screens/lc-a1/screenshots/request",
+            Some(&auditor),
+            None,
+        )
         .await;
     assert_eq!(s, 403, "{v}");
     let operator = ctl.token("operator").await;
     let (s, v) = ctl
-        .req("POST", "/api/v1/screens/lc-a1/screenshots/request", Some(&operator), None)
+        .req(
+            "POST",
+            "/api/v1/screens/lc-a1/screenshots/request",
+            Some(&operator),
+            None,
+        )
         .await;
     assert_eq!(s, 202, "{v}");
     let bytes = next_message(&mut el, &t).await;
@@ -322,7 +407,12 @@ async fn attack_screenshot_request_is_signed_once_and_needs_a_write_role() {
         ScreenshotError::Replayed { id: cmd.id.clone() }
     );
     let (s, v) = ctl
-        .req("POST", "/api/v1/screens/nope/screenshots/request", Some(&operator), None)
+        .req(
+            "POST",
+            "/api/v1/screens/nope/screenshots/request",
+            Some(&operator),
+            None,
+        )
         .await;
     assert_eq!(s, 404, "{v}");
 }

@@ -23,6 +23,7 @@ mod cache_download;
 mod cache_kill9;
 mod enroll_controller;
 mod glass_screen;
+mod glass_screenshot;
 mod journal_chain;
 mod journal_uploader;
 mod mpv_agent;

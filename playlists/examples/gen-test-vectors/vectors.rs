@@ -235,7 +235,9 @@ fn envelopes() -> Value {
     ));
     // Screenshots (protocol.md §18): a record signed by the device key, a command signed by
     // the controller key, and each refused as the other.
-    let shot = screenshot_record().sign(&dev).expect("the fixed record is valid");
+    let shot = screenshot_record()
+        .sign(&dev)
+        .expect("the fixed record is valid");
     let mut case = envelope_case(
         "valid-screenshot",
         &dev_pk,

@@ -298,8 +298,14 @@ fn the_screenshot_vector_signs_its_image_and_its_command_is_taken_once() {
     };
     let (bytes, device) = case("valid-screenshot");
     let now = "2025-11-26T08:05:10Z".parse().unwrap();
-    let rec = verify_record(&bytes, &device, "lao-cai-1", generator::SCREENSHOT_IMAGE, now)
-        .expect("the published record verifies with its image");
+    let rec = verify_record(
+        &bytes,
+        &device,
+        "lao-cai-1",
+        generator::SCREENSHOT_IMAGE,
+        now,
+    )
+    .expect("the published record verifies with its image");
     assert_eq!(rec, generator::screenshot_record());
     let (bytes, controller) = case("valid-screenshot-request");
     let keys = KeySet::from_keys([controller]);
