@@ -9,7 +9,7 @@ use warp::reply::Response;
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
 use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
 use crate::secrets::random_code;
-use crate::store::{EnrollCode, ScreenRecord};
+use crate::store::{AlertRecord, EnrollCode, ScreenRecord};
 use crate::tokens::ct_eq;
 use playlists::hex::sha256_hex;
 
@@ -35,7 +35,38 @@ fn make_code(state: &AppState, screen: &str) -> (String, EnrollCode) {
     (code, rec)
 }
 
-fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, ApiError> {
+/// What a screen's `current` hash is, for people (`showing` in the screens API): a media
+/// item's title, kind and language, or an alert's title (its first line) and language, or
+/// `unknown`. The console shows this, never the hash.
+fn showing(
+    state: &AppState,
+    current: &str,
+    alerts: &[AlertRecord],
+) -> Result<serde_json::Value, ApiError> {
+    for a in alerts {
+        let lang = a.lang_of_text(current).or_else(|| {
+            (a.media.as_deref() == Some(current))
+                .then(|| a.text.first().map(|t| t.lang.as_str()))?
+        });
+        if let Some(lang) = lang {
+            return Ok(serde_json::json!({
+                "kind": "alert", "alert": a.id, "title": a.title(Some(lang)), "lang": lang,
+            }));
+        }
+    }
+    Ok(match state.store.media(current)? {
+        Some(m) => serde_json::json!({
+            "kind": m.kind, "title": m.title, "lang": m.lang,
+        }),
+        None => serde_json::json!({"kind": "unknown"}),
+    })
+}
+
+fn screen_json(
+    state: &AppState,
+    s: &ScreenRecord,
+    alerts: &[AlertRecord],
+) -> Result<serde_json::Value, ApiError> {
     let status = state.store.status(&s.id)?;
     let manifest = state.store.manifest(&s.id)?;
     let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
@@ -43,6 +74,12 @@ fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, 
         Some(st) => state.store.silent_since(st, now, stale)?,
         None => None,
     };
+    let current = status
+        .as_ref()
+        .and_then(|st| st.status.get("current"))
+        .and_then(|c| c.as_str())
+        .map(str::to_owned);
+    let shot = state.store.latest_screenshot(&s.id)?;
     Ok(serde_json::json!({
         "id": s.id, "name": s.name, "gate": s.gate, "languages": s.languages,
         "timezone": s.timezone, "disabled": s.disabled, "device_key": s.device_key,
@@ -55,6 +92,11 @@ fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, 
         "last_seen": status.as_ref().map(|st| st.received_at.clone()),
         "status": status.map(|st| st.status),
         "published_version": manifest.map(|m| m.version),
+        "showing": current.as_deref().map(|c| showing(state, c, alerts)).transpose()?,
+        "screenshot": shot.map(|x| serde_json::json!({
+            "seq": x.seq, "taken_at": x.record.taken_at.to_string(),
+            "received_at": x.received_at, "request": x.record.request,
+        })),
     }))
 }
 
@@ -135,7 +177,7 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
         vec![],
     )
     .await?;
-    let mut v = screen_json(state, &rec)?;
+    let mut v = screen_json(state, &rec, &[])?;
     v["enrollment_code"] = code.into();
     v["enrollment_code_expires_at"] = jiff::Timestamp::from_second(code_rec.expires_at)
         .map(|t| t.to_string())
@@ -149,11 +191,12 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
 /// `GET /api/v1/screens`: every screen with its last status and whether it is online.
 pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
+    let alerts = state.store.alerts()?;
     let v = state
         .store
         .screens()?
         .iter()
-        .map(|s| screen_json(state, s))
+        .map(|s| screen_json(state, s, &alerts))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(json_reply(StatusCode::OK, &v))
 }
@@ -171,7 +214,7 @@ pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiErro
         .store
         .screen(id)?
         .ok_or_else(|| ApiError::not_found("screen", id))?;
-    let mut v = screen_json(state, &s)?;
+    let mut v = screen_json(state, &s, &state.store.alerts()?)?;
     let (mut rows, truncated) = state.store.status_history_newest(id, INLINE_HISTORY)?;
     // A silent screen's history ends offline, as `online` says (and as the compliance report
     // counts it).
@@ -238,7 +281,10 @@ pub async fn set_disabled(
         "screen.enable"
     };
     log_action(state, &who, action, serde_json::json!({"id": id}), vec![]).await?;
-    Ok(json_reply(StatusCode::OK, &screen_json(state, &s)?))
+    Ok(json_reply(
+        StatusCode::OK,
+        &screen_json(state, &s, &state.store.alerts()?)?,
+    ))
 }
 
 /// `POST /api/v1/screens/{id}/enrollment-code` (admin): a fresh code, replacing any earlier

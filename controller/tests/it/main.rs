@@ -31,5 +31,6 @@ mod audit_query_http;
 mod audit_query_snapshot;
 mod audit_receipt_runs;
 mod console_browser;
+mod console_wall;
 mod mqtt_client;
 mod mqtt_mosquitto;
