@@ -23,6 +23,7 @@ mod attack_receipts;
 mod attack_rejections;
 mod attack_screenshots;
 mod attack_status;
+mod audit_alert_plays;
 mod audit_export;
 mod audit_ingest;
 mod audit_ingest_group;
