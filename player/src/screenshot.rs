@@ -275,6 +275,9 @@ async fn run(
         t
     });
     let mut pending: Option<Shot> = None;
+    if let Capture::Null = setup.capture {
+        tracing::info!("screenshots off: the null backend shows nothing to capture");
+    }
     loop {
         let retry_at = pending.as_ref().map(|p| p.next_try);
         let request = tokio::select! {

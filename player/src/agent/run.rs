@@ -82,8 +82,11 @@ pub async fn run(
             screen: config.screen.clone(),
             device_key: device_key.clone(),
             controller_base: config.controller_base(),
-            interval: (config.screenshot_interval_s > 0)
-                .then(|| Duration::from_secs(config.screenshot_interval_s)),
+            // The null backend shows nothing: no periodic attempts that can only fail (a
+            // request is still answered, in the log, by the reason).
+            interval: (config.screenshot_interval_s > 0
+                && matches!(opts.backend, BackendChoice::Mpv { .. }))
+            .then(|| Duration::from_secs(config.screenshot_interval_s)),
             capture: match opts.backend {
                 BackendChoice::Mpv { .. } => Capture::mpv(&config.data_dir),
                 BackendChoice::Null { .. } => Capture::Null,
