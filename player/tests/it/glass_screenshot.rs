@@ -7,7 +7,8 @@
 //! - the image matches the source slide: mean colour difference below [`MATCH_MEAN_DIFF`],
 //!   while the same slide with its quadrants swapped is far above it;
 //! - the same command replayed, and an expired one, are refused by name in the player's log
-//!   and upload nothing.
+//!   and upload nothing;
+//! - a failed upload (the first attempt is answered 503) is retried with backoff.
 //!
 //! Skipped loudly without Xvfb, xwd (x11-apps) or mpv; fails under
 //! `GATECAST_REQUIRE_EXTERNAL=1`. The uploaded image is kept under
@@ -73,23 +74,31 @@ fn mean_diff(a: &[u8], b: &[u8]) -> f64 {
 type Uploads = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// Serves `POST /api/v1/screens/{id}/screenshots` as the controller does, minus the checks
-/// (the test checks): keeps every upload, answers 201.
-async fn upload_server() -> (String, Uploads) {
+/// (the test checks): the first attempt is answered `503` (a controller restarting), every
+/// later one is kept and answered 201. Returns the URL, the kept uploads and the number of
+/// refused attempts.
+async fn upload_server() -> (String, Uploads, Arc<Mutex<u32>>) {
     use warp::Filter;
     let uploads: Uploads = Arc::default();
-    let u = uploads.clone();
+    let refused: Arc<Mutex<u32>> = Arc::default();
+    let (u, r) = (uploads.clone(), refused.clone());
     let route = warp::path!("api" / "v1" / "screens" / String / "screenshots")
         .and(warp::post())
         .and(warp::header::<String>("x-gatecast-screenshot"))
         .and(warp::body::bytes())
         .map(move |_screen: String, record: String, body: bytes::Bytes| {
+            let mut r = r.lock().unwrap();
+            if *r == 0 {
+                *r += 1;
+                return warp::reply::with_status("{}", warp::http::StatusCode::SERVICE_UNAVAILABLE);
+            }
             u.lock().unwrap().push((record, body.to_vec()));
             warp::reply::with_status("{}", warp::http::StatusCode::CREATED)
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(warp::serve(route).incoming(listener).run());
-    (url, uploads)
+    (url, uploads, refused)
 }
 
 fn command(id: &str, issued_ago_s: i64, lifetime_s: i64) -> ScreenshotRequest {
@@ -118,7 +127,7 @@ async fn glass_screenshot_matches_the_slide() {
         key,
         controller,
     } = Rig::start().await;
-    let (upload_url, uploads) = upload_server().await;
+    let (upload_url, uploads, refused) = upload_server().await;
 
     let png = encode_png(W, H, &slide_rgb(false));
     let slide = MediaRef {
@@ -193,6 +202,17 @@ async fn glass_screenshot_matches_the_slide() {
     )
     .unwrap_or_else(|e| panic!("the record must verify under the device key: {e}"));
     assert_eq!(record.request.as_deref(), Some("glass-1"));
+    assert_eq!(
+        *refused.lock().unwrap(),
+        1,
+        "the first attempt was refused with 503 and the upload retried"
+    );
+    assert!(
+        player
+            .log()
+            .contains("screenshot upload failed; trying again"),
+        "the retry is logged"
+    );
     assert!(image.len() as u64 <= playlists::screenshot::MAX_IMAGE_BYTES);
     let artefacts = gatecast_testkit::glass::artifacts_dir(TEST);
     std::fs::create_dir_all(&artefacts).unwrap();

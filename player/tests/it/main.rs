@@ -17,6 +17,7 @@ mod agent_outage;
 mod agent_play_errors;
 mod agent_rejections;
 mod agent_rotation;
+mod agent_screenshots;
 mod agent_shutdown;
 mod attack_player;
 mod cache_download;
