@@ -71,12 +71,19 @@ async function refreshShot(s) {
   const { blob } = await download('/api/v1/screens/' + encodeURIComponent(s.id) + '/screenshots/latest');
   if (have.url) URL.revokeObjectURL(have.url);
   const done = have.pending && meta.request === have.pending;
-  shots.set(s.id, { seq: meta.seq, url: URL.createObjectURL(blob), pending: done ? null : have.pending });
+  shots.set(s.id, { seq: meta.seq, url: URL.createObjectURL(blob), pending: done ? null : have.pending, since: have.since, late: have.late && !done });
 }
+
+// A command lives 60 s (docs/protocol.md §18): after that no answer will come.
+const REQUEST_WAIT_MS = 65000;
 
 function shotBlock(s, canRequest, redraw) {
   const meta = s.screenshot && typeof s.screenshot === 'object' ? s.screenshot : null;
   const have = shots.get(s.id) || {};
+  if (have.pending && Date.now() - have.since > REQUEST_WAIT_MS) {
+    have.pending = null;
+    have.late = true;
+  }
   const pic = have.url && meta
     ? h('img', { class: 'shot', src: have.url, alt: t('screen.shotalt', { name: s.name }), 'data-seq': meta.seq })
     : h('div', { class: 'shot none' }, t('screen.noshot'));
@@ -87,13 +94,14 @@ function shotBlock(s, canRequest, redraw) {
       onclick: async () => {
         try {
           const r = await api('POST', '/api/v1/screens/' + encodeURIComponent(s.id) + '/screenshots/request');
-          shots.set(s.id, Object.assign({}, shots.get(s.id) || {}, { pending: r.request }));
+          shots.set(s.id, Object.assign({}, shots.get(s.id) || {}, { pending: r.request, since: Date.now(), late: false }));
           redraw();
         } catch (e) { showError(e); }
       },
     }, have.pending ? t('screen.shotwaiting') : t('screen.shotnow'))
     : null;
-  return h('figure', { class: 'shot-box' }, pic, h('figcaption', {}, age, button));
+  const late = have.late ? h('div', { class: 'error-text', role: 'status' }, t('screen.shotlate')) : null;
+  return h('figure', { class: 'shot-box' }, pic, h('figcaption', {}, age, button), late);
 }
 
 function card(s, media, canRequest, redraw) {

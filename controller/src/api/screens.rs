@@ -1,6 +1,6 @@
 //! Screens, gates and enrolment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 use warp::http::StatusCode;
@@ -9,7 +9,7 @@ use warp::reply::Response;
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
 use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
 use crate::secrets::random_code;
-use crate::store::{AlertRecord, EnrollCode, ScreenRecord};
+use crate::store::{EnrollCode, ScreenRecord};
 use crate::tokens::ct_eq;
 use playlists::hex::sha256_hex;
 
@@ -35,24 +35,51 @@ fn make_code(state: &AppState, screen: &str) -> (String, EnrollCode) {
     (code, rec)
 }
 
-/// What a screen's `current` hash is, for people (`showing` in the screens API): a media
-/// item's title, kind and language, or an alert's title (its first line) and language, or
-/// `unknown`. The console shows this, never the hash.
+/// The hashes a screen reports as `current` while it shows an alert (each text's SHA-256, and
+/// the alert's media), to the alert's id, title (its first line in that language) and
+/// language. Built once per request from the alerts not cancelled nor expired, so a wall of
+/// many screens hashes each text once.
+pub struct AlertIndex(HashMap<String, serde_json::Value>);
+
+impl AlertIndex {
+    /// Indexes the live alerts of the store at `now`.
+    pub fn live(state: &AppState, now: jiff::Timestamp) -> Result<AlertIndex, ApiError> {
+        let mut map = HashMap::new();
+        for a in state.store.alerts()? {
+            let expired = a
+                .expires_at
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t <= now);
+            if a.cancelled || expired {
+                continue;
+            }
+            let entry = |lang: &str| serde_json::json!({"kind": "alert", "alert": a.id, "title": a.title(Some(lang)), "lang": lang});
+            for t in &a.text {
+                map.insert(sha256_hex(t.text.as_bytes()), entry(&t.lang));
+            }
+            if let (Some(m), Some(first)) = (&a.media, a.text.first()) {
+                map.entry(m.clone()).or_insert_with(|| entry(&first.lang));
+            }
+        }
+        Ok(AlertIndex(map))
+    }
+
+    /// No alerts (a screen just registered shows nothing).
+    pub fn empty() -> AlertIndex {
+        AlertIndex(HashMap::new())
+    }
+}
+
+/// What a screen's `current` hash is, for people (`showing` in the screens API): an alert's
+/// title and language, or a media item's title, kind and language, or `unknown`. The console
+/// shows this, never the hash.
 fn showing(
     state: &AppState,
     current: &str,
-    alerts: &[AlertRecord],
+    alerts: &AlertIndex,
 ) -> Result<serde_json::Value, ApiError> {
-    for a in alerts {
-        let lang = a.lang_of_text(current).or_else(|| {
-            (a.media.as_deref() == Some(current))
-                .then(|| a.text.first().map(|t| t.lang.as_str()))?
-        });
-        if let Some(lang) = lang {
-            return Ok(serde_json::json!({
-                "kind": "alert", "alert": a.id, "title": a.title(Some(lang)), "lang": lang,
-            }));
-        }
+    if let Some(v) = alerts.0.get(current) {
+        return Ok(v.clone());
     }
     Ok(match state.store.media(current)? {
         Some(m) => serde_json::json!({
@@ -65,7 +92,7 @@ fn showing(
 fn screen_json(
     state: &AppState,
     s: &ScreenRecord,
-    alerts: &[AlertRecord],
+    alerts: &AlertIndex,
 ) -> Result<serde_json::Value, ApiError> {
     let status = state.store.status(&s.id)?;
     let manifest = state.store.manifest(&s.id)?;
@@ -177,7 +204,7 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
         vec![],
     )
     .await?;
-    let mut v = screen_json(state, &rec, &[])?;
+    let mut v = screen_json(state, &rec, &AlertIndex::empty())?;
     v["enrollment_code"] = code.into();
     v["enrollment_code_expires_at"] = jiff::Timestamp::from_second(code_rec.expires_at)
         .map(|t| t.to_string())
@@ -191,7 +218,7 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
 /// `GET /api/v1/screens`: every screen with its last status and whether it is online.
 pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
-    let alerts = state.store.alerts()?;
+    let alerts = AlertIndex::live(state, jiff::Timestamp::now())?;
     let v = state
         .store
         .screens()?
@@ -214,7 +241,8 @@ pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiErro
         .store
         .screen(id)?
         .ok_or_else(|| ApiError::not_found("screen", id))?;
-    let mut v = screen_json(state, &s, &state.store.alerts()?)?;
+    let alerts = AlertIndex::live(state, jiff::Timestamp::now())?;
+    let mut v = screen_json(state, &s, &alerts)?;
     let (mut rows, truncated) = state.store.status_history_newest(id, INLINE_HISTORY)?;
     // A silent screen's history ends offline, as `online` says (and as the compliance report
     // counts it).
@@ -283,7 +311,7 @@ pub async fn set_disabled(
     log_action(state, &who, action, serde_json::json!({"id": id}), vec![]).await?;
     Ok(json_reply(
         StatusCode::OK,
-        &screen_json(state, &s, &state.store.alerts()?)?,
+        &screen_json(state, &s, &AlertIndex::live(state, jiff::Timestamp::now())?)?,
     ))
 }
 

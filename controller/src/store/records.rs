@@ -308,15 +308,6 @@ impl AlertRecord {
             .unwrap_or("");
         line.chars().take(120).collect()
     }
-
-    /// The language whose text has this SHA-256 (what a screen reports as `current` and a
-    /// receipt as `media` while it shows that text).
-    pub fn lang_of_text(&self, sha256: &str) -> Option<&str> {
-        self.text
-            .iter()
-            .find(|t| playlists::hex::sha256_hex(t.text.as_bytes()) == sha256)
-            .map(|t| t.lang.as_str())
-    }
 }
 
 /// The current signed alert set of a screen.
