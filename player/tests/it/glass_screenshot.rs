@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::harness::{self, player_spec, PlayerProc, Rig, SCREEN};
-use gatecast_testkit::glass::{encode_png, Display};
+use gatecast_testkit::glass::{encode_png, mean_abs_diff, quadrants_rgb, Display};
 use playlists::keys::PublicKey;
 use playlists::manifest::{MediaKind, MediaRef};
 use playlists::screenshot::{verify_record, ScreenshotRequest};
@@ -30,44 +30,20 @@ const T: Duration = Duration::from_secs(60);
 const W: u32 = 640;
 const H: u32 = 360;
 /// Mean absolute colour difference (0–255, over every pixel and channel) below which the
-/// uploaded screenshot shows the source slide. Measured 0.26 with this slide (the JPEG at
-/// quality 85 of mpv's rendering under Xvfb, four runs); the slide with its quadrants swapped
-/// measures 67.6. The bound leaves room for another scaler or encoder, not for another
+/// uploaded screenshot shows the source slide. Measured 0.26-0.28 with this slide (the JPEG at
+/// quality 85 of mpv's rendering under Xvfb, five runs); the slide with its quadrants swapped
+/// measures 67.6-67.7. The bound leaves room for another scaler or encoder, not for another
 /// picture (see [`MISMATCH_MEAN_DIFF`]).
 const MATCH_MEAN_DIFF: f64 = 12.0;
 /// Mean difference above which the metric must put the swapped slide: it tells pictures apart.
 const MISMATCH_MEAN_DIFF: f64 = 40.0;
 
-/// The source slide: four coloured quadrants and a white bar across the middle, so that a
-/// mirrored, shifted or cropped capture does not match.
 fn slide_rgb(swapped: bool) -> Vec<u8> {
-    let quad = [[210, 40, 40], [40, 170, 60], [40, 60, 200], [230, 200, 40]];
-    let mut out = Vec::with_capacity((W * H * 3) as usize);
-    for y in 0..H {
-        for x in 0..W {
-            let mut q = usize::from(x >= W / 2) + 2 * usize::from(y >= H / 2);
-            if swapped {
-                q = 3 - q;
-            }
-            let c = if (H / 2 - 20..H / 2 + 20).contains(&y) && (W / 4..3 * W / 4).contains(&x) {
-                [255, 255, 255]
-            } else {
-                quad[q]
-            };
-            out.extend_from_slice(&c);
-        }
-    }
-    out
+    quadrants_rgb(W, H, swapped)
 }
 
 fn mean_diff(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let sum: u64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    sum as f64 / a.len() as f64
+    mean_abs_diff(a, b)
 }
 
 /// What the stand-in controller's upload path received: (record header, image).
