@@ -72,6 +72,9 @@ pub enum ShotError {
         /// What failed.
         message: String,
     },
+    /// The captured image could not be decoded or encoded.
+    #[error("the captured image could not be converted to JPEG: {0}")]
+    Encode(String),
     /// No JPEG of the allowed size could be made.
     #[error("the screenshot does not fit in {MAX_IMAGE_BYTES} bytes even at {width}x{height} px and quality 35")]
     TooLarge {
@@ -143,8 +146,8 @@ pub struct ShotSetup {
 /// Decodes `image` (PNG or JPEG), scales it to at most [`MAX_WIDTH`] x [`MAX_HEIGHT`] keeping
 /// its aspect ratio, and encodes a JPEG of at most [`MAX_IMAGE_BYTES`], lowering the quality
 /// (then the size) until it fits.
-pub fn encode_jpeg(image: &[u8]) -> Result<Encoded, String> {
-    let img = image::load_from_memory(image).map_err(|e| e.to_string())?;
+pub fn encode_jpeg(image: &[u8]) -> Result<Encoded, ShotError> {
+    let img = image::load_from_memory(image).map_err(|e| ShotError::Encode(e.to_string()))?;
     let mut img = img.to_rgb8();
     let (w, h) = img.dimensions();
     let scale = f64::min(
@@ -164,7 +167,7 @@ pub fn encode_jpeg(image: &[u8]) -> Result<Encoded, String> {
             let mut out = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q)
                 .encode_image(&img)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ShotError::Encode(e.to_string()))?;
             if out.len() as u64 <= MAX_IMAGE_BYTES {
                 return Ok(Encoded {
                     bytes: out,
@@ -177,8 +180,7 @@ pub fn encode_jpeg(image: &[u8]) -> Result<Encoded, String> {
             return Err(ShotError::TooLarge {
                 width: w,
                 height: h,
-            }
-            .to_string());
+            });
         }
         let (nw, nh) = scaled(w, h, 0.5);
         img = image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle);
@@ -333,15 +335,9 @@ async fn run(
 async fn take(setup: &ShotSetup, request: Option<String>) -> Result<Shot, ShotError> {
     let png = capture(&setup.capture).await?;
     let taken_at = Timestamp::now();
-    let path = match &setup.capture {
-        Capture::Mpv { scratch, .. } => scratch.clone(),
-        Capture::Null => PathBuf::new(),
-    };
     let encoded = tokio::task::spawn_blocking(move || encode_jpeg(&png))
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .map_err(|message| ShotError::Read { path, message })?;
+        .map_err(|e| ShotError::Encode(e.to_string()))??;
     let record = ScreenshotRecord {
         screen: setup.screen.clone(),
         sha256: playlists::hex::sha256_hex(&encoded.bytes),
