@@ -59,6 +59,7 @@ pub(crate) async fn prepare_player(
         screen: screen.id.to_string(),
         code,
         expect_key_id: Some(key_id.to_string()),
+        policy_root: Vec::new(),
         config_path,
         data_dir: player_dir(data, screen.id),
         backend,
