@@ -20,7 +20,7 @@ use crate::config::{BackendKind, ConfigError, MediaBase, PlayerConfig};
 use crate::keyfile::{self, KeyFileError};
 
 /// Largest enrolment answer read from the controller.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// What `enroll` needs.
 #[derive(Debug, Clone)]

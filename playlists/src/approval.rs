@@ -614,3 +614,31 @@ impl Enforcement<'_> {
         })
     }
 }
+
+/// Validate `m` and sign it as a `manifest` envelope with `att` attached to its payload.
+pub fn sign_manifest(
+    m: &Manifest,
+    att: &Attachments,
+    key: &SecretKey,
+) -> Result<Envelope, crate::manifest::ManifestError> {
+    m.validate()?;
+    Ok(Envelope::sign(
+        crate::envelope::MANIFEST_TYPE,
+        att.attach(m.to_json()),
+        key,
+    ))
+}
+
+/// Validate `set` and sign it as an `alert` envelope with `att` attached to its payload.
+pub fn sign_alerts(
+    set: &AlertSet,
+    att: &Attachments,
+    key: &SecretKey,
+) -> Result<Envelope, crate::manifest::ManifestError> {
+    set.validate()?;
+    Ok(Envelope::sign(
+        crate::envelope::ALERT_TYPE,
+        att.attach(set.to_json()),
+        key,
+    ))
+}

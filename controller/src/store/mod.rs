@@ -21,6 +21,7 @@
 //! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
 
 mod alive;
+mod approvals;
 mod content;
 mod log;
 mod migrations;
@@ -105,6 +106,7 @@ pub struct Store {
     status: sled::Tree,
     history: sled::Tree,
     actions: sled::Tree,
+    approvals: sled::Tree,
     audit: AuditTrees,
 }
 
@@ -146,6 +148,7 @@ impl Store {
             status: t("status")?,
             history: t("status_history")?,
             actions: t("actions")?,
+            approvals: t("approvals")?,
             audit: AuditTrees::open(&db)?,
             db,
         };
