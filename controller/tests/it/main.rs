@@ -30,6 +30,7 @@ mod audit_query_compliance;
 mod audit_query_http;
 mod audit_query_snapshot;
 mod audit_receipt_runs;
+mod console_approvals;
 mod console_browser;
 mod mqtt_client;
 mod mqtt_mosquitto;
