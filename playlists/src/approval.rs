@@ -187,7 +187,7 @@ impl Approval {
         }
         let gates_ok = self.scope.gates.len() <= MAX_SCOPE_GATES
             && self.scope.gates.iter().all(|g| is_valid_id(g));
-        if self.scope.all == !self.scope.gates.is_empty() || !gates_ok {
+        if self.scope.all != self.scope.gates.is_empty() || !gates_ok {
             return bad(format!(
                 "scope is either {{\"all\":true}} or {{\"gates\":[…]}} with 1..={MAX_SCOPE_GATES} gate ids"
             ));

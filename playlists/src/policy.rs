@@ -294,7 +294,7 @@ pub fn verify_policy(
             policy
                 .root_keys
                 .iter()
-                .filter(|k| ids.iter().any(|id| *id == k.key_id))
+                .filter(|k| ids.contains(&k.key_id))
                 .filter_map(|k| {
                     Some((
                         k.key_id.clone(),

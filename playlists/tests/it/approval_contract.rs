@@ -245,7 +245,7 @@ fn attack_policy_replayed_older() {
         }
     ));
     // A chain ending in an older version than the held one is refused …
-    assert!(verify_chain(&chain(&[t1.clone()]), &pinned(&[1]), Some(&v2), now()).is_err());
+    assert!(verify_chain(std::slice::from_ref(&t1), &pinned(&[1]), Some(&v2), now()).is_err());
     // … the same version is nothing new, and a full chain from v1 reaches v2.
     assert_eq!(
         verify_chain(
