@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use gatecast_tests::{binary, png, standard_content, Controller, ControllerOptions, Player};
 use jiff::{SignedDuration, Timestamp};
 use playlists::approval::{sign_manifest, Approval, ApprovedMedia, Attachments, Scope};
@@ -457,5 +459,74 @@ fn attack_approvals_e2e_forgeries_refused_two_approvals_play_rotation_revokes() 
         Some(version),
         "the approved content still plays"
     );
+
+    // Audit: the export carries the chain and the approvals; gatecast-audit shows who approved
+    // each play, and fails on a bundle whose approval was removed or altered.
+    gatecast_tests::wait_until(
+        "receipts of approved plays at the controller",
+        gatecast_tests::DEADLINE,
+        || (ctl.receipts(SCREEN)?.len() >= 4).then_some(()),
+    );
     player.stop();
+    audit_bundle_shows_and_guards_approvals(&ctl, tmp.path());
+}
+
+fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
+    let r = ctl.request("GET", "/api/v1/audit/export", "application/json", b"");
+    assert_eq!(r.status, 200, "export: {}", r.text());
+    let bundle: Value = r.json();
+    assert_eq!(
+        bundle["policy"].as_array().unwrap().len(),
+        2,
+        "the chain v1, v2"
+    );
+    let approvals = bundle["approvals"].as_array().unwrap().clone();
+    assert_eq!(
+        approvals.len(),
+        3,
+        "An, Bình and Cường each signed one approval"
+    );
+    let key = ctl.get("/api/v1/keys")["controller_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let check = |b: &Value, name: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_vec(b).unwrap()).unwrap();
+        let o = crate::audit_e2e::verify(&path, &key);
+        (o.status.code(), crate::audit_e2e::text(&o))
+    };
+    let (code, out) = check(&bundle, "bundle.json");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(" 0 NOT covered"), "{out}");
+    assert!(
+        out.contains("approved by ") && out.contains("Nguyễn Văn An ("),
+        "{out}"
+    );
+    eprintln!("{out}");
+
+    // Every approval removed: the plays are flagged.
+    let mut removed = bundle.clone();
+    removed["approvals"] = json!([]);
+    let (code, out) = check(&removed, "removed.json");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("NOT APPROVED"), "{out}");
+    // One approval altered (its signature changed): refused and named.
+    let mut altered = bundle.clone();
+    let env_b64 = altered["approvals"][0].as_str().unwrap().to_owned();
+    let mut env: Value = serde_json::from_slice(&B64.decode(&env_b64).unwrap()).unwrap();
+    let sig = env["signatures"][0]["sig"].as_str().unwrap().to_owned();
+    let flipped = if sig.starts_with('A') {
+        format!("B{}", &sig[1..])
+    } else {
+        format!("A{}", &sig[1..])
+    };
+    env["signatures"][0]["sig"] = json!(flipped);
+    altered["approvals"][0] = json!(B64.encode(serde_json::to_vec(&env).unwrap()));
+    let (code, out) = check(&altered, "altered.json");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("approvals[0]") && out.contains("altered or forged"),
+        "{out}"
+    );
 }
