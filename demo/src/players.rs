@@ -21,6 +21,7 @@ pub(crate) async fn prepare_player(
     broker: &str,
     backend: BackendKind,
     key_id: &str,
+    policy_root: &str,
 ) -> Result<PlayerConfig, DemoError> {
     let perr = |message: String| DemoError::Player {
         screen: screen.id.to_string(),
@@ -59,7 +60,7 @@ pub(crate) async fn prepare_player(
         screen: screen.id.to_string(),
         code,
         expect_key_id: Some(key_id.to_string()),
-        policy_root: Vec::new(),
+        policy_root: vec![policy_root.to_string()],
         config_path,
         data_dir: player_dir(data, screen.id),
         backend,
