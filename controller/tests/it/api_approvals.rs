@@ -186,6 +186,24 @@ async fn attack_approvals_api_policy_refusals_pending_publish_refusal_and_embedd
     assert_eq!(s, 200);
     assert_eq!(pol["chain"].as_array().unwrap().len(), 1);
     assert_eq!(pol["policy"]["version"], 1);
+    // An alert text needs alert_threshold (1) approval of its exact bytes.
+    let text = "Cửa khẩu tạm dừng thông quan do lũ.";
+    let expires = (Timestamp::now() + SignedDuration::from_hours(2)).to_string();
+    let alert = json!({"id": "flood", "targets": {"screens": ["lc-a1"]}, "priority": 5,
+        "expires_at": expires, "text": [{"lang": "vi", "text": text}]});
+    let (s, e) = ctl.admin("POST", "/api/v1/alerts", alert.clone()).await;
+    assert_eq!((s, e["error"].as_str()), (409, Some("not_approved")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("alert flood text[vi]"), "{e}");
+    let (s, list) = ctl.admin("GET", "/api/v1/alerts", json!(null)).await;
+    assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(0)), "nothing stored: {list}");
+    let mut text_ok = approval(&sha);
+    text_ok.media.clear();
+    text_ok.texts = vec![playlists::approval::ApprovedText::of("vi", text)];
+    let (s, e) = ctl.admin("POST", "/api/v1/approvals", body(&text_ok.sign(&approver(2)))).await;
+    assert_eq!(s, 200, "{e}");
+    let (s, e) = ctl.admin("POST", "/api/v1/alerts", alert).await;
+    assert_eq!(s, 201, "one approval of the exact text is enough: {e}");
+
     let envelope = manifest_envelope(&ctl).await;
     let payload = playlists::envelope::Envelope::parse(&envelope)
         .unwrap()
