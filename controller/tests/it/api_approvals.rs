@@ -193,13 +193,29 @@ async fn attack_approvals_api_policy_refusals_pending_publish_refusal_and_embedd
         "expires_at": expires, "text": [{"lang": "vi", "text": text}]});
     let (s, e) = ctl.admin("POST", "/api/v1/alerts", alert.clone()).await;
     assert_eq!((s, e["error"].as_str()), (409, Some("not_approved")), "{e}");
-    assert!(e["message"].as_str().unwrap().contains("alert flood text[vi]"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("alert flood text[vi]"),
+        "{e}"
+    );
     let (s, list) = ctl.admin("GET", "/api/v1/alerts", json!(null)).await;
-    assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(0)), "nothing stored: {list}");
+    assert_eq!(
+        (s, list.as_array().map(Vec::len)),
+        (200, Some(0)),
+        "nothing stored: {list}"
+    );
     let mut text_ok = approval(&sha);
     text_ok.media.clear();
     text_ok.texts = vec![playlists::approval::ApprovedText::of("vi", text)];
-    let (s, e) = ctl.admin("POST", "/api/v1/approvals", body(&text_ok.sign(&approver(2)))).await;
+    let (s, e) = ctl
+        .admin(
+            "POST",
+            "/api/v1/approvals",
+            body(&text_ok.sign(&approver(2))),
+        )
+        .await;
     assert_eq!(s, 200, "{e}");
     let (s, e) = ctl.admin("POST", "/api/v1/alerts", alert).await;
     assert_eq!(s, 201, "one approval of the exact text is enough: {e}");

@@ -243,13 +243,29 @@ fn attack_approvals_e2e_forgeries_refused_two_approvals_play_rotation_revokes() 
     // The second approver reviews first: the files (hash-checked) and a contact sheet.
     let review = tmp.path().join("review");
     let review_dir = review.to_str().unwrap();
-    let out = approve(&["review", "--controller", &url, "--token", &ctl.token, "--out", review_dir]);
+    let out = approve(&[
+        "review",
+        "--controller",
+        &url,
+        "--token",
+        &ctl.token,
+        "--out",
+        review_dir,
+    ]);
     assert!(out.contains("2 item(s) waiting"), "{out}");
     for (sha, bytes) in &content.media {
-        assert_eq!(&std::fs::read(review.join(format!("{sha}.png"))).unwrap(), bytes);
+        assert_eq!(
+            &std::fs::read(review.join(format!("{sha}.png"))).unwrap(),
+            bytes
+        );
     }
     let sheet = std::fs::read_to_string(review.join("review.html")).unwrap();
-    assert!(sheet.contains("Chờ duyệt") && sheet.contains("Chao-mung") && sheet.contains("Nguyễn Văn An"), "{sheet}");
+    assert!(
+        sheet.contains("Chờ duyệt")
+            && sheet.contains("Chao-mung")
+            && sheet.contains("Nguyễn Văn An"),
+        "{sheet}"
+    );
     assert!(
         err["message"].as_str().unwrap().contains("has 1 of 2"),
         "{err}"
