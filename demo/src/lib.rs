@@ -342,8 +342,10 @@ async fn setup_and_watch(
             codes.get(s.id),
             &running.broker_url,
             backend,
-            &key_id,
-            &approvals.root_id,
+            Pins {
+                key_id: &key_id,
+                policy_root: &approvals.root_id,
+            },
         )
         .await?;
         let mut ropts = RunOptions::from_config(&cfg);

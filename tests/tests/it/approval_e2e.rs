@@ -544,11 +544,9 @@ fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
     let env_b64 = altered["approvals"][0].as_str().unwrap().to_owned();
     let mut env: Value = serde_json::from_slice(&B64.decode(&env_b64).unwrap()).unwrap();
     let sig = env["signatures"][0]["sig"].as_str().unwrap().to_owned();
-    let flipped = if sig.starts_with('A') {
-        format!("B{}", &sig[1..])
-    } else {
-        format!("A{}", &sig[1..])
-    };
+    // Change the first base64 character (the first 6 bits of R): still 64 bytes, wrong.
+    let first = if sig.starts_with('A') { "B" } else { "A" };
+    let flipped = format!("{first}{}", sig.get(1..).unwrap());
     env["signatures"][0]["sig"] = json!(flipped);
     altered["approvals"][0] = json!(B64.encode(serde_json::to_vec(&env).unwrap()));
     let (code, out) = check(&altered, "altered.json");
