@@ -240,155 +240,23 @@ fn attack_approvals_e2e_forgeries_refused_two_approvals_play_rotation_revokes() 
     ]);
     let (status, err) = publish(&ctl);
     assert_eq!(status, 409, "{err}");
-    // The second approver reviews first: the files (hash-checked) and a contact sheet.
-    let review = tmp.path().join("review");
+    let review = review_waiting(&ctl, tmp.path(), &content);
     let review_dir = review.to_str().unwrap();
-    let out = approve(&[
-        "review",
-        "--controller",
-        &url,
-        "--token",
-        &ctl.token,
-        "--out",
-        review_dir,
-    ]);
-    assert!(out.contains("2 item(s) waiting"), "{out}");
-    for (sha, bytes) in &content.media {
-        assert_eq!(
-            &std::fs::read(review.join(format!("{sha}.png"))).unwrap(),
-            bytes
-        );
-    }
-    let sheet = std::fs::read_to_string(review.join("review.html")).unwrap();
-    assert!(
-        sheet.contains("Chờ duyệt")
-            && sheet.contains("Chao-mung")
-            && sheet.contains("Nguyễn Văn An"),
-        "{sheet}"
-    );
     assert!(
         err["message"].as_str().unwrap().contains("has 1 of 2"),
         "{err}"
     );
 
-    // The attacker: new media (on the controller, so it could be downloaded), straight to the broker.
-    let evil_bytes = png(66, 4000);
-    let rec = ctl.upload(&evil_bytes, "image/png", "slide", "vi", "Bien-Dong");
-    let evil = MediaRef {
-        sha256: rec["sha256"].as_str().unwrap().into(),
-        bytes: evil_bytes.len() as u64,
-        mime: "image/png".into(),
-        kind: MediaKind::Slide,
-        lang: "vi".into(),
-        title: "Bien-Dong".into(),
-        duration_ms: None,
-    };
     let mut attacker = Attacker::from_data_dir(&ctl);
-    let chain1 = vec![file(&v1)];
-    let far = Timestamp::now() + SignedDuration::from_hours(24);
-    let all = || Scope::everywhere();
-    let by_controller_key =
-        String::from_utf8(approval_of(&evil, all(), far).sign(&attacker.key).to_json()).unwrap();
-    let (x, _) = keygen(&keys, "stranger.key");
-    let expired = approval_of(
-        &evil,
-        all(),
-        Timestamp::now() - SignedDuration::from_mins(1),
-    );
-    let other_gate = approval_of(
-        &evil,
-        Scope {
-            all: false,
-            gates: vec!["mong-cai".into()],
-        },
-        far,
-    );
-    let one = approval_of(&evil, all(), far);
-    // A policy the controller key signs, listing itself as root and the attacker's approvers.
-    let forged_policy = {
-        let mut p = playlists::policy::Policy::from_json(
-            &playlists::envelope::Envelope::parse(file(&v1).as_bytes())
-                .unwrap()
-                .payload,
-        )
-        .unwrap();
-        p.version = 2;
-        p.root_keys = vec![playlists::policy::RootKey {
-            key_id: attacker.key.key_id(),
-            public_key: attacker.key.public().to_base64(),
-        }];
-        p.media_threshold = 1;
-        String::from_utf8(playlists::policy::sign_policy(&p, &attacker.key).to_json()).unwrap()
+    let evil = evil_item(&ctl);
+    let k = Keys {
+        dir: &keys,
+        v1: &v1,
+        root: &root,
+        root_id: &root_id,
+        a: [&a1, &a2, &a3],
     };
-    let cases: Vec<(&str, Attachments)> = vec![
-        (
-            "no approvals",
-            Attachments {
-                policy: chain1.clone(),
-                approvals: vec![],
-            },
-        ),
-        (
-            "one approver where two are needed",
-            Attachments {
-                policy: chain1.clone(),
-                approvals: vec![signed(&one, &a1), signed(&one, &a1)],
-            },
-        ),
-        (
-            "a key not in the policy",
-            Attachments {
-                policy: chain1.clone(),
-                approvals: vec![signed(&one, &a1), signed(&one, &x)],
-            },
-        ),
-        (
-            "the controller key as approver",
-            Attachments {
-                policy: chain1.clone(),
-                approvals: vec![signed(&one, &a1), by_controller_key.clone()],
-            },
-        ),
-        (
-            "an expired approval",
-            Attachments {
-                policy: chain1.clone(),
-                approvals: vec![signed(&one, &a1), signed(&expired, &a2)],
-            },
-        ),
-        (
-            "an approval for another gate",
-            Attachments {
-                policy: chain1.clone(),
-                approvals: vec![signed(&one, &a1), signed(&other_gate, &a2)],
-            },
-        ),
-        (
-            "a policy signed by the controller key",
-            Attachments {
-                policy: vec![file(&v1), forged_policy],
-                approvals: vec![signed(&one, &a1), by_controller_key],
-            },
-        ),
-    ];
-    for (what, att) in &cases {
-        let v = attacker.send(&evil, att);
-        let st = ctl.wait_status(SCREEN, &format!("the forgery with {what} refused"), |s| {
-            s["last_rejection"]["version"].as_u64() == Some(v)
-        });
-        assert_eq!(
-            st["last_rejection"]["reason"], "not_approved",
-            "{what}: {st}"
-        );
-        assert!(
-            !player.cache_file(&evil.sha256).exists(),
-            "{what}: nothing downloaded"
-        );
-        assert!(
-            st["manifest_version"].is_null(),
-            "{what}: nothing accepted: {st}"
-        );
-    }
+    forgeries_refused(&ctl, &player, &mut attacker, &evil, &k);
 
     // With a second approver the same content publishes and plays.
     let (m0, m1) = (content.media[0].0.as_str(), content.media[1].0.as_str());
@@ -412,80 +280,10 @@ fn attack_approvals_e2e_forgeries_refused_two_approvals_play_rotation_revokes() 
     assert_eq!(st["approvals"]["policy_version"], 1, "{st}");
     assert!(player.cache_file(&content.media[0].0).exists());
 
-    // Rotation: policy 2 drops Bình. Her approvals (the evil item, and content) stop counting.
-    let v2 = keys.join("policy-2.json").to_str().unwrap().to_owned();
-    approve(&[
-        "policy",
-        "next",
-        "--previous",
-        &v1,
-        "--root-key",
-        &root,
-        "--approver",
-        &format!("Nguyễn Văn An={a1}.pub"),
-        "--approver",
-        &format!("Lê Văn Cường={a3}.pub"),
-        "--media-threshold",
-        "2",
-        "--alert-threshold",
-        "1",
-        "--out",
-        &v2,
-    ]);
-    put_policy(&ctl, &v2, 200);
-    let (status, err) = publish(&ctl);
-    assert_eq!(status, 409, "Bình's approvals no longer count: {err}");
-    let chain2 = vec![file(&v1), file(&v2)];
-    let att = Attachments {
-        policy: chain2.clone(),
-        approvals: vec![signed(&one, &a1), signed(&one, &a2)],
-    };
-    approve(&[
-        "sign",
-        "--key",
-        &a3,
-        "--controller",
-        &url,
-        "--token",
-        &ctl.token,
-        m0,
-        m1,
-    ]);
-    let version = ctl.publish_version(&[SCREEN], SCREEN);
-    let st = ctl.wait_status(SCREEN, "policy 2 held and content approved again", |s| {
-        s["manifest_version"].as_u64() == Some(version) && s["approvals"]["policy_version"] == 2
-    });
-    assert_eq!(st["approvals"]["pinned_roots"][0], root_id.as_str(), "{st}");
-    let v = attacker.send(&evil, &att);
-    let st = ctl.wait_status(SCREEN, "a revoked approver's approval refused", |s| {
-        s["last_rejection"]["version"].as_u64() == Some(v)
-    });
-    assert_eq!(st["last_rejection"]["reason"], "not_approved", "{st}");
-    // A replayed older policy (chain ending at version 1), with Bình's approval, is refused.
-    let att = Attachments {
-        policy: chain1,
-        approvals: vec![signed(&one, &a1), signed(&one, &a2)],
-    };
-    let v = attacker.send(&evil, &att);
-    let st = ctl.wait_status(SCREEN, "a replayed older policy refused", |s| {
-        s["last_rejection"]["version"].as_u64() == Some(v)
-    });
-    assert_eq!(st["last_rejection"]["reason"], "not_approved", "{st}");
+    let version = rotation_revokes(&ctl, &player, &mut attacker, &evil, &k, [m0, m1]);
     assert!(
-        st["last_rejection"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not newer"),
-        "{st}"
-    );
-    assert!(
-        !player.cache_file(&evil.sha256).exists(),
-        "nothing of the evil item downloaded"
-    );
-    assert_eq!(
-        st["manifest_version"].as_u64(),
-        Some(version),
-        "the approved content still plays"
+        version >= 2,
+        "a manifest approved under policy 2 plays: v{version}"
     );
 
     // Audit: the export carries the chain and the approvals; gatecast-audit shows who approved
@@ -555,4 +353,273 @@ fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
         out.contains("approvals[0]") && out.contains("altered or forged"),
         "{out}"
     );
+}
+
+/// The second approver's `review`: every waiting file saved with its hash checked, and the
+/// contact sheet naming who approved so far.
+fn review_waiting(
+    ctl: &Controller,
+    dir: &Path,
+    content: &gatecast_tests::Content,
+) -> std::path::PathBuf {
+    let url = ctl.url();
+    // The second approver reviews first: the files (hash-checked) and a contact sheet.
+    let review = dir.join("review");
+    let review_dir = review.to_str().unwrap();
+    let out = approve(&[
+        "review",
+        "--controller",
+        &url,
+        "--token",
+        &ctl.token,
+        "--out",
+        review_dir,
+    ]);
+    assert!(out.contains("2 item(s) waiting"), "{out}");
+    for (sha, bytes) in &content.media {
+        assert_eq!(
+            &std::fs::read(review.join(format!("{sha}.png"))).unwrap(),
+            bytes
+        );
+    }
+    let sheet = std::fs::read_to_string(review.join("review.html")).unwrap();
+    assert!(
+        sheet.contains("Chờ duyệt")
+            && sheet.contains("Chao-mung")
+            && sheet.contains("Nguyễn Văn An"),
+        "{sheet}"
+    );
+    review
+}
+
+/// The attacker's forgeries, each refused as `not_approved` with nothing downloaded.
+fn forgeries_refused(
+    ctl: &Controller,
+    player: &Player,
+    attacker: &mut Attacker,
+    evil: &MediaRef,
+    k: &Keys,
+) {
+    // The attacker: new media (on the controller, so it could be downloaded), straight to the broker.
+    let chain1 = vec![file(k.v1)];
+    let far = Timestamp::now() + SignedDuration::from_hours(24);
+    let all = || Scope::everywhere();
+    let by_controller_key =
+        String::from_utf8(approval_of(evil, all(), far).sign(&attacker.key).to_json()).unwrap();
+    let (x, _) = keygen(k.dir, "stranger.key");
+    let expired = approval_of(evil, all(), Timestamp::now() - SignedDuration::from_mins(1));
+    let other_gate = approval_of(
+        evil,
+        Scope {
+            all: false,
+            gates: vec!["mong-cai".into()],
+        },
+        far,
+    );
+    let one = approval_of(evil, all(), far);
+    // A policy the controller key signs, listing itself as root and the attacker's approvers.
+    let forged_policy = {
+        let mut p = playlists::policy::Policy::from_json(
+            &playlists::envelope::Envelope::parse(file(k.v1).as_bytes())
+                .unwrap()
+                .payload,
+        )
+        .unwrap();
+        p.version = 2;
+        p.root_keys = vec![playlists::policy::RootKey {
+            key_id: attacker.key.key_id(),
+            public_key: attacker.key.public().to_base64(),
+        }];
+        p.media_threshold = 1;
+        String::from_utf8(playlists::policy::sign_policy(&p, &attacker.key).to_json()).unwrap()
+    };
+    let cases: Vec<(&str, Attachments)> = vec![
+        (
+            "no approvals",
+            Attachments {
+                policy: chain1.clone(),
+                approvals: vec![],
+            },
+        ),
+        (
+            "one approver where two are needed",
+            Attachments {
+                policy: chain1.clone(),
+                approvals: vec![signed(&one, k.a[0]), signed(&one, k.a[0])],
+            },
+        ),
+        (
+            "a key not in the policy",
+            Attachments {
+                policy: chain1.clone(),
+                approvals: vec![signed(&one, k.a[0]), signed(&one, &x)],
+            },
+        ),
+        (
+            "the controller key as approver",
+            Attachments {
+                policy: chain1.clone(),
+                approvals: vec![signed(&one, k.a[0]), by_controller_key.clone()],
+            },
+        ),
+        (
+            "an expired approval",
+            Attachments {
+                policy: chain1.clone(),
+                approvals: vec![signed(&one, k.a[0]), signed(&expired, k.a[1])],
+            },
+        ),
+        (
+            "an approval for another gate",
+            Attachments {
+                policy: chain1.clone(),
+                approvals: vec![signed(&one, k.a[0]), signed(&other_gate, k.a[1])],
+            },
+        ),
+        (
+            "a policy signed by the controller key",
+            Attachments {
+                policy: vec![file(k.v1), forged_policy],
+                approvals: vec![signed(&one, k.a[0]), by_controller_key],
+            },
+        ),
+    ];
+    for (what, att) in &cases {
+        let v = attacker.send(evil, att);
+        let st = ctl.wait_status(SCREEN, &format!("the forgery with {what} refused"), |s| {
+            s["last_rejection"]["version"].as_u64() == Some(v)
+        });
+        assert_eq!(
+            st["last_rejection"]["reason"], "not_approved",
+            "{what}: {st}"
+        );
+        assert!(
+            !player.cache_file(&evil.sha256).exists(),
+            "{what}: nothing downloaded"
+        );
+        assert!(
+            st["manifest_version"].is_null(),
+            "{what}: nothing accepted: {st}"
+        );
+    }
+}
+
+/// New media uploaded to the controller (so a screen could download it), not approved.
+fn evil_item(ctl: &Controller) -> MediaRef {
+    let evil_bytes = png(66, 4000);
+    let rec = ctl.upload(&evil_bytes, "image/png", "slide", "vi", "Bien-Dong");
+    let evil = MediaRef {
+        sha256: rec["sha256"].as_str().unwrap().into(),
+        bytes: evil_bytes.len() as u64,
+        mime: "image/png".into(),
+        kind: MediaKind::Slide,
+        lang: "vi".into(),
+        title: "Bien-Dong".into(),
+        duration_ms: None,
+    };
+    evil
+}
+
+/// Rotation to policy 2 without Bình: her approvals stop counting, Cường's count; a revoked
+/// approver's approval and a replayed older policy are refused. Returns the version playing.
+fn rotation_revokes(
+    ctl: &Controller,
+    player: &Player,
+    attacker: &mut Attacker,
+    evil: &MediaRef,
+    k: &Keys,
+    [m0, m1]: [&str; 2],
+) -> u64 {
+    let url = ctl.url();
+    let one = approval_of(
+        evil,
+        Scope::everywhere(),
+        Timestamp::now() + SignedDuration::from_hours(24),
+    );
+    // Rotation: policy 2 drops Bình. Her approvals (the evil item, and content) stop counting.
+    let v2 = k.dir.join("policy-2.json").to_str().unwrap().to_owned();
+    approve(&[
+        "policy",
+        "next",
+        "--previous",
+        k.v1,
+        "--root-key",
+        k.root,
+        "--approver",
+        &format!("Nguyễn Văn An={}.pub", k.a[0]),
+        "--approver",
+        &format!("Lê Văn Cường={}.pub", k.a[2]),
+        "--media-threshold",
+        "2",
+        "--alert-threshold",
+        "1",
+        "--out",
+        &v2,
+    ]);
+    put_policy(ctl, &v2, 200);
+    let (status, err) = publish(ctl);
+    assert_eq!(status, 409, "Bình's approvals no longer count: {err}");
+    let chain2 = vec![file(k.v1), file(&v2)];
+    let att = Attachments {
+        policy: chain2.clone(),
+        approvals: vec![signed(&one, k.a[0]), signed(&one, k.a[1])],
+    };
+    approve(&[
+        "sign",
+        "--key",
+        k.a[2],
+        "--controller",
+        &url,
+        "--token",
+        &ctl.token,
+        m0,
+        m1,
+    ]);
+    let version = ctl.publish_version(&[SCREEN], SCREEN);
+    let st = ctl.wait_status(SCREEN, "policy 2 held and content approved again", |s| {
+        s["manifest_version"].as_u64() == Some(version) && s["approvals"]["policy_version"] == 2
+    });
+    assert_eq!(st["approvals"]["pinned_roots"][0], k.root_id, "{st}");
+    let v = attacker.send(evil, &att);
+    let st = ctl.wait_status(SCREEN, "a revoked approver's approval refused", |s| {
+        s["last_rejection"]["version"].as_u64() == Some(v)
+    });
+    assert_eq!(st["last_rejection"]["reason"], "not_approved", "{st}");
+    // A replayed older policy (chain ending at version 1), with Bình's approval, is refused.
+    let att = Attachments {
+        policy: vec![file(k.v1)],
+        approvals: vec![signed(&one, k.a[0]), signed(&one, k.a[1])],
+    };
+    let v = attacker.send(evil, &att);
+    let st = ctl.wait_status(SCREEN, "a replayed older policy refused", |s| {
+        s["last_rejection"]["version"].as_u64() == Some(v)
+    });
+    assert_eq!(st["last_rejection"]["reason"], "not_approved", "{st}");
+    assert!(
+        st["last_rejection"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not newer"),
+        "{st}"
+    );
+    assert!(
+        !player.cache_file(&evil.sha256).exists(),
+        "nothing of the evil item downloaded"
+    );
+    assert_eq!(
+        st["manifest_version"].as_u64(),
+        Some(version),
+        "the approved content still plays"
+    );
+    version
+}
+
+/// The keys and policy files of the test.
+struct Keys<'a> {
+    dir: &'a Path,
+    v1: &'a str,
+    root: &'a str,
+    root_id: &'a str,
+    /// An, Bình, Cường.
+    a: [&'a str; 3],
 }
