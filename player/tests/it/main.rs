@@ -22,6 +22,7 @@ mod attack_player;
 mod cache_download;
 mod cache_kill9;
 mod enroll_controller;
+mod enroll_policy_root;
 mod glass_screen;
 mod journal_chain;
 mod journal_uploader;
