@@ -207,3 +207,27 @@ fn attack_alert_text_nobody_signed_is_refused() {
     );
     assert!(s.program().is_some());
 }
+
+#[test]
+fn after_a_restart_the_held_policy_comes_from_the_stored_manifest() {
+    let p = Persisted {
+        active: Some(signed_manifest(&[1, 2]).to_vec()),
+        pinned_roots: vec![root().key_id()],
+        gate: "lao-cai".into(),
+        ..Persisted::default()
+    };
+    let s = AgentState::restore(controller().public(), SCREEN, p, now()).0;
+    let mut status = Status::new("k".into());
+    s.fill_status(&mut status);
+    assert_eq!(status.approvals.policy_version, Some(1));
+    // A stored manifest whose chain is of other roots gives no policy.
+    let p = Persisted {
+        active: Some(signed_manifest(&[1, 2]).to_vec()),
+        pinned_roots: vec![approver(1).key_id()],
+        gate: "lao-cai".into(),
+        ..Persisted::default()
+    };
+    let s = AgentState::restore(controller().public(), SCREEN, p, now()).0;
+    s.fill_status(&mut status);
+    assert_eq!(status.approvals.policy_version, None);
+}

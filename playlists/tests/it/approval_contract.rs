@@ -372,3 +372,32 @@ proptest! {
         prop_assert_eq!(got.is_ok(), distinct.len() >= threshold as usize);
     }
 }
+
+/// 1,000 media items, each approved by two approvers in one approval envelope each: the check
+/// a screen runs before accepting such a manifest (run with `--release -- --nocapture` to see
+/// the time).
+#[test]
+fn coverage_of_a_thousand_items() {
+    use playlists::manifest::{MediaKind, MediaRef};
+    let p = policy(1, &[1], 1, &[1, 2]);
+    let mut m = manifest();
+    m.media = (0..1000u64)
+        .map(|n| MediaRef {
+            sha256: format!("{n:064x}"),
+            bytes: 1000,
+            mime: "image/png".into(),
+            kind: MediaKind::Slide,
+            lang: "vi".into(),
+            title: format!("slide {n}"),
+            duration_ms: None,
+        })
+        .collect();
+    let a = approval_of(&m);
+    let approvals = [signed(&a, 1), signed(&a, 2)];
+    let bytes: usize = approvals.iter().map(String::len).sum();
+    let t = std::time::Instant::now();
+    let cov = check_manifest(&m, &approvals, &p, "lao-cai", now()).unwrap();
+    let took = t.elapsed();
+    assert_eq!(cov.len(), 1000);
+    eprintln!("coverage of 1000 items, 2 approvals ({bytes} bytes of envelopes): {took:?}");
+}
