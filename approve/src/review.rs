@@ -35,8 +35,8 @@ pub async fn review(controller: &str, token: &str, out: &Path) -> Result<()> {
     let c = Controller::new(controller, token)?;
     let pending = c.pending().await?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut html = String::from("<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Chờ duyệt — gatecast</title>\n<style>body{font-family:sans-serif}figure{display:inline-block;width:320px;margin:8px;vertical-align:top}img,video{max-width:320px}</style>\n");
-    let _ = writeln!(html, "<h1>Chờ duyệt (waiting for approval)</h1><p>policy version {:?}, {} approvals needed per media item</p>", pending.policy_version, pending.media_threshold);
+    let mut html = String::from("<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Chờ duyệt — gatecast</title>\n<style>body{font-family:sans-serif}figure{display:inline-block;width:320px;margin:8px;vertical-align:top}img,video{max-width:320px}code{word-break:break-all}</style>\n");
+    let _ = writeln!(html, "<h1>Chờ duyệt (waiting for approval)</h1><p>chính sách phê duyệt phiên bản {} (policy version), cần {} người duyệt cho mỗi nội dung (approvals needed per media item)</p>", pending.policy_version.map_or_else(|| "—".to_owned(), |v| v.to_string()), pending.media_threshold);
     for m in &pending.media {
         let bytes = c.media(&m.sha256).await?;
         let got = sha256_hex(&bytes);

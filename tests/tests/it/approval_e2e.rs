@@ -385,6 +385,7 @@ fn review_waiting(
     let sheet = std::fs::read_to_string(review.join("review.html")).unwrap();
     assert!(
         sheet.contains("Chờ duyệt")
+            && sheet.contains("phiên bản 1 ")
             && sheet.contains("Chao-mung")
             && sheet.contains("Nguyễn Văn An"),
         "{sheet}"
