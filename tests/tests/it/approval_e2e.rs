@@ -285,6 +285,7 @@ fn attack_approvals_e2e_forgeries_refused_two_approvals_play_rotation_revokes() 
         version >= 2,
         "a manifest approved under policy 2 plays: v{version}"
     );
+    alert_needs_one_approval(&ctl, &k);
 
     // Audit: the export carries the chain and the approvals; gatecast-audit shows who approved
     // each play, and fails on a bundle whose approval was removed or altered.
@@ -309,8 +310,8 @@ fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
     let approvals = bundle["approvals"].as_array().unwrap().clone();
     assert_eq!(
         approvals.len(),
-        3,
-        "An, Bình and Cường each signed one approval"
+        4,
+        "An, Bình and Cường signed the content, An the alert text"
     );
     let key = ctl.get("/api/v1/keys")["controller_key"]
         .as_str()
@@ -623,4 +624,36 @@ struct Keys<'a> {
     root_id: &'a str,
     /// An, Bình, Cường.
     a: [&'a str; 3],
+}
+
+/// An emergency text waits for one person, not two: refused until An signs the exact text
+/// with `gatecast-approve sign --alert-text`, then sent, and the screen takes it.
+fn alert_needs_one_approval(ctl: &Controller, k: &Keys) {
+    let text = "Cửa khẩu tạm dừng thông quan do lũ.";
+    let expires = (Timestamp::now() + SignedDuration::from_hours(2)).to_string();
+    let body = serde_json::to_vec(&json!({"id": "flood", "targets": {"screens": [SCREEN]},
+        "priority": 100, "expires_at": expires, "text": [{"lang": "vi", "text": text}]}))
+    .unwrap();
+    let r = ctl.request("POST", "/api/v1/alerts", "application/json", &body);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"], "not_approved");
+    let url = ctl.url();
+    let out = approve(&[
+        "sign",
+        "--key",
+        k.a[0],
+        "--controller",
+        &url,
+        "--token",
+        &ctl.token,
+        "--alert-text",
+        &format!("vi={text}"),
+    ]);
+    assert!(out.contains("approved alert text"), "{out}");
+    let r = ctl.request("POST", "/api/v1/alerts", "application/json", &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let st = ctl.wait_status(SCREEN, "the approved alert set taken", |s| {
+        s["alert_version"].as_u64().is_some()
+    });
+    assert_eq!(st["approvals"]["enforced"], true, "{st}");
 }
