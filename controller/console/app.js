@@ -7,6 +7,7 @@ import { mediaPage, playlistsPage } from './content.js';
 import { schedulePage } from './schedule.js';
 import { publishPage, alertsPage } from './publish.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
+import { approvalsPage } from './approvals.js';
 
 const WRITE = ['admin', 'operator'];
 const ALL = ['admin', 'operator', 'auditor'];
@@ -17,6 +18,7 @@ const PAGES = [
   { id: 'schedule', label: 'nav.schedule', roles: ALL, render: schedulePage },
   { id: 'publish', label: 'nav.publish', roles: WRITE, render: publishPage },
   { id: 'alerts', label: 'nav.alerts', roles: ALL, render: alertsPage },
+  { id: 'approvals', label: 'nav.approvals', roles: ALL, render: approvalsPage },
   { id: 'log', label: 'nav.log', roles: ALL, render: logPage },
   { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },
   { id: 'export', label: 'nav.export', roles: ALL, render: exportPage },

@@ -215,6 +215,17 @@ pub async fn prepare(
             consistency,
         },
         conflicts,
+        // The approvals behind the plays (docs/protocol.md §19), as exact envelope bytes.
+        policy: store
+            .policy_chain()?
+            .iter()
+            .map(|t| base64_std(t.as_bytes()))
+            .collect(),
+        approvals: store
+            .approvals()?
+            .iter()
+            .map(|t| base64_std(t.as_bytes()))
+            .collect(),
     };
     Ok(Prepared {
         head,

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod approvals;
 pub mod audit;
 mod auditlog;
 pub mod blobs;

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use playlists::approval::{sign_alerts, sign_manifest, Attachments};
 use playlists::keys::SecretKey;
 use playlists::manifest::{
     Alert, AlertSet, AlertText, Manifest, ManifestError, MediaRef, Playlist, PlaylistItem,
@@ -21,6 +22,7 @@ use playlists::manifest::{
 };
 use playlists::topics::{topic, Kind};
 
+use crate::approvals::Approvals;
 use crate::store::{
     AlertRecord, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError,
     StoredAlertSet, StoredManifest,
@@ -76,6 +78,14 @@ pub enum PublishError {
         /// The request field at fault (`text[1].text`), when one alert's own field is.
         field: Option<String>,
         /// What is wrong (the contract's words).
+        message: String,
+    },
+    /// The approval policy would make the screens refuse it (`docs/protocol.md` §19).
+    #[error("Chưa đủ phê duyệt (not approved) for screen {screen:?}: {message}. Approvers: gatecast-approve review, then gatecast-approve sign")]
+    NotApproved {
+        /// Screen id.
+        screen: String,
+        /// Which item lacks which approvals.
         message: String,
     },
     /// Storage failed.
@@ -148,6 +158,8 @@ pub struct ContentIndex {
     playlists: HashMap<String, Option<PlaylistRecord>>,
     /// The media those playlists use (`None`: unknown hash).
     media: HashMap<String, Option<MediaRecord>>,
+    /// The approval policy and approvals (`None`: no policy, approvals not required).
+    approvals: Option<Approvals>,
 }
 
 impl ContentIndex {
@@ -177,6 +189,7 @@ impl ContentIndex {
             schedules,
             playlists,
             media,
+            approvals: Approvals::load(store)?,
         })
     }
 }
@@ -365,6 +378,13 @@ fn stage_manifest(
     now: jiff::Timestamp,
 ) -> Result<Staged, PublishError> {
     let (mut manifest, hash, media) = build_manifest(index, screen, now)?;
+    let attachments = attachments(index, &manifest, screen, now)?;
+    // New approvals or a new policy make a new version even for unchanged content.
+    let hash = if attachments.policy.is_empty() {
+        hash
+    } else {
+        sha256_hex(format!("{hash} {}", Approvals::fingerprint(&attachments)).as_bytes())
+    };
     let prev = store.manifest(&screen.id)?;
     if let Some(p) = &prev {
         if p.content_hash == hash && still_fresh(p, now) {
@@ -393,7 +413,7 @@ fn stage_manifest(
         screen: screen.id.clone(),
         message,
     };
-    let env = manifest.sign(key).map_err(|e| invalid(e.to_string()))?;
+    let env = sign_manifest(&manifest, &attachments, key).map_err(|e| invalid(e.to_string()))?;
     let bytes = env.to_json();
     let stored = StoredManifest {
         screen: screen.id.clone(),
@@ -494,7 +514,10 @@ pub async fn publish_alerts(
         issued_at: now,
         alerts,
     };
-    let bytes = set.sign(key).map_err(|e| invalid(e.to_string()))?.to_json();
+    let att = alert_attachments(store, &set, screen, now)?;
+    let bytes = sign_alerts(&set, &att, key)
+        .map_err(|e| invalid(e.to_string()))?
+        .to_json();
     store
         .put_alert_set(&StoredAlertSet {
             screen: screen.id.clone(),
@@ -658,6 +681,13 @@ pub fn check_alert(
             field: None,
             message: format!("screen {:?}: {e}", screen.id),
         })?;
+        let set = AlertSet {
+            screen: screen.id.clone(),
+            version: 1,
+            issued_at: now,
+            alerts: vec![alert_of(store, rec.clone(), expires_at, &screen.id)?],
+        };
+        alert_attachments(store, &set, screen, now)?;
     }
     Ok(())
 }
@@ -709,7 +739,47 @@ pub fn check_publishable_in(
     index: &ContentIndex,
     screen: &ScreenRecord,
 ) -> Result<(), PublishError> {
-    draft_manifest(index, screen, jiff::Timestamp::now()).map(|_| ())
+    let now = jiff::Timestamp::now();
+    let (manifest, _) = draft_manifest(index, screen, now)?;
+    attachments(index, &manifest, screen, now).map(|_| ())
+}
+
+/// The policy chain and approvals a manifest for `screen` carries (none without a policy), or
+/// `NotApproved` naming the first item the screens would refuse.
+fn attachments(
+    index: &ContentIndex,
+    manifest: &Manifest,
+    screen: &ScreenRecord,
+    now: jiff::Timestamp,
+) -> Result<Attachments, PublishError> {
+    match &index.approvals {
+        None => Ok(Attachments::default()),
+        Some(a) => {
+            a.for_manifest(manifest, &screen.gate, now)
+                .map_err(|e| PublishError::NotApproved {
+                    screen: screen.id.clone(),
+                    message: e.to_string(),
+                })
+        }
+    }
+}
+
+/// As [`attachments`] for an alert set.
+fn alert_attachments(
+    store: &Store,
+    set: &AlertSet,
+    screen: &ScreenRecord,
+    now: jiff::Timestamp,
+) -> Result<Attachments, PublishError> {
+    match Approvals::load(store)? {
+        None => Ok(Attachments::default()),
+        Some(a) => a
+            .for_alerts(set, &screen.gate, now)
+            .map_err(|e| PublishError::NotApproved {
+                screen: screen.id.clone(),
+                message: e.to_string(),
+            }),
+    }
 }
 
 /// A media item added to or removed from a screen's manifest.

@@ -17,6 +17,7 @@
 //! retained on every screen's `rotation` topic (with the retained manifests, after every
 //! connect) and lists all statements in `GET /api/v1/keys`.
 
+use playlists::approval::{sign_alerts, sign_manifest, Attachments};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -250,9 +251,13 @@ pub async fn resign_stored(
         if signed_by(&old.envelope, key) {
             continue;
         }
-        let Some(mut m) = playlists::envelope::Envelope::parse(old.envelope.as_bytes())
+        // The policy chain and approvals it carries stay with it (docs/protocol.md §19).
+        let Some((mut m, att)) = playlists::envelope::Envelope::parse(old.envelope.as_bytes())
             .ok()
-            .and_then(|e| Manifest::from_json(&e.payload).ok())
+            .and_then(|e| {
+                let att = Attachments::from_payload(&e.payload).ok()?;
+                Some((Manifest::from_json(&e.payload).ok()?, att))
+            })
         else {
             tracing::warn!(screen = %old.screen, "stored manifest unreadable; not re-signed");
             continue;
@@ -260,7 +265,9 @@ pub async fn resign_stored(
         m.version = old.version + 1;
         m.issued_at = now;
         m.expires_at = expires;
-        let Ok(env) = m.sign(key) else { continue };
+        let Ok(env) = sign_manifest(&m, &att, key) else {
+            continue;
+        };
         let bytes = env.to_json();
         let rec = StoredManifest {
             version: m.version,
@@ -280,15 +287,20 @@ pub async fn resign_stored(
         if signed_by(&old.envelope, key) {
             continue;
         }
-        let Some(mut a) = playlists::envelope::Envelope::parse(old.envelope.as_bytes())
+        let Some((mut a, att)) = playlists::envelope::Envelope::parse(old.envelope.as_bytes())
             .ok()
-            .and_then(|e| AlertSet::from_json(&e.payload).ok())
+            .and_then(|e| {
+                let att = Attachments::from_payload(&e.payload).ok()?;
+                Some((AlertSet::from_json(&e.payload).ok()?, att))
+            })
         else {
             continue;
         };
         a.version = old.version + 1;
         a.issued_at = now;
-        let Ok(env) = a.sign(key) else { continue };
+        let Ok(env) = sign_alerts(&a, &att, key) else {
+            continue;
+        };
         let bytes = env.to_json();
         let rec = StoredAlertSet {
             version: a.version,

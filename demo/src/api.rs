@@ -4,7 +4,7 @@ use super::*;
 
 /// A small client of the controller's HTTP API, authenticated with the admin token.
 pub(crate) struct Api {
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     pub(crate) base: String,
     token: String,
 }
@@ -227,9 +227,5 @@ pub(crate) async fn load_content(
         .await?;
     }
 
-    let p = api
-        .post("publishing", "/api/v1/publish", &json!({"all": true}))
-        .await?;
-    info!(published = %p, "demo content published");
     Ok(codes)
 }

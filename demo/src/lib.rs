@@ -68,6 +68,7 @@ const REFRESH: Duration = Duration::from_secs(2);
 const PLAYER_STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 mod api;
+mod approvals;
 mod catalogue;
 mod players;
 
@@ -323,6 +324,12 @@ async fn setup_and_watch(
         .to_string();
 
     let codes = load_content(&api, cat).await?;
+    let token_path = running.admin_token_path.display().to_string();
+    let approvals = approvals::prepare(&api, data, cat, &token_path).await?;
+    let p = api
+        .post("publishing", "/api/v1/publish", &json!({"all": true}))
+        .await?;
+    info!(published = %p, "demo content published");
     let backend = match opts.backend {
         DemoBackend::Null => BackendKind::Null,
         DemoBackend::Mpv => BackendKind::Mpv,
@@ -335,7 +342,10 @@ async fn setup_and_watch(
             codes.get(s.id),
             &running.broker_url,
             backend,
-            &key_id,
+            Pins {
+                key_id: &key_id,
+                policy_root: &approvals.root_id,
+            },
         )
         .await?;
         let mut ropts = RunOptions::from_config(&cfg);
@@ -359,7 +369,6 @@ async fn setup_and_watch(
         players.push((s.id, handle));
     }
 
-    let token_path = running.admin_token_path.display().to_string();
     println!(
         "gatecast demo ready: 3 screens at 2 gates, 3 players ({:?} backend)",
         opts.backend
@@ -370,6 +379,15 @@ async fn setup_and_watch(
         "  receipts     curl -H \"Authorization: Bearer $(cat {token_path})\" '{base}/api/v1/receipts?format=jsonl'"
     );
     println!("  logs         {}", data.join(LOG_FILE).display());
+    println!(
+        "  approvals    screens pin the demo root key {} (demo keys in {}); \"Chờ duyệt\" in the console",
+        approvals.root_id,
+        data.join("demo-keys").display()
+    );
+    if !approvals.command.is_empty() {
+        println!("  waiting      the emergency slide has 1 of 2 approvals; give it the second:");
+        println!("               {}", approvals.command);
+    }
     println!("  Ctrl-C stops everything; run again to resume, add --fresh to start over.");
     println!();
     let _ = std::io::stdout().flush();

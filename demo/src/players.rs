@@ -11,6 +11,16 @@ pub fn player_config_path(data: &Path, screen: &str) -> PathBuf {
     player_dir(data, screen).join("player.toml")
 }
 
+/// What a demo player pins at enrolment: the controller key id and the approval policy root
+/// (`docs/protocol.md` §7, §19).
+#[derive(Clone, Copy)]
+pub(crate) struct Pins<'a> {
+    /// The controller key id (`--expect-key-id`).
+    pub key_id: &'a str,
+    /// The demo's policy root key id (`--policy-root`).
+    pub policy_root: &'a str,
+}
+
 /// Enrols the player of `screen` (or reuses its configuration), pointing it at the running
 /// controller's current addresses.
 pub(crate) async fn prepare_player(
@@ -20,8 +30,12 @@ pub(crate) async fn prepare_player(
     code: Option<&String>,
     broker: &str,
     backend: BackendKind,
-    key_id: &str,
+    pins: Pins<'_>,
 ) -> Result<PlayerConfig, DemoError> {
+    let Pins {
+        key_id,
+        policy_root,
+    } = pins;
     let perr = |message: String| DemoError::Player {
         screen: screen.id.to_string(),
         message,
@@ -59,6 +73,7 @@ pub(crate) async fn prepare_player(
         screen: screen.id.to_string(),
         code,
         expect_key_id: Some(key_id.to_string()),
+        policy_root: vec![policy_root.to_string()],
         config_path,
         data_dir: player_dir(data, screen.id),
         backend,

@@ -12,11 +12,17 @@ Strict rules: base64 must be canonical standard base64 with padding; a signature
 S < L; A and R must be canonical point encodings (y < p, no "negative zero" x) and must not
 have small order; the check is cofactorless: encode([S]B - [k]A) == R.
 
+It also checks approvals.json beside it (docs/protocol.md section 18): policy chains (root
+threshold counted over DISTINCT key ids of the trusting root set, version strictly increasing,
+expiry) and coverage (approvals by distinct approver keys of the policy, in force, in scope,
+naming the exact media or the SHA-256 of the exact alert text bytes).
+
 Usage: python3 docs/test-vectors/check_envelopes.py [path/to/envelopes.json]
 Exit status 0 iff every case agrees.
 """
 import base64
 import binascii
+import datetime
 import hashlib
 import json
 import os
@@ -149,6 +155,138 @@ def verdict(case):
     return False, "no signature verifies strictly"
 
 
+def key_id(pub):
+    return hashlib.sha256(pub).hexdigest()[:16]
+
+
+def ts(s):
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def signers(env, candidates):
+    """Distinct key ids of `candidates` (id -> public key bytes) whose signature verifies."""
+    payload = b64(env["payload"])
+    msg = pae(env["payloadType"], payload)
+    out = set()
+    for sig in env["signatures"]:
+        pub = candidates.get(sig["keyid"])
+        raw = b64(sig["sig"])
+        if pub is not None and raw is not None and verify_strict(pub, msg, raw):
+            out.add(sig["keyid"])
+    return out
+
+
+POLICY_FIELDS = {"version", "issued_at", "expires_at", "root_keys", "root_threshold",
+                 "approvers", "media_threshold", "alert_threshold"}
+
+
+def policy_payload(env):
+    if env["payloadType"] != "application/vnd.gatecast.policy+json":
+        raise ValueError("not a policy envelope")
+    p = json.loads(b64(env["payload"]))
+    if set(p) != POLICY_FIELDS:
+        raise ValueError("policy members differ: %s" % sorted(set(p) ^ POLICY_FIELDS))
+    for field in ("root_keys", "approvers"):
+        ids = [k["key_id"] for k in p[field]]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a key is listed twice in " + field)
+        for k in p[field]:
+            if key_id(b64(k["public_key"])) != k["key_id"]:
+                raise ValueError("key_id is not the id of its key")
+    for t, n in (("root_threshold", len(p["root_keys"])), ("media_threshold", len(p["approvers"])),
+                 ("alert_threshold", len(p["approvers"]))):
+        if not 1 <= p[t] <= n:
+            raise ValueError(t + " out of range")
+    if p["version"] < 1 or ts(p["expires_at"]) <= ts(p["issued_at"]):
+        raise ValueError("version or validity window")
+    return p
+
+
+def verify_policy(env, pinned, held, now, check_expiry):
+    p = policy_payload(env)
+    if held is None:
+        trusting, needed = [k for k in p["root_keys"] if k["key_id"] in pinned], p["root_threshold"]
+    else:
+        if p["version"] <= held["version"]:
+            raise ValueError("not newer")
+        trusting, needed = held["root_keys"], held["root_threshold"]
+    found = signers(env, {k["key_id"]: b64(k["public_key"]) for k in trusting})
+    if len(found) < needed:
+        raise ValueError("%d of %d root signatures" % (len(found), needed))
+    if check_expiry and ts(p["expires_at"]) <= now:
+        raise ValueError("expired")
+    return p
+
+
+def verify_chain(chain, pinned, held, now):
+    """The newest policy reached from `held` (or the pinned ids), None if nothing newer."""
+    current, newest = held, None
+    for i, env in enumerate(chain):
+        last = i + 1 == len(chain)
+        if current is not None:
+            v = json.loads(b64(env["payload"])).get("version")
+            if isinstance(v, int) and v <= current["version"]:
+                if last and newest is None and v < current["version"]:
+                    raise ValueError("not newer")
+                continue
+        current = verify_policy(env, pinned, current, now, last)
+        newest = current
+    return newest
+
+
+def covers(policy, approvals, item, gate, now):
+    """Distinct approver key ids whose approvals name `item` (media dict or text dict)."""
+    candidates = {a["key_id"]: b64(a["public_key"]) for a in policy["approvers"]}
+    ids = set()
+    for env in approvals:
+        if env["payloadType"] != "application/vnd.gatecast.approval+json":
+            continue
+        who = signers(env, candidates)
+        a = json.loads(b64(env["payload"]))
+        scope = a["scope"]
+        in_scope = scope.get("all") is True or gate in scope.get("gates", [])
+        if not who or not in_scope or not ts(a["not_before"]) <= now < ts(a["not_after"]):
+            continue
+        if item in a.get("media", []) + a.get("texts", []):
+            ids |= who
+    return ids
+
+
+def check_approvals(path):
+    with open(path, encoding="utf-8") as f:
+        v = json.load(f)
+    now, gate, pinned = ts(v["now"]), v["gate"], v["pinned_roots"]
+    failures = 0
+    for case in v["policy_cases"]:
+        chain = [v["policies"][n] for n in case["chain"]]
+        held = policy_payload(v["policies"][case["held"]]) if case["held"] else None
+        try:
+            p = verify_chain(chain, pinned, held, now)
+            got, why = (p["version"] if p else None), "verifies"
+        except (ValueError, KeyError) as e:
+            got, why = None, str(e)
+        agree = got == case["version"]
+        failures += not agree
+        print("%-4s %-36s version=%-5s (%s)" % ("ok" if agree else "FAIL", case["name"], got, why))
+    m = v["media"]
+    media_item = {"sha256": m["sha256"], "title": m["title"], "lang": m["lang"], "kind": m["kind"]}
+    t = v["alert_text"]
+    text_item = {"sha256": hashlib.sha256(t["text"].encode()).hexdigest(), "lang": t["lang"]}
+    for case in v["coverage_cases"]:
+        policy = policy_payload(v["policies"][case["policy"]])
+        if case["kind"] == "media":
+            item, needed = media_item, policy["media_threshold"]
+        else:
+            item, needed = text_item, policy["alert_threshold"]
+        have = covers(policy, case["approvals"], item, gate, now)
+        ok = len(have) >= needed
+        agree = ok == case["valid"]
+        failures += not agree
+        print("%-4s %-36s valid=%-5s (%d of %d distinct approvers)"
+              % ("ok" if agree else "FAIL", case["name"], ok, len(have), needed))
+    return failures
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "envelopes.json")
@@ -175,6 +313,11 @@ def main():
             lenient = verify_strict(b64(case["public_key"]), msg, sig, lenient=True)
             print("info %-36s a non-strict verifier would accept: %s" % (case["name"], lenient))
     print("%d cases, %d disagreements" % (len(cases), failures))
+    approvals = os.path.join(os.path.dirname(os.path.abspath(path)), "approvals.json")
+    if os.path.exists(approvals):
+        bad = check_approvals(approvals)
+        print("approvals.json: %d disagreements" % bad)
+        failures += bad
     return 1 if failures else 0
 
 

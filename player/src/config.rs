@@ -24,6 +24,8 @@
 //! | `backlog_warn` | 1000 | journal backlog above which the status warns |
 //! | `mpv_args` | `[]` | extra arguments for mpv (tests use `["--vo=null", "--ao=null"]`) |
 //! | `alert_text_ms` | 8000 | how long each language of an alert text is shown (≥ 500) |
+//! | `policy_root` | `[]` | policy root key ids pinned at enrolment (`--policy-root`); non-empty: manifests and alert sets need approvals (`docs/protocol.md` §19) |
+//! | `gate` | `""` | the screen's gate (from the enrolment answer), for approval scopes |
 //! | `fallback` | `"black"` | what the screen shows between items, after a failed item and when nothing plays (besides the last frame): only `"black"` for now; mpv never shows its own idle screen |
 //!
 //! Unknown keys are rejected, so a misspelt key is reported instead of silently ignored.
@@ -131,6 +133,13 @@ pub struct PlayerConfig {
     /// `media_base` entry (what enrolment writes: the controller itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller_url: Option<String>,
+    /// Policy root key ids pinned at enrolment (`--policy-root`, `docs/protocol.md` §19);
+    /// empty: approvals are not enforced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_root: Vec<String>,
+    /// The screen's gate (from the enrolment answer), for the scopes of approvals.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gate: String,
 }
 
 /// Default of `screenshot_interval_s`: 5 minutes.
@@ -320,6 +329,16 @@ impl PlayerConfig {
             return Err(invalid(
                 "alert_text_ms",
                 "must be at least 500 (ms each alert language is shown)",
+            ));
+        }
+        if let Some(bad) = self
+            .policy_root
+            .iter()
+            .find(|id| !playlists::hex::is_lower_hex(id, 8))
+        {
+            return Err(invalid(
+                "policy_root",
+                format!("{bad:?} is not a key id (16 lowercase hex digits)"),
             ));
         }
         if self.bandwidth_limit_bytes_per_sec == Some(0) {

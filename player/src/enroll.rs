@@ -20,7 +20,7 @@ use crate::config::{BackendKind, ConfigError, MediaBase, PlayerConfig};
 use crate::keyfile::{self, KeyFileError};
 
 /// Largest enrolment answer read from the controller.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// What `enroll` needs.
 #[derive(Debug, Clone)]
@@ -34,6 +34,9 @@ pub struct EnrollOptions {
     /// If set, the controller key id must be exactly this (read it from the console or
     /// `GET /api/v1/keys` over a trusted path); protects against a spoofed controller.
     pub expect_key_id: Option<String>,
+    /// Policy root key ids to pin (`--policy-root`, from the installation sheet); empty: the
+    /// screen does not enforce approvals (`docs/protocol.md` §19).
+    pub policy_root: Vec<String>,
     /// Where to write the configuration.
     pub config_path: PathBuf,
     /// The data directory (device key, state, cache).
@@ -94,6 +97,35 @@ struct Answer {
     /// Absent from controllers before enrolment epochs: 1.
     #[serde(default = "playlists::receipt::first_epoch")]
     epoch: u64,
+    /// The screen's gate (absent from older controllers).
+    #[serde(default)]
+    gate: String,
+    /// The approval policy chain, oldest first (absent: no policy yet).
+    #[serde(default)]
+    policy: Vec<String>,
+}
+
+/// With pinned roots, a policy chain sent at enrolment must verify from them: a wrong id on
+/// the installation sheet (or a controller handing out a policy of other roots) is caught
+/// now, not at the first manifest.
+fn check_policy(pinned: &[String], chain: &[String]) -> Result<(), EnrollError> {
+    if pinned.is_empty() || chain.is_empty() {
+        return Ok(());
+    }
+    match playlists::policy::verify_chain(chain, pinned, None, jiff::Timestamp::now()) {
+        Ok(Some((p, _))) => {
+            tracing::info!(
+                policy_version = p.version,
+                "the controller's approval policy verifies under the pinned root"
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(EnrollError::BadAnswer(format!(
+            "the approval policy does not verify under the pinned root {}: {e}",
+            pinned.join(",")
+        ))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -194,6 +226,14 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         }
     }
 
+    let pinned: Vec<String> = opts
+        .policy_root
+        .iter()
+        .map(|id| id.trim().to_ascii_lowercase())
+        .filter(|id| !id.is_empty())
+        .collect();
+    check_policy(&pinned, &answer.policy)?;
+
     let config = PlayerConfig {
         screen: opts.screen.clone(),
         broker: answer.broker,
@@ -215,6 +255,8 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         fallback: None,
         screenshot_interval_s: crate::config::default_screenshot_interval_s(),
         controller_url: None,
+        policy_root: pinned,
+        gate: answer.gate,
     };
     // Validate before writing anything: a bad answer must leave no trace.
     config.validate()?;

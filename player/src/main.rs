@@ -50,6 +50,10 @@ enum Command {
         /// Refuse unless the controller's key id is exactly this.
         #[arg(long)]
         expect_key_id: Option<String>,
+        /// Pin the approval policy root: key ids from the installation sheet, comma separated;
+        /// the screen then plays only approved content (docs/protocol.md §19).
+        #[arg(long, value_delimiter = ',')]
+        policy_root: Vec<String>,
         /// Where to write the configuration.
         #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
         config: PathBuf,
@@ -102,6 +106,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
             screen,
             code,
             expect_key_id,
+            policy_root,
             config,
             data,
             backend,
@@ -111,6 +116,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
                 screen,
                 code,
                 expect_key_id,
+                policy_root,
                 config_path: config.clone(),
                 data_dir: data,
                 backend: backend.into(),

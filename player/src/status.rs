@@ -27,12 +27,23 @@ pub struct LastRejection {
     /// The refused version, if it could be read.
     pub version: Option<u64>,
     /// Machine-readable reason: `bad_envelope`, `unknown_key`, `bad_signature`, `wrong_type`,
-    /// `wrong_screen`, `not_newer`, `expired` or `invalid_content`.
+    /// `wrong_screen`, `not_newer`, `expired`, `invalid_content` or `not_approved`.
     pub reason: String,
     /// Extra: what exactly was wrong, for a person.
     pub detail: String,
     /// Extra: `manifest`, `alert` or `rotation`.
     pub what: String,
+}
+
+/// Whether the screen enforces approvals (`docs/protocol.md` §19): the status' `approvals`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApprovalStatus {
+    /// A policy root is pinned: manifests and alert sets need approvals.
+    pub enforced: bool,
+    /// The pinned root key ids (empty when not enforced).
+    pub pinned_roots: Vec<String>,
+    /// Version of the policy held, if any.
+    pub policy_version: Option<u64>,
 }
 
 /// Cache progress towards the pending (or active) manifest.
@@ -80,6 +91,10 @@ pub struct Status {
     /// Extra: key id of the controller key the player pins now (changes after a key
     /// rotation; `None` until the agent sets it).
     pub controller_key_id: Option<String>,
+    /// Extra: whether approvals are enforced, the pinned roots and the held policy version
+    /// (`enforced: false`: a screen enrolled without `--policy-root` takes any content the
+    /// controller signs).
+    pub approvals: ApprovalStatus,
 }
 
 impl Status {
@@ -102,6 +117,7 @@ impl Status {
             last_error: None,
             alert_version: None,
             controller_key_id: None,
+            approvals: ApprovalStatus::default(),
         }
     }
 

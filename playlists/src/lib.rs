@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod approval;
 pub mod audit;
 pub mod broker_url;
 pub mod envelope;
@@ -16,6 +17,7 @@ pub mod hex;
 pub mod keys;
 pub mod manifest;
 pub mod merkle;
+pub mod policy;
 pub mod receipt;
 pub mod rotation;
 pub mod schedule;

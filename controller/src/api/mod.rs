@@ -5,6 +5,7 @@
 //! makes every path of the API visible in one place, gives JSON errors for unknown paths and
 //! wrong methods, and keeps compile times down on small build machines.
 
+mod approvals;
 mod audit;
 pub mod connections;
 mod content;
@@ -611,6 +612,10 @@ async fn api_v1(
         (["log", "proof", "consistency"], M::GET) => log::get_consistency(state, req),
         (["receipts", "rejections"], M::GET) => log::get_rejections(state, req),
         (["audit", "export"], M::GET) => export::get_export(state, req).await,
+        (["policy"], M::PUT) => approvals::put_policy(state, req).await,
+        (["policy"], M::GET) => approvals::get_policy(state, req),
+        (["approvals", "pending"], M::GET) => approvals::get_pending(state, req),
+        (["approvals"], M::POST) => approvals::post_approval(state, req).await,
         (
             ["keys"]
             | ["whoami"]
@@ -636,6 +641,9 @@ async fn api_v1(
             | ["log", "proof", _]
             | ["receipts", "rejections"]
             | ["audit", "export"]
+            | ["policy"]
+            | ["approvals"]
+            | ["approvals", "pending"]
             | ["receipts"]
             | ["reports", "plays" | "compliance"],
             _,

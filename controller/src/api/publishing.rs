@@ -43,6 +43,9 @@ fn publish_error(e: PublishError) -> ApiError {
             err.field = field;
             err
         }
+        PublishError::NotApproved { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "not_approved", e.to_string())
+        }
         PublishError::Store(s) => s.into(),
     }
 }

@@ -429,6 +429,8 @@ pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiE
             "media_base": state.public.media_base,
             "screen": screen.id,
             "epoch": epoch,
+            "gate": screen.gate,
+            "policy": state.store.policy_chain()?,
         }),
     ))
 }

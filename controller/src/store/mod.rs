@@ -21,6 +21,7 @@
 //! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
 
 mod alive;
+mod approvals;
 mod content;
 mod log;
 mod migrations;
@@ -111,6 +112,7 @@ pub struct Store {
     screenshot_images: sled::Tree,
     /// Serialises screenshot writes (each assigns the next seq of its screen).
     screenshot_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    approvals: sled::Tree,
     audit: AuditTrees,
 }
 
@@ -155,6 +157,7 @@ impl Store {
             screenshots: t("screenshots")?,
             screenshot_images: t("screenshot_images")?,
             screenshot_lock: Default::default(),
+            approvals: t("approvals")?,
             audit: AuditTrees::open(&db)?,
             db,
         };

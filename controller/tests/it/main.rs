@@ -12,6 +12,7 @@ mod console_support;
 mod ingest_support;
 mod mqtt_support;
 
+mod api_approvals;
 mod api_auth;
 mod api_publish;
 mod api_upload;
@@ -31,6 +32,7 @@ mod audit_query_compliance;
 mod audit_query_http;
 mod audit_query_snapshot;
 mod audit_receipt_runs;
+mod console_approvals;
 mod console_browser;
 mod console_wall;
 mod mqtt_client;

@@ -263,6 +263,7 @@ fn demo_plays_on_three_screens_stops_cleanly_and_resumes_without_duplicates() {
         .map(|s| s["published_version"].clone())
         .collect();
     assert!(versions.iter().all(|v| v == 1), "{versions:?}");
+    demo_approvals(&demo, &data, &screens);
 
     let status = demo.stop();
     assert!(
@@ -373,5 +374,48 @@ fn demo_binary_lists_the_demo_command() {
     assert!(
         help.lines().any(|l| l.trim_start().starts_with("demo ")),
         "no `demo` command in:\n{help}"
+    );
+}
+
+/// The demo's approval setup (`docs/protocol.md` §19): demo keys, screens pinning the demo root,
+/// the sample content approved (it plays), the emergency slide waiting with one approval of
+/// two, and the printed `gatecast-approve` command giving it the second.
+fn demo_approvals(demo: &Demo, data: &Path, screens: &Value) {
+    let keys = data.join("demo-keys");
+    let readme = std::fs::read_to_string(keys.join("README.txt")).unwrap();
+    assert!(readme.contains("DEMO KEYS"), "{readme}");
+    for s in screens.as_array().unwrap() {
+        assert_eq!(s["status"]["approvals"]["enforced"], true, "{s}");
+    }
+    let pending = demo.get_json("/api/v1/approvals/pending");
+    assert_eq!(count(&pending["media"]), 1, "{pending}");
+    assert_eq!(count(&pending["media"][0]["approved_by"]), 1, "{pending}");
+    let out = demo.stdout_text();
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("gatecast-approve sign"))
+        .unwrap_or_else(|| panic!("no gatecast-approve command printed:\n{out}"))
+        .trim()
+        .to_string();
+    // Run it as printed, with the built binary and the token file's contents.
+    let start = line.find("\"$(cat ").expect("the token argument");
+    let end = start + line[start..].find(")\"").expect("the token argument's end") + 2;
+    let line = format!("{}{}{}", &line[..start], demo.token, &line[end..]);
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let o = Command::new(gatecast_tests::binary("gatecast-approve"))
+        .args(&words)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{line}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let pending = demo.get_json("/api/v1/approvals/pending");
+    assert_eq!(
+        count(&pending["media"]),
+        0,
+        "the second approval is in: {pending}"
     );
 }

@@ -33,6 +33,7 @@
 //! several agents can run in one process (the controller's `demo`), each with its own data
 //! directory.
 
+mod approvals;
 mod playback;
 mod report;
 mod run;

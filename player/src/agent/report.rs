@@ -120,6 +120,7 @@ impl StatusReport {
                     || s.alert_version != status.alert_version
                     || s.last_rejection != status.last_rejection
                     || s.controller_key_id != status.controller_key_id
+                    || s.approvals != status.approvals
                     || s.last_error != status.last_error,
             ),
         };

@@ -47,7 +47,9 @@ pub async fn run(
     journal.enter_epoch(config.epoch)?;
 
     // 1. Local state first: play the last active manifest before touching the network.
-    let persisted = persisted(&store)?;
+    let mut persisted = persisted(&store)?;
+    persisted.pinned_roots = config.policy_root.clone();
+    persisted.gate = config.gate.clone();
     let (state, startup) =
         AgentState::restore(controller_key, &config.screen, persisted, Timestamp::now());
     let (program_tx, program_rx) = watch::channel(state.program());
@@ -163,6 +165,8 @@ fn persisted(store: &Store) -> Result<Persisted, StoreError> {
         rotations: store.rotations()?,
         last_accepted: store.last_accepted_version()?,
         last_alert: store.last_alert_version()?,
+        pinned_roots: Vec::new(),
+        gate: String::new(),
     })
 }
 

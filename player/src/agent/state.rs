@@ -22,6 +22,7 @@ use playlists::keys::{KeySet, PublicKey};
 use playlists::manifest::{self, AlertSet, Manifest, MediaRef, RejectReason, Rejection};
 use playlists::rotation::{Applied, Trust};
 
+use super::approvals::Guard;
 use crate::cache::Wanted;
 use crate::mqtt::Incoming;
 use crate::scheduler::Program;
@@ -70,6 +71,10 @@ pub(crate) struct Persisted {
     pub last_accepted: Option<u64>,
     /// The last accepted alert set version.
     pub last_alert: Option<u64>,
+    /// Policy root key ids pinned at enrolment (empty: approvals not enforced, §19).
+    pub pinned_roots: Vec<String>,
+    /// This screen's gate (for approval scopes).
+    pub gate: String,
 }
 
 /// A write to the state database.
@@ -176,6 +181,8 @@ pub(crate) struct AgentState {
     unsaved_rotations: Vec<Vec<u8>>,
     /// The pending manifest could not be activated: sync and try again once storage works.
     resync: bool,
+    /// Approval enforcement (`None`: no policy root pinned).
+    approvals: Option<Guard>,
 }
 
 /// Re-checks the signature of a manifest stored on disk and parses it (no version or expiry
@@ -248,7 +255,14 @@ impl AgentState {
         );
         // Stored envelopes were accepted before: re-check them with every key still known.
         let keys = trust.known_keys();
+        let stored: Vec<&[u8]> = [&persisted.active, &persisted.pending, &persisted.alerts]
+            .into_iter()
+            .flatten()
+            .map(Vec::as_slice)
+            .collect();
+        let approvals = Guard::restore(&persisted.pinned_roots, &persisted.gate, &stored);
         let state = AgentState {
+            approvals,
             screen: screen.to_owned(),
             published_keys: trust.keys_at(now),
             active: persisted
@@ -335,6 +349,15 @@ impl AgentState {
             }
             Ok(m) => {
                 self.deferred.retain(|d| !is_manifest(d));
+                if let Some(guard) = &mut self.approvals {
+                    match guard.check_manifest(&bytes, &m, now) {
+                        Ok(policy) => guard.adopt(policy),
+                        Err(r) => {
+                            tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "manifest rejected");
+                            return vec![Effect::Reject(rejection("manifest", &r))];
+                        }
+                    }
+                }
                 vec![Effect::Save(Save::Pending(Held {
                     manifest: Arc::new(m),
                     bytes: bytes.to_vec(),
@@ -360,6 +383,15 @@ impl AgentState {
             }
             Ok(a) => {
                 self.deferred.retain(|d| !is_alert(d));
+                if let Some(guard) = &mut self.approvals {
+                    match guard.check_alerts(&bytes, &a, now) {
+                        Ok(policy) => guard.adopt(policy),
+                        Err(r) => {
+                            tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "alert set rejected");
+                            return vec![Effect::Reject(rejection("alert", &r))];
+                        }
+                    }
+                }
                 let version = a.version;
                 self.last_alert = Some(version);
                 tracing::info!(version, alerts = a.alerts.len(), "alert set accepted");
@@ -618,6 +650,7 @@ impl AgentState {
         status.pending_version = self.pending_version();
         status.alert_version = self.alerts.as_ref().map(|a| a.alerts.version);
         status.controller_key_id = Some(self.trust.pinned().key_id());
+        status.approvals = Guard::status(self.approvals.as_ref());
     }
 
     fn start_sync(&self) -> Effect {
@@ -653,3 +686,7 @@ impl AgentState {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "approvals_tests.rs"]
+mod approvals_tests;

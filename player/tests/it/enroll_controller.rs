@@ -61,6 +61,7 @@ fn options(c: &Controller, dir: &Path, code: &str, expect: Option<String>) -> En
         screen: "lc-a1".into(),
         code: code.into(),
         expect_key_id: expect,
+        policy_root: Vec::new(),
         config_path: dir.join("etc/player.toml"),
         data_dir: dir.join("data"),
         backend: BackendKind::Null,

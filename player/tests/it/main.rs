@@ -23,6 +23,7 @@ mod attack_player;
 mod cache_download;
 mod cache_kill9;
 mod enroll_controller;
+mod enroll_policy_root;
 mod glass_screen;
 mod glass_screenshot;
 mod journal_chain;

@@ -22,6 +22,9 @@ use playlists::screenshot::{
 };
 use serde_json::{json, Value};
 
+#[path = "approval_vectors.rs"]
+mod approval_vectors;
+
 /// Seeds of the fixed keys (never use them for anything real).
 pub const CONTROLLER_SEED: [u8; 32] = [0x11; 32];
 /// Seed of the device key used for receipts.
@@ -67,6 +70,7 @@ pub fn generate() -> Vec<(&'static str, String)> {
         ("envelopes.json", pretty(&envelopes())),
         ("merkle.json", pretty(&merkle_vectors())),
         ("receipts.json", pretty(&receipts())),
+        ("approvals.json", pretty(&approval_vectors::approvals())),
     ]
 }
 

@@ -76,6 +76,13 @@ pub struct Bundle {
     /// Conflicting receipts envelopes kept as evidence (may be empty or absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictEntry>,
+    /// The approval policy chain (standard base64 of each exact policy envelope, oldest
+    /// first, `docs/protocol.md` §19); absent when the controller has no policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<String>,
+    /// Every approval the controller holds (standard base64 of each exact envelope).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<String>,
 }
 
 /// The requested period (RFC 3339 timestamps; `from` inclusive, `to` exclusive).
@@ -394,6 +401,13 @@ pub enum ProblemKind {
     ActionOutOfPeriod,
     /// The bundle's `generated_at` is not the one the scope signs.
     GeneratedAtMismatch,
+    /// A policy of the bundle's chain does not verify (root threshold, version, form).
+    BadPolicy,
+    /// An approval of the bundle is not validly signed by an approver of the chain, or malformed.
+    BadApproval,
+    /// A play (after the first policy was issued) of media or alert text that approvals of
+    /// enough distinct approvers of the policy then in force did not cover.
+    UnapprovedPlay,
 }
 
 impl ProblemKind {
@@ -435,6 +449,9 @@ impl ProblemKind {
             ProblemKind::EntriesMismatch => "entries_mismatch",
             ProblemKind::ActionOutOfPeriod => "action_out_of_period",
             ProblemKind::GeneratedAtMismatch => "generated_at_mismatch",
+            ProblemKind::BadPolicy => "bad_policy",
+            ProblemKind::BadApproval => "bad_approval",
+            ProblemKind::UnapprovedPlay => "unapproved_play",
         }
     }
 }
@@ -540,6 +557,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Everything that does not hold.
     pub problems: Vec<Problem>,
+    /// The approvals behind each play, when the bundle carries a policy (§19).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<ApprovalReport>,
 }
 
 impl Report {
@@ -639,6 +659,33 @@ impl Report {
                 if s.chain_intact { "intact" } else { "BROKEN" }
             );
         }
+        if let Some(a) = &self.approvals {
+            let _ = writeln!(
+                o,
+                "approvals: policy versions {:?} (first policy's root keys {}), {} approvals, {} plays covered, {} NOT covered",
+                a.policy_versions,
+                a.root_ids.join(","),
+                a.approvals,
+                a.covered,
+                a.uncovered
+            );
+            for p in &a.plays {
+                let _ = writeln!(
+                    o,
+                    "  {} seq {} {} ({}) at {}: {}",
+                    p.screen,
+                    p.seq,
+                    p.media,
+                    p.lang,
+                    p.started_at,
+                    if p.approvers.is_empty() {
+                        "NOT APPROVED".to_owned()
+                    } else {
+                        format!("approved by {}", p.approvers.join(", "))
+                    }
+                );
+            }
+        }
         if !self.notes.is_empty() {
             let _ = writeln!(o, "notes:");
             for n in &self.notes {
@@ -662,6 +709,7 @@ pub use scope::{
     ConflictScope, Scope, ScopeBuilder, ScopeError, ScreenScope, Selection, SCOPE_TYPE,
 };
 pub use verify::verify_bundle;
+pub use verify::{ApprovalReport, PlayApproval};
 
 #[cfg(test)]
 mod tests {

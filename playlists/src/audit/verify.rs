@@ -39,7 +39,10 @@ struct Checker {
     observed: ScopeBuilder,
 }
 
+mod approvals;
 mod completeness;
+
+pub use approvals::{ApprovalReport, PlayApproval};
 
 impl Checker {
     fn problem(
@@ -234,6 +237,7 @@ pub fn verify_bundle(
     for ((screen, epoch), st) in &mut screens {
         check_chain(&mut c, screen, *epoch, st);
     }
+    report.approvals = approvals::check(&mut c, &bundle, &screens, &statements);
     report.scope =
         completeness::check_scope(&mut c, &bundle, checkpoint.as_ref(), &trusted, &statements);
     summarize(&mut report, &c, &statements, &screens);
@@ -261,6 +265,7 @@ fn empty_report(controller_key: &PublicKey) -> Report {
         screens: Vec::new(),
         notes: Vec::new(),
         problems: Vec::new(),
+        approvals: None,
     }
 }
 

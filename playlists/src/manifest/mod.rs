@@ -138,7 +138,7 @@ pub struct MediaRef {
 }
 
 /// The kind of a media item (`video`, `slide` or `clip` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
     /// A video.
@@ -489,11 +489,14 @@ pub enum RejectReason {
     Expired,
     /// The signed payload is not a valid manifest / alert set.
     InvalidContent,
+    /// A screen with a pinned policy root: an item lacks approvals, or the policy carried
+    /// with it does not verify (`docs/protocol.md` §19).
+    NotApproved,
 }
 
 impl RejectReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::BadEnvelope,
         RejectReason::UnknownKey,
         RejectReason::BadSignature,
@@ -502,10 +505,11 @@ impl RejectReason {
         RejectReason::NotNewer,
         RejectReason::Expired,
         RejectReason::InvalidContent,
+        RejectReason::NotApproved,
     ];
 
     /// The wire name: `bad_envelope`, `unknown_key`, `bad_signature`, `wrong_type`,
-    /// `wrong_screen`, `not_newer`, `expired`, `invalid_content`.
+    /// `wrong_screen`, `not_newer`, `expired`, `invalid_content`, `not_approved`.
     pub fn as_str(&self) -> &'static str {
         match self {
             RejectReason::BadEnvelope => "bad_envelope",
@@ -516,6 +520,7 @@ impl RejectReason {
             RejectReason::NotNewer => "not_newer",
             RejectReason::Expired => "expired",
             RejectReason::InvalidContent => "invalid_content",
+            RejectReason::NotApproved => "not_approved",
         }
     }
 }
@@ -539,7 +544,11 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(reason: RejectReason, version: Option<u64>, detail: impl Into<String>) -> Rejection {
+    pub(crate) fn new(
+        reason: RejectReason,
+        version: Option<u64>,
+        detail: impl Into<String>,
+    ) -> Rejection {
         Rejection {
             reason,
             version,
@@ -574,7 +583,7 @@ pub fn parse_date(s: &str) -> Option<Date> {
 }
 
 /// Serde for [`Timestamp`] as an RFC 3339 string (serialized in UTC with `Z`).
-mod rfc3339 {
+pub(crate) mod rfc3339 {
     use jiff::Timestamp;
     use serde::{Deserialize, Deserializer, Serializer};
 

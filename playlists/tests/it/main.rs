@@ -4,6 +4,7 @@
 
 mod common;
 
+mod approval_contract;
 mod attack_contract;
 mod audit_verify;
 mod crypto_props;

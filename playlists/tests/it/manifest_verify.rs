@@ -48,7 +48,8 @@ fn reason_names_are_the_wire_names() {
             "wrong_screen",
             "not_newer",
             "expired",
-            "invalid_content"
+            "invalid_content",
+            "not_approved"
         ]
     );
     assert_eq!(RejectReason::NotNewer.to_string(), "not_newer");

@@ -317,3 +317,90 @@ fn the_screenshot_vector_signs_its_image_and_its_command_is_taken_once() {
         Err(ScreenshotError::Replayed { .. })
     ));
 }
+
+#[test]
+fn every_approval_case_gets_its_stated_verdict() {
+    use playlists::approval::{check_alerts, check_manifest};
+    use playlists::manifest::{
+        Alert, AlertSet, AlertText, Manifest, MediaRef, Playlist, PlaylistItem,
+    };
+    use playlists::policy::{verify_chain, Policy};
+    let v = load("approvals.json");
+    let text = |name: &str| serde_json::to_string(&v["policies"][name]).unwrap();
+    let pinned: Vec<String> = serde_json::from_value(v["pinned_roots"].clone()).unwrap();
+    let now: jiff::Timestamp = v["now"].as_str().unwrap().parse().unwrap();
+    let payload = |name: &str| {
+        let env = envelope::Envelope::parse(text(name).as_bytes()).unwrap();
+        Policy::from_json(&env.payload).unwrap()
+    };
+    for case in v["policy_cases"].as_array().unwrap() {
+        let chain: Vec<String> = case["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| text(n.as_str().unwrap()))
+            .collect();
+        let held = case["held"].as_str().map(payload);
+        let got = verify_chain(&chain, &pinned, held.as_ref(), now);
+        let version = got
+            .as_ref()
+            .ok()
+            .and_then(|o| o.as_ref())
+            .map(|(p, _)| p.version);
+        assert_eq!(
+            version,
+            case["version"].as_u64(),
+            "{}: {got:?}",
+            case["name"]
+        );
+    }
+    let media: MediaRef = serde_json::from_value(v["media"].clone()).unwrap();
+    let m = Manifest {
+        screen: "lao-cai-1".into(),
+        version: 1,
+        issued_at: now,
+        expires_at: now + jiff::SignedDuration::from_hours(1),
+        timezone: "Asia/Ho_Chi_Minh".into(),
+        languages: vec![],
+        media: vec![media.clone()],
+        playlists: vec![Playlist {
+            id: "p".into(),
+            name: String::new(),
+            items: vec![PlaylistItem {
+                media: media.sha256.clone(),
+                duration_ms: None,
+                variants: vec![],
+            }],
+        }],
+        schedule: vec![],
+        fallback: "p".into(),
+    };
+    let alert_text: AlertText = serde_json::from_value(v["alert_text"].clone()).unwrap();
+    let set = AlertSet {
+        screen: "lao-cai-1".into(),
+        version: 1,
+        issued_at: now,
+        alerts: vec![Alert {
+            id: "a".into(),
+            priority: 1,
+            expires_at: now + jiff::SignedDuration::from_hours(1),
+            text: vec![alert_text],
+            media: None,
+        }],
+    };
+    let gate = v["gate"].as_str().unwrap();
+    for case in v["coverage_cases"].as_array().unwrap() {
+        let policy = payload(case["policy"].as_str().unwrap());
+        let approvals: Vec<String> = case["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let ok = match case["kind"].as_str().unwrap() {
+            "media" => check_manifest(&m, &approvals, &policy, gate, now).is_ok(),
+            _ => check_alerts(&set, &approvals, &policy, gate, now).is_ok(),
+        };
+        assert_eq!(ok, case["valid"].as_bool().unwrap(), "{}", case["name"]);
+    }
+}

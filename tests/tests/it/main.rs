@@ -8,6 +8,7 @@
 
 mod fault_support;
 
+mod approval_e2e;
 mod attack_flood;
 mod attack_receipt_size;
 mod attack_secrets_in_logs;

@@ -171,6 +171,8 @@ impl Log {
             },
             conflicts: Vec::new(),
             scope: None,
+            policy: Vec::new(),
+            approvals: Vec::new(),
         };
         rescope(w, &mut b);
         b

@@ -1,3 +1,4 @@
 //! Support shared by several test modules.
 
+pub mod approvals;
 pub mod fixtures;

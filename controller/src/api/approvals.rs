@@ -1,0 +1,107 @@
+//! The approval policy and approvals (`docs/protocol.md` §17, §19): `PUT`/`GET
+//! /api/v1/policy`, `GET /api/v1/approvals/pending`, `POST /api/v1/approvals`.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
+use crate::approvals::{
+    accept_approval, accept_policy, canonical_envelope, pending, ApprovalError,
+};
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> ApiError {
+        match e {
+            ApprovalError::Store(s) => s.into(),
+            ApprovalError::NoPolicy => {
+                ApiError::new(StatusCode::CONFLICT, "no_policy", e.to_string())
+            }
+            ApprovalError::Policy(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy_refused",
+                e.to_string(),
+            ),
+            ApprovalError::Approval(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "approval_refused",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+async fn envelope_body(req: &mut Request) -> Result<playlists::envelope::Envelope, ApiError> {
+    let body: serde_json::Value = req.json().await?;
+    canonical_envelope(&body).map_err(|m| ApiError::bad_request("invalid_envelope", m))
+}
+
+/// `PUT /api/v1/policy` (admin): the policy envelope as the body; refused unless it verifies
+/// under the root threshold (of the current policy, or of its own roots for the first) and is
+/// newer. The controller cannot make one: it holds no root key.
+pub async fn put_policy(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
+    let who = req.authorize(state, ADMIN)?;
+    let env = envelope_body(&mut req).await?;
+    let policy = accept_policy(&state.store, &env, jiff::Timestamp::now()).await?;
+    log_action(
+        state,
+        &who,
+        "policy.put",
+        serde_json::json!({"version": policy.version, "root_keys": policy.root_ids(), "approvers": policy.approvers.iter().map(|a| &a.key_id).collect::<Vec<_>>()}),
+        vec![],
+    )
+    .await?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"version": policy.version, "policy": policy}),
+    ))
+}
+
+/// `GET /api/v1/policy` (any token): `{"policy": <newest, parsed> | null, "chain": [envelope…]}`.
+pub fn get_policy(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let chain = state.store.policy_chain()?;
+    let policy = crate::approvals::Approvals::load(&state.store)?.map(|a| a.policy);
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"policy": policy, "chain": chain}),
+    ))
+}
+
+/// `GET /api/v1/approvals/pending` (any token): the media that lack approvals, with who has
+/// approved each so far.
+pub fn get_pending(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let (a, media) = pending(&state.store, jiff::Timestamp::now())?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({
+            "policy_version": a.as_ref().map(|a| a.policy.version),
+            "media_threshold": a.as_ref().map_or(0, |a| a.policy.media_threshold),
+            "alert_threshold": a.as_ref().map_or(0, |a| a.policy.alert_threshold),
+            "approvers": a.as_ref().map(|a| a.policy.approvers.iter().map(|x| serde_json::json!({"key_id": x.key_id, "name": x.name})).collect::<Vec<_>>()).unwrap_or_default(),
+            "media": media,
+        }),
+    ))
+}
+
+/// `POST /api/v1/approvals` (any token): one approval envelope signed on the approver's own
+/// computer; kept if an approver of the current policy signed it.
+pub async fn post_approval(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
+    let who = req.authorize(state, READ)?;
+    let env = envelope_body(&mut req).await?;
+    let (signers, approval, new) = accept_approval(&state.store, &env).await?;
+    if new {
+        log_action(
+            state,
+            &who,
+            "approval.add",
+            serde_json::json!({"approvers": signers, "media": approval.media.iter().map(|m| &m.sha256).collect::<Vec<_>>(), "texts": approval.texts.len()}),
+            vec![],
+        )
+        .await?;
+    }
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"approvers": signers, "media": approval.media.len(), "texts": approval.texts.len(), "new": new}),
+    ))
+}

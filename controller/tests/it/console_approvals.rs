@@ -1,0 +1,131 @@
+//! The console's "Chờ duyệt" page in a real headless Chromium against an in-process
+//! controller with an approval policy: the waiting slide with its thumbnail, who approved it
+//! (one of two), and the `gatecast-approve` commands; no JavaScript errors. Screenshot
+//! `target/console-screenshots/20-approvals.png`.
+
+use crate::console_browser::{api, js_errors, nav, shot, sign_in};
+use crate::console_support::{slide_png, start_driver, Session};
+
+use gatecast_controller::config::{BrokerMode, Config};
+use jiff::{SignedDuration, Timestamp};
+use playlists::approval::{Approval, ApprovedMedia, Scope};
+use playlists::keys::SecretKey;
+use playlists::manifest::MediaKind;
+use playlists::policy::{sign_policy, Approver, Policy, RootKey};
+use serde_json::Value;
+
+fn key(n: u8) -> SecretKey {
+    SecretKey::from_seed([n; 32])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_approvals_page_lists_what_waits_and_who_approved() {
+    let test = "console_approvals_page_lists_what_waits_and_who_approved";
+    if !gatecast_tests::require_program(test, "chromium", "chromium")
+        || !gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::with_data_dir(dir.path().join("controller"));
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.broker = BrokerMode::Embedded("127.0.0.1:0".parse().unwrap());
+    let running = gatecast_controller::serve::start(config)
+        .await
+        .expect("controller starts");
+    let base = format!("http://{}", running.http_addr);
+    let admin = std::fs::read_to_string(&running.admin_token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let now = Timestamp::now();
+    let names = ["Nguyễn Văn An", "Trần Thị Bình"];
+    let policy = Policy {
+        version: 1,
+        issued_at: now - SignedDuration::from_hours(1),
+        expires_at: now + SignedDuration::from_hours(24 * 365),
+        root_keys: vec![RootKey {
+            key_id: key(31).key_id(),
+            public_key: key(31).public().to_base64(),
+        }],
+        root_threshold: 1,
+        approvers: [41u8, 42]
+            .iter()
+            .zip(names)
+            .map(|(n, name)| Approver {
+                key_id: key(*n).key_id(),
+                public_key: key(*n).public().to_base64(),
+                name: name.into(),
+                roles: vec![],
+            })
+            .collect(),
+        media_threshold: 2,
+        alert_threshold: 1,
+    };
+    let env: Value = serde_json::from_slice(&sign_policy(&policy, &key(31)).to_json()).unwrap();
+    let (s, e) = api(&base, &admin, "PUT", "/api/v1/policy", env).await;
+    assert_eq!(s, 200, "{e}");
+    let title = "Chào mừng đến Lào Cai";
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/media?kind=slide&lang=vi&title=Ch%C3%A0o%20m%E1%BB%ABng%20%C4%91%E1%BA%BFn%20L%C3%A0o%20Cai"))
+        .bearer_auth(&admin)
+        .header("content-type", "image/png")
+        .body(slide_png(640, 360))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let rec: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    let sha = rec["sha256"].as_str().unwrap().to_string();
+    assert_eq!(rec["title"], title);
+    let approval = Approval {
+        media: vec![ApprovedMedia {
+            sha256: sha.clone(),
+            title: title.into(),
+            lang: "vi".into(),
+            kind: MediaKind::Slide,
+        }],
+        texts: vec![],
+        not_before: now - SignedDuration::from_hours(1),
+        not_after: now + SignedDuration::from_hours(24),
+        scope: Scope::everywhere(),
+        note: None,
+    };
+    let env: Value = serde_json::from_slice(&approval.sign(&key(41)).to_json()).unwrap();
+    let (s, e) = api(&base, &admin, "POST", "/api/v1/approvals", env).await;
+    assert_eq!(s, 200, "{e}");
+
+    let driver = start_driver(&dir.path().join("chromedriver.log")).await;
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1366, 900).await;
+    sign_in(&s, &base, &admin).await;
+    nav(&s, "approvals").await;
+    s.wait(&format!(
+        "tr[data-sha='{sha}'] td[data-field='approved'] li"
+    ))
+    .await;
+    let text = s.text().await;
+    for want in [
+        "Chờ duyệt",
+        title,
+        "Nguyễn Văn An",
+        "1 / 2",
+        "gatecast-approve review",
+        "gatecast-approve sign",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the page:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("Trần Thị Bình\n"),
+        "Bình has not approved:\n{text}"
+    );
+    shot(&s, "20-approvals").await;
+    let errors = js_errors(&s).await;
+    assert!(errors.is_empty(), "browser console errors: {errors:?}");
+    s.quit().await;
+}
