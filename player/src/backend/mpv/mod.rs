@@ -84,8 +84,10 @@ const TEXT_OVERLAY_ID: i64 = 1;
 const TEXT_RES: (i64, i64) = (1920, 1080);
 
 mod ipc;
+mod screen;
 
 pub use ipc::{MpvEvent, MpvIpc};
+pub use screen::{Screen, ScreenRenderer, FALLBACK_SIZE};
 
 /// Errors of the mpv IPC client and process handling.
 #[derive(Debug, thiserror::Error)]
@@ -202,8 +204,12 @@ pub struct MpvBackend {
     starts: u64,
     /// Playlist entry of the black text background while it plays.
     text_background: Option<i64>,
-    /// Whether an alert text overlay may be on screen.
+    /// Whether a plain alert text overlay (ASS) may be on screen.
     overlay: bool,
+    /// Whether a drawn alert screen (`overlay-add`) may be on screen.
+    image: bool,
+    /// Draws alert screens (loaded at the first alert unless given with [`Self::with_screens`]).
+    screens: Option<ScreenRenderer>,
     /// Why this screen has no audio output, once the probe (or a clip) showed it.
     no_audio: Option<String>,
     /// Whether the audio output was probed.
@@ -234,10 +240,18 @@ impl MpvBackend {
             starts: 0,
             text_background: None,
             overlay: false,
+            image: false,
+            screens: None,
             no_audio: None,
             audio_probed: false,
             standby: None,
         }
+    }
+
+    /// Uses `screens` to draw alert screens (so the fonts are read once, at start).
+    pub fn with_screens(mut self, screens: ScreenRenderer) -> MpvBackend {
+        self.screens = Some(screens);
+        self
     }
 
     /// Why this screen cannot play sound (`None` while no audio problem is known): found by
@@ -315,6 +329,7 @@ impl MpvBackend {
             self.last_end = None;
             self.text_background = None;
             self.overlay = false;
+            self.image = false;
             let p = match self.take_standby().await {
                 Some(p) => p,
                 None => {
@@ -484,145 +499,6 @@ impl MpvBackend {
                 command: "loadfile".into(),
                 error: "reply has no playlist_entry_id (mpv older than 0.35?)".into(),
             })
-    }
-
-    /// Removes the alert text overlay, if one may be on screen.
-    async fn clear_text(&mut self) {
-        if !self.overlay {
-            return;
-        }
-        if let Some(p) = self.proc.as_mut() {
-            let cmd = vec![
-                json!("osd-overlay"),
-                json!(TEXT_OVERLAY_ID),
-                json!("none"),
-                json!(""),
-            ];
-            if let Err(e) = p.ipc.command(cmd).await {
-                tracing::warn!(error = %e, "could not remove the alert text overlay");
-                return;
-            }
-        }
-        self.overlay = false;
-    }
-
-    /// Loads the black background (if it is not playing) and waits until it is on screen.
-    async fn ensure_text_background(&mut self) -> Result<(), String> {
-        if self.text_background.is_some() {
-            return Ok(());
-        }
-        self.queued = None;
-        let p = self.proc.as_mut().ok_or("mpv is not running")?;
-        let reply = p
-            .ipc
-            .command(vec![
-                json!("loadfile"),
-                json!(TEXT_BACKGROUND),
-                json!("replace"),
-            ])
-            .await
-            .map_err(|e| e.to_string())?;
-        let entry = reply
-            .get("playlist_entry_id")
-            .and_then(Value::as_i64)
-            .ok_or("mpv's loadfile reply has no playlist_entry_id (mpv older than 0.35?)")?;
-        let deadline = tokio::time::Instant::now() + self.cfg.start_timeout;
-        let mut seen_start = false;
-        loop {
-            let ev = tokio::select! {
-                ev = p.events.recv() => ev,
-                _ = tokio::time::sleep_until(deadline) => {
-                    return Err(format!(
-                        "mpv did not show the text background within {} s",
-                        self.cfg.start_timeout.as_secs()
-                    ));
-                }
-            };
-            let Some(ev) = ev else {
-                self.proc = None;
-                return Err("mpv exited while loading the text background".into());
-            };
-            match ev.name.as_str() {
-                "start-file" if ev.entry_id == Some(entry) => seen_start = true,
-                "playback-restart" if seen_start => {
-                    self.text_background = Some(entry);
-                    self.last_end = None;
-                    return Ok(());
-                }
-                "end-file" if ev.entry_id == Some(entry) => {
-                    return Err(format!(
-                        "mpv could not show the text background ({}): {}",
-                        ev.reason.as_deref().unwrap_or("no reason"),
-                        ev.file_error.as_deref().unwrap_or("no detail")
-                    ));
-                }
-                _ => {}
-            }
-        }
-    }
-
-    async fn show_text_inner(&mut self, item: &TextItem, interrupt: &mut Interrupt) -> PlayOutcome {
-        let attempt_wall = jiff::Timestamp::now();
-        let attempt_at = Instant::now();
-        let fail =
-            |why: String| PlayOutcome::new(attempt_wall, attempt_at.elapsed(), Ended::Failed(why));
-        if let Err(e) = self.ensure_running().await {
-            return fail(e.to_string());
-        }
-        if let Err(why) = self.ensure_text_background().await {
-            self.text_background = None;
-            return fail(why);
-        }
-        let background = self.text_background;
-        self.overlay = true;
-        let p = self.proc.as_mut().expect("running");
-        let cmd = vec![
-            json!("osd-overlay"),
-            json!(TEXT_OVERLAY_ID),
-            json!("ass-events"),
-            json!(ass_text(&item.text)),
-            json!(TEXT_RES.0),
-            json!(TEXT_RES.1),
-        ];
-        if let Err(e) = p.ipc.command(cmd).await {
-            return fail(format!("mpv could not show the alert text: {e}"));
-        }
-        let (started_at, started_wall) = (Instant::now(), jiff::Timestamp::now());
-        let until = tokio::time::Instant::from_std(started_at + item.duration);
-        loop {
-            let p = self.proc.as_mut().expect("running");
-            let ev = tokio::select! {
-                ev = p.events.recv() => ev,
-                _ = interrupt.fired() => {
-                    self.clear_text().await;
-                    return PlayOutcome::new(started_wall, started_at.elapsed(), Ended::Interrupted);
-                }
-                _ = tokio::time::sleep_until(until) => {
-                    return PlayOutcome::new(started_wall, started_at.elapsed(), Ended::Completed);
-                }
-            };
-            let Some(ev) = ev else {
-                let outcome = PlayOutcome::new(
-                    started_wall,
-                    started_at.elapsed(),
-                    Ended::Failed("mpv exited while showing the alert text".into()),
-                );
-                self.restart_now().await;
-                return outcome;
-            };
-            if ev.name == "end-file" && ev.entry_id.is_some() && ev.entry_id == background {
-                self.text_background = None;
-                self.clear_text().await;
-                return PlayOutcome::new(
-                    started_wall,
-                    started_at.elapsed(),
-                    Ended::Failed(format!(
-                        "mpv ended the text background ({})",
-                        ev.reason.as_deref().unwrap_or("no reason")
-                    )),
-                );
-            }
-        }
     }
 
     /// mpv was seen to die: start a new one right away, so that its window covers the
@@ -879,7 +755,7 @@ impl Backend for MpvBackend {
     }
 
     async fn idle(&mut self) {
-        if self.overlay || self.text_background.is_some() || self.queued.is_some() {
+        if self.overlay || self.image || self.text_background.is_some() || self.queued.is_some() {
             self.clear_text().await;
             self.text_background = None;
             self.stop().await;
