@@ -4,8 +4,10 @@
 //! Simplified Chinese; Pahawh Hmong (U+16B00–U+16B8F) is drawn when a font has it and is
 //! only reported otherwise. Missing fonts are named by their Debian package.
 
-use cosmic_text::fontdb::Database;
+use cosmic_text::fontdb::{Database, FaceInfo};
 use cosmic_text::ttf_parser;
+
+use crate::words::{CJK_FAMILIES, LATIN_FAMILIES};
 
 /// One script the screen may need, and what was found for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,48 +70,37 @@ const PAHAWH: &str = "Pahawh Hmong";
 
 /// Checks `db` for a face with each script's sample characters.
 pub fn check(db: &Database) -> Coverage {
-    let wanted: [(&str, &str, &str, bool); 4] = [
-        (
-            "Vietnamese",
-            "CẢNH BÁO KHẨN Ở Ầ Ễ Ự Ỹ ởầễựỹ",
-            "fonts-noto-core",
-            true,
-        ),
-        (
-            "Hmong (Latin)",
-            "Hmoob Ceev faj txhua",
-            "fonts-noto-core",
-            true,
-        ),
-        (
-            "Simplified Chinese",
-            "紧急警报中文边境关闭",
-            "fonts-noto-cjk",
-            true,
-        ),
-        (
-            PAHAWH,
-            "\u{16B00}\u{16B01}\u{16B02}\u{16B50}",
-            "fonts-noto-core",
-            false,
-        ),
+    let wanted: [(&str, &str, &str, bool, &[&str]); 4] = [
+        ("Vietnamese", "CẢNH BÁO KHẨN Ở Ầ Ễ Ự Ỹ ởầễựỹ", "fonts-noto-core", true, LATIN_FAMILIES),
+        ("Hmong (Latin)", "Hmoob Ceev faj txhua", "fonts-noto-core", true, LATIN_FAMILIES),
+        ("Simplified Chinese", "紧急警报中文边境关闭", "fonts-noto-cjk", true, CJK_FAMILIES),
+        (PAHAWH, "\u{16B00}\u{16B01}\u{16B02}\u{16B50}", "fonts-noto-core", false, &["Noto Sans Pahawh Hmong"]),
     ];
     let scripts = wanted
         .into_iter()
-        .map(|(script, sample, package, required)| ScriptCheck {
+        .map(|(script, sample, package, required, families)| ScriptCheck {
             script,
             sample,
             package,
             required,
-            found: face_with(db, sample),
+            found: face_with(db, sample, families),
         })
         .collect();
     Coverage { scripts }
 }
 
-/// The family of the first face in `db` that maps every non-space character of `sample`.
-fn face_with(db: &Database, sample: &str) -> Option<String> {
-    db.faces().find_map(|info| {
+/// The family of the first face in `db` that maps every non-space character of `sample`,
+/// looking first at the `preferred` families (the ones the renderer sets the text in).
+fn face_with(db: &Database, sample: &str, preferred: &[&str]) -> Option<String> {
+    let rank = |info: &FaceInfo| {
+        preferred
+            .iter()
+            .position(|p| info.families.iter().any(|(f, _)| f == p))
+            .unwrap_or(preferred.len())
+    };
+    let mut faces: Vec<&FaceInfo> = db.faces().collect();
+    faces.sort_by_key(|info| rank(info));
+    faces.into_iter().find_map(|info| {
         let covers = db
             .with_face_data(info.id, |data, index| {
                 ttf_parser::Face::parse(data, index).is_ok_and(|face| {

@@ -22,6 +22,7 @@ mod attack_player;
 mod cache_download;
 mod cache_kill9;
 mod enroll_controller;
+mod glass_alert;
 mod glass_screen;
 mod journal_chain;
 mod journal_uploader;
