@@ -71,20 +71,46 @@ const PAHAWH: &str = "Pahawh Hmong";
 /// Checks `db` for a face with each script's sample characters.
 pub fn check(db: &Database) -> Coverage {
     let wanted: [(&str, &str, &str, bool, &[&str]); 4] = [
-        ("Vietnamese", "CẢNH BÁO KHẨN Ở Ầ Ễ Ự Ỹ ởầễựỹ", "fonts-noto-core", true, LATIN_FAMILIES),
-        ("Hmong (Latin)", "Hmoob Ceev faj txhua", "fonts-noto-core", true, LATIN_FAMILIES),
-        ("Simplified Chinese", "紧急警报中文边境关闭", "fonts-noto-cjk", true, CJK_FAMILIES),
-        (PAHAWH, "\u{16B00}\u{16B01}\u{16B02}\u{16B50}", "fonts-noto-core", false, &["Noto Sans Pahawh Hmong"]),
+        (
+            "Vietnamese",
+            "CẢNH BÁO KHẨN Ở Ầ Ễ Ự Ỹ ởầễựỹ",
+            "fonts-noto-core",
+            true,
+            LATIN_FAMILIES,
+        ),
+        (
+            "Hmong (Latin)",
+            "Hmoob Ceev faj txhua",
+            "fonts-noto-core",
+            true,
+            LATIN_FAMILIES,
+        ),
+        (
+            "Simplified Chinese",
+            "紧急警报中文边境关闭",
+            "fonts-noto-cjk",
+            true,
+            CJK_FAMILIES,
+        ),
+        (
+            PAHAWH,
+            "\u{16B00}\u{16B01}\u{16B02}\u{16B50}",
+            "fonts-noto-core",
+            false,
+            &["Noto Sans Pahawh Hmong"],
+        ),
     ];
     let scripts = wanted
         .into_iter()
-        .map(|(script, sample, package, required, families)| ScriptCheck {
-            script,
-            sample,
-            package,
-            required,
-            found: face_with(db, sample, families),
-        })
+        .map(
+            |(script, sample, package, required, families)| ScriptCheck {
+                script,
+                sample,
+                package,
+                required,
+                found: face_with(db, sample, families),
+            },
+        )
         .collect();
     Coverage { scripts }
 }

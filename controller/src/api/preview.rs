@@ -33,7 +33,10 @@ fn size_param(req: &Request, name: &str, default: u32, range: (u32, u32)) -> Res
             .ok_or_else(|| {
                 ApiError::field(
                     name,
-                    format!("must be a whole number of pixels from {} to {}", range.0, range.1),
+                    format!(
+                        "must be a whole number of pixels from {} to {}",
+                        range.0, range.1
+                    ),
                 )
             }),
     }
@@ -48,21 +51,25 @@ pub async fn alert_preview(state: &AppState, mut req: Request) -> Result<Respons
         .keys()
         .find(|k| !["lang", "width", "height"].contains(&k.as_str()))
     {
-        return Err(ApiError::field(unknown, "unknown parameter; use lang, width, height"));
+        return Err(ApiError::field(
+            unknown,
+            "unknown parameter; use lang, width, height",
+        ));
     }
     let width = size_param(&req, "width", DEFAULT_SIZE.0, (MIN_SIZE.0, MAX_SIZE.0))?;
     let height = size_param(&req, "height", DEFAULT_SIZE.1, (MIN_SIZE.1, MAX_SIZE.1))?;
     let lang = req.query.get("lang").cloned();
     let body: PreviewBody = req.json().await?;
-    let text = match &lang {
-        Some(l) => body.text.iter().find(|t| &t.lang == l).ok_or_else(|| {
-            ApiError::field("lang", format!("the alert has no text in {l:?}"))
-        })?,
-        None => body
-            .text
-            .first()
-            .ok_or_else(|| ApiError::field("text", "the alert has no text to preview"))?,
-    };
+    let text =
+        match &lang {
+            Some(l) => body.text.iter().find(|t| &t.lang == l).ok_or_else(|| {
+                ApiError::field("lang", format!("the alert has no text in {l:?}"))
+            })?,
+            None => body
+                .text
+                .first()
+                .ok_or_else(|| ApiError::field("text", "the alert has no text to preview"))?,
+        };
     if !playlists::manifest::is_valid_lang_tag(&text.lang) {
         return Err(ApiError::field(
             "lang",
@@ -86,7 +93,11 @@ pub async fn alert_preview(state: &AppState, mut req: Request) -> Result<Respons
             PreviewError::Busy => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }
-            e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "preview_failed", e.to_string()),
+            e => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "preview_failed",
+                e.to_string(),
+            ),
         })?;
     Ok(warp::http::Response::builder()
         .status(StatusCode::OK)

@@ -39,22 +39,51 @@ async fn alert_preview_is_the_players_screen() {
     assert_eq!(ct, "image/png");
     assert_eq!(png_size(&png), (960, 540));
     let mut r = renderer;
-    let expected = r.alert("zh-Hans", "因洪水，口岸暂停通关。", 960, 540).unwrap();
+    let expected = r
+        .alert("zh-Hans", "因洪水，口岸暂停通关。", 960, 540)
+        .unwrap();
     assert!(
         png == expected.image.to_png().unwrap(),
         "the preview is not the screen the player draws"
     );
     // Without `lang`: the first text, at the default size.
-    let (s, _, png) = ctl.post_raw("/api/v1/alerts/preview", &operator, body.clone()).await;
+    let (s, _, png) = ctl
+        .post_raw("/api/v1/alerts/preview", &operator, body.clone())
+        .await;
     assert_eq!(s, 200);
     assert_eq!(png_size(&png), (1280, 720));
 
     for (path, body, status, what) in [
-        ("/api/v1/alerts/preview?width=4000", body.clone(), 400, "too wide"),
-        ("/api/v1/alerts/preview?height=10", body.clone(), 400, "too low"),
-        ("/api/v1/alerts/preview?lang=fr", body.clone(), 400, "no text in that language"),
-        ("/api/v1/alerts/preview?colour=red", body.clone(), 400, "unknown parameter"),
-        ("/api/v1/alerts/preview", json!({"text": []}), 400, "no text"),
+        (
+            "/api/v1/alerts/preview?width=4000",
+            body.clone(),
+            400,
+            "too wide",
+        ),
+        (
+            "/api/v1/alerts/preview?height=10",
+            body.clone(),
+            400,
+            "too low",
+        ),
+        (
+            "/api/v1/alerts/preview?lang=fr",
+            body.clone(),
+            400,
+            "no text in that language",
+        ),
+        (
+            "/api/v1/alerts/preview?colour=red",
+            body.clone(),
+            400,
+            "unknown parameter",
+        ),
+        (
+            "/api/v1/alerts/preview",
+            json!({"text": []}),
+            400,
+            "no text",
+        ),
         (
             "/api/v1/alerts/preview",
             json!({"text": [{"lang": "vi", "text": "ạ".repeat(2000)}]}),

@@ -347,6 +347,11 @@ async fn console_admin_and_auditor_flows_in_chromium() {
         "(() => { const i = document.querySelector('.alert-preview img'); return !!i && i.complete && i.naturalWidth === 960 && i.alt.includes('mưa lớn'); })()",
     )
     .await;
+    s.js(
+        "document.querySelector('.alert-preview').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await;
     shot(&s, "08-alerts").await;
 
     // English switch, and back.

@@ -107,9 +107,9 @@ impl StatusReport {
             r.progress.last_error,
             r.display_problem,
         ]
-            .into_iter()
-            .flatten()
-            .reduce(|a, b| format!("{a}; {b}"));
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| format!("{a}; {b}"));
         status.manifest_expired = state.active().is_some_and(|m| m.expires_at <= now);
         status.clock_synced = r.clock_synced;
         self.due(now)

@@ -56,7 +56,10 @@ fn alerts() -> Vec<(&'static str, String)> {
             "en",
             "Border crossing suspended due to flooding. Please wait for instructions.".into(),
         ),
-        ("zh-Hans", "因洪水，口岸暂停通关。请旅客听从边防人员指挥。".into()),
+        (
+            "zh-Hans",
+            "因洪水，口岸暂停通关。请旅客听从边防人员指挥。".into(),
+        ),
         (
             "hmn",
             "Ciam teb kaw vim dej nyab. Thov tos cov tub ceev xwm qhia.".into(),
@@ -92,10 +95,8 @@ fn margin_text_pixels(f: &Frame) -> Vec<(u32, u32, [u8; 3])> {
     for y in 0..f.height {
         for x in 0..f.width {
             let (xf, yf) = (x as f32 + 0.5, y as f32 + 0.5);
-            let inside = xf >= mx
-                && xf <= f.width as f32 - mx
-                && yf >= my
-                && yf <= f.height as f32 - my;
+            let inside =
+                xf >= mx && xf <= f.width as f32 - mx && yf >= my && yf <= f.height as f32 - my;
             let p = f.pixel(x, y);
             if !inside && !near(p, BACKGROUND, MARGIN_TOLERANCE) && !near(p, BAND, MARGIN_TOLERANCE)
             {
@@ -148,7 +149,11 @@ async fn glass_alert_languages_in_turn_inside_the_safe_area() {
     let long = expected.last().unwrap();
     assert!(long.lines >= 3, "120 characters in {} lines", long.lines);
     let ink = long.text_ink.unwrap();
-    assert!(long.layout.safe.contains(ink), "{ink:?} outside {:?}", long.layout.safe);
+    assert!(
+        long.layout.safe.contains(ink),
+        "{ink:?} outside {:?}",
+        long.layout.safe
+    );
 
     let mut cfg = MpvConfig::new(dir.path().join("mpv.sock"));
     cfg.extra_args = vec!["--no-config".into(), "--ao=null".into()];
@@ -157,9 +162,14 @@ async fn glass_alert_languages_in_turn_inside_the_safe_area() {
     b.start().await.expect("mpv starts on the X display");
     let grabber = Grabber::start(&display, GRAB_EVERY, STEP);
     let mut never = Interrupt::never();
+    // A completed screen stays up until the next one: grab it then at full resolution too.
+    let mut full = Vec::new();
     for (lang, text) in &shown {
-        let out = b.show_text(&TextItem::new(text, lang, SHOWN), &mut never).await;
+        let out = b
+            .show_text(&TextItem::new(text, lang, SHOWN), &mut never)
+            .await;
         assert_eq!(out.ended, Ended::Completed, "{lang}: {:?}", out.ended);
+        full.push(display.grab(1).expect("a full-resolution grab"));
     }
     b.idle().await;
     let rec = grabber.stop();
@@ -192,7 +202,9 @@ async fn glass_alert_languages_in_turn_inside_the_safe_area() {
     let matched = scored.iter().filter(|s| s.1 < SAME_SCREEN);
     let worst_match = matched.clone().map(|s| s.1).fold(0.0, f64::max);
     let closest_other = matched.map(|s| s.2).fold(f64::MAX, f64::min);
-    println!("{TEST}: matching frames differ ≤ {worst_match:.2}, other screens ≥ {closest_other:.2}");
+    println!(
+        "{TEST}: matching frames differ ≤ {worst_match:.2}, other screens ≥ {closest_other:.2}"
+    );
     let runs = runs(&seen);
     let summary = summary(&rec, &runs);
     println!("{TEST}: {summary:?}");
@@ -201,6 +213,17 @@ async fn glass_alert_languages_in_turn_inside_the_safe_area() {
         let dir = rec.save(TEST);
         panic!("{why}\nframes: {summary:?}\nsaved in {}", dir.display());
     };
+    let screens_dir = gatecast_testkit::glass::artifacts_dir(TEST).join("screens");
+    std::fs::create_dir_all(&screens_dir).unwrap();
+    for (i, (f, (lang, _))) in full.iter().zip(&shown).enumerate() {
+        std::fs::write(screens_dir.join(format!("{i}-{lang}.png")), f.to_png()).unwrap();
+        let diff = mean_diff(f, &expected[i].image, 1);
+        if diff >= SAME_SCREEN {
+            fail(format!(
+                "screen {i} ({lang}) at full resolution differs by {diff:.2} from the drawn one"
+            ));
+        }
+    }
     // Each screen in turn: the alert runs, in order, are 0, 1, 2, 3, 4.
     let order: Vec<usize> = runs
         .iter()
@@ -215,7 +238,9 @@ async fn glass_alert_languages_in_turn_inside_the_safe_area() {
     let first = seen.iter().position(|s| *s != Seen::Other).unwrap();
     let last = seen.iter().rposition(|s| *s != Seen::Other).unwrap();
     if let Some(i) = (first..=last).find(|&i| seen[i] == Seen::Other) {
-        fail(format!("frame {i} between two alert screens is none of them"));
+        fail(format!(
+            "frame {i} between two alert screens is none of them"
+        ));
     }
     for (i, f) in rec.frames.iter().enumerate() {
         if seen[i] == Seen::Other {
@@ -264,13 +289,21 @@ fn glass_check_display_shows_the_test_card() {
     );
     let mut last = None;
     let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        gatecast_testkit::wait_until("the test card on the glass", Duration::from_secs(30), || {
-            assert!(child.is_running(), "check-display exited: {}", child.log_tail(20));
-            let f = display.grab(1).expect("grab");
-            let same = mean_diff(&f, &card.image, 1) < SAME_SCREEN;
-            last = Some(f.clone());
-            same.then_some(f)
-        })
+        gatecast_testkit::wait_until(
+            "the test card on the glass",
+            Duration::from_secs(30),
+            || {
+                assert!(
+                    child.is_running(),
+                    "check-display exited: {}",
+                    child.log_tail(20)
+                );
+                let f = display.grab(1).expect("grab");
+                let same = mean_diff(&f, &card.image, 1) < SAME_SCREEN;
+                last = Some(f.clone());
+                same.then_some(f)
+            },
+        )
     }));
     let frame = match waited {
         Ok(f) => f,
@@ -280,7 +313,11 @@ fn glass_check_display_shows_the_test_card() {
             if let Some(f) = &last {
                 std::fs::write(&path, f.to_png()).unwrap();
             }
-            eprintln!("last frame in {}; check-display: {}", path.display(), child.log_tail(20));
+            eprintln!(
+                "last frame in {}; check-display: {}",
+                path.display(),
+                child.log_tail(20)
+            );
             std::panic::resume_unwind(e)
         }
     };

@@ -111,7 +111,10 @@ pub(crate) fn runs<S: PartialEq + Copy>(seen: &[S]) -> Vec<(S, usize, usize)> {
 }
 
 /// Each run of frames as `what@ms×frames`, ms from the first grab: the test's own log line.
-pub(crate) fn summary<S: std::fmt::Debug>(rec: &Recording, runs: &[(S, usize, usize)]) -> Vec<String> {
+pub(crate) fn summary<S: std::fmt::Debug>(
+    rec: &Recording,
+    runs: &[(S, usize, usize)],
+) -> Vec<String> {
     let t0 = rec
         .frames
         .first()

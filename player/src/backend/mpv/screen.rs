@@ -55,7 +55,11 @@ impl ScreenRenderer {
     pub fn load() -> ScreenRenderer {
         let t = Instant::now();
         let r = Renderer::system();
-        tracing::debug!(faces = r.faces(), ms = t.elapsed().as_millis() as u64, "fonts loaded");
+        tracing::debug!(
+            faces = r.faces(),
+            ms = t.elapsed().as_millis() as u64,
+            "fonts loaded"
+        );
         ScreenRenderer {
             inner: Arc::new(Mutex::new(r)),
         }
@@ -154,9 +158,7 @@ impl MpvBackend {
             h.clamp(gatecast_render::MIN_SIZE.1, gatecast_render::MAX_SIZE.1),
         );
         let path = self.screen_file();
-        self.screens()
-            .draw_to(screen, w, h, path.clone())
-            .await?;
+        self.screens().draw_to(screen, w, h, path.clone()).await?;
         let p = self.proc.as_mut().ok_or("mpv is not running")?;
         let cmd = vec![
             json!("overlay-add"),
