@@ -21,8 +21,38 @@ fn main() {
             (r, &args[5])
         }
         Some("card") if args.len() == 4 => (r.test_card(num(&args[1]), num(&args[2])), &args[3]),
+        Some("time") if args.len() == 5 => {
+            // time LANG W H N: N draws of a long text, the slowest and the median.
+            let text: String = "因洪水，口岸暂停通关。Cửa khẩu tạm dừng thông quan do lũ. "
+                .chars()
+                .cycle()
+                .take(400)
+                .collect();
+            let n = num(&args[4]).max(1) as usize;
+            let mut times: Vec<_> = (0..n)
+                .map(|_| {
+                    let t = Instant::now();
+                    r.alert(&args[1], &text, num(&args[2]), num(&args[3]))
+                        .expect("drawn");
+                    t.elapsed()
+                })
+                .collect();
+            let first = times[0];
+            times.sort();
+            println!(
+                "{n} draws of {}×{} ({} characters): first (cold glyph cache) {first:?}, median {:?}, slowest {:?}",
+                args[2],
+                args[3],
+                text.chars().count(),
+                times[n / 2],
+                times[n - 1]
+            );
+            return;
+        }
         _ => {
-            eprintln!("usage: render-screen alert LANG TEXT W H OUT.png | card W H OUT.png");
+            eprintln!(
+                "usage: render-screen alert LANG TEXT W H OUT.png | card W H OUT.png | time LANG W H N"
+            );
             std::process::exit(2);
         }
     };

@@ -108,6 +108,7 @@ pub(crate) fn draw(r: &mut Renderer, layout: AlertLayout, mut canvas: Pixmap) ->
         layout,
         ink: ink.rect(),
         text_ink: body.rect(),
+        clipped: ink.clipped(),
         font_size: size,
         lines: rows.len(),
     }

@@ -56,9 +56,9 @@ impl Rect {
     }
 }
 
-/// The bounding box of pixels touched so far.
+/// The bounding box of pixels touched so far, and how many glyph pixels were cut off.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Ink(Option<Rect>);
+pub(crate) struct Ink(Option<Rect>, u64);
 
 impl Ink {
     fn add(&mut self, x: i32, y: i32) {
@@ -81,6 +81,12 @@ impl Ink {
         if let Some(r) = other.0 {
             self.add_rect(r);
         }
+        self.1 += other.1;
+    }
+
+    /// Glyph pixels that fell outside their box and were not drawn.
+    pub(crate) fn clipped(&self) -> u64 {
+        self.1
     }
 
     pub(crate) fn rect(&self) -> Option<Rect> {
@@ -406,7 +412,11 @@ impl Fitted {
                 glyphs.with_pixels(fonts, phys.cache_key, base, |x, y, col| {
                     let (px, py) = (phys.x + x, line_y + phys.y + y);
                     let a = col.a() as u32;
-                    if a == 0 || !clip.contains_point(px, py) {
+                    if a == 0 {
+                        return;
+                    }
+                    if !clip.contains_point(px, py) {
+                        ink.1 += 1;
                         return;
                     }
                     ink.add(px, py);

@@ -124,6 +124,9 @@ pub struct Rendered {
     pub ink: Option<Rect>,
     /// Bounding box of the alert text's (or the test card's body's) glyph pixels.
     pub text_ink: Option<Rect>,
+    /// Glyph pixels that did not fit their box and were cut off (0 unless the text could not
+    /// be made small enough).
+    pub clipped: u64,
     /// The font size the text was fitted at, in pixels.
     pub font_size: f32,
     /// How many lines the text was broken into.
@@ -217,6 +220,7 @@ impl Renderer {
             layout,
             ink: ink.rect(),
             text_ink: body.rect(),
+            clipped: ink.clipped(),
             font_size: fitted.font_size,
             lines: fitted.lines,
         })

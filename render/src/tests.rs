@@ -85,22 +85,34 @@ fn chinese_wraps_between_characters_inside_the_safe_area() {
 #[test]
 fn stacked_vietnamese_diacritics_are_not_clipped() {
     let mut r = renderer();
-    // Capitals with two marks stacked above, and a dot below.
-    let out = r.alert("vi", "Ở Ầ Ễ Ự Ỹ Ẩ Ậ Ỗ", 1280, 720).unwrap();
-    let ink = out.text_ink.unwrap();
-    let text = out.layout.text;
-    assert!(text.contains(ink), "{ink:?} outside {text:?}");
-    // Not clipped: the ink does not touch the box's top or bottom edge, and a row just
-    // below the ink's top still holds mark pixels (the tilde over the circumflex).
-    assert!(
-        ink.y0 > text.y0 && ink.y1 < text.y1,
-        "{ink:?} touches {text:?}"
-    );
-    let top_row: usize = (ink.x0..ink.x1)
-        .filter(|&x| out.image.pixel(x as u32, ink.y0 as u32 + 1) != crate::BACKGROUND)
-        .count();
-    assert!(top_row > 0, "no mark pixels at the top of the ink {ink:?}");
-    assert_margins_clean(&out);
+    // Capitals with two marks stacked above and a dot below, from one line to lines enough
+    // that the height limits the size (the first line's marks reach above its line box).
+    for reps in [1, 3, 6, 10, 16, 25, 40] {
+        for (w, h) in [(1280, 720), (640, 360)] {
+            let text = "Ở Ầ Ễ Ự Ỹ Ẩ Ậ Ỗ ".repeat(reps);
+            let out = r.alert("vi", &text, w, h).unwrap();
+            let what = format!(
+                "{reps}× at {w}×{h}: {} lines at {} px",
+                out.lines, out.font_size
+            );
+            assert_eq!(out.clipped, 0, "{what}: glyph pixels cut off");
+            let ink = out.text_ink.unwrap();
+            let text_box = out.layout.text;
+            assert!(
+                text_box.contains(ink),
+                "{what}: {ink:?} outside {text_box:?}"
+            );
+            // The top row of the ink holds mark pixels (the tilde or hook over a circumflex).
+            let top_row = (ink.x0..ink.x1)
+                .filter(|&x| out.image.pixel(x as u32, ink.y0 as u32) != crate::BACKGROUND)
+                .count();
+            assert!(
+                top_row > 0,
+                "{what}: no mark pixels at the top of the ink {ink:?}"
+            );
+            assert_margins_clean(&out);
+        }
+    }
 }
 
 #[test]
