@@ -20,7 +20,8 @@ use crate::backend::{Ended, Interrupt, PlayOutcome, TextItem};
 
 /// Our `overlay-add` id for drawn screens.
 const SCREEN_OVERLAY_ID: i64 = 0;
-/// The size drawn at when mpv reports no OSD size (no video output, e.g. `--vo=null`).
+/// The size drawn at when mpv reports neither an OSD nor a display size (no video output,
+/// e.g. `--vo=null`).
 pub const FALLBACK_SIZE: (u32, u32) = (1920, 1080);
 
 /// What to draw.
@@ -130,7 +131,7 @@ impl MpvBackend {
         self.cfg.socket_path.with_file_name("alert-screen.bgra")
     }
 
-    /// mpv's OSD size (the window's), or [`FALLBACK_SIZE`].
+    /// mpv's OSD size (the window's), else the display's, else [`FALLBACK_SIZE`].
     async fn osd_size(&mut self) -> (u32, u32) {
         let Some(p) = self.proc.as_mut() else {
             return FALLBACK_SIZE;
@@ -144,10 +145,15 @@ impl MpvBackend {
                 .filter(|&n| n > 0)
                 .and_then(|n| u32::try_from(n).ok())
         };
-        match (get("osd-width").await, get("osd-height").await) {
-            (Some(w), Some(h)) => (w, h),
-            _ => FALLBACK_SIZE,
+        for (w, h) in [
+            ("osd-width", "osd-height"),
+            ("display-width", "display-height"),
+        ] {
+            if let (Some(w), Some(h)) = (get(w).await, get(h).await) {
+                return (w, h);
+            }
         }
+        FALLBACK_SIZE
     }
 
     /// Draws `screen` at the window's size and shows it over the background.
