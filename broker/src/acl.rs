@@ -2,7 +2,7 @@
 //! controller renders as a mosquitto ACL file.
 //!
 //! A screen (MQTT username = screen id) may publish only its own `receipts` and `status`, and
-//! subscribe only to its own `manifest`, `alert`, `ack` and `rotation` (exact topics, no
+//! subscribe only to its own `manifest`, `alert`, `ack`, `rotation` and `screenshot` (exact topics, no
 //! wildcards). The controller ([`CONTROLLER_USER`]) may publish and subscribe to anything.
 
 use playlists::topics::{self, CONTROLLER_USER};
@@ -29,7 +29,13 @@ mod tests {
             assert!(!may_publish("lc-a1", &topic("lc-b2", kind)));
             assert!(!may_subscribe("lc-a1", &topic("lc-a1", kind)));
         }
-        for kind in [Kind::Manifest, Kind::Alert, Kind::Ack, Kind::Rotation] {
+        for kind in [
+            Kind::Manifest,
+            Kind::Alert,
+            Kind::Ack,
+            Kind::Rotation,
+            Kind::Screenshot,
+        ] {
             assert!(may_subscribe("lc-a1", &topic("lc-a1", kind)));
             assert!(!may_subscribe("lc-a1", &topic("lc-b2", kind)));
             assert!(!may_publish("lc-a1", &topic("lc-a1", kind)));

@@ -101,7 +101,8 @@ export async function logPage(ctx) {
           const tz = r.timezone || tzOf.get(r.screen) || 'UTC';
           const sha = r.media_sha256 || r.media;
           return h('tr', { 'data-seq': r.seq }, h('td', {}, time(r.started_at_utc || r.started_at, tz)), h('td', {}, time(r.ended_at_utc || r.ended_at, tz)), h('td', {}, r.screen),
-            h('td', { title: sha }, r.media_title || titleOf.get(sha) || shortSha(sha)), h('td', {}, r.lang || '—'),
+            h('td', { title: sha, 'data-kind': r.kind || null }, r.kind === 'alert' ? [badge('bad', t('log.alert')), ' '] : null, r.media_title || titleOf.get(sha) || shortSha(sha)),
+            h('td', {}, r.lang || '—'),
             h('td', {}, r.playlist || '—'),
             h('td', {}, badge(r.outcome === 'completed' ? 'ok' : r.outcome === 'failed' ? 'bad' : 'warn', t('out.' + r.outcome))),
             h('td', {}, r.backend === 'null' ? badge('off', 'null') : r.backend || '—'),

@@ -119,7 +119,7 @@ pub fn acl_file() -> String {
     out.push_str(
         "# Each screen (MQTT username = screen id) reads only its own manifest, alert, ack and\n",
     );
-    out.push_str("# rotation statements,\n");
+    out.push_str("# rotation statements and screenshot commands,\n");
     out.push_str("# and writes only its own receipts and status (status is also its Last Will).\n");
     for kind in topics::screen_reads() {
         out.push_str(&format!("pattern read {}\n", own(kind)));

@@ -83,6 +83,10 @@ pub enum ConfigError {
 /// heartbeat intervals (a player reports at least every 30 s, `docs/protocol.md` §12).
 pub const DEFAULT_STATUS_STALE_SECS: u64 = 90;
 
+/// Default number of screenshots kept per screen: 288, a day at the players' default interval
+/// of 5 minutes (`docs/protocol.md` §18).
+pub const DEFAULT_SCREENSHOTS_KEPT: usize = 288;
+
 /// The configuration file format (all keys optional).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +120,8 @@ pub struct FileConfig {
     /// Seconds without a status after which an online screen counts as offline
     /// (`status_stale_secs`), default 90 (three heartbeats).
     pub status_stale_secs: Option<u64>,
+    /// Screenshots kept per screen, the newest (`screenshots_kept`), default 288.
+    pub screenshots_kept: Option<usize>,
 }
 
 impl FileConfig {
@@ -193,6 +199,8 @@ pub struct Config {
     /// A screen whose last status is older than this counts as offline, whatever that status
     /// said (screens API, console, compliance report's dark periods).
     pub status_stale_after: Duration,
+    /// Screenshots kept per screen (the newest; older ones are deleted as new ones arrive).
+    pub screenshots_kept: usize,
 }
 
 /// Bounds on HTTP clients, so that slow or many connections cannot hold the API or take the
@@ -332,8 +340,16 @@ impl Config {
                 message: format!("{stale_secs} is out of range 1..=86400"),
             });
         }
+        let screenshots_kept = file.screenshots_kept.unwrap_or(DEFAULT_SCREENSHOTS_KEPT);
+        if screenshots_kept == 0 || screenshots_kept > 100_000 {
+            return Err(ConfigError::Invalid {
+                key: "screenshots_kept",
+                message: format!("{screenshots_kept} is out of range 1..=100000"),
+            });
+        }
         Ok(Config {
             status_stale_after: Duration::from_secs(stale_secs),
+            screenshots_kept,
             data_dir,
             http_addr,
             broker,

@@ -122,6 +122,16 @@ def pae(payload_type, payload):
     return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
 
 
+def image_matches(payload, image):
+    """A screenshot record (protocol.md section 18) signs its image's SHA-256 and length."""
+    record = json.loads(payload)
+    if image is None or record.get("sha256") != hashlib.sha256(image).hexdigest():
+        return False, "the record does not sign this image's SHA-256"
+    if record.get("bytes") != len(image):
+        return False, "the record does not sign this image's length"
+    return True, "signature verifies and signs the image's SHA-256 and length"
+
+
 def verdict(case):
     env = case["envelope"]
     if env.get("payloadType") != case["expected_type"]:
@@ -133,6 +143,8 @@ def verdict(case):
     for sig in env.get("signatures", []):
         raw = b64(sig.get("sig", ""))
         if raw is not None and verify_strict(pub, msg, raw):
+            if "image" in case:
+                return image_matches(payload, b64(case["image"]))
             return True, "signature verifies"
     return False, "no signature verifies strictly"
 

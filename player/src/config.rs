@@ -124,6 +124,18 @@ pub struct PlayerConfig {
     /// The screen's neutral fallback: only `black` (the default) for now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// Seconds between periodic screenshots (`docs/protocol.md` §18); 0 = only on request.
+    #[serde(default = "default_screenshot_interval_s")]
+    pub screenshot_interval_s: u64,
+    /// The controller's HTTP base URL screenshots are uploaded to; absent = the first
+    /// `media_base` entry (what enrolment writes: the controller itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_url: Option<String>,
+}
+
+/// Default of `screenshot_interval_s`: 5 minutes.
+pub fn default_screenshot_interval_s() -> u64 {
+    300
 }
 
 fn default_batch_max_receipts() -> usize {
@@ -287,6 +299,14 @@ impl PlayerConfig {
                 ));
             }
         }
+        if let Some(u) = &self.controller_url {
+            if !u.starts_with("http://") || u.len() <= "http://".len() {
+                return Err(invalid(
+                    "controller_url",
+                    format!("{u:?} must be an http:// URL (the controller's HTTP API)"),
+                ));
+            }
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
@@ -309,6 +329,20 @@ impl PlayerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Where screenshots are uploaded: `controller_url`, else the first `media_base` entry.
+    pub fn controller_base(&self) -> String {
+        let base = match &self.controller_url {
+            Some(u) => u.clone(),
+            None => self
+                .media_base
+                .mirrors()
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        };
+        base.trim_end_matches('/').to_string()
     }
 
     /// The broker's host and port from `broker` (`mqtt://host:port`).

@@ -213,6 +213,8 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         alert_text_ms: crate::config::default_alert_text_ms(),
         epoch: answer.epoch,
         fallback: None,
+        screenshot_interval_s: crate::config::default_screenshot_interval_s(),
+        controller_url: None,
     };
     // Validate before writing anything: a bad answer must leave no trace.
     config.validate()?;

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod clock;
 pub mod mqtt;
 pub mod scheduler;
+pub mod screenshot;
 pub mod status;
 
 // P-CORE modules.

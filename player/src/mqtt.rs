@@ -2,7 +2,7 @@
 //!
 //! One task polls the rumqttc event loop and does nothing that could wait on that same loop
 //! (it never publishes): it reconnects with exponential backoff and jitter, subscribes to the
-//! screen's `manifest`, `alert`, `ack` and `rotation` topics whenever it is not certain of its
+//! screen's `manifest`, `alert`, `ack`, `rotation` and `screenshot` topics whenever it is not certain of its
 //! subscriptions — the broker has no session for us, or this process has not yet seen a
 //! successful SUBACK (a session left by an earlier box of the same screen may be present
 //! without our subscriptions: docs/security.md row 46); a subscription the broker refuses is
@@ -42,6 +42,9 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(15);
 const INCOMING_QUEUE: usize = 16;
 /// Capacity of the ack queue (an ack dropped when full is harmless: receipts are resent).
 const ACK_QUEUE: usize = 16;
+/// Capacity of the screenshot command queue (a command dropped when full is refused the way an
+/// expired one is: the operator asks again).
+const SHOT_QUEUE: usize = 4;
 /// Capacity of the outgoing queue.
 const OUTGOING_QUEUE: usize = 16;
 /// Longest wait for each step of a clean stop.
@@ -126,6 +129,9 @@ pub struct MqttHandle {
     pub incoming: mpsc::Receiver<Incoming>,
     /// Raw ack envelopes, for the uploader to verify.
     pub acks: mpsc::Receiver<Bytes>,
+    /// Raw screenshot command envelopes (`docs/protocol.md` §18), for the screenshot task to
+    /// verify.
+    pub shots: mpsc::Receiver<Bytes>,
     /// Connection state.
     pub link: watch::Receiver<LinkState>,
     status: watch::Sender<Option<Vec<u8>>>,
@@ -163,6 +169,7 @@ impl MqttHandle {
         let (client, eventloop) = AsyncClient::new(opts, 64);
         let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
         let (ack_tx, ack_rx) = mpsc::channel(ACK_QUEUE);
+        let (shot_tx, shot_rx) = mpsc::channel(SHOT_QUEUE);
         let (out_tx, out_rx) = mpsc::channel(OUTGOING_QUEUE);
         let (link_tx, link_rx) = watch::channel(LinkState::default());
         let (status_tx, status_rx) = watch::channel(None);
@@ -172,7 +179,10 @@ impl MqttHandle {
             client.clone(),
             settings.screen.clone(),
             in_tx,
-            ack_tx,
+            Forwards {
+                acks: ack_tx,
+                shots: shot_tx,
+            },
             link_tx,
             stop_rx.clone(),
         ));
@@ -188,6 +198,7 @@ impl MqttHandle {
             outgoing: out_tx,
             incoming: in_rx,
             acks: ack_rx,
+            shots: shot_rx,
             link: link_rx,
             status: status_tx,
             client,
@@ -243,12 +254,20 @@ impl MqttHandle {
     }
 }
 
+/// Where the messages that bypass the agent's state machine go.
+struct Forwards {
+    /// Acks, to the uploader.
+    acks: mpsc::Sender<Bytes>,
+    /// Screenshot commands, to the screenshot task.
+    shots: mpsc::Sender<Bytes>,
+}
+
 async fn poll_loop(
     mut eventloop: EventLoop,
     client: AsyncClient,
     screen: String,
     incoming: mpsc::Sender<Incoming>,
-    acks: mpsc::Sender<Bytes>,
+    forwards: Forwards,
     link: watch::Sender<LinkState>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -256,6 +275,7 @@ async fn poll_loop(
     let alert_topic = topics::topic(&screen, Kind::Alert);
     let ack_topic = topics::topic(&screen, Kind::Ack);
     let rotation_topic = topics::topic(&screen, Kind::Rotation);
+    let shot_topic = topics::topic(&screen, Kind::Screenshot);
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     // A successful SUBACK seen in the broker's current session of ours.
     let mut subscribed = false;
@@ -268,6 +288,7 @@ async fn poll_loop(
         alert_topic.clone(),
         ack_topic.clone(),
         rotation_topic.clone(),
+        shot_topic.clone(),
     ];
     loop {
         let ev = tokio::select! {
@@ -304,8 +325,13 @@ async fn poll_loop(
                 } else if p.topic == rotation_topic {
                     Some(Incoming::Rotation(p.payload))
                 } else if p.topic == ack_topic {
-                    if acks.try_send(p.payload).is_err() {
+                    if forwards.acks.try_send(p.payload).is_err() {
                         tracing::warn!("ack queue full; ack dropped (the receipts will be resent)");
+                    }
+                    None
+                } else if p.topic == shot_topic {
+                    if forwards.shots.try_send(p.payload).is_err() {
+                        tracing::warn!("screenshot command queue full; command dropped");
                     }
                     None
                 } else {

@@ -19,4 +19,5 @@ pub mod merkle;
 pub mod receipt;
 pub mod rotation;
 pub mod schedule;
+pub mod screenshot;
 pub mod topics;

@@ -107,7 +107,7 @@ pub struct Receipt {
 }
 
 /// Timestamps as RFC 3339 UTC strings with exactly millisecond precision.
-mod ts_millis {
+pub(crate) mod ts_millis {
     use jiff::Timestamp;
     use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
 

@@ -6,7 +6,7 @@
 //!
 //! **Topic rules.** Each [`Kind`] has one [`Direction`]: a screen (MQTT username = screen id)
 //! subscribes only to its own topics of the kinds the controller publishes
-//! ([`screen_reads`]: manifest, alert, ack, rotation) and publishes only to its own topics of
+//! ([`screen_reads`]: manifest, alert, ack, rotation, screenshot) and publishes only to its own topics of
 //! the kinds it sends ([`screen_writes`]: receipts, status); [`screen_may_publish`] and
 //! [`screen_may_subscribe`] decide one topic. The controller's own account
 //! ([`CONTROLLER_USER`]) is not confined by them. The embedded broker enforces these rules and
@@ -48,17 +48,21 @@ pub enum Kind {
     Status,
     /// Signed controller key rotation statement, controller → player, QoS 1, retained.
     Rotation,
+    /// Signed screenshot command, controller → player, QoS 1, not retained
+    /// (`docs/protocol.md` §18): a command is for now, never for a screen that connects later.
+    Screenshot,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Manifest,
         Kind::Alert,
         Kind::Receipts,
         Kind::Ack,
         Kind::Status,
         Kind::Rotation,
+        Kind::Screenshot,
     ];
 
     /// The topic suffix for this kind.
@@ -70,13 +74,16 @@ impl Kind {
             Kind::Ack => "ack",
             Kind::Status => "status",
             Kind::Rotation => "rotation",
+            Kind::Screenshot => "screenshot",
         }
     }
 
     /// Who publishes messages of this kind.
     pub fn direction(self) -> Direction {
         match self {
-            Kind::Manifest | Kind::Alert | Kind::Ack | Kind::Rotation => Direction::ToScreen,
+            Kind::Manifest | Kind::Alert | Kind::Ack | Kind::Rotation | Kind::Screenshot => {
+                Direction::ToScreen
+            }
             Kind::Receipts | Kind::Status => Direction::FromScreen,
         }
     }
@@ -113,7 +120,7 @@ pub fn parse(topic: &str) -> Option<(&str, Kind)> {
 }
 
 /// The kinds a screen subscribes to on its own topics, in [`Kind::ALL`] order
-/// (manifest, alert, ack, rotation).
+/// (manifest, alert, ack, rotation, screenshot).
 pub fn screen_reads() -> impl Iterator<Item = Kind> {
     Kind::ALL
         .into_iter()

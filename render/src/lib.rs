@@ -105,11 +105,20 @@ impl Image {
         out
     }
 
-    /// The image as a PNG file.
+    /// The image as a PNG file (RGBA, 8 bits a channel).
     pub fn to_png(&self) -> Result<Vec<u8>, RenderError> {
-        self.pixmap
-            .encode_png()
-            .map_err(|e| RenderError::Png(e.to_string()))
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, self.width, self.height);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        let mut w = enc
+            .write_header()
+            .map_err(|e| RenderError::Png(e.to_string()))?;
+        w.write_image_data(self.pixmap.data())
+            .map_err(|e| RenderError::Png(e.to_string()))?;
+        w.finish().map_err(|e| RenderError::Png(e.to_string()))?;
+        Ok(out)
     }
 }
 

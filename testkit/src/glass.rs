@@ -325,6 +325,38 @@ pub fn artifacts_dir(test: &str) -> PathBuf {
     target.join("glass-artifacts").join(test)
 }
 
+/// A test slide of `width`×`height` RGB pixels: four coloured quadrants and a white bar
+/// across the middle, so that a mirrored, shifted or cropped picture of it does not match it.
+/// `swapped` gives the same slide with its quadrants exchanged diagonally (a different
+/// picture of the same colours, to prove that a comparison tells pictures apart).
+pub fn quadrants_rgb(width: u32, height: u32, swapped: bool) -> Vec<u8> {
+    const QUAD: [[u8; 3]; 4] = [[210, 40, 40], [40, 170, 60], [40, 60, 200], [230, 200, 40]];
+    let (w, h) = (width, height);
+    let mut out = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let mut q = usize::from(x >= w / 2) + 2 * usize::from(y >= h / 2);
+            if swapped {
+                q = 3 - q;
+            }
+            let bar = (h / 2).abs_diff(y) < h / 18 && (w / 4..3 * w / 4).contains(&x);
+            out.extend_from_slice(&if bar { [255, 255, 255] } else { QUAD[q] });
+        }
+    }
+    out
+}
+
+/// Mean absolute difference of two equally long pixel buffers (0–255, over every channel).
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "pixel buffers of different sizes");
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.len().max(1) as f64
+}
+
 /// Encodes 8-bit RGB pixels (`width * height * 3` bytes) as a PNG (zlib stored blocks).
 pub fn encode_png(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
     assert_eq!(rgb.len(), (width * height * 3) as usize, "pixel count");

@@ -1,5 +1,5 @@
 //! A screen's `gatecast-player`: enrolled with `gatecast-player enroll`, run with the null
-//! backend, stopped or killed, its configuration edited and its journal read once stopped.
+//! backend (or mpv, for the glass tests), stopped or killed, its configuration edited and its journal read once stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +19,10 @@ pub struct Player {
     child: Option<ChildGuard>,
     /// Null-backend speed-up (`--null-speed`).
     pub null_speed: f64,
+    /// The backend `run` is started with (`null` unless a test sets `mpv`).
+    pub backend: &'static str,
+    /// More environment for `run` (e.g. the `DISPLAY` of a glass test's X server).
+    pub env: Vec<(String, String)>,
 }
 
 impl Player {
@@ -31,6 +35,8 @@ impl Player {
             dir: dir.to_path_buf(),
             child: None,
             null_speed: 1.0,
+            backend: "null",
+            env: Vec::new(),
         };
         let key_id = ctl.get("/api/v1/keys")["controller_key_id"]
             .as_str()
@@ -109,7 +115,8 @@ impl Player {
             .expect("saving the player configuration");
     }
 
-    /// Starts `gatecast-player run --backend null --null-speed SPEED --status-interval-secs 1`.
+    /// Starts `gatecast-player run --backend BACKEND --null-speed SPEED --status-interval-secs 1`
+    /// (backend `null` unless [`Player::backend`] says otherwise).
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "player already running");
         let child = ChildGuard::spawn(
@@ -118,9 +125,10 @@ impl Player {
                 .arg("run")
                 .arg("--config")
                 .arg(self.config_path())
-                .args(["--backend", "null", "--status-interval-secs", "1"])
+                .args(["--backend", self.backend, "--status-interval-secs", "1"])
                 .arg("--null-speed")
                 .arg(self.null_speed.to_string())
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .env("RUST_LOG", "info"),
             &self.log_path(),
         );

@@ -15,6 +15,7 @@ mod media;
 mod preview;
 mod publishing;
 mod screens;
+mod screenshots;
 mod system;
 
 use std::collections::HashMap;
@@ -583,6 +584,17 @@ async fn api_v1(
         (["screens", id, "disable"], M::POST) => screens::set_disabled(state, req, id, true).await,
         (["screens", id, "enable"], M::POST) => screens::set_disabled(state, req, id, false).await,
         (["screens", id, "enrollment-code"], M::POST) => screens::new_code(state, req, id).await,
+        (["screens", id, "screenshots"], M::POST) => screenshots::upload(state, req, id).await,
+        (["screens", id, "screenshots"], M::GET) => screenshots::list(state, req, id),
+        (["screens", id, "screenshots", "request"], M::POST) => {
+            screenshots::request(state, req, id).await
+        }
+        (["screens", id, "screenshots", "latest"], M::GET) => {
+            screenshots::latest_image(state, req, id)
+        }
+        (["screens", id, "screenshots", "latest.json"], M::GET) => {
+            screenshots::latest_json(state, req, id)
+        }
         (["gates"], M::GET) => screens::gates(state, req),
         (["enroll"], M::POST) => screens::enroll(state, req).await,
         (["publish"], M::POST) => publishing::publish(state, req).await,
@@ -615,6 +627,7 @@ async fn api_v1(
             | ["screens"]
             | ["screens", _]
             | ["screens", _, _]
+            | ["screens", _, "screenshots", "request" | "latest" | "latest.json"]
             | ["gates"]
             | ["enroll"]
             | ["publish"]

@@ -1,6 +1,6 @@
 //! Screens, gates and enrolment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 use warp::http::StatusCode;
@@ -35,7 +35,65 @@ fn make_code(state: &AppState, screen: &str) -> (String, EnrollCode) {
     (code, rec)
 }
 
-fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, ApiError> {
+/// The hashes a screen reports as `current` while it shows an alert (each text's SHA-256, and
+/// the alert's media), to the alert's id, title (its first line in that language) and
+/// language. Built once per request from the alerts not cancelled nor expired, so a wall of
+/// many screens hashes each text once.
+pub struct AlertIndex(HashMap<String, serde_json::Value>);
+
+impl AlertIndex {
+    /// Indexes the live alerts of the store at `now`.
+    pub fn live(state: &AppState, now: jiff::Timestamp) -> Result<AlertIndex, ApiError> {
+        let mut map = HashMap::new();
+        for a in state.store.alerts()? {
+            let expired = a
+                .expires_at
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t <= now);
+            if a.cancelled || expired {
+                continue;
+            }
+            let entry = |lang: &str| serde_json::json!({"kind": "alert", "alert": a.id, "title": a.title(Some(lang)), "lang": lang});
+            for t in &a.text {
+                map.insert(sha256_hex(t.text.as_bytes()), entry(&t.lang));
+            }
+            if let (Some(m), Some(first)) = (&a.media, a.text.first()) {
+                map.entry(m.clone()).or_insert_with(|| entry(&first.lang));
+            }
+        }
+        Ok(AlertIndex(map))
+    }
+
+    /// No alerts (a screen just registered shows nothing).
+    pub fn empty() -> AlertIndex {
+        AlertIndex(HashMap::new())
+    }
+}
+
+/// What a screen's `current` hash is, for people (`showing` in the screens API): an alert's
+/// title and language, or a media item's title, kind and language, or `unknown`. The console
+/// shows this, never the hash.
+fn showing(
+    state: &AppState,
+    current: &str,
+    alerts: &AlertIndex,
+) -> Result<serde_json::Value, ApiError> {
+    if let Some(v) = alerts.0.get(current) {
+        return Ok(v.clone());
+    }
+    Ok(match state.store.media(current)? {
+        Some(m) => serde_json::json!({
+            "kind": m.kind, "title": m.title, "lang": m.lang,
+        }),
+        None => serde_json::json!({"kind": "unknown"}),
+    })
+}
+
+fn screen_json(
+    state: &AppState,
+    s: &ScreenRecord,
+    alerts: &AlertIndex,
+) -> Result<serde_json::Value, ApiError> {
     let status = state.store.status(&s.id)?;
     let manifest = state.store.manifest(&s.id)?;
     let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
@@ -43,6 +101,12 @@ fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, 
         Some(st) => state.store.silent_since(st, now, stale)?,
         None => None,
     };
+    let current = status
+        .as_ref()
+        .and_then(|st| st.status.get("current"))
+        .and_then(|c| c.as_str())
+        .map(str::to_owned);
+    let shot = state.store.latest_screenshot(&s.id)?;
     Ok(serde_json::json!({
         "id": s.id, "name": s.name, "gate": s.gate, "languages": s.languages,
         "timezone": s.timezone, "disabled": s.disabled, "device_key": s.device_key,
@@ -55,6 +119,11 @@ fn screen_json(state: &AppState, s: &ScreenRecord) -> Result<serde_json::Value, 
         "last_seen": status.as_ref().map(|st| st.received_at.clone()),
         "status": status.map(|st| st.status),
         "published_version": manifest.map(|m| m.version),
+        "showing": current.as_deref().map(|c| showing(state, c, alerts)).transpose()?,
+        "screenshot": shot.map(|x| serde_json::json!({
+            "seq": x.seq, "taken_at": x.record.taken_at.to_string(),
+            "received_at": x.received_at, "request": x.record.request,
+        })),
     }))
 }
 
@@ -135,7 +204,7 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
         vec![],
     )
     .await?;
-    let mut v = screen_json(state, &rec)?;
+    let mut v = screen_json(state, &rec, &AlertIndex::empty())?;
     v["enrollment_code"] = code.into();
     v["enrollment_code_expires_at"] = jiff::Timestamp::from_second(code_rec.expires_at)
         .map(|t| t.to_string())
@@ -149,11 +218,12 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
 /// `GET /api/v1/screens`: every screen with its last status and whether it is online.
 pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
+    let alerts = AlertIndex::live(state, jiff::Timestamp::now())?;
     let v = state
         .store
         .screens()?
         .iter()
-        .map(|s| screen_json(state, s))
+        .map(|s| screen_json(state, s, &alerts))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(json_reply(StatusCode::OK, &v))
 }
@@ -171,7 +241,8 @@ pub fn get(state: &AppState, req: Request, id: &str) -> Result<Response, ApiErro
         .store
         .screen(id)?
         .ok_or_else(|| ApiError::not_found("screen", id))?;
-    let mut v = screen_json(state, &s)?;
+    let alerts = AlertIndex::live(state, jiff::Timestamp::now())?;
+    let mut v = screen_json(state, &s, &alerts)?;
     let (mut rows, truncated) = state.store.status_history_newest(id, INLINE_HISTORY)?;
     // A silent screen's history ends offline, as `online` says (and as the compliance report
     // counts it).
@@ -238,7 +309,10 @@ pub async fn set_disabled(
         "screen.enable"
     };
     log_action(state, &who, action, serde_json::json!({"id": id}), vec![]).await?;
-    Ok(json_reply(StatusCode::OK, &screen_json(state, &s)?))
+    Ok(json_reply(
+        StatusCode::OK,
+        &screen_json(state, &s, &AlertIndex::live(state, jiff::Timestamp::now())?)?,
+    ))
 }
 
 /// `POST /api/v1/screens/{id}/enrollment-code` (admin): a fresh code, replacing any earlier

@@ -12,13 +12,17 @@ use playlists::receipt::Receipt;
 
 use super::query::{self, ReceiptFilter, ReceiptRow};
 use super::reports::{self, ComplianceReport, EpochEvidence, ScreenEvidence};
-use crate::store::{chain_key, MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt};
+use crate::store::{
+    chain_key, AlertRecord, MediaRecord, ScreenRecord, Store, StoreError, StoredReceipt,
+};
 
 /// What the controller knows about screens and media, looked up once per request.
 pub struct Lookup<'a> {
     store: &'a Store,
     screens: HashMap<String, ScreenRecord>,
     media: HashMap<String, Option<MediaRecord>>,
+    /// Alerts by id, read on the first alert play (`alert:<id>` receipts).
+    alerts: Option<HashMap<String, AlertRecord>>,
 }
 
 impl<'a> Lookup<'a> {
@@ -32,6 +36,7 @@ impl<'a> Lookup<'a> {
                 .map(|s| (s.id.clone(), s))
                 .collect(),
             media: HashMap::new(),
+            alerts: None,
         })
     }
 
@@ -47,7 +52,20 @@ impl<'a> Lookup<'a> {
             self.media.insert(r.media.clone(), m);
         }
         let media = self.media.get(&r.media).and_then(Option::as_ref);
-        Ok(ReceiptRow::new(r, self.screens.get(&r.screen), media))
+        let mut row = ReceiptRow::new(r, self.screens.get(&r.screen), media);
+        // An alert's text is no library item: the row names the alert by its title (its first
+        // line in the language played) and says it was an alert.
+        if let (None, Some(id)) = (media, r.playlist.strip_prefix("alert:")) {
+            if self.alerts.is_none() {
+                let all = self.store.alerts()?;
+                self.alerts = Some(all.into_iter().map(|a| (a.id.clone(), a)).collect());
+            }
+            if let Some(a) = self.alerts.as_ref().and_then(|m| m.get(id)) {
+                row.media_title = a.title(Some(&r.lang));
+                row.kind = "alert".to_string();
+            }
+        }
+        Ok(row)
     }
 }
 

@@ -6,7 +6,7 @@
 //! `manifests` (exact signed bytes + version per screen), `alerts`, `alert_sets` (exact signed
 //! bytes + version per screen), `status` (last status per screen), `status_history`
 //! (online/offline transitions, the newest [`HISTORY_CAP`] per screen), `actions` (operator
-//! action log).
+//! action log), `screenshots` and `screenshot_images` (the newest screenshots per screen).
 //!
 //! Audit trees (receipt ingest and the Merkle log; see "The audit trees" below):
 //! `receipt_runs`, `receipt_run_time`, `chain_tips`, `batch_hashes`, `log_leaves`, `log_hashes`,
@@ -17,7 +17,7 @@
 //! schedules), `screens` (screens, enrolment codes, tokens), `publishing` (manifests, alert
 //! sets, manifest history), `status` (status and the action log), `receipts` (ingest and reads
 //! of receipts), `rejections` (rejected batches and conflict evidence), `alive` (the
-//! controller's alive mark), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
+//! controller's alive mark), `screenshots` (signed screenshots), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
 //! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
 
 mod alive;
@@ -30,6 +30,7 @@ mod records;
 mod rejections;
 mod runs;
 mod screens;
+mod screenshots;
 mod status;
 
 use std::path::Path;
@@ -47,6 +48,7 @@ pub use records::{
 };
 pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS_KEPT_PER_SCREEN};
 pub use runs::RUN_SPAN_MS;
+pub use screenshots::StoredScreenshot;
 pub use status::{HistoryPage, HISTORY_CAP};
 
 /// The schema version this build reads and writes.
@@ -105,6 +107,10 @@ pub struct Store {
     status: sled::Tree,
     history: sled::Tree,
     actions: sled::Tree,
+    screenshots: sled::Tree,
+    screenshot_images: sled::Tree,
+    /// Serialises screenshot writes (each assigns the next seq of its screen).
+    screenshot_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     audit: AuditTrees,
 }
 
@@ -146,6 +152,9 @@ impl Store {
             status: t("status")?,
             history: t("status_history")?,
             actions: t("actions")?,
+            screenshots: t("screenshots")?,
+            screenshot_images: t("screenshot_images")?,
+            screenshot_lock: Default::default(),
             audit: AuditTrees::open(&db)?,
             db,
         };

@@ -292,6 +292,24 @@ pub struct AlertRecord {
     pub created_at: String,
 }
 
+impl AlertRecord {
+    /// Its title for people: the first line of its text in `lang` (else of its first text),
+    /// at most 120 characters. Alerts have no title field; their first line is their headline.
+    pub fn title(&self, lang: Option<&str>) -> String {
+        let text = lang
+            .and_then(|l| self.text.iter().find(|t| t.lang == l))
+            .or_else(|| self.text.first())
+            .map(|t| t.text.as_str())
+            .unwrap_or_default();
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        line.chars().take(120).collect()
+    }
+}
+
 /// The current signed alert set of a screen.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoredAlertSet {

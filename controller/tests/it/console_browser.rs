@@ -20,7 +20,13 @@ const SCREEN: &str = "lc-hk-1";
 const GATE: &str = "Lào Cai – Hà Khẩu";
 const TITLE: &str = "Chào mừng đến Lào Cai";
 
-async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn api(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
     let http = reqwest::Client::new();
     let r = http
         .request(method.parse().unwrap(), format!("{base}{path}"))
@@ -41,7 +47,7 @@ async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> 
 /// rejections, `console.error`, CSP violations). HTTP error answers the console handles (a 403
 /// it shows, a 404 of an audit endpoint) are logged as "Failed to load resource" network
 /// entries; those are not JS errors.
-async fn js_errors(s: &Session) -> Vec<String> {
+pub(crate) async fn js_errors(s: &Session) -> Vec<String> {
     s.browser_log()
         .await
         .into_iter()
@@ -52,7 +58,7 @@ async fn js_errors(s: &Session) -> Vec<String> {
 }
 
 /// Fails on JavaScript errors (see [`js_errors`]).
-async fn assert_no_js_errors(s: &Session, page: &str) {
+pub(crate) async fn assert_no_js_errors(s: &Session, page: &str) {
     let severe = js_errors(s).await;
     assert!(
         severe.is_empty(),
@@ -81,19 +87,19 @@ async fn probe_js_error_detection(s: &Session) {
     .await;
 }
 
-async fn shot(s: &Session, name: &str) {
+pub(crate) async fn shot(s: &Session, name: &str) {
     let path = screenshot_dir().join(format!("{name}.png"));
     s.screenshot(&path).await;
     eprintln!("screenshot: {}", path.display());
 }
 
-async fn nav(s: &Session, page: &str) {
+pub(crate) async fn nav(s: &Session, page: &str) {
     let link = s.wait(&format!("#nav a[data-page='{page}']")).await;
     s.click(&link).await;
     s.wait(&format!("section[data-page='{page}'] h1")).await;
 }
 
-async fn sign_in(s: &Session, base: &str, token: &str) {
+pub(crate) async fn sign_in(s: &Session, base: &str, token: &str) {
     s.goto(&format!("{base}/")).await;
     let input = s.wait("#signin input[name='token']").await;
     s.type_into(&input, token).await;

@@ -17,13 +17,14 @@ use super::state::{AgentState, Effect, Persisted};
 use super::storage::{self, StorageWatch};
 use super::sync::MediaSync;
 use super::uplink::{Uplink, UplinkSetup};
-use super::{AgentError, RunOptions};
+use super::{AgentError, BackendChoice, RunOptions};
 use crate::cache::{Cache, CacheProgress};
 use crate::clock::ClockProbe;
 use crate::config::PlayerConfig;
 use crate::journal::Journal;
 use crate::mqtt::{Incoming, MqttHandle, MqttSettings};
 use crate::scheduler::Program;
+use crate::screenshot::{self, Capture, ShotSetup};
 use crate::store::{Store, StoreError};
 
 /// Runs the agent until `shutdown` resolves.
@@ -76,6 +77,25 @@ pub async fn run(
         keep_alive: Duration::from_secs(30),
     })?;
     let (keys_tx, keys_rx) = watch::channel(state.trusted_keys().clone());
+    let shots = screenshot::spawn(
+        ShotSetup {
+            screen: config.screen.clone(),
+            device_key: device_key.clone(),
+            controller_base: config.controller_base(),
+            // The null backend shows nothing: no periodic attempts that can only fail (a
+            // request is still answered, in the log, by the reason).
+            interval: (config.screenshot_interval_s > 0
+                && matches!(opts.backend, BackendChoice::Mpv { .. }))
+            .then(|| Duration::from_secs(config.screenshot_interval_s)),
+            capture: match opts.backend {
+                BackendChoice::Mpv { .. } => Capture::mpv(&config.data_dir),
+                BackendChoice::Null { .. } => Capture::Null,
+            },
+            keys: keys_tx.subscribe(),
+        },
+        std::mem::replace(&mut mqtt.shots, mpsc::channel(1).1),
+        stop_rx.clone(),
+    );
     let uplink_setup = UplinkSetup {
         journal: &journal,
         device_key,
@@ -109,6 +129,7 @@ pub async fn run(
         stop_tx,
         playback,
         uplink,
+        shots,
         mqtt,
         report,
         storage: StorageWatch::new(),
@@ -172,6 +193,8 @@ struct Agent {
     stop_tx: watch::Sender<bool>,
     playback: Playback,
     uplink: Uplink,
+    /// The screenshot task (`crate::screenshot`).
+    shots: tokio::task::JoinHandle<()>,
     mqtt: MqttHandle,
     report: StatusReport,
     storage: StorageWatch,
@@ -311,6 +334,7 @@ impl Agent {
         self.sync.abort();
         let _ = self.playback.task.await;
         self.uplink.stop().await;
+        self.shots.abort();
         if self.journal.queue_state().queued > 0 {
             let _ = self.store.reopen();
             if let Err(e) = self.journal.retry_queued() {

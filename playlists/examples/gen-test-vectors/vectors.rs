@@ -17,6 +17,9 @@ use playlists::receipt::{
     batch_payload, receipt_hash, sign_ack, sign_batch, sign_batch_epoch, Ack, Backend, Outcome,
     Receipt, GENESIS_PREV,
 };
+use playlists::screenshot::{
+    ImageFormat, ScreenshotRecord, ScreenshotRequest, SCREENSHOT_REQUEST_TYPE, SCREENSHOT_TYPE,
+};
 use serde_json::{json, Value};
 
 /// Seeds of the fixed keys (never use them for anything real).
@@ -104,6 +107,33 @@ pub fn manifest_payload() -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
+}
+
+/// The image of the screenshot vector: stand-in bytes (the record signs only their hash).
+pub const SCREENSHOT_IMAGE: &[u8] = b"gatecast screenshot test vector image";
+
+/// The screenshot record of the vectors.
+pub fn screenshot_record() -> ScreenshotRecord {
+    ScreenshotRecord {
+        screen: SCREEN.into(),
+        sha256: playlists::hex::sha256_hex(SCREENSHOT_IMAGE),
+        taken_at: "2025-11-26T08:05:00Z".parse().expect("fixed time"),
+        width: 1280,
+        height: 720,
+        bytes: SCREENSHOT_IMAGE.len() as u64,
+        format: ImageFormat::Jpeg,
+        request: Some("shot-1".into()),
+    }
+}
+
+/// The screenshot command of the vectors.
+pub fn screenshot_request() -> ScreenshotRequest {
+    ScreenshotRequest {
+        screen: SCREEN.into(),
+        id: "shot-1".into(),
+        issued_at: "2025-11-26T08:04:50Z".parse().expect("fixed time"),
+        expires_at: "2025-11-26T08:05:50Z".parse().expect("fixed time"),
+    }
 }
 
 fn envelope_case(
@@ -202,6 +232,38 @@ fn envelopes() -> Value {
         SCREEN_TYPE,
         env_value(&scope),
         Some("a bundle scope (scope+json) never verifies as a screen statement (screen+json)"),
+    ));
+    // Screenshots (protocol.md §18): a record signed by the device key, a command signed by
+    // the controller key, and each refused as the other.
+    let shot = screenshot_record()
+        .sign(&dev)
+        .expect("the fixed record is valid");
+    let mut case = envelope_case(
+        "valid-screenshot",
+        &dev_pk,
+        SCREENSHOT_TYPE,
+        env_value(&shot),
+        None,
+    );
+    // The checker also checks that the record signs this image (its SHA-256 and length).
+    case["image"] = json!(b64(SCREENSHOT_IMAGE));
+    cases.push(case);
+    let command = screenshot_request()
+        .sign(&ctl)
+        .expect("the fixed command is valid");
+    cases.push(envelope_case(
+        "valid-screenshot-request",
+        &ctl_pk,
+        SCREENSHOT_REQUEST_TYPE,
+        env_value(&command),
+        None,
+    ));
+    cases.push(envelope_case(
+        "screenshot-verified-as-request",
+        &dev_pk,
+        SCREENSHOT_REQUEST_TYPE,
+        env_value(&shot),
+        Some("a screenshot record (screenshot+json) never verifies as a screenshot command (screenshot-request+json)"),
     ));
     let empty = Envelope::sign(ALERT_TYPE, Vec::new(), &ctl);
     cases.push(envelope_case(

@@ -14,6 +14,7 @@ fn topics_have_the_fixed_names() {
         (Kind::Ack, "gatecast/v1/screens/lc-a1/ack"),
         (Kind::Status, "gatecast/v1/screens/lc-a1/status"),
         (Kind::Rotation, "gatecast/v1/screens/lc-a1/rotation"),
+        (Kind::Screenshot, "gatecast/v1/screens/lc-a1/screenshot"),
     ];
     for (kind, name) in expected {
         assert_eq!(topic("lc-a1", kind), name);
@@ -35,7 +36,13 @@ fn retained_kinds_are_manifest_alert_status_and_rotation() {
 fn screens_read_what_the_controller_sends_and_write_receipts_and_status() {
     assert_eq!(
         screen_reads().collect::<Vec<_>>(),
-        [Kind::Manifest, Kind::Alert, Kind::Ack, Kind::Rotation]
+        [
+            Kind::Manifest,
+            Kind::Alert,
+            Kind::Ack,
+            Kind::Rotation,
+            Kind::Screenshot
+        ]
     );
     assert_eq!(
         screen_writes().collect::<Vec<_>>(),

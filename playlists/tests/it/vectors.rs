@@ -281,3 +281,39 @@ fn independent_python_checker_agrees_with_every_envelope_verdict() {
     );
     assert!(stdout.contains(", 0 disagreements"), "{stdout}");
 }
+
+#[test]
+fn the_screenshot_vector_signs_its_image_and_its_command_is_taken_once() {
+    use playlists::screenshot::{verify_record, RequestGuard, ScreenshotError};
+    let cases = load("envelopes.json");
+    let case = |name: &str| {
+        let c = cases
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("missing case {name}"));
+        let pk = PublicKey::from_base64(c["public_key"].as_str().unwrap()).unwrap();
+        (serde_json::to_vec(&c["envelope"]).unwrap(), pk)
+    };
+    let (bytes, device) = case("valid-screenshot");
+    let now = "2025-11-26T08:05:10Z".parse().unwrap();
+    let rec = verify_record(
+        &bytes,
+        &device,
+        "lao-cai-1",
+        generator::SCREENSHOT_IMAGE,
+        now,
+    )
+    .expect("the published record verifies with its image");
+    assert_eq!(rec, generator::screenshot_record());
+    let (bytes, controller) = case("valid-screenshot-request");
+    let keys = KeySet::from_keys([controller]);
+    let mut guard = RequestGuard::new();
+    let cmd = guard.accept(&bytes, &keys, "lao-cai-1", now).unwrap();
+    assert_eq!(cmd, generator::screenshot_request());
+    assert!(matches!(
+        guard.accept(&bytes, &keys, "lao-cai-1", now),
+        Err(ScreenshotError::Replayed { .. })
+    ));
+}

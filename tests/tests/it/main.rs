@@ -19,6 +19,7 @@ mod e2e_controller_restart;
 mod e2e_happy;
 mod e2e_mosquitto;
 mod e2e_offline;
+mod e2e_screenshot;
 mod fault_clock;
 mod fault_controller_kill;
 mod fault_disk_full;

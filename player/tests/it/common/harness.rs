@@ -322,6 +322,20 @@ impl Controller {
             .unwrap();
     }
 
+    /// Publishes raw envelope bytes on the screenshot topic, not retained (a command is for
+    /// now, `docs/protocol.md` §18).
+    pub async fn publish_screenshot_request(&self, bytes: Vec<u8>) {
+        self.client
+            .publish(
+                topics::topic(&self.screen, Kind::Screenshot),
+                QoS::AtLeastOnce,
+                false,
+                bytes,
+            )
+            .await
+            .unwrap();
+    }
+
     /// Publishes a signed ack of the chain of the last batch that verified.
     pub async fn ack(&self, upto: u64) {
         let chain = self.state.lock().unwrap().chain.clone();
@@ -478,6 +492,12 @@ pub fn write_config(dir: &Path, spec: &PlayerSpec) -> PathBuf {
 impl PlayerProc {
     /// Starts `gatecast-player run` on the config in `dir`.
     pub fn start(dir: &Path, spec: &PlayerSpec) -> PlayerProc {
+        PlayerProc::start_with_env(dir, spec, &[])
+    }
+
+    /// [`PlayerProc::start`] with extra environment variables (e.g. the `DISPLAY` of a glass
+    /// test's X server).
+    pub fn start_with_env(dir: &Path, spec: &PlayerSpec, env: &[(&str, String)]) -> PlayerProc {
         let config = dir.join("player.toml");
         if !config.exists() {
             write_config(dir, spec);
@@ -485,6 +505,7 @@ impl PlayerProc {
         let child = ChildGuard::spawn_stderr_to_log(
             "gatecast-player run",
             std::process::Command::new(env!("CARGO_BIN_EXE_gatecast-player"))
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .arg("run")
                 .arg("--config")
                 .arg(&config)
