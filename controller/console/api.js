@@ -47,6 +47,14 @@ export async function api(method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
+/** POST of a JSON body answered by an image (the alert preview); resolves to the Blob. */
+export async function postForBlob(path, body) {
+  const resp = await fetch(path, { method: 'POST', cache: 'no-store',
+    headers: headers({ 'Content-Type': 'application/json' }), body: JSON.stringify(body) });
+  if (!resp.ok) throw await errorOf(resp);
+  return resp.blob();
+}
+
 /** GET returning a Blob and the file name from Content-Disposition (if any). */
 export async function download(path) {
   const resp = await fetch(path, { headers: headers(), cache: 'no-store' });

@@ -1,7 +1,7 @@
 // Publish (what will go out per screen, confirm, then each screen's received/activated
 // version from its status) and alerts (multilingual text, target, expiry, preview, cancel).
 import { t } from './i18n.js';
-import { api } from './api.js';
+import { api, postForBlob } from './api.js';
 import { h, field, select, flash, showError, errorText, table, badge, time, langSelect, langName } from './ui.js';
 
 
@@ -184,9 +184,24 @@ export async function alertsPage(ctx) {
       texts.append(row);
     };
     const rows = () => [...texts.querySelectorAll('.lang-row')].map((r) => ({ lang: r.querySelector('select').value, text: r.querySelector('textarea').value.trim() })).filter((x) => x.text);
+    // The preview is the screen itself: the controller draws each language's alert screen
+    // with the player's renderer (POST /api/v1/alerts/preview), shown here in turn as on
+    // the glass. Redrawn 400 ms after the last keystroke; a newer draw wins.
+    let urls = [], timer = null, drawSeq = 0;
     function drawPreview() {
-      const r = rows();
-      preview.replaceChildren(...(r.length ? r.map((x) => h('p', { lang: x.lang }, x.text)) : [h('p', {}, t('al.previewempty'))]));
+      clearTimeout(timer);
+      timer = setTimeout(fetchPreview, 400);
+    }
+    async function fetchPreview() {
+      const r = rows(), seq = ++drawSeq;
+      if (!r.length) { preview.replaceChildren(h('p', {}, t('al.previewempty'))); return; }
+      try {
+        const blobs = await Promise.all(r.map((x) => postForBlob('/api/v1/alerts/preview?width=960&height=540&lang=' + encodeURIComponent(x.lang), { text: [x] })));
+        if (seq !== drawSeq) return;
+        urls.forEach((u) => URL.revokeObjectURL(u));
+        urls = blobs.map((b) => URL.createObjectURL(b));
+        preview.replaceChildren(...urls.map((u, i) => h('figure', {}, h('img', { src: u, alt: r[i].text, lang: r[i].lang }), h('figcaption', {}, langName(r[i].lang)))));
+      } catch (e) { if (seq === drawSeq) preview.replaceChildren(h('p', { class: 'error' }, errorText(e))); }
     }
     addRow('vi', ''); addRow('en', ''); addRow('zh-Hans', '');
     const picker = targetPicker(screens, gates, 'al');

@@ -14,6 +14,7 @@ mod export;
 pub mod inbound;
 pub mod ingest;
 pub mod mqtt;
+pub mod preview;
 pub mod publish;
 pub mod rotation;
 pub mod secrets;

@@ -340,6 +340,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             gatecast_broker::throttle::ThrottleConfig::HTTP,
         ),
         broker: broker.as_ref().map(EmbeddedBroker::handle),
+        previews: crate::preview::AlertPreviews::new(),
     });
 
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(crate::inbound::INGEST_CHANNEL);

@@ -79,6 +79,16 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         status_interval_secs: u64,
     },
+    /// Show the display test card through mpv on this display (all four alert scripts and
+    /// the 5 % safe-area frame) for a technician to look at; lists the fonts found.
+    CheckDisplay {
+        /// How long to show the card (Ctrl-C ends it earlier).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// An extra mpv argument (repeatable), e.g. --mpv-arg=--vo=gpu.
+        #[arg(long = "mpv-arg", allow_hyphen_values = true)]
+        mpv_args: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -151,6 +161,44 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("the player agent stopped")
         }
+        Command::CheckDisplay { seconds, mpv_args } => check_display(seconds, mpv_args).await,
+    }
+}
+
+/// `check-display`: the fonts found, then the test card on the glass.
+async fn check_display(seconds: u64, mpv_args: Vec<String>) -> anyhow::Result<()> {
+    use gatecast_player::backend::mpv::{MpvBackend, MpvConfig, ScreenRenderer};
+    use gatecast_player::backend::{Backend as _, Ended, Interrupt};
+
+    let screens = ScreenRenderer::load();
+    let coverage = screens.coverage();
+    for s in &coverage.scripts {
+        let found = match (&s.found, s.required) {
+            (Some(family), _) => format!("ok ({family})"),
+            (None, true) => format!("MISSING: apt-get install {}", s.package),
+            (None, false) => format!("none (optional; {} has one)", s.package),
+        };
+        println!("{:<20} {found}", s.script);
+    }
+    if let Some(w) = coverage.warning() {
+        eprintln!("warning: {w}");
+    }
+    let dir = std::env::temp_dir().join(format!("gatecast-check-display-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut cfg = MpvConfig::new(dir.join("mpv.sock"));
+    cfg.extra_args = mpv_args;
+    let mut backend = MpvBackend::new(cfg).with_screens(screens);
+    let display = std::env::var("DISPLAY").unwrap_or_else(|_| "(not set)".into());
+    println!("showing the test card for {seconds} s on DISPLAY={display}; Ctrl-C ends it");
+    let mut stop = Interrupt::new(shutdown_signal());
+    let shown = backend
+        .show_test_card(std::time::Duration::from_secs(seconds), &mut stop)
+        .await;
+    backend.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    match shown.ended {
+        Ended::Failed(why) => anyhow::bail!("the test card could not be shown: {why}"),
+        _ => Ok(()),
     }
 }
 

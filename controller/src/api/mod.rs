@@ -13,6 +13,7 @@ mod error;
 mod export;
 mod log;
 mod media;
+mod preview;
 mod publishing;
 mod screens;
 mod screenshots;
@@ -96,6 +97,8 @@ pub struct AppState {
     /// The embedded broker, to evict a disabled screen's live session (`None` with an
     /// external broker: see `docs/operations.md`, "External broker: mosquitto").
     pub broker: Option<gatecast_broker::BrokerHandle>,
+    /// Draws alert previews (`POST /api/v1/alerts/preview`).
+    pub previews: crate::preview::AlertPreviews,
 }
 
 /// The request body, not yet read.
@@ -598,6 +601,7 @@ async fn api_v1(
         (["publish"], M::POST) => publishing::publish(state, req).await,
         (["alerts"], M::POST) => publishing::create_alert(state, req).await,
         (["alerts"], M::GET) => publishing::list_alerts(state, req),
+        (["alerts", "preview"], M::POST) => preview::alert_preview(state, req).await,
         (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
         (["receipts"], M::GET) => audit::receipts(state, req),

@@ -350,7 +350,12 @@ async fn console_admin_and_auditor_flows_in_chromium() {
     s.wait_js(
         10,
         "the alert preview",
-        "document.querySelector('.alert-preview').innerText.includes('mưa lớn')",
+        "(() => { const i = document.querySelector('.alert-preview img'); return !!i && i.complete && i.naturalWidth === 960 && i.alt.includes('mưa lớn'); })()",
+    )
+    .await;
+    s.js(
+        "document.querySelector('.alert-preview').scrollIntoView({block: 'center'})",
+        vec![],
     )
     .await;
     shot(&s, "08-alerts").await;

@@ -12,6 +12,7 @@ mod console_support;
 mod ingest_support;
 mod mqtt_support;
 
+mod api_alert_preview;
 mod api_approvals;
 mod api_auth;
 mod api_publish;

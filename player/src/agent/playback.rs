@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{warn_once, BackendChoice};
-use crate::backend::mpv::{MpvBackend, MpvConfig};
+use crate::backend::mpv::{MpvBackend, MpvConfig, ScreenRenderer};
 use crate::backend::null::NullBackend;
 use crate::backend::{AnyBackend, Backend, BackendKind, Ended};
 use crate::cache::Cache;
@@ -25,6 +25,9 @@ pub(super) struct Playback {
     pub current: watch::Receiver<Option<String>>,
     /// The last playback failure, for `last_error` in the status; cleared by a good play.
     pub error: watch::Receiver<Option<String>>,
+    /// What the screen lacks to show alerts in every language (fonts), found at start; it
+    /// stays in the status' `last_error` until the player is restarted with the fonts.
+    pub display_problem: Option<String>,
 }
 
 /// Everything the scheduler needs besides its program.
@@ -43,13 +46,26 @@ pub(super) struct PlaybackSetup<'a> {
     pub clock: &'a ClockProbe,
 }
 
-fn backend(choice: &BackendChoice, data_dir: &std::path::Path) -> AnyBackend {
+/// The backend, and what the screen lacks to show alerts (mpv only: the fonts are checked
+/// once here, with one warning naming the Debian packages).
+fn backend(choice: &BackendChoice, data_dir: &std::path::Path) -> (AnyBackend, Option<String>) {
     match choice {
-        BackendChoice::Null { speed } => AnyBackend::Null(NullBackend::with_speed(*speed)),
+        BackendChoice::Null { speed } => (AnyBackend::Null(NullBackend::with_speed(*speed)), None),
         BackendChoice::Mpv { extra_args } => {
             let mut cfg = MpvConfig::new(data_dir.join("mpv.sock"));
             cfg.extra_args = extra_args.clone();
-            AnyBackend::Mpv(Box::new(MpvBackend::new(cfg)))
+            let screens = ScreenRenderer::load();
+            let coverage = screens.coverage();
+            let problem = coverage.warning();
+            match &problem {
+                Some(w) => tracing::warn!("{w}"),
+                None => tracing::info!("fonts for every alert language are installed"),
+            }
+            if !coverage.pahawh_hmong() {
+                tracing::info!("no font has Pahawh Hmong (optional: fonts-noto-core has one)");
+            }
+            let b = MpvBackend::new(cfg).with_screens(screens);
+            (AnyBackend::Mpv(Box::new(b)), problem)
         }
     }
 }
@@ -60,7 +76,7 @@ pub(super) fn spawn(
     program: watch::Receiver<Option<Program>>,
     stop: watch::Receiver<bool>,
 ) -> Playback {
-    let backend = backend(setup.choice, setup.data_dir);
+    let (backend, display_problem) = backend(setup.choice, setup.data_dir);
     let lookup: Lookup = {
         let cache = setup.cache.clone();
         Arc::new(move |sha: &str| cache.path(sha))
@@ -74,6 +90,7 @@ pub(super) fn spawn(
         task: tokio::spawn(scheduler.run(stop)),
         current,
         error,
+        display_problem,
     }
 }
 

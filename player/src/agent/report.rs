@@ -24,6 +24,8 @@ pub(super) struct Readings {
     pub storage_problem: Option<String>,
     /// The last playback failure.
     pub play_error: Option<String>,
+    /// What the screen lacks to show alerts (fonts), found at start.
+    pub display_problem: Option<String>,
     /// Whether the clock is synchronised.
     pub clock_synced: bool,
 }
@@ -99,10 +101,15 @@ impl StatusReport {
         };
         // Storage trouble first (receipts may be at risk), then playback failures (they
         // affect the screen now), then download errors.
-        status.last_error = [r.storage_problem, r.play_error, r.progress.last_error]
-            .into_iter()
-            .flatten()
-            .reduce(|a, b| format!("{a}; {b}"));
+        status.last_error = [
+            r.storage_problem,
+            r.play_error,
+            r.progress.last_error,
+            r.display_problem,
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| format!("{a}; {b}"));
         status.manifest_expired = state.active().is_some_and(|m| m.expires_at <= now);
         status.clock_synced = r.clock_synced;
         self.due(now)

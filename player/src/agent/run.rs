@@ -323,6 +323,7 @@ impl Agent {
                 self.journal.queue_state(),
             ),
             play_error: self.playback.error.borrow_and_update().clone(),
+            display_problem: self.playback.display_problem.clone(),
             clock_synced: self.clock.synced(),
         };
         if let Some(json) = self.report.refresh(&self.state, readings, now) {

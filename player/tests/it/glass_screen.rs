@@ -98,9 +98,9 @@ fn item(path: &Path, kind: ItemKind, ms: Option<u64>) -> PlayItem {
     }
 }
 
-/// Stretches of equal [`Seen`] values: (what, first frame index, frame count).
-fn runs(seen: &[Seen]) -> Vec<(Seen, usize, usize)> {
-    let mut out: Vec<(Seen, usize, usize)> = Vec::new();
+/// Stretches of equal values (what a frame shows): (what, first frame index, frame count).
+pub(crate) fn runs<S: PartialEq + Copy>(seen: &[S]) -> Vec<(S, usize, usize)> {
+    let mut out: Vec<(S, usize, usize)> = Vec::new();
     for (i, s) in seen.iter().enumerate() {
         match out.last_mut() {
             Some((last, _, n)) if last == s => *n += 1,
@@ -111,7 +111,10 @@ fn runs(seen: &[Seen]) -> Vec<(Seen, usize, usize)> {
 }
 
 /// Each run of frames as `what@ms×frames`, ms from the first grab: the test's own log line.
-fn summary(rec: &Recording, runs: &[(Seen, usize, usize)]) -> Vec<String> {
+pub(crate) fn summary<S: std::fmt::Debug>(
+    rec: &Recording,
+    runs: &[(S, usize, usize)],
+) -> Vec<String> {
     let t0 = rec
         .frames
         .first()
@@ -126,7 +129,11 @@ fn summary(rec: &Recording, runs: &[(Seen, usize, usize)]) -> Vec<String> {
 }
 
 /// Saves the first frame of each stretch under `<artefacts>/key/`.
-fn save_key_frames(test: &str, rec: &Recording, runs: &[(Seen, usize, usize)]) {
+pub(crate) fn save_key_frames<S: std::fmt::Debug>(
+    test: &str,
+    rec: &Recording,
+    runs: &[(S, usize, usize)],
+) {
     let dir = gatecast_testkit::glass::artifacts_dir(test).join("key");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

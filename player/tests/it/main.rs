@@ -24,6 +24,7 @@ mod cache_download;
 mod cache_kill9;
 mod enroll_controller;
 mod enroll_policy_root;
+mod glass_alert;
 mod glass_screen;
 mod glass_screenshot;
 mod journal_chain;

@@ -78,6 +78,27 @@ impl Ctl {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// POST of a JSON body with a token; returns status, content type and the raw body.
+    pub async fn post_raw(&self, path: &str, token: &str, body: Value) -> (u16, String, Vec<u8>) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent");
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, ct, resp.bytes().await.unwrap().to_vec())
+    }
+
     pub async fn admin(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
         self.req(method, path, Some(&self.admin.clone()), Some(body))
             .await
