@@ -10,6 +10,7 @@ use gatecast_controller::config::{Config, FileConfig, Overrides};
 use gatecast_controller::serve;
 use gatecast_controller::signal::shutdown_signal;
 use gatecast_controller::store::Role;
+use gatecast_support::logging::LogFormat;
 
 /// gatecast controller: media library, schedules, signed publishing, receipts and audit.
 #[derive(Parser)]
@@ -20,6 +21,15 @@ use gatecast_controller::store::Role;
                   binary of its own: `cargo run --release -- demo` in the repository (gatecast-demo)."
 )]
 struct Cli {
+    /// Log line format on standard error: text or json (one object per line, for journald or
+    /// Loki). Text is coloured only on a terminal.
+    #[arg(
+        long,
+        global = true,
+        env = "GATECAST_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -132,19 +142,10 @@ fn load_config(cfg: &ConfigArgs, mut o: Overrides) -> anyhow::Result<Config> {
     Ok(Config::resolve(file, o)?)
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATECAST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    gatecast_support::logging::init_stderr(cli.log_format, "GATECAST_LOG");
     match cli.command {
         Command::Serve(a) => {
             let o = Overrides {

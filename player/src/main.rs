@@ -8,11 +8,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gatecast_player::agent::{self, BackendChoice, RunOptions};
 use gatecast_player::config::{self, PlayerConfig};
 use gatecast_player::enroll::{self, EnrollOptions};
+use gatecast_support::logging::LogFormat;
 
 /// gatecast player agent: verified offline cache, scheduler, playback, signed receipts.
 #[derive(Parser)]
 #[command(name = "gatecast-player", version)]
 struct Cli {
+    /// Log line format on standard error: text or json (one object per line, for journald or
+    /// Loki). Text is coloured only on a terminal.
+    #[arg(
+        long,
+        global = true,
+        env = "GATECAST_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,13 +89,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    gatecast_support::logging::init_stderr(cli.log_format, "RUST_LOG");
     // Two worker threads are plenty for a player and keep the footprint small.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -24,4 +24,5 @@ mod fault_controller_kill;
 mod fault_disk_full;
 mod fault_player_kill;
 mod fault_restarts;
+mod ops_logs;
 mod reenrolment_e2e;
