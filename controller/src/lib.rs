@@ -3,9 +3,11 @@
 #![deny(missing_docs)]
 
 pub mod acl;
+pub mod admin;
 pub mod api;
 pub mod audit;
 mod auditlog;
+pub mod backup;
 pub mod blobs;
 pub mod config;
 mod console;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use gatecast_controller::admin::AdminCommand;
 use gatecast_controller::config::{Config, FileConfig, Overrides};
 use gatecast_controller::serve;
 use gatecast_controller::signal::shutdown_signal;
@@ -79,21 +80,41 @@ struct ServeArgs {
 enum Command {
     /// Run the controller (HTTP API, embedded MQTT broker, publisher).
     Serve(ServeArgs),
-    /// Manage API tokens (the controller must be stopped: the database is locked while it
-    /// runs; use POST/DELETE /api/v1/tokens then).
+    /// Manage API tokens (works while the controller runs, through its admin socket).
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Make a new controller signing key and a rotation statement signed by the old and the
-    /// new key (the controller must be stopped). Players switch to the new key when they
-    /// receive the statement and keep trusting the old one for the overlap.
+    /// new key. Players switch to the new key when they receive the statement and keep
+    /// trusting the old one for the overlap. A running controller signs with the new key from
+    /// its next start.
     RotateKey {
         #[command(flatten)]
         cfg: ConfigArgs,
         /// Days the players keep trusting the old key.
         #[arg(long, default_value_t = gatecast_controller::rotation::DEFAULT_OVERLAP_DAYS)]
         overlap_days: u64,
+    },
+    /// Write a consistent backup archive (database, keys, secrets, media), also while the
+    /// controller runs; its SHA-256 goes to FILE.sha256.
+    Backup {
+        /// The archive to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Leave the media files out (list their hashes only).
+        #[arg(long)]
+        without_media: bool,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Restore a backup archive into a new, empty data directory.
+    Restore {
+        /// The archive (FILE.sha256 beside it is checked when present).
+        file: PathBuf,
+        /// The new data directory (must not exist or be empty).
+        #[arg(long)]
+        data: PathBuf,
     },
     /// Write configuration for an external broker.
     BrokerAcl {
@@ -109,6 +130,11 @@ enum TokenCommand {
         /// admin, operator or auditor.
         #[arg(long)]
         role: Role,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// List tokens (ids, roles, creation times; never secrets).
+    List {
         #[command(flatten)]
         cfg: ConfigArgs,
     },
@@ -142,6 +168,15 @@ fn load_config(cfg: &ConfigArgs, mut o: Overrides) -> anyhow::Result<Config> {
     Ok(Config::resolve(file, o)?)
 }
 
+/// Runs an admin command through the running controller's socket, or on the database when
+/// the controller is stopped, and prints its output.
+async fn admin(cfg: &ConfigArgs, cmd: AdminCommand) -> anyhow::Result<()> {
+    let config = load_config(cfg, Overrides::default())?;
+    let out = gatecast_controller::admin::run_command(&config.data_dir, cmd).await?;
+    println!("{out}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -164,71 +199,40 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("the controller failed")?;
         }
-        Command::Token { command } => match command {
-            TokenCommand::Create { role, cfg } => {
-                let config = load_config(&cfg, Overrides::default())?;
-                let store = serve::open_store(&config)?;
-                let (rec, token) = gatecast_controller::tokens::create_token(&store, role).await?;
-                println!(
-                    "created {} token {} (store it now; it is not shown again): {token}",
-                    role.as_str(),
-                    rec.id
-                );
-            }
-            TokenCommand::Revoke { id, cfg } => {
-                let config = load_config(&cfg, Overrides::default())?;
-                let store = serve::open_store(&config)?;
-                if !gatecast_controller::tokens::revoke_token(&store, &id).await? {
-                    anyhow::bail!("no token with id {id:?}");
-                }
-                println!("revoked token {id}");
-            }
-        },
+        Command::Token { command } => {
+            let (cfg, cmd) = match command {
+                TokenCommand::Create { role, cfg } => (cfg, AdminCommand::TokenCreate { role }),
+                TokenCommand::List { cfg } => (cfg, AdminCommand::TokenList),
+                TokenCommand::Revoke { id, cfg } => (cfg, AdminCommand::TokenRevoke { id }),
+            };
+            admin(&cfg, cmd).await?;
+        }
         Command::RotateKey { cfg, overlap_days } => {
-            let config = load_config(&cfg, Overrides::default())?;
-            let store = serve::open_store(&config)?;
-            let r = gatecast_controller::rotation::rotate_key(
-                &config.data_dir,
-                &store,
-                std::time::Duration::from_secs(overlap_days.saturating_mul(86_400)),
-                jiff::Timestamp::now(),
-            )
-            .await?;
-            println!(
-                "rotated the controller key {} -> {} (old key kept in {}); players trust both until {}; start the controller to publish the statement",
-                r.old_key_id,
-                r.new_key_id,
-                r.retired_path.display(),
-                r.overlap_until
-            );
+            admin(&cfg, AdminCommand::RotateKey { overlap_days }).await?;
         }
         Command::BrokerAcl { command } => match command {
             BrokerAclCommand::Mosquitto { out, cfg } => {
-                let config = load_config(&cfg, Overrides::default())?;
-                let store = serve::open_store(&config)?;
-                let screens: Vec<(String, String)> = store
-                    .screens()?
-                    .into_iter()
-                    .filter(|s| !s.disabled)
-                    .map(|s| (s.id, s.mqtt_password_hash))
-                    .collect();
-                let pw_path = config
-                    .data_dir
-                    .join(gatecast_controller::config::files::MQTT_PASSWORD);
-                let (controller_pw, _) = gatecast_controller::secrets::load_or_create_secret(
-                    &pw_path,
-                    gatecast_controller::mqtt::password::generate_mqtt_password,
-                )?;
-                gatecast_controller::acl::write_mosquitto_files(&out, &screens, &controller_pw)
-                    .with_context(|| format!("writing mosquitto files to {}", out.display()))?;
-                println!(
-                    "wrote {} and {} for {} screen(s); run: mosquitto -c <conf> with password_file and acl_file pointing there",
-                    out.join(gatecast_controller::acl::PASSWORD_FILE).display(),
-                    out.join(gatecast_controller::acl::ACL_FILE).display(),
-                    screens.len()
-                );
+                let out = std::path::absolute(&out)
+                    .with_context(|| format!("resolving {}", out.display()))?;
+                admin(&cfg, AdminCommand::BrokerAclMosquitto { out }).await?;
             }
         },
+        Command::Backup {
+            out,
+            without_media,
+            cfg,
+        } => {
+            let out = gatecast_controller::backup::absolute_out(&out)?;
+            let with_media = !without_media;
+            admin(&cfg, AdminCommand::Backup { out, with_media }).await?;
+        }
+        Command::Restore { file, data } => {
+            let r = tokio::task::spawn_blocking(move || {
+                gatecast_controller::backup::restore(&file, &data)
+            })
+            .await??;
+            println!("{r}");
+        }
     }
     Ok(())
 }

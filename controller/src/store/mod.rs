@@ -22,6 +22,7 @@
 
 mod alive;
 mod content;
+mod dump;
 mod log;
 mod migrations;
 mod publishing;
@@ -38,6 +39,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use alive::{ControllerRun, ALIVE_TICK};
+pub use dump::DumpSummary;
 pub use log::{LeafKind, LogLeaf};
 pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
 pub use records::{
