@@ -24,6 +24,8 @@ use crate::store::{Role, Store, StoreError};
 pub const SOCKET: &str = "admin.sock";
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 64 * 1024;
+/// How long a peer has to send its command.
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One admin command.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,52 +279,45 @@ pub fn listen(data: &Path, store: Store) -> std::io::Result<tokio::task::JoinHan
 }
 
 async fn serve_one(stream: UnixStream, owner: u32, store: &Store, data: &Path) {
-    let reply = match stream.peer_cred() {
-        Ok(c) if c.uid() == owner => None,
-        Ok(c) => {
+    let peer = stream.peer_cred();
+    let (r, mut w) = stream.into_split();
+    // The request is read before any answer, refusals included, so the client's write never
+    // meets a closed socket; a peer that sends nothing is dropped after a while.
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        REQUEST_DEADLINE,
+        BufReader::new(r.take(MAX_REQUEST)).read_line(&mut line),
+    )
+    .await;
+    let reply = match (peer, read) {
+        (Ok(c), _) if c.uid() != owner => {
             warn!(
                 peer_uid = c.uid(),
                 owner, "admin socket: refused a peer that is not the controller's user"
             );
-            Some(format!("refused: uid {} is not the controller's user (uid {owner}); run the command as that user", c.uid()))
+            refuse(format!("refused: uid {} is not the controller's user (uid {owner}); run the command as that user", c.uid()))
         }
-        Err(e) => Some(format!("refused: cannot read the peer's credentials: {e}")),
-    };
-    let (r, mut w) = stream.into_split();
-    let reply = match reply {
-        Some(refusal) => AdminReply {
-            ok: false,
-            output: refusal,
-        },
-        None => {
-            let mut line = String::new();
-            let read = BufReader::new(r.take(MAX_REQUEST))
-                .read_line(&mut line)
-                .await;
-            match read.map_err(|e| e.to_string()).and_then(|_| {
-                serde_json::from_str::<AdminCommand>(&line)
-                    .map_err(|e| format!("unreadable command: {e}"))
-            }) {
-                Ok(cmd) => {
-                    info!(?cmd, "admin command on the socket");
-                    match execute(store, data, cmd).await {
-                        Ok(output) => AdminReply { ok: true, output },
-                        Err(e) => AdminReply {
-                            ok: false,
-                            output: e.to_string(),
-                        },
-                    }
+        (Err(e), _) => refuse(format!("refused: cannot read the peer's credentials: {e}")),
+        (Ok(_), Err(_)) => refuse(format!("no command within {REQUEST_DEADLINE:?}")),
+        (Ok(_), Ok(Err(e))) => refuse(format!("cannot read the command: {e}")),
+        (Ok(_), Ok(Ok(_))) => match serde_json::from_str::<AdminCommand>(&line) {
+            Ok(cmd) => {
+                info!(?cmd, "admin command on the socket");
+                match execute(store, data, cmd).await {
+                    Ok(output) => AdminReply { ok: true, output },
+                    Err(e) => refuse(e.to_string()),
                 }
-                Err(message) => AdminReply {
-                    ok: false,
-                    output: message,
-                },
             }
-        }
+            Err(e) => refuse(format!("unreadable command: {e}")),
+        },
     };
     let mut bytes = serde_json::to_vec(&reply).expect("replies serialize");
     bytes.push(b'\n');
     if let Err(e) = w.write_all(&bytes).await {
         warn!(error = %e, "admin socket: could not send the reply");
     }
+}
+
+fn refuse(output: String) -> AdminReply {
+    AdminReply { ok: false, output }
 }

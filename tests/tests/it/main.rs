@@ -24,5 +24,6 @@ mod fault_controller_kill;
 mod fault_disk_full;
 mod fault_player_kill;
 mod fault_restarts;
+mod ops_admin;
 mod ops_logs;
 mod reenrolment_e2e;
