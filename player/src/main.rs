@@ -145,10 +145,36 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
             }
             opts.status_interval = std::time::Duration::from_secs(status_interval_secs.max(1));
             tracing::info!(screen = %cfg.screen, backend = ?cfg.backend, "gatecast-player starting");
+            notify_systemd();
             agent::run(cfg, opts, shutdown_signal())
                 .await
                 .context("the player agent stopped")
         }
+    }
+}
+
+/// Under a `Type=notify` unit: says the agent is ready and, with `WatchdogSec=`, pings the
+/// watchdog from the agent's runtime, so a stalled runtime gets the player restarted
+/// (deploy/kiosk/README.md).
+fn notify_systemd() {
+    use gatecast_support::notify::{watchdog_interval, Notifier};
+    let Some(n) = Notifier::from_env() else {
+        return;
+    };
+    if let Err(e) = n.notify("READY=1") {
+        tracing::warn!(error = %e, "cannot tell systemd the player is ready");
+    }
+    if let Some(every) = watchdog_interval() {
+        tracing::info!(?every, "pinging the systemd watchdog");
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = n.notify("WATCHDOG=1") {
+                    tracing::warn!(error = %e, "systemd watchdog ping failed");
+                }
+            }
+        });
     }
 }
 
