@@ -3,20 +3,23 @@
 # gatecast-player_VERSION_ARCH.deb with dpkg-deb (no cargo-deb, no debhelper: the layout is
 # small and written out here). See deploy/deb/README.md.
 #
-#   deploy/deb/build.sh [--bin-dir DIR] [--out DIR]
+#   deploy/deb/build.sh [--bin-dir DIR] [--arch ARCH] [--out DIR]
 #
 # Without --bin-dir it runs `cargo build --release` for both binaries first; with it, it
-# packages the binaries found in DIR (e.g. a cross-compiled target/aarch64-…/release).
+# packages the binaries found in DIR (e.g. a cross-compiled target/aarch64-…/release, with
+# --arch arm64). ARCH defaults to this machine's (dpkg --print-architecture).
 set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin_dir=
+arch=$(dpkg --print-architecture)
 out="$root/target/deb"
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin-dir) bin_dir=$2; shift 2 ;;
+        --arch) arch=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        *) echo "usage: $0 [--bin-dir DIR] [--out DIR]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--bin-dir DIR] [--arch ARCH] [--out DIR]" >&2; exit 2 ;;
     esac
 done
 if [ -z "$bin_dir" ]; then
@@ -24,7 +27,6 @@ if [ -z "$bin_dir" ]; then
     bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
 fi
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
-arch=$(dpkg --print-architecture)
 for b in gatecast-controller gatecast-player; do
     [ -x "$bin_dir/$b" ] || { echo "$bin_dir/$b is missing: build it first" >&2; exit 1; }
 done
@@ -39,7 +41,9 @@ common() {
     install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/lib/systemd/system" \
         "$pkg/usr/share/doc/$name"
     install -m 0755 "$bin_dir/$name" "$pkg/usr/bin/$name"
-    strip --strip-unneeded "$pkg/usr/bin/$name" 2>/dev/null || true
+    if [ "$arch" = "$(dpkg --print-architecture)" ]; then
+        strip --strip-unneeded "$pkg/usr/bin/$name"
+    fi
     # The units in deploy/ name /usr/local/bin (a manual install); the package installs to
     # /usr/bin.
     sed 's#/usr/local/bin/#/usr/bin/#' "$root/deploy/$name.service" \
@@ -51,13 +55,13 @@ Upstream-Name: gatecast
 Source: https://example.invalid/gatecast
 
 Files: *
-Copyright: gatecast authors
+Copyright: 2026 gatecast authors
 License: Apache-2.0
  On Debian systems, the full text of the Apache License 2.0 is in
  /usr/share/common-licenses/Apache-2.0.
 COPYRIGHT
     printf '%s (%s) unstable; urgency=medium\n\n  * Package built from the gatecast workspace.\n\n -- gatecast maintainers <ops@example.invalid>  %s\n' \
-        "$name" "$version" "$(date -R)" | gzip -9n > "$pkg/usr/share/doc/$name/changelog.Debian.gz"
+        "$name" "$version" "$(date -R)" | gzip -9n > "$pkg/usr/share/doc/$name/changelog.gz"
     chmod 0644 "$pkg/usr/share/doc/$name/"*
 }
 
@@ -75,7 +79,7 @@ if [ "\$1" = configure ]; then
 $3
 fi
 if [ -d /run/systemd/system ]; then
-    systemctl daemon-reload >/dev/null || true
+    systemctl --system daemon-reload >/dev/null || true
 fi
 POSTINST
     chmod 0755 "$work/$1/DEBIAN/postinst"
@@ -83,7 +87,7 @@ POSTINST
 #!/bin/sh
 set -e
 if [ -d /run/systemd/system ] && [ "\$1" = remove ]; then
-    systemctl stop $1.service >/dev/null 2>&1 || true
+    deb-systemd-invoke stop $1.service >/dev/null || true
 fi
 PRERM
     chmod 0755 "$work/$1/DEBIAN/prerm"
