@@ -26,4 +26,5 @@ mod fault_player_kill;
 mod fault_restarts;
 mod ops_admin;
 mod ops_logs;
+mod ops_notify;
 mod reenrolment_e2e;
