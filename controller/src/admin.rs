@@ -53,6 +53,29 @@ pub enum AdminCommand {
         /// Days the players keep trusting the old key.
         overlap_days: u64,
     },
+    /// Create a console user (a random password when none is given, shown once).
+    UserAdd {
+        /// Login.
+        login: String,
+        /// Full name.
+        name: String,
+        /// Role.
+        role: Role,
+        /// Password (from the operator's terminal), or `None` for a random one.
+        password: Option<String>,
+        /// Turn on two-factor sign-in (prints the otpauth:// URI for the phone app).
+        totp: bool,
+    },
+    /// Disable a user (sessions end, the user's tokens stop working).
+    UserDisable {
+        /// Login.
+        login: String,
+    },
+    /// Give a user a new random password (shown once) and enable them.
+    UserReset {
+        /// Login.
+        login: String,
+    },
     /// Write a backup archive to `out` (an absolute path).
     Backup {
         /// The archive.
@@ -60,6 +83,23 @@ pub enum AdminCommand {
         /// Include the media files (else by reference).
         with_media: bool,
     },
+}
+
+impl AdminCommand {
+    /// The command's wire name (for the log; never its arguments).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminCommand::TokenCreate { .. } => "token-create",
+            AdminCommand::TokenList => "token-list",
+            AdminCommand::TokenRevoke { .. } => "token-revoke",
+            AdminCommand::BrokerAclMosquitto { .. } => "broker-acl-mosquitto",
+            AdminCommand::RotateKey { .. } => "rotate-key",
+            AdminCommand::UserAdd { .. } => "user-add",
+            AdminCommand::UserDisable { .. } => "user-disable",
+            AdminCommand::UserReset { .. } => "user-reset",
+            AdminCommand::Backup { .. } => "backup",
+        }
+    }
 }
 
 /// The answer on the socket.
@@ -91,6 +131,9 @@ pub enum AdminError {
     /// A key rotation failed.
     #[error(transparent)]
     Rotation(#[from] crate::rotation::RotationError),
+    /// A user could not be made or changed.
+    #[error(transparent)]
+    Account(#[from] crate::accounts::AccountError),
     /// No token has that id.
     #[error("no token with id {0:?}")]
     NoSuchToken(String),
@@ -186,6 +229,34 @@ pub async fn execute(store: &Store, data: &Path, cmd: AdminCommand) -> Result<St
                 r.retired_path.display(),
                 r.overlap_until
             ))
+        }
+        AdminCommand::UserAdd {
+            login,
+            name,
+            role,
+            password,
+            totp,
+        } => {
+            let given = password.is_some();
+            let n = crate::accounts::add_user(store, &login, &name, role, password, totp).await?;
+            let mut out = format!("created {} user {login} ({name})", role.as_str());
+            if !given {
+                out.push_str(&format!("; password (shown once): {}", n.password));
+            }
+            if let Some(uri) = n.otpauth {
+                out.push_str(&format!(
+                    "\ntwo-factor: add this to the phone app (as text or a QR code): {uri}"
+                ));
+            }
+            Ok(out)
+        }
+        AdminCommand::UserDisable { login } => {
+            crate::accounts::disable_user(store, &login).await?;
+            Ok(format!("disabled user {login}; their sessions ended"))
+        }
+        AdminCommand::UserReset { login } => {
+            let pw = crate::accounts::reset_password(store, &login, None).await?;
+            Ok(format!("new password for {login} (shown once): {pw}"))
         }
         AdminCommand::Backup { out, with_media } => {
             let (store, data) = (store.clone(), data.to_owned());
@@ -302,7 +373,8 @@ async fn serve_one(stream: UnixStream, owner: u32, store: &Store, data: &Path) {
         (Ok(_), Ok(Err(e))) => refuse(format!("cannot read the command: {e}")),
         (Ok(_), Ok(Ok(_))) => match serde_json::from_str::<AdminCommand>(&line) {
             Ok(cmd) => {
-                info!(?cmd, "admin command on the socket");
+                // The name only: a command may carry a password.
+                info!(command = cmd.name(), "admin command on the socket");
                 match execute(store, data, cmd).await {
                     Ok(output) => AdminReply { ok: true, output },
                     Err(e) => refuse(e.to_string()),

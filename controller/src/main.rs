@@ -96,6 +96,11 @@ enum Command {
         #[arg(long, default_value_t = gatecast_controller::rotation::DEFAULT_OVERLAP_DAYS)]
         overlap_days: u64,
     },
+    /// Manage console users (works while the controller runs, through its admin socket).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Write a consistent backup archive (database, keys, secrets, media), also while the
     /// controller runs; its SHA-256 goes to FILE.sha256.
     Backup {
@@ -142,6 +147,44 @@ enum TokenCommand {
     Revoke {
         /// Token id (the 16 hex characters after `gct_`).
         id: String,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints a random password unless --password-stdin.
+    Add {
+        /// Login (lowercase letters, digits, '.', '-', '_').
+        #[arg(long)]
+        login: String,
+        /// Full name (the action log shows the login).
+        #[arg(long)]
+        name: String,
+        /// admin, operator or auditor.
+        #[arg(long)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Turn on two-factor sign-in (TOTP); prints the otpauth:// URI.
+        #[arg(long)]
+        totp: bool,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Disable a user.
+    Disable {
+        /// Login.
+        login: String,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Give a user a new random password (printed once).
+    Reset {
+        /// Login.
+        login: String,
         #[command(flatten)]
         cfg: ConfigArgs,
     },
@@ -204,6 +247,39 @@ async fn main() -> anyhow::Result<()> {
                 TokenCommand::Create { role, cfg } => (cfg, AdminCommand::TokenCreate { role }),
                 TokenCommand::List { cfg } => (cfg, AdminCommand::TokenList),
                 TokenCommand::Revoke { id, cfg } => (cfg, AdminCommand::TokenRevoke { id }),
+            };
+            admin(&cfg, cmd).await?;
+        }
+        Command::User { command } => {
+            let (cfg, cmd) = match command {
+                UserCommand::Add {
+                    login,
+                    name,
+                    role,
+                    password_stdin,
+                    totp,
+                    cfg,
+                } => {
+                    let password = if password_stdin {
+                        let mut line = String::new();
+                        std::io::stdin()
+                            .read_line(&mut line)
+                            .context("reading the password from standard input")?;
+                        Some(line.trim_end_matches(['\r', '\n']).to_string())
+                    } else {
+                        None
+                    };
+                    let cmd = AdminCommand::UserAdd {
+                        login,
+                        name,
+                        role,
+                        password,
+                        totp,
+                    };
+                    (cfg, cmd)
+                }
+                UserCommand::Disable { login, cfg } => (cfg, AdminCommand::UserDisable { login }),
+                UserCommand::Reset { login, cfg } => (cfg, AdminCommand::UserReset { login }),
             };
             admin(&cfg, cmd).await?;
         }

@@ -135,7 +135,7 @@ pub fn whoami(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, READ)?;
     Ok(json_reply(
         StatusCode::OK,
-        &serde_json::json!({"role": who.role, "token_id": who.token_id}),
+        &serde_json::json!({"role": who.role, "token_id": who.token_id, "user": who.user}),
     ))
 }
 

@@ -140,6 +140,7 @@ mod tests {
             secret_hash: "00".into(),
             created_at: "2026-12-07T00:00:00Z".into(),
             revoked: false,
+            owner: None,
         };
         store.put_token(&t).await.unwrap();
         let mut bytes = Vec::new();

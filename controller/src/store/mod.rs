@@ -32,6 +32,7 @@ mod rejections;
 mod runs;
 mod screens;
 mod status;
+mod users;
 
 use std::path::Path;
 
@@ -50,6 +51,7 @@ pub use records::{
 pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS_KEPT_PER_SCREEN};
 pub use runs::RUN_SPAN_MS;
 pub use status::{HistoryPage, HISTORY_CAP};
+pub use users::{SessionRecord, UserRecord};
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u64 = 2;
@@ -101,6 +103,8 @@ pub struct Store {
     screens: sled::Tree,
     codes: sled::Tree,
     tokens: sled::Tree,
+    users: sled::Tree,
+    sessions: sled::Tree,
     manifests: sled::Tree,
     alerts: sled::Tree,
     alert_sets: sled::Tree,
@@ -142,6 +146,8 @@ impl Store {
             screens: t("screens")?,
             codes: t("enroll_codes")?,
             tokens: t("tokens")?,
+            users: t("users")?,
+            sessions: t("sessions")?,
             manifests: t("manifests")?,
             alerts: t("alerts")?,
             alert_sets: t("alert_sets")?,

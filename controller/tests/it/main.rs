@@ -12,6 +12,7 @@ mod console_support;
 mod ingest_support;
 mod mqtt_support;
 
+mod accounts_http;
 mod api_auth;
 mod api_publish;
 mod api_upload;
