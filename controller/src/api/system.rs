@@ -133,10 +133,11 @@ pub fn actions(state: &AppState, req: Request) -> Result<Response, ApiError> {
 /// otherwise). Lets the console show what a role may do without probing other endpoints.
 pub fn whoami(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, READ)?;
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({"role": who.role, "token_id": who.token_id, "user": who.user}),
-    ))
+    let mut v = serde_json::json!({"role": who.role, "token_id": who.token_id});
+    if let Some(user) = &who.user {
+        v["user"] = serde_json::json!(user);
+    }
+    Ok(json_reply(StatusCode::OK, &v))
 }
 
 #[derive(Deserialize)]
