@@ -608,6 +608,7 @@ async fn api_v1(
         (["reports", "plays"], M::GET) => audit::plays(state, req),
         (["reports", "compliance"], M::GET) => audit::compliance(state, req),
         (["tokens"], M::POST) => system::create_token(state, req).await,
+        (["session"], M::GET) => session::current(state, req),
         (["session"], M::POST) => session::sign_in(state, req).await,
         (["session"], M::DELETE) => session::sign_out(state, req).await,
         (["users"], M::GET) => session::list_users(state, req),

@@ -152,6 +152,24 @@ pub async fn sign_in(state: &AppState, mut req: Request) -> Result<Response, Api
     }
 }
 
+/// `GET /api/v1/session`: the signed-in user of the cookie and the session's CSRF token, so a
+/// new console tab of the same browser carries on without signing in again.
+pub fn current(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "not signed in");
+    let cookie = req.cookie(SESSION_COOKIE).ok_or_else(unauthorized)?;
+    let (p, csrf) = accounts::session_principal(&state.store, cookie)?.ok_or_else(unauthorized)?;
+    let login = p.user.unwrap_or_default();
+    let name = state
+        .store
+        .user(&login)?
+        .map(|u| u.name)
+        .unwrap_or_default();
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"login": login, "name": name, "role": p.role, "csrf": csrf}),
+    ))
+}
+
 /// `DELETE /api/v1/session`: ends the session and clears the cookie.
 pub async fn sign_out(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, READ)?;

@@ -160,6 +160,13 @@ async fn attack_cross_site_post_with_a_session_cookie_is_refused() {
     );
     let (s, _) = with_cookie(&ctl, "GET", "/api/v1/whoami", &cookie, &[], None).await;
     assert_eq!(s, 200);
+    // A new tab learns the session's CSRF token from the cookie alone.
+    let (s, cur) = with_cookie(&ctl, "GET", "/api/v1/session", &cookie, &[], None).await;
+    assert_eq!(
+        (s, cur["csrf"].as_str(), cur["name"].as_str()),
+        (200, Some(csrf.as_str()), Some("Nguyễn Thị Lan")),
+        "{cur}"
+    );
 
     // A forged cross-site POST: the cookie alone is not enough.
     let (s, v) = with_cookie(&ctl, "POST", "/api/v1/log/checkpoint", &cookie, &[], None).await;
@@ -211,6 +218,8 @@ async fn attack_cross_site_post_with_a_session_cookie_is_refused() {
     assert_eq!(s, 200);
     let (s, _) = with_cookie(&ctl, "GET", "/api/v1/whoami", &cookie, &[], None).await;
     assert_eq!(s, 401);
+    let (s, _) = with_cookie(&ctl, "GET", "/api/v1/session", &cookie, &[], None).await;
+    assert_eq!(s, 401, "no session after sign-out");
 
     // Disabled through the admin socket: sign-in refused.
     let out = cli(&["user", "disable", "lan.nguyen"], dir.path()).await;
