@@ -2,11 +2,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod acl;
+pub mod admin;
 pub mod api;
 pub mod approvals;
 pub mod audit;
 mod auditlog;
+pub mod backup;
 pub mod blobs;
 pub mod config;
 mod console;

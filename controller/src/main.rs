@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use gatecast_controller::admin::AdminCommand;
 use gatecast_controller::config::{Config, FileConfig, Overrides};
 use gatecast_controller::serve;
 use gatecast_controller::signal::shutdown_signal;
 use gatecast_controller::store::Role;
+use gatecast_support::logging::LogFormat;
 
 /// gatecast controller: media library, schedules, signed publishing, receipts and audit.
 #[derive(Parser)]
@@ -20,6 +22,15 @@ use gatecast_controller::store::Role;
                   binary of its own: `cargo run --release -- demo` in the repository (gatecast-demo)."
 )]
 struct Cli {
+    /// Log line format on standard error: text or json (one object per line, for journald or
+    /// Loki). Text is coloured only on a terminal.
+    #[arg(
+        long,
+        global = true,
+        env = "GATECAST_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,21 +80,46 @@ struct ServeArgs {
 enum Command {
     /// Run the controller (HTTP API, embedded MQTT broker, publisher).
     Serve(ServeArgs),
-    /// Manage API tokens (the controller must be stopped: the database is locked while it
-    /// runs; use POST/DELETE /api/v1/tokens then).
+    /// Manage API tokens (works while the controller runs, through its admin socket).
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Make a new controller signing key and a rotation statement signed by the old and the
-    /// new key (the controller must be stopped). Players switch to the new key when they
-    /// receive the statement and keep trusting the old one for the overlap.
+    /// new key. Players switch to the new key when they receive the statement and keep
+    /// trusting the old one for the overlap. A running controller signs with the new key from
+    /// its next start.
     RotateKey {
         #[command(flatten)]
         cfg: ConfigArgs,
         /// Days the players keep trusting the old key.
         #[arg(long, default_value_t = gatecast_controller::rotation::DEFAULT_OVERLAP_DAYS)]
         overlap_days: u64,
+    },
+    /// Manage console users (works while the controller runs, through its admin socket).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write a consistent backup archive (database, keys, secrets, media), also while the
+    /// controller runs; its SHA-256 goes to FILE.sha256.
+    Backup {
+        /// The archive to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Leave the media files out (list their hashes only).
+        #[arg(long)]
+        without_media: bool,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Restore a backup archive into a new, empty data directory.
+    Restore {
+        /// The archive (FILE.sha256 beside it is checked when present).
+        file: PathBuf,
+        /// The new data directory (must not exist or be empty).
+        #[arg(long)]
+        data: PathBuf,
     },
     /// Write configuration for an external broker.
     BrokerAcl {
@@ -102,10 +138,53 @@ enum TokenCommand {
         #[command(flatten)]
         cfg: ConfigArgs,
     },
+    /// List tokens (ids, roles, creation times; never secrets).
+    List {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
     /// Revoke a token by its id.
     Revoke {
         /// Token id (the 16 hex characters after `gct_`).
         id: String,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints a random password unless --password-stdin.
+    Add {
+        /// Login (lowercase letters, digits, '.', '-', '_').
+        #[arg(long)]
+        login: String,
+        /// Full name (the action log shows the login).
+        #[arg(long)]
+        name: String,
+        /// admin, operator or auditor.
+        #[arg(long)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Turn on two-factor sign-in (TOTP); prints the otpauth:// URI.
+        #[arg(long)]
+        totp: bool,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Disable a user.
+    Disable {
+        /// Login.
+        login: String,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Give a user a new random password (printed once).
+    Reset {
+        /// Login.
+        login: String,
         #[command(flatten)]
         cfg: ConfigArgs,
     },
@@ -132,19 +211,19 @@ fn load_config(cfg: &ConfigArgs, mut o: Overrides) -> anyhow::Result<Config> {
     Ok(Config::resolve(file, o)?)
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATECAST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Runs an admin command through the running controller's socket, or on the database when
+/// the controller is stopped, and prints its output.
+async fn admin(cfg: &ConfigArgs, cmd: AdminCommand) -> anyhow::Result<()> {
+    let config = load_config(cfg, Overrides::default())?;
+    let out = gatecast_controller::admin::run_command(&config.data_dir, cmd).await?;
+    println!("{out}");
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    gatecast_support::logging::init_stderr(cli.log_format, "GATECAST_LOG");
     match cli.command {
         Command::Serve(a) => {
             let o = Overrides {
@@ -163,71 +242,73 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("the controller failed")?;
         }
-        Command::Token { command } => match command {
-            TokenCommand::Create { role, cfg } => {
-                let config = load_config(&cfg, Overrides::default())?;
-                let store = serve::open_store(&config)?;
-                let (rec, token) = gatecast_controller::tokens::create_token(&store, role).await?;
-                println!(
-                    "created {} token {} (store it now; it is not shown again): {token}",
-                    role.as_str(),
-                    rec.id
-                );
-            }
-            TokenCommand::Revoke { id, cfg } => {
-                let config = load_config(&cfg, Overrides::default())?;
-                let store = serve::open_store(&config)?;
-                if !gatecast_controller::tokens::revoke_token(&store, &id).await? {
-                    anyhow::bail!("no token with id {id:?}");
+        Command::Token { command } => {
+            let (cfg, cmd) = match command {
+                TokenCommand::Create { role, cfg } => (cfg, AdminCommand::TokenCreate { role }),
+                TokenCommand::List { cfg } => (cfg, AdminCommand::TokenList),
+                TokenCommand::Revoke { id, cfg } => (cfg, AdminCommand::TokenRevoke { id }),
+            };
+            admin(&cfg, cmd).await?;
+        }
+        Command::User { command } => {
+            let (cfg, cmd) = match command {
+                UserCommand::Add {
+                    login,
+                    name,
+                    role,
+                    password_stdin,
+                    totp,
+                    cfg,
+                } => {
+                    let password = if password_stdin {
+                        let mut line = String::new();
+                        std::io::stdin()
+                            .read_line(&mut line)
+                            .context("reading the password from standard input")?;
+                        Some(line.trim_end_matches(['\r', '\n']).to_string())
+                    } else {
+                        None
+                    };
+                    let cmd = AdminCommand::UserAdd {
+                        login,
+                        name,
+                        role,
+                        password,
+                        totp,
+                    };
+                    (cfg, cmd)
                 }
-                println!("revoked token {id}");
-            }
-        },
+                UserCommand::Disable { login, cfg } => (cfg, AdminCommand::UserDisable { login }),
+                UserCommand::Reset { login, cfg } => (cfg, AdminCommand::UserReset { login }),
+            };
+            admin(&cfg, cmd).await?;
+        }
         Command::RotateKey { cfg, overlap_days } => {
-            let config = load_config(&cfg, Overrides::default())?;
-            let store = serve::open_store(&config)?;
-            let r = gatecast_controller::rotation::rotate_key(
-                &config.data_dir,
-                &store,
-                std::time::Duration::from_secs(overlap_days.saturating_mul(86_400)),
-                jiff::Timestamp::now(),
-            )
-            .await?;
-            println!(
-                "rotated the controller key {} -> {} (old key kept in {}); players trust both until {}; start the controller to publish the statement",
-                r.old_key_id,
-                r.new_key_id,
-                r.retired_path.display(),
-                r.overlap_until
-            );
+            admin(&cfg, AdminCommand::RotateKey { overlap_days }).await?;
         }
         Command::BrokerAcl { command } => match command {
             BrokerAclCommand::Mosquitto { out, cfg } => {
-                let config = load_config(&cfg, Overrides::default())?;
-                let store = serve::open_store(&config)?;
-                let screens: Vec<(String, String)> = store
-                    .screens()?
-                    .into_iter()
-                    .filter(|s| !s.disabled)
-                    .map(|s| (s.id, s.mqtt_password_hash))
-                    .collect();
-                let pw_path = config
-                    .data_dir
-                    .join(gatecast_controller::config::files::MQTT_PASSWORD);
-                let (controller_pw, _) = gatecast_controller::secrets::load_or_create_secret(
-                    &pw_path,
-                    gatecast_controller::mqtt::password::generate_mqtt_password,
-                )?;
-                gatecast_controller::acl::write_mosquitto_files(&out, &screens, &controller_pw)
-                    .with_context(|| format!("writing mosquitto files to {}", out.display()))?;
-                println!(
-                    "wrote {} and {} for {} screen(s); run: mosquitto -c <conf> with password_file and acl_file pointing there",
-                    out.join(gatecast_controller::acl::PASSWORD_FILE).display(),
-                    out.join(gatecast_controller::acl::ACL_FILE).display(),
-                    screens.len()
-                );
+                let out = std::path::absolute(&out)
+                    .with_context(|| format!("resolving {}", out.display()))?;
+                admin(&cfg, AdminCommand::BrokerAclMosquitto { out }).await?;
             }
         },
+        Command::Backup {
+            out,
+            without_media,
+            cfg,
+        } => {
+            let out = gatecast_controller::backup::absolute_out(&out)?;
+            let with_media = !without_media;
+            admin(&cfg, AdminCommand::Backup { out, with_media }).await?;
+        }
+        Command::Restore { file, data } => {
+            let r = tokio::task::spawn_blocking(move || {
+                gatecast_controller::backup::restore(&file, &data)
+            })
+            .await??;
+            println!("{r}");
+        }
     }
     Ok(())
 }

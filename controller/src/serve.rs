@@ -192,6 +192,8 @@ pub struct Running {
     mqtt: MqttHandle,
     broker: Option<EmbeddedBroker>,
     store: Store,
+    /// The admin socket's task and path (`crate::admin`).
+    admin: Option<(tokio::task::JoinHandle<()>, PathBuf)>,
 }
 
 impl Running {
@@ -217,6 +219,10 @@ impl Running {
     /// Graceful shutdown: stop accepting, finish in-flight requests, disconnect MQTT, stop the
     /// broker, flush the database.
     pub async fn shutdown(self) {
+        if let Some((task, path)) = self.admin {
+            task.abort();
+            let _ = std::fs::remove_file(path);
+        }
         let _ = self.stop_http.send(());
         let _ = self.http.await;
         self.mqtt.shutdown().await;
@@ -396,6 +402,15 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     warn_if_descriptors_short(config.http_limits.max_connections);
     let http = tokio::spawn(serve_http(listener, routes, limiter, stop_rx));
     info!(addr = %http_addr, "HTTP API listening");
+    // Admin commands while running (crate::admin); without the socket they say the
+    // database is locked, so a failure here is a warning, not a reason to stop.
+    let admin = match crate::admin::listen(&data, store.clone()) {
+        Ok(task) => Some((task, crate::admin::socket_path(&data))),
+        Err(e) => {
+            warn!(error = %e, socket = %crate::admin::socket_path(&data).display(), "cannot listen on the admin socket; admin commands need the controller stopped");
+            None
+        }
+    };
     Ok(Running {
         http_addr,
         mqtt_addr,
@@ -410,6 +425,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         mqtt,
         broker,
         store,
+        admin,
     })
 }
 

@@ -18,6 +18,20 @@ pub struct Principal {
     pub token_id: String,
     /// Its role.
     pub role: Role,
+    /// The signed-in user (a console session) or the token's owner, if any.
+    pub user: Option<String>,
+}
+
+impl Principal {
+    /// Who acted, for the action log: the user's login (and the token id when a token was
+    /// used), or the token id of a token without an owner.
+    pub fn actor(&self) -> String {
+        match (&self.user, self.token_id.is_empty()) {
+            (Some(u), true) => u.clone(),
+            (Some(u), false) => format!("{u} (token {})", self.token_id),
+            (None, _) => self.token_id.clone(),
+        }
+    }
 }
 
 /// Constant-time equality of two strings.
@@ -35,6 +49,7 @@ pub async fn create_token(store: &Store, role: Role) -> Result<(TokenRecord, Str
         secret_hash: sha256_hex(secret.as_bytes()),
         created_at: jiff::Timestamp::now().to_string(),
         revoked: false,
+        owner: None,
     };
     store.put_token(&rec).await?;
     Ok((rec, format!("gct_{id}_{secret}")))
@@ -67,9 +82,15 @@ pub fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>, Sto
         return Ok(None);
     };
     let ok = ct_eq(&sha256_hex(secret.as_bytes()), &rec.secret_hash);
-    Ok((ok && !rec.revoked).then_some(Principal {
+    // A token of a disabled user stops working with the user.
+    let owner_ok = match &rec.owner {
+        Some(login) => store.user(login)?.is_some_and(|u| !u.disabled),
+        None => true,
+    };
+    Ok((ok && owner_ok && !rec.revoked).then_some(Principal {
         token_id: rec.id,
         role: rec.role,
+        user: rec.owner,
     }))
 }
 

@@ -216,21 +216,19 @@ pub fn prepare_data_dir(opts: &DemoOptions) -> Result<PathBuf, DemoError> {
 }
 
 /// Sends the process's logs to `<data>/demo.log` (appending), so the terminal shows only the
-/// live lines. `GATECAST_LOG` sets the filter (default `info`). Call once, from the binary.
-pub fn log_to_file(data_dir: &Path) -> Result<PathBuf, DemoError> {
+/// live lines, in `format`. `GATECAST_LOG` sets the filter (default `info`). Call once, from
+/// the binary.
+pub fn log_to_file(
+    data_dir: &Path,
+    format: gatecast_support::logging::LogFormat,
+) -> Result<PathBuf, DemoError> {
     let path = data_dir.join(LOG_FILE);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(|e| dir_err(data_dir, format!("cannot open {LOG_FILE}: {e}")))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATECAST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .init();
+    gatecast_support::logging::init_writer(format, "GATECAST_LOG", std::sync::Mutex::new(file));
     Ok(path)
 }
 

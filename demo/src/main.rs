@@ -20,11 +20,20 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gatecast_controller::signal::shutdown_signal;
 use gatecast_demo::{DemoBackend, DemoOptions};
+use gatecast_support::logging::LogFormat;
 
 /// gatecast demo: controller, embedded broker, sample content and three players in one process.
 #[derive(Parser)]
 #[command(name = "gatecast-demo", version)]
 struct Cli {
+    /// Format of the lines in `<data>/demo.log`: text or json (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "GATECAST_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
                 mqtt_addr: a.mqtt,
             };
             opts.data_dir = gatecast_demo::prepare_data_dir(&opts)?;
-            gatecast_demo::log_to_file(&opts.data_dir)?;
+            gatecast_demo::log_to_file(&opts.data_dir, cli.log_format)?;
             gatecast_demo::run(opts, shutdown_signal())
                 .await
                 .context("the demo failed")?;

@@ -8,11 +8,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gatecast_player::agent::{self, BackendChoice, RunOptions};
 use gatecast_player::config::{self, PlayerConfig};
 use gatecast_player::enroll::{self, EnrollOptions};
+use gatecast_support::logging::LogFormat;
 
 /// gatecast player agent: verified offline cache, scheduler, playback, signed receipts.
 #[derive(Parser)]
 #[command(name = "gatecast-player", version)]
 struct Cli {
+    /// Log line format on standard error: text or json (one object per line, for journald or
+    /// Loki). Text is coloured only on a terminal.
+    #[arg(
+        long,
+        global = true,
+        env = "GATECAST_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,13 +103,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    gatecast_support::logging::init_stderr(cli.log_format, "RUST_LOG");
     // Two worker threads are plenty for a player and keep the footprint small.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -157,6 +161,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
             }
             opts.status_interval = std::time::Duration::from_secs(status_interval_secs.max(1));
             tracing::info!(screen = %cfg.screen, backend = ?cfg.backend, "gatecast-player starting");
+            notify_systemd();
             agent::run(cfg, opts, shutdown_signal())
                 .await
                 .context("the player agent stopped")
@@ -199,6 +204,31 @@ async fn check_display(seconds: u64, mpv_args: Vec<String>) -> anyhow::Result<()
     match shown.ended {
         Ended::Failed(why) => anyhow::bail!("the test card could not be shown: {why}"),
         _ => Ok(()),
+    }
+}
+
+/// Under a `Type=notify` unit: says the agent is ready and, with `WatchdogSec=`, pings the
+/// watchdog from the agent's runtime, so a stalled runtime gets the player restarted
+/// (deploy/kiosk/README.md).
+fn notify_systemd() {
+    use gatecast_support::notify::{watchdog_interval, Notifier};
+    let Some(n) = Notifier::from_env() else {
+        return;
+    };
+    if let Err(e) = n.notify("READY=1") {
+        tracing::warn!(error = %e, "cannot tell systemd the player is ready");
+    }
+    if let Some(every) = watchdog_interval() {
+        tracing::info!(?every, "pinging the systemd watchdog");
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = n.notify("WATCHDOG=1") {
+                    tracing::warn!(error = %e, "systemd watchdog ping failed");
+                }
+            }
+        });
     }
 }
 

@@ -17,6 +17,7 @@ mod preview;
 mod publishing;
 mod screens;
 mod screenshots;
+mod session;
 mod system;
 
 use std::collections::HashMap;
@@ -180,9 +181,25 @@ impl Request {
         })
     }
 
-    /// Authenticates the bearer token and checks the role: 401 without or with a bad token,
-    /// 403 for a role not in `allowed`.
+    /// The value of cookie `name`, if the request carries it.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+    }
+
+    /// Authenticates the bearer token, or else the console session cookie, and checks the
+    /// role: 401 without or with a bad credential, 403 for a role not in `allowed` and for a
+    /// state-changing session request without its CSRF token or from another origin.
     pub fn authorize(&self, state: &AppState, allowed: &[Role]) -> Result<Principal, ApiError> {
+        if self.header("authorization").is_none() {
+            if let Some(cookie) = self.cookie(crate::accounts::SESSION_COOKIE) {
+                return session::authorize_session(self, state, allowed, cookie);
+            }
+        }
         let unauthorized =
             |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m.to_string());
         let h = self
@@ -254,7 +271,7 @@ pub async fn log_action(
         .log_action(ActionRecord {
             seq: 0,
             at: jiff::Timestamp::now().to_string(),
-            actor: who.token_id.clone(),
+            actor: who.actor(),
             role: Some(who.role),
             action: action.to_string(),
             detail,
@@ -608,6 +625,14 @@ async fn api_v1(
         (["reports", "plays"], M::GET) => audit::plays(state, req),
         (["reports", "compliance"], M::GET) => audit::compliance(state, req),
         (["tokens"], M::POST) => system::create_token(state, req).await,
+        (["session"], M::GET) => session::current(state, req),
+        (["session"], M::POST) => session::sign_in(state, req).await,
+        (["session"], M::DELETE) => session::sign_out(state, req).await,
+        (["users"], M::GET) => session::list_users(state, req),
+        (["users"], M::POST) => session::create_user(state, req).await,
+        (["users", login, "disable"], M::POST) => session::disable_user(state, req, login).await,
+        (["users", login, "password"], M::POST) => session::reset_password(state, req, login).await,
+        (["me", "password"], M::POST) => session::change_own_password(state, req).await,
         (["tokens"], M::GET) => system::list_tokens(state, req),
         (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
         (["log", "checkpoint"], M::GET) => log::get_checkpoint(state, req).await,
@@ -641,6 +666,10 @@ async fn api_v1(
             | ["actions"]
             | ["tokens"]
             | ["tokens", _]
+            | ["session"]
+            | ["users"]
+            | ["users", _, "disable" | "password"]
+            | ["me", "password"]
             | ["log", "checkpoint"]
             | ["log", "proof", _]
             | ["receipts", "rejections"]

@@ -133,10 +133,11 @@ pub fn actions(state: &AppState, req: Request) -> Result<Response, ApiError> {
 /// otherwise). Lets the console show what a role may do without probing other endpoints.
 pub fn whoami(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, READ)?;
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({"role": who.role, "token_id": who.token_id}),
-    ))
+    let mut v = serde_json::json!({"role": who.role, "token_id": who.token_id});
+    if let Some(user) = &who.user {
+        v["user"] = serde_json::json!(user);
+    }
+    Ok(json_reply(StatusCode::OK, &v))
 }
 
 #[derive(Deserialize)]
@@ -152,7 +153,12 @@ pub async fn create_token(state: &AppState, mut req: Request) -> Result<Response
         .role
         .parse()
         .map_err(|e: String| ApiError::field("role", e))?;
-    let (rec, token) = crate::tokens::create_token(&state.store, role).await?;
+    let (mut rec, token) = crate::tokens::create_token(&state.store, role).await?;
+    // A token made by a signed-in user belongs to them (named in the action log with it).
+    if let Some(user) = &who.user {
+        rec.owner = Some(user.clone());
+        state.store.put_token(&rec).await?;
+    }
     log_action(
         state,
         &who,
@@ -174,7 +180,7 @@ pub fn list_tokens(state: &AppState, req: Request) -> Result<Response, ApiError>
         .store
         .tokens()?
         .into_iter()
-        .map(|t| serde_json::json!({"id": t.id, "role": t.role, "created_at": t.created_at, "revoked": t.revoked}))
+        .map(|t| serde_json::json!({"id": t.id, "role": t.role, "created_at": t.created_at, "revoked": t.revoked, "owner": t.owner}))
         .collect();
     Ok(json_reply(StatusCode::OK, &v))
 }

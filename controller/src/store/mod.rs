@@ -23,6 +23,7 @@
 mod alive;
 mod approvals;
 mod content;
+mod dump;
 mod log;
 mod migrations;
 mod publishing;
@@ -33,6 +34,7 @@ mod runs;
 mod screens;
 mod screenshots;
 mod status;
+mod users;
 
 use std::path::Path;
 
@@ -40,6 +42,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use alive::{ControllerRun, ALIVE_TICK};
+pub use dump::DumpSummary;
 pub use log::{LeafKind, LogLeaf};
 pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
 pub use records::{
@@ -51,6 +54,7 @@ pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS
 pub use runs::RUN_SPAN_MS;
 pub use screenshots::StoredScreenshot;
 pub use status::{HistoryPage, HISTORY_CAP};
+pub use users::{SessionRecord, UserRecord};
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u64 = 2;
@@ -102,6 +106,8 @@ pub struct Store {
     screens: sled::Tree,
     codes: sled::Tree,
     tokens: sled::Tree,
+    users: sled::Tree,
+    sessions: sled::Tree,
     manifests: sled::Tree,
     alerts: sled::Tree,
     alert_sets: sled::Tree,
@@ -148,6 +154,8 @@ impl Store {
             screens: t("screens")?,
             codes: t("enroll_codes")?,
             tokens: t("tokens")?,
+            users: t("users")?,
+            sessions: t("sessions")?,
             manifests: t("manifests")?,
             alerts: t("alerts")?,
             alert_sets: t("alert_sets")?,

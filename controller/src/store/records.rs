@@ -240,6 +240,10 @@ pub struct TokenRecord {
     /// Revoked tokens authenticate nothing.
     #[serde(default)]
     pub revoked: bool,
+    /// The login of the user the token belongs to (named in the action log); `None` for
+    /// tokens made before accounts existed and the first admin token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The current signed manifest of a screen.

@@ -12,6 +12,7 @@ mod console_support;
 mod ingest_support;
 mod mqtt_support;
 
+mod accounts_http;
 mod api_alert_preview;
 mod api_approvals;
 mod api_auth;
@@ -38,3 +39,4 @@ mod console_browser;
 mod console_wall;
 mod mqtt_client;
 mod mqtt_mosquitto;
+mod ops_backup;

@@ -252,8 +252,8 @@ impl Controller {
     }
 
     /// Writes the mosquitto password and ACL files with
-    /// `gatecast-controller broker-acl mosquitto --out DIR` (the controller must be stopped:
-    /// the command opens the database, which `serve` keeps locked).
+    /// `gatecast-controller broker-acl mosquitto --out DIR` (running or stopped: through the
+    /// admin socket, or on the database).
     pub fn broker_acl(&self, out: &Path) {
         broker_acl(&self.data, out);
     }

@@ -46,6 +46,14 @@ fn systemd_units_run_as_a_dedicated_user_and_restart() {
         "ExecStart=/usr/local/bin/gatecast-controller serve --config /etc/gatecast/controller.toml"
     ));
     assert!(ctl.contains("StateDirectory=gatecast"));
+    // The player tells systemd it is alive (gatecast_support::notify); a stalled one restarts.
+    let player = read("deploy/gatecast-player.service");
+    for want in ["Type=notify", "NotifyAccess=main", "WatchdogSec=30"] {
+        assert!(
+            player.lines().any(|l| l.trim() == want),
+            "player unit lacks {want}"
+        );
+    }
 }
 
 #[test]

@@ -26,4 +26,7 @@ mod fault_controller_kill;
 mod fault_disk_full;
 mod fault_player_kill;
 mod fault_restarts;
+mod ops_admin;
+mod ops_logs;
+mod ops_notify;
 mod reenrolment_e2e;
