@@ -54,6 +54,8 @@ pub fn tls_listener(tls: &MosquittoTls) -> String {
          # Players use mqtts://<this host>:<port>; give the controller --broker mqtts://… too.\n",
     );
     out.push_str(&format!("listener {}\n", tls.port));
+    // Per listener in mosquitto: without it a screen could take another's session here.
+    out.push_str("use_username_as_clientid true\n");
     if let Some(ca) = &tls.ca {
         out.push_str(&format!("cafile {}\n", ca.display()));
     }
@@ -201,6 +203,7 @@ mod tests {
             lines,
             [
                 "listener 8883",
+                "use_username_as_clientid true",
                 "cafile /etc/gatecast/ca.pem",
                 "certfile /etc/gatecast/cert.pem",
                 "keyfile /etc/gatecast/key.pem",
