@@ -14,9 +14,17 @@
 //!   when the broker stops (the controller republishes its retained content after every
 //!   connect, `docs/protocol.md` §6).
 //! - It stores no accounts: every login is decided by the caller's [`CredentialCheck`].
-//! - No MQTT 5, no TLS, no QoS 2 delivery (see below), no bridging.
+//! - No MQTT 5, no QoS 2 delivery (see below), no bridging.
 //! - It is not trusted: every decision of gatecast rests on signatures (`docs/security.md`);
 //!   the topic ACL is defence in depth.
+//!
+//! # TLS (MQTTS)
+//! With [`BrokerConfig::tls`] the broker also listens with TLS (TLS 1.3 and 1.2, the
+//! caller's [`tokio_rustls::TlsAcceptor`], so a certificate reloaded by the caller serves the
+//! next handshake); the handshake and the CONNECT together must arrive within
+//! [`BrokerConfig::connect_timeout`], and the connection cap counts both listeners. The
+//! plain listener can be turned off ([`BrokerConfig::plain`]). After the handshake the
+//! session code is the same for both.
 //!
 //! # The caller supplies
 //! - [`CredentialCheck`]: decides each CONNECT's username and password (the controller's store
@@ -107,6 +115,9 @@ mod conn;
 pub mod router;
 pub mod session;
 pub mod throttle;
+mod tls;
+
+pub use tls::BrokerTls;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -167,8 +178,13 @@ pub trait CredentialCheck: Send + Sync + 'static {
 /// Settings of the embedded broker.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Address to listen on; port 0 picks a free port (see [`EmbeddedBroker::local_addr`]).
+    /// Address of the plain (TCP) listener; port 0 picks a free port (see
+    /// [`EmbeddedBroker::plain_addr`]). Not bound when [`BrokerConfig::plain`] is off.
     pub listen: SocketAddr,
+    /// Open the plain listener (default `true`). Off, only [`BrokerConfig::tls`] listens.
+    pub plain: bool,
+    /// A TLS listener besides (or instead of) the plain one (default none).
+    pub tls: Option<BrokerTls>,
     /// Largest MQTT packet accepted from a client, in bytes (default [`MAX_PACKET_SIZE`]).
     pub max_packet_size: usize,
     /// Most simultaneous client connections (default 10 000).
@@ -204,6 +220,8 @@ impl BrokerConfig {
     pub fn new(listen: SocketAddr) -> Self {
         BrokerConfig {
             listen,
+            plain: true,
+            tls: None,
             max_packet_size: MAX_PACKET_SIZE,
             max_connections: 10_000,
             connect_timeout: Duration::from_secs(5),
@@ -220,13 +238,18 @@ impl BrokerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     /// The listen address could not be bound.
-    #[error("embedded MQTT broker cannot listen on {addr}: {source} (is another broker or process using this port? choose another --mqtt address)")]
+    #[error("embedded MQTT broker cannot listen on {addr}: {source} (is another broker or process using this port? choose another --mqtt/--mqtts address)")]
     Bind {
         /// The address that failed.
         addr: SocketAddr,
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Neither a plain nor a TLS listener was asked for.
+    #[error(
+        "embedded MQTT broker has no listener: the plain one is off and no TLS one is configured"
+    )]
+    NoListener,
     /// The broker thread could not be created or died while starting.
     #[error("embedded MQTT broker thread failed to start: {0}")]
     Thread(String),
@@ -235,6 +258,8 @@ pub enum BrokerError {
 /// A running embedded broker. Dropping it shuts the broker down.
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
+    plain_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -257,13 +282,9 @@ impl EmbeddedBroker {
         cfg: BrokerConfig,
         credentials: Arc<dyn CredentialCheck>,
     ) -> Result<EmbeddedBroker, BrokerError> {
-        let bind_err = |source| BrokerError::Bind {
-            addr: cfg.listen,
-            source,
-        };
-        let listener = std::net::TcpListener::bind(cfg.listen).map_err(bind_err)?;
-        listener.set_nonblocking(true).map_err(bind_err)?;
-        let local_addr = listener.local_addr().map_err(bind_err)?;
+        let listeners = tls::Listeners::bind(&cfg)?;
+        let (plain_addr, tls_addr) = (listeners.plain_addr(), listeners.tls_addr());
+        let local_addr = plain_addr.or(tls_addr).ok_or(BrokerError::NoListener)?;
 
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -285,7 +306,7 @@ impl EmbeddedBroker {
                     }
                 };
                 runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                    let serving = match listeners.into_tokio() {
                         Ok(l) => l,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e.to_string()));
@@ -294,8 +315,8 @@ impl EmbeddedBroker {
                     };
                     let _ = ready_tx.send(Ok(()));
                     tokio::select! {
-                        () = conn::accept_loop(listener, shared.clone()) => {}
-                        () = expiry_loop(shared) => {}
+                        () = serving.accept(shared.clone()) => {}
+                        () = expiry_loop(shared.clone()) => {}
                         _ = shutdown_rx => {}
                     }
                 });
@@ -306,9 +327,16 @@ impl EmbeddedBroker {
 
         match ready_rx.recv() {
             Ok(Ok(())) => {
-                info!(addr = %local_addr, "embedded MQTT broker listening");
+                if let Some(a) = plain_addr {
+                    info!(addr = %a, "embedded MQTT broker listening");
+                }
+                if let Some(a) = tls_addr {
+                    info!(addr = %a, "embedded MQTT broker listening with TLS (mqtts)");
+                }
                 Ok(EmbeddedBroker {
                     local_addr,
+                    plain_addr,
+                    tls_addr,
                     shared: kept,
                     shutdown: Some(shutdown_tx),
                     thread: Some(thread),
@@ -327,9 +355,20 @@ impl EmbeddedBroker {
         }
     }
 
-    /// The address the broker listens on (with the real port when port 0 was asked for).
+    /// The address the broker listens on (with the real port when port 0 was asked for): the
+    /// plain listener's, or the TLS listener's when the plain one is off.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The plain listener's address (`None` when it is off).
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain_addr
+    }
+
+    /// The TLS listener's address (`None` without [`BrokerConfig::tls`]).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle for the caller: evicting a user's sessions, counting sessions.

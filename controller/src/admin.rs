@@ -47,6 +47,9 @@ pub enum AdminCommand {
     BrokerAclMosquitto {
         /// Output directory.
         out: PathBuf,
+        /// mosquitto's TLS listener, when the controller has a certificate (absolute paths).
+        #[serde(default)]
+        tls: Option<crate::acl::MosquittoTls>,
     },
     /// Make a new signing key and a rotation statement.
     RotateKey {
@@ -190,7 +193,7 @@ pub async fn execute(store: &Store, data: &Path, cmd: AdminCommand) -> Result<St
             }
             Ok(format!("revoked token {id}"))
         }
-        AdminCommand::BrokerAclMosquitto { out } => {
+        AdminCommand::BrokerAclMosquitto { out, tls } => {
             let screens: Vec<(String, String)> = store
                 .screens()?
                 .into_iter()
@@ -207,8 +210,17 @@ pub async fn execute(store: &Store, data: &Path, cmd: AdminCommand) -> Result<St
                 source: std::io::Error::other(e.to_string()),
             })?;
             crate::acl::write_mosquitto_files(&out, &screens, &controller_pw).map_err(io(&out))?;
+            let mut said = String::new();
+            if let Some(tls) = &tls {
+                crate::acl::write_tls_listener(&out, tls).map_err(io(&out))?;
+                said = format!(
+                    "wrote {} (listener {} with TLS); include it in mosquitto.conf\n",
+                    out.join(crate::acl::TLS_LISTENER_FILE).display(),
+                    tls.port
+                );
+            }
             Ok(format!(
-                "wrote {} and {} for {} screen(s); run: mosquitto -c <conf> with password_file and acl_file pointing there",
+                "{said}wrote {} and {} for {} screen(s); run: mosquitto -c <conf> with password_file and acl_file pointing there",
                 out.join(crate::acl::PASSWORD_FILE).display(),
                 out.join(crate::acl::ACL_FILE).display(),
                 screens.len()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gatecast_controller::admin::AdminCommand;
-use gatecast_controller::config::{Config, FileConfig, Overrides};
+use gatecast_controller::config::{Config, FileConfig, Overrides, TlsSource};
 use gatecast_controller::serve;
 use gatecast_controller::signal::shutdown_signal;
 use gatecast_controller::store::Role;
@@ -56,7 +56,8 @@ struct ServeArgs {
     /// Listen address of the embedded MQTT broker [default: 127.0.0.1:1883].
     #[arg(long, env = "GATECAST_MQTT", conflicts_with = "broker")]
     mqtt: Option<SocketAddr>,
-    /// Use an external MQTT broker (mqtt://host:port) instead of the embedded one.
+    /// Use an external MQTT broker (mqtt://host:port or mqtts://host:port) instead of the
+    /// embedded one.
     #[arg(long, env = "GATECAST_BROKER")]
     broker: Option<String>,
     /// Broker URL handed to players at enrolment [default: derived from the broker address].
@@ -74,12 +75,58 @@ struct ServeArgs {
     /// Lifetime of a published manifest in days [default: 30].
     #[arg(long, env = "GATECAST_MANIFEST_LIFETIME_DAYS")]
     manifest_lifetime_days: Option<u64>,
+    /// Serve HTTPS (API, console, media) and MQTTS with this certificate chain (PEM, leaf
+    /// first); re-read on SIGHUP and when the file changes.
+    #[arg(
+        long,
+        env = "GATECAST_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "GATECAST_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS and MQTTS with a self-signed certificate made on first start in the data
+    /// directory (tls-cert.pem, tls-key.pem); its pin (SHA-256 of the public key) is printed.
+    #[arg(long, env = "GATECAST_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+    /// A host name or address the self-signed certificate is for (repeatable; localhost,
+    /// 127.0.0.1, ::1 and the hosts of the public URLs are always in it).
+    #[arg(
+        long = "tls-host",
+        env = "GATECAST_TLS_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    tls_hosts: Vec<String>,
+    /// Listen address of the embedded broker's TLS listener [default with TLS: 127.0.0.1:8883].
+    /// With TLS the plain --mqtt listener is off unless --mqtt is given.
+    #[arg(
+        long,
+        env = "GATECAST_MQTTS",
+        conflicts_with = "broker",
+        value_name = "ADDR"
+    )]
+    mqtts: Option<SocketAddr>,
+    /// A plain HTTP listener that only redirects (301) to the HTTPS address.
+    #[arg(long, env = "GATECAST_HTTP_REDIRECT", value_name = "ADDR")]
+    http_redirect: Option<SocketAddr>,
+    /// CA certificate(s) (PEM) trusted for an external mqtts:// broker [default: the system's
+    /// CA store].
+    #[arg(long, env = "GATECAST_BROKER_CA", value_name = "FILE")]
+    broker_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller (HTTP API, embedded MQTT broker, publisher).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API tokens (works while the controller runs, through its admin socket).
     Token {
         #[command(subcommand)]
@@ -192,11 +239,25 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum BrokerAclCommand {
-    /// mosquitto password file (`passwords`) and ACL file (`acl`).
+    /// mosquitto password file (`passwords`) and ACL file (`acl`); with a certificate also
+    /// the TLS listener lines (`tls-listener.conf`).
     Mosquitto {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// Certificate chain (PEM) of mosquitto's TLS listener [default: the controller's
+        /// --tls-cert / [tls] cert].
+        #[arg(long, env = "GATECAST_TLS_CERT", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// Its private key (PEM).
+        #[arg(long, env = "GATECAST_TLS_KEY", value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// CA certificates (PEM) for mosquitto's `cafile`.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
+        /// Port of mosquitto's TLS listener.
+        #[arg(long, default_value_t = 8883)]
+        mqtts_port: u16,
         #[command(flatten)]
         cfg: ConfigArgs,
     },
@@ -236,6 +297,13 @@ async fn main() -> anyhow::Result<()> {
                 upload_limit_bytes: a.upload_limit_bytes,
                 enrollment_code_hours: a.enrollment_code_hours,
                 manifest_lifetime_days: a.manifest_lifetime_days,
+                tls_cert: a.tls_cert,
+                tls_key: a.tls_key,
+                tls_self_signed: a.tls_self_signed,
+                tls_hosts: a.tls_hosts,
+                mqtts_addr: a.mqtts,
+                http_redirect: a.http_redirect,
+                broker_ca: a.broker_ca,
             };
             let config = load_config(&a.cfg, o)?;
             serve::run(config, shutdown_signal())
@@ -287,10 +355,35 @@ async fn main() -> anyhow::Result<()> {
             admin(&cfg, AdminCommand::RotateKey { overlap_days }).await?;
         }
         Command::BrokerAcl { command } => match command {
-            BrokerAclCommand::Mosquitto { out, cfg } => {
+            BrokerAclCommand::Mosquitto {
+                out,
+                cfg,
+                tls_cert,
+                tls_key,
+                tls_ca,
+                mqtts_port,
+            } => {
                 let out = std::path::absolute(&out)
                     .with_context(|| format!("resolving {}", out.display()))?;
-                admin(&cfg, AdminCommand::BrokerAclMosquitto { out }).await?;
+                let config = load_config(&cfg, Overrides::default())?;
+                let (cert, key) = match (tls_cert, tls_key, &config.tls) {
+                    (Some(c), Some(k), _) => (Some(c), Some(k)),
+                    (None, None, Some(TlsSource::Files { cert, key })) => {
+                        (Some(cert.clone()), Some(key.clone()))
+                    }
+                    (None, None, _) => (None, None),
+                    _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+                };
+                let tls = match (cert, key) {
+                    (Some(cert), Some(key)) => Some(gatecast_controller::acl::MosquittoTls {
+                        port: mqtts_port,
+                        cert: std::path::absolute(&cert)?,
+                        key: std::path::absolute(&key)?,
+                        ca: tls_ca.map(std::path::absolute).transpose()?,
+                    }),
+                    _ => None,
+                };
+                admin(&cfg, AdminCommand::BrokerAclMosquitto { out, tls }).await?;
             }
         },
         Command::Backup {

@@ -8,6 +8,7 @@
 //! - [`wait`]: deadlines, polling a condition (blocking, or async with
 //!   [`wait::wait_until_async`]), free ports, temporary directories, log tails,
 //!   a process's memory figures from `/proc`;
+//! - [`pki`]: a test CA, server certificates (right, wrong CA, wrong host, expired) as PEM;
 //! - [`glass`]: a private X display (Xvfb), frames grabbed from it and decoded for pixel
 //!   assertions, PNG artefacts of a failing run.
 //!
@@ -20,9 +21,11 @@ pub mod build;
 pub mod child;
 pub mod external;
 pub mod glass;
+pub mod pki;
 pub mod wait;
 
 pub use build::cargo_build_bins;
 pub use child::ChildGuard;
 pub use external::{external_required, program_path, require_program};
+pub use pki::{CertFiles, TestPki};
 pub use wait::{free_port, proc_kib, tail, wait_until, wait_until_async, TestDir, DEADLINE};

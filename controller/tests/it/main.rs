@@ -40,3 +40,4 @@ mod console_wall;
 mod mqtt_client;
 mod mqtt_mosquitto;
 mod ops_backup;
+mod tls_console;

@@ -30,3 +30,5 @@ mod ops_admin;
 mod ops_logs;
 mod ops_notify;
 mod reenrolment_e2e;
+mod tls_modes;
+mod tls_server;
