@@ -28,3 +28,4 @@ mod journal_uploader;
 mod mpv_agent;
 mod mpv_alert;
 mod mpv_backend;
+mod tls_player;
