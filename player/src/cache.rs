@@ -276,9 +276,9 @@ impl Cache {
             }
         }
         let client = http_client(None).map_err(|e| CacheError::Io {
-                path: root.clone(),
-                source: std::io::Error::other(format!("cannot build HTTP client: {e}")),
-            })?;
+            path: root.clone(),
+            source: std::io::Error::other(format!("cannot build HTTP client: {e}")),
+        })?;
         Ok(Cache {
             root,
             budget,

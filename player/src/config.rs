@@ -178,7 +178,6 @@ pub fn parse_broker_addr(url: &str) -> Result<BrokerAddr, String> {
     Ok(BrokerAddr { host, port, tls })
 }
 
-
 fn default_batch_max_receipts() -> usize {
     100
 }
@@ -346,7 +345,8 @@ impl PlayerConfig {
             }
         }
         if let Some(pin) = &self.tls_pin_sha256 {
-            gatecast_tls::normalize_pin(pin).map_err(|e| invalid("tls_pin_sha256", e.to_string()))?;
+            gatecast_tls::normalize_pin(pin)
+                .map_err(|e| invalid("tls_pin_sha256", e.to_string()))?;
         }
         if self
             .tls_ca_file
@@ -556,7 +556,10 @@ backend = "null"
             c.tls_ca_file.as_deref(),
             Some(Path::new("/etc/gatecast/ca.pem"))
         );
-        assert_eq!(c.plaintext_links(), vec!["media mirror http://10.0.0.5:8080"]);
+        assert_eq!(
+            c.plaintext_links(),
+            vec!["media mirror http://10.0.0.5:8080"]
+        );
         assert_eq!(PlayerConfig::from_toml(&c.to_toml()).unwrap(), c);
         // Plaintext broker and mirror are both named.
         let plain = PlayerConfig::from_toml(&good()).unwrap();

@@ -25,8 +25,8 @@ use playlists::keys::{PublicKey, SecretKey};
 use serde::Deserialize;
 
 use crate::config::{BackendKind, ConfigError, MediaBase, PlayerConfig};
-use gatecast_tls::ClientTrust;
 use crate::keyfile::{self, KeyFileError};
+use gatecast_tls::ClientTrust;
 
 /// Largest enrolment answer read from the controller.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -293,7 +293,9 @@ enum EnrolTrust {
 }
 
 /// The rustls configuration of the enrolment request.
-fn enrol_rustls(trust: &EnrolTrust) -> Result<Arc<gatecast_tls::rustls::ClientConfig>, EnrollError> {
+fn enrol_rustls(
+    trust: &EnrolTrust,
+) -> Result<Arc<gatecast_tls::rustls::ClientConfig>, EnrollError> {
     match trust {
         EnrolTrust::Plain => Ok(crate::tls::refusing("this enrolment is plaintext http://")),
         EnrolTrust::Tls(t) => gatecast_tls::client_config(t)
@@ -319,9 +321,8 @@ fn enrol_trust(opts: &EnrollOptions, tls: bool) -> Result<EnrolTrust, EnrollErro
             .map(|p| EnrolTrust::Tls(ClientTrust::PinSha256(p)))
             .map_err(|e| EnrollError::BadOption(format!("--pin-sha256: {e}"))),
         (None, Some(ca), true) => {
-            let abs = std::path::absolute(ca).map_err(|e| {
-                EnrollError::BadOption(format!("--ca-file {}: {e}", ca.display()))
-            })?;
+            let abs = std::path::absolute(ca)
+                .map_err(|e| EnrollError::BadOption(format!("--ca-file {}: {e}", ca.display())))?;
             // Loaded now so that a wrong file is named before anything is sent.
             gatecast_tls::client_config(&ClientTrust::CaFile(abs.clone()))
                 .map_err(|e| EnrollError::BadOption(format!("--ca-file: {e}")))?;

@@ -163,7 +163,10 @@ impl MqttHandle {
         let addr = parse_broker(&settings.broker)?;
         let mut opts = MqttOptions::new(settings.screen.clone(), addr.host, addr.port);
         if addr.tls {
-            let tls = settings.tls.clone().ok_or_else(|| MqttError::NoTls(settings.broker.clone()))?;
+            let tls = settings
+                .tls
+                .clone()
+                .ok_or_else(|| MqttError::NoTls(settings.broker.clone()))?;
             opts.set_transport(rumqttc::Transport::tls_with_config(
                 rumqttc::TlsConfiguration::Rustls(tls),
             ));
@@ -188,6 +191,7 @@ impl MqttHandle {
         let (stop_tx, stop_rx) = watch::channel(false);
         let poller = tokio::spawn(poll_loop(
             eventloop,
+            addr.tls,
             client.clone(),
             settings.screen.clone(),
             in_tx,
@@ -264,6 +268,7 @@ impl MqttHandle {
 
 async fn poll_loop(
     mut eventloop: EventLoop,
+    tls: bool,
     client: AsyncClient,
     screen: String,
     incoming: mpsc::Sender<Incoming>,
@@ -366,11 +371,9 @@ async fn poll_loop(
             Ok(_) => {}
             Err(rumqttc::ConnectionError::RequestsDone) => return,
             Err(e) => {
-                let msg = gatecast_tls::explain(&e);
-                let (was_connected, same) = {
-                    let l = link.borrow();
-                    (l.connected, l.last_error.as_deref() == Some(msg.as_str()))
-                };
+                let was_connected = link.borrow().connected;
+                let msg = describe(&e, tls, was_connected);
+                let same = link.borrow().last_error.as_deref() == Some(msg.as_str());
                 link.send_modify(|l| {
                     l.connected = false;
                     l.last_error = Some(msg.clone());
@@ -389,6 +392,23 @@ async fn poll_loop(
                 }
             }
         }
+    }
+}
+
+/// A failed connection in words: TLS problems as [`gatecast_tls::explain`] names them; on a
+/// plaintext link, an answer that is not MQTT before any CONNACK is what a TLS port sends
+/// (its alert record), so that is named too.
+fn describe(e: &rumqttc::ConnectionError, tls: bool, connected: bool) -> String {
+    let words = gatecast_tls::explain(e);
+    let garbled = matches!(
+        e,
+        rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(_))
+            | rumqttc::ConnectionError::NotConnAck(_)
+    );
+    if !tls && !connected && garbled && words != gatecast_tls::IS_TLS_WORDS {
+        format!("{} ({words})", gatecast_tls::IS_TLS_WORDS)
+    } else {
+        words
     }
 }
 

@@ -120,9 +120,11 @@ fn with_verifier(v: Arc<dyn ServerCertVerifier>) -> Arc<ClientConfig> {
 fn chain_verifier(trust: &ClientTrust) -> Result<Arc<WebPkiServerVerifier>, TlsError> {
     let mut roots = RootCertStore::empty();
     let added = match trust {
-        ClientTrust::CaFile(path) => roots
-            .add_parsable_certificates(gatecast_tls::load_certs(path)?)
-            .0,
+        ClientTrust::CaFile(path) => {
+            roots
+                .add_parsable_certificates(gatecast_tls::load_certs(path)?)
+                .0
+        }
         _ => {
             roots
                 .add_parsable_certificates(rustls_native_certs::load_native_certs().certs)

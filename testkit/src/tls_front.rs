@@ -36,6 +36,7 @@ struct Server {
     tls: Arc<ServerTls>,
     files: (PathBuf, PathBuf),
     shared: Arc<Shared>,
+    acceptor: Arc<Mutex<TlsAcceptor>>,
     stop: Option<oneshot::Sender<()>>,
     _dir: TestDir,
 }
@@ -54,7 +55,8 @@ impl Server {
         let files = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         copy_cert(cert, &files);
         let tls = ServerTls::from_files(&files.0, &files.1).expect("test certificate loads");
-        let acceptor: TlsAcceptor = tls.acceptor();
+        let acceptor = Arc::new(Mutex::new(tls.acceptor()));
+        let acceptor_ = acceptor.clone();
         let shared = Arc::new(Shared::default());
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -75,7 +77,8 @@ impl Server {
                         let Ok((sock, _)) = listener.accept().await else {
                             continue;
                         };
-                        let (acceptor, sh2, serve) = (acceptor.clone(), sh.clone(), serve.clone());
+                        let acceptor = acceptor_.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        let (sh2, serve) = (sh.clone(), serve.clone());
                         let task = tokio::spawn(async move {
                             match acceptor.accept(sock).await {
                                 Ok(tls) => {
@@ -104,6 +107,7 @@ impl Server {
             tls,
             files,
             shared,
+            acceptor,
             stop: Some(stop),
             _dir: dir,
         }
@@ -112,6 +116,9 @@ impl Server {
     fn present(&self, cert: &CertFiles) {
         copy_cert(cert, &self.files);
         self.tls.reload().expect("the new certificate loads");
+        // A new server configuration, so a new session cache: a client cannot resume a session
+        // of the old certificate (a real man in the middle has none of its sessions either).
+        *self.acceptor.lock().unwrap_or_else(|e| e.into_inner()) = self.tls.acceptor();
         let mut live = self.shared.live.lock().unwrap_or_else(|e| e.into_inner());
         for h in live.drain(..) {
             h.abort();
@@ -258,8 +265,10 @@ async fn serve_file(
             tls.write_all(&body).await?;
         }
         _ => {
-            tls.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                .await?;
+            tls.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .await?;
         }
     }
     tls.shutdown().await

@@ -16,8 +16,20 @@ use playlists::receipt::Receipt;
 
 const T: Duration = Duration::from_secs(40);
 
-fn log_has(player: &PlayerProc, what: &str) -> Option<()> {
-    player.log().contains(what).then_some(())
+/// Waits until the player's log contains `what`; the log is shown when it never does.
+async fn wait_log(player: &PlayerProc, what: &str) {
+    let deadline = tokio::time::Instant::now() + T;
+    while !player.log().contains(what) {
+        if tokio::time::Instant::now() > deadline {
+            let log = player.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "no {what:?} in the player's log after {T:?}; its end:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,12 +37,8 @@ async fn attack_player_mitm_on_broker_and_mirror_is_named_and_recovered() {
     let rig = Rig::start().await;
     let pki = TestPki::new(&["localhost", "127.0.0.1"]);
     let broker_front = TlsFront::start(&pki.server, ([127, 0, 0, 1], rig.broker.port).into());
-    let media_addr: std::net::SocketAddr = rig
-        .media
-        .url
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let media_addr: std::net::SocketAddr =
+        rig.media.url.trim_start_matches("http://").parse().unwrap();
     let mirror = TlsFront::start(&pki.server, media_addr);
     let (a, a_bytes) = harness::slide(1, 1000, 1000);
     let (b, b_bytes) = harness::slide(2, 1000, 1000);
@@ -58,7 +66,10 @@ async fn attack_player_mitm_on_broker_and_mirror_is_named_and_recovered() {
         s["state"] == "playing" && s["manifest_version"] == 1
     })
     .await;
-    assert!(rig.media.requests_for(&a.sha256).len() == 1, "a came through the https mirror");
+    assert!(
+        rig.media.requests_for(&a.sha256).len() == 1,
+        "a came through the https mirror"
+    );
     assert!(
         !player.log().contains("plaintext link"),
         "no plaintext warning for an all-TLS configuration:\n{}",
@@ -68,15 +79,9 @@ async fn attack_player_mitm_on_broker_and_mirror_is_named_and_recovered() {
     // A man in the middle on the broker link: another CA, then the right CA for another name.
     let mitm_from = jiff::Timestamp::now();
     broker_front.present(&pki.wrong_ca_server);
-    common::wait_for("the wrong CA is named", T, || {
-        log_has(&player, "unknown issuer")
-    })
-    .await;
+    wait_log(&player, "unknown issuer").await;
     broker_front.present(&pki.wrong_host);
-    common::wait_for("the wrong host name is named", T, || {
-        log_has(&player, "wrong host name: the server's certificate is for")
-    })
-    .await;
+    wait_log(&player, "wrong host name: the server's certificate is for").await;
     assert!(
         player.log().contains("wrong-host.invalid"),
         "the names the certificate has are given:\n{}",
@@ -112,10 +117,16 @@ async fn attack_player_mitm_on_broker_and_mirror_is_named_and_recovered() {
                 .is_some_and(|e| e.contains("unknown issuer"))
         })
         .await;
-    assert_eq!(st["manifest_version"], 1, "still playing the cached manifest");
+    assert_eq!(
+        st["manifest_version"], 1,
+        "still playing the cached manifest"
+    );
     assert_eq!(st["pending_version"], 2);
     assert_eq!(st["state"], "syncing");
-    assert!(rig.media.requests_for(&n.sha256).is_empty(), "nothing reached the real mirror");
+    assert!(
+        rig.media.requests_for(&n.sha256).is_empty(),
+        "nothing reached the real mirror"
+    );
     mirror.present(&pki.server);
     c.wait_status("the new manifest plays once the mirror is right", T, |s| {
         s["manifest_version"] == 2 && s["state"] == "playing" && s["last_error"].is_null()
@@ -155,10 +166,7 @@ async fn attack_player_pin_mismatch_names_both_pins() {
         "certificate pin mismatch: expected {}, server presented {}",
         pki.server.pin_sha256, other.pin_sha256
     );
-    common::wait_for("the pin mismatch names both pins", T, || {
-        log_has(&player, &expect)
-    })
-    .await;
+    wait_log(&player, &expect).await;
     let ok = front.handshakes_ok();
     front.present(&pki.server);
     common::wait_for("back on the pinned server", T, || {
@@ -199,12 +207,6 @@ async fn attack_player_tls_and_plain_ports_mixed_up_are_named() {
             null_speed: 1.0,
         },
     );
-    common::wait_for("TLS against a plain port is named", T, || {
-        log_has(&tls_to_plain, gatecast_tls::NOT_TLS_WORDS)
-    })
-    .await;
-    common::wait_for("plain against a TLS port is named", T, || {
-        log_has(&plain_to_tls, gatecast_tls::IS_TLS_WORDS)
-    })
-    .await;
+    wait_log(&tls_to_plain, gatecast_tls::NOT_TLS_WORDS).await;
+    wait_log(&plain_to_tls, gatecast_tls::IS_TLS_WORDS).await;
 }
