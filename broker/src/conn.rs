@@ -12,9 +12,8 @@ use rumqttc::mqttbytes::v4::{
     SubscribeReasonCode, UnsubAck,
 };
 use rumqttc::mqttbytes::{Error as CodecError, Protocol, QoS};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 use tracing::{debug, trace, warn};
 
@@ -32,8 +31,19 @@ const KEEP_BUFFER: usize = 64 * 1024;
 /// Largest CONNECT accepted (before authentication nobody gets the full packet limit).
 const MAX_CONNECT_SIZE: usize = 64 * 1024;
 
-/// Accepts connections until the task is dropped.
-pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// The reading half of a client connection (plain TCP or TLS).
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a client connection (plain TCP or TLS).
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Accepts connections until the task is dropped. With `tls`, every connection must complete a
+/// TLS handshake first, within [`super::BrokerConfig::connect_timeout`] together with its
+/// CONNECT; then the MQTT session code runs on the decrypted stream exactly as for plain TCP.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut refused_full = 0u64;
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -61,9 +71,36 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let guard = CountGuard(shared.clone());
-            handle(shared, stream, peer).await;
+            let started = Instant::now();
+            let (rd, wr): (ReadHalf, WriteHalf) = match tls {
+                None => {
+                    let (rd, wr) = stream.into_split();
+                    (Box::new(rd), Box::new(wr))
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(shared.cfg.connect_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => {
+                            let (rd, wr) = tokio::io::split(tls);
+                            (Box::new(rd), Box::new(wr))
+                        }
+                        Ok(Err(e)) => {
+                            debug!(%peer, error = %gatecast_tls::explain(&e), "MQTTS connection closed: TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(%peer, "MQTTS connection closed: no TLS handshake in time");
+                            return;
+                        }
+                    }
+                }
+            };
+            let left = shared.cfg.connect_timeout.saturating_sub(started.elapsed());
+            handle(shared, rd, wr, peer, left).await;
             drop(guard);
         });
     }
@@ -87,11 +124,7 @@ enum ReadEnd {
 }
 
 /// Reads the next packet into `buf` (cancel safe: a partial packet stays in `buf`).
-async fn read_packet(
-    rd: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    max: usize,
-) -> Result<Packet, ReadEnd> {
+async fn read_packet(rd: &mut ReadHalf, buf: &mut BytesMut, max: usize) -> Result<Packet, ReadEnd> {
     loop {
         match Packet::read(buf, max) {
             Ok(p) => return Ok(p),
@@ -108,10 +141,12 @@ async fn read_packet(
     }
 }
 
-async fn write_packet(wr: &mut OwnedWriteHalf, packet: &Packet) -> std::io::Result<()> {
+async fn write_packet(wr: &mut WriteHalf, packet: &Packet) -> std::io::Result<()> {
     let mut out = BytesMut::with_capacity(packet.size() + 8);
     encode(packet, &mut out)?;
-    wr.write_all(&out).await
+    wr.write_all(&out).await?;
+    // A no-op on TCP; TLS may hold the last record until flushed.
+    wr.flush().await
 }
 
 fn encode(packet: &Packet, out: &mut BytesMut) -> std::io::Result<()> {
@@ -121,13 +156,19 @@ fn encode(packet: &Packet, out: &mut BytesMut) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Serves one TCP connection from CONNECT to close.
-async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let (mut rd, mut wr) = stream.into_split();
+/// Serves one connection from CONNECT to close; the CONNECT must arrive within
+/// `connect_timeout` (what is left of [`super::BrokerConfig::connect_timeout`]).
+async fn handle(
+    shared: Arc<Shared>,
+    mut rd: ReadHalf,
+    mut wr: WriteHalf,
+    peer: SocketAddr,
+    connect_timeout: Duration,
+) {
     let max = shared.cfg.max_packet_size;
     let mut buf = BytesMut::with_capacity(1024);
     let first = tokio::time::timeout(
-        shared.cfg.connect_timeout,
+        connect_timeout,
         read_packet(&mut rd, &mut buf, max.min(MAX_CONNECT_SIZE)),
     )
     .await;
@@ -390,7 +431,7 @@ impl Reader<'_> {
     /// Handles packets until the connection ends; `true` after a DISCONNECT.
     async fn run(
         &self,
-        rd: &mut OwnedReadHalf,
+        rd: &mut ReadHalf,
         buf: &mut BytesMut,
         keepalive: Option<Duration>,
         close: &Notify,
@@ -576,7 +617,7 @@ fn packet_name(p: &Packet) -> &'static str {
 /// the session queue. A write failure wakes the reader through `close`.
 #[allow(clippy::too_many_arguments)]
 async fn writer(
-    mut wr: OwnedWriteHalf,
+    mut wr: WriteHalf,
     session: Arc<Session>,
     conn: u64,
     wake: Arc<Notify>,
@@ -613,6 +654,7 @@ async fn writer(
                     }
                     if !out.is_empty() {
                         wr.write_all(&out).await?;
+                        wr.flush().await?;
                         out.clear();
                         if out.capacity() > KEEP_BUFFER {
                             // Do not keep a large manifest's worth of memory per connection.

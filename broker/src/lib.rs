@@ -14,9 +14,17 @@
 //!   when the broker stops (the controller republishes its retained content after every
 //!   connect, `docs/protocol.md` §6).
 //! - It stores no accounts: every login is decided by the caller's [`CredentialCheck`].
-//! - No MQTT 5, no TLS, no QoS 2 delivery (see below), no bridging.
+//! - No MQTT 5, no QoS 2 delivery (see below), no bridging.
 //! - It is not trusted: every decision of gatecast rests on signatures (`docs/security.md`);
 //!   the topic ACL is defence in depth.
+//!
+//! # TLS (MQTTS)
+//! With [`BrokerConfig::tls`] the broker also listens with TLS (TLS 1.3 and 1.2, the
+//! caller's [`tokio_rustls::TlsAcceptor`], so a certificate reloaded by the caller serves the
+//! next handshake); the handshake and the CONNECT together must arrive within
+//! [`BrokerConfig::connect_timeout`], and the connection cap counts both listeners. The
+//! plain listener can be turned off ([`BrokerConfig::plain`]). After the handshake the
+//! session code is the same for both.
 //!
 //! # The caller supplies
 //! - [`CredentialCheck`]: decides each CONNECT's username and password (the controller's store
@@ -164,11 +172,34 @@ pub trait CredentialCheck: Send + Sync + 'static {
     fn check(&self, username: &str, password: &str) -> bool;
 }
 
+/// The TLS listener of the embedded broker.
+#[derive(Clone)]
+pub struct BrokerTls {
+    /// Address to listen on with TLS; port 0 picks a free port (see
+    /// [`EmbeddedBroker::tls_addr`]).
+    pub listen: SocketAddr,
+    /// The handshake (certificate, versions).
+    pub acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for BrokerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerTls")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings of the embedded broker.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Address to listen on; port 0 picks a free port (see [`EmbeddedBroker::local_addr`]).
+    /// Address of the plain (TCP) listener; port 0 picks a free port (see
+    /// [`EmbeddedBroker::plain_addr`]). Not bound when [`BrokerConfig::plain`] is off.
     pub listen: SocketAddr,
+    /// Open the plain listener (default `true`). Off, only [`BrokerConfig::tls`] listens.
+    pub plain: bool,
+    /// A TLS listener besides (or instead of) the plain one (default none).
+    pub tls: Option<BrokerTls>,
     /// Largest MQTT packet accepted from a client, in bytes (default [`MAX_PACKET_SIZE`]).
     pub max_packet_size: usize,
     /// Most simultaneous client connections (default 10 000).
@@ -204,6 +235,8 @@ impl BrokerConfig {
     pub fn new(listen: SocketAddr) -> Self {
         BrokerConfig {
             listen,
+            plain: true,
+            tls: None,
             max_packet_size: MAX_PACKET_SIZE,
             max_connections: 10_000,
             connect_timeout: Duration::from_secs(5),
@@ -220,13 +253,18 @@ impl BrokerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     /// The listen address could not be bound.
-    #[error("embedded MQTT broker cannot listen on {addr}: {source} (is another broker or process using this port? choose another --mqtt address)")]
+    #[error("embedded MQTT broker cannot listen on {addr}: {source} (is another broker or process using this port? choose another --mqtt/--mqtts address)")]
     Bind {
         /// The address that failed.
         addr: SocketAddr,
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Neither a plain nor a TLS listener was asked for.
+    #[error(
+        "embedded MQTT broker has no listener: the plain one is off and no TLS one is configured"
+    )]
+    NoListener,
     /// The broker thread could not be created or died while starting.
     #[error("embedded MQTT broker thread failed to start: {0}")]
     Thread(String),
@@ -235,6 +273,8 @@ pub enum BrokerError {
 /// A running embedded broker. Dropping it shuts the broker down.
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
+    plain_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -257,13 +297,25 @@ impl EmbeddedBroker {
         cfg: BrokerConfig,
         credentials: Arc<dyn CredentialCheck>,
     ) -> Result<EmbeddedBroker, BrokerError> {
-        let bind_err = |source| BrokerError::Bind {
-            addr: cfg.listen,
-            source,
+        let bind = |addr: SocketAddr| {
+            let bind_err = |source| BrokerError::Bind { addr, source };
+            let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+            listener.set_nonblocking(true).map_err(bind_err)?;
+            let local = listener.local_addr().map_err(bind_err)?;
+            Ok::<_, BrokerError>((listener, local))
         };
-        let listener = std::net::TcpListener::bind(cfg.listen).map_err(bind_err)?;
-        listener.set_nonblocking(true).map_err(bind_err)?;
-        let local_addr = listener.local_addr().map_err(bind_err)?;
+        let plain = if cfg.plain {
+            Some(bind(cfg.listen)?)
+        } else {
+            None
+        };
+        let tls = match &cfg.tls {
+            Some(t) => Some((bind(t.listen)?, t.acceptor.clone())),
+            None => None,
+        };
+        let plain_addr = plain.as_ref().map(|(_, a)| *a);
+        let tls_addr = tls.as_ref().map(|((_, a), _)| *a);
+        let local_addr = plain_addr.or(tls_addr).ok_or(BrokerError::NoListener)?;
 
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -285,17 +337,41 @@ impl EmbeddedBroker {
                     }
                 };
                 runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
+                    let from_std = |l: Option<std::net::TcpListener>| {
+                        l.map(tokio::net::TcpListener::from_std).transpose()
+                    };
+                    let (plain, tls) = match (
+                        from_std(plain.map(|(l, _)| l)),
+                        tls.map(|((l, _), acceptor)| {
+                            tokio::net::TcpListener::from_std(l).map(|l| (l, acceptor))
+                        })
+                        .transpose(),
+                    ) {
+                        (Ok(p), Ok(t)) => (p, t),
+                        (Err(e), _) | (_, Err(e)) => {
                             let _ = ready_tx.send(Err(e.to_string()));
                             return;
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
+                    let plain_loop = async {
+                        match plain {
+                            Some(l) => conn::accept_loop(l, shared.clone(), None).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let tls_loop = async {
+                        match tls {
+                            Some((l, acceptor)) => {
+                                conn::accept_loop(l, shared.clone(), Some(acceptor)).await
+                            }
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
-                        () = conn::accept_loop(listener, shared.clone()) => {}
-                        () = expiry_loop(shared) => {}
+                        () = plain_loop => {}
+                        () = tls_loop => {}
+                        () = expiry_loop(shared.clone()) => {}
                         _ = shutdown_rx => {}
                     }
                 });
@@ -306,9 +382,16 @@ impl EmbeddedBroker {
 
         match ready_rx.recv() {
             Ok(Ok(())) => {
-                info!(addr = %local_addr, "embedded MQTT broker listening");
+                if let Some(a) = plain_addr {
+                    info!(addr = %a, "embedded MQTT broker listening");
+                }
+                if let Some(a) = tls_addr {
+                    info!(addr = %a, "embedded MQTT broker listening with TLS (mqtts)");
+                }
                 Ok(EmbeddedBroker {
                     local_addr,
+                    plain_addr,
+                    tls_addr,
                     shared: kept,
                     shutdown: Some(shutdown_tx),
                     thread: Some(thread),
@@ -327,9 +410,20 @@ impl EmbeddedBroker {
         }
     }
 
-    /// The address the broker listens on (with the real port when port 0 was asked for).
+    /// The address the broker listens on (with the real port when port 0 was asked for): the
+    /// plain listener's, or the TLS listener's when the plain one is off.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The plain listener's address (`None` when it is off).
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain_addr
+    }
+
+    /// The TLS listener's address (`None` without [`BrokerConfig::tls`]).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle for the caller: evicting a user's sessions, counting sessions.

@@ -23,7 +23,11 @@ pub fn explain(err: &(dyn Error + 'static)) -> String {
         if let Some(words) = one(e) {
             return words;
         }
-        texts.push(e.to_string());
+        let text = e.to_string();
+        // Many errors repeat their source in their own message: keep it once.
+        if !texts.last().is_some_and(|t: &String| t.contains(&text)) {
+            texts.push(text);
+        }
         cur = e.source();
     }
     let all = texts.join(": ");
@@ -114,10 +118,11 @@ fn from_text(all: &str) -> Option<&'static str> {
         return Some(NOT_TLS);
     }
     // hyper reading an HTTP response that is a TLS alert; an MQTT client reading a TLS
-    // record (0x15 or 0x16) as a packet.
+    // record (0x15 or 0x16, then the version 0x0303 read as a length of 768) as a packet.
     if lower.contains("invalid http version")
         || lower.contains("expected connack")
         || lower.contains("malformed packet")
+        || lower.contains("promised boundary crossed: 768")
     {
         return Some(IS_TLS);
     }

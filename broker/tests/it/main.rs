@@ -10,3 +10,4 @@ mod support;
 mod attack_broker;
 mod broker_embedded;
 mod mqtt_broker;
+mod tls_broker;

@@ -80,11 +80,30 @@ pub async fn connect(
     user: &str,
     password: &str,
 ) -> Result<TestClient, String> {
-    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
+    connect_to("127.0.0.1", port, None, client_id, user, password).await
+}
+
+/// Connects a test client to `host:port`, over TLS with `tls`; `Err` carries the connection
+/// error in the words of [`gatecast_tls::explain`].
+pub async fn connect_to(
+    host: &str,
+    port: u16,
+    tls: Option<&gatecast_tls::ClientTrust>,
+    client_id: &str,
+    user: &str,
+    password: &str,
+) -> Result<TestClient, String> {
+    let mut options = MqttOptions::new(client_id, host, port);
     options
         .set_credentials(user, password)
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(MAX_PACKET_SIZE, MAX_PACKET_SIZE);
+    if let Some(trust) = tls {
+        let config = gatecast_tls::client_config(trust).map_err(|e| e.to_string())?;
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(config),
+        ));
+    }
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let first = tokio::time::timeout(DEADLINE, eventloop.poll())
         .await
@@ -93,7 +112,7 @@ pub async fn connect(
         Ok(Event::Incoming(Packet::ConnAck(ack)))
             if ack.code == rumqttc::ConnectReturnCode::Success => {}
         Ok(other) => return Err(format!("unexpected first event {other:?}")),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(gatecast_tls::explain(&e)),
     }
     let (tx, packets) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
