@@ -191,7 +191,6 @@ impl MqttHandle {
         let (stop_tx, stop_rx) = watch::channel(false);
         let poller = tokio::spawn(poll_loop(
             eventloop,
-            addr.tls,
             client.clone(),
             settings.screen.clone(),
             in_tx,
@@ -268,7 +267,6 @@ impl MqttHandle {
 
 async fn poll_loop(
     mut eventloop: EventLoop,
-    tls: bool,
     client: AsyncClient,
     screen: String,
     incoming: mpsc::Sender<Incoming>,
@@ -372,7 +370,7 @@ async fn poll_loop(
             Err(rumqttc::ConnectionError::RequestsDone) => return,
             Err(e) => {
                 let was_connected = link.borrow().connected;
-                let msg = describe(&e, tls, was_connected);
+                let msg = gatecast_tls::explain(&e);
                 let same = link.borrow().last_error.as_deref() == Some(msg.as_str());
                 link.send_modify(|l| {
                     l.connected = false;
@@ -392,23 +390,6 @@ async fn poll_loop(
                 }
             }
         }
-    }
-}
-
-/// A failed connection in words: TLS problems as [`gatecast_tls::explain`] names them; on a
-/// plaintext link, an answer that is not MQTT before any CONNACK is what a TLS port sends
-/// (its alert record), so that is named too.
-fn describe(e: &rumqttc::ConnectionError, tls: bool, connected: bool) -> String {
-    let words = gatecast_tls::explain(e);
-    let garbled = matches!(
-        e,
-        rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(_))
-            | rumqttc::ConnectionError::NotConnAck(_)
-    );
-    if !tls && !connected && garbled && words != gatecast_tls::IS_TLS_WORDS {
-        format!("{} ({words})", gatecast_tls::IS_TLS_WORDS)
-    } else {
-        words
     }
 }
 
