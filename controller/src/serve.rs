@@ -328,6 +328,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         public: PublicUrls {
             broker: broker_url.clone(),
             media_base,
+            tls_pin: None,
         },
         metrics: metrics.clone(),
         outbox: Arc::new(mqtt.clone()),
