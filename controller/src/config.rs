@@ -28,6 +28,10 @@ pub const DEFAULT_DATA_DIR: &str = "./gatecast-data";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// Default listen address of the embedded MQTT broker.
 pub const DEFAULT_MQTT_ADDR: &str = "127.0.0.1:1883";
+/// Default listen address of the embedded broker's TLS listener (when TLS is configured).
+pub const DEFAULT_MQTTS_ADDR: &str = "127.0.0.1:8883";
+/// The MQTTS port of a `mqtts://host` URL without a port.
+pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 /// Default media upload limit: 4 GiB.
 pub const DEFAULT_UPLOAD_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 /// Default lifetime of an enrolment code: 24 hours.
@@ -116,6 +120,31 @@ pub struct FileConfig {
     /// Seconds without a status after which an online screen counts as offline
     /// (`status_stale_secs`), default 90 (three heartbeats).
     pub status_stale_secs: Option<u64>,
+    /// Embedded broker TLS listen address (`mqtts_addr`), default `127.0.0.1:8883` when TLS
+    /// is configured.
+    pub mqtts_addr: Option<SocketAddr>,
+    /// A plain HTTP listener that only redirects to HTTPS (`http_redirect_addr`), default none.
+    pub http_redirect_addr: Option<SocketAddr>,
+    /// CA certificate(s) PEM trusted for an external `mqtts://` broker (`broker_ca`); default
+    /// the machine's CA store.
+    pub broker_ca: Option<PathBuf>,
+    /// The `[tls]` table: the certificate of HTTPS and MQTTS.
+    pub tls: Option<TlsFileConfig>,
+}
+
+/// The `[tls]` table of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileConfig {
+    /// Certificate chain PEM, leaf first (`cert`).
+    pub cert: Option<PathBuf>,
+    /// Its private key PEM (`key`).
+    pub key: Option<PathBuf>,
+    /// Make (once) and use a self-signed certificate in the data directory (`self_signed`).
+    pub self_signed: Option<bool>,
+    /// Host names and addresses the self-signed certificate is for (`hosts`), besides
+    /// `localhost`, `127.0.0.1`, `::1` and the hosts of the public URLs.
+    pub hosts: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -153,6 +182,37 @@ pub struct Overrides {
     pub enrollment_code_hours: Option<u64>,
     /// `--manifest-lifetime-days` / `GATECAST_MANIFEST_LIFETIME_DAYS`.
     pub manifest_lifetime_days: Option<u64>,
+    /// `--tls-cert` / `GATECAST_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `GATECAST_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-self-signed` / `GATECAST_TLS_SELF_SIGNED`.
+    pub tls_self_signed: bool,
+    /// `--tls-host` (repeatable) / `GATECAST_TLS_HOSTS` (comma-separated).
+    pub tls_hosts: Vec<String>,
+    /// `--mqtts` / `GATECAST_MQTTS`.
+    pub mqtts_addr: Option<SocketAddr>,
+    /// `--http-redirect` / `GATECAST_HTTP_REDIRECT`.
+    pub http_redirect: Option<SocketAddr>,
+    /// `--broker-ca` / `GATECAST_BROKER_CA`.
+    pub broker_ca: Option<PathBuf>,
+}
+
+/// Where the certificate of HTTPS and MQTTS comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files (re-read on SIGHUP and when they change).
+    Files {
+        /// Certificate chain, leaf first.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// A self-signed certificate made once in the data directory for these names.
+    SelfSigned {
+        /// Host names and addresses (`localhost`, `127.0.0.1` and `::1` are added).
+        hosts: Vec<String>,
+    },
 }
 
 /// Where the controller's MQTT broker is.
@@ -193,6 +253,20 @@ pub struct Config {
     /// A screen whose last status is older than this counts as offline, whatever that status
     /// said (screens API, console, compliance report's dark periods).
     pub status_stale_after: Duration,
+    /// The certificate of HTTPS (API, console, media) and the embedded broker's MQTTS; `None`
+    /// serves plain HTTP and MQTT.
+    pub tls: Option<TlsSource>,
+    /// The embedded broker's TLS listener (set when [`Config::tls`] is and the broker is
+    /// embedded).
+    pub mqtts_addr: Option<SocketAddr>,
+    /// Whether the embedded broker's plain listener is open: always without TLS; with TLS only
+    /// when `--mqtt`/`mqtt_addr` asks for it (then a warning is logged).
+    pub mqtt_plain: bool,
+    /// A plain HTTP listener answering every request with a redirect to HTTPS.
+    pub http_redirect: Option<SocketAddr>,
+    /// How the controller trusts an external broker reached over `mqtts://` (`None`: the
+    /// external broker speaks plain `mqtt://`).
+    pub broker_trust: Option<gatecast_tls::ClientTrust>,
 }
 
 /// Bounds on HTTP clients, so that slow or many connections cannot hold the API or take the
@@ -220,7 +294,18 @@ impl Config {
     }
 
     /// Merges file values and overrides (overrides win) and validates the result.
-    pub fn resolve(file: FileConfig, o: Overrides) -> Result<Config, ConfigError> {
+    pub fn resolve(mut file: FileConfig, mut o: Overrides) -> Result<Config, ConfigError> {
+        let tls_file = FileConfig {
+            tls: file.tls.take(),
+            ..FileConfig::default()
+        };
+        let tls_flags = Overrides {
+            tls_cert: o.tls_cert.take(),
+            tls_key: o.tls_key.take(),
+            tls_self_signed: o.tls_self_signed,
+            tls_hosts: std::mem::take(&mut o.tls_hosts),
+            ..Overrides::default()
+        };
         let data_dir = o
             .data_dir
             .or(file.data_dir)
@@ -239,25 +324,45 @@ impl Config {
         } else {
             o.broker.clone().or(file.broker)
         };
+        let broker_ca = o.broker_ca.clone().or(file.broker_ca.clone());
+        let mut broker_trust = None;
         let broker = match broker_url.filter(|s| !s.trim().is_empty()) {
             Some(url) => {
-                let (host, port) =
+                let (host, port, tls) =
                     parse_broker_setting(&url).map_err(|message| ConfigError::Invalid {
                         key: "broker",
                         message,
                     })?;
+                if tls {
+                    broker_trust = Some(match &broker_ca {
+                        Some(ca) => gatecast_tls::ClientTrust::CaFile(ca.clone()),
+                        None => gatecast_tls::ClientTrust::SystemRoots,
+                    });
+                }
                 BrokerMode::External { host, port }
             }
             None => BrokerMode::Embedded(mqtt_addr),
         };
-        let public_broker_url = o.public_broker_url.or(file.public_broker_url);
+        if broker_ca.is_some() && broker_trust.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "broker_ca",
+                message: "is only used with an external broker URL starting with mqtts://".into(),
+            });
+        }
+        let public_broker_url = o
+            .public_broker_url
+            .clone()
+            .or(file.public_broker_url.clone());
         if let Some(u) = &public_broker_url {
             parse_broker_setting(u).map_err(|message| ConfigError::Invalid {
                 key: "public_broker_url",
                 message,
             })?;
         }
-        let public_media_base = o.public_media_base.or(file.public_media_base);
+        let public_media_base = o
+            .public_media_base
+            .clone()
+            .or(file.public_media_base.clone());
         if let Some(u) = &public_media_base {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(ConfigError::Invalid {
@@ -325,6 +430,37 @@ impl Config {
                 ),
             });
         }
+        let tls = resolve_tls(
+            &tls_file,
+            &tls_flags,
+            &public_broker_url,
+            &public_media_base,
+        )?;
+        let embedded = matches!(broker, BrokerMode::Embedded(_));
+        let mqtts_addr = match (&tls, embedded) {
+            (Some(_), true) => Some(
+                o.mqtts_addr
+                    .or(file.mqtts_addr)
+                    .unwrap_or_else(|| DEFAULT_MQTTS_ADDR.parse().expect("valid default")),
+            ),
+            _ => None,
+        };
+        if tls.is_none() && (o.mqtts_addr.is_some() || file.mqtts_addr.is_some()) {
+            return Err(ConfigError::Invalid {
+                key: "mqtts_addr",
+                message: "needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"
+                    .into(),
+            });
+        }
+        let http_redirect = o.http_redirect.or(file.http_redirect_addr);
+        if http_redirect.is_some() && tls.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "http_redirect_addr",
+                message: "redirects to HTTPS, which needs a certificate (--tls-cert/--tls-key or --tls-self-signed)".into(),
+            });
+        }
+        // With TLS the plain listener is opened only when asked for by name.
+        let mqtt_plain = tls.is_none() || o.mqtt_addr.is_some() || file.mqtt_addr.is_some();
         let stale_secs = file.status_stale_secs.unwrap_or(DEFAULT_STATUS_STALE_SECS);
         if stale_secs == 0 || stale_secs > 86_400 {
             return Err(ConfigError::Invalid {
@@ -333,6 +469,11 @@ impl Config {
             });
         }
         Ok(Config {
+            tls,
+            mqtts_addr,
+            mqtt_plain,
+            http_redirect,
+            broker_trust,
             status_stale_after: Duration::from_secs(stale_secs),
             data_dir,
             http_addr,
@@ -351,15 +492,93 @@ impl Config {
     }
 }
 
-/// A broker URL of the controller's configuration: `mqtt://` spelled out (the configuration
-/// documents only that scheme), then the shared rules of [`playlists::broker_url`].
-fn parse_broker_setting(url: &str) -> Result<(String, u16), String> {
-    if !url.starts_with("mqtt://") {
-        return Err(format!(
-            "{url:?} must start with mqtt:// (TLS is not supported)"
+/// A broker URL of the controller's configuration: `mqtt://` or `mqtts://` spelled out, then
+/// the shared rules of [`playlists::broker_url`]. Returns host, port (8883 by default for
+/// `mqtts://`) and whether it is TLS.
+fn parse_broker_setting(url: &str) -> Result<(String, u16, bool), String> {
+    if let Some(rest) = url.strip_prefix("mqtts://") {
+        let plain = format!("mqtt://{rest}");
+        let (host, port) = playlists::broker_url::parse(&plain)
+            .map_err(|e| e.to_string().replace("mqtt://", "mqtts://"))?;
+        let explicit_port = rest
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.ends_with(']'));
+        return Ok((
+            host,
+            if explicit_port {
+                port
+            } else {
+                DEFAULT_MQTTS_PORT
+            },
+            true,
         ));
     }
-    playlists::broker_url::parse(url).map_err(|e| e.to_string())
+    if !url.starts_with("mqtt://") {
+        return Err(format!("{url:?} must start with mqtt:// or mqtts://"));
+    }
+    let (host, port) = playlists::broker_url::parse(url).map_err(|e| e.to_string())?;
+    Ok((host, port, false))
+}
+
+/// The certificate settings: flags beat the `[tls]` table; `cert` and `key` go together;
+/// files and `self_signed` exclude each other.
+fn resolve_tls(
+    file: &FileConfig,
+    o: &Overrides,
+    public_broker_url: &Option<String>,
+    public_media_base: &Option<String>,
+) -> Result<Option<TlsSource>, ConfigError> {
+    let table = file.tls.as_ref();
+    let cert = o
+        .tls_cert
+        .clone()
+        .or_else(|| table.and_then(|t| t.cert.clone()));
+    let key = o
+        .tls_key
+        .clone()
+        .or_else(|| table.and_then(|t| t.key.clone()));
+    let self_signed = o.tls_self_signed || table.and_then(|t| t.self_signed).unwrap_or(false);
+    let invalid = |message: &str| ConfigError::Invalid {
+        key: "tls",
+        message: message.to_string(),
+    };
+    match (cert, key, self_signed) {
+        (Some(_), Some(_), true) => Err(invalid(
+            "give either a certificate (--tls-cert/--tls-key) or --tls-self-signed, not both",
+        )),
+        (Some(cert), Some(key), false) => Ok(Some(TlsSource::Files { cert, key })),
+        (Some(_), None, _) => Err(invalid(
+            "--tls-cert needs --tls-key (the certificate's private key)",
+        )),
+        (None, Some(_), _) => Err(invalid(
+            "--tls-key needs --tls-cert (the certificate chain)",
+        )),
+        (None, None, true) => {
+            let mut hosts: Vec<String> = table.and_then(|t| t.hosts.clone()).unwrap_or_default();
+            hosts.extend(o.tls_hosts.iter().cloned());
+            for url in [public_broker_url, public_media_base].into_iter().flatten() {
+                if let Some(h) = url_host(url) {
+                    hosts.push(h);
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            hosts.retain(|h| !h.trim().is_empty() && seen.insert(h.clone()));
+            Ok(Some(TlsSource::SelfSigned { hosts }))
+        }
+        (None, None, false) => Ok(None),
+    }
+}
+
+/// The host of `scheme://host[:port][/path]` (IPv6 without brackets).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']')?.0,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    (!host.is_empty()).then(|| host.to_string())
 }
 
 #[cfg(test)]
@@ -411,6 +630,100 @@ mod tests {
                 max_connections_per_addr: DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDR,
             }
         );
+    }
+
+    #[test]
+    fn tls_turns_the_plain_broker_listener_off_unless_asked_for() {
+        let o = Overrides {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(FileConfig::default(), o.clone()).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsSource::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        assert!(!c.mqtt_plain);
+        assert_eq!(c.mqtts_addr, Some(DEFAULT_MQTTS_ADDR.parse().unwrap()));
+        let asked = Overrides {
+            mqtt_addr: Some("127.0.0.1:1999".parse().unwrap()),
+            ..o
+        };
+        assert!(
+            Config::resolve(FileConfig::default(), asked)
+                .unwrap()
+                .mqtt_plain
+        );
+        assert!(Config::with_data_dir("d").mqtt_plain);
+        assert_eq!(Config::with_data_dir("d").mqtts_addr, None);
+    }
+
+    #[test]
+    fn tls_settings_come_from_the_table_and_are_checked() {
+        let file: FileConfig = toml::from_str(
+            "public_media_base = \"https://media.gate.example:8443\"\n[tls]\nself_signed = true\nhosts = [\"ctl.gate.example\"]\n",
+        )
+        .unwrap();
+        let c = Config::resolve(file, Overrides::default()).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsSource::SelfSigned {
+                hosts: vec!["ctl.gate.example".into(), "media.gate.example".into()]
+            })
+        );
+        let half = Overrides {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        let e = Config::resolve(FileConfig::default(), half).unwrap_err();
+        assert!(e.to_string().contains("--tls-key"), "{e}");
+        let redirect = Overrides {
+            http_redirect: Some("127.0.0.1:80".parse().unwrap()),
+            ..Default::default()
+        };
+        let e = Config::resolve(FileConfig::default(), redirect).unwrap_err();
+        assert!(e.to_string().contains("http_redirect_addr"), "{e}");
+    }
+
+    #[test]
+    fn an_mqtts_broker_trusts_its_ca_file_or_the_system_roots() {
+        let o = |url: &str, ca: Option<&str>| Overrides {
+            broker: Some(url.into()),
+            broker_ca: ca.map(PathBuf::from),
+            ..Default::default()
+        };
+        let c = Config::resolve(FileConfig::default(), o("mqtts://broker.example", None)).unwrap();
+        assert_eq!(
+            c.broker,
+            BrokerMode::External {
+                host: "broker.example".into(),
+                port: 8883
+            }
+        );
+        assert_eq!(c.broker_trust, Some(gatecast_tls::ClientTrust::SystemRoots));
+        let c = Config::resolve(
+            FileConfig::default(),
+            o("mqtts://[::1]:9883", Some("ca.pem")),
+        )
+        .unwrap();
+        assert_eq!(
+            c.broker,
+            BrokerMode::External {
+                host: "::1".into(),
+                port: 9883
+            }
+        );
+        assert_eq!(
+            c.broker_trust,
+            Some(gatecast_tls::ClientTrust::CaFile("ca.pem".into()))
+        );
+        let e =
+            Config::resolve(FileConfig::default(), o("mqtt://b:1883", Some("ca.pem"))).unwrap_err();
+        assert!(e.to_string().contains("mqtts://"), "{e}");
     }
 
     #[test]

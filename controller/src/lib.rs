@@ -10,6 +10,7 @@ pub mod blobs;
 pub mod config;
 mod console;
 mod export;
+pub mod https;
 pub mod inbound;
 pub mod ingest;
 pub mod mqtt;

@@ -45,7 +45,8 @@ struct ServeArgs {
     /// Listen address of the embedded MQTT broker [default: 127.0.0.1:1883].
     #[arg(long, env = "GATECAST_MQTT", conflicts_with = "broker")]
     mqtt: Option<SocketAddr>,
-    /// Use an external MQTT broker (mqtt://host:port) instead of the embedded one.
+    /// Use an external MQTT broker (mqtt://host:port or mqtts://host:port) instead of the
+    /// embedded one.
     #[arg(long, env = "GATECAST_BROKER")]
     broker: Option<String>,
     /// Broker URL handed to players at enrolment [default: derived from the broker address].
@@ -63,6 +64,52 @@ struct ServeArgs {
     /// Lifetime of a published manifest in days [default: 30].
     #[arg(long, env = "GATECAST_MANIFEST_LIFETIME_DAYS")]
     manifest_lifetime_days: Option<u64>,
+    /// Serve HTTPS (API, console, media) and MQTTS with this certificate chain (PEM, leaf
+    /// first); re-read on SIGHUP and when the file changes.
+    #[arg(
+        long,
+        env = "GATECAST_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "GATECAST_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS and MQTTS with a self-signed certificate made on first start in the data
+    /// directory (tls-cert.pem, tls-key.pem); its pin (SHA-256 of the public key) is printed.
+    #[arg(long, env = "GATECAST_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+    /// A host name or address the self-signed certificate is for (repeatable; localhost,
+    /// 127.0.0.1, ::1 and the hosts of the public URLs are always in it).
+    #[arg(
+        long = "tls-host",
+        env = "GATECAST_TLS_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    tls_hosts: Vec<String>,
+    /// Listen address of the embedded broker's TLS listener [default with TLS: 127.0.0.1:8883].
+    /// With TLS the plain --mqtt listener is off unless --mqtt is given.
+    #[arg(
+        long,
+        env = "GATECAST_MQTTS",
+        conflicts_with = "broker",
+        value_name = "ADDR"
+    )]
+    mqtts: Option<SocketAddr>,
+    /// A plain HTTP listener that only redirects (301) to the HTTPS address.
+    #[arg(long, env = "GATECAST_HTTP_REDIRECT", value_name = "ADDR")]
+    http_redirect: Option<SocketAddr>,
+    /// CA certificate(s) (PEM) trusted for an external mqtts:// broker [default: the system's
+    /// CA store].
+    #[arg(long, env = "GATECAST_BROKER_CA", value_name = "FILE")]
+    broker_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +204,13 @@ async fn main() -> anyhow::Result<()> {
                 upload_limit_bytes: a.upload_limit_bytes,
                 enrollment_code_hours: a.enrollment_code_hours,
                 manifest_lifetime_days: a.manifest_lifetime_days,
+                tls_cert: a.tls_cert,
+                tls_key: a.tls_key,
+                tls_self_signed: a.tls_self_signed,
+                tls_hosts: a.tls_hosts,
+                mqtts_addr: a.mqtts,
+                http_redirect: a.http_redirect,
+                broker_ca: a.broker_ca,
             };
             let config = load_config(&a.cfg, o)?;
             serve::run(config, shutdown_signal())

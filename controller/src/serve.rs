@@ -40,6 +40,9 @@ pub enum ServeError {
     /// The embedded broker did not start.
     #[error(transparent)]
     Broker(#[from] gatecast_broker::BrokerError),
+    /// The certificate or key could not be loaded or made.
+    #[error("TLS: {0}")]
+    Tls(#[from] gatecast_tls::TlsError),
     /// The HTTP address could not be bound.
     #[error("cannot listen for HTTP on {addr}: {source} (choose another --http address)")]
     Http {
@@ -175,10 +178,17 @@ impl crate::mqtt::client::RetainedSource for Store {
 
 /// A running controller.
 pub struct Running {
-    /// Bound HTTP address.
+    /// Bound HTTP address (HTTPS when [`Running::tls`] is set).
     pub http_addr: SocketAddr,
-    /// Bound address of the embedded broker (`None` with an external broker).
+    /// Bound address of the embedded broker's plain listener (`None` with an external broker
+    /// or when TLS turned it off).
     pub mqtt_addr: Option<SocketAddr>,
+    /// Bound address of the embedded broker's TLS listener.
+    pub mqtts_addr: Option<SocketAddr>,
+    /// Bound address of the plain listener that redirects to HTTPS.
+    pub redirect_addr: Option<SocketAddr>,
+    /// The certificate served (HTTPS and MQTTS), when TLS is on.
+    pub tls: Option<Arc<gatecast_tls::ServerTls>>,
     /// Broker URL given to players.
     pub broker_url: String,
     /// Path of the admin token file.
@@ -192,6 +202,8 @@ pub struct Running {
     mqtt: MqttHandle,
     broker: Option<EmbeddedBroker>,
     store: Store,
+    /// The certificate watcher and the redirect listener.
+    tls_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -200,23 +212,36 @@ impl Running {
         &self.store
     }
 
-    /// The machine-readable line `serve` prints on stdout once listening.
+    /// The machine-readable line `serve` prints on stdout once listening:
+    /// `gatecast-controller listening http=ADDR` then `mqtt=ADDR` (embedded plain listener),
+    /// `mqtts=ADDR` (embedded TLS listener) or `broker=URL` (external), and with TLS
+    /// `tls=on pin_sha256=HEX` (`http=` is then an HTTPS address) and `redirect=ADDR`.
     pub fn listening_line(&self) -> String {
-        match self.mqtt_addr {
-            Some(m) => format!(
-                "gatecast-controller listening http={} mqtt={m}",
-                self.http_addr
-            ),
-            None => format!(
-                "gatecast-controller listening http={} broker={}",
-                self.http_addr, self.broker_url
-            ),
+        let mut line = format!("gatecast-controller listening http={}", self.http_addr);
+        if let Some(m) = self.mqtt_addr {
+            line.push_str(&format!(" mqtt={m}"));
         }
+        if let Some(m) = self.mqtts_addr {
+            line.push_str(&format!(" mqtts={m}"));
+        }
+        if self.mqtt_addr.is_none() && self.mqtts_addr.is_none() {
+            line.push_str(&format!(" broker={}", self.broker_url));
+        }
+        if let Some(tls) = &self.tls {
+            line.push_str(&format!(" tls=on pin_sha256={}", tls.pin_sha256()));
+        }
+        if let Some(r) = self.redirect_addr {
+            line.push_str(&format!(" redirect={r}"));
+        }
+        line
     }
 
     /// Graceful shutdown: stop accepting, finish in-flight requests, disconnect MQTT, stop the
     /// broker, flush the database.
     pub async fn shutdown(self) {
+        for task in &self.tls_tasks {
+            task.abort();
+        }
         let _ = self.stop_http.send(());
         let _ = self.http.await;
         self.mqtt.shutdown().await;
@@ -269,24 +294,40 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     if let Some(p) = previous {
         info!(previous_started = %p.started, previous_alive = %p.tick, "controller run recorded; the previous run was last alive at its tick");
     }
+    let tls = crate::https::load(&config)?;
     let alive = tokio::spawn(run_alive_ticker(store.clone()));
     let mqtt_password_checks = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (broker, mqtt_addr, host, port) = start_broker(
+    let (broker, host, port) = start_broker(
         &config,
+        tls.as_ref(),
         &store,
         &mqtt_password,
         mqtt_password_checks.clone(),
     )
     .await?;
-    let broker_url = config
-        .public_broker_url
-        .clone()
-        .unwrap_or_else(|| match mqtt_addr {
-            Some(a) => format!("mqtt://{a}"),
-            None => format!("mqtt://{host}:{port}"),
-        });
+    let mqtt_addr = broker.as_ref().and_then(EmbeddedBroker::plain_addr);
+    let mqtts_addr = broker.as_ref().and_then(EmbeddedBroker::tls_addr);
+    let broker_url =
+        config
+            .public_broker_url
+            .clone()
+            .unwrap_or_else(|| match (mqtts_addr, mqtt_addr) {
+                (Some(a), _) => format!("mqtts://{a}"),
+                (None, Some(a)) => format!("mqtt://{a}"),
+                (None, None) if config.broker_trust.is_some() => format!("mqtts://{host}:{port}"),
+                (None, None) => format!("mqtt://{host}:{port}"),
+            });
 
     let mut client_config = ClientConfig::new(host, port, mqtt_password);
+    client_config.tls = match (&config.broker_trust, mqtt_addr, &tls) {
+        // An external mqtts:// broker.
+        (Some(trust), _, _) => Some(gatecast_tls::client_config(trust)?),
+        // Only the embedded TLS listener is open: trust exactly the certificate it serves.
+        (None, None, Some(tls)) if mqtts_addr.is_some() => {
+            Some(gatecast_tls::own_server_client_config(tls))
+        }
+        _ => None,
+    };
     // The inbound queue is bounded in bytes (docs/security.md §3 row 48): receipts batches
     // up to the packet limit pass the status limit, so a bound in messages would not do.
     let inbound_bytes = crate::mqtt::client::InboundBytes::new(crate::inbound::INBOUND_QUEUE_BYTES);
@@ -303,10 +344,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         addr: config.http_addr,
         source,
     })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let media_base = config
         .public_media_base
         .clone()
-        .unwrap_or_else(|| format!("http://{http_addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{http_addr}"));
 
     if config.public_broker_url.is_none() && mqtt_addr.is_some_and(|a| a.ip().is_unspecified()) {
         warn!(url = %broker_url, "players will be told an unspecified broker address; set public_broker_url");
@@ -394,11 +436,27 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         config.http_limits.max_connections_per_addr,
     );
     warn_if_descriptors_short(config.http_limits.max_connections);
-    let http = tokio::spawn(serve_http(listener, routes, limiter, stop_rx));
-    info!(addr = %http_addr, "HTTP API listening");
+    let mut tls_tasks = Vec::new();
+    let mut redirect_addr = None;
+    if let Some(tls) = &tls {
+        tls_tasks.push(tls.watch());
+        if let Some(addr) = config.http_redirect {
+            let (task, bound) =
+                crate::https::start_redirect(addr, http_addr.port(), limiter.clone()).await?;
+            tls_tasks.push(task);
+            redirect_addr = Some(bound);
+        }
+    }
+    let acceptor = tls.as_ref().map(|t| t.acceptor_with_alpn(&[b"http/1.1"]));
+    let http = tokio::spawn(serve_http(listener, routes, limiter, acceptor, stop_rx));
+    info!(addr = %http_addr, scheme, "HTTP API listening");
     Ok(Running {
         http_addr,
         mqtt_addr,
+        mqtts_addr,
+        redirect_addr,
+        tls,
+        tls_tasks,
         broker_url,
         admin_token_path: admin_path,
         stop_http,
@@ -466,13 +524,16 @@ async fn load_secrets(
 }
 
 /// The embedded broker (when configured) and the broker address the controller's own client
-/// connects to: `(broker, its bound address, host, port)`.
+/// connects to: `(broker, host, port)`. With TLS the broker listens on the MQTTS address and
+/// its plain listener is open only when asked for; the controller's client takes the plain
+/// listener when there is one (loopback), else the TLS one.
 async fn start_broker(
     config: &Config,
+    tls: Option<&Arc<gatecast_tls::ServerTls>>,
     store: &Store,
     controller_password: &str,
     hash_checks: Arc<std::sync::atomic::AtomicU64>,
-) -> Result<(Option<EmbeddedBroker>, Option<SocketAddr>, String, u16), ServeError> {
+) -> Result<(Option<EmbeddedBroker>, String, u16), ServeError> {
     Ok(match &config.broker {
         BrokerMode::Embedded(addr) => {
             let creds: Arc<dyn CredentialCheck> = Arc::new(BrokerLogins::new(
@@ -480,20 +541,29 @@ async fn start_broker(
                 controller_password,
                 hash_checks,
             ));
-            let cfg = BrokerConfig::new(*addr);
+            let mut cfg = BrokerConfig::new(*addr);
+            cfg.plain = config.mqtt_plain;
+            if let (Some(listen), Some(tls)) = (config.mqtts_addr, tls) {
+                cfg.tls = Some(gatecast_broker::BrokerTls {
+                    listen,
+                    acceptor: tls.acceptor(),
+                });
+                if config.mqtt_plain {
+                    warn!(addr = %addr, "PLAINTEXT MQTT listener open although TLS is configured (asked for with --mqtt/mqtt_addr): passwords and manifests cross it unencrypted; use it only on a closed network");
+                }
+            }
             let b = tokio::task::spawn_blocking(move || EmbeddedBroker::start(cfg, creds))
                 .await
                 .map_err(|e| gatecast_broker::BrokerError::Thread(e.to_string()))??;
             let a = b.local_addr();
-            info!(addr = %a, "embedded MQTT broker listening");
             let host = if a.ip().is_unspecified() {
                 "127.0.0.1".to_string()
             } else {
                 a.ip().to_string()
             };
-            (Some(b), Some(a), host, a.port())
+            (Some(b), host, a.port())
         }
-        BrokerMode::External { host, port } => (None, None, host.clone(), *port),
+        BrokerMode::External { host, port } => (None, host.clone(), *port),
     })
 }
 
@@ -509,10 +579,15 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// throttle), the connection caps of [`crate::config::HttpLimits`] (a connection past one is
 /// answered 503 and closed at once, so HTTP clients cannot take the descriptors the broker's own
 /// listener needs), and graceful shutdown (in-flight requests finish, idle connections close).
-async fn serve_http<F>(
+///
+/// With `tls`, each admitted connection first completes a TLS handshake within
+/// [`HEADER_READ_TIMEOUT`] (plain HTTP spoken to it is answered with a 400 naming the port as
+/// HTTPS, [`crate::https::refuse_plain_http`]), and every response carries HSTS.
+pub(crate) async fn serve_http<F>(
     listener: tokio::net::TcpListener,
     filter: F,
     limiter: Arc<crate::api::connections::ConnectionLimiter>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: oneshot::Receiver<()>,
 ) where
     F: warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
@@ -553,17 +628,46 @@ async fn serve_http<F>(
             }
         };
         let svc = hyper_util::service::TowerToHyperService::new(warp::service(filter.clone()));
+        let hsts = tls.is_some();
         let svc = service_fn(move |mut req: warp::http::Request<Incoming>| {
             req.extensions_mut().insert(crate::api::ClientAddr(addr));
-            svc.call(req)
+            let response = svc.call(req);
+            async move {
+                let mut response = response.await?;
+                if hsts {
+                    response.headers_mut().insert(
+                        warp::http::header::STRICT_TRANSPORT_SECURITY,
+                        warp::http::HeaderValue::from_static(crate::https::HSTS),
+                    );
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
+        let builder = {
+            let mut b = http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            b
+        };
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let ended = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                        .await
+                }
+                Some(acceptor) => match crate::https::handshake(&acceptor, stream, addr).await {
+                    Some(stream) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                            .await
+                    }
+                    None => Ok(()),
+                },
+            };
+            if let Err(e) = ended {
                 debug!(client = %addr, "HTTP connection ended: {e}");
             }
             drop(slot);

@@ -1,11 +1,14 @@
 //! A blocking HTTP/1.1 client for the controller's API in tests (reqwest's blocking client):
-//! no TLS, no proxy, no redirects, no decompression, a fresh connection per request, and the
-//! answer as status, headers and the raw body bytes, whatever the status.
+//! plain HTTP ([`http`]) or HTTPS trusting one CA file ([`https`]), no proxy, no redirects, no
+//! decompression, a fresh connection per request, and the answer as status, headers and the
+//! raw body bytes, whatever the status.
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::blocking::Client;
@@ -53,16 +56,57 @@ impl HttpResponse {
 /// inside an async runtime, and a test may call [`http`] from anywhere.
 fn client() -> &'static Client {
     static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("building the tests' HTTP client")
-    })
+    CLIENT.get_or_init(|| builder().build().expect("building the tests' HTTP client"))
+}
+
+fn builder() -> reqwest::blocking::ClientBuilder {
+    Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+}
+
+/// The HTTPS client trusting exactly the CA certificates in `ca` (one per file, never dropped,
+/// like [`client`]).
+fn tls_client(ca: &Path) -> Client {
+    static CLIENTS: OnceLock<Mutex<HashMap<PathBuf, Client>>> = OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    clients
+        .entry(ca.to_path_buf())
+        .or_insert_with(|| {
+            let tls = gatecast_tls::client_config(&gatecast_tls::ClientTrust::CaFile(ca.into()))
+                .expect("test CA file");
+            builder()
+                .use_preconfigured_tls((*tls).clone())
+                .build()
+                .expect("building the tests' HTTPS client")
+        })
+        .clone()
+}
+
+/// Like [`http`], over HTTPS to `https://{host}:{port}` trusting the CA certificates in `ca`;
+/// an error carries the TLS problem in the words of [`gatecast_tls::explain`].
+pub fn https(
+    host: &str,
+    port: u16,
+    ca: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<HttpResponse> {
+    send(
+        &tls_client(ca),
+        &format!("https://{host}:{port}{path}"),
+        method,
+        headers,
+        body,
+    )
 }
 
 /// One HTTP/1.1 request (`Connection: close`, the body sent with its `Content-Length`) to
@@ -75,10 +119,26 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<HttpResponse> {
+    send(
+        client(),
+        &format!("http://{addr}{path}"),
+        method,
+        headers,
+        body,
+    )
+}
+
+fn send(
+    client: &Client,
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<HttpResponse> {
     let method = Method::from_bytes(method.as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let mut req = client()
-        .request(method, format!("http://{addr}{path}"))
+    let mut req = client
+        .request(method, url)
         .header(reqwest::header::CONNECTION, "close");
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -115,6 +175,10 @@ fn io_error(e: reqwest::Error) -> io::Error {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
         source = s.source();
+    }
+    let tls = gatecast_tls::explain(&e);
+    if !msg.contains(&tls) {
+        msg.push_str(&format!(" ({tls})"));
     }
     io::Error::new(kind, msg)
 }

@@ -8,7 +8,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSuppo
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 
-use crate::{load_certs, normalize_pin, provider, spki_sha256_hex, TlsError, VERSIONS};
+use crate::{load_certs, normalize_pin, provider, spki_sha256_hex, ServerTls, TlsError, VERSIONS};
 
 /// Which servers a client accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub fn client_config(trust: &ClientTrust) -> Result<Arc<rustls::ClientConfig>, T
         ClientTrust::PinSha256(pin) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(PinVerifier {
-                pin: normalize_pin(pin)?,
+                pin: Pin::Fixed(normalize_pin(pin)?),
                 algorithms: provider().signature_verification_algorithms,
             }))
             .with_no_client_auth(),
@@ -66,11 +66,36 @@ pub fn client_config(trust: &ClientTrust) -> Result<Arc<rustls::ClientConfig>, T
     Ok(Arc::new(config))
 }
 
+/// A client configuration for a process's own server (the controller's client to its own
+/// embedded MQTTS listener): trusts exactly the key `server` serves at the time of each
+/// handshake, so a reloaded certificate is trusted at once.
+pub fn own_server_client_config(server: &Arc<ServerTls>) -> Arc<rustls::ClientConfig> {
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .expect("ring supports TLS 1.3 and 1.2")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinVerifier {
+            pin: Pin::Own(server.clone()),
+            algorithms: provider().signature_verification_algorithms,
+        }))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// The key a [`PinVerifier`] accepts.
+#[derive(Debug)]
+enum Pin {
+    /// A fixed pin (hex).
+    Fixed(String),
+    /// Whatever this server serves now.
+    Own(Arc<ServerTls>),
+}
+
 /// Accepts exactly the pinned key; the handshake signatures are still checked, so the server
 /// must hold the private key.
 #[derive(Debug)]
 struct PinVerifier {
-    pin: String,
+    pin: Pin,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -85,12 +110,16 @@ impl ServerCertVerifier for PinVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let presented = spki_sha256_hex(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        if presented == self.pin {
+        let expected = match &self.pin {
+            Pin::Fixed(pin) => pin.clone(),
+            Pin::Own(server) => server.pin_sha256(),
+        };
+        if presented == expected {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(CertificateError::Other(
                 OtherError(Arc::new(TlsError::PinMismatch {
-                    expected: self.pin.clone(),
+                    expected,
                     presented,
                 })),
             )))

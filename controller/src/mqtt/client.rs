@@ -174,6 +174,9 @@ pub struct ClientConfig {
     /// How long [`MqttHandle::publish`] waits for the request to be queued in the MQTT
     /// client before it fails with [`MqttError::Timeout`] (default 30 s).
     pub publish_timeout: Duration,
+    /// Speak MQTT over TLS with this configuration (default none: plain TCP). The host
+    /// name checked is [`ClientConfig::host`].
+    pub tls: Option<Arc<gatecast_tls::rustls::ClientConfig>>,
 }
 
 impl ClientConfig {
@@ -194,6 +197,7 @@ impl ClientConfig {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             publish_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -398,6 +402,11 @@ pub fn start(
         .set_credentials(cfg.username.clone(), cfg.password.clone())
         .set_max_packet_size(cfg.max_packet_size, cfg.max_packet_size)
         .set_inflight(100);
+    if let Some(tls) = &cfg.tls {
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls.clone()),
+        ));
+    }
     let (client, eventloop) = AsyncClient::new(options, 256);
 
     let counters = Arc::new(Counters::default());
@@ -460,6 +469,9 @@ struct Poller {
 impl Poller {
     async fn run(mut self) {
         let mut connects: u64 = 0;
+        // The last connection error logged as a warning: the same one again is logged at
+        // debug level, so a broker that stays unreachable does not flood the log.
+        let mut last_error: Option<String> = None;
         loop {
             let event = tokio::select! {
                 biased;
@@ -474,6 +486,7 @@ impl Poller {
                     }
                     self.counters.connected.store(true, Ordering::Relaxed);
                     self.backoff.reset();
+                    last_error = None;
                     info!(
                         session_present = ack.session_present,
                         "MQTT client connected to the broker"
@@ -494,7 +507,14 @@ impl Poller {
                         .connection_errors
                         .fetch_add(1, Ordering::Relaxed);
                     let delay = self.backoff.next_delay();
-                    warn!(error = %e, retry_in = ?delay, "MQTT connection to the broker failed or was lost");
+                    // Names a TLS problem (wrong CA, host name, expiry, TLS vs plain port).
+                    let why = gatecast_tls::explain(&e);
+                    if last_error.as_deref() == Some(why.as_str()) {
+                        debug!(error = %why, retry_in = ?delay, "MQTT connection to the broker failed again");
+                    } else {
+                        warn!(error = %why, retry_in = ?delay, "MQTT connection to the broker failed or was lost");
+                        last_error = Some(why);
+                    }
                     tokio::select! {
                         biased;
                         _ = self.stop.wait_for(|s| *s) => break,

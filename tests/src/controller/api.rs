@@ -9,20 +9,26 @@ use serde_json::{json, Value};
 use super::{broker_acl, Controller};
 use crate::checks::{assert_contiguous, metric_sum, metric_value};
 use crate::harness::{wait_until, DEADLINE, RECONNECT_DEADLINE};
-use crate::http::{http, HttpResponse};
+use crate::http::{http, https, HttpResponse};
 use crate::player::Player;
 
 impl Controller {
     /// Any HTTP request to the controller, with the admin token.
     pub fn request(&self, method: &str, path: &str, ctype: &str, body: &[u8]) -> HttpResponse {
         let auth = format!("Bearer {}", self.token);
-        http(
-            self.http,
-            method,
-            path,
-            &[("Authorization", &auth), ("Content-Type", ctype)],
-            body,
-        )
+        let headers = [("Authorization", auth.as_str()), ("Content-Type", ctype)];
+        match self.tls_ca() {
+            Some(ca) => https(
+                "localhost",
+                self.http.port(),
+                ca,
+                method,
+                path,
+                &headers,
+                body,
+            ),
+            None => http(self.http, method, path, &headers, body),
+        }
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
@@ -206,9 +212,17 @@ impl Controller {
         top
     }
 
+    /// `GET path` without a token, over HTTPS when the controller serves it.
+    pub fn get_anonymous(&self, path: &str) -> std::io::Result<HttpResponse> {
+        match self.tls_ca() {
+            Some(ca) => https("localhost", self.http.port(), ca, "GET", path, &[], b""),
+            None => http(self.http, "GET", path, &[], b""),
+        }
+    }
+
     /// `GET /healthz`.
     pub fn healthz(&self) -> Option<Value> {
-        http(self.http, "GET", "/healthz", &[], b"")
+        self.get_anonymous("/healthz")
             .ok()
             .filter(|r| r.status == 200)
             .map(|r| r.json())
@@ -216,7 +230,7 @@ impl Controller {
 
     /// The Prometheus text of `GET /metrics`.
     pub fn metrics(&self) -> String {
-        let r = http(self.http, "GET", "/metrics", &[], b"").expect("GET /metrics");
+        let r = self.get_anonymous("/metrics").expect("GET /metrics");
         assert_eq!(r.status, 200, "/metrics: {}", r.text());
         r.text()
     }

@@ -28,6 +28,33 @@ pub struct ControllerOptions {
     pub broker: Option<String>,
     /// More flags for `serve`.
     pub extra_args: Vec<String>,
+    /// Serve HTTPS and (embedded broker) MQTTS instead of plain HTTP and MQTT.
+    pub tls: Option<ControllerTls>,
+}
+
+/// The certificate a controller under test serves, and the CA the test's clients trust.
+#[derive(Debug, Clone)]
+pub struct ControllerTls {
+    /// `--tls-cert`.
+    pub cert: PathBuf,
+    /// `--tls-key`.
+    pub key: PathBuf,
+    /// The CA certificate PEM that issued `cert` (the harness's HTTPS client trusts it).
+    pub ca: PathBuf,
+    /// `--mqtts` (port 0: a free one); the plain `--mqtt` listener is not opened.
+    pub mqtts: SocketAddr,
+}
+
+impl ControllerTls {
+    /// The server certificate of a test PKI (made for `localhost` and `127.0.0.1`).
+    pub fn from_pki(pki: &gatecast_testkit::TestPki) -> ControllerTls {
+        ControllerTls {
+            cert: pki.server.cert.clone(),
+            key: pki.server.key.clone(),
+            ca: pki.ca_pem.clone(),
+            mqtts: "127.0.0.1:0".parse().expect("address"),
+        }
+    }
 }
 
 impl Default for ControllerOptions {
@@ -37,6 +64,7 @@ impl Default for ControllerOptions {
             mqtt: "127.0.0.1:0".parse().expect("address"),
             broker: None,
             extra_args: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -49,8 +77,12 @@ pub struct Controller {
     opts: ControllerOptions,
     /// The bound HTTP address (from the `listening` line).
     pub http: SocketAddr,
-    /// The bound embedded-broker address (`None` with an external broker).
+    /// The bound embedded-broker address (`None` with an external broker or with TLS).
     pub mqtt: Option<SocketAddr>,
+    /// The bound MQTTS address of the embedded broker (with [`ControllerOptions::tls`]).
+    pub mqtts: Option<SocketAddr>,
+    /// The pin (SHA-256 of the SubjectPublicKeyInfo, hex) of the certificate served, with TLS.
+    pub pin_sha256: Option<String>,
     /// The admin token from `<data>/admin.token`.
     pub token: String,
     starts: u32,
@@ -68,6 +100,8 @@ impl Controller {
             opts,
             http: "127.0.0.1:0".parse().expect("address"),
             mqtt: None,
+            mqtts: None,
+            pin_sha256: None,
             token: String::new(),
             starts: 0,
         };
@@ -83,10 +117,17 @@ impl Controller {
             .arg(&self.data)
             .arg("--http")
             .arg(self.opts.http.to_string());
-        match &self.opts.broker {
-            Some(b) => cmd.arg("--broker").arg(b),
-            None => cmd.arg("--mqtt").arg(self.opts.mqtt.to_string()),
+        match (&self.opts.broker, &self.opts.tls) {
+            (Some(b), _) => cmd.arg("--broker").arg(b),
+            (None, Some(tls)) => cmd.arg("--mqtts").arg(tls.mqtts.to_string()),
+            (None, None) => cmd.arg("--mqtt").arg(self.opts.mqtt.to_string()),
         };
+        if let Some(tls) = &self.opts.tls {
+            cmd.arg("--tls-cert")
+                .arg(&tls.cert)
+                .arg("--tls-key")
+                .arg(&tls.key);
+        }
         cmd.args(&self.opts.extra_args).env("GATECAST_LOG", "info");
         let (mut child, stdout) =
             ChildGuard::spawn_piped_stdout("gatecast-controller serve", &mut cmd, &self.log);
@@ -129,10 +170,15 @@ impl Controller {
         let listening = parse_listening(&line);
         self.http = listening.http;
         self.mqtt = listening.mqtt;
+        self.mqtts = listening.mqtts;
+        self.pin_sha256 = listening.pin_sha256.clone();
         // Restarts reuse the same ports, so players and URLs stay valid.
         self.opts.http = listening.http;
         if let Some(m) = listening.mqtt {
             self.opts.mqtt = m;
+        }
+        if let (Some(m), Some(tls)) = (listening.mqtts, self.opts.tls.as_mut()) {
+            tls.mqtts = m;
         }
         self.child = Some(child);
         let token_path = self.data.join("admin.token");
@@ -158,9 +204,17 @@ impl Controller {
         tail(&self.log, 60)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.http)
+        match &self.opts.tls {
+            Some(_) => format!("https://localhost:{}", self.http.port()),
+            None => format!("http://{}", self.http),
+        }
+    }
+
+    /// The CA file the controller's certificate is issued by, with TLS.
+    pub fn tls_ca(&self) -> Option<&Path> {
+        self.opts.tls.as_ref().map(|t| t.ca.as_path())
     }
 
     /// How many times this controller was started.
@@ -226,6 +280,10 @@ pub struct Listening {
     pub mqtt: Option<SocketAddr>,
     /// `broker=` (external broker URL).
     pub broker: Option<String>,
+    /// `mqtts=` (embedded broker's TLS listener).
+    pub mqtts: Option<SocketAddr>,
+    /// `pin_sha256=` (with `tls=on`: `http=` is an HTTPS address).
+    pub pin_sha256: Option<String>,
 }
 
 /// Parses `gatecast-controller listening http=ADDR mqtt=ADDR` (or `broker=URL`).
@@ -233,7 +291,14 @@ pub fn parse_listening(line: &str) -> Listening {
     let mut http = None;
     let mut mqtt = None;
     let mut broker = None;
+    let mut mqtts = None;
+    let mut pin_sha256 = None;
     for word in line.split_whitespace() {
+        if let Some(v) = word.strip_prefix("mqtts=") {
+            mqtts = v.parse().ok();
+        } else if let Some(v) = word.strip_prefix("pin_sha256=") {
+            pin_sha256 = Some(v.to_string());
+        }
         if let Some(v) = word.strip_prefix("http=") {
             http = v.parse().ok();
         } else if let Some(v) = word.strip_prefix("mqtt=") {
@@ -246,6 +311,8 @@ pub fn parse_listening(line: &str) -> Listening {
         http: http.unwrap_or_else(|| panic!("no http=ADDR in {line:?}")),
         mqtt,
         broker,
+        mqtts,
+        pin_sha256,
     }
 }
 
@@ -265,5 +332,11 @@ mod tests {
         );
         assert_eq!(l.mqtt, None);
         assert_eq!(l.broker.as_deref(), Some("mqtt://127.0.0.1:1884"));
+        let l = parse_listening(
+            "gatecast-controller listening http=127.0.0.1:9 mqtts=127.0.0.1:8883 tls=on pin_sha256=ab12",
+        );
+        assert_eq!(l.mqtt, None);
+        assert_eq!(l.mqtts, Some("127.0.0.1:8883".parse().unwrap()));
+        assert_eq!(l.pin_sha256.as_deref(), Some("ab12"));
     }
 }
