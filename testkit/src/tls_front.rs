@@ -159,6 +159,32 @@ impl TlsFront {
         TlsFront { server }
     }
 
+    /// Like [`TlsFront::start`], but speaks TLS to `target` too (trusting `upstream`, for the
+    /// name `server_name`): a man in the middle before a TLS-only server, such as a controller
+    /// whose embedded broker listens only with `--mqtts`.
+    pub fn start_tls_upstream(
+        cert: &CertFiles,
+        target: SocketAddr,
+        upstream: Arc<gatecast_tls::rustls::ClientConfig>,
+        server_name: &str,
+    ) -> TlsFront {
+        let name = gatecast_tls::rustls::pki_types::ServerName::try_from(server_name.to_owned())
+            .expect("a valid server name");
+        let connector = gatecast_tls::tokio_rustls::TlsConnector::from(upstream);
+        let server = Server::start(cert, move |mut tls| {
+            let (connector, name) = (connector.clone(), name.clone());
+            async move {
+                let Ok(tcp) = TcpStream::connect(target).await else {
+                    return;
+                };
+                if let Ok(mut up) = connector.connect(name, tcp).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                }
+            }
+        });
+        TlsFront { server }
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.server.port
@@ -254,15 +280,26 @@ async fn serve_file(
         .strip_prefix("/media/")
         .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()))
         .map(|n| dir.join(n));
-    match file.map(std::fs::read) {
-        Some(Ok(body)) => {
+    let opened = match file {
+        Some(f) => tokio::fs::File::open(f).await.ok(),
+        None => None,
+    };
+    match opened {
+        Some(mut body) => {
             served.fetch_add(1, Ordering::SeqCst);
+            let len = body.metadata().await?.len();
             let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n",
-                body.len()
+                "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n"
             );
             tls.write_all(head.as_bytes()).await?;
-            tls.write_all(&body).await?;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = body.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                tls.write_all(&buf[..n]).await?;
+            }
         }
         _ => {
             tls.write_all(

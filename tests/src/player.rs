@@ -25,6 +25,17 @@ impl Player {
     /// Runs `gatecast-player enroll` against `ctl` into `dir` (config `dir/player.toml`,
     /// data `dir/data`, backend null) and asserts it succeeded.
     pub fn enroll(ctl: &Controller, screen: &str, code: &str, dir: &Path) -> Player {
+        Player::enroll_with(ctl, screen, code, dir, &[])
+    }
+
+    /// [`Player::enroll`] with more `enroll` flags (`--pin-sha256 HEX`, `--ca-file FILE`).
+    pub fn enroll_with(
+        ctl: &Controller,
+        screen: &str,
+        code: &str,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Player {
         std::fs::create_dir_all(dir).expect("player dir");
         let p = Player {
             screen: screen.to_string(),
@@ -52,6 +63,7 @@ impl Player {
             .arg("--data")
             .arg(p.data_dir())
             .args(["--backend", "null"])
+            .args(extra)
             .output()
             .expect("running gatecast-player enroll");
         assert!(
