@@ -28,6 +28,52 @@ use crate::mqtt::CONTROLLER_USER;
 pub const PASSWORD_FILE: &str = "passwords";
 /// Name of the ACL file written into the output directory.
 pub const ACL_FILE: &str = "acl";
+/// Name of the mosquitto configuration snippet with the TLS listener (written when a
+/// certificate is given).
+pub const TLS_LISTENER_FILE: &str = "tls-listener.conf";
+
+/// Where mosquitto's TLS listener takes its certificate from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MosquittoTls {
+    /// The port of the listener (8883 by convention).
+    pub port: u16,
+    /// Certificate chain PEM (`certfile`).
+    pub cert: std::path::PathBuf,
+    /// Its private key PEM (`keyfile`); mosquitto must be able to read it.
+    pub key: std::path::PathBuf,
+    /// CA certificates PEM (`cafile`), if any.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+/// The mosquitto configuration lines of a TLS listener (TLS 1.2 at least), to include in
+/// `mosquitto.conf` (`include_dir`, or pasted). The password and ACL files apply to it as to
+/// every listener (mosquitto's default `per_listener_settings false`).
+pub fn tls_listener(tls: &MosquittoTls) -> String {
+    let mut out = String::from(
+        "# gatecast: MQTT over TLS, written by `gatecast-controller broker-acl mosquitto`.\n\
+         # Players use mqtts://<this host>:<port>; give the controller --broker mqtts://… too.\n",
+    );
+    out.push_str(&format!("listener {}\n", tls.port));
+    // Per listener in mosquitto: without it a screen could take another's session here.
+    out.push_str("use_username_as_clientid true\n");
+    if let Some(ca) = &tls.ca {
+        out.push_str(&format!("cafile {}\n", ca.display()));
+    }
+    out.push_str(&format!("certfile {}\n", tls.cert.display()));
+    out.push_str(&format!("keyfile {}\n", tls.key.display()));
+    out.push_str("tls_version tlsv1.2\n");
+    out
+}
+
+/// Writes [`tls_listener`] into `out_dir/tls-listener.conf` (0644).
+pub fn write_tls_listener(out_dir: &Path, tls: &MosquittoTls) -> io::Result<()> {
+    fs::create_dir_all(out_dir)?;
+    write_atomic(
+        &out_dir.join(TLS_LISTENER_FILE),
+        tls_listener(tls).as_bytes(),
+        0o644,
+    )
+}
 
 /// Writes `passwords` (mode 0600) and `acl` (mode 0644) into `out_dir` (created if missing).
 ///
@@ -138,4 +184,31 @@ pub fn acl_file() -> String {
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     gatecast_support::fs::write_atomic(path, bytes, mode)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_listener_names_port_files_and_minimum_version() {
+        let text = tls_listener(&MosquittoTls {
+            port: 8883,
+            cert: "/etc/gatecast/cert.pem".into(),
+            key: "/etc/gatecast/key.pem".into(),
+            ca: Some("/etc/gatecast/ca.pem".into()),
+        });
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "listener 8883",
+                "use_username_as_clientid true",
+                "cafile /etc/gatecast/ca.pem",
+                "certfile /etc/gatecast/cert.pem",
+                "keyfile /etc/gatecast/key.pem",
+                "tls_version tlsv1.2"
+            ]
+        );
+    }
 }

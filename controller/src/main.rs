@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use gatecast_controller::config::{Config, FileConfig, Overrides};
+use gatecast_controller::config::{Config, FileConfig, Overrides, TlsSource};
 use gatecast_controller::serve;
 use gatecast_controller::signal::shutdown_signal;
 use gatecast_controller::store::Role;
@@ -160,11 +160,25 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum BrokerAclCommand {
-    /// mosquitto password file (`passwords`) and ACL file (`acl`).
+    /// mosquitto password file (`passwords`) and ACL file (`acl`); with a certificate also
+    /// the TLS listener lines (`tls-listener.conf`).
     Mosquitto {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// Certificate chain (PEM) of mosquitto's TLS listener [default: the controller's
+        /// --tls-cert / [tls] cert].
+        #[arg(long, env = "GATECAST_TLS_CERT", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// Its private key (PEM).
+        #[arg(long, env = "GATECAST_TLS_KEY", value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// CA certificates (PEM) for mosquitto's `cafile`.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
+        /// Port of mosquitto's TLS listener.
+        #[arg(long, default_value_t = 8883)]
+        mqtts_port: u16,
         #[command(flatten)]
         cfg: ConfigArgs,
     },
@@ -256,8 +270,23 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::BrokerAcl { command } => match command {
-            BrokerAclCommand::Mosquitto { out, cfg } => {
+            BrokerAclCommand::Mosquitto {
+                out,
+                cfg,
+                tls_cert,
+                tls_key,
+                tls_ca,
+                mqtts_port,
+            } => {
                 let config = load_config(&cfg, Overrides::default())?;
+                let (cert, key) = match (tls_cert, tls_key, &config.tls) {
+                    (Some(c), Some(k), _) => (Some(c), Some(k)),
+                    (None, None, Some(TlsSource::Files { cert, key })) => {
+                        (Some(cert.clone()), Some(key.clone()))
+                    }
+                    (None, None, _) => (None, None),
+                    _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+                };
                 let store = serve::open_store(&config)?;
                 let screens: Vec<(String, String)> = store
                     .screens()?
@@ -274,6 +303,22 @@ async fn main() -> anyhow::Result<()> {
                 )?;
                 gatecast_controller::acl::write_mosquitto_files(&out, &screens, &controller_pw)
                     .with_context(|| format!("writing mosquitto files to {}", out.display()))?;
+                if let (Some(cert), Some(key)) = (cert, key) {
+                    let tls = gatecast_controller::acl::MosquittoTls {
+                        port: mqtts_port,
+                        cert: std::path::absolute(&cert)?,
+                        key: std::path::absolute(&key)?,
+                        ca: tls_ca.map(std::path::absolute).transpose()?,
+                    };
+                    gatecast_controller::acl::write_tls_listener(&out, &tls).with_context(
+                        || format!("writing the TLS listener to {}", out.display()),
+                    )?;
+                    println!(
+                        "wrote {} (listener {mqtts_port} with TLS); include it in mosquitto.conf",
+                        out.join(gatecast_controller::acl::TLS_LISTENER_FILE)
+                            .display()
+                    );
+                }
                 println!(
                     "wrote {} and {} for {} screen(s); run: mosquitto -c <conf> with password_file and acl_file pointing there",
                     out.join(gatecast_controller::acl::PASSWORD_FILE).display(),

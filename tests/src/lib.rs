@@ -39,7 +39,10 @@ pub mod receipts;
 
 pub use checks::{assert_contiguous, metric_sum, metric_value, status_since};
 pub use content::{png, standard_content, Content};
-pub use controller::{broker_acl, parse_listening, Controller, ControllerOptions, Listening};
+pub use controller::{
+    broker_acl, broker_acl_with, parse_listening, Controller, ControllerOptions, ControllerTls,
+    Listening,
+};
 pub use external::{external_required, program_path, require_program};
 pub use harness::{
     free_port, sha256_hex, tail, wait_until, workspace_root, TestDir, DEADLINE, RECONNECT_DEADLINE,

@@ -23,7 +23,8 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     /// Writes `dir/mosquitto.conf` (password and ACL files from `files`, the client id bound to
-    /// the username as in `deploy/mosquitto/gatecast.conf`, no persistence) and
+    /// the username as in `deploy/mosquitto/gatecast.conf`, no persistence, and the TLS
+    /// listener of `files/tls-listener.conf` when there is one) and
     /// starts mosquitto on `port`, waiting until it accepts TCP connections.
     pub fn start(dir: &Path, files: &Path, port: u16) -> Mosquitto {
         let conf = dir.join("mosquitto.conf");
@@ -44,6 +45,10 @@ impl Mosquitto {
             // The payload limit every party accepts (docs/protocol.md §6).
             limit = playlists::envelope::MAX_MQTT_PAYLOAD_BYTES,
         );
+        // The TLS listener written by `broker-acl mosquitto --tls-cert … --tls-key …`.
+        if let Ok(tls) = std::fs::read_to_string(files.join("tls-listener.conf")) {
+            text.push_str(&tls);
+        }
         // Started by root, mosquitto drops to the user `mosquitto`, who cannot read our 0600
         // temp files: stay root then.
         if is_root(dir) {

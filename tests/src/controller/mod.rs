@@ -256,11 +256,17 @@ impl Controller {
 
 /// Runs `gatecast-controller broker-acl mosquitto --data DATA --out OUT` and asserts success.
 pub fn broker_acl(data: &Path, out: &Path) {
+    broker_acl_with(data, out, &[]);
+}
+
+/// [`broker_acl`] with more arguments (e.g. `--tls-cert`, `--tls-key`, `--mqtts-port`).
+pub fn broker_acl_with(data: &Path, out: &Path, extra: &[&std::ffi::OsStr]) {
     let o = Command::new(binary("gatecast-controller"))
         .args(["broker-acl", "mosquitto", "--data"])
         .arg(data)
         .arg("--out")
         .arg(out)
+        .args(extra)
         .output()
         .expect("running gatecast-controller broker-acl");
     assert!(

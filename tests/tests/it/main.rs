@@ -26,3 +26,4 @@ mod fault_player_kill;
 mod fault_restarts;
 mod reenrolment_e2e;
 mod tls_player_e2e;
+mod tls_server;

@@ -86,18 +86,39 @@ impl Session {
     /// Opens headless Chromium with `profile` as its user data directory and `downloads` as the
     /// download directory, with the window at `w`x`h`.
     pub async fn new(driver: &Driver, profile: &Path, downloads: &Path, w: u32, h: u32) -> Session {
+        Session::with_args(driver, profile, downloads, w, h, &[]).await
+    }
+
+    /// [`Session::new`] with more Chromium command-line arguments.
+    pub async fn with_args(
+        driver: &Driver,
+        profile: &Path,
+        downloads: &Path,
+        w: u32,
+        h: u32,
+        extra: &[String],
+    ) -> Session {
         let http = reqwest::Client::new();
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            "--disable-extensions".into(),
+            "--lang=vi".into(),
+            format!("--window-size={w},{h}"),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--disable-extensions", "--lang=vi",
-                    format!("--window-size={w},{h}"),
-                    format!("--user-data-dir={}", profile.display()),
-                ],
+                "args": args,
                 "prefs": {
                     "download.default_directory": downloads.display().to_string(),
                     "download.prompt_for_download": false,
@@ -161,6 +182,11 @@ impl Session {
         self.cmd(method, path, body)
             .await
             .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    /// Navigates to `url`; `Err` with the browser's error (e.g. a refused certificate).
+    pub async fn try_goto(&self, url: &str) -> Result<Value, String> {
+        self.cmd("POST", "/url", json!({ "url": url })).await
     }
 
     /// Navigates to `url`.
