@@ -193,3 +193,92 @@ fn attack_tls_mitm_on_the_players_mqtts_link_is_named_and_recovered() {
     );
     ctl.wait_status("lc-a1", "playing again", |s| s["state"] == "playing");
 }
+
+#[test]
+fn tls_player_through_mosquitto_tls_listener_with_the_generated_acl() {
+    let test = "tls_player_through_mosquitto_tls_listener_with_the_generated_acl";
+    if !gatecast_tests::require_program(test, "mosquitto", "mosquitto") {
+        return;
+    }
+    let tmp = TestDir::new("tls_player_mosquitto");
+    let pki = TestPki::new(&["localhost", "127.0.0.1"]);
+    let ca = pki.ca_pem.display().to_string();
+    let tls_port = gatecast_tests::free_port();
+    let opts = ControllerOptions {
+        broker: Some(format!("mqtts://localhost:{tls_port}")),
+        extra_args: vec!["--broker-ca".into(), ca.clone()],
+        tls: Some(gatecast_tests::controller::ControllerTls::from_pki(&pki)),
+        ..ControllerOptions::default()
+    };
+    let mut ctl = Controller::start(&tmp.path().join("controller"), opts);
+    let content = standard_content(&ctl, "lao-cai", 1000);
+    let code = ctl.register_screen("lc-a1", "lao-cai");
+    let mut player = Player::enroll_with(
+        &ctl,
+        "lc-a1",
+        &code,
+        &tmp.path().join("lc-a1"),
+        &["--ca-file", &ca],
+    );
+    let cfg = player.config();
+    assert_eq!(cfg.broker, format!("mqtts://localhost:{tls_port}"));
+    assert_eq!(
+        cfg.tls_pin_sha256, None,
+        "an external broker's certificate is another: no pin in the answer"
+    );
+    assert_eq!(cfg.tls_ca_file.as_deref(), Some(pki.ca_pem.as_path()));
+
+    // The operator's sequence: stop, write the broker files with the TLS listener, start
+    // mosquitto, start the controller again.
+    ctl.stop();
+    let files = tmp.path().join("broker-files");
+    gatecast_tests::controller::broker_acl_with(
+        ctl.data(),
+        &files,
+        &[
+            std::ffi::OsStr::new("--tls-cert"),
+            pki.server.cert.as_os_str(),
+            std::ffi::OsStr::new("--tls-key"),
+            pki.server.key.as_os_str(),
+            std::ffi::OsStr::new("--mqtts-port"),
+            std::ffi::OsStr::new(&tls_port.to_string()),
+        ],
+    );
+    let acl = std::fs::read_to_string(files.join("acl")).unwrap();
+    assert!(
+        acl.contains("%u"),
+        "the generated ACL confines screens: {acl}"
+    );
+    let broker = gatecast_tests::Mosquitto::start(tmp.path(), &files, gatecast_tests::free_port());
+    wait_until("mosquitto's TLS listener", DEADLINE, || {
+        TcpStream::connect(("127.0.0.1", tls_port)).ok()
+    });
+    ctl.start_again();
+    wait_until("the controller on mosquitto over TLS", DEADLINE, || {
+        (ctl.healthz()?["mqtt_connected"] == true).then_some(())
+    });
+    player.edit_config(|c| c.batch_max_delay_ms = 100);
+    player.null_speed = 4.0;
+    player.start();
+    ctl.wait_status("lc-a1", "online through mosquitto's TLS listener", |s| {
+        s["state"] == "idle"
+    });
+    let version = ctl.publish_version(&["lc-a1"], "lc-a1");
+    ctl.wait_status("lc-a1", "playing through mosquitto over TLS", |s| {
+        s["manifest_version"].as_u64() == Some(version) && s["state"] == "playing"
+    });
+    for (sha, bytes) in &content.media {
+        assert_eq!(&std::fs::read(player.cache_file(sha)).unwrap(), bytes);
+    }
+    wait_until("receipts through mosquitto over TLS", DEADLINE, || {
+        (ctl.receipts("lc-a1")?.len() >= 3).then_some(())
+    });
+    assert!(
+        broker
+            .log_tail()
+            .lines()
+            .all(|l| !l.contains("OpenSSL Error")),
+        "{}",
+        broker.log_tail()
+    );
+}
