@@ -106,7 +106,7 @@ async fn attack_player_mitm_on_broker_and_mirror_is_named_and_recovered() {
     rig.media.put(&n.sha256, n_bytes);
     mirror.present(&pki.wrong_ca_server);
     c.publish_manifest(harness::sign_manifest(
-        &harness::manifest(harness::SCREEN, 2, &[n.clone()]),
+        &harness::manifest(harness::SCREEN, 2, std::slice::from_ref(&n)),
         &rig.key,
     ))
     .await;
