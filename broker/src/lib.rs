@@ -115,6 +115,9 @@ mod conn;
 pub mod router;
 pub mod session;
 pub mod throttle;
+mod tls;
+
+pub use tls::BrokerTls;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -170,24 +173,6 @@ pub const SESSION_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 pub trait CredentialCheck: Send + Sync + 'static {
     /// `true` to let the client in.
     fn check(&self, username: &str, password: &str) -> bool;
-}
-
-/// The TLS listener of the embedded broker.
-#[derive(Clone)]
-pub struct BrokerTls {
-    /// Address to listen on with TLS; port 0 picks a free port (see
-    /// [`EmbeddedBroker::tls_addr`]).
-    pub listen: SocketAddr,
-    /// The handshake (certificate, versions).
-    pub acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl std::fmt::Debug for BrokerTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BrokerTls")
-            .field("listen", &self.listen)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Settings of the embedded broker.
@@ -297,24 +282,8 @@ impl EmbeddedBroker {
         cfg: BrokerConfig,
         credentials: Arc<dyn CredentialCheck>,
     ) -> Result<EmbeddedBroker, BrokerError> {
-        let bind = |addr: SocketAddr| {
-            let bind_err = |source| BrokerError::Bind { addr, source };
-            let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
-            listener.set_nonblocking(true).map_err(bind_err)?;
-            let local = listener.local_addr().map_err(bind_err)?;
-            Ok::<_, BrokerError>((listener, local))
-        };
-        let plain = if cfg.plain {
-            Some(bind(cfg.listen)?)
-        } else {
-            None
-        };
-        let tls = match &cfg.tls {
-            Some(t) => Some((bind(t.listen)?, t.acceptor.clone())),
-            None => None,
-        };
-        let plain_addr = plain.as_ref().map(|(_, a)| *a);
-        let tls_addr = tls.as_ref().map(|((_, a), _)| *a);
+        let listeners = tls::Listeners::bind(&cfg)?;
+        let (plain_addr, tls_addr) = (listeners.plain_addr(), listeners.tls_addr());
         let local_addr = plain_addr.or(tls_addr).ok_or(BrokerError::NoListener)?;
 
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
@@ -337,40 +306,16 @@ impl EmbeddedBroker {
                     }
                 };
                 runtime.block_on(async move {
-                    let from_std = |l: Option<std::net::TcpListener>| {
-                        l.map(tokio::net::TcpListener::from_std).transpose()
-                    };
-                    let (plain, tls) = match (
-                        from_std(plain.map(|(l, _)| l)),
-                        tls.map(|((l, _), acceptor)| {
-                            tokio::net::TcpListener::from_std(l).map(|l| (l, acceptor))
-                        })
-                        .transpose(),
-                    ) {
-                        (Ok(p), Ok(t)) => (p, t),
-                        (Err(e), _) | (_, Err(e)) => {
+                    let serving = match listeners.into_tokio() {
+                        Ok(l) => l,
+                        Err(e) => {
                             let _ = ready_tx.send(Err(e.to_string()));
                             return;
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let plain_loop = async {
-                        match plain {
-                            Some(l) => conn::accept_loop(l, shared.clone(), None).await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    let tls_loop = async {
-                        match tls {
-                            Some((l, acceptor)) => {
-                                conn::accept_loop(l, shared.clone(), Some(acceptor)).await
-                            }
-                            None => std::future::pending().await,
-                        }
-                    };
                     tokio::select! {
-                        () = plain_loop => {}
-                        () = tls_loop => {}
+                        () = serving.accept(shared.clone()) => {}
                         () = expiry_loop(shared.clone()) => {}
                         _ = shutdown_rx => {}
                     }

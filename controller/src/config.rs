@@ -436,31 +436,13 @@ impl Config {
             &public_broker_url,
             &public_media_base,
         )?;
-        let embedded = matches!(broker, BrokerMode::Embedded(_));
-        let mqtts_addr = match (&tls, embedded) {
-            (Some(_), true) => Some(
-                o.mqtts_addr
-                    .or(file.mqtts_addr)
-                    .unwrap_or_else(|| DEFAULT_MQTTS_ADDR.parse().expect("valid default")),
-            ),
-            _ => None,
-        };
-        if tls.is_none() && (o.mqtts_addr.is_some() || file.mqtts_addr.is_some()) {
-            return Err(ConfigError::Invalid {
-                key: "mqtts_addr",
-                message: "needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"
-                    .into(),
-            });
-        }
-        let http_redirect = o.http_redirect.or(file.http_redirect_addr);
-        if http_redirect.is_some() && tls.is_none() {
-            return Err(ConfigError::Invalid {
-                key: "http_redirect_addr",
-                message: "redirects to HTTPS, which needs a certificate (--tls-cert/--tls-key or --tls-self-signed)".into(),
-            });
-        }
-        // With TLS the plain listener is opened only when asked for by name.
-        let mqtt_plain = tls.is_none() || o.mqtt_addr.is_some() || file.mqtt_addr.is_some();
+        let (mqtts_addr, mqtt_plain, http_redirect) = resolve_listeners(
+            o.mqtts_addr.or(file.mqtts_addr),
+            o.http_redirect.or(file.http_redirect_addr),
+            o.mqtt_addr.is_some() || file.mqtt_addr.is_some(),
+            &tls,
+            &broker,
+        )?;
         let stale_secs = file.status_stale_secs.unwrap_or(DEFAULT_STATUS_STALE_SECS);
         if stale_secs == 0 || stale_secs > 86_400 {
             return Err(ConfigError::Invalid {
@@ -519,6 +501,38 @@ fn parse_broker_setting(url: &str) -> Result<(String, u16, bool), String> {
     }
     let (host, port) = playlists::broker_url::parse(url).map_err(|e| e.to_string())?;
     Ok((host, port, false))
+}
+
+/// The listeners TLS decides: the embedded broker's MQTTS address (with TLS and an embedded
+/// broker; `mqtts` as asked for, else the default), whether its plain listener opens (without
+/// TLS, or when `mqtt_named`) and the redirect listener (TLS only). Returns
+/// `(mqtts_addr, mqtt_plain, http_redirect)`.
+fn resolve_listeners(
+    mqtts: Option<SocketAddr>,
+    redirect: Option<SocketAddr>,
+    mqtt_named: bool,
+    tls: &Option<TlsSource>,
+    broker: &BrokerMode,
+) -> Result<(Option<SocketAddr>, bool, Option<SocketAddr>), ConfigError> {
+    let needs = |key: &'static str, what: &str| ConfigError::Invalid {
+        key,
+        message: format!(
+            "{what} needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"
+        ),
+    };
+    if tls.is_none() {
+        if mqtts.is_some() {
+            return Err(needs("mqtts_addr", "an MQTTS listener"));
+        }
+        if redirect.is_some() {
+            return Err(needs("http_redirect_addr", "redirecting to HTTPS"));
+        }
+        return Ok((None, true, None));
+    }
+    let mqtts_addr = matches!(broker, BrokerMode::Embedded(_))
+        .then(|| mqtts.unwrap_or_else(|| DEFAULT_MQTTS_ADDR.parse().expect("valid default")));
+    // With TLS the plain listener is opened only when asked for by name.
+    Ok((mqtts_addr, mqtt_named, redirect))
 }
 
 /// The certificate settings: flags beat the `[tls]` table; `cert` and `key` go together;

@@ -52,6 +52,27 @@ pub fn load(config: &Config) -> Result<Option<Arc<ServerTls>>, ServeError> {
     Ok(Some(tls))
 }
 
+/// With TLS: the certificate watcher (SIGHUP and file changes) and, when configured, the
+/// redirect listener. Returns their tasks and the redirect listener's bound address.
+pub async fn start_tasks(
+    tls: Option<&Arc<ServerTls>>,
+    config: &Config,
+    https_addr: SocketAddr,
+    limiter: &Arc<crate::api::connections::ConnectionLimiter>,
+) -> Result<(Vec<tokio::task::JoinHandle<()>>, Option<SocketAddr>), ServeError> {
+    let Some(tls) = tls else {
+        return Ok((Vec::new(), None));
+    };
+    let mut tasks = vec![tls.watch()];
+    let mut redirect = None;
+    if let Some(addr) = config.http_redirect {
+        let (task, bound) = start_redirect(addr, https_addr.port(), limiter.clone()).await?;
+        tasks.push(task);
+        redirect = Some(bound);
+    }
+    Ok((tasks, redirect))
+}
+
 /// The TLS handshake of one HTTPS connection, within [`HEADER_READ_TIMEOUT`]. A client that
 /// speaks plain HTTP is answered with a 400 that says to use `https://`, then closed; a
 /// failed handshake is logged at debug level with its reason. `None`: the connection is done.

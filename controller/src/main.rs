@@ -115,7 +115,7 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller (HTTP API, embedded MQTT broker, publisher).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API tokens (the controller must be stopped: the database is locked while it
     /// runs; use POST/DELETE /api/v1/tokens then).
     Token {

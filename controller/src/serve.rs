@@ -444,17 +444,8 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         config.http_limits.max_connections_per_addr,
     );
     warn_if_descriptors_short(config.http_limits.max_connections);
-    let mut tls_tasks = Vec::new();
-    let mut redirect_addr = None;
-    if let Some(tls) = &tls {
-        tls_tasks.push(tls.watch());
-        if let Some(addr) = config.http_redirect {
-            let (task, bound) =
-                crate::https::start_redirect(addr, http_addr.port(), limiter.clone()).await?;
-            tls_tasks.push(task);
-            redirect_addr = Some(bound);
-        }
-    }
+    let (tls_tasks, redirect_addr) =
+        crate::https::start_tasks(tls.as_ref(), &config, http_addr, &limiter).await?;
     let acceptor = tls.as_ref().map(|t| t.acceptor_with_alpn(&[b"http/1.1"]));
     let http = tokio::spawn(serve_http(listener, routes, limiter, acceptor, stop_rx));
     info!(addr = %http_addr, scheme, "HTTP API listening");

@@ -47,7 +47,7 @@ pub use external::{external_required, program_path, require_program};
 pub use harness::{
     free_port, sha256_hex, tail, wait_until, workspace_root, TestDir, DEADLINE, RECONNECT_DEADLINE,
 };
-pub use http::{http, HttpResponse};
+pub use http::{http, https, HttpResponse};
 pub use mosquitto::Mosquitto;
 pub use player::{JournalView, Player};
 pub use process::binary;

@@ -83,6 +83,8 @@ pub struct Controller {
     pub mqtts: Option<SocketAddr>,
     /// The pin (SHA-256 of the SubjectPublicKeyInfo, hex) of the certificate served, with TLS.
     pub pin_sha256: Option<String>,
+    /// The plain listener that redirects to HTTPS (`--http-redirect`).
+    pub redirect: Option<SocketAddr>,
     /// The admin token from `<data>/admin.token`.
     pub token: String,
     starts: u32,
@@ -102,6 +104,7 @@ impl Controller {
             mqtt: None,
             mqtts: None,
             pin_sha256: None,
+            redirect: None,
             token: String::new(),
             starts: 0,
         };
@@ -172,6 +175,7 @@ impl Controller {
         self.mqtt = listening.mqtt;
         self.mqtts = listening.mqtts;
         self.pin_sha256 = listening.pin_sha256.clone();
+        self.redirect = listening.redirect;
         // Restarts reuse the same ports, so players and URLs stay valid.
         self.opts.http = listening.http;
         if let Some(m) = listening.mqtt {
@@ -290,6 +294,8 @@ pub struct Listening {
     pub mqtts: Option<SocketAddr>,
     /// `pin_sha256=` (with `tls=on`: `http=` is an HTTPS address).
     pub pin_sha256: Option<String>,
+    /// `redirect=` (the plain listener redirecting to HTTPS).
+    pub redirect: Option<SocketAddr>,
 }
 
 /// Parses `gatecast-controller listening http=ADDR mqtt=ADDR` (or `broker=URL`).
@@ -299,7 +305,11 @@ pub fn parse_listening(line: &str) -> Listening {
     let mut broker = None;
     let mut mqtts = None;
     let mut pin_sha256 = None;
+    let mut redirect = None;
     for word in line.split_whitespace() {
+        if let Some(v) = word.strip_prefix("redirect=") {
+            redirect = v.parse().ok();
+        }
         if let Some(v) = word.strip_prefix("mqtts=") {
             mqtts = v.parse().ok();
         } else if let Some(v) = word.strip_prefix("pin_sha256=") {
@@ -319,6 +329,7 @@ pub fn parse_listening(line: &str) -> Listening {
         broker,
         mqtts,
         pin_sha256,
+        redirect,
     }
 }
 
@@ -339,10 +350,11 @@ mod tests {
         assert_eq!(l.mqtt, None);
         assert_eq!(l.broker.as_deref(), Some("mqtt://127.0.0.1:1884"));
         let l = parse_listening(
-            "gatecast-controller listening http=127.0.0.1:9 mqtts=127.0.0.1:8883 tls=on pin_sha256=ab12",
+            "gatecast-controller listening http=127.0.0.1:9 mqtts=127.0.0.1:8883 tls=on pin_sha256=ab12 redirect=127.0.0.1:80",
         );
         assert_eq!(l.mqtt, None);
         assert_eq!(l.mqtts, Some("127.0.0.1:8883".parse().unwrap()));
         assert_eq!(l.pin_sha256.as_deref(), Some("ab12"));
+        assert_eq!(l.redirect, Some("127.0.0.1:80".parse().unwrap()));
     }
 }

@@ -26,4 +26,5 @@ mod fault_player_kill;
 mod fault_restarts;
 mod reenrolment_e2e;
 mod tls_player_e2e;
+mod tls_modes;
 mod tls_server;
