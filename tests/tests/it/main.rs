@@ -25,6 +25,6 @@ mod fault_disk_full;
 mod fault_player_kill;
 mod fault_restarts;
 mod reenrolment_e2e;
-mod tls_player_e2e;
 mod tls_modes;
+mod tls_player_e2e;
 mod tls_server;
