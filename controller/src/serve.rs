@@ -350,7 +350,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{http_addr}"));
 
-    if config.public_broker_url.is_none() && mqtt_addr.is_some_and(|a| a.ip().is_unspecified()) {
+    if config.public_broker_url.is_none()
+        && mqtts_addr
+            .or(mqtt_addr)
+            .is_some_and(|a| a.ip().is_unspecified())
+    {
         warn!(url = %broker_url, "players will be told an unspecified broker address; set public_broker_url");
     }
     if config.public_media_base.is_none() && http_addr.ip().is_unspecified() {
@@ -582,7 +586,7 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// With `tls`, each admitted connection first completes a TLS handshake within
 /// [`HEADER_READ_TIMEOUT`] (plain HTTP spoken to it is answered with a 400 naming the port as
 /// HTTPS, [`crate::https::refuse_plain_http`]), and every response carries HSTS.
-pub(crate) async fn serve_http<F>(
+async fn serve_http<F>(
     listener: tokio::net::TcpListener,
     filter: F,
     limiter: Arc<crate::api::connections::ConnectionLimiter>,
