@@ -19,7 +19,7 @@ use super::common::{program_path, temp_dir, CtlProc, Opts, Report};
 
 /// Writes `size` pseudo-random bytes (PNG magic first, so the controller accepts it as a
 /// slide) to `path`.
-fn write_file(path: &Path, size: u64) -> Result<()> {
+pub(super) fn write_file(path: &Path, size: u64) -> Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut buf = vec![0u8; 1 << 20];
@@ -46,7 +46,7 @@ fn write_file(path: &Path, size: u64) -> Result<()> {
 use playlists::hex::encode as hex;
 
 /// Runs a shell command; returns its seconds and stdout.
-fn timed_sh(cmd: &str) -> Result<(f64, String)> {
+pub(super) fn timed_sh(cmd: &str) -> Result<(f64, String)> {
     let t = Instant::now();
     let o = std::process::Command::new("sh")
         .arg("-c")
@@ -61,7 +61,7 @@ fn timed_sh(cmd: &str) -> Result<(f64, String)> {
     Ok((s, String::from_utf8_lossy(&o.stdout).into_owned()))
 }
 
-fn openssl_hash(out: &str) -> String {
+pub(super) fn openssl_hash(out: &str) -> String {
     out.split_whitespace()
         .last()
         .unwrap_or_default()
@@ -155,12 +155,27 @@ async fn start_proxy(upstream: std::net::SocketAddr, cut_after: u64) -> Result<C
 }
 
 async fn player_sync(data: &Path, sha: &str, bytes: u64, mirror: &str) -> Result<(f64, PathBuf)> {
+    player_sync_tls(data, sha, bytes, mirror, None).await
+}
+
+/// The player's `Cache::sync` of one file from `mirror`, with `tls` for an `https://` one;
+/// returns its seconds and the cached file.
+pub(super) async fn player_sync_tls(
+    data: &Path,
+    sha: &str,
+    bytes: u64,
+    mirror: &str,
+    tls: Option<&Arc<gatecast_tls::rustls::ClientConfig>>,
+) -> Result<(f64, PathBuf)> {
     std::fs::create_dir_all(data)?;
     let store = gatecast_player::store::Store::open(data)?;
-    let cache = Cache::open(data, &store, None)?.with_retry(RetryPolicy {
+    let mut cache = Cache::open(data, &store, None)?.with_retry(RetryPolicy {
         initial: Duration::from_millis(100),
         max: Duration::from_millis(400),
     });
+    if let Some(tls) = tls {
+        cache = cache.with_tls(tls)?;
+    }
     let (tx, _rx) = tokio::sync::watch::channel(CacheProgress::default());
     let want = [Wanted {
         sha256: sha.to_string(),

@@ -397,13 +397,26 @@ impl Mosquitto {
     }
 }
 
+/// TLS for a bench controller: `--tls-cert`, `--tls-key`, and the CA its clients trust.
+#[derive(Debug, Clone)]
+pub struct CtlTls {
+    /// Certificate chain (PEM), for `localhost` and `127.0.0.1`.
+    pub cert: PathBuf,
+    /// Its key (PEM).
+    pub key: PathBuf,
+    /// The CA that issued it (PEM).
+    pub ca: PathBuf,
+}
+
 /// A `gatecast-controller serve` process and an HTTP client with the admin token.
 pub struct CtlProc {
     child: Child,
-    /// HTTP address.
+    /// HTTP address (HTTPS with TLS).
     pub http: SocketAddr,
-    /// Embedded broker address (`None` with an external broker).
+    /// Embedded broker address (`None` with an external broker); the MQTTS listener with TLS.
     pub mqtt: Option<SocketAddr>,
+    /// Whether the controller serves HTTPS and MQTTS.
+    pub tls: bool,
     /// Admin token.
     pub token: String,
     /// Process id.
@@ -415,6 +428,16 @@ impl CtlProc {
     /// Starts `serve` on `data` (embedded broker on a free port, or `broker` URL) and waits
     /// for its listening line.
     pub async fn start(data: &Path, broker: Option<&str>) -> Result<CtlProc> {
+        CtlProc::start_with(data, broker, None).await
+    }
+
+    /// [`CtlProc::start`], with TLS: HTTPS on the HTTP address, the embedded broker on
+    /// `--mqtts` only, and an HTTP client trusting `tls.ca`.
+    pub async fn start_with(
+        data: &Path,
+        broker: Option<&str>,
+        tls: Option<&CtlTls>,
+    ) -> Result<CtlProc> {
         std::fs::create_dir_all(data)?;
         let log = std::fs::File::create(data.with_extension("log"))?;
         let mut cmd = Command::new(binary("gatecast-controller")?);
@@ -422,10 +445,17 @@ impl CtlProc {
             .arg("--data")
             .arg(data)
             .args(["--http", "127.0.0.1:0"]);
-        match broker {
-            Some(b) => cmd.args(["--broker", b]),
-            None => cmd.args(["--mqtt", "127.0.0.1:0"]),
+        match (broker, tls) {
+            (Some(b), _) => cmd.args(["--broker", b]),
+            (None, Some(_)) => cmd.args(["--mqtts", "127.0.0.1:0"]),
+            (None, None) => cmd.args(["--mqtt", "127.0.0.1:0"]),
         };
+        if let Some(t) = tls {
+            cmd.arg("--tls-cert")
+                .arg(&t.cert)
+                .arg("--tls-key")
+                .arg(&t.key);
+        }
         let mut child = cmd
             .env("GATECAST_LOG", "warn")
             .env("RUST_LOG", "warn")
@@ -462,7 +492,7 @@ impl CtlProc {
             if let Some(v) = w.strip_prefix("http=") {
                 http = v.parse().ok();
             }
-            if let Some(v) = w.strip_prefix("mqtt=") {
+            if let Some(v) = w.strip_prefix("mqtt=").or_else(|| w.strip_prefix("mqtts=")) {
                 mqtt = v.parse().ok();
             }
         }
@@ -470,23 +500,33 @@ impl CtlProc {
         let token = std::fs::read_to_string(data.join("admin.token"))?
             .trim()
             .to_string();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .timeout(Duration::from_secs(600))
-            .pool_max_idle_per_host(64)
-            .build()?;
+            .pool_max_idle_per_host(64);
+        if let Some(t) = tls {
+            let trust = gatecast_tls::ClientTrust::CaFile(t.ca.clone());
+            client =
+                client.use_preconfigured_tls(gatecast_tls::client_config(&trust)?.as_ref().clone());
+        }
+        let client = client.build()?;
         Ok(CtlProc {
             child,
             http,
             mqtt,
+            tls: tls.is_some(),
             token,
             pid,
             client,
         })
     }
 
-    /// `http://addr`.
+    /// `http://addr`, or `https://localhost:port` with TLS (the certificate's name).
     pub fn url(&self) -> String {
-        format!("http://{}", self.http)
+        if self.tls {
+            format!("https://localhost:{}", self.http.port())
+        } else {
+            format!("http://{}", self.http)
+        }
     }
 
     /// The HTTP client (keep-alive, no token set).

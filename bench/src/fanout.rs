@@ -46,6 +46,12 @@ pub struct FanoutResult {
     pub register_s: f64,
     /// Seconds to connect and subscribe all screens.
     pub connect_s: f64,
+    /// Time from the start to each screen's SUBACK, p50 and p99 (ms).
+    pub connect_p50_ms: f64,
+    /// p99.
+    pub connect_p99_ms: f64,
+    /// Controller CPU seconds while the screens connected.
+    pub connect_cpu_s: f64,
     /// Duration of the publish HTTP call (ms).
     pub publish_call_ms: f64,
     /// Acceptance latency p50 / p99 / max (ms).
@@ -66,6 +72,19 @@ struct Acceptance {
     elapsed: Duration,
 }
 
+/// How one fan-out run connects its screens.
+#[derive(Clone, Default)]
+pub struct Link {
+    /// MQTT over TLS to the controller's `--mqtts` listener: the controller's certificate
+    /// and the screens' trust (`None`: plaintext).
+    pub tls: Option<(
+        super::common::CtlTls,
+        Arc<gatecast_tls::rustls::ClientConfig>,
+    )>,
+    /// Screens connecting at once (0: 64, the default ramp).
+    pub concurrent_connects: usize,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn screen_task(
     id: String,
@@ -75,13 +94,20 @@ async fn screen_task(
     keys: Arc<KeySet>,
     t0: Arc<OnceLock<Instant>>,
     connect_permits: Arc<Semaphore>,
+    tls: Option<Arc<gatecast_tls::rustls::ClientConfig>>,
     ready: mpsc::UnboundedSender<()>,
     done: mpsc::UnboundedSender<Result<Acceptance, String>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let permit = connect_permits.acquire_owned().await.ok();
     let mut permit = permit;
-    let (client, mut ev) = AsyncClient::new(mqtt_options(&id, &id, &password, &host, port), 16);
+    let mut options = mqtt_options(&id, &id, &password, &host, port);
+    if let Some(tls) = tls {
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls),
+        ));
+    }
+    let (client, mut ev) = AsyncClient::new(options, 16);
     let manifest_topic = topic(&id, Kind::Manifest);
     let mut subscribed = false;
     let mut accepted = false;
@@ -122,6 +148,17 @@ async fn screen_task(
 
 /// Runs one fan-out: a fresh controller (and mosquitto), `n` screens.
 pub async fn run_one(opts: &Opts, n: usize, broker: Broker) -> Result<Option<FanoutResult>> {
+    run_one_with(opts, n, broker, &Link::default()).await
+}
+
+/// [`run_one`] over the given [`Link`] (TLS, connection ramp); TLS only with the embedded
+/// broker.
+pub async fn run_one_with(
+    opts: &Opts,
+    n: usize,
+    broker: Broker,
+    link: &Link,
+) -> Result<Option<FanoutResult>> {
     let dir = temp_dir("fanout")?;
     let mosq = match broker {
         Broker::Mosquitto => match Mosquitto::start(dir.path()).await? {
@@ -133,9 +170,12 @@ pub async fn run_one(opts: &Opts, n: usize, broker: Broker) -> Result<Option<Fan
     let broker_url = mosq
         .as_ref()
         .map(|m| format!("mqtt://127.0.0.1:{}", m.port));
-    let ctl = CtlProc::start(&dir.path().join("ctl"), broker_url.as_deref()).await?;
+    let ctl_tls = link.tls.as_ref().map(|(c, _)| c);
+    let ctl = CtlProc::start_with(&dir.path().join("ctl"), broker_url.as_deref(), ctl_tls).await?;
     let (host, port) = match (&mosq, ctl.mqtt) {
         (Some(m), _) => ("127.0.0.1".to_string(), m.port),
+        // The certificate's name.
+        (None, Some(a)) if link.tls.is_some() => ("localhost".to_string(), a.port()),
         (None, Some(a)) => (a.ip().to_string(), a.port()),
         (None, None) => bail!("controller reported no broker address"),
     };
@@ -147,7 +187,11 @@ pub async fn run_one(opts: &Opts, n: usize, broker: Broker) -> Result<Option<Fan
     let keys = Arc::new(ctl.keys().await?);
 
     let t0 = Arc::new(OnceLock::new());
-    let permits = Arc::new(Semaphore::new(64));
+    let ramp = match link.concurrent_connects {
+        0 => 64,
+        c => c,
+    };
+    let permits = Arc::new(Semaphore::new(ramp));
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -162,12 +206,15 @@ pub async fn run_one(opts: &Opts, n: usize, broker: Broker) -> Result<Option<Fan
             keys.clone(),
             t0.clone(),
             permits.clone(),
+            link.tls.as_ref().map(|(_, c)| c.clone()),
             ready_tx.clone(),
             done_tx.clone(),
             stop_rx.clone(),
         ));
     }
     let connect_deadline = Duration::from_secs(if opts.quick { 60 } else { 300 });
+    let connect_cpu0 = super::common::cpu_seconds(ctl.pid).unwrap_or(0.0);
+    let mut connected_ms = Vec::with_capacity(n);
     for i in 0..n {
         tokio::time::timeout(
             connect_deadline.saturating_sub(t.elapsed()),
@@ -177,8 +224,11 @@ pub async fn run_one(opts: &Opts, n: usize, broker: Broker) -> Result<Option<Fan
         .map_err(|_| {
             anyhow!("only {i} of {n} screens connected and subscribed in {connect_deadline:?}")
         })?;
+        connected_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let connect_s = t.elapsed().as_secs_f64();
+    let connect_cpu_s = super::common::cpu_seconds(ctl.pid).unwrap_or(0.0) - connect_cpu0;
+    let (connect_p50_ms, connect_p99_ms, _) = summary(&mut connected_ms);
 
     let cpu0 = super::common::cpu_seconds(ctl.pid).unwrap_or(0.0);
     let bcpu0 = mosq
@@ -243,6 +293,9 @@ pub async fn run_one(opts: &Opts, n: usize, broker: Broker) -> Result<Option<Fan
         accepted,
         register_s,
         connect_s,
+        connect_p50_ms,
+        connect_p99_ms,
+        connect_cpu_s,
         publish_call_ms,
         p50_ms,
         p99_ms,

@@ -15,6 +15,7 @@ mod common;
 mod fanout;
 mod footprint;
 mod ingest;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -98,6 +99,16 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         rate: u64,
     },
+    /// TLS: fan-out over MQTTS vs plaintext, a reconnect storm of TLS screens, download +
+    /// verify over HTTPS vs curl and openssl.
+    Tls {
+        /// Screens for the fan-out and the storm.
+        #[arg(long, default_value_t = 1000)]
+        screens: usize,
+        /// HTTPS test file size in MiB.
+        #[arg(long, default_value_t = 256)]
+        size_mib: u64,
+    },
     /// Every scenario with its defaults.
     All,
 }
@@ -132,6 +143,10 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 screens: 1000,
                 seconds: 20,
                 rate: 20,
+            },
+            Scenario::Tls {
+                screens: 1000,
+                size_mib: 256,
             },
         ],
         s => vec![s],
@@ -183,6 +198,10 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                     (screens, seconds, rate)
                 };
                 api::run(&opts, s, d, r).await?
+            }
+            Scenario::Tls { screens, size_mib } => {
+                let (n, m) = if q { (10, 8) } else { (screens, size_mib) };
+                tls::run(&opts, n, m).await?
             }
             Scenario::All => bail!("nested all"),
         };

@@ -366,6 +366,14 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     if config.public_media_base.is_none() && http_addr.ip().is_unspecified() {
         warn!(url = %media_base, "players will be told an unspecified media address; set public_media_base");
     }
+    // Players sent to our own mqtts:// listener learn its pin at enrolment (docs/protocol.md §7).
+    let tls_pin = match &tls {
+        Some(t) if mqtts_addr.is_some() && broker_url.starts_with("mqtts://") => {
+            let t = t.clone();
+            Some(crate::api::TlsPinSource(Arc::new(move || t.pin_sha256())))
+        }
+        _ => None,
+    };
     let metrics = Arc::new(Metrics {
         mqtt_password_checks,
         ..Metrics::default()
@@ -380,6 +388,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         public: PublicUrls {
             broker: broker_url.clone(),
             media_base,
+            tls_pin,
         },
         metrics: metrics.clone(),
         outbox: Arc::new(mqtt.clone()),

@@ -77,6 +77,8 @@ pub(crate) async fn prepare_player(
         config_path,
         data_dir: player_dir(data, screen.id),
         backend,
+        ca_file: None,
+        pin_sha256: None,
     };
     enroll::enroll(&opts)
         .await

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use gatecast_tls::rustls::ClientConfig;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{watch, Mutex};
@@ -274,14 +275,10 @@ impl Cache {
                 std::fs::remove_file(&p).map_err(io_err(&p))?;
             }
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| CacheError::Io {
-                path: root.clone(),
-                source: std::io::Error::other(format!("cannot build HTTP client: {e}")),
-            })?;
+        let client = http_client(None).map_err(|e| CacheError::Io {
+            path: root.clone(),
+            source: std::io::Error::other(format!("cannot build HTTP client: {e}")),
+        })?;
         Ok(Cache {
             root,
             budget,
@@ -292,6 +289,16 @@ impl Cache {
             download_lock: Arc::new(Mutex::new(())),
             part_origin: Arc::default(),
         })
+    }
+
+    /// Downloads from `https://` mirrors with this rustls configuration
+    /// ([`crate::tls::PlayerTls::media`]).
+    pub fn with_tls(mut self, tls: &Arc<ClientConfig>) -> Result<Cache, CacheError> {
+        self.client = http_client(Some(tls)).map_err(|e| CacheError::Io {
+            path: self.root.clone(),
+            source: std::io::Error::other(format!("cannot build HTTP client: {e}")),
+        })?;
+        Ok(self)
     }
 
     /// Limits the download rate to `bytes_per_sec` (`None` = unlimited).
@@ -534,7 +541,7 @@ impl Cache {
         let resp = req
             .send()
             .await
-            .map_err(|e| DownloadError::Http(error_chain(&e)))?;
+            .map_err(|e| DownloadError::Http(gatecast_tls::explain(&e)))?;
         let status = resp.status().as_u16();
         let restart = match status {
             206 if offset > 0 => {
@@ -600,7 +607,7 @@ impl Cache {
                 Ok(c) => c,
                 Err(e) => {
                     file.flush().await.map_err(io_err(&part))?;
-                    return Err(DownloadError::Http(error_chain(&e)));
+                    return Err(DownloadError::Http(gatecast_tls::explain(&e)));
                 }
             };
             if offset + chunk.len() as u64 > declared {
@@ -811,15 +818,17 @@ struct Entry {
 }
 
 /// An error and its sources on one line (reqwest's own message is terse).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+/// The download client: `tls` for `https://` mirrors (`None`: every TLS handshake is refused,
+/// for a cache that only reads `http://` mirrors).
+fn http_client(tls: Option<&Arc<ClientConfig>>) -> Result<reqwest::Client, reqwest::Error> {
+    let tls = tls
+        .cloned()
+        .unwrap_or_else(|| crate::tls::refusing("no https:// media mirror is configured"));
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls.as_ref().clone())
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(60))
+        .build()
 }
 
 #[cfg(test)]

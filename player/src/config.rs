@@ -5,10 +5,10 @@
 //! | key | meaning |
 //! |---|---|
 //! | `screen` | this screen's id, `^[a-z0-9][a-z0-9-]{0,62}$` |
-//! | `broker` | MQTT broker, `mqtt://host:port` |
+//! | `broker` | MQTT broker, `mqtts://host:port` (TLS, port 8883 when left out) or `mqtt://host:port` (plaintext, warned about) |
 //! | `mqtt_username`, `mqtt_password` | MQTT credentials (username = screen id) |
 //! | `controller_key` | the pinned controller public key, standard base64 of 32 bytes |
-//! | `media_base` | one `http://` URL or a list of mirrors, tried in order; media are at `<base>/media/<sha256>` |
+//! | `media_base` | one `https://` (or plaintext `http://`) URL or a list of mirrors, tried in order; media are at `<base>/media/<sha256>` |
 //! | `data_dir` | the player's data directory (sled db, cache, device key) |
 //! | `backend` | `mpv` or `null` |
 //!
@@ -26,6 +26,8 @@
 //! | `alert_text_ms` | 8000 | how long each language of an alert text is shown (≥ 500) |
 //! | `policy_root` | `[]` | policy root key ids pinned at enrolment (`--policy-root`); non-empty: manifests and alert sets need approvals (`docs/protocol.md` §19) |
 //! | `gate` | `""` | the screen's gate (from the enrolment answer), for approval scopes |
+//! | `tls_ca_file` | none (the system's CA store) | PEM file of the CA(s) that `mqtts://` and `https://` servers must chain to, instead of the system roots |
+//! | `tls_pin_sha256` | none | hex SHA-256 of the controller certificate's SubjectPublicKeyInfo: the broker link accepts exactly that key (host name not checked); a mirror is accepted when it presents that key or chains to `tls_ca_file`/the system roots |
 //! | `fallback` | `"black"` | what the screen shows between items, after a failed item and when nothing plays (besides the last frame): only `"black"` for now; mpv never shows its own idle screen |
 //!
 //! Unknown keys are rejected, so a misspelt key is reported instead of silently ignored.
@@ -140,6 +142,56 @@ pub struct PlayerConfig {
     /// The screen's gate (from the enrolment answer), for the scopes of approvals.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub gate: String,
+    /// PEM file of the CA(s) TLS servers must chain to (`None` = the system's CA store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Hex SHA-256 of the controller certificate's SubjectPublicKeyInfo: pins the broker link
+    /// (and is accepted from mirrors besides the CA check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_pin_sha256: Option<String>,
+}
+
+/// A broker address: its host, port and whether it speaks TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    /// Host name or IP (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// `mqtts://`: MQTT over TLS.
+    pub tls: bool,
+}
+
+/// The default MQTT-over-TLS port.
+pub const MQTTS_DEFAULT_PORT: u16 = 8883;
+
+/// Parses `mqtts://host[:port]` (TLS, port 8883 by default) or `mqtt://host[:port]`
+/// (plaintext, port 1883; `tcp://` is a synonym), as `docs/protocol.md` §7 describes.
+pub fn parse_broker_addr(url: &str) -> Result<BrokerAddr, String> {
+    let (plain, tls) = match url.strip_prefix("mqtts://") {
+        Some(rest) => (format!("mqtt://{rest}"), true),
+        None => (url.to_owned(), false),
+    };
+    let (host, port) = playlists::broker_url::parse(&plain).map_err(|e| {
+        format!(
+            "{url:?} is not a broker address ({}); expected mqtts://host:port or mqtt://host:port",
+            e.why
+        )
+    })?;
+    // broker_url puts in the plaintext default when the URL has no port.
+    let has_port = {
+        let rest = plain.trim_start_matches("mqtt://").trim_end_matches('/');
+        match rest.rsplit_once(']') {
+            Some((_, after)) => after.starts_with(':'),
+            None => rest.contains(':'),
+        }
+    };
+    let port = if tls && !has_port {
+        MQTTS_DEFAULT_PORT
+    } else {
+        port
+    };
+    Ok(BrokerAddr { host, port, tls })
 }
 
 /// Default of `screenshot_interval_s`: 5 minutes.
@@ -187,6 +239,8 @@ impl fmt::Debug for PlayerConfig {
             .field("mpv_args", &self.mpv_args)
             .field("alert_text_ms", &self.alert_text_ms)
             .field("fallback", &self.fallback)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_pin_sha256", &self.tls_pin_sha256)
             .finish()
     }
 }
@@ -298,23 +352,43 @@ impl PlayerConfig {
         self.controller_public_key()?;
         let mirrors = self.media_base.mirrors();
         if mirrors.is_empty() {
-            return Err(invalid("media_base", "give at least one http:// URL"));
+            return Err(invalid("media_base", "give at least one https:// URL"));
         }
         for m in &mirrors {
-            if !m.starts_with("http://") || m.len() <= "http://".len() {
+            let rest = m
+                .strip_prefix("https://")
+                .or_else(|| m.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
                 return Err(invalid(
                     "media_base",
-                    format!("{m:?} must be an http:// URL (this player is built without TLS; use a local mirror or a TLS-terminating proxy)"),
+                    format!("{m:?} must be an https:// (or plaintext http://) URL"),
                 ));
             }
         }
         if let Some(u) = &self.controller_url {
-            if !u.starts_with("http://") || u.len() <= "http://".len() {
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"));
+            if rest.is_none_or(str::is_empty) {
                 return Err(invalid(
                     "controller_url",
-                    format!("{u:?} must be an http:// URL (the controller's HTTP API)"),
+                    format!("{u:?} must be an https:// (or plaintext http://) URL (the controller's HTTP API)"),
                 ));
             }
+        }
+        if let Some(pin) = &self.tls_pin_sha256 {
+            gatecast_tls::normalize_pin(pin)
+                .map_err(|e| invalid("tls_pin_sha256", e.to_string()))?;
+        }
+        if self
+            .tls_ca_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "tls_ca_file",
+                "must not be empty (leave it out to trust the system's CA store)",
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
@@ -364,35 +438,39 @@ impl PlayerConfig {
         base.trim_end_matches('/').to_string()
     }
 
-    /// The broker's host and port from `broker` (`mqtt://host:port`).
+    /// The broker's host, port and TLS flag from `broker` (`mqtts://host:port` or
+    /// `mqtt://host:port`).
+    pub fn broker_addr(&self) -> Result<BrokerAddr, ConfigError> {
+        parse_broker_addr(&self.broker).map_err(|m| invalid("broker", m))
+    }
+
+    /// The broker's host and port from `broker`.
     pub fn broker_host_port(&self) -> Result<(String, u16), ConfigError> {
-        let rest = self.broker.strip_prefix("mqtt://").ok_or_else(|| {
-            invalid(
-                "broker",
-                format!("{:?} must look like mqtt://host:port", self.broker),
-            )
-        })?;
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
-            invalid(
-                "broker",
-                format!("{:?} has no port (mqtt://host:port)", self.broker),
-            )
-        })?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains('/') {
-            return Err(invalid(
-                "broker",
-                format!("{:?} has no valid host", self.broker),
-            ));
+        self.broker_addr().map(|b| (b.host, b.port))
+    }
+
+    /// The normalised `tls_pin_sha256` (64 lowercase hex digits), if set.
+    pub fn pin(&self) -> Option<String> {
+        self.tls_pin_sha256
+            .as_deref()
+            .and_then(|p| gatecast_tls::normalize_pin(p).ok())
+    }
+
+    /// What is sent in plaintext with this configuration: the broker link and each `http://`
+    /// mirror (`docs/security.md` row 65). Empty when everything speaks TLS.
+    pub fn plaintext_links(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.broker_addr().is_ok_and(|b| !b.tls) {
+            v.push(format!("broker {}", self.broker));
         }
-        let port: u16 = port
-            .parse()
-            .map_err(|_| invalid("broker", format!("{:?} has an invalid port", self.broker)))?;
-        if port == 0 {
-            return Err(invalid("broker", "port 0 is not a broker port"));
-        }
-        Ok((host.to_owned(), port))
+        v.extend(
+            self.media_base
+                .mirrors()
+                .into_iter()
+                .filter(|m| m.starts_with("http://"))
+                .map(|m| format!("media mirror {m}")),
+        );
+        v
     }
 
     /// The pinned controller public key (rejects non-canonical and weak keys).
@@ -465,13 +543,25 @@ backend = "null"
     fn errors_name_the_key() {
         let cases = [
             ("screen = \"lc-a1\"", "screen = \"LC A1\"", "screen"),
-            ("mqtt://127.0.0.1:1883", "tcp://x", "broker"),
+            ("mqtt://127.0.0.1:1883", "ftp://x", "broker"),
             (
                 "controller_key = \"",
                 "controller_key = \"AAAA",
                 "controller_key",
             ),
-            ("http://127.0.0.1:8080", "https://x", "media_base"),
+            ("http://127.0.0.1:8080", "ftp://x", "media_base"),
+            ("http://127.0.0.1:8080", "https://", "media_base"),
+            ("mqtt://127.0.0.1:1883", "mqtts://h:x", "broker"),
+            (
+                "backend = \"null\"",
+                "backend = \"null\"\ntls_pin_sha256 = \"abc\"",
+                "tls_pin_sha256",
+            ),
+            (
+                "backend = \"null\"",
+                "backend = \"null\"\ntls_ca_file = \"\"",
+                "tls_ca_file",
+            ),
             ("backend = \"null\"", "backend = \"vlc\"", "backend"),
             (
                 "backend = \"null\"",
@@ -495,6 +585,57 @@ backend = "null"
         let missing = good().replace("data_dir = \"/var/lib/gatecast-player\"\n", "");
         let err = PlayerConfig::from_toml(&missing).unwrap_err();
         assert!(err.to_string().contains("data_dir"), "{err}");
+    }
+
+    #[test]
+    fn tls_broker_mirrors_and_trust() {
+        let pin = "AB:".repeat(31) + "AB";
+        let t = good()
+            .replace("mqtt://127.0.0.1:1883", "mqtts://gate.example.vn")
+            .replace(
+                "media_base = \"http://127.0.0.1:8080\"",
+                &format!(
+                    "media_base = [\"https://cdn.example.vn\", \"http://10.0.0.5:8080\"]\ntls_pin_sha256 = \"{pin}\"\ntls_ca_file = \"/etc/gatecast/ca.pem\""
+                ),
+            );
+        let c = PlayerConfig::from_toml(&t).unwrap();
+        assert_eq!(
+            c.broker_addr().unwrap(),
+            BrokerAddr {
+                host: "gate.example.vn".into(),
+                port: 8883,
+                tls: true
+            }
+        );
+        assert_eq!(c.pin().unwrap(), "ab".repeat(32));
+        assert_eq!(
+            c.tls_ca_file.as_deref(),
+            Some(Path::new("/etc/gatecast/ca.pem"))
+        );
+        assert_eq!(
+            c.plaintext_links(),
+            vec!["media mirror http://10.0.0.5:8080"]
+        );
+        assert_eq!(PlayerConfig::from_toml(&c.to_toml()).unwrap(), c);
+        // Plaintext broker and mirror are both named.
+        let plain = PlayerConfig::from_toml(&good()).unwrap();
+        assert_eq!(
+            plain.plaintext_links(),
+            vec![
+                "broker mqtt://127.0.0.1:1883",
+                "media mirror http://127.0.0.1:8080"
+            ]
+        );
+        for (url, port, tls) in [
+            ("mqtts://h:9883", 9883, true),
+            ("mqtts://[::1]", 8883, true),
+            ("mqtts://[::1]:1", 1, true),
+            ("mqtt://h", 1883, false),
+        ] {
+            let b = parse_broker_addr(url).unwrap();
+            assert_eq!((b.port, b.tls), (port, tls), "{url}");
+        }
+        assert!(parse_broker_addr("mqtts://").is_err());
     }
 
     #[test]

@@ -7,8 +7,16 @@
 //! equals `--expect-key-id` when given. Only when every check passed are the device key
 //! (mode 0600, if new) and the configuration (mode 0600) written; a refused enrolment writes
 //! nothing. An existing configuration file is replaced (re-enrolment).
+//!
+//! TLS (`docs/protocol.md` §7): an `https://` controller is trusted through `--pin-sha256`
+//! (the SHA-256 of its certificate's SubjectPublicKeyInfo), `--ca-file`, or the system's CA
+//! store; the trust given is written into the configuration (`tls_pin_sha256`,
+//! `tls_ca_file`). When the enrolment went over a pinned or CA-checked link, the answer's
+//! `tls_pin_sha256` (the controller's current certificate) pins the broker link too; a pin
+//! that arrived over plaintext `http://` is never trusted.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,6 +26,7 @@ use serde::Deserialize;
 
 use crate::config::{BackendKind, ConfigError, MediaBase, PlayerConfig};
 use crate::keyfile::{self, KeyFileError};
+use gatecast_tls::ClientTrust;
 
 /// Largest enrolment answer read from the controller.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -43,6 +52,10 @@ pub struct EnrollOptions {
     pub data_dir: PathBuf,
     /// The backend written into the configuration.
     pub backend: BackendKind,
+    /// `--ca-file`: the PEM CA(s) an `https://` controller must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// `--pin-sha256`: the SHA-256 (hex) of the controller certificate's SubjectPublicKeyInfo.
+    pub pin_sha256: Option<String>,
 }
 
 /// Why enrolment failed. Nothing was written in any of these cases.
@@ -51,7 +64,8 @@ pub enum EnrollError {
     /// An option is unusable.
     #[error("{0}")]
     BadOption(String),
-    /// The controller could not be reached.
+    /// The controller could not be reached (or its certificate was refused: `detail` names
+    /// the TLS problem).
     #[error("cannot reach the controller at {url}: {detail}")]
     Unreachable {
         /// The URL.
@@ -103,6 +117,9 @@ struct Answer {
     /// The approval policy chain, oldest first (absent: no policy yet).
     #[serde(default)]
     policy: Vec<String>,
+    /// The controller's TLS pin, when it serves TLS.
+    #[serde(default)]
+    tls_pin_sha256: Option<String>,
 }
 
 /// With pinned roots, a policy chain sent at enrolment must verify from them: a wrong id on
@@ -148,12 +165,14 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         return Err(EnrollError::BadOption("--code must not be empty".into()));
     }
     let base = opts.controller.trim_end_matches('/');
-    if !base.starts_with("http://") {
+    let tls = base.starts_with("https://");
+    if !tls && !base.starts_with("http://") {
         return Err(EnrollError::BadOption(format!(
-            "--controller {:?} must be an http:// URL",
+            "--controller {:?} must be an https:// (or plaintext http://) URL",
             opts.controller
         )));
     }
+    let trust = enrol_trust(opts, tls)?;
 
     let key_path = keyfile::device_key_path(&opts.data_dir);
     let (key, new_key) = if key_path.exists() {
@@ -170,9 +189,10 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
     });
     let unreachable = |e: reqwest::Error| EnrollError::Unreachable {
         url: url.clone(),
-        detail: e.to_string(),
+        detail: gatecast_tls::explain(&e),
     };
     let client = reqwest::Client::builder()
+        .use_preconfigured_tls(enrol_rustls(&trust)?.as_ref().clone())
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(60))
         .build()
@@ -233,6 +253,29 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         .filter(|id| !id.is_empty())
         .collect();
     check_policy(&pinned, &answer.policy)?;
+    let learned = match (&answer.tls_pin_sha256, &trust) {
+        (Some(p), _) => Some(
+            gatecast_tls::normalize_pin(p)
+                .map_err(|e| EnrollError::BadAnswer(format!("tls_pin_sha256: {e}")))?,
+        ),
+        (None, _) => None,
+    };
+    let (tls_ca_file, tls_pin_sha256) = match trust {
+        EnrolTrust::Plain => {
+            if learned.is_some() {
+                tracing::warn!("the controller's TLS pin arrived over plaintext http:// and is not trusted; enrol over https:// with --pin-sha256 or --ca-file to pin the broker link");
+            }
+            (None, None)
+        }
+        EnrolTrust::Tls(ClientTrust::SystemRoots) => (None, None),
+        EnrolTrust::Tls(ClientTrust::CaFile(path)) => (Some(path), learned),
+        EnrolTrust::Tls(ClientTrust::PinSha256(given)) => {
+            if let Some(l) = learned.as_ref().filter(|l| **l != given) {
+                tracing::warn!(given = %given, controller = %l, "the controller's certificate pin differs from --pin-sha256 (a TLS proxy in front of it?); the broker link is pinned to the controller's");
+            }
+            (None, Some(learned.unwrap_or(given)))
+        }
+    };
 
     let config = PlayerConfig {
         screen: opts.screen.clone(),
@@ -257,6 +300,8 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
         controller_url: None,
         policy_root: pinned,
         gate: answer.gate,
+        tls_ca_file,
+        tls_pin_sha256,
     };
     // Validate before writing anything: a bad answer must leave no trace.
     config.validate()?;
@@ -280,4 +325,51 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
     config.save(&opts.config_path)?;
     tracing::info!(screen = %config.screen, epoch = config.epoch, controller_key_id = %found, device_key_id = %key.key_id(), "enrolled");
     Ok(config)
+}
+
+/// How the enrolment request trusts the controller.
+enum EnrolTrust {
+    /// Plaintext `http://`.
+    Plain,
+    /// `https://`, with this trust.
+    Tls(ClientTrust),
+}
+
+/// The rustls configuration of the enrolment request.
+fn enrol_rustls(
+    trust: &EnrolTrust,
+) -> Result<Arc<gatecast_tls::rustls::ClientConfig>, EnrollError> {
+    match trust {
+        EnrolTrust::Plain => Ok(crate::tls::refusing("this enrolment is plaintext http://")),
+        EnrolTrust::Tls(t) => gatecast_tls::client_config(t)
+            .map_err(|e| EnrollError::BadOption(format!("cannot trust the controller: {e}"))),
+    }
+}
+
+/// The trust for the enrolment request from `--pin-sha256` / `--ca-file`.
+fn enrol_trust(opts: &EnrollOptions, tls: bool) -> Result<EnrolTrust, EnrollError> {
+    let bad = |m: String| Err(EnrollError::BadOption(m));
+    match (&opts.pin_sha256, &opts.ca_file, tls) {
+        (Some(_), Some(_), _) => bad("give --pin-sha256 or --ca-file, not both".into()),
+        (Some(_), None, false) | (None, Some(_), false) => bad(format!(
+            "--pin-sha256 and --ca-file need an https:// controller, not {:?}",
+            opts.controller
+        )),
+        (None, None, false) => {
+            tracing::warn!(controller = %opts.controller, "enrolling over plaintext http://: the enrolment code and the MQTT password cross the network in clear");
+            Ok(EnrolTrust::Plain)
+        }
+        (None, None, true) => Ok(EnrolTrust::Tls(ClientTrust::SystemRoots)),
+        (Some(pin), None, true) => gatecast_tls::normalize_pin(pin)
+            .map(|p| EnrolTrust::Tls(ClientTrust::PinSha256(p)))
+            .map_err(|e| EnrollError::BadOption(format!("--pin-sha256: {e}"))),
+        (None, Some(ca), true) => {
+            let abs = std::path::absolute(ca)
+                .map_err(|e| EnrollError::BadOption(format!("--ca-file {}: {e}", ca.display())))?;
+            // Loaded now so that a wrong file is named before anything is sent.
+            gatecast_tls::client_config(&ClientTrust::CaFile(abs.clone()))
+                .map_err(|e| EnrollError::BadOption(format!("--ca-file: {e}")))?;
+            Ok(EnrolTrust::Tls(ClientTrust::CaFile(abs)))
+        }
+    }
 }

@@ -18,4 +18,5 @@ pub mod enroll;
 pub mod journal;
 pub mod keyfile;
 pub mod store;
+pub mod tls;
 pub mod uploader;

@@ -48,9 +48,19 @@ impl From<BackendArg> for config::BackendKind {
 enum Command {
     /// Enrol this screen with a controller and write the player configuration (mode 0600).
     Enroll {
-        /// Controller base URL, e.g. http://10.0.0.5:8080.
+        /// Controller base URL, e.g. https://gatecast.example.vn:8443 (plaintext http:// only
+        /// on a closed LAN).
         #[arg(long)]
         controller: String,
+        /// Trust an https:// controller whose certificate chains to a CA in this PEM file
+        /// (written into the configuration as tls_ca_file).
+        #[arg(long, conflicts_with = "pin_sha256")]
+        ca_file: Option<PathBuf>,
+        /// Trust an https:// controller presenting exactly this key: hex SHA-256 of its
+        /// certificate's SubjectPublicKeyInfo (the controller prints it; written into the
+        /// configuration as tls_pin_sha256).
+        #[arg(long)]
+        pin_sha256: Option<String>,
         /// This screen's id.
         #[arg(long)]
         screen: String,
@@ -124,8 +134,12 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
             config,
             data,
             backend,
+            ca_file,
+            pin_sha256,
         } => {
             let opts = EnrollOptions {
+                ca_file,
+                pin_sha256,
                 controller,
                 screen,
                 code,

@@ -11,6 +11,11 @@
 //! outgoing messages from a bounded queue, and the latest status (re-sent after every
 //! reconnect, since the broker may have published our offline Last Will meanwhile).
 //!
+//! `mqtts://` brokers are reached over TLS with the rustls configuration of
+//! [`crate::tls::PlayerTls`]; a failed handshake is reported in words
+//! ([`gatecast_tls::explain`]: expired, wrong host name, unknown issuer, pin mismatch, TLS
+//! against a plain port) in [`LinkState::last_error`] and logged once per change of reason.
+//!
 //! Client id = screen id, persistent session (`clean_session = false`), username/password
 //! from the config, packet limit raised to [`MAX_PACKET_BYTES`], Last Will = the retained
 //! offline status.
@@ -20,9 +25,11 @@
 //! that order and discards the Last Will), and the poller ends as soon as the DISCONNECT is
 //! written, instead of treating the closed connection as lost and reconnecting.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use gatecast_tls::rustls::ClientConfig;
 use playlists::topics::{self, Kind};
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
@@ -53,9 +60,12 @@ const SHUTDOWN_STEP: Duration = Duration::from_secs(2);
 /// Errors setting up the MQTT link.
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
-    /// The `broker` setting is not `mqtt://host:port`.
-    #[error("broker address {0:?} is not of the form mqtt://host:port; fix `broker` in the player config")]
+    /// The `broker` setting is not `mqtts://host:port` or `mqtt://host:port`.
+    #[error("broker address {0:?} is not of the form mqtts://host:port or mqtt://host:port; fix `broker` in the player config")]
     BadBrokerUrl(String),
+    /// An `mqtts://` broker without a TLS configuration.
+    #[error("broker {0:?} speaks TLS but no TLS trust was given")]
+    NoTls(String),
     /// The screen id is not valid.
     #[error("screen id {0:?} is not valid (^[a-z0-9][a-z0-9-]{{0,62}}$); fix `screen` in the player config")]
     BadScreen(String),
@@ -66,8 +76,11 @@ pub enum MqttError {
 pub struct MqttSettings {
     /// Screen id (also the client id).
     pub screen: String,
-    /// `mqtt://host:port` (also accepted: `tcp://`, no scheme; port defaults to 1883).
+    /// `mqtts://host:port` (TLS, port 8883 by default) or `mqtt://host:port` (`tcp://` is a
+    /// synonym; port 1883 by default).
     pub broker: String,
+    /// The rustls configuration for an `mqtts://` broker (`None`: refuse `mqtts://`).
+    pub tls: Option<Arc<ClientConfig>>,
     /// MQTT user name.
     pub username: String,
     /// MQTT password (never logged).
@@ -142,9 +155,9 @@ pub struct MqttHandle {
     publisher: JoinHandle<()>,
 }
 
-/// Splits `mqtt://host:port` into host and port.
-pub fn parse_broker(url: &str) -> Result<(String, u16), MqttError> {
-    playlists::broker_url::parse(url).map_err(|e| MqttError::BadBrokerUrl(e.url))
+/// Splits `mqtts://host:port` or `mqtt://host:port` into host, port and TLS flag.
+pub fn parse_broker(url: &str) -> Result<crate::config::BrokerAddr, MqttError> {
+    crate::config::parse_broker_addr(url).map_err(|_| MqttError::BadBrokerUrl(url.to_owned()))
 }
 
 impl MqttHandle {
@@ -153,8 +166,17 @@ impl MqttHandle {
         if !playlists::manifest::is_valid_screen_id(&settings.screen) {
             return Err(MqttError::BadScreen(settings.screen));
         }
-        let (host, port) = parse_broker(&settings.broker)?;
-        let mut opts = MqttOptions::new(settings.screen.clone(), host, port);
+        let addr = parse_broker(&settings.broker)?;
+        let mut opts = MqttOptions::new(settings.screen.clone(), addr.host, addr.port);
+        if addr.tls {
+            let tls = settings
+                .tls
+                .clone()
+                .ok_or_else(|| MqttError::NoTls(settings.broker.clone()))?;
+            opts.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls),
+            ));
+        }
         opts.set_clean_session(false)
             .set_keep_alive(settings.keep_alive)
             .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
@@ -373,14 +395,17 @@ async fn poll_loop(
             Ok(_) => {}
             Err(rumqttc::ConnectionError::RequestsDone) => return,
             Err(e) => {
-                let msg = e.to_string();
                 let was_connected = link.borrow().connected;
+                let msg = gatecast_tls::explain(&e);
+                let same = link.borrow().last_error.as_deref() == Some(msg.as_str());
                 link.send_modify(|l| {
                     l.connected = false;
                     l.last_error = Some(msg.clone());
                 });
                 if was_connected {
                     tracing::warn!(error = %msg, "MQTT connection lost; reconnecting");
+                } else if !same {
+                    tracing::warn!(error = %msg, "MQTT connect failed; retrying with backoff");
                 } else {
                     tracing::debug!(error = %msg, "MQTT connect failed");
                 }
@@ -470,6 +495,7 @@ mod tests {
         let s = MqttSettings {
             screen: "s1".into(),
             broker: "mqtt://h:1".into(),
+            tls: None,
             username: "s1".into(),
             password: "hunter2".into(),
             last_will: vec![],
@@ -521,6 +547,7 @@ mod tests {
         let handle = MqttHandle::spawn(MqttSettings {
             screen: "s1".into(),
             broker: format!("mqtt://127.0.0.1:{port}"),
+            tls: None,
             username: "s1".into(),
             password: "pw".into(),
             last_will: b"{}".to_vec(),

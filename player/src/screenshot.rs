@@ -141,6 +141,9 @@ pub struct ShotSetup {
     pub capture: Capture,
     /// The trusted controller keys (commands are verified under them).
     pub keys: watch::Receiver<KeySet>,
+    /// The TLS trust of an `https://` controller: the media mirrors' (the pinned controller
+    /// key or a valid chain, `crate::tls`).
+    pub tls: std::sync::Arc<gatecast_tls::rustls::ClientConfig>,
 }
 
 /// Decodes `image` (PNG or JPEG), scales it to at most [`MAX_WIDTH`] x [`MAX_HEIGHT`] keeping
@@ -268,6 +271,7 @@ async fn run(
 ) {
     let http = reqwest::Client::builder()
         .timeout(UPLOAD_TIMEOUT)
+        .use_preconfigured_tls(setup.tls.as_ref().clone())
         .build()
         .unwrap_or_default();
     let mut guard = RequestGuard::new();

@@ -9,6 +9,8 @@
 //!   [`wait::wait_until_async`]), free ports, temporary directories, log tails,
 //!   a process's memory figures from `/proc`;
 //! - [`pki`]: a test CA, server certificates (right, wrong CA, wrong host, expired) as PEM;
+//! - [`tls_front`]: TLS servers for tests (a TLS-terminating forwarder that can swap its
+//!   certificate, an `https://` media mirror);
 //! - [`glass`]: a private X display (Xvfb), frames grabbed from it and decoded for pixel
 //!   assertions, PNG artefacts of a failing run.
 //!
@@ -22,6 +24,7 @@ pub mod child;
 pub mod external;
 pub mod glass;
 pub mod pki;
+pub mod tls_front;
 pub mod wait;
 
 pub use build::cargo_build_bins;

@@ -32,7 +32,8 @@ impl Player {
         Player::enroll_with(ctl, screen, code, dir, &[])
     }
 
-    /// [`Player::enroll`] with more `enroll` arguments (e.g. `--policy-root ID`).
+    /// [`Player::enroll`] with more `enroll` flags (`--policy-root ID`, `--pin-sha256 HEX`,
+    /// `--ca-file FILE`).
     pub fn enroll_with(
         ctl: &Controller,
         screen: &str,

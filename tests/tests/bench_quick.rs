@@ -84,6 +84,31 @@ fn every_scenario_runs_in_quick_mode() {
     assert!(metric(&v, "player RSS idle").as_f64().unwrap() > 0.0);
     assert!(metric(&v, "controller RSS").as_f64().unwrap() > 0.0);
 
+    if gatecast_tests::require_program("bench_quick tls", "openssl", "openssl")
+        && gatecast_tests::require_program("bench_quick tls", "curl", "curl")
+    {
+        let v = run_quick("tls", out.path());
+        let runs = v["details"]["runs"].as_array().expect("runs");
+        let cases: Vec<&str> = runs.iter().filter_map(|r| r["case"].as_str()).collect();
+        assert_eq!(
+            cases,
+            [
+                "fanout-plain",
+                "fanout-tls",
+                "storm-plain",
+                "storm-tls",
+                "https-download"
+            ]
+        );
+        for r in runs.iter().filter(|r| r["run"].is_object()) {
+            assert_eq!(
+                r["run"]["accepted"], r["run"]["screens"],
+                "every screen accepted: {r}"
+            );
+        }
+        assert!(metric(&v, "HTTPS player Cache::sync").as_f64().unwrap() > 0.0);
+    }
+
     let v = run_quick("api", out.path());
     assert_eq!(metric(&v, "GET /api/v1/screens requests"), 10.0);
     assert_eq!(metric(&v, "GET /api/v1/receipts?limit=100 requests"), 10.0);

@@ -67,10 +67,25 @@ pub struct Metrics {
 /// URLs handed to players at enrolment.
 #[derive(Debug, Clone)]
 pub struct PublicUrls {
-    /// `mqtt://host:port`.
+    /// `mqtts://host:port` or `mqtt://host:port`.
     pub broker: String,
-    /// `http://host:port`.
+    /// `https://host:port` or `http://host:port`.
     pub media_base: String,
+    /// Set when players are sent to the embedded broker's `mqtts://` listener: the pin of its
+    /// certificate, handed out as `tls_pin_sha256` in the enrolment answer
+    /// (`docs/protocol.md` §7).
+    pub tls_pin: Option<TlsPinSource>,
+}
+
+/// Reads the pin (hex SHA-256 of the SubjectPublicKeyInfo) of the certificate in force, at
+/// each enrolment: a reloaded certificate's pin is the one handed out.
+#[derive(Clone)]
+pub struct TlsPinSource(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for TlsPinSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsPinSource")
+    }
 }
 
 /// Everything a request handler needs.

@@ -418,19 +418,22 @@ pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiE
         })
         .await?;
     let pk = state.key.public();
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({
-            "broker": state.public.broker,
-            "mqtt_username": screen.id,
-            "mqtt_password": password,
-            "controller_key": pk.to_base64(),
-            "controller_key_id": pk.key_id(),
-            "media_base": state.public.media_base,
-            "screen": screen.id,
-            "epoch": epoch,
-            "gate": screen.gate,
-            "policy": state.store.policy_chain()?,
-        }),
-    ))
+    let mut answer = serde_json::json!({
+        "broker": state.public.broker,
+        "mqtt_username": screen.id,
+        "mqtt_password": password,
+        "controller_key": pk.to_base64(),
+        "controller_key_id": pk.key_id(),
+        "media_base": state.public.media_base,
+        "screen": screen.id,
+        "epoch": epoch,
+        "gate": screen.gate,
+        "policy": state.store.policy_chain()?,
+    });
+    // Only with the embedded broker's mqtts:// listener: the player pins its MQTT link to this
+    // key when it enrolled over a checked TLS link (docs/protocol.md §7).
+    if let Some(pin) = &state.public.tls_pin {
+        answer["tls_pin_sha256"] = serde_json::Value::String((pin.0)());
+    }
+    Ok(json_reply(StatusCode::OK, &answer))
 }

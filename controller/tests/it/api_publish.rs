@@ -28,6 +28,10 @@ async fn api_publish_enrol_receive_verify_and_restart() {
     assert_eq!(en["mqtt_username"], "lc-a1");
     assert!(en["broker"].as_str().unwrap().starts_with("mqtt://"));
     assert_eq!(en["media_base"].as_str().unwrap(), ctl.base);
+    assert!(
+        en.get("tls_pin_sha256").is_none(),
+        "no TLS pin without TLS: {en}"
+    );
 
     // Publish.
     let (s, p) = ctl

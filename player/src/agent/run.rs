@@ -34,10 +34,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     config.validate()?;
+    crate::tls::warn_plaintext(&config);
+    let tls = crate::tls::PlayerTls::from_config(&config);
     let controller_key = config.controller_public_key()?;
     let device_key = device_key(&config.data_dir)?;
     let store = Store::open(&config.data_dir)?;
     let mut cache = Cache::open(&config.data_dir, &store, config.cache_budget_bytes)?
+        .with_tls(&tls.media)?
         .with_bandwidth_limit(config.bandwidth_limit_bytes_per_sec);
     if let Some(r) = opts.download_retry {
         cache = cache.with_retry(r);
@@ -73,6 +76,7 @@ pub async fn run(
     let mut mqtt = MqttHandle::spawn(MqttSettings {
         screen: config.screen.clone(),
         broker: config.broker.clone(),
+        tls: Some(tls.broker.clone()),
         username: config.mqtt_username.clone(),
         password: config.mqtt_password.clone(),
         last_will: report.offline(Timestamp::now()),
@@ -94,6 +98,7 @@ pub async fn run(
                 BackendChoice::Null { .. } => Capture::Null,
             },
             keys: keys_tx.subscribe(),
+            tls: tls.media.clone(),
         },
         std::mem::replace(&mut mqtt.shots, mpsc::channel(1).1),
         stop_rx.clone(),

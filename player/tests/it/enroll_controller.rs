@@ -65,6 +65,8 @@ fn options(c: &Controller, dir: &Path, code: &str, expect: Option<String>) -> En
         config_path: dir.join("etc/player.toml"),
         data_dir: dir.join("data"),
         backend: BackendKind::Null,
+        ca_file: None,
+        pin_sha256: None,
     }
 }
 

@@ -64,6 +64,8 @@ fn options(url: &str, dir: &Path, pinned: Vec<String>) -> EnrollOptions {
         config_path: dir.join("player.toml"),
         data_dir: dir.join("data"),
         backend: BackendKind::Null,
+        ca_file: None,
+        pin_sha256: None,
     }
 }
 

@@ -32,3 +32,5 @@ mod journal_uploader;
 mod mpv_agent;
 mod mpv_alert;
 mod mpv_backend;
+mod tls_enroll;
+mod tls_player;

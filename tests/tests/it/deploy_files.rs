@@ -16,6 +16,13 @@ fn player_example_config_parses() {
         .unwrap_or_else(|e| panic!("deploy/player.example.toml: {e}"));
     assert_eq!(cfg.screen, "lao-cai-road-a1");
     assert_eq!(cfg.mqtt_username, cfg.screen);
+    // The example speaks TLS on every link (docs/security.md row 65).
+    assert!(cfg.broker_addr().unwrap().tls, "{}", cfg.broker);
+    assert!(
+        cfg.plaintext_links().is_empty(),
+        "{:?}",
+        cfg.plaintext_links()
+    );
     assert_eq!(
         cfg.data_dir,
         std::path::Path::new("/var/lib/gatecast-player")

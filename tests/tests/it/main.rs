@@ -31,4 +31,5 @@ mod ops_logs;
 mod ops_notify;
 mod reenrolment_e2e;
 mod tls_modes;
+mod tls_player_e2e;
 mod tls_server;
