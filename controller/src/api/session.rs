@@ -30,14 +30,15 @@ impl From<AccountError> for ApiError {
     }
 }
 
-/// Whether cookies get `Secure`: when the console is served over HTTPS, as the configured
-/// public media base says.
+/// Whether cookies get `Secure`: when the controller serves HTTPS itself (`[tls]`), or the
+/// console is served over HTTPS by a proxy in front, as the configured public media base says.
 fn secure(state: &AppState) -> bool {
-    state
-        .config
-        .public_media_base
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
+    state.config.tls.is_some()
+        || state
+            .config
+            .public_media_base
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
 }
 
 fn cookie(state: &AppState, value: &str, max_age: Option<u64>) -> String {
