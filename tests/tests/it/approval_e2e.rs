@@ -338,6 +338,24 @@ fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
     let (code, out) = check(&removed, "removed.json");
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("NOT APPROVED"), "{out}");
+    // Any ONE approval removed, also one beyond the threshold (the plays stay covered): the
+    // scope signs the approvals (docs/protocol.md §15), so each removal fails, named.
+    for i in 0..approvals.len() {
+        let mut one = bundle.clone();
+        one["approvals"].as_array_mut().unwrap().remove(i);
+        let (code, out) = check(&one, &format!("removed-{i}.json"));
+        assert_eq!(code, Some(1), "approval {i} removed: {out}");
+        assert!(
+            out.contains("approvals_mismatch") && out.contains("removed or added"),
+            "approval {i} removed: {out}"
+        );
+    }
+    // A policy of the chain removed: named.
+    let mut no_v2 = bundle.clone();
+    no_v2["policy"].as_array_mut().unwrap().pop();
+    let (code, out) = check(&no_v2, "policy-removed.json");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("policy_chain_mismatch"), "{out}");
     // One approval altered (its signature changed): refused and named.
     let mut altered = bundle.clone();
     let env_b64 = altered["approvals"][0].as_str().unwrap().to_owned();
@@ -351,7 +369,9 @@ fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
     let (code, out) = check(&altered, "altered.json");
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("approvals[0]") && out.contains("altered or forged"),
+        out.contains("approvals[0]")
+            && out.contains("altered or forged")
+            && out.contains("approvals_mismatch"),
         "{out}"
     );
 }
