@@ -98,6 +98,8 @@ pub enum Incoming {
     Alert(Bytes),
     /// Payload of the `rotation` topic (a controller key rotation statement).
     Rotation(Bytes),
+    /// Payload of the per-deployment policy topic (the approval policy chain, §19).
+    Policy(Bytes),
 }
 
 /// A message to publish on one of this screen's topics (QoS 1; retained as the topic says).
@@ -289,6 +291,7 @@ async fn poll_loop(
         ack_topic.clone(),
         rotation_topic.clone(),
         shot_topic.clone(),
+        topics::POLICY_TOPIC.to_owned(),
     ];
     loop {
         let ev = tokio::select! {
@@ -324,6 +327,8 @@ async fn poll_loop(
                     Some(Incoming::Alert(p.payload))
                 } else if p.topic == rotation_topic {
                     Some(Incoming::Rotation(p.payload))
+                } else if p.topic == topics::POLICY_TOPIC {
+                    Some(Incoming::Policy(p.payload))
                 } else if p.topic == ack_topic {
                     if forwards.acks.try_send(p.payload).is_err() {
                         tracing::warn!("ack queue full; ack dropped (the receipts will be resent)");
