@@ -2,7 +2,7 @@
 //!
 //! One task polls the rumqttc event loop and does nothing that could wait on that same loop
 //! (it never publishes): it reconnects with exponential backoff and jitter, subscribes to the
-//! screen's `manifest`, `alert`, `ack`, `rotation` and `screenshot` topics whenever it is not certain of its
+//! screen's `manifest`, `alert`, `ack`, `rotation` and `screenshot` topics and the policy topic whenever it is not certain of its
 //! subscriptions — the broker has no session for us, or this process has not yet seen a
 //! successful SUBACK (a session left by an earlier box of the same screen may be present
 //! without our subscriptions: docs/security.md row 46); a subscription the broker refuses is

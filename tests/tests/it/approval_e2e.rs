@@ -578,7 +578,37 @@ fn rotation_revokes(
         "--out",
         &v2,
     ]);
+    let shown = ctl.wait_status(SCREEN, "a status before the rotation", |_| true)
+        ["manifest_version"]
+        .clone();
     put_policy(ctl, &v2, 200);
+    // The screen takes policy 2 from the retained policy topic before any manifest
+    // (docs/protocol.md §19): nothing was published since.
+    let st = ctl.wait_status(SCREEN, "policy 2 from the policy topic", |s| {
+        s["approvals"]["policy_version"] == 2
+    });
+    assert_eq!(
+        st["manifest_version"], shown,
+        "no manifest was published: {st}"
+    );
+    // A replayed older chain on the policy topic (the attacker holds the controller's MQTT
+    // password) is refused, named, and policy 2 stays.
+    attacker
+        .client
+        .publish(
+            playlists::topics::POLICY_TOPIC,
+            QoS::AtLeastOnce,
+            true,
+            serde_json::to_vec(&[file(k.v1)]).unwrap(),
+        )
+        .expect("publish queued");
+    let st = ctl.wait_status(
+        SCREEN,
+        "a replayed older policy on the topic refused",
+        |s| s["last_rejection"]["what"] == "policy",
+    );
+    assert_eq!(st["last_rejection"]["reason"], "not_newer", "{st}");
+    assert_eq!(st["approvals"]["policy_version"], 2, "{st}");
     let (status, err) = publish(ctl);
     assert_eq!(status, 409, "Bình's approvals no longer count: {err}");
     let chain2 = vec![file(k.v1), file(&v2)];
