@@ -228,7 +228,10 @@ mod offer_tests {
         let pinned = vec![root(0).key_id(), root(1).key_id()];
         let mut g = Guard::restore(&pinned, "gate-a1", &[], None).unwrap();
         let (v1, v2) = (policy(1, &[1, 2], &[0, 1]), policy(2, &[1], &[0, 1]));
-        assert_eq!(g.offer_policy(&chain(&[v1.clone()]), now()), Ok(1));
+        assert_eq!(
+            g.offer_policy(&chain(std::slice::from_ref(&v1)), now()),
+            Ok(1)
+        );
         // The rotation that removes approver 2 is taken from the topic.
         assert_eq!(
             g.offer_policy(&chain(&[v1.clone(), v2.clone()]), now()),
@@ -236,7 +239,9 @@ mod offer_tests {
         );
         assert_eq!(Guard::status(Some(&g)).policy_version, Some(2));
         // A replayed older chain and the same one again are refused, named; v2 stays.
-        let (r, e) = g.offer_policy(&chain(&[v1.clone()]), now()).unwrap_err();
+        let (r, e) = g
+            .offer_policy(&chain(std::slice::from_ref(&v1)), now())
+            .unwrap_err();
         assert_eq!(r, "not_newer", "{e}");
         let (r, e) = g
             .offer_policy(&chain(&[v1.clone(), v2]), now())
