@@ -173,6 +173,8 @@ pub fn acl_file() -> String {
     for kind in topics::screen_writes() {
         out.push_str(&format!("pattern write {}\n", own(kind)));
     }
+    out.push_str("# Every screen reads the approval policy (docs/protocol.md §19); only the controller writes it.\n");
+    out.push_str(&format!("pattern read {}\n", topics::POLICY_TOPIC));
     out.push_str("\n# The controller may do everything under gatecast/v1/.\n");
     out.push_str(&format!("user {CONTROLLER_USER}\n"));
     out.push_str("topic readwrite gatecast/v1/#\n");

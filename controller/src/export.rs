@@ -200,6 +200,14 @@ pub async fn prepare(
             repeats: c.repeats,
         });
     }
+    // The approvals behind the plays (docs/protocol.md §19), as exact envelope bytes; the
+    // scope signs their counts and digests (§15).
+    let policy = store.policy_chain()?;
+    let approvals = store.approvals()?;
+    scope.approvals(
+        &policy.iter().map(|t| t.as_bytes()).collect::<Vec<_>>(),
+        &approvals.iter().map(|t| t.as_bytes()).collect::<Vec<_>>(),
+    );
     let pk = key.public();
     let head = Bundle {
         format: BUNDLE_FORMAT.to_string(),
@@ -215,17 +223,8 @@ pub async fn prepare(
             consistency,
         },
         conflicts,
-        // The approvals behind the plays (docs/protocol.md §19), as exact envelope bytes.
-        policy: store
-            .policy_chain()?
-            .iter()
-            .map(|t| base64_std(t.as_bytes()))
-            .collect(),
-        approvals: store
-            .approvals()?
-            .iter()
-            .map(|t| base64_std(t.as_bytes()))
-            .collect(),
+        policy: policy.iter().map(|t| base64_std(t.as_bytes())).collect(),
+        approvals: approvals.iter().map(|t| base64_std(t.as_bytes())).collect(),
     };
     Ok(Prepared {
         head,

@@ -172,6 +172,15 @@ impl crate::mqtt::client::RetainedSource for Store {
             }
             Err(e) => tracing::warn!("cannot read rotation statements to republish: {e}"),
         }
+        // The approval policy chain, on the one per-deployment topic (docs/protocol.md §19).
+        match self.policy_chain() {
+            Ok(chain) if !chain.is_empty() => out.push((
+                playlists::topics::POLICY_TOPIC.to_owned(),
+                serde_json::to_vec(&chain).expect("a list of strings serializes"),
+            )),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot read the policy chain to republish: {e}"),
+        }
         out
     }
 }

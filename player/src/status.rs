@@ -31,7 +31,7 @@ pub struct LastRejection {
     pub reason: String,
     /// Extra: what exactly was wrong, for a person.
     pub detail: String,
-    /// Extra: `manifest`, `alert` or `rotation`.
+    /// Extra: `manifest`, `alert`, `rotation` or `policy` (from the policy topic, §19).
     pub what: String,
 }
 

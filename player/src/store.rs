@@ -62,6 +62,7 @@ const PENDING_BYTES: &[u8] = b"manifest.pending.bytes";
 const ALERT_VERSION: &[u8] = b"alert.version";
 const ALERT_BYTES: &[u8] = b"alert.bytes";
 const ROTATION_PREFIX: &[u8] = b"rotation/";
+const POLICY_CHAIN: &[u8] = b"policy.chain";
 
 /// A version and the exact envelope bytes it came in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,6 +405,22 @@ impl Store {
         key.extend_from_slice(&next.to_be_bytes());
         self.meta("save rotation", |db, m| {
             m.insert(key, envelope_bytes)?;
+            db.flush().map(|_| ())
+        })
+    }
+
+    /// The approval policy chain last taken from the policy topic (`docs/protocol.md` §19),
+    /// as received (a JSON array of envelope texts); checked again at start.
+    pub fn policy_chain(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta("read policy chain", |_, m| {
+            m.get(POLICY_CHAIN).map(|v| v.map(|b| b.to_vec()))
+        })
+    }
+
+    /// Stores an accepted policy chain (flushed), replacing the previous one.
+    pub fn save_policy_chain(&self, chain: &[u8]) -> Result<(), StoreError> {
+        self.meta("save policy chain", |db, m| {
+            m.insert(POLICY_CHAIN, chain)?;
             db.flush().map(|_| ())
         })
     }

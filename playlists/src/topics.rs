@@ -15,6 +15,11 @@
 /// Prefix of every per-screen topic.
 pub const PREFIX: &str = "gatecast/v1/screens/";
 
+/// The one per-deployment topic (`docs/protocol.md` §6, §19): the controller's current
+/// approval policy chain, retained; only the controller publishes it, every screen may read
+/// it ([`screen_may_subscribe`]). Screens check it themselves under the chain rule of §19.
+pub const POLICY_TOPIC: &str = "gatecast/v1/policy";
+
 /// MQTT username of the controller's own account (`docs/protocol.md` §6). A screen id can
 /// never start with `_`, so it cannot collide with a screen.
 pub const CONTROLLER_USER: &str = "_controller";
@@ -141,10 +146,14 @@ pub fn screen_may_publish(screen: &str, topic: &str) -> bool {
 }
 
 /// Whether the screen `screen` (its MQTT username) may subscribe to the filter `filter`: only
-/// to its own topics of a kind in [`screen_reads`], exactly (no `+` or `#` wildcard).
+/// to its own topics of a kind in [`screen_reads`] and to [`POLICY_TOPIC`], exactly (no `+` or
+/// `#` wildcard). No screen may publish to [`POLICY_TOPIC`] ([`screen_may_publish`]).
 pub fn screen_may_subscribe(screen: &str, filter: &str) -> bool {
     if filter.contains(['+', '#']) {
         return false;
+    }
+    if filter == POLICY_TOPIC {
+        return true;
     }
     matches!(parse(filter), Some((owner, kind)) if owner == screen && kind.direction() == Direction::ToScreen)
 }

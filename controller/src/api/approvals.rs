@@ -42,6 +42,22 @@ pub async fn put_policy(state: &AppState, mut req: Request) -> Result<Response, 
     let who = req.authorize(state, ADMIN)?;
     let env = envelope_body(&mut req).await?;
     let policy = accept_policy(&state.store, &env, jiff::Timestamp::now()).await?;
+    // Every screen reads the chain from the retained policy topic (docs/protocol.md §19), so a
+    // rotation takes effect before the next manifest; it is also republished on connect.
+    let chain = state.store.policy_chain()?;
+    if let Err(e) = state
+        .outbox
+        .send(
+            playlists::topics::POLICY_TOPIC.to_owned(),
+            serde_json::to_vec(&chain).expect("a list of strings serializes"),
+        )
+        .await
+    {
+        tracing::warn!(
+            version = policy.version,
+            "sending the policy chain failed (it is republished on the next connect): {e}"
+        );
+    }
     log_action(
         state,
         &who,

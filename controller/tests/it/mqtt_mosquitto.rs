@@ -119,6 +119,7 @@ async fn mqtt_mosquitto_acl_keeps_screens_apart() {
     retained.set(vec![
         (topic("scr-b", Kind::Manifest), b"manifest of B".to_vec()),
         (topic("scr-a", Kind::Manifest), b"manifest of A".to_vec()),
+        (playlists::topics::POLICY_TOPIC.into(), b"chain".to_vec()),
     ]);
     let (handle, mut inbound) =
         client::start(controller_config(broker.port, &acc.controller), retained);
@@ -201,6 +202,31 @@ async fn mqtt_mosquitto_acl_keeps_screens_apart() {
         "the controller received something through the ACL"
     );
     assert_eq!(handle.metrics().dropped_inbound, 0);
+
+    // Every screen reads the policy topic (docs/protocol.md §6, §19); a screen's publish on
+    // it is refused, so B still gets the controller's chain.
+    a.publish(playlists::topics::POLICY_TOPIC, b"forged".to_vec(), true)
+        .await;
+    a.publish(&topic("scr-a", Kind::Status), b"barrier 2".to_vec(), false)
+        .await;
+    tokio::time::timeout(DEADLINE, inbound.recv())
+        .await
+        .expect("A's second status reaches the controller")
+        .unwrap();
+    let mut b = connect(broker.port, "scr-b", "scr-b", &acc.b)
+        .await
+        .unwrap();
+    assert!(b.subscribe(playlists::topics::POLICY_TOPIC).await);
+    let p = b
+        .next_publish()
+        .await
+        .expect("B gets the retained policy chain");
+    assert_eq!(p.topic, playlists::topics::POLICY_TOPIC);
+    assert_eq!(
+        p.payload.as_ref(),
+        b"chain",
+        "a screen replaced the policy chain"
+    );
     handle.shutdown().await;
 }
 

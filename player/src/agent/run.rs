@@ -168,6 +168,7 @@ fn persisted(store: &Store) -> Result<Persisted, StoreError> {
         pending: store.pending_manifest()?.map(|s| s.bytes),
         alerts: store.alerts()?.map(|s| s.bytes),
         rotations: store.rotations()?,
+        policy_chain: store.policy_chain()?,
         last_accepted: store.last_accepted_version()?,
         last_alert: store.last_alert_version()?,
         pinned_roots: Vec::new(),

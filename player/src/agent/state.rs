@@ -75,6 +75,8 @@ pub(crate) struct Persisted {
     pub pinned_roots: Vec<String>,
     /// This screen's gate (for approval scopes).
     pub gate: String,
+    /// The policy chain last taken from the policy topic (§19).
+    pub policy_chain: Option<Vec<u8>>,
 }
 
 /// A write to the state database.
@@ -91,6 +93,9 @@ pub(crate) enum Save {
     },
     /// Append an accepted key rotation statement (it is used whether stored or not).
     Rotation(Vec<u8>),
+    /// Store a policy chain taken from the policy topic (it is held whether stored or not;
+    /// the retained topic brings it again after a reconnect).
+    Policy(Vec<u8>),
 }
 
 impl Save {
@@ -100,6 +105,7 @@ impl Save {
             Save::Pending(_) => "manifest still cannot be stored",
             Save::Alerts { .. } => "alert set still cannot be stored",
             Save::Rotation(_) => "key rotation still cannot be stored",
+            Save::Policy(_) => "approval policy still cannot be stored",
         }
     }
 }
@@ -260,7 +266,12 @@ impl AgentState {
             .flatten()
             .map(Vec::as_slice)
             .collect();
-        let approvals = Guard::restore(&persisted.pinned_roots, &persisted.gate, &stored);
+        let approvals = Guard::restore(
+            &persisted.pinned_roots,
+            &persisted.gate,
+            &stored,
+            persisted.policy_chain.as_deref(),
+        );
         let state = AgentState {
             approvals,
             screen: screen.to_owned(),
@@ -320,6 +331,32 @@ impl AgentState {
             Incoming::Manifest(bytes) => self.on_manifest(bytes, now),
             Incoming::Alert(bytes) => self.on_alert(bytes, now),
             Incoming::Rotation(bytes) => self.on_rotation(bytes, now),
+            Incoming::Policy(bytes) => self.on_policy(bytes, now),
+        }
+    }
+
+    /// A chain from the policy topic (`docs/protocol.md` §19): held and stored if it brings a
+    /// newer policy under the chain rule; refused (logged, and named in the status'
+    /// `last_rejection`) if older, equal or not signed by the held root threshold. A screen
+    /// without pinned roots ignores it.
+    pub fn on_policy(&mut self, bytes: Bytes, now: Timestamp) -> Vec<Effect> {
+        let Some(guard) = &mut self.approvals else {
+            return Vec::new();
+        };
+        if bytes.is_empty() {
+            return Vec::new();
+        }
+        match guard.offer_policy(&bytes, now) {
+            Ok(_) => vec![Effect::Save(Save::Policy(bytes.to_vec()))],
+            Err((reason, detail)) => {
+                tracing::warn!(reason, %detail, "approval policy from the policy topic refused");
+                vec![Effect::Reject(LastRejection {
+                    version: None,
+                    reason: reason.to_owned(),
+                    detail,
+                    what: "policy".to_owned(),
+                })]
+            }
         }
     }
 
@@ -492,7 +529,12 @@ impl AgentState {
                     error,
                 }]
             }
-            (Save::Rotation(_), Ok(())) => Vec::new(),
+            (Save::Rotation(_), Ok(())) | (Save::Policy(_), Ok(())) => Vec::new(),
+            (Save::Policy(_), Err(error)) => vec![Effect::StorageFailed {
+                log: "cannot store the approval policy; it is held anyway and comes again on reconnect",
+                status: format!("cannot store the approval policy: {error}"),
+                error,
+            }],
             (Save::Rotation(bytes), Err(error)) => {
                 self.unsaved_rotations.push(bytes);
                 vec![Effect::StorageFailed {
@@ -615,7 +657,7 @@ impl AgentState {
                 self.unsaved_rotations.remove(0);
             }
             Save::Alerts { .. } => self.unsaved_alerts = None,
-            Save::Pending(_) => {}
+            Save::Pending(_) | Save::Policy(_) => {}
         }
     }
 

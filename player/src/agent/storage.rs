@@ -17,6 +17,7 @@ pub(super) fn save(store: &Store, save: &Save) -> Result<(), StoreError> {
         Save::Pending(h) => store.save_pending(&h.bytes, h.manifest.version),
         Save::Alerts { bytes, version } => store.save_alerts(bytes, *version),
         Save::Rotation(bytes) => store.save_rotation(bytes),
+        Save::Policy(chain) => store.save_policy_chain(chain),
     }
 }
 

@@ -408,6 +408,13 @@ pub enum ProblemKind {
     /// A play (after the first policy was issued) of media or alert text that approvals of
     /// enough distinct approvers of the policy then in force did not cover.
     UnapprovedPlay,
+    /// The bundle's `policy` chain is not the one the scope signs (a policy removed, added,
+    /// altered or reordered), or the bundle carries a policy chain or approvals its scope does
+    /// not sign.
+    PolicyChainMismatch,
+    /// The bundle's `approvals` are not the ones the scope signs: one was removed, added or
+    /// altered (even one beyond the threshold).
+    ApprovalsMismatch,
 }
 
 impl ProblemKind {
@@ -452,6 +459,8 @@ impl ProblemKind {
             ProblemKind::BadPolicy => "bad_policy",
             ProblemKind::BadApproval => "bad_approval",
             ProblemKind::UnapprovedPlay => "unapproved_play",
+            ProblemKind::PolicyChainMismatch => "policy_chain_mismatch",
+            ProblemKind::ApprovalsMismatch => "approvals_mismatch",
         }
     }
 }
@@ -705,8 +714,9 @@ impl Report {
 mod scope;
 mod verify;
 pub use scope::{
-    batch_chain, batch_seqs, entries_digest, is_action_record, verify_scope, ChainScope,
-    ConflictScope, Scope, ScopeBuilder, ScopeError, ScreenScope, Selection, SCOPE_TYPE,
+    approvals_digest, batch_chain, batch_seqs, entries_digest, is_action_record, policy_digest,
+    verify_scope, ApprovalsScope, ChainScope, ConflictScope, Scope, ScopeBuilder, ScopeError,
+    ScreenScope, Selection, SCOPE_TYPE,
 };
 pub use verify::verify_bundle;
 pub use verify::{ApprovalReport, PlayApproval};

@@ -47,6 +47,27 @@ pub struct Scope {
     pub entries_sha256: String,
     /// One per `conflicts` entry of the bundle, sorted by screen then digest.
     pub conflicts: Vec<ConflictScope>,
+    /// The approval policy chain and approvals the bundle carries (`docs/protocol.md` §19);
+    /// absent when the bundle carries neither (and in scopes of older builds, which had no
+    /// `policy` or `approvals` section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<ApprovalsScope>,
+}
+
+/// The `policy` and `approvals` sections of a bundle as the controller signs them in its
+/// [`Scope`]: how many envelopes each holds and a digest of their exact bytes (see
+/// [`policy_digest`] and [`approvals_digest`]), so that removing, adding or altering any one
+/// of them is detected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalsScope {
+    /// Number of policy envelopes (the chain, oldest first).
+    pub policies: u64,
+    /// [`policy_digest`] of the chain.
+    pub policies_sha256: String,
+    /// Number of approval envelopes.
+    pub approvals: u64,
+    /// [`approvals_digest`] of the approvals.
+    pub approvals_sha256: String,
 }
 
 /// Which screens an export was asked for (`"all"` in JSON, or the sorted list of screen ids).
@@ -224,6 +245,16 @@ impl Scope {
         if self.conflicts.windows(2).any(|w| w[0] > w[1]) {
             return bad("conflicts must be sorted by screen, then sha256".into());
         }
+        if let Some(a) = &self.approvals {
+            if !crate::hex::is_lower_hex(&a.policies_sha256, 32)
+                || !crate::hex::is_lower_hex(&a.approvals_sha256, 32)
+            {
+                return bad(
+                    "approvals: policies_sha256 and approvals_sha256 must be 64 lowercase hex characters"
+                        .into(),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -292,6 +323,44 @@ pub fn entries_digest(entries: &[(u64, EntryKind, Hash)]) -> String {
     crate::hex::encode(&h.finalize())
 }
 
+/// The `policies_sha256` of a scope: lowercase hex SHA-256 over the SHA-256 (32 bytes) of each
+/// policy envelope's exact bytes, in chain order (oldest first) (`docs/protocol.md` §15).
+pub fn policy_digest<'a>(policies: impl IntoIterator<Item = &'a [u8]>) -> String {
+    digest_of_digests(policies.into_iter().map(|p| Sha256::digest(p).into()))
+}
+
+/// The `approvals_sha256` of a scope: lowercase hex SHA-256 over the SHA-256 (32 bytes) of
+/// each approval envelope's exact bytes, sorted bytewise (the order of the `approvals` section
+/// carries no meaning) (`docs/protocol.md` §15).
+pub fn approvals_digest<'a>(approvals: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut each: Vec<[u8; 32]> = approvals
+        .into_iter()
+        .map(|a| Sha256::digest(a).into())
+        .collect();
+    each.sort_unstable();
+    digest_of_digests(each.into_iter())
+}
+
+fn digest_of_digests(each: impl Iterator<Item = [u8; 32]>) -> String {
+    let mut h = Sha256::new();
+    for d in each {
+        h.update(d);
+    }
+    crate::hex::encode(&h.finalize())
+}
+
+impl ApprovalsScope {
+    /// The statement of a bundle's `policy` chain and `approvals`, as exact envelope bytes.
+    pub fn of<'a>(policies: &[&'a [u8]], approvals: &[&'a [u8]]) -> ApprovalsScope {
+        ApprovalsScope {
+            policies: policies.len() as u64,
+            policies_sha256: policy_digest(policies.iter().copied()),
+            approvals: approvals.len() as u64,
+            approvals_sha256: approvals_digest(approvals.iter().copied()),
+        }
+    }
+}
+
 /// Builds the [`Scope`] of a bundle while its parts are chosen; the exporter and test
 /// fixtures use it, so that both describe a bundle the same way.
 #[derive(Debug, Clone)]
@@ -304,6 +373,7 @@ pub struct ScopeBuilder {
     actions: u64,
     entries: Vec<(u64, EntryKind, Hash)>,
     conflicts: Vec<ConflictScope>,
+    approvals: Option<ApprovalsScope>,
 }
 
 impl ScopeBuilder {
@@ -319,6 +389,7 @@ impl ScopeBuilder {
             actions: 0,
             entries: Vec::new(),
             conflicts: Vec::new(),
+            approvals: None,
         }
     }
 
@@ -396,6 +467,14 @@ impl ScopeBuilder {
         self
     }
 
+    /// The bundle's `policy` chain and `approvals` (exact envelope bytes). When both are
+    /// empty the scope has no `approvals` member, as a bundle of an older build.
+    pub fn approvals(&mut self, policies: &[&[u8]], approvals: &[&[u8]]) -> &mut Self {
+        self.approvals = (!policies.is_empty() || !approvals.is_empty())
+            .then(|| ApprovalsScope::of(policies, approvals));
+        self
+    }
+
     /// The scope.
     pub fn finish(&self) -> Scope {
         let mut conflicts = self.conflicts.clone();
@@ -416,6 +495,7 @@ impl ScopeBuilder {
             actions: self.actions,
             entries_sha256: entries_digest(&self.entries),
             conflicts,
+            approvals: self.approvals.clone(),
         }
     }
 }

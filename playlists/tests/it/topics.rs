@@ -67,6 +67,16 @@ fn screens_read_what_the_controller_sends_and_write_receipts_and_status() {
         "gatecast/v1/screens/+/manifest"
     ));
     assert!(!screen_may_publish("lc-a1", "other/topic"));
+    // The per-deployment policy topic: every screen reads it, none writes it.
+    assert!(screen_may_subscribe(
+        "lc-a1",
+        playlists::topics::POLICY_TOPIC
+    ));
+    assert!(!screen_may_publish(
+        "lc-a1",
+        playlists::topics::POLICY_TOPIC
+    ));
+    assert!(!screen_may_subscribe("lc-a1", "gatecast/v1/policy/x"));
 }
 
 #[test]

@@ -338,6 +338,24 @@ fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
     let (code, out) = check(&removed, "removed.json");
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("NOT APPROVED"), "{out}");
+    // Any ONE approval removed, also one beyond the threshold (the plays stay covered): the
+    // scope signs the approvals (docs/protocol.md §15), so each removal fails, named.
+    for i in 0..approvals.len() {
+        let mut one = bundle.clone();
+        one["approvals"].as_array_mut().unwrap().remove(i);
+        let (code, out) = check(&one, &format!("removed-{i}.json"));
+        assert_eq!(code, Some(1), "approval {i} removed: {out}");
+        assert!(
+            out.contains("approvals_mismatch") && out.contains("removed or added"),
+            "approval {i} removed: {out}"
+        );
+    }
+    // A policy of the chain removed: named.
+    let mut no_v2 = bundle.clone();
+    no_v2["policy"].as_array_mut().unwrap().pop();
+    let (code, out) = check(&no_v2, "policy-removed.json");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("policy_chain_mismatch"), "{out}");
     // One approval altered (its signature changed): refused and named.
     let mut altered = bundle.clone();
     let env_b64 = altered["approvals"][0].as_str().unwrap().to_owned();
@@ -351,7 +369,9 @@ fn audit_bundle_shows_and_guards_approvals(ctl: &Controller, dir: &Path) {
     let (code, out) = check(&altered, "altered.json");
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("approvals[0]") && out.contains("altered or forged"),
+        out.contains("approvals[0]")
+            && out.contains("altered or forged")
+            && out.contains("approvals_mismatch"),
         "{out}"
     );
 }
@@ -558,7 +578,37 @@ fn rotation_revokes(
         "--out",
         &v2,
     ]);
+    let shown = ctl.wait_status(SCREEN, "a status before the rotation", |_| true)
+        ["manifest_version"]
+        .clone();
     put_policy(ctl, &v2, 200);
+    // The screen takes policy 2 from the retained policy topic before any manifest
+    // (docs/protocol.md §19): nothing was published since.
+    let st = ctl.wait_status(SCREEN, "policy 2 from the policy topic", |s| {
+        s["approvals"]["policy_version"] == 2
+    });
+    assert_eq!(
+        st["manifest_version"], shown,
+        "no manifest was published: {st}"
+    );
+    // A replayed older chain on the policy topic (the attacker holds the controller's MQTT
+    // password) is refused, named, and policy 2 stays.
+    attacker
+        .client
+        .publish(
+            playlists::topics::POLICY_TOPIC,
+            QoS::AtLeastOnce,
+            true,
+            serde_json::to_vec(&[file(k.v1)]).unwrap(),
+        )
+        .expect("publish queued");
+    let st = ctl.wait_status(
+        SCREEN,
+        "a replayed older policy on the topic refused",
+        |s| s["last_rejection"]["what"] == "policy",
+    );
+    assert_eq!(st["last_rejection"]["reason"], "not_newer", "{st}");
+    assert_eq!(st["approvals"]["policy_version"], 2, "{st}");
     let (status, err) = publish(ctl);
     assert_eq!(status, 409, "Bình's approvals no longer count: {err}");
     let chain2 = vec![file(k.v1), file(&v2)];

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::{Checker, Statements};
 use crate::audit::{
-    is_action_record, verify_scope, Bundle, ChainScope, ConflictScope, EntryKind, Period,
-    ProblemKind, Scope, ScopeError,
+    is_action_record, verify_scope, ApprovalsScope, Bundle, ChainScope, ConflictScope, EntryKind,
+    Period, ProblemKind, Scope, ScopeError,
 };
 use crate::envelope::{Envelope, RECEIPTS_TYPE};
 use crate::keys::{b64_decode, KeySet};
@@ -202,6 +202,7 @@ pub(super) fn check_scope(
         );
     }
     check_conflicts(c, &scope.conflicts, &observed.conflicts);
+    check_approvals_scope(c, bundle, scope.approvals.as_ref());
     let counts = [
         (
             ProblemKind::ActionCountMismatch,
@@ -228,6 +229,79 @@ pub(super) fn check_scope(
         }
     }
     Some(scope)
+}
+
+/// The bundle's `policy` chain and `approvals` against the signed statement of them
+/// (`docs/protocol.md` §15): counts and digests of the exact envelope bytes. A scope without
+/// one signs a bundle without either section.
+fn check_approvals_scope(c: &mut Checker, bundle: &Bundle, signed: Option<&ApprovalsScope>) {
+    // An entry that is not base64 is hashed as its text: it cannot match, and the approvals
+    // check names it.
+    let bytes = |list: &[String]| -> Vec<Vec<u8>> {
+        list.iter()
+            .map(|b| b64_decode(b).unwrap_or_else(|_| b.as_bytes().to_vec()))
+            .collect()
+    };
+    let policies = bytes(&bundle.policy);
+    let approvals = bytes(&bundle.approvals);
+    let Some(signed) = signed else {
+        if !policies.is_empty() || !approvals.is_empty() {
+            c.problem(
+                ProblemKind::PolicyChainMismatch,
+                None,
+                None,
+                None,
+                format!(
+                    "the bundle carries {} policies and {} approvals but its scope signs no \
+                     approvals section: they were added after the export",
+                    policies.len(),
+                    approvals.len()
+                ),
+            );
+        }
+        return;
+    };
+    let found = ApprovalsScope::of(&refs(&policies), &refs(&approvals));
+    if (found.policies, &found.policies_sha256) != (signed.policies, &signed.policies_sha256) {
+        let how = if found.policies == signed.policies {
+            "a policy was altered, swapped or reordered"
+        } else {
+            "a policy was removed or added"
+        };
+        c.problem(
+            ProblemKind::PolicyChainMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle's policy chain ({} envelopes) is not the one the controller signed \
+                 ({} envelopes, policies_sha256 {}): {how}",
+                found.policies, signed.policies, signed.policies_sha256
+            ),
+        );
+    }
+    if (found.approvals, &found.approvals_sha256) != (signed.approvals, &signed.approvals_sha256) {
+        let how = if found.approvals == signed.approvals {
+            "an approval was altered or swapped for another"
+        } else {
+            "an approval was removed or added"
+        };
+        c.problem(
+            ProblemKind::ApprovalsMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle holds {} approvals but the controller signed {} (approvals_sha256 \
+                 {}): {how}",
+                found.approvals, signed.approvals, signed.approvals_sha256
+            ),
+        );
+    }
+}
+
+fn refs(v: &[Vec<u8>]) -> Vec<&[u8]> {
+    v.iter().map(Vec::as_slice).collect()
 }
 
 /// The conflict evidence entries as signed (screen and SHA-256 of the exact bytes) against

@@ -16,6 +16,7 @@ use playlists::keys::SecretKey;
 use playlists::merkle::{consistency_proof, inclusion_proof, leaf_hash, Checkpoint, Hash};
 use playlists::receipt::{sign_batch, Backend, Outcome, Receipt, GENESIS_PREV};
 
+mod approvals_scope;
 mod scope;
 
 const A: &str = "lao-cai-1";
@@ -216,6 +217,13 @@ fn rescope(w: &World, b: &mut Bundle) {
     for c in &b.conflicts {
         scope.conflict(&c.screen, &B64.decode(&c.data).unwrap());
     }
+    let decoded =
+        |l: &[String]| -> Vec<Vec<u8>> { l.iter().map(|x| B64.decode(x).unwrap()).collect() };
+    let (policy, approvals) = (decoded(&b.policy), decoded(&b.approvals));
+    scope.approvals(
+        &policy.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        &approvals.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+    );
     b.scope = Some(B64.encode(scope.finish().sign(&w.controller).to_json()));
 }
 

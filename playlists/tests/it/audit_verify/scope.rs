@@ -22,7 +22,7 @@ fn entry_pos(b: &Bundle, index: u64) -> usize {
 }
 
 /// Verifies `b`, which must fail with (at least) each of `kinds`; returns the report text.
-fn fails_with(w: &World, b: &Bundle, kinds: &[ProblemKind]) -> String {
+pub(super) fn fails_with(w: &World, b: &Bundle, kinds: &[ProblemKind]) -> String {
     let r = verify(w, b);
     assert!(!r.ok, "the tampered bundle passed:\n{}", r.to_text());
     for k in kinds {
