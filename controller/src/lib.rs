@@ -13,6 +13,7 @@ mod console;
 mod export;
 pub mod inbound;
 pub mod ingest;
+pub mod metrics;
 pub mod mqtt;
 pub mod preview;
 pub mod publish;
