@@ -13,15 +13,14 @@
 //! (`docs/protocol.md` §14).
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::api::Metrics;
+pub use crate::metrics::{InboundMetrics, Metrics};
 use crate::mqtt::client::{Inbound, InboundBytes};
 use crate::status::StatusQueue;
 use crate::store::Store;
@@ -44,25 +43,6 @@ pub const INGEST_CHANNEL: usize = 4;
 /// Bytes of payload the MQTT client's inbound queue may hold
 /// ([`crate::mqtt::client::InboundBytes`]; given back as each message is routed).
 pub const INBOUND_QUEUE_BYTES: usize = 32 * 1024 * 1024;
-
-/// Counters of the inbound routing.
-#[derive(Debug, Default)]
-pub struct InboundMetrics {
-    /// Receipt batches dropped because their screen (or all screens) had too many waiting.
-    pub receipts_dropped: AtomicU64,
-}
-
-impl InboundMetrics {
-    /// Appends the counters in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let name = "gatecast_receipt_batches_dropped_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Receipt batches dropped before ingest: too many waiting from their screen or in all (the player resends).\n# TYPE {name} counter\n{name} {}",
-            self.receipts_dropped.load(Ordering::Relaxed)
-        );
-    }
-}
 
 /// Receipt batches waiting for the ingest, per screen, served in turn.
 #[derive(Default)]

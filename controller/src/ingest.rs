@@ -28,10 +28,9 @@
 //! An ack never covers more than the chain tip, which only ever advances by contiguous seqs, so
 //! nothing past a gap is ever acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use playlists::keys::{PublicKey, SecretKey};
@@ -42,6 +41,7 @@ use playlists::topics::{topic, Kind};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+pub use crate::metrics::{IngestMetrics, REJECTION_REASONS};
 use crate::publish::Outbox;
 use crate::store::{chain_key, ConflictRecord, RejectionRecord, Store, StoreError};
 
@@ -55,111 +55,6 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig { max_group: 256 }
-    }
-}
-
-/// Counters of the ingest, exported at `/metrics` by [`IngestMetrics::render`].
-#[derive(Debug, Default)]
-pub struct IngestMetrics {
-    /// Batches whose receipts were stored (at least one new receipt).
-    pub batches_stored: AtomicU64,
-    /// Receipts stored.
-    pub receipts_stored: AtomicU64,
-    /// Batches that brought nothing new (exact resends and overlapping resends).
-    pub batches_duplicate: AtomicU64,
-    /// Acks handed to the MQTT client.
-    pub acks_sent: AtomicU64,
-    /// Acks the MQTT client refused (the player resends and is acked then).
-    pub ack_failures: AtomicU64,
-    /// Flushes (one per group).
-    pub flushes: AtomicU64,
-    /// Conflicting envelopes kept as evidence.
-    pub conflicts: AtomicU64,
-    /// Rejected batches by reason code.
-    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-/// Every rejection reason code (docs/protocol.md §16), so `/metrics` shows zeros too.
-pub const REJECTION_REASONS: [&str; 11] = [
-    "bad_envelope",
-    "bad_signature",
-    "unknown_epoch",
-    "epoch_closed",
-    "wrong_screen",
-    "seq_gap",
-    "prev_mismatch",
-    "duplicate_conflict",
-    "malformed",
-    "too_many_receipts",
-    "store_inconsistent",
-];
-
-impl IngestMetrics {
-    /// How many batches were rejected for `reason`.
-    pub fn rejected(&self, reason: &str) -> u64 {
-        let m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(reason).copied().unwrap_or(0)
-    }
-
-    fn reject(&self, reason: &'static str) {
-        let mut m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry(reason).or_default() += 1;
-    }
-
-    /// Appends the ingest counters in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let mut put = |name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
-        };
-        put(
-            "gatecast_receipt_batches_stored_total",
-            "Receipt batches that brought new receipts (stored and logged).",
-            &self.batches_stored,
-        );
-        put(
-            "gatecast_receipts_stored_total",
-            "Receipts stored.",
-            &self.receipts_stored,
-        );
-        put(
-            "gatecast_receipt_batches_duplicate_total",
-            "Receipt batches that brought nothing new (resends); acknowledged again.",
-            &self.batches_duplicate,
-        );
-        put(
-            "gatecast_receipt_conflicts_total",
-            "Batches with a stored seq but different bytes, kept as evidence.",
-            &self.conflicts,
-        );
-        put(
-            "gatecast_acks_sent_total",
-            "Acks published.",
-            &self.acks_sent,
-        );
-        put(
-            "gatecast_ack_failures_total",
-            "Acks the MQTT client did not accept.",
-            &self.ack_failures,
-        );
-        put(
-            "gatecast_receipt_flushes_total",
-            "Database flushes of the receipt ingest (one per group of batches).",
-            &self.flushes,
-        );
-        let name = "gatecast_receipt_batches_rejected_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Rejected receipt batches by reason.\n# TYPE {name} counter"
-        );
-        let m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
-        for reason in REJECTION_REASONS {
-            let v = m.get(reason).copied().unwrap_or(0);
-            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {v}");
-        }
     }
 }
 

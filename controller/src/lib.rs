@@ -17,6 +17,7 @@ mod export;
 pub mod https;
 pub mod inbound;
 pub mod ingest;
+pub mod metrics;
 pub mod mqtt;
 pub mod preview;
 pub mod publish;

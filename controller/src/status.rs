@@ -10,9 +10,8 @@
 //! ([`validate`]); a refused status is logged (at most once per screen per
 //! [`STATUS_INTERVAL`]) and counted by reason in `gatecast_status_rejected_total`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::api::Metrics;
+pub use crate::metrics::{Metrics, StatusMetrics, STATUS_REJECTION_REASONS};
 use crate::store::{StatusRecord, Store};
 
 /// Largest status accepted, in bytes (the payload as published).
@@ -69,66 +68,6 @@ impl StatusError {
             StatusError::UnknownScreen => "unknown_screen",
             StatusError::Disabled => "disabled",
             StatusError::Store(_) => "store",
-        }
-    }
-}
-
-/// Every reason of [`StatusError::reason`], so `/metrics` shows zeros too.
-pub const STATUS_REJECTION_REASONS: [&str; 6] = [
-    "too_large",
-    "not_json",
-    "bad_field",
-    "unknown_screen",
-    "disabled",
-    "store",
-];
-
-/// Status ingest counters.
-#[derive(Debug, Default)]
-pub struct StatusMetrics {
-    /// Statuses recorded.
-    pub stored: AtomicU64,
-    /// Statuses replaced by a newer one of the same screen before they were recorded.
-    pub coalesced: AtomicU64,
-    /// Refused statuses by reason.
-    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-impl StatusMetrics {
-    fn reject(&self, reason: &'static str) {
-        let mut m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry(reason).or_default() += 1;
-    }
-
-    /// Appends the counters in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        for (name, help, v) in [
-            (
-                "gatecast_statuses_stored_total",
-                "Statuses recorded (at most one per screen per second).",
-                &self.stored,
-            ),
-            (
-                "gatecast_statuses_coalesced_total",
-                "Statuses replaced by a newer one of the same screen before being recorded.",
-                &self.coalesced,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
-        }
-        let name = "gatecast_status_rejected_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Statuses refused, by reason.\n# TYPE {name} counter"
-        );
-        let m = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
-        for reason in STATUS_REJECTION_REASONS {
-            let n = m.get(reason).copied().unwrap_or(0);
-            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
         }
     }
 }

@@ -10,6 +10,10 @@
 //! └──────────────────────────────────────────────────┘
 //! ```
 //!
+//! An alert with media ([`AlertLayout::with_media`]) puts the media, aspect kept and centred,
+//! in the top of the text box (at most [`MEDIA_SHARE`] of the safe area's height) and fits the
+//! text in the rest below it.
+//!
 //! Every glyph and the label's pill lie inside the safe area: the screen less
 //! [`SAFE_MARGIN`] of its width (left and right) and of its height (top and bottom), rounded
 //! inwards. Only the band's red fill reaches into the margin.
@@ -19,6 +23,9 @@ use crate::draw::Rect;
 /// The share of the screen's width (height) kept free of text on the left and right (top and
 /// bottom): televisions may crop up to this much (overscan).
 pub const SAFE_MARGIN: f32 = 0.05;
+
+/// The largest share of the safe area's height an alert's media may take (above the text).
+pub const MEDIA_SHARE: f32 = 0.55;
 
 /// The boxes of an alert screen, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,6 +42,9 @@ pub struct AlertLayout {
     pub label_max: Rect,
     /// Where the alert text is fitted.
     pub text: Rect,
+    /// Where the alert's media is drawn, above the text ([`AlertLayout::with_media`]); `None`
+    /// for a text-only alert.
+    pub media: Option<Rect>,
 }
 
 impl AlertLayout {
@@ -65,7 +75,31 @@ impl AlertLayout {
             band_inner,
             label_max,
             text,
+            media: None,
         }
+    }
+
+    /// The layout of a `width`×`height` screen whose alert carries media of
+    /// `media_w`×`media_h` pixels: the media goes above the text, in at most
+    /// [`MEDIA_SHARE`] of the safe area's height, as large as fits with its aspect kept and
+    /// centred; the text is fitted in what is left below it. The band and label are as in
+    /// [`AlertLayout::new`].
+    pub fn with_media(width: u32, height: u32, media_w: u32, media_h: u32) -> AlertLayout {
+        let mut l = AlertLayout::new(width, height);
+        if media_w == 0 || media_h == 0 {
+            return l;
+        }
+        let pad = (height as f32 * 0.02).round() as i32;
+        let area = l.text;
+        let max_h = ((l.safe.height() as f32 * MEDIA_SHARE) as i32).min(area.height() * 3 / 5);
+        let scale = (area.width() as f32 / media_w as f32).min(max_h as f32 / media_h as f32);
+        let w = ((media_w as f32 * scale).floor() as i32).clamp(1, area.width());
+        let h = ((media_h as f32 * scale).floor() as i32).clamp(1, max_h.max(1));
+        let x0 = area.x0 + (area.width() - w) / 2;
+        let media = Rect::new(x0, area.y0, x0 + w, area.y0 + h);
+        l.text = Rect::new(area.x0, (media.y1 + pad).min(area.y1 - 1), area.x1, area.y1);
+        l.media = Some(media);
+        l
     }
 
     /// The label's pill for a label text of `w`×`h` pixels: right-aligned in the band, centred
@@ -129,6 +163,28 @@ mod tests {
             }
             assert_eq!((l.band.x0, l.band.y0, l.band.x1), (0, 0, w as i32));
             assert!(l.text.y0 > l.band.y1);
+        }
+    }
+
+    #[test]
+    fn media_goes_above_the_text_inside_the_safe_area() {
+        for (w, h, mw, mh) in [
+            (1920, 1080, 1600, 900),
+            (1280, 720, 400, 1200),
+            (1080, 1920, 3000, 1000),
+            (160, 90, 16, 9),
+        ] {
+            let l = AlertLayout::with_media(w, h, mw, mh);
+            let m = l.media.expect("media box");
+            assert!(l.safe.contains(m), "{m:?} outside {:?}", l.safe);
+            assert!(m.y1 <= l.text.y0, "media {m:?} overlaps text {:?}", l.text);
+            assert!(m.y0 > l.band.y1);
+            assert!(m.height() as f32 <= l.safe.height() as f32 * super::MEDIA_SHARE + 1.0);
+            let (ar, want) = (m.width() as f32 / m.height() as f32, mw as f32 / mh as f32);
+            assert!((ar - want).abs() / want < 0.05, "aspect {ar} vs {want}");
+            assert!(l.text.height() > 0 && l.safe.contains(l.text));
+            let cx = (m.x0 + m.x1) / 2 - (l.safe.x0 + l.safe.x1) / 2;
+            assert!(cx.abs() <= 1, "not centred: {m:?}");
         }
     }
 }

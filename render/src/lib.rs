@@ -20,6 +20,7 @@ mod card;
 pub mod coverage;
 mod draw;
 pub mod layout;
+mod media;
 #[cfg(test)]
 mod tests;
 pub mod words;
@@ -28,7 +29,8 @@ use cosmic_text::{FontSystem, SwashCache};
 
 pub use coverage::{Coverage, ScriptCheck};
 pub use draw::Rect;
-pub use layout::{AlertLayout, SAFE_MARGIN};
+pub use layout::{AlertLayout, MEDIA_SHARE, SAFE_MARGIN};
+pub use media::{MediaError, MediaImage, MAX_MEDIA_SIDE};
 
 /// The screen's background around the text (not pure black, so an alert frame can never be
 /// taken for the neutral black fallback).
@@ -197,7 +199,27 @@ impl Renderer {
         width: u32,
         height: u32,
     ) -> Result<Rendered, RenderError> {
-        let (layout, mut canvas) = self.canvas(width, height)?;
+        self.alert_with_media(lang, text, None, width, height)
+    }
+
+    /// Draws the alert screen as [`Renderer::alert`] does, with the alert's image `media` (if
+    /// any) above the text: in the top of the text box, aspect kept and centred, the text
+    /// fitted below it ([`AlertLayout::with_media`]).
+    pub fn alert_with_media(
+        &mut self,
+        lang: &str,
+        text: &str,
+        media: Option<&MediaImage>,
+        width: u32,
+        height: u32,
+    ) -> Result<Rendered, RenderError> {
+        let (mut layout, mut canvas) = self.canvas(width, height)?;
+        if let Some(m) = media {
+            layout = AlertLayout::with_media(width, height, m.width(), m.height());
+            if let Some(r) = layout.media {
+                m.draw_into(&mut canvas, r);
+            }
+        }
         let lang_words = words::for_lang(lang);
         let mut ink = draw::Ink::default();
         self.draw_band(&mut canvas, &layout, lang_words, &mut ink);

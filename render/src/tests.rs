@@ -153,3 +153,79 @@ fn sizes_outside_the_limits_are_refused() {
     assert!(card.layout.safe.contains(ink), "{ink:?}");
     assert_eq!(card.lines, 4);
 }
+
+/// A 400×300 PNG of one colour with a white cross, as an operator's image media.
+fn media_png() -> Vec<u8> {
+    let mut img = image::RgbaImage::from_pixel(400, 300, image::Rgba([20, 160, 60, 255]));
+    for i in 0..300 {
+        img.put_pixel(200, i, image::Rgba([255, 255, 255, 255]));
+    }
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+#[test]
+fn image_media_is_drawn_above_the_text_inside_the_safe_area() {
+    let mut r = renderer();
+    let media = crate::MediaImage::decode(&media_png()).unwrap();
+    for (lang, text) in [
+        (
+            "vi",
+            "Cửa khẩu tạm dừng thông quan do lũ lụt. Xin làm theo hướng dẫn.",
+        ),
+        ("zh-Hans", long_chinese().as_str()),
+    ] {
+        let out = r
+            .alert_with_media(lang, text, Some(&media), 1280, 720)
+            .unwrap();
+        let m = out.layout.media.expect("a media box");
+        assert!(
+            (m.width() * 3 - m.height() * 4).abs() <= 4,
+            "aspect kept: {m:?}"
+        );
+        // The media's own colour fills its box (away from the cross and the scaled edges).
+        for (x, y) in [
+            (m.x0 + 4, m.y0 + 4),
+            (m.x1 - 5, m.y1 - 5),
+            (m.x0 + 10, m.y1 - 5),
+        ] {
+            assert_eq!(
+                out.image.pixel(x as u32, y as u32),
+                [20, 160, 60],
+                "({x}, {y}) in {m:?}"
+            );
+        }
+        let text_ink = out.text_ink.expect("text drawn");
+        assert!(
+            text_ink.y0 >= m.y1,
+            "text {text_ink:?} overlaps the media {m:?}"
+        );
+        assert_eq!(out.clipped, 0, "{lang}: text cut off");
+        // Outside the media box, the margins hold only background and band.
+        let safe = out.layout.safe;
+        for y in 0..out.image.height {
+            for x in 0..out.image.width {
+                if !safe.contains_point(x as i32, y as i32) {
+                    let p = out.image.pixel(x, y);
+                    assert!(p == BACKGROUND || p == BAND, "{lang}: {p:?} at ({x}, {y})");
+                }
+            }
+        }
+        assert!(safe.contains(out.ink.unwrap()) && safe.contains(m));
+        // For a person to look at: GATECAST_RENDER_SHOTS=<dir> keeps the frames as PNG.
+        if let Some(dir) = std::env::var_os("GATECAST_RENDER_SHOTS") {
+            let path = std::path::Path::new(&dir).join(format!("alert-media-{lang}.png"));
+            std::fs::write(path, out.image.to_png().unwrap()).unwrap();
+        }
+    }
+    let plain = r.alert("vi", "Cửa khẩu tạm dừng.", 1280, 720).unwrap();
+    assert!(plain.layout.media.is_none());
+}
+
+#[test]
+fn broken_media_bytes_are_refused_with_a_reason() {
+    let e = crate::MediaImage::decode(b"not an image").unwrap_err();
+    assert!(e.to_string().contains("cannot decode"), "{e}");
+}

@@ -22,7 +22,7 @@ mod system;
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
@@ -34,35 +34,13 @@ use warp::{Filter, Reply as _};
 
 pub use error::ApiError;
 
+pub use crate::metrics::Metrics;
+
 use crate::blobs::Blobs;
 use crate::config::{Config, JSON_BODY_LIMIT};
 use crate::publish::Outbox;
 use crate::store::{ActionRecord, Role, ScreenVersion, Store};
 use crate::tokens::Principal;
-
-/// Counters exported at `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Manifests published (one per screen and version).
-    pub publishes: AtomicU64,
-    /// Alert sets published.
-    pub alert_publishes: AtomicU64,
-    /// HTTP answers with status >= 400.
-    pub http_errors: AtomicU64,
-    /// Manifest rejections reported by players (`last_rejection` changes in status).
-    pub manifests_rejected: AtomicU64,
-    /// MQTT messages that failed to publish.
-    pub publish_failures: AtomicU64,
-    /// Receipt ingest counters (shared with [`crate::ingest::Ingest`]).
-    pub ingest: Arc<crate::ingest::IngestMetrics>,
-    /// Status ingest counters ([`crate::status`]).
-    pub status: crate::status::StatusMetrics,
-    /// Inbound routing counters ([`crate::inbound`]).
-    pub inbound: crate::inbound::InboundMetrics,
-    /// Screen MQTT logins whose password was checked against its stored `$7$` (PBKDF2) hash by
-    /// the embedded broker: a login flood shows here (`docs/security.md` §3 row 44).
-    pub mqtt_password_checks: Arc<AtomicU64>,
-}
 
 /// URLs handed to players at enrolment.
 #[derive(Debug, Clone)]

@@ -1,0 +1,105 @@
+//! An alert's image media, decoded once and drawn above the alert text
+//! ([`crate::Renderer::alert_with_media`], layout in [`crate::AlertLayout::with_media`]).
+
+use tiny_skia::{FilterQuality, Pixmap, PixmapPaint, Transform};
+
+use crate::draw::Rect;
+
+/// The largest media image decoded, per side (larger ones are refused, not scaled: a media file
+/// is checked against the manifest's sha256 before it reaches the renderer, but its pixel size
+/// is not).
+pub const MAX_MEDIA_SIDE: u32 = 8192;
+
+/// Why a media image could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The bytes are not a PNG or JPEG image the decoder can read.
+    #[error("cannot decode the alert's media image: {0}")]
+    Decode(String),
+    /// The image is larger than [`MAX_MEDIA_SIDE`] on a side (or empty).
+    #[error("the alert's media image is {width}×{height}: each side must be 1..={MAX_MEDIA_SIDE} pixels")]
+    Size {
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+    },
+}
+
+/// A decoded media image (premultiplied RGBA), ready to be drawn at any size.
+#[derive(Clone)]
+pub struct MediaImage {
+    pixmap: Pixmap,
+}
+
+impl std::fmt::Debug for MediaImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaImage")
+            .field("width", &self.width())
+            .field("height", &self.height())
+            .finish()
+    }
+}
+
+impl MediaImage {
+    /// Decodes a PNG or JPEG file's bytes.
+    pub fn decode(bytes: &[u8]) -> Result<MediaImage, MediaError> {
+        let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| MediaError::Decode(e.to_string()))?;
+        let (width, height) = reader
+            .into_dimensions()
+            .map_err(|e| MediaError::Decode(e.to_string()))?;
+        if width == 0 || height == 0 || width > MAX_MEDIA_SIDE || height > MAX_MEDIA_SIDE {
+            return Err(MediaError::Size { width, height });
+        }
+        let decoded = image::load_from_memory(bytes)
+            .map_err(|e| MediaError::Decode(e.to_string()))?
+            .into_rgba8();
+        MediaImage::from_rgba(decoded.width(), decoded.height(), decoded.into_raw())
+    }
+
+    /// An image from straight (not premultiplied) RGBA bytes, rows top to bottom.
+    pub fn from_rgba(width: u32, height: u32, mut rgba: Vec<u8>) -> Result<MediaImage, MediaError> {
+        if width == 0
+            || height == 0
+            || width > MAX_MEDIA_SIDE
+            || height > MAX_MEDIA_SIDE
+            || rgba.len() != width as usize * height as usize * 4
+        {
+            return Err(MediaError::Size { width, height });
+        }
+        for px in rgba.chunks_exact_mut(4) {
+            let a = u16::from(px[3]);
+            for c in &mut px[..3] {
+                *c = ((u16::from(*c) * a + 127) / 255) as u8;
+            }
+        }
+        let size =
+            tiny_skia::IntSize::from_wh(width, height).ok_or(MediaError::Size { width, height })?;
+        let pixmap = Pixmap::from_vec(rgba, size).ok_or(MediaError::Size { width, height })?;
+        Ok(MediaImage { pixmap })
+    }
+
+    /// Its width in pixels.
+    pub fn width(&self) -> u32 {
+        self.pixmap.width()
+    }
+
+    /// Its height in pixels.
+    pub fn height(&self) -> u32 {
+        self.pixmap.height()
+    }
+
+    /// Draws the image scaled into `r` (the layout already kept its aspect).
+    pub(crate) fn draw_into(&self, canvas: &mut Pixmap, r: Rect) {
+        let sx = r.width() as f32 / self.width() as f32;
+        let sy = r.height() as f32 / self.height() as f32;
+        let paint = PixmapPaint {
+            quality: FilterQuality::Bilinear,
+            ..PixmapPaint::default()
+        };
+        let t = Transform::from_scale(sx, sy).post_translate(r.x0 as f32, r.y0 as f32);
+        canvas.draw_pixmap(0, 0, self.pixmap.as_ref(), &paint, t, None);
+    }
+}
