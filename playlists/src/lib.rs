@@ -17,6 +17,7 @@ pub mod keys;
 pub mod manifest;
 pub mod merkle;
 pub mod receipt;
+pub mod report;
 pub mod rotation;
 pub mod schedule;
 pub mod topics;
