@@ -116,6 +116,9 @@ pub struct FileConfig {
     /// Seconds without a status after which an online screen counts as offline
     /// (`status_stale_secs`), default 90 (three heartbeats).
     pub status_stale_secs: Option<u64>,
+    /// The period report's document settings (`[report]`: agency, number, signer, fonts).
+    #[serde(default)]
+    pub report: crate::report::ReportSettings,
 }
 
 impl FileConfig {
@@ -193,6 +196,8 @@ pub struct Config {
     /// A screen whose last status is older than this counts as offline, whatever that status
     /// said (screens API, console, compliance report's dark periods).
     pub status_stale_after: Duration,
+    /// The period report's document settings (`[report]`).
+    pub report: crate::report::ReportSettings,
 }
 
 /// Bounds on HTTP clients, so that slow or many connections cannot hold the API or take the
@@ -334,6 +339,7 @@ impl Config {
         }
         Ok(Config {
             status_stale_after: Duration::from_secs(stale_secs),
+            report: file.report,
             data_dir,
             http_addr,
             broker,

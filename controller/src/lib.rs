@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod ingest;
 pub mod mqtt;
 pub mod publish;
+pub mod report;
 pub mod rotation;
 pub mod secrets;
 pub mod serve;
