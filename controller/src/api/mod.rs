@@ -13,6 +13,7 @@ mod export;
 mod log;
 mod media;
 mod publishing;
+mod report;
 mod screens;
 mod system;
 
@@ -590,6 +591,8 @@ async fn api_v1(
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),
         (["reports", "compliance"], M::GET) => audit::compliance(state, req),
+        (["reports", "period"], M::GET) => report::period(state, req).await,
+        (["reports", "bundles", sha], M::GET) => report::bundle(state, req, sha).await,
         (["tokens"], M::POST) => system::create_token(state, req).await,
         (["tokens"], M::GET) => system::list_tokens(state, req),
         (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
@@ -624,7 +627,8 @@ async fn api_v1(
             | ["receipts", "rejections"]
             | ["audit", "export"]
             | ["receipts"]
-            | ["reports", "plays" | "compliance"],
+            | ["reports", "plays" | "compliance" | "period"]
+            | ["reports", "bundles", _],
             _,
         ) => Err(method_not_allowed()),
         _ => Err(ApiError::new(
