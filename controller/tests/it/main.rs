@@ -32,3 +32,4 @@ mod audit_receipt_runs;
 mod console_browser;
 mod mqtt_client;
 mod mqtt_mosquitto;
+mod report_period;
