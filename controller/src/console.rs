@@ -53,6 +53,7 @@ static ASSETS: &[Asset] = &[
     asset!("/console/schedule.js", "schedule.js", JS),
     asset!("/console/publish.js", "publish.js", JS),
     asset!("/console/audit.js", "audit.js", JS),
+    asset!("/console/report.js", "report.js", JS),
 ];
 
 /// Strong ETags, computed once.

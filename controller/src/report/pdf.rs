@@ -223,6 +223,7 @@ impl<'a> Writer<'a> {
         self.need(60.0);
         self.y += 8.0;
         self.para(true, 11.0, 0.0, &format!("{}. {}", roman(n), t.title));
+        self.y += 4.0;
         let cols = t.headers.len();
         let total = RIGHT - LEFT;
         let first = if cols > 4 { total * 0.26 } else { total * 0.4 };
@@ -342,21 +343,21 @@ fn header(w: &mut Writer, f: &Figures, s: &ReportSettings) {
     w.centered(lx, TOP + 12.0, false, 11.0, &s.agency_parent);
     w.centered(lx, TOP + 26.0, true, 11.0, &s.agency);
     let aw = w.bold.width(&s.agency, 11.0).min(160.0) / 3.0;
-    w.line(lx - aw / 2.0, TOP + 31.0, lx + aw / 2.0, TOP + 31.0);
-    w.centered(lx, TOP + 46.0, false, 11.0, &format!("Số: {}", s.number));
+    w.line(lx - aw / 2.0, TOP + 34.0, lx + aw / 2.0, TOP + 34.0);
+    w.centered(lx, TOP + 52.0, false, 11.0, &format!("Số: {}", s.number));
     w.centered(rx, TOP + 12.0, true, 11.0, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM");
     let motto = "Độc lập - Tự do - Hạnh phúc";
     w.centered(rx, TOP + 27.0, true, 12.0, motto);
     let mw = w.bold.width(motto, 12.0) / 2.0;
-    w.line(rx - mw, TOP + 31.0, rx + mw, TOP + 31.0);
+    w.line(rx - mw, TOP + 34.0, rx + mw, TOP + 34.0);
     w.centered(
         rx,
-        TOP + 46.0,
+        TOP + 52.0,
         false,
         11.0,
         &format!("{}, {}", s.place, date_line(&f.evidence.generated_at)),
     );
-    w.y = TOP + 80.0;
+    w.y = TOP + 86.0;
     w.centered(W / 2.0 + 12.0, w.y, true, 14.0, TITLE);
     for l in w.bold.wrap(SUBTITLE, 12.0, RIGHT - LEFT - 60.0) {
         w.y += 16.0;
@@ -398,7 +399,7 @@ fn chart_months(w: &mut Writer, f: &Figures) {
     let mut months: Vec<&str> = f.months.iter().map(|m| m.month.as_str()).collect();
     months.sort();
     months.dedup();
-    let h = 130.0;
+    let h = 95.0;
     w.need(h + 60.0);
     w.para(true, 10.5, 0.0, "Biểu đồ 1. Lượt hiển thị theo tháng và cửa khẩu");
     let top = w.y + 8.0;

@@ -11,6 +11,8 @@ pub enum Cell {
     Int(u64),
     /// A duration in milliseconds, shown in hours.
     Hours(u64),
+    /// A duration in milliseconds, shown in seconds.
+    Seconds(u64),
     /// Basis points, shown as a percentage.
     Percent(u64),
     /// An RFC 3339 timestamp (UTC), or nothing.
@@ -24,6 +26,7 @@ impl Cell {
             Cell::Text(s) => s.clone(),
             Cell::Int(n) => n.to_string(),
             Cell::Hours(ms) => super::hours(*ms),
+            Cell::Seconds(ms) => format!("{:.1}", *ms as f64 / 1000.0).replace('.', ","),
             Cell::Percent(bp) => super::percent(*bp),
             Cell::Time(Some(t)) => format!(
                 "{} {} UTC",
@@ -177,7 +180,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 "Hủy lúc",
                 "Cửa khẩu",
                 "Lượt hiển thị",
-                "Giờ hiển thị",
+                "Thời gian hiển thị (giây)",
             ],
             rows: f
                 .alerts
@@ -189,7 +192,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                         Cell::Time(a.cancelled_at.clone()),
                         Cell::Text(a.gates.join(", ")),
                         Cell::Int(a.shown),
-                        Cell::Hours(a.shown_ms),
+                        Cell::Seconds(a.shown_ms),
                     ]
                 })
                 .collect(),

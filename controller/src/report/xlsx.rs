@@ -39,6 +39,9 @@ pub fn render(f: &Figures) -> Result<Vec<u8>, ReportError> {
                     Cell::Hours(ms) => ws
                         .write_number_with_format(r, c, *ms as f64 / 3_600_000.0, &hours)
                         .map(|_| ()),
+                    Cell::Seconds(ms) => ws
+                        .write_number_with_format(r, c, *ms as f64 / 1000.0, &hours)
+                        .map(|_| ()),
                     Cell::Percent(bp) => ws
                         .write_number_with_format(r, c, *bp as f64 / 10_000.0, &pct)
                         .map(|_| ()),
