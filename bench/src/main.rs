@@ -15,6 +15,7 @@ mod common;
 mod fanout;
 mod footprint;
 mod ingest;
+mod report;
 
 use std::path::PathBuf;
 
@@ -99,6 +100,15 @@ enum Scenario {
         rate: u64,
     },
     /// Every scenario with its defaults.
+    /// The period report over a generated bundle (`gatecast-audit report`: time, peak RSS).
+    Report {
+        /// Screens in the bundle.
+        #[arg(long, default_value_t = 50)]
+        screens: usize,
+        /// Receipts per screen, spread over a year.
+        #[arg(long, default_value_t = 40_000)]
+        per_screen: u64,
+    },
     All,
 }
 
@@ -132,6 +142,10 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 screens: 1000,
                 seconds: 20,
                 rate: 20,
+            },
+            Scenario::Report {
+                screens: 50,
+                per_screen: 40_000,
             },
         ],
         s => vec![s],
@@ -183,6 +197,10 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                     (screens, seconds, rate)
                 };
                 api::run(&opts, s, d, r).await?
+            }
+            Scenario::Report { screens, per_screen } => {
+                let (s, p) = if q { (3, 2_000) } else { (screens, per_screen) };
+                report::run(&opts, s, p).await?
             }
             Scenario::All => bail!("nested all"),
         };
