@@ -16,10 +16,13 @@ export async function reportPage(ctx) {
   const checks = names.map((g) => h('input', { type: 'checkbox', value: g }));
   const status = h('div', { 'aria-live': 'polite' });
   const view = h('div', { class: 'panel report-view', id: 'report-view' });
+  // The bundle of the report on screen: its PDF and XLSX are computed from the same evidence.
+  let shown = null;
   const query = (format) => {
     const q = new URLSearchParams({ from: from.value, to: to.value, format });
     const chosen = checks.filter((c) => c.checked).map((c) => c.value);
     if (chosen.length) q.set('gates', chosen.join(','));
+    if (shown && format !== 'html') q.set('bundle', shown);
     return '/api/v1/reports/period?' + q;
   };
   const fail = (e) => status.replaceChildren(e.status === 404 ? notAvailable(t('nav.report'))
@@ -41,6 +44,7 @@ export async function reportPage(ctx) {
       doc.querySelectorAll('script,style,link').forEach((n) => n.remove());
       view.replaceChildren(...Array.from(doc.body.childNodes).map((n) => document.importNode(n, true)));
       const sha = (doc.body.textContent.match(/SHA-256[^:]*: ([0-9a-f]{64})/) || [])[1];
+      shown = sha || null;
       status.replaceChildren(h('p', {}, badge('ok', t('rep.ready')),
         sha ? h('button', { type: 'button', id: 'report-bundle', onclick: () => saveBundle(sha) }, t('rep.bundle')) : ''));
     } catch (e) { fail(e); }
@@ -57,7 +61,8 @@ export async function reportPage(ctx) {
       h('button', { type: 'button', id: 'report-pdf', onclick: () => save('pdf') }, t('rep.pdf')),
       h('button', { type: 'button', id: 'report-xlsx', onclick: () => save('xlsx') }, t('rep.xlsx'))),
     status);
-  form.addEventListener('submit', (ev) => { ev.preventDefault(); show(); });
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); shown = null; show(); });
+  form.addEventListener('change', () => { shown = null; });
   ctx.el.append(form, view,
     h('div', { class: 'panel' }, h('h2', {}, t('rep.check')), h('p', {}, t('rep.check1')),
       h('pre', { class: 'cmd' }, 'gatecast-audit verify BUNDLE.json --controller-key KEY\ngatecast-audit report BUNDLE.json --check REPORT.json')));

@@ -1,5 +1,6 @@
-//! `GET /api/v1/reports/period?from=YYYY-MM-DD&to=YYYY-MM-DD&gates=a,b&format=pdf|xlsx|html|json`
-//! (the province's period report, `docs/auditing.md`) and `GET /api/v1/reports/bundles/{sha256}`
+//! `GET /api/v1/reports/period?from=YYYY-MM-DD&to=YYYY-MM-DD&gates=a,b&format=pdf|xlsx|html|json[&bundle=SHA256]`
+//! (the province's period report, `docs/auditing.md`; with `bundle`, from the bundle of an
+//! earlier report instead of a new export) and `GET /api/v1/reports/bundles/{sha256}`
 //! (the export bundle a report was computed from, for `gatecast-audit report`).
 
 use playlists::report::{ReportRequest, RequestError};
@@ -57,7 +58,12 @@ pub async fn period(state: &AppState, req: Request) -> Result<Response, ApiError
     let from = q("from").ok_or_else(|| ApiError::field("from", "from (YYYY-MM-DD) is required"))?;
     let to = q("to").ok_or_else(|| ApiError::field("to", "to (YYYY-MM-DD) is required"))?;
     let rr = ReportRequest::parse(from, to, q("gates"))?;
-    let figures = report::build(&state.store, &state.key, &state.config.data_dir, &rr).await?;
+    let figures = match q("bundle") {
+        None => report::build(&state.store, &state.key, &state.config.data_dir, &rr).await?,
+        Some(sha) => report::from_bundle(&state.config.data_dir, sha, &rr)
+            .await?
+            .ok_or_else(|| ApiError::field("bundle", format!("no report bundle {sha:?}")))?,
+    };
     let settings = state.config.report.clone();
     let name = format!("bao-cao-{}-{}", figures.from, figures.to);
     let fmt = format.to_string();

@@ -197,6 +197,33 @@ pub async fn build(
     })?
 }
 
+/// The figures of `req` from a bundle already in the data directory (one of an earlier
+/// report, named by its SHA-256): the JSON, PDF and XLSX of one report then hold the same
+/// figures. `Ok(None)` when there is no such bundle.
+pub async fn from_bundle(
+    data_dir: &Path,
+    sha256: &str,
+    req: &ReportRequest,
+) -> Result<Option<Figures>, ReportError> {
+    let Some(path) = bundle_path(data_dir, sha256) else {
+        return Ok(None);
+    };
+    let req = req.clone();
+    tokio::task::spawn_blocking(move || {
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(ReportError::Io { path, source }),
+        };
+        Ok(Some(read_bundle(std::io::BufReader::new(file), req)?))
+    })
+    .await
+    .map_err(|e| ReportError::Render {
+        format: "json",
+        message: format!("the report task failed: {e}"),
+    })?
+}
+
 /// Vietnamese date of an ISO `YYYY-MM-DD`: `dd/mm/yyyy`.
 pub fn vn_date(iso: &str) -> String {
     match iso.get(0..10).map(|d| d.split('-').collect::<Vec<_>>()) {

@@ -466,8 +466,13 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("totals"), "{out}");
 
-    check_pdf(&ctl, &auditor, &q, &art).await;
+    // The documents of the same report: from the same bundle.
+    let q = format!("{q}&bundle={sha}");
+    check_pdf(&ctl, &auditor, &q, &art, sha).await;
     check_xlsx(&ctl, &auditor, &q, &art, &report).await;
+    let (s, v) = get(&ctl, &auditor, &format!("{q}&format=json")).await;
+    assert_eq!(s, 200);
+    assert_eq!(serde_json::from_slice::<Value>(&v).unwrap(), report);
     let (s, html) = get(&ctl, &auditor, &format!("{q}&format=html")).await;
     assert_eq!(s, 200);
     let html = String::from_utf8(html).unwrap();
@@ -480,7 +485,7 @@ fn sha2_of(text: &str) -> Vec<u8> {
     sha2::Sha256::digest(text.as_bytes()).to_vec()
 }
 
-async fn check_pdf(ctl: &Ctl, token: &str, q: &str, art: &Path) {
+async fn check_pdf(ctl: &Ctl, token: &str, q: &str, art: &Path, sha: &str) {
     let (s, pdf) = get(ctl, token, &format!("{q}&format=pdf")).await;
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&pdf));
     assert!(pdf.starts_with(b"%PDF-"));
@@ -503,6 +508,7 @@ async fn check_pdf(ctl: &Ctl, token: &str, q: &str, art: &Path) {
         "Nơi nhận",
         "Kết quả theo ngôn ngữ",
         "Tình trạng hoạt động của màn hình",
+        sha,
     ] {
         assert!(text.contains(heading), "{heading:?} missing from the PDF text:\n{text}");
     }
