@@ -198,7 +198,10 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 };
                 api::run(&opts, s, d, r).await?
             }
-            Scenario::Report { screens, per_screen } => {
+            Scenario::Report {
+                screens,
+                per_screen,
+            } => {
                 let (s, p) = if q { (3, 2_000) } else { (screens, per_screen) };
                 report::run(&opts, s, p).await?
             }

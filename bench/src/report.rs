@@ -69,7 +69,10 @@ fn write_bundle(path: &Path, screens: usize, per_screen: u64) -> Result<u64> {
     };
     let cp = Envelope::sign(CHECKPOINT_TYPE, serde_json::to_vec(&cp)?, &controller).to_json();
     write!(w, "],\"log\":{{\"checkpoint\":")?;
-    serde_json::to_writer(&mut w, &playlists::audit::ScreenEntry::from_envelope_bytes(&cp).statement)?;
+    serde_json::to_writer(
+        &mut w,
+        &playlists::audit::ScreenEntry::from_envelope_bytes(&cp).statement,
+    )?;
     w.write_all(b",\"entries\":[")?;
     let step = YEAR_SECS * 1000 / per_screen as i64;
     let langs = ["vi", "en", "zh-Hans", "hmn"];
@@ -93,7 +96,11 @@ fn write_bundle(path: &Path, screens: usize, per_screen: u64) -> Result<u64> {
                     started_at: start,
                     ended_at: start + jiff::SignedDuration::from_millis(9_000),
                     outcome: Outcome::Completed,
-                    backend: if seq % 50 == 0 { Backend::Null } else { Backend::Mpv },
+                    backend: if seq % 50 == 0 {
+                        Backend::Null
+                    } else {
+                        Backend::Mpv
+                    },
                     clock_synced: true,
                     prev: prev.clone(),
                 };

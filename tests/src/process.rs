@@ -20,7 +20,12 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         gatecast_testkit::cargo_build_bins(
             &workspace_root(),
-            &["gatecast-controller", "gatecast-player", "gatecast-bench", "playlists"],
+            &[
+                "gatecast-controller",
+                "gatecast-player",
+                "gatecast-bench",
+                "playlists",
+            ],
             dir.file_name().is_some_and(|n| n == "release"),
         )
         .expect("building the workspace binaries");

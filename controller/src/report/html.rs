@@ -60,7 +60,11 @@ td.n{{text-align:right}}.date{{text-align:right;font-style:italic}}.foot{{displa
         for r in &t.rows {
             h.push_str("<tr>");
             for c in r {
-                let class = if matches!(c, Cell::Text(_) | Cell::Time(_)) { "" } else { " class=\"n\"" };
+                let class = if matches!(c, Cell::Text(_) | Cell::Time(_)) {
+                    ""
+                } else {
+                    " class=\"n\""
+                };
                 let _ = write!(h, "<td{class}>{}</td>", esc(&c.text()));
             }
             h.push_str("</tr>");

@@ -228,7 +228,9 @@ impl<'a> Writer<'a> {
         let total = RIGHT - LEFT;
         let first = if cols > 4 { total * 0.26 } else { total * 0.4 };
         let rest = (total - first) / (cols.max(2) - 1) as f32;
-        let widths: Vec<f32> = (0..cols).map(|i| if i == 0 { first } else { rest }).collect();
+        let widths: Vec<f32> = (0..cols)
+            .map(|i| if i == 0 { first } else { rest })
+            .collect();
         let size = 8.0;
         let row = |w: &mut Writer, cells: Vec<(String, bool, bool)>| {
             // (text, bold, right-aligned)
@@ -257,7 +259,10 @@ impl<'a> Writer<'a> {
         };
         row(
             self,
-            t.headers.iter().map(|h| (h.to_string(), true, false)).collect(),
+            t.headers
+                .iter()
+                .map(|h| (h.to_string(), true, false))
+                .collect(),
         );
         if t.rows.is_empty() {
             let mut cells = vec![("Không có".to_string(), false, false)];
@@ -345,7 +350,13 @@ fn header(w: &mut Writer, f: &Figures, s: &ReportSettings) {
     let aw = w.bold.width(&s.agency, 11.0).min(160.0) / 3.0;
     w.line(lx - aw / 2.0, TOP + 34.0, lx + aw / 2.0, TOP + 34.0);
     w.centered(lx, TOP + 52.0, false, 11.0, &format!("Số: {}", s.number));
-    w.centered(rx, TOP + 12.0, true, 11.0, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM");
+    w.centered(
+        rx,
+        TOP + 12.0,
+        true,
+        11.0,
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+    );
     let motto = "Độc lập - Tự do - Hạnh phúc";
     w.centered(rx, TOP + 27.0, true, 12.0, motto);
     let mw = w.bold.width(motto, 12.0) / 2.0;
@@ -364,11 +375,7 @@ fn header(w: &mut Writer, f: &Figures, s: &ReportSettings) {
         w.centered(W / 2.0 + 12.0, w.y, true, 12.0, &l);
     }
     w.y += 16.0;
-    let period = format!(
-        "(Từ ngày {} đến ngày {})",
-        vn_date(&f.from),
-        vn_date(&f.to)
-    );
+    let period = format!("(Từ ngày {} đến ngày {})", vn_date(&f.from), vn_date(&f.to));
     w.centered(W / 2.0 + 12.0, w.y, false, 11.0, &period);
     w.y += 10.0;
     let gates = if f.gates_requested.is_empty() {
@@ -401,7 +408,12 @@ fn chart_months(w: &mut Writer, f: &Figures) {
     months.dedup();
     let h = 95.0;
     w.need(h + 60.0);
-    w.para(true, 10.5, 0.0, "Biểu đồ 1. Lượt hiển thị theo tháng và cửa khẩu");
+    w.para(
+        true,
+        10.5,
+        0.0,
+        "Biểu đồ 1. Lượt hiển thị theo tháng và cửa khẩu",
+    );
     let top = w.y + 8.0;
     let max = f.months.iter().map(|m| m.shown).max().unwrap_or(0).max(1) as f32;
     let x0 = LEFT + 30.0;
@@ -420,7 +432,13 @@ fn chart_months(w: &mut Writer, f: &Figures) {
                 .find(|r| r.month == *m && r.gate == *g)
                 .map_or(0, |r| r.shown) as f32;
             let bh = h * v / max;
-            w.rect(sx + bar * k as f32, top + h - bh, bar * 0.9, bh, Some(PALETTE[k % 6]));
+            w.rect(
+                sx + bar * k as f32,
+                top + h - bh,
+                bar * 0.9,
+                bh,
+                Some(PALETTE[k % 6]),
+            );
         }
         w.text(sx, top + h + 10.0, false, 7.5, m);
     }
@@ -479,7 +497,13 @@ fn chart_availability(w: &mut Writer, f: &Figures) {
             10.0,
             Some(PALETTE[2]),
         );
-        w.text(x0 + width + 4.0, w.y, false, 8.0, &super::percent(s.availability_bp));
+        w.text(
+            x0 + width + 4.0,
+            w.y,
+            false,
+            8.0,
+            &super::percent(s.availability_bp),
+        );
     }
     w.y += 6.0;
 }
@@ -491,7 +515,13 @@ fn footer(w: &mut Writer, s: &ReportSettings) {
     let top = w.y;
     w.text(LEFT, top, true, 10.0, "Nơi nhận:");
     for (i, r) in s.recipients.iter().enumerate() {
-        w.text(LEFT, top + 12.0 * (i as f32 + 1.0), false, 9.0, &format!("- {r}"));
+        w.text(
+            LEFT,
+            top + 12.0 * (i as f32 + 1.0),
+            false,
+            9.0,
+            &format!("- {r}"),
+        );
     }
     let rx = RIGHT - 110.0;
     w.centered(rx, top, true, 11.0, &s.signer_title);

@@ -93,7 +93,11 @@ pub fn tables(f: &Figures) -> Vec<Table> {
             sheet: "Chiến dịch",
             title: "Kết quả theo chiến dịch (danh sách phát)",
             headers: with_tally("Chiến dịch"),
-            rows: f.campaigns.iter().map(|r| keyed(&r.key, &r.tally)).collect(),
+            rows: f
+                .campaigns
+                .iter()
+                .map(|r| keyed(&r.key, &r.tally))
+                .collect(),
         },
         Table {
             sheet: "Cửa khẩu",

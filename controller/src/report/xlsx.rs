@@ -24,10 +24,13 @@ pub fn render(f: &Figures) -> Result<Vec<u8>, ReportError> {
     for t in tables(f) {
         let ws = wb.add_worksheet();
         ws.set_name(t.sheet).map_err(err)?;
-        ws.write_string_with_format(0, 0, t.title, &bold).map_err(err)?;
+        ws.write_string_with_format(0, 0, t.title, &bold)
+            .map_err(err)?;
         for (c, h) in t.headers.iter().enumerate() {
-            ws.write_string_with_format(1, c as u16, *h, &bold).map_err(err)?;
-            ws.set_column_width(c as u16, if c == 0 { 28 } else { 16 }).map_err(err)?;
+            ws.write_string_with_format(1, c as u16, *h, &bold)
+                .map_err(err)?;
+            ws.set_column_width(c as u16, if c == 0 { 28 } else { 16 })
+                .map_err(err)?;
         }
         for (r, row) in t.rows.iter().enumerate() {
             let r = r as u32 + 2;
@@ -48,10 +51,8 @@ pub fn render(f: &Figures) -> Result<Vec<u8>, ReportError> {
                     Cell::Time(None) => Ok(()),
                     Cell::Time(Some(t)) => {
                         // RFC 3339 UTC with milliseconds: the date and time parts.
-                        let dt = ExcelDateTime::parse_from_str(
-                            t.get(0..19).unwrap_or_default(),
-                        )
-                        .map_err(err)?;
+                        let dt = ExcelDateTime::parse_from_str(t.get(0..19).unwrap_or_default())
+                            .map_err(err)?;
                         ws.write_datetime_with_format(r, c, &dt, &when).map(|_| ())
                     }
                 }

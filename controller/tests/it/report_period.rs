@@ -193,7 +193,12 @@ fn expected(seeded: &[Seeded], from: Date, to: Date, as_of: Timestamp) -> Value 
     };
     let all: Vec<(&str, &Receipt)> = seeded
         .iter()
-        .flat_map(|s| s.plays.iter().filter(|r| in_days(r)).map(move |r| (s.gate, r)))
+        .flat_map(|s| {
+            s.plays
+                .iter()
+                .filter(|r| in_days(r))
+                .map(move |r| (s.gate, r))
+        })
         .collect();
     let total_shown = all.iter().filter(|(_, r)| shown(r)).count() as u64;
     let mut languages = keyed(&all, |_, r| Some(r.lang.clone()));
@@ -270,8 +275,17 @@ fn screens_of(report: &Value) -> Value {
             .map(|s| {
                 let mut v = json!({});
                 for k in [
-                    "plays", "shown", "completed", "failed", "null_backend", "shown_ms", "screen",
-                    "counted_ms", "playing_ms", "dark_ms", "availability_bp",
+                    "plays",
+                    "shown",
+                    "completed",
+                    "failed",
+                    "null_backend",
+                    "shown_ms",
+                    "screen",
+                    "counted_ms",
+                    "playing_ms",
+                    "dark_ms",
+                    "availability_bp",
                 ] {
                     v[k] = s[k].clone();
                 }
@@ -336,7 +350,12 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     for (id, gate, registered, offline) in layout {
         let (mut p, device) = screen(&ctl, id, gate, registered).await;
         // Plays start before the period (the day before `from`) to check the gate-day cut.
-        let mut rs = plays(id, registered.max(d0 - SignedDuration::from_hours(5)), until, offline);
+        let mut rs = plays(
+            id,
+            registered.max(d0 - SignedDuration::from_hours(5)),
+            until,
+            offline,
+        );
         let bytes = chain(&mut rs, 1, GENESIS_PREV);
         send_all(&mut p, &bytes, &device).await;
         seeded.push(Seeded {
@@ -399,9 +418,20 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     let (s, body) = get(&ctl, &auditor, &format!("{q}&format=json")).await;
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
     let report: Value = serde_json::from_slice(&body).unwrap();
-    let as_of: Timestamp = report["evidence"]["generated_at"].as_str().unwrap().parse().unwrap();
+    let as_of: Timestamp = report["evidence"]["generated_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let want = expected(&seeded, from, to, as_of);
-    for k in ["totals", "campaigns", "gates", "languages", "media", "months"] {
+    for k in [
+        "totals",
+        "campaigns",
+        "gates",
+        "languages",
+        "media",
+        "months",
+    ] {
         assert_eq!(report[k], want[k], "section {k}");
     }
     assert_eq!(screens_of(&report), want["screens"], "screens");
@@ -409,7 +439,11 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     let hn = &report["screens"].as_array().unwrap()[0];
     assert_eq!(hn["screen"], "hn-1");
     assert!(
-        hn["dark"].as_array().unwrap().iter().any(|d| d["ms"].as_u64().unwrap() >= 24 * HOUR as u64),
+        hn["dark"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["ms"].as_u64().unwrap() >= 24 * HOUR as u64),
         "the offline day is a dark period: {hn}"
     );
     assert!(report["totals"]["null_backend"].as_u64().unwrap() > 0);
@@ -439,8 +473,15 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
             plays: s.plays.clone(),
         })
         .collect();
-    let lc_as_of = lc["evidence"]["generated_at"].as_str().unwrap().parse().unwrap();
-    assert_eq!(lc["totals"], expected(&lc_only, from, to, lc_as_of)["totals"]);
+    let lc_as_of = lc["evidence"]["generated_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        lc["totals"],
+        expected(&lc_only, from, to, lc_as_of)["totals"]
+    );
 
     // The bundle behind the report, and the offline tool.
     let art = artifacts();
@@ -452,10 +493,20 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     let report_path = art.join("report.json");
     std::fs::write(&report_path, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
     let bp = bundle_path.to_str().unwrap();
-    let (code, out) = audit(&["report", bp, "--from", &from.to_string(), "--to", &to.to_string()]);
+    let (code, out) = audit(&[
+        "report",
+        bp,
+        "--from",
+        &from.to_string(),
+        "--to",
+        &to.to_string(),
+    ]);
     assert_eq!(code, 0, "{out}");
     let offline: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(offline, report, "gatecast-audit report prints the same figures");
+    assert_eq!(
+        offline, report,
+        "gatecast-audit report prints the same figures"
+    );
     let (code, out) = audit(&["report", bp, "--check", report_path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     let mut forged = report.clone();
@@ -510,7 +561,10 @@ async fn check_pdf(ctl: &Ctl, token: &str, q: &str, art: &Path, sha: &str) {
         "Tình trạng hoạt động của màn hình",
         sha,
     ] {
-        assert!(text.contains(heading), "{heading:?} missing from the PDF text:\n{text}");
+        assert!(
+            text.contains(heading),
+            "{heading:?} missing from the PDF text:\n{text}"
+        );
     }
     let status = std::process::Command::new("pdftoppm")
         .args(["-png", "-r", "80", path.to_str().unwrap()])
@@ -538,7 +592,9 @@ async fn check_xlsx(ctl: &Ctl, token: &str, q: &str, art: &Path, report: &Value)
             !gatecast_testkit::external_required(),
             "openpyxl is missing (apt-get install python3-openpyxl)"
         );
-        println!("SKIPPED: report_period XLSX check needs openpyxl (apt-get install python3-openpyxl)");
+        println!(
+            "SKIPPED: report_period XLSX check needs openpyxl (apt-get install python3-openpyxl)"
+        );
         return;
     };
     let script = r#"
@@ -557,19 +613,32 @@ print(json.dumps(out))
         .args(["-c", script, path.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sheets: Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = &report["totals"];
     assert_eq!(
         sheets["Tổng hợp"][0],
-        json!(["Tổng cộng", t["plays"], t["shown"], t["null_backend"], t["failed"],
-               t["shown_ms"].as_f64().unwrap() / 3_600_000.0])
+        json!([
+            "Tổng cộng",
+            t["plays"],
+            t["shown"],
+            t["null_backend"],
+            t["failed"],
+            t["shown_ms"].as_f64().unwrap() / 3_600_000.0
+        ])
     );
     for (i, l) in report["languages"].as_array().unwrap().iter().enumerate() {
         let row = &sheets["Ngôn ngữ"][i];
         assert_eq!(row[0], l["lang"]);
         assert_eq!(row[2], l["shown"]);
-        assert_eq!(row[6].as_f64().unwrap(), l["share_bp"].as_f64().unwrap() / 10_000.0);
+        assert_eq!(
+            row[6].as_f64().unwrap(),
+            l["share_bp"].as_f64().unwrap() / 10_000.0
+        );
     }
     for (i, g) in report["gates"].as_array().unwrap().iter().enumerate() {
         assert_eq!(sheets["Cửa khẩu"][i][1], g["plays"]);
@@ -578,7 +647,16 @@ print(json.dumps(out))
         let row = &sheets["Màn hình"][i];
         assert_eq!(row[0], s["screen"]);
         // A real date, not text.
-        assert!(row[2].as_str().unwrap().starts_with(&s["registered_at"].as_str().unwrap()[..16]), "{row}");
-        assert_eq!(row[7].as_f64().unwrap(), s["availability_bp"].as_f64().unwrap() / 10_000.0);
+        assert!(
+            row[2]
+                .as_str()
+                .unwrap()
+                .starts_with(&s["registered_at"].as_str().unwrap()[..16]),
+            "{row}"
+        );
+        assert_eq!(
+            row[7].as_f64().unwrap(),
+            s["availability_bp"].as_f64().unwrap() / 10_000.0
+        );
     }
 }

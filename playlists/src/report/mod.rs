@@ -588,11 +588,9 @@ impl ReportBuilder {
                     counted_ms,
                     playing_ms: s.playing_ms,
                     dark_ms,
-                    availability_bp: if counted_ms == 0 {
-                        10_000
-                    } else {
-                        (counted_ms - dark_ms) * 10_000 / counted_ms
-                    },
+                    availability_bp: ((counted_ms - dark_ms) * 10_000)
+                        .checked_div(counted_ms)
+                        .unwrap_or(10_000),
                     dark: s.dark,
                     tally: s.tally,
                 }
