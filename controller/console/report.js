@@ -40,12 +40,16 @@ export async function reportPage(ctx) {
     status.replaceChildren(h('p', { class: 'muted' }, t('rep.working')));
     try {
       const r = await download(query('html'));
-      const doc = new DOMParser().parseFromString(await r.blob.text(), 'text/html');
+      // The page's own <style> is for the printed file; the console's stylesheet styles it here
+      // (its CSP allows no inline style, even in a parsed document).
+      const html = (await r.blob.text()).replace(/<style[\s\S]*?<\/style>/g, '');
+      const doc = new DOMParser().parseFromString(html, 'text/html');
       doc.querySelectorAll('script,style,link').forEach((n) => n.remove());
+      doc.querySelectorAll('[style]').forEach((n) => n.removeAttribute('style'));
       view.replaceChildren(...Array.from(doc.body.childNodes).map((n) => document.importNode(n, true)));
       const sha = (doc.body.textContent.match(/SHA-256[^:]*: ([0-9a-f]{64})/) || [])[1];
       shown = sha || null;
-      status.replaceChildren(h('p', {}, badge('ok', t('rep.ready')),
+      status.replaceChildren(h('p', {}, badge('ok', t('rep.ready')), ' ',
         sha ? h('button', { type: 'button', id: 'report-bundle', onclick: () => saveBundle(sha) }, t('rep.bundle')) : ''));
     } catch (e) { fail(e); }
   };

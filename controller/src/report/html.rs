@@ -24,7 +24,7 @@ pub fn render(f: &Figures, s: &ReportSettings) -> String {
 .head{{display:flex;justify-content:space-between;text-align:center}}.head b{{display:block}}\
 h1{{text-align:center;font-size:1.2rem;margin:1.5rem 0 0}}h1+p{{text-align:center;font-weight:bold;margin-top:.2rem}}\
 table{{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}}td,th{{border:1px solid #000;padding:.2rem .4rem;font-size:.85rem}}\
-td.n{{text-align:right}}.date{{text-align:right;font-style:italic}}.foot{{display:flex;justify-content:space-between}}\
+td.n{{text-align:right}}.sign{{text-align:center}}.date{{text-align:right;font-style:italic}}.foot{{display:flex;justify-content:space-between}}\
 @media print{{body{{margin:0}}}}</style></head><body>",
         vn_date(&f.from),
         vn_date(&f.to)
@@ -81,7 +81,7 @@ td.n{{text-align:right}}.date{{text-align:right;font-style:italic}}.foot{{displa
     }
     let _ = write!(
         h,
-        "</div><div style=\"text-align:center\"><b>{}</b><br><br><br><b>{}</b></div></div></body></html>",
+        "</div><div class=\"sign\"><b>{}</b><br><br><br><b>{}</b></div></div></body></html>",
         esc(&s.signer_title),
         esc(&s.signer_name)
     );

@@ -32,4 +32,5 @@ mod audit_receipt_runs;
 mod console_browser;
 mod mqtt_client;
 mod mqtt_mosquitto;
+mod report_console;
 mod report_period;
