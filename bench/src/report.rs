@@ -21,7 +21,7 @@ use playlists::keys::SecretKey;
 use playlists::merkle::Checkpoint;
 use playlists::receipt::{receipt_hash, sign_batch, Backend, Outcome, Receipt, GENESIS_PREV};
 
-use crate::common::{binary, rss_kib, temp_dir, Opts, Report};
+use crate::common::{binary, cpu_seconds, rss_kib, temp_dir, Opts, Report};
 
 const YEAR_START: i64 = 1_767_200_400; // 2026-01-01T00:00:00+07:00
 const YEAR_SECS: i64 = 365 * 86_400;
@@ -145,9 +145,13 @@ pub async fn run(opts: &Opts, screens: usize, per_screen: u64) -> Result<Report>
         .spawn()
         .with_context(|| format!("starting {}", tool.display()))?;
     let mut hwm = 0u64;
+    let mut cpu = 0f64;
     let status = loop {
         if let Some((_, h)) = rss_kib(child.id()) {
             hwm = hwm.max(h);
+        }
+        if let Some(c) = cpu_seconds(child.id()) {
+            cpu = cpu.max(c);
         }
         if let Some(s) = child.try_wait()? {
             break s;
@@ -169,10 +173,21 @@ pub async fn run(opts: &Opts, screens: usize, per_screen: u64) -> Result<Report>
     rep.row("bundle generation", gen, "s");
     rep.row("report time", secs, "s");
     rep.row("report rate", rate, "receipts/s");
+    rep.row("report CPU time (user+sys, sampled every 20 ms)", cpu, "s");
+    rep.row(
+        "report rate per CPU second",
+        receipts as f64 / cpu,
+        "receipts/s",
+    );
     rep.row("report peak RSS (VmHWM)", hwm as f64 / 1024.0, "MiB");
     rep.row(
         "report time extrapolated to 150 M receipts",
         YEAR_RECEIPTS / rate / 60.0,
+        "min",
+    );
+    rep.row(
+        "report CPU time extrapolated to 150 M receipts",
+        YEAR_RECEIPTS * cpu / receipts as f64 / 60.0,
         "min",
     );
     Ok(rep)

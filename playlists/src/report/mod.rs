@@ -372,6 +372,14 @@ pub struct ReportBuilder {
     evidence: Evidence,
 }
 
+/// The tally of `key`, created on first use (no key allocation per receipt).
+fn tally_in<'a>(map: &'a mut BTreeMap<String, Tally>, key: &str) -> &'a mut Tally {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), Tally::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 fn duration_ms(r: &Receipt) -> u64 {
     u64::try_from(r.ended_at.duration_since(r.started_at).as_millis()).unwrap_or(0)
 }
@@ -479,9 +487,9 @@ impl ReportBuilder {
             *self.months.entry((s.info.gate.clone(), month)).or_insert(0) += 1;
         }
         self.totals.add(r);
-        self.gates.entry(s.info.gate.clone()).or_default().add(r);
-        self.langs.entry(r.lang.clone()).or_default().add(r);
-        self.media.entry(r.media.clone()).or_default().add(r);
+        tally_in(&mut self.gates, &s.info.gate).add(r);
+        tally_in(&mut self.langs, &r.lang).add(r);
+        tally_in(&mut self.media, &r.media).add(r);
         match r.playlist.strip_prefix("alert:") {
             Some(id) => {
                 let a = self.alerts.entry(id.to_string()).or_default();
