@@ -15,6 +15,7 @@ mod common;
 mod fanout;
 mod footprint;
 mod ingest;
+mod report;
 mod tls;
 
 use std::path::PathBuf;
@@ -110,6 +111,15 @@ enum Scenario {
         size_mib: u64,
     },
     /// Every scenario with its defaults.
+    /// The period report over a generated bundle (`gatecast-audit report`: time, peak RSS).
+    Report {
+        /// Screens in the bundle.
+        #[arg(long, default_value_t = 50)]
+        screens: usize,
+        /// Receipts per screen, spread over a year.
+        #[arg(long, default_value_t = 40_000)]
+        per_screen: u64,
+    },
     All,
 }
 
@@ -147,6 +157,10 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
             Scenario::Tls {
                 screens: 1000,
                 size_mib: 256,
+            },
+            Scenario::Report {
+                screens: 50,
+                per_screen: 40_000,
             },
         ],
         s => vec![s],
@@ -202,6 +216,13 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
             Scenario::Tls { screens, size_mib } => {
                 let (n, m) = if q { (10, 8) } else { (screens, size_mib) };
                 tls::run(&opts, n, m).await?
+            }
+            Scenario::Report {
+                screens,
+                per_screen,
+            } => {
+                let (s, p) = if q { (3, 2_000) } else { (screens, per_screen) };
+                report::run(&opts, s, p).await?
             }
             Scenario::All => bail!("nested all"),
         };

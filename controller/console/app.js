@@ -8,6 +8,7 @@ import { schedulePage } from './schedule.js';
 import { publishPage, alertsPage } from './publish.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
 import { approvalsPage } from './approvals.js';
+import { reportPage } from './report.js';
 
 const WRITE = ['admin', 'operator'];
 const ALL = ['admin', 'operator', 'auditor'];
@@ -22,6 +23,7 @@ const PAGES = [
   { id: 'log', label: 'nav.log', roles: ALL, render: logPage },
   { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },
   { id: 'export', label: 'nav.export', roles: ALL, render: exportPage },
+  { id: 'report', label: 'nav.report', roles: ALL, render: reportPage },
 ];
 
 const session = { role: null };

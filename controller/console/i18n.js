@@ -98,6 +98,10 @@ const vi = {
   'exp.c2': 'chuỗi biên nhận của từng màn hình liền mạch, không mất, không đổi thứ tự;', 'exp.c3': 'mọi lô nằm trong nhật ký chỉ-ghi-thêm (bằng chứng bao hàm);',
   'exp.c4': 'điểm kiểm tra khớp với nhật ký. Mỗi lỗi nêu tên màn hình và số thứ tự biên nhận.',
   'exp.how3': 'Để chứng minh lịch sử không bị viết lại, kiểm tra thêm với điểm kiểm tra đã lưu từ lần trước:',
+  'nav.report': 'Báo cáo', 'rep.working': 'Đang lập báo cáo…', 'rep.ready': 'Đã lập báo cáo', 'rep.bundle': 'Tải gói chứng cứ',
+  'rep.days': 'Kỳ báo cáo tính theo ngày tại cửa khẩu ({tz}), gồm cả ngày cuối.', 'rep.gates': 'Cửa khẩu (bỏ trống là tất cả)',
+  'rep.show': 'Xem báo cáo', 'rep.pdf': 'Tải PDF', 'rep.xlsx': 'Tải XLSX', 'rep.check': 'Cách kiểm tra báo cáo',
+  'rep.check1': 'Mọi số liệu được tính từ gói xuất kiểm toán nêu trong phụ lục (SHA-256). Tải gói đó, kiểm tra chữ ký rồi tính lại số liệu:',
   'exp.keyid': 'Mã khóa bộ điều khiển', 'exp.checkpoint': 'Điểm kiểm tra gần nhất của nhật ký',
 };
 
@@ -200,6 +204,10 @@ const en = {
   'exp.c2': 'each screen’s receipt chain is complete, with nothing missing or reordered;', 'exp.c3': 'every batch is in the append-only log (inclusion proofs);',
   'exp.c4': 'the checkpoint matches the log. Each problem names the screen and the receipt seq.',
   'exp.how3': 'To prove the history was not rewritten, also check against a checkpoint you kept from before:',
+  'nav.report': 'Report', 'rep.working': 'Building the report…', 'rep.ready': 'Report ready', 'rep.bundle': 'Download the evidence bundle',
+  'rep.days': 'The period is in gate days ({tz}), the last day included.', 'rep.gates': 'Gates (none means all)',
+  'rep.show': 'Show report', 'rep.pdf': 'Download PDF', 'rep.xlsx': 'Download XLSX', 'rep.check': 'How to check the report',
+  'rep.check1': 'Every figure is computed from the audit bundle named in the appendix (SHA-256). Download it, verify it, then recompute the figures:',
   'exp.keyid': 'Controller key id', 'exp.checkpoint': 'Latest log checkpoint',
 };
 

@@ -136,6 +136,9 @@ pub struct FileConfig {
     pub broker_ca: Option<PathBuf>,
     /// The `[tls]` table: the certificate of HTTPS and MQTTS.
     pub tls: Option<TlsFileConfig>,
+    /// The period report's document settings (`[report]`: agency, number, signer, fonts).
+    #[serde(default)]
+    pub report: crate::report::ReportSettings,
 }
 
 /// The `[tls]` table of the configuration file.
@@ -275,6 +278,8 @@ pub struct Config {
     /// How the controller trusts an external broker reached over `mqtts://` (`None`: the
     /// external broker speaks plain `mqtt://`).
     pub broker_trust: Option<gatecast_tls::ClientTrust>,
+    /// The period report's document settings (`[report]`).
+    pub report: crate::report::ReportSettings,
 }
 
 /// Bounds on HTTP clients, so that slow or many connections cannot hold the API or take the
@@ -473,6 +478,7 @@ impl Config {
             broker_trust,
             status_stale_after: Duration::from_secs(stale_secs),
             screenshots_kept,
+            report: file.report,
             data_dir,
             http_addr,
             broker,

@@ -146,6 +146,7 @@ pub async fn prepare(
                     enrolled_at: e.enrolled_at,
                 })
                 .collect(),
+            timezone: Some(s.timezone.clone()),
         };
         statements.push(ScreenEntry::from_envelope_bytes(&st.sign(key).to_json()));
         scope.screen(&s.id);

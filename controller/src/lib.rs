@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod preview;
 pub mod publish;
+pub mod report;
 pub mod rotation;
 pub mod secrets;
 pub mod serve;

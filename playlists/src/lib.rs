@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod policy;
 pub mod receipt;
+pub mod report;
 pub mod rotation;
 pub mod schedule;
 pub mod screenshot;

@@ -25,6 +25,7 @@ pub fn binary(name: &str) -> PathBuf {
                 "gatecast-player",
                 "gatecast-bench",
                 "gatecast-approve",
+                "playlists",
             ],
             dir.file_name().is_some_and(|n| n == "release"),
         )

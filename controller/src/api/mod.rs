@@ -15,6 +15,7 @@ mod log;
 mod media;
 mod preview;
 mod publishing;
+mod report;
 mod screens;
 mod screenshots;
 mod session;
@@ -617,6 +618,8 @@ async fn api_v1(
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),
         (["reports", "compliance"], M::GET) => audit::compliance(state, req),
+        (["reports", "period"], M::GET) => report::period(state, req).await,
+        (["reports", "bundles", sha], M::GET) => report::bundle(state, req, sha).await,
         (["tokens"], M::POST) => system::create_token(state, req).await,
         (["session"], M::GET) => session::current(state, req),
         (["session"], M::POST) => session::sign_in(state, req).await,
@@ -671,7 +674,8 @@ async fn api_v1(
             | ["approvals"]
             | ["approvals", "pending"]
             | ["receipts"]
-            | ["reports", "plays" | "compliance"],
+            | ["reports", "plays" | "compliance" | "period"]
+            | ["reports", "bundles", _],
             _,
         ) => Err(method_not_allowed()),
         _ => Err(ApiError::new(

@@ -40,4 +40,6 @@ mod console_wall;
 mod mqtt_client;
 mod mqtt_mosquitto;
 mod ops_backup;
+mod report_console;
+mod report_period;
 mod tls_console;

@@ -230,6 +230,10 @@ pub struct ScreenStatement {
     /// (`device_key`, `enrolled_at`). Empty: one epoch, 1, with `device_key`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub epochs: Vec<StatementEpoch>,
+    /// The screen's IANA timezone: its gate days in the period report (`crate::report`).
+    /// Absent in statements of older builds (then UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// One enrolment epoch in a [`ScreenStatement`]: its receipts chain (seq from 1) is signed by
@@ -734,6 +738,7 @@ mod tests {
             name: "Sảnh A".into(),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
             epochs: vec![],
+            timezone: None,
         }
     }
 

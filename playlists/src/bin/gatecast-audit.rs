@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! gatecast-audit verify BUNDLE --controller-key KEY [--json] [--previous-checkpoint FILE]
+//! gatecast-audit report BUNDLE --from YYYY-MM-DD --to YYYY-MM-DD [--gates a,b] [--check REPORT.json]
 //! ```
+//!
+//! `report` recomputes the figures of a period report (`playlists::report`) from the bundle and
+//! prints them as JSON; with `--check` it compares them with a report's JSON instead (exit 0:
+//! equal, 1: they differ, naming the sections). The period and gates default to the report's.
 //!
 //! Exit codes: 0 = every check holds; 1 = verification problems found (each printed with its
 //! screen and seq); 2 = usage error or unreadable input (file missing, key not a valid key).
@@ -13,6 +18,9 @@ use std::process::ExitCode;
 
 use playlists::audit::verify_bundle;
 use playlists::keys::PublicKey;
+
+#[path = "gatecast-audit/report.rs"]
+mod report;
 
 const USAGE: &str = "\
 usage: gatecast-audit verify BUNDLE --controller-key KEY [--json] [--previous-checkpoint FILE]
@@ -27,7 +35,16 @@ you kept.
   --json                        print the report as JSON instead of a human summary
   --previous-checkpoint FILE    a checkpoint envelope saved earlier (GET /api/v1/log/checkpoint)
 
-exit codes: 0 every check holds; 1 verification problems found; 2 usage error or unreadable input";
+exit codes: 0 every check holds; 1 verification problems found; 2 usage error or unreadable input
+
+usage: gatecast-audit report BUNDLE --from YYYY-MM-DD --to YYYY-MM-DD [--gates a,b] [--check REPORT.json]
+
+Recomputes every figure of a period report (GET /api/v1/reports/period?format=json) from the
+bundle the report names (its evidence.bundle_sha256) and prints them as JSON. With --check, the
+period and gates come from REPORT.json (unless given) and the figures are compared with it.
+Run `verify` on the same bundle to check its signatures, chains and proofs.
+
+exit codes: 0 printed, or the report matches; 1 the report differs; 2 usage error or unreadable input";
 
 /// Exit code when every check holds.
 const EXIT_OK: u8 = 0;
@@ -55,7 +72,7 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
         Some("-h" | "--help" | "help") => return Ok(Parsed::Help),
         Some(other) => {
             return Err(format!(
-                "unknown command {other:?}; the command is `verify`"
+                "unknown command {other:?}; the commands are `verify` and `report`"
             ))
         }
         None => return Err("missing command; the command is `verify`".into()),
@@ -133,6 +150,15 @@ fn run(args: &Args) -> Result<u8, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("report") {
+        return ExitCode::from(match report::run(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("gatecast-audit report: {e}\n\n{USAGE}");
+                EXIT_USAGE
+            }
+        });
+    }
     let code = match parse_args(&args) {
         Ok(Parsed::Help) => {
             println!("{USAGE}");

@@ -100,6 +100,7 @@ impl World {
             name: format!("Màn hình {screen}"),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
             epochs: vec![],
+            timezone: None,
         }
         .sign(&self.controller)
         .to_json()
@@ -526,6 +527,7 @@ fn wrong_controller_key_and_forged_statement_fail() {
             name: "n".into(),
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
             epochs: vec![],
+            timezone: None,
         }
         .sign(&attacker)
         .to_json(),
@@ -837,6 +839,7 @@ fn reenrolled_screen_verifies_each_epoch_under_its_own_key() {
                 name: format!("Màn hình {A}"),
                 enrolled_at: "2026-01-05T09:00:00.000Z".into(),
                 epochs,
+                timezone: None,
             }
             .sign(&w.controller)
             .to_json(),

@@ -1,0 +1,685 @@
+//! The period report end to end: a seeded dataset (four screens at three gates, languages
+//! including Hmong, two campaigns, an offline day, a screen registered mid-period, null-backend
+//! plays, failed and interrupted plays, an alert, a conflicting batch) goes over MQTT into a
+//! real controller; every figure of `GET /api/v1/reports/period?format=json` is compared with
+//! an independent computation written here with plain loops; `gatecast-audit report` on the
+//! report's bundle prints the same figures and `--check` accepts the report (and refuses an
+//! altered one); the PDF renders with poppler and keeps its Vietnamese headings; the XLSX
+//! opens in openpyxl with the JSON's numbers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use playlists::keys::SecretKey;
+use playlists::receipt::{receipt_hash, Backend, Outcome, Receipt, GENESIS_PREV};
+use serde_json::{json, Value};
+
+use crate::api_support::*;
+use crate::ingest_support::{connect, enroll, wait_metric, Player};
+
+const TZ: &str = "Asia/Ho_Chi_Minh";
+const HOUR: i64 = 3_600_000;
+
+struct Seeded {
+    screen: &'static str,
+    gate: &'static str,
+    registered: Timestamp,
+    plays: Vec<Receipt>,
+}
+
+fn local_day(t: Timestamp) -> Date {
+    TimeZone::get(TZ).unwrap().to_datetime(t).date()
+}
+
+fn day_start(d: Date) -> Timestamp {
+    TimeZone::get(TZ)
+        .unwrap()
+        .to_ambiguous_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+        .compatible()
+        .unwrap()
+}
+
+fn ms(a: Timestamp, b: Timestamp) -> i64 {
+    b.duration_since(a).as_millis() as i64
+}
+
+/// The plays of one screen: one every 10 minutes (9 minutes long) from `start` to `until`,
+/// skipping the local day `offline`.
+fn plays(screen: &str, start: Timestamp, until: Timestamp, offline: Option<Date>) -> Vec<Receipt> {
+    let langs: &[&str] = if screen == "lc-1" {
+        &["vi", "en", "zh", "hmn"]
+    } else {
+        &["vi", "en", "zh"]
+    };
+    let mut out = Vec::new();
+    let mut t = start;
+    let mut i = 0u64;
+    while t < until {
+        if Some(local_day(t)) != offline {
+            out.push(Receipt {
+                seq: 0,
+                screen: screen.into(),
+                manifest_version: 1,
+                playlist: ["tet-2026", "du-lich"][(i % 2) as usize].into(),
+                media: ["1a", "2b", "3c"][(i % 3) as usize].repeat(32),
+                lang: langs[(i as usize) % langs.len()].into(),
+                started_at: t,
+                ended_at: t + SignedDuration::from_secs(540),
+                outcome: if i % 17 == 0 {
+                    Outcome::Failed
+                } else if i % 13 == 0 {
+                    Outcome::Interrupted
+                } else {
+                    Outcome::Completed
+                },
+                backend: if screen == "mc-1" && i % 4 == 0 {
+                    Backend::Null
+                } else {
+                    Backend::Mpv
+                },
+                clock_synced: true,
+                prev: String::new(),
+            });
+        }
+        i += 1;
+        t += SignedDuration::from_secs(600);
+    }
+    out
+}
+
+/// Seq and prev of a screen's plays, as exact bytes.
+fn chain(plays: &mut [Receipt], first_seq: u64, prev: &str) -> Vec<Vec<u8>> {
+    let mut prev = prev.to_string();
+    let mut out = Vec::new();
+    for (k, r) in plays.iter_mut().enumerate() {
+        r.seq = first_seq + k as u64;
+        r.prev = prev.clone();
+        let b = r.to_bytes();
+        prev = receipt_hash(&b);
+        out.push(b);
+    }
+    out
+}
+
+async fn send_all(p: &mut Player, bytes: &[Vec<u8>], device: &SecretKey) {
+    for part in bytes.chunks(500) {
+        p.send(part, device).await;
+        let want = Receipt::parse(part.last().unwrap()).unwrap().seq;
+        loop {
+            let (upto, _) = p.next_ack().await;
+            if upto >= want {
+                break;
+            }
+        }
+    }
+}
+
+/// Registers a screen at `gate`, enrols it, and dates its registration back to `registered`.
+async fn screen(ctl: &Ctl, id: &str, gate: &str, registered: Timestamp) -> (Player, SecretKey) {
+    let (s, reg) = ctl
+        .admin(
+            "POST",
+            "/api/v1/screens",
+            json!({"id":id,"name":format!("Màn hình {id}"),"gate":gate,"languages":["vi"],"timezone":TZ}),
+        )
+        .await;
+    assert_eq!(s, 201, "{reg}");
+    let device = SecretKey::from_seed([id.len() as u8 + id.as_bytes()[0]; 32]);
+    let pw = enroll(ctl, id, &reg["enrollment_code"], &device).await;
+    let store = ctl.running.store();
+    let mut rec = store.screen(id).unwrap().unwrap();
+    let at = format!("{registered:.3}");
+    rec.enrolled_at = Some(at.clone());
+    for e in &mut rec.epochs {
+        e.enrolled_at = at.clone();
+    }
+    store.put_screen(&rec).await.unwrap();
+    (connect(ctl, id, device.clone(), &pw).await, device)
+}
+
+// ------------------------------------------------------------ independent computation
+
+fn shown(r: &Receipt) -> bool {
+    r.backend == Backend::Mpv && r.outcome != Outcome::Failed
+}
+
+fn tally<'a>(rs: impl Iterator<Item = &'a Receipt>) -> Value {
+    let (mut plays, mut sh, mut completed, mut failed, mut nulls, mut sms) = (0, 0, 0, 0, 0, 0i64);
+    for r in rs {
+        plays += 1;
+        if r.outcome == Outcome::Failed {
+            failed += 1;
+        }
+        if r.backend == Backend::Null {
+            nulls += 1;
+        }
+        if shown(r) {
+            sh += 1;
+            sms += ms(r.started_at, r.ended_at);
+            if r.outcome == Outcome::Completed {
+                completed += 1;
+            }
+        }
+    }
+    json!({"plays":plays,"shown":sh,"completed":completed,"failed":failed,"null_backend":nulls,"shown_ms":sms})
+}
+
+fn keyed(all: &[(&str, &Receipt)], key: impl Fn(&str, &Receipt) -> Option<String>) -> Value {
+    let mut groups: BTreeMap<String, Vec<&Receipt>> = BTreeMap::new();
+    for (gate, r) in all {
+        if let Some(k) = key(gate, r) {
+            groups.entry(k).or_default().push(r);
+        }
+    }
+    Value::Array(
+        groups
+            .into_iter()
+            .map(|(k, rs)| {
+                let mut v = tally(rs.into_iter());
+                v["key"] = json!(k);
+                v
+            })
+            .collect(),
+    )
+}
+
+fn expected(seeded: &[Seeded], from: Date, to: Date, as_of: Timestamp) -> Value {
+    let in_days = |r: &Receipt| {
+        let d = local_day(r.started_at);
+        d >= from && d <= to
+    };
+    let all: Vec<(&str, &Receipt)> = seeded
+        .iter()
+        .flat_map(|s| {
+            s.plays
+                .iter()
+                .filter(|r| in_days(r))
+                .map(move |r| (s.gate, r))
+        })
+        .collect();
+    let total_shown = all.iter().filter(|(_, r)| shown(r)).count() as u64;
+    let mut languages = keyed(&all, |_, r| Some(r.lang.clone()));
+    for l in languages.as_array_mut().unwrap() {
+        l["share_bp"] = json!(l["shown"].as_u64().unwrap() * 10_000 / total_shown);
+        l["lang"] = l["key"].take();
+        l.as_object_mut().unwrap().remove("key");
+    }
+    let mut months: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (g, r) in &all {
+        if shown(r) {
+            let d = local_day(r.started_at);
+            *months
+                .entry((g.to_string(), format!("{:04}-{:02}", d.year(), d.month())))
+                .or_default() += 1;
+        }
+    }
+    let window_end = day_start(to.tomorrow().unwrap());
+    let mut by_id: Vec<&Seeded> = seeded.iter().collect();
+    by_id.sort_by_key(|s| s.screen);
+    let screens: Vec<Value> = by_id
+        .into_iter()
+        .map(|s| {
+            let start = day_start(from).max(s.registered);
+            let end = window_end.min(as_of);
+            let mut cursor = start;
+            let (mut playing, mut dark, mut n_dark) = (0i64, 0i64, 0u64);
+            let mut mine: Vec<&Receipt> = s.plays.iter().filter(|r| in_days(r)).collect();
+            mine.sort_by_key(|r| r.started_at);
+            for r in mine.iter().filter(|r| shown(r)) {
+                if ms(cursor, r.started_at) >= HOUR {
+                    dark += ms(cursor, r.started_at);
+                    n_dark += 1;
+                }
+                let (a, b) = (r.started_at.max(cursor), r.ended_at.min(window_end));
+                if b > a {
+                    playing += ms(a, b);
+                    cursor = b;
+                }
+            }
+            if ms(cursor, end) >= HOUR {
+                dark += ms(cursor, end);
+                n_dark += 1;
+            }
+            let counted = ms(start, end).max(0);
+            let mut v = tally(mine.into_iter());
+            v["screen"] = json!(s.screen);
+            v["counted_ms"] = json!(counted);
+            v["playing_ms"] = json!(playing);
+            v["dark_ms"] = json!(dark);
+            v["dark_count"] = json!(n_dark);
+            v["availability_bp"] = json!((counted - dark) * 10_000 / counted);
+            v
+        })
+        .collect();
+    json!({
+        "totals": tally(all.iter().map(|(_, r)| *r)),
+        "campaigns": keyed(&all, |_, r| (!r.playlist.starts_with("alert:")).then(|| r.playlist.clone())),
+        "gates": keyed(&all, |g, _| Some(g.to_string())),
+        "languages": languages,
+        "media": keyed(&all, |_, r| Some(r.media.clone())),
+        "months": months.into_iter().map(|((g, m), n)| json!({"gate":g,"month":m,"shown":n})).collect::<Vec<_>>(),
+        "screens": screens,
+    })
+}
+
+/// The report's screen rows reduced to what [`expected`] computes.
+fn screens_of(report: &Value) -> Value {
+    Value::Array(
+        report["screens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let mut v = json!({});
+                for k in [
+                    "plays",
+                    "shown",
+                    "completed",
+                    "failed",
+                    "null_backend",
+                    "shown_ms",
+                    "screen",
+                    "counted_ms",
+                    "playing_ms",
+                    "dark_ms",
+                    "availability_bp",
+                ] {
+                    v[k] = s[k].clone();
+                }
+                v["dark_count"] = json!(s["dark"].as_array().unwrap().len());
+                v
+            })
+            .collect(),
+    )
+}
+
+// ------------------------------------------------------------------------------ test
+
+fn artifacts() -> PathBuf {
+    let root = gatecast_tests::harness::workspace_root();
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("report-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn get(ctl: &Ctl, token: &str, path: &str) -> (u16, Vec<u8>) {
+    let r = ctl
+        .http
+        .get(ctl.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+fn audit(args: &[&str]) -> (i32, String) {
+    let bin = gatecast_tests::binary("gatecast-audit");
+    let out = std::process::Command::new(bin).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_period_figures_match_an_independent_count_and_the_offline_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let now = Timestamp::now();
+    let to = local_day(now);
+    let from = to - 3.days();
+    let until = now - SignedDuration::from_hours(2);
+    let d0 = day_start(from);
+    let early = d0 - SignedDuration::from_hours(30);
+    let mid = d0 + SignedDuration::from_hours(27);
+    let layout = [
+        ("lc-1", "lao-cai", early, None),
+        ("lc-2", "lao-cai", mid, None),
+        ("hn-1", "huu-nghi", early, Some(from + 1.days())),
+        ("mc-1", "mong-cai", early, None),
+    ];
+    let mut seeded = Vec::new();
+    let mut players = BTreeMap::new();
+    for (id, gate, registered, offline) in layout {
+        let (mut p, device) = screen(&ctl, id, gate, registered).await;
+        // Plays start before the period (the day before `from`) to check the gate-day cut.
+        let mut rs = plays(
+            id,
+            registered.max(d0 - SignedDuration::from_hours(5)),
+            until,
+            offline,
+        );
+        let bytes = chain(&mut rs, 1, GENESIS_PREV);
+        send_all(&mut p, &bytes, &device).await;
+        seeded.push(Seeded {
+            screen: id,
+            gate,
+            registered,
+            plays: rs,
+        });
+        players.insert(id, (p, device));
+    }
+
+    // An alert for the Lào Cai gate, shown once on each of its screens.
+    let text = "Cảnh báo: đóng cửa khẩu do mưa lũ";
+    let (s, v) = ctl
+        .admin(
+            "POST",
+            "/api/v1/alerts",
+            json!({"id":"lu-2026","targets":{"gates":["lao-cai"]},"priority":9,
+                   "expires_at": format!("{:.0}", Timestamp::now() + SignedDuration::from_hours(2)),
+                   "text":[{"lang":"vi","text":text}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let alert_at = Timestamp::now();
+    for s in seeded.iter_mut().filter(|s| s.gate == "lao-cai") {
+        let (p, device) = players.get_mut(s.screen).unwrap();
+        let last = s.plays.last().unwrap();
+        let prev = receipt_hash(&last.to_bytes());
+        let mut r = vec![Receipt {
+            playlist: "alert:lu-2026".into(),
+            media: playlists::hex::encode(&sha2_of(text)),
+            lang: "vi".into(),
+            started_at: alert_at,
+            ended_at: alert_at + SignedDuration::from_millis(500),
+            outcome: Outcome::Completed,
+            backend: Backend::Mpv,
+            ..last.clone()
+        }];
+        let bytes = chain(&mut r, last.seq + 1, &prev);
+        send_all(p, &bytes, device).await;
+        s.plays.extend(r);
+    }
+    // A conflicting resend of lc-1's seq 1: refused, kept as evidence.
+    {
+        let (p, device) = players.get_mut("lc-1").unwrap();
+        let mut r = vec![seeded[0].plays[0].clone()];
+        r[0].lang = "fr".into();
+        let bytes = chain(&mut r, 1, GENESIS_PREV);
+        p.send(&bytes, device).await;
+        wait_metric(
+            &ctl,
+            "gatecast_receipt_batches_rejected_total{reason=\"duplicate_conflict\"}",
+            1,
+        )
+        .await;
+    }
+
+    let auditor = ctl.token("auditor").await;
+    let q = format!("/api/v1/reports/period?from={from}&to={to}");
+    let (s, body) = get(&ctl, &auditor, &format!("{q}&format=json")).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    let report: Value = serde_json::from_slice(&body).unwrap();
+    let as_of: Timestamp = report["evidence"]["generated_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want = expected(&seeded, from, to, as_of);
+    for k in [
+        "totals",
+        "campaigns",
+        "gates",
+        "languages",
+        "media",
+        "months",
+    ] {
+        assert_eq!(report[k], want[k], "section {k}");
+    }
+    assert_eq!(screens_of(&report), want["screens"], "screens");
+    // The offline day and the mid-period registration show.
+    let hn = &report["screens"].as_array().unwrap()[0];
+    assert_eq!(hn["screen"], "hn-1");
+    assert!(
+        hn["dark"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["ms"].as_u64().unwrap() >= 24 * HOUR as u64),
+        "the offline day is a dark period: {hn}"
+    );
+    assert!(report["totals"]["null_backend"].as_u64().unwrap() > 0);
+    let alerts = report["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["id"], "lu-2026");
+    assert_eq!(alerts[0]["gates"], json!(["lao-cai"]));
+    assert_eq!(alerts[0]["shown"], 2);
+    assert_eq!(alerts[0]["shown_ms"], 1000);
+    assert!(alerts[0]["sent_at"].is_string(), "{}", alerts[0]);
+    assert_eq!(
+        report["rejections"],
+        json!([{"screen":"lc-1","conflicts":1,"first_at":report["rejections"][0]["first_at"]}])
+    );
+
+    // One gate only.
+    let (s, body) = get(&ctl, &auditor, &format!("{q}&gates=lao-cai&format=json")).await;
+    assert_eq!(s, 200);
+    let lc: Value = serde_json::from_slice(&body).unwrap();
+    let lc_only: Vec<Seeded> = seeded
+        .iter()
+        .filter(|s| s.gate == "lao-cai")
+        .map(|s| Seeded {
+            screen: s.screen,
+            gate: s.gate,
+            registered: s.registered,
+            plays: s.plays.clone(),
+        })
+        .collect();
+    let lc_as_of = lc["evidence"]["generated_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        lc["totals"],
+        expected(&lc_only, from, to, lc_as_of)["totals"]
+    );
+
+    // The bundle behind the report, and the offline tool.
+    let art = artifacts();
+    let sha = check_offline_tool(&ctl, &auditor, &report, from, to, &art).await;
+    let sha = sha.as_str();
+    // The documents of the same report: from the same bundle.
+    let q = format!("{q}&bundle={sha}");
+    check_pdf(&ctl, &auditor, &q, &art, sha).await;
+    check_xlsx(&ctl, &auditor, &q, &art, &report).await;
+    let (s, v) = get(&ctl, &auditor, &format!("{q}&format=json")).await;
+    assert_eq!(s, 200);
+    assert_eq!(serde_json::from_slice::<Value>(&v).unwrap(), report);
+    let (s, html) = get(&ctl, &auditor, &format!("{q}&format=html")).await;
+    assert_eq!(s, 200);
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"));
+    std::fs::write(art.join("report.html"), html).unwrap();
+}
+
+/// `gatecast-audit report` on the report's bundle prints the report's figures; `--check`
+/// accepts the report and refuses a forged one. Returns the bundle's SHA-256.
+async fn check_offline_tool(
+    ctl: &Ctl,
+    auditor: &str,
+    report: &Value,
+    from: Date,
+    to: Date,
+    art: &Path,
+) -> String {
+    let sha = report["evidence"]["bundle_sha256"].as_str().unwrap();
+    let (s, bundle) = get(ctl, auditor, &format!("/api/v1/reports/bundles/{sha}")).await;
+    assert_eq!(s, 200);
+    let bundle_path = art.join("bundle.json");
+    std::fs::write(&bundle_path, &bundle).unwrap();
+    let report_path = art.join("report.json");
+    std::fs::write(&report_path, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+    let bp = bundle_path.to_str().unwrap();
+    let (code, out) = audit(&[
+        "report",
+        bp,
+        "--from",
+        &from.to_string(),
+        "--to",
+        &to.to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let offline: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        &offline, report,
+        "gatecast-audit report prints the same figures"
+    );
+    let (code, out) = audit(&["report", bp, "--check", report_path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let mut forged = report.clone();
+    forged["totals"]["shown"] = json!(report["totals"]["shown"].as_u64().unwrap() + 1);
+    let forged_path = art.join("forged.json");
+    std::fs::write(&forged_path, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let (code, out) = audit(&["report", bp, "--check", forged_path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("totals"), "{out}");
+
+    sha.to_string()
+}
+
+fn sha2_of(text: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).to_vec()
+}
+
+async fn check_pdf(ctl: &Ctl, token: &str, q: &str, art: &Path, sha: &str) {
+    let (s, pdf) = get(ctl, token, &format!("{q}&format=pdf")).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&pdf));
+    assert!(pdf.starts_with(b"%PDF-"));
+    let path = art.join("report.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    if !gatecast_testkit::require_program("report_period", "pdftotext", "poppler-utils") {
+        return;
+    }
+    let out = std::process::Command::new("pdftotext")
+        .args([path.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for heading in [
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "BÁO CÁO",
+        "Kết quả thông tin đối ngoại trên hệ thống màn hình điện tử",
+        "Nơi nhận",
+        "Kết quả theo ngôn ngữ",
+        "Tình trạng hoạt động của màn hình",
+        sha,
+    ] {
+        assert!(
+            text.contains(heading),
+            "{heading:?} missing from the PDF text:\n{text}"
+        );
+    }
+    let status = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "80", path.to_str().unwrap()])
+        .arg(art.join("page"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(art.join("page-1.png").exists() || art.join("page-01.png").exists());
+}
+
+async fn check_xlsx(ctl: &Ctl, token: &str, q: &str, art: &Path, report: &Value) {
+    let (s, xlsx) = get(ctl, token, &format!("{q}&format=xlsx")).await;
+    assert_eq!(s, 200);
+    let path = art.join("report.xlsx");
+    std::fs::write(&path, &xlsx).unwrap();
+    // The Debian python3-openpyxl is for the system interpreter, which a pyenv shim on PATH
+    // may hide: take the first python3 that imports it.
+    let Some(python) = ["python3", "/usr/bin/python3"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import openpyxl"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        assert!(
+            !gatecast_testkit::external_required(),
+            "openpyxl is missing (apt-get install python3-openpyxl)"
+        );
+        println!(
+            "SKIPPED: report_period XLSX check needs openpyxl (apt-get install python3-openpyxl)"
+        );
+        return;
+    };
+    let script = r#"
+import json, sys, openpyxl, datetime
+wb = openpyxl.load_workbook(sys.argv[1])
+out = {}
+for name in ["Tổng hợp", "Ngôn ngữ", "Màn hình", "Cửa khẩu"]:
+    ws = wb[name]
+    rows = []
+    for r in ws.iter_rows(min_row=3, values_only=True):
+        rows.append([v.isoformat() if isinstance(v, datetime.datetime) else v for v in r])
+    out[name] = rows
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sheets: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &report["totals"];
+    let row = &sheets["Tổng hợp"][0];
+    assert_eq!(
+        row.as_array().unwrap()[..5],
+        json!([
+            "Tổng cộng",
+            t["plays"],
+            t["shown"],
+            t["null_backend"],
+            t["failed"]
+        ])
+        .as_array()
+        .unwrap()[..]
+    );
+    // Hours as a number (the XLSX keeps 15 significant digits).
+    let hours = t["shown_ms"].as_f64().unwrap() / 3_600_000.0;
+    assert!(
+        (row[5].as_f64().unwrap() - hours).abs() < 1e-9,
+        "{row} vs {hours}"
+    );
+    for (i, l) in report["languages"].as_array().unwrap().iter().enumerate() {
+        let row = &sheets["Ngôn ngữ"][i];
+        assert_eq!(row[0], l["lang"]);
+        assert_eq!(row[2], l["shown"]);
+        assert_eq!(
+            row[6].as_f64().unwrap(),
+            l["share_bp"].as_f64().unwrap() / 10_000.0
+        );
+    }
+    for (i, g) in report["gates"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(sheets["Cửa khẩu"][i][1], g["plays"]);
+    }
+    for (i, s) in report["screens"].as_array().unwrap().iter().enumerate() {
+        let row = &sheets["Màn hình"][i];
+        assert_eq!(row[0], s["screen"]);
+        // A real date, not text.
+        assert!(
+            row[2]
+                .as_str()
+                .unwrap()
+                .starts_with(&s["registered_at"].as_str().unwrap()[..16]),
+            "{row}"
+        );
+        assert_eq!(
+            row[7].as_f64().unwrap(),
+            s["availability_bp"].as_f64().unwrap() / 10_000.0
+        );
+    }
+}

@@ -1,0 +1,116 @@
+use super::*;
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn receipt(screen: &str, seq: u64, start: &str, secs: i64, backend: Backend) -> Receipt {
+    let started_at = at(start);
+    Receipt {
+        seq,
+        screen: screen.into(),
+        manifest_version: 1,
+        playlist: "welcome".into(),
+        media: "ab".repeat(32),
+        lang: "vi".into(),
+        started_at,
+        ended_at: started_at + secs.seconds(),
+        outcome: Outcome::Completed,
+        backend,
+        clock_synced: true,
+        prev: "0".repeat(64),
+    }
+}
+
+fn builder() -> ReportBuilder {
+    let mut b = ReportBuilder::new(ReportRequest::parse("2026-03-02", "2026-03-02", None).unwrap());
+    b.screen(ScreenInfo {
+        screen: "lc-1".into(),
+        name: "Lào Cai 1".into(),
+        gate: "lao-cai".into(),
+        timezone: "Asia/Ho_Chi_Minh".into(),
+        // registered at 12:00 local on the day
+        registered_at: at("2026-03-02T05:00:00Z"),
+    });
+    b
+}
+
+#[test]
+fn gate_days_are_local_and_the_screen_counts_from_registration() {
+    let mut b = builder();
+    // 23:30 UTC on 1 March is 06:30 on 2 March in Vietnam: in the report.
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-01T23:30:00Z", 10, Backend::Mpv),
+    );
+    // 18:00 UTC on 2 March is 01:00 on 3 March: out.
+    b.receipt(
+        1,
+        &receipt("lc-1", 2, "2026-03-02T18:00:00Z", 10, Backend::Mpv),
+    );
+    let f = b.finish(at("2026-04-01T00:00:00Z"));
+    assert_eq!(f.totals.plays, 1);
+    let s = &f.screens[0];
+    // counted from registration (05:00 UTC) to the end of the gate day (17:00 UTC): 12 h.
+    assert_eq!(s.counted_ms, 12 * 3_600_000);
+    assert_eq!(s.dark_ms, 12 * 3_600_000, "{s:?}");
+    assert_eq!(s.availability_bp, 0);
+}
+
+#[test]
+fn null_plays_are_never_shown_and_resends_count_once() {
+    let mut b = builder();
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-02T05:00:00Z", 3600 * 6, Backend::Mpv),
+    );
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-02T05:00:00Z", 3600 * 6, Backend::Mpv),
+    );
+    b.receipt(
+        1,
+        &receipt("lc-1", 2, "2026-03-02T11:00:00Z", 60, Backend::Null),
+    );
+    let f = b.finish(at("2026-03-02T13:00:00Z"));
+    assert_eq!(f.totals.plays, 2);
+    assert_eq!(f.totals.shown, 1);
+    assert_eq!(f.totals.null_backend, 1);
+    assert_eq!(f.totals.shown_ms, 6 * 3_600_000);
+    let s = &f.screens[0];
+    // counted 05:00..13:00 (as_of), played 05:00..11:00, dark 11:00..13:00.
+    assert_eq!(s.counted_ms, 8 * 3_600_000);
+    assert_eq!(s.playing_ms, 6 * 3_600_000);
+    assert_eq!(s.dark.len(), 1);
+    assert_eq!(s.availability_bp, 7_500);
+    assert_eq!(f.languages[0].share_bp, 10_000);
+}
+
+#[test]
+fn screens_of_other_gates_are_left_out() {
+    let mut b = ReportBuilder::new(
+        ReportRequest::parse("2026-03-02", "2026-03-02", Some("huu-nghi")).unwrap(),
+    );
+    b.screen(ScreenInfo {
+        screen: "lc-1".into(),
+        name: "x".into(),
+        gate: "lao-cai".into(),
+        timezone: "UTC".into(),
+        registered_at: at("2026-01-01T00:00:00Z"),
+    });
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-02T05:00:00Z", 10, Backend::Mpv),
+    );
+    let f = b.finish(at("2026-04-01T00:00:00Z"));
+    assert_eq!(f.totals.plays, 0);
+    assert!(f.screens.is_empty());
+}
+
+#[test]
+fn bad_requests_name_the_problem() {
+    let e = ReportRequest::parse("2026-13-01", "2026-03-02", None).unwrap_err();
+    assert!(e.to_string().contains("from"), "{e}");
+    let e = ReportRequest::parse("2026-03-03", "2026-03-02", None).unwrap_err();
+    assert!(e.to_string().contains("before"), "{e}");
+}
