@@ -54,6 +54,7 @@ static ASSETS: &[Asset] = &[
     asset!("/console/publish.js", "publish.js", JS),
     asset!("/console/audit.js", "audit.js", JS),
     asset!("/console/approvals.js", "approvals.js", JS),
+    asset!("/console/users.js", "users.js", JS),
 ];
 
 /// Strong ETags, computed once.
