@@ -24,7 +24,7 @@ function once(r) {
 }
 
 function createForm(out, onDone) {
-  const login = h('input', { type: 'text', required: true, name: 'login', spellcheck: 'false', autocomplete: 'off', pattern: '[a-z0-9._-]+' });
+  const login = h('input', { type: 'text', required: true, name: 'login', spellcheck: 'false', autocomplete: 'off', pattern: '[a-z0-9._\\-]+' });
   const name = h('input', { type: 'text', required: true, name: 'name', autocomplete: 'off' });
   const role = select(ROLES.map((r) => [r, t('role.' + r)]), 'operator', { name: 'role' });
   const totp = h('input', { type: 'checkbox', name: 'totp', checked: true });
