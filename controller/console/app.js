@@ -87,7 +87,8 @@ function signInPage() {
   const login = h('input', { type: 'text', autocomplete: 'username', required: true, spellcheck: 'false', name: 'login' });
   const password = h('input', { type: 'password', autocomplete: 'current-password', required: true, name: 'password' });
   const code = h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: '6', name: 'code', spellcheck: 'false' });
-  const codeRow = h('div', { class: 'grid', hidden: true }, field(t('signin.code'), code), h('p', { class: 'hint' }, t('signin.codehint')));
+  const codeRow = h('div', { class: 'code-row', hidden: true },
+    h('div', { class: 'grid' }, field(t('signin.code'), code)), h('p', { class: 'hint' }, t('signin.codehint')));
   const err = h('p', { class: 'error-text', role: 'alert' });
   const tokenBtn = h('button', { type: 'button', class: 'linkish', id: 'use-token' }, t('signin.usetoken'));
   const form = h('form', { class: 'panel signin', id: 'signin' },
@@ -175,6 +176,7 @@ function signOut() {
   stopCurrent();
   clearToken();
   Object.assign(session, { role: null, login: null, name: null });
+  document.getElementById('flash').replaceChildren();
   renderChrome();
   signInPage();
 }

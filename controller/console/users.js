@@ -27,7 +27,7 @@ function createForm(out, onDone) {
   const login = h('input', { type: 'text', required: true, name: 'login', spellcheck: 'false', autocomplete: 'off', pattern: '[a-z0-9._\\-]+' });
   const name = h('input', { type: 'text', required: true, name: 'name', autocomplete: 'off' });
   const role = select(ROLES.map((r) => [r, t('role.' + r)]), 'operator', { name: 'role' });
-  const totp = h('input', { type: 'checkbox', name: 'totp', checked: true });
+  const totp = h('input', { type: 'checkbox', name: 'totp', checked: '' }); // default on, kept by form.reset()
   const form = h('form', { class: 'grid', id: 'user-new' },
     field(t('users.login'), login), field(t('users.name'), name), field(t('users.role'), role), field(t('users.totp'), totp),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('users.create'))));
