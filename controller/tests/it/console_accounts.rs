@@ -77,7 +77,9 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
         .trim()
         .to_string();
     let resp = reqwest::Client::new()
-        .post(format!("{base}/api/v1/media?kind=slide&lang=vi&title=Ch%C3%A0o%20m%E1%BB%ABng"))
+        .post(format!(
+            "{base}/api/v1/media?kind=slide&lang=vi&title=Ch%C3%A0o%20m%E1%BB%ABng"
+        ))
         .bearer_auth(&admin)
         .header("content-type", "image/png")
         .body(slide_png(640, 360))
@@ -114,7 +116,11 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
         .unwrap()
         .to_string();
     let otpauth = s
-        .wait_js(20, "the otpauth link", "document.querySelector(\"[data-once] [data-field='otpauth']\").getAttribute('href')")
+        .wait_js(
+            20,
+            "the otpauth link",
+            "document.querySelector(\"[data-once] [data-field='otpauth']\").getAttribute('href')",
+        )
         .await
         .as_str()
         .unwrap()
@@ -124,9 +130,15 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
         .wait_js(20, "the QR code image decoded", "(() => { const i = document.querySelector(\"[data-once] img[data-field='qr']\"); return i && i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.getAttribute('src').slice(0, 30)]; })()")
         .await;
     assert!(qr[0].as_u64().unwrap() >= 100, "{qr}");
-    assert!(qr[1].as_str().unwrap().starts_with("data:image/svg+xml"), "{qr}");
+    assert!(
+        qr[1].as_str().unwrap().starts_with("data:image/svg+xml"),
+        "{qr}"
+    );
     let row = s.text().await;
-    assert!(row.contains(NAME) && row.contains("Biên tập viên") && row.contains("Bật"), "{row}");
+    assert!(
+        row.contains(NAME) && row.contains("Biên tập viên") && row.contains("Bật"),
+        "{row}"
+    );
     shot(&s, "accounts-01-users").await;
     s.js("document.querySelector(\"[data-once] img[data-field='qr']\").scrollIntoView({block: 'center'});", vec![]).await;
     shot(&s, "accounts-02-qr").await;
@@ -152,7 +164,12 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
     s.type_into(&pw, &password).await;
     s.click(&s.wait("#signin button[type='submit']").await)
         .await;
-    s.wait_js(20, "the code-needed message", "document.querySelector('#signin .error-text').textContent.includes('nhập mã 6 số')").await;
+    s.wait_js(
+        20,
+        "the code-needed message",
+        "document.querySelector('#signin .error-text').textContent.includes('nhập mã 6 số')",
+    )
+    .await;
     shot(&s, "accounts-04-signin-code").await;
     let code = gatecast_controller::accounts::totp_now(&secret, LOGIN).expect("a TOTP code");
     s.type_into(&s.wait("#signin input[name='code']").await, &code)
@@ -160,7 +177,12 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
     s.click(&s.wait("#signin button[type='submit']").await)
         .await;
     s.wait("#nav a[data-page='screens']").await;
-    s.wait_js(20, "the user's name at the top", &format!("document.getElementById('who').textContent.includes('{NAME}')")).await;
+    s.wait_js(
+        20,
+        "the user's name at the top",
+        &format!("document.getElementById('who').textContent.includes('{NAME}')"),
+    )
+    .await;
     assert!(
         s.find("#nav a[data-page='users']").await.is_none(),
         "an operator sees no users page"
@@ -171,7 +193,10 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
     s.new_tab().await;
     s.goto(&format!("{base}/#/playlists")).await;
     s.wait("section[data-page='playlists'] h1").await;
-    assert!(s.find("#signin").await.is_none(), "the second tab did not ask to sign in");
+    assert!(
+        s.find("#signin").await.is_none(),
+        "the second tab did not ask to sign in"
+    );
     s.type_into(&s.wait("#playlist-form input[name='id']").await, "tab-hai")
         .await;
     s.type_into(
@@ -197,7 +222,10 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
         .filter(|a| a["actor"] == LOGIN)
         .collect();
     assert!(
-        by_user.iter().any(|a| a["action"].as_str().unwrap_or_default().starts_with("playlist")
+        by_user.iter().any(|a| a["action"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("playlist")
             && a["detail"].to_string().contains("tab-hai")),
         "no playlist action by {LOGIN}: {log}"
     );
@@ -213,11 +241,27 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
     .await;
     s.goto(&evil).await;
     let answer = s
-        .wait_js(20, "the controller's answer to the forged POST", &format!("location.href.startsWith('{base}') && document.body && document.body.innerText"))
+        .wait_js(
+            20,
+            "the controller's answer to the forged POST",
+            &format!(
+                "location.href.startsWith('{base}') && document.body && document.body.innerText"
+            ),
+        )
         .await;
     let answer: Value = serde_json::from_str(answer.as_str().unwrap()).expect("a JSON error");
-    assert_eq!(answer["error"], "csrf", "the cookie went along and the CSRF check refused it: {answer}");
-    let (st, _) = api(&base, &admin, "GET", "/api/v1/playlists/forged", json!(null)).await;
+    assert_eq!(
+        answer["error"], "csrf",
+        "the cookie went along and the CSRF check refused it: {answer}"
+    );
+    let (st, _) = api(
+        &base,
+        &admin,
+        "GET",
+        "/api/v1/playlists/forged",
+        json!(null),
+    )
+    .await;
     assert_eq!(st, 404, "the forged POST created nothing");
     let (_, after) = api(&base, &admin, "GET", "/api/v1/playlists", json!(null)).await;
     assert_eq!(before, after, "the forged POST changed nothing");
@@ -225,13 +269,25 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
     // --- sign out: back to the sign-in page; the old cookie is refused -----------------------
     s.goto(&format!("{base}/")).await;
     s.wait("#nav a[data-page='screens']").await;
-    let cookie = s.cookie("gatecast_session").await.expect("the session cookie");
-    assert_eq!(with_cookie(&base, "GET", "/api/v1/session", &cookie).await, 200);
+    let cookie = s
+        .cookie("gatecast_session")
+        .await
+        .expect("the session cookie");
+    assert_eq!(
+        with_cookie(&base, "GET", "/api/v1/session", &cookie).await,
+        200
+    );
     s.click(&s.wait("#sign-out").await).await;
     s.wait("#signin input[name='login']").await;
     // The sign-in page shows after the DELETE was answered: the session is over.
-    assert_eq!(with_cookie(&base, "GET", "/api/v1/session", &cookie).await, 401);
-    assert_eq!(with_cookie(&base, "GET", "/api/v1/playlists", &cookie).await, 401);
+    assert_eq!(
+        with_cookie(&base, "GET", "/api/v1/session", &cookie).await,
+        401
+    );
+    assert_eq!(
+        with_cookie(&base, "GET", "/api/v1/playlists", &cookie).await,
+        401
+    );
     let (st, log) = api(&base, &admin, "GET", "/api/v1/actions", json!(null)).await;
     assert_eq!(st, 200);
     assert!(log.to_string().contains("session.sign_out"), "{log}");

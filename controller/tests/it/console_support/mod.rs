@@ -304,7 +304,9 @@ impl Session {
     /// Opens a new tab of the same browser (same profile, same cookies) and switches to it;
     /// returns its window handle.
     pub async fn new_tab(&self) -> String {
-        let v = self.must("POST", "/window/new", json!({"type": "tab"})).await;
+        let v = self
+            .must("POST", "/window/new", json!({"type": "tab"}))
+            .await;
         let handle = v["handle"].as_str().expect("new window handle").to_string();
         self.switch_to(&handle).await;
         handle
@@ -318,7 +320,8 @@ impl Session {
 
     /// Switches to the window `handle`.
     pub async fn switch_to(&self, handle: &str) {
-        self.must("POST", "/window", json!({"handle": handle})).await;
+        self.must("POST", "/window", json!({"handle": handle}))
+            .await;
     }
 
     /// The value of a cookie of the current page (`HttpOnly` ones too: WebDriver sees them).
