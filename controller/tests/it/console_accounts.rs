@@ -212,6 +212,20 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
         .await;
     s.wait_js(20, "the saved playlist", "document.querySelector('.pl-list') && document.querySelector('.pl-list').innerText.includes('Thẻ thứ hai')").await;
 
+    // The alert preview (a POST answered by an image, as the console's alert page fetches
+    // it) works with the cookie and the CSRF token this tab got from GET /api/v1/session.
+    let preview = s
+        .js_async(
+            "const done = arguments[arguments.length - 1]; import('/console/api.js').then((m) => \
+             m.postForBlob('/api/v1/alerts/preview?width=480&height=270&lang=vi', \
+             { text: [{ lang: 'vi', text: 'Cửa khẩu tạm đóng' }] })).then((b) => done([b.type, b.size]), \
+             (e) => done(['error', e.status]));",
+            vec![],
+        )
+        .await;
+    assert_eq!(preview[0], "image/png", "{preview}");
+    assert!(preview[1].as_u64().unwrap() > 1000, "{preview}");
+
     // The action log names the person.
     let (st, log) = api(&base, &admin, "GET", "/api/v1/actions", json!(null)).await;
     assert_eq!(st, 200, "{log}");
