@@ -1,7 +1,13 @@
-// HTTP client of the console: bearer token from sessionStorage, JSON errors turned into
-// ApiError with the server's message, uploads with progress through XMLHttpRequest.
+// HTTP client of the console: the session cookie of a signed-in user (with the session's CSRF
+// token in X-CSRF-Token on every request that changes something), or else a bearer token from
+// sessionStorage; JSON errors turned into ApiError with the server's message, uploads with
+// progress through XMLHttpRequest.
 
 const KEY = 'gatecast.token';
+let csrf = null; // CSRF token of the cookie session, from the sign-in answer or GET /api/v1/session
+
+/** Remembers the CSRF token of the cookie session (null after sign-out). */
+export function setCsrf(c) { csrf = c || null; }
 
 export function token() { return sessionStorage.getItem(KEY); }
 export function setToken(t) { sessionStorage.setItem(KEY, t); }
@@ -13,13 +19,15 @@ export class ApiError extends Error {
     super(message || code || ('HTTP ' + status));
     this.status = status;
     this.code = code || '';
+    this.retryAfter = null; // seconds, from Retry-After on a 429
   }
 }
 
-function headers(extra) {
+function headers(extra, method) {
   const h = Object.assign({}, extra || {});
   const t = token();
   if (t) h['Authorization'] = 'Bearer ' + t;
+  else if (csrf && method && method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = csrf;
   return h;
 }
 
@@ -31,12 +39,15 @@ async function errorOf(resp) {
     message = j.message || '';
     if (j.field && message && !message.includes(j.field)) message = j.field + ': ' + message;
   } catch (_) { /* not JSON */ }
-  return new ApiError(resp.status, code, message);
+  const e = new ApiError(resp.status, code, message);
+  const ra = Number(resp.headers.get('Retry-After'));
+  if (ra > 0) e.retryAfter = ra;
+  return e;
 }
 
 /** JSON request; resolves to the parsed body. */
 export async function api(method, path, body) {
-  const init = { method, headers: headers(), cache: 'no-store' };
+  const init = { method, headers: headers({}, method), cache: 'no-store' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -50,7 +61,7 @@ export async function api(method, path, body) {
 /** POST of a JSON body answered by an image (the alert preview); resolves to the Blob. */
 export async function postForBlob(path, body) {
   const resp = await fetch(path, { method: 'POST', cache: 'no-store',
-    headers: headers({ 'Content-Type': 'application/json' }), body: JSON.stringify(body) });
+    headers: headers({ 'Content-Type': 'application/json' }, 'POST'), body: JSON.stringify(body) });
   if (!resp.ok) throw await errorOf(resp);
   return resp.blob();
 }
@@ -69,7 +80,7 @@ export function upload(path, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
-    const h = headers({ 'Content-Type': file.type || 'application/octet-stream' });
+    const h = headers({ 'Content-Type': file.type || 'application/octet-stream' }, 'POST');
     for (const k of Object.keys(h)) xhr.setRequestHeader(k, h[k]);
     xhr.upload.addEventListener('progress', (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
     xhr.addEventListener('load', () => {
@@ -90,4 +101,33 @@ export async function detectRole() {
   const me = await api('GET', '/api/v1/whoami');
   if (!me || !me.role) throw new ApiError(0, 'bad_answer', 'whoami');
   return me.role;
+}
+
+/** Signs in with login, password and (for two-factor users) the 6-digit code; the answer
+ * `{login, name, role, csrf}` sets the session cookie. A 401 with code `code_required` means
+ * "ask for the code". */
+export async function signIn(login, password, code) {
+  const body = { login, password };
+  if (code) body.code = code;
+  const me = await api('POST', '/api/v1/session', body);
+  setCsrf(me.csrf);
+  return me;
+}
+
+/** The user of this browser's session cookie (another tab signed in), or null. */
+export async function currentSession() {
+  try {
+    const me = await api('GET', '/api/v1/session');
+    setCsrf(me.csrf);
+    return me;
+  } catch (e) {
+    if (e.status === 401) return null;
+    throw e;
+  }
+}
+
+/** Ends the cookie session on the server (best effort) and forgets its CSRF token. */
+export async function signOutSession() {
+  try { await api('DELETE', '/api/v1/session'); } catch (e) { console.warn('sign-out', e.message); }
+  setCsrf(null);
 }

@@ -1,6 +1,6 @@
 // gatecast console: sign-in, role-aware navigation, hash routing, page lifecycle.
 import { t, lang, setLang } from './i18n.js';
-import { api, token, setToken, clearToken, detectRole } from './api.js';
+import { token, setToken, clearToken, detectRole, signIn, currentSession, signOutSession } from './api.js';
 import { h, field, flash, errorText } from './ui.js';
 import { screensPage } from './screens.js';
 import { mediaPage, playlistsPage } from './content.js';
@@ -9,6 +9,7 @@ import { publishPage, alertsPage } from './publish.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
 import { approvalsPage } from './approvals.js';
 import { reportPage } from './report.js';
+import { usersPage, passwordPage } from './users.js';
 
 const WRITE = ['admin', 'operator'];
 const ALL = ['admin', 'operator', 'auditor'];
@@ -24,9 +25,15 @@ const PAGES = [
   { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },
   { id: 'export', label: 'nav.export', roles: ALL, render: exportPage },
   { id: 'report', label: 'nav.report', roles: ALL, render: reportPage },
+  { id: 'users', label: 'nav.users', roles: ['admin'], render: usersPage },
+  { id: 'password', label: 'nav.password', roles: ALL, user: true, render: passwordPage },
 ];
 
-const session = { role: null };
+// role: of the token or the signed-in user; login/name: only for a named account's session.
+const session = { role: null, login: null, name: null };
+
+/** The pages this session may open. */
+function pages() { return PAGES.filter((p) => p.roles.includes(session.role) && (!p.user || session.login)); }
 let current = null; // { stop() } of the page on screen
 
 /** What the signed-in role may do. */
@@ -51,39 +58,96 @@ function renderChrome() {
   const out = document.getElementById('sign-out');
   out.textContent = t('signout');
   out.hidden = !session.role;
-  document.getElementById('who').textContent = session.role ? t('role.' + session.role) : '';
+  const role = session.role ? t('role.' + session.role) : '';
+  document.getElementById('who').textContent = session.login ? (session.name || session.login) + ' · ' + role : role;
   const nav = document.getElementById('nav');
   nav.setAttribute('aria-label', t('nav.label'));
   nav.hidden = !session.role;
-  nav.replaceChildren(...PAGES.filter((p) => p.roles.includes(session.role))
+  nav.replaceChildren(...pages()
     .map((p) => h('a', { href: '#/' + p.id, 'data-page': p.id }, t(p.label))));
+}
+
+function signedIn() {
+  renderChrome();
+  if (!location.hash || location.hash === '#/' || location.hash === '#') location.hash = '#/screens';
+  else route();
+}
+
+/** Why a sign-in failed, in words: wrong credentials, locked out (with the wait), code needed. */
+function signInError(e) {
+  if (e.status === 429) {
+    const m = /(\d+)\s*s\b/.exec(e.message || '');
+    return t('signin.locked', { s: e.retryAfter || (m ? m[1] : '?') });
+  }
+  if (e.code === 'code_required') return t('signin.codeneeded');
+  if (e.status === 401) return t('signin.wrong');
+  return errorText(e);
 }
 
 function signInPage() {
   const main = document.getElementById('main');
-  const input = h('input', { type: 'password', autocomplete: 'off', required: true, spellcheck: 'false', name: 'token' });
+  const login = h('input', { type: 'text', autocomplete: 'username', required: true, spellcheck: 'false', name: 'login' });
+  const password = h('input', { type: 'password', autocomplete: 'current-password', required: true, name: 'password' });
+  const code = h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: '6', name: 'code', spellcheck: 'false' });
+  const codeRow = h('div', { class: 'code-row', hidden: true },
+    h('div', { class: 'grid' }, field(t('signin.code'), code)), h('p', { class: 'hint' }, t('signin.codehint')));
   const err = h('p', { class: 'error-text', role: 'alert' });
+  const tokenBtn = h('button', { type: 'button', class: 'linkish', id: 'use-token' }, t('signin.usetoken'));
   const form = h('form', { class: 'panel signin', id: 'signin' },
     h('h1', {}, t('signin.title')),
+    h('div', { class: 'grid' }, field(t('signin.login'), login), field(t('signin.password'), password)),
+    codeRow,
+    err,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('signin.button'))),
+    h('p', { class: 'alt' }, tokenBtn));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    err.textContent = '';
+    clearToken();
+    try {
+      const me = await signIn(login.value.trim(), password.value, codeRow.hidden ? '' : code.value.trim());
+      Object.assign(session, { role: me.role, login: me.login, name: me.name });
+      signedIn();
+    } catch (e) {
+      Object.assign(session, { role: null, login: null, name: null });
+      if (e.code === 'code_required') { codeRow.hidden = false; code.focus(); }
+      else if (!codeRow.hidden) code.value = '';
+      err.textContent = signInError(e);
+      console.warn('sign-in refused:', e.status, e.code);
+    }
+  });
+  tokenBtn.addEventListener('click', tokenSignInPage);
+  main.replaceChildren(form);
+  login.focus();
+}
+
+/** The secondary sign-in with an API token, for scripts and older setups. */
+function tokenSignInPage() {
+  const main = document.getElementById('main');
+  const input = h('input', { type: 'password', autocomplete: 'off', required: true, spellcheck: 'false', name: 'token' });
+  const err = h('p', { class: 'error-text', role: 'alert' });
+  const back = h('button', { type: 'button', class: 'linkish' }, t('signin.usepassword'));
+  const form = h('form', { class: 'panel signin', id: 'signin-token' },
+    h('h1', {}, t('signin.tokentitle')),
     h('p', { class: 'hint' }, t('signin.hint')),
     field(t('signin.token'), input),
     err,
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('signin.button'))));
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('signin.button'))),
+    h('p', { class: 'alt' }, back));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     err.textContent = '';
     setToken(input.value.trim());
     try {
-      session.role = await detectRole();
-      renderChrome();
-      if (!location.hash || location.hash === '#/' || location.hash === '#') location.hash = '#/screens';
-      else route();
+      Object.assign(session, { role: await detectRole(), login: null, name: null });
+      signedIn();
     } catch (e) {
       clearToken();
       session.role = null;
       err.textContent = errorText(e);
     }
   });
+  back.addEventListener('click', signInPage);
   main.replaceChildren(form);
   input.focus();
 }
@@ -92,7 +156,7 @@ async function route() {
   stopCurrent();
   if (!session.role) { signInPage(); return; }
   const id = (location.hash.replace(/^#\/?/, '').split('?')[0]) || 'screens';
-  let page = PAGES.find((p) => p.id === id && p.roles.includes(session.role));
+  let page = pages().find((p) => p.id === id);
   if (!page) page = PAGES[0];
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.page === page.id) a.setAttribute('aria-current', 'page');
@@ -101,7 +165,7 @@ async function route() {
   const main = document.getElementById('main');
   const container = h('section', { 'aria-labelledby': 'page-title', 'data-page': page.id });
   main.replaceChildren(container);
-  const ctx = { can, el: container };
+  const ctx = { can, el: container, session: Object.assign({}, session), signOut: signOutAndShow };
   try {
     current = (await page.render(ctx)) || null;
   } catch (e) {
@@ -113,9 +177,19 @@ async function route() {
 function signOut() {
   stopCurrent();
   clearToken();
-  session.role = null;
+  Object.assign(session, { role: null, login: null, name: null });
+  document.getElementById('flash').replaceChildren();
   renderChrome();
   signInPage();
+}
+
+/** "Đăng xuất": ends the cookie session on the server too, then shows the sign-in page. */
+async function signOutAndShow() {
+  const named = !!session.login;
+  stopCurrent();
+  if (named) await signOutSession();
+  history.replaceState(null, '', location.pathname);
+  signOut();
 }
 
 async function boot() {
@@ -124,10 +198,16 @@ async function boot() {
     renderChrome();
     route();
   });
-  document.getElementById('sign-out').addEventListener('click', () => { location.hash = ''; signOut(); });
+  document.getElementById('sign-out').addEventListener('click', signOutAndShow);
   window.addEventListener('hashchange', route);
   if (token()) {
     try { session.role = await detectRole(); } catch (_) { clearToken(); session.role = null; }
+  } else {
+    // Another tab of this browser signed in: its cookie carries this tab too.
+    try {
+      const me = await currentSession();
+      if (me) Object.assign(session, { role: me.role, login: me.login, name: me.name });
+    } catch (e) { console.warn('session check failed:', e.message); }
   }
   renderChrome();
   route();

@@ -53,6 +53,10 @@ pub enum SignInError {
     /// Wrong login, password or code, or a disabled user.
     #[error("wrong login, password or code")]
     Refused,
+    /// Login and password are right, the user has two-factor on and no code came: the
+    /// console then asks for the 6-digit code.
+    #[error("this user signs in with a 6-digit code from the authenticator app too")]
+    CodeRequired,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -215,6 +219,9 @@ pub async fn sign_in(
         return Err(SignInError::Refused);
     };
     if let Some(secret) = &user.totp_secret {
+        if code.is_none_or(|c| c.trim().is_empty()) {
+            return Err(SignInError::CodeRequired);
+        }
         if !code.is_some_and(|c| check_totp(secret, &user.login, c)) {
             return Err(SignInError::Refused);
         }
@@ -305,7 +312,7 @@ mod tests {
         let code = totp_now(&secret, "lan.nguyen").unwrap();
         assert!(matches!(
             sign_in(&store, "lan.nguyen", "correct horse battery", None).await,
-            Err(SignInError::Refused)
+            Err(SignInError::CodeRequired)
         ));
         assert!(matches!(
             sign_in(&store, "lan.nguyen", "wrong horse battery", Some(&code)).await,

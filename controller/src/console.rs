@@ -55,6 +55,7 @@ static ASSETS: &[Asset] = &[
     asset!("/console/audit.js", "audit.js", JS),
     asset!("/console/approvals.js", "approvals.js", JS),
     asset!("/console/report.js", "report.js", JS),
+    asset!("/console/users.js", "users.js", JS),
 ];
 
 /// Strong ETags, computed once.

@@ -149,6 +149,11 @@ pub async fn sign_in(state: &AppState, mut req: Request) -> Result<Response, Api
                 SignInError::Refused.to_string(),
             ))
         }
+        Err(SignInError::CodeRequired) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "code_required",
+            SignInError::CodeRequired.to_string(),
+        )),
         Err(SignInError::Store(e)) => Err(e.into()),
     }
 }
@@ -219,7 +224,8 @@ struct NewUserBody {
 }
 
 /// `POST /api/v1/users {"login","name","role","password"?,"totp"?}` (admin): 201 with the
-/// password (when generated) and the `otpauth://` URI, shown once.
+/// password (when generated), the `otpauth://` URI and that URI as a QR code (`otpauth_svg`,
+/// an SVG document), shown once.
 pub async fn create_user(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, ADMIN)?;
     let b: NewUserBody = req.json().await?;
@@ -239,8 +245,20 @@ pub async fn create_user(state: &AppState, mut req: Request) -> Result<Response,
     .await?;
     Ok(json_reply(
         StatusCode::CREATED,
-        &serde_json::json!({"login": n.user.login, "role": role, "password": generated.then_some(n.password), "otpauth": n.otpauth}),
+        &serde_json::json!({"login": n.user.login, "role": role, "password": generated.then_some(n.password), "otpauth": n.otpauth, "otpauth_svg": n.otpauth.as_deref().and_then(qr_svg)}),
     ))
+}
+
+/// The QR code of `text` as an SVG document (black on white, quiet zone included), for a
+/// phone app to scan; `None` when the text is too long for a QR code.
+fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color>()
+            .min_dimensions(240, 240)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// `POST /api/v1/users/{login}/disable` (admin).

@@ -99,8 +99,9 @@ async fn attack_cross_site_post_with_a_session_cookie_is_refused() {
         .unwrap()
         .to_string();
 
-    // Wrong password, missing code: refused alike.
-    let (s, _) = ctl
+    // Right password, missing code: the console is told to ask for the code; wrong password:
+    // refused.
+    let (s, b) = ctl
         .req(
             "POST",
             "/api/v1/session",
@@ -109,6 +110,7 @@ async fn attack_cross_site_post_with_a_session_cookie_is_refused() {
         )
         .await;
     assert_eq!(s, 401, "no TOTP code");
+    assert_eq!(b["error"], "code_required", "{b}");
     let code = gatecast_controller::accounts::totp_now(&secret, "lan.nguyen").unwrap();
     let (s, _) = ctl
         .req(

@@ -101,9 +101,12 @@ pub(crate) async fn nav(s: &Session, page: &str) {
 
 pub(crate) async fn sign_in(s: &Session, base: &str, token: &str) {
     s.goto(&format!("{base}/")).await;
-    let input = s.wait("#signin input[name='token']").await;
+    // The token sign-in is the secondary option under the login form.
+    let other = s.wait("#signin #use-token").await;
+    s.click(&other).await;
+    let input = s.wait("#signin-token input[name='token']").await;
     s.type_into(&input, token).await;
-    let button = s.wait("#signin button[type='submit']").await;
+    let button = s.wait("#signin-token button[type='submit']").await;
     s.click(&button).await;
     s.wait("#nav a[data-page='screens']").await;
 }

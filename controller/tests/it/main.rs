@@ -34,6 +34,7 @@ mod audit_query_compliance;
 mod audit_query_http;
 mod audit_query_snapshot;
 mod audit_receipt_runs;
+mod console_accounts;
 mod console_approvals;
 mod console_browser;
 mod console_wall;

@@ -327,6 +327,38 @@ impl Session {
         }
     }
 
+    /// Opens a new tab of the same browser (same profile, same cookies) and switches to it;
+    /// returns its window handle.
+    pub async fn new_tab(&self) -> String {
+        let v = self
+            .must("POST", "/window/new", json!({"type": "tab"}))
+            .await;
+        let handle = v["handle"].as_str().expect("new window handle").to_string();
+        self.switch_to(&handle).await;
+        handle
+    }
+
+    /// The handle of the current window.
+    pub async fn window(&self) -> String {
+        let v = self.must("GET", "/window", Value::Null).await;
+        v.as_str().expect("window handle").to_string()
+    }
+
+    /// Switches to the window `handle`.
+    pub async fn switch_to(&self, handle: &str) {
+        self.must("POST", "/window", json!({"handle": handle}))
+            .await;
+    }
+
+    /// The value of a cookie of the current page (`HttpOnly` ones too: WebDriver sees them).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let v = self
+            .cmd("GET", &format!("/cookie/{name}"), Value::Null)
+            .await
+            .ok()?;
+        v["value"].as_str().map(str::to_string)
+    }
+
     /// Ends the session (the browser quits).
     pub async fn quit(self) {
         let _ = self.cmd("DELETE", "", Value::Null).await;
