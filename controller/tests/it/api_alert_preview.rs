@@ -158,11 +158,19 @@ async fn alert_preview_draws_the_image_media_above_the_text() {
         .await;
     assert_eq!(s, 201, "{v}");
     let huge = v["sha256"].as_str().unwrap().to_owned();
+    let mut webm = vec![0x1A, 0x45, 0xDF, 0xA3];
+    webm.extend_from_slice(&[0u8; 100]);
+    let (s, v) = ctl
+        .upload(webm, "video/webm", "kind=video&lang=vi")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let video = v["sha256"].as_str().unwrap().to_owned();
     for (media, what, says) in [
         ("ab".repeat(32), "unknown", "no stored media"),
         ("XYZ".to_owned(), "not a sha256", "not 64 lowercase hex"),
         (broken, "not decodable", "cannot decode"),
         (huge, "too many pixels", "9000×2"),
+        (video, "a video", "only an image"),
     ] {
         let body = json!({"text": [{"lang": "vi", "text": text}], "media": media});
         let (s, _, b) = ctl
