@@ -103,7 +103,11 @@ fn bars_png(w: u32, h: u32) -> Vec<u8> {
     let mut rgb = Vec::with_capacity((w * h * 3) as usize);
     for _ in 0..h {
         for x in 0..w {
-            rgb.extend(if x * 2 < w { [40, 160, 220] } else { [240, 200, 40] });
+            rgb.extend(if x * 2 < w {
+                [40, 160, 220]
+            } else {
+                [240, 200, 40]
+            });
         }
     }
     gatecast_testkit::glass::encode_png(w, h, &rgb)
@@ -131,7 +135,11 @@ async fn alert_preview_draws_the_image_media_above_the_text() {
     let text = "Cửa khẩu tạm dừng thông quan do lũ.";
     let body = json!({"text": [{"lang": "vi", "text": text}], "media": sha});
     let (s, ct, png) = ctl
-        .post_raw("/api/v1/alerts/preview?width=960&height=540", &operator, body)
+        .post_raw(
+            "/api/v1/alerts/preview?width=960&height=540",
+            &operator,
+            body,
+        )
         .await;
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&png));
     assert_eq!(ct, "image/png");
@@ -160,9 +168,7 @@ async fn alert_preview_draws_the_image_media_above_the_text() {
     let huge = v["sha256"].as_str().unwrap().to_owned();
     let mut webm = vec![0x1A, 0x45, 0xDF, 0xA3];
     webm.extend_from_slice(&[0u8; 100]);
-    let (s, v) = ctl
-        .upload(webm, "video/webm", "kind=video&lang=vi")
-        .await;
+    let (s, v) = ctl.upload(webm, "video/webm", "kind=video&lang=vi").await;
     assert_eq!(s, 201, "{v}");
     let video = v["sha256"].as_str().unwrap().to_owned();
     for (media, what, says) in [

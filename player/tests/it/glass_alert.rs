@@ -264,7 +264,12 @@ async fn glass_alert_languages_in_turn_inside_the_safe_area() {
 /// A 320×180 picture: colour bars over a gradient (no colour of the background or band).
 fn media_png() -> Vec<u8> {
     let (w, h) = (320u32, 180u32);
-    let bars = [[40u8, 160, 220], [240, 200, 40], [60, 180, 90], [200, 90, 200]];
+    let bars = [
+        [40u8, 160, 220],
+        [240, 200, 40],
+        [60, 180, 90],
+        [200, 90, 200],
+    ];
     let mut rgb = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
         for x in 0..w {
@@ -310,7 +315,9 @@ async fn glass_alert_image_media_above_its_text() {
                 .unwrap()
         })
         .collect();
-    let plain = renderer.alert(shown[0].0, &shown[0].1, SIZE.0, SIZE.1).unwrap();
+    let plain = renderer
+        .alert(shown[0].0, &shown[0].1, SIZE.0, SIZE.1)
+        .unwrap();
     assert!(
         expected[0].layout.media.is_some(),
         "the layout has no media box"

@@ -42,13 +42,16 @@ pub enum Screen {
     TestCard,
 }
 
+/// The last decoded alert image and its media sha256.
+type LastImage = (String, Arc<MediaImage>);
+
 /// The renderer of the mpv backend, shared with the tasks that draw (drawing runs on the
 /// blocking pool).
 #[derive(Clone)]
 pub struct ScreenRenderer {
     inner: Arc<Mutex<Renderer>>,
     /// The last decoded alert image, by media sha256 (decoded once per alert, not per language).
-    image: Arc<Mutex<Option<(String, Arc<MediaImage>)>>>,
+    image: Arc<Mutex<Option<LastImage>>>,
 }
 
 impl std::fmt::Debug for ScreenRenderer {
