@@ -152,6 +152,9 @@ async fn alert_preview_draws_the_image_media_above_the_text() {
         png == expected.image.to_png().unwrap(),
         "the preview is not the screen the player draws with the image"
     );
+    let out = gatecast_testkit::glass::artifacts_dir("alert_preview_draws_the_image_media");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("preview-media-vi.png"), &png).unwrap();
     let plain = r.alert("vi", text, 960, 540).unwrap();
     assert!(png != plain.image.to_png().unwrap(), "the image is missing");
 
