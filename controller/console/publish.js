@@ -196,7 +196,11 @@ export async function alertsPage(ctx) {
       const r = rows(), seq = ++drawSeq;
       if (!r.length) { preview.replaceChildren(h('p', {}, t('al.previewempty'))); return; }
       try {
-        const blobs = await Promise.all(r.map((x) => postForBlob('/api/v1/alerts/preview?width=960&height=540&lang=' + encodeURIComponent(x.lang), { text: [x] })));
+        // An image media (kind slide) is drawn above the text, as the player does (a video
+        // or clip plays as its own turn, so it is not part of the text's screen).
+        const m = media.find((x) => x.sha256 === mediaSel.value && x.kind === 'slide');
+        const extra = m ? { media: m.sha256 } : {};
+        const blobs = await Promise.all(r.map((x) => postForBlob('/api/v1/alerts/preview?width=960&height=540&lang=' + encodeURIComponent(x.lang), { text: [x], ...extra })));
         if (seq !== drawSeq) return;
         urls.forEach((u) => URL.revokeObjectURL(u));
         urls = blobs.map((b) => URL.createObjectURL(b));
@@ -206,6 +210,7 @@ export async function alertsPage(ctx) {
     addRow('vi', ''); addRow('en', ''); addRow('zh-Hans', '');
     const picker = targetPicker(screens, gates, 'al');
     const mediaSel = select([['', t('al.nomedia')], ...media.map((m) => [m.sha256, m.title + ' (' + langName(m.lang) + ')'])], '', {});
+    mediaSel.addEventListener('change', drawPreview);
     const hours = select([['1', '1 h'], ['2', '2 h'], ['4', '4 h'], ['8', '8 h'], ['24', '24 h'], ['72', '72 h']], '2', {});
     const prio = h('input', { type: 'number', value: '100', class: 'secs' });
     const form = h('form', { class: 'panel', id: 'alert-form' }, h('h2', {}, t('al.new')),

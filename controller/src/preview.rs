@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use gatecast_render::Renderer;
+use gatecast_render::{MediaImage, Renderer};
 use tokio::sync::Semaphore;
 
 /// Previews drawn or waiting at once.
@@ -22,6 +22,9 @@ pub enum PreviewError {
     /// The renderer refused (e.g. the size).
     #[error("{0}")]
     Render(#[from] gatecast_render::RenderError),
+    /// The alert's image media cannot be decoded or is too large in pixels.
+    #[error("{0}")]
+    Media(#[from] gatecast_render::MediaError),
     /// The drawing task failed.
     #[error("drawing the preview failed: {0}")]
     Task(String),
@@ -55,11 +58,13 @@ impl AlertPreviews {
         }
     }
 
-    /// The alert screen for `text` in `lang` at `width`×`height`, as PNG.
+    /// The alert screen for `text` in `lang` at `width`×`height`, as PNG, with the image
+    /// file `media` (PNG or JPEG bytes, decoded on the blocking pool) above the text, if given.
     pub async fn png(
         &self,
         lang: &str,
         text: &str,
+        media: Option<Vec<u8>>,
         width: u32,
         height: u32,
     ) -> Result<Vec<u8>, PreviewError> {
@@ -70,6 +75,7 @@ impl AlertPreviews {
             .map_err(|_| PreviewError::Busy)?;
         let (renderer, lang, text) = (self.renderer.clone(), lang.to_owned(), text.to_owned());
         tokio::task::spawn_blocking(move || {
+            let media = media.map(|b| MediaImage::decode(&b)).transpose()?;
             let mut guard = renderer.lock().unwrap_or_else(|e| e.into_inner());
             let r = guard.get_or_insert_with(|| {
                 let r = Renderer::system();
@@ -78,7 +84,7 @@ impl AlertPreviews {
                 }
                 r
             });
-            let drawn = r.alert(&lang, &text, width, height)?;
+            let drawn = r.alert_with_media(&lang, &text, media.as_ref(), width, height)?;
             Ok(drawn.image.to_png()?)
         })
         .await

@@ -6,11 +6,13 @@
 //! variant, looks the media up in the local cache and hands it to the backend. It never
 //! touches the network (playback never waits on a download): a missing file is skipped with a `failed` play.
 //!
-//! An active alert plays whatever it carries, also when no manifest is active: its media if
-//! it has some (repeated until the alert ends), else its text, one language at a time for the
-//! alert-text duration each ([`alert_texts`] gives the order). Every alert play is recorded
-//! with the playlist [`alert_label`] (`alert:<id>`); a text play has `media` = SHA-256 of the
-//! exact UTF-8 bytes of the text shown and `lang` = its language, and `manifest_version` is 0
+//! An active alert plays whatever it carries, also when no manifest is active: its text, one
+//! language at a time for the alert-text duration each ([`alert_texts`] gives the order), with
+//! its image media (kind `slide`) drawn above the text; a video or clip media (or a slide of an
+//! alert without text) plays as its own turn, repeated until the alert ends. Every alert play
+//! is recorded with the playlist [`alert_label`] (`alert:<id>`); a text play has `media` =
+//! SHA-256 of the exact UTF-8 bytes of the text shown and `lang` = its language (the image shown
+//! with it gets no receipt of its own, `docs/protocol.md` §13), and `manifest_version` is 0
 //! while no manifest is active.
 //!
 //! Each finished play is handed to a sink (the agent journals it as a receipt) before the
@@ -30,7 +32,7 @@ use playlists::manifest::{Alert, AlertSet, AlertText, Manifest, MediaKind, Media
 use playlists::schedule;
 use tokio::sync::watch;
 
-use crate::backend::{Backend, Interrupt, ItemKind, PlayItem, PlayOutcome, TextItem};
+use crate::backend::{Backend, Interrupt, ItemKind, PlayItem, PlayOutcome, TextImage, TextItem};
 
 /// How long each language of an alert text is shown by default.
 pub const DEFAULT_ALERT_TEXT_DURATION: Duration = Duration::from_secs(8);
@@ -104,6 +106,8 @@ enum What {
     Text {
         text: String,
         lang: String,
+        /// The alert's image media, drawn above the text.
+        image: Option<MediaRef>,
     },
 }
 
@@ -189,13 +193,17 @@ impl<B: Backend> Scheduler<B> {
         if let Some(alerts) = &p.alerts {
             let deadline = schedule::next_alert_change(alerts, now);
             if let Some(alert) = schedule::active_alert(alerts, now) {
+                let image = alert
+                    .media
+                    .as_ref()
+                    .filter(|m| m.kind == MediaKind::Slide && !alert.text.is_empty());
                 let what = match &alert.media {
-                    Some(media) => What::Media {
+                    Some(media) if image.is_none() => What::Media {
                         media: media.clone(),
                         item_duration: None,
                         next: Some((media.clone(), None)),
                     },
-                    None => {
+                    _ => {
                         let languages = p.manifest.as_ref().map_or(&[][..], |m| &m.languages);
                         let texts = alert_texts(alert, languages);
                         // Validated alert sets have a text or media; be safe anyway.
@@ -205,6 +213,7 @@ impl<B: Backend> Scheduler<B> {
                         What::Text {
                             text: t.text.clone(),
                             lang: t.lang.clone(),
+                            image: image.cloned(),
                         }
                     }
                 };
@@ -280,8 +289,10 @@ impl<B: Backend> Scheduler<B> {
 
             let mut interrupt = self.interrupt_for(&choice, version, &shutdown);
             let (media, lang, outcome) = match &choice.what {
-                What::Text { text, lang } => {
-                    let item = TextItem::new(text, lang, self.alert_text_duration);
+                What::Text { text, lang, image } => {
+                    let image = image.as_ref().and_then(|m| self.text_image(m));
+                    let item =
+                        TextItem::new(text, lang, self.alert_text_duration).with_image(image);
                     self.current.send_replace(Some(item.sha256.clone()));
                     let outcome = self.backend.show_text(&item, &mut interrupt).await;
                     (item.sha256, lang.clone(), outcome)
@@ -347,6 +358,21 @@ impl<B: Backend> Scheduler<B> {
         }
         self.current.send_replace(None);
         self.backend.shutdown().await;
+    }
+
+    /// The cache file of an alert's image media, or `None` (the text is shown alone) when it
+    /// is not cached.
+    fn text_image(&self, media: &MediaRef) -> Option<TextImage> {
+        match (self.lookup)(&media.sha256) {
+            Some(path) => Some(TextImage {
+                sha256: media.sha256.clone(),
+                path,
+            }),
+            None => {
+                tracing::warn!(media = %media.sha256, "the alert's image is not in the cache; showing its text alone");
+                None
+            }
+        }
     }
 
     /// An interrupt that fires when the manifest version or the active alert changes, when an
@@ -559,11 +585,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn alert_with_media_overrides_and_then_resumes() {
-        let (a, al) = (
-            media(1, MediaKind::Slide, "vi"),
-            media(9, MediaKind::Slide, "en"),
+    async fn alert_image_is_drawn_with_its_text_not_played_as_a_turn() {
+        let a = media(1, MediaKind::Slide, "vi");
+        let img = media(9, MediaKind::Slide, "vi");
+        let r = rig(&[&a, &img]);
+        let mut alert = text_alert("flood", 5, Timestamp::MAX, &FLOOD[..2]);
+        alert.media = Some(img.clone());
+        r.program.send_replace(Some(Program {
+            manifest: Some(Arc::new(manifest(vec![a.clone()], 1))),
+            alerts: Some(alert_set(1, vec![alert])),
+        }));
+        let plays = wait_plays(&r, 4).await;
+        assert!(
+            plays.iter().all(|p| p.media != img.sha256),
+            "the alert's image played as its own turn: {plays:?}"
         );
+        let texts: Vec<(&str, &str)> = plays
+            .iter()
+            .map(|p| (p.media.as_str(), p.lang.as_str()))
+            .collect();
+        let want: Vec<String> = FLOOD[..2]
+            .iter()
+            .map(|(_, t)| crate::backend::text_sha256(t))
+            .collect();
+        for (i, (media, lang)) in texts.iter().take(4).enumerate() {
+            assert_eq!(*media, want[i % 2], "play {i}");
+            assert_eq!(*lang, FLOOD[i % 2].0, "play {i}");
+        }
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn alert_with_media_overrides_and_then_resumes() {
+        // A video media plays as its own turn (an image is drawn with the text instead).
+        let mut al = media(9, MediaKind::Video, "en");
+        al.mime = "video/webm".into();
+        let a = media(1, MediaKind::Slide, "vi");
         let r = rig(&[&a, &al]);
         let m = Arc::new(manifest(vec![a.clone()], 1));
         r.program.send_replace(Some(Program {

@@ -10,7 +10,8 @@
 //!   never count as proof that something was shown (receipts say `"backend": "null"`).
 //!
 //! Besides media files a backend shows text screens ([`TextItem`]): the text of an emergency
-//! alert without media, full screen on black, one language at a time.
+//! alert, full screen on black, one language at a time, with the alert's image media (if it
+//! carries one) drawn above the text.
 
 pub mod mpv;
 pub mod null;
@@ -86,6 +87,17 @@ pub struct TextItem {
     pub sha256: String,
     /// How long it is shown before the next language.
     pub duration: Duration,
+    /// The alert's image media, drawn above the text (`docs/protocol.md` §9), if it has one.
+    pub image: Option<TextImage>,
+}
+
+/// An alert's image media shown with its text: the verified cache file and its sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextImage {
+    /// Media sha256 (identity: a backend decodes each image once).
+    pub sha256: String,
+    /// Verified file in the local cache.
+    pub path: PathBuf,
 }
 
 impl TextItem {
@@ -96,7 +108,14 @@ impl TextItem {
             lang: lang.to_owned(),
             sha256: text_sha256(text),
             duration,
+            image: None,
         }
+    }
+
+    /// The same screen with `image` drawn above the text.
+    pub fn with_image(mut self, image: Option<TextImage>) -> TextItem {
+        self.image = image;
+        self
     }
 }
 

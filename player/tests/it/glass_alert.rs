@@ -19,7 +19,11 @@
 //! The first frame of each screen is saved under `target/glass-artifacts/<test>/key/`; the
 //! frames of a failing run under `…/frames/`.
 //!
-//! A second test runs `gatecast-player check-display` on the display and waits for the test
+//! A second test shows an alert carrying an image media (vi, then zh-Hans): each screen on the
+//! glass is the renderer's own screen with that image above the text, with no text pixels in
+//! the margin; the Vietnamese one is saved as `…/screens/media-vi.png`.
+//!
+//! A third test runs `gatecast-player check-display` on the display and waits for the test
 //! card (the same renderer's card at the display's size) to be on the glass.
 
 use crate::glass_screen::{runs, save_key_frames, summary};
@@ -27,8 +31,8 @@ use crate::glass_screen::{runs, save_key_frames, summary};
 use std::time::Duration;
 
 use gatecast_player::backend::mpv::{MpvBackend, MpvConfig, ScreenRenderer};
-use gatecast_player::backend::{Backend, Ended, Interrupt, TextItem};
-use gatecast_render::{Renderer, BACKGROUND, BAND};
+use gatecast_player::backend::{Backend, Ended, Interrupt, TextImage, TextItem};
+use gatecast_render::{MediaImage, Renderer, BACKGROUND, BAND};
 use gatecast_testkit::glass::{near, Display, Frame, Grabber};
 
 /// The display: a common 16:9 size, grabbed at half resolution.
@@ -255,6 +259,111 @@ async fn glass_alert_languages_in_turn_inside_the_safe_area() {
             ));
         }
     }
+}
+
+/// A 320×180 picture: colour bars over a gradient (no colour of the background or band).
+fn media_png() -> Vec<u8> {
+    let (w, h) = (320u32, 180u32);
+    let bars = [
+        [40u8, 160, 220],
+        [240, 200, 40],
+        [60, 180, 90],
+        [200, 90, 200],
+    ];
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let bar = bars[(x * 4 / w) as usize];
+            let shade = (y * 100 / h) as u8;
+            rgb.extend(bar.iter().map(|c| c.saturating_sub(shade)));
+        }
+    }
+    gatecast_testkit::glass::encode_png(w, h, &rgb)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glass_alert_image_media_above_its_text() {
+    const TEST: &str = "glass_alert_image_media_above_its_text";
+    if !gatecast_testkit::require_program(TEST, "mpv", "mpv") {
+        return;
+    }
+    let screens = ScreenRenderer::load();
+    if skip_without_fonts(TEST, &screens) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(display) = Display::start(TEST, dir.path(), SIZE.0, SIZE.1) else {
+        return;
+    };
+    let png = media_png();
+    let sha256 = playlists::hex::sha256_hex(&png);
+    let path = dir.path().join(&sha256);
+    std::fs::write(&path, &png).unwrap();
+    let image = TextImage {
+        sha256,
+        path: path.clone(),
+    };
+    let all = alerts();
+    let shown = [all[0].clone(), all[2].clone()];
+    let media = MediaImage::decode(&png).unwrap();
+    let mut renderer = Renderer::system();
+    let expected: Vec<gatecast_render::Rendered> = shown
+        .iter()
+        .map(|(lang, text)| {
+            renderer
+                .alert_with_media(lang, text, Some(&media), SIZE.0, SIZE.1)
+                .unwrap()
+        })
+        .collect();
+    let plain = renderer
+        .alert(shown[0].0, &shown[0].1, SIZE.0, SIZE.1)
+        .unwrap();
+    assert!(
+        expected[0].layout.media.is_some(),
+        "the layout has no media box"
+    );
+
+    let mut cfg = MpvConfig::new(dir.path().join("mpv.sock"));
+    cfg.extra_args = vec!["--no-config".into(), "--ao=null".into()];
+    cfg.env = vec![("DISPLAY".into(), display.name())];
+    let mut b = MpvBackend::new(cfg).with_screens(screens);
+    b.start().await.expect("mpv starts on the X display");
+    let mut never = Interrupt::never();
+    let mut full = Vec::new();
+    for (lang, text) in &shown {
+        let item = TextItem::new(text, lang, SHOWN).with_image(Some(image.clone()));
+        let out = b.show_text(&item, &mut never).await;
+        assert_eq!(out.ended, Ended::Completed, "{lang}: {:?}", out.ended);
+        full.push(display.grab(1).expect("a full-resolution grab"));
+    }
+    b.idle().await;
+    b.shutdown().await;
+
+    let out = gatecast_testkit::glass::artifacts_dir(TEST).join("screens");
+    std::fs::create_dir_all(&out).unwrap();
+    for (i, (f, (lang, _))) in full.iter().zip(&shown).enumerate() {
+        std::fs::write(out.join(format!("media-{lang}.png")), f.to_png()).unwrap();
+        let diff = mean_diff(f, &expected[i].image, 1);
+        println!("{TEST}: {lang} differs by {diff:.2} from the drawn screen");
+        assert!(
+            diff < SAME_SCREEN,
+            "{lang}: the glass differs by {diff:.2} from the screen drawn with the image (saved in {})",
+            out.display()
+        );
+        let stray = margin_text_pixels(f);
+        assert!(
+            stray.is_empty(),
+            "{lang}: {} text pixels in the 5 % margin, e.g. {:?}",
+            stray.len(),
+            &stray[..stray.len().min(5)]
+        );
+    }
+    // The image really is on the glass: the same screen without it is far from the frame.
+    let without = mean_diff(&full[0], &plain.image, 1);
+    assert!(
+        without >= SAME_SCREEN,
+        "the vi screen without its image differs by only {without:.2}"
+    );
 }
 
 #[test]

@@ -6,17 +6,19 @@
 //! next language replaces the overlay under the same id, without a gap and without reloading
 //! the background. The overlay sits above video and is part of `screenshot-to-file window`.
 //! When drawing fails (it should not: the renderer needs no font to produce an image), the
-//! text is shown as before, an ASS `osd-overlay`.
+//! text is shown as before, an ASS `osd-overlay`. An alert's image media is decoded once (on
+//! the blocking pool, the last one kept) and drawn above the text; an image
+//! that cannot be decoded is logged and the text drawn alone.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gatecast_render::Renderer;
+use gatecast_render::{MediaImage, Renderer};
 use serde_json::{json, Value};
 
 use super::{ass_text, MpvBackend, TEXT_BACKGROUND, TEXT_OVERLAY_ID, TEXT_RES};
-use crate::backend::{Ended, Interrupt, PlayOutcome, TextItem};
+use crate::backend::{Ended, Interrupt, PlayOutcome, TextImage, TextItem};
 
 /// Our `overlay-add` id for drawn screens.
 const SCREEN_OVERLAY_ID: i64 = 0;
@@ -33,16 +35,23 @@ pub enum Screen {
         lang: String,
         /// The text.
         text: String,
+        /// The alert's image media, drawn above the text.
+        image: Option<TextImage>,
     },
     /// The display test card of `check-display`.
     TestCard,
 }
+
+/// The last decoded alert image and its media sha256.
+type LastImage = (String, Arc<MediaImage>);
 
 /// The renderer of the mpv backend, shared with the tasks that draw (drawing runs on the
 /// blocking pool).
 #[derive(Clone)]
 pub struct ScreenRenderer {
     inner: Arc<Mutex<Renderer>>,
+    /// The last decoded alert image, by media sha256 (decoded once per alert, not per language).
+    image: Arc<Mutex<Option<LastImage>>>,
 }
 
 impl std::fmt::Debug for ScreenRenderer {
@@ -63,6 +72,7 @@ impl ScreenRenderer {
         );
         ScreenRenderer {
             inner: Arc::new(Mutex::new(r)),
+            image: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -82,6 +92,34 @@ impl ScreenRenderer {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The decoded `image` (from the cache of the last one, else read and decoded now), or
+    /// `None` with a warning when it cannot be read or decoded. Runs on the blocking pool.
+    fn decoded(&self, image: &TextImage) -> Option<Arc<MediaImage>> {
+        let mut last = self.image.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((sha, img)) = last.as_ref() {
+            if *sha == image.sha256 {
+                return Some(img.clone());
+            }
+        }
+        let t = Instant::now();
+        let decoded = std::fs::read(&image.path)
+            .map_err(|e| format!("cannot read {}: {e}", image.path.display()))
+            .and_then(|b| MediaImage::decode(&b).map_err(|e| e.to_string()));
+        match decoded {
+            Ok(img) => {
+                tracing::debug!(media = %image.sha256, width = img.width(), height = img.height(),
+                    ms = t.elapsed().as_millis() as u64, "alert image decoded");
+                let img = Arc::new(img);
+                *last = Some((image.sha256.clone(), img.clone()));
+                Some(img)
+            }
+            Err(why) => {
+                tracing::warn!(media = %image.sha256, reason = %why, "the alert's image cannot be shown; drawing its text alone");
+                None
+            }
+        }
+    }
+
     /// Draws `screen` at `width`×`height` on the blocking pool and writes it as raw BGRA to
     /// `path`.
     async fn draw_to(
@@ -94,9 +132,17 @@ impl ScreenRenderer {
         let this = self.clone();
         let job = move || -> Result<(), String> {
             let t = Instant::now();
+            let media = match &screen {
+                Screen::Alert {
+                    image: Some(image), ..
+                } => this.decoded(image),
+                _ => None,
+            };
             let mut r = this.lock();
             let drawn = match &screen {
-                Screen::Alert { lang, text } => r.alert(lang, text, width, height),
+                Screen::Alert { lang, text, .. } => {
+                    r.alert_with_media(lang, text, media.as_deref(), width, height)
+                }
                 Screen::TestCard => r.test_card(width, height),
             }
             .map_err(|e| e.to_string())?;
@@ -310,6 +356,7 @@ impl MpvBackend {
         let screen = Screen::Alert {
             lang: item.lang.clone(),
             text: item.text.clone(),
+            image: item.image.clone(),
         };
         self.show_screen(screen, Some(&item.text), item.duration, interrupt)
             .await
