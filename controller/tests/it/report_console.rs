@@ -31,11 +31,7 @@ async fn report_console_page_shows_and_downloads_the_report() {
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1280, 1500).await;
-    s.goto(&format!("{}/", ctl.base)).await;
-    let input = s.wait("#signin input[name='token']").await;
-    s.type_into(&input, &auditor).await;
-    let button = s.wait("#signin button[type='submit']").await;
-    s.click(&button).await;
+    crate::console_browser::sign_in(&s, &ctl.base, &auditor).await;
     let link = s.wait("#nav a[data-page='report']").await;
     assert_eq!(
         s.js(

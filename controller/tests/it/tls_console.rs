@@ -72,7 +72,7 @@ async fn tls_console_opens_over_https_in_chromium_trusting_the_pin() {
     )
     .await;
     let refused = wrong.try_goto(&format!("{base}/")).await;
-    let signin = wrong.find("#signin input[name='token']").await;
+    let signin = wrong.find("#signin").await;
     assert!(
         refused.is_err() || signin.is_none(),
         "a browser pinned to another key opened the console: {refused:?}"
@@ -91,11 +91,7 @@ async fn tls_console_opens_over_https_in_chromium_trusting_the_pin() {
         )],
     )
     .await;
-    s.goto(&format!("{base}/")).await;
-    let input = s.wait("#signin input[name='token']").await;
-    s.type_into(&input, &admin).await;
-    s.click(&s.wait("#signin button[type='submit']").await)
-        .await;
+    crate::console_browser::sign_in(&s, &base, &admin).await;
     s.wait(".card[data-screen='lc-tls-1']").await;
     assert_eq!(s.js("return location.protocol", vec![]).await, "https:");
     let text = wait_for(20, "the screen card's text", || async {
