@@ -138,9 +138,12 @@ gzip -9n < "$root/deploy/player.example.toml" \
     > "$work/gatecast-player/usr/share/doc/gatecast-player/player.example.toml.gz"
 chmod 0644 "$work/gatecast-player/usr/share/doc/gatecast-player/"*
 # /etc/gatecast belongs to the service user: `gatecast-player enroll`, run as that user,
-# writes player.toml there (0600).
+# writes player.toml there (0600). The unit's SupplementaryGroups name `render`, which udev
+# makes; a box without udev (a minimal image, a container) lacks it and systemd refuses to
+# start the unit (status 216/GROUP): make it as udev would.
 postinst gatecast-player /var/lib/gatecast-player \
-'    install -d -m 0750 -o gatecast -g gatecast /etc/gatecast'
+'    install -d -m 0750 -o gatecast -g gatecast /etc/gatecast
+    getent group render >/dev/null || addgroup --system --quiet render'
 control gatecast-player 'adduser, libc6 (>= 2.34), mpv, fonts-noto-core, fonts-noto-cjk' \
 "border-gate signage player agent with proof of play
  The gatecast player: verifies signed manifests, keeps a verified offline
