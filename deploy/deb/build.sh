@@ -35,14 +35,25 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # common NAME: the parts both packages have (binary, unit, copyright, changelog).
+# The strip of the package's architecture: the host's, or the cross binutils' (arm64:
+# binutils-aarch64-linux-gnu, which gcc-aarch64-linux-gnu brings).
+strip=
+if [ "$arch" = "$(dpkg --print-architecture)" ]; then
+    strip=strip
+elif [ "$arch" = arm64 ] && command -v aarch64-linux-gnu-strip >/dev/null; then
+    strip=aarch64-linux-gnu-strip
+fi
+
 common() {
     name=$1
     pkg="$work/$name"
     install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/lib/systemd/system" \
         "$pkg/usr/share/doc/$name"
     install -m 0755 "$bin_dir/$name" "$pkg/usr/bin/$name"
-    if [ "$arch" = "$(dpkg --print-architecture)" ]; then
-        strip --strip-unneeded "$pkg/usr/bin/$name"
+    if [ -n "$strip" ]; then
+        "$strip" --strip-unneeded "$pkg/usr/bin/$name"
+    else
+        echo "warning: no strip for $arch; $name is packaged unstripped" >&2
     fi
     # The units in deploy/ name /usr/local/bin (a manual install); the package installs to
     # /usr/bin.
@@ -123,7 +134,7 @@ postinst gatecast-controller /var/lib/gatecast \
 '    chown root:gatecast /etc/gatecast /etc/gatecast/controller.toml
     chmod 0750 /etc/gatecast
     chmod 0640 /etc/gatecast/controller.toml'
-control gatecast-controller 'adduser, libc6 (>= 2.34)' \
+control gatecast-controller 'adduser, libc6 (>= 2.35)' \
 "border-gate signage controller: signed publishing, receipts, audit
  The gatecast controller: media library, schedules, Ed25519-signed manifests,
  an embedded MQTT broker, proof-of-play receipt ingest and a Merkle audit log.
@@ -138,10 +149,13 @@ gzip -9n < "$root/deploy/player.example.toml" \
     > "$work/gatecast-player/usr/share/doc/gatecast-player/player.example.toml.gz"
 chmod 0644 "$work/gatecast-player/usr/share/doc/gatecast-player/"*
 # /etc/gatecast belongs to the service user: `gatecast-player enroll`, run as that user,
-# writes player.toml there (0600).
+# writes player.toml there (0600). The unit's SupplementaryGroups name `render`, which udev
+# makes; a box without udev (a minimal image, a container) lacks it and systemd refuses to
+# start the unit (status 216/GROUP): make it as udev would.
 postinst gatecast-player /var/lib/gatecast-player \
-'    install -d -m 0750 -o gatecast -g gatecast /etc/gatecast'
-control gatecast-player 'adduser, libc6 (>= 2.34), mpv, fonts-noto-core, fonts-noto-cjk' \
+'    install -d -m 0750 -o gatecast -g gatecast /etc/gatecast
+    getent group render >/dev/null || addgroup --system --quiet render'
+control gatecast-player 'adduser, libc6 (>= 2.35), mpv, fonts-noto-core, fonts-noto-cjk' \
 "border-gate signage player agent with proof of play
  The gatecast player: verifies signed manifests, keeps a verified offline
  media cache, plays schedules with mpv and sends signed play receipts.

@@ -2,7 +2,8 @@
 //! controller"): with the real `gatecast-controller serve` running, `token create|list`,
 //! `broker-acl` and `backup` succeed through the admin socket and a new token works on the
 //! HTTP API at once; with it stopped, the same commands work on the database and print the
-//! same kind of output. A peer of another user is refused on the socket.
+//! same kind of output. `user add` works the same way, and the new user signs in over HTTP
+//! (`POST /api/v1/session`) at once. A peer of another user is refused on the socket.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -40,6 +41,66 @@ fn create_auditor(data: &Path) -> String {
     let token = out.split_whitespace().last().expect("a token").to_string();
     assert!(token.starts_with("gct_"), "{out}");
     token
+}
+
+/// `user add` with a random password; checks the output and returns that password.
+fn add_user(data: &Path, login: &str, name: &str) -> String {
+    let out = admin_ok(
+        data,
+        &[
+            "user", "add", "--login", login, "--name", name, "--role", "operator",
+        ],
+    );
+    assert!(
+        out.starts_with(&format!("created operator user {login} ({name})")),
+        "{out}"
+    );
+    out.split("password (shown once): ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no password in: {out}"))
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Signs in with login and password; returns the status and the session cookie when set.
+fn sign_in(c: &Controller, login: &str, password: &str) -> (u16, Option<String>) {
+    let body = serde_json::json!({ "login": login, "password": password }).to_string();
+    let r = http(
+        c.http,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .expect("HTTP request");
+    let cookie = r
+        .header("set-cookie")
+        .map(|v| v.split(';').next().unwrap_or_default().to_string());
+    (r.status, cookie)
+}
+
+/// The user and role the session cookie stands for.
+fn whoami_cookie(c: &Controller, cookie: &str) -> (u16, serde_json::Value) {
+    let r =
+        http(c.http, "GET", "/api/v1/whoami", &[("cookie", cookie)], b"").expect("HTTP request");
+    (r.status, r.json())
+}
+
+/// Signs `login` in and checks the session names them with role operator.
+fn assert_signs_in(c: &Controller, login: &str, password: &str) {
+    let (status, cookie) = sign_in(c, login, password);
+    assert_eq!(status, 200, "{login} signs in with the printed password");
+    let cookie = cookie.expect("a session cookie");
+    let (status, me) = whoami_cookie(c, &cookie);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (me["user"].as_str(), me["role"].as_str()),
+        (Some(login), Some("operator")),
+        "{me}"
+    );
 }
 
 fn whoami(c: &Controller, token: &str) -> (u16, serde_json::Value) {
@@ -90,6 +151,15 @@ fn admin_commands_work_on_a_running_and_on_a_stopped_controller() {
     );
     assert!(out.contains(&sha256_hex(&bytes)), "{out}");
 
+    // A console user made through the socket signs in at once; a wrong password does not.
+    let password = add_user(&data, "lan.nguyen", "Nguyễn Thị Lan");
+    assert_eq!(
+        sign_in(&c, "lan.nguyen", "not the password!!").0,
+        401,
+        "a wrong password is refused"
+    );
+    assert_signs_in(&c, "lan.nguyen", &password);
+
     let out = admin_ok(&data, &["token", "revoke", id]);
     assert_eq!(out.trim(), format!("revoked token {id}"));
     assert_eq!(
@@ -116,12 +186,15 @@ fn admin_commands_work_on_a_running_and_on_a_stopped_controller() {
         &["backup", "--out", offline_archive.to_str().unwrap()],
     );
     assert!(out.starts_with("wrote backup "), "{out}");
+    let offline_password = add_user(&data, "minh.tran", "Trần Văn Minh");
     c.start_again();
     assert_eq!(
         whoami(&c, &offline).0,
         200,
         "the token made while stopped works"
     );
+    assert_signs_in(&c, "minh.tran", &offline_password);
+    assert_signs_in(&c, "lan.nguyen", &password);
 }
 
 #[test]
