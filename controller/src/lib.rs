@@ -14,7 +14,6 @@ pub mod blobs;
 pub mod config;
 mod console;
 mod export;
-pub mod https;
 pub mod inbound;
 pub mod ingest;
 pub mod metrics;

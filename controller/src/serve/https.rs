@@ -13,8 +13,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
+use super::{ServeError, HEADER_READ_TIMEOUT};
 use crate::config::{Config, TlsSource};
-use crate::serve::{ServeError, HEADER_READ_TIMEOUT};
 
 /// The `Strict-Transport-Security` value of every HTTPS response: one year.
 pub const HSTS: &str = "max-age=31536000";

@@ -12,6 +12,8 @@ use playlists::keys::SecretKey;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+pub mod https;
+
 use crate::api::{AppState, Metrics, PublicUrls};
 use crate::blobs::Blobs;
 use crate::config::{files, BrokerMode, Config};
@@ -309,7 +311,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     if let Some(p) = previous {
         info!(previous_started = %p.started, previous_alive = %p.tick, "controller run recorded; the previous run was last alive at its tick");
     }
-    let tls = crate::https::load(&config)?;
+    let tls = https::load(&config)?;
     let alive = tokio::spawn(run_alive_ticker(store.clone()));
     let mqtt_password_checks = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (broker, host, port) = start_broker(
@@ -465,7 +467,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     );
     warn_if_descriptors_short(config.http_limits.max_connections);
     let (tls_tasks, redirect_addr) =
-        crate::https::start_tasks(tls.as_ref(), &config, http_addr, &limiter).await?;
+        https::start_tasks(tls.as_ref(), &config, http_addr, &limiter).await?;
     let acceptor = tls.as_ref().map(|t| t.acceptor_with_alpn(&[b"http/1.1"]));
     let http = tokio::spawn(serve_http(listener, routes, limiter, acceptor, stop_rx));
     info!(addr = %http_addr, scheme, "HTTP API listening");
@@ -611,7 +613,7 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 ///
 /// With `tls`, each admitted connection first completes a TLS handshake within
 /// [`HEADER_READ_TIMEOUT`] (plain HTTP spoken to it is answered with a 400 naming the port as
-/// HTTPS, [`crate::https::refuse_plain_http`]), and every response carries HSTS.
+/// HTTPS, [`https::refuse_plain_http`]), and every response carries HSTS.
 async fn serve_http<F>(
     listener: tokio::net::TcpListener,
     filter: F,
@@ -666,7 +668,7 @@ async fn serve_http<F>(
                 if hsts {
                     response.headers_mut().insert(
                         warp::http::header::STRICT_TRANSPORT_SECURITY,
-                        warp::http::HeaderValue::from_static(crate::https::HSTS),
+                        warp::http::HeaderValue::from_static(https::HSTS),
                     );
                 }
                 Ok::<_, std::convert::Infallible>(response)
@@ -687,7 +689,7 @@ async fn serve_http<F>(
                         .watch(builder.serve_connection(TokioIo::new(stream), svc))
                         .await
                 }
-                Some(acceptor) => match crate::https::handshake(&acceptor, stream, addr).await {
+                Some(acceptor) => match https::handshake(&acceptor, stream, addr).await {
                     Some(stream) => {
                         watcher
                             .watch(builder.serve_connection(TokioIo::new(stream), svc))
