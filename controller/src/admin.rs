@@ -293,10 +293,14 @@ pub async fn run_command(data: &Path, cmd: AdminCommand) -> Result<String, Admin
     let path = socket_path(data);
     match UnixStream::connect(&path).await {
         Ok(stream) => ask(&path, stream, &cmd).await,
+        // InvalidInput: a path too long for a Unix socket address (SUN_LEN), where `serve`
+        // could not listen either (it says so in its log): no socket, as when none exists.
         Err(e)
             if matches!(
                 e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::InvalidInput
             ) =>
         {
             std::fs::create_dir_all(data).map_err(io(data))?;
