@@ -275,6 +275,8 @@ pub async fn enroll(opts: &EnrollOptions) -> Result<PlayerConfig, EnrollError> {
             }
             (None, Some(learned.unwrap_or(given)))
         }
+        // Not made by the enrolment's options; kept whole if it ever is.
+        EnrolTrust::Tls(ClientTrust::PinOrChain { pin, ca }) => (ca, Some(learned.unwrap_or(pin))),
     };
 
     let config = PlayerConfig {

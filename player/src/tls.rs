@@ -14,16 +14,8 @@
 
 use std::sync::Arc;
 
-use gatecast_tls::rustls::client::danger::{
-    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-};
-use gatecast_tls::rustls::client::WebPkiServerVerifier;
-use gatecast_tls::rustls::crypto::{
-    verify_tls12_signature, verify_tls13_signature, CryptoProvider,
-};
-use gatecast_tls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use gatecast_tls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore};
-use gatecast_tls::{ClientTrust, TlsError};
+use gatecast_tls::rustls::ClientConfig;
+use gatecast_tls::ClientTrust;
 
 use crate::config::PlayerConfig;
 
@@ -51,19 +43,10 @@ impl PlayerTls {
             .iter()
             .any(|m| m.starts_with("https://"))
             || cfg.controller_base().starts_with("https://");
-        let media = match (https_mirror, cfg.pin()) {
-            (false, _) => refusing("no https:// media mirror is configured"),
-            (true, None) => config_or_refusing(&chain_trust(cfg)),
-            (true, Some(pin)) => match chain_verifier(&chain_trust(cfg)) {
-                Ok(chain) => with_verifier(Arc::new(PinOrChain {
-                    pin,
-                    chain: Some(chain),
-                })),
-                Err(e) => {
-                    tracing::warn!(error = %e, "media mirrors: only the pinned certificate is accepted");
-                    with_verifier(Arc::new(PinOrChain { pin, chain: None }))
-                }
-            },
+        let media = if https_mirror {
+            config_or_refusing(&media_trust(cfg))
+        } else {
+            refusing("no https:// media mirror is configured")
         };
         PlayerTls { broker, media }
     }
@@ -78,11 +61,16 @@ pub fn broker_trust(cfg: &PlayerConfig) -> ClientTrust {
     }
 }
 
-/// The CA trust of media mirrors: the CA file, else the system roots.
-fn chain_trust(cfg: &PlayerConfig) -> ClientTrust {
-    match &cfg.tls_ca_file {
-        Some(ca) => ClientTrust::CaFile(ca.clone()),
-        None => ClientTrust::SystemRoots,
+/// The trust of media mirrors: the pinned key or a chain to the CA file (else the system
+/// roots) for the mirror's host name.
+fn media_trust(cfg: &PlayerConfig) -> ClientTrust {
+    match (cfg.pin(), &cfg.tls_ca_file) {
+        (Some(pin), ca) => ClientTrust::PinOrChain {
+            pin,
+            ca: ca.clone(),
+        },
+        (None, Some(ca)) => ClientTrust::CaFile(ca.clone()),
+        (None, None) => ClientTrust::SystemRoots,
     }
 }
 
@@ -98,169 +86,7 @@ fn config_or_refusing(trust: &ClientTrust) -> Arc<ClientConfig> {
 /// A configuration whose every handshake fails with `why` (for links that must not, or
 /// cannot, speak TLS).
 pub fn refusing(why: &str) -> Arc<ClientConfig> {
-    with_verifier(Arc::new(Refuse {
-        why: why.to_owned(),
-    }))
-}
-
-#[allow(deprecated)] // ring: the one provider of gatecast-tls
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn with_verifier(v: Arc<dyn ServerCertVerifier>) -> Arc<ClientConfig> {
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("ring supports TLS 1.3 and 1.2")
-        .dangerous()
-        .with_custom_certificate_verifier(v)
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-/// The WebPKI verifier for a CA file or the system roots.
-fn chain_verifier(trust: &ClientTrust) -> Result<Arc<WebPkiServerVerifier>, TlsError> {
-    let mut roots = RootCertStore::empty();
-    let added = match trust {
-        ClientTrust::CaFile(path) => {
-            roots
-                .add_parsable_certificates(gatecast_tls::load_certs(path)?)
-                .0
-        }
-        _ => {
-            roots
-                .add_parsable_certificates(rustls_native_certs::load_native_certs().certs)
-                .0
-        }
-    };
-    if added == 0 {
-        let what = match trust {
-            ClientTrust::CaFile(p) => format!("{} holds no usable CA certificate", p.display()),
-            _ => "the machine's CA store is empty (install ca-certificates)".into(),
-        };
-        return Err(TlsError::NoRoots(what));
-    }
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| TlsError::NoRoots(e.to_string()))
-}
-
-/// Accepts the pinned key, else what the CA verifier accepts.
-#[derive(Debug)]
-struct PinOrChain {
-    pin: String,
-    chain: Option<Arc<WebPkiServerVerifier>>,
-}
-
-impl ServerCertVerifier for PinOrChain {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = gatecast_tls::spki_sha256_hex(end_entity).map_err(|_| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-        })?;
-        if presented == self.pin {
-            return Ok(ServerCertVerified::assertion());
-        }
-        match &self.chain {
-            Some(chain) => {
-                chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-            }
-            None => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Other(rustls::OtherError(Arc::new(
-                    TlsError::PinMismatch {
-                        expected: self.pin.clone(),
-                        presented,
-                    },
-                ))),
-            )),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Refuses every server, naming why.
-#[derive(Debug)]
-struct Refuse {
-    why: String,
-}
-
-impl ServerCertVerifier for Refuse {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(format!(
-            "no trusted certificate: {}",
-            self.why
-        )))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(self.why.clone()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(self.why.clone()))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    gatecast_tls::refusing_config(why)
 }
 
 /// Warns once for each link that sends in plaintext (`docs/security.md` row 65).

@@ -20,7 +20,7 @@ mod server;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use client::{client_config, own_server_client_config, ClientTrust};
+pub use client::{client_config, own_server_client_config, refusing_config, ClientTrust};
 pub use explain::{explain, IS_TLS as IS_TLS_WORDS, NOT_TLS as NOT_TLS_WORDS};
 pub use pem::{load_certs, load_key};
 pub use server::ServerTls;

@@ -165,8 +165,8 @@ impl Demo {
             Duration::from_secs(45),
             || child.try_wait().expect("try_wait"),
         );
-        // Let the reader thread take the last lines.
-        wait_until("stdout closes", Duration::from_secs(5), || {
+        // Let the reader thread take the last lines (it may be starved on a loaded machine).
+        wait_until("stdout closes", Duration::from_secs(30), || {
             match self.lines.recv_timeout(Duration::from_millis(25)) {
                 Err(mpsc::RecvTimeoutError::Disconnected) => Some(()),
                 _ => None,

@@ -106,6 +106,32 @@ async fn a_pin_trusts_exactly_its_key_and_names_both_pins() {
 }
 
 #[tokio::test]
+async fn a_pin_or_chain_trusts_the_pinned_key_or_the_ca_for_the_name() {
+    let pki = TestPki::new(&["localhost"]);
+    // Pinned to a self-signed-like server of another CA; mirrors chain to the test CA.
+    let trust = ClientTrust::PinOrChain {
+        pin: pki.wrong_ca_server.pin_sha256.clone(),
+        ca: Some(pki.ca_pem.clone()),
+    };
+    let pinned = serve_files(&pki.wrong_ca_server).await;
+    connect(pinned, "any-name.example", &trust).await.unwrap();
+    let mirror = serve_files(&pki.server).await;
+    connect(mirror, "localhost", &trust).await.unwrap();
+    // Neither the pin nor a chain for the name dialled.
+    let wrong_host = serve_files(&pki.wrong_host).await;
+    let err = connect(wrong_host, "localhost", &trust).await.unwrap_err();
+    assert!(err.contains("wrong host name"), "{err}");
+    // No usable CA: the pin alone.
+    let pin_only = ClientTrust::PinOrChain {
+        pin: pki.wrong_ca_server.pin_sha256.clone(),
+        ca: Some(pki.server.key.clone()),
+    };
+    connect(pinned, "localhost", &pin_only).await.unwrap();
+    let err = connect(mirror, "localhost", &pin_only).await.unwrap_err();
+    assert!(err.contains("certificate pin mismatch"), "{err}");
+}
+
+#[tokio::test]
 async fn tls_to_a_plain_port_is_named() {
     // A plain HTTP server: answers a ClientHello with a 400.
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
