@@ -1,4 +1,5 @@
 // Texts of the console: Vietnamese first (default), English. `t(key, {var})` fills {var}.
+import * as words from './words.js';
 const vi = {
   'app.subtitle': 'Bảng điều khiển màn hình thông tin cửa khẩu',
   skip: 'Bỏ qua, tới nội dung chính', close: 'Đóng', save: 'Lưu', delete: 'Xóa', remove: 'Bỏ', deleted: 'Đã xóa.',
@@ -257,6 +258,8 @@ const en = {
   'exp.keyid': 'Controller key id', 'exp.checkpoint': 'Latest log checkpoint',
 };
 
+Object.assign(vi, words.vi);
+Object.assign(en, words.en);
 const DICTS = { vi, en };
 const LKEY = 'gatecast.lang';
 let current = localStorage.getItem(LKEY) === 'en' ? 'en' : 'vi';
