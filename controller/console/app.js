@@ -213,6 +213,7 @@ async function route() {
     if (e.status === 401) { signOut(); flash('error', t('err.401')); return; }
     container.append(h('p', { class: 'error-text', role: 'alert' }, errorText(e)));
   }
+  container.dataset.ready = '1'; // the page has drawn what it loaded (tests wait on this)
 }
 
 function signOut() {

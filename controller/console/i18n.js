@@ -273,6 +273,9 @@ export function t(key, vars) {
   return s;
 }
 
+/** Both dictionaries (read by the browser test that looks for untranslated words). */
+export function dictionaries() { return { vi, en }; }
+
 /** Keys present in one language and missing in the other (checked by the browser test). */
 export function missingKeys() {
   return [...Object.keys(vi).filter((k) => !(k in en)), ...Object.keys(en).filter((k) => !(k in vi))];

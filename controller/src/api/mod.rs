@@ -34,7 +34,7 @@ use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply as _};
 
-pub use error::ApiError;
+pub use error::{ApiError, ERROR_CODES};
 
 pub use crate::metrics::Metrics;
 

@@ -38,6 +38,7 @@ mod console_accounts;
 mod console_approvals;
 mod console_browser;
 mod console_wall;
+mod console_words;
 mod mqtt_client;
 mod mqtt_mosquitto;
 mod ops_backup;
