@@ -508,3 +508,60 @@ fn every_error_code_has_a_sentence_in_both_languages() {
         "error codes without a sentence: {missing:?}"
     );
 }
+
+/// `docs/security.md` §3 row 83: a token label (and a gate name, a screen name) with markup is
+/// shown as text on the admin pages and in the action log; nothing of it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_console_label_markup_is_shown_as_text() {
+    let test = "attack_console_label_markup_is_shown_as_text";
+    if !browser_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let c = start_controller(dir.path(), |_| {}).await;
+    let evil = "<img src=x onerror=\"window.__pwned=1\">";
+    let (st, v) = api(
+        &c.base,
+        &c.admin,
+        "POST",
+        "/api/v1/tokens",
+        json!({"role": "auditor", "label": evil}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = api(&c.base, &c.admin, "POST", "/api/v1/screens",
+        json!({"id": "lc-x", "name": evil, "gate": GATE, "languages": ["vi"], "timezone": "Asia/Ho_Chi_Minh"})).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = api(
+        &c.base,
+        &c.admin,
+        "PUT",
+        &format!("/api/v1/gates/{}", urlencode(GATE)),
+        json!({"name": evil}),
+    )
+    .await;
+    assert_eq!((st, &v["name"]), (200, &json!(evil)), "{v}");
+    let (_driver, s, _downloads) = open_browser(dir.path(), 1366, 768).await;
+    sign_in(&s, &c.base, &c.admin).await;
+    for page in ["tokens", "manage", "actions"] {
+        open(&s, page).await;
+        let seen = s
+            .js("return [document.querySelectorAll('#main img').length, window.__pwned === undefined, document.querySelector('#main').innerText.includes(arguments[0]) || [...document.querySelectorAll('#main input')].some(i => i.value === arguments[0])]", vec![json!(evil)])
+            .await;
+        assert_eq!(
+            seen,
+            json!([0, true, true]),
+            "{page}: [img elements, not run, shown as text]"
+        );
+    }
+    assert!(js_errors(&s).await.is_empty());
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

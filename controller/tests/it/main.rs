@@ -21,6 +21,7 @@ mod api_upload;
 mod api_whoami_dry_run;
 mod attack_alerts;
 mod attack_broker;
+mod attack_edits;
 mod attack_http;
 mod attack_receipts;
 mod attack_rejections;
