@@ -85,11 +85,19 @@ function setMenu(open) {
 
 /** What is typed in the page's forms, by field name (or position), so a language switch
  * redraws the page in the other language without losing it. */
+function fieldKey(el) {
+  // A form editing a record is told apart by its fixed id, so a new page state that opens
+  // another record (or a new one) never takes what was typed for this one.
+  const f = el.form;
+  const fixed = f && f.querySelector('input[name="id"]');
+  return (f ? f.id + ':' + (fixed && fixed.readOnly ? fixed.value : '') : '') + '|' + (el.name || '');
+}
+
 function formValues() {
   const vals = [];
   for (const el of document.querySelectorAll('#main input, #main textarea, #main select')) {
     if (el.type === 'file' || el.type === 'password' || el.readOnly) { vals.push(null); continue; }
-    vals.push({ key: (el.form && el.form.id || '') + '|' + (el.name || ''), value: el.type === 'checkbox' || el.type === 'radio' ? el.checked : el.value, open: null });
+    vals.push({ key: fieldKey(el), value: el.type === 'checkbox' || el.type === 'radio' ? el.checked : el.value });
   }
   const open = [...document.querySelectorAll('#main details')].map((d) => d.open);
   return { vals, open };
@@ -99,7 +107,7 @@ function restoreValues(saved) {
   const els = [...document.querySelectorAll('#main input, #main textarea, #main select')];
   els.forEach((el, i) => {
     const v = saved.vals[i];
-    if (!v || v.key !== (el.form && el.form.id || '') + '|' + (el.name || '')) return;
+    if (!v || v.key !== fieldKey(el)) return;
     if (el.type === 'checkbox' || el.type === 'radio') { if (el.checked !== v.value) { el.checked = v.value; el.dispatchEvent(new Event('change')); } }
     else if (el.value !== v.value && !el.readOnly) { el.value = v.value; el.dispatchEvent(new Event('input')); el.dispatchEvent(new Event('change')); }
   });

@@ -28,8 +28,10 @@ fn shots_dir() -> PathBuf {
 
 /// Goes to a page by its address (the menu may be folded) and waits until it has drawn.
 async fn open(s: &Session, page: &str) {
+    // A query part that changes every time: the page is drawn again also when it is the one
+    // on screen.
     s.js(
-        "document.querySelector('#main').replaceChildren(); location.hash = '#/' + arguments[0];",
+        "document.querySelector('#main').replaceChildren(); location.hash = '#/' + arguments[0] + '?' + Date.now();",
         vec![json!(page)],
     )
     .await;
@@ -381,6 +383,22 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
         get(&format!("/api/v1/media/{sha}")).await["title"],
         json!("Chào mừng du khách")
     );
+
+    // --- switching the language keeps what is typed ------------------------------------------
+    open(&s, "tokens").await;
+    typed(&s, "#token-new input[name='label']", "Màn hình sảnh B").await;
+    press(&s, "#lang-switch").await;
+    s.wait_js(20, "the English page", "document.querySelector(\"section[data-page='tokens'][data-ready='1'] h1\") && document.querySelector('section h1').innerText === 'API tokens'").await;
+    assert_eq!(
+        s.js(
+            "return document.querySelector(\"#token-new input[name='label']\").value",
+            vec![]
+        )
+        .await,
+        json!("Màn hình sảnh B")
+    );
+    press(&s, "#lang-switch").await;
+    s.wait_js(20, "the Vietnamese page", "document.querySelector(\"section[data-page='tokens'][data-ready='1'] h1\") && document.querySelector('section h1').innerText === 'Mã truy cập API'").await;
 
     // --- every edit is in the action log, in words ----------------------------------------
     let actions = get("/api/v1/actions").await;
