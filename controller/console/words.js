@@ -81,6 +81,7 @@ export const vi = {
   'id.screenrule': 'Mã màn hình: chữ thường không dấu, số và dấu - (tối đa 63 ký tự), không trùng màn hình đã có; không đổi được sau khi thêm.',
   'pl.created': 'Đã tạo danh sách “{name}”.', 'sch.edit': 'Sửa mục lịch “{id}”', 'sch.editbtn': 'Sửa',
   'sch.cancel': 'Hủy sửa', 'sch.prio': 'Ưu tiên {p}', 'screen.version': 'bản {v}',
+  'col.version': 'Bản', 'col.seq': 'Số thứ tự', 'backend.null': 'Không chiếu (null)',
   'media.edit': 'Sửa', 'media.editing': 'Sửa tiêu đề và ngôn ngữ của “{title}”',
   // layout
   'menu.open': 'Menu', 'menu.label': 'Mở hoặc đóng menu',
@@ -196,6 +197,7 @@ export const en = {
   'id.screenrule': 'Screen id: lower-case letters without accents, digits and - (at most 63 characters), not one that exists; it cannot change once added.',
   'pl.created': 'Created the playlist “{name}”.', 'sch.edit': 'Edit the schedule entry “{id}”', 'sch.editbtn': 'Edit',
   'sch.cancel': 'Cancel editing', 'sch.prio': 'Priority {p}', 'screen.version': 'version {v}',
+  'col.version': 'Version', 'col.seq': 'Seq. no.', 'backend.null': 'Not shown (null)',
   'media.edit': 'Edit', 'media.editing': 'Edit the title and language of “{title}”',
   'menu.open': 'Menu', 'menu.label': 'Open or close the menu',
   'nav.manage': 'Manage screens', 'nav.tokens': 'API tokens', 'nav.actions': 'Action log',
