@@ -153,6 +153,18 @@ function render(v, tz) {
   return h('span', {}, String(v));
 }
 
+/** A code in words (`prefix + code` in i18n.js), else the code. */
+function words(prefix, code) { const k = prefix + code; const w = t(k); return w === k ? code : w; }
+
+/** A note of the compliance report (an English sentence of the API) in the page's language. */
+function noteText(n) {
+  if (/^no manifest was ever published/.test(n)) return t('note.never');
+  if (/^no manifest governed/.test(n)) return t('note.none');
+  const m = /^playlist "(.*)" has an item without a known duration/.exec(n);
+  if (m) return t('note.noduration', { playlist: m[1] });
+  return n;
+}
+
 function dur(sec) {
   const s = Math.round(Number(sec) || 0);
   const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60);
@@ -184,8 +196,8 @@ function renderCompliance(r) {
             h('td', { class: 'num' }, e.shortfall ? badge('bad', String(e.shortfall)) : String(e.shortfall ?? '—')),
             h('td', { class: 'num' }, String(e.interrupted)), h('td', { class: 'num' }, String(e.failed)), h('td', { class: 'num' }, String(e.null_backend))))) : null,
         (sc.dark_periods || []).length ? [h('h3', {}, t('rep.dark')), table([t('rep.from'), t('rep.to'), { label: t('rep.duration'), num: true }, t('rep.reason')],
-          sc.dark_periods.map((d) => h('tr', {}, h('td', {}, time(d.from, tz)), h('td', {}, time(d.to, tz)), h('td', { class: 'num' }, dur(d.seconds)), h('td', {}, d.reason))))] : null,
-        (sc.notes || []).length ? h('ul', { class: 'muted' }, sc.notes.map((n) => h('li', {}, n))) : null);
+          sc.dark_periods.map((d) => h('tr', {}, h('td', {}, time(d.from, tz)), h('td', {}, time(d.to, tz)), h('td', { class: 'num' }, dur(d.seconds)), h('td', {}, words('dark.', d.reason)))))] : null,
+        (sc.notes || []).length ? h('ul', { class: 'muted' }, sc.notes.map((n) => h('li', {}, noteText(n)))) : null);
     }) : h('p', {}, t('none')));
 }
 

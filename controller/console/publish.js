@@ -211,7 +211,7 @@ export async function alertsPage(ctx) {
     const picker = targetPicker(screens, gates, 'al');
     const mediaSel = select([['', t('al.nomedia')], ...media.map((m) => [m.sha256, m.title + ' (' + langName(m.lang) + ')'])], '', {});
     mediaSel.addEventListener('change', drawPreview);
-    const hours = select([['1', '1 h'], ['2', '2 h'], ['4', '4 h'], ['8', '8 h'], ['24', '24 h'], ['72', '72 h']], '2', {});
+    const hours = select(['1', '2', '4', '8', '24', '72'].map((n) => [n, t('unit.h', { n })]), '2', {});
     const prio = h('input', { type: 'number', value: '100', class: 'secs' });
     const form = h('form', { class: 'panel', id: 'alert-form' }, h('h2', {}, t('al.new')),
       h('p', { class: 'hint' }, t('al.hint')), texts,

@@ -92,14 +92,16 @@ import('/console/i18n.js').then(({ dictionaries }) => {
     if (!p || p.closest('script, style, noscript, code, pre, .mono, [hidden]')) continue;
     if (p.tagName !== 'OPTION' && p.getClientRects().length === 0) continue;
     const s = n.textContent.trim();
-    if (s) texts.push(s);
+    if (s) texts.push(s + '\u0000' + p.outerHTML.slice(0, 160));
   }
   for (const el of document.querySelectorAll('[placeholder], [aria-label], [title]')) {
     if (el.closest('[hidden]')) continue;
-    for (const a of ['placeholder', 'aria-label']) { const v = el.getAttribute(a); if (v) texts.push(v.trim()); }
+    for (const a of ['placeholder', 'aria-label']) { const v = el.getAttribute(a); if (v) texts.push(v.trim() + '\u0000' + a + ' of ' + el.outerHTML.slice(0, 160)); }
   }
   const english = /\b(the|is|are|not|must|of|and|was|please|failed|exists|field|before|after|unknown|invalid|cannot)\b/i;
-  for (const s of texts) {
+  for (const entry of texts) {
+    const [s, where] = entry.split('\u0000');
+    const before = problems.length;
     if (allow.has(s)) continue;
     if (otherVals.has(s) && !sameVals.has(s)) problems.push('other language: ' + s);
     if (codes.includes(s)) problems.push('raw error code: ' + s);
@@ -111,6 +113,7 @@ import('/console/i18n.js').then(({ dictionaries }) => {
       const words = s.split(/\s+/);
       if (words.length >= 3 && !/[À-ỹđĐ]/.test(s) && english.test(s)) problems.push('English sentence: ' + s);
     }
+    for (let i = before; i < problems.length; i++) problems[i] += '   (in ' + where + ')';
   }
   done([...new Set(problems)]);
 }).catch((e) => done(['check failed: ' + e]));
