@@ -218,7 +218,7 @@ export async function actionsPage(ctx) {
     box.replaceChildren(rows.length ? table([t('act.at'), t('act.who'), t('act.what'), t('act.detail')], rows.slice(0, shown).map((a) =>
       h('tr', { 'data-seq': a.seq, 'data-action': a.action },
         h('td', {}, time(a.at, TZ)), h('td', {}, who(a.actor, labels), a.role ? h('div', { class: 'muted' }, t('role.' + a.role)) : null),
-        h('td', {}, actionName(a.action)), h('td', {}, detail(a, names))))) : h('p', {}, t('act.none')), more);
+        h('td', {}, actionName(a.action)), h('td', {}, detail(a, names))))) : h('p', {}, t('act.none')),more || '');
   }
   filter.addEventListener('change', () => { shown = PAGE; draw(); });
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.actions')), h('p', { class: 'hint' }, t('act.hint')),

@@ -164,7 +164,7 @@ export async function playlistsPage(ctx) {
         h('button', { type: 'button', class: 'small secondary', onclick: () => edit(p) }, p.name),
         ' ', h('span', { class: 'muted' }, t('pl.count', { n: p.items.length }) + ' · ' +
           secs(p.items.reduce((a, i) => a + (i.duration_ms || (byId.get(i.media) || {}).duration_ms || 0), 0)))))) : h('p', {}, t('pl.none')),
-      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : null);
+      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : '');
   }
 
   function edit(p) {
