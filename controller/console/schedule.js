@@ -193,5 +193,5 @@ export async function schedulePage(ctx) {
 
 /** A schedule id from a playlist's name and today's date ("quoc-khanh-2-9-20261207"). */
 function suggestFrom(name) {
-  return (suggestId(name, 110) || 'lich') + '-' + isoDate(new Date()).replace(/-/g, '');
+  return (suggestId(name, 110) || 'lich') + '-' + todayIn('Asia/Ho_Chi_Minh').replace(/-/g, '');
 }
