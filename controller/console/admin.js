@@ -190,22 +190,28 @@ function detail(a, names) {
   const parts = [];
   for (const k of ['name', 'title', 'label', 'id', 'gate', 'login', 'role']) {
     const v = d[k];
-    if (typeof v === 'string' && v && !parts.includes(v)) parts.push(k === 'role' ? t('role.' + v) : k === 'id' && names.has(v) ? names.get(v) : v);
+    if (typeof v !== 'string' || !v) continue;
+    const w = k === 'role' ? t('role.' + v) : k === 'id' && names.has(v) ? names.get(v) : v;
+    if (!parts.includes(w)) parts.push(w);
   }
-  if (typeof d.sha256 === 'string') parts.push(names.get(d.sha256) || d.sha256.slice(0, 12) + '…');
+  if (typeof d.sha256 === 'string') {
+    const w = names.get(d.sha256) || d.sha256.slice(0, 12) + '…';
+    if (!parts.includes(w)) parts.push(w);
+  }
   if (a.versions && a.versions.length) parts.push(a.versions.map((v) => v.screen + ' · ' + t('screen.version', { v: v.version })).join(', '));
   return parts.join(' · ') || '—';
 }
 
 export async function actionsPage(ctx) {
-  const [actions, media, screens] = await Promise.all([api('GET', '/api/v1/actions'),
-    api('GET', '/api/v1/media').catch(() => []), api('GET', '/api/v1/screens').catch(() => [])]);
+  const [actions, media, screens, playlists] = await Promise.all([api('GET', '/api/v1/actions'),
+    api('GET', '/api/v1/media').catch(() => []), api('GET', '/api/v1/screens').catch(() => []),
+    api('GET', '/api/v1/playlists').catch(() => [])]);
   let labels = new Map();
   if (ctx.can('admin')) {
     try { labels = new Map((await api('GET', '/api/v1/tokens')).filter((k) => k.label).map((k) => [k.id, k.label])); }
     catch (e) { console.warn('tokens', e.status); }
   }
-  const names = new Map([...media.map((m) => [m.sha256, m.title]), ...screens.map((s) => [s.id, s.name])]);
+  const names = new Map([...media.map((m) => [m.sha256, m.title]), ...playlists.map((p) => [p.id, p.name]), ...screens.map((s) => [s.id, s.name])]);
   const kinds = [...new Set(actions.map((a) => a.action))].sort();
   const actionName = (x) => { const k = 'act.' + x; const s = t(k); return s === k ? t('act.other') : s; };
   const filter = select([['', t('all')], ...kinds.map((k) => [k, actionName(k)])], '', { name: 'action', id: 'action-filter' });
