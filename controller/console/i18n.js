@@ -112,7 +112,7 @@ const vi = {
   'rep.dark': 'Khoảng tắt', 'rep.chain_intact': 'Chuỗi nguyên vẹn', 'rep.from': 'Từ', 'rep.to': 'Đến', 'rep.plays_count': 'Lượt phát',
   'rep.count': 'Lượt', 'rep.total_duration_s': 'Tổng thời lượng (giây)', 'rep.media': 'Nội dung', 'rep.lang': 'Ngôn ngữ',
   'rep.size': 'Kích thước', 'rep.root': 'Gốc', 'rep.issued_at': 'Thời điểm ký', 'rep.schedule': 'Mục lịch', 'rep.playlist': 'Danh sách',
-  'rep.period': 'Kỳ báo cáo', 'rep.generated_at': 'Lập lúc', 'rep.unscheduled': 'Ngoài lịch', 'rep.chainrange': '{n} biên nhận, seq {a}–{b}',
+  'rep.period': 'Kỳ báo cáo', 'rep.generated_at': 'Lập lúc', 'rep.unscheduled': 'Ngoài lịch', 'rep.chainrange': '{n} biên nhận, số thứ tự {a}–{b}',
   'rep.versions': 'Phiên bản', 'rep.active_s': 'Thời gian hiệu lực', 'rep.fallback': '(mặc định)', 'rep.duration': 'Thời lượng', 'rep.reason': 'Lý do',
   'rep.total': 'Tổng', 'rep.c.plays': 'Lượt phát', 'rep.c.shown': 'Đã chiếu', 'rep.c.completed': 'Trọn vẹn', 'rep.c.interrupted': 'Bị ngắt',
   'rep.c.failed': 'Lỗi', 'rep.c.null_backend': 'Không chiếu (null)',
