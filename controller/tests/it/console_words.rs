@@ -506,6 +506,34 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
         problems.len(),
         problems.join("\n")
     );
+
+    // At 390 px the menu folds behind its button; choosing a page closes it.
+    s.size(390, 844).await;
+    open(&s, "schedule").await;
+    let shown = "getComputedStyle(document.querySelector('#nav')).display !== 'none'";
+    assert_eq!(
+        s.js(&format!("return {shown}"), vec![]).await,
+        json!(false),
+        "folded at 390 px"
+    );
+    press(&s, "#menu-button").await;
+    s.wait_js(10, "the open menu", shown).await;
+    s.screenshot(&shots.join("menu-open-390.png")).await;
+    press(&s, "#nav a[data-page='log']").await;
+    s.wait_js(
+        10,
+        "the menu closed after choosing",
+        &format!("!({shown}) && document.querySelector(\"section[data-page='log']\")"),
+    )
+    .await;
+    assert_eq!(
+        s.js(
+            "return document.querySelector('#menu-button').getAttribute('aria-expanded')",
+            vec![]
+        )
+        .await,
+        json!("false")
+    );
 }
 
 #[test]
