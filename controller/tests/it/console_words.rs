@@ -198,11 +198,28 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
 
     let (_driver, s, _downloads) = open_browser(dir.path(), 1366, 768).await;
     sign_in(&s, &base, &admin).await;
-    let get = |path: &str| {
-        let (base, admin, path) = (base.clone(), admin.clone(), path.to_string());
-        async move { api(&base, &admin, "GET", &path, json!(null)).await.1 }
-    };
 
+    edits_of_playlists_and_schedules(&s, &base, &admin, &sha).await;
+    edits_of_screens_tokens_media(&s, &base, &admin, &sha, &tokens).await;
+    every_page(
+        &s,
+        &base,
+        [
+            ("admin", &admin),
+            ("operator", &operator),
+            ("auditor", &auditor),
+        ],
+    )
+    .await;
+}
+
+/// A GET of the API as the admin.
+async fn get(base: &str, admin: &str, path: &str) -> Value {
+    api(base, admin, "GET", path, json!(null)).await.1
+}
+
+/// Playlists and schedule entries: a taken id changes nothing, edits work, banners close.
+async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, sha: &str) {
     // --- playlists: the id is suggested from the name; a taken id changes nothing ----------
     open(&s, "playlists").await;
     press(&s, "#new-playlist").await;
@@ -228,7 +245,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     );
     s.wait("#playlist-form input[name='id'][aria-invalid='true'] + .field-error")
         .await;
-    let pl = get("/api/v1/playlists/demo-morning").await;
+    let pl = get(base, admin, "/api/v1/playlists/demo-morning").await;
     assert_eq!(
         (pl["name"].as_str(), pl["items"][0]["duration_ms"].as_u64()),
         (Some("Buổi sáng"), Some(10000)),
@@ -256,7 +273,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
         "banners never stack"
     );
     assert_eq!(
-        get("/api/v1/playlists/demo-morning").await["name"],
+        get(base, admin, "/api/v1/playlists/demo-morning").await["name"],
         json!("Buổi sáng mới")
     );
 
@@ -285,7 +302,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     let err = banner(&s, "error").await;
     assert!(err.contains("“sang-hang-ngay” đã có"), "{err}");
     assert_eq!(
-        get("/api/v1/schedules/sang-hang-ngay").await["priority"],
+        get(base, admin, "/api/v1/schedules/sang-hang-ngay").await["priority"],
         json!(10)
     );
     press(
@@ -303,10 +320,20 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     press(&s, "#schedule-form button[type='submit']").await;
     banner(&s, "ok").await;
     assert_eq!(
-        get("/api/v1/schedules/sang-hang-ngay").await["priority"],
+        get(base, admin, "/api/v1/schedules/sang-hang-ngay").await["priority"],
         json!(20)
     );
+}
 
+/// Screens, tokens and media: a taken id (label) changes nothing, edits work and are in the
+/// action log in words; the language switch keeps what is typed.
+async fn edits_of_screens_tokens_media(
+    s: &Session,
+    base: &str,
+    admin: &str,
+    sha: &str,
+    tokens: &[Value],
+) {
     // --- screens: a taken id changes nothing; edit a screen --------------------------------
     open(&s, "manage").await;
     s.js("document.querySelector('#register').open = true", vec![])
@@ -318,7 +345,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     let err = banner(&s, "error").await;
     assert!(err.contains("“lc-hk-1” đã có"), "{err}");
     assert_eq!(
-        get("/api/v1/screens/lc-hk-1").await["name"],
+        get(base, admin, "/api/v1/screens/lc-hk-1").await["name"],
         json!("Sảnh xuất cảnh")
     );
     press(&s, "tr[data-screen='lc-hk-1'] button.secondary").await;
@@ -326,7 +353,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     press(&s, "#screen-edit button[type='submit']").await;
     banner(&s, "ok").await;
     assert_eq!(
-        get("/api/v1/screens/lc-hk-1").await["name"],
+        get(base, admin, "/api/v1/screens/lc-hk-1").await["name"],
         json!("Sảnh xuất cảnh A")
     );
     // A Vietnamese sentence for a field error, the field marked.
@@ -339,14 +366,22 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
         .await;
 
     // --- tokens: a taken label changes nothing; rename one --------------------------------
-    let before = get("/api/v1/tokens").await.as_array().unwrap().len();
+    let before = get(base, admin, "/api/v1/tokens")
+        .await
+        .as_array()
+        .unwrap()
+        .len();
     open(&s, "tokens").await;
     typed(&s, "#token-new input[name='label']", "Biên tập A").await;
     press(&s, "#token-new button[type='submit']").await;
     let err = banner(&s, "error").await;
     assert!(err.contains("“Biên tập A” đã có"), "{err}");
     assert_eq!(
-        get("/api/v1/tokens").await.as_array().unwrap().len(),
+        get(base, admin, "/api/v1/tokens")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
         before
     );
     let aud_id = tokens[1]["id"].as_str().unwrap();
@@ -363,7 +398,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     )
     .await;
     banner(&s, "ok").await;
-    let labels: Vec<Value> = get("/api/v1/tokens")
+    let labels: Vec<Value> = get(base, admin, "/api/v1/tokens")
         .await
         .as_array()
         .unwrap()
@@ -383,7 +418,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     press(&s, "#media-edit button[type='submit']").await;
     banner(&s, "ok").await;
     assert_eq!(
-        get(&format!("/api/v1/media/{sha}")).await["title"],
+        get(base, admin, &format!("/api/v1/media/{sha}")).await["title"],
         json!("Chào mừng du khách")
     );
 
@@ -404,7 +439,7 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
     s.wait_js(20, "the Vietnamese page", "document.querySelector(\"section[data-page='tokens'][data-ready='1'] h1\") && document.querySelector('section h1').innerText === 'Mã truy cập API'").await;
 
     // --- every edit is in the action log, in words ----------------------------------------
-    let actions = get("/api/v1/actions").await;
+    let actions = get(base, admin, "/api/v1/actions").await;
     for a in [
         "playlist.update",
         "schedule.update",
@@ -439,15 +474,15 @@ async fn console_words_no_overwrite_edits_and_every_page_in_both_languages() {
         .await;
     assert_eq!(first, json!("media.update"), "newest first");
     assert!(js_errors(&s).await.is_empty());
+}
 
+/// Every page of the three roles in both languages and at three widths (see the module doc),
+/// then the folded menu at 390 px.
+async fn every_page(s: &Session, base: &str, roles: [(&str, &str); 3]) {
     // --- every page, three roles, two languages, three widths ------------------------------
     let shots = shots_dir();
     let mut problems = Vec::new();
-    for (role, token) in [
-        ("admin", &admin),
-        ("operator", &operator),
-        ("auditor", &auditor),
-    ] {
+    for (role, token) in roles {
         for lng in ["vi", "en"] {
             s.goto(&format!("{base}/")).await;
             s.js(
