@@ -221,9 +221,9 @@ async fn get(base: &str, admin: &str, path: &str) -> Value {
 /// Playlists and schedule entries: a taken id changes nothing, edits work, banners close.
 async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, sha: &str) {
     // --- playlists: the id is suggested from the name; a taken id changes nothing ----------
-    open(&s, "playlists").await;
-    press(&s, "#new-playlist").await;
-    typed(&s, "#playlist-form input[name='name']", "Quốc khánh 2/9").await;
+    open(s, "playlists").await;
+    press(s, "#new-playlist").await;
+    typed(s, "#playlist-form input[name='name']", "Quốc khánh 2/9").await;
     assert_eq!(
         s.js(
             "return document.querySelector(\"#playlist-form input[name='id']\").value",
@@ -233,12 +233,12 @@ async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, 
         json!("quoc-khanh-2-9"),
         "the id suggested from the name, Vietnamese folded to ASCII"
     );
-    typed(&s, "#playlist-form input[name='id']", "demo-morning").await;
-    s.set_value("#playlist-form select[name='add-media']", &sha)
+    typed(s, "#playlist-form input[name='id']", "demo-morning").await;
+    s.set_value("#playlist-form select[name='add-media']", sha)
         .await;
-    press(&s, "#add-item").await;
-    press(&s, "#playlist-form button[type='submit']").await;
-    let err = banner(&s, "error").await;
+    press(s, "#add-item").await;
+    press(s, "#playlist-form button[type='submit']").await;
+    let err = banner(s, "error").await;
     assert!(
         err.contains("“demo-morning” đã có") && err.contains("Không có gì bị thay đổi"),
         "{err}"
@@ -259,9 +259,9 @@ async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, 
         "document.querySelector(\"#playlist-form input[name='id']\").readOnly",
     )
     .await;
-    typed(&s, "#playlist-form input[name='name']", "Buổi sáng mới").await;
-    press(&s, "#playlist-form button[type='submit']").await;
-    let ok = banner(&s, "ok").await;
+    typed(s, "#playlist-form input[name='name']", "Buổi sáng mới").await;
+    press(s, "#playlist-form button[type='submit']").await;
+    let ok = banner(s, "ok").await;
     assert!(ok.contains("Buổi sáng mới"), "{ok}");
     assert_eq!(
         s.js(
@@ -278,7 +278,7 @@ async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, 
     );
 
     // --- schedule: a taken id changes nothing; edit an entry ------------------------------
-    open(&s, "schedule").await;
+    open(s, "schedule").await;
     s.wait("#schedule-form").await;
     assert!(
         s.js(
@@ -289,7 +289,7 @@ async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, 
             == json!(0),
         "a page change closes the banner"
     );
-    typed(&s, "#schedule-form input[name='id']", "sang-hang-ngay").await;
+    typed(s, "#schedule-form input[name='id']", "sang-hang-ngay").await;
     s.js(
         &format!(
             "document.querySelector(\"#schedule-form input[name='gate'][value='{GATE}']\").click()"
@@ -297,16 +297,16 @@ async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, 
         vec![],
     )
     .await;
-    typed(&s, "#schedule-form input[name='priority']", "50").await;
-    press(&s, "#schedule-form button[type='submit']").await;
-    let err = banner(&s, "error").await;
+    typed(s, "#schedule-form input[name='priority']", "50").await;
+    press(s, "#schedule-form button[type='submit']").await;
+    let err = banner(s, "error").await;
     assert!(err.contains("“sang-hang-ngay” đã có"), "{err}");
     assert_eq!(
         get(base, admin, "/api/v1/schedules/sang-hang-ngay").await["priority"],
         json!(10)
     );
     press(
-        &s,
+        s,
         "tr[data-schedule='sang-hang-ngay'] button[data-action='edit-schedule']",
     )
     .await;
@@ -316,9 +316,9 @@ async fn edits_of_playlists_and_schedules(s: &Session, base: &str, admin: &str, 
         "document.querySelector(\"#schedule-form input[name='id']\").readOnly",
     )
     .await;
-    typed(&s, "#schedule-form input[name='priority']", "20").await;
-    press(&s, "#schedule-form button[type='submit']").await;
-    banner(&s, "ok").await;
+    typed(s, "#schedule-form input[name='priority']", "20").await;
+    press(s, "#schedule-form button[type='submit']").await;
+    banner(s, "ok").await;
     assert_eq!(
         get(base, admin, "/api/v1/schedules/sang-hang-ngay").await["priority"],
         json!(20)
@@ -335,32 +335,32 @@ async fn edits_of_screens_tokens_media(
     tokens: &[Value],
 ) {
     // --- screens: a taken id changes nothing; edit a screen --------------------------------
-    open(&s, "manage").await;
+    open(s, "manage").await;
     s.js("document.querySelector('#register').open = true", vec![])
         .await;
-    typed(&s, "#screen-new input[name='name']", "Cổng nhập cảnh").await;
-    typed(&s, "#screen-new input[name='id']", "lc-hk-1").await;
-    typed(&s, "#screen-new input[name='gate']", GATE).await;
-    press(&s, "#screen-new button[type='submit']").await;
-    let err = banner(&s, "error").await;
+    typed(s, "#screen-new input[name='name']", "Cổng nhập cảnh").await;
+    typed(s, "#screen-new input[name='id']", "lc-hk-1").await;
+    typed(s, "#screen-new input[name='gate']", GATE).await;
+    press(s, "#screen-new button[type='submit']").await;
+    let err = banner(s, "error").await;
     assert!(err.contains("“lc-hk-1” đã có"), "{err}");
     assert_eq!(
         get(base, admin, "/api/v1/screens/lc-hk-1").await["name"],
         json!("Sảnh xuất cảnh")
     );
-    press(&s, "tr[data-screen='lc-hk-1'] button.secondary").await;
-    typed(&s, "#screen-edit input[name='name']", "Sảnh xuất cảnh A").await;
-    press(&s, "#screen-edit button[type='submit']").await;
-    banner(&s, "ok").await;
+    press(s, "tr[data-screen='lc-hk-1'] button.secondary").await;
+    typed(s, "#screen-edit input[name='name']", "Sảnh xuất cảnh A").await;
+    press(s, "#screen-edit button[type='submit']").await;
+    banner(s, "ok").await;
     assert_eq!(
         get(base, admin, "/api/v1/screens/lc-hk-1").await["name"],
         json!("Sảnh xuất cảnh A")
     );
     // A Vietnamese sentence for a field error, the field marked.
-    press(&s, "tr[data-screen='lc-hk-1'] button.secondary").await;
-    typed(&s, "#screen-edit input[name='timezone']", "Hanoi").await;
-    press(&s, "#screen-edit button[type='submit']").await;
-    let err = banner(&s, "error").await;
+    press(s, "tr[data-screen='lc-hk-1'] button.secondary").await;
+    typed(s, "#screen-edit input[name='timezone']", "Hanoi").await;
+    press(s, "#screen-edit button[type='submit']").await;
+    let err = banner(s, "error").await;
     assert!(err.contains("không phải múi giờ hợp lệ"), "{err}");
     s.wait("#screen-edit input[name='timezone'][aria-invalid='true']")
         .await;
@@ -371,10 +371,10 @@ async fn edits_of_screens_tokens_media(
         .as_array()
         .unwrap()
         .len();
-    open(&s, "tokens").await;
-    typed(&s, "#token-new input[name='label']", "Biên tập A").await;
-    press(&s, "#token-new button[type='submit']").await;
-    let err = banner(&s, "error").await;
+    open(s, "tokens").await;
+    typed(s, "#token-new input[name='label']", "Biên tập A").await;
+    press(s, "#token-new button[type='submit']").await;
+    let err = banner(s, "error").await;
     assert!(err.contains("“Biên tập A” đã có"), "{err}");
     assert_eq!(
         get(base, admin, "/api/v1/tokens")
@@ -385,19 +385,19 @@ async fn edits_of_screens_tokens_media(
         before
     );
     let aud_id = tokens[1]["id"].as_str().unwrap();
-    press(&s, &format!("tr[data-token='{aud_id}'] button.secondary")).await;
+    press(s, &format!("tr[data-token='{aud_id}'] button.secondary")).await;
     typed(
-        &s,
+        s,
         &format!("tr[data-token='{aud_id}'] input[name='label']"),
         "Kiểm toán sở",
     )
     .await;
     press(
-        &s,
+        s,
         &format!("tr[data-token='{aud_id}'] form button[type='submit']"),
     )
     .await;
-    banner(&s, "ok").await;
+    banner(s, "ok").await;
     let labels: Vec<Value> = get(base, admin, "/api/v1/tokens")
         .await
         .as_array()
@@ -408,24 +408,24 @@ async fn edits_of_screens_tokens_media(
     assert!(labels.contains(&json!("Kiểm toán sở")), "{labels:?}");
 
     // --- media: rename --------------------------------------------------------------------
-    open(&s, "media").await;
+    open(s, "media").await;
     press(
-        &s,
+        s,
         &format!("tr[data-sha='{sha}'] button[data-action='edit-media']"),
     )
     .await;
-    typed(&s, "#media-edit input[name='title']", "Chào mừng du khách").await;
-    press(&s, "#media-edit button[type='submit']").await;
-    banner(&s, "ok").await;
+    typed(s, "#media-edit input[name='title']", "Chào mừng du khách").await;
+    press(s, "#media-edit button[type='submit']").await;
+    banner(s, "ok").await;
     assert_eq!(
         get(base, admin, &format!("/api/v1/media/{sha}")).await["title"],
         json!("Chào mừng du khách")
     );
 
     // --- switching the language keeps what is typed ------------------------------------------
-    open(&s, "tokens").await;
-    typed(&s, "#token-new input[name='label']", "Màn hình sảnh B").await;
-    press(&s, "#lang-switch").await;
+    open(s, "tokens").await;
+    typed(s, "#token-new input[name='label']", "Màn hình sảnh B").await;
+    press(s, "#lang-switch").await;
     s.wait_js(20, "the English page", "document.querySelector(\"section[data-page='tokens'][data-ready='1'] h1\") && document.querySelector('section h1').innerText === 'API tokens'").await;
     assert_eq!(
         s.js(
@@ -435,7 +435,7 @@ async fn edits_of_screens_tokens_media(
         .await,
         json!("Màn hình sảnh B")
     );
-    press(&s, "#lang-switch").await;
+    press(s, "#lang-switch").await;
     s.wait_js(20, "the Vietnamese page", "document.querySelector(\"section[data-page='tokens'][data-ready='1'] h1\") && document.querySelector('section h1').innerText === 'Mã truy cập API'").await;
 
     // --- every edit is in the action log, in words ----------------------------------------
@@ -452,7 +452,7 @@ async fn edits_of_screens_tokens_media(
             "{a} missing from {actions}"
         );
     }
-    open(&s, "actions").await;
+    open(s, "actions").await;
     let text = s.text().await;
     for w in [
         "Sửa danh sách phát",
@@ -473,7 +473,7 @@ async fn edits_of_screens_tokens_media(
         )
         .await;
     assert_eq!(first, json!("media.update"), "newest first");
-    assert!(js_errors(&s).await.is_empty());
+    assert!(js_errors(s).await.is_empty());
 }
 
 /// Every page of the three roles in both languages and at three widths (see the module doc),
@@ -490,7 +490,7 @@ async fn every_page(s: &Session, base: &str, roles: [(&str, &str); 3]) {
                 vec![json!(lng)],
             )
             .await;
-            sign_in(&s, &base, token).await;
+            sign_in(s, base, token).await;
             let pages: Vec<String> = serde_json::from_value(
                 s.js(
                     "return [...document.querySelectorAll('#nav a')].map(a => a.dataset.page)",
@@ -506,9 +506,9 @@ async fn every_page(s: &Session, base: &str, roles: [(&str, &str); 3]) {
                 }
                 s.size(w, h).await;
                 for page in &pages {
-                    open(&s, page).await;
+                    open(s, page).await;
                     if w == 1366 {
-                        for p in words_problems(&s, lng).await {
+                        for p in words_problems(s, lng).await {
                             problems.push(format!("{role} {lng} {page}: {p}"));
                         }
                     }
@@ -525,7 +525,7 @@ async fn every_page(s: &Session, base: &str, roles: [(&str, &str); 3]) {
                             ));
                         }
                     }
-                    for e in js_errors(&s).await {
+                    for e in js_errors(s).await {
                         problems.push(format!("{role} {lng} {page} {w}px: JS error {e}"));
                     }
                     s.screenshot(&shots.join(format!("{role}-{lng}-{w}-{page}.png")))
@@ -544,17 +544,17 @@ async fn every_page(s: &Session, base: &str, roles: [(&str, &str); 3]) {
 
     // At 390 px the menu folds behind its button; choosing a page closes it.
     s.size(390, 844).await;
-    open(&s, "schedule").await;
+    open(s, "schedule").await;
     let shown = "getComputedStyle(document.querySelector('#nav')).display !== 'none'";
     assert_eq!(
         s.js(&format!("return {shown}"), vec![]).await,
         json!(false),
         "folded at 390 px"
     );
-    press(&s, "#menu-button").await;
+    press(s, "#menu-button").await;
     s.wait_js(10, "the open menu", shown).await;
     s.screenshot(&shots.join("menu-open-390.png")).await;
-    press(&s, "#nav a[data-page='log']").await;
+    press(s, "#nav a[data-page='log']").await;
     s.wait_js(
         10,
         "the menu closed after choosing",
