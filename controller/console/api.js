@@ -15,11 +15,19 @@ export function clearToken() { sessionStorage.removeItem(KEY); }
 
 /** An answer with status >= 400. `status` 404 on an audit path means "not built here". */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, body) {
     super(message || code || ('HTTP ' + status));
     this.status = status;
     this.code = code || '';
     this.retryAfter = null; // seconds, from Retry-After on a 429
+    const b = body && typeof body === 'object' ? body : {};
+    this.field = typeof b.field === 'string' ? b.field : null; // the request field at fault
+    this.reason = typeof b.reason === 'string' ? b.reason : null; // what is wrong with it
+    // The names the error refers to (id, value, …), for the sentence in the console's words.
+    this.names = {};
+    for (const [k, v] of Object.entries(b)) {
+      if (!['error', 'message', 'field', 'reason'].includes(k) && (typeof v === 'string' || typeof v === 'number')) this.names[k] = v;
+    }
   }
 }
 
@@ -32,14 +40,14 @@ function headers(extra, method) {
 }
 
 async function errorOf(resp) {
-  let code = '', message = '';
+  let code = '', message = '', j = null;
   try {
-    const j = await resp.json();
+    j = await resp.json();
     code = j.error || '';
     message = j.message || '';
     if (j.field && message && !message.includes(j.field)) message = j.field + ': ' + message;
   } catch (_) { /* not JSON */ }
-  const e = new ApiError(resp.status, code, message);
+  const e = new ApiError(resp.status, code, message, j);
   const ra = Number(resp.headers.get('Retry-After'));
   if (ra > 0) e.retryAfter = ra;
   return e;
@@ -87,7 +95,7 @@ export function upload(path, file, onProgress) {
       let j = null;
       try { j = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
       if (xhr.status >= 200 && xhr.status < 300) resolve(j);
-      else reject(new ApiError(xhr.status, j && j.error, j && j.message));
+      else reject(new ApiError(xhr.status, j && j.error, j && j.message, j));
     });
     xhr.addEventListener('error', () => reject(new ApiError(0, 'network', '')));
     xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', '')));

@@ -1,7 +1,8 @@
 // gatecast console: sign-in, role-aware navigation, hash routing, page lifecycle.
 import { t, lang, setLang } from './i18n.js';
 import { token, setToken, clearToken, detectRole, signIn, currentSession, signOutSession } from './api.js';
-import { h, field, flash, errorText } from './ui.js';
+import { h, field, flash, errorText, clearFlash } from './ui.js';
+import { manageScreensPage, tokensPage, actionsPage } from './admin.js';
 import { screensPage } from './screens.js';
 import { mediaPage, playlistsPage } from './content.js';
 import { schedulePage } from './schedule.js';
@@ -25,7 +26,10 @@ const PAGES = [
   { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },
   { id: 'export', label: 'nav.export', roles: ALL, render: exportPage },
   { id: 'report', label: 'nav.report', roles: ALL, render: reportPage },
+  { id: 'manage', label: 'nav.manage', roles: ['admin'], render: manageScreensPage },
   { id: 'users', label: 'nav.users', roles: ['admin'], render: usersPage },
+  { id: 'tokens', label: 'nav.tokens', roles: ['admin'], render: tokensPage },
+  { id: 'actions', label: 'nav.actions', roles: ALL, render: actionsPage },
   { id: 'password', label: 'nav.password', roles: ALL, user: true, render: passwordPage },
 ];
 
@@ -65,6 +69,49 @@ function renderChrome() {
   nav.hidden = !session.role;
   nav.replaceChildren(...pages()
     .map((p) => h('a', { href: '#/' + p.id, 'data-page': p.id }, t(p.label))));
+  const menu = document.getElementById('menu-button');
+  menu.textContent = t('menu.open');
+  menu.setAttribute('aria-label', t('menu.label'));
+  menu.hidden = !session.role;
+}
+
+/** The collapsing menu (under ~900 px): the button opens and closes it; choosing a page or
+ * pressing Escape closes it. */
+function setMenu(open) {
+  const menu = document.getElementById('menu-button');
+  menu.setAttribute('aria-expanded', open ? 'true' : 'false');
+  document.body.classList.toggle('menu-open', open);
+}
+
+/** What is typed in the page's forms, by field name (or position), so a language switch
+ * redraws the page in the other language without losing it. */
+function fieldKey(el) {
+  // A form editing a record is told apart by its fixed id, so a new page state that opens
+  // another record (or a new one) never takes what was typed for this one.
+  const f = el.form;
+  const fixed = f && f.querySelector('input[name="id"]');
+  return (f ? f.id + ':' + (fixed && fixed.readOnly ? fixed.value : '') : '') + '|' + (el.name || '');
+}
+
+function formValues() {
+  const vals = [];
+  for (const el of document.querySelectorAll('#main input, #main textarea, #main select')) {
+    if (el.type === 'file' || el.type === 'password' || el.readOnly) { vals.push(null); continue; }
+    vals.push({ key: fieldKey(el), value: el.type === 'checkbox' || el.type === 'radio' ? el.checked : el.value });
+  }
+  const open = [...document.querySelectorAll('#main details')].map((d) => d.open);
+  return { vals, open };
+}
+
+function restoreValues(saved) {
+  const els = [...document.querySelectorAll('#main input, #main textarea, #main select')];
+  els.forEach((el, i) => {
+    const v = saved.vals[i];
+    if (!v || v.key !== fieldKey(el)) return;
+    if (el.type === 'checkbox' || el.type === 'radio') { if (el.checked !== v.value) { el.checked = v.value; el.dispatchEvent(new Event('change')); } }
+    else if (el.value !== v.value && !el.readOnly) { el.value = v.value; el.dispatchEvent(new Event('input')); el.dispatchEvent(new Event('change')); }
+  });
+  [...document.querySelectorAll('#main details')].forEach((d, i) => { if (saved.open[i] !== undefined) d.open = saved.open[i]; });
 }
 
 function signedIn() {
@@ -154,6 +201,8 @@ function tokenSignInPage() {
 
 async function route() {
   stopCurrent();
+  clearFlash();
+  setMenu(false);
   if (!session.role) { signInPage(); return; }
   const id = (location.hash.replace(/^#\/?/, '').split('?')[0]) || 'screens';
   let page = pages().find((p) => p.id === id);
@@ -172,6 +221,7 @@ async function route() {
     if (e.status === 401) { signOut(); flash('error', t('err.401')); return; }
     container.append(h('p', { class: 'error-text', role: 'alert' }, errorText(e)));
   }
+  container.dataset.ready = '1'; // the page has drawn what it loaded (tests wait on this)
 }
 
 function signOut() {
@@ -193,11 +243,17 @@ async function signOutAndShow() {
 }
 
 async function boot() {
-  document.getElementById('lang-switch').addEventListener('click', () => {
+  document.getElementById('lang-switch').addEventListener('click', async () => {
+    const saved = formValues();
     setLang(lang() === 'vi' ? 'en' : 'vi');
     renderChrome();
-    route();
+    if (!session.role) { signInPage(); return; }
+    await route();
+    restoreValues(saved);
   });
+  const menu = document.getElementById('menu-button');
+  menu.addEventListener('click', () => setMenu(menu.getAttribute('aria-expanded') !== 'true'));
+  document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape' && document.body.classList.contains('menu-open')) { setMenu(false); menu.focus(); } });
   document.getElementById('sign-out').addEventListener('click', signOutAndShow);
   window.addEventListener('hashchange', route);
   if (token()) {

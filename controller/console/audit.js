@@ -96,7 +96,7 @@ export async function logPage(ctx) {
       const { rows, total, next } = rowsOf(j);
       cursors[pageNo + 1] = next || undefined;
       const offset = pageNo * PAGE;
-      result.replaceChildren(rows.length ? table([t('log.started'), t('log.ended'), t('log.screen'), t('log.media'), t('media.lang'), t('log.playlist'), t('log.outcome'), t('log.backend'), { label: 'v', num: true }, { label: 'seq', num: true }],
+      result.replaceChildren(rows.length ? table([t('log.started'), t('log.ended'), t('log.screen'), t('log.media'), t('media.lang'), t('log.playlist'), t('log.outcome'), t('log.backend'), { label: t('col.version'), num: true }, { label: t('col.seq'), num: true }],
         rows.map((r) => {
           const tz = r.timezone || tzOf.get(r.screen) || 'UTC';
           const sha = r.media_sha256 || r.media;
@@ -105,7 +105,7 @@ export async function logPage(ctx) {
             h('td', {}, r.lang || '—'),
             h('td', {}, r.playlist || '—'),
             h('td', {}, badge(r.outcome === 'completed' ? 'ok' : r.outcome === 'failed' ? 'bad' : 'warn', t('out.' + r.outcome))),
-            h('td', {}, r.backend === 'null' ? badge('off', 'null') : r.backend || '—'),
+            h('td', {}, r.backend === 'null' ? badge('off', t('backend.null')) : r.backend || '—'),
             h('td', { class: 'num' }, r.manifest_version ?? '—'), h('td', { class: 'num' }, r.seq ?? '—'));
         })) : h('p', {}, t('log.none')));
       const hasNext = !!next;
@@ -153,10 +153,22 @@ function render(v, tz) {
   return h('span', {}, String(v));
 }
 
+/** A code in words (`prefix + code` in i18n.js), else the code. */
+function words(prefix, code) { const k = prefix + code; const w = t(k); return w === k ? code : w; }
+
+/** A note of the compliance report (an English sentence of the API) in the page's language. */
+function noteText(n) {
+  if (/^no manifest was ever published/.test(n)) return t('note.never');
+  if (/^no manifest governed/.test(n)) return t('note.none');
+  const m = /^playlist "(.*)" has an item without a known duration/.exec(n);
+  if (m) return t('note.noduration', { playlist: m[1] });
+  return n;
+}
+
 function dur(sec) {
   const s = Math.round(Number(sec) || 0);
   const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60);
-  return hh ? hh + ' h ' + mm + ' min' : mm ? mm + ' min ' + (s % 60) + ' s' : s + ' s';
+  return hh ? t('unit.h', { n: hh }) + ' ' + t('unit.min', { n: mm }) : mm ? t('unit.min', { n: mm }) + ' ' + t('unit.s', { n: s % 60 }) : t('unit.s', { n: s });
 }
 
 /** The compliance report (docs/auditing.md): one panel per screen. Falls back to `render`. */
@@ -178,14 +190,14 @@ function renderCompliance(r) {
           h('dt', {}, t('rep.chain_intact')), h('dd', {}, chain.intact ? badge('ok', t('yes')) : badge('bad', t('no')),
             ' ', chain.receipts != null ? t('rep.chainrange', { n: chain.receipts, a: chain.first_seq ?? '—', b: chain.last_seq ?? '—' }) : '',
             (chain.problems || []).length ? h('ul', {}, chain.problems.map((p) => h('li', { class: 'error-text' }, p))) : null)),
-        (sc.entries || []).length ? table([t('rep.schedule'), t('rep.playlist'), t('rep.versions'), t('rep.active_s'), { label: t('rep.expected'), num: true }, { label: t('rep.recorded'), num: true }, { label: t('rep.shortfall'), num: true }, { label: t('out.interrupted'), num: true }, { label: t('out.failed'), num: true }, { label: 'null', num: true }],
-          sc.entries.map((e) => h('tr', {}, h('td', {}, e.entry || t('rep.fallback')), h('td', {}, e.playlist), h('td', {}, (e.manifest_versions || []).map((v) => 'v' + v).join(', ')),
+        (sc.entries || []).length ? table([t('rep.schedule'), t('rep.playlist'), t('rep.versions'), t('rep.active_s'), { label: t('rep.expected'), num: true }, { label: t('rep.recorded'), num: true }, { label: t('rep.shortfall'), num: true }, { label: t('out.interrupted'), num: true }, { label: t('out.failed'), num: true }, { label: t('backend.null'), num: true }],
+          sc.entries.map((e) => h('tr', {}, h('td', {}, e.entry || t('rep.fallback')), h('td', {}, e.playlist), h('td', {}, (e.manifest_versions || []).map((v) => t('screen.version', { v })).join(', ')),
             h('td', {}, dur(e.active_s)), h('td', { class: 'num' }, String(e.expected ?? '—')), h('td', { class: 'num' }, String(e.recorded)),
             h('td', { class: 'num' }, e.shortfall ? badge('bad', String(e.shortfall)) : String(e.shortfall ?? '—')),
             h('td', { class: 'num' }, String(e.interrupted)), h('td', { class: 'num' }, String(e.failed)), h('td', { class: 'num' }, String(e.null_backend))))) : null,
         (sc.dark_periods || []).length ? [h('h3', {}, t('rep.dark')), table([t('rep.from'), t('rep.to'), { label: t('rep.duration'), num: true }, t('rep.reason')],
-          sc.dark_periods.map((d) => h('tr', {}, h('td', {}, time(d.from, tz)), h('td', {}, time(d.to, tz)), h('td', { class: 'num' }, dur(d.seconds)), h('td', {}, d.reason))))] : null,
-        (sc.notes || []).length ? h('ul', { class: 'muted' }, sc.notes.map((n) => h('li', {}, n))) : null);
+          sc.dark_periods.map((d) => h('tr', {}, h('td', {}, time(d.from, tz)), h('td', {}, time(d.to, tz)), h('td', { class: 'num' }, dur(d.seconds)), h('td', {}, words('dark.', d.reason)))))] : null,
+        (sc.notes || []).length ? h('ul', { class: 'muted' }, sc.notes.map((n) => h('li', {}, noteText(n)))) : null);
     }) : h('p', {}, t('none')));
 }
 

@@ -2,7 +2,7 @@
 // durations, language variants).
 import { t } from './i18n.js';
 import { api, upload } from './api.js';
-import { h, field, select, flash, showError, time, bytes, secs, badge, table, langSelect, langName, shortSha } from './ui.js';
+import { h, field, select, flash, showError, showOk, time, bytes, secs, badge, table, langSelect, langName, shortSha, linkId } from './ui.js';
 
 const KINDS = ['slide', 'video', 'clip'];
 
@@ -27,6 +27,26 @@ function previewOf(m) {
   if (m.kind === 'slide') return h('img', { class: 'preview', src, alt: m.title });
   if (m.mime.startsWith('audio/')) return h('audio', { controls: true, src, preload: 'none' });
   return h('video', { class: 'preview', controls: true, src, preload: 'metadata' });
+}
+
+/** Renames a media item or corrects its language (`PATCH /api/v1/media/{sha}`). */
+function mediaEditForm(m, onDone) {
+  const title = h('input', { name: 'title', value: m.title, maxlength: '200', required: true });
+  const lng = langSelect(m.lang, { name: 'lang' });
+  const form = h('form', { class: 'grid panel', id: 'media-edit' }, h('h2', { class: 'full' }, t('media.editing', { title: m.title })),
+    field(t('media.title'), title), field(t('media.lang'), lng),
+    h('div', { class: 'full actions' }, h('button', { type: 'submit' }, t('save'))));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('PATCH', '/api/v1/media/' + m.sha256, { title: title.value.trim(), lang: lng.value });
+      showOk(t('saved', { name: title.value.trim() }), form);
+      form.remove();
+      await onDone();
+    } catch (e) { showError(e, form, { title, lang: lng }); }
+  });
+  setTimeout(() => title.focus(), 0);
+  return form;
 }
 
 export async function mediaPage(ctx) {
@@ -69,6 +89,8 @@ export async function mediaPage(ctx) {
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', class: 'small secondary', 'aria-label': t('media.preview') + ': ' + m.title,
             onclick: () => { previewBox.replaceChildren(h('h2', {}, t('media.preview') + ': ' + m.title), previewOf(m)); } }, t('media.preview')),
+          ctx.can('write') ? h('button', { type: 'button', class: 'small secondary', 'data-action': 'edit-media', 'aria-label': t('media.edit') + ': ' + m.title,
+            onclick: () => { previewBox.replaceChildren(mediaEditForm(m, refresh)); } }, t('media.edit')) : null,
           del)));
     });
     listBox.replaceChildren(media.length
@@ -142,13 +164,14 @@ export async function playlistsPage(ctx) {
         h('button', { type: 'button', class: 'small secondary', onclick: () => edit(p) }, p.name),
         ' ', h('span', { class: 'muted' }, t('pl.count', { n: p.items.length }) + ' · ' +
           secs(p.items.reduce((a, i) => a + (i.duration_ms || (byId.get(i.media) || {}).duration_ms || 0), 0)))))) : h('p', {}, t('pl.none')),
-      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : null);
+      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : '');
   }
 
   function edit(p) {
     const items = p ? p.items.map((i) => ({ media: i.media, duration_ms: i.duration_ms, variants: [...(i.variants || [])] })) : [];
-    const id = h('input', { required: true, value: p ? p.id : '', readOnly: !!p, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}' });
+    const id = h('input', { required: true, value: p ? p.id : '', readOnly: !!p, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}', spellcheck: 'false', 'aria-describedby': 'playlist-id-rule' });
     const name = h('input', { required: true, value: p ? p.name : '', name: 'name', maxlength: '200' });
+    if (!p) linkId(name, id, 128);
     const ol = h('ol', { class: 'items' });
     const byId = new Map(media.map((m) => [m.sha256, m]));
     const ro = !ctx.can('write');
@@ -167,7 +190,7 @@ export async function playlistsPage(ctx) {
           h('div', { class: 'row' },
             h('span', { class: 'title' }, m ? m.title : shortSha(it.media)),
             m ? badge('off', m.lang) : null,
-            h('label', {}, t('pl.duration'), ' ', d, ' s'),
+            h('label', {}, t('pl.duration'), ' ', d, ' ', t('unit.s', { n: '' }).trim()),
             ro ? null : [
               h('button', { type: 'button', class: 'small secondary', disabled: i === 0, 'aria-label': t('pl.up'), onclick: () => { [items[i - 1], items[i]] = [items[i], items[i - 1]]; draw(); } }, '↑'),
               h('button', { type: 'button', class: 'small secondary', disabled: i === items.length - 1, 'aria-label': t('pl.down'), onclick: () => { [items[i + 1], items[i]] = [items[i], items[i + 1]]; draw(); } }, '↓'),
@@ -188,7 +211,8 @@ export async function playlistsPage(ctx) {
       media.map((m) => h('option', { value: m.sha256 }, m.title + ' — ' + t('kind.' + m.kind) + ', ' + m.lang)));
     const form = h('form', { id: 'playlist-form' },
       h('h2', {}, p ? t('pl.edit', { name: p.name }) : t('pl.new')),
-      h('div', { class: 'grid' }, field(t('pl.id'), id), field(t('pl.name'), name)),
+      h('div', { class: 'grid' }, field(t('pl.name'), name), field(t('pl.id'), id),
+        p ? null : h('p', { class: 'hint full', id: 'playlist-id-rule' }, t('id.rule'))),
       h('h3', {}, t('pl.items')), ol,
       ro ? null : h('div', { class: 'actions' }, pick,
         h('button', { type: 'button', class: 'secondary', id: 'add-item', disabled: !media.length, onclick: () => {
@@ -209,11 +233,13 @@ export async function playlistsPage(ctx) {
       const body = { id: id.value.trim(), name: name.value.trim(),
         items: items.map((i) => { const o = { media: i.media }; if (i.duration_ms) o.duration_ms = i.duration_ms; if (i.variants.length) o.variants = i.variants; return o; }) };
       try {
-        await api('PUT', '/api/v1/playlists/' + encodeURIComponent(body.id), body);
-        flash('ok', t('saved', { name: body.name }));
+        // Creating never overwrites (POST answers 409 id_exists); saving an open one edits it.
+        if (p) await api('PUT', '/api/v1/playlists/' + encodeURIComponent(body.id), body);
+        else await api('POST', '/api/v1/playlists', body);
         await refresh();
         edit(playlists.find((x) => x.id === body.id) || null);
-      } catch (e) { showError(e); }
+        showOk(p ? t('saved', { name: body.name }) : t('pl.created', { name: body.name }));
+      } catch (e) { showError(e, form, { id, name, items: ol }); }
     });
     draw();
     editBox.replaceChildren(form);

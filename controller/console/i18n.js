@@ -1,4 +1,5 @@
 // Texts of the console: Vietnamese first (default), English. `t(key, {var})` fills {var}.
+import * as words from './words.js';
 const vi = {
   'app.subtitle': 'Bảng điều khiển màn hình thông tin cửa khẩu',
   skip: 'Bỏ qua, tới nội dung chính', close: 'Đóng', save: 'Lưu', delete: 'Xóa', remove: 'Bỏ', deleted: 'Đã xóa.',
@@ -73,7 +74,7 @@ const vi = {
   'pl.up': 'Lên trên', 'pl.down': 'Xuống dưới', 'pl.count': '{n} mục', 'pl.confirmdelete': 'Xóa danh sách “{name}”?',
   'pl.hint': 'Trang chiếu cần thời lượng. Bản ngôn ngữ khác là cùng một thông điệp bằng tiếng khác; màn hình phát các ngôn ngữ được cấu hình cho cửa khẩu.',
   'sch.gate': 'Cửa khẩu', 'sch.prev': 'Tuần trước', 'sch.next': 'Tuần sau', 'sch.thisweek': 'Tuần này',
-  'sch.legend': 'Mỗi ô là một mục lịch: khung giờ và mức ưu tiên (P). Màu đỏ: xung đột (cùng ưu tiên, giờ chồng nhau). Viền nét đứt: bị mục ưu tiên cao hơn che.',
+  'sch.legend': 'Mỗi ô là một mục lịch: khung giờ và mức ưu tiên. Màu đỏ: xung đột (cùng ưu tiên, giờ chồng nhau). Viền nét đứt: bị mục ưu tiên cao hơn che.',
   'sch.conflict': 'Xung đột với', 'sch.shadowed': 'bị mục ưu tiên cao hơn che', 'sch.fallback': 'Nội dung mặc định',
   'sch.list': 'Tất cả mục lịch', 'sch.none': 'Chưa có lịch.', 'sch.new': 'Thêm mục lịch / chiến dịch', 'sch.id': 'Mã',
   'sch.playlist': 'Danh sách phát', 'sch.targets': 'Áp dụng cho', 'sch.priority': 'Ưu tiên', 'sch.dates': 'Từ ngày → đến ngày',
@@ -111,10 +112,10 @@ const vi = {
   'rep.dark': 'Khoảng tắt', 'rep.chain_intact': 'Chuỗi nguyên vẹn', 'rep.from': 'Từ', 'rep.to': 'Đến', 'rep.plays_count': 'Lượt phát',
   'rep.count': 'Lượt', 'rep.total_duration_s': 'Tổng thời lượng (giây)', 'rep.media': 'Nội dung', 'rep.lang': 'Ngôn ngữ',
   'rep.size': 'Kích thước', 'rep.root': 'Gốc', 'rep.issued_at': 'Thời điểm ký', 'rep.schedule': 'Mục lịch', 'rep.playlist': 'Danh sách',
-  'rep.period': 'Kỳ báo cáo', 'rep.generated_at': 'Lập lúc', 'rep.unscheduled': 'Ngoài lịch', 'rep.chainrange': '{n} biên nhận, seq {a}–{b}',
+  'rep.period': 'Kỳ báo cáo', 'rep.generated_at': 'Lập lúc', 'rep.unscheduled': 'Ngoài lịch', 'rep.chainrange': '{n} biên nhận, số thứ tự {a}–{b}',
   'rep.versions': 'Phiên bản', 'rep.active_s': 'Thời gian hiệu lực', 'rep.fallback': '(mặc định)', 'rep.duration': 'Thời lượng', 'rep.reason': 'Lý do',
   'rep.total': 'Tổng', 'rep.c.plays': 'Lượt phát', 'rep.c.shown': 'Đã chiếu', 'rep.c.completed': 'Trọn vẹn', 'rep.c.interrupted': 'Bị ngắt',
-  'rep.c.failed': 'Lỗi', 'rep.c.null_backend': 'null',
+  'rep.c.failed': 'Lỗi', 'rep.c.null_backend': 'Không chiếu (null)',
   'exp.screens': 'Màn hình (bỏ trống là tất cả)', 'exp.download': 'Tải gói kiểm toán', 'exp.saved': 'Đã lưu',
   'exp.how': 'Cách kiểm tra gói', 'exp.how1': 'Gói chứa các lô biên nhận gốc do màn hình ký, khóa thiết bị, nhật ký thao tác và điểm kiểm tra đã ký. Kiểm tra trên máy bất kỳ, không cần tin bộ điều khiển:',
   'exp.how2': 'Lệnh kết thúc với mã 0 chỉ khi mọi điều sau đúng:', 'exp.c1': 'mọi chữ ký của màn hình và của bộ điều khiển hợp lệ;',
@@ -202,7 +203,7 @@ const en = {
   'pl.up': 'Move up', 'pl.down': 'Move down', 'pl.count': '{n} items', 'pl.confirmdelete': 'Delete playlist “{name}”?',
   'pl.hint': 'Slides need a duration. Language variants are the same message in other languages; a screen plays the languages configured for its gate.',
   'sch.gate': 'Gate', 'sch.prev': 'Previous week', 'sch.next': 'Next week', 'sch.thisweek': 'This week',
-  'sch.legend': 'Each block is a schedule entry: hours and priority (P). Red: conflict (same priority, overlapping hours). Dashed: hidden by a higher priority.',
+  'sch.legend': 'Each block is a schedule entry: hours and priority. Red: conflict (same priority, overlapping hours). Dashed: hidden by a higher priority.',
   'sch.conflict': 'Conflicts with', 'sch.shadowed': 'hidden by a higher priority', 'sch.fallback': 'Fallback content',
   'sch.list': 'All schedule entries', 'sch.none': 'No schedule yet.', 'sch.new': 'New entry / campaign', 'sch.id': 'Id',
   'sch.playlist': 'Playlist', 'sch.targets': 'Targets', 'sch.priority': 'Priority', 'sch.dates': 'From → until',
@@ -243,7 +244,7 @@ const en = {
   'rep.period': 'Period', 'rep.generated_at': 'Generated', 'rep.unscheduled': 'Unscheduled', 'rep.chainrange': '{n} receipts, seq {a}–{b}',
   'rep.versions': 'Versions', 'rep.active_s': 'Time active', 'rep.fallback': '(fallback)', 'rep.duration': 'Duration', 'rep.reason': 'Reason',
   'rep.total': 'Total', 'rep.c.plays': 'Plays', 'rep.c.shown': 'Shown', 'rep.c.completed': 'Completed', 'rep.c.interrupted': 'Interrupted',
-  'rep.c.failed': 'Failed', 'rep.c.null_backend': 'null',
+  'rep.c.failed': 'Failed', 'rep.c.null_backend': 'Not shown (null)',
   'exp.screens': 'Screens (none means all)', 'exp.download': 'Download audit bundle', 'exp.saved': 'Saved',
   'exp.how': 'How to verify the bundle', 'exp.how1': 'The bundle holds the raw receipt batches signed by the screens, the device keys, the operator action log and a signed checkpoint. Check it on any computer, without trusting the controller:',
   'exp.how2': 'The command exits with 0 only if all of this holds:', 'exp.c1': 'every signature of the screens and of the controller is valid;',
@@ -257,6 +258,8 @@ const en = {
   'exp.keyid': 'Controller key id', 'exp.checkpoint': 'Latest log checkpoint',
 };
 
+Object.assign(vi, words.vi);
+Object.assign(en, words.en);
 const DICTS = { vi, en };
 const LKEY = 'gatecast.lang';
 let current = localStorage.getItem(LKEY) === 'en' ? 'en' : 'vi';
@@ -269,6 +272,9 @@ export function t(key, vars) {
   if (vars) for (const [k, v] of Object.entries(vars)) s = s.split('{' + k + '}').join(String(v));
   return s;
 }
+
+/** Both dictionaries (read by the browser test that looks for untranslated words). */
+export function dictionaries() { return { vi, en }; }
 
 /** Keys present in one language and missing in the other (checked by the browser test). */
 export function missingKeys() {

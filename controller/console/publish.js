@@ -83,8 +83,8 @@ export async function publishPage(ctx) {
       const changes = changesOf(p);
       let next;
       if (p.next_version === null) next = badge('off', t('pub.unchanged'));
-      else if (p.current_version === null) next = badge('ok', 'v' + p.next_version + ' · ' + t('pub.first'));
-      else next = badge('ok', 'v' + p.next_version);
+      else if (p.current_version === null) next = badge('ok', t('screen.version', { v: p.next_version }) + ' · ' + t('pub.first'));
+      else next = badge('ok', t('screen.version', { v: p.next_version }));
       return h('tr', { 'data-screen': p.screen, 'data-changed': String(p.changed) },
         h('td', {}, h('strong', {}, s.name || p.screen), h('div', { class: 'muted' }, s.gate || '')),
         h('td', { class: 'num' }, p.current_version ?? '—'),
@@ -128,7 +128,7 @@ export async function publishPage(ctx) {
             else if (pending >= p.version) state = badge('warn', t('pub.received'));
             else if (!s.online) state = badge('off', t('pub.waitingoffline'));
             else state = badge('off', t('pub.sent'));
-            return h('tr', { 'data-screen': p.screen }, h('td', {}, s.name || p.screen), h('td', { class: 'num' }, 'v' + p.version + (p.changed ? '' : ' (' + t('pub.unchanged') + ')')),
+            return h('tr', { 'data-screen': p.screen }, h('td', {}, s.name || p.screen), h('td', { class: 'num' }, t('screen.version', { v: p.version }) + (p.changed ? '' : ' (' + t('pub.unchanged') + ')')),
               h('td', { class: 'num' }, pending || '—'), h('td', { class: 'num' }, active || '—'), h('td', { 'data-state': 1 }, state));
           });
           progressBox.replaceChildren(h('div', { class: 'panel' }, h('h2', {}, t('pub.progress')),
@@ -211,7 +211,7 @@ export async function alertsPage(ctx) {
     const picker = targetPicker(screens, gates, 'al');
     const mediaSel = select([['', t('al.nomedia')], ...media.map((m) => [m.sha256, m.title + ' (' + langName(m.lang) + ')'])], '', {});
     mediaSel.addEventListener('change', drawPreview);
-    const hours = select([['1', '1 h'], ['2', '2 h'], ['4', '4 h'], ['8', '8 h'], ['24', '24 h'], ['72', '72 h']], '2', {});
+    const hours = select(['1', '2', '4', '8', '24', '72'].map((n) => [n, t('unit.h', { n })]), '2', {});
     const prio = h('input', { type: 'number', value: '100', class: 'secs' });
     const form = h('form', { class: 'panel', id: 'alert-form' }, h('h2', {}, t('al.new')),
       h('p', { class: 'hint' }, t('al.hint')), texts,

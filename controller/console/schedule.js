@@ -2,7 +2,7 @@
 // screens), conflicts marked, campaigns by date range, and the list/creation of entries.
 import { t, lang } from './i18n.js';
 import { api } from './api.js';
-import { h, field, select, flash, showError, table, badge, isoDate, todayIn } from './ui.js';
+import { h, field, select, flash, showError, showOk, table, badge, isoDate, todayIn, dateText, suggestId } from './ui.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
@@ -66,7 +66,7 @@ export async function schedulePage(ctx) {
     const gate = gateSel.value;
     const dayFmt = new Intl.DateTimeFormat(lang() === 'vi' ? 'vi-VN' : 'en-GB', { weekday: 'short', day: '2-digit', month: '2-digit' });
     const end = new Date(week); end.setDate(end.getDate() + 6);
-    title.textContent = isoDate(week) + ' – ' + isoDate(end);
+    title.textContent = dateText(isoDate(week)) + ' – ' + dateText(isoDate(end));
     const entries = schedules.filter((e) => targetsGate(e, gate, screens));
     const today = isoDate(gateToday());
     const cols = [];
@@ -79,7 +79,7 @@ export async function schedulePage(ctx) {
         const shadow = act.some((o) => o !== e && o.priority > e.priority && overlaps(o, e));
         return h('div', { class: 'entry' + (clash.length ? ' conflict' : '') + (shadow ? ' shadowed' : ''), 'data-schedule': e.id },
           h('div', {}, h('strong', {}, plName(e.playlist))),
-          h('div', {}, (e.start || '00:00') + '–' + (e.end || '24:00') + ' · P' + e.priority),
+          h('div', {}, (e.start || '00:00') + '–' + (e.end || '24:00') + ' · ' + t('sch.prio', { p: e.priority })),
           clash.length ? h('div', {}, badge('bad', t('sch.conflict')), ' ', clash.map((c) => c.id).join(', ')) : null,
           shadow ? h('div', { class: 'muted' }, t('sch.shadowed')) : null);
       });
@@ -94,10 +94,12 @@ export async function schedulePage(ctx) {
       h('td', {}, h('code', {}, e.id)), h('td', {}, plName(e.playlist)),
       h('td', {}, [...(e.targets.gates || []), ...(e.targets.screens || [])].join(', ')),
       h('td', { class: 'num' }, String(e.priority)),
-      h('td', {}, (e.from || '…') + ' → ' + (e.until || '…')),
+      h('td', {}, (e.from ? dateText(e.from) : '…') + ' → ' + (e.until ? dateText(e.until) : '…')),
       h('td', {}, e.weekdays ? e.weekdays.map((d) => t('day.' + d)).join(' ') : t('sch.everyday')),
       h('td', {}, (e.start || '00:00') + '–' + (e.end || '24:00')),
-      h('td', {}, ctx.can('write') ? h('button', { type: 'button', class: 'small danger', 'aria-label': t('delete') + ' ' + e.id, onclick: async () => {
+      h('td', {}, ctx.can('write') ? h('button', { type: 'button', class: 'small secondary', 'data-action': 'edit-schedule', 'aria-label': t('sch.editbtn') + ' ' + e.id,
+        onclick: () => editEntry(e) }, t('sch.editbtn')) : null, ' ',
+      ctx.can('write') ? h('button', { type: 'button', class: 'small danger', 'aria-label': t('delete') + ' ' + e.id, onclick: async () => {
         if (!confirm(t('sch.confirmdelete', { id: e.id }))) return;
         try { await api('DELETE', '/api/v1/schedules/' + encodeURIComponent(e.id)); schedules = await api('GET', '/api/v1/schedules'); drawList(); drawWeek(); flash('ok', t('deleted')); }
         catch (err) { showError(err); }
@@ -110,13 +112,25 @@ export async function schedulePage(ctx) {
   drawWeek();
   const cols = h('div', { class: 'cols' });
   ctx.el.append(cols);
+  let editEntry = () => {};
   if (ctx.can('write')) cols.append(createForm()); else cols.append(h('div'));
   cols.append(listBox);
   drawList();
 
   function createForm() {
-    const id = h('input', { required: true, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}' });
+    const id = h('input', { required: true, name: 'id', pattern: '[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}', spellcheck: 'false', 'aria-describedby': 'schedule-id-rule' });
     const pl = select(playlists.map((p) => [p.id, p.name]), playlists[0] && playlists[0].id, { name: 'playlist', required: true });
+    // The id is suggested from the playlist's name until the person types one.
+    let ownId = false;
+    id.addEventListener('input', () => { ownId = !!id.value; });
+    const suggest = () => { if (!ownId && !editing) id.value = suggestFrom(plName(pl.value)); };
+    pl.addEventListener('change', suggest);
+    let editing = null;
+    const heading = h('h2', {}, t('sch.new'));
+    const cancel = h('button', { type: 'button', class: 'secondary', hidden: true, onclick: () => reset() }, t('sch.cancel'));
+    function reset() {
+      editing = null; form.reset(); id.readOnly = false; ownId = false; heading.textContent = t('sch.new'); cancel.hidden = true; suggest();
+    }
     const gateChecks = gateNames.map((g) => h('input', { type: 'checkbox', value: g, name: 'gate' }));
     const screenChecks = screens.map((s) => h('input', { type: 'checkbox', value: s.id, name: 'screen' }));
     const prio = h('input', { type: 'number', value: '10', step: '1', name: 'priority', class: 'secs' });
@@ -125,16 +139,30 @@ export async function schedulePage(ctx) {
     const dayChecks = DAYS.map((d) => h('input', { type: 'checkbox', value: d, name: 'weekday' }));
     const start = h('input', { type: 'time', name: 'start' });
     const end = h('input', { type: 'time', name: 'end' });
-    const form = h('form', { class: 'panel', id: 'schedule-form' }, h('h2', {}, t('sch.new')),
+    const form = h('form', { class: 'panel', id: 'schedule-form' }, heading,
       h('div', { class: 'grid' },
-        field(t('sch.id'), id), field(t('sch.playlist'), pl),
+        field(t('sch.playlist'), pl), field(t('sch.id'), id), h('p', { class: 'hint full', id: 'schedule-id-rule' }, t('id.rule')),
         h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.gates')), h('div', { class: 'checks' }, gateChecks.map((c) => h('label', {}, c, c.value))))),
         h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.screens')), h('div', { class: 'checks' }, screenChecks.map((c) => h('label', {}, c, c.value))))),
         field(t('sch.priority'), prio), field(t('sch.from'), from), field(t('sch.until'), until),
         h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.days') + ' — ' + t('sch.daysHint')), h('div', { class: 'checks' }, dayChecks.map((c) => h('label', {}, c, t('day.' + c.value)))))),
         field(t('sch.start'), start), field(t('sch.end'), end)),
       h('p', { class: 'hint' }, t('sch.hint')),
-      h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('save'))));
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('save')), cancel));
+    editEntry = (e) => {
+      reset();
+      editing = e;
+      heading.textContent = t('sch.edit', { id: e.id });
+      cancel.hidden = false;
+      id.value = e.id; id.readOnly = true; pl.value = e.playlist; prio.value = String(e.priority);
+      for (const c of gateChecks) c.checked = (e.targets.gates || []).includes(c.value);
+      for (const c of screenChecks) c.checked = (e.targets.screens || []).includes(c.value);
+      from.value = e.from || ''; until.value = e.until || '';
+      for (const c of dayChecks) c.checked = (e.weekdays || []).includes(c.value);
+      start.value = e.start || ''; end.value = e.end || '';
+      form.scrollIntoView({ block: 'start' });
+      pl.focus();
+    };
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const body = { id: id.value.trim(), playlist: pl.value, priority: Number(prio.value || 0),
@@ -145,14 +173,25 @@ export async function schedulePage(ctx) {
       if (wd.length) body.weekdays = wd;
       if (start.value || end.value) { body.start = start.value || '00:00'; body.end = end.value || '23:59'; if (body.end < body.start) body.overnight = true; }
       try {
-        await api('POST', '/api/v1/schedules', body);
+        // Creating never overwrites (POST answers 409 id_exists); an entry opened for editing is PUT.
+        if (editing) await api('PUT', '/api/v1/schedules/' + encodeURIComponent(body.id), body);
+        else await api('POST', '/api/v1/schedules', body);
         schedules = await api('GET', '/api/v1/schedules');
-        flash('ok', t('saved', { name: body.id }));
-        form.reset();
+        showOk(t('saved', { name: body.id }), form);
+        reset();
         drawList(); drawWeek();
-      } catch (e) { showError(e); }
+      } catch (e) {
+        showError(e, form, { id, playlist: pl, 'targets.gates': gateChecks[0], 'targets.screens': screenChecks[0], targets: gateChecks[0] || screenChecks[0],
+          priority: prio, from, until, weekdays: dayChecks[0], start, end });
+      }
     });
+    suggest();
     return form;
   }
   return null;
+}
+
+/** A schedule id from a playlist's name and today's date ("quoc-khanh-2-9-20261207"). */
+function suggestFrom(name) {
+  return (suggestId(name, 110) || 'lich') + '-' + todayIn('Asia/Ho_Chi_Minh').replace(/-/g, '');
 }

@@ -5,7 +5,7 @@
 // that asks it for a screenshot now. Offline screens come first.
 import { t, lang } from './i18n.js';
 import { api, download } from './api.js';
-import { h, field, time, bytes, badge, showError, errorText, langName } from './ui.js';
+import { h, field, time, bytes, badge, showError, showOk, errorText, langName, linkId } from './ui.js';
 
 const POLL_MS = 2500;
 
@@ -126,7 +126,7 @@ function card(s, media, canRequest, redraw) {
         : '—'),
       h('dt', {}, t('screen.backlog')), h('dd', {}, num(st.journal_backlog) ?? '—', st.backlog_warning === true ? [' ', badge('warn', '!')] : null),
       h('dt', {}, t('screen.lastseen')), h('dd', {}, time(s.last_seen, s.timezone)),
-      h('dt', {}, t('screen.rejection')), h('dd', {}, rej ? h('span', { class: 'error-text' }, (num(rej.version) != null ? 'v' + rej.version + ': ' : '') + (str(rej.reason) || '') + (str(rej.detail) ? ' — ' + rej.detail : '')) : '—'),
+      h('dt', {}, t('screen.rejection')), h('dd', {}, rej ? h('span', { class: 'error-text' }, (num(rej.version) != null ? t('screen.version', { v: rej.version }) + ': ' : '') + (str(rej.reason) || '') + (str(rej.detail) ? ' — ' + rej.detail : '')) : '—'),
       st.manifest_expired === true ? [h('dt', {}, t('screen.expired')), h('dd', {}, badge('warn', t('yes')))] : null,
       str(st.last_error) ? [h('dt', {}, t('screen.error')), h('dd', {}, st.last_error)] : null,
       !s.device_key ? [h('dt', {}, t('screen.enrolled')), h('dd', {}, badge('warn', t('screen.notenrolled')))] : null));
@@ -153,6 +153,7 @@ function registerForm(onDone) {
   const tz = h('input', { required: true, value: 'Asia/Ho_Chi_Minh' });
   const langs = h('input', { value: 'vi, en, zh-Hans' });
   const out = h('div', { role: 'status' });
+  linkId(name, id, 63);
   const form = h('form', { class: 'grid' },
     field(t('screen.id'), id), field(t('screen.name'), name), field(t('screen.gate'), gate),
     field(t('screen.tz'), tz), field(t('screen.langs'), langs),
@@ -167,7 +168,7 @@ function registerForm(onDone) {
       out.replaceChildren(h('p', { class: 'notice' }, t('screen.codeonce')),
         h('pre', { class: 'cmd' }, 'gatecast-player enroll --controller ' + location.origin + ' --screen ' + r.id + ' --code ' + r.enrollment_code));
       onDone();
-    } catch (e) { showError(e); }
+    } catch (e) { showError(e, form, { id, name, gate, timezone: tz, languages: langs }); }
   });
   return h('details', { class: 'panel' }, h('summary', {}, t('screen.register')), form);
 }

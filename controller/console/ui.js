@@ -42,7 +42,8 @@ export function select(options, value, attrs) {
   return s;
 }
 
-/** Shows a message at the top; errors stay until closed, successes fade. */
+/** Shows a message at the top, replacing the one before (never stacked): a success closes
+ * itself after 6 s, an error stays until closed, a success or a page change. */
 export function flash(kind, text) {
   const box = document.getElementById('flash');
   const close = h('button', { type: 'button', class: 'small secondary', onclick: () => msg.remove() }, t('close'));
@@ -51,14 +52,101 @@ export function flash(kind, text) {
   if (kind !== 'error') setTimeout(() => msg.remove(), 6000);
 }
 
-export function errorText(e) {
-  if (e && e.status === 0) return t('err.network');
-  if (e && e.status === 401) return t('err.401');
-  if (e && e.status === 403) return t('err.403');
-  return (e && e.message) || String(e);
+/** Removes the message at the top (on navigation). */
+export function clearFlash() { const box = document.getElementById('flash'); if (box) box.replaceChildren(); }
+
+/** The words of a form field the API names (`items[2].media` → "Mục 3 · Nội dung"). */
+export function fieldName(f) {
+  if (!f) return '';
+  const m = /^([a-z_.]+?)(?:\[(\d+)\])?(?:\.(.+))?$/.exec(f);
+  if (!m) return f;
+  const base = t('field.' + m[1]);
+  const name = base === 'field.' + m[1] ? m[1] : base;
+  const idx = m[2] !== undefined ? ' ' + (Number(m[2]) + 1) : '';
+  if (!m[3]) return name + idx;
+  return name + idx + ' · ' + fieldName(m[3].replace(/^(\w+)\[(\d+)\]$/, '$1[$2]'));
 }
 
-export function showError(e) { flash('error', errorText(e)); }
+/** A sentence for an API error in the console's language: the reason's, else the code's,
+ * filled with the names the answer carries; never the server's English or a raw code. */
+export function errorText(e) {
+  if (e && e.status === 0 && (!e.code || e.code === 'network')) return t('err.network');
+  if (e && e.status === 401 && e.code !== 'code_required') return t('err.401');
+  if (e && e.status === 403 && (!e.code || e.code === 'forbidden')) return t('err.403');
+  if (!(e instanceof Error) || !('code' in e)) {
+    console.error('unexpected error', e);
+    return t('err.unknown');
+  }
+  const names = Object.assign({}, e.names || {});
+  names.field = fieldName(e.field);
+  for (const key of [e.reason, e.code]) {
+    if (!key) continue;
+    const k = 'err.' + key;
+    const s = t(k, names);
+    if (s !== k) return s;
+  }
+  if (e.message) console.warn('untranslated API error', e.status, e.code, e.message);
+  return t('err.http', { status: e.status });
+}
+
+/** Marks the control named by the error's field (aria-invalid, the sentence next to it);
+ * `controls` maps API field names to inputs. Returns true if one was marked. */
+export function markField(form, e, controls) {
+  clearMarks(form);
+  if (!e || !e.field || !controls) return false;
+  const key = Object.keys(controls).find((k) => e.field === k || e.field.startsWith(k + '[') || e.field.startsWith(k + '.'));
+  const c = key && controls[key];
+  if (!c) return false;
+  c.setAttribute('aria-invalid', 'true');
+  const note = h('span', { class: 'field-error', role: 'alert', id: (c.id || 'f') + '-err' }, errorText(e));
+  c.setAttribute('aria-describedby', note.id);
+  c.insertAdjacentElement('afterend', note);
+  c.addEventListener('input', () => clearMarks(form), { once: true });
+  c.focus();
+  return true;
+}
+
+/** Removes what markField added. */
+export function clearMarks(form) {
+  if (!form) return;
+  for (const n of form.querySelectorAll('.field-error')) n.remove();
+  for (const c of form.querySelectorAll('[aria-invalid]')) { c.removeAttribute('aria-invalid'); c.removeAttribute('aria-describedby'); }
+}
+
+export function showError(e, form, controls) {
+  if (form && markField(form, e, controls)) clearFlash();
+  flash('error', errorText(e));
+}
+
+/** Shows a success: closes any error banner and marks, then the message fades. */
+export function showOk(text, form) { clearMarks(form); flash('ok', text); }
+
+/** An id suggested from a name: Vietnamese folded to ASCII (đ → d, diacritics dropped),
+ * lower case, runs of anything else as one '-' ("Quốc khánh 2/9" → "quoc-khanh-2-9"). */
+export function suggestId(name, max = 63) {
+  return String(name || '').normalize('NFD').replace(/[\u0300-\u036f]/g, '')
+    .replace(/[đĐ]/g, 'd').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+    .slice(0, max).replace(/-+$/, '');
+}
+
+/** Fills `idInput` from `nameInput` while the person has not typed an id of their own. */
+export function linkId(nameInput, idInput, max) {
+  let own = !!idInput.value;
+  idInput.addEventListener('input', () => { own = !!idInput.value; });
+  nameInput.addEventListener('input', () => { if (!own) idInput.value = suggestId(nameInput.value, max); });
+}
+
+/** A number in the console's language (`2,5` in vi, `2.5` in en). */
+export function num(n, digits) {
+  const o = digits === undefined ? { maximumFractionDigits: 1 } : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+  return new Intl.NumberFormat(lang() === 'vi' ? 'vi-VN' : 'en-GB', o).format(n);
+}
+
+/** A calendar date `YYYY-MM-DD` as dd/mm/yyyy, whatever the browser's locale. */
+export function dateText(iso) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || '');
+  return m ? m[3] + '/' + m[2] + '/' + m[1] : (iso || '—');
+}
 
 const fmtCache = new Map();
 function fmt(tz, withZone) {
@@ -88,10 +176,10 @@ export function bytes(n) {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0; let v = Number(n);
   while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
-  return (i ? v.toFixed(1) : String(v)) + ' ' + u[i];
+  return (i ? num(v, 1) : num(v, 0)) + ' ' + t('unit.' + u[i]);
 }
 
-export function secs(ms) { return ms === null || ms === undefined ? '—' : (ms / 1000).toLocaleString(lang()) + ' s'; }
+export function secs(ms) { return ms === null || ms === undefined ? '—' : t('unit.s', { n: num(ms / 1000) }); }
 
 export function badge(kind, text) { return h('span', { class: 'badge ' + kind }, text); }
 

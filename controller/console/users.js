@@ -3,7 +3,7 @@
 // user (docs/operations.md "Accounts").
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, field, select, flash, showError, badge, table, time } from './ui.js';
+import { h, field, select, flash, showError, errorText, badge, table, time } from './ui.js';
 
 const ROLES = ['operator', 'auditor', 'admin'];
 
@@ -39,7 +39,7 @@ function createForm(out, onDone) {
       flash('ok', t('users.created', { login: r.login }));
       form.reset();
       onDone();
-    } catch (e) { showError(e); }
+    } catch (e) { showError(e, form, { login, name, role }); }
   });
   return h('details', { class: 'panel', open: true }, h('summary', {}, t('users.new')), form);
 }
@@ -93,7 +93,7 @@ export async function passwordPage(ctx) {
       flash('ok', t('pw.changed'));
       ctx.signOut();
     } catch (e) {
-      err.textContent = /old_password/.test(e.message) ? t('pw.wrongold') : (e.message || String(e));
+      err.textContent = e.field === 'old_password' || /old_password/.test(e.message) ? t('pw.wrongold') : errorText(e);
       console.warn('password change refused:', e.status);
     }
   });

@@ -47,6 +47,8 @@ static ASSETS: &[Asset] = &[
     asset!("/console/app.js", "app.js", JS),
     asset!("/console/api.js", "api.js", JS),
     asset!("/console/i18n.js", "i18n.js", JS),
+    asset!("/console/words.js", "words.js", JS),
+    asset!("/console/admin.js", "admin.js", JS),
     asset!("/console/ui.js", "ui.js", JS),
     asset!("/console/screens.js", "screens.js", JS),
     asset!("/console/content.js", "content.js", JS),

@@ -50,6 +50,7 @@ pub async fn create_token(store: &Store, role: Role) -> Result<(TokenRecord, Str
         created_at: jiff::Timestamp::now().to_string(),
         revoked: false,
         owner: None,
+        label: None,
     };
     store.put_token(&rec).await?;
     Ok((rec, format!("gct_{id}_{secret}")))

@@ -17,7 +17,10 @@ struct PlaylistBody {
 fn validate_playlist(store: &Store, p: &PlaylistBody) -> Result<(), ApiError> {
     check_id("id", &p.id)?;
     if p.name.trim().is_empty() || p.name.chars().count() > 200 {
-        return Err(ApiError::field("name", "must be 1-200 characters"));
+        return Err(
+            ApiError::field_reason("name", "text_length", "must be 1-200 characters")
+                .with("max", "200"),
+        );
     }
     if p.items.is_empty() {
         return Err(ApiError::field("items", "must list at least one item"));
@@ -52,8 +55,9 @@ fn validate_playlist(store: &Store, p: &PlaylistBody) -> Result<(), ApiError> {
                     }
                 }
                 _ => {
-                    return Err(ApiError::field(
+                    return Err(ApiError::field_reason(
                         &field,
+                        "unknown_media",
                         format!("unknown media {sha}; upload it first"),
                     ))
                 }
@@ -91,7 +95,8 @@ pub async fn create_playlist(state: &AppState, mut req: Request) -> Result<Respo
     Ok(json_reply(StatusCode::CREATED, &rec))
 }
 
-/// `PUT /api/v1/playlists/{id}`: create or replace.
+/// `PUT /api/v1/playlists/{id}`: edits a playlist (or creates it under that id, for scripts;
+/// the console creates with `POST`, which never overwrites).
 pub async fn put_playlist(
     state: &AppState,
     mut req: Request,
@@ -196,7 +201,13 @@ struct ScheduleBody {
 
 /// Parses `HH:MM` into minutes after midnight.
 fn parse_hhmm(field: &str, s: &str) -> Result<u32, ApiError> {
-    let bad = || ApiError::field(field, format!("{s:?} is not a time HH:MM (00:00-23:59)"));
+    let bad = || {
+        ApiError::field_reason(
+            field,
+            "invalid_time",
+            format!("{s:?} is not a time HH:MM (00:00-23:59)"),
+        )
+    };
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     if h.len() != 2 || m.len() != 2 {
         return Err(bad());
@@ -212,8 +223,9 @@ fn parse_hhmm(field: &str, s: &str) -> Result<u32, ApiError> {
 /// Checks targets: at least one; screen ids valid and registered; gate names non-empty.
 pub fn validate_targets(store: &Store, t: &Targets) -> Result<(), ApiError> {
     if t.screens.is_empty() && t.gates.is_empty() {
-        return Err(ApiError::field(
+        return Err(ApiError::field_reason(
             "targets",
+            "no_targets",
             "must name at least one screen or gate",
         ));
     }
@@ -226,10 +238,12 @@ pub fn validate_targets(store: &Store, t: &Targets) -> Result<(), ApiError> {
             ));
         }
         if store.screen(s)?.is_none() {
-            return Err(ApiError::field(
+            return Err(ApiError::field_reason(
                 &f,
+                "unknown_screen",
                 format!("screen {s:?} is not registered"),
-            ));
+            )
+            .with("value", s.as_str()));
         }
     }
     for (i, g) in t.gates.iter().enumerate() {
@@ -243,23 +257,28 @@ pub fn validate_targets(store: &Store, t: &Targets) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /api/v1/schedules`.
-pub async fn create_schedule(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
-    let who = req.authorize(state, CONTENT)?;
-    let b: ScheduleBody = req.json().await?;
+/// Checks a schedule body and builds its record (the rules of `POST` and `PUT`).
+fn schedule_record(state: &AppState, b: ScheduleBody) -> Result<ScheduleRecord, ApiError> {
     check_id("id", &b.id)?;
     if state.store.playlist(&b.playlist)?.is_none() {
-        return Err(ApiError::field(
+        return Err(ApiError::field_reason(
             "playlist",
+            "unknown_playlist",
             format!("unknown playlist {:?}", b.playlist),
-        ));
+        )
+        .with("value", b.playlist.as_str()));
     }
     validate_targets(&state.store, &b.targets)?;
     let date = |field: &str, v: &Option<String>| -> Result<Option<jiff::civil::Date>, ApiError> {
         v.as_deref()
             .map(|s| {
-                s.parse::<jiff::civil::Date>()
-                    .map_err(|_| ApiError::field(field, format!("{s:?} is not a date YYYY-MM-DD")))
+                s.parse::<jiff::civil::Date>().map_err(|_| {
+                    ApiError::field_reason(
+                        field,
+                        "invalid_date",
+                        format!("{s:?} is not a date YYYY-MM-DD"),
+                    )
+                })
             })
             .transpose()
     };
@@ -267,10 +286,13 @@ pub async fn create_schedule(state: &AppState, mut req: Request) -> Result<Respo
     let until = date("until", &b.until)?;
     if let (Some(f), Some(u)) = (from, until) {
         if u < f {
-            return Err(ApiError::field(
+            return Err(ApiError::field_reason(
                 "until",
+                "date_order",
                 format!("{u} is before from ({f})"),
-            ));
+            )
+            .with("from", f.to_string())
+            .with("until", u.to_string()));
         }
     }
     if let Some(w) = &b.weekdays {
@@ -294,14 +316,16 @@ pub async fn create_schedule(state: &AppState, mut req: Request) -> Result<Respo
         (Some(s), Some(e)) => {
             let (s_min, e_min) = (parse_hhmm("start", s)?, parse_hhmm("end", e)?);
             if e_min == s_min {
-                return Err(ApiError::field(
+                return Err(ApiError::field_reason(
                     "end",
+                    "time_order",
                     "equals start: the window would be empty",
                 ));
             }
             if e_min < s_min && !b.overnight {
-                return Err(ApiError::field(
+                return Err(ApiError::field_reason(
                     "end",
+                    "time_order",
                     format!("{e} is before start ({s}); for a window across midnight also send \"overnight\": true"),
                 ));
             }
@@ -310,7 +334,7 @@ pub async fn create_schedule(state: &AppState, mut req: Request) -> Result<Respo
         (Some(_), None) => return Err(ApiError::field("end", "is required when start is given")),
         (None, Some(_)) => return Err(ApiError::field("start", "is required when end is given")),
     }
-    let rec = ScheduleRecord {
+    Ok(ScheduleRecord {
         id: b.id,
         playlist: b.playlist,
         targets: b.targets,
@@ -320,7 +344,14 @@ pub async fn create_schedule(state: &AppState, mut req: Request) -> Result<Respo
         weekdays: b.weekdays,
         start: b.start,
         end: b.end,
-    };
+    })
+}
+
+/// `POST /api/v1/schedules`: creates an entry; 409 `id_exists` if the id is taken.
+pub async fn create_schedule(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
+    let who = req.authorize(state, CONTENT)?;
+    let b: ScheduleBody = req.json().await?;
+    let rec = schedule_record(state, b)?;
     state.store.create_schedule(&rec).await?;
     log_action(
         state,
@@ -331,6 +362,38 @@ pub async fn create_schedule(state: &AppState, mut req: Request) -> Result<Respo
     )
     .await?;
     Ok(json_reply(StatusCode::CREATED, &rec))
+}
+
+/// `PUT /api/v1/schedules/{id}`: edits an existing entry (404 if there is none; the id in the
+/// body must be the path's: an edit never renames nor creates).
+pub async fn put_schedule(
+    state: &AppState,
+    mut req: Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let who = req.authorize(state, CONTENT)?;
+    let b: ScheduleBody = req.json().await?;
+    if b.id != id {
+        return Err(ApiError::field(
+            "id",
+            format!("{:?} differs from the path id {id:?}", b.id),
+        ));
+    }
+    let old = state
+        .store
+        .schedule(id)?
+        .ok_or_else(|| ApiError::not_found("schedule", id))?;
+    let rec = schedule_record(state, b)?;
+    state.store.put_schedule(&rec).await?;
+    log_action(
+        state,
+        &who,
+        "schedule.update",
+        serde_json::json!({"id": rec.id, "before": old}),
+        vec![],
+    )
+    .await?;
+    Ok(json_reply(StatusCode::OK, &rec))
 }
 
 /// `GET /api/v1/schedules`.

@@ -116,7 +116,7 @@ pub async fn upload(state: &AppState, req: Request) -> Result<Response, ApiError
     Ok(json_reply(StatusCode::CREATED, &media_json(&rec)))
 }
 
-fn media_json(m: &MediaRecord) -> serde_json::Value {
+pub(super) fn media_json(m: &MediaRecord) -> serde_json::Value {
     serde_json::json!({
         "sha256": m.sha256, "bytes": m.bytes, "mime": m.mime, "kind": m.kind,
         "lang": m.lang, "title": m.title, "duration_ms": m.duration_ms,

@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 pub mod connections;
 mod content;
+mod edits;
 mod error;
 mod export;
 mod log;
@@ -33,7 +34,7 @@ use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply as _};
 
-pub use error::ApiError;
+pub use error::{ApiError, ERROR_CODES};
 
 pub use crate::metrics::Metrics;
 
@@ -580,6 +581,7 @@ async fn api_v1(
         (["media"], M::GET) => media::list(state, req),
         (["media", sha], M::GET) => media::get(state, req, sha),
         (["media", sha], M::DELETE) => media::delete(state, req, sha).await,
+        (["media", sha], M::PATCH) => edits::edit_media(state, req, sha).await,
         (["playlists"], M::POST) => content::create_playlist(state, req).await,
         (["playlists"], M::GET) => content::list_playlists(state, req),
         (["playlists", id], M::GET) => content::get_playlist(state, req, id),
@@ -588,10 +590,13 @@ async fn api_v1(
         (["schedules"], M::POST) => content::create_schedule(state, req).await,
         (["schedules"], M::GET) => content::list_schedules(state, req),
         (["schedules", id], M::GET) => content::get_schedule(state, req, id),
+        (["schedules", id], M::PUT) => content::put_schedule(state, req, id).await,
         (["schedules", id], M::DELETE) => content::delete_schedule(state, req, id).await,
         (["screens"], M::POST) => screens::register(state, req).await,
         (["screens"], M::GET) => screens::list(state, req),
         (["screens", id], M::GET) => screens::get(state, req, id),
+        (["screens", id], M::PATCH) => screens::edit(state, req, id).await,
+        (["screens", id], M::DELETE) => screens::delete(state, req, id).await,
         (["screens", id, "history"], M::GET) => screens::history(state, req, id),
         (["screens", id, "disable"], M::POST) => screens::set_disabled(state, req, id, true).await,
         (["screens", id, "enable"], M::POST) => screens::set_disabled(state, req, id, false).await,
@@ -608,6 +613,7 @@ async fn api_v1(
             screenshots::latest_json(state, req, id)
         }
         (["gates"], M::GET) => screens::gates(state, req),
+        (["gates", gate], M::PUT) => edits::put_gate(state, req, gate).await,
         (["enroll"], M::POST) => screens::enroll(state, req).await,
         (["publish"], M::POST) => publishing::publish(state, req).await,
         (["alerts"], M::POST) => publishing::create_alert(state, req).await,
@@ -631,6 +637,7 @@ async fn api_v1(
         (["me", "password"], M::POST) => session::change_own_password(state, req).await,
         (["tokens"], M::GET) => system::list_tokens(state, req),
         (["tokens", id], M::DELETE) => system::revoke_token(state, req, id).await,
+        (["tokens", id], M::PATCH) => edits::edit_token(state, req, id).await,
         (["log", "checkpoint"], M::GET) => log::get_checkpoint(state, req).await,
         (["log", "checkpoint"], M::POST) => log::post_checkpoint(state, req).await,
         (["log", "proof", "inclusion"], M::GET) => log::get_inclusion(state, req),
@@ -655,6 +662,7 @@ async fn api_v1(
             | ["screens", _, _]
             | ["screens", _, "screenshots", "request" | "latest" | "latest.json"]
             | ["gates"]
+            | ["gates", _]
             | ["enroll"]
             | ["publish"]
             | ["alerts"]
@@ -691,8 +699,9 @@ pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     if playlists::manifest::is_valid_id(id) {
         Ok(())
     } else {
-        Err(ApiError::field(
+        Err(ApiError::field_reason(
             field,
+            "invalid_id",
             format!("{:?} is not a valid id: use 1-128 characters A-Z, a-z, 0-9 and . _ : -, starting with a letter or digit", id.chars().take(140).collect::<String>()),
         ))
     }

@@ -135,13 +135,142 @@ pub fn is_reserved_screen_id(id: &str) -> bool {
     id == playlists::topics::CONTROLLER_CLIENT_ID
 }
 
-/// `POST /api/v1/screens` (admin): returns the enrolment code and MQTT password once.
+/// Checks what people may change on a screen: name, gate, languages, timezone.
+fn check_screen_fields(
+    name: &str,
+    gate: &str,
+    languages: &[String],
+    timezone: &str,
+) -> Result<(), ApiError> {
+    super::edits::check_name("name", name)?;
+    if gate.trim().is_empty() || gate.chars().count() > 100 {
+        return Err(
+            ApiError::field_reason("gate", "text_length", "must be 1-100 characters")
+                .with("max", "100"),
+        );
+    }
+    for (i, l) in languages.iter().enumerate() {
+        super::edits::check_lang(&format!("languages[{i}]"), l)?;
+    }
+    if !playlists::manifest::is_valid_timezone(timezone) {
+        return Err(ApiError::field_reason(
+            "timezone",
+            "invalid_timezone",
+            format!("{timezone:?} is not a known IANA timezone (e.g. Asia/Ho_Chi_Minh)"),
+        )
+        .with("value", timezone));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScreenEdit {
+    name: Option<String>,
+    gate: Option<String>,
+    languages: Option<Vec<String>>,
+    timezone: Option<String>,
+}
+
+/// `PATCH /api/v1/screens/{id} {"name"?, "gate"?, "languages"?, "timezone"?}` (admin): edits
+/// what people set on a screen. The id (its MQTT username and the name in its receipts) never
+/// changes; the change reaches the screen with the next publish.
+pub async fn edit(state: &AppState, mut req: Request, id: &str) -> Result<Response, ApiError> {
+    let who = req.authorize(state, ADMIN)?;
+    let b: ScreenEdit = req.json().await?;
+    let mut s = state
+        .store
+        .screen(id)?
+        .ok_or_else(|| ApiError::not_found("screen", id))?;
+    let before = serde_json::json!({"name": s.name, "gate": s.gate, "languages": s.languages, "timezone": s.timezone});
+    if let Some(v) = b.name {
+        s.name = v.trim().to_string();
+    }
+    if let Some(v) = b.gate {
+        s.gate = v.trim().to_string();
+    }
+    if let Some(v) = b.languages {
+        s.languages = v;
+    }
+    if let Some(v) = b.timezone {
+        s.timezone = v.trim().to_string();
+    }
+    check_screen_fields(&s.name, &s.gate, &s.languages, &s.timezone)?;
+    state.store.put_screen(&s).await?;
+    log_action(
+        state,
+        &who,
+        "screen.update",
+        serde_json::json!({"id": id, "name": s.name, "gate": s.gate, "languages": s.languages, "timezone": s.timezone, "before": before}),
+        vec![],
+    )
+    .await?;
+    let alerts = AlertIndex::live(state, jiff::Timestamp::now())?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &screen_json(state, &s, &alerts)?,
+    ))
+}
+
+/// `DELETE /api/v1/screens/{id}` (admin): removes a screen that never enrolled (a mistyped
+/// registration). A screen that enrolled keeps its record, because its receipts are checked
+/// under its device keys: 409 `screen_has_history`; disable it instead.
+pub async fn delete(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
+    let who = req.authorize(state, ADMIN)?;
+    let s = state
+        .store
+        .screen(id)?
+        .ok_or_else(|| ApiError::not_found("screen", id))?;
+    if s.device_key.is_some() || !s.epochs.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "screen_has_history",
+            format!("screen {id:?} has enrolled and its receipts are kept for the audit; disable it instead of deleting it"),
+        )
+        .with("id", id));
+    }
+    let used: Vec<String> = state
+        .store
+        .schedules()?
+        .into_iter()
+        .filter(|e| e.targets.screens.iter().any(|x| x == id))
+        .map(|e| e.id)
+        .collect();
+    if !used.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "screen {id:?} is named by schedule(s) {}; change those first",
+            used.join(", ")
+        ))
+        .with("id", id)
+        .with("schedules", used.join(", ")));
+    }
+    state.store.delete_screen(id).await?;
+    if let Some(broker) = &state.broker {
+        broker.evict_user(id);
+    }
+    log_action(
+        state,
+        &who,
+        "screen.delete",
+        serde_json::json!({"id": id, "name": s.name, "gate": s.gate}),
+        vec![],
+    )
+    .await?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"deleted": id}),
+    ))
+}
+
+/// `POST /api/v1/screens` (admin): returns the enrolment code and MQTT password once; 409
+/// `id_exists` for a screen id that is taken (nothing is changed).
 pub async fn register(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, ADMIN)?;
     let b: RegisterBody = req.json().await?;
     if !playlists::manifest::is_valid_screen_id(&b.id) {
-        return Err(ApiError::field(
+        return Err(ApiError::field_reason(
             "id",
+            "invalid_screen_id",
             format!(
                 "{:?} is not a valid screen id: use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit",
                 b.id.chars().take(80).collect::<String>()
@@ -149,36 +278,18 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
         ));
     }
     if is_reserved_screen_id(&b.id) {
-        return Err(ApiError::field(
+        return Err(ApiError::field_reason(
             "id",
+            "reserved_id",
             format!(
                 "{:?} is reserved (the controller's MQTT client id); choose another screen id",
                 b.id
             ),
         ));
     }
-    if b.name.trim().is_empty() || b.name.chars().count() > 200 {
-        return Err(ApiError::field("name", "must be 1-200 characters"));
-    }
-    if b.gate.trim().is_empty() || b.gate.chars().count() > 100 {
-        return Err(ApiError::field("gate", "must be 1-100 characters"));
-    }
-    for (i, l) in b.languages.iter().enumerate() {
-        if !playlists::manifest::is_valid_lang_tag(l) {
-            return Err(ApiError::field(
-                &format!("languages[{i}]"),
-                format!("{l:?} is not a BCP 47 language tag"),
-            ));
-        }
-    }
-    if !playlists::manifest::is_valid_timezone(&b.timezone) {
-        return Err(ApiError::field(
-            "timezone",
-            format!(
-                "{:?} is not a known IANA timezone (e.g. Asia/Ho_Chi_Minh)",
-                b.timezone
-            ),
-        ));
+    check_screen_fields(&b.name, &b.gate, &b.languages, &b.timezone)?;
+    if state.store.screen(&b.id)?.is_some() {
+        return Err(ApiError::id_exists("screen", &b.id));
     }
     let password = generate_mqtt_password();
     let (code, code_rec) = make_code(state, &b.id);
@@ -338,17 +449,18 @@ pub async fn new_code(state: &AppState, req: Request, id: &str) -> Result<Respon
     ))
 }
 
-/// `GET /api/v1/gates`: gates derived from the screens.
+/// `GET /api/v1/gates`: gates derived from the screens, each with its display name.
 pub fn gates(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
     let mut gates: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in state.store.screens()? {
         gates.entry(s.gate).or_default().push(s.id);
     }
-    let v: Vec<_> = gates
-        .into_iter()
-        .map(|(gate, screens)| serde_json::json!({"gate": gate, "screens": screens}))
-        .collect();
+    let mut v = Vec::with_capacity(gates.len());
+    for (gate, screens) in gates {
+        let name = super::edits::gate_name(state, &gate)?;
+        v.push(serde_json::json!({"gate": gate, "name": name, "screens": screens}));
+    }
     Ok(json_reply(StatusCode::OK, &v))
 }
 

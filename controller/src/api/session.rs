@@ -21,8 +21,8 @@ impl From<AccountError> for ApiError {
             AccountError::NoSuchUser(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
-            AccountError::BadLogin(_) => ApiError::field("login", e),
-            AccountError::WeakPassword => ApiError::field("password", e),
+            AccountError::BadLogin(_) => ApiError::field_reason("login", "invalid_id", e),
+            AccountError::WeakPassword => ApiError::field_reason("password", "weak_password", e),
             AccountError::Hash(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             }

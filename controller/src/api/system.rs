@@ -143,9 +143,12 @@ pub fn whoami(state: &AppState, req: Request) -> Result<Response, ApiError> {
 #[derive(Deserialize)]
 struct TokenBody {
     role: String,
+    /// What the token is for (optional; unique among live tokens).
+    #[serde(default)]
+    label: Option<String>,
 }
 
-/// `POST /api/v1/tokens {"role"}` (admin): the token text is returned once.
+/// `POST /api/v1/tokens {"role", "label"?}` (admin; 409 `id_exists` for a label a live token has): the token text is returned once.
 pub async fn create_token(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, ADMIN)?;
     let b: TokenBody = req.json().await?;
@@ -153,23 +156,33 @@ pub async fn create_token(state: &AppState, mut req: Request) -> Result<Response
         .role
         .parse()
         .map_err(|e: String| ApiError::field("role", e))?;
+    let label = b.label.map(|l| l.trim().to_string());
+    if let Some(l) = &label {
+        super::edits::check_name("label", l)?;
+        if super::edits::label_taken(state, l, "")? {
+            let mut e = ApiError::id_exists("token", l);
+            e.field = Some("label".into());
+            return Err(e);
+        }
+    }
     let (mut rec, token) = crate::tokens::create_token(&state.store, role).await?;
     // A token made by a signed-in user belongs to them (named in the action log with it).
-    if let Some(user) = &who.user {
-        rec.owner = Some(user.clone());
+    if who.user.is_some() || label.is_some() {
+        rec.owner = who.user.clone();
+        rec.label = label;
         state.store.put_token(&rec).await?;
     }
     log_action(
         state,
         &who,
         "token.create",
-        serde_json::json!({"id": rec.id, "role": role}),
+        serde_json::json!({"id": rec.id, "role": role, "label": rec.label}),
         vec![],
     )
     .await?;
     Ok(json_reply(
         StatusCode::CREATED,
-        &serde_json::json!({"id": rec.id, "role": role, "token": token}),
+        &serde_json::json!({"id": rec.id, "role": role, "label": rec.label, "token": token}),
     ))
 }
 
@@ -180,7 +193,7 @@ pub fn list_tokens(state: &AppState, req: Request) -> Result<Response, ApiError>
         .store
         .tokens()?
         .into_iter()
-        .map(|t| serde_json::json!({"id": t.id, "role": t.role, "created_at": t.created_at, "revoked": t.revoked, "owner": t.owner}))
+        .map(|t| serde_json::json!({"id": t.id, "role": t.role, "created_at": t.created_at, "revoked": t.revoked, "owner": t.owner, "label": t.label}))
         .collect();
     Ok(json_reply(StatusCode::OK, &v))
 }

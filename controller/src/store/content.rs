@@ -69,6 +69,11 @@ impl Store {
         self.create(&self.schedules, "schedule", &s.id, s).await
     }
 
+    /// Replaces a schedule.
+    pub async fn put_schedule(&self, s: &ScheduleRecord) -> Result<()> {
+        self.put(&self.schedules, &s.id, s).await
+    }
+
     /// Deletes a schedule; true if it existed.
     pub async fn delete_schedule(&self, id: &str) -> Result<bool> {
         let had = self.schedules.remove(id)?.is_some();

@@ -141,6 +141,7 @@ mod tests {
             created_at: "2026-12-07T00:00:00Z".into(),
             revoked: false,
             owner: None,
+            label: None,
         };
         store.put_token(&t).await.unwrap();
         let mut bytes = Vec::new();

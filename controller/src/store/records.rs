@@ -244,6 +244,9 @@ pub struct TokenRecord {
     /// tokens made before accounts existed and the first admin token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// What the token is for, in the admin's words (unique among live tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// The current signed manifest of a screen.

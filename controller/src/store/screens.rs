@@ -42,7 +42,15 @@ impl Store {
         self.put(&self.screens, &s.id, s).await
     }
 
-    /// Sets a new enrolment code for a screen (replacing any earlier one).
+    /// Removes a screen and its enrolment code; true if it existed.
+    pub async fn delete_screen(&self, id: &str) -> Result<bool> {
+        let had = self.screens.remove(id)?.is_some();
+        self.codes.remove(id)?;
+        self.flush().await?;
+        Ok(had)
+    }
+
+    /// Stores an enrolment code (replacing the screen's earlier one).
     pub async fn put_enroll_code(&self, code: &EnrollCode) -> Result<()> {
         self.put(&self.codes, &code.screen, code).await
     }

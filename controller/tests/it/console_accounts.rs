@@ -8,9 +8,10 @@
 //! and the API refuses the old cookie. No JavaScript errors.
 
 use crate::console_browser::{api, assert_no_js_errors, nav, shot, sign_in};
-use crate::console_support::{slide_png, start_driver, Session};
+use crate::console_support::{
+    browser_available, open_browser, slide_png, start_controller, TestController,
+};
 
-use gatecast_controller::config::{BrokerMode, Config};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -59,23 +60,15 @@ async fn with_cookie(base: &str, method: &str, path: &str, cookie: &str) -> u16 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
     let test = "attack_console_accounts_sign_in_two_tabs_forged_post_sign_out";
-    if !gatecast_tests::require_program(test, "chromium", "chromium")
-        || !gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
-    {
+    if !browser_available(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::with_data_dir(dir.path().join("controller"));
-    config.http_addr = "127.0.0.1:0".parse().unwrap();
-    config.broker = BrokerMode::Embedded("127.0.0.1:0".parse().unwrap());
-    let running = gatecast_controller::serve::start(config)
-        .await
-        .expect("controller starts");
-    let base = format!("http://{}", running.http_addr);
-    let admin = std::fs::read_to_string(&running.admin_token_path)
-        .unwrap()
-        .trim()
-        .to_string();
+    let TestController {
+        running: _running,
+        base,
+        admin,
+    } = start_controller(dir.path(), |_| {}).await;
     let resp = reqwest::Client::new()
         .post(format!(
             "{base}/api/v1/media?kind=slide&lang=vi&title=Ch%C3%A0o%20m%E1%BB%ABng"
@@ -92,10 +85,7 @@ async fn attack_console_accounts_sign_in_two_tabs_forged_post_sign_out() {
         .unwrap()
         .to_string();
 
-    let driver = start_driver(&dir.path().join("chromedriver.log")).await;
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1366, 900).await;
+    let (_driver, s, _downloads) = open_browser(dir.path(), 1366, 900).await;
 
     // --- the admin (API token) creates the user on "Người dùng" ----------------------------
     sign_in(&s, &base, &admin).await;

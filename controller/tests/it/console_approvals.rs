@@ -4,9 +4,10 @@
 //! `target/console-screenshots/20-approvals.png`.
 
 use crate::console_browser::{api, js_errors, nav, shot, sign_in};
-use crate::console_support::{slide_png, start_driver, Session};
+use crate::console_support::{
+    browser_available, open_browser, slide_png, start_controller, TestController,
+};
 
-use gatecast_controller::config::{BrokerMode, Config};
 use jiff::{SignedDuration, Timestamp};
 use playlists::approval::{Approval, ApprovedMedia, Scope};
 use playlists::keys::SecretKey;
@@ -21,23 +22,15 @@ fn key(n: u8) -> SecretKey {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_approvals_page_lists_what_waits_and_who_approved() {
     let test = "console_approvals_page_lists_what_waits_and_who_approved";
-    if !gatecast_tests::require_program(test, "chromium", "chromium")
-        || !gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
-    {
+    if !browser_available(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::with_data_dir(dir.path().join("controller"));
-    config.http_addr = "127.0.0.1:0".parse().unwrap();
-    config.broker = BrokerMode::Embedded("127.0.0.1:0".parse().unwrap());
-    let running = gatecast_controller::serve::start(config)
-        .await
-        .expect("controller starts");
-    let base = format!("http://{}", running.http_addr);
-    let admin = std::fs::read_to_string(&running.admin_token_path)
-        .unwrap()
-        .trim()
-        .to_string();
+    let TestController {
+        running: _running,
+        base,
+        admin,
+    } = start_controller(dir.path(), |_| {}).await;
 
     let now = Timestamp::now();
     let names = ["Nguyễn Văn An", "Trần Thị Bình"];
@@ -96,10 +89,7 @@ async fn console_approvals_page_lists_what_waits_and_who_approved() {
     let (s, e) = api(&base, &admin, "POST", "/api/v1/approvals", env).await;
     assert_eq!(s, 200, "{e}");
 
-    let driver = start_driver(&dir.path().join("chromedriver.log")).await;
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1366, 900).await;
+    let (_driver, s, _downloads) = open_browser(dir.path(), 1366, 900).await;
     sign_in(&s, &base, &admin).await;
     nav(&s, "approvals").await;
     s.wait(&format!(

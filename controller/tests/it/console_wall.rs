@@ -10,10 +10,11 @@
 
 use crate::api_support::{mqtt_connect, next_message};
 use crate::console_browser::{api, assert_no_js_errors, shot, sign_in};
-use crate::console_support::{slide_png, start_driver, Session};
+use crate::console_support::{
+    browser_available, open_browser, slide_png, start_controller, TestController,
+};
 
 use base64::Engine as _;
-use gatecast_controller::config::{BrokerMode, Config};
 use playlists::keys::{KeySet, PublicKey, SecretKey};
 use playlists::screenshot::{ImageFormat, RequestGuard, ScreenshotRecord};
 use playlists::topics::{topic, Kind};
@@ -99,23 +100,15 @@ fn near(v: &Value, colour: [u8; 3]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_wall_shows_screenshots_titles_alerts_and_takes_one_now() {
     let test = "console_wall_shows_screenshots_titles_alerts_and_takes_one_now";
-    if !gatecast_tests::require_program(test, "chromium", "chromium")
-        || !gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
-    {
+    if !browser_available(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::with_data_dir(dir.path().join("controller"));
-    config.http_addr = "127.0.0.1:0".parse().unwrap();
-    config.broker = BrokerMode::Embedded("127.0.0.1:0".parse().unwrap());
-    let running = gatecast_controller::serve::start(config)
-        .await
-        .expect("controller starts");
-    let base = format!("http://{}", running.http_addr);
-    let admin = std::fs::read_to_string(&running.admin_token_path)
-        .unwrap()
-        .trim()
-        .to_string();
+    let TestController {
+        running,
+        base,
+        admin,
+    } = start_controller(dir.path(), |_| {}).await;
 
     // Two screens: "a-sanh" will be live, "z-cong" never reports (offline: it must come first
     // although its name sorts last).
@@ -198,10 +191,7 @@ async fn console_wall_shows_screenshots_titles_alerts_and_takes_one_now() {
     .await;
     upload(&base, "a-sanh", &device, jpeg([200, 30, 30]), None).await;
 
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let driver = start_driver(&dir.path().join("chromedriver.log")).await;
-    let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1366, 768).await;
+    let (_driver, s, _downloads) = open_browser(dir.path(), 1366, 768).await;
     sign_in(&s, &base, &admin).await;
 
     let red = s

@@ -6,16 +6,14 @@
 use serde_json::Value;
 
 use crate::api_support::*;
-use crate::console_support::{screenshot_dir, start_driver, wait_for, Session};
+use crate::console_support::{browser_available, open_browser, screenshot_dir, wait_for};
 use crate::ingest_support::{chain, player};
 use playlists::keys::SecretKey;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_console_page_shows_and_downloads_the_report() {
     let test = "report_console_page_shows_and_downloads_the_report";
-    if !gatecast_testkit::require_program(test, "chromium", "chromium")
-        || !gatecast_testkit::require_program(test, "chromedriver", "chromium-driver")
-    {
+    if !browser_available(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -27,10 +25,7 @@ async fn report_console_page_shows_and_downloads_the_report() {
     assert_eq!(p.next_ack().await.0, 30);
     let auditor = ctl.token("auditor").await;
 
-    let driver = start_driver(&dir.path().join("chromedriver.log")).await;
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1280, 1500).await;
+    let (_driver, s, downloads) = open_browser(dir.path(), 1280, 1500).await;
     crate::console_browser::sign_in(&s, &ctl.base, &auditor).await;
     let link = s.wait("#nav a[data-page='report']").await;
     assert_eq!(

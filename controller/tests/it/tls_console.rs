@@ -5,7 +5,7 @@
 
 use crate::console_support;
 
-use console_support::{screenshot_dir, start_driver, wait_for, Session};
+use console_support::{browser_available, screenshot_dir, start_driver, wait_for, Session};
 use gatecast_controller::config::{BrokerMode, Config, TlsSource};
 use gatecast_testkit::TestPki;
 use gatecast_tls::ClientTrust;
@@ -14,9 +14,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_console_opens_over_https_in_chromium_trusting_the_pin() {
     let test = "tls_console_opens_over_https_in_chromium_trusting_the_pin";
-    if !gatecast_tests::require_program(test, "chromium", "chromium")
-        || !gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
-    {
+    if !browser_available(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

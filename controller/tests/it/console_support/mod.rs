@@ -451,3 +451,58 @@ pub fn slide_png(w: u32, h: u32) -> Vec<u8> {
     chunk(&mut png, b"IEND", &[]);
     png
 }
+
+/// Whether Chromium and chromedriver are installed (else the `SKIPPED:` line, or a failure
+/// under `GATECAST_REQUIRE_EXTERNAL=1`).
+pub fn browser_available(test: &str) -> bool {
+    gatecast_tests::require_program(test, "chromium", "chromium")
+        && gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
+}
+
+/// A controller for a console test: in-process, HTTP and the embedded broker on free ports,
+/// its data in a temporary directory, with the admin token it wrote.
+pub struct TestController {
+    /// The running controller.
+    pub running: gatecast_controller::serve::Running,
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// The first admin token.
+    pub admin: String,
+}
+
+/// Starts a [`TestController`] with its data under `dir/controller`; `tune` changes the
+/// configuration first (TLS, limits, …).
+pub async fn start_controller(
+    dir: &Path,
+    tune: impl FnOnce(&mut gatecast_controller::config::Config),
+) -> TestController {
+    use gatecast_controller::config::{BrokerMode, Config};
+    let mut config = Config::with_data_dir(dir.join("controller"));
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.broker = BrokerMode::Embedded("127.0.0.1:0".parse().unwrap());
+    tune(&mut config);
+    let running = gatecast_controller::serve::start(config)
+        .await
+        .expect("controller starts");
+    let base = format!("http://{}", running.http_addr);
+    let admin = std::fs::read_to_string(&running.admin_token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    TestController {
+        running,
+        base,
+        admin,
+    }
+}
+
+/// Starts chromedriver and opens one headless Chromium window of `w`x`h`, its profile in
+/// `dir/profile` and its downloads in `dir/downloads` (returned too). Keep the driver alive
+/// as long as the session.
+pub async fn open_browser(dir: &Path, w: u32, h: u32) -> (Driver, Session, PathBuf) {
+    let downloads = dir.join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let driver = start_driver(&dir.join("chromedriver.log")).await;
+    let s = Session::new(&driver, &dir.join("profile"), &downloads, w, h).await;
+    (driver, s, downloads)
+}
