@@ -61,6 +61,7 @@ pub struct StoredBlob {
 #[derive(Debug, Clone)]
 pub struct Blobs {
     dir: PathBuf,
+    posters: PathBuf,
 }
 
 const TMP_PREFIX: &str = ".upload-";
@@ -76,7 +77,16 @@ impl Blobs {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        Ok(Blobs { dir })
+        let posters = media_root.join("posters");
+        Ok(Blobs { dir, posters })
+    }
+
+    /// The poster thumbnail (JPEG) of a video's hash, beside the media at
+    /// `<media_root>/posters/<hex>.jpg`; `None` if `sha` is not 64 lowercase hex (the path is
+    /// never built from unchecked input).
+    pub fn poster_path(&self, sha: &str) -> Option<PathBuf> {
+        playlists::manifest::is_valid_sha256_hex(sha)
+            .then(|| self.posters.join(format!("{sha}.jpg")))
     }
 
     /// The file of a hash; `None` if `sha` is not 64 lowercase hex (never build a path from
@@ -95,6 +105,13 @@ impl Blobs {
         if let Some(p) = self.path(sha) {
             match std::fs::remove_file(p) {
                 Ok(()) => sync_dir(&self.dir)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(p) = self.poster_path(sha) {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }

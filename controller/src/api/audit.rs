@@ -107,7 +107,7 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
     })
 }
 
-/// `GET /api/v1/reports/plays?group_by=media,lang,gate,screen,day` plus the receipt filters.
+/// `GET /api/v1/reports/plays?group_by=media,lang,gate,screen,day,playlist` plus the receipt filters.
 pub fn plays(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
     query::check_known(&req.query, &[FILTER_PARAMS, &["group_by"]])?;
@@ -124,7 +124,7 @@ pub fn plays(state: &AppState, req: Request) -> Result<Response, ApiError> {
         let g = GroupBy::parse(g).ok_or_else(|| {
             ApiError::field(
                 "group_by",
-                format!("{g:?} is not one of media, lang, gate, screen, day"),
+                format!("{g:?} is not one of media, lang, gate, screen, day, playlist"),
             )
         })?;
         if !group_by.contains(&g) {
