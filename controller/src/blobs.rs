@@ -383,6 +383,29 @@ mod tests {
         assert!(check_magic("image/jpeg", b"\xff\xd8\xff\xe0").is_ok());
     }
 
+    #[test]
+    fn attack_poster_path_only_from_a_checked_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        for bad in [
+            "../../secret",
+            "..",
+            "",
+            "A".repeat(64).as_str(),
+            "a/b",
+            &"a".repeat(63),
+        ] {
+            assert_eq!(blobs.poster_path(bad), None, "{bad:?}");
+        }
+        let ok = blobs.poster_path(&"c".repeat(64)).unwrap();
+        assert_eq!(
+            ok,
+            dir.path()
+                .join("posters")
+                .join(format!("{}.jpg", "c".repeat(64)))
+        );
+    }
+
     #[tokio::test]
     async fn limit_leaves_no_file_and_dedupe_works() {
         let dir = tempfile::tempdir().unwrap();

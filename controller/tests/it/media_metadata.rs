@@ -259,7 +259,7 @@ async fn attack_media_poster_path_from_outside_input() {
     let ctl = start(test_config(dir.path())).await;
     for path in [
         "/media/..%2F..%2Fsecret/poster",
-        "/media/%2e%2e/poster",
+        "/media/..%5C..%5Csecret/poster",
         "/media/ABCDEF/poster",
         &format!("/media/{}/poster", "A".repeat(64)),
         &format!("/media/{}%2F..%2F..%2Fsecret/poster", "a".repeat(64)),
@@ -267,7 +267,7 @@ async fn attack_media_poster_path_from_outside_input() {
         let resp = ctl.http.get(ctl.url(path)).send().await.unwrap();
         let status = resp.status().as_u16();
         let body = resp.bytes().await.unwrap();
-        assert!(status == 400 || status == 404, "{path}: {status}");
+        assert_eq!(status, 400, "{path}: refused before a file is named");
         assert!(
             !body.windows(14).any(|w| w == b"TOPSECRETBYTES"),
             "{path} leaked a file"
