@@ -254,7 +254,7 @@ function legend(series) {
 
 /** Stacked bars: one bar per `x`, one colour per series; `fmt` writes a value. */
 export function stackedBars(title, xs, series, value, fmt, xLabel) {
-  const W = 560, H = 220, L = 44, B = 34, T = 10;
+  const W = 560, H = 240, L = 60, B = 36, T = 12;
   const totals = xs.map((x) => series.reduce((a, s) => a + value(x, s), 0));
   const max = Math.max(1, ...totals);
   const bw = Math.max(4, Math.min(40, (W - L - 10) / Math.max(1, xs.length) - 6));
@@ -271,11 +271,11 @@ export function stackedBars(title, xs, series, value, fmt, xLabel) {
       acc += v;
       return r;
     });
-    const every = Math.ceil(xs.length / 10);
-    return svg('g', {}, parts, i % every === 0 ? svg('text', { x: (cx + bw / 2).toFixed(1), y: H - B + 14, 'text-anchor': 'middle', 'font-size': 11, fill: '#333' }, xLabel(x)) : null);
+    const every = Math.ceil(xs.length / 8);
+    return svg('g', {}, parts, i % every === 0 ? svg('text', { x: (cx + bw / 2).toFixed(1), y: H - B + 14, 'text-anchor': 'middle', fill: '#333' }, xLabel(x)) : null);
   });
   const axis = [0, 0.5, 1].map((f) => svg('g', {}, svg('line', { x1: L, x2: W - 6, y1: y(max * f), y2: y(max * f), stroke: '#d0d4da' }),
-    svg('text', { x: L - 4, y: y(max * f) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#333' }, fmt(max * f))));
+    svg('text', { x: L - 4, y: y(max * f) + 4, 'text-anchor': 'end', fill: '#333' }, fmt(max * f))));
   return h('figure', { class: 'chart panel' }, h('figcaption', {}, h('strong', {}, title)),
     svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title }, axis, bars), legend(series));
 }
@@ -381,7 +381,7 @@ export async function exportPage(ctx) {
     status.replaceChildren(h('p', { class: 'muted' }, t('loading')));
     try {
       const r = await download('/api/v1/audit/export?' + q);
-      const name = r.name || ('gatecast-export-' + from.value + '-' + to.value + '.json');
+      const name = r.name || ('gatecast-audit-' + from.value + '-' + to.value + '.json');
       saveBlob(r.blob, name);
       bundleName = name;
       drawCommands();
@@ -390,7 +390,8 @@ export async function exportPage(ctx) {
   });
   // The commands name the files exactly as saved: the bundle just downloaded (or the name it
   // will get) and the checkpoint saved with the button below.
-  let bundleName = 'gatecast-export-' + from.value + '-' + to.value + '.json';
+  // The bundle's name comes with the download (gatecast-audit-<time of export>.json).
+  let bundleName = t('exp.bundlefile');
   let checkpointName = 'checkpoint-' + todayIn(tz) + '.json';
   const cmd1 = h('pre', { class: 'cmd', id: 'verify-cmd' });
   const cmd2 = h('pre', { class: 'cmd', id: 'verify-cmd-checkpoint' });

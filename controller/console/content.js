@@ -131,7 +131,9 @@ export async function mediaPage(ctx) {
 /** The upload form: several files at once (picker or drag-and-drop), each with its own
  * progress (percentage, speed) and cancel button; one title applies only to a single file. */
 function uploadPanel(refresh) {
-  const file = h('input', { type: 'file', required: true, multiple: true, accept: 'image/*,video/*,audio/*', name: 'file' });
+  // The browser's own file button speaks the browser's language: it is hidden, and the drop
+  // zone (a button in the console's language) opens it.
+  const file = h('input', { type: 'file', multiple: true, accept: 'image/*,video/*,audio/*', name: 'file', class: 'file-hidden', tabindex: '-1', 'aria-hidden': 'true' });
   const kind = select(KINDS.map((k) => [k, t('kind.' + k)]), 'slide', { name: 'kind' });
   const lang = langSelect('vi', { name: 'lang' });
   const title = h('input', { maxlength: '200', name: 'title' });
@@ -140,7 +142,7 @@ function uploadPanel(refresh) {
   const barText = h('span', { 'aria-live': 'polite' });
   const queue = h('ul', { class: 'upload-queue', id: 'upload-queue' });
   const button = h('button', { type: 'submit' }, t('media.upload'));
-  const drop = h('div', { class: 'dropzone', id: 'media-drop', tabindex: '0' }, t('media.drop'));
+  const drop = h('div', { class: 'dropzone', id: 'media-drop', tabindex: '0', role: 'button', 'aria-label': t('media.file') + ': ' + t('media.drop') }, t('media.drop'));
   let dropped = null; // files given by drag-and-drop (the input's list cannot be set)
   const chosen = () => (dropped && dropped.length ? dropped : [...file.files]);
   const onFiles = () => {
@@ -163,7 +165,7 @@ function uploadPanel(refresh) {
   drop.addEventListener('click', () => file.click());
   drop.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); file.click(); } });
   const form = h('form', { class: 'grid', id: 'upload-form' },
-    h('div', { class: 'full' }, drop), field(t('media.file'), file), field(t('media.kind'), kind), field(t('media.lang'), lang),
+    h('div', { class: 'full' }, drop, file), field(t('media.kind'), kind), field(t('media.lang'), lang),
     field(t('media.title'), title), field(t('media.duration'), dur),
     h('div', { class: 'full' }, bar, ' ', barText), h('div', { class: 'full' }, queue),
     h('div', { class: 'full actions' }, button));

@@ -114,7 +114,7 @@ const vi = {
   'rep.period': 'Kỳ báo cáo', 'rep.generated_at': 'Lập lúc', 'rep.unscheduled': 'Ngoài lịch', 'rep.chainrange': '{n} biên nhận, seq {a}–{b}',
   'rep.versions': 'Phiên bản', 'rep.active_s': 'Thời gian hiệu lực', 'rep.fallback': '(mặc định)', 'rep.duration': 'Thời lượng', 'rep.reason': 'Lý do',
   'rep.total': 'Tổng', 'rep.c.plays': 'Lượt phát', 'rep.c.shown': 'Đã chiếu', 'rep.c.completed': 'Trọn vẹn', 'rep.c.interrupted': 'Bị ngắt',
-  'rep.c.failed': 'Lỗi', 'rep.c.null_backend': 'null',
+  'rep.c.failed': 'Lỗi', 'rep.c.null_backend': 'Chạy thử, không lên hình',
   'exp.screens': 'Màn hình (bỏ trống là tất cả)', 'exp.download': 'Tải gói kiểm toán', 'exp.saved': 'Đã lưu',
   'exp.how': 'Cách kiểm tra gói', 'exp.how1': 'Gói chứa các lô biên nhận gốc do màn hình ký, khóa thiết bị, nhật ký thao tác và điểm kiểm tra đã ký. Kiểm tra trên máy bất kỳ, không cần tin bộ điều khiển:',
   'exp.how2': 'Lệnh kết thúc với mã 0 chỉ khi mọi điều sau đúng:', 'exp.c1': 'mọi chữ ký của màn hình và của bộ điều khiển hợp lệ;',
@@ -144,7 +144,7 @@ const vi = {
   'chart.title': 'Biểu đồ', 'chart.playsday': 'Lượt phát mỗi ngày theo cửa khẩu', 'chart.hours': 'Số giờ phát mỗi ngày theo cửa khẩu',
   'chart.langs': 'Tỉ lệ ngôn ngữ đã phát', 'chart.none': 'Chưa có lượt phát nào trong kỳ này.',
   'exp.copy': 'Chép lệnh', 'exp.copied': 'Đã chép lệnh.', 'exp.nocopy': 'Trình duyệt không cho chép: hãy bôi đen và chép tay.',
-  'exp.savecp': 'Lưu điểm kiểm tra', 'exp.cpsaved': 'Đã lưu điểm kiểm tra vào tệp {name}.',
+  'exp.bundlefile': 'gatecast-audit-(giờ xuất).json', 'exp.savecp': 'Lưu điểm kiểm tra', 'exp.cpsaved': 'Đã lưu điểm kiểm tra vào tệp {name}.',
   'exp.cphint': 'Lưu tệp này và giữ lại: lần kiểm tra sau dùng nó để chứng minh nhật ký chỉ được ghi thêm.',
 };
 
@@ -263,7 +263,7 @@ const en = {
   'rep.period': 'Period', 'rep.generated_at': 'Generated', 'rep.unscheduled': 'Unscheduled', 'rep.chainrange': '{n} receipts, seq {a}–{b}',
   'rep.versions': 'Versions', 'rep.active_s': 'Time active', 'rep.fallback': '(fallback)', 'rep.duration': 'Duration', 'rep.reason': 'Reason',
   'rep.total': 'Total', 'rep.c.plays': 'Plays', 'rep.c.shown': 'Shown', 'rep.c.completed': 'Completed', 'rep.c.interrupted': 'Interrupted',
-  'rep.c.failed': 'Failed', 'rep.c.null_backend': 'null',
+  'rep.c.failed': 'Failed', 'rep.c.null_backend': 'Dry run, not on screen',
   'exp.screens': 'Screens (none means all)', 'exp.download': 'Download audit bundle', 'exp.saved': 'Saved',
   'exp.how': 'How to verify the bundle', 'exp.how1': 'The bundle holds the raw receipt batches signed by the screens, the device keys, the operator action log and a signed checkpoint. Check it on any computer, without trusting the controller:',
   'exp.how2': 'The command exits with 0 only if all of this holds:', 'exp.c1': 'every signature of the screens and of the controller is valid;',
@@ -293,7 +293,7 @@ const en = {
   'chart.title': 'Charts', 'chart.playsday': 'Plays per day per gate', 'chart.hours': 'Hours on air per day per gate',
   'chart.langs': 'Share of languages played', 'chart.none': 'No plays in this period yet.',
   'exp.copy': 'Copy command', 'exp.copied': 'Command copied.', 'exp.nocopy': 'The browser does not allow copying: select and copy by hand.',
-  'exp.savecp': 'Save the checkpoint', 'exp.cpsaved': 'Checkpoint saved as {name}.',
+  'exp.bundlefile': 'gatecast-audit-(export time).json', 'exp.savecp': 'Save the checkpoint', 'exp.cpsaved': 'Checkpoint saved as {name}.',
   'exp.cphint': 'Save this file and keep it: the next check uses it to prove the log was only appended to.',
 };
 

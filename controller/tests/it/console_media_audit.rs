@@ -266,8 +266,25 @@ async fn console_media_duration_playlist_total_plays_and_compliance() {
     s.size(1366, 768).await;
     assert_no_js_errors(&s, "compliance").await;
 
-    // Export: the command names the file the button saves; the checkpoint can be saved.
+    // Export: the commands name the files exactly as saved (bundle and checkpoint).
     nav(&s, "export").await;
+    s.click(&s.wait("#export-download").await).await;
+    let saved = |prefix: &'static str| {
+        let d = downloads.clone();
+        move || {
+            let d = d.clone();
+            async move {
+                std::fs::read_dir(&d)
+                    .ok()?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .find(|n| n.starts_with(prefix) && n.ends_with(".json"))
+            }
+        }
+    };
+    let bundle =
+        crate::console_support::wait_for(30, "the downloaded bundle", saved("gatecast-audit-"))
+            .await;
     let cmd = s
         .wait_js(
             10,
@@ -278,37 +295,26 @@ async fn console_media_duration_playlist_total_plays_and_compliance() {
     assert!(
         cmd.as_str()
             .unwrap()
-            .starts_with("gatecast-audit verify gatecast-export-"),
+            .starts_with(&format!("gatecast-audit verify {bundle} --controller-key ")),
         "{cmd}"
     );
     s.click(&s.wait("#save-checkpoint").await).await;
-    let cp = crate::console_support::wait_for(20, "the saved checkpoint", || {
-        let d = downloads.clone();
-        async move {
-            std::fs::read_dir(&d)
-                .ok()?
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| {
-                    p.file_name().is_some_and(|n| {
-                        n.to_string_lossy().starts_with("checkpoint-")
-                            && n.to_string_lossy().ends_with(".json")
-                    })
-                })
-        }
-    })
-    .await;
+    let cp_name =
+        crate::console_support::wait_for(20, "the saved checkpoint", saved("checkpoint-")).await;
     let cmd2 = s
         .js(
             "return document.querySelector('#verify-cmd-checkpoint').textContent",
             vec![],
         )
         .await;
-    let cp_name = cp.file_name().unwrap().to_string_lossy().to_string();
     assert!(
         cmd2.as_str()
             .unwrap()
-            .ends_with(&format!("--previous-checkpoint {cp_name}")),
+            .starts_with(&format!("gatecast-audit verify {bundle} "))
+            && cmd2
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("--previous-checkpoint {cp_name}")),
         "{cmd2}"
     );
     shot(&s, "media-export-1366").await;
