@@ -208,8 +208,8 @@ function renderCompliance(r, period) {
             h('td', {}, dur(e.active_s)), h('td', { class: 'num' }, String(e.expected ?? '—')), h('td', { class: 'num' }, String(e.recorded)),
             h('td', { class: 'num' }, e.shortfall ? badge('bad', String(e.shortfall)) : String(e.shortfall ?? '—')),
             h('td', { class: 'num' }, String(e.interrupted)), h('td', { class: 'num' }, String(e.failed)), h('td', { class: 'num' }, String(e.null_backend))))) : null,
-        (sc.dark_periods || []).length ? [h('h3', {}, t('rep.dark')), table([t('rep.from'), t('rep.to'), { label: t('rep.duration'), num: true }, t('rep.reason')],
-          sc.dark_periods.map((d) => h('tr', {}, h('td', {}, time(d.from, tz)), h('td', {}, time(d.to, tz)), h('td', { class: 'num' }, dur(d.seconds)), h('td', { 'data-reason': d.reason }, reasonText(d.reason)))))] : null,
+        (sc.dark_periods || []).some((d) => d.seconds >= 1) ? [h('h3', {}, t('rep.dark')), table([t('rep.from'), t('rep.to'), { label: t('rep.duration'), num: true }, t('rep.reason')],
+          sc.dark_periods.filter((d) => d.seconds >= 1).map((d) => h('tr', {}, h('td', {}, time(d.from, tz)), h('td', {}, time(d.to, tz)), h('td', { class: 'num' }, dur(d.seconds)), h('td', { 'data-reason': d.reason }, reasonText(d.reason)))))] : null,
         (sc.notes || []).length ? h('ul', { class: 'muted' }, sc.notes.map((n) => h('li', {}, noteText(n)))) : null);
     }) : h('p', {}, t('none')));
 }
