@@ -320,6 +320,29 @@ async fn console_media_duration_playlist_total_plays_and_compliance() {
     shot(&s, "media-export-1366").await;
     assert_no_js_errors(&s, "export").await;
 
+    // The same pages in English: words, not codes.
+    s.size(1366, 2400).await;
+    s.click(&s.wait("#lang-switch").await).await;
+    nav(&s, "compliance").await;
+    s.wait("#audit-charts svg").await;
+    let text = s.text().await;
+    for want in [
+        "Share of languages played",
+        "Plays per day per gate",
+        "gate days",
+        "English",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in English:\n{text}");
+    }
+    assert!(!text.contains("no_status"), "{text}");
+    shot(&s, "media-compliance-en-1366").await;
+    nav(&s, "media").await;
+    s.wait("#media-list tr[data-sha]").await;
+    assert!(s.text().await.contains("12 s"), "the duration in English");
+    shot(&s, "media-library-en-1366").await;
+    s.click(&s.wait("#lang-switch").await).await;
+    assert_no_js_errors(&s, "English pages").await;
+
     nav(&s, "media").await;
     s.size(390, 1600).await;
     tokio::time::timeout(Duration::from_secs(5), s.wait("#media-list"))
