@@ -91,7 +91,7 @@ export async function logPage(ctx) {
 
   async function load() {
     try {
-      const extra = { limit: PAGE, format: 'json' };
+      const extra = { limit: PAGE, format: 'json', order: 'desc' }; // newest first
       if (cursors[pageNo]) extra.cursor = cursors[pageNo];
       const j = await api('GET', '/api/v1/receipts?' + query(extra));
       const { rows, total, next } = rowsOf(j);

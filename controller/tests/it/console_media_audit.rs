@@ -168,6 +168,60 @@ async fn console_media_duration_playlist_total_plays_and_compliance() {
         .await;
     assert_eq!(p.next_ack().await.0, 20);
 
+    // Newest first, paged: 20..14, 13..7, 6..1, with no repeat and no gap.
+    let mut seqs = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/api/v1/receipts?order=desc&limit=7".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (st, page) = ctl.req("GET", &path, Some(&ctl.admin), None).await;
+        assert_eq!(st, 200, "{page}");
+        seqs.extend(
+            page["receipts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["seq"].as_u64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seqs, (1..=20).rev().collect::<Vec<u64>>());
+    let (st, v) = ctl
+        .req(
+            "GET",
+            "/api/v1/receipts?order=sideways",
+            Some(&ctl.admin),
+            None,
+        )
+        .await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("order")), "{v}");
+    // The playback log shows the newest first, with titles and the screen's name.
+    nav(&s, "log").await;
+    let first = s
+        .wait_js(
+            20,
+            "the playback log rows",
+            "(() => { const r = document.querySelector('tr[data-seq]'); \
+            return r ? [r.dataset.seq, r.innerText] : null; })()",
+        )
+        .await;
+    assert_eq!(first[0], "20", "newest first: {first}");
+    let first_text = first[1].as_str().unwrap();
+    assert!(
+        first_text.contains("Kim Thành 1"),
+        "the screen's name: {first_text}"
+    );
+    assert!(
+        first_text.contains(VIDEO) || first_text.contains("Bien bao"),
+        "a title: {first_text}"
+    );
+    shot(&s, "media-log-1366").await;
+
     nav(&s, "compliance").await;
     // The plays report: titles, not hashes, and rows that sum to the total.
     let rows = s
