@@ -43,7 +43,9 @@ function rowsOf(j) {
 
 export async function logPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.log')));
-  const [screens, gates, media] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/media')]);
+  const [screens, gates, media, playlists] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/media'),
+    api('GET', '/api/v1/playlists').catch(() => [])]);
+  const playlistName = new Map(playlists.map((p) => [p.id, p.name]));
   const tzOf = new Map(screens.map((s) => [s.id, s.timezone]));
   const titleOf = new Map(media.map((m) => [m.sha256, m.title]));
   const screenName = new Map(screens.map((s) => [s.id, s.name]));
@@ -97,14 +99,14 @@ export async function logPage(ctx) {
       const { rows, total, next } = rowsOf(j);
       cursors[pageNo + 1] = next || undefined;
       const offset = pageNo * PAGE;
-      result.replaceChildren(rows.length ? table([t('log.started'), t('log.ended'), t('log.screen'), t('log.media'), t('media.lang'), t('log.playlist'), t('log.outcome'), t('log.backend'), { label: 'v', num: true }, { label: 'seq', num: true }],
+      result.replaceChildren(rows.length ? table([t('log.started'), t('log.ended'), t('log.screen'), t('log.media'), t('media.lang'), t('log.playlist'), t('log.outcome'), t('log.backend'), { label: t('log.v'), num: true }, { label: t('log.seq'), num: true }],
         rows.map((r) => {
           const tz = r.timezone || tzOf.get(r.screen) || 'UTC';
           const sha = r.media_sha256 || r.media;
           return h('tr', { 'data-seq': r.seq }, h('td', {}, time(r.started_at_utc || r.started_at, tz)), h('td', {}, time(r.ended_at_utc || r.ended_at, tz)), h('td', { title: r.screen }, screenName.get(r.screen) || r.screen),
             h('td', { title: sha, 'data-kind': r.kind || null }, r.kind === 'alert' ? [badge('bad', t('log.alert')), ' '] : null, r.media_title || titleOf.get(sha) || shortSha(sha)),
             h('td', {}, r.lang ? langName(r.lang) : '—'),
-            h('td', {}, r.playlist || '—'),
+            h('td', { title: r.playlist || null }, !r.playlist ? '—' : r.playlist.startsWith('alert:') ? t('log.alert') : playlistName.get(r.playlist) || r.playlist),
             h('td', {}, badge(r.outcome === 'completed' ? 'ok' : r.outcome === 'failed' ? 'bad' : 'warn', t('out.' + r.outcome))),
             h('td', {}, r.backend === 'null' ? badge('off', 'null') : r.backend || '—'),
             h('td', { class: 'num' }, r.manifest_version ?? '—'), h('td', { class: 'num' }, r.seq ?? '—'));

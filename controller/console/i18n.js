@@ -144,7 +144,7 @@ const vi = {
   'chart.title': 'Biểu đồ', 'chart.playsday': 'Lượt phát mỗi ngày theo cửa khẩu', 'chart.hours': 'Số giờ phát mỗi ngày theo cửa khẩu',
   'chart.langs': 'Tỉ lệ ngôn ngữ đã phát', 'chart.none': 'Chưa có lượt phát nào trong kỳ này.',
   'exp.copy': 'Chép lệnh', 'exp.copied': 'Đã chép lệnh.', 'exp.nocopy': 'Trình duyệt không cho chép: hãy bôi đen và chép tay.',
-  'exp.bundlefile': 'gatecast-audit-(giờ xuất).json', 'exp.savecp': 'Lưu điểm kiểm tra', 'exp.cpsaved': 'Đã lưu điểm kiểm tra vào tệp {name}.',
+  'log.v': 'Phiên bản', 'log.seq': 'Số thứ tự', 'exp.bundlefile': 'gatecast-audit-(giờ xuất).json', 'exp.savecp': 'Lưu điểm kiểm tra', 'exp.cpsaved': 'Đã lưu điểm kiểm tra vào tệp {name}.',
   'exp.cphint': 'Lưu tệp này và giữ lại: lần kiểm tra sau dùng nó để chứng minh nhật ký chỉ được ghi thêm.',
 };
 
@@ -293,7 +293,7 @@ const en = {
   'chart.title': 'Charts', 'chart.playsday': 'Plays per day per gate', 'chart.hours': 'Hours on air per day per gate',
   'chart.langs': 'Share of languages played', 'chart.none': 'No plays in this period yet.',
   'exp.copy': 'Copy command', 'exp.copied': 'Command copied.', 'exp.nocopy': 'The browser does not allow copying: select and copy by hand.',
-  'exp.bundlefile': 'gatecast-audit-(export time).json', 'exp.savecp': 'Save the checkpoint', 'exp.cpsaved': 'Checkpoint saved as {name}.',
+  'log.v': 'Version', 'log.seq': 'Seq', 'exp.bundlefile': 'gatecast-audit-(export time).json', 'exp.savecp': 'Save the checkpoint', 'exp.cpsaved': 'Checkpoint saved as {name}.',
   'exp.cphint': 'Save this file and keep it: the next check uses it to prove the log was only appended to.',
 };
 
