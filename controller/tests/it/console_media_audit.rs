@@ -127,7 +127,7 @@ async fn console_media_duration_playlist_total_plays_and_compliance() {
     // A playlist of the video and a 7 s slide: 19 s.
     let (st, slide) = ctl
         .upload(
-            png(9, 600),
+            crate::console_support::slide_png(320, 180),
             "image/png",
             "kind=slide&lang=vi&title=Bien%20bao",
         )
