@@ -83,10 +83,15 @@ export async function download(path) {
   return { blob: await resp.blob(), name: m ? m[1] : null, type: resp.headers.get('Content-Type') || '', next: resp.headers.get('X-Next-Cursor') };
 }
 
-/** Raw upload with progress; onProgress(loaded, total). Resolves to the parsed JSON answer. */
-export function upload(path, file, onProgress) {
+/** Raw upload with progress; onProgress(loaded, total). Resolves to the parsed JSON answer.
+ * An AbortSignal `signal` cancels it (rejects with code `aborted`). */
+export function upload(path, file, onProgress, signal) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    if (signal) {
+      if (signal.aborted) { reject(new ApiError(0, 'aborted', '')); return; }
+      signal.addEventListener('abort', () => xhr.abort(), { once: true });
+    }
     xhr.open('POST', path);
     const h = headers({ 'Content-Type': file.type || 'application/octet-stream' }, 'POST');
     for (const k of Object.keys(h)) xhr.setRequestHeader(k, h[k]);

@@ -1,8 +1,8 @@
 // Media library (upload with progress, preview, usage, delete) and playlists (build, reorder,
 // durations, language variants).
-import { t } from './i18n.js';
+import { t, lang } from './i18n.js';
 import { api, upload } from './api.js';
-import { h, field, select, flash, showError, showOk, time, bytes, secs, badge, table, langSelect, langName, shortSha, linkId } from './ui.js';
+import { h, field, select, flash, showError, showOk, errorText, time, bytes, secs, badge, table, langSelect, langName, shortSha, linkId } from './ui.js';
 
 const KINDS = ['slide', 'video', 'clip'];
 
@@ -19,6 +19,7 @@ function usageOf(sha, playlists, schedules) {
 
 function mediaThumb(m) {
   if (m.kind === 'slide') return h('img', { class: 'media-thumb', src: '/media/' + m.sha256, alt: '', loading: 'lazy' });
+  if (m.poster) return h('img', { class: 'media-thumb', src: m.poster, alt: '', loading: 'lazy', 'data-poster': 'true' });
   return h('div', { class: 'media-thumb thumb icon', 'aria-hidden': 'true' }, m.kind === 'clip' ? '♪' : '▶');
 }
 
@@ -26,7 +27,28 @@ function previewOf(m) {
   const src = '/media/' + m.sha256;
   if (m.kind === 'slide') return h('img', { class: 'preview', src, alt: m.title });
   if (m.mime.startsWith('audio/')) return h('audio', { controls: true, src, preload: 'none' });
-  return h('video', { class: 'preview', controls: true, src, preload: 'metadata' });
+  return h('video', { class: 'preview', controls: true, src, preload: 'metadata', poster: m.poster || null });
+}
+
+/** Duration in words of the language ("12 giây", "1 phút 5 giây"); "—" when unknown. */
+export function playTime(ms) {
+  if (ms === null || ms === undefined) return t('media.durunknown');
+  const s = Math.round(ms / 100) / 10;
+  if (s < 60) return t('media.u.s', { n: s.toLocaleString(lang()) });
+  const m = Math.floor(s / 60), r = Math.round(s - m * 60);
+  return t('media.u.min', { n: m }) + (r ? ' ' + t('media.u.s', { n: r }) : '');
+}
+
+/** Filters and sorts the library: `f` holds q (title words), kind, lang, use, sort. */
+export function filterMedia(media, f, used) {
+  const q = (f.q || '').trim().toLocaleLowerCase('vi').normalize('NFC');
+  const out = media.filter((m) => (!f.kind || m.kind === f.kind) && (!f.lang || m.lang === f.lang)
+    && (!f.use || (f.use === 'unused') === !used(m.sha256))
+    && (!q || m.title.toLocaleLowerCase('vi').normalize('NFC').includes(q)));
+  const byTitle = (a, b) => a.title.localeCompare(b.title, 'vi');
+  const byDate = (a, b) => (b.uploaded_at || '').localeCompare(a.uploaded_at || '');
+  out.sort(f.sort === 'title' ? byTitle : f.sort === 'oldest' ? (a, b) => byDate(b, a) : byDate);
+  return out;
 }
 
 /** Renames a media item or corrects its language (`PATCH /api/v1/media/{sha}`). */
@@ -50,19 +72,28 @@ function mediaEditForm(m, onDone) {
 }
 
 export async function mediaPage(ctx) {
-  const listBox = h('div');
+  const listBox = h('div', { id: 'media-list' });
   const previewBox = h('div', { 'aria-live': 'polite' });
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.media')));
   const cols = h('div', { class: 'cols' });
   ctx.el.append(cols);
   const left = h('div');
-  cols.append(left, h('div', {}, listBox, previewBox));
+  const f = {
+    q: h('input', { type: 'search', name: 'q', placeholder: t('media.search'), 'aria-label': t('media.search') }),
+    kind: select([['', t('all')], ...KINDS.map((k) => [k, t('kind.' + k)])], '', { name: 'f-kind' }),
+    lang: select([['', t('all')]], '', { name: 'f-lang' }),
+    use: select([['', t('all')], ['unused', t('media.f.unused')], ['used', t('media.f.used')]], '', { name: 'f-use' }),
+    sort: select([['newest', t('media.sort.newest')], ['oldest', t('media.sort.oldest')], ['title', t('media.sort.title')]], 'newest', { name: 'f-sort' }),
+  };
+  const fl = { q: 'media.search', kind: 'media.kind', lang: 'media.lang', use: 'media.usage', sort: 'media.sort' };
+  const filters = h('div', { class: 'filters', id: 'media-filters' }, Object.entries(f).map(([k, c]) => { const [l, ctl] = field(t(fl[k]), c); return h('div', {}, l, ctl); }));
+  cols.append(left, h('div', {}, filters, listBox, previewBox));
+  let all = [], playlists = [], schedules = [];
 
-  async function refresh() {
-    const [media, playlists, schedules] = await Promise.all([
-      api('GET', '/api/v1/media'), api('GET', '/api/v1/playlists'), api('GET', '/api/v1/schedules')]);
-    media.sort((a, b) => (b.uploaded_at || '').localeCompare(a.uploaded_at || ''));
-    const rows = media.map((m) => {
+  function draw() {
+    const used = (sha) => usageOf(sha, playlists, schedules).length > 0;
+    const shown = filterMedia(all, { q: f.q.value, kind: f.kind.value, lang: f.lang.value, use: f.use.value, sort: f.sort.value }, used);
+    const rows = shown.map((m) => {
       const use = usageOf(m.sha256, playlists, schedules);
       const useCell = use.length
         ? h('ul', {}, use.map((u) => h('li', {}, t('media.inplaylist', { name: u.playlist.name }),
@@ -78,12 +109,14 @@ export async function mediaPage(ctx) {
           catch (e) { showError(e); }
         },
       }, t('delete')) : null;
+      const dims = m.width && m.height ? m.width + '×' + m.height : null;
       return h('tr', { 'data-sha': m.sha256 },
         h('td', {}, mediaThumb(m)),
         h('td', {}, h('strong', {}, m.title), h('div', { class: 'muted mono', title: m.sha256 }, shortSha(m.sha256))),
         h('td', {}, t('kind.' + m.kind), h('div', { class: 'muted' }, m.mime)),
         h('td', {}, langName(m.lang)),
-        h('td', { class: 'num' }, bytes(m.bytes), h('div', { class: 'muted' }, secs(m.duration_ms))),
+        h('td', { class: 'num' }, bytes(m.bytes), h('div', { class: 'muted', 'data-duration': m.duration_ms ?? '' },
+          m.kind === 'slide' && m.duration_ms == null ? '' : playTime(m.duration_ms)), dims ? h('div', { class: 'muted' }, dims) : null),
         h('td', {}, useCell),
         h('td', {}, time(m.uploaded_at, 'Asia/Ho_Chi_Minh')),
         h('td', {}, h('div', { class: 'actions' },
@@ -93,56 +126,132 @@ export async function mediaPage(ctx) {
             onclick: () => { previewBox.replaceChildren(mediaEditForm(m, refresh)); } }, t('media.edit')) : null,
           del)));
     });
-    listBox.replaceChildren(media.length
-      ? table([t('media.thumb'), t('media.title'), t('media.kind'), t('media.lang'), { label: t('media.size'), num: true }, t('media.usage'), t('media.uploaded'), ''], rows)
-      : h('p', {}, t('media.none')));
+    listBox.replaceChildren(
+      h('p', { class: 'muted', id: 'media-count' }, t('media.count', { n: shown.length, all: all.length })),
+      shown.length
+        ? table([t('media.thumb'), t('media.title'), t('media.kind'), t('media.lang'), { label: t('media.size'), num: true }, t('media.usage'), t('media.uploaded'), ''], rows)
+        : h('p', {}, all.length ? t('media.nomatch') : t('media.none')));
   }
 
-  if (ctx.can('write')) {
-    const file = h('input', { type: 'file', required: true, accept: 'image/*,video/*,audio/*', name: 'file' });
-    const kind = select(KINDS.map((k) => [k, t('kind.' + k)]), 'slide', { name: 'kind' });
-    const lang = langSelect('vi', { name: 'lang' });
-    const title = h('input', { maxlength: '200', name: 'title' });
-    const dur = h('input', { type: 'number', min: '1', step: '1', class: 'secs', name: 'duration' });
-    const bar = h('progress', { max: '100', value: '0', 'aria-label': t('media.progress') });
-    const barText = h('span', { 'aria-live': 'polite' });
-    const button = h('button', { type: 'submit' }, t('media.upload'));
-    file.addEventListener('change', () => {
-      const f = file.files[0];
-      if (!f) return;
-      kind.value = kindOfMime(f.type || '');
-      if (!title.value) title.value = f.name.replace(/\.[^.]+$/, '');
-    });
-    const form = h('form', { class: 'grid', id: 'upload-form' },
-      field(t('media.file'), file), field(t('media.kind'), kind), field(t('media.lang'), lang),
-      field(t('media.title'), title), field(t('media.duration'), dur),
-      h('div', { class: 'full' }, bar, ' ', barText),
-      h('div', { class: 'full actions' }, button));
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const f = file.files[0];
-      if (!f) return;
-      const q = new URLSearchParams({ kind: kind.value, lang: lang.value, title: title.value.trim() });
-      if (dur.value) q.set('duration_ms', String(Math.round(Number(dur.value) * 1000)));
-      button.disabled = true;
-      bar.value = 0;
-      try {
-        const m = await upload('/api/v1/media?' + q, f, (done, total) => {
-          bar.value = Math.round(done * 100 / total);
-          barText.textContent = bytes(done) + ' / ' + bytes(total);
-        });
-        bar.value = 100;
-        flash('ok', t('media.uploaded.ok', { title: m.title }));
-        form.reset();
-        await refresh();
-      } catch (e) { showError(e); }
-      finally { button.disabled = false; }
-    });
-    left.append(h('div', { class: 'panel' }, h('h2', {}, t('media.new')), form));
+  async function refresh() {
+    [all, playlists, schedules] = await Promise.all([
+      api('GET', '/api/v1/media'), api('GET', '/api/v1/playlists'), api('GET', '/api/v1/schedules')]);
+    const langs = [...new Set(all.map((m) => m.lang))].sort();
+    const keep = f.lang.value;
+    f.lang.replaceChildren(h('option', { value: '' }, t('all')), ...langs.map((l) => h('option', { value: l }, langName(l))));
+    f.lang.value = langs.includes(keep) ? keep : '';
+    draw();
   }
+  for (const c of Object.values(f)) c.addEventListener(c === f.q ? 'input' : 'change', draw);
+
+  if (ctx.can('write')) left.append(uploadPanel(refresh));
   left.append(h('p', { class: 'hint' }, t('media.hint')));
   await refresh();
   return null;
+}
+
+/** The upload form: several files at once (picker or drag-and-drop), each with its own
+ * progress (percentage, speed) and cancel button; one title applies only to a single file. */
+function uploadPanel(refresh) {
+  // The browser's own file button speaks the browser's language: it is hidden, and the drop
+  // zone (a button in the console's language) opens it.
+  const file = h('input', { type: 'file', multiple: true, accept: 'image/*,video/*,audio/*', name: 'file', class: 'file-hidden', tabindex: '-1', 'aria-hidden': 'true' });
+  const kind = select(KINDS.map((k) => [k, t('kind.' + k)]), 'slide', { name: 'kind' });
+  const lang = langSelect('vi', { name: 'lang' });
+  const title = h('input', { maxlength: '200', name: 'title' });
+  const dur = h('input', { type: 'number', min: '1', step: '1', class: 'secs', name: 'duration' });
+  const bar = h('progress', { max: '100', value: '0', 'aria-label': t('media.progress') });
+  const barText = h('span', { 'aria-live': 'polite' });
+  const queue = h('ul', { class: 'upload-queue', id: 'upload-queue' });
+  const button = h('button', { type: 'submit' }, t('media.upload'));
+  const drop = h('div', { class: 'dropzone', id: 'media-drop', tabindex: '0', role: 'button', 'aria-label': t('media.file') + ': ' + t('media.drop') }, t('media.drop'));
+  let dropped = null; // files given by drag-and-drop (the input's list cannot be set)
+  const chosen = () => (dropped && dropped.length ? dropped : [...file.files]);
+  const onFiles = () => {
+    const fs = chosen();
+    if (!fs.length) return;
+    kind.value = kindOfMime(fs[0].type || '');
+    if (fs.length === 1 && !title.value) title.value = fs[0].name.replace(/\.[^.]+$/, '');
+    title.disabled = fs.length > 1;
+    drop.textContent = fs.length > 1 ? t('media.nfiles', { n: fs.length }) : fs[0].name;
+  };
+  file.addEventListener('change', () => { dropped = null; onFiles(); });
+  drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    drop.classList.remove('over');
+    dropped = [...(ev.dataTransfer ? ev.dataTransfer.files : [])];
+    onFiles();
+  });
+  drop.addEventListener('click', () => file.click());
+  drop.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); file.click(); } });
+  const form = h('form', { class: 'grid', id: 'upload-form' },
+    h('div', { class: 'full' }, drop, file), field(t('media.kind'), kind), field(t('media.lang'), lang),
+    field(t('media.title'), title), field(t('media.duration'), dur),
+    h('div', { class: 'full' }, bar, ' ', barText), h('div', { class: 'full' }, queue),
+    h('div', { class: 'full actions' }, button));
+
+  async function one(fl, single, onBytes) {
+    const k = single ? kind.value : kindOfMime(fl.type || '');
+    const q = new URLSearchParams({ kind: k, lang: lang.value, title: single ? title.value.trim() : fl.name.replace(/\.[^.]+$/, '') });
+    if (dur.value) q.set('duration_ms', String(Math.round(Number(dur.value) * 1000)));
+    const ctl = new AbortController();
+    const pct = h('span', { class: 'pct' }, '0 %');
+    const speed = h('span', { class: 'muted' });
+    const cancel = h('button', { type: 'button', class: 'small secondary', 'aria-label': t('media.cancel') + ': ' + fl.name, onclick: () => ctl.abort() }, t('media.cancel'));
+    const li = h('li', {}, h('span', { class: 'title' }, fl.name), ' ', pct, ' ', speed, ' ', cancel);
+    queue.append(li);
+    const t0 = performance.now();
+    try {
+      const m = await upload('/api/v1/media?' + q, fl, (done, total) => {
+        pct.textContent = Math.round(done * 100 / total) + ' %';
+        const secsGone = (performance.now() - t0) / 1000;
+        if (secsGone > 0.2) speed.textContent = t('media.speed', { v: bytes(done / secsGone) });
+        onBytes(done);
+      }, ctl.signal);
+      pct.textContent = '100 %';
+      cancel.remove();
+      li.append(' ', badge('ok', t('media.done')), ' ', h('span', { class: 'muted' }, playTime(m.duration_ms)));
+      return m;
+    } catch (e) {
+      cancel.remove();
+      li.append(' ', badge(e.code === 'aborted' ? 'warn' : 'bad', e.code === 'aborted' ? t('media.cancelled') : errorText(e)));
+      if (e.code !== 'aborted') throw e;
+      return null;
+    }
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const fs = chosen();
+    if (!fs.length) { flash('error', t('media.pickfile')); return; }
+    button.disabled = true;
+    bar.value = 0;
+    queue.replaceChildren();
+    const total = fs.reduce((a, x) => a + x.size, 0) || 1;
+    let before = 0;
+    const ok = [];
+    for (const fl of fs) {
+      try {
+        const m = await one(fl, fs.length === 1, (done) => {
+          bar.value = Math.round((before + done) * 100 / total);
+          barText.textContent = bytes(before + done) + ' / ' + bytes(total);
+        });
+        if (m) ok.push(m);
+      } catch (e) { showError(e); }
+      before += fl.size;
+    }
+    bar.value = 100;
+    if (ok.length) flash('ok', ok.length === 1 ? t('media.uploaded.ok', { title: ok[0].title }) : t('media.uploaded.n', { n: ok.length }));
+    form.reset();
+    dropped = null;
+    title.disabled = false;
+    drop.textContent = t('media.drop');
+    button.disabled = false;
+    await refresh();
+  });
+  return h('div', { class: 'panel' }, h('h2', {}, t('media.new')), form);
 }
 
 // ---------------------------------------------------------------- playlists
@@ -162,9 +271,11 @@ export async function playlistsPage(ctx) {
     listBox.replaceChildren(h('h2', {}, t('pl.list')),
       playlists.length ? h('ul', { class: 'pl-list' }, playlists.map((p) => h('li', {},
         h('button', { type: 'button', class: 'small secondary', onclick: () => edit(p) }, p.name),
-        ' ', h('span', { class: 'muted' }, t('pl.count', { n: p.items.length }) + ' · ' +
-          secs(p.items.reduce((a, i) => a + (i.duration_ms || (byId.get(i.media) || {}).duration_ms || 0), 0)))))) : h('p', {}, t('pl.none')),
-      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : '');
+        ' ', (() => {
+          const total = p.items.reduce((a, i) => a + (i.duration_ms || (byId.get(i.media) || {}).duration_ms || 0), 0);
+          return h('span', { class: 'muted', 'data-total-ms': total, 'data-playlist': p.id }, t('pl.count', { n: p.items.length }) + ' · ' + playTime(total));
+        })()))) : h('p', {}, t('pl.none')),
+      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : null);
   }
 
   function edit(p) {
@@ -208,7 +319,7 @@ export async function playlistsPage(ctx) {
     }
 
     const pick = h('select', { name: 'add-media', 'aria-label': t('pl.additem') },
-      media.map((m) => h('option', { value: m.sha256 }, m.title + ' — ' + t('kind.' + m.kind) + ', ' + m.lang)));
+      [...media].sort((a, b) => a.title.localeCompare(b.title, 'vi')).map((m) => h('option', { value: m.sha256 }, m.title + ' — ' + t('kind.' + m.kind) + ', ' + langName(m.lang) + (m.duration_ms ? ', ' + playTime(m.duration_ms) : ''))));
     const form = h('form', { id: 'playlist-form' },
       h('h2', {}, p ? t('pl.edit', { name: p.name }) : t('pl.new')),
       h('div', { class: 'grid' }, field(t('pl.name'), name), field(t('pl.id'), id),

@@ -115,7 +115,7 @@ const vi = {
   'rep.period': 'Kỳ báo cáo', 'rep.generated_at': 'Lập lúc', 'rep.unscheduled': 'Ngoài lịch', 'rep.chainrange': '{n} biên nhận, số thứ tự {a}–{b}',
   'rep.versions': 'Phiên bản', 'rep.active_s': 'Thời gian hiệu lực', 'rep.fallback': '(mặc định)', 'rep.duration': 'Thời lượng', 'rep.reason': 'Lý do',
   'rep.total': 'Tổng', 'rep.c.plays': 'Lượt phát', 'rep.c.shown': 'Đã chiếu', 'rep.c.completed': 'Trọn vẹn', 'rep.c.interrupted': 'Bị ngắt',
-  'rep.c.failed': 'Lỗi', 'rep.c.null_backend': 'Không chiếu (null)',
+  'rep.c.failed': 'Lỗi', 'rep.c.null_backend': 'Chạy thử, không lên hình',
   'exp.screens': 'Màn hình (bỏ trống là tất cả)', 'exp.download': 'Tải gói kiểm toán', 'exp.saved': 'Đã lưu',
   'exp.how': 'Cách kiểm tra gói', 'exp.how1': 'Gói chứa các lô biên nhận gốc do màn hình ký, khóa thiết bị, nhật ký thao tác và điểm kiểm tra đã ký. Kiểm tra trên máy bất kỳ, không cần tin bộ điều khiển:',
   'exp.how2': 'Lệnh kết thúc với mã 0 chỉ khi mọi điều sau đúng:', 'exp.c1': 'mọi chữ ký của màn hình và của bộ điều khiển hợp lệ;',
@@ -127,6 +127,26 @@ const vi = {
   'rep.show': 'Xem báo cáo', 'rep.pdf': 'Tải PDF', 'rep.xlsx': 'Tải XLSX', 'rep.check': 'Cách kiểm tra báo cáo',
   'rep.check1': 'Mọi số liệu được tính từ gói xuất kiểm toán nêu trong phụ lục (SHA-256). Tải gói đó, kiểm tra chữ ký rồi tính lại số liệu:',
   'exp.keyid': 'Mã khóa bộ điều khiển', 'exp.checkpoint': 'Điểm kiểm tra gần nhất của nhật ký',
+  // library: search, filters, several uploads, durations
+  'media.durunknown': 'chưa rõ thời lượng', 'media.u.s': '{n} giây', 'media.u.min': '{n} phút',
+  'media.search': 'Tìm theo tiêu đề', 'media.f.unused': 'Chưa dùng trong danh sách nào', 'media.f.used': 'Đang dùng',
+  'media.sort': 'Sắp xếp', 'media.sort.newest': 'Mới nhất trước', 'media.sort.oldest': 'Cũ nhất trước', 'media.sort.title': 'Theo tiêu đề (A–Z)',
+  'media.count': 'Đang hiện {n} / {all} nội dung', 'media.nomatch': 'Không có nội dung nào khớp bộ lọc.',
+  'media.drop': 'Kéo thả tệp vào đây, hoặc bấm để chọn (được chọn nhiều tệp)', 'media.nfiles': 'Đã chọn {n} tệp',
+  'media.cancel': 'Hủy', 'media.speed': '{v}/giây', 'media.done': 'Xong', 'media.cancelled': 'Đã hủy',
+  'media.pickfile': 'Hãy chọn ít nhất một tệp.', 'media.uploaded.n': 'Đã tải lên {n} tệp.',
+  // auditor pages: units, gate days, reasons in words, charts, export commands
+  'rep.u.h': '{n} giờ', 'rep.u.min': '{n} phút', 'rep.u.s': '{n} giây', 'rep.u.hshort': 'giờ', 'rep.version': 'phiên bản {v}',
+  'rep.gatedays': 'từ ngày {a} đến hết ngày {b} (ngày tại cửa khẩu, múi giờ {tz})',
+  'rep.reason.no_status': 'Chưa nhận được tín hiệu nào từ màn hình', 'rep.reason.offline': 'Màn hình mất kết nối',
+  'rep.note.nomanifest': 'Chưa từng phát hành nội dung cho màn hình này: không có gì theo lịch.',
+  'rep.note.nogovern': 'Trong kỳ này không có bản phát hành nào áp dụng cho màn hình.',
+  'rep.note.noduration': 'Danh sách “{playlist}” có nội dung chưa rõ thời lượng: không tính được số lượt theo lịch.',
+  'chart.title': 'Biểu đồ', 'chart.playsday': 'Lượt phát mỗi ngày theo cửa khẩu', 'chart.hours': 'Số giờ phát mỗi ngày theo cửa khẩu',
+  'chart.langs': 'Tỉ lệ ngôn ngữ đã phát', 'chart.none': 'Chưa có lượt phát nào trong kỳ này.',
+  'exp.copy': 'Chép lệnh', 'exp.copied': 'Đã chép lệnh.', 'exp.nocopy': 'Trình duyệt không cho chép: hãy bôi đen và chép tay.',
+  'log.v': 'Phiên bản', 'log.seq': 'Số thứ tự', 'exp.bundlefile': 'gatecast-audit-(giờ xuất).json', 'exp.savecp': 'Lưu điểm kiểm tra', 'exp.cpsaved': 'Đã lưu điểm kiểm tra vào tệp {name}.',
+  'exp.cphint': 'Lưu tệp này và giữ lại: lần kiểm tra sau dùng nó để chứng minh nhật ký chỉ được ghi thêm.',
 };
 
 const en = {
@@ -244,7 +264,7 @@ const en = {
   'rep.period': 'Period', 'rep.generated_at': 'Generated', 'rep.unscheduled': 'Unscheduled', 'rep.chainrange': '{n} receipts, seq {a}–{b}',
   'rep.versions': 'Versions', 'rep.active_s': 'Time active', 'rep.fallback': '(fallback)', 'rep.duration': 'Duration', 'rep.reason': 'Reason',
   'rep.total': 'Total', 'rep.c.plays': 'Plays', 'rep.c.shown': 'Shown', 'rep.c.completed': 'Completed', 'rep.c.interrupted': 'Interrupted',
-  'rep.c.failed': 'Failed', 'rep.c.null_backend': 'Not shown (null)',
+  'rep.c.failed': 'Failed', 'rep.c.null_backend': 'Dry run, not on screen',
   'exp.screens': 'Screens (none means all)', 'exp.download': 'Download audit bundle', 'exp.saved': 'Saved',
   'exp.how': 'How to verify the bundle', 'exp.how1': 'The bundle holds the raw receipt batches signed by the screens, the device keys, the operator action log and a signed checkpoint. Check it on any computer, without trusting the controller:',
   'exp.how2': 'The command exits with 0 only if all of this holds:', 'exp.c1': 'every signature of the screens and of the controller is valid;',
@@ -256,6 +276,26 @@ const en = {
   'rep.show': 'Show report', 'rep.pdf': 'Download PDF', 'rep.xlsx': 'Download XLSX', 'rep.check': 'How to check the report',
   'rep.check1': 'Every figure is computed from the audit bundle named in the appendix (SHA-256). Download it, verify it, then recompute the figures:',
   'exp.keyid': 'Controller key id', 'exp.checkpoint': 'Latest log checkpoint',
+  // library: search, filters, several uploads, durations
+  'media.durunknown': 'duration unknown', 'media.u.s': '{n} s', 'media.u.min': '{n} min',
+  'media.search': 'Search by title', 'media.f.unused': 'Not in any playlist', 'media.f.used': 'In use',
+  'media.sort': 'Sort', 'media.sort.newest': 'Newest first', 'media.sort.oldest': 'Oldest first', 'media.sort.title': 'By title (A–Z)',
+  'media.count': 'Showing {n} of {all} items', 'media.nomatch': 'No media match the filters.',
+  'media.drop': 'Drop files here, or click to choose (several at once)', 'media.nfiles': '{n} files chosen',
+  'media.cancel': 'Cancel', 'media.speed': '{v}/s', 'media.done': 'Done', 'media.cancelled': 'Cancelled',
+  'media.pickfile': 'Choose at least one file.', 'media.uploaded.n': 'Uploaded {n} files.',
+  // auditor pages: units, gate days, reasons in words, charts, export commands
+  'rep.u.h': '{n} h', 'rep.u.min': '{n} min', 'rep.u.s': '{n} s', 'rep.u.hshort': 'h', 'rep.version': 'version {v}',
+  'rep.gatedays': '{a} to the end of {b} (gate days, timezone {tz})',
+  'rep.reason.no_status': 'No signal received from the screen yet', 'rep.reason.offline': 'Screen disconnected',
+  'rep.note.nomanifest': 'Nothing was ever published to this screen: nothing was scheduled.',
+  'rep.note.nogovern': 'No publication applied to this screen during the period.',
+  'rep.note.noduration': 'Playlist “{playlist}” has an item of unknown duration: its scheduled plays cannot be computed.',
+  'chart.title': 'Charts', 'chart.playsday': 'Plays per day per gate', 'chart.hours': 'Hours on air per day per gate',
+  'chart.langs': 'Share of languages played', 'chart.none': 'No plays in this period yet.',
+  'exp.copy': 'Copy command', 'exp.copied': 'Command copied.', 'exp.nocopy': 'The browser does not allow copying: select and copy by hand.',
+  'log.v': 'Version', 'log.seq': 'Seq', 'exp.bundlefile': 'gatecast-audit-(export time).json', 'exp.savecp': 'Save the checkpoint', 'exp.cpsaved': 'Checkpoint saved as {name}.',
+  'exp.cphint': 'Save this file and keep it: the next check uses it to prove the log was only appended to.',
 };
 
 Object.assign(vi, words.vi);

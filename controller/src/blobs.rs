@@ -61,6 +61,7 @@ pub struct StoredBlob {
 #[derive(Debug, Clone)]
 pub struct Blobs {
     dir: PathBuf,
+    posters: PathBuf,
 }
 
 const TMP_PREFIX: &str = ".upload-";
@@ -76,7 +77,16 @@ impl Blobs {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        Ok(Blobs { dir })
+        let posters = media_root.join("posters");
+        Ok(Blobs { dir, posters })
+    }
+
+    /// The poster thumbnail (JPEG) of a video's hash, beside the media at
+    /// `<media_root>/posters/<hex>.jpg`; `None` if `sha` is not 64 lowercase hex (the path is
+    /// never built from unchecked input).
+    pub fn poster_path(&self, sha: &str) -> Option<PathBuf> {
+        playlists::manifest::is_valid_sha256_hex(sha)
+            .then(|| self.posters.join(format!("{sha}.jpg")))
     }
 
     /// The file of a hash; `None` if `sha` is not 64 lowercase hex (never build a path from
@@ -95,6 +105,13 @@ impl Blobs {
         if let Some(p) = self.path(sha) {
             match std::fs::remove_file(p) {
                 Ok(()) => sync_dir(&self.dir)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(p) = self.poster_path(sha) {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
@@ -364,6 +381,29 @@ mod tests {
         assert_eq!(sniff(b"hello"), "unknown data");
         assert!(check_magic("image/png", b"\xff\xd8\xff\xe0").is_err());
         assert!(check_magic("image/jpeg", b"\xff\xd8\xff\xe0").is_ok());
+    }
+
+    #[test]
+    fn attack_poster_path_only_from_a_checked_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        for bad in [
+            "../../secret",
+            "..",
+            "",
+            "A".repeat(64).as_str(),
+            "a/b",
+            &"a".repeat(63),
+        ] {
+            assert_eq!(blobs.poster_path(bad), None, "{bad:?}");
+        }
+        let ok = blobs.poster_path(&"c".repeat(64)).unwrap();
+        assert_eq!(
+            ok,
+            dir.path()
+                .join("posters")
+                .join(format!("{}.jpg", "c".repeat(64)))
+        );
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ mod console;
 mod export;
 pub mod inbound;
 pub mod ingest;
+pub mod mediainfo;
 pub mod metrics;
 pub mod mqtt;
 pub mod preview;

@@ -42,12 +42,23 @@ fn with_type(body: Vec<u8>, content_type: &str, next: Option<&query::Cursor>) ->
     b.body(body.into()).expect("valid response")
 }
 
-/// `GET /api/v1/receipts`: filters, cursor pagination, `format=json|jsonl|csv`, `bom=true`.
+/// `GET /api/v1/receipts`: filters, cursor pagination, `format=json|jsonl|csv`, `bom=true`,
+/// `order=asc|desc` (oldest or newest first; the cursor pages on in the same order).
 pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
-    query::check_known(&req.query, &[FILTER_PARAMS, PAGE_PARAMS])?;
+    query::check_known(&req.query, &[FILTER_PARAMS, PAGE_PARAMS, &["order"]])?;
     let filter = ReceiptFilter::from_query(&req.query)?;
     let page = Page::from_query(&req.query)?;
+    let newest_first = match req.query.get("order").map(String::as_str) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => {
+            return Err(ApiError::field(
+                "order",
+                format!("{o:?} is not asc (oldest first) or desc (newest first)"),
+            ))
+        }
+    };
     // Every page of one paging reads at the log size of its first page (carried in the cursor).
     let snapshot = match page.cursor.as_ref().and_then(|c| c.snapshot) {
         Some(n) => n,
@@ -56,21 +67,21 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let mut lookup = Lookup::new(&state.store)?;
     let mut failure: Option<StoreError> = None;
     let (page_receipts, next) = {
-        let it = scan(
-            &state.store,
-            &filter,
-            &lookup,
-            page.cursor.as_ref(),
-            snapshot,
-        )
-        .map_while(|r| match r {
-            Ok(s) => Some(s),
-            Err(e) => {
-                failure = Some(e);
-                None
-            }
-        });
-        query::paginate(it, page.cursor.as_ref(), page.limit)
+        // Newest first reads from the period's start: its cursor is an upper bound.
+        let from_cursor = page.cursor.as_ref().filter(|_| !newest_first);
+        let it =
+            scan(&state.store, &filter, &lookup, from_cursor, snapshot).map_while(|r| match r {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            });
+        if newest_first {
+            newest_page(it, page.cursor.as_ref(), page.limit)
+        } else {
+            query::paginate(it, page.cursor.as_ref(), page.limit)
+        }
     };
     let next = next.map(|c| c.at_snapshot(snapshot));
     if let Some(e) = failure {
@@ -107,7 +118,36 @@ pub fn receipts(state: &AppState, req: Request) -> Result<Response, ApiError> {
     })
 }
 
-/// `GET /api/v1/reports/plays?group_by=media,lang,gate,screen,day` plus the receipt filters.
+/// The page of at most `limit` receipts just before `cursor` (or the newest), newest first,
+/// and the cursor of the next (older) page. Reads forward keeping only the last `limit + 1`
+/// rows, so memory stays bounded whatever the period holds.
+fn newest_page(
+    receipts: impl Iterator<Item = crate::store::StoredReceipt>,
+    cursor: Option<&query::Cursor>,
+    limit: usize,
+) -> (Vec<crate::store::StoredReceipt>, Option<query::Cursor>) {
+    let mut last = std::collections::VecDeque::with_capacity(limit + 1);
+    for r in receipts {
+        if cursor.is_some_and(|c| query::Cursor::of(&r.receipt, r.epoch) >= *c) {
+            break; // rows come in cursor order: the rest are at or after it
+        }
+        if last.len() == limit + 1 {
+            last.pop_front();
+        }
+        last.push_back(r);
+    }
+    let more = last.len() > limit;
+    if more {
+        last.pop_front();
+    }
+    let page: Vec<_> = last.into_iter().rev().collect();
+    let next = more
+        .then(|| page.last().map(|r| query::Cursor::of(&r.receipt, r.epoch)))
+        .flatten();
+    (page, next)
+}
+
+/// `GET /api/v1/reports/plays?group_by=media,lang,gate,screen,day,playlist` plus the receipt filters.
 pub fn plays(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
     query::check_known(&req.query, &[FILTER_PARAMS, &["group_by"]])?;
@@ -124,7 +164,7 @@ pub fn plays(state: &AppState, req: Request) -> Result<Response, ApiError> {
         let g = GroupBy::parse(g).ok_or_else(|| {
             ApiError::field(
                 "group_by",
-                format!("{g:?} is not one of media, lang, gate, screen, day"),
+                format!("{g:?} is not one of media, lang, gate, screen, day, playlist"),
             )
         })?;
         if !group_by.contains(&g) {

@@ -12,6 +12,7 @@ use warp::Reply as _;
 
 use super::{json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
 use crate::blobs::{parse_range, RangeReq};
+use crate::mediainfo::{self, MediaInfo};
 use crate::store::MediaRecord;
 
 const KINDS: [&str; 3] = ["video", "slide", "clip"];
@@ -93,14 +94,23 @@ pub async fn upload(state: &AppState, req: Request) -> Result<Response, ApiError
     } else {
         title
     };
+    let info = read_metadata(state, &stored.sha256, &mime).await;
+    let poster = if mime.starts_with("video/") {
+        draw_poster(state, &stored.sha256).await
+    } else {
+        false
+    };
     let rec = MediaRecord {
+        width: info.width,
+        height: info.height,
+        poster,
         sha256: stored.sha256.clone(),
         bytes: stored.bytes,
         mime,
         kind,
         lang,
         title,
-        duration_ms,
+        duration_ms: duration_ms.or(info.duration_ms),
         uploaded_at: jiff::Timestamp::now().to_string(),
         deleted: false,
     };
@@ -116,12 +126,67 @@ pub async fn upload(state: &AppState, req: Request) -> Result<Response, ApiError
     Ok(json_reply(StatusCode::CREATED, &media_json(&rec)))
 }
 
+/// How long the metadata reader may take for one upload.
+const PROBE_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Duration and size of a stored upload (docs/protocol.md: media). A file the reader cannot
+/// read is kept with its duration unknown; the reason is logged, never fatal.
+async fn read_metadata(state: &AppState, sha: &str, mime: &str) -> MediaInfo {
+    let (Some(path), true) = (state.blobs.path(sha), mediainfo::readable(mime)) else {
+        return MediaInfo::default();
+    };
+    match mediainfo::probe(path, mime, PROBE_BUDGET).await {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::warn!(sha256 = sha, mime, error = %e, "media metadata unknown");
+            MediaInfo::default()
+        }
+    }
+}
+
+/// Draws the poster thumbnail of a stored video with ffmpeg when it is installed.
+async fn draw_poster(state: &AppState, sha: &str) -> bool {
+    let (Some(src), Some(dest)) = (state.blobs.path(sha), state.blobs.poster_path(sha)) else {
+        return false;
+    };
+    match mediainfo::poster(&src, &dest, PROBE_BUDGET).await {
+        Ok(drawn) => drawn,
+        Err(e) => {
+            tracing::warn!(sha256 = sha, error = %e, "no poster thumbnail");
+            false
+        }
+    }
+}
+
 pub(super) fn media_json(m: &MediaRecord) -> serde_json::Value {
     serde_json::json!({
         "sha256": m.sha256, "bytes": m.bytes, "mime": m.mime, "kind": m.kind,
         "lang": m.lang, "title": m.title, "duration_ms": m.duration_ms,
-        "uploaded_at": m.uploaded_at,
+        "uploaded_at": m.uploaded_at, "width": m.width, "height": m.height,
+        "poster": m.poster.then(|| format!("/media/{}/poster", m.sha256)),
     })
+}
+
+/// `GET /media/{sha256}/poster` (no token, like the media itself): the video's poster JPEG.
+pub async fn poster(state: &AppState, sha: &str) -> Result<Response, ApiError> {
+    check_sha(sha)?;
+    let path = state
+        .blobs
+        .poster_path(sha)
+        .ok_or_else(|| ApiError::not_found("poster", sha))?;
+    let body = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found("poster", sha))
+        }
+        Err(e) => return Err(ApiError::internal("reading a poster", e)),
+    };
+    Ok(warp::http::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "image/jpeg")
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(body.into())
+        .expect("valid response"))
 }
 
 /// `GET /api/v1/media`.

@@ -553,12 +553,18 @@ pub async fn dispatch(state: &AppState, req: Request) -> Result<Response, ApiErr
             let sha = sha.to_string();
             media::download(state, req, &sha).await
         }
+        (["media", sha, "poster"], Method::GET | Method::HEAD) => {
+            let sha = sha.to_string();
+            media::poster(state, &sha).await
+        }
         (["api", "v1", rest @ ..], method) => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
             api_v1(state, req, &rest, method).await
         }
-        (["media", _] | ["healthz"] | ["metrics"], _) => Err(method_not_allowed()),
+        (["media", _] | ["media", _, "poster"] | ["healthz"] | ["metrics"], _) => {
+            Err(method_not_allowed())
+        }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -35,7 +35,8 @@
 //!   plays never count as shown. `shortfall = max(0, expected − recorded)`.
 //! * **Dark periods.** From the online/offline history (status messages and Last Will): every
 //!   interval of the period in which the screen was offline (`reason: "offline"`), or for which
-//!   no status had been received yet (`reason: "no_status"`).
+//!   no status had been received yet (`reason: "no_status"`). A screen is counted only from its
+//!   registration (`created_at`): the time before it existed is never dark.
 //! * **Chain.** The screen's receipts of the period, in seq order, must have contiguous seqs and
 //!   each `prev` must be the SHA-256 of the previous receipt's exact bytes (the first one is
 //!   checked against the stored receipt before it, when there is one).
@@ -65,6 +66,8 @@ pub enum GroupBy {
     Screen,
     /// Local calendar day (`YYYY-MM-DD`) of `started_at` in the screen's timezone.
     Day,
+    /// Playlist the item was played from (empty for alerts).
+    Playlist,
 }
 
 impl GroupBy {
@@ -76,6 +79,7 @@ impl GroupBy {
             "gate" => GroupBy::Gate,
             "screen" => GroupBy::Screen,
             "day" => GroupBy::Day,
+            "playlist" => GroupBy::Playlist,
             _ => return None,
         })
     }
@@ -87,6 +91,7 @@ impl GroupBy {
             GroupBy::Gate => "gate",
             GroupBy::Screen => "screen",
             GroupBy::Day => "day",
+            GroupBy::Playlist => "playlist",
         }
     }
 }
@@ -182,6 +187,7 @@ pub fn plays_report<'a>(
                 GroupBy::Gate => r.gate.clone(),
                 GroupBy::Screen => r.screen.clone(),
                 GroupBy::Day => r.started_at_local.get(..10).unwrap_or_default().to_string(),
+                GroupBy::Playlist => r.playlist.clone(),
             };
             key.insert(g.name().to_string(), v.clone());
             sort_key.push(v);
@@ -640,7 +646,14 @@ fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> Sc
             ));
         }
     }
-    let dark = dark_periods(&ev.history, from, end);
+    // Time before the screen was registered is not dark: it did not exist yet.
+    let registered = ev
+        .screen
+        .created_at
+        .parse::<Timestamp>()
+        .ok()
+        .map_or(from, |c| c.clamp(from, end));
+    let dark = dark_periods(&ev.history, registered, end);
     ScreenCompliance {
         screen: ev.screen.id.clone(),
         name: ev.screen.name.clone(),
@@ -823,5 +836,39 @@ mod tests {
             "{:?}",
             c.problems
         );
+    }
+
+    #[test]
+    fn a_screen_is_never_dark_before_its_registration() {
+        let screen = ScreenRecord {
+            id: "lc-a1".into(),
+            name: "A1".into(),
+            gate: "lao-cai".into(),
+            languages: vec![],
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            mqtt_password_hash: String::new(),
+            disabled: false,
+            device_key: None,
+            enrolled_at: None,
+            created_at: "2026-01-05T11:50:00Z".into(),
+            epochs: Vec::new(),
+        };
+        let ev = ScreenEvidence {
+            screen,
+            manifests: vec![],
+            history: vec![transition(true, "2026-01-05T11:55:00Z")],
+            chains: vec![],
+            conflicts: 0,
+        };
+        let r = compliance_report(
+            &[ev],
+            ts("2025-12-29T00:00:00Z"),
+            ts("2026-01-06T00:00:00Z"),
+            ts("2026-01-05T12:00:00Z"),
+        );
+        let sc = &r.screens[0];
+        // Only the 5 minutes between registration and the first status, not 8 days.
+        assert_eq!(sc.dark_s, 300, "{:?}", sc.dark_periods);
+        assert_eq!(sc.dark_periods[0].from, "2026-01-05T11:50:00.000Z");
     }
 }

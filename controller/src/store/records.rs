@@ -63,6 +63,15 @@ pub struct MediaRecord {
     /// True once deleted (file removed, metadata kept).
     #[serde(default)]
     pub deleted: bool,
+    /// Picture width in pixels, read from the file on upload (video).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Picture height in pixels, read from the file on upload (video).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// True when a poster thumbnail was drawn (`GET /media/{sha256}/poster`).
+    #[serde(default)]
+    pub poster: bool,
 }
 
 /// An item of a playlist.

@@ -63,6 +63,9 @@ pub async fn add_media(store: &Store, sha: &str, title: &str) {
             duration_ms: Some(60_000),
             uploaded_at: "2026-01-01T00:00:00Z".into(),
             deleted: false,
+            width: None,
+            height: None,
+            poster: false,
         })
         .await
         .unwrap();
