@@ -69,6 +69,7 @@ export async function mediaPage(ctx) {
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', class: 'small secondary', 'aria-label': t('media.preview') + ': ' + m.title,
             onclick: () => { previewBox.replaceChildren(h('h2', {}, t('media.preview') + ': ' + m.title), previewOf(m)); } }, t('media.preview')),
+          ctx.can('write') ? h('a', { class: 'button small', href: '#/flow?media=' + m.sha256, 'data-flow': m.sha256 }, t('flow.start')) : null,
           del)));
     });
     listBox.replaceChildren(media.length
@@ -141,7 +142,8 @@ export async function playlistsPage(ctx) {
       playlists.length ? h('ul', { class: 'pl-list' }, playlists.map((p) => h('li', {},
         h('button', { type: 'button', class: 'small secondary', onclick: () => edit(p) }, p.name),
         ' ', h('span', { class: 'muted' }, t('pl.count', { n: p.items.length }) + ' · ' +
-          secs(p.items.reduce((a, i) => a + (i.duration_ms || (byId.get(i.media) || {}).duration_ms || 0), 0)))))) : h('p', {}, t('pl.none')),
+          secs(p.items.reduce((a, i) => a + (i.duration_ms || (byId.get(i.media) || {}).duration_ms || 0), 0))),
+        ctx.can('write') ? [' ', h('a', { class: 'button small secondary', href: '#/flow?playlist=' + encodeURIComponent(p.id), 'data-flow': p.id }, t('flow.start'))] : null))) : h('p', {}, t('pl.none')),
       ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : null);
   }
 

@@ -34,6 +34,7 @@ mod runs;
 mod screens;
 mod screenshots;
 mod status;
+mod templates;
 mod users;
 
 use std::path::Path;
