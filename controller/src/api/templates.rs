@@ -142,5 +142,8 @@ pub async fn delete(state: &AppState, req: Request, id: &str) -> Result<Response
         vec![],
     )
     .await?;
-    Ok(json_reply(StatusCode::OK, &serde_json::json!({"deleted": id})))
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"deleted": id}),
+    ))
 }

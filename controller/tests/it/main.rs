@@ -14,6 +14,7 @@ mod mqtt_support;
 
 mod accounts_http;
 mod api_alert_preview;
+mod api_alert_templates;
 mod api_approvals;
 mod api_auth;
 mod api_publish;
@@ -37,6 +38,7 @@ mod audit_receipt_runs;
 mod console_accounts;
 mod console_approvals;
 mod console_browser;
+mod console_task;
 mod console_wall;
 mod mqtt_client;
 mod mqtt_mosquitto;
