@@ -196,7 +196,7 @@ export async function flowPage(ctx) {
         timelineSvg(runs, colourOf, labelOf),
         h('ul', { class: 'tl-legend' }, runs.filter((r) => r.entry).map((r) => h('li', { 'data-entry': r.entry.id, class: r.entry === entry ? 'new' : null },
           h('span', { class: 'swatch', 'data-colour': colourOf(r) }), thumbOf(plOf(r.entry.playlist), mediaBySha),
-          hhmm(r.from) + '–' + hhmm(r.to) + ' ', h('strong', {}, labelOf(r)), r.entry === entry ? ' ' + t('flow.newmark') : ''))),
+          h('span', {}, hhmm(r.from) + '–' + hhmm(r.to) + ' ', h('strong', {}, labelOf(r)), r.entry === entry ? ' ' + t('flow.newmark') : '')))),
         other ? h('p', { class: 'notice' }, t('flow.otherchanges')) : null);
     });
     const skipped = screens.filter((s) => screenBox.get(s.id) && (s.disabled)).filter((s) => targets.gates.includes(s.gate) || (screenBox.get(s.id).checked))

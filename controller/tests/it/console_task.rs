@@ -22,6 +22,14 @@ const GATE: &str = "Lào Cai – Hà Khẩu";
 const OTHER_GATE: &str = "Kim Thành";
 const VIDEO: &str = "Lào Cai – điểm hẹn biên giới";
 
+/// Today at the gates (Asia/Ho_Chi_Minh), not in the test machine's timezone.
+fn gate_today() -> jiff::civil::Date {
+    jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh")
+        .unwrap()
+        .to_datetime(jiff::Timestamp::now())
+        .date()
+}
+
 /// Whether `s` reads "dd/mm/yyyy – dd/mm/yyyy".
 fn regex_like_dmy(s: &str) -> bool {
     let parts: Vec<&str> = s.split(" – ").collect();
@@ -256,9 +264,7 @@ async fn console_common_task_puts_a_video_on_a_gate_in_eight_actions() {
     // The preview says it in words: both screens of the gate, two weeks in gate days, the
     // hours, the priority in words, what each plays today; nothing of the other gate.
     let (today, last) = {
-        let d = jiff::Timestamp::now()
-            .to_zoned(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap())
-            .date();
+        let d = gate_today();
         (d, d.checked_add(jiff::Span::new().days(13)).unwrap())
     };
     let dmy = |d: jiff::civil::Date| d.strftime("%d/%m/%Y").to_string();
@@ -431,9 +437,7 @@ async fn console_calendar_shows_who_wins_an_overlap_and_copies_an_entry() {
         .await;
         assert!(st == 201 || st == 200, "{v}");
     }
-    let today = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap())
-        .date();
+    let today = gate_today();
     let until = today.checked_add(jiff::Span::new().days(2)).unwrap();
     for body in [
         json!({"id": "hang-ngay", "playlist": "chao-mung", "priority": 10, "targets": {"gates": [GATE]}}),
