@@ -6,7 +6,8 @@
 import { t, lang } from './i18n.js';
 import { api, postForBlob } from './api.js';
 import { h, field, flash, showError, errorText, table, badge, time, langName } from './ui.js';
-import { dmy } from './resolve.js';
+import { dmy, addDays, DAYS, dowOf } from './resolve.js';
+import { hhmmInput, HHMM } from './flow.js';
 
 const TZ = 'Asia/Ho_Chi_Minh';
 const TEMPLATE_LANGS = ['vi', 'en', 'zh-Hans', 'hmn'];
@@ -120,21 +121,29 @@ function alertForm(ctx, screens, media, templates, drawList) {
 
   // The end: any day and time at the gate; quick choices fill it in.
   const gateTz = () => { const s = chosen().screens[0] || screens[0]; return (s && s.timezone) || TZ; };
-  const endDay = h('input', { type: 'date', name: 'end-day', 'aria-label': t('al.endday') });
-  const endTime = h('input', { type: 'time', name: 'end-time', 'aria-label': t('al.endtime') });
+  // Days as dd/mm/yyyy whatever the browser's locale: the next 60 days at the gate.
+  const endDay = h('select', { name: 'end-day', 'aria-label': t('al.endday') });
+  const fillDays = () => {
+    const first = wallOf(new Date(), gateTz()).day;
+    const keep = endDay.value;
+    endDay.replaceChildren(...Array.from({ length: 60 }, (_, i) => { const d = addDays(first, i); return h('option', { value: d }, t('day.' + DAYS[dowOf(d)]) + ' ' + dmy(d)); }));
+    if (keep) endDay.value = keep;
+  };
+  fillDays();
+  const endTime = hhmmInput('end-time', t('al.endtime'));
   const endText = h('span', { class: 'muted', id: 'al-endtext' });
   function setEnd(hours) {
     const w = wallOf(new Date(Date.now() + hours * 3600e3), gateTz());
     endDay.value = w.day; endTime.value = w.hm; drawEnd();
   }
-  function endAt() { return endDay.value && endTime.value ? zonedInstant(endDay.value, endTime.value, gateTz()) : null; }
+  function endAt() { return endDay.value && HHMM.test(endTime.value) ? zonedInstant(endDay.value, endTime.value, gateTz()) : null; }
   function drawEnd() {
     const e = endAt();
     if (!e) { endText.textContent = ''; return; }
     const mins = Math.round((e.getTime() - Date.now()) / 60000);
     endText.textContent = mins <= 0 ? t('al.endpast') : t('al.endin', { d: dmy(endDay.value), hm: endTime.value, h: Math.floor(mins / 60), m: mins % 60 });
   }
-  for (const x of [endDay, endTime]) x.addEventListener('change', () => { x.removeAttribute('aria-invalid'); drawEnd(); });
+  for (const x of [endDay, endTime]) for (const ev of ['change', 'input']) x.addEventListener(ev, () => { x.removeAttribute('aria-invalid'); drawEnd(); });
   const quick = [1, 2, 4, 8, 24].map((n) => h('button', { type: 'button', class: 'small secondary', onclick: () => setEnd(n) }, t('al.hours', { n })));
   const mediaSel = h('select', { name: 'media' }, h('option', { value: '' }, t('al.nomedia')), media.map((m) => h('option', { value: m.sha256 }, m.title + ' (' + langName(m.lang) + ')')));
 

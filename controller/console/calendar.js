@@ -5,6 +5,7 @@
 import { t } from './i18n.js';
 import { api } from './api.js';
 import { h, flash, errorText, todayIn, suggestId } from './ui.js';
+import { hhmmInput } from './flow.js';
 import { DAYS, windows, activeOn, addDays, dowOf, dmy, hhmm, byRank, playsAt } from './resolve.js';
 
 const TZ = 'Asia/Ho_Chi_Minh';
@@ -66,7 +67,7 @@ export function calendar(ctx, data, reload) {
       title,
       h('button', { type: 'button', class: 'secondary small', onclick: () => step(1) }, t('cal.next') + ' →'),
       h('button', { type: 'button', class: 'secondary small', onclick: () => { anchor = todayIn(tz()); draw(); } }, t('cal.today'))),
-    h('p', { class: 'hint' }, t('cal.legend', { tz: tz() })),
+    h('p', { class: 'hint' }, t('cal.legend', { tz: tz() === TZ ? t('cal.tzvn') : tz() })),
     box, detail);
   gateSel.addEventListener('change', draw);
 
@@ -95,7 +96,12 @@ export function calendar(ctx, data, reload) {
     title.textContent = dmy(first) + ' – ' + dmy(addDays(first, 6));
     const es = entries();
     const today = todayIn(tz());
-    const hours = h('div', { class: 'cal-hours', 'aria-hidden': 'true' }, Array.from({ length: 25 }, (_, i) => h('span', {}, i % 3 === 0 ? String(i).padStart(2, '0') + ':00' : '')));
+    const hours = h('div', { class: 'cal-hours', 'aria-hidden': 'true' });
+    for (let i = 0; i <= 24; i += 3) {
+      const l = h('span', {}, String(i).padStart(2, '0') + ':00');
+      l.style.top = 'calc(2rem + ' + (i * 1.5) + 'rem)';
+      hours.append(l);
+    }
     const cols = [];
     for (let i = 0; i < 7; i++) {
       const day = addDays(first, i);
@@ -158,8 +164,8 @@ export function calendar(ctx, data, reload) {
     const id = h('input', { name: 'id', value: copy ? suggestId(label(e) + ' ' + (e.from || todayIn(tz()))) + '-2' : e.id, readOnly: !copy });
     const from = h('input', { type: 'date', name: 'from', value: e.from || '' });
     const until = h('input', { type: 'date', name: 'until', value: e.until || '' });
-    const start = h('input', { type: 'time', name: 'start', value: e.start || '' });
-    const end = h('input', { type: 'time', name: 'end', value: e.end || '' });
+    const start = hhmmInput('start', t('sch.start')); start.value = e.start || '';
+    const end = hhmmInput('end', t('sch.end')); end.value = e.end || '';
     const prio = h('input', { type: 'number', name: 'priority', value: String(e.priority), class: 'secs' });
     const err = h('p', { class: 'error-text', role: 'alert' });
     const f = h('form', { class: 'grid', id: 'cal-editor' },

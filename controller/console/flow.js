@@ -12,6 +12,16 @@ const TZ = 'Asia/Ho_Chi_Minh';
 const PRESETS = [['today', 1], ['week1', 7], ['week2', 14], ['custom', 0]];
 const COLOURS = ['#0b5d6b', '#7a8288', '#9a5b00', '#5b3f8c', '#1e7a34', '#8c3f5b'];
 
+/** Hours and minutes, 24-hour, as the gates read them (a native time field would show
+ * "09:05 PM" in an English browser). */
+export const HHMM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+
+/** A 24-hour HH:MM text field. */
+export function hhmmInput(name, label) {
+  return h('input', { type: 'text', name, inputmode: 'numeric', maxlength: '5', placeholder: 'HH:MM', class: 'hhmm',
+    pattern: '([01][0-9]|2[0-3]):[0-5][0-9]', 'aria-label': label, autocomplete: 'off' });
+}
+
 /** An id not yet in `taken`: `base`, else `base-2`, `base-3`, … */
 function freeId(base, taken) {
   const b = (base || 'noi-dung').slice(0, 56);
@@ -108,8 +118,8 @@ export async function flowPage(ctx) {
   const from = h('input', { type: 'date', name: 'from', hidden: true, 'aria-label': t('sch.from') });
   const until = h('input', { type: 'date', name: 'until', hidden: true, 'aria-label': t('sch.until') });
   const periodText = h('p', { class: 'hint', id: 'flow-period', 'aria-live': 'polite' });
-  const start = h('input', { type: 'time', name: 'start', 'aria-label': t('flow.hourfrom') });
-  const end = h('input', { type: 'time', name: 'end', 'aria-label': t('flow.hourto') });
+  const start = hhmmInput('start', t('flow.hourfrom'));
+  const end = hhmmInput('end', t('flow.hourto'));
   const tz = () => { const s = chosenScreens()[0] || screens[0]; return (s && s.timezone) || TZ; };
   function period() {
     const p = presetRadios.find((r) => r.checked);
@@ -151,7 +161,8 @@ export async function flowPage(ctx) {
     if (!chosenContent()) out.push(t('flow.need.what'));
     if (!chosenScreens().length) out.push(t('flow.need.where'));
     if (!period()) out.push(t('flow.need.when'));
-    if (!!start.value !== !!end.value) out.push(t('flow.need.hours'));
+    if ([start, end].some((x) => x.value && !HHMM.test(x.value))) out.push(t('flow.need.hhmm'));
+    else if (!!start.value !== !!end.value) out.push(t('flow.need.hours'));
     else if (start.value && start.value === end.value) out.push(t('flow.need.hoursdiff'));
     return out;
   }
