@@ -67,7 +67,8 @@ function timelineSvg(runs, colourOf, labelOf) {
   }
   for (let hr = 0; hr <= 24; hr += 3) {
     svg.append(el('line', { x1: hr * 60, y1: 36, x2: hr * 60, y2: 44, stroke: '#5b6870', 'stroke-width': 2 }));
-    svg.append(el('text', { x: Math.min(Math.max(hr * 60, 16), 1424), y: 60, 'text-anchor': 'middle', 'font-size': 15, fill: '#5b6870' }, String(hr).padStart(2, '0') + ':00'));
+    const anchor = hr === 0 ? 'start' : hr === 24 ? 'end' : 'middle';
+    svg.append(el('text', { x: hr * 60, y: 60, 'text-anchor': anchor, 'font-size': 15, fill: '#5b6870' }, String(hr).padStart(2, '0') + ':00'));
   }
   svg.setAttribute('aria-label', runs.map((r) => hhmm(r.from) + '–' + hhmm(r.to) + ' ' + labelOf(r)).join('; '));
   return svg;
@@ -255,6 +256,7 @@ export async function flowPage(ctx) {
     catch (e) { showError(e); return; }
     flash('ok', t('flow.done', { n: r.published.length }));
     const watch = r.published;
+    let first = true;
     const poll = async () => {
       try {
         const now = await api('GET', '/api/v1/screens');
@@ -270,6 +272,7 @@ export async function flowPage(ctx) {
             return h('li', { 'data-screen': p.screen }, (s.name || p.screen) + ': ', state);
           })),
           h('p', {}, h('a', { href: '#/screens' }, t('flow.wall')))));
+        if (first) { first = false; progressBox.scrollIntoView({ block: 'nearest' }); }
       } catch (e) { showError(e); }
       if (!stopped) timer = setTimeout(poll, 2000);
     };

@@ -257,6 +257,8 @@ async fn console_common_task_puts_a_video_on_a_gate_in_eight_actions() {
     a.click("input[name='period'][value='week2']").await;
     a.choose("input[name='start']", "07:00").await;
     a.choose("input[name='end']", "21:00").await;
+    s.js("window.scrollTo(0, 0)", vec![]).await;
+    shot(&s, "task-00-flow-form").await;
     a.click("#flow-preview").await;
     s.wait(".tl-row[data-screen='lc-hk-2'] svg.timeline rect")
         .await;
