@@ -4,27 +4,11 @@
 //! built-in set below is served. Parts in square brackets (`[giờ]`) are for the operator to
 //! fill in: the console refuses to send an alert that still has one.
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::store::AlertTemplate;
 use crate::store::AlertTextRecord;
 
 /// Most templates one controller keeps.
 pub const MAX_TEMPLATES: usize = 64;
-
-/// One template.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AlertTemplate {
-    /// Id (a valid id, as a playlist's).
-    pub id: String,
-    /// Name shown in the Vietnamese console.
-    pub name_vi: String,
-    /// Name shown in the English console.
-    pub name_en: String,
-    /// The alert text per language.
-    pub text: Vec<AlertTextRecord>,
-    /// Suggested duration in hours.
-    pub hours: u32,
-}
 
 fn text(lang: &str, s: &str) -> AlertTextRecord {
     AlertTextRecord {

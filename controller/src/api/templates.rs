@@ -6,7 +6,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::{check_id, json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
-use crate::alert_templates::{AlertTemplate, MAX_TEMPLATES};
+use crate::alert_templates::{defaults, AlertTemplate, MAX_TEMPLATES};
 use crate::store::AlertTextRecord;
 
 #[derive(Deserialize)]
@@ -17,10 +17,15 @@ struct TemplateBody {
     hours: u32,
 }
 
+/// The stored templates, else the built-in set.
+fn current(state: &AppState) -> Result<Vec<AlertTemplate>, ApiError> {
+    Ok(state.store.alert_templates()?.unwrap_or_else(defaults))
+}
+
 /// `GET /api/v1/alert-templates`: every template, in their stored order.
 pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
-    Ok(json_reply(StatusCode::OK, &state.store.alert_templates()?))
+    Ok(json_reply(StatusCode::OK, &current(state)?))
 }
 
 fn check_name(field: &str, s: &str) -> Result<(), ApiError> {
@@ -90,7 +95,7 @@ pub async fn put(state: &AppState, mut req: Request, id: &str) -> Result<Respons
     };
     // The list is read, changed and written whole: one writer at a time.
     let _guard = state.publish_lock.lock().await;
-    let mut all = state.store.alert_templates()?;
+    let mut all = current(state)?;
     let created = match all.iter_mut().find(|t| t.id == id) {
         Some(t) => {
             *t = rec.clone();
@@ -127,7 +132,7 @@ pub async fn put(state: &AppState, mut req: Request, id: &str) -> Result<Respons
 pub async fn delete(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
     let who = req.authorize(state, ADMIN)?;
     let _guard = state.publish_lock.lock().await;
-    let mut all = state.store.alert_templates()?;
+    let mut all = current(state)?;
     let before = all.len();
     all.retain(|t| t.id != id);
     if all.len() == before {

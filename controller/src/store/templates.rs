@@ -1,17 +1,16 @@
-//! The alert templates an admin edited (one list in the `meta` tree); the built-in set of
-//! [`crate::alert_templates::defaults`] until the first edit.
+//! The alert templates an admin edited: one list in the `meta` tree (`None` until the first
+//! edit; the API then serves the built-in set).
 
-use super::{decode, encode, Result, Store};
-use crate::alert_templates::{defaults, AlertTemplate};
+use super::{decode, encode, AlertTemplate, Result, Store};
 
 const KEY: &str = "alert_templates";
 
 impl Store {
-    /// The alert templates: the stored list, else the built-in set.
-    pub fn alert_templates(&self) -> Result<Vec<AlertTemplate>> {
+    /// The stored alert templates, `None` if no admin has stored any yet.
+    pub fn alert_templates(&self) -> Result<Option<Vec<AlertTemplate>>> {
         match self.meta.get(KEY)? {
-            Some(v) => decode("alert templates", &v),
-            None => Ok(defaults()),
+            Some(v) => Ok(Some(decode("alert templates", &v)?)),
+            None => Ok(None),
         }
     }
 
