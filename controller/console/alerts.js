@@ -153,7 +153,8 @@ function alertForm(ctx, screens, media, templates, drawList) {
   function drawPreview() { clearTimeout(timer); timer = setTimeout(() => renderInto(preview), 400); }
   const filled = () => neededLangs().map((l) => ({ lang: l, text: (texts.get(l) || '').trim() })).filter((x) => x.text);
   async function renderInto(box) {
-    const r = filled(), seq = ++seqNo;
+    // Only the live preview's newest draw counts; the confirm dialog draws its own copy.
+    const r = filled(), seq = box === preview ? ++seqNo : 0;
     if (!r.length) { box.replaceChildren(h('p', {}, t('al.previewempty'))); return; }
     try {
       const m = media.find((x) => x.sha256 === mediaSel.value && x.kind === 'slide');
