@@ -234,7 +234,7 @@ export async function flowPage(ctx) {
     previewBox.scrollIntoView({ block: 'start' });
   }
 
-  let timer = null, stopped = false;
+  let watcher = null;
   async function publish(ev) {
     if (!plan) return;
     ev.target.disabled = true;
@@ -255,30 +255,35 @@ export async function flowPage(ctx) {
     try { r = await api('POST', '/api/v1/publish', { screens: plan.screens }); }
     catch (e) { showError(e); return; }
     flash('ok', t('flow.done', { n: r.published.length }));
-    const watch = r.published;
-    let first = true;
-    const poll = async () => {
-      try {
-        const now = await api('GET', '/api/v1/screens');
-        progressBox.replaceChildren(h('section', { class: 'panel', id: 'flow-progress' }, h('h2', {}, t('flow.progress')),
-          h('ul', {}, watch.map((p) => {
-            const s = now.find((x) => x.id === p.screen) || {};
-            const st = s.status || {};
-            let state;
-            if ((st.manifest_version || 0) >= p.version) state = badge('ok', t('flow.playing'));
-            else if ((st.pending_version || 0) >= p.version) state = badge('warn', t('pub.received'));
-            else if (!s.online) state = badge('off', t('pub.waitingoffline'));
-            else state = badge('off', t('pub.sent'));
-            return h('li', { 'data-screen': p.screen }, (s.name || p.screen) + ': ', state);
-          })),
-          h('p', {}, h('a', { href: '#/screens' }, t('flow.wall')))));
-        if (first) { first = false; progressBox.scrollIntoView({ block: 'nearest' }); }
-      } catch (e) { showError(e); }
-      if (!stopped) timer = setTimeout(poll, 2000);
-    };
-    poll();
+    watcher = watchProgress(progressBox, r.published);
   }
   changed();
-  return { stop() { stopped = true; clearTimeout(timer); } };
+  return { stop() { if (watcher) watcher.stop(); } };
 }
 
+/** Each published screen's state from its status, every 2 s, until stopped: sent, received,
+ * playing the new version. */
+function watchProgress(box, watch) {
+  let timer = null, stopped = false, first = true;
+  const poll = async () => {
+    try {
+      const now = await api('GET', '/api/v1/screens');
+      box.replaceChildren(h('section', { class: 'panel', id: 'flow-progress' }, h('h2', {}, t('flow.progress')),
+        h('ul', {}, watch.map((p) => {
+          const s = now.find((x) => x.id === p.screen) || {};
+          const st = s.status || {};
+          let state;
+          if ((st.manifest_version || 0) >= p.version) state = badge('ok', t('flow.playing'));
+          else if ((st.pending_version || 0) >= p.version) state = badge('warn', t('pub.received'));
+          else if (!s.online) state = badge('off', t('pub.waitingoffline'));
+          else state = badge('off', t('pub.sent'));
+          return h('li', { 'data-screen': p.screen }, (s.name || p.screen) + ': ', state);
+        })),
+        h('p', {}, h('a', { href: '#/screens' }, t('flow.wall')))));
+      if (first) { first = false; box.scrollIntoView({ block: 'nearest' }); }
+    } catch (e) { showError(e); }
+    if (!stopped) timer = setTimeout(poll, 2000);
+  };
+  poll();
+  return { stop() { stopped = true; clearTimeout(timer); } };
+}

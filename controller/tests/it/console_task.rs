@@ -193,6 +193,43 @@ impl Actions<'_> {
     }
 }
 
+/// What the common task made: one entry for the whole gate, two weeks of gate days,
+/// 07:00–21:00; and only the chosen gate's screens were published.
+async fn assert_made_and_published(
+    base: &str,
+    admin: &str,
+    today: jiff::civil::Date,
+    last: jiff::civil::Date,
+) {
+    let (_, schedules) = api(base, admin, "GET", "/api/v1/schedules", Value::Null).await;
+    let e = &schedules.as_array().unwrap()[0];
+    assert_eq!(schedules.as_array().unwrap().len(), 1, "{schedules}");
+    assert_eq!(e["targets"]["gates"], json!([GATE]), "{e}");
+    assert_eq!(
+        (e["from"].as_str().unwrap(), e["until"].as_str().unwrap()),
+        (today.to_string().as_str(), last.to_string().as_str())
+    );
+    assert_eq!(
+        (e["start"].as_str(), e["end"].as_str()),
+        (Some("07:00"), Some("21:00"))
+    );
+    let (_, kt) = api(base, admin, "GET", "/api/v1/screens/kt-1", Value::Null).await;
+    assert!(
+        kt["published_version"].is_null(),
+        "kt-1 was not chosen: {kt}"
+    );
+    let (_, actions) = api(base, admin, "GET", "/api/v1/actions", Value::Null).await;
+    let published: Vec<String> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["action"] == "publish")
+        .flat_map(|x| x["versions"].as_array().cloned().unwrap_or_default())
+        .map(|v| v["screen"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(published, ["lc-hk-1", "lc-hk-2"], "{actions}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_common_task_puts_a_video_on_a_gate_in_eight_actions() {
     let test = "console_common_task_puts_a_video_on_a_gate_in_eight_actions";
@@ -351,35 +388,7 @@ async fn console_common_task_puts_a_video_on_a_gate_in_eight_actions() {
         .await;
     }
 
-    // What was made: one playlist with the video, one entry for the gate, two weeks of gate
-    // days, 07:00–21:00; only the chosen screens were published.
-    let (_, schedules) = api(&base, &admin, "GET", "/api/v1/schedules", Value::Null).await;
-    let e = &schedules.as_array().unwrap()[0];
-    assert_eq!(schedules.as_array().unwrap().len(), 1, "{schedules}");
-    assert_eq!(e["targets"]["gates"], json!([GATE]), "{e}");
-    assert_eq!(
-        (e["from"].as_str().unwrap(), e["until"].as_str().unwrap()),
-        (today.to_string().as_str(), last.to_string().as_str())
-    );
-    assert_eq!(
-        (e["start"].as_str(), e["end"].as_str()),
-        (Some("07:00"), Some("21:00"))
-    );
-    let (_, kt) = api(&base, &admin, "GET", "/api/v1/screens/kt-1", Value::Null).await;
-    assert!(
-        kt["published_version"].is_null(),
-        "kt-1 was not chosen: {kt}"
-    );
-    let (_, actions) = api(&base, &admin, "GET", "/api/v1/actions", Value::Null).await;
-    let published: Vec<String> = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["action"] == "publish")
-        .flat_map(|x| x["versions"].as_array().cloned().unwrap_or_default())
-        .map(|v| v["screen"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(published, ["lc-hk-1", "lc-hk-2"], "{actions}");
+    assert_made_and_published(&base, &admin, today, last).await;
 
     // The priority rule, with an everyday loop present: above it, never equal to another.
     let prio = s
