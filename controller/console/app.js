@@ -6,11 +6,13 @@ import { manageScreensPage, tokensPage, actionsPage } from './admin.js';
 import { screensPage } from './screens.js';
 import { mediaPage, playlistsPage } from './content.js';
 import { schedulePage } from './schedule.js';
-import { publishPage, alertsPage } from './publish.js';
+import { publishPage } from './publish.js';
+import { alertsPage } from './alerts.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
 import { approvalsPage } from './approvals.js';
 import { reportPage } from './report.js';
 import { usersPage, passwordPage } from './users.js';
+import { flowPage } from './flow.js';
 
 const WRITE = ['admin', 'operator'];
 const ALL = ['admin', 'operator', 'auditor'];
@@ -20,6 +22,7 @@ const PAGES = [
   { id: 'playlists', label: 'nav.playlists', roles: ALL, render: playlistsPage },
   { id: 'schedule', label: 'nav.schedule', roles: ALL, render: schedulePage },
   { id: 'publish', label: 'nav.publish', roles: WRITE, render: publishPage },
+  { id: 'flow', label: 'flow.title', roles: WRITE, nav: false, render: flowPage },
   { id: 'alerts', label: 'nav.alerts', roles: ALL, render: alertsPage },
   { id: 'approvals', label: 'nav.approvals', roles: ALL, render: approvalsPage },
   { id: 'log', label: 'nav.log', roles: ALL, render: logPage },
@@ -67,7 +70,7 @@ function renderChrome() {
   const nav = document.getElementById('nav');
   nav.setAttribute('aria-label', t('nav.label'));
   nav.hidden = !session.role;
-  nav.replaceChildren(...pages()
+  nav.replaceChildren(...pages().filter((p) => p.nav !== false)
     .map((p) => h('a', { href: '#/' + p.id, 'data-page': p.id }, t(p.label))));
   const menu = document.getElementById('menu-button');
   menu.textContent = t('menu.open');

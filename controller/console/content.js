@@ -124,6 +124,7 @@ export async function mediaPage(ctx) {
             onclick: () => { previewBox.replaceChildren(h('h2', {}, t('media.preview') + ': ' + m.title), previewOf(m)); } }, t('media.preview')),
           ctx.can('write') ? h('button', { type: 'button', class: 'small secondary', 'data-action': 'edit-media', 'aria-label': t('media.edit') + ': ' + m.title,
             onclick: () => { previewBox.replaceChildren(mediaEditForm(m, refresh)); } }, t('media.edit')) : null,
+          ctx.can('write') ? h('a', { class: 'button small', href: '#/flow?media=' + m.sha256, 'data-flow': m.sha256 }, t('flow.start')) : null,
           del)));
     });
     listBox.replaceChildren(
@@ -274,7 +275,8 @@ export async function playlistsPage(ctx) {
         ' ', (() => {
           const total = p.items.reduce((a, i) => a + (i.duration_ms || (byId.get(i.media) || {}).duration_ms || 0), 0);
           return h('span', { class: 'muted', 'data-total-ms': total, 'data-playlist': p.id }, t('pl.count', { n: p.items.length }) + ' · ' + playTime(total));
-        })()))) : h('p', {}, t('pl.none')),
+        })(),
+        ctx.can('write') ? [' ', h('a', { class: 'button small secondary', href: '#/flow?playlist=' + encodeURIComponent(p.id), 'data-flow': p.id }, t('flow.start'))] : null))) : h('p', {}, t('pl.none')),
       ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : null);
   }
 

@@ -1,8 +1,8 @@
 // Publish (what will go out per screen, confirm, then each screen's received/activated
-// version from its status) and alerts (multilingual text, target, expiry, preview, cancel).
+// version from its status). Alerts are in alerts.js.
 import { t } from './i18n.js';
-import { api, postForBlob } from './api.js';
-import { h, field, select, flash, showError, errorText, table, badge, time, langSelect, langName } from './ui.js';
+import { api } from './api.js';
+import { h, field, select, flash, showError, errorText, table, badge } from './ui.js';
 
 
 function targetPicker(screens, gates, prefix) {
@@ -142,97 +142,4 @@ export async function publishPage(ctx) {
     } catch (e) { showError(e); confirmBtn.disabled = false; }
   });
   return { stop() { stopped = true; clearTimeout(timer); } };
-}
-
-// ---------------------------------------------------------------- alerts
-
-export async function alertsPage(ctx) {
-  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.alerts')));
-  const [screens, gates, media] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/media')]);
-  const cols = h('div', { class: 'cols' });
-  const listBox = h('div');
-  ctx.el.append(cols);
-
-  async function drawList() {
-    const alerts = await api('GET', '/api/v1/alerts');
-    const now = Date.now();
-    const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
-    listBox.replaceChildren(h('h2', {}, t('al.list')), alerts.length ? table([t('al.id'), t('al.text'), t('al.targets'), t('al.expires'), t('al.state'), ''],
-      alerts.map((a) => {
-        const live = !a.cancelled && new Date(a.expires_at).getTime() > now;
-        return h('tr', { 'data-alert': a.id }, h('td', {}, h('code', {}, a.id)),
-          h('td', {}, a.text.map((x) => h('div', {}, h('strong', {}, x.lang + ': '), x.text))),
-          h('td', {}, [...(a.targets.gates || []), ...(a.targets.screens || [])].join(', ')),
-          h('td', {}, time(a.expires_at, tz)),
-          h('td', {}, a.cancelled ? badge('off', t('al.cancelled')) : live ? badge('bad', t('al.live')) : badge('off', t('al.expired'))),
-          h('td', {}, live && ctx.can('write') ? h('button', { type: 'button', class: 'small danger', onclick: async () => {
-            if (!confirm(t('al.confirmcancel'))) return;
-            try { await api('DELETE', '/api/v1/alerts/' + encodeURIComponent(a.id)); flash('ok', t('al.cancelled')); await drawList(); }
-            catch (e) { showError(e); }
-          } }, t('al.cancel')) : null));
-      })) : h('p', {}, t('al.none')));
-  }
-
-  if (ctx.can('write')) {
-    const texts = h('div');
-    const preview = h('div', { class: 'alert-preview', 'aria-label': t('al.preview') });
-    const addRow = (lang, text) => {
-      const l = langSelect(lang, { 'aria-label': t('media.lang') });
-      const ta = h('textarea', { 'aria-label': t('al.text'), maxlength: '4096', required: true }, text || '');
-      const row = h('div', { class: 'lang-row' }, l, ta, h('button', { type: 'button', class: 'small danger', 'aria-label': t('remove'), onclick: () => { row.remove(); drawPreview(); } }, '×'));
-      l.addEventListener('change', drawPreview); ta.addEventListener('input', drawPreview);
-      texts.append(row);
-    };
-    const rows = () => [...texts.querySelectorAll('.lang-row')].map((r) => ({ lang: r.querySelector('select').value, text: r.querySelector('textarea').value.trim() })).filter((x) => x.text);
-    // The preview is the screen itself: the controller draws each language's alert screen
-    // with the player's renderer (POST /api/v1/alerts/preview), shown here in turn as on
-    // the glass. Redrawn 400 ms after the last keystroke; a newer draw wins.
-    let urls = [], timer = null, drawSeq = 0;
-    function drawPreview() {
-      clearTimeout(timer);
-      timer = setTimeout(fetchPreview, 400);
-    }
-    async function fetchPreview() {
-      const r = rows(), seq = ++drawSeq;
-      if (!r.length) { preview.replaceChildren(h('p', {}, t('al.previewempty'))); return; }
-      try {
-        // An image media (kind slide) is drawn above the text, as the player does (a video
-        // or clip plays as its own turn, so it is not part of the text's screen).
-        const m = media.find((x) => x.sha256 === mediaSel.value && x.kind === 'slide');
-        const extra = m ? { media: m.sha256 } : {};
-        const blobs = await Promise.all(r.map((x) => postForBlob('/api/v1/alerts/preview?width=960&height=540&lang=' + encodeURIComponent(x.lang), { text: [x], ...extra })));
-        if (seq !== drawSeq) return;
-        urls.forEach((u) => URL.revokeObjectURL(u));
-        urls = blobs.map((b) => URL.createObjectURL(b));
-        preview.replaceChildren(...urls.map((u, i) => h('figure', {}, h('img', { src: u, alt: r[i].text, lang: r[i].lang }), h('figcaption', {}, langName(r[i].lang)))));
-      } catch (e) { if (seq === drawSeq) preview.replaceChildren(h('p', { class: 'error' }, errorText(e))); }
-    }
-    addRow('vi', ''); addRow('en', ''); addRow('zh-Hans', '');
-    const picker = targetPicker(screens, gates, 'al');
-    const mediaSel = select([['', t('al.nomedia')], ...media.map((m) => [m.sha256, m.title + ' (' + langName(m.lang) + ')'])], '', {});
-    mediaSel.addEventListener('change', drawPreview);
-    const hours = select(['1', '2', '4', '8', '24', '72'].map((n) => [n, t('unit.h', { n })]), '2', {});
-    const prio = h('input', { type: 'number', value: '100', class: 'secs' });
-    const form = h('form', { class: 'panel', id: 'alert-form' }, h('h2', {}, t('al.new')),
-      h('p', { class: 'hint' }, t('al.hint')), texts,
-      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => addRow('hmn', '') }, t('al.addlang'))),
-      picker.el,
-      h('div', { class: 'grid' }, field(t('al.media'), mediaSel), field(t('al.expiresin'), hours), field(t('sch.priority'), prio)),
-      h('h3', {}, t('al.preview')), preview,
-      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'danger solid' }, t('al.send'))));
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const body = { targets: picker.targets(), priority: Number(prio.value || 0), text: rows(),
-        expires_at: new Date(Date.now() + Number(hours.value) * 3600e3).toISOString() };
-      if (mediaSel.value) body.media = mediaSel.value;
-      if (!confirm(t('al.really'))) return;
-      try { await api('POST', '/api/v1/alerts', body); flash('ok', t('al.sent')); await drawList(); }
-      catch (e) { showError(e); }
-    });
-    drawPreview();
-    cols.append(form);
-  } else cols.append(h('div'));
-  cols.append(listBox);
-  await drawList();
-  return null;
 }

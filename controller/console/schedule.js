@@ -1,39 +1,11 @@
-// Schedule: a week view per gate (entries that reach the gate directly or through one of its
-// screens), conflicts marked, campaigns by date range, and the list/creation of entries.
-import { t, lang } from './i18n.js';
+// Schedule: the calendar of a gate (calendar.js: week and month, overlaps and who wins, edit
+// and copy), and the list/creation of entries.
+import { t } from './i18n.js';
 import { api } from './api.js';
 import { h, field, select, flash, showError, showOk, table, badge, isoDate, todayIn, dateText, suggestId } from './ui.js';
+import { calendar } from './calendar.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-
-function toMin(s, dflt) { if (!s) return dflt; const [a, b] = s.split(':').map(Number); return a * 60 + b; }
-
-/** Minute ranges [start, end) the entry covers on a day (overnight windows split in two). */
-function windows(e) {
-  const s = toMin(e.start, 0), en = toMin(e.end, 1440);
-  if (!e.start && !e.end) return [[0, 1440]];
-  if (en > s) return [[s, en]];
-  return [[s, 1440], [0, en]];
-}
-
-function activeOn(e, day, dow) {
-  if (e.from && day < e.from) return false;
-  if (e.until && day > e.until) return false;
-  if (e.weekdays && e.weekdays.length && !e.weekdays.includes(DAYS[dow])) return false;
-  return true;
-}
-
-function overlaps(a, b) {
-  return windows(a).some(([s1, e1]) => windows(b).some(([s2, e2]) => s1 < e2 && s2 < e1));
-}
-
-function targetsGate(e, gate, screens) {
-  const tg = e.targets || {};
-  if ((tg.gates || []).includes(gate)) return true;
-  return (tg.screens || []).some((id) => screens.some((s) => s.id === id && s.gate === gate));
-}
-
-function monday(d) { const x = new Date(d.getFullYear(), d.getMonth(), d.getDate()); const w = (x.getDay() + 6) % 7; x.setDate(x.getDate() - w); return x; }
 
 export async function schedulePage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.schedule')));
@@ -41,53 +13,12 @@ export async function schedulePage(ctx) {
   let schedules = await api('GET', '/api/v1/schedules');
   const plName = (id) => (playlists.find((p) => p.id === id) || { name: id }).name;
   const gateNames = gates.map((g) => g.gate);
-  const gateSel = select(gateNames.length ? gateNames : [['', '—']], gateNames[0] || '', { id: 'week-gate' });
-  // "Today" and "this week" are the gate's (its first screen's timezone), not the browser's.
-  const gateToday = () => {
-    const s = screens.find((x) => x.gate === gateSel.value);
-    const [y, m, d] = todayIn((s && s.timezone) || 'Asia/Ho_Chi_Minh').split('-').map(Number);
-    return new Date(y, m - 1, d);
-  };
-  const weekBox = h('div');
   const listBox = h('div');
-  const title = h('strong', { 'aria-live': 'polite' });
-  ctx.el.append(h('div', { class: 'panel' },
-    h('div', { class: 'actions' }, field(t('sch.gate'), gateSel),
-      h('button', { type: 'button', class: 'secondary', 'aria-label': t('sch.prev'), onclick: () => { week.setDate(week.getDate() - 7); drawWeek(); } }, '← ' + t('sch.prev')),
-      title,
-      h('button', { type: 'button', class: 'secondary', 'aria-label': t('sch.next'), onclick: () => { week.setDate(week.getDate() + 7); drawWeek(); } }, t('sch.next') + ' →'),
-      h('button', { type: 'button', class: 'secondary', onclick: () => { week = monday(gateToday()); drawWeek(); } }, t('sch.thisweek'))),
-    h('p', { class: 'hint' }, t('sch.legend')),
-    weekBox));
-  let week = monday(gateToday());
-  gateSel.addEventListener('change', drawWeek);
-
-  function drawWeek() {
-    const gate = gateSel.value;
-    const dayFmt = new Intl.DateTimeFormat(lang() === 'vi' ? 'vi-VN' : 'en-GB', { weekday: 'short', day: '2-digit', month: '2-digit' });
-    const end = new Date(week); end.setDate(end.getDate() + 6);
-    title.textContent = dateText(isoDate(week)) + ' – ' + dateText(isoDate(end));
-    const entries = schedules.filter((e) => targetsGate(e, gate, screens));
-    const today = isoDate(gateToday());
-    const cols = [];
-    for (let i = 0; i < 7; i++) {
-      const d = new Date(week); d.setDate(d.getDate() + i);
-      const day = isoDate(d);
-      const act = entries.filter((e) => activeOn(e, day, i)).sort((a, b) => toMin(a.start, 0) - toMin(b.start, 0) || b.priority - a.priority);
-      const blocks = act.map((e) => {
-        const clash = act.filter((o) => o !== e && o.priority === e.priority && overlaps(o, e));
-        const shadow = act.some((o) => o !== e && o.priority > e.priority && overlaps(o, e));
-        return h('div', { class: 'entry' + (clash.length ? ' conflict' : '') + (shadow ? ' shadowed' : ''), 'data-schedule': e.id },
-          h('div', {}, h('strong', {}, plName(e.playlist))),
-          h('div', {}, (e.start || '00:00') + '–' + (e.end || '24:00') + ' · ' + t('sch.prio', { p: e.priority })),
-          clash.length ? h('div', {}, badge('bad', t('sch.conflict')), ' ', clash.map((c) => c.id).join(', ')) : null,
-          shadow ? h('div', { class: 'muted' }, t('sch.shadowed')) : null);
-      });
-      cols.push(h('div', { class: 'day' + (day === today ? ' today' : '') },
-        h('h3', {}, dayFmt.format(d)), blocks.length ? blocks : h('p', { class: 'muted' }, t('sch.fallback'))));
-    }
-    weekBox.replaceChildren(h('div', { class: 'week', role: 'list' }, cols.map((c) => { c.setAttribute('role', 'listitem'); return c; })));
-  }
+  const data = { screens, playlists, schedules };
+  const reload = async () => { schedules = await api('GET', '/api/v1/schedules'); data.schedules = schedules; drawList(); };
+  const cal = calendar(ctx, data, reload);
+  ctx.el.append(cal.el);
+  const drawWeek = () => { data.schedules = schedules; cal.draw(); };
 
   function drawList() {
     const rows = schedules.map((e) => h('tr', { 'data-schedule': e.id },

@@ -58,6 +58,10 @@ static ASSETS: &[Asset] = &[
     asset!("/console/approvals.js", "approvals.js", JS),
     asset!("/console/report.js", "report.js", JS),
     asset!("/console/users.js", "users.js", JS),
+    asset!("/console/resolve.js", "resolve.js", JS),
+    asset!("/console/flow.js", "flow.js", JS),
+    asset!("/console/calendar.js", "calendar.js", JS),
+    asset!("/console/alerts.js", "alerts.js", JS),
 ];
 
 /// Strong ETags, computed once.

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod acl;
 pub mod admin;
+pub mod alert_templates;
 pub mod api;
 pub mod approvals;
 pub mod audit;

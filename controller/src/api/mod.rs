@@ -21,6 +21,7 @@ mod screens;
 mod screenshots;
 mod session;
 mod system;
+mod templates;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -626,6 +627,9 @@ async fn api_v1(
         (["alerts"], M::GET) => publishing::list_alerts(state, req),
         (["alerts", "preview"], M::POST) => preview::alert_preview(state, req).await,
         (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
+        (["alert-templates"], M::GET) => templates::list(state, req),
+        (["alert-templates", id], M::PUT) => templates::put(state, req, id).await,
+        (["alert-templates", id], M::DELETE) => templates::delete(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),
@@ -673,6 +677,8 @@ async fn api_v1(
             | ["publish"]
             | ["alerts"]
             | ["alerts", _]
+            | ["alert-templates"]
+            | ["alert-templates", _]
             | ["actions"]
             | ["tokens"]
             | ["tokens", _]

@@ -34,6 +34,7 @@ mod runs;
 mod screens;
 mod screenshots;
 mod status;
+mod templates;
 mod users;
 
 use std::path::Path;
@@ -46,9 +47,10 @@ pub use dump::DumpSummary;
 pub use log::{LeafKind, LogLeaf};
 pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
 pub use records::{
-    ActionRecord, AlertRecord, AlertTextRecord, EnrollCode, EpochRecord, MediaRecord,
-    PlaylistItemRecord, PlaylistRecord, Role, ScheduleRecord, ScreenRecord, ScreenVersion,
-    StatusRecord, StatusTransition, StoredAlertSet, StoredManifest, Targets, TokenRecord,
+    ActionRecord, AlertRecord, AlertTemplate, AlertTextRecord, EnrollCode, EpochRecord,
+    MediaRecord, PlaylistItemRecord, PlaylistRecord, Role, ScheduleRecord, ScreenRecord,
+    ScreenVersion, StatusRecord, StatusTransition, StoredAlertSet, StoredManifest, Targets,
+    TokenRecord,
 };
 pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS_KEPT_PER_SCREEN};
 pub use runs::RUN_SPAN_MS;

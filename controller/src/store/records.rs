@@ -286,6 +286,21 @@ pub struct AlertTextRecord {
     pub text: String,
 }
 
+/// A ready-made alert text an admin keeps for emergencies (`/api/v1/alert-templates`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlertTemplate {
+    /// Id (a valid id, as a playlist's).
+    pub id: String,
+    /// Name shown in the Vietnamese console.
+    pub name_vi: String,
+    /// Name shown in the English console.
+    pub name_en: String,
+    /// The alert text per language.
+    pub text: Vec<AlertTextRecord>,
+    /// Suggested duration in hours.
+    pub hours: u32,
+}
+
 /// An alert as created by an operator.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AlertRecord {

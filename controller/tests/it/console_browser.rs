@@ -347,7 +347,10 @@ async fn console_admin_and_auditor_flows_in_chromium() {
 
     // Alerts: compose and preview (not sent).
     nav(&s, "alerts").await;
-    let ta = s.wait("#alert-form textarea").await;
+    // No target is chosen by default; the gate's languages are asked for once it is.
+    s.click(&s.wait(&format!("#al-targets input[value='{GATE}']")).await)
+        .await;
+    let ta = s.wait("#alert-form textarea[data-lang='vi']").await;
     s.type_into(&ta, "Cửa khẩu tạm dừng làm thủ tục từ 14 giờ do mưa lớn.")
         .await;
     s.wait_js(

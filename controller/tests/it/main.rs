@@ -14,6 +14,7 @@ mod mqtt_support;
 
 mod accounts_http;
 mod api_alert_preview;
+mod api_alert_templates;
 mod api_approvals;
 mod api_auth;
 mod api_publish;
@@ -39,6 +40,7 @@ mod console_accounts;
 mod console_approvals;
 mod console_browser;
 mod console_media_audit;
+mod console_task;
 mod console_wall;
 mod console_words;
 mod media_metadata;
