@@ -2,6 +2,7 @@
 // durations, language variants).
 import { t } from './i18n.js';
 import { api, upload } from './api.js';
+import { subtitlePanel } from './subtitles.js';
 import { h, field, select, flash, showError, time, bytes, secs, badge, table, langSelect, langName, shortSha } from './ui.js';
 
 const KINDS = ['slide', 'video', 'clip'];
@@ -69,6 +70,8 @@ export async function mediaPage(ctx) {
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', class: 'small secondary', 'aria-label': t('media.preview') + ': ' + m.title,
             onclick: () => { previewBox.replaceChildren(h('h2', {}, t('media.preview') + ': ' + m.title), previewOf(m)); } }, t('media.preview')),
+          m.kind !== 'slide' ? h('button', { type: 'button', class: 'small secondary', 'data-action': 'subtitles', 'aria-label': t('sub.title') + ': ' + m.title,
+            onclick: () => { previewBox.replaceChildren(subtitlePanel(m, ctx.can('write'))); } }, t('sub.title')) : null,
           del)));
     });
     listBox.replaceChildren(media.length

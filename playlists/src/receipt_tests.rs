@@ -24,6 +24,7 @@ fn receipt(seq: u64, prev: &str) -> Receipt {
         backend: Backend::Mpv,
         clock_synced: true,
         prev: prev.into(),
+        subtitle_lang: None,
     }
 }
 

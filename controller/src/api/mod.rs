@@ -7,6 +7,7 @@
 
 mod approvals;
 mod audit;
+mod cap;
 pub mod connections;
 mod content;
 mod error;
@@ -19,6 +20,7 @@ mod report;
 mod screens;
 mod screenshots;
 mod session;
+mod subtitles;
 mod system;
 
 use std::collections::HashMap;
@@ -580,6 +582,11 @@ async fn api_v1(
         (["media"], M::GET) => media::list(state, req),
         (["media", sha], M::GET) => media::get(state, req, sha),
         (["media", sha], M::DELETE) => media::delete(state, req, sha).await,
+        (["media", sha, "subtitles"], M::POST) => subtitles::upload(state, req, sha).await,
+        (["media", sha, "subtitles"], M::GET) => subtitles::list(state, req, sha),
+        (["media", sha, "subtitles", lang], M::DELETE) => {
+            subtitles::delete(state, req, sha, lang).await
+        }
         (["playlists"], M::POST) => content::create_playlist(state, req).await,
         (["playlists"], M::GET) => content::list_playlists(state, req),
         (["playlists", id], M::GET) => content::get_playlist(state, req, id),
@@ -614,6 +621,11 @@ async fn api_v1(
         (["alerts"], M::GET) => publishing::list_alerts(state, req),
         (["alerts", "preview"], M::POST) => preview::alert_preview(state, req).await,
         (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
+        (["cap"], M::POST) => cap::post_cap(state, req).await,
+        (["cap"], M::GET) => cap::list_caps(state, req),
+        (["cap", id], M::GET) => cap::get_cap(state, req, id),
+        (["cap", id, "confirm"], M::POST) => cap::confirm_cap(state, req, id).await,
+        (["cap", id, "dismiss"], M::POST) => cap::dismiss_cap(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),
@@ -646,6 +658,8 @@ async fn api_v1(
             | ["whoami"]
             | ["media"]
             | ["media", _]
+            | ["media", _, "subtitles"]
+            | ["media", _, "subtitles", _]
             | ["playlists"]
             | ["playlists", _]
             | ["schedules"]
@@ -659,6 +673,9 @@ async fn api_v1(
             | ["publish"]
             | ["alerts"]
             | ["alerts", _]
+            | ["cap"]
+            | ["cap", _]
+            | ["cap", _, "confirm" | "dismiss"]
             | ["actions"]
             | ["tokens"]
             | ["tokens", _]
