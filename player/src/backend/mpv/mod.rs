@@ -72,7 +72,7 @@ pub const SCREEN_ARGS: &[&str] = &[
     "--input-vo-keyboard=no",
     "--cursor-autohide=always",
     // Subtitles readable across a border-gate hall: large, white with a dark outline.
-    "--sub-font-size=52",
+    "--sub-font-size=60",
     "--sub-border-size=3",
     "--sub-margin-y=40",
     // Local files only, no built-in overlays: less for a (re)started mpv to load.
