@@ -241,7 +241,8 @@ fn structured(b: &mut Bytes) {
             } else {
                 prev.clone()
             },
-        subtitle_lang: None,};
+            subtitle_lang: None,
+        };
         let mut text = r.to_bytes();
         if fault && flags & 0x07 == 6 {
             text = b.bytes(200).to_vec();
