@@ -232,7 +232,6 @@ pub fn parse(bytes: &[u8], max_bytes: usize, now: jiff::Timestamp) -> Result<Cap
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
-        ..roxmltree::ParsingOptions::default()
     };
     let doc = roxmltree::Document::parse_with_options(text, opts).map_err(|e| match e {
         roxmltree::Error::DtdDetected => CapError::DtdRefused,
