@@ -63,6 +63,7 @@ pub fn generate(prefix: &str, k: usize, b: usize, m: usize) -> Vec<ScreenWork> {
                         backend: Backend::Null,
                         clock_synced: true,
                         prev: prev.clone(),
+                        subtitle_lang: None,
                     };
                     let bytes = r.to_bytes();
                     prev = receipt_hash(&bytes);

@@ -103,6 +103,7 @@ fn write_bundle(path: &Path, screens: usize, per_screen: u64) -> Result<u64> {
                     },
                     clock_synced: true,
                     prev: prev.clone(),
+                    subtitle_lang: None,
                 };
                 let b = r.to_bytes();
                 prev = receipt_hash(&b);

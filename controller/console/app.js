@@ -10,6 +10,7 @@ import { publishPage } from './publish.js';
 import { alertsPage } from './alerts.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
 import { approvalsPage } from './approvals.js';
+import { capPage } from './cap.js';
 import { reportPage } from './report.js';
 import { usersPage, passwordPage } from './users.js';
 import { flowPage } from './flow.js';
@@ -24,6 +25,7 @@ const PAGES = [
   { id: 'publish', label: 'nav.publish', roles: WRITE, render: publishPage },
   { id: 'flow', label: 'flow.title', roles: WRITE, nav: false, render: flowPage },
   { id: 'alerts', label: 'nav.alerts', roles: ALL, render: alertsPage },
+  { id: 'cap', label: 'nav.cap', roles: ALL, render: capPage },
   { id: 'approvals', label: 'nav.approvals', roles: ALL, render: approvalsPage },
   { id: 'log', label: 'nav.log', roles: ALL, render: logPage },
   { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },

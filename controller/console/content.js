@@ -2,6 +2,7 @@
 // durations, language variants).
 import { t, lang } from './i18n.js';
 import { api, upload } from './api.js';
+import { subtitlePanel } from './subtitles.js';
 import { h, field, select, flash, showError, showOk, errorText, time, bytes, secs, badge, table, langSelect, langName, shortSha, linkId } from './ui.js';
 
 const KINDS = ['slide', 'video', 'clip'];
@@ -125,6 +126,8 @@ export async function mediaPage(ctx) {
           ctx.can('write') ? h('button', { type: 'button', class: 'small secondary', 'data-action': 'edit-media', 'aria-label': t('media.edit') + ': ' + m.title,
             onclick: () => { previewBox.replaceChildren(mediaEditForm(m, refresh)); } }, t('media.edit')) : null,
           ctx.can('write') ? h('a', { class: 'button small', href: '#/flow?media=' + m.sha256, 'data-flow': m.sha256 }, t('flow.start')) : null,
+          m.kind !== 'slide' ? h('button', { type: 'button', class: 'small secondary', 'data-action': 'subtitles', 'aria-label': t('sub.title') + ': ' + m.title,
+            onclick: () => { previewBox.replaceChildren(subtitlePanel(m, ctx.can('write'))); } }, t('sub.title')) : null,
           del)));
     });
     listBox.replaceChildren(

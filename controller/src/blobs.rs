@@ -185,6 +185,27 @@ impl Blobs {
         }
     }
 
+    /// Stores bytes the caller has already checked (a subtitle file, `docs/protocol.md` §21)
+    /// under their SHA-256, written atomically; a file already there is kept.
+    pub async fn store_bytes(&self, bytes: Vec<u8>) -> Result<StoredBlob, BlobError> {
+        let sha = hex(&Sha256::digest(&bytes));
+        let dest = self.dir.join(&sha);
+        let existed = dest.is_file();
+        let len = bytes.len() as u64;
+        if !existed {
+            tokio::task::spawn_blocking(move || {
+                gatecast_support::fs::write_atomic(&dest, &bytes, 0o644)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+        }
+        Ok(StoredBlob {
+            sha256: sha,
+            bytes: len,
+            existed,
+        })
+    }
+
     async fn write_tmp<S, B, E>(
         &self,
         tmp: &Path,

@@ -139,6 +139,10 @@ pub struct FileConfig {
     /// The period report's document settings (`[report]`: agency, number, signer, fonts).
     #[serde(default)]
     pub report: crate::report::ReportSettings,
+    /// CAP intake (`[cap]`: size limit, senders shown at once, gate locations;
+    /// `docs/protocol.md` §22).
+    #[serde(default)]
+    pub cap: crate::cap::CapSettings,
 }
 
 /// The `[tls]` table of the configuration file.
@@ -280,6 +284,8 @@ pub struct Config {
     pub broker_trust: Option<gatecast_tls::ClientTrust>,
     /// The period report's document settings (`[report]`).
     pub report: crate::report::ReportSettings,
+    /// CAP intake settings (`[cap]`).
+    pub cap: crate::cap::CapSettings,
 }
 
 /// Bounds on HTTP clients, so that slow or many connections cannot hold the API or take the
@@ -470,6 +476,25 @@ impl Config {
                 message: format!("{screenshots_kept} is out of range 1..=100000"),
             });
         }
+        if let Some(n) = file.cap.max_bytes {
+            if !(1024..=JSON_BODY_LIMIT as usize).contains(&n) {
+                return Err(ConfigError::Invalid {
+                    key: "cap.max_bytes",
+                    message: format!("{n} is out of range 1024..={JSON_BODY_LIMIT}"),
+                });
+            }
+        }
+        for g in &file.cap.gates {
+            if !(-90.0..=90.0).contains(&g.lat) || !(-180.0..=180.0).contains(&g.lon) {
+                return Err(ConfigError::Invalid {
+                    key: "cap.gates",
+                    message: format!(
+                        "gate {:?}: ({}, {}) is not a WGS 84 latitude, longitude",
+                        g.gate, g.lat, g.lon
+                    ),
+                });
+            }
+        }
         Ok(Config {
             tls,
             mqtts_addr,
@@ -479,6 +504,7 @@ impl Config {
             status_stale_after: Duration::from_secs(stale_secs),
             screenshots_kept,
             report: file.report,
+            cap: file.cap,
             data_dir,
             http_addr,
             broker,

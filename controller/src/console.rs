@@ -56,6 +56,8 @@ static ASSETS: &[Asset] = &[
     asset!("/console/publish.js", "publish.js", JS),
     asset!("/console/audit.js", "audit.js", JS),
     asset!("/console/approvals.js", "approvals.js", JS),
+    asset!("/console/cap.js", "cap.js", JS),
+    asset!("/console/subtitles.js", "subtitles.js", JS),
     asset!("/console/report.js", "report.js", JS),
     asset!("/console/users.js", "users.js", JS),
     asset!("/console/resolve.js", "resolve.js", JS),

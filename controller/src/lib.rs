@@ -12,6 +12,7 @@ pub mod audit;
 mod auditlog;
 pub mod backup;
 pub mod blobs;
+pub mod cap;
 pub mod config;
 mod console;
 mod export;

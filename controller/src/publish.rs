@@ -18,14 +18,14 @@ use playlists::approval::{sign_alerts, sign_manifest, Attachments};
 use playlists::keys::SecretKey;
 use playlists::manifest::{
     Alert, AlertSet, AlertText, Manifest, ManifestError, MediaRef, Playlist, PlaylistItem,
-    ScheduleEntry,
+    ScheduleEntry, SubtitleRef,
 };
 use playlists::topics::{topic, Kind};
 
 use crate::approvals::Approvals;
 use crate::store::{
     AlertRecord, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError,
-    StoredAlertSet, StoredManifest,
+    StoredAlertSet, StoredManifest, SubtitleRecord,
 };
 use playlists::hex::sha256_hex;
 
@@ -113,11 +113,20 @@ fn media_ref(
     field: &str,
     screen: &str,
 ) -> Result<MediaRef, PublishError> {
-    media_ref_of(store.media(sha)?.as_ref(), sha, field, screen)
+    media_ref_of(
+        store.media(sha)?.as_ref(),
+        &store.subtitles(sha)?,
+        sha,
+        field,
+        screen,
+    )
 }
 
+/// The manifest's reference to a stored media item, with its subtitle tracks (§21) in
+/// language order.
 fn media_ref_of(
     record: Option<&MediaRecord>,
+    subtitles: &[SubtitleRecord],
     sha: &str,
     field: &str,
     screen: &str,
@@ -136,6 +145,15 @@ fn media_ref_of(
             lang: m.lang.clone(),
             title: m.title.clone(),
             duration_ms: m.duration_ms,
+            subtitles: subtitles
+                .iter()
+                .map(|t| SubtitleRef {
+                    sha256: t.sha256.clone(),
+                    bytes: t.bytes,
+                    lang: t.lang.clone(),
+                    format: t.format,
+                })
+                .collect(),
         }),
         _ => Err(invalid(format!(
             "{field} refers to media {sha} which is unknown or deleted"
@@ -158,6 +176,8 @@ pub struct ContentIndex {
     playlists: HashMap<String, Option<PlaylistRecord>>,
     /// The media those playlists use (`None`: unknown hash).
     media: HashMap<String, Option<MediaRecord>>,
+    /// The subtitle tracks of those media (§21).
+    subtitles: HashMap<String, Vec<SubtitleRecord>>,
     /// The approval policy and approvals (`None`: no policy, approvals not required).
     approvals: Option<Approvals>,
 }
@@ -169,6 +189,7 @@ impl ContentIndex {
         schedules.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
         let mut playlists = HashMap::new();
         let mut media = HashMap::new();
+        let mut subtitles = HashMap::new();
         for s in &schedules {
             if playlists.contains_key(&s.playlist) {
                 continue;
@@ -179,6 +200,7 @@ impl ContentIndex {
                     for sha in std::iter::once(&item.media).chain(&item.variants) {
                         if !media.contains_key(sha) {
                             media.insert(sha.clone(), store.media(sha)?);
+                            subtitles.insert(sha.clone(), store.subtitles(sha)?);
                         }
                     }
                 }
@@ -189,6 +211,7 @@ impl ContentIndex {
             schedules,
             playlists,
             media,
+            subtitles,
             approvals: Approvals::load(store)?,
         })
     }
@@ -255,7 +278,8 @@ fn build_manifest(
         .iter()
         .map(|sha| {
             let record = index.media.get(sha).and_then(Option::as_ref);
-            media_ref_of(record, sha, "a playlist item", &screen.id)
+            let subs = index.subtitles.get(sha).map_or(&[][..], Vec::as_slice);
+            media_ref_of(record, subs, sha, "a playlist item", &screen.id)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let schedule = schedules

@@ -82,6 +82,8 @@ pub struct ReceiptDraft {
     pub media: String,
     /// BCP 47 tag of the media (1–128 bytes; use `"und"` if unknown).
     pub lang: String,
+    /// The subtitle track's language, when one was shown (`docs/protocol.md` §21).
+    pub subtitle_lang: Option<String>,
     /// Wall-clock start.
     pub started_at: Timestamp,
     /// Wall-clock end (start + monotonic duration: a wall-clock step during a play must not change its length).
@@ -315,6 +317,7 @@ impl Journal {
             playlist: draft.playlist,
             media: draft.media,
             lang: draft.lang,
+            subtitle_lang: draft.subtitle_lang,
             started_at: draft.started_at,
             ended_at: draft.ended_at,
             outcome: draft.outcome,

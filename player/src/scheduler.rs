@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use playlists::manifest::{Alert, AlertSet, AlertText, Manifest, MediaKind, MediaRef};
+use playlists::manifest::{Alert, AlertSet, AlertText, Manifest, MediaKind, MediaRef, SubtitleRef};
 use playlists::schedule;
 use tokio::sync::watch;
 
@@ -60,6 +60,8 @@ pub struct Play {
     pub media: String,
     /// Media (or alert text) language.
     pub lang: String,
+    /// The language of the subtitle track shown with it (`docs/protocol.md` §21), if any.
+    pub subtitle_lang: Option<String>,
     /// What happened.
     pub outcome: PlayOutcome,
 }
@@ -101,7 +103,9 @@ enum What {
     Media {
         media: MediaRef,
         item_duration: Option<u64>,
-        next: Option<(MediaRef, Option<u64>)>,
+        /// The subtitle track in the language in turn (`docs/protocol.md` §21).
+        subtitle: Option<SubtitleRef>,
+        next: Option<(MediaRef, Option<u64>, Option<SubtitleRef>)>,
     },
     Text {
         text: String,
@@ -144,8 +148,14 @@ impl<B: Backend> std::fmt::Debug for Scheduler<B> {
     }
 }
 
-fn play_item(media: &MediaRef, item_duration: Option<u64>, path: PathBuf) -> PlayItem {
+fn play_item(
+    media: &MediaRef,
+    item_duration: Option<u64>,
+    path: PathBuf,
+    subtitle: Option<PathBuf>,
+) -> PlayItem {
     PlayItem {
+        subtitle,
         path,
         sha256: media.sha256.clone(),
         kind: match media.kind {
@@ -201,7 +211,8 @@ impl<B: Backend> Scheduler<B> {
                     Some(media) if image.is_none() => What::Media {
                         media: media.clone(),
                         item_duration: None,
-                        next: Some((media.clone(), None)),
+                        subtitle: None,
+                        next: Some((media.clone(), None, None)),
                     },
                     _ => {
                         let languages = p.manifest.as_ref().map_or(&[][..], |m| &m.languages);
@@ -238,6 +249,7 @@ impl<B: Backend> Scheduler<B> {
             .copied()
             .unwrap_or(0);
         let media = schedule::pick_variant(m, item, rot).clone();
+        let subtitle = schedule::pick_subtitle(m, &media, rot).cloned();
         let npos = (pos + 1) % n;
         let nitem = &pl.items[npos];
         let nrot = self
@@ -247,12 +259,14 @@ impl<B: Backend> Scheduler<B> {
             .unwrap_or(0)
             + u64::from(npos == pos);
         let next = schedule::pick_variant(m, nitem, nrot).clone();
+        let next_subtitle = schedule::pick_subtitle(m, &next, nrot).cloned();
         Some(Choice {
             label: pl.id.clone(),
             what: What::Media {
                 media,
                 item_duration: item.duration_ms,
-                next: Some((next, nitem.duration_ms)),
+                subtitle,
+                next: Some((next, nitem.duration_ms, next_subtitle)),
             },
             alert: None,
             alert_deadline: None,
@@ -288,29 +302,40 @@ impl<B: Backend> Scheduler<B> {
             };
 
             let mut interrupt = self.interrupt_for(&choice, version, &shutdown);
-            let (media, lang, outcome) = match &choice.what {
+            let (media, lang, subtitle_lang, outcome) = match &choice.what {
                 What::Text { text, lang, image } => {
                     let image = image.as_ref().and_then(|m| self.text_image(m));
                     let item =
                         TextItem::new(text, lang, self.alert_text_duration).with_image(image);
                     self.current.send_replace(Some(item.sha256.clone()));
                     let outcome = self.backend.show_text(&item, &mut interrupt).await;
-                    (item.sha256, lang.clone(), outcome)
+                    (item.sha256, lang.clone(), None, outcome)
                 }
                 What::Media {
                     media,
                     item_duration,
+                    subtitle,
                     next,
                 } => {
-                    let outcome = match (self.lookup)(&media.sha256) {
+                    // A subtitle file not (yet) in the cache: the video plays without it.
+                    let sub_file = |s: &Option<SubtitleRef>| {
+                        s.as_ref()
+                            .and_then(|s| (self.lookup)(&s.sha256).map(|p| (p, s.lang.clone())))
+                    };
+                    let shown = sub_file(subtitle);
+                    let cached = (self.lookup)(&media.sha256);
+                    let shown = shown.filter(|_| cached.is_some());
+                    let outcome = match cached {
                         None => PlayOutcome::failed_now(format!(
                             "media {} is not in the cache",
                             media.sha256
                         )),
                         Some(path) => {
-                            let item = play_item(media, *item_duration, path);
-                            let next = next.as_ref().and_then(|(m, d)| {
-                                (self.lookup)(&m.sha256).map(|p| play_item(m, *d, p))
+                            let sub = shown.as_ref().map(|(p, _)| p.clone());
+                            let item = play_item(media, *item_duration, path, sub);
+                            let next = next.as_ref().and_then(|(m, d, s)| {
+                                let sub = sub_file(s).map(|(p, _)| p);
+                                (self.lookup)(&m.sha256).map(|p| play_item(m, *d, p, sub))
                             });
                             self.current.send_replace(Some(media.sha256.clone()));
                             self.backend
@@ -318,7 +343,13 @@ impl<B: Backend> Scheduler<B> {
                                 .await
                         }
                     };
-                    (media.sha256.clone(), media.lang.clone(), outcome)
+                    let subtitle_lang = shown.map(|(_, l)| l);
+                    (
+                        media.sha256.clone(),
+                        media.lang.clone(),
+                        subtitle_lang,
+                        outcome,
+                    )
                 }
             };
             let failed = matches!(outcome.ended, crate::backend::Ended::Failed(_));
@@ -330,6 +361,7 @@ impl<B: Backend> Scheduler<B> {
                 playlist: choice.label.clone(),
                 media,
                 lang,
+                subtitle_lang,
                 outcome,
             });
             if let Some((id, pos)) = choice.advance {
@@ -441,11 +473,11 @@ mod tests {
     fn audio_clips_are_sound_only_items() {
         let mut m = media(1, MediaKind::Clip, "vi");
         m.mime = "audio/ogg".into();
-        assert_eq!(play_item(&m, None, "a".into()).kind, ItemKind::Audio);
+        assert_eq!(play_item(&m, None, "a".into(), None).kind, ItemKind::Audio);
         m.mime = "video/webm".into();
-        assert_eq!(play_item(&m, None, "a".into()).kind, ItemKind::Video);
+        assert_eq!(play_item(&m, None, "a".into(), None).kind, ItemKind::Video);
         let s = media(2, MediaKind::Slide, "vi");
-        assert_eq!(play_item(&s, None, "s".into()).kind, ItemKind::Slide);
+        assert_eq!(play_item(&s, None, "s".into(), None).kind, ItemKind::Slide);
     }
 
     fn media(n: u8, kind: MediaKind, lang: &str) -> MediaRef {
@@ -457,6 +489,7 @@ mod tests {
             lang: lang.into(),
             title: String::new(),
             duration_ms: Some(1000),
+            subtitles: Vec::new(),
         }
     }
 
@@ -580,6 +613,40 @@ mod tests {
         assert!(plays
             .iter()
             .all(|p| p.manifest_version == 7 && p.playlist == "main"));
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_subtitle_track_follows_the_language_in_turn() {
+        // A vi video with vi and hmn tracks at a gate of vi, en, hmn: the vi turn shows the vi
+        // track, the en turn none, the hmn turn the hmn track; the plays name them.
+        let mut v = media(1, MediaKind::Video, "vi");
+        let track = |n: u8, lang: &str| SubtitleRef {
+            sha256: format!("{n:02x}").repeat(32),
+            bytes: 10,
+            lang: lang.into(),
+            format: playlists::subtitle::SubtitleFormat::Vtt,
+        };
+        v.subtitles = vec![track(0xa1, "vi"), track(0xa2, "hmn")];
+        let vi_file = media(0xa1, MediaKind::Slide, "vi");
+        let hmn_file = media(0xa2, MediaKind::Slide, "hmn");
+        let r = rig(&[&v, &vi_file, &hmn_file]);
+        let mut m = manifest(vec![v.clone()], 3);
+        m.languages = vec!["vi".into(), "en".into(), "hmn".into()];
+        r.program.send_replace(Some(Program {
+            manifest: Some(Arc::new(m)),
+            alerts: None,
+        }));
+        let plays = wait_plays(&r, 3).await;
+        let subs: Vec<Option<&str>> = plays[..3]
+            .iter()
+            .map(|p| p.subtitle_lang.as_deref())
+            .collect();
+        assert_eq!(subs, [Some("vi"), None, Some("hmn")]);
+        assert!(plays[..3]
+            .iter()
+            .all(|p| p.media == v.sha256 && p.lang == "vi"));
         r.stop.send_replace(true);
         r.task.await.unwrap();
     }

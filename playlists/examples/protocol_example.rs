@@ -64,6 +64,7 @@ fn media(sha_of: &[u8], mime: &str, kind: MediaKind, lang: &str, title: &str) ->
         lang: lang.into(),
         title: title.into(),
         duration_ms: Some(10_000),
+        subtitles: Vec::new(),
     }
 }
 
@@ -301,6 +302,7 @@ fn print_receipts(device: &SecretKey, slide_vi: &MediaRef, video: &MediaRef) {
         backend: Backend::Mpv,
         clock_synced: true,
         prev: GENESIS_PREV.into(),
+        subtitle_lang: None,
     };
     let b1 = r1.to_bytes();
     let h1 = receipt_hash(&b1);

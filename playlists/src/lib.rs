@@ -23,4 +23,5 @@ pub mod report;
 pub mod rotation;
 pub mod schedule;
 pub mod screenshot;
+pub mod subtitle;
 pub mod topics;

@@ -90,6 +90,10 @@ pub struct Receipt {
     pub media: String,
     /// BCP 47 language tag of the media.
     pub lang: String,
+    /// The language of the subtitle track shown with the video (`docs/protocol.md` §21);
+    /// absent when none was shown (and in every receipt written before subtitles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtitle_lang: Option<String>,
     /// When the play started (RFC 3339 UTC, milliseconds).
     #[serde(with = "ts_millis")]
     pub started_at: Timestamp,
@@ -201,7 +205,13 @@ impl Receipt {
         if self.seq == 1 && self.prev != GENESIS_PREV {
             return invalid("prev", "the receipt with seq 1 must have prev = 64 zeros");
         }
-        for (field, v) in [("playlist", &self.playlist), ("lang", &self.lang)] {
+        let subtitle = self.subtitle_lang.as_ref();
+        for (field, v) in [
+            ("playlist", Some(&self.playlist)),
+            ("lang", Some(&self.lang)),
+            ("subtitle_lang", subtitle),
+        ] {
+            let Some(v) = v else { continue };
             if v.is_empty() || v.len() > MAX_LABEL_LEN || v.chars().any(char::is_control) {
                 return invalid(field, "must be 1 to 128 bytes without control characters");
             }

@@ -24,6 +24,7 @@ fn receipt(seq: u64, prev: &str) -> Receipt {
         backend: Backend::Mpv,
         clock_synced: true,
         prev: prev.into(),
+        subtitle_lang: None,
     }
 }
 
@@ -99,6 +100,25 @@ fn to_bytes_has_fixed_field_order_and_millisecond_timestamps() {
         "{text}"
     );
     assert!(text.contains("\"outcome\":\"completed\",\"backend\":\"mpv\""));
+}
+
+#[test]
+fn subtitle_lang_is_named_when_shown_and_absent_otherwise() {
+    // Without a track the bytes are those of a receipt written before subtitles existed.
+    let plain = String::from_utf8(receipt(1, GENESIS_PREV).to_bytes()).unwrap();
+    assert!(!plain.contains("subtitle_lang"), "{plain}");
+    let mut r = receipt(1, GENESIS_PREV);
+    r.subtitle_lang = Some("hmn".into());
+    let text = String::from_utf8(r.to_bytes()).unwrap();
+    assert!(
+        text.contains("\"lang\":\"vi\",\"subtitle_lang\":\"hmn\",\"started_at\""),
+        "{text}"
+    );
+    r.validate().unwrap();
+    let back = Receipt::parse(text.as_bytes()).unwrap();
+    assert_eq!(back.subtitle_lang.as_deref(), Some("hmn"));
+    r.subtitle_lang = Some("hm\nn".into());
+    assert!(r.validate().is_err(), "a control character is refused");
 }
 
 #[test]

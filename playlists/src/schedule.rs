@@ -53,7 +53,7 @@ use jiff::Timestamp;
 
 use crate::manifest::{
     parse_time_of_day, Alert, AlertSet, Manifest, MediaRef, Playlist, PlaylistItem, ScheduleEntry,
-    Weekday,
+    SubtitleRef, Weekday,
 };
 
 /// The playlist that plays at an instant and the schedule entry that selected it.
@@ -172,6 +172,24 @@ pub fn pick_variant<'a>(m: &'a Manifest, item: &'a PlaylistItem, rotation: u64) 
         .filter_map(|v| m.media_by_hash(v))
         .find(|v| v.lang.eq_ignore_ascii_case(want))
         .unwrap_or(own)
+}
+
+/// The subtitle track to show with `media` on its `rotation`-th play (the same count as
+/// [`pick_variant`]'s): the track in the language in turn of `m.languages`, if the media has
+/// one (`docs/protocol.md` §21); none without a language rotation.
+pub fn pick_subtitle<'a>(
+    m: &Manifest,
+    media: &'a MediaRef,
+    rotation: u64,
+) -> Option<&'a SubtitleRef> {
+    if m.languages.is_empty() {
+        return None;
+    }
+    let want = &m.languages[(rotation % m.languages.len() as u64) as usize];
+    media
+        .subtitles
+        .iter()
+        .find(|t| t.lang.eq_ignore_ascii_case(want))
 }
 
 /// Days before and after the local date of `now` whose occurrences can contain `now`.

@@ -49,6 +49,7 @@ pub fn sample_receipt(screen: &str, seq: u64, prev: &str) -> Receipt {
         backend: Backend::Mpv,
         clock_synced: true,
         prev: prev.to_string(),
+        subtitle_lang: None,
     }
 }
 

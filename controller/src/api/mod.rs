@@ -7,6 +7,7 @@
 
 mod approvals;
 mod audit;
+mod cap;
 pub mod connections;
 mod content;
 mod edits;
@@ -20,6 +21,7 @@ mod report;
 mod screens;
 mod screenshots;
 mod session;
+mod subtitles;
 mod system;
 mod templates;
 
@@ -589,6 +591,11 @@ async fn api_v1(
         (["media", sha], M::GET) => media::get(state, req, sha),
         (["media", sha], M::DELETE) => media::delete(state, req, sha).await,
         (["media", sha], M::PATCH) => edits::edit_media(state, req, sha).await,
+        (["media", sha, "subtitles"], M::POST) => subtitles::upload(state, req, sha).await,
+        (["media", sha, "subtitles"], M::GET) => subtitles::list(state, req, sha),
+        (["media", sha, "subtitles", lang], M::DELETE) => {
+            subtitles::delete(state, req, sha, lang).await
+        }
         (["playlists"], M::POST) => content::create_playlist(state, req).await,
         (["playlists"], M::GET) => content::list_playlists(state, req),
         (["playlists", id], M::GET) => content::get_playlist(state, req, id),
@@ -630,6 +637,11 @@ async fn api_v1(
         (["alert-templates"], M::GET) => templates::list(state, req),
         (["alert-templates", id], M::PUT) => templates::put(state, req, id).await,
         (["alert-templates", id], M::DELETE) => templates::delete(state, req, id).await,
+        (["cap"], M::POST) => cap::post_cap(state, req).await,
+        (["cap"], M::GET) => cap::list_caps(state, req),
+        (["cap", id], M::GET) => cap::get_cap(state, req, id),
+        (["cap", id, "confirm"], M::POST) => cap::confirm_cap(state, req, id).await,
+        (["cap", id, "dismiss"], M::POST) => cap::dismiss_cap(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),
@@ -663,6 +675,8 @@ async fn api_v1(
             | ["whoami"]
             | ["media"]
             | ["media", _]
+            | ["media", _, "subtitles"]
+            | ["media", _, "subtitles", _]
             | ["playlists"]
             | ["playlists", _]
             | ["schedules"]
@@ -679,6 +693,9 @@ async fn api_v1(
             | ["alerts", _]
             | ["alert-templates"]
             | ["alert-templates", _]
+            | ["cap"]
+            | ["cap", _]
+            | ["cap", _, "confirm" | "dismiss"]
             | ["actions"]
             | ["tokens"]
             | ["tokens", _]

@@ -299,20 +299,40 @@ pub async fn create_alert(state: &AppState, mut req: Request) -> Result<Response
         created_at: jiff::Timestamp::now().to_string(),
     };
     let _guard = state.publish_lock.lock().await;
-    check_alert(&state.store, &rec, jiff::Timestamp::now()).map_err(publish_error)?;
-    state.store.create_alert(&rec).await?;
-    let versions = send_alerts(state, &rec.targets).await?;
-    log_action(
-        state,
-        &who,
-        "alert.create",
-        serde_json::json!({"id": rec.id}),
-        versions.clone(),
-    )
-    .await?;
+    let versions = make_alert(state, &who, &rec, serde_json::json!({"id": rec.id})).await?;
     let mut v = serde_json::to_value(&rec).unwrap_or_default();
     v["published"] = serde_json::to_value(&versions).unwrap_or_default();
     Ok(json_reply(StatusCode::CREATED, &v))
+}
+
+/// Checks, stores and sends a new alert, and logs `alert.create` with `detail`; the caller
+/// holds the publish lock. Used by `POST /api/v1/alerts` and the CAP intake.
+pub(super) async fn make_alert(
+    state: &AppState,
+    who: &crate::tokens::Principal,
+    rec: &AlertRecord,
+    detail: serde_json::Value,
+) -> Result<Vec<ScreenVersion>, ApiError> {
+    check_alert(&state.store, rec, jiff::Timestamp::now()).map_err(publish_error)?;
+    state.store.create_alert(rec).await?;
+    let versions = send_alerts(state, &rec.targets).await?;
+    log_action(state, who, "alert.create", detail, versions.clone()).await?;
+    Ok(versions)
+}
+
+/// Cancels a stored alert and sends the new alert sets, logging `alert.cancel` with `detail`;
+/// the caller holds the publish lock. Used by `DELETE /api/v1/alerts/{id}` and the CAP intake.
+pub(super) async fn end_alert(
+    state: &AppState,
+    who: &crate::tokens::Principal,
+    mut rec: AlertRecord,
+    detail: serde_json::Value,
+) -> Result<Vec<ScreenVersion>, ApiError> {
+    rec.cancelled = true;
+    state.store.put_alert(&rec).await?;
+    let versions = send_alerts(state, &rec.targets).await?;
+    log_action(state, who, "alert.cancel", detail, versions.clone()).await?;
+    Ok(versions)
 }
 
 /// `GET /api/v1/alerts`.
@@ -325,21 +345,11 @@ pub fn list_alerts(state: &AppState, req: Request) -> Result<Response, ApiError>
 pub async fn cancel_alert(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
     let who = req.authorize(state, CONTENT)?;
     let _guard = state.publish_lock.lock().await;
-    let mut rec = state
+    let rec = state
         .store
         .alert(id)?
         .ok_or_else(|| ApiError::not_found("alert", id))?;
-    rec.cancelled = true;
-    state.store.put_alert(&rec).await?;
-    let versions = send_alerts(state, &rec.targets).await?;
-    log_action(
-        state,
-        &who,
-        "alert.cancel",
-        serde_json::json!({"id": id}),
-        versions.clone(),
-    )
-    .await?;
+    let versions = end_alert(state, &who, rec, serde_json::json!({"id": id})).await?;
     Ok(json_reply(
         StatusCode::OK,
         &serde_json::json!({"cancelled": id, "published": versions}),

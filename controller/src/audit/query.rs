@@ -680,6 +680,7 @@ mod tests {
             backend: Backend::Mpv,
             clock_synced: true,
             prev: GENESIS_PREV.into(),
+            subtitle_lang: None,
         }
     }
 

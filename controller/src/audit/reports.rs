@@ -762,6 +762,7 @@ mod tests {
                 backend: Backend::Mpv,
                 clock_synced: true,
                 prev: prev.clone(),
+                subtitle_lang: None,
             };
             let bytes = r.to_bytes();
             prev = receipt_hash(&bytes);

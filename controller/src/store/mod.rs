@@ -6,7 +6,8 @@
 //! `manifests` (exact signed bytes + version per screen), `alerts`, `alert_sets` (exact signed
 //! bytes + version per screen), `status` (last status per screen), `status_history`
 //! (online/offline transitions, the newest [`HISTORY_CAP`] per screen), `actions` (operator
-//! action log), `screenshots` and `screenshot_images` (the newest screenshots per screen).
+//! action log), `screenshots` and `screenshot_images` (the newest screenshots per screen),
+//! `cap_inbox` (received CAP messages, `cap`), `subtitles` (subtitle tracks of videos).
 //!
 //! Audit trees (receipt ingest and the Merkle log; see "The audit trees" below):
 //! `receipt_runs`, `receipt_run_time`, `chain_tips`, `batch_hashes`, `log_leaves`, `log_hashes`,
@@ -22,6 +23,7 @@
 
 mod alive;
 mod approvals;
+mod cap;
 mod content;
 mod dump;
 mod log;
@@ -35,6 +37,7 @@ mod screens;
 mod screenshots;
 mod status;
 mod templates;
+mod subtitles;
 mod users;
 
 use std::path::Path;
@@ -43,6 +46,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use alive::{ControllerRun, ALIVE_TICK};
+pub use cap::{CapRecord, CapState, GateMatch};
 pub use dump::DumpSummary;
 pub use log::{LeafKind, LogLeaf};
 pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
@@ -56,6 +60,7 @@ pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS
 pub use runs::RUN_SPAN_MS;
 pub use screenshots::StoredScreenshot;
 pub use status::{HistoryPage, HISTORY_CAP};
+pub use subtitles::SubtitleRecord;
 pub use users::{SessionRecord, UserRecord};
 
 /// The schema version this build reads and writes.
@@ -121,6 +126,8 @@ pub struct Store {
     /// Serialises screenshot writes (each assigns the next seq of its screen).
     screenshot_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     approvals: sled::Tree,
+    cap_inbox: sled::Tree,
+    subtitles: sled::Tree,
     audit: AuditTrees,
 }
 
@@ -168,6 +175,8 @@ impl Store {
             screenshot_images: t("screenshot_images")?,
             screenshot_lock: Default::default(),
             approvals: t("approvals")?,
+            cap_inbox: t("cap_inbox")?,
+            subtitles: t("subtitles")?,
             audit: AuditTrees::open(&db)?,
             db,
         };

@@ -54,6 +54,7 @@ fn receipt(screen: &str, seq: u64, prev: &str, outcome: Outcome) -> Vec<u8> {
         backend: Backend::Mpv,
         clock_synced: true,
         prev: prev.into(),
+        subtitle_lang: None,
     }
     .to_bytes()
 }

@@ -25,6 +25,7 @@ fn manifest() -> Manifest {
         lang: "vi".into(),
         title: title.into(),
         duration_ms: None,
+        subtitles: Vec::new(),
     };
     let playlist = |id: &str, sha: &str| Playlist {
         id: id.into(),

@@ -53,6 +53,7 @@ fn append(store: &Store, screen: &str, starts: &[Timestamp]) {
             backend: Backend::Null,
             clock_synced: true,
             prev: prev.clone(),
+            subtitle_lang: None,
         }
         .to_bytes();
         prev = receipt_hash(&bytes);

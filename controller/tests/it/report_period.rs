@@ -82,6 +82,7 @@ fn plays(screen: &str, start: Timestamp, until: Timestamp, offline: Option<Date>
                 },
                 clock_synced: true,
                 prev: String::new(),
+                subtitle_lang: None,
             });
         }
         i += 1;

@@ -58,6 +58,7 @@ fn media() -> MediaRef {
         lang: "vi".into(),
         title: "Chào mừng".into(),
         duration_ms: Some(5000),
+        subtitles: Vec::new(),
     }
 }
 

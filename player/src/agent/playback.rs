@@ -156,6 +156,7 @@ fn receipt_draft(play: &Play, backend: BackendKind, clock_synced: bool) -> Recei
         playlist: play.playlist.clone(),
         media: play.media.clone(),
         lang: play.lang.clone(),
+        subtitle_lang: play.subtitle_lang.clone(),
         started_at: play.outcome.started_at,
         ended_at: play.outcome.ended_at,
         outcome: match play.outcome.ended {

@@ -303,7 +303,16 @@ impl AgentState {
     /// without an active manifest (a freshly enrolled screen).
     pub fn program(&self) -> Option<Program> {
         (self.active.is_some() || self.alerts.is_some()).then(|| Program {
-            manifest: self.active.as_ref().map(|h| h.manifest.clone()),
+            manifest: self.active.as_ref().map(|h| match &self.approvals {
+                // Under an approval policy only approved text reaches the glass: subtitle files
+                // carry no approvals (`docs/protocol.md` §21), so they are not shown.
+                Some(_) if h.manifest.media.iter().any(|m| !m.subtitles.is_empty()) => {
+                    let mut m = (*h.manifest).clone();
+                    m.media.iter_mut().for_each(|m| m.subtitles.clear());
+                    std::sync::Arc::new(m)
+                }
+                _ => h.manifest.clone(),
+            }),
             alerts: self.alerts.as_ref().map(|a| a.alerts.clone()),
         })
     }
@@ -703,8 +712,19 @@ impl AgentState {
             .flat_map(|h| h.manifest.media.iter())
             .chain(self.alerts.iter().flat_map(HeldAlerts::media));
         for m in media {
-            if seen.insert(m.sha256.clone()) {
-                wanted.push(m.into());
+            // A video's subtitle files (`docs/protocol.md` §21) are fetched and verified alike.
+            let subtitles = m
+                .subtitles
+                .iter()
+                .filter(|_| self.approvals.is_none())
+                .map(|t| Wanted {
+                    sha256: t.sha256.clone(),
+                    bytes: t.bytes,
+                });
+            for w in std::iter::once(Wanted::from(m)).chain(subtitles) {
+                if seen.insert(w.sha256.clone()) {
+                    wanted.push(w);
+                }
             }
         }
         Effect::StartSync(SyncPlan {
@@ -720,7 +740,10 @@ impl AgentState {
         manifests
             .flat_map(|h| h.manifest.media.iter())
             .chain(self.alerts.iter().flat_map(HeldAlerts::media))
-            .map(|m| m.sha256.clone())
+            .flat_map(|m| {
+                std::iter::once(m.sha256.clone())
+                    .chain(m.subtitles.iter().map(|t| t.sha256.clone()))
+            })
             .collect()
     }
 }

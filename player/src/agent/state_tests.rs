@@ -31,6 +31,7 @@ fn media(n: u8) -> MediaRef {
         lang: "vi".into(),
         title: format!("slide {n}"),
         duration_ms: Some(5000),
+        subtitles: Vec::new(),
     }
 }
 

@@ -67,6 +67,8 @@ pub struct PlayItem {
     /// How long to show it: required for slides (default 10 s); for videos the null backend
     /// uses it as the play time (default 10 s) and mpv ignores it (videos end on their own).
     pub duration: Option<Duration>,
+    /// A verified subtitle file shown over a video (`docs/protocol.md` §21): mpv renders it.
+    pub subtitle: Option<PathBuf>,
 }
 
 impl PlayItem {

@@ -94,6 +94,7 @@ mod tests {
             sha256: "00".repeat(32),
             kind: ItemKind::Slide,
             duration: Some(Duration::from_millis(ms)),
+            subtitle: None,
         }
     }
 

@@ -95,6 +95,7 @@ fn item(path: &Path, kind: ItemKind, ms: Option<u64>) -> PlayItem {
         sha256: path.file_name().unwrap().to_string_lossy().into_owned(),
         kind,
         duration: ms.map(Duration::from_millis),
+        subtitle: None,
     }
 }
 

@@ -114,6 +114,7 @@ async fn glass_screenshot_matches_the_slide() {
         lang: "zxx".into(),
         title: "quadrants".into(),
         duration_ms: Some(60_000),
+        subtitles: Vec::new(),
     };
     media.put(&slide.sha256, png);
 

@@ -23,6 +23,7 @@ fn draft(i: u64) -> ReceiptDraft {
         outcome: Outcome::Completed,
         backend: Backend::Null,
         clock_synced: true,
+        subtitle_lang: None,
     }
 }
 

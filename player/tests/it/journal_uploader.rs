@@ -27,6 +27,7 @@ fn draft(i: u64) -> ReceiptDraft {
         outcome: Outcome::Completed,
         backend: Backend::Null,
         clock_synced: false,
+        subtitle_lang: None,
     }
 }
 

@@ -27,6 +27,7 @@ mod enroll_policy_root;
 mod glass_alert;
 mod glass_screen;
 mod glass_screenshot;
+mod glass_subtitle;
 mod journal_chain;
 mod journal_uploader;
 mod mpv_agent;

@@ -40,6 +40,7 @@ async fn video_and_slide_complete_with_real_durations() {
         lang: "zxx".into(),
         title: "test clip".into(),
         duration_ms: Some(2000),
+        subtitles: Vec::new(),
     };
     let slide = MediaRef {
         sha256: harness::sha256_hex(&slide_bytes),
@@ -49,6 +50,7 @@ async fn video_and_slide_complete_with_real_durations() {
         lang: "zxx".into(),
         title: "test slide".into(),
         duration_ms: Some(1500),
+        subtitles: Vec::new(),
     };
     media.put(&video.sha256, video_bytes);
     media.put(&slide.sha256, slide_bytes);

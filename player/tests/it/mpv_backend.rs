@@ -25,6 +25,7 @@ fn video() -> PlayItem {
         sha256: "v".into(),
         kind: ItemKind::Video,
         duration: None,
+        subtitle: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn slide(ms: u64) -> PlayItem {
         sha256: "s".into(),
         kind: ItemKind::Slide,
         duration: Some(Duration::from_millis(ms)),
+        subtitle: None,
     }
 }
 
@@ -200,6 +202,7 @@ async fn glass_audio_failure_does_not_stall_the_next_item() {
         sha256: "a".into(),
         kind: ItemKind::Video,
         duration: None,
+        subtitle: None,
     };
     // Before the fix this failed about every other run on a loaded machine ("mpv did not
     // start …slide.png within 10 s": the slide was queued after mpv had given up on the clip
@@ -267,6 +270,7 @@ async fn glass_next_item_starts_although_mpv_went_idle_first() {
         sha256: name.into(),
         kind,
         duration: Some(Duration::from_millis(300)),
+        subtitle: None,
     };
     for name in ["clip.wav", "flash.short.png", "slide.png"] {
         std::fs::write(dir.path().join(name), b"x").unwrap();

@@ -67,6 +67,7 @@ fn media() -> MediaRef {
         lang: "vi".into(),
         title: "Chào mừng".into(),
         duration_ms: Some(10000),
+        subtitles: Vec::new(),
     }
 }
 

@@ -408,6 +408,7 @@ pub fn receipt(seq: u64, prev: &str) -> Receipt {
         backend: Backend::Mpv,
         clock_synced: true,
         prev: prev.into(),
+        subtitle_lang: None,
     }
 }
 

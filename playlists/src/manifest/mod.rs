@@ -86,6 +86,8 @@ pub const MAX_ALERTS: usize = 100;
 pub const MAX_ALERT_TEXTS: usize = 32;
 /// Longest alert text, in bytes of UTF-8 (must not be empty).
 pub const MAX_ALERT_TEXT_LEN: usize = 4096;
+/// Subtitle tracks of one media item at most.
+pub const MAX_SUBTITLE_TRACKS: usize = 32;
 
 /// Everything one screen plays (`docs/protocol.md` §8). Field names are fixed by the wire contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +137,24 @@ pub struct MediaRef {
     /// Natural duration in milliseconds, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// Subtitle tracks of a video or clip, one per language (`docs/protocol.md` §21); absent
+    /// in manifests without subtitles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtitles: Vec<SubtitleRef>,
+}
+
+/// A subtitle file of a video (`docs/protocol.md` §21): fetched and verified like media, shown
+/// by the player in the gate's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtitleRef {
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    /// Size in bytes, 1..=[`crate::subtitle::MAX_SUBTITLE_BYTES`].
+    pub bytes: u64,
+    /// BCP 47 language of the track.
+    pub lang: String,
+    /// `srt` or `vtt`.
+    pub format: crate::subtitle::SubtitleFormat,
 }
 
 /// The kind of a media item (`video`, `slide` or `clip` on the wire).

@@ -270,6 +270,33 @@ impl MediaRef {
                 MAX_DURATION_MS,
             )?;
         }
+        check_count(
+            &format!("{field}.subtitles"),
+            self.subtitles.len(),
+            if self.kind == MediaKind::Slide {
+                0
+            } else {
+                MAX_SUBTITLE_TRACKS
+            },
+        )?;
+        let mut langs = HashSet::new();
+        for (i, t) in self.subtitles.iter().enumerate() {
+            let f = format!("{field}.subtitles[{i}]");
+            check_sha(&format!("{f}.sha256"), &t.sha256)?;
+            check_range(
+                &format!("{f}.bytes"),
+                t.bytes,
+                1,
+                crate::subtitle::MAX_SUBTITLE_BYTES as u64,
+            )?;
+            check_lang(&format!("{f}.lang"), &t.lang)?;
+            if !langs.insert(t.lang.as_str()) {
+                return Err(ManifestError::DuplicateLanguage {
+                    field: format!("{field}.subtitles"),
+                    lang: t.lang.clone(),
+                });
+            }
+        }
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ fn receipt(screen: &str, seq: u64, start: &str, secs: i64, backend: Backend) -> 
         backend,
         clock_synced: true,
         prev: "0".repeat(64),
+        subtitle_lang: None,
     }
 }
 

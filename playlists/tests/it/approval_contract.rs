@@ -390,6 +390,7 @@ fn coverage_of_a_thousand_items() {
             lang: "vi".into(),
             title: format!("slide {n}"),
             duration_ms: None,
+            subtitles: Vec::new(),
         })
         .collect();
     let a = approval_of(&m);

@@ -63,6 +63,7 @@ fn receipts(screen: &str, n: u64) -> Vec<Vec<u8>> {
                 backend: Backend::Mpv,
                 clock_synced: true,
                 prev: prev.clone(),
+                subtitle_lang: None,
             }
             .to_bytes();
             prev = receipt_hash(&b);

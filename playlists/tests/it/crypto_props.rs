@@ -166,6 +166,7 @@ fn receipt(seq: u64, prev: &str, media_byte: u8) -> Receipt {
         backend: Backend::Null,
         clock_synced: false,
         prev: prev.into(),
+        subtitle_lang: None,
     }
 }
 

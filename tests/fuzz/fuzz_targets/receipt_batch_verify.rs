@@ -241,6 +241,7 @@ fn structured(b: &mut Bytes) {
             } else {
                 prev.clone()
             },
+            subtitle_lang: None,
         };
         let mut text = r.to_bytes();
         if fault && flags & 0x07 == 6 {

@@ -112,6 +112,7 @@ fn manifest(b: &mut Bytes, d: Date) -> Manifest {
             lang: b.pick(&LANGS).to_owned(),
             title: String::new(),
             duration_ms: None,
+            subtitles: Vec::new(),
         })
         .collect();
     let n_pl = 1 + b.below(4);

@@ -538,6 +538,7 @@ fn evil_item(ctl: &Controller) -> MediaRef {
         lang: "vi".into(),
         title: "Bien-Dong".into(),
         duration_ms: None,
+        subtitles: Vec::new(),
     };
     evil
 }

@@ -59,6 +59,7 @@ fn fault_clock_jump_receipts_stay_ordered_by_seq() {
                 outcome: Outcome::Completed,
                 backend: Backend::Null,
                 clock_synced: false,
+                subtitle_lang: None,
             })
             .unwrap();
         assert!(r.ended_at >= r.started_at);

@@ -147,6 +147,7 @@ pub async fn store_plays(store: &Store, plays: &[Play]) -> Vec<Vec<u8>> {
             backend: p.backend,
             clock_synced: true,
             prev: prev.clone(),
+            subtitle_lang: None,
         };
         let bytes = r.to_bytes();
         prev = receipt_hash(&bytes);

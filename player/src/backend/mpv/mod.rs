@@ -71,6 +71,10 @@ pub const SCREEN_ARGS: &[&str] = &[
     "--input-default-bindings=no",
     "--input-vo-keyboard=no",
     "--cursor-autohide=always",
+    // Subtitles readable across a border-gate hall: large, white with a dark outline.
+    "--sub-font-size=60",
+    "--sub-border-size=3",
+    "--sub-margin-y=40",
     // Local files only, no built-in overlays: less for a (re)started mpv to load.
     "--ytdl=no",
     "--load-stats-overlay=no",
@@ -486,12 +490,21 @@ impl MpvBackend {
             json!(item.path.to_string_lossy()),
             json!(mode),
         ];
+        let mut options = Vec::new();
         if item.kind == ItemKind::Slide {
+            let secs = item.nominal_duration().as_secs_f64();
+            options.push(format!("image-display-duration={secs:.3}"));
+        }
+        if let Some(sub) = &item.subtitle {
+            // One external file is selected by default (mpv's `--sub-files`); cache paths are
+            // hex names, so no list separator or comma needs quoting.
+            options.push(format!("sub-files={}", sub.display()));
+        }
+        if !options.is_empty() {
             if p.loadfile_has_index {
                 cmd.push(json!(-1));
             }
-            let secs = item.nominal_duration().as_secs_f64();
-            cmd.push(json!(format!("image-display-duration={secs:.3}")));
+            cmd.push(json!(options.join(",")));
         }
         let reply = p.ipc.command(cmd).await?;
         // mpv ≥ 0.35 returns the new entry's id; older ones do not, then we take the next id.

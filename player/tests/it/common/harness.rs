@@ -42,6 +42,7 @@ pub fn slide(n: u32, len: usize, duration_ms: u64) -> (MediaRef, Vec<u8>) {
         lang: "vi".into(),
         title: format!("slide {n}"),
         duration_ms: Some(duration_ms),
+        subtitles: Vec::new(),
     };
     (m, bytes)
 }

@@ -51,6 +51,7 @@ fn receipt(screen: &str, seq: u64, prev: &str) -> Receipt {
         },
         clock_synced: true,
         prev: prev.into(),
+        subtitle_lang: None,
     }
 }
 

@@ -53,6 +53,7 @@ pub fn media(n: u64, lang: &str, kind: MediaKind) -> MediaRef {
         lang: lang.to_string(),
         title: format!("item {n}"),
         duration_ms: Some(10_000),
+        subtitles: Vec::new(),
     }
 }
 
