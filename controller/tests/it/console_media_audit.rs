@@ -49,6 +49,7 @@ fn plays(screen: &str, n: u64, media: &[&str]) -> Vec<Vec<u8>> {
             backend: Backend::Mpv,
             clock_synced: true,
             prev: prev.clone(),
+            subtitle_lang: None,
         };
         let b = r.to_bytes();
         prev = receipt_hash(&b);
