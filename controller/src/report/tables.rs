@@ -129,7 +129,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
             title: "Kết quả theo nội dung",
             headers: {
                 let mut h = with_tally("Nội dung");
-                h.push("SHA-256 (16 ký tự đầu)");
+                h.push("SHA-256 (12 ký tự đầu)");
                 h
             },
             rows: f
@@ -142,7 +142,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                         r.title.clone()
                     };
                     let mut row = keyed(&name, &r.tally);
-                    row.push(Cell::Text(r.key.get(..16).unwrap_or(&r.key).to_string()));
+                    row.push(Cell::Text(r.key.get(..12).unwrap_or(&r.key).to_string()));
                     row
                 })
                 .collect(),
@@ -168,7 +168,6 @@ pub fn tables(f: &Figures) -> Vec<Table> {
             title: "Tình trạng hoạt động của màn hình (theo biên nhận có chữ ký của màn hình)",
             headers: vec![
                 "Màn hình",
-                "Tên màn hình",
                 "Cửa khẩu",
                 "Đăng ký lúc",
                 "Giờ tính",
@@ -182,8 +181,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 .iter()
                 .map(|s| {
                     vec![
-                        Cell::Text(s.screen.clone()),
-                        Cell::Text(s.name.clone()),
+                        Cell::Text(titled(&s.name, &s.screen)),
                         Cell::Text(s.gate.clone()),
                         Cell::Time(Some(s.registered_at.clone())),
                         Cell::Hours(s.counted_ms),
@@ -289,13 +287,12 @@ fn controller_record(f: &Figures) -> Table {
         title: "Thời gian trực tuyến theo ghi nhận của bộ điều khiển (không có chữ ký của màn hình, không kiểm tra được bằng gói xuất)",
         headers: vec![
             "Màn hình",
-            "Tên màn hình",
             "Cửa khẩu",
             "Giờ tính",
             "Giờ trực tuyến",
             "Giờ mất kết nối",
             "Giờ chưa có trạng thái",
-            "Số lần mất kết nối",
+            "Số khoảng mất kết nối hoặc chưa có trạng thái",
         ],
         rows: f
             .controller_record
@@ -303,8 +300,7 @@ fn controller_record(f: &Figures) -> Table {
             .flat_map(|r| &r.screens)
             .map(|s| {
                 vec![
-                    Cell::Text(s.screen.clone()),
-                    Cell::Text(s.name.clone()),
+                    Cell::Text(titled(&s.name, &s.screen)),
                     Cell::Text(s.gate.clone()),
                     Cell::Hours(s.counted_ms),
                     Cell::Hours(s.online_ms),

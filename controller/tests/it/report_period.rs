@@ -937,18 +937,24 @@ print(json.dumps(out))
     }
     for (i, s) in report["screens"].as_array().unwrap().iter().enumerate() {
         let row = &sheets["Màn hình"][i];
-        assert_eq!(row[0], s["screen"]);
-        assert_eq!(row[1], s["name"]);
+        assert_eq!(
+            row[0],
+            json!(format!(
+                "{} ({})",
+                s["name"].as_str().unwrap(),
+                s["screen"].as_str().unwrap()
+            ))
+        );
         // A real date, not text.
         assert!(
-            row[3]
+            row[2]
                 .as_str()
                 .unwrap()
                 .starts_with(&s["registered_at"].as_str().unwrap()[..16]),
             "{row}"
         );
         assert_eq!(
-            row[8].as_f64().unwrap(),
+            row[7].as_f64().unwrap(),
             s["availability_bp"].as_f64().unwrap() / 10_000.0
         );
     }
