@@ -129,7 +129,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
             title: "Kết quả theo nội dung",
             headers: {
                 let mut h = with_tally("Nội dung");
-                h.push("SHA-256 (12 ký tự đầu)");
+                h.push("SHA-256 (10 ký tự đầu)");
                 h
             },
             rows: f
@@ -137,12 +137,12 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 .iter()
                 .map(|r| {
                     let name = if r.title.is_empty() {
-                        format!("{}…", r.key.get(..12).unwrap_or(&r.key))
+                        format!("{}…", r.key.get(..10).unwrap_or(&r.key))
                     } else {
                         r.title.clone()
                     };
                     let mut row = keyed(&name, &r.tally);
-                    row.push(Cell::Text(r.key.get(..12).unwrap_or(&r.key).to_string()));
+                    row.push(Cell::Text(r.key.get(..10).unwrap_or(&r.key).to_string()));
                     row
                 })
                 .collect(),
