@@ -206,6 +206,24 @@ async fn publish(ctl: &Ctl, key: &SecretKey, m: &Manifest) {
         .unwrap();
 }
 
+/// Version 1 governs `screen` from before any registration; lc-1 gets version 2 mid-period
+/// (returned).
+async fn publish_plan(
+    ctl: &Ctl,
+    key: &SecretKey,
+    screen: &str,
+    early: Timestamp,
+    d0: Timestamp,
+) -> Option<Timestamp> {
+    let v1 = manifest(screen, 1, early - SignedDuration::from_hours(1));
+    publish(ctl, key, &v1).await;
+    let v2 = (screen == "lc-1").then(|| d0 + SignedDuration::from_mins(36 * 60 + 17));
+    if let Some(v2) = v2 {
+        publish(ctl, key, &manifest(screen, 2, v2)).await;
+    }
+    v2
+}
+
 async fn status(ctl: &Ctl, screen: &str, online: bool, at: Timestamp) {
     ctl.running
         .store()
@@ -535,17 +553,7 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     let mut players = BTreeMap::new();
     for (id, gate, registered, offline) in layout {
         let (mut p, device) = screen(&ctl, id, gate, registered).await;
-        // Version 1 governs from before any registration; lc-1 gets version 2 mid-period.
-        publish(
-            &ctl,
-            &key,
-            &manifest(id, 1, early - SignedDuration::from_hours(1)),
-        )
-        .await;
-        let v2 = (id == "lc-1").then(|| d0 + SignedDuration::from_mins(36 * 60 + 17));
-        if let Some(v2) = v2 {
-            publish(&ctl, &key, &manifest(id, 2, v2)).await;
-        }
+        let v2 = publish_plan(&ctl, &key, id, early, d0).await;
         // Plays start before the period (the day before `from`) to check the gate-day cut.
         let mut rs = plays(
             id,
