@@ -12,6 +12,9 @@
 //! - with `since_size`, a consistency proof from that older log size (an auditor who kept an
 //!   older checkpoint checks that the history was not rewritten);
 //! - the conflicting envelopes kept as evidence for those screens;
+//! - the controller-signed manifests that governed those screens during the period (for each,
+//!   the last one issued before `from` and every one issued before `to`): what the period
+//!   report computes planned plays and titles from;
 //! - the scope of all that, signed (`playlists::audit::Scope`, `docs/protocol.md` §15): the
 //!   period, `generated_at`, the screens asked for (`selection`), the checkpoint size, per
 //!   screen and device key the first and last seq and log index and the number of batches, the
@@ -209,6 +212,8 @@ pub async fn prepare(
         &policy.iter().map(|t| t.as_bytes()).collect::<Vec<_>>(),
         &approvals.iter().map(|t| t.as_bytes()).collect::<Vec<_>>(),
     );
+    let manifests = governing_manifests(store, &selected, req)?;
+    scope.manifests(&manifests.iter().map(|t| t.as_bytes()).collect::<Vec<_>>());
     let pk = key.public();
     let head = Bundle {
         format: BUNDLE_FORMAT.to_string(),
@@ -226,6 +231,7 @@ pub async fn prepare(
         conflicts,
         policy: policy.iter().map(|t| base64_std(t.as_bytes())).collect(),
         approvals: approvals.iter().map(|t| base64_std(t.as_bytes())).collect(),
+        manifests: manifests.iter().map(|t| base64_std(t.as_bytes())).collect(),
     };
     Ok(Prepared {
         head,
@@ -233,6 +239,36 @@ pub async fn prepare(
         batches: batch_screens.into_keys().collect(),
         actions,
     })
+}
+
+/// The exact envelopes of the manifests that governed `screens` during the period: a version
+/// governs from its `issued_at` until the next version's (`docs/protocol.md` §15).
+fn governing_manifests(
+    store: &Store,
+    screens: &BTreeSet<String>,
+    req: &ExportRequest,
+) -> Result<Vec<String>, ExportError> {
+    let mut out = Vec::new();
+    for screen in screens {
+        let mut history = store.manifest_history(screen)?;
+        history.sort_by_key(|m| m.version);
+        let issued: Vec<Timestamp> = history
+            .iter()
+            .map(|m| {
+                m.issued_at.parse().map_err(|e| StoreError::Corrupt {
+                    what: format!("manifest {screen}@{}", m.version),
+                    message: format!("issued_at {:?}: {e}", m.issued_at),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for (i, m) in history.into_iter().enumerate() {
+            let until = issued.get(i + 1).copied().unwrap_or(Timestamp::MAX);
+            if issued[i] < req.to && until > req.from {
+                out.push(m.envelope);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the log below `size` once: adds each exported batch (its receipts' seqs, read from

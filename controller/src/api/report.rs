@@ -58,12 +58,22 @@ pub async fn period(state: &AppState, req: Request) -> Result<Response, ApiError
     let from = q("from").ok_or_else(|| ApiError::field("from", "from (YYYY-MM-DD) is required"))?;
     let to = q("to").ok_or_else(|| ApiError::field("to", "to (YYYY-MM-DD) is required"))?;
     let rr = ReportRequest::parse(from, to, q("gates"))?;
-    let figures = match q("bundle") {
+    let mut figures = match q("bundle") {
         None => report::build(&state.store, &state.key, &state.config.data_dir, &rr).await?,
         Some(sha) => report::from_bundle(&state.config.data_dir, sha, &rr)
             .await?
             .ok_or_else(|| ApiError::field("bundle", format!("no report bundle {sha:?}")))?,
     };
+    // Online time as the controller saw it, labelled as such (not from the signed bundle).
+    figures.controller_record = Some(
+        report::record::of(
+            &state.store,
+            &figures,
+            jiff::Timestamp::now(),
+            state.config.status_stale_after,
+        )
+        .map_err(|e| ApiError::internal("period report", e))?,
+    );
     let settings = state.config.report.clone();
     let name = format!("bao-cao-{}-{}", figures.from, figures.to);
     let fmt = format.to_string();

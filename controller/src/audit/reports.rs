@@ -44,8 +44,10 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use playlists::manifest::{Manifest, Playlist};
+use playlists::manifest::Manifest;
 use playlists::receipt::{receipt_hash, Backend, Outcome, Receipt};
+pub use playlists::report::planned::expected_starts;
+use playlists::report::planned::spans;
 use serde::Serialize;
 
 use super::query::{utc_millis, ReceiptRow};
@@ -343,93 +345,6 @@ pub struct ComplianceReport {
     pub screens: Vec<ScreenCompliance>,
 }
 
-/// One contiguous interval in which one entry (or the fallback) was active.
-#[derive(Debug, Clone, PartialEq)]
-struct Span {
-    from: Timestamp,
-    to: Timestamp,
-    version: u64,
-    entry: Option<String>,
-    playlist: String,
-    /// Item durations of the playlist in ms (None if one is unknown).
-    items_ms: Option<Vec<u64>>,
-}
-
-fn item_durations(m: &Manifest, p: &Playlist) -> Option<Vec<u64>> {
-    p.items
-        .iter()
-        .map(|i| {
-            i.duration_ms
-                .or_else(|| m.media_by_hash(&i.media).and_then(|r| r.duration_ms))
-                .filter(|d| *d > 0)
-        })
-        .collect()
-}
-
-/// The active spans of `[from, to)` from a version-ordered manifest list.
-fn spans(manifests: &[Manifest], from: Timestamp, to: Timestamp) -> Vec<Span> {
-    let mut out: Vec<Span> = Vec::new();
-    for (i, m) in manifests.iter().enumerate() {
-        let start = m.issued_at.max(from);
-        let end = manifests
-            .get(i + 1)
-            .map(|n| n.issued_at)
-            .unwrap_or(to)
-            .min(to);
-        let mut t = start;
-        let mut first_of_manifest = true;
-        while t < end {
-            let active = playlists::schedule::active_playlist(m, t);
-            let next = playlists::schedule::next_change(m, t)
-                .filter(|n| *n < end)
-                .unwrap_or(end);
-            let entry = active.entry.map(|e| e.id.clone());
-            match out.last_mut() {
-                // Same entry continues across a change point that changed nothing.
-                Some(last)
-                    if !first_of_manifest
-                        && last.to == t
-                        && last.entry == entry
-                        && last.playlist == active.playlist.id =>
-                {
-                    last.to = next
-                }
-                _ => out.push(Span {
-                    from: t,
-                    to: next,
-                    version: m.version,
-                    entry,
-                    playlist: active.playlist.id.clone(),
-                    items_ms: item_durations(m, active.playlist),
-                }),
-            }
-            first_of_manifest = false;
-            t = next;
-        }
-    }
-    out
-}
-
-/// Item starts that fall in an interval of `len_ms` when cycling through `items_ms`.
-pub fn expected_starts(len_ms: i64, items_ms: &[u64]) -> u64 {
-    let cycle: u64 = items_ms.iter().sum();
-    if len_ms <= 0 || cycle == 0 {
-        return 0;
-    }
-    let len = len_ms as u64;
-    let full = len / cycle;
-    let rem = len % cycle;
-    let mut offset = 0u64;
-    let mut partial = 0u64;
-    for d in items_ms {
-        if offset < rem {
-            partial += 1;
-        }
-        offset += d;
-    }
-    full * items_ms.len() as u64 + partial
-}
-
 /// Dark intervals of `[from, to)` from the transitions (oldest first).
 pub fn dark_periods(
     history: &[StatusTransition],
@@ -599,10 +514,9 @@ fn screen_compliance(ev: &ScreenEvidence, from: Timestamp, end: Timestamp) -> Sc
         if !row.manifest_versions.contains(&s.version) {
             row.manifest_versions.push(s.version);
         }
-        let len = s.to.as_millisecond() - s.from.as_millisecond();
-        row.active_s += len as f64 / 1000.0;
-        row.expected = match (&s.items_ms, row.expected) {
-            (Some(items), Some(e)) => Some(e + expected_starts(len, items)),
+        row.active_s += s.len_ms() as f64 / 1000.0;
+        row.expected = match (s.planned(), row.expected) {
+            (Some(p), Some(e)) => Some(e + p),
             _ => None,
         };
     }

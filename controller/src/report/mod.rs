@@ -10,6 +10,7 @@
 
 pub mod html;
 pub mod pdf;
+pub mod record;
 pub mod tables;
 pub mod xlsx;
 

@@ -488,7 +488,12 @@ fn chart_availability(w: &mut Writer, f: &Figures) {
     let width = RIGHT - x0 - 40.0;
     for s in &f.screens {
         w.y += 14.0;
-        w.text(LEFT, w.y, false, 8.0, &s.screen);
+        let label = if s.name.is_empty() {
+            &s.screen
+        } else {
+            &s.name
+        };
+        w.text(LEFT, w.y, false, 8.0, label);
         w.rect(x0, w.y - 9.0, width, 10.0, Some((225, 225, 225)));
         w.rect(
             x0,

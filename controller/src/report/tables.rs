@@ -96,9 +96,10 @@ pub fn tables(f: &Figures) -> Vec<Table> {
             rows: f
                 .campaigns
                 .iter()
-                .map(|r| keyed(&r.key, &r.tally))
+                .map(|r| keyed(&titled(&r.title, &r.key), &r.tally))
                 .collect(),
         },
+        compliance(f),
         Table {
             sheet: "Cửa khẩu",
             title: "Kết quả theo cửa khẩu",
@@ -125,9 +126,26 @@ pub fn tables(f: &Figures) -> Vec<Table> {
         },
         Table {
             sheet: "Nội dung",
-            title: "Kết quả theo nội dung (SHA-256)",
-            headers: with_tally("Nội dung"),
-            rows: f.media.iter().map(|r| keyed(&r.key, &r.tally)).collect(),
+            title: "Kết quả theo nội dung",
+            headers: {
+                let mut h = with_tally("Nội dung");
+                h.push("SHA-256 (10 ký tự đầu)");
+                h
+            },
+            rows: f
+                .media
+                .iter()
+                .map(|r| {
+                    let name = if r.title.is_empty() {
+                        format!("{}…", r.key.get(..10).unwrap_or(&r.key))
+                    } else {
+                        r.title.clone()
+                    };
+                    let mut row = keyed(&name, &r.tally);
+                    row.push(Cell::Text(r.key.get(..10).unwrap_or(&r.key).to_string()));
+                    row
+                })
+                .collect(),
         },
         Table {
             sheet: "Theo tháng",
@@ -147,7 +165,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
         },
         Table {
             sheet: "Màn hình",
-            title: "Tình trạng hoạt động của màn hình",
+            title: "Tình trạng hoạt động của màn hình (theo biên nhận có chữ ký của màn hình)",
             headers: vec![
                 "Màn hình",
                 "Cửa khẩu",
@@ -163,7 +181,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 .iter()
                 .map(|s| {
                     vec![
-                        Cell::Text(s.screen.clone()),
+                        Cell::Text(titled(&s.name, &s.screen)),
                         Cell::Text(s.gate.clone()),
                         Cell::Time(Some(s.registered_at.clone())),
                         Cell::Hours(s.counted_ms),
@@ -175,6 +193,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 })
                 .collect(),
         },
+        controller_record(f),
         Table {
             sheet: "Cảnh báo",
             title: "Cảnh báo khẩn đã gửi",
@@ -218,6 +237,80 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 .collect(),
         },
     ]
+}
+
+/// `title (key)`, or the key alone when there is no title.
+fn titled(title: &str, key: &str) -> String {
+    if title.is_empty() {
+        key.to_string()
+    } else {
+        format!("{title} ({key})")
+    }
+}
+
+/// Planned versus recorded plays per campaign and gate.
+fn compliance(f: &Figures) -> Table {
+    Table {
+        sheet: "Kế hoạch",
+        title: "Thực hiện kế hoạch phát theo chiến dịch và cửa khẩu",
+        headers: vec![
+            "Chiến dịch",
+            "Cửa khẩu",
+            "Lượt theo kế hoạch",
+            "Giờ theo kế hoạch",
+            "Lượt hiển thị",
+            "Tỷ lệ thực hiện",
+        ],
+        rows: f
+            .compliance
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::Text(titled(&c.title, &c.campaign)),
+                    Cell::Text(c.gate.clone()),
+                    c.planned
+                        .map_or_else(|| Cell::Text("không rõ".into()), Cell::Int),
+                    Cell::Hours(c.planned_ms),
+                    Cell::Int(c.recorded),
+                    c.compliance_bp
+                        .map_or_else(|| Cell::Text("—".into()), Cell::Percent),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Online time as the controller recorded it (empty when the figures carry no record).
+fn controller_record(f: &Figures) -> Table {
+    Table {
+        sheet: "Trực tuyến",
+        title: "Thời gian trực tuyến theo ghi nhận của bộ điều khiển (không có chữ ký của màn hình, không kiểm tra được bằng gói xuất)",
+        headers: vec![
+            "Màn hình",
+            "Cửa khẩu",
+            "Giờ tính",
+            "Giờ trực tuyến",
+            "Giờ mất kết nối",
+            "Giờ chưa có trạng thái",
+            "Số khoảng mất kết nối hoặc chưa có trạng thái",
+        ],
+        rows: f
+            .controller_record
+            .iter()
+            .flat_map(|r| &r.screens)
+            .map(|s| {
+                vec![
+                    Cell::Text(titled(&s.name, &s.screen)),
+                    Cell::Text(s.gate.clone()),
+                    Cell::Hours(s.counted_ms),
+                    Cell::Hours(s.online_ms),
+                    Cell::Hours(s.offline_ms),
+                    Cell::Hours(s.no_status_ms),
+                    Cell::Int(s.dark.len() as u64),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// The appendix lines: what the figures were computed from and how to check them.

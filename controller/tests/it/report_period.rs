@@ -5,15 +5,19 @@
 //! an independent computation written here with plain loops; `gatecast-audit report` on the
 //! report's bundle prints the same figures and `--check` accepts the report (and refuses an
 //! altered one); the PDF renders with poppler and keeps its Vietnamese headings; the XLSX
-//! opens in openpyxl with the JSON's numbers.
+//! opens in openpyxl with the JSON's numbers. Controller-signed manifests (one changing the
+//! schedule mid-period) give the planned plays and the titles, recomputed here by simulating
+//! a player; statuses give the controller's record of online time.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use gatecast_controller::store::{StatusRecord, StoredManifest};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use playlists::keys::SecretKey;
+use playlists::manifest::Manifest;
 use playlists::receipt::{receipt_hash, Backend, Outcome, Receipt, GENESIS_PREV};
 use serde_json::{json, Value};
 
@@ -28,6 +32,8 @@ struct Seeded {
     gate: &'static str,
     registered: Timestamp,
     plays: Vec<Receipt>,
+    /// When manifest version 2 took over (lc-1 only).
+    v2: Option<Timestamp>,
 }
 
 fn local_day(t: Timestamp) -> Date {
@@ -139,6 +145,160 @@ async fn screen(ctl: &Ctl, id: &str, gate: &str, registered: Timestamp) -> (Play
     }
     store.put_screen(&rec).await.unwrap();
     (connect(ctl, id, device.clone(), &pw).await, device)
+}
+
+// ------------------------------------------------------------ manifests and statuses
+
+/// Slide durations of the campaigns: `tet-2026` plays 1a then 2b, `du-lich` plays 3c.
+const ITEMS: [(&str, &[(&str, i64)]); 2] = [
+    ("tet-2026", &[("1a", 600_000), ("2b", 300_000)]),
+    ("du-lich", &[("3c", 420_000)]),
+];
+const TITLES: [(&str, &str); 3] = [
+    ("1a", "Chào mừng đến Lào Cai"),
+    ("2b", "Tết Nguyên đán 2026"),
+    ("3c", "Du lịch Sa Pa"),
+];
+const NAMES: [(&str, &str); 2] = [("tet-2026", "Tết 2026"), ("du-lich", "Du lịch Lào Cai")];
+
+/// Version 1: `tet-2026` from 06:00 to 18:00 local, else `du-lich`; version 2 (lc-1 only):
+/// `tet-2026` all day.
+fn manifest(screen: &str, version: u64, issued_at: Timestamp) -> Manifest {
+    let media: Vec<Value> = TITLES
+        .iter()
+        .map(|(m, t)| {
+            json!({"sha256": m.repeat(32), "bytes": 1000, "mime": "image/png",
+                             "kind": "slide", "lang": "vi", "title": t})
+        })
+        .collect();
+    let playlists: Vec<Value> = ITEMS
+        .iter()
+        .map(|(id, items)| json!({"id": id, "name": NAMES.iter().find(|n| n.0 == *id).unwrap().1,
+            "items": items.iter().map(|(m, d)| json!({"media": m.repeat(32), "duration_ms": d})).collect::<Vec<_>>()}))
+        .collect();
+    let schedule = if version == 1 {
+        json!([{"id":"ban-ngay","playlist":"tet-2026","priority":10,"start":"06:00","end":"18:00"}])
+    } else {
+        json!([{"id":"ca-ngay","playlist":"tet-2026","priority":10}])
+    };
+    let m = json!({"screen": screen, "version": version,
+        "issued_at": format!("{issued_at:.0}"),
+        "expires_at": format!("{:.0}", issued_at + SignedDuration::from_hours(24 * 30)),
+        "timezone": TZ, "media": media, "playlists": playlists, "schedule": schedule,
+        "fallback": "du-lich"});
+    Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap()
+}
+
+/// Stores `m` signed by the controller key, as a publish would.
+async fn publish(ctl: &Ctl, key: &SecretKey, m: &Manifest) {
+    let env = m.sign(key).unwrap().to_json();
+    ctl.running
+        .store()
+        .put_manifest(&StoredManifest {
+            screen: m.screen.clone(),
+            version: m.version,
+            content_hash: format!("{:064x}", m.version),
+            media: m.media.iter().map(|r| r.sha256.clone()).collect(),
+            issued_at: m.issued_at.to_string(),
+            expires_at: m.expires_at.to_string(),
+            envelope: String::from_utf8(env).unwrap(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Version 1 governs `screen` from before any registration; lc-1 gets version 2 mid-period
+/// (returned).
+async fn publish_plan(
+    ctl: &Ctl,
+    key: &SecretKey,
+    screen: &str,
+    early: Timestamp,
+    d0: Timestamp,
+) -> Option<Timestamp> {
+    let v1 = manifest(screen, 1, early - SignedDuration::from_hours(1));
+    publish(ctl, key, &v1).await;
+    let v2 = (screen == "lc-1").then(|| d0 + SignedDuration::from_mins(36 * 60 + 17));
+    if let Some(v2) = v2 {
+        publish(ctl, key, &manifest(screen, 2, v2)).await;
+    }
+    v2
+}
+
+async fn status(ctl: &Ctl, screen: &str, online: bool, at: Timestamp) {
+    ctl.running
+        .store()
+        .put_status(
+            &StatusRecord {
+                screen: screen.into(),
+                status: json!({"state": if online { "playing" } else { "offline" }}),
+                received_at: format!("{at:.3}"),
+                online,
+            },
+            STALE,
+        )
+        .await
+        .unwrap();
+}
+
+/// The heartbeat age of this test: its statuses are a few, days apart.
+const STALE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// The playlist a player of `screen` plays at `t`, and the version deciding it: version 2 (all
+/// day `tet-2026`) from `v2` on for lc-1, else `tet-2026` from 06:00 to 18:00 local time.
+fn planned_playlist(t: Timestamp, v2: Option<Timestamp>) -> (&'static str, u64) {
+    if v2.is_some_and(|v| t >= v) {
+        return ("tet-2026", 2);
+    }
+    let h = TimeZone::get(TZ).unwrap().to_datetime(t).hour();
+    (
+        if (6..18).contains(&h) {
+            "tet-2026"
+        } else {
+            "du-lich"
+        },
+        1,
+    )
+}
+
+/// Plans by simulating a player over `[from, to)`: the playlist restarts from its first item
+/// whenever it becomes active (or a new manifest comes), and each item start is a play.
+fn simulate(from: Timestamp, to: Timestamp, v2: Option<Timestamp>) -> BTreeMap<String, (u64, i64)> {
+    let mut cuts = Vec::new();
+    let mut d = local_day(from);
+    while day_start(d) < to {
+        for h in [6, 18] {
+            cuts.push(day_start(d) + SignedDuration::from_hours(h));
+        }
+        d = d.tomorrow().unwrap();
+    }
+    cuts.extend(v2);
+    cuts.retain(|c| *c > from && *c < to);
+    cuts.sort();
+    let mut out: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    let mut play = |p: &str, a: Timestamp, b: Timestamp| {
+        let items = ITEMS.iter().find(|i| i.0 == p).unwrap().1;
+        let e = out.entry(p.to_string()).or_default();
+        let (mut t, mut k) = (a, 0);
+        while t < b {
+            e.0 += 1;
+            t += SignedDuration::from_millis(items[k % items.len()].1);
+            k += 1;
+        }
+        e.1 += ms(a, b);
+    };
+    let (mut cur, mut start) = (planned_playlist(from, v2), from);
+    for c in cuts {
+        let now = planned_playlist(c, v2);
+        if now != cur {
+            play(cur.0, start, c);
+            (cur, start) = (now, c);
+        }
+    }
+    if to > start {
+        play(cur.0, start, to);
+    }
+    out
 }
 
 // ------------------------------------------------------------ independent computation
@@ -255,12 +415,51 @@ fn expected(seeded: &[Seeded], from: Date, to: Date, as_of: Timestamp) -> Value 
             v
         })
         .collect();
+    // Planned: a player simulated over each screen's counted span; recorded: shown plays.
+    let mut plan: BTreeMap<(String, String), (u64, i64, u64)> = BTreeMap::new();
+    for s in seeded {
+        let (a, b) = (day_start(from).max(s.registered), window_end.min(as_of));
+        for (p, (n, len)) in simulate(a, b, s.v2) {
+            let e = plan.entry((p, s.gate.to_string())).or_default();
+            e.0 += n;
+            e.1 += len;
+        }
+    }
+    for (g, r) in &all {
+        if shown(r) && !r.playlist.starts_with("alert:") {
+            plan.entry((r.playlist.clone(), g.to_string()))
+                .or_default()
+                .2 += 1;
+        }
+    }
+    let compliance: Vec<Value> = plan
+        .into_iter()
+        .map(|((c, g), (planned, planned_ms, recorded))| {
+            json!({"campaign": c, "title": NAMES.iter().find(|n| n.0 == c).unwrap().1,
+                   "gate": g, "planned": planned, "planned_ms": planned_ms,
+                   "recorded": recorded,
+                   "compliance_bp": (planned > 0).then(|| recorded.min(planned) * 10_000 / planned)})
+        })
+        .collect();
+    let mut campaigns = keyed(&all, |_, r| {
+        (!r.playlist.starts_with("alert:")).then(|| r.playlist.clone())
+    });
+    for c in campaigns.as_array_mut().unwrap() {
+        c["title"] = json!(NAMES.iter().find(|n| n.0 == c["key"]).unwrap().1);
+    }
+    let mut media = keyed(&all, |_, r| Some(r.media.clone()));
+    for m in media.as_array_mut().unwrap() {
+        if let Some((_, t)) = TITLES.iter().find(|t| t.0.repeat(32) == m["key"]) {
+            m["title"] = json!(t);
+        }
+    }
     json!({
         "totals": tally(all.iter().map(|(_, r)| *r)),
-        "campaigns": keyed(&all, |_, r| (!r.playlist.starts_with("alert:")).then(|| r.playlist.clone())),
+        "campaigns": campaigns,
+        "compliance": compliance,
         "gates": keyed(&all, |g, _| Some(g.to_string())),
         "languages": languages,
-        "media": keyed(&all, |_, r| Some(r.media.clone())),
+        "media": media,
         "months": months.into_iter().map(|((g, m), n)| json!({"gate":g,"month":m,"shown":n})).collect::<Vec<_>>(),
         "screens": screens,
     })
@@ -332,7 +531,12 @@ fn audit(args: &[&str]) -> (i32, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_period_figures_match_an_independent_count_and_the_offline_tool() {
     let dir = tempfile::tempdir().unwrap();
-    let ctl = start(test_config(dir.path())).await;
+    let mut config = test_config(dir.path());
+    config.status_stale_after = STALE;
+    let ctl = start(config).await;
+    let (key, _) =
+        gatecast_controller::secrets::load_or_create_key(&dir.path().join("controller.key"))
+            .unwrap();
     let now = Timestamp::now();
     let to = local_day(now);
     let from = to - 3.days();
@@ -350,6 +554,7 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     let mut players = BTreeMap::new();
     for (id, gate, registered, offline) in layout {
         let (mut p, device) = screen(&ctl, id, gate, registered).await;
+        let v2 = publish_plan(&ctl, &key, id, early, d0).await;
         // Plays start before the period (the day before `from`) to check the gate-day cut.
         let mut rs = plays(
             id,
@@ -364,9 +569,21 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
             gate,
             registered,
             plays: rs,
+            v2,
         });
         players.insert(id, (p, device));
     }
+    // The controller's record: hn-1 online, offline for its offline day, online again.
+    let offline_day = day_start(from + 1.days());
+    status(&ctl, "hn-1", true, early).await;
+    status(&ctl, "hn-1", false, offline_day).await;
+    status(
+        &ctl,
+        "hn-1",
+        true,
+        offline_day + SignedDuration::from_hours(24),
+    )
+    .await;
 
     // An alert for the Lào Cai gate, shown once on each of its screens.
     let text = "Cảnh báo: đóng cửa khẩu do mưa lũ";
@@ -428,6 +645,7 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     for k in [
         "totals",
         "campaigns",
+        "compliance",
         "gates",
         "languages",
         "media",
@@ -448,6 +666,7 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
         "the offline day is a dark period: {hn}"
     );
     assert!(report["totals"]["null_backend"].as_u64().unwrap() > 0);
+    check_controller_record(&report);
     let alerts = report["alerts"].as_array().unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["id"], "lu-2026");
@@ -472,6 +691,7 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
             gate: s.gate,
             registered: s.registered,
             plays: s.plays.clone(),
+            v2: s.v2,
         })
         .collect();
     let lc_as_of = lc["evidence"]["generated_at"]
@@ -502,6 +722,43 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     std::fs::write(art.join("report.html"), html).unwrap();
 }
 
+/// The controller's record of online time: hn-1 offline exactly for its offline day; the
+/// others never sent a status (no status all their counted time).
+fn check_controller_record(report: &Value) {
+    let rec = &report["controller_record"];
+    assert!(
+        rec["source"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by the screens"),
+        "{rec}"
+    );
+    for (row, screen) in rec["screens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(report["screens"].as_array().unwrap())
+    {
+        assert_eq!(row["screen"], screen["screen"]);
+        assert_eq!(row["counted_ms"], screen["counted_ms"]);
+        let counted = row["counted_ms"].as_u64().unwrap();
+        let (online, offline, none) = if row["screen"] == "hn-1" {
+            (counted - 24 * HOUR as u64, 24 * HOUR as u64, 0)
+        } else {
+            (0, 0, counted)
+        };
+        assert_eq!(
+            (
+                row["online_ms"].as_u64().unwrap(),
+                row["offline_ms"].as_u64().unwrap(),
+                row["no_status_ms"].as_u64().unwrap()
+            ),
+            (online, offline, none),
+            "{row}"
+        );
+    }
+}
+
 /// `gatecast-audit report` on the report's bundle prints the report's figures; `--check`
 /// accepts the report and refuses a forged one. Returns the bundle's SHA-256.
 async fn check_offline_tool(
@@ -530,9 +787,16 @@ async fn check_offline_tool(
     ]);
     assert_eq!(code, 0, "{out}");
     let offline: Value = serde_json::from_str(&out).unwrap();
+    // The controller's record is not in the bundle: everything else is recomputed offline.
+    let mut signed = report.clone();
+    signed.as_object_mut().unwrap().remove("controller_record");
     assert_eq!(
-        &offline, report,
+        offline, signed,
         "gatecast-audit report prints the same figures"
+    );
+    assert!(
+        offline["compliance"].as_array().unwrap().len() >= 6,
+        "{offline}"
     );
     let (code, out) = audit(&["report", bp, "--check", report_path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
@@ -575,6 +839,9 @@ async fn check_pdf(ctl: &Ctl, token: &str, q: &str, art: &Path, sha: &str) {
         "Nơi nhận",
         "Kết quả theo ngôn ngữ",
         "Tình trạng hoạt động của màn hình",
+        "Thực hiện kế hoạch phát",
+        "Tết 2026 (tet-2026)",
+        "Du lịch Sa Pa",
         sha,
     ] {
         assert!(
@@ -617,7 +884,7 @@ async fn check_xlsx(ctl: &Ctl, token: &str, q: &str, art: &Path, report: &Value)
 import json, sys, openpyxl, datetime
 wb = openpyxl.load_workbook(sys.argv[1])
 out = {}
-for name in ["Tổng hợp", "Ngôn ngữ", "Màn hình", "Cửa khẩu"]:
+for name in ["Tổng hợp", "Ngôn ngữ", "Màn hình", "Cửa khẩu", "Kế hoạch"]:
     ws = wb[name]
     rows = []
     for r in ws.iter_rows(min_row=3, values_only=True):
@@ -667,9 +934,26 @@ print(json.dumps(out))
     for (i, g) in report["gates"].as_array().unwrap().iter().enumerate() {
         assert_eq!(sheets["Cửa khẩu"][i][1], g["plays"]);
     }
+    for (i, c) in report["compliance"].as_array().unwrap().iter().enumerate() {
+        let row = &sheets["Kế hoạch"][i];
+        assert_eq!(row[1], c["gate"]);
+        assert_eq!(row[2], c["planned"]);
+        assert_eq!(row[4], c["recorded"]);
+        assert_eq!(
+            row[5].as_f64().unwrap(),
+            c["compliance_bp"].as_f64().unwrap() / 10_000.0
+        );
+    }
     for (i, s) in report["screens"].as_array().unwrap().iter().enumerate() {
         let row = &sheets["Màn hình"][i];
-        assert_eq!(row[0], s["screen"]);
+        assert_eq!(
+            row[0],
+            json!(format!(
+                "{} ({})",
+                s["name"].as_str().unwrap(),
+                s["screen"].as_str().unwrap()
+            ))
+        );
         // A real date, not text.
         assert!(
             row[2]

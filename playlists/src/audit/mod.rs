@@ -83,6 +83,12 @@ pub struct Bundle {
     /// Every approval the controller holds (standard base64 of each exact envelope).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<String>,
+    /// The controller-signed manifest envelopes (standard base64 of each exact envelope) that
+    /// governed the bundle's screens during its period: for each screen the last one issued
+    /// before `period.from` and every one issued in the period (`docs/protocol.md` §15); what
+    /// the period report computes planned plays and titles from. Absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<String>,
 }
 
 /// The requested period (RFC 3339 timestamps; `from` inclusive, `to` exclusive).
@@ -419,6 +425,10 @@ pub enum ProblemKind {
     /// The bundle's `approvals` are not the ones the scope signs: one was removed, added or
     /// altered (even one beyond the threshold).
     ApprovalsMismatch,
+    /// The bundle's `manifests` are not the ones the scope signs (one removed, added or
+    /// altered, e.g. to inflate the planned plays of a period report), or one is not a
+    /// manifest of a screen of the bundle.
+    ManifestsMismatch,
 }
 
 impl ProblemKind {
@@ -465,6 +475,7 @@ impl ProblemKind {
             ProblemKind::UnapprovedPlay => "unapproved_play",
             ProblemKind::PolicyChainMismatch => "policy_chain_mismatch",
             ProblemKind::ApprovalsMismatch => "approvals_mismatch",
+            ProblemKind::ManifestsMismatch => "manifests_mismatch",
         }
     }
 }
@@ -719,8 +730,8 @@ mod scope;
 mod verify;
 pub use scope::{
     approvals_digest, batch_chain, batch_seqs, entries_digest, is_action_record, policy_digest,
-    verify_scope, ApprovalsScope, ChainScope, ConflictScope, Scope, ScopeBuilder, ScopeError,
-    ScreenScope, Selection, SCOPE_TYPE,
+    verify_scope, ApprovalsScope, ChainScope, ConflictScope, ManifestsScope, Scope, ScopeBuilder,
+    ScopeError, ScreenScope, Selection, SCOPE_TYPE,
 };
 pub use verify::verify_bundle;
 pub use verify::{ApprovalReport, PlayApproval};

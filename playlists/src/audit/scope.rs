@@ -52,6 +52,32 @@ pub struct Scope {
     /// `policy` or `approvals` section).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<ApprovalsScope>,
+    /// The controller-signed manifests the bundle carries (`docs/protocol.md` §15
+    /// `manifests`): absent when it carries none (and in scopes of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests: Option<ManifestsScope>,
+}
+
+/// The `manifests` section of a bundle as the controller signs it in its [`Scope`]: how many
+/// manifest envelopes it holds and [`approvals_digest`] of their exact bytes (sorted), so that
+/// removing, adding or altering any one of them (to change the planned plays of the period
+/// report) is detected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestsScope {
+    /// Number of manifest envelopes.
+    pub manifests: u64,
+    /// Lowercase hex SHA-256 over the sorted SHA-256 of each envelope's exact bytes.
+    pub manifests_sha256: String,
+}
+
+impl ManifestsScope {
+    /// The statement of a bundle's `manifests`, as exact envelope bytes.
+    pub fn of(manifests: &[&[u8]]) -> ManifestsScope {
+        ManifestsScope {
+            manifests: manifests.len() as u64,
+            manifests_sha256: approvals_digest(manifests.iter().copied()),
+        }
+    }
 }
 
 /// The `policy` and `approvals` sections of a bundle as the controller signs them in its
@@ -255,6 +281,13 @@ impl Scope {
                 );
             }
         }
+        if let Some(m) = &self.manifests {
+            if !crate::hex::is_lower_hex(&m.manifests_sha256, 32) {
+                return bad(
+                    "manifests: manifests_sha256 must be 64 lowercase hex characters".into(),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -374,6 +407,7 @@ pub struct ScopeBuilder {
     entries: Vec<(u64, EntryKind, Hash)>,
     conflicts: Vec<ConflictScope>,
     approvals: Option<ApprovalsScope>,
+    manifests: Option<ManifestsScope>,
 }
 
 impl ScopeBuilder {
@@ -390,6 +424,7 @@ impl ScopeBuilder {
             entries: Vec::new(),
             conflicts: Vec::new(),
             approvals: None,
+            manifests: None,
         }
     }
 
@@ -475,6 +510,13 @@ impl ScopeBuilder {
         self
     }
 
+    /// The bundle's `manifests` (exact envelope bytes). When empty the scope has no
+    /// `manifests` member, as a bundle of an older build.
+    pub fn manifests(&mut self, manifests: &[&[u8]]) -> &mut Self {
+        self.manifests = (!manifests.is_empty()).then(|| ManifestsScope::of(manifests));
+        self
+    }
+
     /// The scope.
     pub fn finish(&self) -> Scope {
         let mut conflicts = self.conflicts.clone();
@@ -496,6 +538,7 @@ impl ScopeBuilder {
             entries_sha256: entries_digest(&self.entries),
             conflicts,
             approvals: self.approvals.clone(),
+            manifests: self.manifests.clone(),
         }
     }
 }

@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Evidence, Figures, ReportBuilder, ReportRequest, ScreenInfo};
 use crate::audit::{ConflictEntry, EntryKind, LogEntry, Period, ScreenEntry, ScreenStatement};
-use crate::envelope::{Envelope, CHECKPOINT_TYPE, RECEIPTS_TYPE};
+use crate::envelope::{Envelope, CHECKPOINT_TYPE, MANIFEST_TYPE, RECEIPTS_TYPE};
 use crate::keys::b64_decode;
+use crate::manifest::Manifest;
 use crate::merkle::Checkpoint;
 use crate::receipt::{Receipt, FIRST_EPOCH};
 
@@ -131,6 +132,19 @@ impl State {
         Ok(())
     }
 
+    /// A manifest of the bundle's `manifests` (read, not verified: `gatecast-audit verify`
+    /// checks them against the signed scope).
+    fn manifest(&mut self, i: usize, b64: &str) -> Result<(), String> {
+        let bytes = b64_decode(b64).map_err(|e| format!("manifests[{i}]: {e}"))?;
+        let env = Envelope::parse(&bytes).map_err(|e| format!("manifests[{i}]: {e}"))?;
+        if env.payload_type != MANIFEST_TYPE {
+            return Err(format!("manifests[{i}]: not a manifest envelope"));
+        }
+        let m = Manifest::from_json(&env.payload).map_err(|e| format!("manifests[{i}]: {e}"))?;
+        self.builder.manifest(m);
+        Ok(())
+    }
+
     fn checkpoint(&mut self, b64: &str) -> Result<(), String> {
         let env = Envelope::parse(&b64_decode(b64).map_err(|e| e.to_string())?)
             .map_err(|e| format!("checkpoint: {e}"))?;
@@ -177,6 +191,11 @@ impl<'de> Visitor<'de> for BundleSeed<'_> {
                     }
                 }
                 "log" => map.next_value_seed(LogSeed(self.0))?,
+                "manifests" => {
+                    for (i, m) in map.next_value::<Vec<String>>()?.iter().enumerate() {
+                        self.0.manifest(i, m).map_err(A::Error::custom)?;
+                    }
+                }
                 "conflicts" => {
                     for c in map.next_value::<Vec<ConflictEntry>>()? {
                         self.0

@@ -32,8 +32,22 @@
 //! * **Alerts** are the `alert.create` actions of the period (when, which screens got the new
 //!   alert set), with their `alert.cancel` and their shown plays (`alert:<id>` receipts).
 //! * **Rejections** are the conflicting batches kept as evidence, per screen.
+//! * **Planned plays** (compliance) come from the controller-signed manifests of the bundle
+//!   (`manifests`, covered by its signed scope): over each screen's counted span, the manifest
+//!   issued last before an instant governs it, its schedule gives the active playlist
+//!   ([`planned::spans`]), and every item start of that playlist that fits is one planned play
+//!   ([`planned::expected_starts`]). Per campaign and gate, `recorded` is the campaign's shown
+//!   plays there and `compliance_bp = min(recorded, planned) × 10000 / planned`. Time under an
+//!   alert counts as scheduled time. `planned` is `null` when a playlist item has no known
+//!   duration, or when no screen of the gate has a manifest in the bundle.
+//! * **Titles** of media and campaigns are those of the manifests (the newest one naming them).
+//! * **The controller's record** (`controller_record`) is not computed from the bundle: the
+//!   controller adds the online time it saw from status heartbeats (`docs/protocol.md` §12),
+//!   which no screen signs; `gatecast-audit report` cannot recompute it and `--check` leaves it
+//!   out.
 
 mod bundle;
+pub mod planned;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +56,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::Manifest;
 use crate::receipt::{Backend, Outcome, Receipt};
 
 pub use bundle::{read_bundle, BundleError};
@@ -167,6 +182,9 @@ impl Tally {
 pub struct Row {
     /// The key: playlist id, gate or media sha256.
     pub key: String,
+    /// The media's title or the playlist's name, from the manifests (absent if unknown).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
     /// Its counters.
     #[serde(flatten)]
     pub tally: Tally,
@@ -219,6 +237,10 @@ pub struct ScreenRow {
     pub timezone: String,
     /// When it was registered (first enrolment).
     pub registered_at: String,
+    /// Start of the counted span: the later of the window start and the registration.
+    pub counted_from: String,
+    /// End of the counted span: the earlier of the window end and the bundle's `generated_at`.
+    pub counted_to: String,
     /// Counted time, milliseconds.
     pub counted_ms: u64,
     /// Time covered by shown plays, milliseconds.
@@ -253,6 +275,57 @@ pub struct AlertRow {
     pub first_shown: Option<String>,
     /// Last shown play end.
     pub last_shown: Option<String>,
+}
+
+/// Planned versus recorded plays of a campaign at a gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplianceRow {
+    /// The campaign (playlist id).
+    pub campaign: String,
+    /// Its name in the manifests (empty if unknown).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// The gate.
+    pub gate: String,
+    /// Item starts the schedule called for (`null`: unknown, see the module docs).
+    pub planned: Option<u64>,
+    /// Time the schedule made it the active playlist, milliseconds.
+    pub planned_ms: u64,
+    /// Its shown plays at the gate.
+    pub recorded: u64,
+    /// `min(recorded, planned) × 10000 / planned` (`null` when planned is unknown or 0).
+    pub compliance_bp: Option<u64>,
+}
+
+/// Online time of one screen as the controller saw it (status heartbeats and Last Will,
+/// `docs/protocol.md` §12): not signed by the screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineRow {
+    /// Screen id.
+    pub screen: String,
+    /// Its display name.
+    pub name: String,
+    /// Its gate.
+    pub gate: String,
+    /// The counted span (as in `screens`), milliseconds.
+    pub counted_ms: u64,
+    /// Time the controller saw it online.
+    pub online_ms: u64,
+    /// Time it was offline (its status or Last Will said so, or it fell silent).
+    pub offline_ms: u64,
+    /// Time before any status was received.
+    pub no_status_ms: u64,
+    /// Offline or unknown intervals.
+    pub dark: Vec<DarkPeriod>,
+}
+
+/// What the controller recorded itself (not signed by the screens, not in the bundle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerRecord {
+    /// Where the figures come from, in words.
+    pub source: String,
+    /// Per screen.
+    pub screens: Vec<OnlineRow>,
 }
 
 /// Rejected (conflicting) batches of a screen.
@@ -301,6 +374,9 @@ pub struct Figures {
     pub totals: Tally,
     /// Per playlist (alerts excluded).
     pub campaigns: Vec<Row>,
+    /// Planned versus recorded plays per campaign and gate.
+    #[serde(default)]
+    pub compliance: Vec<ComplianceRow>,
     /// Per gate.
     pub gates: Vec<Row>,
     /// Per language.
@@ -315,6 +391,9 @@ pub struct Figures {
     pub alerts: Vec<AlertRow>,
     /// Rejections.
     pub rejections: Vec<RejectionRow>,
+    /// The controller's own record (online time), absent from `gatecast-audit report`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_record: Option<ControllerRecord>,
 }
 
 /// A screen as the bundle states it.
@@ -370,6 +449,10 @@ pub struct ReportBuilder {
     alerts: BTreeMap<String, AlertAcc>,
     rejections: BTreeMap<String, (u64, String)>,
     evidence: Evidence,
+    /// The manifests of the bundle, per screen.
+    manifests: BTreeMap<String, Vec<Manifest>>,
+    /// Shown plays per (campaign, gate).
+    recorded: BTreeMap<(String, String), u64>,
 }
 
 /// The tally of `key`, created on first use (no key allocation per receipt).
@@ -378,6 +461,14 @@ fn tally_in<'a>(map: &'a mut BTreeMap<String, Tally>, key: &str) -> &'a mut Tall
         map.insert(key.to_string(), Tally::default());
     }
     map.get_mut(key).expect("inserted above")
+}
+
+impl ScreenAcc {
+    /// The counted span: from the later of the window start and the registration to the
+    /// earlier of the window end and `as_of`.
+    fn counted(&self, as_of: Timestamp) -> (Timestamp, Timestamp) {
+        (self.start.max(self.info.registered_at), self.end.min(as_of))
+    }
 }
 
 fn duration_ms(r: &Receipt) -> u64 {
@@ -413,7 +504,14 @@ impl ReportBuilder {
             alerts: BTreeMap::new(),
             rejections: BTreeMap::new(),
             evidence: Evidence::default(),
+            manifests: BTreeMap::new(),
+            recorded: BTreeMap::new(),
         }
+    }
+
+    /// Feed one manifest of the bundle (any order; those of screens not reported are unused).
+    pub fn manifest(&mut self, m: Manifest) {
+        self.manifests.entry(m.screen.clone()).or_default().push(m);
     }
 
     /// Declare a screen (before its receipts). Screens of gates not asked for are ignored.
@@ -501,7 +599,15 @@ impl ReportBuilder {
                     a.last = Some(a.last.map_or(r.ended_at, |l| l.max(r.ended_at)));
                 }
             }
-            None => self.campaigns.entry(r.playlist.clone()).or_default().add(r),
+            None => {
+                self.campaigns.entry(r.playlist.clone()).or_default().add(r);
+                if shown {
+                    *self
+                        .recorded
+                        .entry((r.playlist.clone(), s.info.gate.clone()))
+                        .or_default() += 1;
+                }
+            }
         }
     }
 
@@ -567,17 +673,31 @@ impl ReportBuilder {
     /// The figures; `as_of` ends every screen's counted span (the bundle's `generated_at`).
     pub fn finish(self, as_of: Timestamp) -> Figures {
         let total_shown = self.totals.shown;
-        let rows = |m: BTreeMap<String, Tally>| {
+        let titles = planned::Titles::of(self.manifests.values().flatten());
+        let compliance = planned::compliance(
+            self.screens.values().map(|s| {
+                let (from, to) = s.counted(as_of);
+                (s.info.gate.as_str(), s.info.screen.as_str(), from, to)
+            }),
+            &self.manifests,
+            &self.recorded,
+            &titles,
+        );
+        let rows = |m: BTreeMap<String, Tally>, names: &BTreeMap<String, String>| {
             m.into_iter()
-                .map(|(key, tally)| Row { key, tally })
+                .map(|(key, tally)| Row {
+                    title: names.get(&key).cloned().unwrap_or_default(),
+                    key,
+                    tally,
+                })
                 .collect::<Vec<_>>()
         };
+        let none = BTreeMap::new();
         let screens = self
             .screens
             .into_values()
             .map(|mut s| {
-                let from = s.start.max(s.info.registered_at);
-                let end = s.end.min(as_of);
+                let (from, end) = s.counted(as_of);
                 let counted_ms = if end > from { ms_between(from, end) } else { 0 };
                 if end > s.covered_to && ms_between(s.covered_to, end) >= DARK_MIN_MS as u64 {
                     s.dark.push(DarkPeriod {
@@ -593,6 +713,8 @@ impl ReportBuilder {
                     gate: s.info.gate,
                     timezone: s.info.timezone,
                     registered_at: ts(s.info.registered_at),
+                    counted_from: ts(from),
+                    counted_to: ts(end.max(from)),
                     counted_ms,
                     playing_ms: s.playing_ms,
                     dark_ms,
@@ -611,8 +733,9 @@ impl ReportBuilder {
             gates_requested: self.req.gates.into_iter().flatten().collect(),
             evidence: self.evidence,
             totals: self.totals,
-            campaigns: rows(self.campaigns),
-            gates: rows(self.gates),
+            campaigns: rows(self.campaigns, &titles.playlists),
+            compliance,
+            gates: rows(self.gates, &none),
             languages: self
                 .langs
                 .into_iter()
@@ -622,7 +745,7 @@ impl ReportBuilder {
                     tally,
                 })
                 .collect(),
-            media: rows(self.media),
+            media: rows(self.media, &titles.media),
             months: self
                 .months
                 .into_iter()
@@ -652,6 +775,7 @@ impl ReportBuilder {
                     first_at,
                 })
                 .collect(),
+            controller_record: None,
         }
     }
 }
@@ -661,7 +785,7 @@ impl Figures {
     pub fn differences(&self, other: &Figures) -> Vec<&'static str> {
         let a = serde_json::to_value(self).unwrap_or_default();
         let b = serde_json::to_value(other).unwrap_or_default();
-        const SECTIONS: [&str; 14] = [
+        const SECTIONS: [&str; 15] = [
             "format",
             "from",
             "to",
@@ -669,6 +793,7 @@ impl Figures {
             "evidence",
             "totals",
             "campaigns",
+            "compliance",
             "gates",
             "languages",
             "media",

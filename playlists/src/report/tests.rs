@@ -115,3 +115,89 @@ fn bad_requests_name_the_problem() {
     let e = ReportRequest::parse("2026-03-03", "2026-03-02", None).unwrap_err();
     assert!(e.to_string().contains("before"), "{e}");
 }
+
+fn slide_manifest(item_ms: Option<u64>) -> crate::manifest::Manifest {
+    let v = serde_json::json!({"screen": "lc-1", "version": 1,
+        "issued_at": "2026-03-01T00:00:00Z", "expires_at": "2026-04-01T00:00:00Z",
+        "timezone": "Asia/Ho_Chi_Minh",
+        "media": [{"sha256": "ab".repeat(32), "bytes": 10, "mime": "image/png", "kind": "slide",
+                   "lang": "vi", "title": "Chào mừng", "duration_ms": item_ms}],
+        "playlists": [{"id": "welcome", "name": "Chào mừng", "items": [{"media": "ab".repeat(32)}]}],
+        "schedule": [], "fallback": "welcome"});
+    crate::manifest::Manifest::from_json(&serde_json::to_vec(&v).unwrap()).unwrap()
+}
+
+#[test]
+fn planned_plays_come_from_the_manifest_and_titles_from_its_media() {
+    let mut b = builder();
+    b.manifest(slide_manifest(Some(60_000)));
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-02T05:00:00Z", 60, Backend::Mpv),
+    );
+    // counted 05:00..09:00 UTC: 240 one-minute slides planned, one shown.
+    let f = b.finish(at("2026-03-02T09:00:00Z"));
+    let c = &f.compliance[0];
+    assert_eq!(
+        (c.planned, c.planned_ms, c.recorded),
+        (Some(240), 4 * 3_600_000, 1)
+    );
+    assert_eq!(c.compliance_bp, Some(41));
+    assert_eq!(c.title, "Chào mừng");
+    assert_eq!(f.media[0].title, "Chào mừng");
+}
+
+#[test]
+fn planned_plays_are_unknown_without_durations_or_manifests() {
+    let mut b = builder();
+    b.manifest(slide_manifest(None));
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-02T05:00:00Z", 60, Backend::Mpv),
+    );
+    let f = b.finish(at("2026-03-02T09:00:00Z"));
+    assert_eq!(f.compliance[0].planned, None);
+    assert_eq!(f.compliance[0].compliance_bp, None);
+    let mut b = builder();
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-02T05:00:00Z", 60, Backend::Mpv),
+    );
+    let f = b.finish(at("2026-03-02T09:00:00Z"));
+    assert_eq!(
+        f.compliance[0].planned, None,
+        "no manifest: the plan is unknown"
+    );
+}
+
+#[test]
+#[ignore = "measurement: cargo test -p playlists --release --lib planned_cost -- --ignored --nocapture"]
+fn planned_cost_of_a_year_of_fifty_screens() {
+    let mut b = ReportBuilder::new(ReportRequest::parse("2026-01-01", "2026-12-31", None).unwrap());
+    let mut m = slide_manifest(Some(10_000));
+    m.issued_at = at("2025-12-01T00:00:00Z");
+    m.schedule = serde_json::from_value(serde_json::json!([
+        {"id": "day", "playlist": "welcome", "priority": 10, "start": "06:00", "end": "22:00"}
+    ]))
+    .unwrap();
+    for n in 0..50 {
+        let mut m = m.clone();
+        m.screen = format!("s-{n}");
+        b.screen(ScreenInfo {
+            screen: m.screen.clone(),
+            name: String::new(),
+            gate: format!("g-{}", n % 5),
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            registered_at: at("2025-01-01T00:00:00Z"),
+        });
+        b.manifest(m);
+    }
+    let t = std::time::Instant::now();
+    let f = b.finish(at("2027-01-01T00:00:00Z"));
+    println!(
+        "planned for 50 screens × 365 days: {:?}, {} rows",
+        t.elapsed(),
+        f.compliance.len()
+    );
+    assert!(f.compliance.iter().all(|c| c.planned.is_some()));
+}

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use super::{Checker, Statements};
 use crate::audit::{
     is_action_record, verify_scope, ApprovalsScope, Bundle, ChainScope, ConflictScope, EntryKind,
-    Period, ProblemKind, Scope, ScopeError,
+    ManifestsScope, Period, ProblemKind, Scope, ScopeError,
 };
-use crate::envelope::{Envelope, RECEIPTS_TYPE};
+use crate::envelope::{Envelope, MANIFEST_TYPE, RECEIPTS_TYPE};
 use crate::keys::{b64_decode, KeySet};
 use crate::merkle::Checkpoint;
 
@@ -203,6 +203,7 @@ pub(super) fn check_scope(
     }
     check_conflicts(c, &scope.conflicts, &observed.conflicts);
     check_approvals_scope(c, bundle, scope.approvals.as_ref());
+    check_manifests(c, bundle, scope.manifests.as_ref(), statements);
     let counts = [
         (
             ProblemKind::ActionCountMismatch,
@@ -295,6 +296,82 @@ fn check_approvals_scope(c: &mut Checker, bundle: &Bundle, signed: Option<&Appro
                 "the bundle holds {} approvals but the controller signed {} (approvals_sha256 \
                  {}): {how}",
                 found.approvals, signed.approvals, signed.approvals_sha256
+            ),
+        );
+    }
+}
+
+/// The bundle's `manifests` against the signed statement of them (`docs/protocol.md` §15): the
+/// count and digest of the exact envelope bytes, and each one a manifest envelope of a screen
+/// of the bundle. The period report computes planned plays from them, so an altered schedule
+/// would inflate (or deflate) compliance.
+fn check_manifests(
+    c: &mut Checker,
+    bundle: &Bundle,
+    signed: Option<&ManifestsScope>,
+    statements: &Statements,
+) {
+    let manifests: Vec<Vec<u8>> = bundle
+        .manifests
+        .iter()
+        .map(|b| b64_decode(b).unwrap_or_else(|_| b.as_bytes().to_vec()))
+        .collect();
+    for (i, bytes) in manifests.iter().enumerate() {
+        let screen = Envelope::parse(bytes)
+            .ok()
+            .filter(|e| e.payload_type == MANIFEST_TYPE)
+            .and_then(|e| serde_json::from_slice::<serde_json::Value>(&e.payload).ok())
+            .and_then(|v| v.get("screen")?.as_str().map(str::to_owned));
+        match screen {
+            None => c.problem(
+                ProblemKind::ManifestsMismatch,
+                None,
+                None,
+                None,
+                format!("manifests[{i}] is not a manifest envelope"),
+            ),
+            Some(s) if !statements.contains_key(&s) => c.problem(
+                ProblemKind::ManifestsMismatch,
+                Some(&s),
+                None,
+                None,
+                format!("manifests[{i}] is the manifest of a screen the bundle does not hold"),
+            ),
+            Some(_) => {}
+        }
+    }
+    let Some(signed) = signed else {
+        if !manifests.is_empty() {
+            c.problem(
+                ProblemKind::ManifestsMismatch,
+                None,
+                None,
+                None,
+                format!(
+                    "the bundle carries {} manifests but its scope signs no manifests section: \
+                     they were added after the export",
+                    manifests.len()
+                ),
+            );
+        }
+        return;
+    };
+    let found = ManifestsScope::of(&refs(&manifests));
+    if found != *signed {
+        let how = if found.manifests == signed.manifests {
+            "a manifest was altered or swapped for another"
+        } else {
+            "a manifest was removed or added"
+        };
+        c.problem(
+            ProblemKind::ManifestsMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the bundle holds {} manifests but the controller signed {} (manifests_sha256 \
+                 {}): {how}",
+                found.manifests, signed.manifests, signed.manifests_sha256
             ),
         );
     }

@@ -17,6 +17,7 @@ use playlists::merkle::{consistency_proof, inclusion_proof, leaf_hash, Checkpoin
 use playlists::receipt::{sign_batch, Backend, Outcome, Receipt, GENESIS_PREV};
 
 mod approvals_scope;
+mod manifests_scope;
 mod scope;
 
 const A: &str = "lao-cai-1";
@@ -176,6 +177,7 @@ impl Log {
             scope: None,
             policy: Vec::new(),
             approvals: Vec::new(),
+            manifests: Vec::new(),
         };
         rescope(w, &mut b);
         b
@@ -226,6 +228,8 @@ fn rescope(w: &World, b: &mut Bundle) {
         &policy.iter().map(Vec::as_slice).collect::<Vec<_>>(),
         &approvals.iter().map(Vec::as_slice).collect::<Vec<_>>(),
     );
+    let manifests = decoded(&b.manifests);
+    scope.manifests(&manifests.iter().map(Vec::as_slice).collect::<Vec<_>>());
     b.scope = Some(B64.encode(scope.finish().sign(&w.controller).to_json()));
 }
 
