@@ -36,8 +36,8 @@ mod runs;
 mod screens;
 mod screenshots;
 mod status;
-mod templates;
 mod subtitles;
+mod templates;
 mod users;
 
 use std::path::Path;
