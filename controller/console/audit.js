@@ -180,15 +180,6 @@ export function dmy(ymd) {
   return m ? m[3] + '/' + m[2] + '/' + m[1] : '—';
 }
 
-/** The server's compliance notes (English) in the console's language. */
-function noteText(n) {
-  if (/^no manifest was ever published/.test(n)) return t('rep.note.nomanifest');
-  if (/^no manifest governed/.test(n)) return t('rep.note.nogovern');
-  const m = /^playlist "(.*)" has an item without a known duration/.exec(n);
-  if (m) return t('rep.note.noduration', { playlist: m[1] });
-  return n;
-}
-
 function reasonText(r) {
   const k = 'rep.reason.' + r;
   return t(k) === k ? r : t(k);

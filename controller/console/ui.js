@@ -223,16 +223,3 @@ export function todayIn(tz, now = new Date()) {
   return g.year + '-' + g.month + '-' + g.day;
 }
 
-/** An id suggested from a name: Vietnamese (and other Latin) letters folded to ASCII, runs of
- * anything else turned into one hyphen, at most 64 characters ("Quốc khánh 2/9" →
- * "quoc-khanh-2-9"). Empty when the name has no letter or digit. */
-export function suggestId(name) {
-  return String(name || '')
-    .replace(/[đĐ]/g, 'd')
-    .normalize('NFD').replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 64)
-    .replace(/-+$/, '');
-}
