@@ -8,6 +8,7 @@ import { schedulePage } from './schedule.js';
 import { publishPage, alertsPage } from './publish.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
 import { approvalsPage } from './approvals.js';
+import { tickerPage, layoutsPage } from './ticker.js';
 import { reportPage } from './report.js';
 import { usersPage, passwordPage } from './users.js';
 
@@ -20,6 +21,8 @@ const PAGES = [
   { id: 'schedule', label: 'nav.schedule', roles: ALL, render: schedulePage },
   { id: 'publish', label: 'nav.publish', roles: WRITE, render: publishPage },
   { id: 'alerts', label: 'nav.alerts', roles: ALL, render: alertsPage },
+  { id: 'ticker', label: 'nav.ticker', roles: ALL, render: tickerPage },
+  { id: 'layouts', label: 'nav.layouts', roles: ALL, render: layoutsPage },
   { id: 'approvals', label: 'nav.approvals', roles: ALL, render: approvalsPage },
   { id: 'log', label: 'nav.log', roles: ALL, render: logPage },
   { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },

@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = &[
     asset!("/console/approvals.js", "approvals.js", JS),
     asset!("/console/report.js", "report.js", JS),
     asset!("/console/users.js", "users.js", JS),
+    asset!("/console/ticker.js", "ticker.js", JS),
 ];
 
 /// Strong ETags, computed once.

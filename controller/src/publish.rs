@@ -160,6 +160,8 @@ pub struct ContentIndex {
     media: HashMap<String, Option<MediaRecord>>,
     /// The approval policy and approvals (`None`: no policy, approvals not required).
     approvals: Option<Approvals>,
+    /// Each screen's layout (`docs/protocol.md` §20); a screen without one is full screen.
+    layouts: HashMap<String, playlists::manifest::Layout>,
 }
 
 impl ContentIndex {
@@ -185,11 +187,18 @@ impl ContentIndex {
             }
             playlists.insert(s.playlist.clone(), p);
         }
+        let mut layouts = HashMap::new();
+        for s in store.screens()? {
+            if let Some(l) = store.screen_layout(&s.id)? {
+                layouts.insert(s.id, l);
+            }
+        }
         Ok(ContentIndex {
             schedules,
             playlists,
             media,
             approvals: Approvals::load(store)?,
+            layouts,
         })
     }
 }
@@ -284,6 +293,7 @@ fn build_manifest(
         playlists,
         schedule,
         fallback,
+        layout: index.layouts.get(&screen.id).cloned(),
     };
     let hash = content_hash(&manifest);
     Ok((manifest, hash, media))

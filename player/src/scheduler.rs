@@ -484,6 +484,7 @@ mod tests {
             }],
             schedule: vec![],
             fallback: "main".into(),
+            layout: None,
         }
     }
 

@@ -20,6 +20,7 @@ mod screens;
 mod screenshots;
 mod session;
 mod system;
+mod ticker;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -614,6 +615,11 @@ async fn api_v1(
         (["alerts"], M::GET) => publishing::list_alerts(state, req),
         (["alerts", "preview"], M::POST) => preview::alert_preview(state, req).await,
         (["alerts", id], M::DELETE) => publishing::cancel_alert(state, req, id).await,
+        (["ticker"], M::POST) => ticker::create(state, req).await,
+        (["ticker"], M::GET) => ticker::list(state, req),
+        (["ticker", id], M::DELETE) => ticker::delete(state, req, id).await,
+        (["layouts"], M::GET) => ticker::templates(state, req),
+        (["screens", id, "layout"], M::PUT) => ticker::put_layout(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),
@@ -659,6 +665,9 @@ async fn api_v1(
             | ["publish"]
             | ["alerts"]
             | ["alerts", _]
+            | ["ticker"]
+            | ["ticker", _]
+            | ["layouts"]
             | ["actions"]
             | ["tokens"]
             | ["tokens", _]

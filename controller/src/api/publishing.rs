@@ -23,7 +23,7 @@ struct PublishBody {
     dry_run: bool,
 }
 
-fn publish_error(e: PublishError) -> ApiError {
+pub(super) fn publish_error(e: PublishError) -> ApiError {
     match e {
         PublishError::NothingScheduled { .. } => {
             ApiError::new(StatusCode::CONFLICT, "nothing_scheduled", e.to_string())

@@ -123,6 +123,7 @@ pub fn manifest() -> Manifest {
         ],
         schedule: Vec::new(),
         fallback: "main".to_string(),
+        layout: None,
     }
 }
 
@@ -285,6 +286,7 @@ pub mod arb {
                         .collect(),
                     schedule,
                     fallback: format!("p{fallback}"),
+                    layout: None,
                 },
             )
     }
