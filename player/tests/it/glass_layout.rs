@@ -94,7 +94,7 @@ fn faces() -> Vec<ClockFace> {
     [now - jiff::SignedDuration::from_secs(60), now]
         .into_iter()
         .map(|t| {
-            let z = t.to_zoned(jiff::tz::TimeZone::get(TZ).unwrap());
+            let z = jiff::tz::TimeZone::get(TZ).unwrap().to_datetime(t);
             ClockFace {
                 year: z.year(),
                 month: z.month(),

@@ -394,7 +394,7 @@ impl Regions<'_> {
         now: Timestamp,
     ) -> Result<(), String> {
         let tz = jiff::tz::TimeZone::get(&m.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-        let local = now.to_zoned(tz);
+        let local = tz.to_datetime(now);
         let minute = now.as_second().div_euclid(60);
         let lang = m.languages.first().cloned().unwrap_or_else(|| "vi".into());
         if self.clock_shown.as_ref() == Some(&(minute, lang.clone())) {
