@@ -282,27 +282,66 @@ async fn glass_layout_main_ticker_clock_scroll_at_speed_across_a_main_change() {
         "the ticker was up before the main change ({first} vs {change})"
     );
 
-    // Speed: the text's left edge (first lit column of the band's middle rows) over time.
+    // Speed: where in the renderer's own vi strip each frame's band is (the offset whose
+    // window matches the band's rows best), over the vi turn.
+    let mut r = Renderer::system();
+    let strip = r.ticker_strip("vi", VI, band.h, band.w).unwrap();
     let t0 = rec.frames[first].at;
     let mut pts = Vec::new();
     for f in &rec.frames[first..] {
-        let lit = (band.x..band.x + band.w).find(|&x| {
-            (band.y + band.h / 4..band.y + 3 * band.h / 4)
-                .any(|y| !near(f.pixel(x, y), TICKER_BAND, 40))
-        });
-        match lit {
-            Some(x) if x > band.x + 2 && x < band.x + band.w - 2 => {
-                pts.push((f.at.duration_since(t0).as_secs_f64(), f64::from(x)))
+        let rows = [
+            band.y + band.h / 3,
+            band.y + band.h / 2,
+            band.y + 2 * band.h / 3,
+        ];
+        let lit = rows
+            .iter()
+            .any(|&y| (band.x..band.x + band.w).any(|x| !near(f.pixel(x, y), TICKER_BAND, 40)));
+        if !lit {
+            continue;
+        }
+        let cost = |off: u32| -> u64 {
+            let mut sum = 0u64;
+            for &y in &rows {
+                for x in (0..band.w).step_by(3) {
+                    let (a, b) = (f.pixel(band.x + x, y), strip.pixel(off + x, y - band.y));
+                    sum += (0..3).map(|i| u64::from(a[i].abs_diff(b[i]))).sum::<u64>();
+                }
             }
-            _ if !pts.is_empty() => break,
-            _ => {}
+            sum
+        };
+        // Every offset (a coarse step can miss the match by a glyph edge and lose to a
+        // window of plain band).
+        let best = (0..=strip.width - band.w).min_by_key(|&o| cost(o)).unwrap();
+        // Mean difference over the text's pixels (in the frame or in the strip).
+        let mut text_px = 0u64;
+        for &y in &rows {
+            for x in (0..band.w).step_by(3) {
+                let lit = !near(f.pixel(band.x + x, y), TICKER_BAND, 40)
+                    || !near(strip.pixel(best + x, y - band.y), TICKER_BAND, 40);
+                text_px += u64::from(lit);
+            }
+        }
+        let mean = cost(best) as f64 / (3.0 * text_px.max(1) as f64);
+        let t = f.at.duration_since(t0).as_secs_f64();
+        println!("frame at {t:.3} s: strip offset {best}, mean difference on text {mean:.1}");
+        // The vi turn ends where the offset stops growing (the en turn starts over).
+        if pts
+            .last()
+            .is_some_and(|p: &(f64, f64)| f64::from(best) < p.1)
+        {
+            break;
+        }
+        if mean < 25.0 {
+            // The whole band is one window of the strip: no torn frame.
+            assert!(
+                mean < 2.0,
+                "frame at {t:.3} s matches its window only to {mean:.1}"
+            );
+            pts.push((t, f64::from(best)));
         }
     }
-    assert!(
-        pts.len() >= 10,
-        "the text's edge seen in {} frames",
-        pts.len()
-    );
+    assert!(pts.len() >= 8, "the vi strip found in {} frames", pts.len());
     let n = pts.len() as f64;
     let (mt, mx) = (
         pts.iter().map(|p| p.0).sum::<f64>() / n,
@@ -316,20 +355,26 @@ async fn glass_layout_main_ticker_clock_scroll_at_speed_across_a_main_change() {
         .fold(0.0, f64::max);
     println!(
         "ticker: {:.1} px/s measured over {} frames (configured {SPEED}), largest deviation from constant speed {worst:.1} px",
-        -slope,
+        slope,
         pts.len()
     );
     assert!(
-        (-slope - f64::from(SPEED)).abs() < f64::from(SPEED) * 0.05,
+        (slope - f64::from(SPEED)).abs() < f64::from(SPEED) * 0.05,
         "speed {slope}"
     );
+    // A frame's time is when its grab finished; the grabs' own latency (xwd, ~0.1–0.5 s on a
+    // loaded machine) bounds what this recording can resolve.
+    let resolution = rec.longest_grab_interval().as_secs_f64();
+    println!(
+        "grab resolution {resolution:.3} s = {:.0} px",
+        resolution * f64::from(SPEED)
+    );
     assert!(
-        worst < 20.0,
-        "irregular scrolling: {worst:.1} px off the line"
+        worst <= resolution * f64::from(SPEED),
+        "irregular scrolling: {worst:.1} px off the line, beyond the grabs' resolution"
     );
 
     // The clock is the renderer's face for the local time.
-    let mut r = Renderer::system();
     let best = faces
         .iter()
         .map(|face| {
