@@ -80,6 +80,15 @@ pub enum PublishError {
         /// What is wrong (the contract's words).
         message: String,
     },
+    /// A new ticker text breaks the contract's rules for ticker sets (`docs/protocol.md` §20);
+    /// nothing was stored.
+    #[error("the ticker text cannot be signed: {message}")]
+    TickerRefused {
+        /// The request field at fault (`text[1].text`), when the text's own field is.
+        field: Option<String>,
+        /// What is wrong (the contract's words).
+        message: String,
+    },
     /// The approval policy would make the screens refuse it (`docs/protocol.md` §19).
     #[error("Chưa đủ phê duyệt (not approved) for screen {screen:?}: {message}. Approvers: gatecast-approve review, then gatecast-approve sign")]
     NotApproved {

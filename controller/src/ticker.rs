@@ -76,14 +76,29 @@ pub fn check_ticker(
     rec: &TickerRecord,
     now: jiff::Timestamp,
 ) -> Result<(), PublishError> {
-    let refused = |e: ManifestError| PublishError::AlertRefused {
-        field: None,
-        message: e.to_string(),
+    let refused = |e: ManifestError| {
+        let message = e.to_string();
+        PublishError::TickerRefused {
+            field: message
+                .split_once(": ")
+                .and_then(|(f, _)| f.strip_prefix("items[0]."))
+                .map(str::to_owned),
+            message,
+        }
     };
-    let alone = item_of(rec).ok_or_else(|| PublishError::AlertRefused {
+    let alone = item_of(rec).ok_or_else(|| PublishError::TickerRefused {
         field: Some("expires_at".into()),
         message: "not an RFC 3339 time".into(),
     })?;
+    // Alone first, so a fault of the text itself is named by its field.
+    TickerSet {
+        screen: "check".into(),
+        version: 1,
+        issued_at: now,
+        items: vec![alone],
+    }
+    .validate()
+    .map_err(refused)?;
     for s in store.screens()?.iter().filter(|s| rec.targets.matches(s)) {
         check_policy(store, s)?;
         let set = TickerSet {
@@ -92,25 +107,12 @@ pub fn check_ticker(
             issued_at: now,
             items: live_items(store, s, now, Some(rec))?,
         };
-        set.validate().map_err(refused)?;
+        set.validate().map_err(|e| PublishError::TickerRefused {
+            field: None,
+            message: e.to_string(),
+        })?;
     }
-    TickerSet {
-        screen: "check".into(),
-        version: 1,
-        issued_at: now,
-        items: vec![alone],
-    }
-    .validate()
-    .map_err(|e| {
-        let msg = e.to_string();
-        PublishError::AlertRefused {
-            field: msg
-                .split_once(": ")
-                .and_then(|(f, _)| f.strip_prefix("items[0]."))
-                .map(str::to_owned),
-            message: msg,
-        }
-    })
+    Ok(())
 }
 
 /// Builds, signs, stores and sends the full current ticker set of one screen (a new version

@@ -33,7 +33,8 @@ pub(super) fn publish_error(e: PublishError) -> ApiError {
             "invalid_content",
             e.to_string(),
         ),
-        PublishError::AlertRefused { ref field, .. } => {
+        PublishError::AlertRefused { ref field, .. }
+        | PublishError::TickerRefused { ref field, .. } => {
             let field = field.clone();
             let mut err = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -17,6 +17,7 @@ mod api_alert_preview;
 mod api_approvals;
 mod api_auth;
 mod api_publish;
+mod api_ticker;
 mod api_upload;
 mod api_whoami_dry_run;
 mod attack_alerts;
