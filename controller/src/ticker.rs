@@ -115,55 +115,61 @@ pub fn check_ticker(
     Ok(())
 }
 
-/// Builds, signs, stores and sends the full current ticker set of one screen (a new version
-/// every time).
-pub async fn publish_ticker(
+/// Builds and signs the full current ticker set of each of `screens` (a new version every
+/// time), stores them all with one flush, then sends them.
+pub async fn publish_tickers(
     store: &Store,
     key: &SecretKey,
     outbox: &dyn Outbox,
-    screen: &ScreenRecord,
+    screens: &[&ScreenRecord],
     now: jiff::Timestamp,
-) -> Result<Published, PublishError> {
-    let items = live_items(store, screen, now, None)?;
-    if !items.is_empty() {
-        check_policy(store, screen)?;
-    }
-    let version = store
-        .ticker_set(&screen.id)?
-        .map(|p| p.version)
-        .unwrap_or(0)
-        + 1;
-    let ids = items.iter().map(|i| i.id.clone()).collect();
-    let set = TickerSet {
-        screen: screen.id.clone(),
-        version,
-        issued_at: now,
-        items,
-    };
-    let bytes = set
-        .sign(key)
-        .map_err(|e| PublishError::Invalid {
+) -> Result<Vec<Published>, PublishError> {
+    let mut staged = Vec::with_capacity(screens.len());
+    for screen in screens {
+        let items = live_items(store, screen, now, None)?;
+        if !items.is_empty() {
+            check_policy(store, screen)?;
+        }
+        let version = store
+            .ticker_set(&screen.id)?
+            .map(|p| p.version)
+            .unwrap_or(0)
+            + 1;
+        let ids = items.iter().map(|i| i.id.clone()).collect();
+        let set = TickerSet {
             screen: screen.id.clone(),
-            message: e.to_string(),
-        })?
-        .to_json();
-    store
-        .put_ticker_set(&StoredTickerSet {
+            version,
+            issued_at: now,
+            items,
+        };
+        let bytes = set
+            .sign(key)
+            .map_err(|e| PublishError::Invalid {
+                screen: screen.id.clone(),
+                message: e.to_string(),
+            })?
+            .to_json();
+        staged.push(StoredTickerSet {
             screen: screen.id.clone(),
             version,
             items: ids,
-            envelope: String::from_utf8(bytes.clone()).expect("envelope JSON is UTF-8"),
-        })
-        .await?;
-    let delivered = outbox
-        .send(topic(&screen.id, Kind::Ticker), bytes)
-        .await
-        .map_err(|e| tracing::warn!(screen = %screen.id, "sending the ticker set failed: {e}"))
-        .is_ok();
-    Ok(Published {
-        screen: screen.id.clone(),
-        version,
-        changed: true,
-        delivered,
-    })
+            envelope: String::from_utf8(bytes).expect("envelope JSON is UTF-8"),
+        });
+    }
+    store.put_ticker_sets(&staged).await?;
+    let mut out = Vec::with_capacity(staged.len());
+    for t in staged {
+        let delivered = outbox
+            .send(topic(&t.screen, Kind::Ticker), t.envelope.into_bytes())
+            .await
+            .map_err(|e| tracing::warn!(screen = %t.screen, "sending the ticker set failed: {e}"))
+            .is_ok();
+        out.push(Published {
+            screen: t.screen,
+            version: t.version,
+            changed: true,
+            delivered,
+        });
+    }
+    Ok(out)
 }

@@ -13,7 +13,7 @@ use super::content::validate_targets;
 use super::publishing::publish_error;
 use super::{check_id, json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
 use crate::store::{AlertTextRecord, ScreenVersion, Targets, TickerRecord};
-use crate::ticker::{check_ticker, publish_ticker};
+use crate::ticker::{check_ticker, publish_tickers};
 
 /// The body of `POST /api/v1/ticker`: the alert body's shape, with an optional start.
 #[derive(Deserialize)]
@@ -38,11 +38,20 @@ fn time(field: &str, v: &str) -> Result<jiff::Timestamp, ApiError> {
 /// Sends the new ticker set to every screen `targets` names.
 async fn send_ticker(state: &AppState, targets: &Targets) -> Result<Vec<ScreenVersion>, ApiError> {
     let now = jiff::Timestamp::now();
-    let mut out = Vec::new();
-    for s in state.store.screens()?.iter().filter(|s| targets.matches(s)) {
-        let p = publish_ticker(&state.store, &state.key, state.outbox.as_ref(), s, now)
-            .await
-            .map_err(publish_error)?;
+    let all = state.store.screens()?;
+    let targeted: Vec<&crate::store::ScreenRecord> =
+        all.iter().filter(|s| targets.matches(s)).collect();
+    let published = publish_tickers(
+        &state.store,
+        &state.key,
+        state.outbox.as_ref(),
+        &targeted,
+        now,
+    )
+    .await
+    .map_err(publish_error)?;
+    let mut out = Vec::with_capacity(published.len());
+    for p in published {
         if !p.delivered {
             state
                 .metrics

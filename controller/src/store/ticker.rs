@@ -73,26 +73,27 @@ impl Store {
         Self::all(&self.ticker_sets, "ticker set")
     }
 
-    /// Stores a new ticker set; refuses a version not above the stored one.
-    pub async fn put_ticker_set(&self, t: &StoredTickerSet) -> Result<()> {
-        let taken = || StoreError::Exists {
-            what: "ticker set version",
-            id: format!("{}@{}", t.screen, t.version),
-        };
-        let prev = self.ticker_sets.get(&t.screen)?;
-        if let Some(p) = &prev {
-            let p: StoredTickerSet = decode("ticker set", p)?;
-            if p.version >= t.version {
-                return Err(taken());
+    /// Stores new ticker sets with one flush for all of them (a correction to many screens
+    /// waits for one disk write, not one per screen); refuses a version not above the stored
+    /// one (the sets before it are stored, unflushed until the next write).
+    pub async fn put_ticker_sets(&self, sets: &[StoredTickerSet]) -> Result<()> {
+        for t in sets {
+            let taken = || StoreError::Exists {
+                what: "ticker set version",
+                id: format!("{}@{}", t.screen, t.version),
+            };
+            let prev = self.ticker_sets.get(&t.screen)?;
+            if let Some(p) = &prev {
+                let p: StoredTickerSet = decode("ticker set", p)?;
+                if p.version >= t.version {
+                    return Err(taken());
+                }
             }
+            self.ticker_sets
+                .compare_and_swap(&t.screen, prev, Some(encode(t)))?
+                .map_err(|_| taken())?;
         }
-        match self
-            .ticker_sets
-            .compare_and_swap(&t.screen, prev, Some(encode(t)))?
-        {
-            Ok(()) => self.flush().await,
-            Err(_) => Err(taken()),
-        }
+        self.flush().await
     }
 
     /// The layout of a screen (`docs/protocol.md` §20); `None` = full screen.
