@@ -38,6 +38,7 @@ mod audit_receipt_runs;
 mod console_accounts;
 mod console_approvals;
 mod console_browser;
+mod console_ticker;
 mod console_wall;
 mod mqtt_client;
 mod mqtt_mosquitto;
