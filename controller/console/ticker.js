@@ -90,7 +90,7 @@ export async function tickerPage(ctx) {
         return h('tr', { 'data-ticker': x.id }, h('td', {}, h('code', {}, x.id)),
           h('td', {}, x.text.map((y) => h('div', { lang: y.lang }, h('strong', {}, langName(y.lang) + ': '), y.text))),
           h('td', {}, [...(x.targets.gates || []), ...(x.targets.screens || [])].join(', ')),
-          h('td', {}, (x.starts_at ? time(x.starts_at, tz) : t('tk.now')) + ' → ' + time(x.expires_at, tz)),
+          h('td', {}, x.starts_at ? time(x.starts_at, tz) : t('tk.now'), ' → ', time(x.expires_at, tz)),
           h('td', {}, String(x.priority)), h('td', {}, state),
           h('td', {}, live && ctx.can('write') ? h('button', { type: 'button', class: 'small danger', onclick: async () => {
             if (!confirm(t('tk.confirmremove'))) return;

@@ -64,6 +64,10 @@ async fn console_ticker_and_layout_pages() {
         "{text}"
     );
     assert!(text.contains("Đang chạy"), "{text}");
+    assert!(
+        !text.contains("[object"),
+        "an element shown as text: {text}"
+    );
     shot(&s, "30-ticker").await;
 
     nav(&s, "layouts").await;
