@@ -16,6 +16,7 @@ mod fanout;
 mod footprint;
 mod ingest;
 mod report;
+mod ticker;
 mod tls;
 
 use std::path::PathBuf;
@@ -110,6 +111,12 @@ enum Scenario {
         #[arg(long, default_value_t = 256)]
         size_mib: u64,
     },
+    /// Ticker text to N simulated screens: `POST /api/v1/ticker` to a verified set showing it.
+    Ticker {
+        /// Simulated screens.
+        #[arg(long, default_value_t = 100)]
+        screens: usize,
+    },
     /// Every scenario with its defaults.
     /// The period report over a generated bundle (`gatecast-audit report`: time, peak RSS).
     Report {
@@ -158,6 +165,7 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
                 screens: 1000,
                 size_mib: 256,
             },
+            Scenario::Ticker { screens: 100 },
             Scenario::Report {
                 screens: 50,
                 per_screen: 40_000,
@@ -223,6 +231,9 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
             } => {
                 let (s, p) = if q { (3, 2_000) } else { (screens, per_screen) };
                 report::run(&opts, s, p).await?
+            }
+            Scenario::Ticker { screens } => {
+                ticker::run(&opts, if q { 10 } else { screens }).await?
             }
             Scenario::All => bail!("nested all"),
         };

@@ -35,6 +35,7 @@ mod tests {
             Kind::Ack,
             Kind::Rotation,
             Kind::Screenshot,
+            Kind::Ticker,
         ] {
             assert!(may_subscribe("lc-a1", &topic("lc-a1", kind)));
             assert!(!may_subscribe("lc-a1", &topic("lc-b2", kind)));

@@ -11,6 +11,7 @@ import { alertsPage } from './alerts.js';
 import { logPage, compliancePage, exportPage } from './audit.js';
 import { approvalsPage } from './approvals.js';
 import { capPage } from './cap.js';
+import { tickerPage, layoutsPage } from './ticker.js';
 import { reportPage } from './report.js';
 import { usersPage, passwordPage } from './users.js';
 import { flowPage } from './flow.js';
@@ -26,6 +27,8 @@ const PAGES = [
   { id: 'flow', label: 'flow.title', roles: WRITE, nav: false, render: flowPage },
   { id: 'alerts', label: 'nav.alerts', roles: ALL, render: alertsPage },
   { id: 'cap', label: 'nav.cap', roles: ALL, render: capPage },
+  { id: 'ticker', label: 'nav.ticker', roles: ALL, render: tickerPage },
+  { id: 'layouts', label: 'nav.layouts', roles: ALL, render: layoutsPage },
   { id: 'approvals', label: 'nav.approvals', roles: ALL, render: approvalsPage },
   { id: 'log', label: 'nav.log', roles: ALL, render: logPage },
   { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },

@@ -169,6 +169,19 @@ const vi = {
   'sub.hint': 'Mỗi ngôn ngữ một tệp phụ đề SRT hoặc WebVTT (UTF-8, tối đa 1 MiB). Màn hình hiện phụ đề theo ngôn ngữ đang đến lượt của cửa khẩu, từ lần phát hành sau.',
   'sub.file': 'Tệp phụ đề (.srt, .vtt)', 'sub.upload': 'Tải phụ đề lên', 'sub.uploaded': 'Đã thêm phụ đề {lang} ({n} câu).',
   'sub.confirmdelete': 'Xóa phụ đề {lang} của video này?',
+  'nav.ticker': 'Dòng chữ chạy', 'nav.layouts': 'Bố cục màn hình',
+  'tk.new': 'Soạn dòng chữ chạy', 'tk.hint': 'Dòng chữ chạy ở dải dưới màn hình, không thay chương trình đang phát, tới màn hình trong khoảng một giây. Dùng để đính chính nhanh. Mỗi ngôn ngữ một dòng, chạy lần lượt theo ngôn ngữ của cửa khẩu.',
+  'tk.gatelangs': 'Ngôn ngữ của các cửa khẩu đã chọn: {langs}.', 'tk.text': 'Nội dung', 'tk.starts': 'Bắt đầu từ (bỏ trống: ngay)',
+  'tk.expiresin': 'Hiển thị trong', 'tk.send': 'Gửi dòng chữ chạy', 'tk.sent': 'Đã gửi dòng chữ chạy.', 'tk.list': 'Các dòng chữ chạy',
+  'tk.none': 'Chưa có dòng chữ chạy.', 'tk.window': 'Thời gian hiển thị', 'tk.now': 'ngay', 'tk.live': 'Đang chạy',
+  'tk.waiting': 'Chờ tới giờ', 'tk.removed': 'Đã gỡ', 'tk.remove': 'Gỡ', 'tk.confirmremove': 'Gỡ dòng chữ này khỏi mọi màn hình?',
+  'lay.hint': 'Chọn cách chia màn hình: vùng chính phát chương trình, dải chữ chạy và đồng hồ hiện riêng. Bố cục có hiệu lực từ lần phát hành tiếp theo.',
+  'lay.noscreens': 'Chưa có màn hình nào.', 'lay.screen': 'Màn hình', 'lay.orientation': 'Hướng màn hình', 'lay.landscape': 'Ngang',
+  'lay.portrait': 'Dọc (xoay 90° theo chiều kim đồng hồ)', 'lay.speed': 'Tốc độ chữ chạy (điểm ảnh/giây)', 'lay.template': 'Mẫu bố cục',
+  'lay.preview': 'Xem trước', 'lay.previewof': 'Xem trước bố cục {name}', 'lay.save': 'Lưu bố cục', 'lay.saved': 'Đã lưu bố cục. Hãy phát hành để màn hình nhận.',
+  'lay.t.full': 'Toàn màn hình', 'lay.t.main_ticker': 'Chính + chữ chạy', 'lay.t.main_side_ticker': 'Chính + cột bên + chữ chạy',
+  'lay.t.portrait_main_ticker': 'Dọc: chính + chữ chạy', 'lay.r.main': 'Chính', 'lay.r.ticker': 'Chữ chạy', 'lay.r.side': 'Cột bên',
+  'lay.r.clock': 'Đồng hồ', 'lay.r.logo': 'Biểu trưng',
 };
 
 const en = {
@@ -340,6 +353,19 @@ const en = {
   'sub.hint': 'One SRT or WebVTT file per language (UTF-8, at most 1 MiB). Screens show the track of the gate’s language in turn, from the next publish.',
   'sub.file': 'Subtitle file (.srt, .vtt)', 'sub.upload': 'Upload subtitles', 'sub.uploaded': '{lang} subtitles added ({n} cues).',
   'sub.confirmdelete': 'Delete the {lang} subtitles of this video?',
+  'nav.ticker': 'News ticker', 'nav.layouts': 'Screen layouts',
+  'tk.new': 'Write a ticker text', 'tk.hint': 'The ticker scrolls along the bottom of the screen without replacing the programme and reaches the screens in about a second. Use it for quick corrections. One line per language; the gate’s languages take turns.',
+  'tk.gatelangs': 'Languages of the chosen gates: {langs}.', 'tk.text': 'Text', 'tk.starts': 'Starts at (empty: now)',
+  'tk.expiresin': 'Shown for', 'tk.send': 'Send ticker text', 'tk.sent': 'Ticker text sent.', 'tk.list': 'Ticker texts',
+  'tk.none': 'No ticker texts yet.', 'tk.window': 'Shown', 'tk.now': 'now', 'tk.live': 'Scrolling',
+  'tk.waiting': 'Waiting to start', 'tk.removed': 'Removed', 'tk.remove': 'Remove', 'tk.confirmremove': 'Remove this text from every screen?',
+  'lay.hint': 'Choose how the screen is divided: the main region plays the programme, the ticker band and the clock are shown apart. A layout takes effect with the next publish.',
+  'lay.noscreens': 'No screens yet.', 'lay.screen': 'Screen', 'lay.orientation': 'Orientation', 'lay.landscape': 'Landscape',
+  'lay.portrait': 'Portrait (turned 90° clockwise)', 'lay.speed': 'Ticker speed (pixels per second)', 'lay.template': 'Layout template',
+  'lay.preview': 'Preview', 'lay.previewof': 'Preview of the layout {name}', 'lay.save': 'Save layout', 'lay.saved': 'Layout saved. Publish so the screen receives it.',
+  'lay.t.full': 'Full screen', 'lay.t.main_ticker': 'Main + ticker', 'lay.t.main_side_ticker': 'Main + side panel + ticker',
+  'lay.t.portrait_main_ticker': 'Portrait: main + ticker', 'lay.r.main': 'Main', 'lay.r.ticker': 'Ticker', 'lay.r.side': 'Side panel',
+  'lay.r.clock': 'Clock', 'lay.r.logo': 'Logo',
 };
 
 Object.assign(vi, words.vi);

@@ -5,7 +5,7 @@ import { api } from './api.js';
 import { h, field, select, flash, showError, errorText, table, badge } from './ui.js';
 
 
-function targetPicker(screens, gates, prefix) {
+export function targetPicker(screens, gates, prefix) {
   const mode = select([['all', t('pub.all')], ['gates', t('pub.gates')], ['screens', t('pub.screens')]], 'all', { name: prefix + '-mode' });
   const gateChecks = gates.map((g) => h('input', { type: 'checkbox', value: g.gate, name: prefix + '-gate' }));
   const screenChecks = screens.map((s) => h('input', { type: 'checkbox', value: s.id, name: prefix + '-screen' }));

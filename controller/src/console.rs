@@ -64,6 +64,7 @@ static ASSETS: &[Asset] = &[
     asset!("/console/flow.js", "flow.js", JS),
     asset!("/console/calendar.js", "calendar.js", JS),
     asset!("/console/alerts.js", "alerts.js", JS),
+    asset!("/console/ticker.js", "ticker.js", JS),
 ];
 
 /// Strong ETags, computed once.

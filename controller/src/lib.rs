@@ -30,4 +30,5 @@ pub mod serve;
 pub mod signal;
 pub mod status;
 pub mod store;
+pub mod ticker;
 pub mod tokens;

@@ -80,6 +80,15 @@ pub enum PublishError {
         /// What is wrong (the contract's words).
         message: String,
     },
+    /// A new ticker text breaks the contract's rules for ticker sets (`docs/protocol.md` §20);
+    /// nothing was stored.
+    #[error("the ticker text cannot be signed: {message}")]
+    TickerRefused {
+        /// The request field at fault (`text[1].text`), when the text's own field is.
+        field: Option<String>,
+        /// What is wrong (the contract's words).
+        message: String,
+    },
     /// The approval policy would make the screens refuse it (`docs/protocol.md` §19).
     #[error("Chưa đủ phê duyệt (not approved) for screen {screen:?}: {message}. Approvers: gatecast-approve review, then gatecast-approve sign")]
     NotApproved {
@@ -180,6 +189,8 @@ pub struct ContentIndex {
     subtitles: HashMap<String, Vec<SubtitleRecord>>,
     /// The approval policy and approvals (`None`: no policy, approvals not required).
     approvals: Option<Approvals>,
+    /// Each screen's layout (`docs/protocol.md` §20); a screen without one is full screen.
+    layouts: HashMap<String, playlists::manifest::Layout>,
 }
 
 impl ContentIndex {
@@ -207,12 +218,19 @@ impl ContentIndex {
             }
             playlists.insert(s.playlist.clone(), p);
         }
+        let mut layouts = HashMap::new();
+        for s in store.screens()? {
+            if let Some(l) = store.screen_layout(&s.id)? {
+                layouts.insert(s.id, l);
+            }
+        }
         Ok(ContentIndex {
             schedules,
             playlists,
             media,
             subtitles,
             approvals: Approvals::load(store)?,
+            layouts,
         })
     }
 }
@@ -308,6 +326,7 @@ fn build_manifest(
         playlists,
         schedule,
         fallback,
+        layout: index.layouts.get(&screen.id).cloned(),
     };
     let hash = content_hash(&manifest);
     Ok((manifest, hash, media))

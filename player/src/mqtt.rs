@@ -2,7 +2,7 @@
 //!
 //! One task polls the rumqttc event loop and does nothing that could wait on that same loop
 //! (it never publishes): it reconnects with exponential backoff and jitter, subscribes to the
-//! screen's `manifest`, `alert`, `ack`, `rotation` and `screenshot` topics and the policy topic whenever it is not certain of its
+//! screen's `manifest`, `alert`, `ack`, `rotation`, `screenshot` and `ticker` topics and the policy topic whenever it is not certain of its
 //! subscriptions — the broker has no session for us, or this process has not yet seen a
 //! successful SUBACK (a session left by an earlier box of the same screen may be present
 //! without our subscriptions: docs/security.md row 46); a subscription the broker refuses is
@@ -113,6 +113,8 @@ pub enum Incoming {
     Rotation(Bytes),
     /// Payload of the per-deployment policy topic (the approval policy chain, §19).
     Policy(Bytes),
+    /// Payload of the `ticker` topic (a signed ticker set, §20).
+    Ticker(Bytes),
 }
 
 /// A message to publish on one of this screen's topics (QoS 1; retained as the topic says).
@@ -300,6 +302,7 @@ async fn poll_loop(
     let ack_topic = topics::topic(&screen, Kind::Ack);
     let rotation_topic = topics::topic(&screen, Kind::Rotation);
     let shot_topic = topics::topic(&screen, Kind::Screenshot);
+    let ticker_topic = topics::topic(&screen, Kind::Ticker);
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     // A successful SUBACK seen in the broker's current session of ours.
     let mut subscribed = false;
@@ -313,6 +316,7 @@ async fn poll_loop(
         ack_topic.clone(),
         rotation_topic.clone(),
         shot_topic.clone(),
+        ticker_topic.clone(),
         topics::POLICY_TOPIC.to_owned(),
     ];
     loop {
@@ -351,6 +355,8 @@ async fn poll_loop(
                     Some(Incoming::Rotation(p.payload))
                 } else if p.topic == topics::POLICY_TOPIC {
                     Some(Incoming::Policy(p.payload))
+                } else if p.topic == ticker_topic {
+                    Some(Incoming::Ticker(p.payload))
                 } else if p.topic == ack_topic {
                     if forwards.acks.try_send(p.payload).is_err() {
                         tracing::warn!("ack queue full; ack dropped (the receipts will be resent)");

@@ -517,6 +517,7 @@ mod tests {
             }],
             schedule: vec![],
             fallback: "main".into(),
+            layout: None,
         }
     }
 

@@ -246,6 +246,7 @@ fn print_manifest(controller: &SecretKey, trusted: &KeySet) -> (MediaRef, MediaR
             },
         ],
         fallback: "welcome".into(),
+        layout: None,
     };
     let menv = manifest.sign(controller).expect("valid manifest").to_json();
     verify_manifest(&menv, trusted, SCREEN, Some(6), ts("2026-01-05T02:00:00Z"))

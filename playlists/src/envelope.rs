@@ -33,6 +33,8 @@ pub const PAYLOAD_TYPE_PREFIX: &str = "application/vnd.gatecast.";
 pub const MANIFEST_TYPE: &str = "application/vnd.gatecast.manifest+json";
 /// payloadType of an alert set (fixed).
 pub const ALERT_TYPE: &str = "application/vnd.gatecast.alert+json";
+/// payloadType of a ticker set (fixed, `docs/protocol.md` §20).
+pub const TICKER_TYPE: &str = "application/vnd.gatecast.ticker+json";
 /// payloadType of a receipts batch (fixed).
 pub const RECEIPTS_TYPE: &str = "application/vnd.gatecast.receipts+json";
 /// payloadType of an ack (fixed).

@@ -6,7 +6,7 @@
 //!
 //! **Topic rules.** Each [`Kind`] has one [`Direction`]: a screen (MQTT username = screen id)
 //! subscribes only to its own topics of the kinds the controller publishes
-//! ([`screen_reads`]: manifest, alert, ack, rotation, screenshot) and publishes only to its own topics of
+//! ([`screen_reads`]: manifest, alert, ack, rotation, screenshot, ticker) and publishes only to its own topics of
 //! the kinds it sends ([`screen_writes`]: receipts, status); [`screen_may_publish`] and
 //! [`screen_may_subscribe`] decide one topic. The controller's own account
 //! ([`CONTROLLER_USER`]) is not confined by them. The embedded broker enforces these rules and
@@ -56,11 +56,13 @@ pub enum Kind {
     /// Signed screenshot command, controller → player, QoS 1, not retained
     /// (`docs/protocol.md` §18): a command is for now, never for a screen that connects later.
     Screenshot,
+    /// Signed ticker set, controller → player, QoS 1, retained (`docs/protocol.md` §20).
+    Ticker,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Manifest,
         Kind::Alert,
         Kind::Receipts,
@@ -68,6 +70,7 @@ impl Kind {
         Kind::Status,
         Kind::Rotation,
         Kind::Screenshot,
+        Kind::Ticker,
     ];
 
     /// The topic suffix for this kind.
@@ -80,15 +83,19 @@ impl Kind {
             Kind::Status => "status",
             Kind::Rotation => "rotation",
             Kind::Screenshot => "screenshot",
+            Kind::Ticker => "ticker",
         }
     }
 
     /// Who publishes messages of this kind.
     pub fn direction(self) -> Direction {
         match self {
-            Kind::Manifest | Kind::Alert | Kind::Ack | Kind::Rotation | Kind::Screenshot => {
-                Direction::ToScreen
-            }
+            Kind::Manifest
+            | Kind::Alert
+            | Kind::Ack
+            | Kind::Rotation
+            | Kind::Screenshot
+            | Kind::Ticker => Direction::ToScreen,
             Kind::Receipts | Kind::Status => Direction::FromScreen,
         }
     }
@@ -97,7 +104,7 @@ impl Kind {
     pub fn retained(self) -> bool {
         matches!(
             self,
-            Kind::Manifest | Kind::Alert | Kind::Status | Kind::Rotation
+            Kind::Manifest | Kind::Alert | Kind::Status | Kind::Rotation | Kind::Ticker
         )
     }
 }
@@ -125,7 +132,7 @@ pub fn parse(topic: &str) -> Option<(&str, Kind)> {
 }
 
 /// The kinds a screen subscribes to on its own topics, in [`Kind::ALL`] order
-/// (manifest, alert, ack, rotation, screenshot).
+/// (manifest, alert, ack, rotation, screenshot, ticker).
 pub fn screen_reads() -> impl Iterator<Item = Kind> {
     Kind::ALL
         .into_iter()

@@ -23,6 +23,7 @@ pub mod layout;
 mod media;
 #[cfg(test)]
 mod tests;
+mod ticker;
 pub mod words;
 
 use cosmic_text::{FontSystem, SwashCache};
@@ -31,6 +32,7 @@ pub use coverage::{Coverage, ScriptCheck};
 pub use draw::Rect;
 pub use layout::{AlertLayout, MEDIA_SHARE, SAFE_MARGIN};
 pub use media::{MediaError, MediaImage, MAX_MEDIA_SIDE};
+pub use ticker::{weekday_name, ClockFace, CLOCK_BACKGROUND, MAX_STRIP_WIDTH, TICKER_BAND};
 
 /// The screen's background around the text (not pure black, so an alert frame can never be
 /// taken for the neutral black fallback).

@@ -24,6 +24,7 @@ mod session;
 mod subtitles;
 mod system;
 mod templates;
+mod ticker;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -642,6 +643,11 @@ async fn api_v1(
         (["cap", id], M::GET) => cap::get_cap(state, req, id),
         (["cap", id, "confirm"], M::POST) => cap::confirm_cap(state, req, id).await,
         (["cap", id, "dismiss"], M::POST) => cap::dismiss_cap(state, req, id).await,
+        (["ticker"], M::POST) => ticker::create(state, req).await,
+        (["ticker"], M::GET) => ticker::list(state, req),
+        (["ticker", id], M::DELETE) => ticker::delete(state, req, id).await,
+        (["layouts"], M::GET) => ticker::templates(state, req),
+        (["screens", id, "layout"], M::PUT) => ticker::put_layout(state, req, id).await,
         (["actions"], M::GET) => system::actions(state, req),
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),
@@ -696,6 +702,9 @@ async fn api_v1(
             | ["cap"]
             | ["cap", _]
             | ["cap", _, "confirm" | "dismiss"]
+            | ["ticker"]
+            | ["ticker", _]
+            | ["layouts"]
             | ["actions"]
             | ["tokens"]
             | ["tokens", _]

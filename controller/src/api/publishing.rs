@@ -23,7 +23,7 @@ struct PublishBody {
     dry_run: bool,
 }
 
-fn publish_error(e: PublishError) -> ApiError {
+pub(super) fn publish_error(e: PublishError) -> ApiError {
     match e {
         PublishError::NothingScheduled { .. } => {
             ApiError::new(StatusCode::CONFLICT, "nothing_scheduled", e.to_string())
@@ -33,7 +33,8 @@ fn publish_error(e: PublishError) -> ApiError {
             "invalid_content",
             e.to_string(),
         ),
-        PublishError::AlertRefused { ref field, .. } => {
+        PublishError::AlertRefused { ref field, .. }
+        | PublishError::TickerRefused { ref field, .. } => {
             let field = field.clone();
             let mut err = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -144,7 +144,7 @@ impl CredentialCheck for Store {
 }
 
 /// Everything the MQTT client republishes after each connect: every screen's current manifest
-/// and alert set, exact stored bytes.
+/// alert set and ticker set, exact stored bytes.
 impl crate::mqtt::client::RetainedSource for Store {
     fn retained(&self) -> Vec<(String, Vec<u8>)> {
         use playlists::topics::{topic, Kind};
@@ -162,6 +162,13 @@ impl crate::mqtt::client::RetainedSource for Store {
                     .map(|a| (topic(&a.screen, Kind::Alert), a.envelope.into_bytes())),
             ),
             Err(e) => tracing::warn!("cannot read alert sets to republish: {e}"),
+        }
+        match self.ticker_sets() {
+            Ok(t) => out.extend(
+                t.into_iter()
+                    .map(|t| (topic(&t.screen, Kind::Ticker), t.envelope.into_bytes())),
+            ),
+            Err(e) => tracing::warn!("cannot read ticker sets to republish: {e}"),
         }
         // The latest key rotation statement, on every screen's `rotation` topic.
         match crate::rotation::statements(self) {

@@ -4,7 +4,8 @@
 //! acknowledged to a caller that a crash could lose. Values are JSON; keys are ids. Trees:
 //! `meta` (schema version, the controller's alive mark), `media`, `playlists`, `schedules`, `screens`, `enroll_codes`, `tokens`,
 //! `manifests` (exact signed bytes + version per screen), `alerts`, `alert_sets` (exact signed
-//! bytes + version per screen), `status` (last status per screen), `status_history`
+//! bytes + version per screen), `tickers`, `ticker_sets` (the same for ticker texts),
+//! `screen_layouts` (each screen's layout, `docs/protocol.md` §20), `status` (last status per screen), `status_history`
 //! (online/offline transitions, the newest [`HISTORY_CAP`] per screen), `actions` (operator
 //! action log), `screenshots` and `screenshot_images` (the newest screenshots per screen),
 //! `cap_inbox` (received CAP messages, `cap`), `subtitles` (subtitle tracks of videos).
@@ -18,7 +19,7 @@
 //! schedules), `screens` (screens, enrolment codes, tokens), `publishing` (manifests, alert
 //! sets, manifest history), `status` (status and the action log), `receipts` (ingest and reads
 //! of receipts), `rejections` (rejected batches and conflict evidence), `alive` (the
-//! controller's alive mark), `screenshots` (signed screenshots), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
+//! controller's alive mark), `screenshots` (signed screenshots), `ticker` (ticker texts, ticker sets, layouts), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
 //! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
 
 mod alive;
@@ -38,6 +39,7 @@ mod screenshots;
 mod status;
 mod subtitles;
 mod templates;
+mod ticker;
 mod users;
 
 use std::path::Path;
@@ -61,6 +63,7 @@ pub use runs::RUN_SPAN_MS;
 pub use screenshots::StoredScreenshot;
 pub use status::{HistoryPage, HISTORY_CAP};
 pub use subtitles::SubtitleRecord;
+pub use ticker::{StoredTickerSet, TickerRecord};
 pub use users::{SessionRecord, UserRecord};
 
 /// The schema version this build reads and writes.
@@ -118,6 +121,9 @@ pub struct Store {
     manifests: sled::Tree,
     alerts: sled::Tree,
     alert_sets: sled::Tree,
+    tickers: sled::Tree,
+    ticker_sets: sled::Tree,
+    layouts: sled::Tree,
     status: sled::Tree,
     history: sled::Tree,
     actions: sled::Tree,
@@ -168,6 +174,9 @@ impl Store {
             manifests: t("manifests")?,
             alerts: t("alerts")?,
             alert_sets: t("alert_sets")?,
+            tickers: t("tickers")?,
+            ticker_sets: t("ticker_sets")?,
+            layouts: t("screen_layouts")?,
             status: t("status")?,
             history: t("status_history")?,
             actions: t("actions")?,

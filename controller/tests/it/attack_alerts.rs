@@ -26,7 +26,7 @@ fn alert(id: &str, text: Value) -> Value {
 
 /// Enrols `lc-a1` and connects with its own MQTT credentials; returns the client and the
 /// controller's key set and the screen's MQTT password.
-async fn enrol(ctl: &Ctl) -> (AsyncClient, EventLoop, KeySet, String) {
+pub(crate) async fn enrol(ctl: &Ctl) -> (AsyncClient, EventLoop, KeySet, String) {
     let reg = seed(ctl).await;
     let code = reg["enrollment_code"].as_str().unwrap();
     let device = SecretKey::from_seed([9u8; 32]);

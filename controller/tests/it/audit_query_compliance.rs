@@ -56,6 +56,7 @@ fn manifest() -> Manifest {
             end: Some("12:00".into()),
         }],
         fallback: "loop".into(),
+        layout: None,
     }
 }
 

@@ -82,6 +82,7 @@ fn manifest() -> Manifest {
         media: vec![media()],
         schedule: vec![],
         fallback: "main".into(),
+        layout: None,
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{warn_once, BackendChoice};
+use crate::backend::mpv::regions::{self, RegionsSetup};
 use crate::backend::mpv::{MpvBackend, MpvConfig, ScreenRenderer};
 use crate::backend::null::NullBackend;
 use crate::backend::{AnyBackend, Backend, BackendKind, Ended};
@@ -16,6 +17,7 @@ use crate::cache::Cache;
 use crate::clock::ClockProbe;
 use crate::journal::{Journal, ReceiptDraft, Recorded};
 use crate::scheduler::{Lookup, Play, PlaySink, Program, Scheduler};
+use playlists::manifest::TickerSet;
 
 /// The running scheduler and what it reports.
 pub(super) struct Playback {
@@ -28,6 +30,8 @@ pub(super) struct Playback {
     /// What the screen lacks to show alerts in every language (fonts), found at start; it
     /// stays in the status' `last_error` until the player is restarted with the fonts.
     pub display_problem: Option<String>,
+    /// The layout's ticker and clock regions (mpv only; ends once `stop` says so).
+    pub regions: Option<JoinHandle<()>>,
 }
 
 /// Everything the scheduler needs besides its program.
@@ -48,9 +52,16 @@ pub(super) struct PlaybackSetup<'a> {
 
 /// The backend, and what the screen lacks to show alerts (mpv only: the fonts are checked
 /// once here, with one warning naming the Debian packages).
-fn backend(choice: &BackendChoice, data_dir: &std::path::Path) -> (AnyBackend, Option<String>) {
+fn backend(
+    choice: &BackendChoice,
+    data_dir: &std::path::Path,
+) -> (AnyBackend, Option<String>, Option<ScreenRenderer>) {
     match choice {
-        BackendChoice::Null { speed } => (AnyBackend::Null(NullBackend::with_speed(*speed)), None),
+        BackendChoice::Null { speed } => (
+            AnyBackend::Null(NullBackend::with_speed(*speed)),
+            None,
+            None,
+        ),
         BackendChoice::Mpv { extra_args } => {
             let mut cfg = MpvConfig::new(data_dir.join("mpv.sock"));
             cfg.extra_args = extra_args.clone();
@@ -64,19 +75,30 @@ fn backend(choice: &BackendChoice, data_dir: &std::path::Path) -> (AnyBackend, O
             if !coverage.pahawh_hmong() {
                 tracing::info!("no font has Pahawh Hmong (optional: fonts-noto-core has one)");
             }
-            let b = MpvBackend::new(cfg).with_screens(screens);
-            (AnyBackend::Mpv(Box::new(b)), problem)
+            let b = MpvBackend::new(cfg).with_screens(screens.clone());
+            (AnyBackend::Mpv(Box::new(b)), problem, Some(screens))
         }
     }
 }
 
-/// Starts the scheduler on `program` until `stop` turns true.
+/// Starts the scheduler on `program` (and, on mpv, the layout's regions with `ticker`) until
+/// `stop` turns true.
 pub(super) fn spawn(
     setup: PlaybackSetup<'_>,
     program: watch::Receiver<Option<Program>>,
+    ticker: watch::Receiver<Option<Arc<TickerSet>>>,
     stop: watch::Receiver<bool>,
 ) -> Playback {
-    let (backend, display_problem) = backend(setup.choice, setup.data_dir);
+    let (backend, display_problem, screens) = backend(setup.choice, setup.data_dir);
+    let regions = screens.map(|screens| {
+        let r = RegionsSetup {
+            socket: setup.data_dir.join("mpv.sock"),
+            screens,
+            journal: setup.journal.clone(),
+            clock: setup.clock.clone(),
+        };
+        tokio::spawn(regions::run(r, program.clone(), ticker, stop.clone()))
+    });
     let lookup: Lookup = {
         let cache = setup.cache.clone();
         Arc::new(move |sha: &str| cache.path(sha))
@@ -91,6 +113,7 @@ pub(super) fn spawn(
         current,
         error,
         display_problem,
+        regions,
     }
 }
 

@@ -65,7 +65,8 @@ pub async fn run(
         journal: &journal,
         clock: &opts.clock,
     };
-    let playback = playback::spawn(setup, program_rx, stop_rx.clone());
+    let (ticker_tx, ticker_rx) = watch::channel(None);
+    let playback = playback::spawn(setup, program_rx, ticker_rx, stop_rx.clone());
 
     // 2. Status and network.
     let report = StatusReport::new(
@@ -132,6 +133,7 @@ pub async fn run(
         sync_done,
         progress,
         program_tx,
+        ticker_tx,
         keys_tx,
         stop_tx,
         playback,
@@ -199,6 +201,7 @@ struct Agent {
     sync_done: mpsc::Receiver<Option<u64>>,
     progress: watch::Receiver<CacheProgress>,
     program_tx: watch::Sender<Option<Program>>,
+    ticker_tx: watch::Sender<Option<Arc<playlists::manifest::TickerSet>>>,
     keys_tx: watch::Sender<KeySet>,
     stop_tx: watch::Sender<bool>,
     playback: Playback,
@@ -277,6 +280,10 @@ impl Agent {
                 self.program_tx.send_replace(p);
                 Vec::new()
             }
+            Effect::Ticker(t) => {
+                self.ticker_tx.send_replace(Some(t));
+                Vec::new()
+            }
             Effect::StartSync(plan) => {
                 self.sync.start(plan);
                 Vec::new()
@@ -343,6 +350,10 @@ impl Agent {
         let _ = self.stop_tx.send(true);
         self.sync.abort();
         let _ = self.playback.task.await;
+        if let Some(regions) = self.playback.regions.take() {
+            // Its last ticker turn is journaled when it sees `stop`.
+            let _ = regions.await;
+        }
         self.uplink.stop().await;
         self.shots.abort();
         if self.journal.queue_state().queued > 0 {

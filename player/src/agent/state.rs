@@ -127,6 +127,8 @@ pub(crate) enum Effect {
     Save(Save),
     /// Give the scheduler this program.
     Program(Option<Program>),
+    /// Show this ticker set (`docs/protocol.md` §20).
+    Ticker(Arc<manifest::TickerSet>),
     /// Cancel any media sync under way (part files stay for resume) and start this one.
     StartSync(SyncPlan),
     /// Check that the cache holds every file of pending `version`, then report the number of
@@ -189,6 +191,11 @@ pub(crate) struct AgentState {
     resync: bool,
     /// Approval enforcement (`None`: no policy root pinned).
     approvals: Option<Guard>,
+    /// The current ticker set's exact bytes (a retained replay of them is ignored).
+    ticker: Option<Vec<u8>>,
+    /// The last accepted ticker version (`docs/protocol.md` §20; held in memory: the
+    /// retained topic brings the current set after a restart).
+    last_ticker: Option<u64>,
 }
 
 /// Re-checks the signature of a manifest stored on disk and parses it (no version or expiry
@@ -294,6 +301,8 @@ impl AgentState {
             unsaved_alerts: None,
             unsaved_rotations: Vec::new(),
             resync: false,
+            ticker: None,
+            last_ticker: None,
         };
         let start = vec![state.start_sync()];
         (state, start)
@@ -341,6 +350,43 @@ impl AgentState {
             Incoming::Alert(bytes) => self.on_alert(bytes, now),
             Incoming::Rotation(bytes) => self.on_rotation(bytes, now),
             Incoming::Policy(bytes) => self.on_policy(bytes, now),
+            Incoming::Ticker(bytes) => self.on_ticker(bytes),
+        }
+    }
+
+    /// A set from the `ticker` topic (`docs/protocol.md` §20): verified like an alert set
+    /// (signature, type, screen, version above the last accepted ticker version, validity);
+    /// an accepted one is shown at once. A screen with a pinned policy root refuses every
+    /// non-empty set: ticker texts carry no approvals (§19).
+    pub fn on_ticker(&mut self, bytes: Bytes) -> Vec<Effect> {
+        if self.ticker.as_deref() == Some(&bytes[..]) || bytes.is_empty() {
+            return vec![Effect::SkipBookkeeping];
+        }
+        let keys = self.trust.keys_at(Timestamp::now());
+        let verified = manifest::verify_ticker(&bytes, &keys, &self.screen, self.last_ticker)
+            .and_then(|t| match &self.approvals {
+                Some(_) if !t.items.is_empty() => Err(Rejection {
+                    reason: RejectReason::NotApproved,
+                    version: Some(t.version),
+                    detail: "ticker texts carry no approvals and this screen enforces an approval policy".into(),
+                }),
+                _ => Ok(t),
+            });
+        match verified {
+            Err(r) => {
+                tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "ticker set rejected");
+                vec![Effect::Reject(rejection("ticker", &r))]
+            }
+            Ok(t) => {
+                self.last_ticker = Some(t.version);
+                self.ticker = Some(bytes.to_vec());
+                tracing::info!(
+                    version = t.version,
+                    items = t.items.len(),
+                    "ticker set accepted"
+                );
+                vec![Effect::Ticker(Arc::new(t))]
+            }
         }
     }
 

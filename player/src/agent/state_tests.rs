@@ -57,6 +57,7 @@ fn manifest(version: u64) -> Manifest {
         media: vec![m],
         schedule: vec![],
         fallback: "main".into(),
+        layout: None,
     }
 }
 

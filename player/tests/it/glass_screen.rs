@@ -83,13 +83,13 @@ fn classify(f: &Frame) -> Seen {
     Seen::Other
 }
 
-fn solid_png(path: &Path, colour: [u8; 3]) {
+pub(crate) fn solid_png(path: &Path, colour: [u8; 3]) {
     let (w, h) = (320, 180);
     let rgb: Vec<u8> = (0..w * h).flat_map(|_| colour).collect();
     std::fs::write(path, encode_png(w, h, &rgb)).unwrap();
 }
 
-fn item(path: &Path, kind: ItemKind, ms: Option<u64>) -> PlayItem {
+pub(crate) fn item(path: &Path, kind: ItemKind, ms: Option<u64>) -> PlayItem {
     PlayItem {
         path: path.to_path_buf(),
         sha256: path.file_name().unwrap().to_string_lossy().into_owned(),

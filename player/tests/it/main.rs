@@ -25,6 +25,7 @@ mod cache_kill9;
 mod enroll_controller;
 mod enroll_policy_root;
 mod glass_alert;
+mod glass_layout;
 mod glass_screen;
 mod glass_screenshot;
 mod glass_subtitle;

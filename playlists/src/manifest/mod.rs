@@ -117,6 +117,10 @@ pub struct Manifest {
     pub schedule: Vec<ScheduleEntry>,
     /// Id of the playlist that plays when no schedule entry is active.
     pub fallback: String,
+    /// The screen's regions (`docs/protocol.md` §20); absent = the whole screen is `main`
+    /// (manifests without it keep their exact bytes and meaning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<Layout>,
 }
 
 /// A media item, identified by the SHA-256 of its bytes.
@@ -481,6 +485,14 @@ pub enum ManifestError {
         /// The hash.
         sha256: String,
     },
+    /// A layout or ticker field breaks a rule of `docs/protocol.md` §20.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The field path.
+        field: String,
+        /// What is wrong, in words.
+        problem: String,
+    },
     /// An alert has neither text nor media.
     #[error("{field}: an alert needs at least one text or a media item")]
     EmptyAlert {
@@ -588,8 +600,16 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+mod layout;
+mod ticker;
 mod validate;
 mod verify;
+
+pub use layout::{Layout, Orientation, Rect, Region, RegionName, TEMPLATES};
+pub use ticker::{
+    active_ticker, next_ticker_change, ticker_turns, verify_ticker, TickerItem, TickerSet,
+    TickerTurn, MAX_TICKER_ITEMS, MAX_TICKER_TEXT_LEN,
+};
 
 pub use validate::{
     is_valid_id, is_valid_lang_tag, is_valid_screen_id, is_valid_sha256_hex, is_valid_timezone,

@@ -138,11 +138,16 @@ pub fn parse_time_of_day(s: &str) -> Option<Time> {
     Time::new(h as i8, m as i8, 0, 0).ok()
 }
 
-fn lang_key(tag: &str) -> String {
+pub(super) fn lang_key(tag: &str) -> String {
     tag.to_ascii_lowercase()
 }
 
-fn check_text(field: &str, s: &str, max: usize, allow_newline: bool) -> Result<(), ManifestError> {
+pub(super) fn check_text(
+    field: &str,
+    s: &str,
+    max: usize,
+    allow_newline: bool,
+) -> Result<(), ManifestError> {
     if s.len() > max {
         return Err(ManifestError::Text {
             field: field.to_string(),
@@ -160,7 +165,12 @@ fn check_text(field: &str, s: &str, max: usize, allow_newline: bool) -> Result<(
     Ok(())
 }
 
-fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ManifestError> {
+pub(super) fn check_range(
+    field: &str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), ManifestError> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
@@ -173,7 +183,7 @@ fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<(), Manife
     }
 }
 
-fn check_count(field: &str, count: usize, max: usize) -> Result<(), ManifestError> {
+pub(super) fn check_count(field: &str, count: usize, max: usize) -> Result<(), ManifestError> {
     if count > max {
         Err(ManifestError::TooMany {
             field: field.to_string(),
@@ -185,7 +195,7 @@ fn check_count(field: &str, count: usize, max: usize) -> Result<(), ManifestErro
     }
 }
 
-fn check_id(field: &str, id: &str) -> Result<(), ManifestError> {
+pub(super) fn check_id(field: &str, id: &str) -> Result<(), ManifestError> {
     if is_valid_id(id) {
         Ok(())
     } else {
@@ -196,7 +206,7 @@ fn check_id(field: &str, id: &str) -> Result<(), ManifestError> {
     }
 }
 
-fn check_lang(field: &str, tag: &str) -> Result<(), ManifestError> {
+pub(super) fn check_lang(field: &str, tag: &str) -> Result<(), ManifestError> {
     if is_valid_lang_tag(tag) {
         Ok(())
     } else {
@@ -218,7 +228,7 @@ fn check_sha(field: &str, sha: &str) -> Result<(), ManifestError> {
     }
 }
 
-fn check_screen(screen: &str) -> Result<(), ManifestError> {
+pub(super) fn check_screen(screen: &str) -> Result<(), ManifestError> {
     if is_valid_screen_id(screen) {
         Ok(())
     } else {
@@ -353,6 +363,9 @@ impl Manifest {
                 field: "fallback".to_string(),
                 id: self.fallback.clone(),
             });
+        }
+        if let Some(layout) = &self.layout {
+            layout.validate("layout")?;
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ impl From<EnvelopeError> for Rejection {
 
 /// Reads just the `version` of a signed payload that failed to parse as a whole, for the
 /// rejection record.
-fn peek_version(payload: &[u8]) -> Option<u64> {
+pub(super) fn peek_version(payload: &[u8]) -> Option<u64> {
     #[derive(Deserialize)]
     struct Peek {
         version: Option<u64>,
@@ -37,7 +37,7 @@ fn peek_version(payload: &[u8]) -> Option<u64> {
         .and_then(|p| p.version)
 }
 
-fn check_not_newer(version: u64, last: Option<u64>) -> Result<(), Rejection> {
+pub(super) fn check_not_newer(version: u64, last: Option<u64>) -> Result<(), Rejection> {
     match last {
         Some(last) if version <= last => Err(Rejection::new(
             RejectReason::NotNewer,
@@ -48,7 +48,11 @@ fn check_not_newer(version: u64, last: Option<u64>) -> Result<(), Rejection> {
     }
 }
 
-fn check_own_screen(screen: &str, own_screen: &str, version: u64) -> Result<(), Rejection> {
+pub(super) fn check_own_screen(
+    screen: &str,
+    own_screen: &str,
+    version: u64,
+) -> Result<(), Rejection> {
     if screen == own_screen {
         Ok(())
     } else {

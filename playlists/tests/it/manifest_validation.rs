@@ -583,6 +583,7 @@ fn schedule_windows_are_hh_mm_pairs() {
 fn fallback_must_be_a_listed_playlist() {
     let m = Manifest {
         fallback: "nope".to_string(),
+        layout: None,
         ..manifest()
     };
     assert_eq!(

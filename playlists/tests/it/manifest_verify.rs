@@ -202,6 +202,7 @@ fn invalid_content() {
     // Well-formed but failing validation (unknown fallback), signed without validating.
     let bad = Manifest {
         fallback: "nope".to_string(),
+        layout: None,
         ..manifest()
     };
     let r = verify(&signed_raw(&bad.to_json()), None).unwrap_err();
@@ -261,6 +262,7 @@ fn checks_run_in_the_documented_order() {
     let m = Manifest {
         expires_at: ts("2025-01-02T00:00:00Z"),
         fallback: "nope".into(),
+        layout: None,
         ..manifest()
     };
     assert_eq!(

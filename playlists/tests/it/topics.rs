@@ -15,6 +15,7 @@ fn topics_have_the_fixed_names() {
         (Kind::Status, "gatecast/v1/screens/lc-a1/status"),
         (Kind::Rotation, "gatecast/v1/screens/lc-a1/rotation"),
         (Kind::Screenshot, "gatecast/v1/screens/lc-a1/screenshot"),
+        (Kind::Ticker, "gatecast/v1/screens/lc-a1/ticker"),
     ];
     for (kind, name) in expected {
         assert_eq!(topic("lc-a1", kind), name);
@@ -28,7 +29,13 @@ fn retained_kinds_are_manifest_alert_status_and_rotation() {
     let retained: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.retained()).collect();
     assert_eq!(
         retained,
-        [Kind::Manifest, Kind::Alert, Kind::Status, Kind::Rotation]
+        [
+            Kind::Manifest,
+            Kind::Alert,
+            Kind::Status,
+            Kind::Rotation,
+            Kind::Ticker
+        ]
     );
 }
 
@@ -41,7 +48,8 @@ fn screens_read_what_the_controller_sends_and_write_receipts_and_status() {
             Kind::Alert,
             Kind::Ack,
             Kind::Rotation,
-            Kind::Screenshot
+            Kind::Screenshot,
+            Kind::Ticker
         ]
     );
     assert_eq!(

@@ -374,6 +374,7 @@ fn every_approval_case_gets_its_stated_verdict() {
         }],
         schedule: vec![],
         fallback: "p".into(),
+        layout: None,
     };
     let alert_text: AlertText = serde_json::from_value(v["alert_text"].clone()).unwrap();
     let set = AlertSet {

@@ -192,6 +192,7 @@ fn manifest(b: &mut Bytes, d: Date) -> Manifest {
         playlists,
         schedule,
         fallback: format!("p{}", b.below(n_pl)),
+        layout: None,
     }
 }
 

@@ -130,6 +130,7 @@ impl Attacker {
             }],
             schedule: vec![],
             fallback: "x".into(),
+            layout: None,
         };
         let env = sign_manifest(&m, att, &self.key).unwrap().to_json();
         self.client

@@ -91,6 +91,7 @@ const TEXT_OVERLAY_ID: i64 = 1;
 const TEXT_RES: (i64, i64) = (1920, 1080);
 
 mod ipc;
+pub mod regions;
 mod screen;
 
 pub use ipc::{MpvEvent, MpvIpc};

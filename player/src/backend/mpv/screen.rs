@@ -87,6 +87,11 @@ impl ScreenRenderer {
         self.coverage().warning()
     }
 
+    /// Runs `f` with the renderer (call it on the blocking pool: drawing takes milliseconds).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Renderer) -> R) -> R {
+        f(&mut self.lock())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Renderer> {
         // A panic while drawing leaves the renderer usable: it holds only caches.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())

@@ -72,6 +72,7 @@ pub fn manifest(screen: &str, version: u64, media: &[MediaRef]) -> Manifest {
         }],
         schedule: vec![],
         fallback: "main".into(),
+        layout: None,
     }
 }
 

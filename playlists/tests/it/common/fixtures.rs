@@ -124,6 +124,7 @@ pub fn manifest() -> Manifest {
         ],
         schedule: Vec::new(),
         fallback: "main".to_string(),
+        layout: None,
     }
 }
 
@@ -286,6 +287,7 @@ pub mod arb {
                         .collect(),
                     schedule,
                     fallback: format!("p{fallback}"),
+                    layout: None,
                 },
             )
     }

@@ -1,0 +1,152 @@
+// Ticker texts (the gate's languages, validity window, priority, list and remove) and the
+// screens' layouts (template picker with a live preview of the regions), docs/protocol.md §20.
+import { t } from './i18n.js';
+import { api } from './api.js';
+import { h, field, select, flash, showError, table, badge, time, langSelect, langName } from './ui.js';
+import { targetPicker } from './publish.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+function s(tag, attrs, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text) el.textContent = text;
+  return el;
+}
+
+/** The layout's regions as labelled boxes on a screen of its orientation (SVG, no styles inline). */
+export function layoutPreview(layout) {
+  const portrait = layout.orientation === 'portrait';
+  const [w, h2] = portrait ? [90, 160] : [160, 90];
+  const svg = s('svg', { viewBox: `0 0 ${w} ${h2}`, class: 'layout-preview ' + (portrait ? 'portrait' : 'landscape'), role: 'img',
+    'aria-label': t('lay.previewof', { name: t('lay.t.' + layout.template) }) });
+  svg.append(s('rect', { x: 0, y: 0, width: w, height: h2, class: 'lay-screen' }));
+  for (const r of layout.regions) {
+    const [x, y, rw, rh] = [r.x * w, r.y * h2, r.w * w, r.h * h2];
+    svg.append(s('rect', { x: x + 0.6, y: y + 0.6, width: Math.max(rw - 1.2, 0.5), height: Math.max(rh - 1.2, 0.5), rx: 1.5, class: 'lay-region lay-' + r.name, 'data-region': r.name }));
+    const size = Math.max(3, Math.min(9, rh * 0.45, rw / 6));
+    svg.append(s('text', { x: x + rw / 2, y: y + rh / 2, 'font-size': size.toFixed(1), 'text-anchor': 'middle', 'dominant-baseline': 'central', class: 'lay-label' }, t('lay.r.' + r.name)));
+  }
+  return svg;
+}
+
+export async function layoutsPage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.layouts')));
+  const [screens, templates] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/layouts')]);
+  ctx.el.append(h('p', { class: 'hint' }, t('lay.hint')));
+  if (!screens.length) { ctx.el.append(h('p', {}, t('lay.noscreens'))); return null; }
+  const screenSel = select(screens.map((x) => [x.id, x.name + ' (' + x.id + ')']), screens[0].id, {});
+  const orient = select([['landscape', t('lay.landscape')], ['portrait', t('lay.portrait')]], 'landscape', {});
+  const speed = h('input', { type: 'number', min: '10', max: '2000', value: '120', class: 'secs' });
+  let chosen = templates[1] ? templates[1].template : templates[0].template;
+  const cards = h('div', { class: 'layout-cards', role: 'radiogroup', 'aria-label': t('lay.template') });
+  const big = h('div', { class: 'layout-big' });
+  function current() {
+    const base = templates.find((x) => x.template === chosen);
+    return { ...base, orientation: orient.value };
+  }
+  function draw() {
+    cards.replaceChildren(...templates.map((tp) => {
+      const on = tp.template === chosen;
+      return h('button', { type: 'button', class: 'layout-card' + (on ? ' chosen' : ''), role: 'radio', 'aria-checked': on ? 'true' : 'false', 'data-template': tp.template,
+        onclick: () => { chosen = tp.template; orient.value = tp.orientation; draw(); } },
+      layoutPreview(tp), h('span', {}, t('lay.t.' + tp.template)));
+    }));
+    big.replaceChildren(h('h3', {}, t('lay.preview')), layoutPreview(current()));
+  }
+  orient.addEventListener('change', draw);
+  const form = h('form', { class: 'panel', id: 'layout-form' },
+    h('div', { class: 'grid' }, field(t('lay.screen'), screenSel), field(t('lay.orientation'), orient), field(t('lay.speed'), speed)),
+    h('h3', {}, t('lay.template')), cards, big,
+    h('div', { class: 'actions' }, ctx.can('write') ? h('button', { type: 'submit' }, t('lay.save')) : null));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('PUT', '/api/v1/screens/' + encodeURIComponent(screenSel.value) + '/layout',
+        { template: chosen, orientation: orient.value, ticker_speed: Number(speed.value || 120) });
+      flash('ok', t('lay.saved'));
+    } catch (e) { showError(e); }
+  });
+  draw();
+  ctx.el.append(form);
+  return null;
+}
+
+export async function tickerPage(ctx) {
+  ctx.el.append(h('h1', { id: 'page-title' }, t('nav.ticker')));
+  const [screens, gates] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates')]);
+  const cols = h('div', { class: 'cols' });
+  const listBox = h('div');
+  ctx.el.append(cols);
+  const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
+
+  async function drawList() {
+    const items = await api('GET', '/api/v1/ticker');
+    const now = Date.now();
+    listBox.replaceChildren(h('h2', {}, t('tk.list')), items.length ? table([t('al.id'), t('tk.text'), t('al.targets'), t('tk.window'), t('sch.priority'), t('al.state'), ''],
+      items.map((x) => {
+        const started = !x.starts_at || new Date(x.starts_at).getTime() <= now;
+        const live = !x.cancelled && new Date(x.expires_at).getTime() > now;
+        const state = x.cancelled ? badge('off', t('tk.removed')) : !live ? badge('off', t('al.expired')) : started ? badge('ok', t('tk.live')) : badge('warn', t('tk.waiting'));
+        return h('tr', { 'data-ticker': x.id }, h('td', {}, h('code', {}, x.id)),
+          h('td', {}, x.text.map((y) => h('div', { lang: y.lang }, h('strong', {}, langName(y.lang) + ': '), y.text))),
+          h('td', {}, [...(x.targets.gates || []), ...(x.targets.screens || [])].join(', ')),
+          h('td', {}, x.starts_at ? time(x.starts_at, tz) : t('tk.now'), ' → ', time(x.expires_at, tz)),
+          h('td', {}, String(x.priority)), h('td', {}, state),
+          h('td', {}, live && ctx.can('write') ? h('button', { type: 'button', class: 'small danger', onclick: async () => {
+            if (!confirm(t('tk.confirmremove'))) return;
+            try { await api('DELETE', '/api/v1/ticker/' + encodeURIComponent(x.id)); flash('ok', t('tk.removed')); await drawList(); }
+            catch (e) { showError(e); }
+          } }, t('tk.remove')) : null));
+      })) : h('p', {}, t('tk.none')));
+  }
+
+  if (ctx.can('write')) {
+    const texts = h('div', { id: 'ticker-texts' });
+    const addRow = (lang, text) => {
+      const l = langSelect(lang, { 'aria-label': t('media.lang') });
+      const inp = h('input', { type: 'text', 'aria-label': t('tk.text'), maxlength: '1000', value: text || '', lang });
+      l.addEventListener('change', () => inp.setAttribute('lang', l.value));
+      const row = h('div', { class: 'lang-row' }, l, inp, h('button', { type: 'button', class: 'small danger', 'aria-label': t('remove'), onclick: () => row.remove() }, '×'));
+      texts.append(row);
+    };
+    const rows = () => [...texts.querySelectorAll('.lang-row')].map((r) => ({ lang: r.querySelector('select').value, text: r.querySelector('input').value.trim() })).filter((x) => x.text);
+    const picker = targetPicker(screens, gates, 'tk');
+    const langsNote = h('p', { class: 'hint', id: 'ticker-langs' });
+    // The languages of the chosen gates' screens, in the order the screens rotate them.
+    function gateLangs() {
+      const out = [];
+      for (const sc of picker.chosen()) for (const l of sc.languages || []) if (!out.includes(l)) out.push(l);
+      return out.length ? out : ['vi', 'en'];
+    }
+    function syncLangs() {
+      const want = gateLangs();
+      langsNote.textContent = t('tk.gatelangs', { langs: want.map(langName).join(', ') });
+      const kept = new Map(rows().map((x) => [x.lang, x.text]));
+      texts.replaceChildren();
+      for (const l of want) addRow(l, kept.get(l) || '');
+    }
+    picker.onChange(syncLangs);
+    const starts = h('input', { type: 'datetime-local', 'aria-label': t('tk.starts') });
+    const hours = select([['1', '1 h'], ['2', '2 h'], ['4', '4 h'], ['8', '8 h'], ['24', '24 h'], ['72', '72 h'], ['168', '7 ngày / 7 days']], '8', {});
+    const prio = h('input', { type: 'number', value: '10', class: 'secs' });
+    const form = h('form', { class: 'panel', id: 'ticker-form' }, h('h2', {}, t('tk.new')),
+      h('p', { class: 'hint' }, t('tk.hint')), picker.el, langsNote, texts,
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => addRow('hmn', '') }, t('al.addlang'))),
+      h('div', { class: 'grid' }, field(t('tk.starts'), starts), field(t('tk.expiresin'), hours), field(t('sch.priority'), prio)),
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, t('tk.send'))));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const from = starts.value ? new Date(starts.value) : new Date();
+      const body = { targets: picker.targets(), priority: Number(prio.value || 0), text: rows(),
+        expires_at: new Date(from.getTime() + Number(hours.value) * 3600e3).toISOString() };
+      if (starts.value) body.starts_at = from.toISOString();
+      try { await api('POST', '/api/v1/ticker', body); flash('ok', t('tk.sent')); await drawList(); }
+      catch (e) { showError(e); }
+    });
+    syncLangs();
+    cols.append(form);
+  } else cols.append(h('div'));
+  cols.append(listBox);
+  await drawList();
+  return null;
+}

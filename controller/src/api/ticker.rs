@@ -1,0 +1,229 @@
+//! `POST|GET /api/v1/ticker`, `DELETE /api/v1/ticker/{id}` (ticker texts), and the screens'
+//! layouts: `GET /api/v1/layouts` (the templates), `PUT /api/v1/screens/{id}/layout`
+//! (`docs/protocol.md` §20).
+
+use std::sync::atomic::Ordering;
+
+use playlists::manifest::{Layout, Orientation, TEMPLATES};
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::content::validate_targets;
+use super::publishing::publish_error;
+use super::{check_id, json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
+use crate::store::{AlertTextRecord, ScreenVersion, Targets, TickerRecord};
+use crate::ticker::{check_ticker, publish_tickers};
+
+/// The body of `POST /api/v1/ticker`: the alert body's shape, with an optional start.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TickerBody {
+    #[serde(default)]
+    id: Option<String>,
+    targets: Targets,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    starts_at: Option<String>,
+    expires_at: String,
+    text: Vec<AlertTextRecord>,
+}
+
+fn time(field: &str, v: &str) -> Result<jiff::Timestamp, ApiError> {
+    v.parse()
+        .map_err(|_| ApiError::field(field, format!("{v:?} is not an RFC 3339 time")))
+}
+
+/// Sends the new ticker set to every screen `targets` names.
+async fn send_ticker(state: &AppState, targets: &Targets) -> Result<Vec<ScreenVersion>, ApiError> {
+    let now = jiff::Timestamp::now();
+    let all = state.store.screens()?;
+    let targeted: Vec<&crate::store::ScreenRecord> =
+        all.iter().filter(|s| targets.matches(s)).collect();
+    let published = publish_tickers(
+        &state.store,
+        &state.key,
+        state.outbox.as_ref(),
+        &targeted,
+        now,
+    )
+    .await
+    .map_err(publish_error)?;
+    let mut out = Vec::with_capacity(published.len());
+    for p in published {
+        if !p.delivered {
+            state
+                .metrics
+                .publish_failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        out.push(ScreenVersion {
+            screen: p.screen,
+            version: p.version,
+        });
+    }
+    Ok(out)
+}
+
+/// `POST /api/v1/ticker`: creates a ticker text and sends the new ticker set to every target
+/// screen at once (no manifest change).
+pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
+    let who = req.authorize(state, CONTENT)?;
+    let b: TickerBody = req.json().await?;
+    let id = match b.id {
+        Some(id) => {
+            check_id("id", &id)?;
+            id
+        }
+        None => format!(
+            "ticker-{}",
+            playlists::hex::encode(&crate::secrets::random_bytes::<6>())
+        ),
+    };
+    validate_targets(&state.store, &b.targets)?;
+    let now = jiff::Timestamp::now();
+    let expires = time("expires_at", &b.expires_at)?;
+    if expires <= now {
+        return Err(ApiError::field("expires_at", "is in the past"));
+    }
+    let starts = match &b.starts_at {
+        Some(s) => Some(time("starts_at", s)?),
+        None => None,
+    };
+    if starts.is_some_and(|s| s >= expires) {
+        return Err(ApiError::field("starts_at", "must be before expires_at"));
+    }
+    if b.text.is_empty() {
+        return Err(ApiError::field(
+            "text",
+            "a ticker text needs at least one language",
+        ));
+    }
+    let rec = TickerRecord {
+        id,
+        targets: b.targets,
+        priority: b.priority,
+        starts_at: starts.map(|s| s.to_string()),
+        expires_at: expires.to_string(),
+        text: b.text,
+        cancelled: false,
+        created_at: now.to_string(),
+    };
+    let _guard = state.publish_lock.lock().await;
+    check_ticker(&state.store, &rec, now).map_err(publish_error)?;
+    state.store.create_ticker(&rec).await?;
+    let versions = send_ticker(state, &rec.targets).await?;
+    log_action(
+        state,
+        &who,
+        "ticker.create",
+        serde_json::json!({"id": rec.id}),
+        versions.clone(),
+    )
+    .await?;
+    let mut v = serde_json::to_value(&rec).unwrap_or_default();
+    v["published"] = serde_json::to_value(&versions).unwrap_or_default();
+    Ok(json_reply(StatusCode::CREATED, &v))
+}
+
+/// `GET /api/v1/ticker`: every ticker text, removed ones included (`cancelled`).
+pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    Ok(json_reply(StatusCode::OK, &state.store.tickers()?))
+}
+
+/// `DELETE /api/v1/ticker/{id}`: removes the text and sends the new ticker sets.
+pub async fn delete(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
+    let who = req.authorize(state, CONTENT)?;
+    let _guard = state.publish_lock.lock().await;
+    let mut rec = state
+        .store
+        .ticker(id)?
+        .ok_or_else(|| ApiError::not_found("ticker text", id))?;
+    rec.cancelled = true;
+    state.store.put_ticker(&rec).await?;
+    let versions = send_ticker(state, &rec.targets).await?;
+    log_action(
+        state,
+        &who,
+        "ticker.delete",
+        serde_json::json!({"id": id}),
+        versions.clone(),
+    )
+    .await?;
+    Ok(json_reply(
+        StatusCode::OK,
+        &serde_json::json!({"cancelled": id, "published": versions}),
+    ))
+}
+
+/// `GET /api/v1/layouts`: the layout templates, with their regions (for the console's picker
+/// and its preview).
+pub fn templates(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    let all: Vec<Layout> = TEMPLATES
+        .iter()
+        .filter_map(|(id, _, _)| Layout::template(id))
+        .collect();
+    Ok(json_reply(StatusCode::OK, &all))
+}
+
+/// The body of `PUT /api/v1/screens/{id}/layout`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayoutBody {
+    /// A template id; `full` removes the layout.
+    template: String,
+    /// Overrides the template's orientation.
+    #[serde(default)]
+    orientation: Option<Orientation>,
+    /// Ticker speed in px/s.
+    #[serde(default)]
+    ticker_speed: Option<u32>,
+}
+
+/// `PUT /api/v1/screens/{id}/layout` `{"template": "main_ticker", "ticker_speed": 120}`: the
+/// screen's layout, taking effect with its next publish.
+pub async fn put_layout(
+    state: &AppState,
+    mut req: Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let who = req.authorize(state, CONTENT)?;
+    let b: LayoutBody = req.json().await?;
+    state
+        .store
+        .screen(id)?
+        .ok_or_else(|| ApiError::not_found("screen", id))?;
+    let mut layout = Layout::template(&b.template).ok_or_else(|| {
+        let ids: Vec<&str> = TEMPLATES.iter().map(|(t, _, _)| *t).collect();
+        ApiError::field(
+            "template",
+            format!(
+                "unknown template {:?}; one of {}",
+                b.template,
+                ids.join(", ")
+            ),
+        )
+    })?;
+    if let Some(o) = b.orientation {
+        layout.orientation = o;
+    }
+    layout.ticker_speed = b.ticker_speed;
+    layout
+        .validate("layout")
+        .map_err(|e| ApiError::field("layout", e))?;
+    let stored =
+        (b.template != "full" || b.orientation == Some(Orientation::Portrait)).then_some(&layout);
+    state.store.put_screen_layout(id, stored).await?;
+    log_action(
+        state,
+        &who,
+        "screen.layout",
+        serde_json::json!({"id": id, "template": b.template}),
+        vec![],
+    )
+    .await?;
+    Ok(json_reply(StatusCode::OK, &layout))
+}

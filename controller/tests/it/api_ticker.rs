@@ -1,0 +1,124 @@
+//! `POST|GET /api/v1/ticker`, `DELETE /api/v1/ticker/{id}` and the screen layout
+//! (`docs/protocol.md` §20): a ticker text reaches an enrolled screen's `ticker` topic as a
+//! signed set at once (no publish), in the gate's languages in turn, gone from its turns at
+//! expiry and from the next set when removed; a text the contract refuses is never stored; a
+//! layout goes into the screen's next manifest.
+
+use crate::api_support::*;
+use crate::attack_alerts::enrol;
+use playlists::keys::KeySet;
+use playlists::manifest::{ticker_turns, verify_ticker, TickerSet};
+use playlists::topics::{topic, Kind};
+use rumqttc::{AsyncClient, EventLoop};
+use serde_json::json;
+
+/// Waits for the ticker set of `lc-a1` at `version` (earlier versions are skipped).
+async fn ticker_set(c: &AsyncClient, el: &mut EventLoop, keys: &KeySet, version: u64) -> TickerSet {
+    let t = topic("lc-a1", Kind::Ticker);
+    c.subscribe(&t, rumqttc::QoS::AtLeastOnce).await.unwrap();
+    loop {
+        let bytes = next_message(el, &t).await;
+        let set = verify_ticker(&bytes, keys, "lc-a1", None).expect("ticker set verifies");
+        if set.version >= version {
+            assert_eq!(set.version, version, "ticker set versions");
+            return set;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticker_text_reaches_the_screen_in_turn_expires_and_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let (c, mut el, keys, _) = enrol(&ctl).await;
+    let tok = ctl.token("operator").await;
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let body = json!({"id": "fix-4d", "targets": {"screens": ["lc-a1"]}, "priority": 3,
+        "expires_at": expires.to_string(),
+        "text": [{"lang": "vi", "text": "Đính chính: Quốc lộ 4D đã thông xe"},
+                 {"lang": "en", "text": "Correction: road 4D is open"}]});
+    let (s, v) = ctl
+        .req("POST", "/api/v1/ticker", Some(&tok), Some(body))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["published"][0]["version"], 1, "{v}");
+    let set = ticker_set(&c, &mut el, &keys, 1).await;
+    assert_eq!(set.items.len(), 1);
+    let langs = vec!["vi".to_string(), "en".to_string()];
+    let turns = ticker_turns(&set, &langs, jiff::Timestamp::now());
+    let shown: Vec<&str> = turns.iter().map(|t| t.lang.as_str()).collect();
+    assert_eq!(shown, ["vi", "en"]);
+    assert!(
+        ticker_turns(&set, &langs, expires).is_empty(),
+        "gone at its expiry"
+    );
+
+    let (s, list) = ctl.req("GET", "/api/v1/ticker", Some(&tok), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(list[0]["id"], "fix-4d");
+
+    // A tab is a control character: refused by name, nothing stored, nothing sent.
+    let bad = json!({"id": "bad", "targets": {"screens": ["lc-a1"]},
+        "expires_at": expires.to_string(), "text": [{"lang": "vi", "text": "a\tb"}]});
+    let (s, e) = ctl
+        .req("POST", "/api/v1/ticker", Some(&tok), Some(bad))
+        .await;
+    assert_eq!(s, 422, "{e}");
+    assert_eq!(e["field"], "text[0].text", "{e}");
+    let (_, list) = ctl.req("GET", "/api/v1/ticker", Some(&tok), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let (s, v) = ctl
+        .req("DELETE", "/api/v1/ticker/fix-4d", Some(&tok), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let set = ticker_set(&c, &mut el, &keys, 2).await;
+    assert!(set.items.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layout_goes_into_the_next_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let (c, mut el, keys, _) = enrol(&ctl).await;
+    let tok = ctl.token("operator").await;
+    let (s, t) = ctl.req("GET", "/api/v1/layouts", Some(&tok), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(t.as_array().unwrap().len(), 4);
+    let (s, e) = ctl
+        .req(
+            "PUT",
+            "/api/v1/screens/lc-a1/layout",
+            Some(&tok),
+            Some(json!({"template": "nope"})),
+        )
+        .await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("template")), "{e}");
+    let (s, l) = ctl
+        .req(
+            "PUT",
+            "/api/v1/screens/lc-a1/layout",
+            Some(&tok),
+            Some(json!({"template": "main_ticker", "ticker_speed": 150})),
+        )
+        .await;
+    assert_eq!(s, 200, "{l}");
+    let (s, p) = ctl
+        .req(
+            "POST",
+            "/api/v1/publish",
+            Some(&tok),
+            Some(json!({"screens": ["lc-a1"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let t = topic("lc-a1", Kind::Manifest);
+    c.subscribe(&t, rumqttc::QoS::AtLeastOnce).await.unwrap();
+    let bytes = next_message(&mut el, &t).await;
+    let m =
+        playlists::manifest::verify_manifest(&bytes, &keys, "lc-a1", None, jiff::Timestamp::now())
+            .expect("manifest verifies");
+    let layout = m.layout.expect("the manifest carries the layout");
+    assert_eq!(layout.template, "main_ticker");
+    assert_eq!(layout.ticker_speed, Some(150));
+}

@@ -1,0 +1,92 @@
+//! The console's "Dòng chữ chạy" (ticker) and "Bố cục màn hình" (layouts) pages in a real
+//! headless Chromium: a ticker text sent from the form in the chosen gate's languages appears
+//! in the list; the layout picker draws the chosen template's regions with their names and
+//! saves it for the screen; no JavaScript errors. Screenshots
+//! `target/console-screenshots/30-ticker.png`, `31-layouts.png`.
+
+use crate::console_browser::{api, js_errors, nav, shot, sign_in};
+use crate::console_support::{start_driver, Session};
+
+use gatecast_controller::config::{BrokerMode, Config};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_ticker_and_layout_pages() {
+    let test = "console_ticker_and_layout_pages";
+    if !gatecast_tests::require_program(test, "chromium", "chromium")
+        || !gatecast_tests::require_program(test, "chromedriver", "chromium-driver")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::with_data_dir(dir.path().join("controller"));
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.broker = BrokerMode::Embedded("127.0.0.1:0".parse().unwrap());
+    let running = gatecast_controller::serve::start(config)
+        .await
+        .expect("controller starts");
+    let base = format!("http://{}", running.http_addr);
+    let admin = std::fs::read_to_string(&running.admin_token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (s, e) = api(&base, &admin, "POST", "/api/v1/screens",
+        json!({"id":"lc-a1","name":"Sảnh A","gate":"lao-cai","languages":["vi","en","zh-Hans"],"timezone":"Asia/Ho_Chi_Minh"})).await;
+    assert_eq!(s, 201, "{e}");
+
+    let driver = start_driver(&dir.path().join("chromedriver.log")).await;
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let s = Session::new(&driver, &dir.path().join("profile"), &downloads, 1366, 900).await;
+    sign_in(&s, &base, &admin).await;
+
+    nav(&s, "ticker").await;
+    s.wait("#ticker-form .lang-row input").await;
+    let text = s.text().await;
+    for want in ["Dòng chữ chạy", "Tiếng Việt", "Chưa có dòng chữ chạy."] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the page:\n{text}"
+        );
+    }
+    s.js(
+        "const rows = document.querySelectorAll('#ticker-form .lang-row');\
+         rows[0].querySelector('input').value = 'Đính chính: Quốc lộ 4D đã thông xe';\
+         rows[1].querySelector('input').value = 'Correction: road 4D is open';\
+         document.querySelector('#ticker-form button[type=submit]').click();",
+        vec![],
+    )
+    .await;
+    s.wait("tr[data-ticker]").await;
+    let text = s.text().await;
+    assert!(
+        text.contains("Đính chính: Quốc lộ 4D đã thông xe"),
+        "{text}"
+    );
+    assert!(text.contains("Đang chạy"), "{text}");
+    assert!(
+        !text.contains("[object"),
+        "an element shown as text: {text}"
+    );
+    shot(&s, "30-ticker").await;
+
+    nav(&s, "layouts").await;
+    s.wait(".layout-big svg rect[data-region='ticker']").await;
+    let text = s.text().await;
+    for want in ["Bố cục màn hình", "Chính + chữ chạy", "Chữ chạy", "Đồng hồ"] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the page:\n{text}"
+        );
+    }
+    s.js(
+        "document.querySelector('#layout-form button[type=submit]').click();",
+        vec![],
+    )
+    .await;
+    s.wait(".msg.ok").await;
+    shot(&s, "31-layouts").await;
+    let errors = js_errors(&s).await;
+    assert!(errors.is_empty(), "browser console errors: {errors:?}");
+    s.quit().await;
+}
