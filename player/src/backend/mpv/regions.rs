@@ -380,6 +380,7 @@ impl Regions<'_> {
             outcome,
             backend: ReceiptBackend::Mpv,
             clock_synced: self.setup.clock.synced(),
+            subtitle_lang: None,
         };
         let r = self.setup.journal.append_or_queue(draft);
         tracing::debug!(id = %t.turn.id, lang = %t.turn.lang, ?r, "ticker turn ended");
