@@ -280,7 +280,7 @@ export async function playlistsPage(ctx) {
           return h('span', { class: 'muted', 'data-total-ms': total, 'data-playlist': p.id }, t('pl.count', { n: p.items.length }) + ' · ' + playTime(total));
         })(),
         ctx.can('write') ? [' ', h('a', { class: 'button small secondary', href: '#/flow?playlist=' + encodeURIComponent(p.id), 'data-flow': p.id }, t('flow.start'))] : null))) : h('p', {}, t('pl.none')),
-      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) : null);
+      ctx.can('write') ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-playlist', onclick: () => edit(null) }, t('pl.new'))) :'');
   }
 
   function edit(p) {

@@ -91,6 +91,9 @@ import('/console/i18n.js').then(({ dictionaries }) => {
     const p = n.parentElement;
     if (!p || p.closest('script, style, noscript, code, pre, .mono, [hidden]')) continue;
     if (p.tagName !== 'OPTION' && p.getClientRects().length === 0) continue;
+    // Content marked as another language (an alert template's English text) is not the console's words.
+    const own = p.closest('[lang]');
+    if (own && own !== document.documentElement && !own.getAttribute('lang').startsWith(lng)) continue;
     const s = n.textContent.trim();
     if (s) texts.push(s + '\u0000' + p.outerHTML.slice(0, 160));
   }
