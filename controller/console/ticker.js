@@ -127,7 +127,7 @@ export async function tickerPage(ctx) {
     }
     picker.onChange(syncLangs);
     const starts = h('input', { type: 'datetime-local', 'aria-label': t('tk.starts') });
-    const hours = select([['1', '1 h'], ['2', '2 h'], ['4', '4 h'], ['8', '8 h'], ['24', '24 h'], ['72', '72 h'], ['168', '7 ngày / 7 days']], '8', {});
+    const hours = select([...[1, 2, 4, 8, 24, 72].map((n) => [String(n), t('al.hours', { n })]), ['168', t('tk.days', { n: 7 })]], '8', {});
     const prio = h('input', { type: 'number', value: '10', class: 'secs' });
     const form = h('form', { class: 'panel', id: 'ticker-form' }, h('h2', {}, t('tk.new')),
       h('p', { class: 'hint' }, t('tk.hint')), picker.el, langsNote, texts,

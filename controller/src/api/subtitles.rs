@@ -15,7 +15,15 @@ fn subtitle_error(e: SubtitleError) -> ApiError {
         SubtitleError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    ApiError::new(status, e.code(), e.to_string())
+    let line = match &e {
+        SubtitleError::Invalid { line, .. } => Some(line.to_string()),
+        _ => None,
+    };
+    let err = ApiError::new(status, e.code(), e.to_string());
+    match line {
+        Some(line) => err.with("line", line),
+        None => err,
+    }
 }
 
 /// The video a track belongs to: stored, not deleted, kind `video` or `clip`.

@@ -169,7 +169,7 @@ async fn console_subtitles_of_a_video_upload_and_list() {
             s.wait_js(
                 10,
                 "the refusal",
-                "document.body.innerText.includes('line 1')",
+                "document.body.innerText.includes('dòng 1')",
             )
             .await;
         } else {
