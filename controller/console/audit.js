@@ -3,7 +3,7 @@
 // on this controller yet" instead of an error.
 import { t, lang } from './i18n.js';
 import { api, download } from './api.js';
-import { h, field, select, showError, errorText, table, badge, time, saveBlob, notAvailable, langName, shortSha, flash, todayIn } from './ui.js';
+import { h, field, select, showError, errorText, table, badge, time, saveBlob, notAvailable, langName, shortSha, flash, todayIn, dateInput } from './ui.js';
 
 const PAGE = 50;
 /** The API's largest page; a CSV with more rows says so (narrow the period). */
@@ -57,8 +57,8 @@ export async function logPage(ctx) {
     lang: select([['', t('all')], ...['vi', 'en', 'zh-Hans', 'hmn', 'ium', 'tyz', 'pcc', 'nut', 'hni'].map((l) => [l, langName(l)])], '', { name: 'lang' }),
     outcome: select([['', t('all')], ['completed', t('out.completed')], ['interrupted', t('out.interrupted')], ['failed', t('out.failed')]], '', { name: 'outcome' }),
     backend: select([['', t('all')], ['mpv', 'mpv'], ['null', 'null (' + t('log.notshown') + ')']], '', { name: 'backend' }),
-    from: h('input', { type: 'date', name: 'from', value: addDays(todayIn(tz0), -7) }),
-    to: h('input', { type: 'date', name: 'to', value: todayIn(tz0) }),
+    from: dateInput({ name: 'from', value: addDays(todayIn(tz0), -7) }),
+    to: dateInput({ name: 'to', value: todayIn(tz0) }),
   };
   const labels = { screen: 'log.screen', gate: 'log.gate', media: 'log.media', lang: 'media.lang', outcome: 'log.outcome', backend: 'log.backend', from: 'log.from', to: 'log.to' };
   const result = h('div', { 'aria-live': 'polite' });
@@ -332,8 +332,8 @@ export async function compliancePage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.compliance')));
   const screens = await api('GET', '/api/v1/screens');
   const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
-  const from = h('input', { type: 'date', value: addDays(todayIn(tz), -7), required: true });
-  const to = h('input', { type: 'date', value: todayIn(tz), required: true });
+  const from = dateInput({ value: addDays(todayIn(tz), -7), required: true });
+  const to = dateInput({ value: todayIn(tz), required: true });
   const group = select([['media', t('log.media')], ['lang', t('media.lang')], ['gate', t('log.gate')], ['screen', t('log.screen')], ['day', t('rep.day')], ['playlist', t('log.playlist')]], 'media', { name: 'group' });
   const out = h('div', { 'aria-live': 'polite' });
   const plays = h('div', { 'aria-live': 'polite', id: 'plays-report' });
@@ -368,8 +368,8 @@ export async function exportPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.export')));
   const [screens, keys] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/keys')]);
   const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
-  const from = h('input', { type: 'date', value: addDays(todayIn(tz), -30), required: true });
-  const to = h('input', { type: 'date', value: todayIn(tz), required: true });
+  const from = dateInput({ value: addDays(todayIn(tz), -30), required: true });
+  const to = dateInput({ value: todayIn(tz), required: true });
   const checks = screens.map((s) => h('input', { type: 'checkbox', value: s.id }));
   const status = h('div', { 'aria-live': 'polite' });
   const cp = h('div');

@@ -4,7 +4,7 @@
 // dd/mm/yyyy and weekday names come from i18n.js, whatever the browser's locale.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, flash, errorText, todayIn, suggestId } from './ui.js';
+import { h, flash, errorText, todayIn, suggestId, dateInput } from './ui.js';
 import { hhmmInput } from './flow.js';
 import { DAYS, windows, activeOn, addDays, dowOf, dmy, hhmm, byRank, playsAt } from './resolve.js';
 
@@ -162,8 +162,8 @@ export function calendar(ctx, data, reload) {
   /** The entry's editor: `copy` makes a new entry (suggested id) from it. */
   function editor(e, copy) {
     const id = h('input', { name: 'id', value: copy ? suggestId(label(e) + ' ' + (e.from || todayIn(tz()))) + '-2' : e.id, readOnly: !copy });
-    const from = h('input', { type: 'date', name: 'from', value: e.from || '' });
-    const until = h('input', { type: 'date', name: 'until', value: e.until || '' });
+    const from = dateInput({ name: 'from', value: e.from || '' });
+    const until = dateInput({ name: 'until', value: e.until || '' });
     const start = hhmmInput('start', t('sch.start')); start.value = e.start || '';
     const end = hhmmInput('end', t('sch.end')); end.value = e.end || '';
     const prio = h('input', { type: 'number', name: 'priority', value: String(e.priority), class: 'secs' });

@@ -5,7 +5,7 @@
 // creates the playlist and the schedule entry and publishes to exactly the chosen screens.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, flash, showError, errorText, badge, todayIn, suggestId, langName } from './ui.js';
+import { h, flash, showError, errorText, badge, todayIn, suggestId, langName, dateInput } from './ui.js';
 import { reaches, dayRuns, addDays, dmy, hhmm, toMin } from './resolve.js';
 
 const TZ = 'Asia/Ho_Chi_Minh';
@@ -116,8 +116,8 @@ export async function flowPage(ctx) {
 
   // 3. When: a preset or chosen dates, and optional daily hours (at the gate).
   const presetRadios = PRESETS.map(([id]) => h('input', { type: 'radio', name: 'period', value: id }));
-  const from = h('input', { type: 'date', name: 'from', hidden: true, 'aria-label': t('sch.from') });
-  const until = h('input', { type: 'date', name: 'until', hidden: true, 'aria-label': t('sch.until') });
+  const from = dateInput({ name: 'from', hidden: true, 'aria-label': t('sch.from') });
+  const until = dateInput({ name: 'until', hidden: true, 'aria-label': t('sch.until') });
   const periodText = h('p', { class: 'hint', id: 'flow-period', 'aria-live': 'polite' });
   const start = hhmmInput('start', t('flow.hourfrom'));
   const end = hhmmInput('end', t('flow.hourto'));

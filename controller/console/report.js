@@ -2,7 +2,7 @@
 // printable HTML and downloads the PDF, the XLSX and the bundle it was computed from.
 import { t } from './i18n.js';
 import { api, download } from './api.js';
-import { h, field, errorText, saveBlob, notAvailable, todayIn, badge } from './ui.js';
+import { h, field, errorText, saveBlob, notAvailable, todayIn, badge, dateInput } from './ui.js';
 import { addDays } from './audit.js';
 
 export async function reportPage(ctx) {
@@ -10,8 +10,8 @@ export async function reportPage(ctx) {
   const [screens, gates] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates')]);
   const tz = (screens[0] && screens[0].timezone) || 'Asia/Ho_Chi_Minh';
   const today = todayIn(tz);
-  const from = h('input', { type: 'date', id: 'report-from', value: today.slice(0, 4) + '-01-01', required: true });
-  const to = h('input', { type: 'date', id: 'report-to', value: addDays(today, -1) < today.slice(0, 4) + '-01-01' ? today : addDays(today, -1), required: true });
+  const from = dateInput({ id: 'report-from', value: today.slice(0, 4) + '-01-01', required: true });
+  const to = dateInput({ id: 'report-to', value: addDays(today, -1) < today.slice(0, 4) + '-01-01' ? today : addDays(today, -1), required: true });
   const names = (Array.isArray(gates) ? gates : []).map((g) => (typeof g === 'string' ? g : g.gate || g.id)).filter(Boolean);
   const checks = names.map((g) => h('input', { type: 'checkbox', value: g }));
   const status = h('div', { 'aria-live': 'polite' });

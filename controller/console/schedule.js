@@ -2,7 +2,7 @@
 // and copy), and the list/creation of entries.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, field, select, flash, showError, showOk, table, badge, isoDate, todayIn, dateText, suggestId } from './ui.js';
+import { h, field, select, flash, showError, showOk, table, badge, isoDate, todayIn, dateText, suggestId, dateInput } from './ui.js';
 import { calendar } from './calendar.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -65,11 +65,11 @@ export async function schedulePage(ctx) {
     const gateChecks = gateNames.map((g) => h('input', { type: 'checkbox', value: g, name: 'gate' }));
     const screenChecks = screens.map((s) => h('input', { type: 'checkbox', value: s.id, name: 'screen' }));
     const prio = h('input', { type: 'number', value: '10', step: '1', name: 'priority', class: 'secs' });
-    const from = h('input', { type: 'date', name: 'from' });
-    const until = h('input', { type: 'date', name: 'until' });
+    const from = dateInput({ name: 'from' });
+    const until = dateInput({ name: 'until' });
     const dayChecks = DAYS.map((d) => h('input', { type: 'checkbox', value: d, name: 'weekday' }));
-    const start = h('input', { type: 'time', name: 'start' });
-    const end = h('input', { type: 'time', name: 'end' });
+    const start = h('input', { type: 'text', name: 'start', class: 'hhmm', inputmode: 'numeric', autocomplete: 'off', pattern: '([01]\\d|2[0-3]):[0-5]\\d|24:00', placeholder: t('time.placeholder') });
+    const end = h('input', { type: 'text', name: 'end', class: 'hhmm', inputmode: 'numeric', autocomplete: 'off', pattern: '([01]\\d|2[0-3]):[0-5]\\d|24:00', placeholder: t('time.placeholder') });
     const form = h('form', { class: 'panel', id: 'schedule-form' }, heading,
       h('div', { class: 'grid' },
         field(t('sch.playlist'), pl), field(t('sch.id'), id), h('p', { class: 'hint full', id: 'schedule-id-rule' }, t('id.rule')),

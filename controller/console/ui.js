@@ -223,3 +223,28 @@ export function todayIn(tz, now = new Date()) {
   return g.year + '-' + g.month + '-' + g.day;
 }
 
+/** A date field that reads and writes dd/mm/yyyy whatever the browser's locale; like
+ * <input type=date> its `value` is the ISO day (`YYYY-MM-DD`, '' when empty or not a date). */
+export function dateInput(attrs = {}) {
+  const { value, ...rest } = attrs;
+  const el = h('input', Object.assign(rest, { type: 'text', inputmode: 'numeric', autocomplete: 'off',
+    placeholder: t('date.placeholder'), pattern: '\\d{1,2}/\\d{1,2}/\\d{4}', class: ((rest.class || '') + ' date').trim() }));
+  const own = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value');
+  Object.defineProperty(el, 'value', {
+    get() { return isoDay(own.get.call(el)); },
+    set(v) { own.set.call(el, /^\d{4}-\d\d-\d\d$/.test(v || '') ? dateText(v) : (v || '')); },
+  });
+  if (value) el.value = value;
+  return el;
+}
+
+/** `dd/mm/yyyy` (or an ISO day) as `YYYY-MM-DD`; '' when it is not a real day. */
+function isoDay(text) {
+  const s = String(text || '').trim();
+  if (/^\d{4}-\d\d-\d\d$/.test(s)) return s;
+  const m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(s);
+  if (!m) return '';
+  const d = new Date(Date.UTC(+m[3], +m[2] - 1, +m[1]));
+  if (d.getUTCDate() !== +m[1] || d.getUTCMonth() !== +m[2] - 1) return '';
+  return d.toISOString().slice(0, 10);
+}

@@ -3,6 +3,7 @@
 // has a sentence for every code and reason of the API's ERROR_CODES (controller/src/api/error.rs,
 // docs/protocol.md §17); a test checks that none is missing.
 export const vi = {
+  'date.placeholder': 'nn/tt/nnnn', 'time.placeholder': 'gg:pp',
   // errors: codes
   'err.approval_refused': 'Chữ ký phê duyệt không được chấp nhận: sai khóa, sai nội dung hoặc người duyệt không có trong chính sách.',
   'err.bad_request': 'Yêu cầu không hợp lệ. Hãy tải lại trang rồi thử lại.',
@@ -136,6 +137,7 @@ export const vi = {
 };
 
 export const en = {
+  'date.placeholder': 'dd/mm/yyyy', 'time.placeholder': 'hh:mm',
   'err.approval_refused': 'The approval signature was not accepted: wrong key, wrong content, or the approver is not in the policy.',
   'err.bad_request': 'The request is not valid. Reload the page and try again.',
   'err.body_error': 'The upload was interrupted. Check the network and try again.',
