@@ -1,6 +1,6 @@
 // "Đưa nội dung lên màn hình": the common task in one page. From a media item (a playlist
 // wrapping it is made) or a playlist: choose gates or screens, a period (today, 1 week,
-// 2 weeks, or chosen dates), optional daily hours; the preview shows per screen what it will
+// 2 weeks, a campaign's dates, or chosen dates), optional daily hours; the preview shows per screen what it will
 // play today, hour by hour, and which screens change or are skipped and why; publishing
 // creates the playlist and the schedule entry and publishes to exactly the chosen screens.
 import { t } from './i18n.js';
@@ -9,7 +9,33 @@ import { h, flash, showError, errorText, badge, todayIn, suggestId, langName, da
 import { reaches, dayRuns, addDays, dmy, hhmm, toMin } from './resolve.js';
 
 const TZ = 'Asia/Ho_Chi_Minh';
-const PRESETS = [['today', 1], ['week1', 7], ['week2', 14], ['custom', 0]];
+const PRESETS = [['today', 1], ['week1', 7], ['week2', 14], ['campaign', 0], ['custom', 0]];
+
+/** The anniversaries of the province's campaign calendar (the anniversaries named in the plan 8/KH-UBND):
+ * month-day and the words key of its name. A campaign runs the two weeks up to and
+ * including its day. */
+const ANNIVERSARIES = [['01-06', 'election'], ['01-28', 'return'], ['02-03', 'party'], ['03-26', 'youth'],
+  ['04-30', 'reunification'], ['05-01', 'labour'], ['05-19', 'hcm'], ['06-05', 'departure'], ['08-19', 'revolution'],
+  ['09-02', 'national'], ['10-23', 'trail'], ['12-19', 'resistance']];
+const CAMPAIGN_DAYS = 14;
+
+/** Campaign periods to choose from: those of the schedule's entries (by playlist, earliest
+ * start to latest end, not yet over) and the calendar's next anniversaries, soonest first. */
+export function campaignPeriods(schedules, plName, today) {
+  const byPl = new Map();
+  for (const e of schedules) {
+    if (!e.from || !e.until || e.until < today) continue;
+    const p = byPl.get(e.playlist);
+    byPl.set(e.playlist, p ? { from: e.from < p.from ? e.from : p.from, until: e.until > p.until ? e.until : p.until } : { from: e.from, until: e.until });
+  }
+  const out = [...byPl].map(([pl, p]) => ({ key: 'pl:' + pl, name: plName(pl), from: p.from, until: p.until }));
+  const year = Number(today.slice(0, 4));
+  for (const [md, key] of ANNIVERSARIES) {
+    const day = [year, year + 1].map((y) => y + '-' + md).find((d) => d >= today);
+    out.push({ key: 'cal:' + key, name: t('camp.' + key), from: addDays(day, 1 - CAMPAIGN_DAYS), until: day });
+  }
+  return out.sort((a, b) => (a.until < b.until ? -1 : a.until > b.until ? 1 : 0));
+}
 const COLOURS = ['#0b5d6b', '#7a8288', '#9a5b00', '#5b3f8c', '#1e7a34', '#8c3f5b'];
 
 /** Hours and minutes, 24-hour, as the gates read them (a native time field would show
@@ -39,9 +65,12 @@ export function choosePriority(entries, from, until) {
   return { priority: p, below: inPeriod };
 }
 
+/** The first item's picture: the slide itself, a video's poster (drawn on upload when ffmpeg
+ * is installed), else an icon of its kind. */
 function thumbOf(pl, mediaBySha) {
   const first = pl && pl.items && pl.items[0] && mediaBySha.get(pl.items[0].media);
   if (first && first.kind === 'slide') return h('img', { class: 'tl-thumb', src: '/media/' + first.sha256, alt: '' });
+  if (first && first.poster) return h('img', { class: 'tl-thumb', src: first.poster, alt: '', 'data-poster': 'true' });
   return h('span', { class: 'tl-thumb icon', 'aria-hidden': 'true' }, first && first.kind === 'clip' ? '♪' : '▶');
 }
 
@@ -77,8 +106,10 @@ function timelineSvg(runs, colourOf, labelOf) {
 export async function flowPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('flow.title')));
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
-  const [screens, media, playlists, schedules] = await Promise.all([
-    api('GET', '/api/v1/screens'), api('GET', '/api/v1/media'), api('GET', '/api/v1/playlists'), api('GET', '/api/v1/schedules')]);
+  const [screens, media, playlists, schedules, gateList] = await Promise.all([
+    api('GET', '/api/v1/screens'), api('GET', '/api/v1/media'), api('GET', '/api/v1/playlists'), api('GET', '/api/v1/schedules'),
+    api('GET', '/api/v1/gates')]);
+  const gateName = (g) => (gateList.find((x) => x.gate === g) || {}).name || g;
   const mediaBySha = new Map(media.map((m) => [m.sha256, m]));
   const plById = new Map(playlists.map((p) => [p.id, p]));
 
@@ -110,12 +141,13 @@ export async function flowPage(ctx) {
     });
     gb.addEventListener('change', () => { for (const s of own) if (!s.disabled) screenBox.get(s.id).checked = gb.checked; changed(); });
     return h('fieldset', { class: 'flow-gate', 'data-gate': g },
-      h('legend', {}, h('label', {}, gb, h('strong', {}, g), ' ', h('span', { class: 'muted' }, t('flow.nscreens', { n: own.length })))),
+      h('legend', {}, h('label', {}, gb, h('strong', {}, gateName(g)), ' ', h('span', { class: 'muted' }, t('flow.nscreens', { n: own.length })))),
       h('div', { class: 'checks' }, sbs));
   });
 
   // 3. When: a preset or chosen dates, and optional daily hours (at the gate).
   const presetRadios = PRESETS.map(([id]) => h('input', { type: 'radio', name: 'period', value: id }));
+  const campaign = h('select', { name: 'campaign', id: 'flow-campaign', hidden: true, 'aria-label': t('flow.p.campaign') });
   const from = dateInput({ name: 'from', hidden: true, 'aria-label': t('sch.from') });
   const until = dateInput({ name: 'until', hidden: true, 'aria-label': t('sch.until') });
   const periodText = h('p', { class: 'hint', id: 'flow-period', 'aria-live': 'polite' });
@@ -127,8 +159,20 @@ export async function flowPage(ctx) {
     if (!p) return null;
     if (p.value === 'custom') return from.value && until.value && until.value >= from.value ? { from: from.value, until: until.value } : null;
     const today = todayIn(tz());
+    if (p.value === 'campaign') {
+      const c = campaignPeriods(schedules, plName, today).find((x) => x.key === campaign.value);
+      return c ? { from: c.from < today ? today : c.from, until: c.until } : null;
+    }
     return { from: today, until: addDays(today, PRESETS.find(([id]) => id === p.value)[1] - 1) };
   }
+  function plName(id) { const pl = plById.get(id); return pl ? pl.name || pl.id : id; }
+  function fillCampaigns() {
+    const was = campaign.value;
+    campaign.replaceChildren(h('option', { value: '' }, t('flow.choose')),
+      ...campaignPeriods(schedules, plName, todayIn(tz())).map((c) => h('option', { value: c.key }, t('flow.campaign', { name: c.name, from: dmy(c.from), until: dmy(c.until) }))));
+    campaign.value = was;
+  }
+  fillCampaigns();
   function chosenScreens() { return screens.filter((s) => !s.disabled && screenBox.get(s.id) && screenBox.get(s.id).checked); }
 
   const previewBtn = h('button', { type: 'button', id: 'flow-preview' }, t('flow.preview'));
@@ -141,11 +185,11 @@ export async function flowPage(ctx) {
     h('section', { class: 'panel flow-step' }, h('h2', {}, '2. ' + t('flow.where')), gates.length ? gateBoxes : h('p', {}, t('flow.noscreens'))),
     h('section', { class: 'panel flow-step' }, h('h2', {}, '3. ' + t('flow.when')),
       h('div', { class: 'checks', role: 'radiogroup', 'aria-label': t('flow.when') }, presetRadios.map((r) => h('label', {}, r, t('flow.p.' + r.value)))),
-      h('div', { class: 'actions' }, from, until), periodText,
+      h('div', { class: 'actions' }, campaign, from, until), periodText,
       h('div', { class: 'actions' }, h('span', {}, t('flow.hours')), start, '–', end, h('span', { class: 'muted' }, t('flow.hourshint')))),
     h('div', { class: 'actions' }, previewBtn), problems, previewBox, progressBox);
-  for (const r of presetRadios) r.addEventListener('change', () => { from.hidden = until.hidden = r.value !== 'custom'; changed(); });
-  for (const x of [what, from, until, start, end]) x.addEventListener('change', changed);
+  for (const r of presetRadios) r.addEventListener('change', () => { from.hidden = until.hidden = r.value !== 'custom'; campaign.hidden = r.value !== 'campaign'; changed(); });
+  for (const x of [what, campaign, from, until, start, end]) x.addEventListener('change', changed);
 
   let plan = null;
   function changed() {
@@ -204,7 +248,7 @@ export async function flowPage(ctx) {
       const old = (before.plan || []).find((x) => x.screen === s.id);
       const other = old && old.changed && old.current_version !== null;
       return h('div', { class: 'tl-row', 'data-screen': s.id },
-        h('h3', {}, s.name, ' ', h('span', { class: 'muted' }, s.gate + ' · ' + t('flow.today', { d: dmy(day) }))),
+        h('h3', {}, s.name, ' ', h('span', { class: 'muted' }, gateName(s.gate) + ' · ' + t('flow.today', { d: dmy(day) }))),
         timelineSvg(runs, colourOf, labelOf),
         h('ul', { class: 'tl-legend' }, runs.filter((r) => r.entry).map((r) => h('li', { 'data-entry': r.entry.id, class: r.entry === entry ? 'new' : null },
           h('span', { class: 'swatch', 'data-colour': colourOf(r) }), thumbOf(plOf(r.entry.playlist), mediaBySha),

@@ -343,6 +343,11 @@ async fn console_common_task_puts_a_video_on_a_gate_in_eight_actions() {
     )
     .await;
     shot(&s, "task-01-flow-preview").await;
+    if video["poster"].is_string() {
+        // ffmpeg drew a poster on upload: the timeline's legend shows it, not an icon.
+        s.wait("#flow-plan li.new img.tl-thumb[data-poster='true']")
+            .await;
+    }
 
     a.click("#flow-publish").await;
     assert!(a.n <= 8, "the common task took {} actions", a.n);
@@ -411,9 +416,66 @@ async fn console_common_task_puts_a_video_on_a_gate_in_eight_actions() {
         ids,
         json!(["quoc-khanh-2-9", "duong-ho-chi-minh-tren-bien"])
     );
+    campaign_preset_takes_an_entry_s_dates(&s, &dmy(today), &dmy(last)).await;
     assert_no_js_errors(&s, "the common task").await;
     s.quit().await;
     running.shutdown().await;
+}
+
+/// The "campaign" period: the dates of a campaign already scheduled (the one the common task
+/// made), and the plan's anniversaries as the two weeks up to their day.
+async fn campaign_preset_takes_an_entry_s_dates(s: &Session, from: &str, until: &str) {
+    let periods = s
+        .js_async(
+            "import('/console/flow.js').then(m => arguments[0](m.campaignPeriods([ \
+               {playlist: 'p', from: '2026-12-01', until: '2026-12-20'}, \
+               {playlist: 'p', from: '2026-12-10', until: '2027-01-05'}, \
+               {playlist: 'old', from: '2026-01-01', until: '2026-02-01'}], (id) => 'Tên ' + id, '2026-12-07') \
+               .map(c => [c.key, c.name, c.from, c.until])));",
+            vec![],
+        )
+        .await;
+    let periods = periods.as_array().unwrap();
+    assert_eq!(
+        periods[0],
+        json!([
+            "cal:resistance",
+            "Kỷ niệm Ngày Toàn quốc kháng chiến (19/12)",
+            "2026-12-06",
+            "2026-12-19"
+        ])
+    );
+    assert_eq!(
+        periods[1],
+        json!(["pl:p", "Tên p", "2026-12-01", "2027-01-05"])
+    );
+    assert!(!periods.iter().any(|c| c[0] == "pl:old"), "{periods:?}");
+    assert_eq!(periods.len(), 13, "one entry and 12 anniversaries");
+
+    s.js("location.hash = '#/flow'", vec![]).await;
+    s.wait("section[data-page='flow'] h1").await;
+    s.click(&s.wait("input[name='period'][value='campaign']").await)
+        .await;
+    let key = s
+        .js(
+            "return [...document.querySelectorAll('#flow-campaign option')].map(o => o.value).find(v => v.startsWith('pl:'))",
+            vec![],
+        )
+        .await;
+    s.set_value("#flow-campaign", key.as_str().unwrap()).await;
+    let text = s
+        .js(
+            "return document.querySelector('#flow-period').innerText",
+            vec![],
+        )
+        .await;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .starts_with(&format!("Từ {from} đến hết {until} (14 ngày")),
+        "{text}"
+    );
+    shot(s, "task-05-flow-campaign").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
