@@ -5,7 +5,7 @@
 // renderer, POST /api/v1/alerts/preview). Below: the alerts sent, and for admins the templates.
 import { t, lang } from './i18n.js';
 import { api, postForBlob } from './api.js';
-import { h, field, flash, showError, errorText, table, badge, time, langName } from './ui.js';
+import { h, field, flash, showError, errorText, table, badge, time, langName, gateNamer } from './ui.js';
 import { dmy, addDays, DAYS, dowOf } from './resolve.js';
 import { hhmmInput, HHMM } from './flow.js';
 
@@ -36,14 +36,15 @@ function wallOf(d, tz) {
   return { day: p.year + '-' + p.month + '-' + p.day, hm: p.hour + ':' + p.minute };
 }
 
-function targetsText(tg, screens) {
-  return [...(tg.gates || []), ...(tg.screens || []).map((id) => (screens.find((s) => s.id === id) || { name: id }).name)].join(', ');
+function targetsText(tg, screens, gateName) {
+  return [...(tg.gates || []).map(gateName), ...(tg.screens || []).map((id) => (screens.find((s) => s.id === id) || { name: id }).name)].join(', ');
 }
 
 export async function alertsPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.alerts')));
-  const [screens, media, templates] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/media'),
-    api('GET', '/api/v1/alert-templates').catch(() => [])]);
+  const [screens, media, templates, gates] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/media'),
+    api('GET', '/api/v1/alert-templates').catch(() => []), api('GET', '/api/v1/gates').catch(() => [])]);
+  const gateName = gateNamer(gates);
   const cols = h('div', { class: 'cols' });
   const listBox = h('div');
   ctx.el.append(cols);
@@ -57,7 +58,7 @@ export async function alertsPage(ctx) {
         const live = !a.cancelled && new Date(a.expires_at).getTime() > now;
         return h('tr', { 'data-alert': a.id },
           h('td', {}, a.text.map((x) => h('div', { lang: x.lang }, h('strong', {}, langName(x.lang) + ': '), x.text))),
-          h('td', {}, targetsText(a.targets, screens)),
+          h('td', {}, targetsText(a.targets, screens, gateName)),
           h('td', {}, time(a.expires_at, tz)),
           h('td', {}, a.cancelled ? badge('off', t('al.cancelled')) : live ? badge('bad', t('al.live')) : badge('off', t('al.expired'))),
           h('td', {}, live && ctx.can('write') ? h('button', { type: 'button', class: 'small danger', onclick: async () => {
@@ -68,7 +69,7 @@ export async function alertsPage(ctx) {
       })) : h('p', {}, t('al.none')));
   }
 
-  if (ctx.can('write')) cols.append(alertForm(ctx, screens, media, templates, drawList));
+  if (ctx.can('write')) cols.append(alertForm(ctx, screens, media, templates, drawList, gateName));
   else cols.append(h('div'));
   cols.append(listBox);
   if (ctx.can('admin')) ctx.el.append(templateEditor(templates));
@@ -76,7 +77,7 @@ export async function alertsPage(ctx) {
   return null;
 }
 
-function alertForm(ctx, screens, media, templates, drawList) {
+function alertForm(ctx, screens, media, templates, drawList, gateName) {
   const gates = [...new Set(screens.map((s) => s.gate))].sort();
   const texts = new Map(); // lang → typed text, kept while the target changes
   const tplSel = h('select', { name: 'template', id: 'al-template' }, h('option', { value: '' }, t('al.tpl.none')),
@@ -84,9 +85,9 @@ function alertForm(ctx, screens, media, templates, drawList) {
   const gateChecks = gates.map((g) => h('input', { type: 'checkbox', name: 'al-gate', value: g }));
   const screenChecks = screens.map((s) => h('input', { type: 'checkbox', name: 'al-screen', value: s.id }));
   const targetBox = h('fieldset', { id: 'al-targets' }, h('legend', {}, t('al.where')),
-    h('div', { class: 'checks' }, gateChecks.map((c) => h('label', {}, c, h('strong', {}, c.value)))),
+    h('div', { class: 'checks' }, gateChecks.map((c) => h('label', {}, c, h('strong', {}, gateName(c.value))))),
     h('details', {}, h('summary', {}, t('al.orscreens')),
-      h('div', { class: 'checks' }, screenChecks.map((c, i) => h('label', {}, c, screens[i].name + ' (' + screens[i].gate + ')')))));
+      h('div', { class: 'checks' }, screenChecks.map((c, i) => h('label', {}, c, screens[i].name + ' (' + gateName(screens[i].gate) + ')')))));
   const chosen = () => {
     const gs = gateChecks.filter((c) => c.checked).map((c) => c.value);
     const ss = screenChecks.filter((c) => c.checked).map((c) => c.value);
@@ -211,7 +212,7 @@ function alertForm(ctx, screens, media, templates, drawList) {
     const send = h('button', { type: 'button', class: 'danger solid', id: 'al-confirm-send' }, t('al.send'));
     const back = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, t('al.back'));
     dialog.replaceChildren(h('h2', { id: 'al-confirm-title' }, t('al.really')),
-      h('p', {}, t('al.confirmwhere', { n: c.screens.length, list: targetsText(c.targets, screens) })),
+      h('p', {}, t('al.confirmwhere', { n: c.screens.length, list: targetsText(c.targets, screens, gateName) })),
       h('p', {}, t('al.confirmend', { d: dmy(endDay.value), hm: endTime.value })),
       shots, h('div', { class: 'actions' }, send, back));
     send.addEventListener('click', async () => {

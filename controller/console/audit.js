@@ -3,7 +3,7 @@
 // on this controller yet" instead of an error.
 import { t, lang } from './i18n.js';
 import { api, download } from './api.js';
-import { h, field, select, showError, errorText, table, badge, time, saveBlob, notAvailable, langName, shortSha, flash, todayIn, dateInput } from './ui.js';
+import { h, field, select, showError, errorText, table, badge, time, saveBlob, notAvailable, langName, shortSha, flash, todayIn, dateInput, gateNamer } from './ui.js';
 
 const PAGE = 50;
 /** The API's largest page; a CSV with more rows says so (narrow the period). */
@@ -52,7 +52,7 @@ export async function logPage(ctx) {
   const tz0 = (screens[0] && screens[0].timezone) || 'UTC';
   const f = {
     screen: select([['', t('all')], ...screens.map((s) => [s.id, s.name])], '', { name: 'screen' }),
-    gate: select([['', t('all')], ...gates.map((g) => [g.gate, g.gate])], '', { name: 'gate' }),
+    gate: select([['', t('all')], ...gates.map((g) => [g.gate, g.name || g.gate])], '', { name: 'gate' }),
     media: select([['', t('all')], ...media.map((m) => [m.sha256, m.title])], '', { name: 'media' }),
     lang: select([['', t('all')], ...['vi', 'en', 'zh-Hans', 'hmn', 'ium', 'tyz', 'pcc', 'nut', 'hni'].map((l) => [l, langName(l)])], '', { name: 'lang' }),
     outcome: select([['', t('all')], ['completed', t('out.completed')], ['interrupted', t('out.interrupted')], ['failed', t('out.failed')]], '', { name: 'outcome' }),
@@ -186,7 +186,7 @@ function reasonText(r) {
 }
 
 /** The compliance report (docs/auditing.md): one panel per screen. Falls back to `render`. */
-function renderCompliance(r, period) {
+function renderCompliance(r, period, gateName = (g) => g) {
   if (!r || !Array.isArray(r.screens)) return render(r, 'UTC');
   const ptz = (period && period.tz) || 'UTC';
   return h('div', {},
@@ -197,7 +197,7 @@ function renderCompliance(r, period) {
       const tz = sc.timezone || 'UTC';
       const chain = sc.chain || {};
       return h('div', { class: 'panel', 'data-screen': sc.screen },
-        h('h2', {}, (sc.name || sc.screen) + ' · ' + (sc.gate || ''), ' ', h('code', {}, sc.screen)),
+        h('h2', {}, (sc.name || sc.screen) + ' · ' + (sc.gate ? gateName(sc.gate) : ''), ' ', h('code', {}, sc.screen)),
         h('dl', { class: 'kv' },
           h('dt', {}, t('rep.expected')), h('dd', {}, String(sc.expected ?? '—')),
           h('dt', {}, t('rep.recorded')), h('dd', {}, String(sc.recorded ?? '—')),
@@ -231,6 +231,7 @@ function renderPlays(r, names) {
     if (k === 'media') return key.media_title || (nm.media && nm.media.get(v)) || shortSha(v);
     if (k === 'lang') return langName(v);
     if (k === 'screen') return (nm.screen && nm.screen.get(v)) || v;
+    if (k === 'gate') return nm.gate ? nm.gate(v) : v;
     if (k === 'day') return dmy(v);
     if (k === 'playlist') return !v ? '—' : v.startsWith('alert:') ? t('log.alert') : ((nm.playlist && nm.playlist.get(v)) || v);
     return v;
@@ -256,8 +257,9 @@ function legend(series) {
     svg('svg', { width: 12, height: 12, viewBox: '0 0 12 12', 'aria-hidden': 'true', class: 'swatch' }, svg('rect', { width: 12, height: 12, fill: COLOURS[i % COLOURS.length] })), name)));
 }
 
-/** Stacked bars: one bar per `x`, one colour per series; `fmt` writes a value. */
-export function stackedBars(title, xs, series, value, fmt, xLabel) {
+/** Stacked bars: one bar per `x`, one colour per series (named by `seriesName`); `fmt`
+ * writes a value. */
+export function stackedBars(title, xs, series, value, fmt, xLabel, seriesName = (s) => s) {
   const W = 560, H = 240, L = 60, B = 36, T = 12;
   const totals = xs.map((x) => series.reduce((a, s) => a + value(x, s), 0));
   const max = Math.max(1, ...totals);
@@ -271,7 +273,7 @@ export function stackedBars(title, xs, series, value, fmt, xLabel) {
       const v = value(x, s);
       if (!v) return null;
       const r = svg('rect', { x: cx.toFixed(1), y: y(acc + v).toFixed(1), width: bw.toFixed(1), height: (y(acc) - y(acc + v)).toFixed(1), fill: COLOURS[j % COLOURS.length] },
-        svg('title', {}, xLabel(x) + ' · ' + s + ': ' + fmt(v)));
+        svg('title', {}, xLabel(x) + ' · ' + seriesName(s) + ': ' + fmt(v)));
       acc += v;
       return r;
     });
@@ -281,7 +283,7 @@ export function stackedBars(title, xs, series, value, fmt, xLabel) {
   const axis = [0, 0.5, 1].map((f) => svg('g', {}, svg('line', { x1: L, x2: W - 6, y1: y(max * f), y2: y(max * f), stroke: '#d0d4da' }),
     svg('text', { x: L - 4, y: y(max * f) + 4, 'text-anchor': 'end', fill: '#333' }, fmt(max * f))));
   return h('figure', { class: 'chart panel' }, h('figcaption', {}, h('strong', {}, title)),
-    svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title }, axis, bars), legend(series));
+    svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title }, axis, bars), legend(series.map(seriesName)));
 }
 
 /** One bar split by share (the languages played). */
@@ -304,7 +306,7 @@ export function shareBar(title, parts) {
 function pct(f) { return (Math.round(f * 1000) / 10).toLocaleString(lang()) + ' %'; }
 
 /** Plays per day per gate, share of languages and hours on air, from the plays report. */
-async function drawCharts(box, range, period) {
+async function drawCharts(box, range, period, gateName) {
   box.replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
     const q1 = range(); q1.set('group_by', 'day,gate');
@@ -320,8 +322,8 @@ async function drawCharts(box, range, period) {
     const dd = (d) => dmy(d).slice(0, 5);
     if (!byDay.groups.length) { box.replaceChildren(h('p', { class: 'muted' }, t('chart.none'))); return; }
     box.replaceChildren(h('div', { class: 'charts' },
-      stackedBars(t('chart.playsday'), days, gates, (d, gname) => get(d, gname, 'plays'), num, dd),
-      stackedBars(t('chart.hours'), days, gates, (d, gname) => get(d, gname, 'duration_s') / 3600, hours, dd),
+      stackedBars(t('chart.playsday'), days, gates, (d, gname) => get(d, gname, 'plays'), num, dd, gateName),
+      stackedBars(t('chart.hours'), days, gates, (d, gname) => get(d, gname, 'duration_s') / 3600, hours, dd, gateName),
       shareBar(t('chart.langs'), byLang.groups.map((g) => ({ name: langName(g.key.lang), value: g.plays })).filter((p) => p.value > 0))));
   } catch (e) {
     box.replaceChildren(e.status === 404 ? notAvailable(t('chart.title')) : h('p', { class: 'error-text', role: 'alert' }, errorText(e)));
@@ -349,15 +351,16 @@ export async function compliancePage(ctx) {
     try { target.replaceChildren(view(await api('GET', path))); }
     catch (e) { target.replaceChildren(e.status === 404 ? notAvailable(t('nav.compliance')) : h('p', { class: 'error-text', role: 'alert' }, errorText(e))); }
   }
-  const [media, playlists] = await Promise.all([api('GET', '/api/v1/media').catch(() => []), api('GET', '/api/v1/playlists').catch(() => [])]);
-  const names = { media: new Map(media.map((m) => [m.sha256, m.title])), screen: new Map(screens.map((s) => [s.id, s.name])),
+  const [media, playlists, gates] = await Promise.all([api('GET', '/api/v1/media').catch(() => []), api('GET', '/api/v1/playlists').catch(() => []),
+    api('GET', '/api/v1/gates').catch(() => [])]);
+  const names = { gate: gateNamer(gates), media: new Map(media.map((m) => [m.sha256, m.title])), screen: new Map(screens.map((s) => [s.id, s.name])),
     playlist: new Map(playlists.map((p) => [p.id, p.name])) };
   const period = () => ({ from: from.value, to: to.value, tz });
   const charts = h('div', { id: 'audit-charts', 'aria-live': 'polite' });
   ctx.el.append(h('h2', {}, t('chart.title')), charts);
-  const compliance = () => { const p = period(); return run(out, '/api/v1/reports/compliance?' + range(), (j) => renderCompliance(j, p)); };
+  const compliance = () => { const p = period(); return run(out, '/api/v1/reports/compliance?' + range(), (j) => renderCompliance(j, p, names.gate)); };
   const playsRun = () => { const q = range(); q.set('group_by', group.value); return run(plays, '/api/v1/reports/plays?' + q, (j) => h('div', { class: 'panel' }, renderPlays(j, names))); };
-  const chartsRun = () => drawCharts(charts, range, period());
+  const chartsRun = () => drawCharts(charts, range, period(), names.gate);
   form.addEventListener('submit', (ev) => { ev.preventDefault(); compliance(); playsRun(); chartsRun(); });
   playsForm.addEventListener('submit', (ev) => { ev.preventDefault(); playsRun(); });
   await Promise.all([compliance(), playsRun(), chartsRun()]);

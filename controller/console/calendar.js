@@ -50,9 +50,10 @@ function monday(day) { return addDays(day, -dowOf(day)); }
 
 export function calendar(ctx, data, reload) {
   const { screens, playlists } = data;
+  const gateName = data.gateName || ((g) => g);
   const plName = (id) => { const p = playlists.find((x) => x.id === id); return p ? p.name || p.id : id; };
   const gates = [...new Set(screens.map((s) => s.gate))].sort();
-  const gateSel = h('select', { id: 'week-gate', 'aria-label': t('sch.gate') }, gates.map((g) => h('option', { value: g }, g)));
+  const gateSel = h('select', { id: 'week-gate', 'aria-label': t('sch.gate') }, gates.map((g) => h('option', { value: g }, gateName(g))));
   const tz = () => { const s = screens.find((x) => x.gate === gateSel.value); return (s && s.timezone) || TZ; };
   let view = 'week';
   let anchor = todayIn(tz());

@@ -5,7 +5,7 @@
 // creates the playlist and the schedule entry and publishes to exactly the chosen screens.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, flash, showError, errorText, badge, todayIn, suggestId, langName, dateInput } from './ui.js';
+import { h, flash, showError, errorText, badge, todayIn, suggestId, langName, dateInput, gateNamer } from './ui.js';
 import { reaches, dayRuns, addDays, dmy, hhmm, toMin } from './resolve.js';
 
 const TZ = 'Asia/Ho_Chi_Minh';
@@ -109,7 +109,7 @@ export async function flowPage(ctx) {
   const [screens, media, playlists, schedules, gateList] = await Promise.all([
     api('GET', '/api/v1/screens'), api('GET', '/api/v1/media'), api('GET', '/api/v1/playlists'), api('GET', '/api/v1/schedules'),
     api('GET', '/api/v1/gates')]);
-  const gateName = (g) => (gateList.find((x) => x.gate === g) || {}).name || g;
+  const gateName = gateNamer(gateList);
   const mediaBySha = new Map(media.map((m) => [m.sha256, m]));
   const plById = new Map(playlists.map((p) => [p.id, p]));
 

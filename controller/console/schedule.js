@@ -2,7 +2,7 @@
 // and copy), and the list/creation of entries.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, field, select, flash, showError, showOk, table, badge, isoDate, todayIn, dateText, suggestId, dateInput } from './ui.js';
+import { h, field, select, flash, showError, showOk, table, badge, isoDate, todayIn, dateText, suggestId, dateInput, gateNamer } from './ui.js';
 import { calendar } from './calendar.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -13,8 +13,10 @@ export async function schedulePage(ctx) {
   let schedules = await api('GET', '/api/v1/schedules');
   const plName = (id) => (playlists.find((p) => p.id === id) || { name: id }).name;
   const gateNames = gates.map((g) => g.gate);
+  const gateName = gateNamer(gates);
+  const screenName = (id) => (screens.find((s) => s.id === id) || { name: id }).name;
   const listBox = h('div');
-  const data = { screens, playlists, schedules };
+  const data = { screens, playlists, schedules, gateName };
   const reload = async () => { schedules = await api('GET', '/api/v1/schedules'); data.schedules = schedules; drawList(); };
   const cal = calendar(ctx, data, reload);
   ctx.el.append(cal.el);
@@ -23,7 +25,7 @@ export async function schedulePage(ctx) {
   function drawList() {
     const rows = schedules.map((e) => h('tr', { 'data-schedule': e.id },
       h('td', {}, h('code', {}, e.id)), h('td', {}, plName(e.playlist)),
-      h('td', {}, [...(e.targets.gates || []), ...(e.targets.screens || [])].join(', ')),
+      h('td', {}, [...(e.targets.gates || []).map(gateName), ...(e.targets.screens || []).map(screenName)].join(', ')),
       h('td', { class: 'num' }, String(e.priority)),
       h('td', {}, (e.from ? dateText(e.from) : '…') + ' → ' + (e.until ? dateText(e.until) : '…')),
       h('td', {}, e.weekdays ? e.weekdays.map((d) => t('day.' + d)).join(' ') : t('sch.everyday')),
@@ -73,7 +75,7 @@ export async function schedulePage(ctx) {
     const form = h('form', { class: 'panel', id: 'schedule-form' }, heading,
       h('div', { class: 'grid' },
         field(t('sch.playlist'), pl), field(t('sch.id'), id), h('p', { class: 'hint full', id: 'schedule-id-rule' }, t('id.rule')),
-        h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.gates')), h('div', { class: 'checks' }, gateChecks.map((c) => h('label', {}, c, c.value))))),
+        h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.gates')), h('div', { class: 'checks' }, gateChecks.map((c) => h('label', {}, c, gateName(c.value)))))),
         h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.screens')), h('div', { class: 'checks' }, screenChecks.map((c) => h('label', {}, c, c.value))))),
         field(t('sch.priority'), prio), field(t('sch.from'), from), field(t('sch.until'), until),
         h('span', { class: 'full' }, h('fieldset', {}, h('legend', {}, t('sch.days') + ' — ' + t('sch.daysHint')), h('div', { class: 'checks' }, dayChecks.map((c) => h('label', {}, c, t('day.' + c.value)))))),

@@ -216,6 +216,12 @@ export function isoDate(d) {
   return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate());
 }
 
+/** A gate's display name from `GET /api/v1/gates` (its id where it has none). */
+export function gateNamer(gates) {
+  const names = new Map((gates || []).map((g) => [g.gate, g.name || g.gate]));
+  return (id) => names.get(id) || id;
+}
+
 /** Today's date (YYYY-MM-DD) in `tz` at instant `now`: the gate's day, not the browser's. */
 export function todayIn(tz, now = new Date()) {
   const parts = new Intl.DateTimeFormat('en-GB', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(now);
