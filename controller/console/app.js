@@ -18,28 +18,30 @@ import { flowPage } from './flow.js';
 
 const WRITE = ['admin', 'operator'];
 const ALL = ['admin', 'operator', 'auditor'];
+// `group`: the menu's section (its heading is `nav.g.<group>`), in this order.
 const PAGES = [
-  { id: 'screens', label: 'nav.screens', roles: ALL, render: screensPage },
-  { id: 'media', label: 'nav.media', roles: ALL, render: mediaPage },
-  { id: 'playlists', label: 'nav.playlists', roles: ALL, render: playlistsPage },
-  { id: 'schedule', label: 'nav.schedule', roles: ALL, render: schedulePage },
-  { id: 'publish', label: 'nav.publish', roles: WRITE, render: publishPage },
+  { id: 'screens', label: 'nav.screens', roles: ALL, group: 'content', render: screensPage },
+  { id: 'media', label: 'nav.media', roles: ALL, group: 'content', render: mediaPage },
+  { id: 'playlists', label: 'nav.playlists', roles: ALL, group: 'content', render: playlistsPage },
+  { id: 'schedule', label: 'nav.schedule', roles: ALL, group: 'content', render: schedulePage },
+  { id: 'layouts', label: 'nav.layouts', roles: ALL, group: 'content', render: layoutsPage },
+  { id: 'publish', label: 'nav.publish', roles: WRITE, group: 'content', render: publishPage },
+  { id: 'approvals', label: 'nav.approvals', roles: ALL, group: 'content', render: approvalsPage },
   { id: 'flow', label: 'flow.title', roles: WRITE, nav: false, render: flowPage },
-  { id: 'alerts', label: 'nav.alerts', roles: ALL, render: alertsPage },
-  { id: 'cap', label: 'nav.cap', roles: ALL, render: capPage },
-  { id: 'ticker', label: 'nav.ticker', roles: ALL, render: tickerPage },
-  { id: 'layouts', label: 'nav.layouts', roles: ALL, render: layoutsPage },
-  { id: 'approvals', label: 'nav.approvals', roles: ALL, render: approvalsPage },
-  { id: 'log', label: 'nav.log', roles: ALL, render: logPage },
-  { id: 'compliance', label: 'nav.compliance', roles: ALL, render: compliancePage },
-  { id: 'export', label: 'nav.export', roles: ALL, render: exportPage },
-  { id: 'report', label: 'nav.report', roles: ALL, render: reportPage },
-  { id: 'manage', label: 'nav.manage', roles: ['admin'], render: manageScreensPage },
-  { id: 'users', label: 'nav.users', roles: ['admin'], render: usersPage },
-  { id: 'tokens', label: 'nav.tokens', roles: ['admin'], render: tokensPage },
-  { id: 'actions', label: 'nav.actions', roles: ALL, render: actionsPage },
-  { id: 'password', label: 'nav.password', roles: ALL, user: true, render: passwordPage },
+  { id: 'alerts', label: 'nav.alerts', roles: ALL, group: 'urgent', render: alertsPage },
+  { id: 'ticker', label: 'nav.ticker', roles: ALL, group: 'urgent', render: tickerPage },
+  { id: 'cap', label: 'nav.cap', roles: ALL, group: 'urgent', render: capPage },
+  { id: 'log', label: 'nav.log', roles: ALL, group: 'audit', render: logPage },
+  { id: 'compliance', label: 'nav.compliance', roles: ALL, group: 'audit', render: compliancePage },
+  { id: 'report', label: 'nav.report', roles: ALL, group: 'audit', render: reportPage },
+  { id: 'export', label: 'nav.export', roles: ALL, group: 'audit', render: exportPage },
+  { id: 'manage', label: 'nav.manage', roles: ['admin'], group: 'admin', render: manageScreensPage },
+  { id: 'users', label: 'nav.users', roles: ['admin'], group: 'admin', render: usersPage },
+  { id: 'tokens', label: 'nav.tokens', roles: ['admin'], group: 'admin', render: tokensPage },
+  { id: 'actions', label: 'nav.actions', roles: ALL, group: 'admin', render: actionsPage },
+  { id: 'password', label: 'nav.password', roles: ALL, user: true, group: 'admin', render: passwordPage },
 ];
+const GROUPS = ['content', 'urgent', 'audit', 'admin'];
 
 // role: of the token or the signed-in user; login/name: only for a named account's session.
 const session = { role: null, login: null, name: null };
@@ -75,8 +77,12 @@ function renderChrome() {
   const nav = document.getElementById('nav');
   nav.setAttribute('aria-label', t('nav.label'));
   nav.hidden = !session.role;
-  nav.replaceChildren(...pages().filter((p) => p.nav !== false)
-    .map((p) => h('a', { href: '#/' + p.id, 'data-page': p.id }, t(p.label))));
+  document.body.classList.toggle('with-nav', !!session.role);
+  const shown = pages().filter((p) => p.nav !== false);
+  nav.replaceChildren(...GROUPS.map((g) => [g, shown.filter((p) => p.group === g)]).filter(([, ps]) => ps.length)
+    .map(([g, ps]) => h('div', { class: 'nav-group', role: 'group', 'aria-labelledby': 'nav-g-' + g },
+      h('span', { class: 'nav-head', id: 'nav-g-' + g }, t('nav.g.' + g)),
+      ps.map((p) => h('a', { href: '#/' + p.id, 'data-page': p.id }, t(p.label))))));
   const menu = document.getElementById('menu-button');
   menu.textContent = t('menu.open');
   menu.setAttribute('aria-label', t('menu.label'));
