@@ -7,6 +7,14 @@ import { calendar } from './calendar.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
+/** An entry's dates in words: both ends, one end, or none (it always applies). */
+function datesText(e) {
+  if (e.from && e.until) return dateText(e.from) + ' → ' + dateText(e.until);
+  if (e.from) return t('sch.fromonly', { d: dateText(e.from) });
+  if (e.until) return t('sch.untilonly', { d: dateText(e.until) });
+  return t('sch.always');
+}
+
 export async function schedulePage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.schedule')));
   const [screens, gates, playlists] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/gates'), api('GET', '/api/v1/playlists')]);
@@ -27,7 +35,7 @@ export async function schedulePage(ctx) {
       h('td', {}, h('code', {}, e.id)), h('td', {}, plName(e.playlist)),
       h('td', {}, [...(e.targets.gates || []).map(gateName), ...(e.targets.screens || []).map(screenName)].join(', ')),
       h('td', { class: 'num' }, String(e.priority)),
-      h('td', {}, (e.from ? dateText(e.from) : '…') + ' → ' + (e.until ? dateText(e.until) : '…')),
+      h('td', {}, datesText(e)),
       h('td', {}, e.weekdays ? e.weekdays.map((d) => t('day.' + d)).join(' ') : t('sch.everyday')),
       h('td', {}, (e.start || '00:00') + '–' + (e.end || '24:00')),
       h('td', {}, ctx.can('write') ? h('button', { type: 'button', class: 'small secondary', 'data-action': 'edit-schedule', 'aria-label': t('sch.editbtn') + ' ' + e.id,
