@@ -16,6 +16,12 @@ pub const MIN_TICKER_SPEED: u32 = 10;
 pub const MAX_TICKER_SPEED: u32 = 2000;
 /// The ticker speed when the layout names none, pixels per second.
 pub const DEFAULT_TICKER_SPEED: u32 = 120;
+/// Most images a `side` or `logo` region names.
+pub const MAX_REGION_MEDIA: usize = 20;
+/// How long a `side` image stays when the region names no `every_secs`, seconds.
+pub const DEFAULT_SIDE_SECS: u32 = 10;
+/// Shortest and longest `every_secs` of a `side` region, seconds.
+pub const SIDE_SECS: (u32, u32) = (3, 3600);
 
 /// How the picture is turned on the physical display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -37,11 +43,11 @@ pub enum RegionName {
     Main,
     /// The signed ticker texts, scrolling right to left.
     Ticker,
-    /// A side panel (shown black for now: reserved for a second playlist).
+    /// A side panel: its `media` images in turn, each for `every_secs` (black without).
     Side,
     /// The clock and date in the manifest's timezone and the gate's first language.
     Clock,
-    /// The logo (shown black for now).
+    /// The logo: its first `media` image, fitted (black without).
     Logo,
 }
 
@@ -58,8 +64,9 @@ impl RegionName {
     }
 }
 
-/// One region: its name and where it is, as fractions (0..=1) of the layout's canvas.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// One region: its name and where it is, as fractions (0..=1) of the layout's canvas, and
+/// for `side` and `logo` the images it shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Region {
     /// What it shows.
     pub name: RegionName,
@@ -71,6 +78,13 @@ pub struct Region {
     pub w: f64,
     /// Height, fraction of the canvas height.
     pub h: f64,
+    /// `side` and `logo` only: SHA-256 of slide images listed in the manifest's `media`
+    /// (`docs/protocol.md` §20); empty = black.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<String>,
+    /// `side` only: seconds each image stays (default [`DEFAULT_SIDE_SECS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_secs: Option<u32>,
 }
 
 // JSON numbers are never NaN, and validation rejects non-finite values.
@@ -142,7 +156,15 @@ pub const TEMPLATES: [(&str, Orientation, &[Region]); 4] = [
 ];
 
 const fn r(name: RegionName, x: f64, y: f64, w: f64, h: f64) -> Region {
-    Region { name, x, y, w, h }
+    Region {
+        name,
+        x,
+        y,
+        w,
+        h,
+        media: Vec::new(),
+        every_secs: None,
+    }
 }
 
 impl Layout {
@@ -162,6 +184,11 @@ impl Layout {
     /// The region called `name`, if the layout has one.
     pub fn region(&self, name: RegionName) -> Option<&Region> {
         self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// The images of every region (side and logo), in region order.
+    pub fn media(&self) -> impl Iterator<Item = &String> {
+        self.regions.iter().flat_map(|r| r.media.iter())
     }
 
     /// The ticker speed in canvas pixels per second.
@@ -212,6 +239,7 @@ impl Layout {
                     "x, y, w, h are fractions of the screen: w and h above 0, and the region inside the screen (x + w ≤ 1, y + h ≤ 1)".into(),
                 ));
             }
+            reg.validate_content(&f)?;
         }
         if !names.contains(&RegionName::Main) {
             return Err(bad(
@@ -232,6 +260,60 @@ impl Layout {
 }
 
 impl Region {
+    /// The rules for `media` and `every_secs` (which media exist is the manifest's check).
+    fn validate_content(&self, f: &str) -> Result<(), ManifestError> {
+        let bad = |field: String, problem: String| ManifestError::Invalid { field, problem };
+        let shows_images = matches!(self.name, RegionName::Side | RegionName::Logo);
+        if !self.media.is_empty() && !shows_images {
+            return Err(bad(
+                format!("{f}.media"),
+                format!(
+                    "only \"side\" and \"logo\" regions show images, not {:?}",
+                    self.name.as_str()
+                ),
+            ));
+        }
+        if self.media.len() > MAX_REGION_MEDIA {
+            return Err(bad(
+                format!("{f}.media"),
+                format!(
+                    "{} images; a region shows at most {MAX_REGION_MEDIA}",
+                    self.media.len()
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (j, sha) in self.media.iter().enumerate() {
+            super::validate::check_sha(&format!("{f}.media[{j}]"), sha)?;
+            if !seen.insert(sha) {
+                return Err(bad(
+                    format!("{f}.media[{j}]"),
+                    "the same image twice in one region".into(),
+                ));
+            }
+        }
+        if let Some(s) = self.every_secs {
+            if self.name != RegionName::Side {
+                return Err(bad(
+                    format!("{f}.every_secs"),
+                    "only a \"side\" region turns its images".into(),
+                ));
+            }
+            if !(SIDE_SECS.0..=SIDE_SECS.1).contains(&s) {
+                return Err(bad(
+                    format!("{f}.every_secs"),
+                    format!("{s} s; allowed {} to {}", SIDE_SECS.0, SIDE_SECS.1),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seconds each `side` image stays.
+    pub fn every_secs(&self) -> u32 {
+        self.every_secs.unwrap_or(DEFAULT_SIDE_SECS)
+    }
+
     /// The region in pixels of a canvas of `canvas` pixels (edges rounded, at least 1×1).
     pub fn rect(&self, canvas: (u32, u32)) -> Rect {
         let (cw, ch) = (f64::from(canvas.0), f64::from(canvas.1));

@@ -605,7 +605,10 @@ mod ticker;
 mod validate;
 mod verify;
 
-pub use layout::{Layout, Orientation, Rect, Region, RegionName, TEMPLATES};
+pub use layout::{
+    Layout, Orientation, Rect, Region, RegionName, DEFAULT_SIDE_SECS, MAX_REGION_MEDIA, SIDE_SECS,
+    TEMPLATES,
+};
 pub use ticker::{
     active_ticker, next_ticker_change, ticker_turns, verify_ticker, TickerItem, TickerSet,
     TickerTurn, MAX_TICKER_ITEMS, MAX_TICKER_TEXT_LEN,

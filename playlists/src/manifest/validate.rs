@@ -217,7 +217,7 @@ pub(super) fn check_lang(field: &str, tag: &str) -> Result<(), ManifestError> {
     }
 }
 
-fn check_sha(field: &str, sha: &str) -> Result<(), ManifestError> {
+pub(super) fn check_sha(field: &str, sha: &str) -> Result<(), ManifestError> {
     if is_valid_sha256_hex(sha) {
         Ok(())
     } else {
@@ -366,6 +366,23 @@ impl Manifest {
         }
         if let Some(layout) = &self.layout {
             layout.validate("layout")?;
+            // A side or logo image is media like any other: listed (so it is downloaded and
+            // hash-checked) and a slide (`docs/protocol.md` §20).
+            for (i, reg) in layout.regions.iter().enumerate() {
+                for (j, sha) in reg.media.iter().enumerate() {
+                    let field = format!("layout.regions[{i}].media[{j}]");
+                    let m = known_media(&media, &field, sha)?;
+                    if m.kind != MediaKind::Slide {
+                        return Err(ManifestError::Invalid {
+                            field,
+                            problem: format!(
+                                "media {sha} is a {:?}; a region shows slide images only",
+                                m.kind
+                            ),
+                        });
+                    }
+                }
+            }
         }
         Ok(())
     }

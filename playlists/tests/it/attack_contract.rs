@@ -506,3 +506,52 @@ fn attack_a_rejected_manifest_leaves_the_trust_state_unchanged() {
     assert!(verify(&signed(&next, &key), Some(3)).is_ok());
     let _ = KeySet::new();
 }
+
+/// A layout whose `side` or `logo` region names an image the manifest does not list (so it
+/// would be fetched unchecked, or never), a video, or anything but a hash, is refused whole
+/// (`docs/protocol.md` §20); a listed slide is accepted.
+#[test]
+fn attack_layout_region_media_not_in_the_manifest_refused() {
+    let with_region = |name: RegionName, media: Vec<String>| {
+        let mut m = manifest();
+        m.issued_at = ts("2025-05-01T00:00:00Z");
+        m.expires_at = ts("2025-07-01T00:00:00Z");
+        let mut l = Layout::template("main_side_ticker").unwrap();
+        l.regions.push(Region {
+            name: RegionName::Logo,
+            x: 0.0,
+            y: 0.0,
+            w: 0.1,
+            h: 0.1,
+            media: Vec::new(),
+            every_secs: None,
+        });
+        let r = l.regions.iter_mut().find(|r| r.name == name).unwrap();
+        r.media = media;
+        m.layout = Some(l);
+        signed(&m, &controller_key())
+    };
+    for name in [RegionName::Side, RegionName::Logo] {
+        // Listed slide: fine.
+        verify(&with_region(name, vec![sha(4)]), None).expect("a listed slide is shown");
+        for (bad, what) in [
+            (vec![sha(99)], "not listed"),
+            (vec![sha(1)], "a video"),
+            (vec!["../../etc/passwd".to_string()], "not a hash"),
+            (vec![sha(4), sha(4)], "twice"),
+        ] {
+            let r = verify(&with_region(name, bad), None).expect_err(what);
+            assert_eq!(r.reason, RejectReason::InvalidContent, "{what}: {r:?}");
+            assert!(r.to_string().contains("layout.regions["), "{what}: {r}");
+        }
+    }
+    // Images in a region that shows none (the ticker) are refused too.
+    let mut m = manifest();
+    m.issued_at = ts("2025-05-01T00:00:00Z");
+    m.expires_at = ts("2025-07-01T00:00:00Z");
+    let mut l = Layout::template("main_ticker").unwrap();
+    l.regions[1].media = vec![sha(4)];
+    m.layout = Some(l);
+    let r = verify(&signed(&m, &controller_key()), None).expect_err("ticker images");
+    assert_eq!(r.reason, RejectReason::InvalidContent);
+}
