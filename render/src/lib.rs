@@ -31,7 +31,7 @@ use cosmic_text::{FontSystem, SwashCache};
 pub use coverage::{Coverage, ScriptCheck};
 pub use draw::Rect;
 pub use layout::{AlertLayout, MEDIA_SHARE, SAFE_MARGIN};
-pub use media::{MediaError, MediaImage, MAX_MEDIA_SIDE};
+pub use media::{fit_box, MediaError, MediaImage, MAX_MEDIA_SIDE};
 pub use ticker::{weekday_name, ClockFace, CLOCK_BACKGROUND, MAX_STRIP_WIDTH, TICKER_BAND};
 
 /// The screen's background around the text (not pure black, so an alert frame can never be

@@ -103,3 +103,64 @@ impl MediaImage {
         canvas.draw_pixmap(0, 0, self.pixmap.as_ref(), &paint, t, None);
     }
 }
+
+impl MediaImage {
+    /// The image fitted into a `width`×`height` box: scaled to fit with its aspect kept,
+    /// centred, black around it (a layout's `side` or `logo` region, `docs/protocol.md` §20).
+    pub fn fitted(&self, width: u32, height: u32) -> Result<crate::Image, crate::RenderError> {
+        let size_err = || crate::RenderError::Size { width, height };
+        if width == 0 || height == 0 || width > crate::MAX_SIZE.0 || height > crate::MAX_SIZE.1 {
+            return Err(size_err());
+        }
+        let mut canvas = Pixmap::new(width, height).ok_or_else(size_err)?;
+        canvas.fill(tiny_skia::Color::BLACK);
+        let r = fit_box(self.width(), self.height(), width, height);
+        self.draw_into(&mut canvas, r);
+        Ok(crate::Image {
+            width,
+            height,
+            pixmap: canvas,
+        })
+    }
+}
+
+/// Where an image of `iw`×`ih` goes in a `bw`×`bh` box: as large as fits, aspect kept, centred.
+pub fn fit_box(iw: u32, ih: u32, bw: u32, bh: u32) -> Rect {
+    let (iw, ih, bw, bh) = (
+        i64::from(iw.max(1)),
+        i64::from(ih.max(1)),
+        i64::from(bw),
+        i64::from(bh),
+    );
+    // Width-limited when iw/ih ≥ bw/bh.
+    let (w, h) = if iw * bh >= ih * bw {
+        (bw, (ih * bw / iw).max(1))
+    } else {
+        ((iw * bh / ih).max(1), bh)
+    };
+    let (x, y) = ((bw - w) / 2, (bh - h) / 2);
+    Rect::new(x as i32, y as i32, (x + w) as i32, (y + h) as i32)
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    #[test]
+    fn fitted_keeps_the_aspect_and_centres() {
+        // A wide red image in a tall box: full width, centred vertically, black above and below.
+        let mut rgba = Vec::new();
+        for _ in 0..(200 * 100) {
+            rgba.extend_from_slice(&[255, 0, 0, 255]);
+        }
+        let img = MediaImage::from_rgba(200, 100, rgba).unwrap();
+        let out = img.fitted(100, 300).unwrap();
+        assert_eq!((out.width, out.height), (100, 300));
+        assert_eq!(fit_box(200, 100, 100, 300), Rect::new(0, 125, 100, 175));
+        assert_eq!(out.pixel(50, 150), [255, 0, 0]);
+        assert_eq!(out.pixel(50, 10), [0, 0, 0]);
+        assert_eq!(out.pixel(50, 290), [0, 0, 0]);
+        assert_eq!(fit_box(100, 400, 200, 200), Rect::new(75, 0, 125, 200));
+        assert!(img.fitted(0, 10).is_err());
+    }
+}

@@ -90,19 +90,20 @@ pub(super) fn spawn(
     stop: watch::Receiver<bool>,
 ) -> Playback {
     let (backend, display_problem, screens) = backend(setup.choice, setup.data_dir);
+    let lookup: Lookup = {
+        let cache = setup.cache.clone();
+        Arc::new(move |sha: &str| cache.path(sha))
+    };
     let regions = screens.map(|screens| {
         let r = RegionsSetup {
             socket: setup.data_dir.join("mpv.sock"),
             screens,
             journal: setup.journal.clone(),
             clock: setup.clock.clone(),
+            lookup: lookup.clone(),
         };
         tokio::spawn(regions::run(r, program.clone(), ticker, stop.clone()))
     });
-    let lookup: Lookup = {
-        let cache = setup.cache.clone();
-        Arc::new(move |sha: &str| cache.path(sha))
-    };
     let (error_tx, error) = watch::channel(None::<String>);
     let sink = play_sink(&setup, backend.kind(), error_tx);
     let (current_tx, current) = watch::channel(None::<String>);

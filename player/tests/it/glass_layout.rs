@@ -25,7 +25,7 @@ use gatecast_player::backend::mpv::{MpvBackend, MpvConfig, ScreenRenderer};
 use gatecast_player::backend::{text_sha256, Backend, Ended, Interrupt, ItemKind};
 use gatecast_player::clock::ClockProbe;
 use gatecast_player::journal::Journal;
-use gatecast_player::scheduler::Program;
+use gatecast_player::scheduler::{Lookup, Program};
 use gatecast_player::store::Store;
 use gatecast_render::{ClockFace, Renderer, CLOCK_BACKGROUND, TICKER_BAND};
 use gatecast_testkit::glass::{encode_png, near, quadrants_rgb, Display, Frame, Grabber};
@@ -36,14 +36,14 @@ use tokio::sync::watch;
 
 use crate::glass_screen::{item, solid_png};
 
-const SIZE: (u32, u32) = (1280, 720);
-const GRAB_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const SIZE: (u32, u32) = (1280, 720);
+pub(crate) const GRAB_EVERY: Duration = Duration::from_millis(100);
 const SPEED: u32 = 300;
 const TZ: &str = "Asia/Ho_Chi_Minh";
 const VI: &str = "Đính chính: Quốc lộ 4D đã thông xe";
 const EN: &str = "Correction: road 4D is open";
 
-fn manifest(layout: &str) -> Manifest {
+pub(crate) fn manifest(layout: &str) -> Manifest {
     let mut l = Layout::template(layout).unwrap();
     l.ticker_speed = Some(SPEED);
     Manifest {
@@ -108,7 +108,7 @@ fn faces() -> Vec<ClockFace> {
 }
 
 /// Mean per-channel difference between the frame's rectangle at (x, y) and `img`.
-fn diff_at(f: &Frame, x0: u32, y0: u32, img: &gatecast_render::Image) -> f64 {
+pub(crate) fn diff_at(f: &Frame, x0: u32, y0: u32, img: &gatecast_render::Image) -> f64 {
     let mut sum = 0u64;
     for y in 0..img.height {
         for x in 0..img.width {
@@ -120,7 +120,7 @@ fn diff_at(f: &Frame, x0: u32, y0: u32, img: &gatecast_render::Image) -> f64 {
 }
 
 /// Share of the rectangle's pixels near `colour`.
-fn share(f: &Frame, r: playlists::manifest::Rect, colour: [u8; 3]) -> f64 {
+pub(crate) fn share(f: &Frame, r: playlists::manifest::Rect, colour: [u8; 3]) -> f64 {
     let mut n = 0;
     for y in r.y..r.y + r.h {
         for x in r.x..r.x + r.w {
@@ -131,19 +131,21 @@ fn share(f: &Frame, r: playlists::manifest::Rect, colour: [u8; 3]) -> f64 {
 }
 
 /// Started mpv and regions task on `display`, with `m` and the ticker set.
-struct Rig {
-    b: MpvBackend,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    journal: Journal,
+pub(crate) struct Rig {
+    pub(crate) b: MpvBackend,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    pub(crate) journal: Journal,
     _store: Store,
 }
 
-async fn rig(
+/// [`Rig`] with `lookup` finding the side and logo images.
+pub(crate) async fn rig(
     dir: &std::path::Path,
     display: &Display,
     screens: ScreenRenderer,
     m: Manifest,
+    lookup: Lookup,
 ) -> Rig {
     let socket = dir.join("mpv.sock");
     let mut cfg = MpvConfig::new(&socket);
@@ -166,6 +168,7 @@ async fn rig(
         screens,
         journal: journal.clone(),
         clock: ClockProbe::new(),
+        lookup,
     };
     // The senders live in the task's future through the receivers' channel: keep them.
     let task = tokio::spawn(async move {
@@ -181,7 +184,12 @@ async fn rig(
     }
 }
 
-fn skip(test: &str, screens: &ScreenRenderer) -> bool {
+/// A lookup that finds nothing (no side or logo images).
+fn no_images() -> Lookup {
+    Arc::new(|_: &str| None)
+}
+
+pub(crate) fn skip(test: &str, screens: &ScreenRenderer) -> bool {
     if !gatecast_testkit::require_program(test, "mpv", "mpv") {
         return true;
     }
@@ -218,7 +226,7 @@ async fn glass_layout_main_ticker_clock_scroll_at_speed_across_a_main_change() {
     solid_png(&a, orange);
     solid_png(&b_png, green);
 
-    let mut rig = rig(dir.path(), &display, screens, m).await;
+    let mut rig = rig(dir.path(), &display, screens, m, no_images()).await;
     let grabber = Grabber::start(&display, GRAB_EVERY, 1);
     let mut never = Interrupt::never();
     for (path, ms) in [(&a, 3500), (&b_png, 4000)] {
@@ -439,7 +447,7 @@ async fn glass_layout_portrait_is_drawn_turned_clockwise() {
     )
     .unwrap();
 
-    let mut rig = rig(dir.path(), &display, screens, m).await;
+    let mut rig = rig(dir.path(), &display, screens, m, no_images()).await;
     let mut never = Interrupt::never();
     let out = rig
         .b

@@ -26,6 +26,7 @@ mod enroll_controller;
 mod enroll_policy_root;
 mod glass_alert;
 mod glass_layout;
+mod glass_panels;
 mod glass_screen;
 mod glass_screenshot;
 mod glass_subtitle;

@@ -13,9 +13,12 @@
 //! - the `clock` region: the local time and date in the manifest's timezone and the gate's
 //!   first language, drawn again when the minute changes.
 //!
-//! Ticker and clock are overlays of their own ([`TICKER_OVERLAY_ID`], [`CLOCK_OVERLAY_ID`]), so
-//! a change of the main item never touches them. While an alert is shown they are removed
-//! (the alert screen is full screen).
+//! - the `side` and `logo` regions: their slide images fitted in their boxes ([`panels`]).
+//!
+//! Ticker, clock, side and logo are overlays of their own ([`TICKER_OVERLAY_ID`],
+//! [`CLOCK_OVERLAY_ID`], [`panels::SIDE_OVERLAY_ID`], [`panels::LOGO_OVERLAY_ID`]), so a change
+//! of the main item never touches them. While an alert is shown they are removed (the alert
+//! screen is full screen).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +37,9 @@ use super::{MpvIpc, ScreenRenderer, FALLBACK_SIZE};
 use crate::backend::text_sha256;
 use crate::clock::ClockProbe;
 use crate::journal::{Journal, ReceiptDraft};
-use crate::scheduler::Program;
+use crate::scheduler::{Lookup, Program};
+
+pub mod panels;
 
 /// Our `overlay-add` id for the ticker strip.
 pub const TICKER_OVERLAY_ID: i64 = 10;
@@ -54,6 +59,8 @@ pub struct RegionsSetup {
     pub journal: Journal,
     /// Where `clock_synced` comes from.
     pub clock: ClockProbe,
+    /// The verified cache file of a media hash (the side and logo images).
+    pub lookup: Lookup,
 }
 
 /// The turn on screen.
@@ -90,9 +97,11 @@ pub async fn run(
                     next_turn: 0,
                     clock_shown: None,
                     shown: false,
+                    panels: panels::Panels::default(),
                 };
                 let res = r.drive(&mut program, &mut ticker, &mut stop).await;
                 r.end_turn(Outcome::Interrupted);
+                r.end_side(Outcome::Interrupted);
                 drop(events);
                 if let Err(e) = res {
                     tracing::debug!(error = %e, "regions: mpv connection ended; connecting again");
@@ -121,6 +130,8 @@ struct Regions<'a> {
     clock_shown: Option<(i64, String)>,
     /// Whether ticker or clock overlays may be on screen.
     shown: bool,
+    /// The side and logo regions.
+    panels: panels::Panels,
 }
 
 impl Regions<'_> {
@@ -189,6 +200,7 @@ impl Regions<'_> {
             let rect = region.rect(canvas);
             self.clock_frame(&layout, rect, canvas, m, now).await?;
         }
+        self.panels_frame(&layout, canvas, m).await?;
         Ok(())
     }
 
@@ -262,7 +274,7 @@ impl Regions<'_> {
             self.shown = false;
         }
         self.clock_shown = None;
-        Ok(())
+        self.hide_panels().await
     }
 
     async fn ticker_frame(
