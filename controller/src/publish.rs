@@ -9,7 +9,7 @@
 //! players do no work. The exception is a manifest past half its lifetime: it is re-issued
 //! with a new version and a fresh expiry, so a routine publish keeps screens from expiring.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -221,6 +221,13 @@ impl ContentIndex {
         let mut layouts = HashMap::new();
         for s in store.screens()? {
             if let Some(l) = store.screen_layout(&s.id)? {
+                // Side and logo images are media of the manifest like a playlist's (§20).
+                for sha in l.media() {
+                    if !media.contains_key(sha) {
+                        media.insert(sha.clone(), store.media(sha)?);
+                        subtitles.insert(sha.clone(), store.subtitles(sha)?);
+                    }
+                }
                 layouts.insert(s.id, l);
             }
         }
@@ -290,6 +297,9 @@ fn build_manifest(
                 .collect(),
         });
     }
+    let layout = index.layouts.get(&screen.id).cloned();
+    let in_playlists: HashSet<String> = media.iter().cloned().collect();
+    media.extend(layout.iter().flat_map(|l| l.media().cloned()));
     media.sort();
     media.dedup();
     let media_refs = media
@@ -297,7 +307,12 @@ fn build_manifest(
         .map(|sha| {
             let record = index.media.get(sha).and_then(Option::as_ref);
             let subs = index.subtitles.get(sha).map_or(&[][..], Vec::as_slice);
-            media_ref_of(record, subs, sha, "a playlist item", &screen.id)
+            let what = if in_playlists.contains(sha) {
+                "a playlist item"
+            } else {
+                "a side or logo region of the screen's layout"
+            };
+            media_ref_of(record, subs, sha, what, &screen.id)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let schedule = schedules
@@ -326,7 +341,7 @@ fn build_manifest(
         playlists,
         schedule,
         fallback,
-        layout: index.layouts.get(&screen.id).cloned(),
+        layout,
     };
     let hash = content_hash(&manifest);
     Ok((manifest, hash, media))

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use playlists::manifest::{Layout, Orientation, TEMPLATES};
+use playlists::manifest::{Layout, Orientation, Region, RegionName, TEMPLATES};
 use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -181,6 +181,44 @@ struct LayoutBody {
     /// Ticker speed in px/s.
     #[serde(default)]
     ticker_speed: Option<u32>,
+    /// Slide images of the library for the `side` region, shown in turn.
+    #[serde(default)]
+    side_media: Vec<String>,
+    /// Seconds each side image stays (default 10).
+    #[serde(default)]
+    side_every_secs: Option<u32>,
+    /// A slide image of the library for the logo (at most one); adds a `logo` region in the
+    /// top-left corner of `main`.
+    #[serde(default)]
+    logo_media: Vec<String>,
+}
+
+/// Share of the canvas the logo region added over `main`'s top-left corner takes.
+const LOGO_SIZE: (f64, f64) = (0.12, 0.1);
+
+/// Checks that each of `shas` is a slide in the library (not deleted); the error names `field`.
+fn check_region_media(state: &AppState, field: &str, shas: &[String]) -> Result<(), ApiError> {
+    for sha in shas {
+        match state.store.media(sha)? {
+            Some(m) if !m.deleted && m.kind == "slide" => {}
+            Some(m) if !m.deleted => {
+                return Err(ApiError::field(
+                    field,
+                    format!(
+                        "media {sha} is a {}; a region shows slide images only",
+                        m.kind
+                    ),
+                ))
+            }
+            _ => {
+                return Err(ApiError::field(
+                    field,
+                    format!("media {sha} is not in the library"),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `PUT /api/v1/screens/{id}/layout` `{"template": "main_ticker", "ticker_speed": 120}`: the
@@ -211,17 +249,54 @@ pub async fn put_layout(
         layout.orientation = o;
     }
     layout.ticker_speed = b.ticker_speed;
+    if !b.side_media.is_empty() || b.side_every_secs.is_some() {
+        check_region_media(state, "side_media", &b.side_media)?;
+        let side = layout
+            .regions
+            .iter_mut()
+            .find(|r| r.name == RegionName::Side)
+            .ok_or_else(|| {
+                ApiError::field(
+                    "side_media",
+                    format!("template {:?} has no side region", b.template),
+                )
+            })?;
+        side.media = b.side_media.clone();
+        side.every_secs = b.side_every_secs;
+    }
+    if !b.logo_media.is_empty() {
+        if b.logo_media.len() > 1 {
+            return Err(ApiError::field("logo_media", "a logo is one image"));
+        }
+        check_region_media(state, "logo_media", &b.logo_media)?;
+        let main = layout
+            .region(RegionName::Main)
+            .cloned()
+            .ok_or_else(|| ApiError::field("template", "no main region"))?;
+        layout.regions.push(Region {
+            name: RegionName::Logo,
+            x: main.x,
+            y: main.y,
+            w: LOGO_SIZE.0.min(main.w),
+            h: LOGO_SIZE.1.min(main.h),
+            media: b.logo_media.clone(),
+            every_secs: None,
+        });
+    }
     layout
         .validate("layout")
         .map_err(|e| ApiError::field("layout", e))?;
-    let stored =
-        (b.template != "full" || b.orientation == Some(Orientation::Portrait)).then_some(&layout);
+    let stored = (b.template != "full"
+        || b.orientation == Some(Orientation::Portrait)
+        || layout.media().next().is_some())
+    .then_some(&layout);
     state.store.put_screen_layout(id, stored).await?;
     log_action(
         state,
         &who,
         "screen.layout",
-        serde_json::json!({"id": id, "template": b.template}),
+        serde_json::json!({"id": id, "template": b.template,
+            "side_media": b.side_media, "logo_media": b.logo_media}),
         vec![],
     )
     .await?;

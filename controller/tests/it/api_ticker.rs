@@ -122,3 +122,111 @@ async fn layout_goes_into_the_next_manifest() {
     assert_eq!(layout.template, "main_ticker");
     assert_eq!(layout.ticker_speed, Some(150));
 }
+
+/// Side and logo images picked from the library go into the layout and the manifest's media;
+/// a video, an unknown hash or side images for a template without a side region are refused
+/// by field (`docs/protocol.md` §20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_and_logo_images_go_into_the_next_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let (c, mut el, keys, _) = enrol(&ctl).await;
+    let tok = ctl.token("operator").await;
+    let mut shas = Vec::new();
+    for seed in [1u8, 2] {
+        let (s, v) = ctl
+            .upload(
+                gatecast_testkit::glass::encode_png(
+                    40,
+                    20 * u32::from(seed),
+                    &vec![seed * 60; 40 * 20 * usize::from(seed) * 3],
+                ),
+                "image/png",
+                "kind=slide&lang=vi",
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        shas.push(v["sha256"].as_str().unwrap().to_owned());
+    }
+    let (s, v) = ctl
+        .upload(png(9, 3000), "video/webm", "kind=video&lang=vi")
+        .await;
+    let video = if s == 201 {
+        v["sha256"].as_str().unwrap().to_owned()
+    } else {
+        String::new()
+    };
+    let put = |body: serde_json::Value| {
+        let (ctl, tok) = (&ctl, &tok);
+        async move {
+            ctl.req("PUT", "/api/v1/screens/lc-a1/layout", Some(tok), Some(body))
+                .await
+        }
+    };
+    let mut bad = vec![
+        (
+            json!({"template": "main_side_ticker", "side_media": ["a".repeat(64)]}),
+            "side_media",
+        ),
+        (
+            json!({"template": "main_ticker", "side_media": [shas[0]]}),
+            "side_media",
+        ),
+        (
+            json!({"template": "main_ticker", "logo_media": [shas[0], shas[1]]}),
+            "logo_media",
+        ),
+        (
+            json!({"template": "main_side_ticker", "side_media": [shas[0]], "side_every_secs": 1}),
+            "layout",
+        ),
+    ];
+    if !video.is_empty() {
+        bad.push((
+            json!({"template": "main_side_ticker", "side_media": [video]}),
+            "side_media",
+        ));
+    }
+    for (body, field) in bad {
+        let (s, e) = put(body.clone()).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some(field)), "{body}: {e}");
+    }
+    let (s, l) = put(
+        json!({"template": "main_side_ticker", "side_media": [shas[0], shas[1]],
+        "side_every_secs": 7, "logo_media": [shas[1]]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{l}");
+    let (s, p) = ctl
+        .req(
+            "POST",
+            "/api/v1/publish",
+            Some(&tok),
+            Some(json!({"screens": ["lc-a1"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let t = topic("lc-a1", Kind::Manifest);
+    c.subscribe(&t, rumqttc::QoS::AtLeastOnce).await.unwrap();
+    let bytes = next_message(&mut el, &t).await;
+    let m =
+        playlists::manifest::verify_manifest(&bytes, &keys, "lc-a1", None, jiff::Timestamp::now())
+            .expect("manifest verifies");
+    let layout = m.layout.as_ref().expect("the manifest carries the layout");
+    let side = layout
+        .region(playlists::manifest::RegionName::Side)
+        .unwrap();
+    assert_eq!(
+        (side.media.clone(), side.every_secs),
+        (shas.clone(), Some(7))
+    );
+    let logo = layout
+        .region(playlists::manifest::RegionName::Logo)
+        .expect("a logo region");
+    assert_eq!(logo.media, vec![shas[1].clone()]);
+    assert_eq!((logo.x, logo.y), (0.0, 0.0));
+    for sha in &shas {
+        let r = m.media.iter().find(|r| &r.sha256 == sha).expect("listed");
+        assert_eq!(r.kind, playlists::manifest::MediaKind::Slide);
+    }
+}
