@@ -183,6 +183,9 @@ const vi = {
   'lay.t.full': 'Toàn màn hình', 'lay.t.main_ticker': 'Chính + chữ chạy', 'lay.t.main_side_ticker': 'Chính + cột bên + chữ chạy',
   'lay.t.portrait_main_ticker': 'Dọc: chính + chữ chạy', 'lay.r.main': 'Chính', 'lay.r.ticker': 'Chữ chạy', 'lay.r.side': 'Cột bên',
   'lay.r.clock': 'Đồng hồ', 'lay.r.logo': 'Biểu trưng',
+  'lay.sideimages': 'Ảnh ở cột bên (lần lượt, mỗi lần một ảnh)', 'lay.every': 'Mỗi ảnh hiện (giây)',
+  'lay.noslides': 'Thư viện chưa có ảnh nào. Hãy tải ảnh lên ở trang Thư viện.', 'lay.logo': 'Biểu trưng (góc trên bên trái vùng chính)',
+  'lay.nologo': '(không có biểu trưng)',
 };
 
 const en = {
@@ -368,6 +371,9 @@ const en = {
   'lay.t.full': 'Full screen', 'lay.t.main_ticker': 'Main + ticker', 'lay.t.main_side_ticker': 'Main + side panel + ticker',
   'lay.t.portrait_main_ticker': 'Portrait: main + ticker', 'lay.r.main': 'Main', 'lay.r.ticker': 'Ticker', 'lay.r.side': 'Side panel',
   'lay.r.clock': 'Clock', 'lay.r.logo': 'Logo',
+  'lay.sideimages': 'Side panel images (in turn, one at a time)', 'lay.every': 'Each image shows for (seconds)',
+  'lay.noslides': 'The library has no images yet. Upload them on the Media page.', 'lay.logo': 'Logo (top-left corner of the main region)',
+  'lay.nologo': '(no logo)',
 };
 
 Object.assign(vi, words.vi);

@@ -22,16 +22,55 @@ export function layoutPreview(layout) {
   svg.append(s('rect', { x: 0, y: 0, width: w, height: h2, class: 'lay-screen' }));
   for (const r of layout.regions) {
     const [x, y, rw, rh] = [r.x * w, r.y * h2, r.w * w, r.h * h2];
-    svg.append(s('rect', { x: x + 0.6, y: y + 0.6, width: Math.max(rw - 1.2, 0.5), height: Math.max(rh - 1.2, 0.5), rx: 1.5, class: 'lay-region lay-' + r.name, 'data-region': r.name }));
+    svg.append(s('rect', { x: x + 0.6, y: y + 0.6, width: Math.max(rw - 1.2, 0.5), height: Math.max(rh - 1.2, 0.5), rx: 1.5, class: 'lay-region lay-' + r.name + (r.media && r.media.length ? ' lay-image' : ''), 'data-region': r.name }));
     const size = Math.max(3, Math.min(9, rh * 0.45, rw / 6));
-    svg.append(s('text', { x: x + rw / 2, y: y + rh / 2, 'font-size': size.toFixed(1), 'text-anchor': 'middle', 'dominant-baseline': 'central', class: 'lay-label' }, t('lay.r.' + r.name)));
+    if (r.media && r.media.length) {
+      // The side's first image (or the logo) fitted in its box, as the screen shows it.
+      svg.append(s('image', { x: x + 0.6, y: y + 0.6, width: Math.max(rw - 1.2, 0.5), height: Math.max(rh - 1.2, 0.5), href: '/media/' + r.media[0], preserveAspectRatio: 'xMidYMid meet', 'data-image': r.name }));
+    } else {
+      svg.append(s('text', { x: x + rw / 2, y: y + rh / 2, 'font-size': size.toFixed(1), 'text-anchor': 'middle', 'dominant-baseline': 'central', class: 'lay-label' }, t('lay.r.' + r.name)));
+    }
   }
   return svg;
 }
 
+/** Share of the screen the logo takes in `main`'s top-left corner (as the controller adds it). */
+const LOGO_SIZE = [0.12, 0.1];
+
+/** `layout` with the side images and the logo the operator picked (the screen's preview). */
+function withImages(layout, side, every, logo) {
+  const regions = layout.regions.map((r) => (r.name === 'side' ? { ...r, media: side, every_secs: every } : r));
+  const main = layout.regions.find((r) => r.name === 'main');
+  if (logo && main) regions.push({ name: 'logo', x: main.x, y: main.y, w: Math.min(LOGO_SIZE[0], main.w), h: Math.min(LOGO_SIZE[1], main.h), media: [logo] });
+  return { ...layout, regions };
+}
+
+/** The side images (checkboxes with thumbnails), their time each, and the logo (one image). */
+function imagePicker(slides, onChange) {
+  const boxes = slides.map((m) => {
+    const cb = h('input', { type: 'checkbox', value: m.sha256, 'data-side': m.sha256, onchange: onChange });
+    return { cb, row: h('label', { class: 'pick-image' }, cb, h('img', { class: 'media-thumb', src: '/media/' + m.sha256, alt: '' }), h('span', {}, m.title || m.sha256.slice(0, 12))) };
+  });
+  const every = h('input', { type: 'number', min: '3', max: '3600', value: '10', class: 'secs', id: 'side-every', onchange: onChange });
+  const logo = select([['', t('lay.nologo')], ...slides.map((m) => [m.sha256, m.title || m.sha256.slice(0, 12)])], '', { id: 'logo-pick' });
+  logo.addEventListener('change', onChange);
+  const sideBox = h('fieldset', { class: 'pick-images', id: 'side-pick' }, h('legend', {}, t('lay.sideimages')),
+    slides.length ? h('div', { class: 'pick-list' }, ...boxes.map((b) => b.row)) : h('p', { class: 'hint' }, t('lay.noslides')),
+    field(t('lay.every'), every));
+  return {
+    side: () => boxes.filter((b) => b.cb.checked).map((b) => b.cb.value),
+    every: () => Number(every.value || 10),
+    logo: () => logo.value,
+    sideBox,
+    logoField: field(t('lay.logo'), logo),
+  };
+}
+
 export async function layoutsPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.layouts')));
-  const [screens, templates] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/layouts')]);
+  const [screens, templates, media] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/layouts'),
+    api('GET', '/api/v1/media').catch(() => [])]);
+  const slides = media.filter((m) => m.kind === 'slide' && !m.deleted);
   ctx.el.append(h('p', { class: 'hint' }, t('lay.hint')));
   if (!screens.length) { ctx.el.append(h('p', {}, t('lay.noscreens'))); return null; }
   const screenSel = select(screens.map((x) => [x.id, x.name + ' (' + x.id + ')']), screens[0].id, {});
@@ -40,9 +79,10 @@ export async function layoutsPage(ctx) {
   let chosen = templates[1] ? templates[1].template : templates[0].template;
   const cards = h('div', { class: 'layout-cards', role: 'radiogroup', 'aria-label': t('lay.template') });
   const big = h('div', { class: 'layout-big' });
+  const pick = imagePicker(slides, () => draw());
   function current() {
     const base = templates.find((x) => x.template === chosen);
-    return { ...base, orientation: orient.value };
+    return withImages({ ...base, orientation: orient.value }, pick.side(), pick.every(), pick.logo());
   }
   function draw() {
     cards.replaceChildren(...templates.map((tp) => {
@@ -52,17 +92,20 @@ export async function layoutsPage(ctx) {
       layoutPreview(tp), h('span', {}, t('lay.t.' + tp.template)));
     }));
     big.replaceChildren(h('h3', {}, t('lay.preview')), layoutPreview(current()));
+    pick.sideBox.hidden = !templates.find((x) => x.template === chosen).regions.some((r) => r.name === 'side');
   }
   orient.addEventListener('change', draw);
   const form = h('form', { class: 'panel', id: 'layout-form' },
     h('div', { class: 'grid' }, field(t('lay.screen'), screenSel), field(t('lay.orientation'), orient), field(t('lay.speed'), speed)),
-    h('h3', {}, t('lay.template')), cards, big,
+    h('h3', {}, t('lay.template')), cards, big, pick.sideBox, h('div', { class: 'grid' }, pick.logoField),
     h('div', { class: 'actions' }, ctx.can('write') ? h('button', { type: 'submit' }, t('lay.save')) : null));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     try {
       await api('PUT', '/api/v1/screens/' + encodeURIComponent(screenSel.value) + '/layout',
-        { template: chosen, orientation: orient.value, ticker_speed: Number(speed.value || 120) });
+        { template: chosen, orientation: orient.value, ticker_speed: Number(speed.value || 120),
+          ...(pick.sideBox.hidden ? {} : { side_media: pick.side(), side_every_secs: pick.every() }),
+          logo_media: pick.logo() ? [pick.logo()] : [] });
       flash('ok', t('lay.saved'));
     } catch (e) { showError(e); }
   });

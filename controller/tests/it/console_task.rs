@@ -159,7 +159,13 @@ fn video_bytes(dir: &std::path::Path) -> Vec<u8> {
     }
 }
 
-async fn upload(base: &str, token: &str, bytes: Vec<u8>, mime: &str, query: &str) -> Value {
+pub(crate) async fn upload(
+    base: &str,
+    token: &str,
+    bytes: Vec<u8>,
+    mime: &str,
+    query: &str,
+) -> Value {
     let resp = reqwest::Client::new()
         .post(format!("{base}/api/v1/media?{query}"))
         .bearer_auth(token)

@@ -2,10 +2,12 @@
 //! headless Chromium: a ticker text sent from the form in the chosen gate's languages appears
 //! in the list; the layout picker draws the chosen template's regions with their names and
 //! saves it for the screen; no JavaScript errors. Screenshots
-//! `target/console-screenshots/30-ticker.png`, `31-layouts.png`.
+//! `target/console-screenshots/30-ticker.png`, `31-layouts.png`, `32-layouts-images.png`
+//! (the side images and the logo picked from the library, drawn fitted in the preview).
 
 use crate::console_browser::{api, js_errors, nav, shot, sign_in};
 use crate::console_support::{start_driver, Session};
+use crate::console_task::upload;
 
 use gatecast_controller::config::{BrokerMode, Config};
 use serde_json::json;
@@ -70,6 +72,28 @@ async fn console_ticker_and_layout_pages() {
     );
     shot(&s, "30-ticker").await;
 
+    // Two slides in the library for the side panel and the logo.
+    let mut slides = Vec::new();
+    for (i, (w, h, swapped)) in [(400u32, 225u32, false), (200, 100, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let png = gatecast_testkit::glass::encode_png(
+            w,
+            h,
+            &gatecast_testkit::glass::quadrants_rgb(w, h, swapped),
+        );
+        let v = upload(
+            &base,
+            &admin,
+            png,
+            "image/png",
+            &format!("kind=slide&lang=vi&title=%E1%BA%A2nh%20{}", i + 1),
+        )
+        .await;
+        slides.push(v["sha256"].as_str().unwrap().to_owned());
+    }
+
     nav(&s, "layouts").await;
     s.wait(".layout-big svg rect[data-region='ticker']").await;
     let text = s.text().await;
@@ -79,6 +103,35 @@ async fn console_ticker_and_layout_pages() {
             "{want:?} missing from the page:\n{text}"
         );
     }
+    // The side panel's images and the logo, picked from the library, in the live preview.
+    s.js(
+        "document.querySelector(\".layout-card[data-template='main_side_ticker']\").click();\
+         for (const cb of document.querySelectorAll('#side-pick input[type=checkbox]')) cb.click();\
+         const e = document.querySelector('#side-every'); e.value = '7'; e.dispatchEvent(new Event('change'));\
+         const l = document.querySelector('#logo-pick'); l.value = arguments[0]; l.dispatchEvent(new Event('change'));",
+        vec![json!(slides[1])],
+    )
+    .await;
+    s.wait(".layout-big svg image[data-image='side']").await;
+    s.wait(".layout-big svg image[data-image='logo']").await;
+    let text = s.text().await;
+    for want in [
+        "Ảnh ở cột bên",
+        "Mỗi ảnh hiện (giây)",
+        "Biểu trưng (góc trên bên trái vùng chính)",
+        "Ảnh 1",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the page:\n{text}"
+        );
+    }
+    s.js(
+        "document.querySelector('#side-pick').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    shot(&s, "32-layouts-images").await;
     s.js(
         "document.querySelector('#layout-form button[type=submit]').click();",
         vec![],
@@ -86,6 +139,19 @@ async fn console_ticker_and_layout_pages() {
     .await;
     s.wait(".msg.ok").await;
     shot(&s, "31-layouts").await;
+    // What was saved: the action log records the images picked.
+    let (st, actions) = api(&base, &admin, "GET", "/api/v1/actions", json!(null)).await;
+    assert_eq!(st, 200);
+    let saved = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|a| a["action"] == "screen.layout")
+        .expect("the layout was saved");
+    assert_eq!(saved["detail"]["template"], "main_side_ticker", "{saved}");
+    assert_eq!(saved["detail"]["side_media"], json!(slides), "{saved}");
+    assert_eq!(saved["detail"]["logo_media"], json!([slides[1]]), "{saved}");
     let errors = js_errors(&s).await;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
     s.quit().await;
