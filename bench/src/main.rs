@@ -15,6 +15,7 @@ mod common;
 mod fanout;
 mod footprint;
 mod ingest;
+mod layout_cpu;
 mod report;
 mod ticker;
 mod tls;
@@ -116,6 +117,13 @@ enum Scenario {
         /// Simulated screens.
         #[arg(long, default_value_t = 100)]
         screens: usize,
+    },
+    /// CPU of player and mpv per screen layout (Xvfb, real mpv, a looped 1080p video); not in
+    /// `all` (it needs an X server).
+    LayoutCpu {
+        /// Measured seconds per layout.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
     },
     /// Every scenario with its defaults.
     /// The period report over a generated bundle (`gatecast-audit report`: time, peak RSS).
@@ -235,6 +243,7 @@ async fn run(cli: Cli) -> Result<Vec<Report>> {
             Scenario::Ticker { screens } => {
                 ticker::run(&opts, if q { 10 } else { screens }).await?
             }
+            Scenario::LayoutCpu { seconds } => layout_cpu::run(&opts, seconds).await?,
             Scenario::All => bail!("nested all"),
         };
         out.push(rep.finish(&opts)?);
