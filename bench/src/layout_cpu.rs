@@ -1,11 +1,14 @@
 //! `layout-cpu`: the CPU the screen spends on its layout (`docs/protocol.md` §20). A private X
 //! display (Xvfb, 1920×1080), real mpv, and the player's own playback code in this process
 //! (`MpvBackend` and the regions task, exactly as `gatecast-player run` starts them) play a
-//! 1080p H.264 test video (made by ffmpeg) in a loop, for each layout in turn:
-//! - `full`: the video full screen, no layout;
+//! 1080p H.264 test video (made by ffmpeg) in a loop, or show a still slide, for each layout:
+//! - `full`: the main content full screen, no layout;
 //! - `main_ticker_clock_only`: main + clock, the ticker region empty (no text);
 //! - `main_ticker`: main + a ticker text scrolling at 120 px/s + the clock;
 //! - `main_side_ticker`: main + side images (turning every 3 s) + ticker + clock.
+//!
+//! The slide cases show what the layout itself costs (mpv is idle on a still picture until an
+//! overlay changes); the video cases what a screen playing video spends in all.
 //!
 //! After a warm-up the CPU time (user + system, `/proc/<pid>/stat`) of this process (the
 //! player's playback part) and of mpv (its child) is read at the start and the end of the
@@ -182,11 +185,16 @@ async fn measure(
         lookup,
     };
     let task = tokio::spawn(regions::run(setup, prx, trx, stop_rx.clone()));
+    let still = video.extension().is_some_and(|e| e == "png");
     let item = PlayItem {
         path: video.to_path_buf(),
         sha256: "0".repeat(64),
-        kind: ItemKind::Video,
-        duration: None,
+        kind: if still {
+            ItemKind::Slide
+        } else {
+            ItemKind::Video
+        },
+        duration: still.then_some(Duration::from_secs(3600)),
         subtitle: None,
     };
     let mut stop_play = stop_rx;
@@ -211,6 +219,8 @@ async fn measure(
     let secs = t0.elapsed().as_secs_f64();
     stop.send_replace(true);
     let _ = task.await;
+    // A slide shown for an hour ends when mpv is told to stop.
+    player.abort();
     let _ = player.await;
     drop((ptx, ttx));
     if mpv.is_empty() {
@@ -261,15 +271,34 @@ pub async fn run(opts: &Opts, seconds: u64) -> Result<Report> {
         r.media = refs.iter().map(|m| m.sha256.clone()).collect();
         r.every_secs = Some(3);
     }
+    let slide = dir.path().join("main-slide.png");
+    std::fs::write(
+        &slide,
+        encode_png(SIZE.0, SIZE.1, &quadrants_rgb(SIZE.0, SIZE.1, false)),
+    )?;
     let cases = [
-        ("full", None, false),
+        ("video full", &video, None, false),
         (
-            "main_ticker_clock_only",
+            "video main_ticker",
+            &video,
+            Some(template("main_ticker")),
+            true,
+        ),
+        ("video main_side_ticker", &video, Some(side.clone()), true),
+        ("slide full", &slide, None, false),
+        (
+            "slide main_ticker_clock_only",
+            &slide,
             Some(template("main_ticker")),
             false,
         ),
-        ("main_ticker", Some(template("main_ticker")), true),
-        ("main_side_ticker", Some(side), true),
+        (
+            "slide main_ticker",
+            &slide,
+            Some(template("main_ticker")),
+            true,
+        ),
+        ("slide main_side_ticker", &slide, Some(side), true),
     ];
     let (warmup, window) = if opts.quick {
         (Duration::from_secs(1), Duration::from_secs(2))
@@ -277,12 +306,12 @@ pub async fn run(opts: &Opts, seconds: u64) -> Result<Report> {
         (Duration::from_secs(4), Duration::from_secs(seconds))
     };
     let mut details = Vec::new();
-    for (name, layout, text) in cases {
+    for (name, main, layout, text) in cases {
         let m = manifest(layout, refs.clone());
         let (player, mpv) = measure(
             dir.path(),
             &display,
-            &video,
+            main,
             m,
             ticker_set(text),
             lookup.clone(),
@@ -303,6 +332,7 @@ pub async fn run(opts: &Opts, seconds: u64) -> Result<Report> {
     rep.detail(
         "setup",
         json!({"display": format!("{}x{}", SIZE.0, SIZE.1), "video": "1920x1080 30 fps H.264 (ffmpeg testsrc2), looped",
+               "slide": "1920x1080 PNG",
                "window_s": window.as_secs(), "ticker_speed": 120, "side_every_secs": 3}),
     );
     Ok(rep)

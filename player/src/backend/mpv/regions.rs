@@ -97,6 +97,7 @@ pub async fn run(
                     next_turn: 0,
                     clock_shown: None,
                     shown: false,
+                    ticker_shown: false,
                     panels: panels::Panels::default(),
                 };
                 let res = r.drive(&mut program, &mut ticker, &mut stop).await;
@@ -130,6 +131,9 @@ struct Regions<'a> {
     clock_shown: Option<(i64, String)>,
     /// Whether ticker or clock overlays may be on screen.
     shown: bool,
+    /// Whether the ticker overlay is on screen (removing one that is not would still make
+    /// mpv draw the whole picture again, 30 times a second: `docs/BENCHMARKS.md` layout-cpu).
+    ticker_shown: bool,
     /// The side and logo regions.
     panels: panels::Panels,
 }
@@ -273,6 +277,7 @@ impl Regions<'_> {
             }
             self.shown = false;
         }
+        self.ticker_shown = false;
         self.clock_shown = None;
         self.hide_panels().await
     }
@@ -299,9 +304,10 @@ impl Regions<'_> {
                 .map(|s| ticker_turns(s, &m.languages, now))
                 .unwrap_or_default();
             if turns.is_empty() {
-                if self.shown {
+                if self.ticker_shown {
                     self.command(vec![json!("overlay-remove"), json!(TICKER_OVERLAY_ID)])
                         .await?;
+                    self.ticker_shown = false;
                 }
                 return Ok(());
             }
@@ -330,6 +336,7 @@ impl Regions<'_> {
         ];
         self.command(cmd).await?;
         self.shown = true;
+        self.ticker_shown = true;
         Ok(())
     }
 
