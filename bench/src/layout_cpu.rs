@@ -157,8 +157,7 @@ async fn measure(
     m: Manifest,
     ticker: TickerSet,
     lookup: Lookup,
-    warmup: Duration,
-    window: Duration,
+    (warmup, window): (Duration, Duration),
 ) -> Result<(f64, f64)> {
     let case = tempfile::tempdir_in(dir)?;
     let socket = case.path().join("mpv.sock");
@@ -315,8 +314,7 @@ pub async fn run(opts: &Opts, seconds: u64) -> Result<Report> {
             m,
             ticker_set(text),
             lookup.clone(),
-            warmup,
-            window,
+            (warmup, window),
         )
         .await?;
         println!(
