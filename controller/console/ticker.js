@@ -61,6 +61,12 @@ function imagePicker(slides, onChange) {
     side: () => boxes.filter((b) => b.cb.checked).map((b) => b.cb.value),
     every: () => Number(every.value || 10),
     logo: () => logo.value,
+    /** Shows what a screen has saved. */
+    set(side, secs, logoSha) {
+      for (const b of boxes) b.cb.checked = side.includes(b.cb.value);
+      every.value = String(secs || 10);
+      logo.value = slides.some((m) => m.sha256 === logoSha) ? logoSha : '';
+    },
     sideBox,
     logoField: field(t('lay.logo'), logo),
   };
@@ -95,6 +101,19 @@ export async function layoutsPage(ctx) {
     pick.sideBox.hidden = !templates.find((x) => x.template === chosen).regions.some((r) => r.name === 'side');
   }
   orient.addEventListener('change', draw);
+  // The chosen screen's saved layout fills the form: saving changes it, never blindly replaces it.
+  async function loadSaved() {
+    try {
+      const l = await api('GET', '/api/v1/screens/' + encodeURIComponent(screenSel.value) + '/layout');
+      if (templates.some((x) => x.template === l.template)) chosen = l.template;
+      orient.value = l.orientation || 'landscape';
+      speed.value = String(l.ticker_speed || 120);
+      const region = (n) => (l.regions || []).find((r) => r.name === n) || {};
+      pick.set(region('side').media || [], region('side').every_secs, (region('logo').media || [])[0]);
+      draw();
+    } catch (e) { showError(e); }
+  }
+  screenSel.addEventListener('change', loadSaved);
   const form = h('form', { class: 'panel', id: 'layout-form' },
     h('div', { class: 'grid' }, field(t('lay.screen'), screenSel), field(t('lay.orientation'), orient), field(t('lay.speed'), speed)),
     h('h3', {}, t('lay.template')), cards, big, pick.sideBox, h('div', { class: 'grid' }, pick.logoField),
@@ -111,6 +130,7 @@ export async function layoutsPage(ctx) {
   });
   draw();
   ctx.el.append(form);
+  await loadSaved();
   return null;
 }
 

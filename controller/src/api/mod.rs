@@ -648,6 +648,7 @@ async fn api_v1(
         (["ticker", id], M::DELETE) => ticker::delete(state, req, id).await,
         (["layouts"], M::GET) => ticker::templates(state, req),
         (["screens", id, "layout"], M::PUT) => ticker::put_layout(state, req, id).await,
+        (["screens", id, "layout"], M::GET) => ticker::get_layout(state, req, id),
         (["actions"], M::GET) => system::actions(state, req),
         (["receipts"], M::GET) => audit::receipts(state, req),
         (["reports", "plays"], M::GET) => audit::plays(state, req),

@@ -221,6 +221,22 @@ fn check_region_media(state: &AppState, field: &str, shas: &[String]) -> Result<
     Ok(())
 }
 
+/// `GET /api/v1/screens/{id}/layout`: the screen's saved layout (what its next manifest
+/// carries), or the `full` template when it has none.
+pub fn get_layout(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
+    req.authorize(state, READ)?;
+    state
+        .store
+        .screen(id)?
+        .ok_or_else(|| ApiError::not_found("screen", id))?;
+    let layout = match state.store.screen_layout(id)? {
+        Some(l) => l,
+        None => Layout::template("full")
+            .ok_or_else(|| ApiError::field("template", "no full template"))?,
+    };
+    Ok(json_reply(StatusCode::OK, &layout))
+}
+
 /// `PUT /api/v1/screens/{id}/layout` `{"template": "main_ticker", "ticker_speed": 120}`: the
 /// screen's layout, taking effect with its next publish.
 pub async fn put_layout(

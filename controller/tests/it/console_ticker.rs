@@ -139,6 +139,36 @@ async fn console_ticker_and_layout_pages() {
     .await;
     s.wait(".msg.ok").await;
     shot(&s, "31-layouts").await;
+    // Opened again, the page shows what the screen has saved (not the default template).
+    nav(&s, "ticker").await;
+    nav(&s, "layouts").await;
+    s.wait_js(
+        20,
+        "the saved layout in the form",
+        "document.querySelector(\".layout-card[data-template='main_side_ticker']\").getAttribute('aria-checked') === 'true'",
+    )
+    .await;
+    let form = s
+        .js(
+            "return [document.querySelector('#side-every').value, document.querySelector('#logo-pick').value, \
+             [...document.querySelectorAll('#side-pick input:checked')].map(c => c.value)]",
+            vec![],
+        )
+        .await;
+    assert_eq!(form, json!(["7", slides[1], slides]), "{form}");
+    let (st, saved) = api(
+        &base,
+        &admin,
+        "GET",
+        "/api/v1/screens/lc-a1/layout",
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        (st, saved["template"].as_str()),
+        (200, Some("main_side_ticker")),
+        "{saved}"
+    );
     // What was saved: the action log records the images picked.
     let (st, actions) = api(&base, &admin, "GET", "/api/v1/actions", json!(null)).await;
     assert_eq!(st, 200);
