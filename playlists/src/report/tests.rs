@@ -26,6 +26,7 @@ fn receipt(screen: &str, seq: u64, start: &str, secs: i64, backend: Backend) -> 
 fn builder() -> ReportBuilder {
     let mut b = ReportBuilder::new(ReportRequest::parse("2026-03-02", "2026-03-02", None).unwrap());
     b.screen(ScreenInfo {
+        gate_name: None,
         screen: "lc-1".into(),
         name: "Lào Cai 1".into(),
         gate: "lao-cai".into(),
@@ -93,6 +94,7 @@ fn screens_of_other_gates_are_left_out() {
         ReportRequest::parse("2026-03-02", "2026-03-02", Some("huu-nghi")).unwrap(),
     );
     b.screen(ScreenInfo {
+        gate_name: None,
         screen: "lc-1".into(),
         name: "x".into(),
         gate: "lao-cai".into(),
@@ -184,6 +186,7 @@ fn planned_cost_of_a_year_of_fifty_screens() {
         let mut m = m.clone();
         m.screen = format!("s-{n}");
         b.screen(ScreenInfo {
+            gate_name: None,
             screen: m.screen.clone(),
             name: String::new(),
             gate: format!("g-{}", n % 5),
