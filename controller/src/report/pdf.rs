@@ -381,7 +381,11 @@ fn header(w: &mut Writer, f: &Figures, s: &ReportSettings) {
     let gates = if f.gates_requested.is_empty() {
         "tất cả các cửa khẩu".to_string()
     } else {
-        f.gates_requested.join(", ")
+        f.gates_requested
+            .iter()
+            .map(|g| f.gate_label(g))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     w.para(
         false,
@@ -443,13 +447,19 @@ fn chart_months(w: &mut Writer, f: &Figures) {
         w.text(sx, top + h + 10.0, false, 7.5, m);
     }
     w.y = top + h + 16.0;
-    legend(w, &gates);
+    let labels: Vec<String> = gates.iter().map(|g| f.gate_label(g)).collect();
+    legend(w, &labels.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 fn legend(w: &mut Writer, names: &[&str]) {
     let mut x = LEFT + 30.0;
     w.y += 10.0;
     for (k, n) in names.iter().enumerate() {
+        // A name that would run past the margin starts a new legend line.
+        if x > LEFT + 30.0 && x + 20.0 + w.regular.width(n, 8.0) > RIGHT {
+            x = LEFT + 30.0;
+            w.y += 12.0;
+        }
         w.rect(x, w.y - 7.0, 8.0, 8.0, Some(PALETTE[k % 6]));
         w.text(x + 11.0, w.y, false, 8.0, n);
         x += 20.0 + w.regular.width(n, 8.0);
