@@ -19,6 +19,7 @@ use playlists::receipt::{sign_batch, Backend, Outcome, Receipt, GENESIS_PREV};
 mod approvals_scope;
 mod manifests_scope;
 mod scope;
+mod tickers_scope;
 
 const A: &str = "lao-cai-1";
 const B: &str = "ha-noi-2";
