@@ -463,6 +463,13 @@ fn expected(seeded: &[Seeded], from: Date, to: Date, as_of: Timestamp) -> Value 
         if let Some((_, t)) = TITLES.iter().find(|t| t.0.repeat(32) == m["key"]) {
             m["title"] = json!(t);
         }
+        // A ticker text's media is titled with the text.
+        if let Some((l, t)) = TICKER_TEXT
+            .iter()
+            .find(|(_, t)| playlists::hex::encode(&sha2_of(t)) == m["key"])
+        {
+            m["title"] = json!(format!("[{l}] {t}"));
+        }
     }
     let mut gates = keyed(&all, |g, _| Some(g.to_string()));
     for g in gates.as_array_mut().unwrap() {

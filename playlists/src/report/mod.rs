@@ -49,7 +49,8 @@
 //!   plays there and `compliance_bp = min(recorded, planned) × 10000 / planned`. Time under an
 //!   alert counts as scheduled time. `planned` is `null` when a playlist item has no known
 //!   duration, or when no screen of the gate has a manifest in the bundle.
-//! * **Titles** of media and campaigns are those of the manifests (the newest one naming them).
+//! * **Titles** of media and campaigns are those of the manifests (the newest one naming them);
+//!   a ticker text's media (the SHA-256 of the text) has the text as its title.
 //! * **The controller's record** (`controller_record`) is not computed from the bundle: the
 //!   controller adds the online time it saw from status heartbeats (`docs/protocol.md` §12),
 //!   which no screen signs; `gatecast-audit report` cannot recompute it and `--check` leaves it
@@ -695,7 +696,11 @@ impl ReportBuilder {
                 .map(|s| s.info.gate.clone())
                 .unwrap_or_default()
         });
-        let titles = planned::Titles::of(self.manifests.values().flatten());
+        let mut titles = planned::Titles::of(self.manifests.values().flatten());
+        // A ticker text's media is the SHA-256 of the text: the text is its title.
+        for (sha, text) in self.tickers.media_titles() {
+            titles.media.entry(sha).or_insert(text);
+        }
         let compliance = planned::compliance(
             self.screens.values().map(|s| {
                 let (from, to) = s.counted(as_of);

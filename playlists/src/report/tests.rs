@@ -262,6 +262,8 @@ fn ticker_turns_leave_the_campaigns_and_gates_keep_their_id_without_a_name() {
     assert_eq!(keys, vec![("dinh-chinh", 1), ("welcome", 1)]);
     // Ticker turns are plays of the screen, as alert plays are.
     assert_eq!(f.totals.plays, 3);
+    let m = f.media.iter().find(|m| m.key == turn.media).unwrap();
+    assert_eq!(m.title, format!("[vi] {text}"));
     assert_eq!(f.gate_label("huu-nghi"), "Cửa khẩu Hữu Nghị (huu-nghi)");
     assert_eq!(f.gate_label("lao-cai"), "lao-cai");
 }

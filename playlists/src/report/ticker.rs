@@ -105,6 +105,20 @@ impl TickerIndex {
         }
     }
 
+    /// Each ticker text's SHA-256 with `[lang] text` (for the media table).
+    pub(super) fn media_titles(&self) -> Vec<(String, String)> {
+        self.texts
+            .values()
+            .flat_map(|(_, texts)| texts)
+            .map(|t| {
+                (
+                    crate::hex::sha256_hex(t.text.as_bytes()),
+                    format!("[{}] {}", t.lang, t.text),
+                )
+            })
+            .collect()
+    }
+
     /// Whether `media` is a text of ticker item `id` on `screen`.
     pub(super) fn is_ticker(&self, screen: &str, id: &str, media: &str) -> bool {
         self.hashes
