@@ -52,6 +52,7 @@ fn write_bundle(path: &Path, screens: usize, per_screen: u64) -> Result<u64> {
             enrolled_at: "2025-12-01T00:00:00.000Z".into(),
             epochs: vec![],
             timezone: Some("Asia/Ho_Chi_Minh".into()),
+            gate_name: None,
         };
         if i > 0 {
             w.write_all(b",")?;

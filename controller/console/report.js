@@ -2,7 +2,7 @@
 // printable HTML and downloads the PDF, the XLSX and the bundle it was computed from.
 import { t } from './i18n.js';
 import { api, download } from './api.js';
-import { h, field, errorText, saveBlob, notAvailable, todayIn, badge, dateInput } from './ui.js';
+import { h, field, errorText, saveBlob, notAvailable, todayIn, badge, dateInput, gateNamer } from './ui.js';
 import { addDays } from './audit.js';
 
 export async function reportPage(ctx) {
@@ -13,6 +13,7 @@ export async function reportPage(ctx) {
   const from = dateInput({ id: 'report-from', value: today.slice(0, 4) + '-01-01', required: true });
   const to = dateInput({ id: 'report-to', value: addDays(today, -1) < today.slice(0, 4) + '-01-01' ? today : addDays(today, -1), required: true });
   const names = (Array.isArray(gates) ? gates : []).map((g) => (typeof g === 'string' ? g : g.gate || g.id)).filter(Boolean);
+  const gateName = gateNamer(Array.isArray(gates) ? gates.filter((g) => typeof g === 'object') : []);
   const checks = names.map((g) => h('input', { type: 'checkbox', value: g }));
   const status = h('div', { 'aria-live': 'polite' });
   const view = h('div', { class: 'panel report-view', id: 'report-view' });
@@ -59,7 +60,7 @@ export async function reportPage(ctx) {
   const form = h('form', { class: 'panel', id: 'report-form' },
     h('p', { class: 'muted' }, t('rep.days', { tz })),
     h('div', { class: 'filters' }, h('div', {}, ...field(t('log.from'), from)), h('div', {}, ...field(t('log.to'), to))),
-    h('fieldset', {}, h('legend', {}, t('rep.gates')), h('div', { class: 'checks' }, checks.map((c, i) => h('label', {}, c, names[i])))),
+    h('fieldset', {}, h('legend', {}, t('rep.gates')), h('div', { class: 'checks' }, checks.map((c, i) => h('label', {}, c, gateName(names[i]))))),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', id: 'report-show' }, t('rep.show')),
       h('button', { type: 'button', id: 'report-pdf', onclick: () => save('pdf') }, t('rep.pdf')),

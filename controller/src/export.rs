@@ -150,6 +150,7 @@ pub async fn prepare(
                 })
                 .collect(),
             timezone: Some(s.timezone.clone()),
+            gate_name: store.gate_name(&s.gate)?,
         };
         statements.push(ScreenEntry::from_envelope_bytes(&st.sign(key).to_json()));
         scope.screen(&s.id);
@@ -214,6 +215,8 @@ pub async fn prepare(
     );
     let manifests = governing_manifests(store, &selected, req)?;
     scope.manifests(&manifests.iter().map(|t| t.as_bytes()).collect::<Vec<_>>());
+    let tickers = governing_tickers(store, &selected, req)?;
+    scope.tickers(&tickers.iter().map(|t| t.as_bytes()).collect::<Vec<_>>());
     let pk = key.public();
     let head = Bundle {
         format: BUNDLE_FORMAT.to_string(),
@@ -232,6 +235,7 @@ pub async fn prepare(
         policy: policy.iter().map(|t| base64_std(t.as_bytes())).collect(),
         approvals: approvals.iter().map(|t| base64_std(t.as_bytes())).collect(),
         manifests: manifests.iter().map(|t| base64_std(t.as_bytes())).collect(),
+        tickers: tickers.iter().map(|t| base64_std(t.as_bytes())).collect(),
     };
     Ok(Prepared {
         head,
@@ -265,6 +269,42 @@ fn governing_manifests(
             let until = issued.get(i + 1).copied().unwrap_or(Timestamp::MAX);
             if issued[i] < req.to && until > req.from {
                 out.push(m.envelope);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The exact envelopes of the ticker sets that were current on `screens` during the period,
+/// chosen as the manifests are (`docs/protocol.md` §15, §20): what the period report tells
+/// ticker turns apart from playlist plays by.
+fn governing_tickers(
+    store: &Store,
+    screens: &BTreeSet<String>,
+    req: &ExportRequest,
+) -> Result<Vec<String>, ExportError> {
+    let mut out = Vec::new();
+    for screen in screens {
+        let mut history = store.ticker_history(screen)?;
+        history.sort_by_key(|t| t.version);
+        let issued: Vec<Timestamp> = history
+            .iter()
+            .map(|t| {
+                let corrupt = |message: String| StoreError::Corrupt {
+                    what: format!("ticker set {screen}@{}", t.version),
+                    message,
+                };
+                let env = playlists::envelope::Envelope::parse(t.envelope.as_bytes())
+                    .map_err(|e| corrupt(e.to_string()))?;
+                playlists::manifest::TickerSet::from_json(&env.payload)
+                    .map(|set| set.issued_at)
+                    .map_err(|e| corrupt(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        for (i, t) in history.into_iter().enumerate() {
+            let until = issued.get(i + 1).copied().unwrap_or(Timestamp::MAX);
+            if issued[i] < req.to && until > req.from {
+                out.push(t.envelope);
             }
         }
     }

@@ -132,7 +132,7 @@ pub async fn edit_token(
 
 /// The metadata key of a gate's display name.
 fn gate_key(gate: &str) -> String {
-    format!("gate_name:{gate}")
+    crate::store::gate_name_key(gate)
 }
 
 /// The display name of `gate` (the gate's own name when none was set).

@@ -219,19 +219,38 @@ impl<'a> Writer<'a> {
         page.finish();
     }
 
+    /// Column widths of `t`: each column wants its longest cell (at most a third of the text
+    /// width) and at least its longest header word; the text width is shared in proportion,
+    /// so a long gate name gets room and a column of numbers stays narrow.
+    fn column_widths(&self, t: &Table, size: f32) -> Vec<f32> {
+        let total = RIGHT - LEFT;
+        let want: Vec<f32> = (0..t.headers.len())
+            .map(|i| {
+                let header = t.headers[i]
+                    .split_whitespace()
+                    .map(|w| self.bold.width(w, size))
+                    .fold(0.0, f32::max);
+                let cells = t
+                    .rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .map(|c| self.regular.width(&c.text(), size))
+                    .fold(0.0, f32::max);
+                header.max(cells.min(total / 3.0)).max(30.0) + 8.0
+            })
+            .collect();
+        let sum: f32 = want.iter().sum();
+        want.iter().map(|w| w * total / sum).collect()
+    }
+
     fn table(&mut self, n: usize, t: &Table) {
         self.need(60.0);
         self.y += 8.0;
         self.para(true, 11.0, 0.0, &format!("{}. {}", roman(n), t.title));
         self.y += 4.0;
         let cols = t.headers.len();
-        let total = RIGHT - LEFT;
-        let first = if cols > 4 { total * 0.26 } else { total * 0.4 };
-        let rest = (total - first) / (cols.max(2) - 1) as f32;
-        let widths: Vec<f32> = (0..cols)
-            .map(|i| if i == 0 { first } else { rest })
-            .collect();
         let size = 8.0;
+        let widths = self.column_widths(t, size);
         let row = |w: &mut Writer, cells: Vec<(String, bool, bool)>| {
             // (text, bold, right-aligned)
             let lines: Vec<Vec<String>> = cells
@@ -381,7 +400,11 @@ fn header(w: &mut Writer, f: &Figures, s: &ReportSettings) {
     let gates = if f.gates_requested.is_empty() {
         "tất cả các cửa khẩu".to_string()
     } else {
-        f.gates_requested.join(", ")
+        f.gates_requested
+            .iter()
+            .map(|g| f.gate_label(g))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     w.para(
         false,
@@ -443,13 +466,19 @@ fn chart_months(w: &mut Writer, f: &Figures) {
         w.text(sx, top + h + 10.0, false, 7.5, m);
     }
     w.y = top + h + 16.0;
-    legend(w, &gates);
+    let labels: Vec<String> = gates.iter().map(|g| f.gate_label(g)).collect();
+    legend(w, &labels.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 fn legend(w: &mut Writer, names: &[&str]) {
     let mut x = LEFT + 30.0;
     w.y += 10.0;
     for (k, n) in names.iter().enumerate() {
+        // A name that would run past the margin starts a new legend line.
+        if x > LEFT + 30.0 && x + 20.0 + w.regular.width(n, 8.0) > RIGHT {
+            x = LEFT + 30.0;
+            w.y += 12.0;
+        }
         w.rect(x, w.y - 7.0, 8.0, 8.0, Some(PALETTE[k % 6]));
         w.text(x + 11.0, w.y, false, 8.0, n);
         x += 20.0 + w.regular.width(n, 8.0);

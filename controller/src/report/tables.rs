@@ -104,7 +104,11 @@ pub fn tables(f: &Figures) -> Vec<Table> {
             sheet: "Cửa khẩu",
             title: "Kết quả theo cửa khẩu",
             headers: with_tally("Cửa khẩu"),
-            rows: f.gates.iter().map(|r| keyed(&r.key, &r.tally)).collect(),
+            rows: f
+                .gates
+                .iter()
+                .map(|r| keyed(&f.gate_label(&r.key), &r.tally))
+                .collect(),
         },
         Table {
             sheet: "Ngôn ngữ",
@@ -156,7 +160,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 .iter()
                 .map(|m| {
                     vec![
-                        Cell::Text(m.gate.clone()),
+                        Cell::Text(f.gate_label(&m.gate)),
                         Cell::Text(m.month.clone()),
                         Cell::Int(m.shown),
                     ]
@@ -182,7 +186,7 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 .map(|s| {
                     vec![
                         Cell::Text(titled(&s.name, &s.screen)),
-                        Cell::Text(s.gate.clone()),
+                        Cell::Text(f.gate_label(&s.gate)),
                         Cell::Time(Some(s.registered_at.clone())),
                         Cell::Hours(s.counted_ms),
                         Cell::Hours(s.playing_ms),
@@ -213,13 +217,14 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                         Cell::Text(a.id.clone()),
                         Cell::Time(a.sent_at.clone()),
                         Cell::Time(a.cancelled_at.clone()),
-                        Cell::Text(a.gates.join(", ")),
+                        Cell::Text(gate_labels(f, &a.gates)),
                         Cell::Int(a.shown),
                         Cell::Seconds(a.shown_ms),
                     ]
                 })
                 .collect(),
         },
+        tickers(f),
         Table {
             sheet: "Sự cố",
             title: "Sự cố: lô biên nhận bị từ chối",
@@ -237,6 +242,53 @@ pub fn tables(f: &Figures) -> Vec<Table> {
                 .collect(),
         },
     ]
+}
+
+/// The gates as documents name them, comma separated.
+fn gate_labels(f: &Figures, gates: &[String]) -> String {
+    gates
+        .iter()
+        .map(|g| f.gate_label(g))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ticker corrections: per text, where, in which languages, when and how long on screen.
+fn tickers(f: &Figures) -> Table {
+    Table {
+        sheet: "Dòng chữ chạy",
+        title: "Đính chính bằng dòng chữ chạy (ticker) đã gửi",
+        headers: vec![
+            "Dòng chữ (mã)",
+            "Cửa khẩu",
+            "Ngôn ngữ",
+            "Hiển thị lần đầu",
+            "Hiển thị lần cuối",
+            "Số lượt chạy",
+            "Thời gian hiển thị (giây)",
+        ],
+        rows: f
+            .tickers
+            .iter()
+            .map(|t| {
+                vec![
+                    Cell::Text(titled(
+                        &t.text
+                            .first()
+                            .map(|x| format!("[{}] {}", x.lang, x.text))
+                            .unwrap_or_default(),
+                        &t.id,
+                    )),
+                    Cell::Text(gate_labels(f, &t.gates)),
+                    Cell::Text(t.languages.join(", ")),
+                    Cell::Time(t.first_shown.clone()),
+                    Cell::Time(t.last_shown.clone()),
+                    Cell::Int(t.tally.shown),
+                    Cell::Seconds(t.tally.shown_ms),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// `title (key)`, or the key alone when there is no title.
@@ -267,7 +319,7 @@ fn compliance(f: &Figures) -> Table {
             .map(|c| {
                 vec![
                     Cell::Text(titled(&c.title, &c.campaign)),
-                    Cell::Text(c.gate.clone()),
+                    Cell::Text(f.gate_label(&c.gate)),
                     c.planned
                         .map_or_else(|| Cell::Text("không rõ".into()), Cell::Int),
                     Cell::Hours(c.planned_ms),
@@ -301,7 +353,7 @@ fn controller_record(f: &Figures) -> Table {
             .map(|s| {
                 vec![
                     Cell::Text(titled(&s.name, &s.screen)),
-                    Cell::Text(s.gate.clone()),
+                    Cell::Text(f.gate_label(&s.gate)),
                     Cell::Hours(s.counted_ms),
                     Cell::Hours(s.online_ms),
                     Cell::Hours(s.offline_ms),

@@ -25,6 +25,13 @@ impl Store {
                 self.audit.manifest_history.insert(k, encode(&m))?;
             }
         }
+        // The same for the current ticker sets (databases from before the ticker history).
+        for t in self.ticker_sets()? {
+            let k = history_key(&t.screen, t.version);
+            if self.audit.ticker_history.get(&k)?.is_none() {
+                self.audit.ticker_history.insert(k, encode(&t))?;
+            }
+        }
         // Actions logged before the Merkle log existed become its first leaves.
         if self.audit.log_hashes.is_empty() && !self.actions.is_empty() {
             for a in Self::all::<ActionRecord>(&self.actions, "action")? {

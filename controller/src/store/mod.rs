@@ -60,6 +60,7 @@ pub use records::{
 };
 pub use rejections::{ConflictRecord, RejectionCount, RejectionRecord, REJECTIONS_KEPT_PER_SCREEN};
 pub use runs::RUN_SPAN_MS;
+pub use screens::gate_name_key;
 pub use screenshots::StoredScreenshot;
 pub use status::{HistoryPage, HISTORY_CAP};
 pub use subtitles::SubtitleRecord;
@@ -288,6 +289,7 @@ pub const CONTROLLER_HASH_KEY: &str = "controller_mqtt_hash";
 // | `receipt_conflicts` | id(u64) | JSON [`ConflictRecord`] (raw envelope as evidence; the first per screen, epoch and seq, later ones counted in it; indexed in `receipt_conflict_index` by `seq_key(chain_key(screen, epoch), seq)`) |
 // | `receipt_conflict_index` | chain key `/` seq(u64) | id(u64) of that first conflict |
 // | `manifest_history` | `screen` `/` version(u64) | JSON [`StoredManifest`] of every version published |
+// | `ticker_history` | `screen` `/` version(u64) | JSON [`StoredTickerSet`] of every version published |
 //
 // Leaf indexes are assigned under `log_lock`, and every append (a batch with its receipts, or
 // an action with its record) is one sled transaction, so the log, the receipts and the action
@@ -316,6 +318,7 @@ struct AuditTrees {
     conflicts: sled::Tree,
     conflict_index: sled::Tree,
     manifest_history: sled::Tree,
+    ticker_history: sled::Tree,
     log_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
@@ -336,6 +339,7 @@ impl AuditTrees {
             conflicts: t("receipt_conflicts")?,
             conflict_index: t("receipt_conflict_index")?,
             manifest_history: t("manifest_history")?,
+            ticker_history: t("ticker_history")?,
             log_lock: Default::default(),
         })
     }

@@ -2,7 +2,17 @@
 
 use super::{encode, EnrollCode, Result, ScreenRecord, Store, StoreError, TokenRecord};
 
+/// The meta key of a gate's display name (`PUT /api/v1/gates/{gate}`).
+pub fn gate_name_key(gate: &str) -> String {
+    format!("gate_name:{gate}")
+}
+
 impl Store {
+    /// The display name an administrator gave `gate`, if any.
+    pub fn gate_name(&self, gate: &str) -> Result<Option<String>> {
+        self.meta_get(&gate_name_key(gate))
+    }
+
     // ---- screens and enrolment ----
 
     /// One screen.

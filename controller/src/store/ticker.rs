@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::publishing::history_key;
 use super::records::{AlertTextRecord, Targets};
 use super::{decode, encode, Result, Store, StoreError};
 
@@ -92,8 +93,24 @@ impl Store {
             self.ticker_sets
                 .compare_and_swap(&t.screen, prev, Some(encode(t)))?
                 .map_err(|_| taken())?;
+            // Every version stays: the audit export carries those of its period.
+            self.audit
+                .ticker_history
+                .insert(history_key(&t.screen, t.version), encode(t))?;
         }
         self.flush().await
+    }
+
+    /// Every ticker set version ever published to a screen, oldest first (exact envelopes).
+    pub fn ticker_history(&self, screen: &str) -> Result<Vec<StoredTickerSet>> {
+        let mut p = screen.as_bytes().to_vec();
+        p.push(b'/');
+        self.audit
+            .ticker_history
+            .scan_prefix(p)
+            .values()
+            .map(|v| decode("ticker history", &v?))
+            .collect()
     }
 
     /// The layout of a screen (`docs/protocol.md` §20); `None` = full screen.

@@ -74,6 +74,46 @@ async fn ticker_text_reaches_the_screen_in_turn_expires_and_is_removed() {
     assert_eq!(s, 200, "{v}");
     let set = ticker_set(&c, &mut el, &keys, 2).await;
     assert!(set.items.is_empty());
+
+    // The audit export of the period carries every set that was current in it (the text's
+    // and the one without it), for the period report (docs/protocol.md §15 `tickers`); one of
+    // a period before them carries none.
+    let export =
+        |from: &str, to: &str| format!("/api/v1/audit/export?from={from}&to={to}&screens=lc-a1");
+    let (s, b) = ctl
+        .req(
+            "GET",
+            &export("2020-01-01T00:00:00Z", "2100-01-01T00:00:00Z"),
+            Some(&tok),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let versions: Vec<u64> = b["tickers"]
+        .as_array()
+        .expect("the bundle carries ticker sets")
+        .iter()
+        .map(|t| {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(t.as_str().unwrap())
+                .unwrap();
+            verify_ticker(&bytes, &keys, "lc-a1", None)
+                .expect("a controller-signed ticker set")
+                .version
+        })
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    let (s, b) = ctl
+        .req(
+            "GET",
+            &export("2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"),
+            Some(&tok),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.get("tickers").is_none(), "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

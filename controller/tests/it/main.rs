@@ -55,4 +55,5 @@ mod mqtt_mosquitto;
 mod ops_backup;
 mod report_console;
 mod report_period;
+mod report_period_docs;
 mod tls_console;

@@ -3,7 +3,7 @@
 //! downloads its PDF, computed from the same bundle. Screenshot:
 //! `target/console-screenshots/report.png`.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::api_support::*;
 use crate::console_support::{browser_available, open_browser, screenshot_dir, wait_for};
@@ -23,6 +23,12 @@ async fn report_console_page_shows_and_downloads_the_report() {
     let mut p = player(&ctl, "lc-a1", "Lào Cai A1", device.clone()).await;
     p.send(&chain("lc-a1", 30), &device).await;
     assert_eq!(p.next_ack().await.0, 30);
+    // The gate has a display name: the page's gate picker and the report use it.
+    let gate_name = "Cửa khẩu quốc tế đường bộ số II Kim Thành";
+    let (st, v) = ctl
+        .admin("PUT", "/api/v1/gates/lao-cai", json!({"name": gate_name}))
+        .await;
+    assert_eq!(st, 200, "{v}");
     let auditor = ctl.token("auditor").await;
 
     let (_driver, s, downloads) = open_browser(dir.path(), 1280, 1500).await;
@@ -44,6 +50,13 @@ async fn report_console_page_shows_and_downloads_the_report() {
         .wait("#report-form input[type='checkbox'][value='lao-cai']")
         .await;
     s.click(&gate).await;
+    let label = s
+        .js(
+            "return document.querySelector(\"#report-form input[value='lao-cai']\").parentElement.textContent",
+            vec![],
+        )
+        .await;
+    assert_eq!(label, gate_name);
     let show = s.wait("#report-show").await;
     s.click(&show).await;
     let heading = s
@@ -61,6 +74,7 @@ async fn report_console_page_shows_and_downloads_the_report() {
         "Độc lập - Tự do - Hạnh phúc",
         "Kết quả thông tin đối ngoại trên hệ thống màn hình điện tử tại các cửa khẩu",
         "từ ngày 01/09/2026 đến ngày 30/09/2026",
+        &format!("{gate_name} (lao-cai)"),
     ] {
         assert!(
             text.contains(want),

@@ -7,7 +7,9 @@
 //! altered one); the PDF renders with poppler and keeps its Vietnamese headings; the XLSX
 //! opens in openpyxl with the JSON's numbers. Controller-signed manifests (one changing the
 //! schedule mid-period) give the planned plays and the titles, recomputed here by simulating
-//! a player; statuses give the controller's record of online time.
+//! a player; statuses give the controller's record of online time. A ticker correction shown
+//! at one gate is in its own section (told apart from campaigns by the bundle's signed ticker
+//! sets), and a gate with a display name is named by it in the documents.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,15 @@ use crate::api_support::*;
 use crate::ingest_support::{connect, enroll, wait_metric, Player};
 
 const TZ: &str = "Asia/Ho_Chi_Minh";
+/// The display name of the `lao-cai` gate.
+pub const GATE_NAME: &str = "Cửa khẩu quốc tế đường bộ số II Kim Thành";
+/// The ticker correction shown at `mong-cai`.
+const TICKER_ID: &str = "dinh-chinh-1";
+/// Its texts.
+pub const TICKER_TEXT: [(&str, &str); 2] = [
+    ("vi", "Đính chính: cửa khẩu mở cửa từ 7 giờ 00 sáng"),
+    ("en", "Correction: the gate opens at 7:00"),
+];
 const HOUR: i64 = 3_600_000;
 
 struct Seeded {
@@ -426,7 +437,7 @@ fn expected(seeded: &[Seeded], from: Date, to: Date, as_of: Timestamp) -> Value 
         }
     }
     for (g, r) in &all {
-        if shown(r) && !r.playlist.starts_with("alert:") {
+        if shown(r) && !r.playlist.starts_with("alert:") && r.playlist != TICKER_ID {
             plan.entry((r.playlist.clone(), g.to_string()))
                 .or_default()
                 .2 += 1;
@@ -442,7 +453,7 @@ fn expected(seeded: &[Seeded], from: Date, to: Date, as_of: Timestamp) -> Value 
         })
         .collect();
     let mut campaigns = keyed(&all, |_, r| {
-        (!r.playlist.starts_with("alert:")).then(|| r.playlist.clone())
+        (!r.playlist.starts_with("alert:") && r.playlist != TICKER_ID).then(|| r.playlist.clone())
     });
     for c in campaigns.as_array_mut().unwrap() {
         c["title"] = json!(NAMES.iter().find(|n| n.0 == c["key"]).unwrap().1);
@@ -452,17 +463,67 @@ fn expected(seeded: &[Seeded], from: Date, to: Date, as_of: Timestamp) -> Value 
         if let Some((_, t)) = TITLES.iter().find(|t| t.0.repeat(32) == m["key"]) {
             m["title"] = json!(t);
         }
+        // A ticker text's media is titled with the text.
+        if let Some((l, t)) = TICKER_TEXT
+            .iter()
+            .find(|(_, t)| playlists::hex::encode(&sha2_of(t)) == m["key"])
+        {
+            m["title"] = json!(format!("[{l}] {t}"));
+        }
+    }
+    let mut gates = keyed(&all, |g, _| Some(g.to_string()));
+    for g in gates.as_array_mut().unwrap() {
+        if g["key"] == "lao-cai" {
+            g["title"] = json!(GATE_NAME);
+        }
     }
     json!({
+        "tickers": expected_tickers(&all),
         "totals": tally(all.iter().map(|(_, r)| *r)),
         "campaigns": campaigns,
         "compliance": compliance,
-        "gates": keyed(&all, |g, _| Some(g.to_string())),
+        "gates": gates,
         "languages": languages,
         "media": media,
         "months": months.into_iter().map(|((g, m), n)| json!({"gate":g,"month":m,"shown":n})).collect::<Vec<_>>(),
         "screens": screens,
     })
+}
+
+/// The ticker corrections: the turns of [`TICKER_ID`], with their gates and languages.
+fn expected_tickers(all: &[(&str, &Receipt)]) -> Value {
+    let turns: Vec<(&str, &Receipt)> = all
+        .iter()
+        .filter(|(_, r)| r.playlist == TICKER_ID)
+        .copied()
+        .collect();
+    if turns.is_empty() {
+        return json!([]);
+    }
+    let mut v = tally(turns.iter().map(|(_, r)| *r));
+    let mut gates: Vec<&str> = turns.iter().map(|(g, _)| *g).collect();
+    gates.sort();
+    gates.dedup();
+    let mut langs: Vec<&str> = turns.iter().map(|(_, r)| r.lang.as_str()).collect();
+    langs.sort();
+    langs.dedup();
+    let on: Vec<&Receipt> = turns.iter().map(|(_, r)| *r).filter(|r| shown(r)).collect();
+    v["id"] = json!(TICKER_ID);
+    v["text"] = json!(TICKER_TEXT
+        .iter()
+        .map(|(l, t)| json!({"lang": l, "text": t}))
+        .collect::<Vec<_>>());
+    v["gates"] = json!(gates);
+    v["languages"] = json!(langs);
+    v["first_shown"] = json!(format!(
+        "{:.3}",
+        on.iter().map(|r| r.started_at).min().unwrap()
+    ));
+    v["last_shown"] = json!(format!(
+        "{:.3}",
+        on.iter().map(|r| r.ended_at).max().unwrap()
+    ));
+    json!([v])
 }
 
 /// The report's screen rows reduced to what [`expected`] computes.
@@ -508,7 +569,7 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-async fn get(ctl: &Ctl, token: &str, path: &str) -> (u16, Vec<u8>) {
+pub async fn get(ctl: &Ctl, token: &str, path: &str) -> (u16, Vec<u8>) {
     let r = ctl
         .http
         .get(ctl.url(path))
@@ -616,6 +677,7 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
         send_all(p, &bytes, device).await;
         s.plays.extend(r);
     }
+    ticker_and_gate_name(&ctl, &mut seeded, &mut players).await;
     // A conflicting resend of lc-1's seq 1: refused, kept as evidence.
     {
         let (p, device) = players.get_mut("lc-1").unwrap();
@@ -654,6 +716,12 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
         assert_eq!(report[k], want[k], "section {k}");
     }
     assert_eq!(screens_of(&report), want["screens"], "screens");
+    assert_eq!(report["tickers"], want["tickers"], "tickers");
+    assert_eq!(report["tickers"][0]["shown"], 3, "{}", report["tickers"]);
+    for s in report["screens"].as_array().unwrap() {
+        let named = s["gate"] == "lao-cai";
+        assert_eq!(s["gate_name"].as_str(), named.then_some(GATE_NAME), "{s}");
+    }
     // The offline day and the mid-period registration show.
     let hn = &report["screens"].as_array().unwrap()[0];
     assert_eq!(hn["screen"], "hn-1");
@@ -710,8 +778,8 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     let sha = sha.as_str();
     // The documents of the same report: from the same bundle.
     let q = format!("{q}&bundle={sha}");
-    check_pdf(&ctl, &auditor, &q, &art, sha).await;
-    check_xlsx(&ctl, &auditor, &q, &art, &report).await;
+    crate::report_period_docs::check_pdf(&ctl, &auditor, &q, &art, sha).await;
+    crate::report_period_docs::check_xlsx(&ctl, &auditor, &q, &art, &report).await;
     let (s, v) = get(&ctl, &auditor, &format!("{q}&format=json")).await;
     assert_eq!(s, 200);
     assert_eq!(serde_json::from_slice::<Value>(&v).unwrap(), report);
@@ -720,6 +788,60 @@ async fn report_period_figures_match_an_independent_count_and_the_offline_tool()
     let html = String::from_utf8(html).unwrap();
     assert!(html.contains("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"));
     std::fs::write(art.join("report.html"), html).unwrap();
+}
+
+/// Names the `lao-cai` gate, sends a ticker correction to `mong-cai` and three of its turns
+/// from mc-1 (two shown in full, one cut).
+async fn ticker_and_gate_name(
+    ctl: &Ctl,
+    seeded: &mut [Seeded],
+    players: &mut BTreeMap<&str, (Player, SecretKey)>,
+) {
+    let (s, v) = ctl
+        .admin("PUT", "/api/v1/gates/lao-cai", json!({"name": GATE_NAME}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = ctl
+        .admin(
+            "POST",
+            "/api/v1/ticker",
+            json!({"id": TICKER_ID, "targets": {"gates": ["mong-cai"]},
+                   "expires_at": format!("{:.0}", Timestamp::now() + SignedDuration::from_hours(2)),
+                   "text": TICKER_TEXT.iter().map(|(l, t)| json!({"lang": l, "text": t})).collect::<Vec<_>>()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let at = Timestamp::now();
+    let s = seeded.iter_mut().find(|s| s.screen == "mc-1").unwrap();
+    let (p, device) = players.get_mut("mc-1").unwrap();
+    let last = s.plays.last().unwrap().clone();
+    let turns = [
+        (0, 12_000, Outcome::Completed),
+        (1, 15_500, Outcome::Completed),
+        (0, 4_250, Outcome::Interrupted),
+    ];
+    let mut t = at;
+    let mut rs: Vec<Receipt> = turns
+        .iter()
+        .map(|(k, len, outcome)| {
+            let (lang, text) = TICKER_TEXT[*k];
+            let r = Receipt {
+                playlist: TICKER_ID.into(),
+                media: playlists::hex::encode(&sha2_of(text)),
+                lang: lang.into(),
+                started_at: t,
+                ended_at: t + SignedDuration::from_millis(*len),
+                outcome: *outcome,
+                backend: Backend::Mpv,
+                ..last.clone()
+            };
+            t = r.ended_at;
+            r
+        })
+        .collect();
+    let bytes = chain(&mut rs, last.seq + 1, &receipt_hash(&last.to_bytes()));
+    send_all(p, &bytes, device).await;
+    s.plays.extend(rs);
 }
 
 /// The controller's record of online time: hn-1 offline exactly for its offline day; the
@@ -798,6 +920,27 @@ async fn check_offline_tool(
         offline["compliance"].as_array().unwrap().len() >= 6,
         "{offline}"
     );
+    // The ticker correction and the gate's name come from the bundle's signed evidence (its
+    // scope signs the ticker sets; the statements carry the gate name).
+    assert_eq!(offline["tickers"][0]["id"], TICKER_ID, "{offline}");
+    assert!(
+        out.contains(GATE_NAME),
+        "the offline tool prints the gate name"
+    );
+    let key: Value = serde_json::from_slice(&std::fs::read(&bundle_path).unwrap()).unwrap();
+    let (code, out) = audit(&[
+        "verify",
+        bp,
+        "--controller-key",
+        key["controller_key"].as_str().unwrap(),
+    ]);
+    // The one problem is the fork seeded above (lc-1's conflicting seq 1): the ticker sets
+    // and manifests match their signed scope.
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("problems (1):") && out.contains("history forked"),
+        "{out}"
+    );
     let (code, out) = audit(&["report", bp, "--check", report_path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     let mut forged = report.clone();
@@ -814,157 +957,4 @@ async fn check_offline_tool(
 fn sha2_of(text: &str) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes()).to_vec()
-}
-
-async fn check_pdf(ctl: &Ctl, token: &str, q: &str, art: &Path, sha: &str) {
-    let (s, pdf) = get(ctl, token, &format!("{q}&format=pdf")).await;
-    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&pdf));
-    assert!(pdf.starts_with(b"%PDF-"));
-    let path = art.join("report.pdf");
-    std::fs::write(&path, &pdf).unwrap();
-    if !gatecast_testkit::require_program("report_period", "pdftotext", "poppler-utils") {
-        return;
-    }
-    let out = std::process::Command::new("pdftotext")
-        .args([path.to_str().unwrap(), "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    for heading in [
-        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
-        "Độc lập - Tự do - Hạnh phúc",
-        "BÁO CÁO",
-        "Kết quả thông tin đối ngoại trên hệ thống màn hình điện tử",
-        "Nơi nhận",
-        "Kết quả theo ngôn ngữ",
-        "Tình trạng hoạt động của màn hình",
-        "Thực hiện kế hoạch phát",
-        "Tết 2026 (tet-2026)",
-        "Du lịch Sa Pa",
-        sha,
-    ] {
-        assert!(
-            text.contains(heading),
-            "{heading:?} missing from the PDF text:\n{text}"
-        );
-    }
-    let status = std::process::Command::new("pdftoppm")
-        .args(["-png", "-r", "80", path.to_str().unwrap()])
-        .arg(art.join("page"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(art.join("page-1.png").exists() || art.join("page-01.png").exists());
-}
-
-async fn check_xlsx(ctl: &Ctl, token: &str, q: &str, art: &Path, report: &Value) {
-    let (s, xlsx) = get(ctl, token, &format!("{q}&format=xlsx")).await;
-    assert_eq!(s, 200);
-    let path = art.join("report.xlsx");
-    std::fs::write(&path, &xlsx).unwrap();
-    // The Debian python3-openpyxl is for the system interpreter, which a pyenv shim on PATH
-    // may hide: take the first python3 that imports it.
-    let Some(python) = ["python3", "/usr/bin/python3"].into_iter().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import openpyxl"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }) else {
-        assert!(
-            !gatecast_testkit::external_required(),
-            "openpyxl is missing (apt-get install python3-openpyxl)"
-        );
-        println!(
-            "SKIPPED: report_period XLSX check needs openpyxl (apt-get install python3-openpyxl)"
-        );
-        return;
-    };
-    let script = r#"
-import json, sys, openpyxl, datetime
-wb = openpyxl.load_workbook(sys.argv[1])
-out = {}
-for name in ["Tổng hợp", "Ngôn ngữ", "Màn hình", "Cửa khẩu", "Kế hoạch"]:
-    ws = wb[name]
-    rows = []
-    for r in ws.iter_rows(min_row=3, values_only=True):
-        rows.append([v.isoformat() if isinstance(v, datetime.datetime) else v for v in r])
-    out[name] = rows
-print(json.dumps(out))
-"#;
-    let out = std::process::Command::new(python)
-        .args(["-c", script, path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sheets: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let t = &report["totals"];
-    let row = &sheets["Tổng hợp"][0];
-    assert_eq!(
-        row.as_array().unwrap()[..5],
-        json!([
-            "Tổng cộng",
-            t["plays"],
-            t["shown"],
-            t["null_backend"],
-            t["failed"]
-        ])
-        .as_array()
-        .unwrap()[..]
-    );
-    // Hours as a number (the XLSX keeps 15 significant digits).
-    let hours = t["shown_ms"].as_f64().unwrap() / 3_600_000.0;
-    assert!(
-        (row[5].as_f64().unwrap() - hours).abs() < 1e-9,
-        "{row} vs {hours}"
-    );
-    for (i, l) in report["languages"].as_array().unwrap().iter().enumerate() {
-        let row = &sheets["Ngôn ngữ"][i];
-        assert_eq!(row[0], l["lang"]);
-        assert_eq!(row[2], l["shown"]);
-        assert_eq!(
-            row[6].as_f64().unwrap(),
-            l["share_bp"].as_f64().unwrap() / 10_000.0
-        );
-    }
-    for (i, g) in report["gates"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(sheets["Cửa khẩu"][i][1], g["plays"]);
-    }
-    for (i, c) in report["compliance"].as_array().unwrap().iter().enumerate() {
-        let row = &sheets["Kế hoạch"][i];
-        assert_eq!(row[1], c["gate"]);
-        assert_eq!(row[2], c["planned"]);
-        assert_eq!(row[4], c["recorded"]);
-        assert_eq!(
-            row[5].as_f64().unwrap(),
-            c["compliance_bp"].as_f64().unwrap() / 10_000.0
-        );
-    }
-    for (i, s) in report["screens"].as_array().unwrap().iter().enumerate() {
-        let row = &sheets["Màn hình"][i];
-        assert_eq!(
-            row[0],
-            json!(format!(
-                "{} ({})",
-                s["name"].as_str().unwrap(),
-                s["screen"].as_str().unwrap()
-            ))
-        );
-        // A real date, not text.
-        assert!(
-            row[2]
-                .as_str()
-                .unwrap()
-                .starts_with(&s["registered_at"].as_str().unwrap()[..16]),
-            "{row}"
-        );
-        assert_eq!(
-            row[7].as_f64().unwrap(),
-            s["availability_bp"].as_f64().unwrap() / 10_000.0
-        );
-    }
 }

@@ -89,6 +89,13 @@ pub struct Bundle {
     /// the period report computes planned plays and titles from. Absent when there is none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<String>,
+    /// The controller-signed ticker set envelopes (standard base64 of each exact envelope)
+    /// that were current on the bundle's screens during its period: for each screen the last
+    /// one issued before `period.from` and every one issued in the period (`docs/protocol.md`
+    /// §15, §20); what the period report tells ticker receipts apart by. Absent when there is
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tickers: Vec<String>,
 }
 
 /// The requested period (RFC 3339 timestamps; `from` inclusive, `to` exclusive).
@@ -240,6 +247,11 @@ pub struct ScreenStatement {
     /// Absent in statements of older builds (then UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// The display name of the screen's gate (e.g. "Cửa khẩu quốc tế đường bộ số II Kim
+    /// Thành"), as the controller's administrator set it. Absent when none was set, and in
+    /// statements of older builds (then the report shows the gate id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_name: Option<String>,
 }
 
 /// One enrolment epoch in a [`ScreenStatement`]: its receipts chain (seq from 1) is signed by
@@ -429,6 +441,10 @@ pub enum ProblemKind {
     /// altered, e.g. to inflate the planned plays of a period report), or one is not a
     /// manifest of a screen of the bundle.
     ManifestsMismatch,
+    /// The bundle's `tickers` are not the ones the scope signs (one removed, added or
+    /// altered, e.g. to hide a ticker correction from the period report), or one is not a
+    /// ticker set of a screen of the bundle.
+    TickersMismatch,
 }
 
 impl ProblemKind {
@@ -476,6 +492,7 @@ impl ProblemKind {
             ProblemKind::PolicyChainMismatch => "policy_chain_mismatch",
             ProblemKind::ApprovalsMismatch => "approvals_mismatch",
             ProblemKind::ManifestsMismatch => "manifests_mismatch",
+            ProblemKind::TickersMismatch => "tickers_mismatch",
         }
     }
 }
@@ -731,7 +748,7 @@ mod verify;
 pub use scope::{
     approvals_digest, batch_chain, batch_seqs, entries_digest, is_action_record, policy_digest,
     verify_scope, ApprovalsScope, ChainScope, ConflictScope, ManifestsScope, Scope, ScopeBuilder,
-    ScopeError, ScreenScope, Selection, SCOPE_TYPE,
+    ScopeError, ScreenScope, Selection, TickersScope, SCOPE_TYPE,
 };
 pub use verify::verify_bundle;
 pub use verify::{ApprovalReport, PlayApproval};
@@ -750,6 +767,7 @@ mod tests {
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
             epochs: vec![],
             timezone: None,
+            gate_name: None,
         }
     }
 

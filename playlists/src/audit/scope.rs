@@ -56,6 +56,32 @@ pub struct Scope {
     /// `manifests`): absent when it carries none (and in scopes of older builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifests: Option<ManifestsScope>,
+    /// The controller-signed ticker sets the bundle carries (`docs/protocol.md` §15
+    /// `tickers`): absent when it carries none (and in scopes of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tickers: Option<TickersScope>,
+}
+
+/// The `tickers` section of a bundle as the controller signs it in its [`Scope`]: how many
+/// ticker set envelopes it holds and [`approvals_digest`] of their exact bytes (sorted), so
+/// that removing, adding or altering one (to hide or invent a ticker correction in the period
+/// report) is detected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickersScope {
+    /// Number of ticker set envelopes.
+    pub tickers: u64,
+    /// Lowercase hex SHA-256 over the sorted SHA-256 of each envelope's exact bytes.
+    pub tickers_sha256: String,
+}
+
+impl TickersScope {
+    /// The statement of a bundle's `tickers`, as exact envelope bytes.
+    pub fn of(sets: &[&[u8]]) -> TickersScope {
+        TickersScope {
+            tickers: sets.len() as u64,
+            tickers_sha256: approvals_digest(sets.iter().copied()),
+        }
+    }
 }
 
 /// The `manifests` section of a bundle as the controller signs it in its [`Scope`]: how many
@@ -288,6 +314,11 @@ impl Scope {
                 );
             }
         }
+        if let Some(t) = &self.tickers {
+            if !crate::hex::is_lower_hex(&t.tickers_sha256, 32) {
+                return bad("tickers: tickers_sha256 must be 64 lowercase hex characters".into());
+            }
+        }
         Ok(())
     }
 }
@@ -408,6 +439,7 @@ pub struct ScopeBuilder {
     conflicts: Vec<ConflictScope>,
     approvals: Option<ApprovalsScope>,
     manifests: Option<ManifestsScope>,
+    tickers: Option<TickersScope>,
 }
 
 impl ScopeBuilder {
@@ -425,6 +457,7 @@ impl ScopeBuilder {
             conflicts: Vec::new(),
             approvals: None,
             manifests: None,
+            tickers: None,
         }
     }
 
@@ -517,6 +550,13 @@ impl ScopeBuilder {
         self
     }
 
+    /// The bundle's `tickers` (exact ticker set envelope bytes). When empty the scope has no
+    /// `tickers` member, as a bundle of an older build.
+    pub fn tickers(&mut self, sets: &[&[u8]]) -> &mut Self {
+        self.tickers = (!sets.is_empty()).then(|| TickersScope::of(sets));
+        self
+    }
+
     /// The scope.
     pub fn finish(&self) -> Scope {
         let mut conflicts = self.conflicts.clone();
@@ -539,6 +579,7 @@ impl ScopeBuilder {
             conflicts,
             approvals: self.approvals.clone(),
             manifests: self.manifests.clone(),
+            tickers: self.tickers.clone(),
         }
     }
 }

@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Evidence, Figures, ReportBuilder, ReportRequest, ScreenInfo};
 use crate::audit::{ConflictEntry, EntryKind, LogEntry, Period, ScreenEntry, ScreenStatement};
-use crate::envelope::{Envelope, CHECKPOINT_TYPE, MANIFEST_TYPE, RECEIPTS_TYPE};
+use crate::envelope::{Envelope, CHECKPOINT_TYPE, MANIFEST_TYPE, RECEIPTS_TYPE, TICKER_TYPE};
 use crate::keys::b64_decode;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, TickerSet};
 use crate::merkle::Checkpoint;
 use crate::receipt::{Receipt, FIRST_EPOCH};
 
@@ -94,6 +94,7 @@ impl State {
             screen: s.screen.clone(),
             name: s.name.clone(),
             gate: s.gate.clone(),
+            gate_name: s.gate_name.clone().filter(|n| !n.trim().is_empty()),
             timezone: s.timezone.clone().unwrap_or_else(|| "UTC".into()),
             registered_at,
         });
@@ -142,6 +143,18 @@ impl State {
         }
         let m = Manifest::from_json(&env.payload).map_err(|e| format!("manifests[{i}]: {e}"))?;
         self.builder.manifest(m);
+        Ok(())
+    }
+
+    /// A ticker set of the bundle's `tickers` (read, not verified, as the manifests).
+    fn ticker_set(&mut self, i: usize, b64: &str) -> Result<(), String> {
+        let bytes = b64_decode(b64).map_err(|e| format!("tickers[{i}]: {e}"))?;
+        let env = Envelope::parse(&bytes).map_err(|e| format!("tickers[{i}]: {e}"))?;
+        if env.payload_type != TICKER_TYPE {
+            return Err(format!("tickers[{i}]: not a ticker set envelope"));
+        }
+        let t = TickerSet::from_json(&env.payload).map_err(|e| format!("tickers[{i}]: {e}"))?;
+        self.builder.ticker_set(&t);
         Ok(())
     }
 
@@ -194,6 +207,11 @@ impl<'de> Visitor<'de> for BundleSeed<'_> {
                 "manifests" => {
                     for (i, m) in map.next_value::<Vec<String>>()?.iter().enumerate() {
                         self.0.manifest(i, m).map_err(A::Error::custom)?;
+                    }
+                }
+                "tickers" => {
+                    for (i, t) in map.next_value::<Vec<String>>()?.iter().enumerate() {
+                        self.0.ticker_set(i, t).map_err(A::Error::custom)?;
                     }
                 }
                 "conflicts" => {

@@ -19,7 +19,16 @@
 //!   `null_backend` and never as shown. `shown_ms` is the sum of `ended_at − started_at` of the
 //!   shown plays.
 //! * **Campaigns** are playlists (the receipt's `playlist`); alert plays (`alert:<id>`) are not
-//!   a campaign: they are in `alerts`.
+//!   a campaign: they are in `alerts`; ticker turns are not either: they are in `tickers`.
+//! * **Ticker corrections** (`tickers`): a receipt is a ticker turn when a ticker set of its
+//!   screen in the bundle (`tickers`, covered by its signed scope) has an item with the
+//!   receipt's `playlist` as id and a text whose SHA-256 is its `media` ([`ticker`]). Per text:
+//!   its gates, languages, turns shown (`shown`), time on screen (`shown_ms`, the sum over
+//!   turns and screens) and the first and last shown instants. Like alert plays, ticker turns
+//!   are plays of the screen: they count in `totals`, `gates`, `languages`, `media`, `months`
+//!   and the screens' availability.
+//! * **Gate names** are those of the screen statements (`gate_name`, signed by the
+//!   controller); a statement without one (older bundles) leaves the gate's id alone.
 //! * **Language shares** are in basis points of the shown plays: `shown × 10000 / total shown`,
 //!   rounded down.
 //! * **Availability** is measured from the receipts (signed by the screens), since the online
@@ -40,7 +49,8 @@
 //!   plays there and `compliance_bp = min(recorded, planned) × 10000 / planned`. Time under an
 //!   alert counts as scheduled time. `planned` is `null` when a playlist item has no known
 //!   duration, or when no screen of the gate has a manifest in the bundle.
-//! * **Titles** of media and campaigns are those of the manifests (the newest one naming them).
+//! * **Titles** of media and campaigns are those of the manifests (the newest one naming them);
+//!   a ticker text's media (the SHA-256 of the text) has the text as its title.
 //! * **The controller's record** (`controller_record`) is not computed from the bundle: the
 //!   controller adds the online time it saw from status heartbeats (`docs/protocol.md` §12),
 //!   which no screen signs; `gatecast-audit report` cannot recompute it and `--check` leaves it
@@ -48,6 +58,7 @@
 
 mod bundle;
 pub mod planned;
+mod ticker;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -60,6 +71,7 @@ use crate::manifest::Manifest;
 use crate::receipt::{Backend, Outcome, Receipt};
 
 pub use bundle::{read_bundle, BundleError};
+pub use ticker::{TickerRow, TickerText};
 
 /// The `format` of a report's figures.
 pub const REPORT_FORMAT: &str = "gatecast-period-report/v1";
@@ -233,6 +245,9 @@ pub struct ScreenRow {
     pub name: String,
     /// Its gate.
     pub gate: String,
+    /// The gate's display name (absent when the bundle names none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gate_name: String,
     /// Its timezone (gate days).
     pub timezone: String,
     /// When it was registered (first enrolment).
@@ -389,6 +404,9 @@ pub struct Figures {
     pub screens: Vec<ScreenRow>,
     /// Alerts.
     pub alerts: Vec<AlertRow>,
+    /// Ticker corrections (texts shown in the ticker region).
+    #[serde(default)]
+    pub tickers: Vec<TickerRow>,
     /// Rejections.
     pub rejections: Vec<RejectionRow>,
     /// The controller's own record (online time), absent from `gatecast-audit report`.
@@ -405,6 +423,8 @@ pub struct ScreenInfo {
     pub name: String,
     /// Gate.
     pub gate: String,
+    /// The gate's display name, if the bundle states one.
+    pub gate_name: Option<String>,
     /// IANA timezone (UTC when unknown).
     pub timezone: String,
     /// Registration (first enrolment).
@@ -441,7 +461,9 @@ pub struct ReportBuilder {
     req: ReportRequest,
     screens: BTreeMap<String, ScreenAcc>,
     totals: Tally,
-    campaigns: BTreeMap<String, Tally>,
+    /// Non-alert receipts, sorted into campaigns and ticker texts at the end.
+    cands: ticker::Cands,
+    tickers: ticker::TickerIndex,
     gates: BTreeMap<String, Tally>,
     langs: BTreeMap<String, Tally>,
     media: BTreeMap<String, Tally>,
@@ -451,8 +473,6 @@ pub struct ReportBuilder {
     evidence: Evidence,
     /// The manifests of the bundle, per screen.
     manifests: BTreeMap<String, Vec<Manifest>>,
-    /// Shown plays per (campaign, gate).
-    recorded: BTreeMap<(String, String), u64>,
 }
 
 /// The tally of `key`, created on first use (no key allocation per receipt).
@@ -496,7 +516,8 @@ impl ReportBuilder {
             req,
             screens: BTreeMap::new(),
             totals: Tally::default(),
-            campaigns: BTreeMap::new(),
+            cands: BTreeMap::new(),
+            tickers: ticker::TickerIndex::default(),
             gates: BTreeMap::new(),
             langs: BTreeMap::new(),
             media: BTreeMap::new(),
@@ -505,13 +526,17 @@ impl ReportBuilder {
             rejections: BTreeMap::new(),
             evidence: Evidence::default(),
             manifests: BTreeMap::new(),
-            recorded: BTreeMap::new(),
         }
     }
 
     /// Feed one manifest of the bundle (any order; those of screens not reported are unused).
     pub fn manifest(&mut self, m: Manifest) {
         self.manifests.entry(m.screen.clone()).or_default().push(m);
+    }
+
+    /// Feed one ticker set of the bundle (any order, before [`ReportBuilder::finish`]).
+    pub fn ticker_set(&mut self, set: &crate::manifest::TickerSet) {
+        self.tickers.add(set);
     }
 
     /// Declare a screen (before its receipts). Screens of gates not asked for are ignored.
@@ -599,15 +624,7 @@ impl ReportBuilder {
                     a.last = Some(a.last.map_or(r.ended_at, |l| l.max(r.ended_at)));
                 }
             }
-            None => {
-                self.campaigns.entry(r.playlist.clone()).or_default().add(r);
-                if shown {
-                    *self
-                        .recorded
-                        .entry((r.playlist.clone(), s.info.gate.clone()))
-                        .or_default() += 1;
-                }
-            }
+            None => ticker::cand(&mut self.cands, r).add(r, shown),
         }
     }
 
@@ -673,14 +690,24 @@ impl ReportBuilder {
     /// The figures; `as_of` ends every screen's counted span (the bundle's `generated_at`).
     pub fn finish(self, as_of: Timestamp) -> Figures {
         let total_shown = self.totals.shown;
-        let titles = planned::Titles::of(self.manifests.values().flatten());
+        let sorted = ticker::sort(self.cands, &self.tickers, |screen| {
+            self.screens
+                .get(screen)
+                .map(|s| s.info.gate.clone())
+                .unwrap_or_default()
+        });
+        let mut titles = planned::Titles::of(self.manifests.values().flatten());
+        // A ticker text's media is the SHA-256 of the text: the text is its title.
+        for (sha, text) in self.tickers.media_titles() {
+            titles.media.entry(sha).or_insert(text);
+        }
         let compliance = planned::compliance(
             self.screens.values().map(|s| {
                 let (from, to) = s.counted(as_of);
                 (s.info.gate.as_str(), s.info.screen.as_str(), from, to)
             }),
             &self.manifests,
-            &self.recorded,
+            &sorted.recorded,
             &titles,
         );
         let rows = |m: BTreeMap<String, Tally>, names: &BTreeMap<String, String>| {
@@ -692,7 +719,11 @@ impl ReportBuilder {
                 })
                 .collect::<Vec<_>>()
         };
-        let none = BTreeMap::new();
+        let gate_names: BTreeMap<String, String> = self
+            .screens
+            .values()
+            .filter_map(|s| Some((s.info.gate.clone(), s.info.gate_name.clone()?)))
+            .collect();
         let screens = self
             .screens
             .into_values()
@@ -711,6 +742,7 @@ impl ReportBuilder {
                     screen: s.info.screen,
                     name: s.info.name,
                     gate: s.info.gate,
+                    gate_name: s.info.gate_name.unwrap_or_default(),
                     timezone: s.info.timezone,
                     registered_at: ts(s.info.registered_at),
                     counted_from: ts(from),
@@ -733,9 +765,9 @@ impl ReportBuilder {
             gates_requested: self.req.gates.into_iter().flatten().collect(),
             evidence: self.evidence,
             totals: self.totals,
-            campaigns: rows(self.campaigns, &titles.playlists),
+            campaigns: rows(sorted.campaigns, &titles.playlists),
             compliance,
-            gates: rows(self.gates, &none),
+            gates: rows(self.gates, &gate_names),
             languages: self
                 .langs
                 .into_iter()
@@ -766,6 +798,7 @@ impl ReportBuilder {
                     last_shown: a.last.map(ts),
                 })
                 .collect(),
+            tickers: sorted.tickers,
             rejections: self
                 .rejections
                 .into_iter()
@@ -781,11 +814,24 @@ impl ReportBuilder {
 }
 
 impl Figures {
+    /// How documents name `gate`: "display name (id)" when a screen statement of the bundle
+    /// names it, else the id.
+    pub fn gate_label(&self, gate: &str) -> String {
+        match self
+            .screens
+            .iter()
+            .find(|s| s.gate == gate && !s.gate_name.is_empty())
+        {
+            Some(s) if s.gate_name != gate => format!("{} ({gate})", s.gate_name),
+            _ => gate.to_string(),
+        }
+    }
+
     /// The names of the top-level sections in which `self` and `other` differ (empty: equal).
     pub fn differences(&self, other: &Figures) -> Vec<&'static str> {
         let a = serde_json::to_value(self).unwrap_or_default();
         let b = serde_json::to_value(other).unwrap_or_default();
-        const SECTIONS: [&str; 15] = [
+        const SECTIONS: [&str; 16] = [
             "format",
             "from",
             "to",
@@ -800,6 +846,7 @@ impl Figures {
             "months",
             "screens",
             "alerts",
+            "tickers",
             "rejections",
         ];
         SECTIONS

@@ -26,6 +26,7 @@ fn receipt(screen: &str, seq: u64, start: &str, secs: i64, backend: Backend) -> 
 fn builder() -> ReportBuilder {
     let mut b = ReportBuilder::new(ReportRequest::parse("2026-03-02", "2026-03-02", None).unwrap());
     b.screen(ScreenInfo {
+        gate_name: None,
         screen: "lc-1".into(),
         name: "Lào Cai 1".into(),
         gate: "lao-cai".into(),
@@ -93,6 +94,7 @@ fn screens_of_other_gates_are_left_out() {
         ReportRequest::parse("2026-03-02", "2026-03-02", Some("huu-nghi")).unwrap(),
     );
     b.screen(ScreenInfo {
+        gate_name: None,
         screen: "lc-1".into(),
         name: "x".into(),
         gate: "lao-cai".into(),
@@ -184,6 +186,7 @@ fn planned_cost_of_a_year_of_fifty_screens() {
         let mut m = m.clone();
         m.screen = format!("s-{n}");
         b.screen(ScreenInfo {
+            gate_name: None,
             screen: m.screen.clone(),
             name: String::new(),
             gate: format!("g-{}", n % 5),
@@ -200,4 +203,67 @@ fn planned_cost_of_a_year_of_fifty_screens() {
         f.compliance.len()
     );
     assert!(f.compliance.iter().all(|c| c.planned.is_some()));
+}
+
+#[test]
+fn ticker_turns_leave_the_campaigns_and_gates_keep_their_id_without_a_name() {
+    let mut b = builder();
+    b.screen(ScreenInfo {
+        gate_name: Some("Cửa khẩu Hữu Nghị".into()),
+        screen: "hn-1".into(),
+        name: "Hữu Nghị 1".into(),
+        gate: "huu-nghi".into(),
+        timezone: "Asia/Ho_Chi_Minh".into(),
+        registered_at: at("2026-03-01T00:00:00Z"),
+    });
+    let text = "Đính chính: mở cửa từ 7 giờ";
+    b.ticker_set(&crate::manifest::TickerSet {
+        screen: "lc-1".into(),
+        version: 1,
+        issued_at: at("2026-03-02T00:00:00Z"),
+        items: vec![crate::manifest::TickerItem {
+            id: "dinh-chinh".into(),
+            priority: 0,
+            starts_at: None,
+            expires_at: at("2026-03-03T00:00:00Z"),
+            text: vec![crate::manifest::AlertText {
+                lang: "vi".into(),
+                text: text.into(),
+            }],
+        }],
+    });
+    b.receipt(
+        1,
+        &receipt("lc-1", 1, "2026-03-02T06:00:00Z", 10, Backend::Mpv),
+    );
+    let mut turn = receipt("lc-1", 2, "2026-03-02T06:00:03Z", 12, Backend::Mpv);
+    turn.playlist = "dinh-chinh".into();
+    turn.media = crate::hex::sha256_hex(text.as_bytes());
+    b.receipt(1, &turn);
+    // The same id on a screen whose ticker sets do not hold it: a campaign's play.
+    let mut other = receipt("hn-1", 1, "2026-03-02T06:00:00Z", 10, Backend::Mpv);
+    other.playlist = "dinh-chinh".into();
+    other.media = turn.media.clone();
+    b.receipt(1, &other);
+    let f = b.finish(at("2026-04-01T00:00:00Z"));
+    assert_eq!(f.tickers.len(), 1, "{:?}", f.tickers);
+    let t = &f.tickers[0];
+    assert_eq!(
+        (t.id.as_str(), t.tally.shown, t.tally.shown_ms),
+        ("dinh-chinh", 1, 12_000)
+    );
+    assert_eq!(t.gates, vec!["lao-cai".to_string()]);
+    assert_eq!(t.text[0].text, text);
+    let keys: Vec<(&str, u64)> = f
+        .campaigns
+        .iter()
+        .map(|c| (c.key.as_str(), c.tally.plays))
+        .collect();
+    assert_eq!(keys, vec![("dinh-chinh", 1), ("welcome", 1)]);
+    // Ticker turns are plays of the screen, as alert plays are.
+    assert_eq!(f.totals.plays, 3);
+    let m = f.media.iter().find(|m| m.key == turn.media).unwrap();
+    assert_eq!(m.title, format!("[vi] {text}"));
+    assert_eq!(f.gate_label("huu-nghi"), "Cửa khẩu Hữu Nghị (huu-nghi)");
+    assert_eq!(f.gate_label("lao-cai"), "lao-cai");
 }

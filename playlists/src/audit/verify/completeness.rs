@@ -8,7 +8,7 @@ use crate::audit::{
     is_action_record, verify_scope, ApprovalsScope, Bundle, ChainScope, ConflictScope, EntryKind,
     ManifestsScope, Period, ProblemKind, Scope, ScopeError,
 };
-use crate::envelope::{Envelope, MANIFEST_TYPE, RECEIPTS_TYPE};
+use crate::envelope::{Envelope, MANIFEST_TYPE, RECEIPTS_TYPE, TICKER_TYPE};
 use crate::keys::{b64_decode, KeySet};
 use crate::merkle::Checkpoint;
 
@@ -203,7 +203,30 @@ pub(super) fn check_scope(
     }
     check_conflicts(c, &scope.conflicts, &observed.conflicts);
     check_approvals_scope(c, bundle, scope.approvals.as_ref());
-    check_manifests(c, bundle, scope.manifests.as_ref(), statements);
+    let manifests = Section {
+        name: "manifests",
+        one: "manifest",
+        payload_type: MANIFEST_TYPE,
+        kind: ProblemKind::ManifestsMismatch,
+        items: &bundle.manifests,
+        signed: scope
+            .manifests
+            .as_ref()
+            .map(|m| (m.manifests, m.manifests_sha256.clone())),
+    };
+    check_section(c, manifests, statements);
+    let tickers = Section {
+        name: "tickers",
+        one: "ticker set",
+        payload_type: TICKER_TYPE,
+        kind: ProblemKind::TickersMismatch,
+        items: &bundle.tickers,
+        signed: scope
+            .tickers
+            .as_ref()
+            .map(|t| (t.tickers, t.tickers_sha256.clone())),
+    };
+    check_section(c, tickers, statements);
     let counts = [
         (
             ProblemKind::ActionCountMismatch,
@@ -301,77 +324,94 @@ fn check_approvals_scope(c: &mut Checker, bundle: &Bundle, signed: Option<&Appro
     }
 }
 
-/// The bundle's `manifests` against the signed statement of them (`docs/protocol.md` §15): the
-/// count and digest of the exact envelope bytes, and each one a manifest envelope of a screen
-/// of the bundle. The period report computes planned plays from them, so an altered schedule
-/// would inflate (or deflate) compliance.
-fn check_manifests(
-    c: &mut Checker,
-    bundle: &Bundle,
-    signed: Option<&ManifestsScope>,
-    statements: &Statements,
-) {
-    let manifests: Vec<Vec<u8>> = bundle
-        .manifests
+/// A section of controller-signed envelopes of the bundle (`manifests`, `tickers`) and how
+/// it is checked against its signed statement in the scope.
+struct Section<'a> {
+    /// The bundle's member name.
+    name: &'static str,
+    /// What one envelope is, in words.
+    one: &'static str,
+    /// Its payloadType.
+    payload_type: &'static str,
+    /// The problem a mismatch is.
+    kind: ProblemKind,
+    /// Standard base64 of each exact envelope.
+    items: &'a [String],
+    /// The signed (count, digest), if the scope has the section.
+    signed: Option<(u64, String)>,
+}
+
+/// A section of signed envelopes against the signed statement of it (`docs/protocol.md`
+/// §15): the count and digest of the exact envelope bytes, and each one an envelope of its
+/// type naming a screen of the bundle. The period report computes planned plays from the
+/// `manifests` and tells ticker receipts apart by the `tickers`, so an altered one would
+/// change its figures.
+fn check_section(c: &mut Checker, s: Section, statements: &Statements) {
+    let items: Vec<Vec<u8>> = s
+        .items
         .iter()
         .map(|b| b64_decode(b).unwrap_or_else(|_| b.as_bytes().to_vec()))
         .collect();
-    for (i, bytes) in manifests.iter().enumerate() {
+    let name = s.name;
+    for (i, bytes) in items.iter().enumerate() {
         let screen = Envelope::parse(bytes)
             .ok()
-            .filter(|e| e.payload_type == MANIFEST_TYPE)
+            .filter(|e| e.payload_type == s.payload_type)
             .and_then(|e| serde_json::from_slice::<serde_json::Value>(&e.payload).ok())
             .and_then(|v| v.get("screen")?.as_str().map(str::to_owned));
         match screen {
             None => c.problem(
-                ProblemKind::ManifestsMismatch,
+                s.kind,
                 None,
                 None,
                 None,
-                format!("manifests[{i}] is not a manifest envelope"),
+                format!("{name}[{i}] is not a {} envelope", s.one),
             ),
-            Some(s) if !statements.contains_key(&s) => c.problem(
-                ProblemKind::ManifestsMismatch,
-                Some(&s),
+            Some(sc) if !statements.contains_key(&sc) => c.problem(
+                s.kind,
+                Some(&sc),
                 None,
                 None,
-                format!("manifests[{i}] is the manifest of a screen the bundle does not hold"),
+                format!(
+                    "{name}[{i}] is the {} of a screen the bundle does not hold",
+                    s.one
+                ),
             ),
             Some(_) => {}
         }
     }
-    let Some(signed) = signed else {
-        if !manifests.is_empty() {
+    let Some((count, digest)) = s.signed else {
+        if !items.is_empty() {
             c.problem(
-                ProblemKind::ManifestsMismatch,
+                s.kind,
                 None,
                 None,
                 None,
                 format!(
-                    "the bundle carries {} manifests but its scope signs no manifests section: \
+                    "the bundle carries {} {name} but its scope signs no {name} section: \
                      they were added after the export",
-                    manifests.len()
+                    items.len()
                 ),
             );
         }
         return;
     };
-    let found = ManifestsScope::of(&refs(&manifests));
-    if found != *signed {
-        let how = if found.manifests == signed.manifests {
-            "a manifest was altered or swapped for another"
+    let found = ManifestsScope::of(&refs(&items));
+    if (found.manifests, found.manifests_sha256.as_str()) != (count, digest.as_str()) {
+        let how = if found.manifests == count {
+            format!("a {} was altered or swapped for another", s.one)
         } else {
-            "a manifest was removed or added"
+            format!("a {} was removed or added", s.one)
         };
         c.problem(
-            ProblemKind::ManifestsMismatch,
+            s.kind,
             None,
             None,
             None,
             format!(
-                "the bundle holds {} manifests but the controller signed {} (manifests_sha256 \
-                 {}): {how}",
-                found.manifests, signed.manifests, signed.manifests_sha256
+                "the bundle holds {} {name} but the controller signed {count} ({name}_sha256 \
+                 {digest}): {how}",
+                found.manifests
             ),
         );
     }

@@ -19,6 +19,7 @@ use playlists::receipt::{sign_batch, Backend, Outcome, Receipt, GENESIS_PREV};
 mod approvals_scope;
 mod manifests_scope;
 mod scope;
+mod tickers_scope;
 
 const A: &str = "lao-cai-1";
 const B: &str = "ha-noi-2";
@@ -103,6 +104,7 @@ impl World {
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
             epochs: vec![],
             timezone: None,
+            gate_name: None,
         }
         .sign(&self.controller)
         .to_json()
@@ -178,6 +180,7 @@ impl Log {
             policy: Vec::new(),
             approvals: Vec::new(),
             manifests: Vec::new(),
+            tickers: Vec::new(),
         };
         rescope(w, &mut b);
         b
@@ -230,6 +233,8 @@ fn rescope(w: &World, b: &mut Bundle) {
     );
     let manifests = decoded(&b.manifests);
     scope.manifests(&manifests.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let tickers = decoded(&b.tickers);
+    scope.tickers(&tickers.iter().map(Vec::as_slice).collect::<Vec<_>>());
     b.scope = Some(B64.encode(scope.finish().sign(&w.controller).to_json()));
 }
 
@@ -533,6 +538,7 @@ fn wrong_controller_key_and_forged_statement_fail() {
             enrolled_at: "2026-01-01T00:00:00.000Z".into(),
             epochs: vec![],
             timezone: None,
+            gate_name: None,
         }
         .sign(&attacker)
         .to_json(),
@@ -845,6 +851,7 @@ fn reenrolled_screen_verifies_each_epoch_under_its_own_key() {
                 enrolled_at: "2026-01-05T09:00:00.000Z".into(),
                 epochs,
                 timezone: None,
+                gate_name: None,
             }
             .sign(&w.controller)
             .to_json(),
