@@ -67,7 +67,7 @@ fn scope_signs_the_tickers_and_a_ticker_id_alone_takes_no_campaign_plays() {
 }
 
 #[test]
-fn scope_ticker_set_altered_removed_or_added_fails_verify() {
+fn attack_scope_ticker_set_altered_removed_or_added() {
     let w = World::new();
     let b = ticker_bundle(&w);
     // Removed: a correction disappears from the report.
