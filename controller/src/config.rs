@@ -484,6 +484,14 @@ impl Config {
                 });
             }
         }
+        for f in &file.cap.feeds {
+            crate::cap::feed::Fetcher::check_url(&f.url).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "cap.feeds",
+                    message,
+                }
+            })?;
+        }
         for g in &file.cap.gates {
             if !(-90.0..=90.0).contains(&g.lat) || !(-180.0..=180.0).contains(&g.lon) {
                 return Err(ConfigError::Invalid {
