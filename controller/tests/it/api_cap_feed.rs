@@ -239,7 +239,7 @@ async fn feed_brings_a_new_message_once_and_survives_a_broken_one() {
     // A broken document: reported as the feed's state, the loop goes on.
     server.set(
         "/cap.xml",
-        Answer::Xml(message(2).replace("<sender>", "<sendr>")),
+        Answer::Xml(message(2).replace("<sender>canhbao@kttv-laocai.example.vn</sender>", "")),
     );
     let f = wait_feed(&ctl, "the broken document reported", |f| {
         f["error"]["code"] == "cap_invalid"
