@@ -43,11 +43,11 @@ function feedsBox(feeds) {
     h('ul', { class: 'plain' }, feeds.map((f) => h('li', { 'data-feed': f.url, 'data-feed-ok': f.error ? 'false' : 'true' },
       h('strong', {}, f.url), ' ',
       f.error ? badge('bad', t('cap.feed.failing')) : f.last_ok ? badge('ok', t('cap.feed.ok')) : badge('off', t('cap.feed.waiting')),
-      h('div', { class: 'hint' }, f.last_fetched ? t('cap.feed.fetched', { at: time(f.last_fetched, TZ), n: f.taken }) : t('cap.feed.never')),
+      h('div', { class: 'muted' }, f.last_fetched ? t('cap.feed.fetched', { at: time(f.last_fetched, TZ).textContent, n: f.taken }) : t('cap.feed.never')),
       f.error ? h('div', { class: 'feed-error', role: 'note' },
         t('cap.feed.error', { why: t('cap.feed.err.' + f.error.code) === 'cap.feed.err.' + f.error.code ? f.error.code : t('cap.feed.err.' + f.error.code) }),
-        h('div', { class: 'hint' }, f.error.message),
-        f.last_ok ? h('div', { class: 'hint' }, t('cap.feed.lastok', { at: time(f.last_ok, TZ) })) : null) : null))));
+        h('div', { class: 'muted' }, f.error.message),
+        f.last_ok ? h('div', { class: 'muted' }, t('cap.feed.lastok', { at: time(f.last_ok, TZ).textContent })) : null) : null))));
 }
 
 export async function capPage(ctx) {

@@ -4,7 +4,7 @@
 //! A `Moderate` message offers the ticker line by default, said in words, and is put there; a
 //! polled feed that redirects elsewhere shows its error in words.
 //! Screenshots `target/console-screenshots/30-cap-inbox-vi.png`, `31-cap-inbox-en.png`,
-//! `32-cap-inbox-shown.png`.
+//! `32-cap-inbox-shown.png`, `33-cap-choice-vi.png`.
 
 use crate::api_cap::{cap_config, flood, post_cap, screens};
 use crate::api_cap_feed::{Answer, FeedServer};
@@ -89,7 +89,14 @@ async fn console_cap_inbox_says_the_gates_in_words_and_confirms() {
         );
     }
     assert!(!text.contains("lao-cai"), "no other gate is named:\n{text}");
+    assert!(!text.contains("[object"), "a value not in words:\n{text}");
     shot(&s, "30-cap-inbox-vi").await;
+    s.js(
+        &format!("document.querySelector(\"tr[data-cap='{mid}']\").scrollIntoView()"),
+        vec![],
+    )
+    .await;
+    shot(&s, "33-cap-choice-vi").await;
 
     s.click(&s.wait("#lang-switch").await).await;
     s.wait_js(
