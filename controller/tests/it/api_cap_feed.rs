@@ -210,7 +210,8 @@ fn message(n: u32) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_brings_a_new_message_once_and_survives_a_broken_one() {
     let server = FeedServer::start().await;
-    server.set("/cap.xml", Answer::Xml(message(1)));
+    let first = message(1);
+    server.set("/cap.xml", Answer::Xml(first.clone()));
     let dir = tempfile::tempdir().unwrap();
     let ctl = feed_ctl(dir.path(), format!("{}/cap.xml", server.base), None).await;
     screens(&ctl).await;
@@ -234,7 +235,27 @@ async fn feed_brings_a_new_message_once_and_survives_a_broken_one() {
         server.not_modified() >= 1,
         "the feed was not asked with its ETag"
     );
-    assert_eq!(inbox(&ctl).await["entries"].as_array().unwrap().len(), 1);
+    let v = inbox(&ctl).await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1, "{v}");
+    assert!(v["feeds"][0]["error"].is_null(), "{v}");
+    assert_eq!(v["feeds"][0]["taken"], 1, "{v}");
+
+    // The same message again in other bytes (a new ETag, so read whole): not taken twice.
+    server.set(
+        "/cap.xml",
+        Answer::Xml(format!("{first}\n<!-- again -->\n")),
+    );
+    let hits = server.hits("/cap.xml");
+    wait_until_async(
+        "the changed document read",
+        Duration::from_secs(30),
+        || async { (server.hits("/cap.xml") >= hits + 2).then_some(()) },
+    )
+    .await;
+    let v = inbox(&ctl).await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["feeds"][0]["taken"], 1, "{v}");
+    assert!(v["feeds"][0]["error"].is_null(), "{v}");
 
     // A broken document: reported as the feed's state, the loop goes on.
     server.set(
