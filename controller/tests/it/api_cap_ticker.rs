@@ -134,3 +134,35 @@ async fn expired_cap_is_refused_as_alert_and_as_ticker() {
         .await;
     assert_eq!(s, 400, "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_sender_follows_the_default_and_its_cancel_ends_the_ticker_text() {
+    use crate::api_cap::FLOOD_SENDER;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(cap_config(dir.path(), &[FLOOD_SENDER])).await;
+    screens(&ctl).await;
+    let operator = ctl.token("operator").await;
+    let (s, e) = post_cap(&ctl, Some(&operator), moderate(flood())).await;
+    assert_eq!(s, 201, "{e}");
+    assert_eq!(e["state"], "shown", "{e}");
+    assert_eq!(e["shown_as"], "ticker", "{e}");
+    let id = e["id"].as_str().unwrap().to_string();
+    let (_, alerts) = ctl.admin("GET", "/api/v1/alerts", Value::Null).await;
+    assert!(!alerts.to_string().contains(&id), "not an alert: {alerts}");
+
+    let now = jiff::Timestamp::now();
+    let cancel = format!(
+        r#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>LCI-KTTV-2026-0907-09</identifier><sender>{FLOOD_SENDER}</sender><sent>{now}</sent><status>Actual</status><msgType>Cancel</msgType><scope>Public</scope><references>{FLOOD_SENDER},LCI-KTTV-2026-0907-01,{now}</references></alert>"#
+    );
+    let (s, c) = post_cap(&ctl, Some(&operator), cancel).await;
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(c["state"], "cancel", "{c}");
+    let (_, list) = ctl.admin("GET", "/api/v1/ticker", Value::Null).await;
+    let t = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(t["cancelled"], true, "{t}");
+}
