@@ -686,6 +686,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cap_feed_that_is_not_http_is_refused_by_name() {
+        let file: FileConfig =
+            toml::from_str("[[cap.feeds]]\nurl = \"file:///etc/passwd\"\nevery_secs = 60\n")
+                .unwrap();
+        let e = Config::resolve(file, Overrides::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("cap.feeds") && e.to_string().contains("file:///etc/passwd"),
+            "{e}"
+        );
+        let ok: FileConfig =
+            toml::from_str("[[cap.feeds]]\nurl = \"https://feeds.example.vn/cap.atom\"\n").unwrap();
+        let c = Config::resolve(ok, Overrides::default()).unwrap();
+        assert_eq!(c.cap.feeds[0].every(), Duration::from_secs(120));
+    }
+
+    #[test]
     fn example_config_parses() {
         let file: FileConfig =
             toml::from_str(include_str!("../../deploy/controller.example.toml")).unwrap();
