@@ -484,6 +484,14 @@ impl Config {
                 });
             }
         }
+        for f in &file.cap.feeds {
+            crate::cap::feed::Fetcher::check_url(&f.url).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "cap.feeds",
+                    message,
+                }
+            })?;
+        }
         for g in &file.cap.gates {
             if !(-90.0..=90.0).contains(&g.lat) || !(-180.0..=180.0).contains(&g.lon) {
                 return Err(ConfigError::Invalid {
@@ -675,6 +683,22 @@ mod tests {
         };
         let e = Config::resolve(FileConfig::default(), o).unwrap_err();
         assert!(e.to_string().contains("broker"), "{e}");
+    }
+
+    #[test]
+    fn a_cap_feed_that_is_not_http_is_refused_by_name() {
+        let file: FileConfig =
+            toml::from_str("[[cap.feeds]]\nurl = \"file:///etc/passwd\"\nevery_secs = 60\n")
+                .unwrap();
+        let e = Config::resolve(file, Overrides::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("cap.feeds") && e.to_string().contains("file:///etc/passwd"),
+            "{e}"
+        );
+        let ok: FileConfig =
+            toml::from_str("[[cap.feeds]]\nurl = \"https://feeds.example.vn/cap.atom\"\n").unwrap();
+        let c = Config::resolve(ok, Overrides::default()).unwrap();
+        assert_eq!(c.cap.feeds[0].every(), Duration::from_secs(120));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! CAP 1.2 intake and the CAP inbox (`docs/protocol.md` §22): `POST /api/v1/cap` (the XML
 //! body), `GET /api/v1/cap`, `GET /api/v1/cap/{id}`, `POST /api/v1/cap/{id}/confirm` and
-//! `POST /api/v1/cap/{id}/dismiss`.
+//! `POST /api/v1/cap/{id}/dismiss`; a message is shown as an alert or a ticker text. The
+//! polled feeds (`api::cap_feed`) take messages in through [`intake`].
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -8,9 +9,10 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::publishing::{end_alert, make_alert};
+use super::ticker::{end_ticker, make_ticker};
 use super::{drain, json_reply, log_action, ApiError, AppState, BodyError, Request, CONTENT, READ};
-use crate::cap::{self, area, CapError, CapMessage};
-use crate::store::{AlertRecord, AlertTextRecord, CapRecord, CapState, Targets};
+use crate::cap::{self, area, CapError, CapMessage, Display};
+use crate::store::{AlertRecord, AlertTextRecord, CapRecord, CapState, Targets, TickerRecord};
 use crate::tokens::Principal;
 
 /// Most languages an alert carries (`docs/protocol.md` §9).
@@ -96,6 +98,8 @@ fn record(
         state: CapState::Pending,
         auto: false,
         alert_id: None,
+        shown_as: None,
+        default_as: msg.default_display(),
         decided_by: None,
         decided_at: None,
         received_at: now.to_string(),
@@ -121,7 +125,12 @@ async fn end_referenced(
         let Some(mut old) = state.store.cap(&entry_id(sender, ident))? else {
             continue;
         };
-        if let Some(alert) = old.alert_id.as_deref() {
+        if let (Some(id), Some(Display::Ticker)) = (old.alert_id.as_deref(), old.shown_as) {
+            if let Some(t) = state.store.ticker(id)?.filter(|t| !t.cancelled) {
+                end_ticker(state, who, t, serde_json::json!({"id": id, "cap": by})).await?;
+                ended.push(id.to_string());
+            }
+        } else if let Some(alert) = old.alert_id.as_deref() {
             if let Some(a) = state.store.alert(alert)?.filter(|a| !a.cancelled) {
                 let detail = serde_json::json!({"id": a.id, "cap": by});
                 end_alert(state, who, a, detail).await?;
@@ -137,13 +146,14 @@ async fn end_referenced(
     Ok(ended)
 }
 
-/// Makes the alert of a pending entry, ending the alerts of the entries it updates; the caller
-/// holds the publish lock.
+/// Makes the alert (or the ticker text, from `msg`'s one-line texts) of a pending entry,
+/// ending what the entries it updates made; the caller holds the publish lock.
 async fn show(
     state: &AppState,
     who: &Principal,
     rec: &mut CapRecord,
-    refs: &[String],
+    msg: &CapMessage,
+    display: Display,
 ) -> Result<(), ApiError> {
     let now = jiff::Timestamp::now();
     let expires: jiff::Timestamp = rec.expires_at.parse().map_err(|_| {
@@ -156,24 +166,48 @@ async fn show(
     if expires <= now {
         return Err(cap_error(CapError::Expired(rec.expires_at.clone())));
     }
-    let alert = AlertRecord {
-        id: rec.id.clone(),
-        targets: Targets {
-            screens: Vec::new(),
-            gates: rec.matched.iter().map(|m| m.gate.clone()).collect(),
-        },
-        priority: rec.priority,
-        expires_at: rec.expires_at.clone(),
-        text: rec.text.clone(),
-        media: None,
-        cancelled: false,
-        created_at: now.to_string(),
+    let targets = Targets {
+        screens: Vec::new(),
+        gates: rec.matched.iter().map(|m| m.gate.clone()).collect(),
     };
-    let detail = serde_json::json!({"id": alert.id, "cap": rec.identifier, "sender": rec.sender});
-    make_alert(state, who, &alert, detail).await?;
-    end_referenced(state, who, refs, &rec.id).await?;
+    let detail = serde_json::json!({"id": rec.id, "cap": rec.identifier, "sender": rec.sender});
+    match display {
+        Display::Alert => {
+            let alert = AlertRecord {
+                id: rec.id.clone(),
+                targets,
+                priority: rec.priority,
+                expires_at: rec.expires_at.clone(),
+                text: rec.text.clone(),
+                media: None,
+                cancelled: false,
+                created_at: now.to_string(),
+            };
+            make_alert(state, who, &alert, detail).await?;
+        }
+        Display::Ticker => {
+            let ticker = TickerRecord {
+                id: rec.id.clone(),
+                targets,
+                priority: rec.priority,
+                starts_at: None,
+                expires_at: rec.expires_at.clone(),
+                text: msg
+                    .ticker_lines()
+                    .into_iter()
+                    .take(MAX_LANGS)
+                    .map(|(lang, text)| AlertTextRecord { lang, text })
+                    .collect(),
+                cancelled: false,
+                created_at: now.to_string(),
+            };
+            make_ticker(state, who, &ticker, detail).await?;
+        }
+    }
+    end_referenced(state, who, &msg.references, &rec.id).await?;
     rec.state = CapState::Shown;
-    rec.alert_id = Some(alert.id);
+    rec.shown_as = Some(display);
+    rec.alert_id = Some(rec.id.clone());
     rec.decided_by = Some(if rec.auto {
         format!("auto_senders ({})", rec.sender)
     } else {
@@ -192,8 +226,21 @@ pub async fn post_cap(state: &AppState, mut req: Request) -> Result<Response, Ap
     let who = req.authorize(state, CONTENT)?;
     let limit = state.config.cap.max_bytes();
     let xml = read_limited(&mut req, limit).await?;
+    let (status, v) = intake(state, &who, &xml).await?;
+    Ok(json_reply(status, &v))
+}
+
+/// Takes one CAP message into the inbox, as `POST /api/v1/cap` does (the same checks, the
+/// same `auto_senders` rule): `201` and the new entry, or `200` and the stored one when the
+/// same sender and identifier came before.
+pub async fn intake(
+    state: &AppState,
+    who: &Principal,
+    xml: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let limit = state.config.cap.max_bytes();
     let now = jiff::Timestamp::now();
-    let msg = cap::parse(&xml, limit, now).map_err(|e| {
+    let msg = cap::parse(xml, limit, now).map_err(|e| {
         tracing::warn!(error = %e, "CAP message refused");
         cap_error(e)
     })?;
@@ -202,10 +249,10 @@ pub async fn post_cap(state: &AppState, mut req: Request) -> Result<Response, Ap
     if let Some(old) = state.store.cap(&id)? {
         let mut v = view(&old, false);
         v["duplicate"] = true.into();
-        return Ok(json_reply(StatusCode::OK, &v));
+        return Ok((StatusCode::OK, v));
     }
     let matched = area::match_gates(&msg, &state.config.cap.gates);
-    let mut rec = record(&msg, &xml, matched, now);
+    let mut rec = record(&msg, xml, matched, now);
     rec.auto = state
         .config
         .cap
@@ -217,12 +264,13 @@ pub async fn post_cap(state: &AppState, mut req: Request) -> Result<Response, Ap
         rec.state = CapState::NotShown;
     } else if msg.msg_type == "Cancel" {
         rec.state = CapState::Cancel;
-        let ended = end_referenced(state, &who, &msg.references, &rec.id).await?;
+        let ended = end_referenced(state, who, &msg.references, &rec.id).await?;
         rec.decided_by = Some(format!("cancel of {}", ended.join(", ")));
     } else if rec.matched.is_empty() {
         rec.state = CapState::NoGate;
     } else if rec.auto {
-        if let Err(e) = show(state, &who, &mut rec, &msg.references).await {
+        let display = rec.default_as;
+        if let Err(e) = show(state, who, &mut rec, &msg, display).await {
             tracing::warn!(id = %rec.id, error = %e.message, "CAP message from an auto sender could not be shown; it waits in the inbox");
             auto_error = Some(e);
         }
@@ -230,7 +278,7 @@ pub async fn post_cap(state: &AppState, mut req: Request) -> Result<Response, Ap
     state.store.create_cap(&rec).await?;
     log_action(
         state,
-        &who,
+        who,
         "cap.receive",
         serde_json::json!({"id": rec.id, "identifier": rec.identifier, "sender": rec.sender,
             "state": rec.state, "gates": rec.matched.iter().map(|m| &m.gate).collect::<Vec<_>>()}),
@@ -242,7 +290,7 @@ pub async fn post_cap(state: &AppState, mut req: Request) -> Result<Response, Ap
     if let Some(e) = auto_error {
         v["auto_error"] = serde_json::json!({"error": e.code, "message": e.message});
     }
-    Ok(json_reply(StatusCode::CREATED, &v))
+    Ok((StatusCode::CREATED, v))
 }
 
 /// `GET /api/v1/cap`: `{"entries":[…]}`, newest received first, without the XML.
@@ -251,7 +299,8 @@ pub fn list_caps(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let entries: Vec<_> = state.store.caps()?.iter().map(|r| view(r, false)).collect();
     Ok(json_reply(
         StatusCode::OK,
-        &serde_json::json!({"entries": entries, "gates": state.config.cap.gates.iter().map(|g| &g.gate).collect::<Vec<_>>()}),
+        &serde_json::json!({"entries": entries, "gates": state.config.cap.gates.iter().map(|g| &g.gate).collect::<Vec<_>>(),
+            "feeds": *state.cap_feeds.lock().unwrap_or_else(|p| p.into_inner())}),
     ))
 }
 
@@ -279,22 +328,34 @@ fn pending(state: &AppState, id: &str) -> Result<CapRecord, ApiError> {
     Ok(r)
 }
 
-/// `POST /api/v1/cap/{id}/confirm`: the operator's one click; the alert goes to the matched
-/// gates' screens. `422 cap_expired` once the message expired.
+/// `POST /api/v1/cap/{id}/confirm[?as=alert|ticker]`: the operator's one click; the alert (or
+/// the ticker text) goes to the matched gates' screens, by default as `default_as` says.
+/// `422 cap_expired` once the message expired.
 pub async fn confirm_cap(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
     let who = req.authorize(state, CONTENT)?;
+    let chosen = match req.query.get("as").map(String::as_str) {
+        None | Some("") => None,
+        Some("alert") => Some(Display::Alert),
+        Some("ticker") => Some(Display::Ticker),
+        Some(other) => {
+            return Err(ApiError::field(
+                "as",
+                format!("{other:?} is neither \"alert\" nor \"ticker\""),
+            ))
+        }
+    };
     let _guard = state.publish_lock.lock().await;
     let mut rec = pending(state, id)?;
-    let refs = cap::parse(rec.xml.as_bytes(), usize::MAX, jiff::Timestamp::now())
-        .map(|m| m.references)
-        .unwrap_or_default();
-    show(state, &who, &mut rec, &refs).await?;
+    let msg =
+        cap::parse(rec.xml.as_bytes(), usize::MAX, jiff::Timestamp::now()).map_err(cap_error)?;
+    let display = chosen.unwrap_or(rec.default_as);
+    show(state, &who, &mut rec, &msg, display).await?;
     state.store.put_cap(&rec).await?;
     log_action(
         state,
         &who,
         "cap.confirm",
-        serde_json::json!({"id": id}),
+        serde_json::json!({"id": id, "as": display}),
         Vec::new(),
     )
     .await?;

@@ -8,6 +8,7 @@
 mod approvals;
 mod audit;
 mod cap;
+mod cap_feed;
 pub mod connections;
 mod content;
 mod edits;
@@ -25,6 +26,8 @@ mod subtitles;
 mod system;
 mod templates;
 mod ticker;
+
+pub use cap_feed::spawn as spawn_cap_feeds;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -99,6 +102,8 @@ pub struct AppState {
     pub broker: Option<gatecast_broker::BrokerHandle>,
     /// Draws alert previews (`POST /api/v1/alerts/preview`).
     pub previews: crate::preview::AlertPreviews,
+    /// The polled CAP feeds' states (`[[cap.feeds]]`, shown in the CAP inbox).
+    pub cap_feeds: crate::cap::feed::FeedStates,
 }
 
 /// The request body, not yet read.

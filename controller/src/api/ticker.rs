@@ -111,20 +111,42 @@ pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiE
         created_at: now.to_string(),
     };
     let _guard = state.publish_lock.lock().await;
-    check_ticker(&state.store, &rec, now).map_err(publish_error)?;
-    state.store.create_ticker(&rec).await?;
-    let versions = send_ticker(state, &rec.targets).await?;
-    log_action(
-        state,
-        &who,
-        "ticker.create",
-        serde_json::json!({"id": rec.id}),
-        versions.clone(),
-    )
-    .await?;
+    let versions = make_ticker(state, &who, &rec, serde_json::json!({"id": rec.id})).await?;
     let mut v = serde_json::to_value(&rec).unwrap_or_default();
     v["published"] = serde_json::to_value(&versions).unwrap_or_default();
     Ok(json_reply(StatusCode::CREATED, &v))
+}
+
+/// Checks and stores a new ticker text and sends the new ticker set to every screen it
+/// targets, logging `ticker.create` with `detail`; the caller holds the publish lock (also the
+/// CAP inbox's way to show a message as a ticker text, `docs/protocol.md` §22).
+pub(super) async fn make_ticker(
+    state: &AppState,
+    who: &crate::tokens::Principal,
+    rec: &TickerRecord,
+    detail: serde_json::Value,
+) -> Result<Vec<ScreenVersion>, ApiError> {
+    let now = jiff::Timestamp::now();
+    check_ticker(&state.store, rec, now).map_err(publish_error)?;
+    state.store.create_ticker(rec).await?;
+    let versions = send_ticker(state, &rec.targets).await?;
+    log_action(state, who, "ticker.create", detail, versions.clone()).await?;
+    Ok(versions)
+}
+
+/// Removes a ticker text and sends the new ticker sets, logging `ticker.delete` with
+/// `detail`; the caller holds the publish lock.
+pub(super) async fn end_ticker(
+    state: &AppState,
+    who: &crate::tokens::Principal,
+    mut rec: TickerRecord,
+    detail: serde_json::Value,
+) -> Result<Vec<ScreenVersion>, ApiError> {
+    rec.cancelled = true;
+    state.store.put_ticker(&rec).await?;
+    let versions = send_ticker(state, &rec.targets).await?;
+    log_action(state, who, "ticker.delete", detail, versions.clone()).await?;
+    Ok(versions)
 }
 
 /// `GET /api/v1/ticker`: every ticker text, removed ones included (`cancelled`).
@@ -137,21 +159,11 @@ pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
 pub async fn delete(state: &AppState, req: Request, id: &str) -> Result<Response, ApiError> {
     let who = req.authorize(state, CONTENT)?;
     let _guard = state.publish_lock.lock().await;
-    let mut rec = state
+    let rec = state
         .store
         .ticker(id)?
         .ok_or_else(|| ApiError::not_found("ticker text", id))?;
-    rec.cancelled = true;
-    state.store.put_ticker(&rec).await?;
-    let versions = send_ticker(state, &rec.targets).await?;
-    log_action(
-        state,
-        &who,
-        "ticker.delete",
-        serde_json::json!({"id": id}),
-        versions.clone(),
-    )
-    .await?;
+    let versions = end_ticker(state, &who, rec, serde_json::json!({"id": id})).await?;
     Ok(json_reply(
         StatusCode::OK,
         &serde_json::json!({"cancelled": id, "published": versions}),

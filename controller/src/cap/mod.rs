@@ -7,10 +7,11 @@
 //! undeclared entity is an error too. The size limit is checked before parsing.
 
 pub mod area;
+pub mod feed;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The CAP 1.2 XML namespace.
 pub const CAP_NS: &str = "urn:oasis:names:tc:emergency:cap:1.2";
@@ -99,6 +100,8 @@ pub struct CapInfo {
     pub severity: String,
     /// `<headline>`, may be empty.
     pub headline: String,
+    /// `<description>`, may be empty.
+    pub description: String,
     /// The text a screen shows: headline, instruction and description, at most 4,096 bytes.
     pub text: String,
     /// `<expires>`, when given.
@@ -157,10 +160,65 @@ impl CapMessage {
             .unwrap_or(100)
     }
 
+    /// How the message is shown by default (`docs/protocol.md` §22): as a full-screen alert
+    /// when a block is `Extreme` or `Severe` and `Immediate` or `Expected`, else as a ticker
+    /// text.
+    pub fn default_display(&self) -> Display {
+        let urgent = self.infos.iter().any(|i| {
+            matches!(i.severity.as_str(), "Extreme" | "Severe")
+                && matches!(i.urgency.as_str(), "Immediate" | "Expected")
+        });
+        if urgent {
+            Display::Alert
+        } else {
+            Display::Ticker
+        }
+    }
+
+    /// The ticker text of each language: the headline (or the event) and the description on
+    /// one line, at most [`playlists::manifest::MAX_TICKER_TEXT_LEN`] bytes, ending with "…"
+    /// when cut.
+    pub fn ticker_lines(&self) -> Vec<(String, String)> {
+        self.infos
+            .iter()
+            .map(|i| {
+                let head = if i.headline.is_empty() {
+                    &i.event
+                } else {
+                    &i.headline
+                };
+                let joined = if i.description.is_empty() {
+                    head.clone()
+                } else {
+                    format!("{head} — {}", i.description)
+                };
+                let line = joined
+                    .split(|c: char| c.is_whitespace() || c.is_control())
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (
+                    i.lang.clone(),
+                    cut(&line, playlists::manifest::MAX_TICKER_TEXT_LEN),
+                )
+            })
+            .collect()
+    }
+
     /// Every area of every block.
     pub fn areas(&self) -> impl Iterator<Item = &CapArea> {
         self.infos.iter().flat_map(|i| i.areas.iter())
     }
+}
+
+/// How a CAP message is shown on the matched gates' screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Display {
+    /// A full-screen alert (`docs/protocol.md` §9).
+    Alert,
+    /// A ticker text on the bottom line (`docs/protocol.md` §20).
+    Ticker,
 }
 
 /// The `[cap]` section of the controller configuration (`docs/operations.md`, "CAP intake").
@@ -174,6 +232,8 @@ pub struct CapSettings {
     pub auto_senders: Vec<String>,
     /// Where each gate stands (`[[cap.gates]]`), to match `<area>`s.
     pub gates: Vec<GateLocation>,
+    /// Feeds polled for CAP messages (`[[cap.feeds]]`), each taken in like `POST /api/v1/cap`.
+    pub feeds: Vec<feed::FeedSettings>,
 }
 
 impl CapSettings {
@@ -336,6 +396,7 @@ fn parse_info(node: roxmltree::Node, n: usize) -> Result<CapInfo, CapError> {
     let urgency = field("urgency")?;
     let severity = field("severity")?;
     let headline = child_text(node, "headline").unwrap_or_default();
+    let description = child_text(node, "description").unwrap_or_default();
     let mut parts = Vec::new();
     for name in ["headline", "instruction", "description"] {
         if let Some(t) = child_text(node, name) {
@@ -360,6 +421,7 @@ fn parse_info(node: roxmltree::Node, n: usize) -> Result<CapInfo, CapError> {
         urgency,
         severity,
         headline,
+        description,
         text,
         expires,
         areas,
@@ -445,10 +507,15 @@ fn clean(s: &str) -> String {
 
 /// Cuts a text to the alert limit at a character boundary, ending with "…".
 fn fit(s: &str) -> String {
-    if s.len() <= TEXT_MAX_BYTES {
+    cut(s, TEXT_MAX_BYTES)
+}
+
+/// Cuts a text to `max` bytes at a character boundary, ending with "…".
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
         return s.to_string();
     }
-    let mut end = TEXT_MAX_BYTES - '…'.len_utf8();
+    let mut end = max - '…'.len_utf8();
     while !s.is_char_boundary(end) {
         end -= 1;
     }

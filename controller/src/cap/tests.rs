@@ -237,3 +237,36 @@ fn geometry() {
     let d = distance_km((22.5036, 103.9667), (22.63, 103.80));
     assert!((17.0..23.0).contains(&d), "{d}");
 }
+
+#[test]
+fn default_display_and_ticker_lines() {
+    let now = at("2026-09-07T07:00:00Z");
+    let xml = flood(now, at("2026-09-07T13:00:00Z"));
+    let m = parse(xml.as_bytes(), DEFAULT_MAX_BYTES, now).unwrap();
+    assert_eq!(m.default_display(), Display::Alert, "Extreme + Immediate");
+    let moderate = xml.replace(
+        "<severity>Extreme</severity>",
+        "<severity>Moderate</severity>",
+    );
+    let m = parse(moderate.as_bytes(), DEFAULT_MAX_BYTES, now).unwrap();
+    assert_eq!(m.default_display(), Display::Ticker);
+    let future = xml.replace("<urgency>Immediate</urgency>", "<urgency>Future</urgency>");
+    let m = parse(future.as_bytes(), DEFAULT_MAX_BYTES, now).unwrap();
+    assert_eq!(m.default_display(), Display::Ticker, "Extreme but Future");
+
+    let lines = m.ticker_lines();
+    assert_eq!(lines[0].0, "vi");
+    assert_eq!(
+        lines[0].1,
+        "Cảnh báo lũ quét và sạt lở đất khu vực Bát Xát — Do ảnh hưởng của hoàn lưu bão, mưa rất to trên 200 mm trong 24 giờ; mực nước sông Hồng dâng cao."
+    );
+    // A long description is cut at 1,000 bytes on a character boundary, on one line.
+    let long = xml.replace(
+        "mực nước sông Hồng dâng cao.",
+        &"Sông Hồng dâng cao,\nnước lũ lớn. ".repeat(60),
+    );
+    let m = parse(long.as_bytes(), DEFAULT_MAX_BYTES, now).unwrap();
+    let vi = &m.ticker_lines()[0].1;
+    assert!(vi.len() <= 1000 && vi.len() > 990, "{}", vi.len());
+    assert!(vi.ends_with('…') && !vi.contains('\n'), "{vi}");
+}

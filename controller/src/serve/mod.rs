@@ -224,6 +224,8 @@ pub struct Running {
     admin: Option<(tokio::task::JoinHandle<()>, PathBuf)>,
     /// The certificate watcher and the redirect listener.
     tls_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The CAP feeds' poll loops (`[[cap.feeds]]`).
+    cap_feeds: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -259,7 +261,7 @@ impl Running {
     /// Graceful shutdown: stop accepting, finish in-flight requests, disconnect MQTT, stop the
     /// broker, flush the database.
     pub async fn shutdown(self) {
-        for task in &self.tls_tasks {
+        for task in self.tls_tasks.iter().chain(&self.cap_feeds) {
             task.abort();
         }
         if let Some((task, path)) = self.admin {
@@ -420,7 +422,9 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         ),
         broker: broker.as_ref().map(EmbeddedBroker::handle),
         previews: crate::preview::AlertPreviews::new(),
+        cap_feeds: Default::default(),
     });
+    let cap_feeds = crate::api::spawn_cap_feeds(state.clone());
 
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(crate::inbound::INGEST_CHANNEL);
     let ingest = tokio::spawn(crate::ingest::run(
@@ -494,6 +498,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         redirect_addr,
         tls,
         tls_tasks,
+        cap_feeds,
         broker_url,
         admin_token_path: admin_path,
         stop_http,

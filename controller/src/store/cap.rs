@@ -47,6 +47,10 @@ pub enum CapState {
     NotShown,
 }
 
+fn default_display() -> crate::cap::Display {
+    crate::cap::Display::Alert
+}
+
 /// One received CAP message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CapRecord {
@@ -82,9 +86,15 @@ pub struct CapRecord {
     pub state: CapState,
     /// Shown without confirmation: the sender is in `[cap] auto_senders`.
     pub auto: bool,
-    /// The alert made from it.
+    /// The alert or ticker text made from it (both take the entry id).
     #[serde(default)]
     pub alert_id: Option<String>,
+    /// How it was shown: `alert` or `ticker` (`docs/protocol.md` §22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown_as: Option<crate::cap::Display>,
+    /// How it is shown unless the operator chooses otherwise.
+    #[serde(default = "default_display")]
+    pub default_as: crate::cap::Display,
     /// Who confirmed or dismissed it, and when.
     #[serde(default)]
     pub decided_by: Option<String>,

@@ -46,6 +46,7 @@ pub fn cap_config(dir: &std::path::Path, auto_senders: &[&str]) -> Config {
             g("ban-vuoc", 22.63, 103.80),
             g("muong-khuong", 22.77, 104.12),
         ],
+        feeds: Vec::new(),
     };
     c
 }
