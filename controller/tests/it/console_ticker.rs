@@ -95,6 +95,14 @@ async fn console_ticker_and_layout_pages() {
     }
 
     nav(&s, "layouts").await;
+    // A screen without a layout opens as it is: full screen.
+    s.wait(".layout-card[data-template='full'][aria-checked='true']")
+        .await;
+    s.js(
+        "document.querySelector(\".layout-card[data-template='main_ticker']\").click();",
+        vec![],
+    )
+    .await;
     s.wait(".layout-big svg rect[data-region='ticker']").await;
     let text = s.text().await;
     for want in ["Bố cục màn hình", "Chính + chữ chạy", "Chữ chạy", "Đồng hồ"] {
