@@ -12,6 +12,7 @@ use warp::reply::Response;
 use super::content::validate_targets;
 use super::publishing::publish_error;
 use super::{check_id, json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
+use crate::publish::PublishError;
 use crate::store::{AlertTextRecord, ScreenVersion, Targets, TickerRecord};
 use crate::ticker::{check_ticker, publish_tickers};
 
@@ -37,15 +38,23 @@ fn time(field: &str, v: &str) -> Result<jiff::Timestamp, ApiError> {
 
 /// Sends the new ticker set to every screen `targets` names.
 async fn send_ticker(state: &AppState, targets: &Targets) -> Result<Vec<ScreenVersion>, ApiError> {
-    let now = jiff::Timestamp::now();
     let all = state.store.screens()?;
     let targeted: Vec<&crate::store::ScreenRecord> =
         all.iter().filter(|s| targets.matches(s)).collect();
+    send_to(state, &targeted).await
+}
+
+/// Sends the new ticker set to each of `targeted`.
+pub(super) async fn send_to(
+    state: &AppState,
+    targeted: &[&crate::store::ScreenRecord],
+) -> Result<Vec<ScreenVersion>, ApiError> {
+    let now = jiff::Timestamp::now();
     let published = publish_tickers(
         &state.store,
         &state.key,
         state.outbox.as_ref(),
-        &targeted,
+        targeted,
         now,
     )
     .await
@@ -67,7 +76,8 @@ async fn send_ticker(state: &AppState, targets: &Targets) -> Result<Vec<ScreenVe
 }
 
 /// `POST /api/v1/ticker`: creates a ticker text and sends the new ticker set to every target
-/// screen at once (no manifest change).
+/// screen at once (no manifest change). Under an approval policy a text that lacks approvals
+/// is kept as pending and the answer is `409 not_approved` naming it (`docs/protocol.md` §20).
 pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, CONTENT)?;
     let b: TickerBody = req.json().await?;
@@ -111,7 +121,7 @@ pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiE
         created_at: now.to_string(),
     };
     let _guard = state.publish_lock.lock().await;
-    check_ticker(&state.store, &rec, now).map_err(publish_error)?;
+    let pending = check_ticker(&state.store, &rec, now).map_err(publish_error)?;
     state.store.create_ticker(&rec).await?;
     let versions = send_ticker(state, &rec.targets).await?;
     log_action(
@@ -122,6 +132,16 @@ pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiE
         versions.clone(),
     )
     .await?;
+    if let Some(PublishError::NotApproved { screen, message }) = pending {
+        // Kept, and sent once approved (`docs/protocol.md` §20).
+        return Err(publish_error(PublishError::NotApproved {
+            screen,
+            message: format!(
+                "{message}; ticker text {:?} is kept as pending (GET /api/v1/approvals/pending) and is sent once approved, or remove it with DELETE /api/v1/ticker/{}",
+                rec.id, rec.id
+            ),
+        }));
+    }
     let mut v = serde_json::to_value(&rec).unwrap_or_default();
     v["published"] = serde_json::to_value(&versions).unwrap_or_default();
     Ok(json_reply(StatusCode::CREATED, &v))
