@@ -1,6 +1,7 @@
 //! The console's "Chờ duyệt" page in a real headless Chromium against an in-process
 //! controller with an approval policy: the waiting slide with its thumbnail, who approved it
-//! (one of two), and the `gatecast-approve` commands; no JavaScript errors. Screenshot
+//! (one of two), a ticker text waiting with its exact text and the command that signs it, and
+//! the `gatecast-approve` commands; no JavaScript errors. Screenshot
 //! `target/console-screenshots/20-approvals.png`.
 
 use crate::console_browser::{api, js_errors, nav, shot, sign_in};
@@ -89,6 +90,27 @@ async fn console_approvals_page_lists_what_waits_and_who_approved() {
     let (s, e) = api(&base, &admin, "POST", "/api/v1/approvals", env).await;
     assert_eq!(s, 200, "{e}");
 
+    // A ticker text nobody approved yet waits with its exact text (docs/protocol.md §20).
+    let (st, e) = api(
+        &base,
+        &admin,
+        "POST",
+        "/api/v1/screens",
+        serde_json::json!({"id": "lc-a1", "name": "Kim Thành 1", "gate": "kim-thanh", "languages": ["vi"], "timezone": "Asia/Ho_Chi_Minh"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{e}");
+    let correction = "Đính chính: cửa khẩu Kim Thành vẫn thông quan bình thường.";
+    let ticker = serde_json::json!({"id": "fix-kt", "targets": {"screens": ["lc-a1"]},
+        "expires_at": (now + SignedDuration::from_hours(2)).to_string(),
+        "text": [{"lang": "vi", "text": correction}]});
+    let (st, e) = api(&base, &admin, "POST", "/api/v1/ticker", ticker).await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (409, Some("not_approved")),
+        "{e}"
+    );
+
     let (_driver, s, _downloads) = open_browser(dir.path(), 1366, 900).await;
     sign_in(&s, &base, &admin).await;
     nav(&s, "approvals").await;
@@ -104,6 +126,10 @@ async fn console_approvals_page_lists_what_waits_and_who_approved() {
         "1 / 2",
         "gatecast-approve review",
         "gatecast-approve sign",
+        "Dòng chữ chạy chờ duyệt",
+        correction,
+        "Dòng chữ chạy fix-kt · Tiếng Việt",
+        "--alert-text 'vi=Đính chính: cửa khẩu Kim Thành vẫn thông quan bình thường.'",
     ] {
         assert!(
             text.contains(want),
