@@ -12,6 +12,7 @@ use warp::reply::Response;
 use super::content::validate_targets;
 use super::publishing::publish_error;
 use super::{check_id, json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
+use crate::approvals::{pending_texts, Approvals};
 use crate::publish::PublishError;
 use crate::store::{AlertTextRecord, ScreenVersion, Targets, TickerRecord};
 use crate::ticker::{check_ticker, publish_tickers};
@@ -147,10 +148,32 @@ pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiE
     Ok(json_reply(StatusCode::CREATED, &v))
 }
 
-/// `GET /api/v1/ticker`: every ticker text, removed ones included (`cancelled`).
+/// `GET /api/v1/ticker`: every ticker text, removed ones included (`cancelled`); under an
+/// approval policy a live text that lacks approvals has `"awaiting_approval": true`
+/// (`docs/protocol.md` §20).
 pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
-    Ok(json_reply(StatusCode::OK, &state.store.tickers()?))
+    let now = jiff::Timestamp::now();
+    let waiting: std::collections::BTreeSet<String> = match Approvals::load(&state.store)? {
+        Some(a) => pending_texts(&state.store, &a, now)?
+            .into_iter()
+            .map(|p| p.id)
+            .collect(),
+        None => Default::default(),
+    };
+    let list: Vec<serde_json::Value> = state
+        .store
+        .tickers()?
+        .into_iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r).unwrap_or_default();
+            if waiting.contains(&r.id) {
+                v["awaiting_approval"] = true.into();
+            }
+            v
+        })
+        .collect();
+    Ok(json_reply(StatusCode::OK, &list))
 }
 
 /// `DELETE /api/v1/ticker/{id}`: removes the text and sends the new ticker sets.

@@ -88,6 +88,8 @@ async fn attack_ticker_approvals_unapproved_text_waits_and_is_sent_once_approved
     assert_eq!(p["texts"][0]["text"], text, "{p}");
     assert_eq!(p["texts"][0]["lang"], "vi", "{p}");
     assert_eq!(p["texts"][0]["needed"], 1, "{p}");
+    let (_, list) = ctl.req("GET", "/api/v1/ticker", Some(&tok), None).await;
+    assert_eq!(list[0]["awaiting_approval"], true, "{list}");
 
     // A forged approval (no approver of the policy) is refused and sends nothing.
     let approval = Approval {
@@ -132,6 +134,8 @@ async fn attack_ticker_approvals_unapproved_text_waits_and_is_sent_once_approved
         .req("GET", "/api/v1/approvals/pending", Some(&tok), None)
         .await;
     assert_eq!(p["texts"], json!([]), "{p}");
+    let (_, list) = ctl.req("GET", "/api/v1/ticker", Some(&tok), None).await;
+    assert_eq!(list[0].get("awaiting_approval"), None, "{list}");
     // Approved text, sent again by the operator: 201 at once.
     let (s, e) = ctl
         .req(

@@ -141,6 +141,28 @@ async fn console_approvals_page_lists_what_waits_and_who_approved() {
         "Bình has not approved:\n{text}"
     );
     shot(&s, "20-approvals").await;
+    // The ticker page says the text waits for approval.
+    nav(&s, "ticker").await;
+    s.wait("tr[data-ticker='fix-kt'] .badge").await;
+    let text = s.text().await;
+    assert!(text.contains("Chờ phê duyệt"), "ticker page:\n{text}");
+    shot(&s, "20-approvals-ticker").await;
+    // In English.
+    s.click(&s.wait("#lang-switch").await).await;
+    nav(&s, "approvals").await;
+    s.wait("tr[data-text-id='fix-kt']").await;
+    let text = s.text().await;
+    for want in [
+        "Ticker texts waiting for approval",
+        "Ticker text fix-kt",
+        "nobody yet",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the page:\n{text}"
+        );
+    }
+    shot(&s, "20-approvals-en").await;
     let errors = js_errors(&s).await;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
     s.quit().await;
