@@ -67,7 +67,7 @@ enum Command {
         /// An API token.
         #[arg(long, env = "GATECAST_TOKEN")]
         token: String,
-        /// Alert texts to approve, `LANG=TEXT` (the exact text the alert will show).
+        /// Alert or ticker texts to approve, `LANG=TEXT` (the exact text the screen will show).
         #[arg(long = "alert-text", value_name = "LANG=TEXT")]
         alert_texts: Vec<String>,
         /// Limit the approval to these gates (default: every gate).

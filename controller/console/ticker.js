@@ -149,7 +149,7 @@ export async function tickerPage(ctx) {
       items.map((x) => {
         const started = !x.starts_at || new Date(x.starts_at).getTime() <= now;
         const live = !x.cancelled && new Date(x.expires_at).getTime() > now;
-        const state = x.cancelled ? badge('off', t('tk.removed')) : !live ? badge('off', t('al.expired')) : started ? badge('ok', t('tk.live')) : badge('warn', t('tk.waiting'));
+        const state = x.cancelled ? badge('off', t('tk.removed')) : !live ? badge('off', t('al.expired')) : x.awaiting_approval ? badge('warn', t('tk.awaiting')) : started ? badge('ok', t('tk.live')) : badge('warn', t('tk.waiting'));
         return h('tr', { 'data-ticker': x.id }, h('td', {}, h('code', {}, x.id)),
           h('td', {}, x.text.map((y) => h('div', { lang: y.lang }, h('strong', {}, langName(y.lang) + ': '), y.text))),
           h('td', {}, [...(x.targets.gates || []), ...(x.targets.screens || [])].join(', ')),

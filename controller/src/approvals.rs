@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use playlists::approval::{
-    check_alerts, check_manifest, verify_approvals, Approval, ApprovedMedia, Attachments,
-    NotApproved, APPROVAL_TYPE,
+    check_alerts, check_manifest, check_ticker, verify_approvals, Approval, ApprovedMedia,
+    ApprovedText, Attachments, NotApproved, APPROVAL_TYPE,
 };
 use playlists::envelope::Envelope;
 use playlists::hex::sha256_hex;
-use playlists::manifest::{AlertSet, Manifest, MediaKind};
+use playlists::manifest::{AlertSet, Manifest, MediaKind, TickerSet};
 use playlists::policy::{distinct_signers, verify_policy, Anchor, Policy, PolicyError};
 
 use crate::store::{Store, StoreError};
@@ -132,6 +132,26 @@ impl Approvals {
         })
     }
 
+    /// As [`Approvals::for_alerts`] for a ticker set (its texts, `docs/protocol.md` §20).
+    pub fn for_ticker(
+        &self,
+        set: &TickerSet,
+        gate: &str,
+        now: Timestamp,
+    ) -> Result<Attachments, NotApproved> {
+        let texts = set
+            .items
+            .iter()
+            .flat_map(|i| i.text.iter().map(|t| sha256_hex(t.text.as_bytes())))
+            .collect();
+        let approvals = self.pick(&BTreeSet::new(), &texts);
+        check_ticker(set, &approvals, &self.policy, gate, now)?;
+        Ok(Attachments {
+            policy: self.chain.clone(),
+            approvals,
+        })
+    }
+
     /// A fingerprint of what is attached (policy version and approvals), so that a manifest
     /// whose content is unchanged gets a new version when its approvals change.
     pub fn fingerprint(att: &Attachments) -> String {
@@ -140,11 +160,22 @@ impl Approvals {
 
     /// The approver key ids (with names) covering `media` now, any scope.
     pub fn approvers_of(&self, media: &ApprovedMedia, now: Timestamp) -> Vec<(String, String)> {
+        self.approvers_where(now, |a| a.media.contains(media))
+    }
+
+    /// The approver key ids (with names) covering the text `text` now, any scope.
+    pub fn approvers_of_text(&self, text: &ApprovedText, now: Timestamp) -> Vec<(String, String)> {
+        self.approvers_where(now, |a| a.texts.contains(text))
+    }
+
+    fn approvers_where(
+        &self,
+        now: Timestamp,
+        names: impl Fn(&Approval) -> bool,
+    ) -> Vec<(String, String)> {
         let mut ids = BTreeSet::new();
         for a in self.counted.iter().filter(|a| {
-            a.approval.not_before <= now
-                && now < a.approval.not_after
-                && a.approval.media.contains(media)
+            a.approval.not_before <= now && now < a.approval.not_after && names(&a.approval)
         }) {
             ids.extend(a.signers.iter().cloned());
         }
@@ -243,6 +274,64 @@ pub struct PendingMedia {
     pub needed: u32,
 }
 
+/// One ticker text for `GET /api/v1/approvals/pending` (`docs/protocol.md` §20): the exact
+/// text an approver signs (`gatecast-approve sign --alert-text LANG=TEXT`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PendingText {
+    /// `ticker`.
+    pub kind: &'static str,
+    /// The ticker text's id.
+    pub id: String,
+    /// Language.
+    pub lang: String,
+    /// The exact text.
+    pub text: String,
+    /// SHA-256 of its exact UTF-8 bytes.
+    pub sha256: String,
+    /// Who approved it so far (`key_id`, `name`).
+    pub approved_by: Vec<serde_json::Value>,
+    /// Distinct approvals it needs.
+    pub needed: u32,
+}
+
+fn named(by: Vec<(String, String)>) -> Vec<serde_json::Value> {
+    by.into_iter()
+        .map(|(key_id, name)| serde_json::json!({"key_id": key_id, "name": name}))
+        .collect()
+}
+
+/// Every text of a live ticker text (not removed, not expired) with fewer approvals in force
+/// now than the policy's alert threshold, any scope; empty without a policy.
+pub fn pending_texts(
+    store: &Store,
+    a: &Approvals,
+    now: Timestamp,
+) -> Result<Vec<PendingText>, StoreError> {
+    let mut out = Vec::new();
+    for r in store.tickers()? {
+        let live = r.expires_at.parse::<Timestamp>().is_ok_and(|e| now < e);
+        if r.cancelled || !live {
+            continue;
+        }
+        for t in &r.text {
+            let item = ApprovedText::of(&t.lang, &t.text);
+            let by = a.approvers_of_text(&item, now);
+            if by.len() < a.policy.alert_threshold as usize {
+                out.push(PendingText {
+                    kind: "ticker",
+                    id: r.id.clone(),
+                    lang: t.lang.clone(),
+                    text: t.text.clone(),
+                    sha256: item.sha256,
+                    approved_by: named(by),
+                    needed: a.policy.alert_threshold,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every stored media item (not deleted) with fewer approvals in force now than the policy's
 /// media threshold; empty without a policy.
 pub fn pending(
@@ -274,10 +363,7 @@ pub fn pending(
                 kind: m.kind,
                 mime: m.mime,
                 bytes: m.bytes,
-                approved_by: by
-                    .into_iter()
-                    .map(|(key_id, name)| serde_json::json!({"key_id": key_id, "name": name}))
-                    .collect(),
+                approved_by: named(by),
                 needed: a.policy.media_threshold,
             });
         }

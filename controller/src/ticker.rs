@@ -1,6 +1,9 @@
 //! Building, signing, storing and sending each screen's ticker set (`docs/protocol.md` §20):
 //! like alert sets, a new version on every change, retained on the screen's `ticker` topic.
+//! Under an approval policy a set carries the policy chain and the approvals of its texts, and
+//! a text not yet approved for a screen's gate waits (stored, listed as pending) until it is.
 
+use playlists::approval::{sign_ticker, Attachments};
 use playlists::keys::SecretKey;
 use playlists::manifest::{AlertText, ManifestError, TickerItem, TickerSet};
 use playlists::topics::{topic, Kind};
@@ -53,29 +56,58 @@ fn live_items(
         .collect())
 }
 
-/// Refuses ticker texts while the approval policy asks approvals of texts: the screens would
-/// refuse nothing, so sending unapproved texts would go around the policy
-/// (`docs/protocol.md` §19, §20).
-fn check_policy(store: &Store, screen: &ScreenRecord) -> Result<(), PublishError> {
-    match Approvals::load(store)? {
-        Some(a) if a.policy.alert_threshold > 0 => Err(PublishError::NotApproved {
-            screen: screen.id.clone(),
-            message: format!(
-                "the approval policy asks {} approval(s) for each text, and ticker texts cannot carry approvals yet; send the correction as an alert",
-                a.policy.alert_threshold
-            ),
-        }),
-        _ => Ok(()),
-    }
+/// The items of `items` whose texts reach the policy's `alert_threshold` for a screen of
+/// `gate`, with the attachments that cover them, and the first refusal of an item left
+/// out (it stays stored, pending, and is sent once approved: `docs/protocol.md` §20).
+fn approved_items(
+    approvals: Option<&Approvals>,
+    screen: &ScreenRecord,
+    items: Vec<TickerItem>,
+    now: jiff::Timestamp,
+) -> (Vec<TickerItem>, Attachments, Option<PublishError>) {
+    let Some(a) = approvals else {
+        return (items, Attachments::default(), None);
+    };
+    let alone = |item: &TickerItem| TickerSet {
+        screen: screen.id.clone(),
+        version: 1,
+        issued_at: now,
+        items: vec![item.clone()],
+    };
+    let mut first = None;
+    let items: Vec<TickerItem> = items
+        .into_iter()
+        .filter(|i| match a.for_ticker(&alone(i), &screen.gate, now) {
+            Ok(_) => true,
+            Err(e) => {
+                first.get_or_insert(PublishError::NotApproved {
+                    screen: screen.id.clone(),
+                    message: e.to_string(),
+                });
+                false
+            }
+        })
+        .collect();
+    let set = TickerSet {
+        screen: screen.id.clone(),
+        version: 1,
+        issued_at: now,
+        items: items.clone(),
+    };
+    let att = a.for_ticker(&set, &screen.gate, now).unwrap_or_default();
+    (items, att, first)
 }
 
 /// Checks a new ticker record with the contract's own rules ([`TickerSet::validate`]) within
-/// the ticker set of every screen it targets, before it is stored.
+/// the ticker set of every screen it targets, before it is stored. `Ok(Some(refusal))`: valid,
+/// but under the approval policy one of its texts lacks approvals for a target screen
+/// (`not_approved` naming the text, its language and what it lacks); it is stored as pending
+/// all the same and sent once approved.
 pub fn check_ticker(
     store: &Store,
     rec: &TickerRecord,
     now: jiff::Timestamp,
-) -> Result<(), PublishError> {
+) -> Result<Option<PublishError>, PublishError> {
     let refused = |e: ManifestError| {
         let message = e.to_string();
         PublishError::TickerRefused {
@@ -95,12 +127,17 @@ pub fn check_ticker(
         screen: "check".into(),
         version: 1,
         issued_at: now,
-        items: vec![alone],
+        items: vec![alone.clone()],
     }
     .validate()
     .map_err(refused)?;
+    let approvals = Approvals::load(store)?;
+    let mut pending = None;
     for s in store.screens()?.iter().filter(|s| rec.targets.matches(s)) {
-        check_policy(store, s)?;
+        if pending.is_none() {
+            let (_, _, refused) = approved_items(approvals.as_ref(), s, vec![alone.clone()], now);
+            pending = refused;
+        }
         let set = TickerSet {
             screen: s.id.clone(),
             version: 1,
@@ -112,7 +149,30 @@ pub fn check_ticker(
             message: e.to_string(),
         })?;
     }
-    Ok(())
+    Ok(pending)
+}
+
+/// The screens whose current ticker set differs from the approved live items they would get
+/// now: after a new approval, a pending ticker text is sent to them
+/// (`docs/protocol.md` §20).
+pub fn newly_approved(
+    store: &Store,
+    now: jiff::Timestamp,
+) -> Result<Vec<ScreenRecord>, PublishError> {
+    let Some(approvals) = Approvals::load(store)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for screen in store.screens()? {
+        let live = live_items(store, &screen, now, None)?;
+        let (items, _, _) = approved_items(Some(&approvals), &screen, live, now);
+        let ids: Vec<String> = items.into_iter().map(|i| i.id).collect();
+        let sent = store.ticker_set(&screen.id)?.map(|t| t.items);
+        if sent.unwrap_or_default() != ids {
+            out.push(screen);
+        }
+    }
+    Ok(out)
 }
 
 /// Builds and signs the full current ticker set of each of `screens` (a new version every
@@ -124,12 +184,11 @@ pub async fn publish_tickers(
     screens: &[&ScreenRecord],
     now: jiff::Timestamp,
 ) -> Result<Vec<Published>, PublishError> {
+    let approvals = Approvals::load(store)?;
     let mut staged = Vec::with_capacity(screens.len());
     for screen in screens {
-        let items = live_items(store, screen, now, None)?;
-        if !items.is_empty() {
-            check_policy(store, screen)?;
-        }
+        let live = live_items(store, screen, now, None)?;
+        let (items, att, _) = approved_items(approvals.as_ref(), screen, live, now);
         let version = store
             .ticker_set(&screen.id)?
             .map(|p| p.version)
@@ -142,8 +201,7 @@ pub async fn publish_tickers(
             issued_at: now,
             items,
         };
-        let bytes = set
-            .sign(key)
+        let bytes = sign_ticker(&set, &att, key)
             .map_err(|e| PublishError::Invalid {
                 screen: screen.id.clone(),
                 message: e.to_string(),

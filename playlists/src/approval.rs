@@ -6,9 +6,9 @@
 //! manifest or alert set payload they cover, with the policy chain ([`Attachments`]), so a
 //! screen checks content and its approvals atomically. A screen with a pinned policy root
 //! accepts a manifest only if every media item is covered by approvals of at least
-//! `media_threshold` distinct approver keys of its policy ([`check_manifest`]), and an alert
-//! set only if every text and media item reaches `alert_threshold` ([`check_alerts`]); else
-//! the reason is `not_approved`.
+//! `media_threshold` distinct approver keys of its policy ([`check_manifest`]), an alert
+//! set only if every text and media item reaches `alert_threshold` ([`check_alerts`]), and a
+//! ticker set only if every text does ([`check_ticker`]); else the reason is `not_approved`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,8 +20,8 @@ use crate::hex::sha256_hex;
 use crate::keys::SecretKey;
 use crate::manifest::RejectReason;
 use crate::manifest::{
-    is_valid_id, is_valid_lang_tag, is_valid_sha256_hex, rfc3339, AlertSet, Manifest, MediaKind,
-    MediaRef,
+    is_valid_id, is_valid_lang_tag, is_valid_sha256_hex, rfc3339, AlertSet, AlertText, Manifest,
+    MediaKind, MediaRef, TickerSet,
 };
 use crate::policy::{distinct_signers, Policy};
 
@@ -304,7 +304,8 @@ pub fn verify_approvals(
 /// What one item has: the distinct approver key ids whose approvals cover it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemCoverage {
-    /// The item: `media <sha256> "<title>"` or `alert <id> text[<lang>]`.
+    /// The item: `media <sha256> "<title>"`, `alert <id> text[<lang>]` or
+    /// `ticker <id> text[<lang>]`.
     pub item: String,
     /// Distinct approver key ids covering it, now, in scope.
     pub approvers: BTreeSet<String>,
@@ -490,13 +491,7 @@ pub fn check_alerts(
 ) -> Result<Vec<ItemCoverage>, NotApproved> {
     let (idx, mut c) = start(approvals, policy, now, gate)?;
     for a in &set.alerts {
-        for t in &a.text {
-            c.need(
-                format!("alert {} text[{}] {:?}", a.id, t.lang, t.text),
-                idx.texts.get(&ApprovedText::of(&t.lang, &t.text)),
-                policy.alert_threshold,
-            )?;
-        }
+        need_texts(&mut c, &idx, &format!("alert {}", a.id), &a.text)?;
         if let Some(m) = &a.media {
             c.need(
                 format!("alert {} {}", a.id, media_item(m)),
@@ -504,6 +499,41 @@ pub fn check_alerts(
                 policy.alert_threshold,
             )?;
         }
+    }
+    Ok(c.out)
+}
+
+/// Every text of `texts` (of the item named `what`) needs `alert_threshold` approvers.
+fn need_texts(
+    c: &mut Checker<'_>,
+    idx: &Index,
+    what: &str,
+    texts: &[AlertText],
+) -> Result<(), NotApproved> {
+    for t in texts {
+        c.need(
+            format!("{what} text[{}] {:?}", t.lang, t.text),
+            idx.texts.get(&ApprovedText::of(&t.lang, &t.text)),
+            c.policy.alert_threshold,
+        )?;
+    }
+    Ok(())
+}
+
+/// Every text of every item of a ticker set (by SHA-256 of its exact bytes and its lang) must
+/// be covered by at least `alert_threshold` distinct approver keys, as alert texts are
+/// ([`check_alerts`], `docs/protocol.md` §20). Expired and future items count too: the set is
+/// accepted or refused whole.
+pub fn check_ticker(
+    set: &TickerSet,
+    approvals: &[String],
+    policy: &Policy,
+    gate: &str,
+    now: Timestamp,
+) -> Result<Vec<ItemCoverage>, NotApproved> {
+    let (idx, mut c) = start(approvals, policy, now, gate)?;
+    for item in &set.items {
+        need_texts(&mut c, &idx, &format!("ticker {}", item.id), &item.text)?;
     }
     Ok(c.out)
 }
@@ -593,21 +623,37 @@ impl Enforcement<'_> {
         set: &AlertSet,
         now: Timestamp,
     ) -> Result<Approved, crate::manifest::Rejection> {
-        let att = Attachments::from_payload(payload).map_err(|e| {
-            crate::manifest::Rejection::new(
-                RejectReason::NotApproved,
-                Some(set.version),
-                e.to_string(),
-            )
-        })?;
-        let (new_policy, policy) = self.policy_for(&att, set.version, now)?;
-        let coverage = check_alerts(set, &att.approvals, &policy, self.gate, now).map_err(|e| {
-            crate::manifest::Rejection::new(
-                RejectReason::NotApproved,
-                Some(set.version),
-                e.to_string(),
-            )
-        })?;
+        self.texts(payload, set.version, now, |att, policy| {
+            check_alerts(set, &att.approvals, policy, self.gate, now)
+        })
+    }
+
+    /// As [`Enforcement::alerts`] for a ticker set (`docs/protocol.md` §20): every text
+    /// reaches `alert_threshold`.
+    pub fn ticker(
+        &self,
+        payload: &[u8],
+        set: &TickerSet,
+        now: Timestamp,
+    ) -> Result<Approved, crate::manifest::Rejection> {
+        self.texts(payload, set.version, now, |att, policy| {
+            check_ticker(set, &att.approvals, policy, self.gate, now)
+        })
+    }
+
+    fn texts(
+        &self,
+        payload: &[u8],
+        version: u64,
+        now: Timestamp,
+        check: impl FnOnce(&Attachments, &Policy) -> Result<Vec<ItemCoverage>, NotApproved>,
+    ) -> Result<Approved, crate::manifest::Rejection> {
+        let refuse = |e: String| {
+            crate::manifest::Rejection::new(RejectReason::NotApproved, Some(version), e)
+        };
+        let att = Attachments::from_payload(payload).map_err(|e| refuse(e.to_string()))?;
+        let (new_policy, policy) = self.policy_for(&att, version, now)?;
+        let coverage = check(&att, &policy).map_err(|e| refuse(e.to_string()))?;
         Ok(Approved {
             new_policy,
             coverage,
@@ -625,6 +671,20 @@ pub fn sign_manifest(
     Ok(Envelope::sign(
         crate::envelope::MANIFEST_TYPE,
         att.attach(m.to_json()),
+        key,
+    ))
+}
+
+/// Validate `set` and sign it as a `ticker` envelope with `att` attached to its payload.
+pub fn sign_ticker(
+    set: &TickerSet,
+    att: &Attachments,
+    key: &SecretKey,
+) -> Result<Envelope, crate::manifest::ManifestError> {
+    set.validate()?;
+    Ok(Envelope::sign(
+        crate::envelope::TICKER_TYPE,
+        att.attach(set.to_json()),
         key,
     ))
 }

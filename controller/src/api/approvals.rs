@@ -6,8 +6,9 @@ use warp::reply::Response;
 
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
 use crate::approvals::{
-    accept_approval, accept_policy, canonical_envelope, pending, ApprovalError,
+    accept_approval, accept_policy, canonical_envelope, pending, pending_texts, ApprovalError,
 };
+use crate::ticker::newly_approved;
 
 impl From<ApprovalError> for ApiError {
     fn from(e: ApprovalError) -> ApiError {
@@ -83,11 +84,16 @@ pub fn get_policy(state: &AppState, req: Request) -> Result<Response, ApiError> 
     ))
 }
 
-/// `GET /api/v1/approvals/pending` (any token): the media that lack approvals, with who has
-/// approved each so far.
+/// `GET /api/v1/approvals/pending` (any token): the media and the ticker texts that lack
+/// approvals, with who has approved each so far.
 pub fn get_pending(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
-    let (a, media) = pending(&state.store, jiff::Timestamp::now())?;
+    let now = jiff::Timestamp::now();
+    let (a, media) = pending(&state.store, now)?;
+    let texts = match &a {
+        Some(a) => pending_texts(&state.store, a, now)?,
+        None => Vec::new(),
+    };
     Ok(json_reply(
         StatusCode::OK,
         &serde_json::json!({
@@ -96,6 +102,7 @@ pub fn get_pending(state: &AppState, req: Request) -> Result<Response, ApiError>
             "alert_threshold": a.as_ref().map_or(0, |a| a.policy.alert_threshold),
             "approvers": a.as_ref().map(|a| a.policy.approvers.iter().map(|x| serde_json::json!({"key_id": x.key_id, "name": x.name})).collect::<Vec<_>>()).unwrap_or_default(),
             "media": media,
+            "texts": texts,
         }),
     ))
 }
@@ -107,12 +114,23 @@ pub async fn post_approval(state: &AppState, mut req: Request) -> Result<Respons
     let env = envelope_body(&mut req).await?;
     let (signers, approval, new) = accept_approval(&state.store, &env).await?;
     if new {
+        // A pending ticker text this approval completes is sent now (`docs/protocol.md` §20).
+        let mut versions = Vec::new();
+        if !approval.texts.is_empty() {
+            let _guard = state.publish_lock.lock().await;
+            let screens = newly_approved(&state.store, jiff::Timestamp::now())
+                .map_err(super::publishing::publish_error)?;
+            let refs: Vec<_> = screens.iter().collect();
+            if !refs.is_empty() {
+                versions = super::ticker::send_to(state, &refs).await?;
+            }
+        }
         log_action(
             state,
             &who,
             "approval.add",
             serde_json::json!({"approvers": signers, "media": approval.media.iter().map(|m| &m.sha256).collect::<Vec<_>>(), "texts": approval.texts.len()}),
-            vec![],
+            versions,
         )
         .await?;
     }

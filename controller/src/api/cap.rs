@@ -201,7 +201,12 @@ async fn show(
                 cancelled: false,
                 created_at: now.to_string(),
             };
-            make_ticker(state, who, &ticker, detail).await?;
+            // Under an approval policy an unapproved text waits and is sent once approved
+            // (`docs/protocol.md` §20); the ticker list shows it as awaiting approval.
+            let (_, pending) = make_ticker(state, who, &ticker, detail).await?;
+            if let Some(p) = pending {
+                tracing::info!(cap = %rec.id, reason = %p, "CAP ticker text waits for approval");
+            }
         }
     }
     end_referenced(state, who, &msg.references, &rec.id).await?;

@@ -12,6 +12,8 @@ use warp::reply::Response;
 use super::content::validate_targets;
 use super::publishing::publish_error;
 use super::{check_id, json_reply, log_action, ApiError, AppState, Request, CONTENT, READ};
+use crate::approvals::{pending_texts, Approvals};
+use crate::publish::PublishError;
 use crate::store::{AlertTextRecord, ScreenVersion, Targets, TickerRecord};
 use crate::ticker::{check_ticker, publish_tickers};
 
@@ -37,15 +39,23 @@ fn time(field: &str, v: &str) -> Result<jiff::Timestamp, ApiError> {
 
 /// Sends the new ticker set to every screen `targets` names.
 async fn send_ticker(state: &AppState, targets: &Targets) -> Result<Vec<ScreenVersion>, ApiError> {
-    let now = jiff::Timestamp::now();
     let all = state.store.screens()?;
     let targeted: Vec<&crate::store::ScreenRecord> =
         all.iter().filter(|s| targets.matches(s)).collect();
+    send_to(state, &targeted).await
+}
+
+/// Sends the new ticker set to each of `targeted`.
+pub(super) async fn send_to(
+    state: &AppState,
+    targeted: &[&crate::store::ScreenRecord],
+) -> Result<Vec<ScreenVersion>, ApiError> {
+    let now = jiff::Timestamp::now();
     let published = publish_tickers(
         &state.store,
         &state.key,
         state.outbox.as_ref(),
-        &targeted,
+        targeted,
         now,
     )
     .await
@@ -67,7 +77,8 @@ async fn send_ticker(state: &AppState, targets: &Targets) -> Result<Vec<ScreenVe
 }
 
 /// `POST /api/v1/ticker`: creates a ticker text and sends the new ticker set to every target
-/// screen at once (no manifest change).
+/// screen at once (no manifest change). Under an approval policy a text that lacks approvals
+/// is kept as pending and the answer is `409 not_approved` naming it (`docs/protocol.md` §20).
 pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiError> {
     let who = req.authorize(state, CONTENT)?;
     let b: TickerBody = req.json().await?;
@@ -111,7 +122,18 @@ pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiE
         created_at: now.to_string(),
     };
     let _guard = state.publish_lock.lock().await;
-    let versions = make_ticker(state, &who, &rec, serde_json::json!({"id": rec.id})).await?;
+    let (versions, pending) =
+        make_ticker(state, &who, &rec, serde_json::json!({"id": rec.id})).await?;
+    if let Some(PublishError::NotApproved { screen, message }) = pending {
+        // Kept, and sent once approved (`docs/protocol.md` §20).
+        return Err(publish_error(PublishError::NotApproved {
+            screen,
+            message: format!(
+                "{message}; ticker text {:?} is kept as pending (GET /api/v1/approvals/pending) and is sent once approved, or remove it with DELETE /api/v1/ticker/{}",
+                rec.id, rec.id
+            ),
+        }));
+    }
     let mut v = serde_json::to_value(&rec).unwrap_or_default();
     v["published"] = serde_json::to_value(&versions).unwrap_or_default();
     Ok(json_reply(StatusCode::CREATED, &v))
@@ -119,19 +141,21 @@ pub async fn create(state: &AppState, mut req: Request) -> Result<Response, ApiE
 
 /// Checks and stores a new ticker text and sends the new ticker set to every screen it
 /// targets, logging `ticker.create` with `detail`; the caller holds the publish lock (also the
-/// CAP inbox's way to show a message as a ticker text, `docs/protocol.md` §22).
+/// CAP inbox's way to show a message as a ticker text, `docs/protocol.md` §22). Under an
+/// approval policy a text that lacks approvals is stored but not yet sent: the second value
+/// names what it lacks (it is sent once approved, `docs/protocol.md` §20).
 pub(super) async fn make_ticker(
     state: &AppState,
     who: &crate::tokens::Principal,
     rec: &TickerRecord,
     detail: serde_json::Value,
-) -> Result<Vec<ScreenVersion>, ApiError> {
+) -> Result<(Vec<ScreenVersion>, Option<PublishError>), ApiError> {
     let now = jiff::Timestamp::now();
-    check_ticker(&state.store, rec, now).map_err(publish_error)?;
+    let pending = check_ticker(&state.store, rec, now).map_err(publish_error)?;
     state.store.create_ticker(rec).await?;
     let versions = send_ticker(state, &rec.targets).await?;
     log_action(state, who, "ticker.create", detail, versions.clone()).await?;
-    Ok(versions)
+    Ok((versions, pending))
 }
 
 /// Removes a ticker text and sends the new ticker sets, logging `ticker.delete` with
@@ -149,10 +173,32 @@ pub(super) async fn end_ticker(
     Ok(versions)
 }
 
-/// `GET /api/v1/ticker`: every ticker text, removed ones included (`cancelled`).
+/// `GET /api/v1/ticker`: every ticker text, removed ones included (`cancelled`); under an
+/// approval policy a live text that lacks approvals has `"awaiting_approval": true`
+/// (`docs/protocol.md` §20).
 pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     req.authorize(state, READ)?;
-    Ok(json_reply(StatusCode::OK, &state.store.tickers()?))
+    let now = jiff::Timestamp::now();
+    let waiting: std::collections::BTreeSet<String> = match Approvals::load(&state.store)? {
+        Some(a) => pending_texts(&state.store, &a, now)?
+            .into_iter()
+            .map(|p| p.id)
+            .collect(),
+        None => Default::default(),
+    };
+    let list: Vec<serde_json::Value> = state
+        .store
+        .tickers()?
+        .into_iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r).unwrap_or_default();
+            if waiting.contains(&r.id) {
+                v["awaiting_approval"] = true.into();
+            }
+            v
+        })
+        .collect();
+    Ok(json_reply(StatusCode::OK, &list))
 }
 
 /// `DELETE /api/v1/ticker/{id}`: removes the text and sends the new ticker sets.

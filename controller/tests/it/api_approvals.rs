@@ -14,15 +14,15 @@ use playlists::manifest::MediaKind;
 use playlists::policy::{sign_policy, Approver, Policy, RootKey};
 use serde_json::{json, Value};
 
-fn root() -> SecretKey {
+pub(crate) fn root() -> SecretKey {
     SecretKey::from_seed([31; 32])
 }
 
-fn approver(n: u8) -> SecretKey {
+pub(crate) fn approver(n: u8) -> SecretKey {
     SecretKey::from_seed([40 + n; 32])
 }
 
-fn policy(version: u64, approvers: &[u8]) -> Policy {
+pub(crate) fn policy(version: u64, approvers: &[u8]) -> Policy {
     let now = Timestamp::now();
     Policy {
         version,
@@ -47,7 +47,7 @@ fn policy(version: u64, approvers: &[u8]) -> Policy {
     }
 }
 
-fn body(env: &playlists::envelope::Envelope) -> Value {
+pub(crate) fn body(env: &playlists::envelope::Envelope) -> Value {
     serde_json::from_slice(&env.to_json()).unwrap()
 }
 

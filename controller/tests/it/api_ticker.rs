@@ -14,6 +14,16 @@ use serde_json::json;
 
 /// Waits for the ticker set of `lc-a1` at `version` (earlier versions are skipped).
 async fn ticker_set(c: &AsyncClient, el: &mut EventLoop, keys: &KeySet, version: u64) -> TickerSet {
+    ticker_envelope(c, el, keys, version).await.0
+}
+
+/// As [`ticker_set`], with the envelope's exact payload.
+async fn ticker_envelope(
+    c: &AsyncClient,
+    el: &mut EventLoop,
+    keys: &KeySet,
+    version: u64,
+) -> (TickerSet, Vec<u8>) {
     let t = topic("lc-a1", Kind::Ticker);
     c.subscribe(&t, rumqttc::QoS::AtLeastOnce).await.unwrap();
     loop {
@@ -21,9 +31,123 @@ async fn ticker_set(c: &AsyncClient, el: &mut EventLoop, keys: &KeySet, version:
         let set = verify_ticker(&bytes, keys, "lc-a1", None).expect("ticker set verifies");
         if set.version >= version {
             assert_eq!(set.version, version, "ticker set versions");
-            return set;
+            let payload = playlists::envelope::Envelope::parse(&bytes)
+                .unwrap()
+                .payload;
+            return (set, payload);
         }
     }
+}
+
+/// Under an approval policy (`docs/protocol.md` §20): a ticker text nobody approved is
+/// refused with `409 not_approved` naming it, kept as pending (listed with its exact text for
+/// the approvers) and not sent; once one approver signs its exact text it reaches the screen
+/// with the policy chain and its approval, which a screen with the pinned root accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_ticker_approvals_unapproved_text_waits_and_is_sent_once_approved() {
+    use crate::api_approvals::{approver, body, policy, root};
+    use playlists::approval::{Approval, ApprovedText, Enforcement, Scope};
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = start(test_config(dir.path())).await;
+    let (c, mut el, keys, _) = enrol(&ctl).await;
+    let v1 = playlists::policy::sign_policy(&policy(1, &[1, 2]), &root());
+    let (s, e) = ctl.admin("PUT", "/api/v1/policy", body(&v1)).await;
+    assert_eq!(s, 200, "{e}");
+    let tok = ctl.token("operator").await;
+    let now = jiff::Timestamp::now();
+    let text = "Đính chính: cửa khẩu Kim Thành vẫn thông quan bình thường.";
+    let body_of = |id: &str| {
+        json!({"id": id, "targets": {"screens": ["lc-a1"]},
+            "expires_at": (now + jiff::SignedDuration::from_hours(1)).to_string(),
+            "text": [{"lang": "vi", "text": text}]})
+    };
+    let (s, e) = ctl
+        .req(
+            "POST",
+            "/api/v1/ticker",
+            Some(&tok),
+            Some(body_of("fix-kt")),
+        )
+        .await;
+    assert_eq!((s, e["error"].as_str()), (409, Some("not_approved")), "{e}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("ticker fix-kt text[vi]")
+            && msg.contains("has 0 of 1")
+            && msg.contains("kept as pending"),
+        "{msg}"
+    );
+    // Not sent: the screen's set has no text.
+    let (set, _) = ticker_envelope(&c, &mut el, &keys, 1).await;
+    assert!(set.items.is_empty(), "{set:?}");
+    let (s, p) = ctl
+        .req("GET", "/api/v1/approvals/pending", Some(&tok), None)
+        .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["texts"][0]["id"], "fix-kt", "{p}");
+    assert_eq!(p["texts"][0]["text"], text, "{p}");
+    assert_eq!(p["texts"][0]["lang"], "vi", "{p}");
+    assert_eq!(p["texts"][0]["needed"], 1, "{p}");
+    let (_, list) = ctl.req("GET", "/api/v1/ticker", Some(&tok), None).await;
+    assert_eq!(list[0]["awaiting_approval"], true, "{list}");
+
+    // A forged approval (no approver of the policy) is refused and sends nothing.
+    let approval = Approval {
+        media: vec![],
+        texts: vec![ApprovedText::of("vi", text)],
+        not_before: now - jiff::SignedDuration::from_hours(1),
+        not_after: now + jiff::SignedDuration::from_hours(24),
+        scope: Scope::everywhere(),
+        note: None,
+    };
+    let (s, e) = ctl
+        .req(
+            "POST",
+            "/api/v1/approvals",
+            Some(&tok),
+            Some(body(&approval.sign(&approver(9)))),
+        )
+        .await;
+    assert_eq!(s, 422, "{e}");
+    // The approver signs the exact text: the kept text is sent at once.
+    let (s, e) = ctl
+        .req(
+            "POST",
+            "/api/v1/approvals",
+            Some(&tok),
+            Some(body(&approval.sign(&approver(1)))),
+        )
+        .await;
+    assert_eq!(s, 200, "{e}");
+    let (set, payload) = ticker_envelope(&c, &mut el, &keys, 2).await;
+    assert_eq!(set.items.len(), 1, "{set:?}");
+    assert_eq!(set.items[0].text[0].text, text);
+    let pinned = [root().key_id()];
+    let guard = Enforcement {
+        pinned: &pinned,
+        held: None,
+        gate: "any-gate",
+    };
+    let ok = guard.ticker(&payload, &set, jiff::Timestamp::now());
+    assert!(ok.is_ok(), "a pinned screen accepts it: {ok:?}");
+    let (_, p) = ctl
+        .req("GET", "/api/v1/approvals/pending", Some(&tok), None)
+        .await;
+    assert_eq!(p["texts"], json!([]), "{p}");
+    let (_, list) = ctl.req("GET", "/api/v1/ticker", Some(&tok), None).await;
+    assert_eq!(list[0].get("awaiting_approval"), None, "{list}");
+    // Approved text, sent again by the operator: 201 at once.
+    let (s, e) = ctl
+        .req(
+            "POST",
+            "/api/v1/ticker",
+            Some(&tok),
+            Some(body_of("fix-kt2")),
+        )
+        .await;
+    assert_eq!(s, 201, "{e}");
+    let (set, _) = ticker_envelope(&c, &mut el, &keys, 3).await;
+    assert_eq!(set.items.len(), 2, "{set:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

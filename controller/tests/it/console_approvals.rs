@@ -1,6 +1,7 @@
 //! The console's "Chờ duyệt" page in a real headless Chromium against an in-process
 //! controller with an approval policy: the waiting slide with its thumbnail, who approved it
-//! (one of two), and the `gatecast-approve` commands; no JavaScript errors. Screenshot
+//! (one of two), a ticker text waiting with its exact text and the command that signs it, and
+//! the `gatecast-approve` commands; no JavaScript errors. Screenshot
 //! `target/console-screenshots/20-approvals.png`.
 
 use crate::console_browser::{api, js_errors, nav, shot, sign_in};
@@ -89,6 +90,27 @@ async fn console_approvals_page_lists_what_waits_and_who_approved() {
     let (s, e) = api(&base, &admin, "POST", "/api/v1/approvals", env).await;
     assert_eq!(s, 200, "{e}");
 
+    // A ticker text nobody approved yet waits with its exact text (docs/protocol.md §20).
+    let (st, e) = api(
+        &base,
+        &admin,
+        "POST",
+        "/api/v1/screens",
+        serde_json::json!({"id": "lc-a1", "name": "Kim Thành 1", "gate": "kim-thanh", "languages": ["vi"], "timezone": "Asia/Ho_Chi_Minh"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{e}");
+    let correction = "Đính chính: cửa khẩu Kim Thành vẫn thông quan bình thường.";
+    let ticker = serde_json::json!({"id": "fix-kt", "targets": {"screens": ["lc-a1"]},
+        "expires_at": (now + SignedDuration::from_hours(2)).to_string(),
+        "text": [{"lang": "vi", "text": correction}]});
+    let (st, e) = api(&base, &admin, "POST", "/api/v1/ticker", ticker).await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (409, Some("not_approved")),
+        "{e}"
+    );
+
     let (_driver, s, _downloads) = open_browser(dir.path(), 1366, 900).await;
     sign_in(&s, &base, &admin).await;
     nav(&s, "approvals").await;
@@ -104,6 +126,10 @@ async fn console_approvals_page_lists_what_waits_and_who_approved() {
         "1 / 2",
         "gatecast-approve review",
         "gatecast-approve sign",
+        "Dòng chữ chạy chờ duyệt",
+        correction,
+        "Dòng chữ chạy fix-kt · Tiếng Việt",
+        "--alert-text 'vi=Đính chính: cửa khẩu Kim Thành vẫn thông quan bình thường.'",
     ] {
         assert!(
             text.contains(want),
@@ -115,6 +141,28 @@ async fn console_approvals_page_lists_what_waits_and_who_approved() {
         "Bình has not approved:\n{text}"
     );
     shot(&s, "20-approvals").await;
+    // The ticker page says the text waits for approval.
+    nav(&s, "ticker").await;
+    s.wait("tr[data-ticker='fix-kt'] .badge").await;
+    let text = s.text().await;
+    assert!(text.contains("Chờ phê duyệt"), "ticker page:\n{text}");
+    shot(&s, "20-approvals-ticker").await;
+    // In English.
+    s.click(&s.wait("#lang-switch").await).await;
+    nav(&s, "approvals").await;
+    s.wait("tr[data-text-id='fix-kt']").await;
+    let text = s.text().await;
+    for want in [
+        "Ticker texts waiting for approval",
+        "Ticker text fix-kt",
+        "nobody yet",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the page:\n{text}"
+        );
+    }
+    shot(&s, "20-approvals-en").await;
     let errors = js_errors(&s).await;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
     s.quit().await;

@@ -1,8 +1,8 @@
 //! Approval enforcement on the screen (`docs/protocol.md` §19), without I/O.
 //!
 //! A screen enrolled with `--policy-root` pins the root key ids; it then accepts a manifest or
-//! alert set only with the approvals its policy asks for ([`Guard::check_manifest`],
-//! [`Guard::check_alerts`]); the policy itself travels in the same payload and is adopted
+//! alert set or ticker set only with the approvals its policy asks for
+//! ([`Guard::check_manifest`], [`Guard::check_alerts`], [`Guard::check_ticker`]); the policy itself travels in the same payload and is adopted
 //! only once it verifies against the held one (or the pinned ids) and the content it came with
 //! is accepted. The held policy is not stored apart: at start it is the newest policy of the
 //! stored manifests and alert set, whose chains verified when they were accepted. A screen
@@ -11,7 +11,7 @@
 use jiff::Timestamp;
 use playlists::approval::{Attachments, Enforcement};
 use playlists::envelope::Envelope;
-use playlists::manifest::{AlertSet, Manifest, Rejection};
+use playlists::manifest::{AlertSet, Manifest, Rejection, TickerSet};
 use playlists::policy::Policy;
 
 use crate::status::ApprovalStatus;
@@ -101,6 +101,18 @@ impl Guard {
     ) -> Result<Option<Policy>, Rejection> {
         let p = payload(bytes).unwrap_or_default();
         let ok = self.enforcement().alerts(&p, set, now)?;
+        Ok(ok.new_policy.map(|(p, _)| p))
+    }
+
+    /// As [`Guard::check_alerts`] for a ticker set (`docs/protocol.md` §20).
+    pub fn check_ticker(
+        &self,
+        bytes: &[u8],
+        set: &TickerSet,
+        now: Timestamp,
+    ) -> Result<Option<Policy>, Rejection> {
+        let p = payload(bytes).unwrap_or_default();
+        let ok = self.enforcement().ticker(&p, set, now)?;
         Ok(ok.new_policy.map(|(p, _)| p))
     }
 

@@ -233,3 +233,143 @@ fn after_a_restart_the_held_policy_comes_from_the_stored_manifest() {
     s.fill_status(&mut status);
     assert_eq!(status.approvals.policy_version, None);
 }
+
+/// A ticker set for `SCREEN` with one text per language, the approvals `approved` and the
+/// policy chain attached (`docs/protocol.md` §20).
+fn ticker(version: u64, texts: &[(&str, &str)], approved: Vec<String>) -> Bytes {
+    let set = manifest::TickerSet {
+        screen: SCREEN.into(),
+        version,
+        issued_at: now(),
+        items: vec![manifest::TickerItem {
+            id: "fix".into(),
+            priority: 1,
+            starts_at: None,
+            expires_at: now() + SignedDuration::from_hours(1),
+            text: texts
+                .iter()
+                .map(|(lang, text)| AlertText {
+                    lang: (*lang).into(),
+                    text: (*text).into(),
+                })
+                .collect(),
+        }],
+    };
+    let att = Attachments {
+        policy: vec![policy()],
+        approvals: approved,
+    };
+    playlists::approval::sign_ticker(&set, &att, &controller())
+        .unwrap()
+        .to_json()
+        .into()
+}
+
+fn refusal(effects: &[Effect]) -> String {
+    match effects {
+        [Effect::Reject(r)] if r.reason == "not_approved" => r.detail.clone(),
+        other => panic!("expected a not_approved refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn attack_ticker_approvals_unapproved_forged_or_out_of_scope_texts_never_scroll() {
+    const VI: &str = "Đính chính: cửa khẩu Kim Thành vẫn thông quan bình thường.";
+    const EN: &str = "Correction: Kim Thanh gate is open as usual.";
+    let both = || vec![ApprovedText::of("vi", VI), ApprovedText::of("en", EN)];
+    let mut s = pinned_state();
+    // An approved set is taken and shown.
+    let ok = ticker(
+        1,
+        &[("vi", VI), ("en", EN)],
+        approvals(&[1], &approval(both())),
+    );
+    let effects = s.on_ticker(ok.clone(), now());
+    assert!(
+        matches!(effects.as_slice(), [Effect::Ticker(t)] if t.version == 1),
+        "{effects:?}"
+    );
+    // Nobody approved the texts: refused, naming the text; the held set stays.
+    let d = refusal(&s.on_ticker(
+        ticker(2, &[("vi", VI), ("en", "Gate closed!")], vec![]),
+        now(),
+    ));
+    assert!(
+        d.contains("ticker fix text[vi]") && d.contains("has 0 of 1"),
+        "{d}"
+    );
+    assert_eq!(s.ticker.as_deref(), Some(&ok[..]));
+    // Only the Vietnamese text approved: the English one is named.
+    let vi_only = approvals(&[1], &approval(vec![ApprovedText::of("vi", VI)]));
+    let d = refusal(&s.on_ticker(ticker(3, &[("vi", VI), ("en", EN)], vi_only), now()));
+    assert!(d.contains("ticker fix text[en]") && d.contains(EN), "{d}");
+    // One changed byte (an approval of another text) does not count.
+    let d = refusal(&s.on_ticker(
+        ticker(
+            4,
+            &[("vi", &format!("{VI} ")), ("en", EN)],
+            approvals(&[1], &approval(both())),
+        ),
+        now(),
+    ));
+    assert!(d.contains("text[vi]"), "{d}");
+    // Forged: signed by a key that is no approver of the policy.
+    let forged = vec![String::from_utf8(approval(both()).sign(&approver(9)).to_json()).unwrap()];
+    let d = refusal(&s.on_ticker(ticker(5, &[("vi", VI), ("en", EN)], forged), now()));
+    assert!(d.contains("not signed by an approver"), "{d}");
+    // Scoped to another gate, or no longer valid: refused.
+    let mut elsewhere = approval(both());
+    elsewhere.scope = Scope {
+        all: false,
+        gates: vec!["bat-xat".into()],
+    };
+    refusal(&s.on_ticker(
+        ticker(6, &[("vi", VI), ("en", EN)], approvals(&[1], &elsewhere)),
+        now(),
+    ));
+    let later = now() + SignedDuration::from_hours(2);
+    refusal(&s.on_ticker(
+        ticker(
+            7,
+            &[("vi", VI), ("en", EN)],
+            approvals(&[1], &approval(both())),
+        ),
+        later,
+    ));
+    assert_eq!(s.ticker.as_deref(), Some(&ok[..]));
+    // An empty set needs no approval.
+    let empty = playlists::approval::sign_ticker(
+        &manifest::TickerSet {
+            screen: SCREEN.into(),
+            version: 8,
+            issued_at: now(),
+            items: vec![],
+        },
+        &Attachments::default(),
+        &controller(),
+    )
+    .unwrap()
+    .to_json();
+    let effects = s.on_ticker(empty.into(), now());
+    assert!(
+        matches!(effects.as_slice(), [Effect::Ticker(t)] if t.items.is_empty()),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_ticker_set_brings_its_policy_to_a_screen_that_holds_none() {
+    let mut s = pinned_state();
+    let mut status = Status::new("k".into());
+    s.fill_status(&mut status);
+    assert_eq!(status.approvals.policy_version, None);
+    let text = "Đính chính: lịch thông quan không thay đổi.";
+    let approved = approvals(&[2], &approval(vec![ApprovedText::of("vi", text)]));
+    let effects = s.on_ticker(ticker(1, &[("vi", text)], approved), now());
+    assert!(
+        matches!(effects.as_slice(), [Effect::Ticker(_)]),
+        "{effects:?}"
+    );
+    s.fill_status(&mut status);
+    assert_eq!(status.approvals.policy_version, Some(1));
+}

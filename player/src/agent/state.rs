@@ -350,34 +350,34 @@ impl AgentState {
             Incoming::Alert(bytes) => self.on_alert(bytes, now),
             Incoming::Rotation(bytes) => self.on_rotation(bytes, now),
             Incoming::Policy(bytes) => self.on_policy(bytes, now),
-            Incoming::Ticker(bytes) => self.on_ticker(bytes),
+            Incoming::Ticker(bytes) => self.on_ticker(bytes, now),
         }
     }
 
     /// A set from the `ticker` topic (`docs/protocol.md` §20): verified like an alert set
     /// (signature, type, screen, version above the last accepted ticker version, validity);
-    /// an accepted one is shown at once. A screen with a pinned policy root refuses every
-    /// non-empty set: ticker texts carry no approvals (§19).
-    pub fn on_ticker(&mut self, bytes: Bytes) -> Vec<Effect> {
+    /// an accepted one is shown at once. A screen with a pinned policy root takes a non-empty
+    /// set only if every text reaches the policy's `alert_threshold` (§19), adopting a newer
+    /// policy it carries; else `not_approved` and the held set stays.
+    pub fn on_ticker(&mut self, bytes: Bytes, now: Timestamp) -> Vec<Effect> {
         if self.ticker.as_deref() == Some(&bytes[..]) || bytes.is_empty() {
             return vec![Effect::SkipBookkeeping];
         }
         let keys = self.trust.keys_at(Timestamp::now());
         let verified = manifest::verify_ticker(&bytes, &keys, &self.screen, self.last_ticker)
             .and_then(|t| match &self.approvals {
-                Some(_) if !t.items.is_empty() => Err(Rejection {
-                    reason: RejectReason::NotApproved,
-                    version: Some(t.version),
-                    detail: "ticker texts carry no approvals and this screen enforces an approval policy".into(),
-                }),
-                _ => Ok(t),
+                Some(g) if !t.items.is_empty() => g.check_ticker(&bytes, &t, now).map(|p| (t, p)),
+                _ => Ok((t, None)),
             });
         match verified {
             Err(r) => {
                 tracing::warn!(reason = r.reason.as_str(), version = ?r.version, detail = %r.detail, "ticker set rejected");
                 vec![Effect::Reject(rejection("ticker", &r))]
             }
-            Ok(t) => {
+            Ok((t, policy)) => {
+                if let Some(g) = &mut self.approvals {
+                    g.adopt(policy);
+                }
                 self.last_ticker = Some(t.version);
                 self.ticker = Some(bytes.to_vec());
                 tracing::info!(

@@ -20,7 +20,9 @@ pub const MAX_TICKER_TEXT_LEN: usize = 1000;
 pub const MAX_TICKER_TEXTS: usize = 32;
 
 /// The full current ticker set of one screen (payload of a `ticker` envelope). Removing a
-/// text = publishing a new version without it.
+/// text = publishing a new version without it. Under an approval policy the payload also
+/// carries `policy` and `approvals` members, as an alert set does
+/// ([`crate::approval::Attachments`], checked by [`crate::approval::check_ticker`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TickerSet {
     /// The screen this set is for.
