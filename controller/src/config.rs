@@ -48,6 +48,11 @@ pub const DEFAULT_HTTP_BODY_DEADLINE_SECS: u64 = 60;
 /// leaves half the descriptors to the MQTT broker, the database and media files; raise it
 /// together with the process's limit (`LimitNOFILE`), keeping it below half of it.
 pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 512;
+/// Default cap on the embedded broker's open MQTT connections: 10,100 — 10,000 screens and the
+/// controller's own sessions beside them (monitoring clients, an operator's `mosquitto_sub`).
+/// Each connection holds a descriptor: keep it below the open-file limit (`LimitNOFILE`)
+/// minus `http_max_connections` and the database's files.
+pub const DEFAULT_MQTT_MAX_CONNECTIONS: usize = 10_100;
 /// Default cap on open HTTP connections from one client address: 64. The screens of a gate
 /// may share one address behind NAT (a player holds one or two connections while downloading)
 /// and a console holds about six; 64 serves a busy gate while one address cannot take more than
@@ -118,6 +123,9 @@ pub struct FileConfig {
     pub http_body_deadline_secs: Option<u64>,
     /// Open HTTP connections at most (`http_max_connections`), default 512.
     pub http_max_connections: Option<usize>,
+    /// Open connections to the embedded MQTT broker at most (`mqtt_max_connections`), default
+    /// [`DEFAULT_MQTT_MAX_CONNECTIONS`].
+    pub mqtt_max_connections: Option<usize>,
     /// Open HTTP connections from one address at most (`http_max_connections_per_addr`),
     /// default 64.
     pub http_max_connections_per_addr: Option<usize>,
@@ -263,6 +271,8 @@ pub struct Config {
     pub manifest_lifetime: Duration,
     /// Bounds on HTTP clients (slow bodies, connection floods).
     pub http_limits: HttpLimits,
+    /// The embedded broker's cap on open MQTT connections (screens and the controller's own).
+    pub mqtt_max_connections: usize,
     /// A screen whose last status is older than this counts as offline, whatever that status
     /// said (screens API, console, compliance report's dark periods).
     pub status_stale_after: Duration,
@@ -449,6 +459,15 @@ impl Config {
                 ),
             });
         }
+        let mqtt_max_connections = file
+            .mqtt_max_connections
+            .unwrap_or(DEFAULT_MQTT_MAX_CONNECTIONS);
+        if !(1..=1_000_000).contains(&mqtt_max_connections) {
+            return Err(ConfigError::Invalid {
+                key: "mqtt_max_connections",
+                message: format!("{mqtt_max_connections} is out of range 1..=1000000"),
+            });
+        }
         let tls = resolve_tls(
             &tls_file,
             &tls_flags,
@@ -521,6 +540,7 @@ impl Config {
             upload_limit_bytes,
             enrollment_code_lifetime: Duration::from_secs(hours * 3600),
             manifest_lifetime: Duration::from_secs(days * 86400),
+            mqtt_max_connections,
             http_limits: HttpLimits {
                 body_deadline: Duration::from_secs(body_secs),
                 max_connections,
@@ -827,5 +847,26 @@ mod tests {
         let file: FileConfig = toml::from_str("http_max_connections = 8").unwrap();
         let c = Config::resolve(file, Overrides::default()).unwrap();
         assert_eq!(c.http_limits.max_connections_per_addr, 8);
+    }
+
+    #[test]
+    fn mqtt_max_connections_leaves_room_for_10000_screens_and_is_checked() {
+        let c = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert!(
+            c.mqtt_max_connections > 10_000,
+            "{}",
+            c.mqtt_max_connections
+        );
+        for text in ["mqtt_max_connections = 0", "mqtt_max_connections = 2000000"] {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            let e = Config::resolve(file, Overrides::default()).unwrap_err();
+            assert!(
+                e.to_string().contains("mqtt_max_connections"),
+                "{text}: {e}"
+            );
+        }
+        let file: FileConfig = toml::from_str("mqtt_max_connections = 20500").unwrap();
+        let c = Config::resolve(file, Overrides::default()).unwrap();
+        assert_eq!(c.mqtt_max_connections, 20_500);
     }
 }

@@ -586,6 +586,7 @@ async fn start_broker(
             ));
             let mut cfg = BrokerConfig::new(*addr);
             cfg.plain = config.mqtt_plain;
+            cfg.max_connections = config.mqtt_max_connections;
             if let (Some(listen), Some(tls)) = (config.mqtts_addr, tls) {
                 cfg.tls = Some(gatecast_broker::BrokerTls {
                     listen,
