@@ -256,21 +256,17 @@ fn governing_manifests(
     for screen in screens {
         let mut history = store.manifest_history(screen)?;
         history.sort_by_key(|m| m.version);
-        let issued: Vec<Timestamp> = history
-            .iter()
+        let versions = history
+            .into_iter()
             .map(|m| {
-                m.issued_at.parse().map_err(|e| StoreError::Corrupt {
+                let issued = m.issued_at.parse().map_err(|e| StoreError::Corrupt {
                     what: format!("manifest {screen}@{}", m.version),
                     message: format!("issued_at {:?}: {e}", m.issued_at),
-                })
+                })?;
+                Ok((issued, m.envelope))
             })
-            .collect::<Result<_, _>>()?;
-        for (i, m) in history.into_iter().enumerate() {
-            let until = issued.get(i + 1).copied().unwrap_or(Timestamp::MAX);
-            if issued[i] < req.to && until > req.from {
-                out.push(m.envelope);
-            }
-        }
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.extend(current_in_period(versions, req));
     }
     Ok(out)
 }
@@ -287,8 +283,8 @@ fn governing_tickers(
     for screen in screens {
         let mut history = store.ticker_history(screen)?;
         history.sort_by_key(|t| t.version);
-        let issued: Vec<Timestamp> = history
-            .iter()
+        let versions = history
+            .into_iter()
             .map(|t| {
                 let corrupt = |message: String| StoreError::Corrupt {
                     what: format!("ticker set {screen}@{}", t.version),
@@ -296,19 +292,32 @@ fn governing_tickers(
                 };
                 let env = playlists::envelope::Envelope::parse(t.envelope.as_bytes())
                     .map_err(|e| corrupt(e.to_string()))?;
-                playlists::manifest::TickerSet::from_json(&env.payload)
+                let issued = playlists::manifest::TickerSet::from_json(&env.payload)
                     .map(|set| set.issued_at)
-                    .map_err(|e| corrupt(e.to_string()))
+                    .map_err(|e| corrupt(e.to_string()))?;
+                Ok((issued, t.envelope))
             })
-            .collect::<Result<_, _>>()?;
-        for (i, t) in history.into_iter().enumerate() {
-            let until = issued.get(i + 1).copied().unwrap_or(Timestamp::MAX);
-            if issued[i] < req.to && until > req.from {
-                out.push(t.envelope);
-            }
-        }
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.extend(current_in_period(versions, req));
     }
     Ok(out)
+}
+
+/// Of one screen's versions (issued at, envelope; oldest first), those current at some time of
+/// the period: each from its own `issued_at` until the next version's.
+fn current_in_period(versions: Vec<(Timestamp, String)>, req: &ExportRequest) -> Vec<String> {
+    let untils: Vec<Timestamp> = versions
+        .iter()
+        .skip(1)
+        .map(|(t, _)| *t)
+        .chain(std::iter::once(Timestamp::MAX))
+        .collect();
+    versions
+        .into_iter()
+        .zip(untils)
+        .filter(|((issued, _), until)| *issued < req.to && *until > req.from)
+        .map(|((_, env), _)| env)
+        .collect()
 }
 
 /// Reads the log below `size` once: adds each exported batch (its receipts' seqs, read from

@@ -39,6 +39,30 @@ async fn ticker_envelope(
     }
 }
 
+/// Publishes `lc-a1` and returns the manifest it receives, verified.
+async fn published_manifest(
+    ctl: &Ctl,
+    tok: &str,
+    c: &AsyncClient,
+    el: &mut EventLoop,
+    keys: &KeySet,
+) -> playlists::manifest::Manifest {
+    let (s, p) = ctl
+        .req(
+            "POST",
+            "/api/v1/publish",
+            Some(tok),
+            Some(json!({"screens": ["lc-a1"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let t = topic("lc-a1", Kind::Manifest);
+    c.subscribe(&t, rumqttc::QoS::AtLeastOnce).await.unwrap();
+    let bytes = next_message(el, &t).await;
+    playlists::manifest::verify_manifest(&bytes, keys, "lc-a1", None, jiff::Timestamp::now())
+        .expect("manifest verifies")
+}
+
 /// Under an approval policy (`docs/protocol.md` §20): a ticker text nobody approved is
 /// refused with `409 not_approved` naming it, kept as pending (listed with its exact text for
 /// the approvers) and not sent; once one approver signs its exact text it reaches the screen
@@ -267,21 +291,7 @@ async fn layout_goes_into_the_next_manifest() {
         )
         .await;
     assert_eq!(s, 200, "{l}");
-    let (s, p) = ctl
-        .req(
-            "POST",
-            "/api/v1/publish",
-            Some(&tok),
-            Some(json!({"screens": ["lc-a1"]})),
-        )
-        .await;
-    assert_eq!(s, 200, "{p}");
-    let t = topic("lc-a1", Kind::Manifest);
-    c.subscribe(&t, rumqttc::QoS::AtLeastOnce).await.unwrap();
-    let bytes = next_message(&mut el, &t).await;
-    let m =
-        playlists::manifest::verify_manifest(&bytes, &keys, "lc-a1", None, jiff::Timestamp::now())
-            .expect("manifest verifies");
+    let m = published_manifest(&ctl, &tok, &c, &mut el, &keys).await;
     let layout = m.layout.expect("the manifest carries the layout");
     assert_eq!(layout.template, "main_ticker");
     assert_eq!(layout.ticker_speed, Some(150));
@@ -356,21 +366,7 @@ async fn side_and_logo_images_go_into_the_next_manifest() {
     )
     .await;
     assert_eq!(s, 200, "{l}");
-    let (s, p) = ctl
-        .req(
-            "POST",
-            "/api/v1/publish",
-            Some(&tok),
-            Some(json!({"screens": ["lc-a1"]})),
-        )
-        .await;
-    assert_eq!(s, 200, "{p}");
-    let t = topic("lc-a1", Kind::Manifest);
-    c.subscribe(&t, rumqttc::QoS::AtLeastOnce).await.unwrap();
-    let bytes = next_message(&mut el, &t).await;
-    let m =
-        playlists::manifest::verify_manifest(&bytes, &keys, "lc-a1", None, jiff::Timestamp::now())
-            .expect("manifest verifies");
+    let m = published_manifest(&ctl, &tok, &c, &mut el, &keys).await;
     let layout = m.layout.as_ref().expect("the manifest carries the layout");
     let side = layout
         .region(playlists::manifest::RegionName::Side)

@@ -738,6 +738,30 @@ pub fn ass_text(text: &str) -> String {
     out
 }
 
+/// mpv's `overlay-add` of a raw BGRA file as overlay `id`, covering `at` on the window, read
+/// from `offset` bytes into the file with `stride` bytes a row. mpv copies the pixels before it
+/// answers, so the caller may remove a one-shot file at once.
+fn overlay_add(
+    id: i64,
+    at: playlists::manifest::Rect,
+    file: &std::path::Path,
+    offset: u64,
+    stride: u64,
+) -> Vec<Value> {
+    vec![
+        json!("overlay-add"),
+        json!(id),
+        json!(at.x),
+        json!(at.y),
+        json!(file.to_string_lossy()),
+        json!(offset),
+        json!("bgra"),
+        json!(at.w),
+        json!(at.h),
+        json!(stride),
+    ]
+}
+
 /// Whether this mpv's `loadfile` takes an `index` argument before `options` (mpv ≥ 0.38).
 /// Unknown version strings (git builds) are assumed to be new.
 fn loadfile_has_index(version: &str) -> bool {

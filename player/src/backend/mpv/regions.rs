@@ -322,18 +322,7 @@ impl Regions<'_> {
             Orientation::Landscape => (u64::from(off) * 4, u64::from(t.strip_width) * 4),
             Orientation::Portrait => (u64::from(off) * u64::from(d.w) * 4, u64::from(d.w) * 4),
         };
-        let cmd = vec![
-            json!("overlay-add"),
-            json!(TICKER_OVERLAY_ID),
-            json!(d.x),
-            json!(d.y),
-            json!(t.file.to_string_lossy()),
-            json!(offset),
-            json!("bgra"),
-            json!(d.w),
-            json!(d.h),
-            json!(stride),
-        ];
+        let cmd = super::overlay_add(TICKER_OVERLAY_ID, d, &t.file, offset, stride);
         self.command(cmd).await?;
         self.shown = true;
         self.ticker_shown = true;
@@ -447,18 +436,7 @@ impl Regions<'_> {
         })
         .await
         .map_err(|e| format!("drawing the clock failed: {e}"))??;
-        let cmd = vec![
-            json!("overlay-add"),
-            json!(CLOCK_OVERLAY_ID),
-            json!(d.x),
-            json!(d.y),
-            json!(path.to_string_lossy()),
-            json!(0),
-            json!("bgra"),
-            json!(d.w),
-            json!(d.h),
-            json!(d.w * 4),
-        ];
+        let cmd = super::overlay_add(CLOCK_OVERLAY_ID, d, &path, 0, u64::from(d.w) * 4);
         let shown = self.command(cmd).await;
         // mpv copied the pixels before it answered.
         let _ = std::fs::remove_file(&path);

@@ -217,18 +217,8 @@ impl MpvBackend {
         let path = self.screen_file();
         self.screens().draw_to(screen, w, h, path.clone()).await?;
         let p = self.proc.as_mut().ok_or("mpv is not running")?;
-        let cmd = vec![
-            json!("overlay-add"),
-            json!(SCREEN_OVERLAY_ID),
-            json!(0),
-            json!(0),
-            json!(path.to_string_lossy()),
-            json!(0),
-            json!("bgra"),
-            json!(w),
-            json!(h),
-            json!(w * 4),
-        ];
+        let at = playlists::manifest::Rect { x: 0, y: 0, w, h };
+        let cmd = super::overlay_add(SCREEN_OVERLAY_ID, at, &path, 0, u64::from(w) * 4);
         let shown = p.ipc.command(cmd).await;
         // mpv copied the pixels before it answered.
         let _ = std::fs::remove_file(&path);

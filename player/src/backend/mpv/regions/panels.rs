@@ -89,18 +89,7 @@ impl Regions<'_> {
             self.remove_overlay(id).await?;
             return Ok(Err(why));
         }
-        let cmd = vec![
-            json!("overlay-add"),
-            json!(id),
-            json!(d.x),
-            json!(d.y),
-            json!(file.to_string_lossy()),
-            json!(0),
-            json!("bgra"),
-            json!(d.w),
-            json!(d.h),
-            json!(d.w * 4),
-        ];
+        let cmd = super::super::overlay_add(id, d, &file, 0, u64::from(d.w) * 4);
         let shown = self.command(cmd).await;
         // mpv copied the pixels before it answered.
         let _ = std::fs::remove_file(&file);
