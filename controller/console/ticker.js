@@ -2,7 +2,7 @@
 // screens' layouts (template picker with a live preview of the regions), docs/protocol.md §20.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { h, field, select, flash, showError, table, badge, time, langSelect, langName } from './ui.js';
+import { h, field, select, flash, showError, table, badge, time, langSelect, langName, gateNamer } from './ui.js';
 import { targetPicker } from './publish.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -74,12 +74,13 @@ function imagePicker(slides, onChange) {
 
 export async function layoutsPage(ctx) {
   ctx.el.append(h('h1', { id: 'page-title' }, t('nav.layouts')));
-  const [screens, templates, media] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/layouts'),
-    api('GET', '/api/v1/media').catch(() => [])]);
+  const [screens, templates, media, gates] = await Promise.all([api('GET', '/api/v1/screens'), api('GET', '/api/v1/layouts'),
+    api('GET', '/api/v1/media').catch(() => []), api('GET', '/api/v1/gates').catch(() => [])]);
+  const gateName = gateNamer(gates);
   const slides = media.filter((m) => m.kind === 'slide' && !m.deleted);
   ctx.el.append(h('p', { class: 'hint' }, t('lay.hint')));
   if (!screens.length) { ctx.el.append(h('p', {}, t('lay.noscreens'))); return null; }
-  const screenSel = select(screens.map((x) => [x.id, x.name + ' (' + x.id + ')']), screens[0].id, {});
+  const screenSel = select(screens.map((x) => [x.id, x.name + ' — ' + gateName(x.gate)]), screens[0].id, {});
   const orient = select([['landscape', t('lay.landscape')], ['portrait', t('lay.portrait')]], 'landscape', {});
   const speed = h('input', { type: 'number', min: '10', max: '2000', value: '120', class: 'secs' });
   let chosen = templates[1] ? templates[1].template : templates[0].template;
