@@ -15,6 +15,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::common::{mqtt_options, summary, temp_dir, CtlProc, Mosquitto, Opts, Report};
+use super::profile::Window;
 
 /// Which broker carries the fan-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +193,11 @@ pub async fn run_one_with(
         c => c,
     };
     let permits = Arc::new(Semaphore::new(ramp));
+    let tag = format!("{}-{n}", if link.tls.is_some() { "tls" } else { "plain" });
+    let mut connect_window = Window::attach(&format!("connect-{tag}"), ctl.pid).await?;
+    if let Some(w) = connect_window.as_mut() {
+        w.open().await?;
+    }
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -227,6 +233,9 @@ pub async fn run_one_with(
         connected_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let connect_s = t.elapsed().as_secs_f64();
+    if let Some(w) = connect_window {
+        w.close().await?;
+    }
     let connect_cpu_s = super::common::cpu_seconds(ctl.pid).unwrap_or(0.0) - connect_cpu0;
     let (connect_p50_ms, connect_p99_ms, _) = summary(&mut connected_ms);
 
@@ -235,6 +244,10 @@ pub async fn run_one_with(
         .as_ref()
         .and_then(|m| m.pid())
         .and_then(super::common::cpu_seconds);
+    let mut publish_window = Window::attach(&format!("publish-{tag}"), ctl.pid).await?;
+    if let Some(w) = publish_window.as_mut() {
+        w.open().await?;
+    }
     let start = Instant::now();
     t0.set(start).expect("clock starts once");
     let published = ctl
@@ -246,6 +259,9 @@ pub async fn run_one_with(
         )
         .await?;
     let publish_call_ms = start.elapsed().as_secs_f64() * 1e3;
+    if let Some(w) = publish_window {
+        w.close().await?;
+    }
     let count = published["published"].as_array().map(Vec::len).unwrap_or(0);
     if count != n {
         bail!("publish answered for {count} screens, expected {n}: {published}");

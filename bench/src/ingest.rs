@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::common::{cpu_seconds, mqtt_options, temp_dir, CtlProc, Opts, Report};
+use super::profile::Window;
 
 /// One screen's pre-signed work: its device key and its batches `(envelope, last seq)`.
 pub struct ScreenWork {
@@ -207,6 +208,10 @@ pub async fn drive(ctl: &CtlProc, work: &[ScreenWork], quick: bool) -> Result<Dr
             .map_err(|_| anyhow!("only {i} of {} uploaders connected", work.len()))?;
     }
     let connect_s = t.elapsed().as_secs_f64();
+    let mut window = Window::attach("ingest", ctl.pid).await?;
+    if let Some(w) = window.as_mut() {
+        w.open().await?;
+    }
     let cpu0 = cpu_seconds(ctl.pid).unwrap_or(0.0);
     let start = Instant::now();
     go_tx.send(true)?;
@@ -224,6 +229,9 @@ pub async fn drive(ctl: &CtlProc, work: &[ScreenWork], quick: bool) -> Result<Dr
     }
     let elapsed_s = start.elapsed().as_secs_f64();
     let ctl_cpu_s = cpu_seconds(ctl.pid).unwrap_or(0.0) - cpu0;
+    if let Some(w) = window {
+        w.close().await?;
+    }
     while tasks.join_next().await.is_some() {}
     Ok(DriveResult {
         acked,

@@ -16,6 +16,7 @@ mod fanout;
 mod footprint;
 mod ingest;
 mod layout_cpu;
+mod profile;
 mod report;
 mod ticker;
 mod tls;
