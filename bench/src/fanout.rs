@@ -53,6 +53,9 @@ pub struct FanoutResult {
     pub connect_p99_ms: f64,
     /// Controller CPU seconds while the screens connected.
     pub connect_cpu_s: f64,
+    /// Connection attempts of the screens that failed and were retried (a TLS handshake or
+    /// CONNECT that timed out under load, a refused connection).
+    pub connect_retries: u64,
     /// Duration of the publish HTTP call (ms).
     pub publish_call_ms: f64,
     /// Acceptance latency p50 / p99 / max (ms).
@@ -95,6 +98,7 @@ async fn screen_task(
     keys: Arc<KeySet>,
     t0: Arc<OnceLock<Instant>>,
     connect_permits: Arc<Semaphore>,
+    retries: Arc<std::sync::atomic::AtomicU64>,
     tls: Option<Arc<gatecast_tls::rustls::ClientConfig>>,
     ready: mpsc::UnboundedSender<()>,
     done: mpsc::UnboundedSender<Result<Acceptance, String>>,
@@ -139,6 +143,7 @@ async fn screen_task(
                 }
                 Ok(_) => {}
                 Err(_) => {
+                    retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
@@ -193,6 +198,7 @@ pub async fn run_one_with(
         c => c,
     };
     let permits = Arc::new(Semaphore::new(ramp));
+    let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tag = format!("{}-{n}", if link.tls.is_some() { "tls" } else { "plain" });
     let mut connect_window = Window::attach(&format!("connect-{tag}"), ctl.pid).await?;
     if let Some(w) = connect_window.as_mut() {
@@ -212,6 +218,7 @@ pub async fn run_one_with(
             keys.clone(),
             t0.clone(),
             permits.clone(),
+            retries.clone(),
             link.tls.as_ref().map(|(_, c)| c.clone()),
             ready_tx.clone(),
             done_tx.clone(),
@@ -237,6 +244,7 @@ pub async fn run_one_with(
         w.close().await?;
     }
     let connect_cpu_s = super::common::cpu_seconds(ctl.pid).unwrap_or(0.0) - connect_cpu0;
+    let connect_retries = retries.load(std::sync::atomic::Ordering::Relaxed);
     let (connect_p50_ms, connect_p99_ms, _) = summary(&mut connected_ms);
 
     let cpu0 = super::common::cpu_seconds(ctl.pid).unwrap_or(0.0);
@@ -312,6 +320,7 @@ pub async fn run_one_with(
         connect_p50_ms,
         connect_p99_ms,
         connect_cpu_s,
+        connect_retries,
         publish_call_ms,
         p50_ms,
         p99_ms,

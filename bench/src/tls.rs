@@ -21,6 +21,7 @@ fn row(r: &FanoutResult) -> serde_json::Value {
     json!({"screens": r.n, "accepted": r.accepted, "connect_s": r.connect_s,
            "connect_p50_ms": r.connect_p50_ms, "connect_p99_ms": r.connect_p99_ms,
            "connect_controller_cpu_s": r.connect_cpu_s,
+           "connect_retries": r.connect_retries,
            "publish_call_ms": r.publish_call_ms, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
            "max_ms": r.max_ms, "controller_cpu_s": r.ctl_cpu_s,
            "controller_rss_kib": r.ctl_rss_kib.0})
@@ -89,6 +90,11 @@ pub async fn run(opts: &Opts, screens: usize, size_mib: u64) -> Result<Report> {
         rep.row(format!("{tag}: connect p50"), r.connect_p50_ms, "ms");
         rep.row(format!("{tag}: connect p99"), r.connect_p99_ms, "ms");
         rep.row(format!("{tag}: controller CPU"), r.connect_cpu_s, "s");
+        rep.row(
+            format!("{tag}: failed connection attempts, retried"),
+            r.connect_retries as f64,
+            "",
+        );
         rep.row(format!("{tag}: fan-out p99 after"), r.p99_ms, "ms");
         details.push(json!({"case": format!("storm-{name}"), "run": row(&r)}));
     }

@@ -27,8 +27,8 @@ pub struct Metrics {
     pub status: StatusMetrics,
     /// Inbound routing counters ([`crate::inbound`]).
     pub inbound: InboundMetrics,
-    /// Screen MQTT logins whose password was checked against its stored `$7$` (PBKDF2) hash by
-    /// the embedded broker: a login flood shows here (`docs/security.md` §3 row 44).
+    /// Screen MQTT logins whose password was checked against its stored verifier (or `$7$`
+    /// hash) by the embedded broker: a login flood shows here (`docs/security.md` §3 row 44).
     pub mqtt_password_checks: Arc<AtomicU64>,
 }
 

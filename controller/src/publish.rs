@@ -425,16 +425,27 @@ struct Staged {
     published: Published,
 }
 
-/// Builds the manifest of `screen` from `index`; a changed (or renewed) one is signed and
-/// stored **unflushed** with the next version, an unchanged one is taken from the store.
-fn stage_manifest(
+/// What [`prepare_manifest`] decided for one screen; nothing of it is stored yet.
+enum Prepared {
+    /// Unchanged and still fresh: the stored envelope goes out again.
+    Unchanged(Staged),
+    /// A new version, signed: `stored` must be stored before `staged` is sent.
+    Signed {
+        stored: Box<StoredManifest>,
+        staged: Staged,
+    },
+}
+
+/// Builds the manifest of `screen` from `index`; a changed (or renewed) one is signed with the
+/// next version, an unchanged one is taken from the store. Only reads the store.
+fn prepare_manifest(
     store: &Store,
     index: &ContentIndex,
     key: &SecretKey,
     screen: &ScreenRecord,
     lifetime: Duration,
     now: jiff::Timestamp,
-) -> Result<Staged, PublishError> {
+) -> Result<Prepared, PublishError> {
     let (mut manifest, hash, media) = build_manifest(index, screen, now)?;
     let attachments = attachments(index, &manifest, screen, now)?;
     // New approvals or a new policy make a new version even for unchanged content.
@@ -446,7 +457,7 @@ fn stage_manifest(
     let prev = store.manifest(&screen.id)?;
     if let Some(p) = &prev {
         if p.content_hash == hash && still_fresh(p, now) {
-            return Ok(Staged {
+            return Ok(Prepared::Unchanged(Staged {
                 topic: topic(&screen.id, Kind::Manifest),
                 bytes: p.envelope.clone().into_bytes(),
                 published: Published {
@@ -455,7 +466,7 @@ fn stage_manifest(
                     changed: false,
                     delivered: false,
                 },
-            });
+            }));
         }
     }
     let version = prev.map_or(1, |p| p.version + 1);
@@ -482,24 +493,71 @@ fn stage_manifest(
         expires_at: expires.to_string(),
         envelope: String::from_utf8(bytes.clone()).expect("envelope JSON is UTF-8"),
     };
-    store.put_manifest_unflushed(&stored)?;
-    Ok(Staged {
-        topic: topic(&screen.id, Kind::Manifest),
-        bytes,
-        published: Published {
-            screen: screen.id.clone(),
-            version,
-            changed: true,
-            delivered: false,
+    Ok(Prepared::Signed {
+        stored: Box::new(stored),
+        staged: Staged {
+            topic: topic(&screen.id, Kind::Manifest),
+            bytes,
+            published: Published {
+                screen: screen.id.clone(),
+                version,
+                changed: true,
+                delivered: false,
+            },
         },
     })
 }
 
-/// Publishes the manifests of `screens` (in order) from one [`ContentIndex`]: builds, signs
-/// and stores every changed manifest, flushes the store **once**, and only then sends them
-/// all, so nothing is sent before its version is durable (see the module docs for when the
-/// version changes). If a screen fails, the screens before it are still flushed and sent,
-/// the ones after it are not touched, and the error is returned.
+/// Screens below which preparing on one thread is cheaper than handing work to others.
+const PARALLEL_FROM: usize = 64;
+
+/// [`prepare_manifest`] for every screen, in order, on every core: building, hashing and
+/// signing thousands of manifests is CPU work, and each screen's is independent (the store is
+/// only read). Runs on the blocking pool, so the runtime (the broker, HTTP) keeps running.
+async fn prepare_manifests(
+    store: &Store,
+    index: &ContentIndex,
+    key: &SecretKey,
+    screens: &[ScreenRecord],
+    lifetime: Duration,
+    now: jiff::Timestamp,
+) -> Vec<Result<Prepared, PublishError>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = cores.min(screens.len().div_ceil(PARALLEL_FROM)).max(1);
+    let index = std::sync::Arc::new(index.clone());
+    let per = screens.len().div_ceil(workers).max(1);
+    let jobs: Vec<_> = screens
+        .chunks(per)
+        .map(|chunk| {
+            let (store, index, key, chunk) =
+                (store.clone(), index.clone(), key.clone(), chunk.to_vec());
+            tokio::task::spawn_blocking(move || {
+                chunk
+                    .iter()
+                    .map(|s| prepare_manifest(&store, &index, &key, s, lifetime, now))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(screens.len());
+    for (job, chunk) in jobs.into_iter().zip(screens.chunks(per)) {
+        match job.await {
+            Ok(prepared) => out.extend(prepared),
+            // A panic in one screen's build: name the first screen of its chunk.
+            Err(e) => out.push(Err(PublishError::Invalid {
+                screen: chunk[0].id.clone(),
+                message: format!("preparing the manifest failed: {e}"),
+            })),
+        }
+    }
+    out
+}
+
+/// Publishes the manifests of `screens` (in order) from one [`ContentIndex`]: builds and signs
+/// every changed manifest (on all cores), stores them in order, flushes the store **once**, and
+/// only then sends them all, so nothing is sent before its version is durable (see the module
+/// docs for when the version changes). If a screen fails, the screens before it are still
+/// flushed and sent, the ones after it are not stored or sent, and the error is returned.
 pub async fn publish_manifests(
     store: &Store,
     index: &ContentIndex,
@@ -509,19 +567,24 @@ pub async fn publish_manifests(
     lifetime: Duration,
     now: jiff::Timestamp,
 ) -> Result<Vec<Published>, PublishError> {
+    let prepared = prepare_manifests(store, index, key, screens, lifetime, now).await;
     let mut staged = Vec::with_capacity(screens.len());
     let mut failure = None;
-    for (i, screen) in screens.iter().enumerate() {
-        match stage_manifest(store, index, key, screen, lifetime, now) {
+    for p in prepared {
+        let stored = match p {
+            Ok(Prepared::Unchanged(s)) => Ok(s),
+            Ok(Prepared::Signed { stored, staged }) => store
+                .put_manifest_unflushed(&stored)
+                .map(|()| staged)
+                .map_err(PublishError::from),
+            Err(e) => Err(e),
+        };
+        match stored {
             Ok(s) => staged.push(s),
             Err(e) => {
                 failure = Some(e);
                 break;
             }
-        }
-        if i % 64 == 63 {
-            // Signing thousands of manifests is CPU work; let other tasks (the broker) run.
-            tokio::task::yield_now().await;
         }
     }
     if staged.iter().any(|s| s.published.changed) {

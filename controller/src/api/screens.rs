@@ -7,7 +7,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
-use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password};
+use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password, login_verifier};
 use crate::secrets::random_code;
 use crate::store::{EnrollCode, ScreenRecord};
 use crate::tokens::ct_eq;
@@ -300,6 +300,7 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
         languages: b.languages,
         timezone: b.timezone,
         mqtt_password_hash: hash_mqtt_password(&password),
+        mqtt_login_sha256: Some(login_verifier(&password)),
         disabled: false,
         device_key: None,
         enrolled_at: None,
@@ -508,6 +509,7 @@ pub async fn enroll(state: &AppState, mut req: Request) -> Result<Response, ApiE
     }
     let password = generate_mqtt_password();
     screen.mqtt_password_hash = hash_mqtt_password(&password);
+    screen.mqtt_login_sha256 = Some(login_verifier(&password));
     // Each enrolment starts a new receipts chain (docs/protocol.md §7, §13).
     let epoch = screen.enrol(device_key.to_base64(), jiff::Timestamp::now().to_string());
     state.store.put_screen(&screen).await?;

@@ -93,7 +93,7 @@ pub fn metrics(state: &AppState) -> Result<Response, ApiError> {
     put(
         "gatecast_mqtt_password_checks_total",
         "counter",
-        "Screen logins to the embedded broker checked against their PBKDF2 password hash.",
+        "Screen logins to the embedded broker checked against their stored password verifier.",
         m.mqtt_password_checks.load(Ordering::Relaxed),
     );
     put(

@@ -53,6 +53,37 @@ pub fn verify_mqtt_password(pw: &str, stored: &str) -> bool {
     derived.ct_eq(&parsed.hash).into()
 }
 
+/// Domain tag of [`login_verifier`]: a SHA-256 made here is never a SHA-256 of anything else.
+const LOGIN_VERIFIER_TAG: &[u8] = b"gatecast-mqtt-login-v1\0";
+
+/// The embedded broker's fast login verifier of a password gatecast generated: hex
+/// SHA-256 of a domain tag and the password.
+///
+/// A slow hash protects guessable passwords; these are 192-bit random
+/// ([`generate_mqtt_password`]), so one SHA-256 is as far from a preimage as PBKDF2 and a
+/// login costs microseconds instead of a PBKDF2 (which bounded a reconnect storm of 10,000
+/// screens, `docs/BENCHMARKS.md`). The `$7$` hash stays beside it for mosquitto's password
+/// file (`docs/security.md` §3).
+pub fn login_verifier(pw: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(LOGIN_VERIFIER_TAG);
+    h.update(pw.as_bytes());
+    playlists::hex::encode(&h.finalize())
+}
+
+/// Whether `pw` matches `verifier` (from [`login_verifier`]), compared in constant time. A
+/// verifier that is not 64 lowercase hex digits never matches.
+pub fn verify_login(pw: &str, verifier: &str) -> bool {
+    verifier.len() == 64
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && login_verifier(pw)
+            .as_bytes()
+            .ct_eq(verifier.as_bytes())
+            .into()
+}
+
 /// Whether `s` is a well-formed `$7$` hash (does not check any password).
 pub fn is_mosquitto_hash(s: &str) -> bool {
     parse_hash(s).is_some()
@@ -242,5 +273,22 @@ mod tests {
             pbkdf2_hmac_sha512(&long, b"s", 2),
             pbkdf2_hmac_sha512(&digest, b"s", 2)
         );
+    }
+
+    #[test]
+    fn mqtt_login_verifier_matches_only_its_password() {
+        let pw = generate_mqtt_password();
+        let v = login_verifier(&pw);
+        assert_eq!(v.len(), 64);
+        assert!(verify_login(&pw, &v));
+        assert!(!verify_login(&generate_mqtt_password(), &v));
+        assert!(
+            !verify_login(&pw, &v.to_uppercase()),
+            "only the form we write"
+        );
+        assert!(!verify_login(&pw, &v[..63]));
+        assert!(!verify_login(&pw, ""));
+        // Domain separation: not a bare SHA-256 of the password.
+        assert_ne!(v, playlists::hex::sha256_hex(pw.as_bytes()));
     }
 }

@@ -81,8 +81,8 @@ impl Outbox for MqttHandle {
     }
 }
 
-/// The embedded broker's login check: a screen by its stored `$7$` hash (disabled screens
-/// refused), the controller's own user by a SHA-256 of its password compared in constant time.
+/// The embedded broker's login check: a screen by its stored fast verifier (or `$7$` hash, in
+/// records written before verifiers; disabled screens refused), the controller's own user by a SHA-256 of its password compared in constant time.
 /// That password is 192-bit random ([`crate::mqtt::password::generate_mqtt_password`]), so a
 /// slow hash adds nothing against guessing, and a flood of CONNECTs with the public username
 /// `_controller` must not cost a PBKDF2 each (`docs/security.md` §3). The `$7$` hash under
@@ -90,7 +90,8 @@ impl Outbox for MqttHandle {
 struct BrokerLogins {
     store: Store,
     controller_sha256: [u8; 32],
-    /// Screen logins checked against their PBKDF2 hash ([`Metrics::mqtt_password_checks`]).
+    /// Screen logins checked against their stored verifier or hash
+    /// ([`Metrics::mqtt_password_checks`]).
     hash_checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -125,21 +126,26 @@ impl CredentialCheck for BrokerLogins {
     }
 }
 
-/// A screen's login by its stored `$7$` hash (disabled screens refused); the controller's own
+/// A screen's login by its fast verifier, or by its stored `$7$` hash in a record written before
+/// verifiers (disabled screens refused); the controller's own
 /// user by the hash stored under [`CONTROLLER_HASH_KEY`] (the broker uses [`BrokerLogins`]).
 impl CredentialCheck for Store {
     fn check(&self, username: &str, password: &str) -> bool {
+        use crate::mqtt::password::{verify_login, verify_mqtt_password};
         let stored = if username == crate::mqtt::CONTROLLER_USER {
             self.meta_get(CONTROLLER_HASH_KEY).ok().flatten()
         } else if playlists::manifest::is_valid_screen_id(username) {
             match self.screen(username) {
-                Ok(Some(s)) if !s.disabled => Some(s.mqtt_password_hash),
+                Ok(Some(s)) if !s.disabled => match s.mqtt_login_sha256 {
+                    Some(v) => return verify_login(password, &v),
+                    None => Some(s.mqtt_password_hash),
+                },
                 _ => None,
             }
         } else {
             None
         };
-        stored.is_some_and(|h| crate::mqtt::password::verify_mqtt_password(password, &h))
+        stored.is_some_and(|h| verify_mqtt_password(password, &h))
     }
 }
 
@@ -759,4 +765,75 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     info!("shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password, login_verifier};
+    use crate::store::ScreenRecord;
+
+    fn screen(id: &str, pw: &str, verifier: bool, disabled: bool) -> ScreenRecord {
+        ScreenRecord {
+            id: id.into(),
+            name: id.into(),
+            gate: "lao-cai".into(),
+            languages: vec!["vi".into()],
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            mqtt_password_hash: hash_mqtt_password(pw),
+            mqtt_login_sha256: verifier.then(|| login_verifier(pw)),
+            disabled,
+            device_key: None,
+            enrolled_at: None,
+            created_at: String::new(),
+            epochs: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn attack_screen_login_by_verifier_or_old_hash_refuses_wrong_and_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (new, old, off) = (
+            generate_mqtt_password(),
+            generate_mqtt_password(),
+            generate_mqtt_password(),
+        );
+        store
+            .put_screen(&screen("lc-new", &new, true, false))
+            .await
+            .unwrap();
+        store
+            .put_screen(&screen("lc-old", &old, false, false))
+            .await
+            .unwrap();
+        store
+            .put_screen(&screen("lc-off", &off, true, true))
+            .await
+            .unwrap();
+        assert!(
+            store.check("lc-new", &new),
+            "the fast verifier lets its password in"
+        );
+        assert!(!store.check("lc-new", &old), "and no other");
+        assert!(
+            store.check("lc-old", &old),
+            "a record without a verifier: its $7$ hash"
+        );
+        assert!(!store.check("lc-old", &new));
+        assert!(!store.check("lc-off", &off), "a disabled screen is refused");
+        assert!(
+            !store.check("lc-none", &new),
+            "an unknown screen is refused"
+        );
+        assert!(
+            !store.check("../lc-new", &new),
+            "an invalid username is refused"
+        );
+        // A verifier where the `$7$` hash belongs is not taken as a hash of anything.
+        let mut swapped = screen("lc-swap", &new, false, false);
+        swapped.mqtt_password_hash = login_verifier(&new);
+        store.put_screen(&swapped).await.unwrap();
+        assert!(!store.check("lc-swap", &new));
+    }
 }

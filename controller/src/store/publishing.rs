@@ -45,14 +45,15 @@ impl Store {
                 });
             }
         }
+        let bytes = sled::IVec::from(encode(m));
         match self
             .manifests
-            .compare_and_swap(&m.screen, prev, Some(encode(m)))?
+            .compare_and_swap(&m.screen, prev, Some(bytes.clone()))?
         {
             Ok(()) => {
                 self.audit
                     .manifest_history
-                    .insert(history_key(&m.screen, m.version), encode(m))?;
+                    .insert(history_key(&m.screen, m.version), bytes)?;
                 Ok(())
             }
             Err(_) => Err(StoreError::Exists {

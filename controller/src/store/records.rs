@@ -152,8 +152,14 @@ pub struct ScreenRecord {
     pub languages: Vec<String>,
     /// IANA timezone.
     pub timezone: String,
-    /// MQTT password hash (mosquitto `$7$` format).
+    /// MQTT password hash (mosquitto `$7$` format), for mosquitto's password file and for the
+    /// embedded broker when [`ScreenRecord::mqtt_login_sha256`] is absent.
     pub mqtt_password_hash: String,
+    /// The embedded broker's fast verifier of the same password
+    /// ([`crate::mqtt::password::login_verifier`]); absent in records written before it, whose
+    /// logins are checked against the `$7$` hash until the next enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_login_sha256: Option<String>,
     /// Refused by the broker and skipped by publish when true.
     #[serde(default)]
     pub disabled: bool,
@@ -459,6 +465,7 @@ mod tests {
             languages: vec![],
             timezone: "UTC".into(),
             mqtt_password_hash: String::new(),
+            mqtt_login_sha256: None,
             disabled: false,
             device_key: device_key.map(str::to_owned),
             enrolled_at: device_key.map(|_| "2026-01-01T00:00:00Z".to_owned()),

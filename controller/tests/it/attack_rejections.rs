@@ -34,6 +34,7 @@ async fn attack_rejection_flood_is_bounded() {
             languages: vec!["vi".into()],
             timezone: "UTC".into(),
             mqtt_password_hash: String::new(),
+            mqtt_login_sha256: None,
             disabled: false,
             device_key: Some(device.public().to_base64()),
             enrolled_at: Some("2026-01-01T00:00:00Z".into()),

@@ -82,6 +82,7 @@ async fn setup(dir: &std::path::Path) -> (Ingest, Arc<Recorder>, SecretKey, Secr
                 languages: vec!["vi".into()],
                 timezone: "UTC".into(),
                 mqtt_password_hash: String::new(),
+                mqtt_login_sha256: None,
                 disabled: false,
                 device_key: Some(k.public().to_base64()),
                 enrolled_at: Some("2026-01-01T00:00:00Z".into()),

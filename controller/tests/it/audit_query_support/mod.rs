@@ -36,6 +36,7 @@ pub async fn add_screen_with_id(store: &Store, id: &str, gate: &str) {
         languages: vec!["vi".into(), "en".into()],
         timezone: "Asia/Ho_Chi_Minh".into(),
         mqtt_password_hash: String::new(),
+        mqtt_login_sha256: None,
         disabled: false,
         device_key: Some(device_key().public().to_base64()),
         enrolled_at: Some("2026-01-01T00:00:00Z".into()),
