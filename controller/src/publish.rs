@@ -24,8 +24,8 @@ use playlists::topics::{topic, Kind};
 
 use crate::approvals::Approvals;
 use crate::store::{
-    AlertRecord, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store, StoreError,
-    StoredAlertSet, StoredManifest, SubtitleRecord,
+    AlertRecord, EncodedManifest, MediaRecord, PlaylistRecord, ScheduleRecord, ScreenRecord, Store,
+    StoreError, StoredAlertSet, StoredManifest, SubtitleRecord,
 };
 use playlists::hex::sha256_hex;
 
@@ -429,9 +429,9 @@ struct Staged {
 enum Prepared {
     /// Unchanged and still fresh: the stored envelope goes out again.
     Unchanged(Staged),
-    /// A new version, signed: `stored` must be stored before `staged` is sent.
+    /// A new version, signed and encoded: `stored` must be stored before `staged` is sent.
     Signed {
-        stored: Box<StoredManifest>,
+        stored: EncodedManifest,
         staged: Staged,
     },
 }
@@ -454,7 +454,7 @@ fn prepare_manifest(
     } else {
         sha256_hex(format!("{hash} {}", Approvals::fingerprint(&attachments)).as_bytes())
     };
-    let prev = store.manifest(&screen.id)?;
+    let (prev, prev_bytes) = store.manifest_for_update(&screen.id)?.unzip();
     if let Some(p) = &prev {
         if p.content_hash == hash && still_fresh(p, now) {
             return Ok(Prepared::Unchanged(Staged {
@@ -494,7 +494,7 @@ fn prepare_manifest(
         envelope: String::from_utf8(bytes.clone()).expect("envelope JSON is UTF-8"),
     };
     Ok(Prepared::Signed {
-        stored: Box::new(stored),
+        stored: EncodedManifest::new(&stored, prev_bytes),
         staged: Staged {
             topic: topic(&screen.id, Kind::Manifest),
             bytes,
@@ -574,7 +574,7 @@ pub async fn publish_manifests(
         let stored = match p {
             Ok(Prepared::Unchanged(s)) => Ok(s),
             Ok(Prepared::Signed { stored, staged }) => store
-                .put_manifest_unflushed(&stored)
+                .put_manifest_replacing(&stored)
                 .map(|()| staged)
                 .map_err(PublishError::from),
             Err(e) => Err(e),

@@ -177,7 +177,16 @@ pub struct ClientConfig {
     /// Speak MQTT over TLS with this configuration (default none: plain TCP). The host
     /// name checked is [`ClientConfig::host`].
     pub tls: Option<Arc<gatecast_tls::rustls::ClientConfig>>,
+    /// QoS 1 publishes written to the broker and not yet acknowledged by it (default
+    /// [`MAX_INFLIGHT`]); beyond it [`MqttHandle::publish`] waits for acknowledgements.
+    pub max_inflight: u16,
 }
+
+/// Default [`ClientConfig::max_inflight`]: room for one manifest to each of 10,000 screens, so
+/// a publish to every screen is written to the broker without waiting for it to route the
+/// first ones (with a window of 100 the publish call waited for the broker's fan-out,
+/// `docs/BENCHMARKS.md`). rumqttc keeps one slot per window entry (about 1 MiB here).
+pub const MAX_INFLIGHT: u16 = 10_240;
 
 impl ClientConfig {
     /// Defaults for the controller's own account at `host:port` with `password`.
@@ -198,6 +207,7 @@ impl ClientConfig {
             backoff_max: Duration::from_secs(30),
             publish_timeout: Duration::from_secs(30),
             tls: None,
+            max_inflight: MAX_INFLIGHT,
         }
     }
 }
@@ -217,6 +227,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("inbound_bytes", &self.inbound_bytes)
             .field("backoff_initial", &self.backoff_initial)
             .field("backoff_max", &self.backoff_max)
+            .field("max_inflight", &self.max_inflight)
             .finish_non_exhaustive()
     }
 }
@@ -401,7 +412,7 @@ pub fn start(
         .set_keep_alive(cfg.keep_alive)
         .set_credentials(cfg.username.clone(), cfg.password.clone())
         .set_max_packet_size(cfg.max_packet_size, cfg.max_packet_size)
-        .set_inflight(100);
+        .set_inflight(cfg.max_inflight.max(1));
     if let Some(tls) = &cfg.tls {
         options.set_transport(rumqttc::Transport::tls_with_config(
             rumqttc::TlsConfiguration::Rustls(tls.clone()),

@@ -51,6 +51,7 @@ pub use alive::{ControllerRun, ALIVE_TICK};
 pub use cap::{CapRecord, CapState, GateMatch};
 pub use dump::DumpSummary;
 pub use log::{LeafKind, LogLeaf};
+pub use publishing::{EncodedManifest, StoredBytes};
 pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
 pub use records::{
     ActionRecord, AlertRecord, AlertTemplate, AlertTextRecord, EnrollCode, EpochRecord,

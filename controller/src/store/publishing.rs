@@ -6,6 +6,32 @@ use super::{
     decode, encode, AlertRecord, Result, Store, StoreError, StoredAlertSet, StoredManifest,
 };
 
+/// The exact stored bytes of a record, as read for a compare-and-swap.
+#[derive(Debug, Clone)]
+pub struct StoredBytes(sled::IVec);
+
+/// A new manifest encoded for [`Store::put_manifest_replacing`] (the encoding is most of the
+/// cost of storing it, and can be done on any thread), with the stored bytes it replaces.
+#[derive(Debug, Clone)]
+pub struct EncodedManifest {
+    screen: String,
+    version: u64,
+    bytes: sled::IVec,
+    prev: Option<StoredBytes>,
+}
+
+impl EncodedManifest {
+    /// Encodes `m`, which replaces `prev` (from [`Store::manifest_for_update`]).
+    pub fn new(m: &StoredManifest, prev: Option<StoredBytes>) -> EncodedManifest {
+        EncodedManifest {
+            screen: m.screen.clone(),
+            version: m.version,
+            bytes: sled::IVec::from(encode(m)),
+            prev,
+        }
+    }
+}
+
 /// `screen` `/` version(u64): the key of the manifest history.
 pub(super) fn history_key(screen: &str, version: u64) -> Vec<u8> {
     receipt_key(screen, version)
@@ -17,6 +43,18 @@ impl Store {
     /// The current manifest of a screen.
     pub fn manifest(&self, screen: &str) -> Result<Option<StoredManifest>> {
         Self::get(&self.manifests, "manifest", screen)
+    }
+
+    /// The current manifest of a screen with the exact stored bytes, which a later
+    /// [`Store::put_manifest_replacing`] must still find.
+    pub fn manifest_for_update(
+        &self,
+        screen: &str,
+    ) -> Result<Option<(StoredManifest, StoredBytes)>> {
+        match self.manifests.get(screen)? {
+            Some(v) => Ok(Some((decode("manifest", &v)?, StoredBytes(v)))),
+            None => Ok(None),
+        }
     }
 
     /// Every screen's current manifest.
@@ -60,6 +98,31 @@ impl Store {
                 what: "manifest version",
                 id: format!("{}@{}", m.screen, m.version),
             }),
+        }
+    }
+
+    /// Like [`Store::put_manifest_unflushed`] for a manifest prepared from
+    /// [`Store::manifest_for_update`]: stored only if the screen's manifest is still exactly
+    /// `prev` (`None`: still none), else `Exists`, so concurrent publishers never reuse a
+    /// version. Encodes `m` here, so callers can do it on other threads first: see
+    /// [`EncodedManifest`].
+    pub fn put_manifest_replacing(&self, m: &EncodedManifest) -> Result<()> {
+        let exists = || StoreError::Exists {
+            what: "manifest version",
+            id: format!("{}@{}", m.screen, m.version),
+        };
+        let prev = m.prev.as_ref().map(|p| p.0.clone());
+        match self
+            .manifests
+            .compare_and_swap(&m.screen, prev, Some(m.bytes.clone()))?
+        {
+            Ok(()) => {
+                self.audit
+                    .manifest_history
+                    .insert(history_key(&m.screen, m.version), m.bytes.clone())?;
+                Ok(())
+            }
+            Err(_) => Err(exists()),
         }
     }
 
