@@ -81,9 +81,11 @@ pub(super) async fn accept_loop(
                     (Box::new(rd), Box::new(wr))
                 }
                 Some(acceptor) => {
-                    match tokio::time::timeout(shared.cfg.connect_timeout, acceptor.accept(stream))
-                        .await
-                    {
+                    let Some(_slot) = handshake_slot(&shared, &stream, started, peer).await else {
+                        return;
+                    };
+                    let left = shared.cfg.connect_timeout.saturating_sub(started.elapsed());
+                    match tokio::time::timeout(left, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let (rd, wr) = tokio::io::split(tls);
                             (Box::new(rd), Box::new(wr))
@@ -104,6 +106,35 @@ pub(super) async fn accept_loop(
             drop(guard);
         });
     }
+}
+
+/// Waits for `stream`'s ClientHello, then for a handshake slot ([`Shared::handshakes`], in
+/// arrival order). `None` (close, nothing computed) when the ClientHello does not come within
+/// the connect timeout, or when the wait for a slot used up most of it: such a client has
+/// given up or is about to, and answering it would only cost the handshake's crypto.
+async fn handshake_slot<'a>(
+    shared: &'a Shared,
+    stream: &tokio::net::TcpStream,
+    started: Instant,
+    peer: SocketAddr,
+) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    let timeout = shared.cfg.connect_timeout;
+    // `peek`, not `readable`: readiness can be reported before any byte has arrived.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        Ok(_) => return None,
+        Err(_) => {
+            debug!(%peer, "MQTTS connection closed: no TLS handshake in time");
+            return None;
+        }
+    }
+    let slot = shared.handshakes.acquire().await.ok()?;
+    if started.elapsed() > timeout * 3 / 4 {
+        debug!(%peer, "MQTTS connection closed: it waited too long for a handshake slot");
+        return None;
+    }
+    Some(slot)
 }
 
 /// Decrements the connection count when the connection task ends (or is dropped).

@@ -485,12 +485,21 @@ struct Shared {
     /// Credential checks running at once (PBKDF2 is CPU-bound: more threads than cores only
     /// cost memory during a reconnect storm).
     checks: tokio::sync::Semaphore,
+    /// TLS handshakes running at once (see [`PARALLEL_HANDSHAKES`]).
+    handshakes: tokio::sync::Semaphore,
     /// PUBLISH allowances per username, kept across connections.
     allowances: conn::Allowances,
 }
 
 /// Most credential checks running at once.
 const PARALLEL_CHECKS: usize = 4;
+
+/// Most TLS handshakes running at once. In a reconnect storm thousands of handshakes that all
+/// run at once share the CPU, so each takes thousands of times its cost, all of them pass the
+/// clients' and our connect timeout, and every retry starts over (`docs/BENCHMARKS.md`). A
+/// handshake waits for a slot in arrival order instead; a connection only takes one once its
+/// ClientHello is there, so idle connections hold none.
+const PARALLEL_HANDSHAKES: usize = 64;
 
 /// `min` for QoS (only `PartialOrd`).
 fn min_qos(a: QoS, b: QoS) -> QoS {
@@ -513,6 +522,7 @@ impl Shared {
             next_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             checks: tokio::sync::Semaphore::new(PARALLEL_CHECKS),
+            handshakes: tokio::sync::Semaphore::new(PARALLEL_HANDSHAKES),
             allowances: conn::Allowances::default(),
         }
     }

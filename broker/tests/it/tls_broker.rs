@@ -89,3 +89,33 @@ async fn attack_plain_mqtt_and_silence_on_the_mqtts_port_are_closed() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_idle_connections_take_no_tls_handshake_slot() {
+    const IDLE: usize = 100;
+    let pki = TestPki::new(&["localhost"]);
+    let broker = tls_only_broker(&pki, Creds::with(&[("lc-a1", "pw-a1")]));
+    let port = broker.tls_addr().unwrap().port();
+    // More idle connections than the broker runs handshakes at once (64), none sending a byte.
+    let mut idle = Vec::new();
+    for _ in 0..IDLE {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    // A real screen still gets its session: had the idle connections taken the slots, it
+    // would wait for their connect timeout (2 s), which closes them first.
+    let ca = ClientTrust::CaFile(pki.ca_pem.clone());
+    connect_to("localhost", port, Some(&ca), "lc-a1", "lc-a1", "pw-a1")
+        .await
+        .expect("the screen connects past the idle connections");
+    let mut buf = [0u8; 1];
+    for (i, s) in idle.iter().enumerate() {
+        match s.try_read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("idle connection {i} was closed before the screen got in: {other:?}"),
+        }
+    }
+}
