@@ -210,8 +210,8 @@ pub async fn run(opts: &Opts, items: usize, plays: u64, screens: usize) -> Resul
         format!("player RSS idle, {items}-item manifest"),
         mib(idle_rss),
         "MiB",
-        "<= 16",
-        mib(idle_rss) <= 16.0,
+        "<= 10",
+        mib(idle_rss) <= 10.0,
     );
     rep.row("player VmHWM idle run", mib(idle_hwm), "MiB");
     rep.row(

@@ -155,7 +155,7 @@ chmod 0644 "$work/gatecast-player/usr/share/doc/gatecast-player/"*
 postinst gatecast-player /var/lib/gatecast-player \
 '    install -d -m 0750 -o gatecast -g gatecast /etc/gatecast
     getent group render >/dev/null || addgroup --system --quiet render'
-control gatecast-player 'adduser, libc6 (>= 2.35), mpv, fonts-noto-core, fonts-noto-cjk' \
+control gatecast-player 'adduser, libc6 (>= 2.36), mpv, fonts-noto-core, fonts-noto-cjk' \
 "border-gate signage player agent with proof of play
  The gatecast player: verifies signed manifests, keeps a verified offline
  media cache, plays schedules with mpv and sends signed play receipts.

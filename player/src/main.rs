@@ -111,12 +111,21 @@ enum Command {
     },
 }
 
+/// Most threads of the runtime's blocking pool at once (downloads hash one file at a time;
+/// the rest are short file operations and the overlay drawing of the mpv backend).
+const BLOCKING_THREADS: usize = 4;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     gatecast_support::logging::init_stderr(cli.log_format, "RUST_LOG");
-    // Two worker threads are plenty for a player and keep the footprint small.
+    // Two worker threads are plenty for a player and keep the footprint small. The blocking
+    // pool (file hashing, `tokio::fs`, drawing) is capped and lets an idle thread go after 2 s
+    // instead of 10 s: each thread is a stack and often a malloc arena of its own, and the idle
+    // player kept a dozen of them after a sync (docs/BENCHMARKS.md, "Player idle RSS (prss)").
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

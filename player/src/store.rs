@@ -120,7 +120,7 @@ fn is_disk_full(e: &sled::Error) -> bool {
 
 impl Store {
     /// Opens (or creates) `<data_dir>/state.sled`. sled's page cache is kept small (2 MiB),
-    /// the player's memory goal is 16 MiB.
+    /// the player's memory goal is 10 MiB.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join("state.sled");
         let db = open_db(&path).map_err(|source| StoreError::Sled {
