@@ -11,7 +11,16 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if os == "linux" && env == "gnu" {
+    if os == "linux" && env == "gnu" && linker_packs_relocations() {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
+}
+
+/// Whether the system linker knows `-z pack-relative-relocs` (binutils 2.38 and later); an
+/// older one would fail the link, so the binary is then linked as before.
+fn linker_packs_relocations() -> bool {
+    std::process::Command::new("ld")
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("pack-relative-relocs"))
 }
