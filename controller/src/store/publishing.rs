@@ -50,6 +50,7 @@ impl Store {
             .compare_and_swap(&m.screen, prev, Some(encode(m)))?
         {
             Ok(()) => {
+                self.screen_changed(&m.screen);
                 self.audit
                     .manifest_history
                     .insert(history_key(&m.screen, m.version), encode(m))?;
