@@ -165,7 +165,16 @@ async fn api_screens_list_shows_every_change_at_once() {
         "Chào mừng"
     );
 
-    // A publish: its version at once.
+    // Back at its gate (the schedule's target), then a publish: its version at once.
+    let (s, v) = ctl
+        .admin(
+            "PATCH",
+            &format!("/api/v1/screens/{A}"),
+            json!({"gate": "lao-cai"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(entry(&ctl, &auditor, A).await["gate"], "lao-cai");
     assert_eq!(
         entry(&ctl, &auditor, A).await["published_version"],
         Value::Null
