@@ -50,7 +50,8 @@ fn latest_size(state: &AppState) -> Result<u64, ApiError> {
     })
 }
 
-fn raw_json(bytes: Vec<u8>) -> Response {
+/// A 200 answer of JSON bytes rendered already.
+pub(super) fn raw_json(bytes: Vec<u8>) -> Response {
     warp::http::Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")

@@ -19,6 +19,7 @@ mod media;
 mod preview;
 mod publishing;
 mod report;
+pub mod screen_list;
 mod screens;
 mod screenshots;
 mod session;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub previews: crate::preview::AlertPreviews,
     /// The polled CAP feeds' states (`[[cap.feeds]]`, shown in the CAP inbox).
     pub cap_feeds: crate::cap::feed::FeedStates,
+    /// The screens list's cache (`GET /api/v1/screens`).
+    pub screen_views: Arc<screen_list::ScreenViews>,
 }
 
 /// The request body, not yet read.
@@ -613,7 +616,7 @@ async fn api_v1(
         (["schedules", id], M::PUT) => content::put_schedule(state, req, id).await,
         (["schedules", id], M::DELETE) => content::delete_schedule(state, req, id).await,
         (["screens"], M::POST) => screens::register(state, req).await,
-        (["screens"], M::GET) => screens::list(state, req),
+        (["screens"], M::GET) => screen_list::list(state, req).await,
         (["screens", id], M::GET) => screens::get(state, req, id),
         (["screens", id], M::PATCH) => screens::edit(state, req, id).await,
         (["screens", id], M::DELETE) => screens::delete(state, req, id).await,

@@ -9,7 +9,7 @@ use warp::reply::Response;
 use super::{json_reply, log_action, ApiError, AppState, Request, ADMIN, READ};
 use crate::mqtt::password::{generate_mqtt_password, hash_mqtt_password, login_verifier};
 use crate::secrets::random_code;
-use crate::store::{EnrollCode, ScreenRecord};
+use crate::store::{EnrollCode, ScreenRecord, StatusRecord, Store};
 use crate::tokens::ct_eq;
 use playlists::hex::sha256_hex;
 
@@ -39,7 +39,7 @@ fn make_code(state: &AppState, screen: &str) -> (String, EnrollCode) {
 /// the alert's media), to the alert's id, title (its first line in that language) and
 /// language. Built once per request from the alerts not cancelled nor expired, so a wall of
 /// many screens hashes each text once.
-pub struct AlertIndex(HashMap<String, serde_json::Value>);
+pub struct AlertIndex(pub(super) HashMap<String, serde_json::Value>);
 
 impl AlertIndex {
     /// Indexes the live alerts of the store at `now`.
@@ -73,15 +73,15 @@ impl AlertIndex {
 /// What a screen's `current` hash is, for people (`showing` in the screens API): an alert's
 /// title and language, or a media item's title, kind and language, or `unknown`. The console
 /// shows this, never the hash.
-fn showing(
-    state: &AppState,
+pub(super) fn showing(
+    store: &Store,
     current: &str,
     alerts: &AlertIndex,
 ) -> Result<serde_json::Value, ApiError> {
     if let Some(v) = alerts.0.get(current) {
         return Ok(v.clone());
     }
-    Ok(match state.store.media(current)? {
+    Ok(match store.media(current)? {
         Some(m) => serde_json::json!({
             "kind": m.kind, "title": m.title, "lang": m.lang,
         }),
@@ -89,42 +89,94 @@ fn showing(
     })
 }
 
-fn screen_json(
-    state: &AppState,
-    s: &ScreenRecord,
-    alerts: &AlertIndex,
-) -> Result<serde_json::Value, ApiError> {
-    let status = state.store.status(&s.id)?;
-    let manifest = state.store.manifest(&s.id)?;
-    let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
-    let silent = match &status {
-        Some(st) => state.store.silent_since(st, now, stale)?,
-        None => None,
-    };
+/// What a screen's entry in the screens API shows from its stored records alone (its record,
+/// last status, published manifest and newest screenshot): every member but the
+/// [`live_members`], which depend on the time, the live alerts and the media titles.
+pub(super) struct StoredView {
+    /// The members.
+    pub members: serde_json::Map<String, serde_json::Value>,
+    /// The last status without its `status` JSON (which is in `members`).
+    pub status: Option<StatusRecord>,
+    /// The hash the last status reported as `current`.
+    pub current: Option<String>,
+}
+
+/// Reads what [`StoredView`] holds of `s`.
+pub(super) fn stored_view(store: &Store, s: &ScreenRecord) -> Result<StoredView, ApiError> {
+    let status = store.status(&s.id)?;
+    let manifest = store.manifest(&s.id)?;
     let current = status
         .as_ref()
         .and_then(|st| st.status.get("current"))
         .and_then(|c| c.as_str())
         .map(str::to_owned);
-    let shot = state.store.latest_screenshot(&s.id)?;
-    Ok(serde_json::json!({
+    let shot = store.latest_screenshot(&s.id)?;
+    let v = serde_json::json!({
         "id": s.id, "name": s.name, "gate": s.gate, "languages": s.languages,
         "timezone": s.timezone, "disabled": s.disabled, "device_key": s.device_key,
         "enrolled_at": s.enrolled_at, "created_at": s.created_at,
         "epoch": s.epoch(), "epochs": s.epochs(),
-        // A screen silent for longer than the heartbeat age (while the controller listened) is
-        // offline whatever it last said (docs/protocol.md §12).
-        "online": status.as_ref().is_some_and(|st| st.online) && silent.is_none(),
-        "silent_since": silent.map(|t| t.to_string()),
         "last_seen": status.as_ref().map(|st| st.received_at.clone()),
-        "status": status.map(|st| st.status),
+        "status": status.as_ref().map(|st| st.status.clone()),
         "published_version": manifest.map(|m| m.version),
-        "showing": current.as_deref().map(|c| showing(state, c, alerts)).transpose()?,
         "screenshot": shot.map(|x| serde_json::json!({
             "seq": x.seq, "taken_at": x.record.taken_at.to_string(),
             "received_at": x.received_at, "request": x.record.request,
         })),
-    }))
+    });
+    let serde_json::Value::Object(members) = v else {
+        unreachable!("json! of an object is an object")
+    };
+    Ok(StoredView {
+        members,
+        status: status.map(|st| StatusRecord {
+            status: serde_json::Value::Null,
+            ..st
+        }),
+        current,
+    })
+}
+
+/// The members of a screen's entry that depend on the moment: `online`, `silent_since` (when
+/// its last status is older than the heartbeat age while the controller listened) and
+/// `showing` (what its `current` hash is, [`showing`]).
+pub(super) fn live_members(
+    status: Option<&StatusRecord>,
+    silent: Option<jiff::Timestamp>,
+    showing: Option<serde_json::Value>,
+) -> [(&'static str, serde_json::Value); 3] {
+    [
+        // A screen silent for longer than the heartbeat age (while the controller listened) is
+        // offline whatever it last said (docs/protocol.md §12).
+        (
+            "online",
+            (status.is_some_and(|st| st.online) && silent.is_none()).into(),
+        ),
+        ("silent_since", silent.map(|t| t.to_string()).into()),
+        ("showing", showing.unwrap_or(serde_json::Value::Null)),
+    ]
+}
+
+fn screen_json(
+    state: &AppState,
+    s: &ScreenRecord,
+    alerts: &AlertIndex,
+) -> Result<serde_json::Value, ApiError> {
+    let mut v = stored_view(&state.store, s)?;
+    let (now, stale) = (jiff::Timestamp::now(), state.config.status_stale_after);
+    let silent = match &v.status {
+        Some(st) => state.store.silent_since(st, now, stale)?,
+        None => None,
+    };
+    let showing = v
+        .current
+        .as_deref()
+        .map(|c| showing(&state.store, c, alerts))
+        .transpose()?;
+    for (k, x) in live_members(v.status.as_ref(), silent, showing) {
+        v.members.insert(k.to_string(), x);
+    }
+    Ok(serde_json::Value::Object(v.members))
 }
 
 /// Whether `id` may not be a screen id although it is well formed: a screen's MQTT client id is
@@ -325,19 +377,6 @@ pub async fn register(state: &AppState, mut req: Request) -> Result<Response, Ap
     v["mqtt_username"] = rec.id.clone().into();
     v["mqtt_password"] = password.into();
     Ok(json_reply(StatusCode::CREATED, &v))
-}
-
-/// `GET /api/v1/screens`: every screen with its last status and whether it is online.
-pub fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    req.authorize(state, READ)?;
-    let alerts = AlertIndex::live(state, jiff::Timestamp::now())?;
-    let v = state
-        .store
-        .screens()?
-        .iter()
-        .map(|s| screen_json(state, s, &alerts))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(json_reply(StatusCode::OK, &v))
 }
 
 /// Online/offline transitions inline in `GET /api/v1/screens/{id}` (the newest ones; the

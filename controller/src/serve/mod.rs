@@ -429,6 +429,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         broker: broker.as_ref().map(EmbeddedBroker::handle),
         previews: crate::preview::AlertPreviews::new(),
         cap_feeds: Default::default(),
+        screen_views: Default::default(),
     });
     let cap_feeds = crate::api::spawn_cap_feeds(state.clone());
 

@@ -84,6 +84,7 @@ impl Store {
                 self.append_transition(&st.screen, false, &since.to_string())?;
                 st.online = false;
                 self.status.insert(st.screen.as_bytes(), encode(&st))?;
+                self.screen_changed(&st.screen);
             }
         }
         Ok(())

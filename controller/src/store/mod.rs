@@ -16,7 +16,7 @@
 //! `manifest_history`.
 //!
 //! One file per concern: `records` (the JSON records), `content` (media, playlists,
-//! schedules), `screens` (screens, enrolment codes, tokens), `publishing` (manifests, alert
+//! schedules), `screens` (screens, enrolment codes, tokens), `generations` (per-screen change numbers), `publishing` (manifests, alert
 //! sets, manifest history), `status` (status and the action log), `receipts` (ingest and reads
 //! of receipts), `rejections` (rejected batches and conflict evidence), `alive` (the
 //! controller's alive mark), `screenshots` (signed screenshots), `ticker` (ticker texts, ticker sets, layouts), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
@@ -27,6 +27,7 @@ mod approvals;
 mod cap;
 mod content;
 mod dump;
+mod generations;
 mod log;
 mod migrations;
 mod publishing;
@@ -137,6 +138,8 @@ pub struct Store {
     cap_inbox: sled::Tree,
     subtitles: sled::Tree,
     audit: AuditTrees,
+    /// Per-screen change numbers ([`Store::screen_generation`]).
+    generations: std::sync::Arc<generations::Generations>,
 }
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
@@ -189,6 +192,7 @@ impl Store {
             cap_inbox: t("cap_inbox")?,
             subtitles: t("subtitles")?,
             audit: AuditTrees::open(&db)?,
+            generations: Default::default(),
             db,
         };
         match store.meta.get("schema_version")? {

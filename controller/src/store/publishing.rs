@@ -89,6 +89,7 @@ impl Store {
             .compare_and_swap(&m.screen, prev, Some(bytes.clone()))?
         {
             Ok(()) => {
+                self.screen_changed(&m.screen);
                 self.audit
                     .manifest_history
                     .insert(history_key(&m.screen, m.version), bytes)?;

@@ -38,7 +38,10 @@ impl Store {
             Ok(())
         });
         match res {
-            Ok(()) => self.flush().await,
+            Ok(()) => {
+                self.screen_changed(&s.id);
+                self.flush().await
+            }
             Err(TransactionError::Abort(())) => Err(StoreError::Exists {
                 what: "screen",
                 id: s.id.clone(),
@@ -49,12 +52,15 @@ impl Store {
 
     /// Replaces a screen record.
     pub async fn put_screen(&self, s: &ScreenRecord) -> Result<()> {
-        self.put(&self.screens, &s.id, s).await
+        self.screens.insert(s.id.as_bytes(), encode(s))?;
+        self.screen_changed(&s.id);
+        self.flush().await
     }
 
     /// Removes a screen and its enrolment code; true if it existed.
     pub async fn delete_screen(&self, id: &str) -> Result<bool> {
         let had = self.screens.remove(id)?.is_some();
+        self.screen_changed(id);
         self.codes.remove(id)?;
         self.flush().await?;
         Ok(had)

@@ -106,17 +106,18 @@ impl Store {
         // overwritten by the next upload of that seq), never a record without its image.
         self.screenshot_images.apply_batch(images)?;
         self.screenshots.apply_batch(meta)?;
+        self.screen_changed(&shot.screen);
         self.flush().await?;
         Ok(shot)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use playlists::screenshot::{ImageFormat, ScreenshotRecord};
 
-    fn shot(screen: &str) -> StoredScreenshot {
+    pub(in crate::store) fn shot(screen: &str) -> StoredScreenshot {
         StoredScreenshot {
             seq: 0,
             screen: screen.into(),

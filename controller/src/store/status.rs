@@ -50,6 +50,7 @@ impl Store {
             _ => None,
         };
         self.status.insert(&s.screen, encode(s))?;
+        self.screen_changed(&s.screen);
         let mut was_online = prev.as_ref().map(|p| p.online);
         if let Some(since) = silent {
             self.append_transition(&s.screen, false, &since.to_string())?;

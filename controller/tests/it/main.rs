@@ -21,6 +21,7 @@ mod api_cap;
 mod api_cap_feed;
 mod api_cap_ticker;
 mod api_publish;
+mod api_screens_list;
 mod api_subtitles;
 mod api_ticker;
 mod api_upload;
