@@ -69,6 +69,7 @@ mod tests {
             languages: vec!["vi".into()],
             timezone: "Asia/Ho_Chi_Minh".into(),
             mqtt_password_hash: String::new(),
+            mqtt_login_sha256: None,
             disabled: false,
             device_key: None,
             enrolled_at: None,

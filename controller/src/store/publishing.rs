@@ -118,6 +118,7 @@ impl Store {
             .compare_and_swap(&m.screen, prev, Some(m.bytes.clone()))?
         {
             Ok(()) => {
+                self.screen_changed(&m.screen);
                 self.audit
                     .manifest_history
                     .insert(history_key(&m.screen, m.version), m.bytes.clone())?;
