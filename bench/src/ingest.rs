@@ -86,6 +86,8 @@ pub struct DriveResult {
     pub elapsed_s: f64,
     /// Controller CPU seconds in that time.
     pub ctl_cpu_s: f64,
+    /// CPU seconds of this process (the uploading screens, their ack checks) in that time.
+    pub bench_cpu_s: f64,
     /// Seconds to connect and subscribe.
     pub connect_s: f64,
 }
@@ -213,6 +215,7 @@ pub async fn drive(ctl: &CtlProc, work: &[ScreenWork], quick: bool) -> Result<Dr
         w.open().await?;
     }
     let cpu0 = cpu_seconds(ctl.pid).unwrap_or(0.0);
+    let own0 = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let start = Instant::now();
     go_tx.send(true)?;
     let mut acked = 0u64;
@@ -229,6 +232,7 @@ pub async fn drive(ctl: &CtlProc, work: &[ScreenWork], quick: bool) -> Result<Dr
     }
     let elapsed_s = start.elapsed().as_secs_f64();
     let ctl_cpu_s = cpu_seconds(ctl.pid).unwrap_or(0.0) - cpu0;
+    let bench_cpu_s = cpu_seconds(std::process::id()).unwrap_or(0.0) - own0;
     if let Some(w) = window {
         w.close().await?;
     }
@@ -237,6 +241,7 @@ pub async fn drive(ctl: &CtlProc, work: &[ScreenWork], quick: bool) -> Result<Dr
         acked,
         elapsed_s,
         ctl_cpu_s,
+        bench_cpu_s,
         connect_s,
     })
 }
@@ -415,6 +420,11 @@ pub async fn run(opts: &Opts, k: usize, b: usize, m: usize) -> Result<Report> {
         "cores",
     );
     rep.row(
+        "bench's screens CPU (cores busy)",
+        r.bench_cpu_s / r.elapsed_s,
+        "cores",
+    );
+    rep.row(
         "controller CPU per 1000 receipts",
         r.ctl_cpu_s * 1000.0 / r.acked as f64 * 1e3,
         "ms",
@@ -455,7 +465,7 @@ pub async fn run(opts: &Opts, k: usize, b: usize, m: usize) -> Result<Report> {
         "params",
         json!({"screens": k, "batch": b, "batches_per_screen": m, "receipts": total,
                "elapsed_s": r.elapsed_s, "connect_s": r.connect_s,
-               "controller_cpu_s": r.ctl_cpu_s, "controller_rss_kib": rss.0,
+               "controller_cpu_s": r.ctl_cpu_s, "bench_cpu_s": r.bench_cpu_s, "controller_rss_kib": rss.0,
                "controller_hwm_kib": rss.1}),
     );
     rep.detail("raw", serde_json::to_value(&raw)?);
