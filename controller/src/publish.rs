@@ -508,12 +508,41 @@ fn prepare_manifest(
     })
 }
 
-/// Screens below which preparing on one thread is cheaper than handing work to others.
+/// Screens below which working on one thread is cheaper than handing work to others.
 const PARALLEL_FROM: usize = 64;
 
-/// [`prepare_manifest`] for every screen, in order, on every core: building, hashing and
-/// signing thousands of manifests is CPU work, and each screen's is independent (the store is
-/// only read). Runs on the blocking pool, so the runtime (the broker, HTTP) keeps running.
+/// `f` of every screen, in order, on every core (the blocking pool, so the runtime — the
+/// broker, HTTP — keeps running): building, hashing and signing thousands of manifests is CPU
+/// work, and each screen's is independent. `Err(message)` for the screens of a chunk whose
+/// worker panicked.
+async fn on_all_cores<T, F>(screens: &[ScreenRecord], f: F) -> Vec<Result<T, String>>
+where
+    T: Send + 'static,
+    F: Fn(&ScreenRecord) -> T + Send + Sync + 'static,
+{
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = cores.min(screens.len().div_ceil(PARALLEL_FROM)).max(1);
+    let per = screens.len().div_ceil(workers).max(1);
+    let f = std::sync::Arc::new(f);
+    let jobs: Vec<_> = screens
+        .chunks(per)
+        .map(|chunk| {
+            let (f, chunk) = (f.clone(), chunk.to_vec());
+            tokio::task::spawn_blocking(move || chunk.iter().map(|s| f(s)).collect::<Vec<_>>())
+        })
+        .collect();
+    let mut out = Vec::with_capacity(screens.len());
+    for (job, chunk) in jobs.into_iter().zip(screens.chunks(per)) {
+        match job.await {
+            Ok(done) => out.extend(done.into_iter().map(Ok)),
+            Err(e) => out.extend(chunk.iter().map(|_| Err(e.to_string()))),
+        }
+    }
+    out
+}
+
+/// [`prepare_manifest`] for every screen, in order, on every core ([`on_all_cores`]; the
+/// store is only read).
 async fn prepare_manifests(
     store: &Store,
     index: &ContentIndex,
@@ -522,35 +551,44 @@ async fn prepare_manifests(
     lifetime: Duration,
     now: jiff::Timestamp,
 ) -> Vec<Result<Prepared, PublishError>> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let workers = cores.min(screens.len().div_ceil(PARALLEL_FROM)).max(1);
-    let index = std::sync::Arc::new(index.clone());
-    let per = screens.len().div_ceil(workers).max(1);
-    let jobs: Vec<_> = screens
-        .chunks(per)
-        .map(|chunk| {
-            let (store, index, key, chunk) =
-                (store.clone(), index.clone(), key.clone(), chunk.to_vec());
-            tokio::task::spawn_blocking(move || {
-                chunk
-                    .iter()
-                    .map(|s| prepare_manifest(&store, &index, &key, s, lifetime, now))
-                    .collect::<Vec<_>>()
+    let (store, index, key) = (store.clone(), index.clone(), key.clone());
+    let prepared = on_all_cores(screens, move |s| {
+        prepare_manifest(&store, &index, &key, s, lifetime, now)
+    })
+    .await;
+    prepared
+        .into_iter()
+        .zip(screens)
+        .map(|(p, s)| {
+            p.unwrap_or_else(|message| {
+                Err(PublishError::Invalid {
+                    screen: s.id.clone(),
+                    message: format!("preparing the manifest failed: {message}"),
+                })
             })
         })
-        .collect();
-    let mut out = Vec::with_capacity(screens.len());
-    for (job, chunk) in jobs.into_iter().zip(screens.chunks(per)) {
-        match job.await {
-            Ok(prepared) => out.extend(prepared),
-            // A panic in one screen's build: name the first screen of its chunk.
-            Err(e) => out.push(Err(PublishError::Invalid {
-                screen: chunk[0].id.clone(),
-                message: format!("preparing the manifest failed: {e}"),
-            })),
-        }
-    }
-    out
+        .collect()
+}
+
+/// [`check_publishable_in`] for every screen, in order, on every core ([`on_all_cores`]).
+pub async fn check_all_publishable(
+    index: &ContentIndex,
+    screens: &[ScreenRecord],
+) -> Vec<Result<(), PublishError>> {
+    let index = index.clone();
+    let checked = on_all_cores(screens, move |s| check_publishable_in(&index, s)).await;
+    checked
+        .into_iter()
+        .zip(screens)
+        .map(|(c, s)| {
+            c.unwrap_or_else(|message| {
+                Err(PublishError::Invalid {
+                    screen: s.id.clone(),
+                    message: format!("checking the manifest failed: {message}"),
+                })
+            })
+        })
+        .collect()
 }
 
 /// Publishes the manifests of `screens` (in order) from one [`ContentIndex`]: builds and signs

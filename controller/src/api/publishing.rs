@@ -143,8 +143,9 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
     let index = ContentIndex::load(&state.store).map_err(publish_error)?;
     // Check everything first so an invalid screen publishes nothing.
     let mut ready = Vec::new();
-    for s in targets {
-        match crate::publish::check_publishable_in(&index, &s) {
+    let checked = crate::publish::check_all_publishable(&index, &targets).await;
+    for (s, check) in targets.into_iter().zip(checked) {
+        match check {
             Ok(()) => ready.push(s),
             Err(e @ PublishError::NothingScheduled { .. }) if !explicit => {
                 skipped.push(serde_json::json!({"screen": s.id, "reason": e.to_string()}));
