@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{FutureExt as _, StreamExt};
+use futures_util::StreamExt;
 use gatecast_tls::rustls::ClientConfig;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -176,27 +176,6 @@ fn check_sha(sha: &str) -> Result<(), CacheError> {
     } else {
         Err(CacheError::BadSha(sha.to_owned()))
     }
-}
-
-/// The most received bytes gathered before they are written to a part file.
-const WRITE_BATCH: usize = 1 << 20;
-
-/// Writes `pending` to the part file and waits until the write is done (so a resume finds it);
-/// empties `pending` and returns how many bytes were written.
-async fn write_pending(
-    file: &mut tokio::fs::File,
-    part: &Path,
-    pending: &mut Vec<u8>,
-) -> Result<u64, DownloadError> {
-    if pending.is_empty() {
-        return Ok(0);
-    }
-    file.write_all(pending).await.map_err(io_err(part))?;
-    // `tokio::fs::File` completes writes in the background; wait for this one.
-    file.flush().await.map_err(io_err(part))?;
-    let n = pending.len() as u64;
-    pending.clear();
-    Ok(n)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
@@ -607,10 +586,8 @@ impl Cache {
             }
         }
         self.set_origin(&w.sha256, Some(mirror));
-        // Whenever the download waits (on the network or the throttle), everything received
-        // is already in the part file, so a stalled or cancelled download keeps it for the
-        // resume. Chunks that are already there are gathered into one write of up to
-        // `WRITE_BATCH` bytes instead of one write per chunk.
+        // Unbuffered on purpose: every received byte goes to the part file at once, so a
+        // stalled or cancelled download keeps everything it received for the resume.
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -625,23 +602,11 @@ impl Cache {
 
         let mut throttle = self.bandwidth.map(Throttle::new);
         let mut stream = resp.bytes_stream();
-        let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
-        let mut written = offset;
-        loop {
-            let next = match stream.next().now_or_never() {
-                Some(next) => next,
-                None => {
-                    // About to wait on the network.
-                    written += write_pending(&mut file, &part, &mut pending).await?;
-                    progress.send_modify(|p| p.have_bytes = base_have + written);
-                    stream.next().await
-                }
-            };
-            let Some(chunk) = next else { break };
+        while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
-                    write_pending(&mut file, &part, &mut pending).await?;
+                    file.flush().await.map_err(io_err(&part))?;
                     return Err(DownloadError::Http(gatecast_tls::explain(&e)));
                 }
             };
@@ -650,19 +615,17 @@ impl Cache {
                 remove_if_exists(&part).await?;
                 return Err(DownloadError::TooLong { declared });
             }
+            file.write_all(&chunk).await.map_err(io_err(&part))?;
+            // `tokio::fs::File` completes writes in the background; wait for this one, so the
+            // progress below counts bytes really in the part file (what a resume will find).
+            file.flush().await.map_err(io_err(&part))?;
             hasher.update(&chunk);
-            pending.extend_from_slice(&chunk);
             offset += chunk.len() as u64;
-            if pending.len() >= WRITE_BATCH || throttle.is_some() {
-                written += write_pending(&mut file, &part, &mut pending).await?;
-                progress.send_modify(|p| p.have_bytes = base_have + written);
-            }
+            progress.send_modify(|p| p.have_bytes = base_have + offset);
             if let Some(t) = throttle.as_mut() {
                 t.consume(chunk.len() as u64).await;
             }
         }
-        write_pending(&mut file, &part, &mut pending).await?;
-        progress.send_modify(|p| p.have_bytes = base_have + offset);
         file.flush().await.map_err(io_err(&part))?;
         if offset < declared {
             return Err(DownloadError::Short {
