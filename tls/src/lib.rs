@@ -127,9 +127,17 @@ pub fn normalize_pin(pin: &str) -> Result<String, TlsError> {
 ///
 /// ring, not aws-lc-rs: no C/CMake toolchain beyond ring's. rustls 0.23.48 marks ring's
 /// provider deprecated only because it has no post-quantum key exchange.
+///
+/// Key exchange X25519 first: ring's provider lists P-384 first, so two gatecast ends agreed
+/// on P-384, whose key generation and agreement were 60 % of the controller's CPU in a
+/// reconnect storm of 10,000 TLS screens (`docs/BENCHMARKS.md`); X25519 costs a fraction of
+/// it at a security level no lower than P-256's. P-256 and P-384 stay for peers without it.
 #[allow(deprecated)]
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::kx_group::{SECP256R1, SECP384R1, X25519};
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = vec![X25519, SECP256R1, SECP384R1];
+    Arc::new(provider)
 }
 
 /// TLS 1.3 and 1.2; nothing older exists in rustls.
@@ -150,5 +158,18 @@ mod tests {
         assert_eq!(normalize_pin(&upper).unwrap(), "ab".repeat(32));
         assert!(matches!(normalize_pin("abc"), Err(TlsError::BadPin(_))));
         assert!(normalize_pin(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn key_exchange_prefers_x25519() {
+        let names: Vec<_> = provider().kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            names,
+            [
+                rustls::NamedGroup::X25519,
+                rustls::NamedGroup::secp256r1,
+                rustls::NamedGroup::secp384r1
+            ]
+        );
     }
 }
