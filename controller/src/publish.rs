@@ -513,12 +513,16 @@ const PARALLEL_FROM: usize = 64;
 
 /// `f` of every screen, in order, on every core (the blocking pool, so the runtime — the
 /// broker, HTTP — keeps running): building, hashing and signing thousands of manifests is CPU
-/// work, and each screen's is independent. `Err(message)` for the screens of a chunk whose
-/// worker panicked.
-async fn on_all_cores<T, F>(screens: &[ScreenRecord], f: F) -> Vec<Result<T, String>>
+/// work, and each screen's is independent. The screens of a chunk whose worker panicked get
+/// an `Invalid` error saying that `doing` failed.
+async fn on_all_cores<T, F>(
+    screens: &[ScreenRecord],
+    doing: &str,
+    f: F,
+) -> Vec<Result<T, PublishError>>
 where
     T: Send + 'static,
-    F: Fn(&ScreenRecord) -> T + Send + Sync + 'static,
+    F: Fn(&ScreenRecord) -> Result<T, PublishError> + Send + Sync + 'static,
 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let workers = cores.min(screens.len().div_ceil(PARALLEL_FROM)).max(1);
@@ -534,8 +538,13 @@ where
     let mut out = Vec::with_capacity(screens.len());
     for (job, chunk) in jobs.into_iter().zip(screens.chunks(per)) {
         match job.await {
-            Ok(done) => out.extend(done.into_iter().map(Ok)),
-            Err(e) => out.extend(chunk.iter().map(|_| Err(e.to_string()))),
+            Ok(done) => out.extend(done),
+            Err(e) => out.extend(chunk.iter().map(|s| {
+                Err(PublishError::Invalid {
+                    screen: s.id.clone(),
+                    message: format!("{doing} failed: {e}"),
+                })
+            })),
         }
     }
     out
@@ -552,22 +561,10 @@ async fn prepare_manifests(
     now: jiff::Timestamp,
 ) -> Vec<Result<Prepared, PublishError>> {
     let (store, index, key) = (store.clone(), index.clone(), key.clone());
-    let prepared = on_all_cores(screens, move |s| {
+    on_all_cores(screens, "preparing the manifest", move |s| {
         prepare_manifest(&store, &index, &key, s, lifetime, now)
     })
-    .await;
-    prepared
-        .into_iter()
-        .zip(screens)
-        .map(|(p, s)| {
-            p.unwrap_or_else(|message| {
-                Err(PublishError::Invalid {
-                    screen: s.id.clone(),
-                    message: format!("preparing the manifest failed: {message}"),
-                })
-            })
-        })
-        .collect()
+    .await
 }
 
 /// [`check_publishable_in`] for every screen, in order, on every core ([`on_all_cores`]).
@@ -576,19 +573,10 @@ pub async fn check_all_publishable(
     screens: &[ScreenRecord],
 ) -> Vec<Result<(), PublishError>> {
     let index = index.clone();
-    let checked = on_all_cores(screens, move |s| check_publishable_in(&index, s)).await;
-    checked
-        .into_iter()
-        .zip(screens)
-        .map(|(c, s)| {
-            c.unwrap_or_else(|message| {
-                Err(PublishError::Invalid {
-                    screen: s.id.clone(),
-                    message: format!("checking the manifest failed: {message}"),
-                })
-            })
-        })
-        .collect()
+    on_all_cores(screens, "checking the manifest", move |s| {
+        check_publishable_in(&index, s)
+    })
+    .await
 }
 
 /// Publishes the manifests of `screens` (in order) from one [`ContentIndex`]: builds and signs

@@ -69,10 +69,9 @@ impl Store {
         self.flush().await
     }
 
-    /// Like [`Store::put_manifest`] but **without** the flush, for publishing to many screens
-    /// with one flush: the caller must call [`Store::flush`] before sending the manifest (or
-    /// acknowledging it in any way).
-    pub fn put_manifest_unflushed(&self, m: &StoredManifest) -> Result<()> {
+    /// [`Store::put_manifest`] without the flush: the stored manifest's version must be below
+    /// `m`'s, then it is replaced by compare-and-swap ([`Store::put_manifest_replacing`]).
+    fn put_manifest_unflushed(&self, m: &StoredManifest) -> Result<()> {
         let prev = self.manifests.get(&m.screen)?;
         if let Some(p) = &prev {
             let p: StoredManifest = decode("manifest", p)?;
@@ -83,30 +82,14 @@ impl Store {
                 });
             }
         }
-        let bytes = sled::IVec::from(encode(m));
-        match self
-            .manifests
-            .compare_and_swap(&m.screen, prev, Some(bytes.clone()))?
-        {
-            Ok(()) => {
-                self.screen_changed(&m.screen);
-                self.audit
-                    .manifest_history
-                    .insert(history_key(&m.screen, m.version), bytes)?;
-                Ok(())
-            }
-            Err(_) => Err(StoreError::Exists {
-                what: "manifest version",
-                id: format!("{}@{}", m.screen, m.version),
-            }),
-        }
+        self.put_manifest_replacing(&EncodedManifest::new(m, prev.map(StoredBytes)))
     }
 
-    /// Like [`Store::put_manifest_unflushed`] for a manifest prepared from
-    /// [`Store::manifest_for_update`]: stored only if the screen's manifest is still exactly
-    /// `prev` (`None`: still none), else `Exists`, so concurrent publishers never reuse a
-    /// version. Encodes `m` here, so callers can do it on other threads first: see
-    /// [`EncodedManifest`].
+    /// Stores a manifest prepared from [`Store::manifest_for_update`] **unflushed** (the caller
+    /// must call [`Store::flush`] before sending it or acknowledging it in any way): only if the
+    /// screen's manifest is still exactly the bytes it replaces (`None`: still none), else
+    /// `Exists`, so concurrent publishers never reuse a version. The encoding was done by
+    /// [`EncodedManifest::new`], on whatever thread prepared it.
     pub fn put_manifest_replacing(&self, m: &EncodedManifest) -> Result<()> {
         let exists = || StoreError::Exists {
             what: "manifest version",
