@@ -439,7 +439,13 @@ impl CtlProc {
         tls: Option<&CtlTls>,
     ) -> Result<CtlProc> {
         std::fs::create_dir_all(data)?;
-        let log = std::fs::File::create(data.with_extension("log"))?;
+        // GATECAST_BENCH_CTL_LOG_DIR: keep the controller's log there instead of beside its
+        // (temporary) data directory.
+        let log_path = match std::env::var_os("GATECAST_BENCH_CTL_LOG_DIR") {
+            Some(d) => std::path::PathBuf::from(d).join("controller.log"),
+            None => data.with_extension("log"),
+        };
+        let log = std::fs::File::create(log_path)?;
         let mut cmd = Command::new(binary("gatecast-controller")?);
         cmd.arg("serve")
             .arg("--data")
@@ -456,9 +462,11 @@ impl CtlProc {
                 .arg("--tls-key")
                 .arg(&t.key);
         }
+        // GATECAST_BENCH_CTL_LOG: the controller's log filter, for diagnosing a run.
+        let filter = std::env::var("GATECAST_BENCH_CTL_LOG").unwrap_or_else(|_| "warn".into());
         let mut child = cmd
-            .env("GATECAST_LOG", "warn")
-            .env("RUST_LOG", "warn")
+            .env("GATECAST_LOG", &filter)
+            .env("RUST_LOG", &filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -748,6 +756,18 @@ pub fn png(seed: u32, len: usize) -> Vec<u8> {
     v.extend_from_slice(&seed.to_le_bytes());
     v.extend((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed as u8)));
     v
+}
+
+/// An MQTT client of a bench screen, with TCP_NODELAY like the player's.
+pub fn mqtt_client(
+    options: rumqttc::MqttOptions,
+    capacity: usize,
+) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let (client, mut ev) = rumqttc::AsyncClient::new(options, capacity);
+    let mut net = ev.network_options();
+    net.set_tcp_nodelay(true);
+    ev.set_network_options(net);
+    (client, ev)
 }
 
 /// MQTT options for a bench screen (persistent session like a player, raised packet limit).

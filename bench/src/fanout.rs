@@ -10,11 +10,13 @@ use anyhow::{anyhow, bail, Result};
 use playlists::keys::KeySet;
 use playlists::manifest::verify_manifest;
 use playlists::topics::{topic, Kind};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::{Event, Packet, QoS};
 use serde_json::json;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::common::{mqtt_options, summary, temp_dir, CtlProc, Mosquitto, Opts, Report};
+use super::common::{
+    mqtt_client, mqtt_options, summary, temp_dir, CtlProc, Mosquitto, Opts, Report,
+};
 use super::profile::Window;
 
 /// Which broker carries the fan-out.
@@ -112,7 +114,7 @@ async fn screen_task(
             rumqttc::TlsConfiguration::Rustls(tls),
         ));
     }
-    let (client, mut ev) = AsyncClient::new(options, 16);
+    let (client, mut ev) = mqtt_client(options, 16);
     let manifest_topic = topic(&id, Kind::Manifest);
     let mut subscribed = false;
     let mut accepted = false;

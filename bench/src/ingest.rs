@@ -15,11 +15,11 @@ use playlists::receipt::{
     Receipt, VerifiedBatch, GENESIS_PREV,
 };
 use playlists::topics::{topic, Kind};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::{Event, Packet, QoS};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::common::{cpu_seconds, mqtt_options, temp_dir, CtlProc, Opts, Report};
+use super::common::{cpu_seconds, mqtt_client, mqtt_options, temp_dir, CtlProc, Opts, Report};
 use super::profile::Window;
 
 /// One screen's pre-signed work: its device key and its batches `(envelope, last seq)`.
@@ -105,7 +105,7 @@ async fn uploader(
     ready: mpsc::UnboundedSender<()>,
     done: mpsc::UnboundedSender<Result<u64, String>>,
 ) {
-    let (client, mut ev) = AsyncClient::new(mqtt_options(&id, &id, &password, &host, port), 16);
+    let (client, mut ev) = mqtt_client(mqtt_options(&id, &id, &password, &host, port), 16);
     let ack_topic = topic(&id, Kind::Ack);
     let receipts_topic = topic(&id, Kind::Receipts);
     let mut subscribed = false;

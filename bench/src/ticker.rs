@@ -12,11 +12,11 @@ use anyhow::{anyhow, bail, Result};
 use playlists::keys::KeySet;
 use playlists::manifest::{ticker_turns, verify_ticker};
 use playlists::topics::{topic, Kind};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::{Event, Packet, QoS};
 use serde_json::json;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::common::{mqtt_options, summary, temp_dir, CtlProc, Opts, Report};
+use super::common::{mqtt_client, mqtt_options, summary, temp_dir, CtlProc, Opts, Report};
 
 const TEXT: &str = "Đính chính: Quốc lộ 4D đã thông xe từ 14:00";
 
@@ -38,7 +38,7 @@ async fn screen_task(
 ) {
     let mut permit = s.permits.clone().acquire_owned().await.ok();
     let options = mqtt_options(&s.id, &s.id, &s.password, &s.host, s.port);
-    let (client, mut ev) = AsyncClient::new(options, 16);
+    let (client, mut ev) = mqtt_client(options, 16);
     let ticker_topic = topic(&s.id, Kind::Ticker);
     let (mut subscribed, mut shown) = (false, false);
     let langs = vec!["vi".to_string(), "en".to_string()];

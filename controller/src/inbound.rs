@@ -37,9 +37,6 @@ pub const MAX_PENDING_BYTES: usize = 32 * 1024 * 1024;
 /// more than an eighth of [`MAX_PENDING_BYTES`].
 pub const MAX_PENDING_BYTES_PER_SCREEN: usize = MAX_PENDING_BYTES / 8;
 
-/// Envelopes handed to the ingest task but not yet taken by it, at most.
-pub const INGEST_CHANNEL: usize = 4;
-
 /// Bytes of payload the MQTT client's inbound queue may hold
 /// ([`crate::mqtt::client::InboundBytes`]; given back as each message is routed).
 pub const INBOUND_QUEUE_BYTES: usize = 32 * 1024 * 1024;
@@ -125,7 +122,8 @@ impl ReceiptQueue {
         self.notify.notify_one();
     }
 
-    fn try_pop(&self) -> Option<(String, Vec<u8>)> {
+    /// The next batch in turn, if one is waiting.
+    pub fn try_pop(&self) -> Option<(String, Vec<u8>)> {
         let mut guard = self.lock();
         let p = &mut *guard;
         let screen = p.turn.pop_front()?;
@@ -155,9 +153,18 @@ impl ReceiptQueue {
     }
 }
 
+/// Closes the [`ReceiptQueue`] when the inbound task ends, however it ends.
+struct CloseOnDrop(Arc<ReceiptQueue>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Routes inbound messages: statuses to `statuses` (its own task records them), receipt
-/// batches through a [`ReceiptQueue`] to `receipts` (the ingest). Dropping the task stops all
-/// three parts and closes `receipts`, so the ingest drains and stops. `status_stale_after` is the
+/// batches into `queue`, which the ingest takes them from ([`crate::ingest::run`]). Dropping
+/// the task stops both parts and closes `queue`, so the ingest drains it and stops. `status_stale_after` is the
 /// heartbeat age past which a screen counts as silent (`docs/protocol.md` §12). Each message's
 /// bytes are given back to `inbound_bytes` once it is routed.
 pub fn spawn(
@@ -165,28 +172,17 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     mut inbound_rx: mpsc::Receiver<Inbound>,
     inbound_bytes: Option<InboundBytes>,
-    receipts: mpsc::Sender<(String, Vec<u8>)>,
+    queue: Arc<ReceiptQueue>,
     status_stale_after: std::time::Duration,
 ) -> JoinHandle<()> {
     let statuses = Arc::new(StatusQueue::default());
-    let queue = Arc::new(ReceiptQueue::default());
+    let closer = CloseOnDrop(queue.clone());
     let status_task = crate::status::run(
         store.clone(),
         metrics.clone(),
         statuses.clone(),
         status_stale_after,
     );
-    let feeder = {
-        let queue = queue.clone();
-        async move {
-            while let Some(batch) = queue.pop().await {
-                if receipts.send(batch).await.is_err() {
-                    warn!("receipt ingest has stopped; batches dropped (the players resend)");
-                    return;
-                }
-            }
-        }
-    };
     let router = async move {
         while let Some(msg) = inbound_rx.recv().await {
             let routed = msg.payload_len();
@@ -223,11 +219,11 @@ pub fn spawn(
                 b.release(routed);
             }
         }
-        queue.close();
     };
     tokio::spawn(async move {
+        let _closer = closer;
         tokio::select! {
-            _ = async { tokio::join!(router, feeder) } => {}
+            _ = router => {}
             _ = status_task => {}
         }
     })

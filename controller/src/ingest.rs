@@ -4,17 +4,20 @@
 //! the highest contiguous stored seq of its chain. Each enrolment of a screen starts a chain of
 //! its own (a new box starts at seq 1), stored under [`crate::store::chain_key`].
 //!
-//! Batches arrive on a channel; [`run`] drains up to [`IngestConfig::max_group`] envelopes that
-//! are already waiting, verifies the first envelope of each screen on all cores (signatures and
-//! chains do not depend on one another across screens), applies them one after the other,
-//! flushes the database **once** for the whole group (group commit) and only then signs and
-//! publishes one ack per screen of the group.
+//! Batches wait in the fair [`ReceiptQueue`]; [`run`] takes up to [`IngestConfig::max_group`]
+//! envelopes that are already waiting, verifies the first envelope of each screen on all cores
+//! (signatures and chains do not depend on one another across screens), applies them one after
+//! the other under one hold of the log lock — each stored batch's runs and envelope are
+//! appended to the value log, and their rows are written after one sync of it, in one
+//! transaction — flushes the database **once** for the whole group (group commit) and only
+//! then signs and publishes one ack per screen of the group.
 //!
 //! Per envelope ([`Ingest::apply`]):
 //! - exactly the same envelope bytes already stored for this screen (the player's uploader
 //!   resends its batch every ack timeout): nothing is written, no new log leaf; it is acked again;
 //! - verified by `playlists::receipt::verify_batch` against the stored tip: the new receipts,
-//!   the new tip and the exact envelope (as a Merkle log leaf) are written in one transaction;
+//!   the new tip and the exact envelope (as a Merkle log leaf) are written in one transaction
+//!   (with the rest of the group's);
 //!   a batch that only repeats stored receipts writes nothing and is acked again;
 //! - rejected: nothing of it is stored or acked; the rejection is counted in `/metrics`
 //!   (`gatecast_receipt_batches_rejected_total{reason}`) and recorded for auditors
@@ -28,7 +31,7 @@
 //! An ack never covers more than the chain tip, which only ever advances by contiguous seqs, so
 //! nothing past a gap is ever acknowledged.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -38,12 +41,14 @@ use playlists::receipt::{
     claimed_epoch, sign_ack, verify_batch, Ack, BatchError, ChainTip, VerifiedBatch, FIRST_EPOCH,
 };
 use playlists::topics::{topic, Kind};
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::inbound::ReceiptQueue;
 pub use crate::metrics::{IngestMetrics, REJECTION_REASONS};
 use crate::publish::Outbox;
-use crate::store::{chain_key, ConflictRecord, RejectionRecord, Store, StoreError};
+use crate::store::{
+    chain_key, ConflictRecord, LogGuard, RejectionRecord, StagedBatches, Store, StoreError,
+};
 
 /// Settings of the ingest task.
 #[derive(Debug, Clone)]
@@ -224,45 +229,63 @@ fn preverify_one(store: &Store, screen: &str, epoch: u64, envelope: &[u8]) -> Op
     Some(Preverified { key, tip, result })
 }
 
-/// Verifies the first envelope of every screen in `group` on all cores, before the serial
-/// apply. Only the ingest task writes receipts and chain tips, so a screen's tip cannot move
-/// between this and the apply; the apply still compares the tip and verifies again if it did.
-/// Later envelopes of the same screen depend on the earlier ones and are verified serially.
-fn preverify(store: &Store, group: &[(String, u64, Vec<u8>)]) -> Vec<Option<Preverified>> {
-    let mut out: Vec<Option<Preverified>> = group.iter().map(|_| None).collect();
+/// An envelope as received: the screen whose topic it came on, the epoch it names
+/// ([`epoch_of`]) and its exact bytes.
+type Received = (String, u64, Vec<u8>);
+
+/// Reads every envelope's epoch ([`epoch_of`]) and verifies the first envelope of every
+/// screen in `group` on all cores, before the serial apply. Only the ingest task writes
+/// receipts and chain tips, so a screen's tip cannot move between this and the apply; the
+/// apply still compares the tip and verifies again if it did. Later envelopes of the same
+/// screen depend on the earlier ones and are verified serially.
+fn preverify(
+    store: &Store,
+    group: Vec<(String, Vec<u8>)>,
+) -> (Vec<Received>, Vec<Option<Preverified>>) {
     let mut seen = std::collections::HashSet::new();
-    let firsts: Vec<usize> = (0..group.len())
-        .filter(|&i| seen.insert(group[i].0.as_str()))
-        .collect();
+    let first: Vec<bool> = group.iter().map(|(s, _)| seen.insert(s.clone())).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(firsts.len());
-    if threads < 2 {
-        return out;
-    }
-    let done: Vec<Vec<(usize, Option<Preverified>)>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let mine: Vec<usize> = firsts.iter().copied().skip(t).step_by(threads).collect();
-                sc.spawn(move || {
-                    mine.into_iter()
-                        .map(|i| {
-                            let (screen, epoch, env) = &group[i];
-                            (i, preverify_one(store, screen, *epoch, env))
-                        })
-                        .collect::<Vec<_>>()
+        .min(group.len());
+    let one = |i: usize| {
+        let (screen, env) = &group[i];
+        let epoch = epoch_of(env);
+        let pre = if first[i] && threads > 1 {
+            preverify_one(store, screen, epoch, env)
+        } else {
+            None
+        };
+        (i, epoch, pre)
+    };
+    let done: Vec<(usize, u64, Option<Preverified>)> = if threads < 2 {
+        (0..group.len()).map(one).collect()
+    } else {
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let one = &one;
+                    let n = group.len();
+                    sc.spawn(move || (t..n).step_by(threads).map(one).collect::<Vec<_>>())
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    for (i, p) in done.into_iter().flatten() {
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let mut epochs = vec![FIRST_EPOCH; group.len()];
+    let mut out: Vec<Option<Preverified>> = group.iter().map(|_| None).collect();
+    for (i, epoch, p) in done {
+        epochs[i] = epoch;
         out[i] = p;
     }
-    out
+    let group = group
+        .into_iter()
+        .zip(epochs)
+        .map(|((screen, env), epoch)| (screen, epoch, env))
+        .collect();
+    (group, out)
 }
 
 /// A rejection to record: reason code, the conflicting seq of a `duplicate_conflict`, and a
@@ -340,18 +363,28 @@ impl Ingest {
         envelope: &[u8],
         received_at: &str,
     ) -> Result<Applied, IngestError> {
-        self.apply_preverified(screen, epoch_of(envelope), envelope, received_at, None)
+        let epoch = epoch_of(envelope);
+        self.store.with_log_lock(|log| {
+            let mut staged = StagedBatches::default();
+            let received = (screen.to_owned(), epoch, envelope.to_vec());
+            let applied = self.apply_locked(log, &mut staged, &received, received_at, None)?;
+            log.commit(&mut staged)?;
+            Ok(applied)
+        })
     }
 
-    /// Applies `envelope`, which names enrolment `epoch` ([`epoch_of`]), read once per batch.
-    fn apply_preverified(
+    /// Applies `envelope`, which names enrolment `epoch` ([`epoch_of`]), under the log lock:
+    /// a batch to store is staged in `staged` (no batch of its chain may be staged already);
+    /// the caller commits ([`LogGuard::commit`]). A rejection is recorded at once.
+    fn apply_locked(
         &self,
-        screen: &str,
-        epoch: u64,
-        envelope: &[u8],
+        log: &LogGuard<'_>,
+        staged: &mut StagedBatches,
+        (screen, epoch, envelope): &Received,
         received_at: &str,
         pre: Option<Preverified>,
     ) -> Result<Applied, IngestError> {
+        let (screen, epoch) = (screen.as_str(), *epoch);
         let store = &self.store;
         let chain = chain_key(screen, epoch);
         // The pre-verification already looked the key up.
@@ -370,30 +403,30 @@ impl Ingest {
                 return self.rejected(screen, epoch, envelope, received_at, why);
             }
         };
-        let outcome = store.with_log_lock(|log| -> Result<_, StoreError> {
-            if store.stored_batch(&chain, envelope)?.is_some() {
-                return Ok(Ok(None));
-            }
+        let hash = playlists::merkle::leaf_hash(envelope);
+        let outcome = if store.stored_batch(&chain, &hash)?.is_some() {
+            Ok(None)
+        } else {
             let tip = store.chain_tip(&chain)?;
             let result = match pre {
                 Some(p) if p.tip == tip => p.result,
                 _ => verify_on_chain(store, screen, &chain, envelope, &key.key, tip.as_ref()),
             };
             match result {
-                Ok(v) => {
-                    if let Some(why) = closed_epoch_refuses(&v, key.closed_at) {
-                        return Ok(Err(Refused::Closed(why)));
-                    }
-                    Ok(Ok(Some(log.store_batch(
+                Ok(v) => match closed_epoch_refuses(&v, key.closed_at) {
+                    Some(why) => Err(Refused::Closed(why)),
+                    None => Ok(Some(log.stage_batch(
+                        staged,
                         &chain,
                         envelope,
+                        &hash,
                         &v,
                         received_at,
-                    )?)))
-                }
-                Err(e) => Ok(Err(Refused::Batch(e))),
+                    )?)),
+                },
+                Err(e) => Err(Refused::Batch(e)),
             }
-        })?;
+        };
         match outcome {
             Ok(Some(stored)) => match stored.leaf {
                 Some(leaf) => {
@@ -492,40 +525,62 @@ impl Ingest {
         &self,
         group: Vec<(String, Vec<u8>)>,
     ) -> Result<Vec<Applied>, IngestError> {
+        let (results, acks) = self.apply_group(group)?;
+        self.flush_and_ack(acks).await?;
+        Ok(results)
+    }
+
+    /// Applies a group of envelopes (not flushed). Returns what happened to each and the
+    /// acks it calls for: per chain, the tip as it stood after its last batch of the group.
+    fn apply_group(
+        &self,
+        group: Vec<(String, Vec<u8>)>,
+    ) -> Result<(Vec<Applied>, PendingAcks), IngestError> {
         let received_at = format!("{:.3}", jiff::Timestamp::now());
-        let mut results = Vec::with_capacity(group.len());
-        let mut ack_screens = BTreeSet::new();
-        let group: Vec<(String, u64, Vec<u8>)> = group
-            .into_iter()
-            .map(|(screen, env)| {
-                let epoch = epoch_of(&env);
-                (screen, epoch, env)
-            })
-            .collect();
-        let pre = preverify(&self.store, &group);
-        for ((screen, epoch, env), pre) in group.iter().zip(pre) {
-            let applied = self.apply_preverified(screen, *epoch, env, &received_at, pre)?;
-            match &applied {
-                Applied::Stored { .. } | Applied::Duplicate { tip: Some(_) } => {
-                    ack_screens.insert((screen.clone(), *epoch));
+        let mut acks = PendingAcks::new();
+        let (group, pre) = preverify(&self.store, group);
+        // One hold of the log lock for the group; a chain's second batch in the group waits
+        // for its first to be committed, since it is verified against it.
+        let results = self.store.with_log_lock(|log| -> Result<_, IngestError> {
+            let mut staged = StagedBatches::default();
+            let mut results = Vec::with_capacity(group.len());
+            for (received, pre) in group.iter().zip(pre) {
+                let (screen, epoch, _) = received;
+                if staged.holds(&chain_key(screen, *epoch)) {
+                    log.commit(&mut staged)?;
                 }
-                _ => {}
+                let applied = self.apply_locked(log, &mut staged, received, &received_at, pre)?;
+                if let Applied::Stored { tip, .. } | Applied::Duplicate { tip: Some(tip) } =
+                    &applied
+                {
+                    let at = acks.entry((screen.clone(), *epoch)).or_default();
+                    *at = (*at).max(*tip);
+                }
+                results.push(applied);
             }
-            results.push(applied);
-        }
+            log.commit(&mut staged)?;
+            Ok(results)
+        })?;
+        Ok((results, acks))
+    }
+
+    /// Flushes, then sends each pending ack. An ack names the tip recorded when its batch
+    /// was applied, never a later one: a batch applied while this flush runs is acked after
+    /// the next.
+    async fn flush_and_ack(&self, acks: PendingAcks) -> Result<(), IngestError> {
+        let started = std::time::Instant::now();
         self.store.flush().await?;
+        let flushed = started.elapsed();
         self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
-        for (screen, epoch) in ack_screens {
-            let Some(tip) = self.store.chain_tip(&chain_key(&screen, epoch))? else {
-                continue;
-            };
+        let n = acks.len();
+        for ((screen, epoch), tip) in acks {
             let Ok(key) = device_key(&self.store, &screen, epoch)? else {
                 continue;
             };
-            self.send_ack(&screen, epoch, &key.key.key_id(), tip.seq)
-                .await;
+            self.send_ack(&screen, epoch, &key.key.key_id(), tip).await;
         }
-        Ok(results)
+        debug!(acks = n, ?flushed, acked = ?started.elapsed(), "receipt groups flushed and acked");
+        Ok(())
     }
 
     /// Acks the chain of `screen`'s `epoch` (device key `key_id`) up to `upto_seq`: a player
@@ -555,26 +610,59 @@ impl Ingest {
     }
 }
 
-/// Runs the ingest until the channel closes: takes whatever is waiting (up to
-/// [`IngestConfig::max_group`]), applies it, flushes once, acks.
-pub async fn run(ingest: Ingest, mut rx: mpsc::Receiver<(String, Vec<u8>)>, cfg: IngestConfig) {
+/// Acks a group calls for: (screen, epoch) → the chain tip to acknowledge.
+type PendingAcks = BTreeMap<(String, u64), u64>;
+
+/// Runs the ingest until `queue` is closed and empty: takes whatever is waiting, in the
+/// queue's turn order (up to [`IngestConfig::max_group`]), and applies it; a second task
+/// flushes and acks what was applied, so the next group is verified and stored while the
+/// last one's flush runs. One flush covers every group applied before it started.
+pub async fn run(ingest: Ingest, queue: Arc<ReceiptQueue>, cfg: IngestConfig) {
+    let ingest = Arc::new(ingest);
     let max = cfg.max_group.max(1);
-    while let Some(first) = rx.recv().await {
+    // A few groups may wait for their flush; past that the apply waits too.
+    let (applied_tx, mut applied_rx) = tokio::sync::mpsc::channel::<PendingAcks>(4);
+    let committer = {
+        let ingest = ingest.clone();
+        tokio::spawn(async move {
+            while let Some(mut acks) = applied_rx.recv().await {
+                while let Ok(more) = applied_rx.try_recv() {
+                    for (chain, tip) in more {
+                        let at = acks.entry(chain).or_default();
+                        *at = (*at).max(tip);
+                    }
+                }
+                if let Err(e) = ingest.flush_and_ack(acks).await {
+                    warn!("receipt groups not flushed (players will resend): {e}");
+                }
+            }
+        })
+    };
+    while let Some(first) = queue.pop().await {
         let mut group = vec![first];
         while group.len() < max {
-            match rx.try_recv() {
-                Ok(m) => group.push(m),
-                Err(_) => break,
+            match queue.try_pop() {
+                Some(m) => group.push(m),
+                None => break,
             }
         }
         let n = group.len();
-        match ingest.ingest_group(group).await {
-            Ok(res) => debug!(envelopes = n, ?res, "receipt group ingested"),
+        let started = std::time::Instant::now();
+        match ingest.apply_group(group) {
+            Ok((res, acks)) => {
+                debug!(envelopes = n, took = ?started.elapsed(), "receipt group applied");
+                tracing::trace!(?res, "receipt group outcomes");
+                if applied_tx.send(acks).await.is_err() {
+                    break;
+                }
+            }
             Err(e) => warn!(
                 envelopes = n,
                 "receipt group not stored (players will resend): {e}"
             ),
         }
     }
+    drop(applied_tx);
+    let _ = committer.await;
     info!("receipt ingest stopped");
 }

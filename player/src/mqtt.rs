@@ -192,7 +192,12 @@ impl MqttHandle {
                 QoS::AtLeastOnce,
                 true,
             ));
-        let (client, eventloop) = AsyncClient::new(opts, 64);
+        let (client, mut eventloop) = AsyncClient::new(opts, 64);
+        // A receipts batch right after a PUBACK must not wait for the broker's delayed ACK
+        // (Nagle's algorithm holds a write while an earlier one is unacknowledged).
+        let mut net = eventloop.network_options();
+        net.set_tcp_nodelay(true);
+        eventloop.set_network_options(net);
         let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
         let (ack_tx, ack_rx) = mpsc::channel(ACK_QUEUE);
         let (shot_tx, shot_rx) = mpsc::channel(SHOT_QUEUE);

@@ -418,7 +418,12 @@ pub fn start(
             rumqttc::TlsConfiguration::Rustls(tls.clone()),
         ));
     }
-    let (client, eventloop) = AsyncClient::new(options, 256);
+    let (client, mut eventloop) = AsyncClient::new(options, 256);
+    // Acks and manifests go out as soon as they are written: without TCP_NODELAY a small
+    // publish right after another waits for the broker's delayed ACK (tens of ms).
+    let mut net = eventloop.network_options();
+    net.set_tcp_nodelay(true);
+    eventloop.set_network_options(net);
 
     let counters = Arc::new(Counters::default());
     let (inbound_tx, inbound_rx) = mpsc::channel(cfg.inbound_capacity.max(1));

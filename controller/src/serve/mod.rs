@@ -279,7 +279,7 @@ impl Running {
         self.mqtt.shutdown().await;
         self.inbound.abort();
         let _ = self.inbound.await;
-        // The ingest drains what the inbound task forwarded, then stops (channel closed).
+        // The ingest drains what the inbound task queued, then stops (queue closed).
         let _ = self.ingest.await;
         self.checkpointer.abort();
         if let Some(b) = self.broker {
@@ -433,7 +433,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     });
     let cap_feeds = crate::api::spawn_cap_feeds(state.clone());
 
-    let (receipts_tx, receipts_rx) = tokio::sync::mpsc::channel(crate::inbound::INGEST_CHANNEL);
+    let receipts = Arc::new(crate::inbound::ReceiptQueue::default());
     let ingest = tokio::spawn(crate::ingest::run(
         crate::ingest::Ingest {
             store: store.clone(),
@@ -441,7 +441,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             outbox: Arc::new(mqtt.clone()),
             metrics: metrics.ingest.clone(),
         },
-        receipts_rx,
+        receipts.clone(),
         crate::ingest::IngestConfig::default(),
     ));
     // After a key rotation: re-issue what the retired key signed (same content, new version).
@@ -467,7 +467,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         metrics,
         inbound_rx,
         Some(inbound_bytes),
-        receipts_tx,
+        receipts,
         stale_after,
     );
 

@@ -7,6 +7,9 @@
 //! log (status, screens, tokens) are rows of their own; a copy reads each as it is at that
 //! moment. Checkpoints only name leaves that exist, so every copied checkpoint verifies.
 //!
+//! Receipt runs and batch leaves kept in the value log (`values.rs`) are written as the values
+//! themselves, so a copy is complete on its own and loads as inline values.
+//!
 //! Format (all integers big-endian): per tree `u32` name length, name, `u64` entry count, then
 //! per entry `u32` key length, key, `u32` value length, value. Readers check every length
 //! against what is left.
@@ -55,13 +58,20 @@ impl Store {
             };
             for name in self.db.tree_names() {
                 let tree = self.db.open_tree(&name)?;
+                // The copy holds values, never references into this database's value log.
+                let in_value_log = [&self.audit.runs, &self.audit.log_leaves]
+                    .iter()
+                    .any(|t| t.name() == name);
                 let w = |e| io_err("backup output", e);
                 put_bytes(out, &name).map_err(w)?;
                 out.write_all(&(tree.len() as u64).to_be_bytes())
                     .map_err(w)?;
                 let mut n = 0u64;
                 for kv in tree.iter() {
-                    let (k, v) = kv?;
+                    let (k, mut v) = kv?;
+                    if in_value_log {
+                        v = self.audit.values.resolve(v)?;
+                    }
                     put_bytes(out, &k).map_err(w)?;
                     put_bytes(out, &v).map_err(w)?;
                     n += 1;

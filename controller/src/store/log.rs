@@ -79,6 +79,7 @@ impl Store {
     pub fn log_leaf(&self, index: u64) -> Result<Option<LogLeaf>> {
         match self.audit.log_leaves.get(index.to_be_bytes())? {
             Some(v) => {
+                let v = self.audit.values.resolve(v)?;
                 let kind = match v.first() {
                     Some(0) => LeafKind::Batch,
                     Some(1) => LeafKind::Action,

@@ -42,6 +42,7 @@ mod subtitles;
 mod templates;
 mod ticker;
 mod users;
+mod values;
 
 use std::path::Path;
 
@@ -53,7 +54,7 @@ pub use cap::{CapRecord, CapState, GateMatch};
 pub use dump::DumpSummary;
 pub use log::{LeafKind, LogLeaf};
 pub use publishing::{EncodedManifest, StoredBytes};
-pub use receipts::{chain_key, BatchStored, LogGuard, StoredReceipt};
+pub use receipts::{chain_key, BatchStored, LogGuard, StagedBatches, StoredReceipt};
 pub use records::{
     ActionRecord, AlertRecord, AlertTemplate, AlertTextRecord, EnrollCode, EpochRecord,
     MediaRecord, PlaylistItemRecord, PlaylistRecord, Role, ScheduleRecord, ScreenRecord,
@@ -69,8 +70,10 @@ pub use subtitles::SubtitleRecord;
 pub use ticker::{StoredTickerSet, TickerRecord};
 pub use users::{SessionRecord, UserRecord};
 
-/// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 2;
+/// The schema version this build reads and writes. Version 3 keeps large audit values in the
+/// value log (`values.rs`); a version 2 database is opened as it is (its inline values stay
+/// readable) and marked 3, so that an older build refuses it instead of misreading it.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +194,7 @@ impl Store {
             approvals: t("approvals")?,
             cap_inbox: t("cap_inbox")?,
             subtitles: t("subtitles")?,
-            audit: AuditTrees::open(&db)?,
+            audit: AuditTrees::open(&db, dir)?,
             generations: Default::default(),
             db,
         };
@@ -200,6 +203,11 @@ impl Store {
                 let found: u64 = decode("schema_version", &v)?;
                 if found == 1 {
                     store.migrate_receipts_v1()?;
+                } else if found == 2 {
+                    store
+                        .meta
+                        .insert("schema_version", encode(&SCHEMA_VERSION))?;
+                    store.db.flush()?;
                 } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema { found });
                 }
@@ -325,10 +333,12 @@ struct AuditTrees {
     manifest_history: sled::Tree,
     ticker_history: sled::Tree,
     log_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Receipt runs and batch leaves themselves; `runs` and `log_leaves` hold references.
+    values: std::sync::Arc<values::ValueLog>,
 }
 
 impl AuditTrees {
-    fn open(db: &sled::Db) -> Result<AuditTrees> {
+    fn open(db: &sled::Db, dir: &Path) -> Result<AuditTrees> {
         let t = |n: &str| db.open_tree(n);
         Ok(AuditTrees {
             runs: t("receipt_runs")?,
@@ -346,6 +356,7 @@ impl AuditTrees {
             manifest_history: t("manifest_history")?,
             ticker_history: t("ticker_history")?,
             log_lock: Default::default(),
+            values: std::sync::Arc::new(values::ValueLog::open(&dir.join("values"))?),
         })
     }
 }

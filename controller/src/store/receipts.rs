@@ -139,6 +139,7 @@ impl TimeScan<'_> {
             .runs
             .get(rk)?
             .ok_or_else(|| corrupt("receipt time index", "points at a missing run"))?;
+        let v = self.store.audit.values.resolve(v)?;
         let run = decode_run(&v)?;
         if run.batch_index >= self.log_size {
             return Ok(());
@@ -246,6 +247,7 @@ impl Store {
         let Some((first, v)) = self.run_containing(screen, seq)? else {
             return Ok(None);
         };
+        let v = self.audit.values.resolve(v)?;
         let run = decode_run(&v)?;
         let i = usize::try_from(seq - first).unwrap_or(usize::MAX);
         if i >= run.receipts.len() {
@@ -256,9 +258,13 @@ impl Store {
 
     /// If exactly these envelope bytes were already stored for `screen`, the log leaf holding
     /// them (an exact resend: nothing to do but ack again).
-    pub fn stored_batch(&self, screen: &str, envelope: &[u8]) -> Result<Option<u64>> {
-        let h = playlists::merkle::leaf_hash(envelope);
-        match self.audit.batch_hashes.get(h)? {
+    /// `hash` is the envelope's `playlists::merkle::leaf_hash`.
+    pub fn stored_batch(
+        &self,
+        screen: &str,
+        hash: &playlists::merkle::Hash,
+    ) -> Result<Option<u64>> {
+        match self.audit.batch_hashes.get(hash)? {
             Some(v) => {
                 let row: BatchHashRow = decode("batch hash", &v)?;
                 Ok((row.screen == screen).then_some(row.leaf))
@@ -299,8 +305,11 @@ impl Store {
                     Ok(kv) => kv,
                     Err(e) => return vec![Err(e.into())],
                 };
-                match decode_run(&v) {
-                    Ok(run) => run.all(epoch),
+                match self.audit.values.resolve(v).and_then(|v| {
+                    let run = decode_run(&v)?;
+                    Ok(run.all(epoch))
+                }) {
+                    Ok(all) => all,
                     Err(e) => vec![Err(e)],
                 }
             })
@@ -363,11 +372,37 @@ pub struct LogGuard<'a> {
     store: &'a Store,
 }
 
+/// One staged batch's rows, as they go into sled.
+struct StagedRows {
+    /// `(time key, run key, reference)` per run.
+    runs: Vec<(Vec<u8>, Vec<u8>, [u8; 17])>,
+    chain: String,
+    tip: Vec<u8>,
+    hash: playlists::merkle::Hash,
+    dedup: Vec<u8>,
+    index: u64,
+    leaf: [u8; 17],
+}
+
+/// Batches staged by [`LogGuard::stage_batch`]: verified, their runs and envelopes appended to
+/// the value log, their rows not yet in sled. [`LogGuard::commit`] syncs the value log once and
+/// writes all their rows in one transaction. Reads do not see a staged batch, so a chain may
+/// have at most one staged batch at a time ([`StagedBatches::holds`]).
+#[derive(Default)]
+pub struct StagedBatches {
+    rows: Vec<StagedRows>,
+}
+
+impl StagedBatches {
+    /// Whether a batch of chain `chain` ([`chain_key`]) is staged.
+    pub fn holds(&self, chain: &str) -> bool {
+        self.rows.iter().any(|r| r.chain == chain)
+    }
+}
+
 impl LogGuard<'_> {
-    /// Stores a verified batch: its new receipts (exact bytes, time index), the new chain tip,
-    /// and the exact envelope as a `batch` log leaf, in one transaction. Nothing is stored when
-    /// the batch has no new receipt. **Not flushed**: the caller flushes ([`Store::flush`])
-    /// before acknowledging (group commit).
+    /// Stores a verified batch: [`LogGuard::stage_batch`] then [`LogGuard::commit`].
+    /// **Not flushed**: the caller flushes ([`Store::flush`]) before acknowledging.
     pub fn store_batch(
         &self,
         screen: &str,
@@ -375,8 +410,27 @@ impl LogGuard<'_> {
         batch: &VerifiedBatch,
         received_at: &str,
     ) -> Result<BatchStored> {
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
-        use sled::Transactional as _;
+        let mut staged = StagedBatches::default();
+        let hash = playlists::merkle::leaf_hash(envelope);
+        let stored = self.stage_batch(&mut staged, screen, envelope, &hash, batch, received_at)?;
+        self.commit(&mut staged)?;
+        Ok(stored)
+    }
+
+    /// Stages a verified batch of chain `screen` ([`chain_key`]; none of it may be staged
+    /// already): appends its new receipts (exact bytes, as runs) and the exact envelope (a
+    /// `batch` log leaf; `hash` is its `leaf_hash`) to the value log, and keeps the rows that
+    /// [`LogGuard::commit`] writes: runs, time index, chain tip, duplicate index, leaf and leaf
+    /// hash. Nothing is staged when the batch has no new receipt.
+    pub fn stage_batch(
+        &self,
+        staged: &mut StagedBatches,
+        screen: &str,
+        envelope: &[u8],
+        hash: &playlists::merkle::Hash,
+        batch: &VerifiedBatch,
+        received_at: &str,
+    ) -> Result<BatchStored> {
         let s = self.store;
         if batch.new.is_empty() {
             return Ok(BatchStored {
@@ -385,7 +439,8 @@ impl LogGuard<'_> {
                 tip: batch.tip.clone(),
             });
         }
-        let index = s.next_leaf_index()?;
+        debug_assert!(!staged.holds(screen), "one staged batch per chain");
+        let index = s.next_leaf_index()? + staged.rows.len() as u64;
         let items: Vec<(u64, i64)> = batch
             .new
             .iter()
@@ -394,7 +449,8 @@ impl LogGuard<'_> {
                 (r.seq, r.started_at.as_millisecond())
             })
             .collect();
-        let mut rows = Vec::new();
+        let values = &s.audit.values;
+        let mut runs = Vec::new();
         for (a, b, lo) in cut_runs(&items) {
             let first = items[a].0;
             let bytes: Vec<&[u8]> = batch.new[a..b]
@@ -402,24 +458,44 @@ impl LogGuard<'_> {
                 .map(|&i| batch.receipts[i].1.as_slice())
                 .collect();
             let key = receipt_key(screen, first);
-            rows.push((
-                time_key(lo, &key),
-                key,
-                encode_run(received_at, index, &bytes),
-            ));
+            let run = values.append(&[&encode_run(received_at, index, &bytes)])?;
+            runs.push((time_key(lo, &key), key, run.encode()));
         }
-        let tip = encode(&TipRow {
-            seq: batch.tip.seq,
-            hash: batch.tip.hash.clone(),
+        let leaf = values.append(&[&[0u8], envelope])?.encode();
+        staged.rows.push(StagedRows {
+            runs,
+            chain: screen.to_owned(),
+            tip: encode(&TipRow {
+                seq: batch.tip.seq,
+                hash: batch.tip.hash.clone(),
+            }),
+            hash: *hash,
+            dedup: encode(&BatchHashRow {
+                screen: screen.to_owned(),
+                leaf: index,
+            }),
+            index,
+            leaf,
         });
-        let mut leaf = vec![0u8];
-        leaf.extend_from_slice(envelope);
-        let hash = playlists::merkle::leaf_hash(envelope);
-        let dedup = encode(&BatchHashRow {
-            screen: screen.to_owned(),
-            leaf: index,
-        });
-        let a = &s.audit;
+        Ok(BatchStored {
+            leaf: Some(index),
+            new_receipts: items.len(),
+            tip: batch.tip.clone(),
+        })
+    }
+
+    /// Writes the staged batches' rows: syncs the value log first (a reference is never
+    /// written before what it refers to is on disk), then one transaction for all of them.
+    /// **Not flushed.**
+    pub fn commit(&self, staged: &mut StagedBatches) -> Result<()> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        use sled::Transactional as _;
+        if staged.rows.is_empty() {
+            return Ok(());
+        }
+        let a = &self.store.audit;
+        a.values.sync()?;
+        let rows = std::mem::take(&mut staged.rows);
         (
             &a.runs,
             &a.run_time,
@@ -429,25 +505,23 @@ impl LogGuard<'_> {
             &a.log_hashes,
         )
             .transaction(|(receipts, times, tips, dups, leaves, hashes)| {
-                for (tk, rk, v) in &rows {
-                    receipts.insert(rk.as_slice(), v.as_slice())?;
-                    times.insert(tk.as_slice(), &[][..])?;
+                for b in &rows {
+                    for (tk, rk, v) in &b.runs {
+                        receipts.insert(rk.as_slice(), &v[..])?;
+                        times.insert(tk.as_slice(), &[][..])?;
+                    }
+                    tips.insert(b.chain.as_bytes(), b.tip.as_slice())?;
+                    dups.insert(&b.hash[..], b.dedup.as_slice())?;
+                    leaves.insert(&b.index.to_be_bytes(), &b.leaf[..])?;
+                    hashes.insert(&b.index.to_be_bytes(), &b.hash[..])?;
                 }
-                tips.insert(screen.as_bytes(), tip.as_slice())?;
-                dups.insert(&hash[..], dedup.as_slice())?;
-                leaves.insert(&index.to_be_bytes(), leaf.as_slice())?;
-                hashes.insert(&index.to_be_bytes(), &hash[..])?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
                 TransactionError::Storage(e) => StoreError::Db(e),
                 TransactionError::Abort(()) => corrupt("receipts", "transaction aborted"),
             })?;
-        Ok(BatchStored {
-            leaf: Some(index),
-            new_receipts: items.len(),
-            tip: batch.tip.clone(),
-        })
+        Ok(())
     }
 }
 

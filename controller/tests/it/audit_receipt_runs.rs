@@ -131,9 +131,29 @@ async fn single_receipts_and_seq_ranges_come_back_byte_exact() {
     }
 }
 
-/// Rewrites the runs of a schema 2 database as schema 1 rows (one `receipts` row and one
+/// Rewrites the runs of a current database as schema 1 rows (one `receipts` row and one
 /// `receipt_time` key per receipt), as the previous build stored them.
 fn downgrade_to_schema_1(path: &Path) {
+    // The receipts, from the leaves (each batch leaf holds its exact envelope; the run format
+    // is private), read through the store: it resolves leaves kept in the value log.
+    let store_rows: Vec<(u64, Vec<u8>, u64)> = {
+        let store = Store::open(path).expect("opening the store to read its leaves");
+        let mut rows = Vec::new();
+        for index in 0..store.log_size().unwrap() {
+            let leaf = store.log_leaf(index).unwrap().unwrap();
+            if leaf.kind != gatecast_controller::store::LeafKind::Batch {
+                continue;
+            }
+            let env = playlists::envelope::Envelope::parse(&leaf.data).unwrap();
+            let batch: serde_json::Value = serde_json::from_slice(&env.payload).unwrap();
+            for r in batch["receipts"].as_array().unwrap() {
+                let text = r.as_str().unwrap().as_bytes().to_vec();
+                let seq = Receipt::parse(&text).unwrap().seq;
+                rows.push((seq, text, index));
+            }
+        }
+        rows
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     let db = loop {
         match sled::open(path) {
@@ -144,27 +164,6 @@ fn downgrade_to_schema_1(path: &Path) {
     };
     let old = db.open_tree("receipts").unwrap();
     let old_time = db.open_tree("receipt_time").unwrap();
-    let store_rows: Vec<(u64, Vec<u8>, u64)> = {
-        // Read through a temporary Store-free decode: the run format is private, so take the
-        // receipts from the leaves instead (each batch leaf holds its exact envelope).
-        let leaves = db.open_tree("log_leaves").unwrap();
-        let mut rows = Vec::new();
-        for kv in leaves.iter() {
-            let (k, v) = kv.unwrap();
-            if v[0] != 0 {
-                continue;
-            }
-            let index = u64::from_be_bytes(k.as_ref().try_into().unwrap());
-            let env = playlists::envelope::Envelope::parse(&v[1..]).unwrap();
-            let batch: serde_json::Value = serde_json::from_slice(&env.payload).unwrap();
-            for r in batch["receipts"].as_array().unwrap() {
-                let text = r.as_str().unwrap().as_bytes().to_vec();
-                let seq = Receipt::parse(&text).unwrap().seq;
-                rows.push((seq, text, index));
-            }
-        }
-        rows
-    };
     for (seq, text, index) in &store_rows {
         let mut key = SCREEN.as_bytes().to_vec();
         key.push(b'/');
@@ -211,7 +210,7 @@ async fn a_schema_1_database_is_converted_on_open_without_losing_a_receipt() {
     assert_eq!(seqs, (1..=250).collect::<Vec<_>>());
     assert_eq!(store.chain_tip(SCREEN).unwrap().unwrap().seq, 250);
     drop(store);
-    // A second open finds schema 2 and converts nothing.
+    // A second open finds the current schema and converts nothing.
     let store = Store::open(&path)
         .expect("reopening the store (Store::open waits for a just-dropped handle's lock)");
     assert_eq!(between(&store, Timestamp::MIN, Timestamp::MAX).len(), 250);
