@@ -29,6 +29,9 @@ use crate::store::{
 };
 use playlists::hex::sha256_hex;
 
+/// What [`Outbox::send_all`] returns: one result per message, in order.
+pub type SentAll<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + 'a>>;
+
 /// Where signed messages go: the controller's MQTT client (retained, QoS 1).
 pub trait Outbox: Send + Sync + 'static {
     /// Publishes `payload` retained at QoS 1 on `topic`.
@@ -51,6 +54,19 @@ pub trait Outbox: Send + Sync + 'static {
             Err(format!(
                 "this outbox cannot publish non-retained messages (topic {topic})"
             ))
+        })
+    }
+
+    /// Publishes every `(topic, payload)` retained at QoS 1, in order, like [`Outbox::send`]
+    /// for each; one result per message. An outbox may hand them all over before waiting for
+    /// any answer (the default sends one after the other).
+    fn send_all(&self, messages: Vec<(String, Vec<u8>)>) -> SentAll<'_> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(messages.len());
+            for (topic, payload) in messages {
+                out.push(self.send(topic, payload).await);
+            }
+            out
         })
     }
 }
@@ -593,7 +609,9 @@ pub async fn publish_manifests(
     lifetime: Duration,
     now: jiff::Timestamp,
 ) -> Result<Vec<Published>, PublishError> {
+    let started = std::time::Instant::now();
     let prepared = prepare_manifests(store, index, key, screens, lifetime, now).await;
+    let signed = started.elapsed();
     let mut staged = Vec::with_capacity(screens.len());
     let mut failure = None;
     for p in prepared {
@@ -613,16 +631,27 @@ pub async fn publish_manifests(
             }
         }
     }
+    let written = started.elapsed();
     if staged.iter().any(|s| s.published.changed) {
         // Durability: one flush covers every manifest staged above, before any is sent.
         store.flush().await?;
     }
-    let mut out = Vec::with_capacity(staged.len());
-    for s in staged {
-        let mut published = s.published;
-        published.delivered = outbox
-            .send(s.topic, s.bytes)
-            .await
+    let flushed = started.elapsed();
+    let (messages, mut out): (Vec<_>, Vec<_>) = staged
+        .into_iter()
+        .map(|s| ((s.topic, s.bytes), s.published))
+        .unzip();
+    let sent = outbox.send_all(messages).await;
+    tracing::debug!(
+        screens = screens.len(),
+        ?signed,
+        ?written,
+        ?flushed,
+        sent = ?started.elapsed(),
+        "manifests published (times since the start)"
+    );
+    for (published, result) in out.iter_mut().zip(sent) {
+        published.delivered = result
             .map_err(|e| {
                 if published.changed {
                     tracing::warn!(screen = %published.screen, "sending manifest failed: {e}");
@@ -631,7 +660,6 @@ pub async fn publish_manifests(
                 }
             })
             .is_ok();
-        out.push(published);
     }
     match failure {
         Some(e) => Err(e),

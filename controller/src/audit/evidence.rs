@@ -19,30 +19,43 @@ use crate::store::{
 /// What the controller knows about screens and media, looked up once per request.
 pub struct Lookup<'a> {
     store: &'a Store,
-    screens: HashMap<String, ScreenRecord>,
+    /// Screens by id, read as receipts name them (`None`: not registered). Interior
+    /// mutability because the scan's filter asks for gates through a shared borrow.
+    screens: std::cell::RefCell<HashMap<String, Option<ScreenRecord>>>,
     media: HashMap<String, Option<MediaRecord>>,
     /// Alerts by id, read on the first alert play (`alert:<id>` receipts).
     alerts: Option<HashMap<String, AlertRecord>>,
 }
 
 impl<'a> Lookup<'a> {
-    /// Reads every screen once; media are looked up as receipts name them.
+    /// A lookup that reads each screen and medium once, when a receipt first names it (a page
+    /// of receipts names a few screens of a fleet of thousands).
     pub fn new(store: &'a Store) -> Result<Lookup<'a>, StoreError> {
         Ok(Lookup {
             store,
-            screens: store
-                .screens()?
-                .into_iter()
-                .map(|s| (s.id.clone(), s))
-                .collect(),
+            screens: Default::default(),
             media: HashMap::new(),
             alerts: None,
         })
     }
 
+    /// Calls `f` with the record of `screen` (read on first use; `None` if unknown).
+    fn with_screen<T>(
+        &self,
+        screen: &str,
+        f: impl FnOnce(Option<&ScreenRecord>) -> T,
+    ) -> Result<T, StoreError> {
+        let mut screens = self.screens.borrow_mut();
+        if !screens.contains_key(screen) {
+            let record = self.store.screen(screen)?;
+            screens.insert(screen.to_owned(), record);
+        }
+        Ok(f(screens.get(screen).and_then(Option::as_ref)))
+    }
+
     /// The gate `screen` stands at, if the screen is known.
-    pub fn gate(&self, screen: &str) -> Option<&str> {
-        self.screens.get(screen).map(|s| s.gate.as_str())
+    pub fn gate(&self, screen: &str) -> Result<Option<String>, StoreError> {
+        self.with_screen(screen, |s| s.map(|s| s.gate.clone()))
     }
 
     /// The output row of a receipt, with its screen's and media's details.
@@ -52,7 +65,7 @@ impl<'a> Lookup<'a> {
             self.media.insert(r.media.clone(), m);
         }
         let media = self.media.get(&r.media).and_then(Option::as_ref);
-        let mut row = ReceiptRow::new(r, self.screens.get(&r.screen), media);
+        let mut row = self.with_screen(&r.screen, |s| ReceiptRow::new(r, s, media))?;
         // An alert's text is no library item: the row names the alert by its title (its first
         // line in the language played) and says it was an alert.
         if let (None, Some(id)) = (media, r.playlist.strip_prefix("alert:")) {
@@ -86,9 +99,21 @@ pub fn scan<'a>(
     let end = filter.to.unwrap_or(Timestamp::MAX);
     store
         .receipts_between_upto(start, end, snapshot)
-        .filter(move |r| match r {
-            Ok(s) => filter.matches(&s.receipt, lookup.gate(&s.receipt.screen)),
-            Err(_) => true,
+        .filter_map(move |r| {
+            let s = match r {
+                Ok(s) => s,
+                Err(e) => return Some(Err(e)),
+            };
+            // The gate is read only when the filter names gates.
+            let gate = if filter.gates.is_empty() {
+                None
+            } else {
+                match lookup.gate(&s.receipt.screen) {
+                    Ok(g) => g,
+                    Err(e) => return Some(Err(e)),
+                }
+            };
+            filter.matches(&s.receipt, gate.as_deref()).then_some(Ok(s))
         })
 }
 

@@ -344,36 +344,59 @@ impl MqttHandle {
         payload: Vec<u8>,
         retain: bool,
     ) -> Result<(), MqttError> {
-        if payload.len() > self.max_payload {
-            return Err(MqttError::TooLarge {
-                topic,
-                size: payload.len(),
-                limit: self.max_payload,
+        self.publish_all(vec![(topic, payload)], retain)
+            .await
+            .pop()
+            .unwrap_or(Err(MqttError::Closed))
+    }
+
+    /// [`MqttHandle::publish`] of every `(topic, payload)`, in order, handing each to the
+    /// client task without waiting for the previous one's answer (a publish to thousands of
+    /// screens would otherwise wait for thousands of task switches one after the other). One
+    /// result per message; handing it over and its answer are each bounded by the client's
+    /// publish timeout.
+    pub async fn publish_all(
+        &self,
+        messages: Vec<(String, Vec<u8>)>,
+        retain: bool,
+    ) -> Vec<Result<(), MqttError>> {
+        let waited = self.publish_timeout;
+        let mut pending = Vec::with_capacity(messages.len());
+        for (topic, payload) in messages {
+            if payload.len() > self.max_payload {
+                pending.push(Err(MqttError::TooLarge {
+                    size: payload.len(),
+                    limit: self.max_payload,
+                    topic,
+                }));
+                continue;
+            }
+            let (done, result) = oneshot::channel();
+            let request = Request::Publish(PublishRequest {
+                topic: topic.clone(),
+                payload,
+                retain,
+                done,
+            });
+            let handed = match tokio::time::timeout(waited, self.requests.send(request)).await {
+                Ok(Ok(())) => Ok((topic, result)),
+                Ok(Err(_)) => Err(MqttError::Closed),
+                Err(_) => Err(MqttError::Timeout { topic, waited }),
+            };
+            pending.push(handed);
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Err(e) => Err(e),
+                Ok((topic, result)) => match tokio::time::timeout(waited, result).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_)) => Err(MqttError::Closed),
+                    Err(_) => Err(MqttError::Timeout { topic, waited }),
+                },
             });
         }
-        let (done, result) = oneshot::channel();
-        let waited = self.publish_timeout;
-        let timeout_topic = topic.clone();
-        let request = Request::Publish(PublishRequest {
-            topic,
-            payload,
-            retain,
-            done,
-        });
-        let send_and_wait = async {
-            self.requests
-                .send(request)
-                .await
-                .map_err(|_| MqttError::Closed)?;
-            result.await.map_err(|_| MqttError::Closed)?
-        };
-        match tokio::time::timeout(waited, send_and_wait).await {
-            Ok(r) => r,
-            Err(_) => Err(MqttError::Timeout {
-                topic: timeout_topic,
-                waited,
-            }),
-        }
+        out
     }
 
     /// Current counters.

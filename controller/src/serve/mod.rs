@@ -79,6 +79,16 @@ impl Outbox for MqttHandle {
                 .map_err(|e| e.to_string())
         })
     }
+
+    fn send_all(&self, messages: Vec<(String, Vec<u8>)>) -> crate::publish::SentAll<'_> {
+        Box::pin(async move {
+            self.publish_all(messages, true)
+                .await
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect()
+        })
+    }
 }
 
 /// The embedded broker's login check: a screen by its stored fast verifier (or `$7$` hash, in

@@ -119,6 +119,7 @@ async fn audit_ingest_group_commit_one_flush_one_unretained_ack_per_screen() {
             sign_batch("scr-a", &a[2..], &ka).to_json(),
         ),
     ];
+    let envelopes: Vec<Vec<u8>> = group.iter().map(|(_, e)| e.clone()).collect();
     let res = ingest.ingest_group(group).await.unwrap();
     assert!(
         res.iter().all(|r| matches!(r, Applied::Stored { .. })),
@@ -131,6 +132,17 @@ async fn audit_ingest_group_commit_one_flush_one_unretained_ack_per_screen() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    // The envelopes (and the runs of their receipts) went to the value log beside sled's
+    // trees, and come back byte for byte as the log's leaves.
+    let segment = std::fs::metadata(dir.path().join("values").join("00000001.seg"))
+        .expect("the value log's first segment")
+        .len();
+    let total: usize = envelopes.iter().map(Vec::len).sum();
+    assert!(segment as usize > total, "{segment} bytes < {total}");
+    for (i, env) in envelopes.iter().enumerate() {
+        let leaf = ingest.store.log_leaf(i as u64).unwrap().unwrap();
+        assert_eq!(&leaf.data, env, "leaf {i}");
+    }
     let sent = out.0.lock().unwrap().clone();
     assert_eq!(sent.len(), 2, "one ack per screen: {sent:?}");
     let ctl = KeySet::from_keys([ingest.key.public()]);
