@@ -422,6 +422,21 @@ pub struct CtlProc {
     /// Process id.
     pub pid: u32,
     client: reqwest::Client,
+    /// The CA the HTTP client trusts (with TLS).
+    ca: Option<PathBuf>,
+}
+
+/// The bench's HTTP client of a controller (trusting `ca` for HTTPS).
+fn http_client(ca: Option<&Path>) -> Result<reqwest::Client> {
+    let mut client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .pool_max_idle_per_host(64);
+    if let Some(ca) = ca {
+        let trust = gatecast_tls::ClientTrust::CaFile(ca.to_owned());
+        client =
+            client.use_preconfigured_tls(gatecast_tls::client_config(&trust)?.as_ref().clone());
+    }
+    Ok(client.build()?)
 }
 
 impl CtlProc {
@@ -508,15 +523,8 @@ impl CtlProc {
         let token = std::fs::read_to_string(data.join("admin.token"))?
             .trim()
             .to_string();
-        let mut client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .pool_max_idle_per_host(64);
-        if let Some(t) = tls {
-            let trust = gatecast_tls::ClientTrust::CaFile(t.ca.clone());
-            client =
-                client.use_preconfigured_tls(gatecast_tls::client_config(&trust)?.as_ref().clone());
-        }
-        let client = client.build()?;
+        let ca = tls.map(|t| t.ca.clone());
+        let client = http_client(ca.as_deref())?;
         Ok(CtlProc {
             child,
             http,
@@ -525,7 +533,56 @@ impl CtlProc {
             token,
             pid,
             client,
+            ca,
         })
+    }
+
+    /// [`CtlProc::api`] from a thread of its own, with its own runtime and connection; also
+    /// returns how long the call took (ms). For timing a call while this process's runtime is
+    /// busy (5,000 screens verifying what the call makes the controller send): the answer is
+    /// timed when it arrives, not when a busy runtime gets round to reading it.
+    pub async fn api_timed_apart(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Result<(Value, f64)> {
+        let (url, token, ca) = (
+            format!("{}{path}", self.url()),
+            self.token.clone(),
+            self.ca.clone(),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let call = || -> Result<(Value, f64)> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let client = http_client(ca.as_deref())?;
+                    let mut req = client.request(method.clone(), &url).bearer_auth(&token);
+                    if let Some(b) = &body {
+                        req = req
+                            .header("Content-Type", "application/json")
+                            .body(serde_json::to_vec(b)?);
+                    }
+                    let start = Instant::now();
+                    let resp = req.send().await?;
+                    let st = resp.status().as_u16();
+                    let bytes = resp.bytes().await?;
+                    let ms = start.elapsed().as_secs_f64() * 1e3;
+                    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    if st != want {
+                        bail!("{method} {url}: answered {st} {v}, expected {want}");
+                    }
+                    Ok((v, ms))
+                })
+            };
+            let _ = tx.send(call());
+        });
+        rx.await
+            .map_err(|_| anyhow!("the thread of the timed call ended without an answer"))?
     }
 
     /// `http://addr`, or `https://localhost:port` with TLS (the certificate's name).

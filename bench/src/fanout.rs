@@ -260,15 +260,14 @@ pub async fn run_one_with(
     }
     let start = Instant::now();
     t0.set(start).expect("clock starts once");
-    let published = ctl
-        .api(
+    let (published, publish_call_ms) = ctl
+        .api_timed_apart(
             reqwest::Method::POST,
             "/api/v1/publish",
             Some(json!({"all": true})),
             200,
         )
         .await?;
-    let publish_call_ms = start.elapsed().as_secs_f64() * 1e3;
     if let Some(w) = publish_window {
         w.close().await?;
     }

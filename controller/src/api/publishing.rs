@@ -73,7 +73,9 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
             "send exactly one of \"screens\", \"gates\" or \"all\": true",
         ));
     }
+    let started = std::time::Instant::now();
     let all = state.store.screens()?;
+    let listed = started.elapsed();
     let mut targets: Vec<ScreenRecord> = Vec::new();
     let mut skipped = Vec::new();
     let explicit = b.screens.is_some();
@@ -139,8 +141,10 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
         ));
     }
     let _guard = state.publish_lock.lock().await;
+    let locked = started.elapsed();
     // One read of the schedules, playlists and media for the whole publish.
     let index = ContentIndex::load(&state.store).map_err(publish_error)?;
+    let indexed = started.elapsed();
     // Check everything first so an invalid screen publishes nothing.
     let mut ready = Vec::new();
     let checked = crate::publish::check_all_publishable(&index, &targets).await;
@@ -153,6 +157,7 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
             Err(e) => return Err(publish_error(e)),
         }
     }
+    let checked = started.elapsed();
     let now = jiff::Timestamp::now();
     // Stores every manifest, flushes once, then sends them all.
     let published = publish_manifests(
@@ -166,6 +171,7 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
     )
     .await
     .map_err(publish_error)?;
+    let sent = started.elapsed();
     for p in &published {
         if p.changed {
             state.metrics.publishes.fetch_add(1, Ordering::Relaxed);
@@ -193,10 +199,21 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
         versions,
     )
     .await?;
-    Ok(json_reply(
+    let reply = json_reply(
         StatusCode::OK,
         &serde_json::json!({"published": published, "skipped": skipped}),
-    ))
+    );
+    tracing::debug!(
+        screens = published.len(),
+        ?listed,
+        ?locked,
+        ?indexed,
+        ?checked,
+        ?sent,
+        done = ?started.elapsed(),
+        "publish call (times since it started)"
+    );
+    Ok(reply)
 }
 
 #[derive(Deserialize)]
