@@ -553,8 +553,7 @@ impl Ingest {
                 if let Applied::Stored { tip, .. } | Applied::Duplicate { tip: Some(tip) } =
                     &applied
                 {
-                    let at = acks.entry((screen.clone(), *epoch)).or_default();
-                    *at = (*at).max(*tip);
+                    note_ack(&mut acks, (screen.clone(), *epoch), *tip);
                 }
                 results.push(applied);
             }
@@ -613,6 +612,12 @@ impl Ingest {
 /// Acks a group calls for: (screen, epoch) → the chain tip to acknowledge.
 type PendingAcks = BTreeMap<(String, u64), u64>;
 
+/// Notes that `chain` may be acked up to `tip` (the highest tip noted wins).
+fn note_ack(acks: &mut PendingAcks, chain: (String, u64), tip: u64) {
+    let at = acks.entry(chain).or_default();
+    *at = (*at).max(tip);
+}
+
 /// Runs the ingest until `queue` is closed and empty: takes whatever is waiting, in the
 /// queue's turn order (up to [`IngestConfig::max_group`]), and applies it; a second task
 /// flushes and acks what was applied, so the next group is verified and stored while the
@@ -628,8 +633,7 @@ pub async fn run(ingest: Ingest, queue: Arc<ReceiptQueue>, cfg: IngestConfig) {
             while let Some(mut acks) = applied_rx.recv().await {
                 while let Ok(more) = applied_rx.try_recv() {
                     for (chain, tip) in more {
-                        let at = acks.entry(chain).or_default();
-                        *at = (*at).max(tip);
+                        note_ack(&mut acks, chain, tip);
                     }
                 }
                 if let Err(e) = ingest.flush_and_ack(acks).await {
