@@ -439,6 +439,23 @@ fn http_client(ca: Option<&Path>) -> Result<reqwest::Client> {
     Ok(client.build()?)
 }
 
+/// A request with the admin `token` and, when there is one, a JSON `body`.
+fn json_request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Result<reqwest::RequestBuilder> {
+    let r = client.request(method, url).bearer_auth(token);
+    Ok(match body {
+        Some(b) => r
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(b)?),
+        None => r,
+    })
+}
+
 impl CtlProc {
     /// Starts `serve` on `data` (embedded broker on a free port, or `broker` URL) and waits
     /// for its listening line.
@@ -561,12 +578,7 @@ impl CtlProc {
                     .build()?;
                 rt.block_on(async {
                     let client = http_client(ca.as_deref())?;
-                    let mut req = client.request(method.clone(), &url).bearer_auth(&token);
-                    if let Some(b) = &body {
-                        req = req
-                            .header("Content-Type", "application/json")
-                            .body(serde_json::to_vec(b)?);
-                    }
+                    let req = json_request(&client, method.clone(), &url, &token, body.as_ref())?;
                     let start = Instant::now();
                     let resp = req.send().await?;
                     let st = resp.status().as_u16();
@@ -606,15 +618,8 @@ impl CtlProc {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value)> {
-        let mut r = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.url()))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r
-                .header("Content-Type", "application/json")
-                .body(serde_json::to_vec(b)?);
-        }
+        let url = format!("{}{path}", self.url());
+        let r = json_request(&self.client, method.clone(), &url, &self.token, body)?;
         let resp = r.send().await.with_context(|| format!("{method} {path}"))?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await?;

@@ -164,9 +164,10 @@ impl Drop for CloseOnDrop {
 
 /// Routes inbound messages: statuses to `statuses` (its own task records them), receipt
 /// batches into `queue`, which the ingest takes them from ([`crate::ingest::run`]). Dropping
-/// the task stops both parts and closes `queue`, so the ingest drains it and stops. `status_stale_after` is the
-/// heartbeat age past which a screen counts as silent (`docs/protocol.md` §12). Each message's
-/// bytes are given back to `inbound_bytes` once it is routed.
+/// the task stops both parts and closes `queue`, so the ingest drains it and stops.
+/// `status_stale_after` is the heartbeat age past which a screen counts as silent
+/// (`docs/protocol.md` §12). Each message's bytes are given back to `inbound_bytes` once it is
+/// routed.
 pub fn spawn(
     store: Store,
     metrics: Arc<Metrics>,

@@ -41,7 +41,7 @@ use playlists::receipt::{
     claimed_epoch, sign_ack, verify_batch, Ack, BatchError, ChainTip, VerifiedBatch, FIRST_EPOCH,
 };
 use playlists::topics::{topic, Kind};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::inbound::ReceiptQueue;
 pub use crate::metrics::{IngestMetrics, REJECTION_REASONS};
@@ -655,7 +655,7 @@ pub async fn run(ingest: Ingest, queue: Arc<ReceiptQueue>, cfg: IngestConfig) {
         match ingest.apply_group(group) {
             Ok((res, acks)) => {
                 debug!(envelopes = n, took = ?started.elapsed(), "receipt group applied");
-                tracing::trace!(?res, "receipt group outcomes");
+                trace!(?res, "receipt group outcomes");
                 if applied_tx.send(acks).await.is_err() {
                     break;
                 }

@@ -147,8 +147,8 @@ pub async fn publish(state: &AppState, mut req: Request) -> Result<Response, Api
     let indexed = started.elapsed();
     // Check everything first so an invalid screen publishes nothing.
     let mut ready = Vec::new();
-    let checked = crate::publish::check_all_publishable(&index, &targets).await;
-    for (s, check) in targets.into_iter().zip(checked) {
+    let checks = crate::publish::check_all_publishable(&index, &targets).await;
+    for (s, check) in targets.into_iter().zip(checks) {
         match check {
             Ok(()) => ready.push(s),
             Err(e @ PublishError::NothingScheduled { .. }) if !explicit => {

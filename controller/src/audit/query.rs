@@ -842,18 +842,9 @@ mod tests {
     fn row_has_utc_and_local_times_and_csv_columns() {
         let r = receipt("lc-a1", 4, "2026-01-05T08:00:00Z");
         let screen = crate::store::ScreenRecord {
-            id: "lc-a1".into(),
             name: "A1".into(),
             gate: "Cửa khẩu Lào Cai".into(),
-            languages: vec![],
-            timezone: "Asia/Ho_Chi_Minh".into(),
-            mqtt_password_hash: String::new(),
-            mqtt_login_sha256: None,
-            disabled: false,
-            device_key: None,
-            enrolled_at: None,
-            created_at: String::new(),
-            epochs: Vec::new(),
+            ..crate::store::ScreenRecord::for_test("lc-a1")
         };
         let row = ReceiptRow::new(&r, Some(&screen), None);
         assert_eq!(row.started_at_utc, "2026-01-05T08:00:00.000Z");

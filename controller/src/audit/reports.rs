@@ -756,18 +756,9 @@ mod tests {
     #[test]
     fn a_screen_is_never_dark_before_its_registration() {
         let screen = ScreenRecord {
-            id: "lc-a1".into(),
             name: "A1".into(),
-            gate: "lao-cai".into(),
-            languages: vec![],
-            timezone: "Asia/Ho_Chi_Minh".into(),
-            mqtt_password_hash: String::new(),
-            mqtt_login_sha256: None,
-            disabled: false,
-            device_key: None,
-            enrolled_at: None,
             created_at: "2026-01-05T11:50:00Z".into(),
-            epochs: Vec::new(),
+            ..ScreenRecord::for_test("lc-a1")
         };
         let ev = ScreenEvidence {
             screen,

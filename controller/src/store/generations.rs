@@ -62,20 +62,7 @@ mod tests {
     use super::*;
 
     fn rec(id: &str) -> super::super::ScreenRecord {
-        super::super::ScreenRecord {
-            id: id.into(),
-            name: "Cửa khẩu".into(),
-            gate: "lc".into(),
-            languages: vec!["vi".into()],
-            timezone: "Asia/Ho_Chi_Minh".into(),
-            mqtt_password_hash: String::new(),
-            mqtt_login_sha256: None,
-            disabled: false,
-            device_key: None,
-            enrolled_at: None,
-            created_at: "2026-12-07T00:00:00Z".into(),
-            epochs: Vec::new(),
-        }
+        super::super::ScreenRecord::for_test(id)
     }
 
     #[tokio::test]

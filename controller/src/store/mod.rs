@@ -16,11 +16,14 @@
 //! `manifest_history`.
 //!
 //! One file per concern: `records` (the JSON records), `content` (media, playlists,
-//! schedules), `screens` (screens, enrolment codes, tokens), `generations` (per-screen change numbers), `publishing` (manifests, alert
-//! sets, manifest history), `status` (status and the action log), `receipts` (ingest and reads
-//! of receipts), `rejections` (rejected batches and conflict evidence), `alive` (the
-//! controller's alive mark), `screenshots` (signed screenshots), `ticker` (ticker texts, ticker sets, layouts), `runs` (the pure run and key encoding), `log` (Merkle leaves and checkpoints)
-//! and `migrations` (older schemas, converted on open). Opening, the schema and errors are here.
+//! schedules), `screens` (screens, enrolment codes, tokens), `generations` (per-screen change
+//! numbers), `publishing` (manifests, alert sets, manifest history), `status` (status and the
+//! action log), `receipts` (ingest and reads of receipts), `rejections` (rejected batches and
+//! conflict evidence), `alive` (the controller's alive mark), `screenshots` (signed
+//! screenshots), `ticker` (ticker texts, ticker sets, layouts), `runs` (the pure run and key
+//! encoding), `log` (Merkle leaves and checkpoints), `values` (the value log: receipt runs and
+//! batch envelopes beside sled) and `migrations` (older schemas, converted on open). Opening,
+//! the schema and errors are here.
 
 mod alive;
 mod approvals;

@@ -91,10 +91,6 @@ impl Store {
     /// `Exists`, so concurrent publishers never reuse a version. The encoding was done by
     /// [`EncodedManifest::new`], on whatever thread prepared it.
     pub fn put_manifest_replacing(&self, m: &EncodedManifest) -> Result<()> {
-        let exists = || StoreError::Exists {
-            what: "manifest version",
-            id: format!("{}@{}", m.screen, m.version),
-        };
         let prev = m.prev.as_ref().map(|p| p.0.clone());
         match self
             .manifests
@@ -107,7 +103,10 @@ impl Store {
                     .insert(history_key(&m.screen, m.version), m.bytes.clone())?;
                 Ok(())
             }
-            Err(_) => Err(exists()),
+            Err(_) => Err(StoreError::Exists {
+                what: "manifest version",
+                id: format!("{}@{}", m.screen, m.version),
+            }),
         }
     }
 

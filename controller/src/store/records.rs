@@ -454,23 +454,39 @@ pub struct ActionRecord {
 }
 
 #[cfg(test)]
+impl ScreenRecord {
+    /// A registered, never enrolled screen `id` at gate `lao-cai` (unit tests set what they
+    /// need on top).
+    pub(crate) fn for_test(id: &str) -> ScreenRecord {
+        ScreenRecord {
+            id: id.into(),
+            name: id.into(),
+            gate: "lao-cai".into(),
+            languages: vec![],
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            mqtt_password_hash: String::new(),
+            mqtt_login_sha256: None,
+            disabled: false,
+            device_key: None,
+            enrolled_at: None,
+            created_at: String::new(),
+            epochs: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     fn screen(device_key: Option<&str>) -> ScreenRecord {
         ScreenRecord {
-            id: "lc-a1".into(),
             name: "A1".into(),
             gate: "g".into(),
-            languages: vec![],
             timezone: "UTC".into(),
-            mqtt_password_hash: String::new(),
-            mqtt_login_sha256: None,
-            disabled: false,
             device_key: device_key.map(str::to_owned),
             enrolled_at: device_key.map(|_| "2026-01-01T00:00:00Z".to_owned()),
-            created_at: String::new(),
-            epochs: Vec::new(),
+            ..ScreenRecord::for_test("lc-a1")
         }
     }
 
