@@ -189,6 +189,18 @@ fn attack_status_flood_from_one_screen_mosquitto() {
     flood_and_measure(&mut ctl, broker, &flooder_pw, &good_pw, MOSQUITTO);
 }
 
+/// Sets its flag when dropped. The test's MQTT clients end at the first connection error
+/// after the flag is set: a client left reconnecting would log in, with this test's
+/// credentials, to whichever later test's broker gets the same port, and its failed logins
+/// would lock that broker's address (127.0.0.1, shared by every test) out.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The measuring screen's device key.
 static GOOD_KEY: std::sync::LazyLock<SecretKey> =
     std::sync::LazyLock::new(|| SecretKey::from_seed([32; 32]));
@@ -214,14 +226,21 @@ fn flood_and_measure(
     )
     .expect("controller key")]);
 
+    // Set when the flood ends, and by the guard when this function ends (also by a panic).
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
     // The measuring screen: its acks arrive on a channel.
     let (good, mut good_conn) = connect(broker, GOOD, good_pw);
     good.subscribe(topic(GOOD, Kind::Ack), QoS::AtLeastOnce)
         .expect("subscribe");
     let (acks_tx, acks) = mpsc::channel::<Vec<u8>>();
     let (subacked_tx, subacked) = mpsc::channel::<()>();
+    let good_stop = stop.clone();
     thread::spawn(move || {
         for ev in good_conn.iter() {
+            if good_stop.load(Ordering::Relaxed) && ev.is_err() {
+                return;
+            }
             match ev {
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     let _ = subacked_tx.send(());
@@ -298,7 +317,6 @@ fn flood_and_measure(
     let unloaded = round_trip(&mut seq, &mut prev, Duration::from_secs(30));
     let rss_before = proc_kib(pid, "VmRSS:").expect("VmRSS");
 
-    let stop = Arc::new(AtomicBool::new(false));
     let (fc, fconn) = connect(broker, FLOODER, flooder_pw);
     let flooder = {
         let stop = stop.clone();
