@@ -46,17 +46,21 @@ pub fn is_release() -> bool {
 }
 
 /// Builds the controller and player binaries with this executable's profile (a no-op when
-/// fresh; skipped with `GATECAST_BENCH_NO_BUILD=1`).
+/// fresh; skipped with `GATECAST_BENCH_NO_BUILD=1`). The player is built in a cargo invocation
+/// of its own, as `deploy/deb/build.sh` ships it: built together with the controller it would
+/// get the features the controller's crates turn on in shared dependencies (HTTP/2 in `hyper`),
+/// 1 MB of code it never runs (`docs/BENCHMARKS.md`, "Player RSS").
 pub fn ensure_binaries() -> Result<()> {
     if std::env::var("GATECAST_BENCH_NO_BUILD").is_ok_and(|v| v == "1") {
         return Ok(());
     }
-    gatecast_testkit::cargo_build_bins(
-        &workspace_root(),
-        &["gatecast-controller", "gatecast-player", "playlists"],
-        is_release(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    for packages in [
+        &["gatecast-controller", "playlists"][..],
+        &["gatecast-player"],
+    ] {
+        gatecast_testkit::cargo_build_bins(&workspace_root(), packages, is_release())
+            .map_err(anyhow::Error::msg)?;
+    }
     Ok(())
 }
 

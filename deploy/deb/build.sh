@@ -23,7 +23,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$bin_dir" ]; then
-    (cd "$root" && cargo build --release --locked -p gatecast-controller -p gatecast-player)
+    # The player in a build of its own: built together with the controller it would get the
+    # features the controller's crates turn on in shared dependencies (HTTP/2 in hyper), 1 MB
+    # of code it never runs (docs/BENCHMARKS.md, "Player RSS").
+    (cd "$root" && cargo build --release --locked -p gatecast-controller &&
+        cargo build --release --locked -p gatecast-player)
     bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
 fi
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
