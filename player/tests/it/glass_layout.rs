@@ -448,22 +448,56 @@ async fn glass_layout_portrait_is_drawn_turned_clockwise() {
     .unwrap();
 
     let mut rig = rig(dir.path(), &display, screens, m, no_images()).await;
+    // Grabbed while the slide plays: once it has ended mpv is idle, and its window may be
+    // black at any moment (`player/src/backend/mpv/mod.rs`).
+    let grabber = Grabber::start(&display, GRAB_EVERY, 1);
     let mut never = Interrupt::never();
     let out = rig
         .b
         .play(&item(&slide, ItemKind::Slide, Some(2500)), None, &mut never)
         .await;
+    let rec = grabber.stop();
     assert_eq!(out.ended, Ended::Completed);
-    let f = display.grab(1).expect("a full grab");
     let faces = faces();
     rig.stop.send_replace(true);
     rig.task.await.unwrap();
     rig.b.shutdown().await;
+
+    // The slide's quadrants turned clockwise: its top-left (red) is top-right on the display,
+    // its bottom-left (blue) top-left, top-right (green) bottom-right, bottom-right (yellow)
+    // bottom-left.
+    let (cx, cy) = (main.x + main.w / 2, main.y + main.h / 2);
+    let probe =
+        |f: &Frame, dx: i32, dy: i32| f.pixel((cx as i32 + dx) as u32, (cy as i32 + dy) as u32);
+    let want = [
+        ((60, -200), [210, 40, 40]),
+        ((-60, -200), [40, 60, 200]),
+        ((60, 200), [40, 170, 60]),
+        ((-60, 200), [230, 200, 40]),
+    ];
+    let turned = |f: &Frame| {
+        want.iter()
+            .all(|&((dx, dy), c)| near(probe(f, dx, dy), c, 30))
+    };
+    let Some(f) = rec.frames.iter().rev().find(|f| turned(f)) else {
+        let frames_dir = rec.save(TEST);
+        let seen: Vec<Vec<[u8; 3]>> = rec
+            .frames
+            .iter()
+            .map(|f| want.iter().map(|&((dx, dy), _)| probe(f, dx, dy)).collect())
+            .collect();
+        panic!(
+            "no frame of {} during the slide shows its quadrants turned clockwise at \
+             {want:?} from main's centre; seen: {seen:?}; grab errors: {:?} ({frames_dir:?})",
+            rec.frames.len(),
+            rec.errors
+        );
+    };
     let dirs = gatecast_testkit::glass::artifacts_dir(TEST);
     std::fs::create_dir_all(&dirs).unwrap();
     std::fs::write(dirs.join("portrait.png"), f.to_png()).unwrap();
 
-    assert!(share(&f, band, TICKER_BAND) > 0.5, "the ticker column");
+    assert!(share(f, band, TICKER_BAND) > 0.5, "the ticker column");
     let mut r = Renderer::system();
     let best = faces
         .iter()
@@ -472,26 +506,8 @@ async fn glass_layout_portrait_is_drawn_turned_clockwise() {
                 .clock("vi", face, clock_c.w, clock_c.h)
                 .unwrap()
                 .turned_clockwise();
-            diff_at(&f, clock.x, clock.y, &img)
+            diff_at(f, clock.x, clock.y, &img)
         })
         .fold(f64::MAX, f64::min);
     assert!(best < 3.0, "turned clock differs by {best:.2}");
-    // The slide's quadrants turned clockwise: its top-left (red) is top-right on the display,
-    // its bottom-left (blue) top-left, top-right (green) bottom-right, bottom-right (yellow)
-    // bottom-left.
-    let (cx, cy) = (main.x + main.w / 2, main.y + main.h / 2);
-    let probe = |dx: i32, dy: i32| f.pixel((cx as i32 + dx) as u32, (cy as i32 + dy) as u32);
-    let want = [
-        ((60, -200), [210, 40, 40]),
-        ((-60, -200), [40, 60, 200]),
-        ((60, 200), [40, 170, 60]),
-        ((-60, 200), [230, 200, 40]),
-    ];
-    for ((dx, dy), c) in want {
-        let p = probe(dx, dy);
-        assert!(
-            near(p, c, 30),
-            "at ({dx},{dy}) from main's centre: {p:?}, want {c:?}"
-        );
-    }
 }
