@@ -96,6 +96,10 @@ pub enum IngestError {
     /// The store failed.
     #[error("receipt ingest could not use the database: {0}")]
     Store(#[from] StoreError),
+    /// The thread applying a group ended without an answer (a panic); nothing of the group
+    /// was acknowledged.
+    #[error("receipt ingest: applying a group ended abnormally: {0}")]
+    Aborted(String),
 }
 
 /// The ingest: store, controller key, ack outbox and counters.
@@ -652,7 +656,14 @@ pub async fn run(ingest: Ingest, queue: Arc<ReceiptQueue>, cfg: IngestConfig) {
         }
         let n = group.len();
         let started = std::time::Instant::now();
-        match ingest.apply_group(group) {
+        // Verifying, appending and syncing the value log block: on a thread of the blocking
+        // pool, not on one of the runtime's workers (the API and MQTT tasks run there).
+        let applied = {
+            let ingest = ingest.clone();
+            tokio::task::spawn_blocking(move || ingest.apply_group(group)).await
+        };
+        let applied = applied.unwrap_or_else(|e| Err(IngestError::Aborted(e.to_string())));
+        match applied {
             Ok((res, acks)) => {
                 debug!(envelopes = n, took = ?started.elapsed(), "receipt group applied");
                 trace!(?res, "receipt group outcomes");

@@ -93,7 +93,8 @@ impl Outbox for MqttHandle {
 
 /// The embedded broker's login check: a screen by its stored fast verifier (or `$7$` hash, in
 /// records written before verifiers; disabled screens refused), the controller's own user by a
-/// SHA-256 of its password compared in constant time. That password is 192-bit random ([`crate::mqtt::password::generate_mqtt_password`]), so a
+/// SHA-256 of its password compared in constant time. That password is 192-bit random
+/// ([`crate::mqtt::password::generate_mqtt_password`]), so a
 /// slow hash adds nothing against guessing, and a flood of CONNECTs with the public username
 /// `_controller` must not cost a PBKDF2 each (`docs/security.md` §3). The `$7$` hash under
 /// [`CONTROLLER_HASH_KEY`] stays for the mosquitto password file.
@@ -137,7 +138,8 @@ impl CredentialCheck for BrokerLogins {
 }
 
 /// A screen's login by its fast verifier, or by its stored `$7$` hash in a record written before
-/// verifiers (disabled screens refused); the controller's own user by the hash stored under [`CONTROLLER_HASH_KEY`] (the broker uses [`BrokerLogins`]).
+/// verifiers (disabled screens refused); the controller's own user by the hash stored under
+/// [`CONTROLLER_HASH_KEY`] (the broker uses [`BrokerLogins`]).
 impl CredentialCheck for Store {
     fn check(&self, username: &str, password: &str) -> bool {
         use crate::mqtt::password::{verify_login, verify_mqtt_password};

@@ -60,10 +60,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rec(id: &str) -> super::super::ScreenRecord {
-        super::super::ScreenRecord::for_test(id)
-    }
+    use crate::store::ScreenRecord;
 
     #[tokio::test]
     async fn every_write_of_a_screen_changes_its_number_and_no_other() {
@@ -74,8 +71,14 @@ mod tests {
             code_hash: String::new(),
             expires_at: 0,
         };
-        store.create_screen(&rec("a"), &code("a")).await.unwrap();
-        store.create_screen(&rec("b"), &code("b")).await.unwrap();
+        store
+            .create_screen(&ScreenRecord::for_test("a"), &code("a"))
+            .await
+            .unwrap();
+        store
+            .create_screen(&ScreenRecord::for_test("b"), &code("b"))
+            .await
+            .unwrap();
         let (a0, b0) = (store.screen_generation("a"), store.screen_generation("b"));
         assert_ne!(a0, 0);
         let mut seen = vec![a0];
@@ -92,7 +95,10 @@ mod tests {
                 "{what} changed screen b's"
             );
         };
-        store.put_screen(&rec("a")).await.unwrap();
+        store
+            .put_screen(&ScreenRecord::for_test("a"))
+            .await
+            .unwrap();
         check("put_screen", &store);
         let st = super::super::StatusRecord {
             screen: "a".into(),

@@ -92,11 +92,9 @@ fn segment_name(segment: u32) -> String {
     format!("{segment:08}.seg")
 }
 
-/// Syncs a directory so that a file created in it survives a crash.
+/// [`gatecast_support::fs::sync_dir`], its failure named as a value log error.
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("syncing directory", dir, e))
+    gatecast_support::fs::sync_dir(dir).map_err(|e| io("syncing directory", dir, e))
 }
 
 impl ValueLog {
